@@ -1,0 +1,139 @@
+//! Events: the record of everything that happened.
+//!
+//! The store appends one [`Event`] for every state change, with a sequence
+//! number that only grows; the task table is a projection of these events,
+//! written in the same transaction. `colony events`, the dashboard stream and
+//! the replay check in the tests all read this one type.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{PlanName, TaskId};
+use crate::spec::TaskSpec;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// One entry of the event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the log: strictly increasing in commit order.
+    pub seq: i64,
+    pub at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskId>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The phase a leased task is in after its agent has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Checking,
+    Merging,
+}
+
+/// What happened. Task-scoped kinds go with [`Event::task`] set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A plan was imported for the first time.
+    PlanAdded { plan: PlanName, tasks: usize, source: String },
+    /// A plan's own settings (base, defaults) changed on re-add.
+    PlanUpdated { plan: PlanName, source: String },
+    /// A task entered the store; it starts `pending`.
+    TaskAdded { plan: PlanName, spec: TaskSpec, max_attempts: u32 },
+    /// A re-added plan changed this task. `forced` when it had started and
+    /// `--force` allowed the change; the task goes back to `pending`.
+    TaskUpdated { spec: TaskSpec, max_attempts: u32, forced: bool },
+    /// Every dependency is done: the task may be claimed.
+    Ready,
+    /// A dependency is no longer done (it was forced back): wait again.
+    Waiting,
+    /// A dependency failed or was cancelled; `by` names the root cause.
+    Blocked { by: TaskId },
+    /// The blocking dependency was retried: wait for it again.
+    Unblocked,
+    /// A worker took the task under a lease; `attempt` fences its writes.
+    Claimed { attempt: u32, worker: String, lease_until: Millis },
+    /// The leased attempt moved on to gates and review, or to the merge.
+    PhaseChanged { attempt: u32, phase: Phase },
+    /// Automatic checks passed; a person must approve before the merge.
+    ApprovalRequested { attempt: u32 },
+    /// The attempt's work is merged.
+    Completed { attempt: u32 },
+    /// The attempt failed. With `retry_at` the task is ready again from then;
+    /// without it the attempts are used up and the task has failed.
+    AttemptFailed { attempt: u32, reason: String, retry_at: Option<Millis> },
+    /// The lease ran out without a heartbeat: the worker is presumed dead.
+    LeaseExpired { attempt: u32, worker: String, retry_at: Option<Millis> },
+    /// A person cancelled the task.
+    Cancelled,
+    /// A person asked for a failed or cancelled task to run again.
+    Retried,
+}
+
+impl EventKind {
+    /// The `type` tag, as stored and filtered on.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::PlanAdded { .. } => "plan_added",
+            EventKind::PlanUpdated { .. } => "plan_updated",
+            EventKind::TaskAdded { .. } => "task_added",
+            EventKind::TaskUpdated { .. } => "task_updated",
+            EventKind::Ready => "ready",
+            EventKind::Waiting => "waiting",
+            EventKind::Blocked { .. } => "blocked",
+            EventKind::Unblocked => "unblocked",
+            EventKind::Claimed { .. } => "claimed",
+            EventKind::PhaseChanged { .. } => "phase_changed",
+            EventKind::ApprovalRequested { .. } => "approval_requested",
+            EventKind::Completed { .. } => "completed",
+            EventKind::AttemptFailed { .. } => "attempt_failed",
+            EventKind::LeaseExpired { .. } => "lease_expired",
+            EventKind::Cancelled => "cancelled",
+            EventKind::Retried => "retried",
+        }
+    }
+
+    /// A one-line human summary, for `colony events`.
+    pub fn summary(&self) -> String {
+        match self {
+            EventKind::PlanAdded { plan, tasks, source } => {
+                format!("plan {plan} added from {source} ({tasks} tasks)")
+            }
+            EventKind::PlanUpdated { plan, source } => format!("plan {plan} updated from {source}"),
+            EventKind::TaskAdded { spec, .. } => format!("added: {}", spec.title),
+            EventKind::TaskUpdated { forced: true, .. } => "updated (forced; runs again)".into(),
+            EventKind::TaskUpdated { .. } => "updated".into(),
+            EventKind::Ready => "ready".into(),
+            EventKind::Waiting => "waiting on its dependencies again".into(),
+            EventKind::Blocked { by } => format!("blocked by {by}"),
+            EventKind::Unblocked => "unblocked".into(),
+            EventKind::Claimed { attempt, worker, .. } => {
+                format!("attempt {attempt} claimed by {worker}")
+            }
+            EventKind::PhaseChanged { attempt, phase } => {
+                let p = match phase {
+                    Phase::Checking => "checking",
+                    Phase::Merging => "merging",
+                };
+                format!("attempt {attempt} {p}")
+            }
+            EventKind::ApprovalRequested { attempt } => {
+                format!("attempt {attempt} awaits approval")
+            }
+            EventKind::Completed { attempt } => format!("attempt {attempt} done"),
+            EventKind::AttemptFailed { attempt, reason, retry_at } => {
+                let then = if retry_at.is_some() { "will retry" } else { "no attempts left" };
+                format!("attempt {attempt} failed: {reason} ({then})")
+            }
+            EventKind::LeaseExpired { attempt, worker, retry_at } => {
+                let then = if retry_at.is_some() { "requeued" } else { "no attempts left" };
+                format!("attempt {attempt} lease of {worker} expired ({then})")
+            }
+            EventKind::Cancelled => "cancelled".into(),
+            EventKind::Retried => "retried".into(),
+        }
+    }
+}

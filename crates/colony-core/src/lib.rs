@@ -1,0 +1,18 @@
+//! colony's domain, with no IO: ids, plans and their validation, the task
+//! DAG, the task state machine and the events it is driven by.
+//!
+//! Everything here is plain data and pure functions, so the store, the
+//! engine and the tests share one definition of what a task is and how it
+//! may change.
+
+pub mod dag;
+pub mod event;
+pub mod id;
+pub mod plan;
+pub mod spec;
+pub mod state;
+
+pub use event::{Event, EventKind, Millis, Phase};
+pub use id::{IdError, PlanName, TaskId};
+pub use spec::{Approval, Defaults, Plan, Review, TaskSpec};
+pub use state::{InvalidTransition, Lease, Task, TaskState, TaskStatus, settle};

@@ -1,0 +1,162 @@
+use super::*;
+use crate::spec::TaskSpec;
+
+fn id(s: &str) -> TaskId {
+    TaskId::new(s).unwrap()
+}
+
+fn new_task(name: &str, max_attempts: u32) -> Task {
+    let added = EventKind::TaskAdded {
+        plan: PlanName::new("p").unwrap(),
+        spec: TaskSpec::new(id(name), "t", "p"),
+        max_attempts,
+    };
+    Task::added(id(name), &added).unwrap()
+}
+
+fn claim(t: &Task) -> Task {
+    t.apply(&EventKind::Claimed { attempt: t.attempt + 1, worker: "w".into(), lease_until: 10 })
+        .unwrap()
+}
+
+fn fail(t: &Task, retry_at: Option<Millis>) -> Task {
+    t.apply(&EventKind::AttemptFailed { attempt: t.attempt, reason: "boom".into(), retry_at })
+        .unwrap()
+}
+
+#[test]
+fn the_happy_path_runs_through_every_phase() {
+    let t = new_task("a", 3).apply(&EventKind::Ready).unwrap();
+    let t = claim(&t);
+    assert_eq!((t.status(), t.attempt, t.tries), (TaskStatus::Running, 1, 1));
+    let t = t.apply(&EventKind::PhaseChanged { attempt: 1, phase: Phase::Checking }).unwrap();
+    let t = t.apply(&EventKind::PhaseChanged { attempt: 1, phase: Phase::Merging }).unwrap();
+    assert_eq!(t.state.lease().unwrap().worker, "w");
+    let t = t.apply(&EventKind::Completed { attempt: 1 }).unwrap();
+    assert_eq!(t.state, TaskState::Done);
+}
+
+#[test]
+fn a_stale_attempt_cannot_write() {
+    let t = claim(&new_task("a", 3).apply(&EventKind::Ready).unwrap());
+    let t = fail(&t, Some(5));
+    let t = claim(&t);
+    assert_eq!(t.attempt, 2);
+    let err = t.apply(&EventKind::Completed { attempt: 1 }).unwrap_err();
+    assert!(matches!(err, InvalidTransition::LeaseLost { attempt: 1, current: 2, .. }), "{err}");
+    let done = t.apply(&EventKind::Completed { attempt: 2 }).unwrap();
+    assert!(matches!(
+        done.apply(&EventKind::Completed { attempt: 2 }),
+        Err(InvalidTransition::LeaseLost { .. })
+    ));
+}
+
+#[test]
+fn claims_must_take_the_next_attempt_number() {
+    let t = new_task("a", 3).apply(&EventKind::Ready).unwrap();
+    let skip = EventKind::Claimed { attempt: 2, worker: "w".into(), lease_until: 1 };
+    assert!(t.apply(&skip).is_err());
+    let pending = new_task("b", 3);
+    let first = EventKind::Claimed { attempt: 1, worker: "w".into(), lease_until: 1 };
+    assert!(pending.apply(&first).is_err(), "a pending task is not claimable");
+}
+
+#[test]
+fn failure_retries_until_attempts_run_out_and_retry_resets() {
+    let mut t = new_task("a", 2).apply(&EventKind::Ready).unwrap();
+    t = claim(&t);
+    assert!(t.has_attempts_left());
+    t = fail(&t, Some(100));
+    assert_eq!(t.state, TaskState::Ready { not_before: Some(100) });
+    t = claim(&t);
+    assert!(!t.has_attempts_left());
+    t = fail(&t, None);
+    assert_eq!(t.state, TaskState::Failed { reason: "boom".into() });
+    t = t.apply(&EventKind::Retried).unwrap();
+    assert_eq!((t.status(), t.tries, t.attempt), (TaskStatus::Pending, 0, 2));
+}
+
+#[test]
+fn lease_expiry_is_fenced_and_names_the_worker() {
+    let t = claim(&new_task("a", 1).apply(&EventKind::Ready).unwrap());
+    let expired = EventKind::LeaseExpired { attempt: 1, worker: "w".into(), retry_at: None };
+    let t2 = t.apply(&expired).unwrap();
+    assert_eq!(t2.state, TaskState::Failed { reason: "lease of w expired".into() });
+    let stale = EventKind::LeaseExpired { attempt: 0, worker: "w".into(), retry_at: None };
+    assert!(t.apply(&stale).is_err());
+}
+
+#[test]
+fn only_waiting_tasks_take_unforced_updates() {
+    let spec = TaskSpec::new(id("a"), "new title", "p");
+    let update = EventKind::TaskUpdated { spec: spec.clone(), max_attempts: 3, forced: false };
+    let t = new_task("a", 3);
+    let updated = t.apply(&update).unwrap();
+    assert_eq!(updated.spec_digest, spec.digest());
+    assert_eq!(updated.state, TaskState::Pending);
+    let running = claim(&t.apply(&EventKind::Ready).unwrap());
+    assert!(running.apply(&update).is_err());
+    let forced = EventKind::TaskUpdated { spec, max_attempts: 3, forced: true };
+    let reset = running.apply(&forced).unwrap();
+    assert_eq!((reset.status(), reset.attempt, reset.tries), (TaskStatus::Pending, 1, 0));
+}
+
+#[test]
+fn cancel_takes_anything_but_done_and_cancelled() {
+    let t = new_task("a", 3);
+    let c = t.apply(&EventKind::Cancelled).unwrap();
+    assert!(c.apply(&EventKind::Cancelled).is_err());
+    let done = claim(&t.apply(&EventKind::Ready).unwrap())
+        .apply(&EventKind::Completed { attempt: 1 })
+        .unwrap();
+    assert!(done.apply(&EventKind::Cancelled).is_err());
+    assert!(done.apply(&EventKind::Retried).is_err());
+}
+
+#[test]
+fn settle_follows_dependencies() {
+    let a = new_task("a", 1);
+    let mut b = new_task("b", 1);
+    assert_eq!(settle(&b, &[&a]), None, "dep pending: stay pending");
+    let done = claim(&a.apply(&EventKind::Ready).unwrap())
+        .apply(&EventKind::Completed { attempt: 1 })
+        .unwrap();
+    assert_eq!(settle(&b, &[&done]), Some(EventKind::Ready));
+    assert_eq!(settle(&b, &[]), Some(EventKind::Ready), "no deps: ready at once");
+
+    let failed = fail(&claim(&a.apply(&EventKind::Ready).unwrap()), None);
+    assert_eq!(settle(&b, &[&done, &failed]), Some(EventKind::Blocked { by: id("a") }));
+    b = b.apply(&EventKind::Blocked { by: id("a") }).unwrap();
+    assert_eq!(settle(&b, &[&failed]), None, "already blocked by the same cause");
+
+    let c = new_task("c", 1).apply(&EventKind::Blocked { by: id("a") }).unwrap();
+    assert_eq!(settle(&c, &[&b]), None, "blocked through b, root cause a");
+    let retried = failed.apply(&EventKind::Retried).unwrap();
+    assert_eq!(settle(&b, &[&retried]), Some(EventKind::Unblocked));
+
+    let ready = new_task("d", 1).apply(&EventKind::Ready).unwrap();
+    assert_eq!(settle(&ready, &[&retried]), Some(EventKind::Waiting));
+    let running = claim(&ready);
+    assert_eq!(settle(&running, &[&failed]), None, "started tasks are left alone");
+}
+
+#[test]
+fn replay_folds_a_log_and_refuses_a_bad_one() {
+    use crate::event::Event;
+    let ev = |seq, task: &str, kind| Event { seq, at: 0, task: Some(id(task)), kind };
+    let added = EventKind::TaskAdded {
+        plan: PlanName::new("p").unwrap(),
+        spec: TaskSpec::new(id("a"), "t", "p"),
+        max_attempts: 2,
+    };
+    let log = vec![
+        ev(1, "a", added),
+        ev(2, "a", EventKind::Ready),
+        ev(3, "a", EventKind::Claimed { attempt: 1, worker: "w".into(), lease_until: 9 }),
+        ev(4, "a", EventKind::Completed { attempt: 1 }),
+    ];
+    let tasks = replay(&log).unwrap();
+    assert_eq!(tasks[&id("a")].state, TaskState::Done);
+    assert!(replay(&log[1..]).is_err(), "a log must start with task_added");
+    assert!(replay([&log[0], &log[2]]).is_err(), "a pending task cannot be claimed");
+}

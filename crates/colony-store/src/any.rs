@@ -1,0 +1,153 @@
+//! Choosing a backend from a store URL at run time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use colony_core::{Event, Millis, Phase, Plan, TaskId, TaskStatus};
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::postgres::{PgStore, redact};
+use crate::sqlite::SqliteStore;
+use crate::store::Store;
+use crate::tx::Result;
+use crate::types::{AddOptions, AddReport, Claim, Counts, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord};
+
+/// Where the store lives, as given by `--store` or `COLONY_STORE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `sqlite:PATH` (relative paths are taken from the repository root).
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`.
+    Postgres(String),
+}
+
+impl StoreUrl {
+    /// Parses a URL; relative SQLite paths are joined to `base`.
+    pub fn parse(url: &str, base: &Path) -> Result<StoreUrl> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(StoreUrl::Postgres(url.to_owned()));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(StoreError::BadUrl { url: url.to_owned(), why: "it names no file".into() });
+            }
+            return Ok(StoreUrl::Sqlite(base.join(path)));
+        }
+        Err(StoreError::BadUrl {
+            url: redact(url),
+            why: "use sqlite:PATH or postgres://USER@HOST/DB".into(),
+        })
+    }
+
+    /// The URL for messages, without a password.
+    pub fn display(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(p) => format!("sqlite:{}", p.display()),
+            StoreUrl::Postgres(u) => redact(u),
+        }
+    }
+}
+
+/// A store on whichever backend the URL names.
+pub enum AnyStore {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl AnyStore {
+    pub async fn open(url: &StoreUrl, clock: Arc<dyn Clock>) -> Result<AnyStore> {
+        Ok(match url {
+            StoreUrl::Sqlite(path) => AnyStore::Sqlite(SqliteStore::open(path, clock).await?),
+            StoreUrl::Postgres(url) => AnyStore::Postgres(PgStore::open(url, clock).await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            AnyStore::Sqlite(s) => s.close().await,
+            AnyStore::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Sqlite($s) => $call,
+            AnyStore::Postgres($s) => $call,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn add_plan(&self, plan: &Plan, source: &str, opts: AddOptions) -> Result<AddReport> {
+        delegate!(self, s => s.add_plan(plan, source, opts).await)
+    }
+    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
+        delegate!(self, s => s.claim(worker, lease).await)
+    }
+    async fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> Result<Millis> {
+        delegate!(self, s => s.heartbeat(task, attempt, lease).await)
+    }
+    async fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> Result<()> {
+        delegate!(self, s => s.set_phase(task, attempt, phase).await)
+    }
+    async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
+        delegate!(self, s => s.complete(task, attempt).await)
+    }
+    async fn fail(&self, task: &TaskId, attempt: u32, reason: &str, backoff: Duration) -> Result<TaskStatus> {
+        delegate!(self, s => s.fail(task, attempt, reason, backoff).await)
+    }
+    async fn rescue_expired(&self) -> Result<Vec<Rescued>> {
+        delegate!(self, s => s.rescue_expired().await)
+    }
+    async fn retry(&self, ids: &[TaskId]) -> Result<()> {
+        delegate!(self, s => s.retry(ids).await)
+    }
+    async fn cancel(&self, ids: &[TaskId]) -> Result<()> {
+        delegate!(self, s => s.cancel(ids).await)
+    }
+    async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>> {
+        delegate!(self, s => s.tasks(filter).await)
+    }
+    async fn task(&self, id: &str) -> Result<Option<TaskDetail>> {
+        delegate!(self, s => s.task(id).await)
+    }
+    async fn counts(&self) -> Result<Counts> {
+        delegate!(self, s => s.counts().await)
+    }
+    async fn events(&self, since: i64, limit: usize) -> Result<Vec<Event>> {
+        delegate!(self, s => s.events(since, limit).await)
+    }
+    async fn last_seq(&self) -> Result<i64> {
+        delegate!(self, s => s.last_seq().await)
+    }
+    async fn plans(&self) -> Result<Vec<PlanInfo>> {
+        delegate!(self, s => s.plans().await)
+    }
+    async fn export_plan(&self, name: &str) -> Result<Plan> {
+        delegate!(self, s => s.export_plan(name).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_schemes_and_refuses_others() {
+        let base = Path::new("/repo");
+        assert_eq!(
+            StoreUrl::parse("sqlite:.colony/colony.db", base).unwrap(),
+            StoreUrl::Sqlite(PathBuf::from("/repo/.colony/colony.db"))
+        );
+        assert_eq!(StoreUrl::parse("sqlite:///abs.db", base).unwrap(), StoreUrl::Sqlite(PathBuf::from("/abs.db")));
+        assert!(matches!(StoreUrl::parse("postgresql://u@h/db", base), Ok(StoreUrl::Postgres(_))));
+        let err = StoreUrl::parse("mysql://u:pw@h/db", base).unwrap_err().to_string();
+        assert!(err.contains("mysql://u:***@h/db") && !err.contains("pw"), "{err}");
+        assert!(StoreUrl::parse("sqlite:", base).is_err());
+    }
+}

@@ -1,0 +1,30 @@
+//! colony's durable store: the [`Store`] trait, on SQLite or PostgreSQL.
+//!
+//! The event log is the record and the task table its projection, updated
+//! in the same transaction by [`colony_core::Task::apply`]. Claims take a
+//! lease and a new attempt number; every later write for the attempt is
+//! fenced by that number, so a worker that lost its lease cannot change
+//! anything. See `docs/architecture.md` for why it is built this way.
+
+mod any;
+mod clock;
+mod error;
+mod migrate;
+mod ops;
+mod postgres;
+mod row;
+mod sql;
+mod sqlite;
+mod store;
+mod tx;
+mod types;
+
+pub use any::{AnyStore, StoreUrl};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::StoreError;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use store::{SqlStore, Store};
+pub use types::{
+    AddOptions, AddReport, AttemptRecord, Claim, Counts, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord,
+};

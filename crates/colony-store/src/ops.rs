@@ -1,0 +1,305 @@
+//! colony's store logic, written once over [`Tx`].
+//!
+//! Each function runs inside one transaction: it loads the rows it changes
+//! (locked), asks [`Task::apply`] for each new state, writes the projection,
+//! then appends the events last. Dependents are settled in the same
+//! transaction, so "a dep failed but its dependent is still ready" is never
+//! visible to anyone.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use colony_core::dag::Dag;
+use colony_core::{EventKind, Millis, Phase, Plan, Task, TaskId, TaskStatus, settle};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::tx::{NewTask, Result, Tx};
+use crate::types::{AddOptions, AddReport, Claim, Rescued};
+
+/// Events collected during a transaction, appended at its end.
+#[derive(Default)]
+pub(crate) struct Log(Vec<(Option<TaskId>, EventKind)>);
+
+impl Log {
+    fn task(&mut self, id: &TaskId, kind: EventKind) {
+        self.0.push((Some(id.clone()), kind));
+    }
+
+    fn global(&mut self, kind: EventKind) {
+        self.0.push((None, kind));
+    }
+
+    pub(crate) async fn flush<T: Tx>(self, tx: &mut T, now: Millis) -> Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        tx.append(&self.0, now).await
+    }
+}
+
+fn millis(d: Duration) -> Millis {
+    d.as_millis().min(i64::MAX as u128) as Millis
+}
+
+async fn must_load<T: Tx>(tx: &mut T, id: &str) -> Result<Task> {
+    tx.load(id, true).await?.ok_or_else(|| StoreError::NoSuchTask(id.to_owned()))
+}
+
+/// Applies `event` to `task`, saves it and logs the event.
+async fn transition<T: Tx>(tx: &mut T, task: &Task, event: EventKind, now: Millis, log: &mut Log) -> Result<Task> {
+    let next = task.apply(&event).map_err(StoreError::from_transition)?;
+    tx.save(&next, now).await?;
+    log.task(&task.id, event);
+    Ok(next)
+}
+
+/// Brings a waiting task in line with its dependencies. Returns whether it
+/// changed.
+async fn settle_one<T: Tx>(tx: &mut T, id: &str, now: Millis, log: &mut Log) -> Result<bool> {
+    let mut task = must_load(tx, id).await?;
+    let mut deps = Vec::new();
+    for d in tx.deps(id).await? {
+        deps.push(must_load_unlocked(tx, d.as_str()).await?);
+    }
+    let dep_refs: Vec<&Task> = deps.iter().collect();
+    let mut changed = false;
+    // Blocked -> pending -> ready takes two steps.
+    while let Some(event) = settle(&task, &dep_refs) {
+        task = transition(tx, &task, event, now, log).await?;
+        changed = true;
+    }
+    Ok(changed)
+}
+
+async fn must_load_unlocked<T: Tx>(tx: &mut T, id: &str) -> Result<Task> {
+    tx.load(id, false).await?.ok_or_else(|| StoreError::NoSuchTask(id.to_owned()))
+}
+
+/// Settles everything downstream of `from`, as far as changes reach.
+async fn cascade<T: Tx>(tx: &mut T, from: &TaskId, now: Millis, log: &mut Log) -> Result<()> {
+    let mut queue: VecDeque<TaskId> = tx.dependents(from.as_str()).await?.into();
+    while let Some(id) = queue.pop_front() {
+        if settle_one(tx, id.as_str(), now, log).await? {
+            queue.extend(tx.dependents(id.as_str()).await?);
+        }
+    }
+    Ok(())
+}
+
+/// The part of a plan stored beside its tasks.
+#[derive(Serialize, Deserialize, PartialEq)]
+pub(crate) struct PlanHead {
+    pub name: colony_core::PlanName,
+    #[serde(default)]
+    pub base: Option<String>,
+    #[serde(default)]
+    pub defaults: colony_core::Defaults,
+}
+
+pub(crate) async fn add_plan<T: Tx>(tx: &mut T, plan: &Plan, source: &str, opts: AddOptions, now: Millis) -> Result<AddReport> {
+    let mut log = Log::default();
+    let head = PlanHead { name: plan.name.clone(), base: plan.base.clone(), defaults: plan.defaults.clone() };
+    let head_json = serde_json::to_string(&head).expect("a plan head always serializes");
+    let old_head = tx.plan_head(plan.name.as_str()).await?;
+    let mut report = AddReport { plan: plan.name.to_string(), new_plan: old_head.is_none(), ..Default::default() };
+    match &old_head {
+        None => log.global(EventKind::PlanAdded { plan: plan.name.clone(), tasks: plan.tasks.len(), source: source.into() }),
+        Some(old) if *old != head_json => log.global(EventKind::PlanUpdated { plan: plan.name.clone(), source: source.into() }),
+        Some(_) => {}
+    }
+    tx.put_plan(&plan.name, source, &head_json, now).await?;
+
+    let weights = Dag::new(&plan.tasks).critical_path().expect("a validated plan has no cycle");
+    let mut existing: HashMap<&str, Task> = HashMap::new();
+    for spec in &plan.tasks {
+        if let Some(task) = tx.load(spec.id.as_str(), true).await? {
+            if task.plan != plan.name {
+                return Err(StoreError::IdTaken { task: spec.id.clone(), other: task.plan });
+            }
+            existing.insert(spec.id.as_str(), task);
+        }
+    }
+    let started: Vec<(TaskId, TaskStatus)> = plan
+        .tasks
+        .iter()
+        .filter_map(|spec| {
+            let task = existing.get(spec.id.as_str())?;
+            let changed = task.spec_digest != spec.digest() || task.max_attempts != plan.max_attempts(spec);
+            (changed && !task.status().is_waiting()).then(|| (spec.id.clone(), task.status()))
+        })
+        .collect();
+    if !started.is_empty() && !opts.force {
+        return Err(StoreError::StartedTasksChanged { plan: plan.name.clone(), tasks: started });
+    }
+
+    let new_count = plan.tasks.iter().filter(|s| !existing.contains_key(s.id.as_str())).count();
+    let mut ord = tx.next_ords(new_count as i64).await?;
+    let mut touched = Vec::new();
+    for (spec, weight) in plan.tasks.iter().zip(weights) {
+        let max_attempts = plan.max_attempts(spec);
+        match existing.get(spec.id.as_str()) {
+            None => {
+                let added = EventKind::TaskAdded { plan: plan.name.clone(), spec: spec.clone(), max_attempts };
+                let task = Task::added(spec.id.clone(), &added).map_err(StoreError::from_transition)?;
+                tx.insert_task(NewTask { task: &task, spec, ord, path_weight: weight }, now).await?;
+                ord += 1;
+                log.task(&spec.id, added);
+                report.added.push(spec.id.clone());
+                touched.push(spec);
+            }
+            Some(task) if task.spec_digest != spec.digest() || task.max_attempts != max_attempts => {
+                let forced = !task.status().is_waiting();
+                let event = EventKind::TaskUpdated { spec: spec.clone(), max_attempts, forced };
+                if let Some(lease) = task.state.lease() {
+                    let why = format!("plan updated with --force while {} held it", lease.worker);
+                    tx.end_attempt(&task.id, task.attempt, "abandoned", Some(&why), now).await?;
+                }
+                transition(tx, task, event, now, &mut log).await?;
+                tx.set_spec(&spec.id, spec).await?;
+                tx.set_path_weight(&spec.id, weight).await?;
+                report.updated.push(spec.id.clone());
+                touched.push(spec);
+            }
+            Some(_) => {
+                tx.set_path_weight(&spec.id, weight).await?;
+                report.unchanged += 1;
+            }
+        }
+    }
+    for spec in &touched {
+        tx.replace_deps(&spec.id, &spec.deps).await?;
+    }
+    // Settle in plan order after every dep row exists; then let changes flow
+    // downstream (a forced task's dependents wait for it again).
+    let order = Dag::new(&plan.tasks).topo_order().expect("a validated plan has no cycle");
+    for i in order {
+        let spec = &plan.tasks[i];
+        if touched.iter().any(|t| t.id == spec.id) {
+            settle_one(tx, spec.id.as_str(), now, &mut log).await?;
+        }
+        // Unchanged tasks depend only on tasks that existed before, so only
+        // an updated task can have dependents outside `touched`.
+        if report.updated.contains(&spec.id) {
+            cascade(tx, &spec.id, now, &mut log).await?;
+        }
+    }
+    let in_file: std::collections::HashSet<&str> = plan.tasks.iter().map(|t| t.id.as_str()).collect();
+    report.not_in_file = tx
+        .plan_task_ids(plan.name.as_str())
+        .await?
+        .into_iter()
+        .filter(|id| !in_file.contains(id.as_str()))
+        .collect();
+    log.flush(tx, now).await?;
+    Ok(report)
+}
+
+pub(crate) async fn claim<T: Tx>(tx: &mut T, worker: &str, lease: Duration, now: Millis) -> Result<Option<Claim>> {
+    let Some(id) = tx.pick_ready(now).await? else {
+        return Ok(None);
+    };
+    let task = must_load(tx, id.as_str()).await?;
+    let lease_until = now + millis(lease);
+    let attempt = task.attempt + 1;
+    let mut log = Log::default();
+    let claimed = EventKind::Claimed { attempt, worker: worker.to_owned(), lease_until };
+    let task = transition(tx, &task, claimed, now, &mut log).await?;
+    tx.start_attempt(&id, attempt, worker, now).await?;
+    let spec = tx.spec(id.as_str()).await?;
+    log.flush(tx, now).await?;
+    Ok(Some(Claim { task: id, plan: task.plan, attempt, lease_until, spec }))
+}
+
+pub(crate) async fn heartbeat<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, lease: Duration, now: Millis) -> Result<Millis> {
+    let until = now + millis(lease);
+    if tx.extend_lease(id, attempt, until).await? == 1 {
+        return Ok(until);
+    }
+    let task = must_load_unlocked(tx, id.as_str()).await?;
+    Err(StoreError::LeaseLost { task: id.clone(), attempt, current: task.attempt, status: task.status() })
+}
+
+pub(crate) async fn set_phase<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, phase: Phase, now: Millis) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    transition(tx, &task, EventKind::PhaseChanged { attempt, phase }, now, &mut log).await?;
+    log.flush(tx, now).await
+}
+
+pub(crate) async fn complete<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: Millis) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    transition(tx, &task, EventKind::Completed { attempt }, now, &mut log).await?;
+    tx.end_attempt(id, attempt, "done", None, now).await?;
+    cascade(tx, id, now, &mut log).await?;
+    log.flush(tx, now).await
+}
+
+/// Fails the attempt: the task is ready again after `backoff` if it has
+/// attempts left, else failed, and its dependents blocked. Returns the
+/// task's status afterwards.
+pub(crate) async fn fail<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, reason: &str, backoff: Duration, now: Millis) -> Result<TaskStatus> {
+    let task = must_load(tx, id.as_str()).await?;
+    let retry_at = task.has_attempts_left().then(|| now + millis(backoff));
+    let mut log = Log::default();
+    let event = EventKind::AttemptFailed { attempt, reason: reason.to_owned(), retry_at };
+    let task = transition(tx, &task, event, now, &mut log).await?;
+    tx.end_attempt(id, attempt, "failed", Some(reason), now).await?;
+    cascade(tx, id, now, &mut log).await?;
+    log.flush(tx, now).await?;
+    Ok(task.status())
+}
+
+/// Returns every task whose lease ran out to `ready` (now), or to `failed`
+/// when its attempts are used up.
+pub(crate) async fn rescue<T: Tx>(tx: &mut T, now: Millis) -> Result<Vec<Rescued>> {
+    let mut log = Log::default();
+    let mut rescued = Vec::new();
+    for id in tx.expired(now).await? {
+        let task = must_load(tx, id.as_str()).await?;
+        // Re-check under the lock: a heartbeat may have landed meanwhile.
+        let Some(lease) = task.state.lease().filter(|l| l.until < now).cloned() else {
+            continue;
+        };
+        let retry_at = task.has_attempts_left().then_some(now);
+        let event = EventKind::LeaseExpired { attempt: task.attempt, worker: lease.worker.clone(), retry_at };
+        let after = transition(tx, &task, event, now, &mut log).await?;
+        let why = format!("lease of {} expired", lease.worker);
+        tx.end_attempt(&id, task.attempt, "expired", Some(&why), now).await?;
+        cascade(tx, &id, now, &mut log).await?;
+        rescued.push(Rescued { task: id, attempt: task.attempt, worker: lease.worker, now: after.status() });
+    }
+    log.flush(tx, now).await?;
+    Ok(rescued)
+}
+
+pub(crate) async fn retry<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Result<()> {
+    let mut log = Log::default();
+    for id in ids {
+        let task = must_load(tx, id.as_str()).await?;
+        if let colony_core::TaskState::Blocked { by } = &task.state {
+            return Err(StoreError::NotAllowed(format!(
+                "task {id} is blocked by {by}; retry {by} and {id} will follow"
+            )));
+        }
+        transition(tx, &task, EventKind::Retried, now, &mut log).await?;
+        settle_one(tx, id.as_str(), now, &mut log).await?;
+        cascade(tx, id, now, &mut log).await?;
+    }
+    log.flush(tx, now).await
+}
+
+pub(crate) async fn cancel<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Result<()> {
+    let mut log = Log::default();
+    for id in ids {
+        let task = must_load(tx, id.as_str()).await?;
+        transition(tx, &task, EventKind::Cancelled, now, &mut log).await?;
+        if let Some(lease) = task.state.lease() {
+            let why = format!("cancelled while {} held it", lease.worker);
+            tx.end_attempt(id, task.attempt, "cancelled", Some(&why), now).await?;
+        }
+        cascade(tx, id, now, &mut log).await?;
+    }
+    log.flush(tx, now).await
+}

@@ -1,0 +1,83 @@
+//! The shared store: PostgreSQL, for workers on several machines.
+//!
+//! Transactions run at READ COMMITTED. Rows a transaction changes are locked
+//! with `FOR UPDATE` before they are read, and a dependent is locked before
+//! its dependencies are read, so two workers finishing the two deps of one
+//! task cannot each miss the other's commit. Claims skip rows other claims
+//! hold (`FOR UPDATE SKIP LOCKED`), so claimers never queue behind each other.
+
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::store::{Backend, SqlStore};
+use crate::tx::Result;
+
+crate::sql::sql_tx!(
+    PgTx,
+    sqlx::Postgres,
+    load_locked: "SELECT id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, reason, blocked_by FROM tasks WHERE id = $1 FOR UPDATE",
+    pick_ready: "SELECT id FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
+                 ORDER BY path_weight DESC, priority DESC, ord LIMIT 1 FOR UPDATE SKIP LOCKED"
+);
+
+pub struct Postgres {
+    pool: PgPool,
+}
+
+/// The store on a PostgreSQL database.
+pub type PgStore = SqlStore<Postgres>;
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`) and brings the schema up to date.
+    pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::BadUrl { url: redact(url), why: e.to_string() })?;
+        let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await?;
+        crate::migrate::run(&pool).await?;
+        Ok(SqlStore { backend: Postgres { pool }, clock })
+    }
+
+    pub async fn close(&self) {
+        self.backend.pool.close().await;
+    }
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Backend for Postgres {
+    type Tx = PgTx;
+
+    async fn begin_write(&self) -> Result<PgTx> {
+        Ok(PgTx::new(self.pool.begin().await?, None))
+    }
+
+    async fn begin_read(&self) -> Result<PgTx> {
+        Ok(PgTx::new(self.pool.begin().await?, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(super::redact("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("postgres:///db?host=/tmp"), "postgres:///db?host=/tmp");
+    }
+}

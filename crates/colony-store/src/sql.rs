@@ -1,0 +1,446 @@
+//! [`Tx`] for both databases from one body of SQL.
+//!
+//! The schema and nearly every statement are the same on SQLite and
+//! PostgreSQL; a macro instantiates the implementation for each concrete
+//! transaction type, so no generic `sqlx::Database` bounds are needed and
+//! the two cannot drift apart. The statements that differ (row locks and
+//! `SKIP LOCKED`, which SQLite has no need of since its write transactions
+//! are serialized) are the macro's arguments.
+
+macro_rules! sql_tx {
+    ($tx:ident, $db:ty, load_locked: $load_locked:expr, pick_ready: $pick_ready:expr) => {
+        /// An open transaction, and for SQLite writes the in-process write
+        /// gate, held until the transaction ends.
+        pub struct $tx {
+            tx: sqlx::Transaction<'static, $db>,
+            _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+        }
+
+        impl $tx {
+            fn new(tx: sqlx::Transaction<'static, $db>, gate: Option<tokio::sync::OwnedMutexGuard<()>>) -> Self {
+                $tx { tx, _gate: gate }
+            }
+        }
+
+        fn task_cols(row: &<$db as sqlx::Database>::Row) -> std::result::Result<$crate::row::TaskCols, sqlx::Error> {
+            use sqlx::Row;
+            Ok($crate::row::TaskCols {
+                id: row.try_get("id")?,
+                plan: row.try_get("plan")?,
+                digest: row.try_get("digest")?,
+                status: row.try_get("status")?,
+                attempt: row.try_get("attempt")?,
+                tries: row.try_get("tries")?,
+                max_attempts: row.try_get("max_attempts")?,
+                lease_owner: row.try_get("lease_owner")?,
+                lease_until: row.try_get("lease_until")?,
+                not_before: row.try_get("not_before")?,
+                reason: row.try_get("reason")?,
+                blocked_by: row.try_get("blocked_by")?,
+            })
+        }
+
+        fn record_from(
+            row: &<$db as sqlx::Database>::Row,
+            deps: Vec<colony_core::TaskId>,
+        ) -> $crate::tx::Result<$crate::types::TaskRecord> {
+            use sqlx::Row;
+            Ok($crate::types::TaskRecord {
+                task: task_cols(row)?.into_task()?,
+                title: row.try_get("title")?,
+                priority: row.try_get::<i64, _>("priority")? as i32,
+                path_weight: row.try_get("path_weight")?,
+                deps,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn ids(rows: Vec<String>) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
+            rows.into_iter()
+                .map(|s| {
+                    colony_core::TaskId::new(&s).map_err(|_| $crate::error::StoreError::Corrupt {
+                        what: format!("task id `{s}`"),
+                        source: serde::de::Error::custom("invalid id"),
+                    })
+                })
+                .collect()
+        }
+
+        impl $crate::tx::Tx for $tx {
+            async fn load(&mut self, id: &str, lock: bool) -> $crate::tx::Result<Option<colony_core::Task>> {
+                let sql = if lock {
+                    $load_locked
+                } else {
+                    "SELECT id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, reason, blocked_by FROM tasks WHERE id = $1"
+                };
+                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await?;
+                match row {
+                    Some(row) => Ok(Some(task_cols(&row)?.into_task()?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn save(&mut self, task: &colony_core::Task, now: colony_core::Millis) -> $crate::tx::Result<()> {
+                let c = $crate::row::state_cols(&task.state);
+                sqlx::query(
+                    "UPDATE tasks SET digest = $2, status = $3, attempt = $4, tries = $5, max_attempts = $6, \
+                     lease_owner = $7, lease_until = $8, not_before = $9, reason = $10, blocked_by = $11, updated_at = $12 \
+                     WHERE id = $1",
+                )
+                .bind(task.id.as_str())
+                .bind(&task.spec_digest)
+                .bind(c.status)
+                .bind(task.attempt as i64)
+                .bind(task.tries as i64)
+                .bind(task.max_attempts as i64)
+                .bind(c.lease_owner)
+                .bind(c.lease_until)
+                .bind(c.not_before)
+                .bind(c.reason)
+                .bind(c.blocked_by)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_task(&mut self, new: $crate::tx::NewTask<'_>, now: colony_core::Millis) -> $crate::tx::Result<()> {
+                let t = new.task;
+                let c = $crate::row::state_cols(&t.state);
+                let spec = serde_json::to_string(new.spec).expect("a TaskSpec always serializes");
+                sqlx::query(
+                    "INSERT INTO tasks (id, plan, ord, title, spec, digest, status, attempt, tries, max_attempts, \
+                     priority, path_weight, lease_owner, lease_until, not_before, reason, blocked_by, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                )
+                .bind(t.id.as_str())
+                .bind(t.plan.as_str())
+                .bind(new.ord)
+                .bind(&new.spec.title)
+                .bind(spec)
+                .bind(&t.spec_digest)
+                .bind(c.status)
+                .bind(t.attempt as i64)
+                .bind(t.tries as i64)
+                .bind(t.max_attempts as i64)
+                .bind(new.spec.priority as i64)
+                .bind(new.path_weight)
+                .bind(c.lease_owner)
+                .bind(c.lease_until)
+                .bind(c.not_before)
+                .bind(c.reason)
+                .bind(c.blocked_by)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_spec(&mut self, id: &colony_core::TaskId, spec: &colony_core::TaskSpec) -> $crate::tx::Result<()> {
+                let json = serde_json::to_string(spec).expect("a TaskSpec always serializes");
+                sqlx::query("UPDATE tasks SET spec = $2, title = $3, priority = $4 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(json)
+                    .bind(&spec.title)
+                    .bind(spec.priority as i64)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_path_weight(&mut self, id: &colony_core::TaskId, weight: f64) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE tasks SET path_weight = $2 WHERE id = $1 AND path_weight <> $2")
+                    .bind(id.as_str())
+                    .bind(weight)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn spec(&mut self, id: &str) -> $crate::tx::Result<colony_core::TaskSpec> {
+                let text: String = sqlx::query_scalar("SELECT spec FROM tasks WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                $crate::row::json(format!("spec of task {id}"), &text)
+            }
+
+            async fn replace_deps(&mut self, id: &colony_core::TaskId, deps: &[colony_core::TaskId]) -> $crate::tx::Result<()> {
+                sqlx::query("DELETE FROM task_deps WHERE task = $1").bind(id.as_str()).execute(&mut *self.tx).await?;
+                for dep in deps {
+                    sqlx::query("INSERT INTO task_deps (task, dep) VALUES ($1, $2)")
+                        .bind(id.as_str())
+                        .bind(dep.as_str())
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn deps(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
+                let rows: Vec<String> = sqlx::query_scalar("SELECT dep FROM task_deps WHERE task = $1 ORDER BY dep")
+                    .bind(id)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                ids(rows)
+            }
+
+            async fn dependents(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
+                let rows: Vec<String> = sqlx::query_scalar("SELECT task FROM task_deps WHERE dep = $1 ORDER BY task")
+                    .bind(id)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                ids(rows)
+            }
+
+            async fn pick_ready(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Option<colony_core::TaskId>> {
+                let row: Option<String> = sqlx::query_scalar($pick_ready).bind(now).fetch_optional(&mut *self.tx).await?;
+                Ok(ids(row.into_iter().collect())?.pop())
+            }
+
+            async fn expired(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
+                let rows: Vec<String> =
+                    sqlx::query_scalar("SELECT id FROM tasks WHERE lease_until IS NOT NULL AND lease_until < $1 ORDER BY lease_until")
+                        .bind(now)
+                        .fetch_all(&mut *self.tx)
+                        .await?;
+                ids(rows)
+            }
+
+            async fn extend_lease(&mut self, id: &colony_core::TaskId, attempt: u32, until: colony_core::Millis) -> $crate::tx::Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE tasks SET lease_until = $3 WHERE id = $1 AND attempt = $2 AND lease_until IS NOT NULL",
+                )
+                .bind(id.as_str())
+                .bind(attempt as i64)
+                .bind(until)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn start_attempt(&mut self, id: &colony_core::TaskId, attempt: u32, worker: &str, now: colony_core::Millis) -> $crate::tx::Result<()> {
+                sqlx::query("INSERT INTO attempts (task, attempt, worker, started_at) VALUES ($1, $2, $3, $4)")
+                    .bind(id.as_str())
+                    .bind(attempt as i64)
+                    .bind(worker)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn end_attempt(
+                &mut self,
+                id: &colony_core::TaskId,
+                attempt: u32,
+                outcome: &str,
+                reason: Option<&str>,
+                now: colony_core::Millis,
+            ) -> $crate::tx::Result<()> {
+                sqlx::query(
+                    "UPDATE attempts SET ended_at = $3, outcome = $4, reason = $5 WHERE task = $1 AND attempt = $2 AND ended_at IS NULL",
+                )
+                .bind(id.as_str())
+                .bind(attempt as i64)
+                .bind(now)
+                .bind(outcome)
+                .bind(reason)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn next_ords(&mut self, n: i64) -> $crate::tx::Result<i64> {
+                let end: i64 = sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'task_ord' RETURNING value")
+                    .bind(n)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                Ok(end - n + 1)
+            }
+
+            async fn plan_head(&mut self, name: &str) -> $crate::tx::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT body FROM plans WHERE name = $1").bind(name).fetch_optional(&mut *self.tx).await?)
+            }
+
+            async fn put_plan(&mut self, name: &colony_core::PlanName, source: &str, head: &str, now: colony_core::Millis) -> $crate::tx::Result<()> {
+                sqlx::query(
+                    "INSERT INTO plans (name, source, body, added_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+                     ON CONFLICT (name) DO UPDATE SET source = excluded.source, body = excluded.body, updated_at = excluded.updated_at",
+                )
+                .bind(name.as_str())
+                .bind(source)
+                .bind(head)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn plan_task_ids(&mut self, name: &str) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
+                let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM tasks WHERE plan = $1 ORDER BY ord")
+                    .bind(name)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                ids(rows)
+            }
+
+            async fn append(&mut self, events: &[(Option<colony_core::TaskId>, colony_core::EventKind)], now: colony_core::Millis) -> $crate::tx::Result<()> {
+                let last: i64 = sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'event_seq' RETURNING value")
+                    .bind(events.len() as i64)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                let first = last - events.len() as i64 + 1;
+                for (i, (task, kind)) in events.iter().enumerate() {
+                    let data = serde_json::to_string(kind).expect("an event always serializes");
+                    sqlx::query("INSERT INTO events (seq, at, task, kind, data) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(first + i as i64)
+                        .bind(now)
+                        .bind(task.as_ref().map(|t| t.as_str()))
+                        .bind(kind.name())
+                        .bind(data)
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn list(&mut self, filter: &$crate::types::TaskFilter) -> $crate::tx::Result<Vec<$crate::types::TaskRecord>> {
+                use sqlx::Row;
+                let mut deps: std::collections::HashMap<String, Vec<colony_core::TaskId>> = std::collections::HashMap::new();
+                let dep_rows = sqlx::query("SELECT task, dep FROM task_deps ORDER BY task, dep").fetch_all(&mut *self.tx).await?;
+                for row in dep_rows {
+                    let task: String = row.try_get("task")?;
+                    let dep: String = row.try_get("dep")?;
+                    deps.entry(task).or_default().extend(ids(vec![dep])?);
+                }
+                let rows = sqlx::query(
+                    "SELECT id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, \
+                     reason, blocked_by, title, priority, path_weight, updated_at FROM tasks ORDER BY ord",
+                )
+                .fetch_all(&mut *self.tx)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let status: String = row.try_get("status")?;
+                    let plan: String = row.try_get("plan")?;
+                    if !filter.statuses.is_empty() && !filter.statuses.iter().any(|s| s.as_str() == status) {
+                        continue;
+                    }
+                    if filter.plan.as_deref().is_some_and(|p| p != plan) {
+                        continue;
+                    }
+                    let id: String = row.try_get("id")?;
+                    out.push(record_from(&row, deps.remove(&id).unwrap_or_default())?);
+                }
+                Ok(out)
+            }
+
+            async fn record(&mut self, id: &str) -> $crate::tx::Result<Option<$crate::types::TaskRecord>> {
+                let row = sqlx::query(
+                    "SELECT id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, \
+                     reason, blocked_by, title, priority, path_weight, updated_at FROM tasks WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let deps = $crate::tx::Tx::deps(self, id).await?;
+                Ok(Some(record_from(&row, deps)?))
+            }
+
+            async fn attempts(&mut self, id: &str) -> $crate::tx::Result<Vec<$crate::types::AttemptRecord>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT attempt, worker, started_at, ended_at, outcome, reason FROM attempts WHERE task = $1 ORDER BY attempt",
+                )
+                .bind(id)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::types::AttemptRecord {
+                            attempt: row.try_get::<i64, _>("attempt")? as u32,
+                            worker: row.try_get("worker")?,
+                            started_at: row.try_get("started_at")?,
+                            ended_at: row.try_get("ended_at")?,
+                            outcome: row.try_get("outcome")?,
+                            reason: row.try_get("reason")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn task_events(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::Event>> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT seq, at, task, data FROM events WHERE task = $1 ORDER BY seq")
+                    .bind(id)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter()
+                    .map(|r| $crate::row::event_from(r.try_get("seq")?, r.try_get("at")?, r.try_get("task")?, r.try_get("data")?))
+                    .collect()
+            }
+
+            async fn events(&mut self, since: i64, limit: i64) -> $crate::tx::Result<Vec<colony_core::Event>> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT seq, at, task, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter()
+                    .map(|r| $crate::row::event_from(r.try_get("seq")?, r.try_get("at")?, r.try_get("task")?, r.try_get("data")?))
+                    .collect()
+            }
+
+            async fn status_counts(&mut self) -> $crate::tx::Result<Vec<(String, i64)>> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").fetch_all(&mut *self.tx).await?;
+                rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+            }
+
+            async fn plans(&mut self) -> $crate::tx::Result<Vec<$crate::types::PlanInfo>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT p.name, p.source, p.added_at, (SELECT COUNT(*) FROM tasks t WHERE t.plan = p.name) AS n \
+                     FROM plans p ORDER BY p.added_at, p.name",
+                )
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let name: String = r.try_get("name")?;
+                        Ok($crate::types::PlanInfo {
+                            name: colony_core::PlanName::new(&name).map_err(|_| $crate::error::StoreError::Corrupt {
+                                what: format!("plan name `{name}`"),
+                                source: serde::de::Error::custom("invalid name"),
+                            })?,
+                            source: r.try_get("source")?,
+                            tasks: r.try_get::<i64, _>("n")? as usize,
+                            added_at: r.try_get("added_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn plan_specs(&mut self, name: &str) -> $crate::tx::Result<Vec<colony_core::TaskSpec>> {
+                let rows: Vec<String> = sqlx::query_scalar("SELECT spec FROM tasks WHERE plan = $1 ORDER BY ord")
+                    .bind(name)
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter().map(|s| $crate::row::json(format!("a task spec of plan {name}"), s)).collect()
+            }
+
+            async fn last_seq(&mut self) -> $crate::tx::Result<i64> {
+                Ok(sqlx::query_scalar("SELECT value FROM counters WHERE name = 'event_seq'").fetch_one(&mut *self.tx).await?)
+            }
+
+            async fn commit(self) -> $crate::tx::Result<()> {
+                Ok(self.tx.commit().await?)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_tx;

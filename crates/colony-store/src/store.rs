@@ -1,0 +1,188 @@
+//! The `Store` trait and its one SQL implementation over two backends.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use colony_core::{Event, Millis, Phase, Plan, TaskId, TaskStatus};
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::ops::{self, PlanHead};
+use crate::tx::{Result, Tx};
+use crate::types::{AddOptions, AddReport, Claim, Counts, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord};
+
+/// colony's durable state: plans, the task projection, attempts and the
+/// event log. Every write is one transaction that appends its events.
+pub trait Store: Send + Sync {
+    /// Imports a validated plan: new tasks are added, changed ones updated
+    /// (started ones only with `force`), unchanged ones left alone.
+    fn add_plan(&self, plan: &Plan, source: &str, opts: AddOptions) -> impl Future<Output = Result<AddReport>> + Send;
+    /// Takes the first ready task in ready order under a lease, or `None`.
+    fn claim(&self, worker: &str, lease: Duration) -> impl Future<Output = Result<Option<Claim>>> + Send;
+    /// Extends the lease of `attempt`; returns its new end, or
+    /// [`StoreError::LeaseLost`].
+    fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> impl Future<Output = Result<Millis>> + Send;
+    fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> impl Future<Output = Result<()>> + Send;
+    /// Marks the attempt's work merged; dependents whose deps are all done
+    /// become ready.
+    fn complete(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<()>> + Send;
+    /// Fails the attempt; the task is retried after `backoff` while it has
+    /// attempts left. Returns the task's new status.
+    fn fail(&self, task: &TaskId, attempt: u32, reason: &str, backoff: Duration) -> impl Future<Output = Result<TaskStatus>> + Send;
+    /// Takes back every task whose lease ran out.
+    fn rescue_expired(&self) -> impl Future<Output = Result<Vec<Rescued>>> + Send;
+    /// Sends failed or cancelled tasks back to the queue, all or none.
+    fn retry(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
+    /// Cancels tasks, all or none; their dependents become blocked.
+    fn cancel(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
+
+    fn tasks(&self, filter: &TaskFilter) -> impl Future<Output = Result<Vec<TaskRecord>>> + Send;
+    fn task(&self, id: &str) -> impl Future<Output = Result<Option<TaskDetail>>> + Send;
+    fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
+    /// Events after `since`, oldest first, at most `limit`.
+    fn events(&self, since: i64, limit: usize) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    fn last_seq(&self) -> impl Future<Output = Result<i64>> + Send;
+    fn plans(&self) -> impl Future<Output = Result<Vec<PlanInfo>>> + Send;
+    /// The plan as stored, in the shape `add_plan` takes.
+    fn export_plan(&self, name: &str) -> impl Future<Output = Result<Plan>> + Send;
+}
+
+/// How a database opens transactions.
+pub trait Backend: Send + Sync + 'static {
+    type Tx: Tx;
+    /// A transaction that will write: on SQLite `BEGIN IMMEDIATE`, so it
+    /// holds the write lock from the start and never fails to upgrade.
+    fn begin_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+    fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+}
+
+/// The store over a SQL backend.
+pub struct SqlStore<B> {
+    pub(crate) backend: B,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Conflicts (deadlock, busy) are retried this many times.
+const TRANSIENT_RETRIES: u32 = 12;
+
+/// Runs `$body` in a write transaction named `$tx` at time `$now`, commits,
+/// and runs it again on a transient conflict.
+macro_rules! write_tx {
+    ($self:ident, |$tx:ident, $now:ident| $body:expr) => {{
+        let mut tries = 0u32;
+        loop {
+            let outcome = async {
+                let mut $tx = $self.backend.begin_write().await?;
+                let $now = $self.clock.now();
+                let value = $body;
+                Tx::commit($tx).await?;
+                Ok(value)
+            }
+            .await;
+            match outcome {
+                Err(e) if StoreError::is_transient(&e) && tries < TRANSIENT_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(2u64 << tries.min(8))).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+impl<B: Backend> SqlStore<B> {
+    async fn read(&self) -> Result<B::Tx> {
+        self.backend.begin_read().await
+    }
+}
+
+impl<B: Backend> Store for SqlStore<B> {
+    async fn add_plan(&self, plan: &Plan, source: &str, opts: AddOptions) -> Result<AddReport> {
+        write_tx!(self, |tx, now| ops::add_plan(&mut tx, plan, source, opts, now).await?)
+    }
+
+    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
+        write_tx!(self, |tx, now| ops::claim(&mut tx, worker, lease, now).await?)
+    }
+
+    async fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> Result<Millis> {
+        write_tx!(self, |tx, now| ops::heartbeat(&mut tx, task, attempt, lease, now).await?)
+    }
+
+    async fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> Result<()> {
+        write_tx!(self, |tx, now| ops::set_phase(&mut tx, task, attempt, phase, now).await?)
+    }
+
+    async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
+        write_tx!(self, |tx, now| ops::complete(&mut tx, task, attempt, now).await?)
+    }
+
+    async fn fail(&self, task: &TaskId, attempt: u32, reason: &str, backoff: Duration) -> Result<TaskStatus> {
+        write_tx!(self, |tx, now| ops::fail(&mut tx, task, attempt, reason, backoff, now).await?)
+    }
+
+    async fn rescue_expired(&self) -> Result<Vec<Rescued>> {
+        write_tx!(self, |tx, now| ops::rescue(&mut tx, now).await?)
+    }
+
+    async fn retry(&self, ids: &[TaskId]) -> Result<()> {
+        write_tx!(self, |tx, now| ops::retry(&mut tx, ids, now).await?)
+    }
+
+    async fn cancel(&self, ids: &[TaskId]) -> Result<()> {
+        write_tx!(self, |tx, now| ops::cancel(&mut tx, ids, now).await?)
+    }
+
+    async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>> {
+        self.read().await?.list(filter).await
+    }
+
+    async fn task(&self, id: &str) -> Result<Option<TaskDetail>> {
+        let mut tx = self.read().await?;
+        let Some(record) = tx.record(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(TaskDetail {
+            record,
+            spec: tx.spec(id).await?,
+            dependents: tx.dependents(id).await?,
+            attempts: tx.attempts(id).await?,
+            events: tx.task_events(id).await?,
+        }))
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let rows = self.read().await?.status_counts().await?;
+        let mut counts = Counts::default();
+        for (status, n) in rows {
+            let status: TaskStatus = status.parse().map_err(|_| StoreError::Corrupt {
+                what: format!("status `{status}`"),
+                source: serde::de::Error::custom("unknown status"),
+            })?;
+            counts.total += n as usize;
+            counts.by_status.insert(status, n as usize);
+        }
+        Ok(counts)
+    }
+
+    async fn events(&self, since: i64, limit: usize) -> Result<Vec<Event>> {
+        self.read().await?.events(since, limit.min(i64::MAX as usize) as i64).await
+    }
+
+    async fn last_seq(&self) -> Result<i64> {
+        self.read().await?.last_seq().await
+    }
+
+    async fn plans(&self) -> Result<Vec<PlanInfo>> {
+        self.read().await?.plans().await
+    }
+
+    async fn export_plan(&self, name: &str) -> Result<Plan> {
+        let mut tx = self.read().await?;
+        let head = tx.plan_head(name).await?.ok_or_else(|| StoreError::NoSuchPlan(name.to_owned()))?;
+        let head: PlanHead = crate::row::json(format!("plan {name}"), &head)?;
+        let tasks = tx.plan_specs(name).await?;
+        Ok(Plan { name: head.name, base: head.base, defaults: head.defaults, tasks })
+    }
+}

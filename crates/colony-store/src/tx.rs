@@ -1,0 +1,76 @@
+//! The primitive operations a store transaction offers.
+//!
+//! [`crate::ops`] writes colony's store logic once against this trait; the
+//! SQLite and PostgreSQL backends implement it with the same SQL, differing
+//! only where the databases do (row locks, `SKIP LOCKED`, how a write
+//! transaction begins). Every method runs inside one transaction.
+
+use std::future::Future;
+
+use colony_core::{Event, EventKind, Millis, PlanName, Task, TaskId, TaskSpec};
+
+use crate::error::StoreError;
+use crate::types::{AttemptRecord, PlanInfo, TaskFilter, TaskRecord};
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A new task row.
+pub struct NewTask<'a> {
+    pub task: &'a Task,
+    pub spec: &'a TaskSpec,
+    pub ord: i64,
+    pub path_weight: f64,
+}
+
+pub trait Tx: Send {
+    /// The task's projection; with `lock`, the row stays locked until the
+    /// transaction ends (PostgreSQL; SQLite transactions are serialized).
+    fn load(&mut self, id: &str, lock: bool) -> impl Future<Output = Result<Option<Task>>> + Send;
+    /// Writes the projection columns of `task`.
+    fn save(&mut self, task: &Task, now: Millis) -> impl Future<Output = Result<()>> + Send;
+    fn insert_task(&mut self, new: NewTask<'_>, now: Millis) -> impl Future<Output = Result<()>> + Send;
+    fn set_spec(&mut self, id: &TaskId, spec: &TaskSpec) -> impl Future<Output = Result<()>> + Send;
+    fn set_path_weight(&mut self, id: &TaskId, weight: f64) -> impl Future<Output = Result<()>> + Send;
+    fn spec(&mut self, id: &str) -> impl Future<Output = Result<TaskSpec>> + Send;
+    fn replace_deps(&mut self, id: &TaskId, deps: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
+    fn deps(&mut self, id: &str) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
+    fn dependents(&mut self, id: &str) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
+    /// The first claimable task in ready order, locked (skipping rows other
+    /// transactions hold).
+    fn pick_ready(&mut self, now: Millis) -> impl Future<Output = Result<Option<TaskId>>> + Send;
+    /// Leased tasks whose lease ended before `now`.
+    fn expired(&mut self, now: Millis) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
+    /// Extends a lease; the number of rows changed (0: the lease is lost).
+    fn extend_lease(&mut self, id: &TaskId, attempt: u32, until: Millis) -> impl Future<Output = Result<u64>> + Send;
+    fn start_attempt(&mut self, id: &TaskId, attempt: u32, worker: &str, now: Millis) -> impl Future<Output = Result<()>> + Send;
+    fn end_attempt(
+        &mut self,
+        id: &TaskId,
+        attempt: u32,
+        outcome: &str,
+        reason: Option<&str>,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Reserves `n` consecutive task order numbers; returns the first.
+    fn next_ords(&mut self, n: i64) -> impl Future<Output = Result<i64>> + Send;
+    /// The stored head (name, base, defaults) of a plan as JSON.
+    fn plan_head(&mut self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn put_plan(&mut self, name: &PlanName, source: &str, head: &str, now: Millis) -> impl Future<Output = Result<()>> + Send;
+    fn plan_task_ids(&mut self, name: &str) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
+    /// Appends events with the next sequence numbers. Called last in a
+    /// transaction: it takes the sequence lock, held until commit.
+    fn append(&mut self, events: &[(Option<TaskId>, EventKind)], now: Millis) -> impl Future<Output = Result<()>> + Send;
+
+    // Reads.
+    fn list(&mut self, filter: &TaskFilter) -> impl Future<Output = Result<Vec<TaskRecord>>> + Send;
+    fn record(&mut self, id: &str) -> impl Future<Output = Result<Option<TaskRecord>>> + Send;
+    fn attempts(&mut self, id: &str) -> impl Future<Output = Result<Vec<AttemptRecord>>> + Send;
+    fn task_events(&mut self, id: &str) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    fn events(&mut self, since: i64, limit: i64) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    fn status_counts(&mut self) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    fn plans(&mut self) -> impl Future<Output = Result<Vec<PlanInfo>>> + Send;
+    fn plan_specs(&mut self, name: &str) -> impl Future<Output = Result<Vec<TaskSpec>>> + Send;
+    fn last_seq(&mut self) -> impl Future<Output = Result<i64>> + Send;
+
+    fn commit(self) -> impl Future<Output = Result<()>> + Send;
+}

@@ -1,0 +1,119 @@
+//! What the store takes and gives back, apart from the core domain types.
+
+use std::collections::BTreeMap;
+
+use colony_core::{Event, Millis, PlanName, Task, TaskId, TaskSpec, TaskStatus};
+use serde::Serialize;
+
+/// A task handed to a worker: run attempt `attempt` until `lease_until`,
+/// heartbeating to keep it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Claim {
+    pub task: TaskId,
+    pub plan: PlanName,
+    pub attempt: u32,
+    pub lease_until: Millis,
+    pub spec: TaskSpec,
+}
+
+/// How `add_plan` treats tasks that changed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddOptions {
+    /// Update tasks that have started or finished too, sending them back to
+    /// the queue.
+    pub force: bool,
+}
+
+/// What `add_plan` did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AddReport {
+    pub plan: String,
+    /// The plan was not in the store before.
+    pub new_plan: bool,
+    pub added: Vec<TaskId>,
+    pub updated: Vec<TaskId>,
+    pub unchanged: usize,
+    /// Tasks in the store that the file no longer lists; they are kept.
+    pub not_in_file: Vec<TaskId>,
+}
+
+impl AddReport {
+    pub fn changed_nothing(&self) -> bool {
+        !self.new_plan && self.added.is_empty() && self.updated.is_empty()
+    }
+}
+
+/// One task as lists show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRecord {
+    #[serde(flatten)]
+    pub task: Task,
+    pub title: String,
+    pub priority: i32,
+    /// Length of the longest chain of work from this task to the end.
+    pub path_weight: f64,
+    pub deps: Vec<TaskId>,
+    pub updated_at: Millis,
+}
+
+/// One attempt at a task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub worker: String,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+    /// `done`, `failed`, `expired` or `abandoned`; none while it runs.
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Everything the store knows of one task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub record: TaskRecord,
+    pub spec: TaskSpec,
+    pub dependents: Vec<TaskId>,
+    pub attempts: Vec<AttemptRecord>,
+    pub events: Vec<Event>,
+}
+
+/// Which tasks a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub statuses: Vec<TaskStatus>,
+    pub plan: Option<String>,
+}
+
+/// A plan in the store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanInfo {
+    pub name: PlanName,
+    pub source: String,
+    pub tasks: usize,
+    pub added_at: Millis,
+}
+
+/// Tasks counted by state, for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub by_status: BTreeMap<TaskStatus, usize>,
+}
+
+impl Counts {
+    pub fn get(&self, s: TaskStatus) -> usize {
+        self.by_status.get(&s).copied().unwrap_or(0)
+    }
+}
+
+/// A task the rescuer took back from a worker whose lease ran out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rescued {
+    pub task: TaskId,
+    pub attempt: u32,
+    pub worker: String,
+    /// `ready` again, or `failed` when the attempts are used up.
+    pub now: TaskStatus,
+}

@@ -1,0 +1,392 @@
+//! One conformance suite, run against both backends: every test below is
+//! instantiated for a fresh SQLite file and for a fresh database on a real
+//! PostgreSQL server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use colony_core::{EventKind, Phase, Plan, PlanName, TaskId, TaskSpec, TaskState, TaskStatus};
+use colony_store::{AddOptions, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter};
+
+const LEASE: Duration = Duration::from_secs(30);
+const T0: i64 = 1_700_000_000_000;
+
+fn id(s: &str) -> TaskId {
+    TaskId::new(s).unwrap()
+}
+
+/// A plan from `(id, deps)` pairs.
+fn plan(name: &str, tasks: &[(&str, &[&str])]) -> Plan {
+    Plan {
+        name: PlanName::new(name).unwrap(),
+        base: None,
+        defaults: Default::default(),
+        tasks: tasks
+            .iter()
+            .map(|(t, deps)| {
+                let mut spec = TaskSpec::new(id(t), format!("Task {t}"), format!("Do {t}."));
+                spec.deps = deps.iter().map(|d| id(d)).collect();
+                spec
+            })
+            .collect(),
+    }
+}
+
+struct Fixture<S> {
+    store: S,
+    clock: ManualClock,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Fixture<SqliteStore> {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(T0);
+    let store = SqliteStore::open(&dir.path().join("colony.db"), Arc::new(clock.clone())).await.unwrap();
+    Fixture { store, clock, _dir: Some(dir) }
+}
+
+async fn postgres() -> Fixture<PgStore> {
+    let url = colony_testkit::PgServer::shared().fresh_db();
+    let clock = ManualClock::at(T0);
+    let store = PgStore::open(&url, Arc::new(clock.clone())).await.unwrap();
+    Fixture { store, clock, _dir: None }
+}
+
+async fn status<S: Store>(s: &S, task: &str) -> TaskState {
+    s.task(task).await.unwrap().unwrap().record.task.state
+}
+
+async fn event_count<S: Store>(s: &S) -> usize {
+    s.events(0, usize::MAX).await.unwrap().len()
+}
+
+/// Checks the event log folds to exactly the task table.
+async fn assert_replays<S: Store>(s: &S) {
+    let events = s.events(0, usize::MAX).await.unwrap();
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "sequence numbers have no gaps");
+    }
+    let replayed = colony_core::state::replay(&events).unwrap();
+    let stored = s.tasks(&TaskFilter::default()).await.unwrap();
+    assert_eq!(replayed.len(), stored.len());
+    for rec in stored {
+        let mut from_log = replayed[&rec.task.id].clone();
+        let mut from_table = rec.task.clone();
+        // Heartbeats move a lease's end without an event.
+        for t in [&mut from_log, &mut from_table] {
+            if let TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } = &mut t.state {
+                lease.until = 0;
+            }
+        }
+        assert_eq!(from_log, from_table);
+    }
+}
+
+async fn adds_tasks_ready_or_pending_with_events<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let report = s.add_plan(&plan("p", &[("a", &[]), ("b", &["a"])]), "p.yaml", AddOptions::default()).await.unwrap();
+    assert!(report.new_plan);
+    assert_eq!(report.added, vec![id("a"), id("b")]);
+    assert_eq!(status(s, "a").await, TaskState::Ready { not_before: None });
+    assert_eq!(status(s, "b").await, TaskState::Pending);
+    let kinds: Vec<&str> = s.events(0, 100).await.unwrap().iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["plan_added", "task_added", "task_added", "ready"]);
+    assert_replays(s).await;
+}
+
+async fn adding_the_same_plan_twice_changes_nothing<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let p = plan("p", &[("a", &[]), ("b", &["a"])]);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let before = event_count(s).await;
+    let report = s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    assert!(report.changed_nothing());
+    assert_eq!(report.unchanged, 2);
+    assert_eq!(event_count(s).await, before);
+}
+
+async fn re_adding_a_changed_waiting_task_updates_it<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &["a"])]);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    p.tasks[1].prompt = "Do b, better.".into();
+    p.tasks.push(TaskSpec::new(id("c"), "C", "Do c."));
+    let report = s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    assert_eq!(report.updated, vec![id("b")]);
+    assert_eq!(report.added, vec![id("c")]);
+    let detail = s.task("b").await.unwrap().unwrap();
+    assert_eq!(detail.spec.prompt, "Do b, better.");
+    assert!(matches!(detail.events.last().unwrap().kind, EventKind::TaskUpdated { forced: false, .. }));
+    assert_eq!(status(s, "c").await, TaskState::Ready { not_before: None });
+    assert_replays(s).await;
+}
+
+async fn changing_a_started_task_needs_force<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &["a"])]);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let claim = s.claim("w1", LEASE).await.unwrap().unwrap();
+    p.tasks[0].prompt = "Changed.".into();
+    p.tasks[1].prompt = "Changed too.".into();
+    let before = event_count(s).await;
+    let err = s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap_err();
+    match &err {
+        StoreError::StartedTasksChanged { tasks, .. } => assert_eq!(tasks, &[(id("a"), TaskStatus::Running)]),
+        other => panic!("unexpected {other}"),
+    }
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(event_count(s).await, before, "a refused add writes nothing");
+    assert_eq!(s.task("b").await.unwrap().unwrap().spec.prompt, "Do b.");
+
+    let report = s.add_plan(&p, "p.yaml", AddOptions { force: true }).await.unwrap();
+    assert_eq!(report.updated, vec![id("a"), id("b")]);
+    // Back in the queue under a new attempt number; the old one is fenced.
+    assert_eq!(status(s, "a").await, TaskState::Ready { not_before: None });
+    let lost = s.complete(&claim.task, claim.attempt).await.unwrap_err();
+    assert!(matches!(lost, StoreError::LeaseLost { .. }), "{lost}");
+    let again = s.claim("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!((again.task.as_str(), again.attempt), ("a", 2));
+    let attempts = s.task("a").await.unwrap().unwrap().attempts;
+    assert_eq!(attempts[0].outcome.as_deref(), Some("abandoned"));
+    assert_replays(s).await;
+}
+
+async fn task_ids_are_unique_across_plans<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let err = s.add_plan(&plan("q", &[("a", &[])]), "q.yaml", AddOptions::default()).await.unwrap_err();
+    assert!(matches!(err, StoreError::IdTaken { .. }), "{err}");
+    assert_eq!(s.plans().await.unwrap().len(), 1, "the refused plan was not stored");
+}
+
+async fn claims_follow_critical_path_then_priority_then_plan_order<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    // x heads a chain of three; y and z stand alone, z with a higher priority;
+    // w is heavy by estimate.
+    let mut p = plan("p", &[("y", &[]), ("z", &[]), ("x", &[]), ("x2", &["x"]), ("x3", &["x2"]), ("w", &[])]);
+    p.tasks[1].priority = 5;
+    p.tasks[5].estimated_hours = Some(10.0);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let mut order = Vec::new();
+    while let Some(c) = s.claim("w", LEASE).await.unwrap() {
+        order.push(c.task.to_string());
+    }
+    assert_eq!(order, ["w", "x", "z", "y"]);
+}
+
+async fn only_tasks_whose_deps_are_done_are_claimed<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &[]), ("c", &["a", "b"])]), "p.yaml", AddOptions::default())
+        .await
+        .unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let b = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert!(s.claim("w", LEASE).await.unwrap().is_none(), "c waits for a and b");
+    s.complete(&a.task, a.attempt).await.unwrap();
+    assert!(s.claim("w", LEASE).await.unwrap().is_none(), "c still waits for b");
+    s.complete(&b.task, b.attempt).await.unwrap();
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(c.task.as_str(), "c");
+    assert_replays(s).await;
+}
+
+async fn leases_are_fenced_by_attempt<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let c = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!((c.attempt, c.lease_until), (1, T0 + 30_000));
+    assert_eq!(c.spec.prompt, "Do a.");
+    f.clock.advance(10_000);
+    assert_eq!(s.heartbeat(&c.task, 1, LEASE).await.unwrap(), T0 + 40_000);
+    let stale = s.heartbeat(&c.task, 0, LEASE).await.unwrap_err();
+    assert!(matches!(stale, StoreError::LeaseLost { attempt: 0, current: 1, .. }), "{stale}");
+
+    s.fail(&c.task, 1, "tests failed", Duration::ZERO).await.unwrap();
+    let c2 = s.claim("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(c2.attempt, 2);
+    let before = event_count(s).await;
+    for write in [
+        s.complete(&c.task, 1).await,
+        s.heartbeat(&c.task, 1, LEASE).await.map(drop),
+        s.fail(&c.task, 1, "late", Duration::ZERO).await.map(drop),
+        s.set_phase(&c.task, 1, Phase::Merging).await,
+    ] {
+        assert!(matches!(write, Err(StoreError::LeaseLost { .. })), "{write:?}");
+    }
+    assert_eq!(event_count(s).await, before, "stale writes change nothing");
+    s.set_phase(&c2.task, 2, Phase::Checking).await.unwrap();
+    s.set_phase(&c2.task, 2, Phase::Merging).await.unwrap();
+    s.heartbeat(&c2.task, 2, LEASE).await.unwrap();
+    s.complete(&c2.task, 2).await.unwrap();
+    assert_eq!(status(s, "a").await, TaskState::Done);
+    assert!(matches!(s.complete(&c2.task, 2).await, Err(StoreError::LeaseLost { .. })), "done once");
+    assert_replays(s).await;
+}
+
+async fn failures_back_off_then_fail_and_block_dependents<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
+    p.tasks[0].max_attempts = Some(2);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    let after = s.fail(&c.task, c.attempt, "gate failed", Duration::from_secs(5)).await.unwrap();
+    assert_eq!(after, TaskStatus::Ready);
+    assert!(s.claim("w", LEASE).await.unwrap().is_none(), "backing off");
+    f.clock.advance(5_000);
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(c.attempt, 2);
+    let after = s.fail(&c.task, c.attempt, "gate failed again", Duration::from_secs(5)).await.unwrap();
+    assert_eq!(after, TaskStatus::Failed);
+    assert_eq!(status(s, "a").await, TaskState::Failed { reason: "gate failed again".into() });
+    assert_eq!(status(s, "b").await, TaskState::Blocked { by: id("a") });
+    assert_eq!(status(s, "c").await, TaskState::Blocked { by: id("a") }, "names the root cause");
+    assert_replays(s).await;
+}
+
+async fn retry_unblocks_and_cancel_blocks<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
+    p.tasks[0].max_attempts = Some(1);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    s.fail(&c.task, c.attempt, "boom", Duration::ZERO).await.unwrap();
+    let refused = s.retry(&[id("b")]).await.unwrap_err();
+    assert!(refused.to_string().contains("retry a"), "{refused}");
+    s.retry(&[id("a")]).await.unwrap();
+    assert_eq!(status(s, "a").await, TaskState::Ready { not_before: None });
+    assert_eq!(status(s, "b").await, TaskState::Pending);
+    assert_eq!(status(s, "c").await, TaskState::Pending);
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(c.attempt, 2, "attempt numbers never go back");
+
+    s.cancel(&[id("a")]).await.unwrap();
+    assert_eq!(status(s, "b").await, TaskState::Blocked { by: id("a") });
+    assert!(matches!(s.complete(&c.task, 2).await, Err(StoreError::LeaseLost { .. })), "cancel revokes the lease");
+    let before = event_count(s).await;
+    let err = s.retry(&[id("a"), id("b")]).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotAllowed(_)), "{err}");
+    assert_eq!(status(s, "a").await, TaskState::Cancelled, "all or nothing");
+    assert_eq!(event_count(s).await, before);
+    assert!(matches!(s.cancel(&[id("nope")]).await, Err(StoreError::NoSuchTask(_))));
+    assert_replays(s).await;
+}
+
+async fn the_rescuer_requeues_expired_leases<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &[]), ("c", &["b"])]);
+    p.tasks[1].max_attempts = Some(1);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    // b heads the longer chain, so it goes first.
+    let b = s.claim("w2", LEASE).await.unwrap().unwrap();
+    let a = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!((a.task.as_str(), b.task.as_str()), ("a", "b"));
+    f.clock.advance(20_000);
+    s.heartbeat(&a.task, a.attempt, LEASE).await.unwrap();
+    assert!(s.rescue_expired().await.unwrap().is_empty(), "nothing expired yet");
+    f.clock.advance(15_000);
+    let rescued = s.rescue_expired().await.unwrap();
+    assert_eq!(rescued.len(), 1, "a was kept alive by its heartbeat");
+    assert_eq!((rescued[0].task.as_str(), rescued[0].worker.as_str(), rescued[0].now), ("b", "w2", TaskStatus::Failed));
+    assert_eq!(status(s, "c").await, TaskState::Blocked { by: id("b") });
+    let detail = s.task("b").await.unwrap().unwrap();
+    assert!(matches!(&detail.events.last().unwrap().kind, EventKind::LeaseExpired { worker, .. } if worker == "w2"));
+    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("expired"));
+
+    f.clock.advance(30_000);
+    let rescued = s.rescue_expired().await.unwrap();
+    assert_eq!((rescued[0].task.as_str(), rescued[0].now), ("a", TaskStatus::Ready));
+    assert!(matches!(s.heartbeat(&a.task, a.attempt, LEASE).await, Err(StoreError::LeaseLost { .. })));
+    assert_eq!(s.claim("w3", LEASE).await.unwrap().unwrap().attempt, 2);
+    assert_replays(s).await;
+}
+
+async fn export_gives_back_the_plan<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &["a"])]);
+    p.base = Some("main".into());
+    p.defaults.max_attempts = Some(4);
+    p.tasks[1].files = vec!["src/**".into()];
+    p.tasks[1].timeout = Some(Duration::from_secs(600));
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    assert_eq!(s.export_plan("p").await.unwrap(), p);
+    assert!(matches!(s.export_plan("q").await, Err(StoreError::NoSuchPlan(_))));
+}
+
+async fn counts_and_filters<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &["a"]), ("c", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let counts = s.counts().await.unwrap();
+    assert_eq!((counts.total, counts.get(TaskStatus::Ready), counts.get(TaskStatus::Pending)), (3, 2, 1));
+    let filter = TaskFilter { statuses: vec![TaskStatus::Pending], plan: None };
+    let pending = s.tasks(&filter).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].deps, vec![id("a")]);
+    assert_eq!(s.last_seq().await.unwrap(), event_count(s).await as i64);
+    assert_eq!(s.events(2, 2).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+}
+
+async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S>) {
+    let s = Arc::new(f.store);
+    let tasks: Vec<(String, Vec<&str>)> = (0..200).map(|i| (format!("t{i}"), vec![])).collect();
+    let refs: Vec<(&str, &[&str])> = tasks.iter().map(|(t, d)| (t.as_str(), d.as_slice())).collect();
+    s.add_plan(&plan("p", &refs), "p.yaml", AddOptions::default()).await.unwrap();
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(c) = s.claim(&format!("w{w}"), LEASE).await.unwrap() {
+                s.complete(&c.task, c.attempt).await.unwrap();
+                mine.push(c.task);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 200, "each task claimed exactly once");
+    assert_eq!(s.counts().await.unwrap().get(TaskStatus::Done), 200);
+    assert_replays(&*s).await;
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    adds_tasks_ready_or_pending_with_events,
+    adding_the_same_plan_twice_changes_nothing,
+    re_adding_a_changed_waiting_task_updates_it,
+    changing_a_started_task_needs_force,
+    task_ids_are_unique_across_plans,
+    claims_follow_critical_path_then_priority_then_plan_order,
+    only_tasks_whose_deps_are_done_are_claimed,
+    leases_are_fenced_by_attempt,
+    failures_back_off_then_fail_and_block_dependents,
+    retry_unblocks_and_cancel_blocks,
+    the_rescuer_requeues_expired_leases,
+    export_gives_back_the_plan,
+    counts_and_filters,
+    concurrent_claimers_never_share_a_task,
+);
