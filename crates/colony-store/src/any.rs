@@ -83,8 +83,8 @@ macro_rules! delegate {
 }
 
 impl Store for AnyStore {
-    async fn add_plan(&self, plan: &Plan, source: &str, opts: AddOptions) -> Result<AddReport> {
-        delegate!(self, s => s.add_plan(plan, source, opts).await)
+    async fn add_plans(&self, plans: &[(&Plan, &str)], opts: AddOptions) -> Result<Vec<AddReport>> {
+        delegate!(self, s => s.add_plans(plans, opts).await)
     }
     async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
         delegate!(self, s => s.claim(worker, lease).await)

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use colony_core::dag::Dag;
-use colony_core::{EventKind, Millis, Phase, Plan, Task, TaskId, TaskStatus, settle};
+use colony_core::{EventKind, Millis, Phase, Plan, Task, TaskId, TaskState, TaskStatus, settle};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -105,7 +105,10 @@ pub(crate) async fn add_plan<T: Tx>(tx: &mut T, plan: &Plan, source: &str, opts:
     let mut report = AddReport { plan: plan.name.to_string(), new_plan: old_head.is_none(), ..Default::default() };
     match &old_head {
         None => log.global(EventKind::PlanAdded { plan: plan.name.clone(), tasks: plan.tasks.len(), source: source.into() }),
-        Some(old) if *old != head_json => log.global(EventKind::PlanUpdated { plan: plan.name.clone(), source: source.into() }),
+        Some(old) if *old != head_json => {
+            report.plan_updated = true;
+            log.global(EventKind::PlanUpdated { plan: plan.name.clone(), source: source.into() });
+        }
         Some(_) => {}
     }
     tx.put_plan(&plan.name, source, &head_json, now).await?;
@@ -278,10 +281,19 @@ pub(crate) async fn retry<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Res
     let mut log = Log::default();
     for id in ids {
         let task = must_load(tx, id.as_str()).await?;
-        if let colony_core::TaskState::Blocked { by } = &task.state {
-            return Err(StoreError::NotAllowed(format!(
-                "task {id} is blocked by {by}; retry {by} and {id} will follow"
-            )));
+        match &task.state {
+            TaskState::Failed { .. } | TaskState::Cancelled => {}
+            TaskState::Blocked { by } => {
+                return Err(StoreError::NotAllowed(format!(
+                    "task {id} is blocked by {by}; retry {by} and {id} will follow"
+                )));
+            }
+            other => {
+                return Err(StoreError::NotAllowed(format!(
+                    "task {id} is {}; only failed or cancelled tasks can be retried",
+                    other.status()
+                )));
+            }
         }
         transition(tx, &task, EventKind::Retried, now, &mut log).await?;
         settle_one(tx, id.as_str(), now, &mut log).await?;
@@ -294,6 +306,9 @@ pub(crate) async fn cancel<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Re
     let mut log = Log::default();
     for id in ids {
         let task = must_load(tx, id.as_str()).await?;
+        if matches!(task.state, TaskState::Done | TaskState::Cancelled) {
+            return Err(StoreError::NotAllowed(format!("task {id} is {}; there is nothing to cancel", task.status())));
+        }
         transition(tx, &task, EventKind::Cancelled, now, &mut log).await?;
         if let Some(lease) = task.state.lease() {
             let why = format!("cancelled while {} held it", lease.worker);

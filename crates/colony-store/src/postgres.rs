@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -23,6 +26,9 @@ crate::sql::sql_tx!(
                  ORDER BY path_weight DESC, priority DESC, ord LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 
+/// How long a query waits for a free connection before giving up.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct Postgres {
     pool: PgPool,
 }
@@ -36,7 +42,14 @@ impl PgStore {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::BadUrl { url: redact(url), why: e.to_string() })?;
-        let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await?;
+        // One direct connection first: a pool reports an unreachable server
+        // only as "timed out", hiding the refused connection or bad password.
+        PgConnection::connect_with(&options).await?.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
         crate::migrate::run(&pool).await?;
         Ok(SqlStore { backend: Postgres { pool }, clock })
     }

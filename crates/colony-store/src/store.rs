@@ -15,9 +15,18 @@ use crate::types::{AddOptions, AddReport, Claim, Counts, PlanInfo, Rescued, Task
 /// colony's durable state: plans, the task projection, attempts and the
 /// event log. Every write is one transaction that appends its events.
 pub trait Store: Send + Sync {
-    /// Imports a validated plan: new tasks are added, changed ones updated
-    /// (started ones only with `force`), unchanged ones left alone.
-    fn add_plan(&self, plan: &Plan, source: &str, opts: AddOptions) -> impl Future<Output = Result<AddReport>> + Send;
+    /// Imports validated plans, all in one transaction: new tasks are added,
+    /// changed ones updated (started ones only with `force`), unchanged ones
+    /// left alone. If any plan is refused, none is added.
+    fn add_plans(&self, plans: &[(&Plan, &str)], opts: AddOptions) -> impl Future<Output = Result<Vec<AddReport>>> + Send;
+
+    /// [`Store::add_plans`] for one plan.
+    fn add_plan(&self, plan: &Plan, source: &str, opts: AddOptions) -> impl Future<Output = Result<AddReport>> + Send {
+        async move {
+            let mut reports = self.add_plans(&[(plan, source)], opts).await?;
+            Ok(reports.remove(0))
+        }
+    }
     /// Takes the first ready task in ready order under a lease, or `None`.
     fn claim(&self, worker: &str, lease: Duration) -> impl Future<Output = Result<Option<Claim>>> + Send;
     /// Extends the lease of `attempt`; returns its new end, or
@@ -98,8 +107,14 @@ impl<B: Backend> SqlStore<B> {
 }
 
 impl<B: Backend> Store for SqlStore<B> {
-    async fn add_plan(&self, plan: &Plan, source: &str, opts: AddOptions) -> Result<AddReport> {
-        write_tx!(self, |tx, now| ops::add_plan(&mut tx, plan, source, opts, now).await?)
+    async fn add_plans(&self, plans: &[(&Plan, &str)], opts: AddOptions) -> Result<Vec<AddReport>> {
+        write_tx!(self, |tx, now| {
+            let mut reports = Vec::with_capacity(plans.len());
+            for (plan, source) in plans {
+                reports.push(ops::add_plan(&mut tx, plan, source, opts, now).await?);
+            }
+            reports
+        })
     }
 
     async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {

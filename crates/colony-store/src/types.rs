@@ -30,6 +30,8 @@ pub struct AddReport {
     pub plan: String,
     /// The plan was not in the store before.
     pub new_plan: bool,
+    /// The plan's own settings (base, defaults) changed.
+    pub plan_updated: bool,
     pub added: Vec<TaskId>,
     pub updated: Vec<TaskId>,
     pub unchanged: usize,
@@ -39,7 +41,7 @@ pub struct AddReport {
 
 impl AddReport {
     pub fn changed_nothing(&self) -> bool {
-        !self.new_plan && self.added.is_empty() && self.updated.is_empty()
+        !self.new_plan && !self.plan_updated && self.added.is_empty() && self.updated.is_empty()
     }
 }
 

@@ -146,6 +146,8 @@ pub struct Task {
     pub id: TaskId,
     pub plan: PlanName,
     pub spec_digest: String,
+    /// Serialized inline: `{"id": …, "status": "running", "lease": …}`.
+    #[serde(flatten)]
     pub state: TaskState,
     /// The number of the latest attempt; it never goes down, so a write
     /// from an older attempt can always be told apart (fencing).

@@ -1,0 +1,263 @@
+//! The command line as clap sees it: every command, flag and help line.
+//!
+//! Help is written for someone who has never seen colony: the top level says
+//! what colony is and shows a first session, and every command and flag has
+//! a line of its own. Only commands that work are listed; the ones still to
+//! come (run, logs, serve, …) are left out rather than stubbed.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+use colony_core::{TaskId, TaskStatus};
+
+const ABOUT: &str = "Run a plan of coding tasks through many AI coding agents at once";
+
+const LONG_ABOUT: &str = "\
+colony runs a plan of coding tasks through many AI coding agents at once,
+each agent in its own git worktree. A plan is a YAML, TOML or JSON file of
+tasks and their dependencies; colony keeps every task's state in a durable
+store in your repository, where you can list, inspect and steer them.";
+
+const AFTER_HELP: &str = "\
+Example:
+  colony init              set up this repository
+  colony add plan.yaml     import a plan (`colony add --help` shows one)
+  colony list              see its tasks and where each stands
+  colony show db-schema    see one task in full";
+
+/// `colony`: the parsed command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "colony",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    max_term_width = 80,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The repository to work in [default: the git repository around the
+    /// current directory]
+    #[arg(long, global = true, value_name = "DIR", display_order = GLOBAL_ORDER)]
+    pub repo: Option<PathBuf>,
+
+    /// Where colony keeps its state: sqlite:PATH (relative to the repository
+    /// root) or postgres://USER@HOST/DB for a store shared by several
+    /// machines
+    #[arg(
+        long,
+        global = true,
+        env = "COLONY_STORE",
+        value_name = "URL",
+        default_value = DEFAULT_STORE,
+        hide_env_values = true,
+        display_order = GLOBAL_ORDER
+    )]
+    pub store: String,
+}
+
+/// Global options are listed after each command's own.
+const GLOBAL_ORDER: usize = 100;
+
+/// The store a repository uses unless told otherwise.
+const DEFAULT_STORE: &str = "sqlite:.colony/colony.db";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up colony in this repository
+    #[command(long_about = "\
+Set up colony in this repository.
+
+Creates .colony/ (colony's state, kept out of git through
+.git/info/exclude), writes a commented colony.toml at the repository root if
+there is none, and creates the store. Running it again changes nothing that
+is already there.")]
+    Init,
+
+    /// Import plan files (again, to update the tasks that changed)
+    #[command(long_about = "\
+Import plan files into the store.
+
+Every file is checked before anything is written: if one has a problem, all
+problems are printed and nothing is added. Adding a plan again is safe: new
+tasks are added, changed tasks updated, and unchanged ones left alone. Tasks
+that have already started are only changed with --force.
+
+A plan is YAML, TOML or JSON. Each task has an id (letters, digits, `.`, `_`
+and `-`), a title and a prompt for the agent, and may list the tasks it
+depends on, acceptance criteria and the files it works on:
+
+  name: auth                 # the plan's name (default: the file's name)
+  tasks:
+    - id: db-schema
+      title: Add the users table
+      prompt: |
+        Add a migration that creates a users table ...
+      acceptance: [\"the migration applies\", \"tests pass\"]
+      files: [\"migrations/**\", \"src/db/**\"]
+    - id: login-api
+      title: Login endpoint
+      prompt: Add POST /api/login ...
+      deps: [db-schema]
+
+amplifier-swarm's tasks.yaml is read as it is, too.")]
+    Add(AddArgs),
+
+    /// List tasks with their status and attempts
+    List(ListArgs),
+
+    /// Show one task in full: state, dependencies, prompt, history
+    Show(ShowArgs),
+
+    /// Summarize: tasks by status, plans, progress, what to do next
+    Status(JsonArg),
+
+    /// Print the event log, the record of everything that happened
+    Events(EventsArgs),
+
+    /// Send failed or cancelled tasks back to the queue
+    #[command(long_about = "\
+Send failed or cancelled tasks back to the queue, with their attempts reset.
+
+Tasks that were blocked by them wait for them again. Either every named
+task is retried or, if one cannot be, none is.")]
+    Retry(IdsArg),
+
+    /// Cancel tasks; the tasks that depend on them become blocked
+    #[command(long_about = "\
+Cancel tasks. The tasks that depend on them become blocked until the
+cancelled task is retried with `colony retry`. Either every named task is
+cancelled or, if one cannot be, none is.")]
+    Cancel(IdsArg),
+
+    /// Write a stored plan back out as a plan file
+    #[command(long_about = "\
+Write a stored plan back out in colony's plan format. Adding the written
+file again changes nothing.")]
+    Export(ExportArgs),
+
+    /// Print a shell completion script
+    #[command(long_about = "\
+Print a shell completion script. For example:
+  colony completions bash > ~/.local/share/bash-completion/completions/colony
+  colony completions zsh > ~/.zfunc/_colony
+  colony completions fish > ~/.config/fish/completions/colony.fish")]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Plan files to import
+    #[arg(value_name = "PLAN", required = true)]
+    pub plans: Vec<PathBuf>,
+
+    /// Also update tasks that have already started or finished; they go back
+    /// to the queue and run again
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print what was added as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only tasks in this status; repeat or separate with commas
+    #[arg(long, short, value_name = "STATUS", value_delimiter = ',', value_parser = status_parser())]
+    pub status: Vec<TaskStatus>,
+
+    /// Only tasks of this plan
+    #[arg(long, short, value_name = "PLAN")]
+    pub plan: Option<String>,
+
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The task's id, as `colony list` shows it
+    pub id: String,
+
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only events after this sequence number
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub since: i64,
+
+    /// Keep waiting for new events until interrupted (Ctrl-C)
+    #[arg(long, short)]
+    pub follow: bool,
+
+    /// Print one JSON object per event and line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdsArg {
+    /// Task ids, as `colony list` shows them
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<TaskId>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The plan to export; needed only when the store holds several
+    #[arg(long, short, value_name = "NAME")]
+    pub plan: Option<String>,
+
+    /// The file format
+    #[arg(long, value_enum, default_value_t = ExportFormat::Yaml)]
+    pub format: ExportFormat,
+
+    /// Write to this file instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// `--status` values: clap lists the names in its error and in completions.
+fn status_parser() -> impl TypedValueParser<Value = TaskStatus> {
+    let names = TaskStatus::ALL.map(TaskStatus::as_str);
+    PossibleValuesParser::new(names)
+        .map(|name| name.parse().expect("every possible value is a status name"))
+}

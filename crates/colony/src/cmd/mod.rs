@@ -1,0 +1,34 @@
+//! One file per command; [`run`] dispatches to them.
+
+mod add;
+mod change;
+mod completions;
+mod events;
+mod export;
+mod init;
+mod list;
+mod show;
+mod status;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::ctx::Ctx;
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let out = &mut std::io::stdout().lock();
+    // Every command but `completions` works in a repository.
+    let ctx = || Ctx::new(&cli.global);
+    match cli.command {
+        Command::Init => init::run(&ctx()?, out).await,
+        Command::Add(args) => add::run(&ctx()?, args, out).await,
+        Command::List(args) => list::run(&ctx()?, args, out).await,
+        Command::Show(args) => show::run(&ctx()?, args, out).await,
+        Command::Status(args) => status::run(&ctx()?, args, out).await,
+        Command::Events(args) => events::run(&ctx()?, args, out).await,
+        Command::Retry(args) => change::run(&ctx()?, change::Change::Retry, args, out).await,
+        Command::Cancel(args) => change::run(&ctx()?, change::Change::Cancel, args, out).await,
+        Command::Export(args) => export::run(&ctx()?, args, out).await,
+        Command::Completions(args) => completions::run(&args, out),
+    }
+}

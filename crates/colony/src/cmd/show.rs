@@ -1,0 +1,170 @@
+//! `colony show ID`: everything the store knows about one task.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::Result;
+use colony_core::spec::Review;
+use colony_core::{Approval, TaskId, TaskState, TaskStatus};
+use colony_store::{AttemptRecord, Store, TaskDetail, TaskFilter};
+
+use crate::cli::ShowArgs;
+use crate::ctx::Ctx;
+use crate::exit::bad_input;
+use crate::render;
+
+/// Width of the label column in the summary block.
+const LABEL: usize = 12;
+
+pub async fn run(ctx: &Ctx, args: ShowArgs, out: &mut impl Write) -> Result<()> {
+    let store = ctx.open_store().await?;
+    let Some(detail) = store.task(&args.id).await? else {
+        store.close().await;
+        return Err(bad_input(format!("no task `{}`; see `colony list`", args.id)));
+    };
+    // Dependencies and dependents live in the same plan; one read gets all
+    // their statuses.
+    let filter = TaskFilter { statuses: Vec::new(), plan: Some(detail.record.task.plan.to_string()) };
+    let statuses: HashMap<TaskId, TaskStatus> = store
+        .tasks(&filter)
+        .await?
+        .into_iter()
+        .map(|t| (t.task.id.clone(), t.task.status()))
+        .collect();
+    store.close().await;
+
+    if args.json {
+        return render::json(out, &detail);
+    }
+    write_detail(out, &detail, &statuses)
+}
+
+fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId, TaskStatus>) -> Result<()> {
+    let task = &d.record.task;
+    let spec = &d.spec;
+    writeln!(out, "{}: {}", task.id, spec.title)?;
+    let mut field = |label: &str, value: String| writeln!(out, "  {label:<LABEL$}{value}");
+    field("plan", task.plan.to_string())?;
+    field("status", status_line(&task.state))?;
+    field("attempts", format!("{} of {} used", task.tries, task.max_attempts))?;
+    if spec.priority != 0 {
+        field("priority", spec.priority.to_string())?;
+    }
+    if let Some(agent) = &spec.agent {
+        field("agent", agent.clone())?;
+    }
+    if let Some(model) = &spec.model {
+        field("model", model.clone())?;
+    }
+    if let Some(review) = &spec.review {
+        field("review", match review {
+            Review::Skip(_) => "none".to_owned(),
+            Review::Agent { agent } => format!("by {agent}"),
+        })?;
+    }
+    if let Some(timeout) = spec.timeout {
+        field("timeout", humantime::format_duration(timeout).to_string())?;
+    }
+    if let Some(approval) = spec.approval {
+        field("approval", match approval {
+            Approval::Required => "required before merging".to_owned(),
+            Approval::Auto => "automatic".to_owned(),
+        })?;
+    }
+    if let Some(hours) = spec.estimated_hours {
+        field("estimate", format!("{hours} h"))?;
+    }
+    if let Some(phase) = &spec.phase {
+        field("phase", phase.clone())?;
+    }
+    if let Some(kind) = &spec.kind {
+        field("type", kind.clone())?;
+    }
+    let with_status = |ids: &[TaskId]| -> String {
+        let named: Vec<String> = ids
+            .iter()
+            .map(|id| match statuses.get(id) {
+                Some(s) => format!("{id} ({s})"),
+                None => id.to_string(),
+            })
+            .collect();
+        if named.is_empty() { "nothing".to_owned() } else { named.join(", ") }
+    };
+    field("depends on", with_status(&d.record.deps))?;
+    field("needed by", with_status(&d.dependents))?;
+    if !spec.files.is_empty() {
+        field("files", spec.files.join(", "))?;
+    }
+    if !spec.design_docs.is_empty() {
+        field("docs", spec.design_docs.join(", "))?;
+    }
+
+    if !spec.acceptance.is_empty() {
+        writeln!(out, "\nacceptance:")?;
+        for item in &spec.acceptance {
+            writeln!(out, "  - {item}")?;
+        }
+    }
+    writeln!(out, "\nprompt:")?;
+    for line in spec.prompt.trim_end().lines() {
+        writeln!(out, "  {line}")?;
+    }
+    if !d.attempts.is_empty() {
+        writeln!(out, "\nattempt history:")?;
+        for a in &d.attempts {
+            writeln!(out, "  {}", attempt_line(a))?;
+        }
+    }
+    writeln!(out, "\nevents:")?;
+    for e in &d.events {
+        writeln!(out, "  {:>5}  {}  {}", e.seq, render::clock(e.at), e.kind.summary())?;
+    }
+    if let Some(hint) = next_step(&task.id, &task.state) {
+        writeln!(out, "\nnext: {hint}")?;
+    }
+    Ok(())
+}
+
+/// The status with what goes with it: why, by whom, until when.
+fn status_line(state: &TaskState) -> String {
+    match state {
+        TaskState::Failed { reason } => format!("failed: {reason}"),
+        TaskState::Blocked { by } => format!("blocked by {by}"),
+        TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } => format!(
+            "{}, held by {} until {}",
+            state.status(),
+            lease.worker,
+            render::date_time(lease.until)
+        ),
+        TaskState::Ready { not_before: Some(at) } => format!("ready, retries after {}", render::date_time(*at)),
+        TaskState::AwaitingApproval => "awaiting a person's approval".to_owned(),
+        TaskState::Pending => "pending: waits for its dependencies".to_owned(),
+        TaskState::Ready { not_before: None } | TaskState::Done | TaskState::Cancelled => {
+            state.status().to_string()
+        }
+    }
+}
+
+/// `#1  worker-a  2024-05-01 10:00:00 to 10:12:31  failed: tests fail`.
+fn attempt_line(a: &AttemptRecord) -> String {
+    let mut line = format!("#{}  {}  {}", a.attempt, a.worker, render::date_time(a.started_at));
+    match a.ended_at {
+        Some(end) => line.push_str(&format!(" to {}", render::clock(end))),
+        None => line.push_str(", still running"),
+    }
+    match (&a.outcome, &a.reason) {
+        (Some(outcome), Some(reason)) => line.push_str(&format!("  {outcome}: {reason}")),
+        (Some(outcome), None) => line.push_str(&format!("  {outcome}")),
+        (None, _) => {}
+    }
+    line
+}
+
+/// What a person can do about a task in this state, if anything.
+fn next_step(id: &TaskId, state: &TaskState) -> Option<String> {
+    match state {
+        TaskState::Failed { .. } | TaskState::Cancelled => Some(format!("run it again with `colony retry {id}`")),
+        TaskState::Blocked { by } => Some(format!("it runs once {by} is done; `colony show {by}` says why it is not")),
+        _ => None,
+    }
+}

@@ -1,0 +1,92 @@
+//! Small pieces of human output shared by several commands: times, counts,
+//! a task's state in words, JSON.
+
+use std::io::Write;
+
+use anyhow::Result;
+use colony_core::{Millis, TaskState, TaskStatus};
+use colony_store::TaskRecord;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+/// Local wall-clock time `HH:MM:SS`, the resolution a person follows a run
+/// at.
+pub fn clock(at: Millis) -> String {
+    match Timestamp::from_millisecond(at) {
+        Ok(ts) => ts.to_zoned(TimeZone::system()).strftime("%H:%M:%S").to_string(),
+        Err(_) => "--:--:--".to_owned(),
+    }
+}
+
+/// Local date and time, for things that may lie on another day.
+pub fn date_time(at: Millis) -> String {
+    match Timestamp::from_millisecond(at) {
+        Ok(ts) => ts.to_zoned(TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        Err(_) => "unknown time".to_owned(),
+    }
+}
+
+/// `1 task`, `3 tasks`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// What a list says beside a task's status: why it is failed or blocked,
+/// who holds it, when it may run again.
+pub fn state_note(state: &TaskState) -> String {
+    match state {
+        TaskState::Failed { reason } => reason.clone(),
+        TaskState::Blocked { by } => format!("blocked by {by}"),
+        TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } => {
+            format!("by {}", lease.worker)
+        }
+        TaskState::Ready { not_before: Some(at) } => format!("retries after {}", clock(*at)),
+        TaskState::AwaitingApproval => "needs a person's approval".to_owned(),
+        TaskState::Pending
+        | TaskState::Ready { not_before: None }
+        | TaskState::Done
+        | TaskState::Cancelled => String::new(),
+    }
+}
+
+/// `1/3`: attempts used since the task last entered the queue, of those
+/// allowed.
+pub fn tries(record: &TaskRecord) -> String {
+    format!("{}/{}", record.task.tries, record.task.max_attempts)
+}
+
+/// `2 ready, 4 pending`, in the state machine's order, zeros left out.
+pub fn status_counts(counts: impl Fn(TaskStatus) -> usize) -> String {
+    let parts: Vec<String> = TaskStatus::ALL
+        .into_iter()
+        .filter(|&s| counts(s) > 0)
+        .map(|s| format!("{} {}", counts(s), s.as_str().replace('_', " ")))
+        .collect();
+    parts.join(", ")
+}
+
+/// Pretty JSON and a newline: what `--json` prints for one value.
+pub fn json(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_skip_zeros_and_keep_state_order() {
+        let by = |s| match s {
+            TaskStatus::Pending => 4,
+            TaskStatus::AwaitingApproval => 1,
+            TaskStatus::Ready => 2,
+            _ => 0,
+        };
+        assert_eq!(status_counts(by), "4 pending, 2 ready, 1 awaiting approval");
+        assert_eq!(count(1, "task"), "1 task");
+        assert_eq!(count(0, "task"), "0 tasks");
+    }
+}

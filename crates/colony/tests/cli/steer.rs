@@ -1,0 +1,121 @@
+//! Steering tasks: cancel, retry, and re-adding a plan whose tasks have
+//! started (claimed here through the store, as a worker would).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use colony_store::{SqliteStore, Store, SystemClock};
+
+use crate::repo::{TestRepo, example};
+use crate::snap;
+
+#[test]
+fn cancel_blocks_dependents_and_retry_unblocks_them() {
+    let repo = TestRepo::with_auth_plan();
+    snap!(&repo, "cancel_db_schema", repo.stdout(&["cancel", "db-schema"], 0));
+    let list = repo.stdout(&["list"], 0);
+    snap!(&repo, "list_after_cancel", list.clone());
+    assert!(list.contains("blocked by db-schema"));
+    snap!(&repo, "status_after_cancel", repo.stdout(&["status"], 0));
+    snap!(&repo, "show_blocked", repo.stdout(&["show", "sessions"], 0));
+
+    snap!(&repo, "retry_db_schema", repo.stdout(&["retry", "db-schema"], 0));
+    let list = repo.stdout(&["list"], 0);
+    assert!(!list.contains("blocked"), "{list}");
+    assert_eq!(repo.json(&["show", "db-schema"])["status"], "ready");
+}
+
+#[test]
+fn retry_of_a_pending_task_is_refused() {
+    let repo = TestRepo::with_auth_plan();
+    let before = repo.events();
+    let err = repo.stderr(&["retry", "login-api"], 2);
+    snap!(&repo, "retry_pending", err);
+    assert_eq!(repo.events(), before);
+}
+
+#[test]
+fn changes_are_all_or_nothing() {
+    let repo = TestRepo::with_auth_plan();
+    let before = repo.events();
+    let err = repo.stderr(&["cancel", "db-schema", "nope"], 2);
+    assert_eq!(err, "error: no task `nope`; see `colony list`\n");
+    assert_eq!(repo.events(), before);
+
+    repo.colony(&["cancel", "login-page"]).success();
+    let before = repo.events();
+    let err = repo.stderr(&["cancel", "db-schema", "login-page"], 2);
+    assert!(err.contains("login-page") && err.contains("nothing was changed"), "{err}");
+    assert_eq!(repo.events(), before);
+
+    let err = repo.stderr(&["retry", "bad id"], 2);
+    assert!(err.contains("invalid value 'bad id'"), "{err}");
+}
+
+#[test]
+fn naming_a_task_twice_is_one_request() {
+    let repo = TestRepo::with_auth_plan();
+    let out = repo.stdout(&["cancel", "login-page", "login-page"], 0);
+    assert_eq!(out, "login-page  cancelled\n\nundo with `colony retry login-page`\n");
+}
+
+/// Claims the first ready task through the store, as a worker would, and
+/// fails the attempt with `fail` when given.
+fn claim(repo: &TestRepo, fail: Option<&str>) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&repo.db(), Arc::new(SystemClock)).await.unwrap();
+        let claim = store.claim("worker-1", Duration::from_secs(600)).await.unwrap().expect("a ready task");
+        if let Some(reason) = fail {
+            store.fail(&claim.task, claim.attempt, reason, Duration::ZERO).await.unwrap();
+        }
+        store.close().await;
+        claim.task.to_string()
+    })
+}
+
+#[test]
+fn a_started_task_changes_only_with_force() {
+    let repo = TestRepo::with_auth_plan();
+    let claimed = claim(&repo, None);
+    assert_eq!(claimed, "db-schema", "the longest chain goes first");
+    let list = repo.stdout(&["list"], 0);
+    snap!(&repo, "list_running", list);
+    snap!(&repo, "show_running", repo.stdout(&["show", "db-schema"], 0));
+
+    let text = std::fs::read_to_string(example("auth.yaml")).unwrap();
+    let changed = text.replace("Add the users table", "Add the users and roles tables");
+    repo.write_plan("auth.yaml", &changed);
+    let before = repo.events();
+    let err = repo.stderr(&["add", "plans/auth.yaml"], 2);
+    snap!(&repo, "add_started_refused", err);
+    assert_eq!(repo.events(), before);
+
+    let out = repo.stdout(&["add", "--force", "plans/auth.yaml"], 0);
+    assert!(out.starts_with("plan auth: 1 updated (db-schema), 5 unchanged\n"), "{out}");
+    let detail = repo.json(&["show", "db-schema"]);
+    assert_eq!(detail["title"], "Add the users and roles tables");
+    assert_eq!(detail["status"], "ready", "a forced task runs again");
+    let updated = repo.events().into_iter().find(|e| e["type"] == "task_updated").unwrap();
+    assert_eq!(updated["forced"], true);
+    assert_eq!(detail["attempts"][0]["outcome"], "abandoned");
+}
+
+#[test]
+fn a_failed_task_says_why_and_can_be_retried() {
+    let repo = TestRepo::initialized();
+    let plan = repo.write_plan(
+        "once.yaml",
+        "name: once\ndefaults:\n  max_attempts: 1\ntasks:\n  - id: build\n    prompt: build it\n  - id: ship\n    prompt: ship it\n    deps: [build]\n",
+    );
+    repo.colony(&["add", &plan]).success();
+    assert_eq!(claim(&repo, Some("tests fail: 3 of 12")), "build");
+    snap!(&repo, "list_failed", repo.stdout(&["list"], 0));
+    snap!(&repo, "status_failed", repo.stdout(&["status"], 0));
+    snap!(&repo, "show_failed", repo.stdout(&["show", "build"], 0));
+
+    repo.colony(&["retry", "build"]).success();
+    let list = repo.stdout(&["list"], 0);
+    assert!(list.contains("build  ready    0/1"), "{list}");
+    assert!(list.contains("ship   pending  0/1"), "{list}");
+}
