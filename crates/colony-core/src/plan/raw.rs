@@ -278,11 +278,19 @@ struct NativeTask<const YAML: bool> {
     design_docs: Option<Vec<String>>,
 }
 
-/// An amplifier-swarm `tasks.yaml` as written: nothing but `tasks`.
+/// An amplifier-swarm `tasks.yaml` as written: `tasks`, and the
+/// bookkeeping amplifier-swarm's own `export-tasks` adds, which is read and
+/// ignored so that its exports import unchanged.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmplifierPlan<const YAML: bool> {
     tasks: Option<Vec<Mapping<AmplifierTask<YAML>>>>,
+    #[serde(rename = "version")]
+    _version: Option<IgnoredAny>,
+    #[serde(rename = "exported_at")]
+    _exported_at: Option<IgnoredAny>,
+    #[serde(rename = "summary")]
+    _summary: Option<IgnoredAny>,
 }
 
 /// An amplifier-swarm task as written.
@@ -301,9 +309,15 @@ struct AmplifierTask<const YAML: bool> {
     phase: Option<Scalar<YAML>>,
     #[serde(rename = "type")]
     kind: Option<String>,
-    /// amplifier-swarm's own progress marker; colony keeps its own state.
+    /// amplifier-swarm's own progress record; colony keeps its own state.
     #[serde(rename = "status")]
     _status: Option<IgnoredAny>,
+    #[serde(rename = "completed_at")]
+    _completed_at: Option<IgnoredAny>,
+    #[serde(rename = "retry_count")]
+    _retry_count: Option<IgnoredAny>,
+    #[serde(rename = "last_error")]
+    _last_error: Option<IgnoredAny>,
 }
 
 /// A plan in either dialect, fields under their native names, not yet judged.

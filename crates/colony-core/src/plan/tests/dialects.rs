@@ -257,3 +257,13 @@ fn empty_lists_and_nulls_read_as_absent() {
     let t = &plan.tasks[0];
     assert!(t.deps.is_empty() && t.files.is_empty() && t.agent.is_none());
 }
+
+#[test]
+fn amplifier_exports_import_with_their_bookkeeping_ignored() {
+    let export = "version: \"1.0\"\nexported_at: \"2026-01-26T10:00:00\"\nsummary: {total: 1, completed: 1}\ntasks:\n  - id: a\n    name: A\n    description: do a\n    status: completed\n    completed_at: \"2026-01-26T09:00:00\"\n    retry_count: 2\n    last_error: null\n";
+    let plan = parse("tasks.yaml", export.as_bytes(), Yaml, "tasks").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((plan.tasks[0].id.as_str(), plan.tasks[0].prompt.as_str()), ("a", "do a"));
+    let native = "name: p\nversion: 1\ntasks:\n  - id: a\n    prompt: do a\n";
+    let err = parse("p.yaml", native.as_bytes(), Yaml, "p").unwrap_err().to_string();
+    assert!(err.contains("unknown field `version`"), "only amplifier plans carry it: {err}");
+}
