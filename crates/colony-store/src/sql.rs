@@ -7,6 +7,20 @@
 //! `SKIP LOCKED`, which SQLite has no need of since its write transactions
 //! are serialized) are the macro's arguments.
 
+/// The projection columns [`crate::row::TaskCols`] reads.
+macro_rules! task_columns {
+    () => {
+        "id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, reason, blocked_by"
+    };
+}
+
+/// The projection columns and what lists show beside them.
+macro_rules! record_columns {
+    () => {
+        concat!($crate::sql::task_columns!(), ", title, priority, path_weight, updated_at")
+    };
+}
+
 macro_rules! sql_tx {
     ($tx:ident, $db:ty, load_locked: $load_locked:expr, pick_ready: $pick_ready:expr) => {
         /// An open transaction, and for SQLite writes the in-process write
@@ -55,6 +69,11 @@ macro_rules! sql_tx {
             })
         }
 
+        fn event_row(row: &<$db as sqlx::Database>::Row) -> $crate::tx::Result<colony_core::Event> {
+            use sqlx::Row;
+            $crate::row::event_from(row.try_get("seq")?, row.try_get("at")?, row.try_get("task")?, row.try_get("data")?)
+        }
+
         fn ids(rows: Vec<String>) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
             rows.into_iter()
                 .map(|s| {
@@ -71,7 +90,7 @@ macro_rules! sql_tx {
                 let sql = if lock {
                     $load_locked
                 } else {
-                    "SELECT id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, reason, blocked_by FROM tasks WHERE id = $1"
+                    concat!("SELECT ", $crate::sql::task_columns!(), " FROM tasks WHERE id = $1")
                 };
                 let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await?;
                 match row {
@@ -315,8 +334,7 @@ macro_rules! sql_tx {
                     deps.entry(task).or_default().extend(ids(vec![dep])?);
                 }
                 let rows = sqlx::query(
-                    "SELECT id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, \
-                     reason, blocked_by, title, priority, path_weight, updated_at FROM tasks ORDER BY ord",
+                    concat!("SELECT ", $crate::sql::record_columns!(), " FROM tasks ORDER BY ord"),
                 )
                 .fetch_all(&mut *self.tx)
                 .await?;
@@ -338,8 +356,7 @@ macro_rules! sql_tx {
 
             async fn record(&mut self, id: &str) -> $crate::tx::Result<Option<$crate::types::TaskRecord>> {
                 let row = sqlx::query(
-                    "SELECT id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, \
-                     reason, blocked_by, title, priority, path_weight, updated_at FROM tasks WHERE id = $1",
+                    concat!("SELECT ", $crate::sql::record_columns!(), " FROM tasks WHERE id = $1"),
                 )
                 .bind(id)
                 .fetch_optional(&mut *self.tx)
@@ -372,26 +389,20 @@ macro_rules! sql_tx {
             }
 
             async fn task_events(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::Event>> {
-                use sqlx::Row;
                 let rows = sqlx::query("SELECT seq, at, task, data FROM events WHERE task = $1 ORDER BY seq")
                     .bind(id)
                     .fetch_all(&mut *self.tx)
                     .await?;
-                rows.iter()
-                    .map(|r| $crate::row::event_from(r.try_get("seq")?, r.try_get("at")?, r.try_get("task")?, r.try_get("data")?))
-                    .collect()
+                rows.iter().map(event_row).collect()
             }
 
             async fn events(&mut self, since: i64, limit: i64) -> $crate::tx::Result<Vec<colony_core::Event>> {
-                use sqlx::Row;
                 let rows = sqlx::query("SELECT seq, at, task, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
                     .bind(since)
                     .bind(limit)
                     .fetch_all(&mut *self.tx)
                     .await?;
-                rows.iter()
-                    .map(|r| $crate::row::event_from(r.try_get("seq")?, r.try_get("at")?, r.try_get("task")?, r.try_get("data")?))
-                    .collect()
+                rows.iter().map(event_row).collect()
             }
 
             async fn status_counts(&mut self) -> $crate::tx::Result<Vec<(String, i64)>> {
@@ -443,4 +454,4 @@ macro_rules! sql_tx {
     };
 }
 
-pub(crate) use sql_tx;
+pub(crate) use {record_columns, sql_tx, task_columns};

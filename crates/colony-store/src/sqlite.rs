@@ -22,7 +22,7 @@ use crate::tx::Result;
 crate::sql::sql_tx!(
     SqliteTx,
     sqlx::Sqlite,
-    load_locked: "SELECT id, plan, digest, status, attempt, tries, max_attempts, lease_owner, lease_until, not_before, reason, blocked_by FROM tasks WHERE id = $1",
+    load_locked: concat!("SELECT ", crate::sql::task_columns!(), " FROM tasks WHERE id = $1"),
     pick_ready: "SELECT id FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
                  ORDER BY path_weight DESC, priority DESC, ord LIMIT 1"
 );
