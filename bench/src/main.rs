@@ -1,0 +1,59 @@
+//! `colony-bench`: load tools for colony's store.
+//!
+//! `seed` fills a store with a generated plan, `worker` is a minimal worker
+//! process (claim, complete, repeat) whose JSON lines let tests check that
+//! every task ran exactly once, and `run` measures throughput with many such
+//! processes and the latency of the `colony` CLI on a large store. The
+//! workers are separate processes, not tasks in one runtime, because the
+//! store's cross-process behaviour (SQLite file locks, PostgreSQL row locks)
+//! is what needs measuring.
+
+mod child;
+mod cli_timing;
+mod run;
+mod seed;
+mod table;
+mod worker;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use colony_store::{AnyStore, StoreUrl, SystemClock};
+
+#[derive(Parser)]
+#[command(name = "colony-bench", version, about = "Load tools for colony's store")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Claim and complete tasks until none is left; one JSON line per task.
+    Worker(worker::Args),
+    /// Add a plan of generated tasks to a store.
+    Seed(seed::Args),
+    /// Measure claim+complete throughput and `colony` CLI latency.
+    Run(run::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Worker(args) => runtime()?.block_on(worker::main(args)),
+        Command::Seed(args) => runtime()?.block_on(seed::main(args)),
+        Command::Run(args) => run::main(args),
+    }
+}
+
+/// One thread is plenty: each process does one store call at a time.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start a tokio runtime")
+}
+
+/// Opens the store `url` names (`sqlite:PATH` or `postgres://…`).
+async fn open_store(url: &str) -> anyhow::Result<AnyStore> {
+    let cwd = std::env::current_dir().context("no current directory")?;
+    let parsed = StoreUrl::parse(url, &cwd)?;
+    AnyStore::open(&parsed, Arc::new(SystemClock)).await.with_context(|| format!("cannot open store {}", parsed.display()))
+}
