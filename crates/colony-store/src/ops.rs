@@ -55,28 +55,28 @@ async fn transition<T: Tx>(tx: &mut T, task: &Task, event: EventKind, now: Milli
 }
 
 /// Brings a waiting task in line with its dependencies. Returns whether it
-/// changed.
+/// became blocked or unblocked: the only changes its own dependents see,
+/// since they wait for it to be done either way.
 async fn settle_one<T: Tx>(tx: &mut T, id: &str, now: Millis, log: &mut Log) -> Result<bool> {
+    // Locked before its deps are read: see the PostgreSQL module doc.
     let mut task = must_load(tx, id).await?;
-    let mut deps = Vec::new();
-    for d in tx.deps(id).await? {
-        deps.push(must_load_unlocked(tx, d.as_str()).await?);
-    }
+    let deps = tx.dep_tasks(id).await?;
     let dep_refs: Vec<&Task> = deps.iter().collect();
-    let mut changed = false;
+    let mut blocking_changed = false;
     // Blocked -> pending -> ready takes two steps.
     while let Some(event) = settle(&task, &dep_refs) {
+        blocking_changed |= matches!(event, EventKind::Blocked { .. } | EventKind::Unblocked);
         task = transition(tx, &task, event, now, log).await?;
-        changed = true;
     }
-    Ok(changed)
+    Ok(blocking_changed)
 }
 
 async fn must_load_unlocked<T: Tx>(tx: &mut T, id: &str) -> Result<Task> {
     tx.load(id, false).await?.ok_or_else(|| StoreError::NoSuchTask(id.to_owned()))
 }
 
-/// Settles everything downstream of `from`, as far as changes reach.
+/// Settles everything downstream of `from`, as far as a block (or its
+/// lifting) reaches.
 async fn cascade<T: Tx>(tx: &mut T, from: &TaskId, now: Millis, log: &mut Log) -> Result<()> {
     let mut queue: VecDeque<TaskId> = tx.dependents(from.as_str()).await?.into();
     while let Some(id) = queue.pop_front() {

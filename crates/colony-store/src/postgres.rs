@@ -80,8 +80,11 @@ impl Backend for Postgres {
         Ok(PgTx::new(self.pool.begin().await?, None))
     }
 
+    /// One snapshot for every query of a read, so a task's detail never
+    /// mixes its state before a commit with its attempts after it.
     async fn begin_read(&self) -> Result<PgTx> {
-        Ok(PgTx::new(self.pool.begin().await?, None))
+        let tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        Ok(PgTx::new(tx, None))
     }
 }
 

@@ -23,16 +23,16 @@ macro_rules! record_columns {
 
 macro_rules! sql_tx {
     ($tx:ident, $db:ty, load_locked: $load_locked:expr, pick_ready: $pick_ready:expr) => {
-        /// An open transaction, and for SQLite writes the in-process write
-        /// gate, held until the transaction ends.
+        /// An open transaction, and for SQLite writes colony's write lock,
+        /// held until the transaction ends.
         pub struct $tx {
             tx: sqlx::Transaction<'static, $db>,
-            _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+            _lock: Option<$crate::sqlite::WriteLock>,
         }
 
         impl $tx {
-            fn new(tx: sqlx::Transaction<'static, $db>, gate: Option<tokio::sync::OwnedMutexGuard<()>>) -> Self {
-                $tx { tx, _gate: gate }
+            fn new(tx: sqlx::Transaction<'static, $db>, lock: Option<$crate::sqlite::WriteLock>) -> Self {
+                $tx { tx, _lock: lock }
             }
         }
 
@@ -202,6 +202,18 @@ macro_rules! sql_tx {
                     .fetch_all(&mut *self.tx)
                     .await?;
                 ids(rows)
+            }
+
+            async fn dep_tasks(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::Task>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    $crate::sql::task_columns!(),
+                    " FROM tasks WHERE id IN (SELECT dep FROM task_deps WHERE task = $1) ORDER BY id"
+                ))
+                .bind(id)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(|row| task_cols(row)?.into_task()).collect()
             }
 
             async fn dependents(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
@@ -449,6 +461,10 @@ macro_rules! sql_tx {
 
             async fn commit(self) -> $crate::tx::Result<()> {
                 Ok(self.tx.commit().await?)
+            }
+
+            async fn rollback(self) -> $crate::tx::Result<()> {
+                Ok(self.tx.rollback().await?)
             }
         }
     };

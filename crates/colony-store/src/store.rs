@@ -76,7 +76,10 @@ pub struct SqlStore<B> {
 const TRANSIENT_RETRIES: u32 = 12;
 
 /// Runs `$body` in a write transaction named `$tx` at time `$now`, commits,
-/// and runs it again on a transient conflict.
+/// and runs it again on a transient conflict. A failed body is rolled back
+/// before this returns: a transaction merely dropped is rolled back later,
+/// and until then its row locks make `SKIP LOCKED` claims pass over rows
+/// that are free.
 macro_rules! write_tx {
     ($self:ident, |$tx:ident, $now:ident| $body:expr) => {{
         let mut tries = 0u32;
@@ -84,9 +87,17 @@ macro_rules! write_tx {
             let outcome = async {
                 let mut $tx = $self.backend.begin_write().await?;
                 let $now = $self.clock.now();
-                let value = $body;
-                Tx::commit($tx).await?;
-                Ok(value)
+                let result: Result<_> = async { Ok($body) }.await;
+                match result {
+                    Ok(value) => {
+                        Tx::commit($tx).await?;
+                        Ok(value)
+                    }
+                    Err(e) => {
+                        Tx::rollback($tx).await?;
+                        Err(e)
+                    }
+                }
             }
             .await;
             match outcome {
@@ -138,6 +149,10 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn rescue_expired(&self) -> Result<Vec<Rescued>> {
+        // Workers poll this while idle; look before taking the write lock.
+        if self.read().await?.expired(self.clock.now()).await?.is_empty() {
+            return Ok(Vec::new());
+        }
         write_tx!(self, |tx, now| ops::rescue(&mut tx, now).await?)
     }
 

@@ -34,6 +34,8 @@ pub trait Tx: Send {
     fn spec(&mut self, id: &str) -> impl Future<Output = Result<TaskSpec>> + Send;
     fn replace_deps(&mut self, id: &TaskId, deps: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
     fn deps(&mut self, id: &str) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
+    /// The projections of a task's dependencies, unlocked, in one query.
+    fn dep_tasks(&mut self, id: &str) -> impl Future<Output = Result<Vec<Task>>> + Send;
     fn dependents(&mut self, id: &str) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
     /// The first claimable task in ready order, locked (skipping rows other
     /// transactions hold).
@@ -73,4 +75,5 @@ pub trait Tx: Send {
     fn last_seq(&mut self) -> impl Future<Output = Result<i64>> + Send;
 
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
+    fn rollback(self) -> impl Future<Output = Result<()>> + Send;
 }

@@ -353,6 +353,21 @@ async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S
     assert_replays(&*s).await;
 }
 
+async fn a_refused_write_leaves_no_row_locked<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[])]);
+    p.tasks[0].max_attempts = Some(1000);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    for round in 1..=150 {
+        let c = s.claim("w", LEASE).await.unwrap().unwrap_or_else(|| panic!("round {round}: a is ready"));
+        s.fail(&c.task, c.attempt, "again", Duration::ZERO).await.unwrap();
+        // Loads the row for update, then is refused: its lock must be gone
+        // before the next claim looks, or SKIP LOCKED passes over the task.
+        let stale = s.complete(&c.task, c.attempt).await;
+        assert!(matches!(stale, Err(StoreError::LeaseLost { .. })), "{stale:?}");
+    }
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -389,4 +404,5 @@ conformance!(
     export_gives_back_the_plan,
     counts_and_filters,
     concurrent_claimers_never_share_a_task,
+    a_refused_write_leaves_no_row_locked,
 );
