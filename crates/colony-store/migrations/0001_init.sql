@@ -32,10 +32,11 @@ CREATE TABLE tasks (
     updated_at    BIGINT NOT NULL
 );
 
+-- Every index here is paid for on each state change (a changed status or
+-- lease rules out PostgreSQL's in-place updates), so there are only the two
+-- that claims and the rescuer need; lists and counts read the whole table.
 CREATE INDEX tasks_ready ON tasks (path_weight DESC, priority DESC, ord) WHERE status = 'ready';
 CREATE INDEX tasks_leased ON tasks (lease_until) WHERE lease_until IS NOT NULL;
-CREATE INDEX tasks_status ON tasks (status, ord);
-CREATE INDEX tasks_plan ON tasks (plan, ord);
 
 CREATE TABLE task_deps (
     task  TEXT NOT NULL REFERENCES tasks (id),

@@ -7,23 +7,41 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 
 use crate::error::StoreError;
 
-/// Both databases run the same migrations: the schema uses only what both
-/// understand.
-pub(crate) fn migrator() -> Migrator {
-    let sql = AssertSqlSafe(include_str!("../migrations/0001_init.sql")).into_sql_str();
-    let init = Migration::new(1, Cow::Borrowed("init"), MigrationType::Simple, sql, false);
-    Migrator::with_migrations(vec![init])
+/// Which database a migrator is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+fn migration(version: i64, description: &'static str, sql: &'static str) -> Migration {
+    let sql = AssertSqlSafe(sql).into_sql_str();
+    Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql, false)
+}
+
+/// The schema itself uses only what both databases understand; tuning that
+/// only one of them has comes after it, for that one alone.
+pub(crate) fn migrator(dialect: Dialect) -> Migrator {
+    let mut migrations = vec![migration(1, "init", include_str!("../migrations/0001_init.sql"))];
+    if dialect == Dialect::Postgres {
+        migrations.push(migration(
+            2,
+            "queue tuning",
+            include_str!("../migrations/postgres/0002_queue_tuning.sql"),
+        ));
+    }
+    Migrator::with_migrations(migrations)
 }
 
 /// Applies the migrations. Several processes opening a new SQLite file at
 /// once can race to create the schema (SQLite has no migration lock); the
 /// loser's next try finds it applied.
-pub(crate) async fn run<DB>(pool: &sqlx::Pool<DB>) -> Result<(), StoreError>
+pub(crate) async fn run<DB>(pool: &sqlx::Pool<DB>, dialect: Dialect) -> Result<(), StoreError>
 where
     DB: sqlx::Database,
     DB::Connection: sqlx::migrate::Migrate,
 {
-    let migrator = migrator();
+    let migrator = migrator(dialect);
     let mut tries = 0;
     loop {
         match migrator.run(pool).await {

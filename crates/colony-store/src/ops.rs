@@ -58,9 +58,17 @@ async fn transition<T: Tx>(tx: &mut T, task: &Task, event: EventKind, now: Milli
 /// became blocked or unblocked: the only changes its own dependents see,
 /// since they wait for it to be done either way.
 async fn settle_one<T: Tx>(tx: &mut T, id: &str, now: Millis, log: &mut Log) -> Result<bool> {
-    // Locked before its deps are read: see the PostgreSQL module doc.
-    let mut task = must_load(tx, id).await?;
-    let deps = tx.dep_tasks(id).await?;
+    let task = must_load(tx, id).await?;
+    settle_locked(tx, task, now, log).await
+}
+
+/// [`settle_one`] for a task already loaded under its row lock. The lock
+/// is taken before its deps are read: see the PostgreSQL module doc.
+async fn settle_locked<T: Tx>(tx: &mut T, mut task: Task, now: Millis, log: &mut Log) -> Result<bool> {
+    if !task.status().is_waiting() {
+        return Ok(false);
+    }
+    let deps = tx.dep_tasks(task.id.as_str()).await?;
     let dep_refs: Vec<&Task> = deps.iter().collect();
     let mut blocking_changed = false;
     // Blocked -> pending -> ready takes two steps.
@@ -78,10 +86,13 @@ async fn must_load_unlocked<T: Tx>(tx: &mut T, id: &str) -> Result<Task> {
 /// Settles everything downstream of `from`, as far as a block (or its
 /// lifting) reaches.
 async fn cascade<T: Tx>(tx: &mut T, from: &TaskId, now: Millis, log: &mut Log) -> Result<()> {
-    let mut queue: VecDeque<TaskId> = tx.dependents(from.as_str()).await?.into();
+    let mut queue = VecDeque::from([from.clone()]);
     while let Some(id) = queue.pop_front() {
-        if settle_one(tx, id.as_str(), now, log).await? {
-            queue.extend(tx.dependents(id.as_str()).await?);
+        for dependent in tx.dependents_locked(id.as_str()).await? {
+            let dependent_id = dependent.id.clone();
+            if settle_locked(tx, dependent, now, log).await? {
+                queue.push_back(dependent_id);
+            }
         }
     }
     Ok(())
@@ -199,17 +210,16 @@ pub(crate) async fn add_plan<T: Tx>(tx: &mut T, plan: &Plan, source: &str, opts:
 }
 
 pub(crate) async fn claim<T: Tx>(tx: &mut T, worker: &str, lease: Duration, now: Millis) -> Result<Option<Claim>> {
-    let Some(id) = tx.pick_ready(now).await? else {
+    let Some((task, spec)) = tx.pick_ready(now).await? else {
         return Ok(None);
     };
-    let task = must_load(tx, id.as_str()).await?;
+    let id = task.id.clone();
     let lease_until = now + millis(lease);
     let attempt = task.attempt + 1;
     let mut log = Log::default();
     let claimed = EventKind::Claimed { attempt, worker: worker.to_owned(), lease_until };
     let task = transition(tx, &task, claimed, now, &mut log).await?;
     tx.start_attempt(&id, attempt, worker, now).await?;
-    let spec = tx.spec(id.as_str()).await?;
     log.flush(tx, now).await?;
     Ok(Some(Claim { task: id, plan: task.plan, attempt, lease_until, spec }))
 }

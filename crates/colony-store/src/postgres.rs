@@ -22,8 +22,17 @@ crate::sql::sql_tx!(
     PgTx,
     sqlx::Postgres,
     load_locked: concat!("SELECT ", crate::sql::task_columns!(), " FROM tasks WHERE id = $1 FOR UPDATE"),
-    pick_ready: "SELECT id FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
-                 ORDER BY path_weight DESC, priority DESC, ord LIMIT 1 FOR UPDATE SKIP LOCKED"
+    dependents_locked: concat!(
+        "SELECT ",
+        crate::sql::task_columns!(),
+        " FROM tasks WHERE id IN (SELECT task FROM task_deps WHERE dep = $1) ORDER BY id FOR UPDATE"
+    ),
+    pick_ready: concat!(
+        "SELECT ",
+        crate::sql::task_columns!(),
+        ", spec FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
+         ORDER BY path_weight DESC, priority DESC, ord LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
 );
 
 /// How long a query waits for a free connection before giving up.
@@ -50,7 +59,7 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        crate::migrate::run(&pool).await?;
+        crate::migrate::run(&pool, crate::migrate::Dialect::Postgres).await?;
         Ok(SqlStore { backend: Postgres { pool }, clock })
     }
 

@@ -21,8 +21,18 @@ macro_rules! record_columns {
     };
 }
 
+/// Events per `INSERT`: five values each stays far below SQLite's 32,766
+/// and PostgreSQL's 65,535 bound values a statement.
+pub(crate) const EVENTS_PER_INSERT: usize = 1000;
+
 macro_rules! sql_tx {
-    ($tx:ident, $db:ty, load_locked: $load_locked:expr, pick_ready: $pick_ready:expr) => {
+    (
+        $tx:ident,
+        $db:ty,
+        load_locked: $load_locked:expr,
+        dependents_locked: $dependents_locked:expr,
+        pick_ready: $pick_ready:expr
+    ) => {
         /// An open transaction, and for SQLite writes colony's write lock,
         /// held until the transaction ends.
         pub struct $tx {
@@ -216,6 +226,11 @@ macro_rules! sql_tx {
                 rows.iter().map(|row| task_cols(row)?.into_task()).collect()
             }
 
+            async fn dependents_locked(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::Task>> {
+                let rows = sqlx::query($dependents_locked).bind(id).fetch_all(&mut *self.tx).await?;
+                rows.iter().map(|row| task_cols(row)?.into_task()).collect()
+            }
+
             async fn dependents(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
                 let rows: Vec<String> = sqlx::query_scalar("SELECT task FROM task_deps WHERE dep = $1 ORDER BY task")
                     .bind(id)
@@ -224,9 +239,18 @@ macro_rules! sql_tx {
                 ids(rows)
             }
 
-            async fn pick_ready(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Option<colony_core::TaskId>> {
-                let row: Option<String> = sqlx::query_scalar($pick_ready).bind(now).fetch_optional(&mut *self.tx).await?;
-                Ok(ids(row.into_iter().collect())?.pop())
+            async fn pick_ready(
+                &mut self,
+                now: colony_core::Millis,
+            ) -> $crate::tx::Result<Option<(colony_core::Task, colony_core::TaskSpec)>> {
+                use sqlx::Row;
+                let Some(row) = sqlx::query($pick_ready).bind(now).fetch_optional(&mut *self.tx).await? else {
+                    return Ok(None);
+                };
+                let task = task_cols(&row)?.into_task()?;
+                let spec: String = row.try_get("spec")?;
+                let spec = $crate::row::json(format!("spec of task {}", task.id), &spec)?;
+                Ok(Some((task, spec)))
             }
 
             async fn expired(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
@@ -322,16 +346,19 @@ macro_rules! sql_tx {
                     .fetch_one(&mut *self.tx)
                     .await?;
                 let first = last - events.len() as i64 + 1;
-                for (i, (task, kind)) in events.iter().enumerate() {
-                    let data = serde_json::to_string(kind).expect("an event always serializes");
-                    sqlx::query("INSERT INTO events (seq, at, task, kind, data) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(first + i as i64)
-                        .bind(now)
-                        .bind(task.as_ref().map(|t| t.as_str()))
-                        .bind(kind.name())
-                        .bind(data)
-                        .execute(&mut *self.tx)
-                        .await?;
+                // Many rows a statement (its text holds only placeholders),
+                // within both databases' limits on bound values.
+                for (chunk_no, chunk) in events.chunks($crate::sql::EVENTS_PER_INSERT).enumerate() {
+                    let base = first + (chunk_no * $crate::sql::EVENTS_PER_INSERT) as i64;
+                    let mut builder = sqlx::QueryBuilder::<$db>::new("INSERT INTO events (seq, at, task, kind, data) ");
+                    builder.push_values(chunk.iter().enumerate(), |mut row, (i, (task, kind))| {
+                        row.push_bind(base + i as i64)
+                            .push_bind(now)
+                            .push_bind(task.as_ref().map(|t| t.as_str().to_owned()))
+                            .push_bind(kind.name())
+                            .push_bind(serde_json::to_string(kind).expect("an event always serializes"));
+                    });
+                    builder.build().execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }

@@ -31,8 +31,17 @@ crate::sql::sql_tx!(
     SqliteTx,
     sqlx::Sqlite,
     load_locked: concat!("SELECT ", crate::sql::task_columns!(), " FROM tasks WHERE id = $1"),
-    pick_ready: "SELECT id FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
-                 ORDER BY path_weight DESC, priority DESC, ord LIMIT 1"
+    dependents_locked: concat!(
+        "SELECT ",
+        crate::sql::task_columns!(),
+        " FROM tasks WHERE id IN (SELECT task FROM task_deps WHERE dep = $1) ORDER BY id"
+    ),
+    pick_ready: concat!(
+        "SELECT ",
+        crate::sql::task_columns!(),
+        ", spec FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
+         ORDER BY path_weight DESC, priority DESC, ord LIMIT 1"
+    )
 );
 
 /// How long a writer waits for another process's write lock.
@@ -100,7 +109,7 @@ impl SqliteStore {
             .open(&lock_path)
             .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        crate::migrate::run(&pool).await?;
+        crate::migrate::run(&pool, crate::migrate::Dialect::Sqlite).await?;
         let write_gate = Arc::new(Mutex::new(Arc::new(lock_file)));
         Ok(SqlStore { backend: Sqlite { pool, write_gate }, clock })
     }

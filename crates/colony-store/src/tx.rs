@@ -37,9 +37,11 @@ pub trait Tx: Send {
     /// The projections of a task's dependencies, unlocked, in one query.
     fn dep_tasks(&mut self, id: &str) -> impl Future<Output = Result<Vec<Task>>> + Send;
     fn dependents(&mut self, id: &str) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
-    /// The first claimable task in ready order, locked (skipping rows other
-    /// transactions hold).
-    fn pick_ready(&mut self, now: Millis) -> impl Future<Output = Result<Option<TaskId>>> + Send;
+    /// The projections of the tasks that depend on `id`, locked, in id order.
+    fn dependents_locked(&mut self, id: &str) -> impl Future<Output = Result<Vec<Task>>> + Send;
+    /// The first claimable task in ready order and its spec, locked
+    /// (skipping rows other transactions hold).
+    fn pick_ready(&mut self, now: Millis) -> impl Future<Output = Result<Option<(Task, TaskSpec)>>> + Send;
     /// Leased tasks whose lease ended before `now`.
     fn expired(&mut self, now: Millis) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
     /// Extends a lease; the number of rows changed (0: the lease is lost).

@@ -368,6 +368,18 @@ async fn a_refused_write_leaves_no_row_locked<S: Store>(f: Fixture<S>) {
     }
 }
 
+async fn a_plan_larger_than_one_insert_adds_whole<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    // 7,001 events of five values each: more than SQLite takes in one statement.
+    let ids: Vec<String> = (0..3_500).map(|i| format!("t{i}")).collect();
+    let tasks: Vec<(&str, &[&str])> = ids.iter().map(|t| (t.as_str(), &[][..])).collect();
+    s.add_plan(&plan("big", &tasks), "big.yaml", AddOptions::default()).await.unwrap();
+    // 1 plan_added + 3,500 task_added + 3,500 ready, numbered without a gap.
+    assert_eq!(event_count(s).await, 7_001);
+    assert_eq!(s.counts().await.unwrap().get(TaskStatus::Ready), 3_500);
+    assert_replays(s).await;
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -405,4 +417,5 @@ conformance!(
     counts_and_filters,
     concurrent_claimers_never_share_a_task,
     a_refused_write_leaves_no_row_locked,
+    a_plan_larger_than_one_insert_adds_whole,
 );
