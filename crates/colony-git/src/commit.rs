@@ -1,0 +1,177 @@
+//! Making commits: committing what an agent left in its worktree, checking
+//! whether it committed on its own, and writing commit objects for the
+//! merge queue with `commit-tree`.
+//!
+//! Commits must succeed on machines where nobody configured a git identity
+//! (CI runners, fresh containers), so a missing `user.name` or `user.email`
+//! is filled in with colony's own for that one call; a configured identity,
+//! or `GIT_AUTHOR_*`/`GIT_COMMITTER_*` in the environment, still wins.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Output;
+
+use crate::error::Result;
+use crate::repo::{Oid, Repo, head_in};
+use crate::run::{argv, failure, run_git, run_git_env, run_git_unchecked, stdout_line, unexpected};
+
+/// A commit author or committer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+impl Identity {
+    pub fn new(name: impl Into<String>, email: impl Into<String>) -> Identity {
+        Identity {
+            name: name.into(),
+            email: email.into(),
+        }
+    }
+
+    /// The identity colony commits under when none is configured.
+    pub fn colony() -> Identity {
+        Identity::new("colony", "colony@localhost")
+    }
+}
+
+/// What a command that commits in some directory needs on top of its own
+/// arguments to have an author and a committer.
+pub(crate) struct CommitIdentity {
+    /// `-c user.name=…` / `-c user.email=…` for what is not configured.
+    config: Vec<String>,
+    /// `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL` for an explicit author.
+    env: Vec<(&'static str, String)>,
+}
+
+impl CommitIdentity {
+    pub(crate) fn resolve(dir: &Path, author: Option<&Identity>) -> Result<CommitIdentity> {
+        let fallback = Identity::colony();
+        let mut config = Vec::new();
+        if !is_configured(dir, "user.name")? {
+            config.extend(["-c".to_owned(), format!("user.name={}", fallback.name)]);
+        }
+        if !is_configured(dir, "user.email")? {
+            config.extend(["-c".to_owned(), format!("user.email={}", fallback.email)]);
+        }
+        let env = author
+            .map(|a| {
+                vec![
+                    ("GIT_AUTHOR_NAME", a.name.clone()),
+                    ("GIT_AUTHOR_EMAIL", a.email.clone()),
+                ]
+            })
+            .unwrap_or_default();
+        Ok(CommitIdentity { config, env })
+    }
+
+    /// `git <config> <args>` with the identity's environment, in `dir`;
+    /// fails unless git exits 0.
+    pub(crate) fn run(&self, dir: &Path, args: &[&OsStr]) -> Result<Output> {
+        let (full, env) = self.prepare(args);
+        run_git_env(dir, &full, &env)
+    }
+
+    /// [`run`](Self::run) returning the output whatever the exit code, for
+    /// a `merge` whose conflicts are an answer, not a failure.
+    pub(crate) fn output(&self, dir: &Path, args: &[&OsStr]) -> Result<Output> {
+        let (full, env) = self.prepare(args);
+        run_git_unchecked(dir, &full, &env)
+    }
+
+    fn prepare<'a>(&'a self, args: &[&'a OsStr]) -> (Vec<&'a OsStr>, Vec<(&'a str, &'a str)>) {
+        let mut full: Vec<&OsStr> = self.config.iter().map(OsStr::new).collect();
+        full.extend_from_slice(args);
+        let env = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        (full, env)
+    }
+}
+
+fn is_configured(dir: &Path, key: &str) -> Result<bool> {
+    let args = argv!["config", "--get", key];
+    let output = run_git_unchecked(dir, &args, &[])?;
+    match output.status.code() {
+        Some(0) => Ok(!output.stdout.trim_ascii().is_empty()),
+        Some(1) => Ok(false),
+        _ => Err(failure(dir, &args, &output)),
+    }
+}
+
+/// Whether a merge is in progress in the worktree at `dir`.
+pub(crate) fn merge_in_progress(dir: &Path) -> Result<bool> {
+    let args = argv!["rev-parse", "--quiet", "--verify", "MERGE_HEAD"];
+    let output = run_git_unchecked(dir, &args, &[])?;
+    match output.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => Err(failure(dir, &args, &output)),
+    }
+}
+
+impl Repo {
+    /// Stages everything in the worktree (`git add -A`, so deletions and
+    /// new files too, minus ignored ones) and commits it. Returns the new
+    /// commit, or `None` when there was nothing to commit. A merge left in
+    /// progress (by [`Repo::bring_in`], then resolved) is concluded even if
+    /// the resolution changed nothing.
+    ///
+    /// Hooks that judge a commit (`pre-commit`, `commit-msg`) are skipped:
+    /// the plan's gates are colony's checks, and a hook that waits for
+    /// input or rejects work in progress would fail the attempt for
+    /// reasons its agent never sees.
+    pub fn commit_all(
+        &self,
+        worktree: &Path,
+        message: &str,
+        author: Option<&Identity>,
+    ) -> Result<Option<Oid>> {
+        run_git(worktree, &argv!["add", "-A"])?;
+        let diff = argv!["diff", "--cached", "--quiet"];
+        let output = run_git_unchecked(worktree, &diff, &[])?;
+        let staged = match output.status.code() {
+            Some(0) => false,
+            Some(1) => true,
+            _ => return Err(failure(worktree, &diff, &output)),
+        };
+        if !staged && !merge_in_progress(worktree)? {
+            return Ok(None);
+        }
+        CommitIdentity::resolve(worktree, author)?.run(
+            worktree,
+            &argv!["commit", "--quiet", "--no-verify", "-m", message],
+        )?;
+        head_in(worktree).map(Some)
+    }
+
+    /// Whether the worktree's HEAD has commits that `base` lacks — the
+    /// agent may have committed its work itself.
+    pub fn has_commits_since(&self, worktree: &Path, base: &Oid) -> Result<bool> {
+        let range = format!("{base}..HEAD");
+        let args = argv!["rev-list", "--count", range];
+        let output = run_git(worktree, &args)?;
+        stdout_line(&output)
+            .parse::<u64>()
+            .map(|count| count > 0)
+            .map_err(|_| unexpected(&args, &output.stdout))
+    }
+
+    /// Writes a commit object for `tree` with `parents` (first parent
+    /// first) without touching any ref or working tree.
+    pub fn commit_tree(
+        &self,
+        tree: &Oid,
+        parents: &[&Oid],
+        message: &str,
+        author: Option<&Identity>,
+    ) -> Result<Oid> {
+        let mut args: Vec<&OsStr> = argv!["commit-tree", tree].to_vec();
+        for &parent in parents {
+            args.extend([OsStr::new("-p"), parent.as_ref()]);
+        }
+        args.extend(argv!["-m", message]);
+        let output =
+            CommitIdentity::resolve(self.top_level(), author)?.run(self.top_level(), &args)?;
+        Oid::parse(&stdout_line(&output)).ok_or_else(|| unexpected(&args, &output.stdout))
+    }
+}

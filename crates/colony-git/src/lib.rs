@@ -1,0 +1,47 @@
+//! colony's git layer: task worktrees, committing what an agent left, the
+//! merge queue's plumbing (merge-tree, commit-tree, compare-and-swap on the
+//! integration ref) and `colony land`.
+//!
+//! # Why the git CLI and not a library
+//!
+//! Every operation runs the `git` executable. libgit2 (git2-rs) does not
+//! refuse to clobber uncommitted files when it checks out or merges, which
+//! is exactly the guarantee `colony land` needs in the user's checkout;
+//! gitoxide cannot yet create worktrees or finish merges. The CLI does both,
+//! honours the user's configuration (attributes, clean and smudge filters,
+//! sparse checkouts) the same way their own git does, and keeps one behaviour
+//! across every repository colony meets. The price is a process per call,
+//! which is small next to an agent's run.
+//!
+//! # What may touch what
+//!
+//! Only [`Repo::land`] changes the user's checked-out branch or working
+//! tree, and only when asked. Everything else works in colony's own
+//! worktrees under `.colony/worktrees/` or moves refs with plumbing
+//! (`update-ref` compare-and-swap), never `checkout`.
+//!
+//! The calls block; an async engine runs them from `spawn_blocking`.
+//! Requires git 2.38 or later for the merge queue (`merge-tree
+//! --write-tree`); [`Repo::supports_merge_tree_write_tree`] says whether the
+//! installed git qualifies.
+
+mod commit;
+mod error;
+mod land;
+mod merge;
+mod repo;
+mod run;
+mod status;
+mod worktree;
+
+pub use commit::Identity;
+pub use error::{GitError, MAX_LISTED_PATHS, Result};
+pub use land::LandOutcome;
+pub use merge::{
+    BringIn, Candidate, CasOutcome, MergeConflict, MergeMessage, MergeOutcome, MergeResult,
+    parse_merge_tree,
+};
+pub use repo::{Oid, Repo, branch_ref};
+pub use run::GitVersion;
+pub use status::parse_status_paths;
+pub use worktree::{WORKTREES_DIR, Worktree, parse_worktree_list};

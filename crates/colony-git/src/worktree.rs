@@ -1,0 +1,258 @@
+//! Task worktrees: creating one per attempt, removing it when the attempt
+//! ends, listing them, and clearing what a dead run left behind.
+//!
+//! A task worktree is disposable: removal forces past uncommitted changes
+//! and locks, because whatever the attempt produced worth keeping is
+//! already committed on its branch. Branches are never deleted here; the
+//! engine decides which to keep.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{GitError, Result};
+use crate::repo::{Oid, Repo};
+use crate::run::{argv, run_git};
+
+/// Where task worktrees live, relative to the repository's top level.
+pub const WORKTREES_DIR: &str = ".colony/worktrees";
+
+/// One entry of `git worktree list`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Worktree {
+    pub path: PathBuf,
+    /// `None` for a bare entry or an unborn HEAD.
+    pub head: Option<Oid>,
+    /// The full ref checked out (`refs/heads/main`), `None` when detached.
+    pub branch: Option<String>,
+    pub bare: bool,
+    pub detached: bool,
+    pub locked: bool,
+    /// git found the worktree's directory gone; `git worktree prune`
+    /// would drop the entry.
+    pub prunable: bool,
+}
+
+impl Repo {
+    /// Creates a worktree at `path` on a new branch `branch` starting at
+    /// `start`, and returns the commit it starts from. Refuses if `path`
+    /// exists, so a leftover from an earlier attempt is never reused.
+    /// Missing parent directories are created by git.
+    pub fn worktree_add(&self, path: &Path, branch: &str, start: &str) -> Result<Oid> {
+        refuse_existing(path)?;
+        let start = self.resolve(start)?;
+        run_git(
+            self.top_level(),
+            &argv![
+                "worktree",
+                "add",
+                "--quiet",
+                "--no-track",
+                "-b",
+                branch,
+                "--end-of-options",
+                path,
+                start
+            ],
+        )?;
+        Ok(start)
+    }
+
+    /// Creates a worktree at `path` with `commit` checked out on a detached
+    /// HEAD: a place to run gates on a merge candidate that no branch
+    /// points to yet.
+    pub fn worktree_add_detached(&self, path: &Path, commit: &Oid) -> Result<()> {
+        refuse_existing(path)?;
+        run_git(
+            self.top_level(),
+            &argv![
+                "worktree",
+                "add",
+                "--quiet",
+                "--detach",
+                "--end-of-options",
+                path,
+                commit
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Removes the worktree at `path`, discarding anything uncommitted in
+    /// it, then prunes stale entries. Succeeds when the worktree is already
+    /// gone (its directory deleted, or never registered), so it is safe to
+    /// call again after a crash.
+    pub fn worktree_remove(&self, path: &Path) -> Result<()> {
+        // Twice: the first force discards changes, the second overrides a
+        // lock.
+        let removed = run_git(
+            self.top_level(),
+            &argv![
+                "worktree",
+                "remove",
+                "--force",
+                "--force",
+                "--end-of-options",
+                path
+            ],
+        );
+        self.prune_worktrees()?;
+        if let Err(err) = removed {
+            let target = normalize(path);
+            if self
+                .worktree_list()?
+                .iter()
+                .any(|wt| normalize(&wt.path) == target)
+            {
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every worktree of the repository; the main tree comes first.
+    pub fn worktree_list(&self) -> Result<Vec<Worktree>> {
+        let output = run_git(
+            self.top_level(),
+            &argv!["worktree", "list", "--porcelain", "-z"],
+        )?;
+        Ok(parse_worktree_list(&output.stdout))
+    }
+
+    /// Crash recovery: removes every worktree registered under `dir`
+    /// (normally [`Repo::worktrees_dir`]) and prunes entries whose
+    /// directories are gone. The main tree is never touched, even if `dir`
+    /// contains it. Returns the paths removed.
+    pub fn prune_worktrees_under(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let dir = normalize(dir);
+        let mut removed = Vec::new();
+        for wt in self.worktree_list()?.into_iter().skip(1) {
+            if normalize(&wt.path).starts_with(&dir) {
+                self.worktree_remove(&wt.path)?;
+                removed.push(wt.path);
+            }
+        }
+        self.prune_worktrees()?;
+        Ok(removed)
+    }
+
+    fn prune_worktrees(&self) -> Result<()> {
+        run_git(self.top_level(), &argv!["worktree", "prune"])?;
+        Ok(())
+    }
+}
+
+fn refuse_existing(path: &Path) -> Result<()> {
+    if path.symlink_metadata().is_ok() {
+        return Err(GitError::WorktreePathExists {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// A comparable form of `path`: git records worktree paths with symlinks
+/// resolved (`/tmp` may be `/private/tmp`), and a crashed run's directory
+/// may no longer exist, so resolve the nearest existing ancestor.
+fn normalize(path: &Path) -> PathBuf {
+    if let Ok(real) = path.canonicalize() {
+        return real;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => normalize(parent).join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Parses `git worktree list --porcelain -z`: records of NUL-terminated
+/// `key[ value]` fields (`worktree`, `HEAD`, `branch`, `bare`, `detached`,
+/// `locked`, `prunable`), each record ended by an empty field. Unknown
+/// keys from newer gits are ignored.
+pub fn parse_worktree_list(output: &[u8]) -> Vec<Worktree> {
+    let mut list = Vec::new();
+    let mut current: Option<Worktree> = None;
+    for field in output.split(|&b| b == 0) {
+        if field.is_empty() {
+            list.extend(current.take());
+            continue;
+        }
+        let field = String::from_utf8_lossy(field);
+        let (key, value) = field.split_once(' ').unwrap_or((&field, ""));
+        if key == "worktree" {
+            list.extend(current.take());
+            current = Some(Worktree {
+                path: PathBuf::from(value),
+                ..Worktree::default()
+            });
+            continue;
+        }
+        let Some(wt) = current.as_mut() else { continue };
+        match key {
+            "HEAD" => wt.head = Oid::parse(value).filter(|oid| !oid.is_null()),
+            "branch" => wt.branch = Some(value.to_owned()),
+            "bare" => wt.bare = true,
+            "detached" => wt.detached = true,
+            "locked" => wt.locked = true,
+            "prunable" => wt.prunable = true,
+            _ => {}
+        }
+    }
+    list.extend(current);
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "97524d3042e65cbbefbbdba1232778e21536b69e";
+    const B: &str = "f1f8ddb024383e914514ae2193b30b95ea0e5938";
+
+    #[test]
+    fn parses_main_branch_and_detached_entries() {
+        let out = format!(
+            "worktree /repo\0HEAD {A}\0branch refs/heads/main\0\0\
+             worktree /repo/.colony/worktrees/t-1\0HEAD {B}\0branch refs/heads/colony-task/t-1\0\0\
+             worktree /repo/.colony/worktrees/gate\0HEAD {B}\0detached\0\0"
+        );
+        let list = parse_worktree_list(out.as_bytes());
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0].path, PathBuf::from("/repo"));
+        assert_eq!(list[0].head.as_ref().unwrap().as_str(), A);
+        assert_eq!(list[0].branch.as_deref(), Some("refs/heads/main"));
+        assert_eq!(
+            list[1].branch.as_deref(),
+            Some("refs/heads/colony-task/t-1")
+        );
+        assert!(list[2].detached);
+        assert_eq!(list[2].branch, None);
+    }
+
+    #[test]
+    fn parses_locked_prunable_bare_and_unborn() {
+        let zero = "0".repeat(40);
+        let out = format!(
+            "worktree /bare.git\0bare\0\0\
+             worktree /wt/a\0HEAD {zero}\0branch refs/heads/new\0\0\
+             worktree /wt/b\0HEAD {A}\0detached\0locked reason with spaces\0prunable gitdir file points to non-existent location\0\0"
+        );
+        let list = parse_worktree_list(out.as_bytes());
+        assert!(list[0].bare);
+        assert_eq!(list[1].head, None, "an unborn HEAD has no commit");
+        assert!(list[2].locked && list[2].prunable && list[2].detached);
+    }
+
+    #[test]
+    fn keeps_spaces_in_paths_and_tolerates_a_missing_terminator() {
+        let out = format!("worktree /my repo/dir\0HEAD {A}\0branch refs/heads/x");
+        let list = parse_worktree_list(out.as_bytes());
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].path, PathBuf::from("/my repo/dir"));
+    }
+
+    #[test]
+    fn ignores_unknown_keys_and_empty_output() {
+        assert!(parse_worktree_list(b"").is_empty());
+        let out = format!("worktree /r\0HEAD {A}\0futurekey value\0branch refs/heads/m\0\0");
+        let list = parse_worktree_list(out.as_bytes());
+        assert_eq!(list[0].branch.as_deref(), Some("refs/heads/m"));
+    }
+}

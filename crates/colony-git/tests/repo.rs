@@ -1,0 +1,132 @@
+//! Opening a repository and the ref and branch queries, on real
+//! repositories.
+
+mod common;
+
+use colony_git::{GitError, Repo, branch_ref};
+use common::TestRepo;
+
+#[test]
+fn open_finds_the_top_level_from_a_subdirectory_and_a_worktree() {
+    let t = TestRepo::new();
+    std::fs::create_dir_all(t.path().join("src/deep")).unwrap();
+    let repo = Repo::open(t.path().join("src/deep")).unwrap();
+    let top = t.path().canonicalize().unwrap();
+    assert_eq!(repo.top_level(), top);
+    assert_eq!(repo.git_common_dir(), top.join(".git"));
+    assert_eq!(repo.worktrees_dir(), top.join(".colony/worktrees"));
+
+    let path = t.worktree_path("wt");
+    repo.worktree_add(&path, "colony-task/wt", "main").unwrap();
+    let inside = Repo::open(&path).unwrap();
+    assert_eq!(inside.top_level(), path.canonicalize().unwrap());
+    assert_eq!(inside.git_common_dir(), top.join(".git"), "shared git dir");
+}
+
+#[test]
+fn open_refuses_a_directory_outside_any_repository() {
+    let t = TestRepo::new();
+    for path in [t.outside(), t.outside().join("missing")] {
+        let err = Repo::open(&path).unwrap_err();
+        assert!(matches!(err, GitError::NotARepository { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("not a git repository"), "{err}");
+    }
+}
+
+#[test]
+fn version_is_recent_enough_for_merge_tree() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let version = repo.version().unwrap();
+    assert!(version.major >= 2, "{version}");
+    assert!(repo.supports_merge_tree_write_tree().unwrap(), "{version}");
+}
+
+#[test]
+fn branches_are_created_and_deleted_without_checkout() {
+    let t = TestRepo::new();
+    let before = t.main_state();
+    let repo = t.repo();
+
+    assert!(!repo.branch_exists("colony/plan").unwrap());
+    let tip = repo.create_branch("colony/plan", "HEAD").unwrap();
+    assert_eq!(tip, t.oid("main"));
+    assert!(repo.branch_exists("colony/plan").unwrap());
+    assert_eq!(
+        repo.rev_parse(&branch_ref("colony/plan")).unwrap(),
+        Some(tip)
+    );
+    assert_eq!(repo.head_branch().unwrap().as_deref(), Some("main"));
+
+    let err = repo.create_branch("colony/plan", "main").unwrap_err();
+    let GitError::Failed {
+        args,
+        code,
+        stderr_tail,
+    } = &err
+    else {
+        panic!("expected a git failure, got {err:?}");
+    };
+    assert_eq!(args[0], "branch");
+    assert_eq!(*code, Some(128));
+    assert!(stderr_tail.contains("already exists"), "{stderr_tail}");
+    assert!(err.to_string().contains("exit code 128"), "{err}");
+
+    // A name that looks like an option is taken as a name, and refused.
+    let err = repo.create_branch("-f", "main").unwrap_err();
+    assert!(err.to_string().contains("not a valid branch name"), "{err}");
+
+    // git refuses to delete a branch checked out in a worktree.
+    let path = t.worktree_path("busy");
+    repo.worktree_add(&path, "colony-task/busy", "main")
+        .unwrap();
+    assert!(repo.delete_branch("colony-task/busy", true).is_err());
+    repo.worktree_remove(&path).unwrap();
+    repo.delete_branch("colony-task/busy", false).unwrap();
+
+    repo.delete_branch("colony/plan", false).unwrap();
+    assert!(!repo.branch_exists("colony/plan").unwrap());
+    assert_eq!(t.main_state(), before);
+}
+
+#[test]
+fn rev_parse_peels_tags_and_reports_missing_revisions() {
+    let t = TestRepo::new();
+    t.git(&[
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@t",
+        "tag",
+        "-a",
+        "v1",
+        "-m",
+        "v1",
+    ]);
+    let repo = t.repo();
+    assert_eq!(repo.rev_parse("v1").unwrap(), Some(t.oid("main")));
+    assert_eq!(repo.rev_parse("no-such-branch").unwrap(), None);
+    assert_eq!(repo.rev_parse("HEAD^{tree}:README.md").unwrap(), None);
+    assert_eq!(repo.rev_parse("--all").unwrap(), None);
+}
+
+#[test]
+fn head_branch_is_none_when_detached() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    assert_eq!(repo.head_branch().unwrap().as_deref(), Some("main"));
+    t.git(&["checkout", "--quiet", "--detach"]);
+    assert_eq!(repo.head_branch().unwrap(), None);
+}
+
+#[test]
+fn ancestry_and_subjects() {
+    let t = TestRepo::new();
+    let base = t.oid("main");
+    let next = t.commit_on("feature", &[("f.txt", "f\n")], "Add f\n\nWith a body.");
+    let repo = t.repo();
+    assert!(repo.is_ancestor(&base, &next).unwrap());
+    assert!(repo.is_ancestor(&next, &next).unwrap());
+    assert!(!repo.is_ancestor(&next, &base).unwrap());
+    assert_eq!(repo.commit_subject(&next).unwrap(), "Add f");
+}

@@ -1,0 +1,150 @@
+//! Task worktrees on real repositories: creation, listing, removal and crash
+//! recovery, with the user's main tree left alone throughout.
+
+mod common;
+
+use colony_git::{GitError, Repo};
+use common::{TestRepo, git_in, write_in};
+
+#[test]
+fn worktree_add_list_remove_leaves_main_tree_untouched() {
+    let t = TestRepo::new();
+    let before = t.main_state();
+    let repo = t.repo();
+    let path = t.worktree_path("task-1");
+
+    let start = repo
+        .worktree_add(&path, "colony-task/task-1", "main")
+        .unwrap();
+    assert_eq!(start, t.oid("main"));
+    assert_eq!(
+        git_in(&path, &["symbolic-ref", "--short", "HEAD"]),
+        "colony-task/task-1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(path.join("README.md")).unwrap(),
+        "hello\n"
+    );
+
+    let list = repo.worktree_list().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].path, t.path().canonicalize().unwrap());
+    assert_eq!(list[0].branch.as_deref(), Some("refs/heads/main"));
+    assert_eq!(list[1].path, path.canonicalize().unwrap());
+    assert_eq!(
+        list[1].branch.as_deref(),
+        Some("refs/heads/colony-task/task-1")
+    );
+    assert_eq!(list[1].head.as_ref(), Some(&start));
+
+    // Work left uncommitted in the worktree is discarded with it.
+    write_in(&path, "README.md", "changed by an agent\n");
+    write_in(&path, "new.txt", "untracked\n");
+    assert_eq!(t.main_state(), before);
+
+    repo.worktree_remove(&path).unwrap();
+    assert!(!path.exists());
+    assert_eq!(repo.worktree_list().unwrap().len(), 1);
+    assert!(
+        repo.branch_exists("colony-task/task-1").unwrap(),
+        "branches are kept"
+    );
+    assert_eq!(t.main_state(), before);
+    assert_eq!(t.read("README.md"), "hello\n");
+}
+
+#[test]
+fn worktree_add_refuses_an_existing_path() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let path = t.worktree_path("taken");
+    std::fs::create_dir_all(&path).unwrap();
+
+    let err = repo
+        .worktree_add(&path, "colony-task/taken", "main")
+        .unwrap_err();
+    assert!(matches!(err, GitError::WorktreePathExists { .. }), "{err}");
+    assert!(
+        !repo.branch_exists("colony-task/taken").unwrap(),
+        "no branch was made"
+    );
+    assert_eq!(repo.worktree_list().unwrap().len(), 1);
+}
+
+#[test]
+fn worktree_add_detached_checks_out_a_commit() {
+    let t = TestRepo::new();
+    let commit = t.commit_on("colony/plan", &[("a.txt", "a\n")], "add a");
+    let repo = t.repo();
+    let path = t.worktree_path("candidate");
+
+    repo.worktree_add_detached(&path, &commit).unwrap();
+    let list = repo.worktree_list().unwrap();
+    assert!(list[1].detached);
+    assert_eq!(list[1].head.as_ref(), Some(&commit));
+    assert!(path.join("a.txt").exists());
+    repo.worktree_remove(&path).unwrap();
+}
+
+#[test]
+fn worktree_remove_succeeds_when_the_directory_is_already_gone() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let path = t.worktree_path("vanished");
+    repo.worktree_add(&path, "colony-task/vanished", "main")
+        .unwrap();
+    std::fs::remove_dir_all(&path).unwrap();
+
+    repo.worktree_remove(&path).unwrap();
+    repo.worktree_remove(&path).unwrap();
+    assert_eq!(t.worktree_paths().len(), 1);
+}
+
+#[test]
+fn prune_worktrees_under_clears_what_a_dead_run_left() {
+    let t = TestRepo::new();
+    let before = t.main_state();
+    {
+        // The "dead run": three worktrees left behind in different states.
+        let repo = t.repo();
+        for name in ["dirty", "locked", "deleted"] {
+            let path = t.worktree_path(name);
+            repo.worktree_add(&path, &format!("colony-task/{name}"), "main")
+                .unwrap();
+        }
+        write_in(&t.worktree_path("dirty"), "README.md", "half done\n");
+        t.git(&[
+            "worktree",
+            "lock",
+            t.worktree_path("locked").to_str().unwrap(),
+        ]);
+        std::fs::remove_dir_all(t.worktree_path("deleted")).unwrap();
+    }
+    // A worktree outside colony's directory belongs to the user.
+    let mine = t.outside().join("mine");
+    t.git(&[
+        "worktree",
+        "add",
+        "--quiet",
+        mine.to_str().unwrap(),
+        "-b",
+        "mine",
+    ]);
+    assert_eq!(t.worktree_paths().len(), 5);
+
+    let repo = Repo::open(t.path()).unwrap();
+    let removed = repo.prune_worktrees_under(&repo.worktrees_dir()).unwrap();
+    assert_eq!(removed.len(), 3, "{removed:?}");
+
+    let left = t.worktree_paths();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[1], mine.canonicalize().unwrap());
+    for name in ["dirty", "locked", "deleted"] {
+        assert!(!t.worktree_path(name).exists());
+        assert!(repo.branch_exists(&format!("colony-task/{name}")).unwrap());
+    }
+
+    repo.worktree_remove(&mine).unwrap();
+    assert_eq!(t.worktree_paths(), [t.path().canonicalize().unwrap()]);
+    assert_eq!(t.main_state(), before);
+}
