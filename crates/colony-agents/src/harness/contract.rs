@@ -1,0 +1,149 @@
+//! The contract between the engine and an agent harness, and the
+//! normalized entries every harness turns its agent's output into.
+//!
+//! A harness does no IO: it builds an [`Invocation`] from an [`AgentRun`],
+//! turns each output line into [`Entry`]s, and judges the attempt from the
+//! exit and the entries. Spawning, timeouts and logging belong to the
+//! engine and [`supervise`](crate::supervise), so every adapter is tested on
+//! recorded transcripts without starting anything.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use colony_core::{Millis, TaskSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::supervise::{ChildSpec, DEFAULT_GRACE, Exit, StdinSource, Stream};
+
+/// One agent CLI (or the `command` harness) as colony drives it.
+pub trait Harness: Send + Sync {
+    /// The program, arguments, extra environment and stdin for one attempt.
+    /// The prompt goes on stdin or in a file, never into an argument that a
+    /// shell might read.
+    fn invocation(&self, run: &AgentRun) -> Invocation;
+
+    /// The entries one line of output stands for: none for a banner or an
+    /// unknown event, several for a message with text and tool calls.
+    fn parse_line(&self, stream: Stream, line: &str) -> Vec<Entry>;
+
+    /// Whether the attempt did its work, from how the agent ended and what
+    /// it said. Only called for a child that ended on its own: one colony
+    /// stopped (timeout, cancel) has failed for that reason already.
+    fn verdict(&self, exit: Exit, entries: &[Entry]) -> AgentVerdict;
+}
+
+/// Everything a harness may use to start one attempt at a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRun {
+    pub task: TaskSpec,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The attempt's git worktree (absolute): the child's cwd.
+    pub worktree: PathBuf,
+    /// Where the task is written as JSON (absolute; outside the worktree, or
+    /// the agent may commit it).
+    pub task_file: PathBuf,
+    /// Gate or review feedback of the last round, when there is one.
+    pub feedback_file: Option<PathBuf>,
+    /// The full prompt: the task's, with acceptance criteria and feedback.
+    pub prompt: String,
+    /// The agent's session from an earlier round, to resume it.
+    pub session: Option<String>,
+}
+
+/// How to start an agent; [`Invocation::into_child`] adds the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub stdin: StdinSource,
+}
+
+impl Invocation {
+    /// A child spec running in `cwd` with no timeouts and the default grace
+    /// period; the engine sets the timeouts it resolved.
+    pub fn into_child(self, cwd: impl Into<PathBuf>) -> ChildSpec {
+        ChildSpec {
+            program: self.program,
+            args: self.args,
+            cwd: cwd.into(),
+            env: self.env,
+            stdin: self.stdin,
+            wall_timeout: None,
+            silence_timeout: None,
+            grace: DEFAULT_GRACE,
+        }
+    }
+}
+
+/// What kind of failure an agent reported, which decides what colony does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Rate limit or quota: wait (until the reset time, when given).
+    RateLimit,
+    /// The provider is overloaded: back off.
+    Overloaded,
+    /// Not logged in or key refused: fail fast and tell the user.
+    Auth,
+    /// Anything else: retry within the attempt budget.
+    Other,
+}
+
+/// One normalized piece of an agent's output. The per-attempt log is a
+/// sequence of these; `colony logs` and the dashboard show them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// The assistant's words.
+    Text {
+        text: String,
+    },
+    ToolUse {
+        name: String,
+        input_summary: String,
+    },
+    ToolResult {
+        output: String,
+        is_error: bool,
+    },
+    /// Tokens of one turn (or of the run, as the CLI reports them).
+    Usage {
+        input: u64,
+        output: u64,
+        cached: u64,
+    },
+    Cost {
+        usd: f64,
+    },
+    /// The CLI's session id, to resume it in the next round.
+    Session {
+        id: String,
+    },
+    Error {
+        class: ErrorClass,
+        message: String,
+        /// When a rate limit lifts, if the CLI said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reset_at: Option<Millis>,
+    },
+    /// A line kept as it was: all the `command` harness produces, and what
+    /// an adapter keeps of lines it does not understand (stderr).
+    Raw {
+        stream: Stream,
+        text: String,
+    },
+}
+
+/// A harness's judgement of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentVerdict {
+    Done,
+    Failed {
+        reason: String,
+        class: ErrorClass,
+        /// When a rate limit lifts, if the agent said.
+        reset_at: Option<Millis>,
+    },
+}

@@ -1,0 +1,8 @@
+//! Agent harnesses: the [`Harness`] trait, the normalized [`Entry`] every
+//! adapter produces, and the `command` harness.
+
+mod command;
+mod contract;
+
+pub use command::{CommandHarness, stderr_tail, write_task_file};
+pub use contract::{AgentRun, AgentVerdict, Entry, ErrorClass, Harness, Invocation};

@@ -1,0 +1,28 @@
+//! colony's agent side: starting children and stopping them whole, the
+//! [`Harness`] trait every agent CLI adapter implements, the `command`
+//! harness, and the per-attempt log.
+//!
+//! Nothing here knows about the store or the scheduler: the engine hands in
+//! a [`ChildSpec`] (usually built by a harness from an [`AgentRun`]) and
+//! gets back the output lines as they come and a [`RunOutcome`]; it keeps
+//! the pgid the observer hears of, so a restarted colony can
+//! [`kill_group`] what a crashed one left.
+
+#[cfg(not(unix))]
+compile_error!("colony-agents supervises Unix process groups; it does not build elsewhere");
+
+mod error;
+pub mod harness;
+pub mod log;
+pub mod supervise;
+
+pub use error::AgentError;
+pub use harness::{
+    AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, stderr_tail,
+    write_task_file,
+};
+pub use log::{LogReader, LogRecord, LogWriter, millis};
+pub use supervise::{
+    ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, OutputLine, Pgid, RunObserver, RunOutcome,
+    StdinSource, StopReason, Stream, boot_id, group_alive, kill_group, run,
+};

@@ -1,0 +1,305 @@
+//! Running one child under supervision: spawn it as a group leader, feed
+//! its stdin, stream its output, enforce the timeouts and the stop sequence,
+//! and make sure nothing of its group outlives it.
+//!
+//! Why not process-wrap: its group wrapper gives `setpgid` and a group
+//! kill-on-drop, both a few lines here, while its `wait` blocks a thread in
+//! `waitpid(-pgid)` and cannot see grandchildren (they are not our
+//! children). The stop sequence must be our own pure function anyway
+//! ([`escalate`](super::escalate)), so tokio's `process_group(0)` plus
+//! `kill(2)` is the smaller whole.
+
+use std::future::pending;
+use std::pin::pin;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio_util::sync::CancellationToken;
+
+use super::escalate::{Action, Happening, Stage, step};
+use super::group::Pgid;
+use super::spec::{
+    ChildSpec, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream,
+};
+use super::unix;
+use crate::AgentError;
+
+/// How long output may keep arriving after the leader exited and its group
+/// was killed. What was in the pipes arrives within milliseconds; only a
+/// process that left the group (`setsid`) can hold a pipe open longer, and
+/// colony must not wait on it.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// Bytes asked of a pipe per read.
+const CHUNK: usize = 64 * 1024;
+
+/// What the pipe readers send the supervising loop.
+enum Feed {
+    Line(OutputLine),
+    /// Bytes arrived that did not finish a line: the child is not silent.
+    Partial,
+}
+
+/// Runs `spec` to the end and reports what came of it.
+///
+/// The child leads a new process group; `observer` hears its pgid before
+/// anything else, then every output line. A wall-clock or silence timeout,
+/// or `cancel`, starts the stop sequence: SIGTERM to the group, up to
+/// `grace` for the leader to exit, SIGKILL to the group. Whenever the
+/// leader exits, any member of its group still running is killed. If this
+/// future is dropped midway, the group is killed as well.
+pub async fn run(
+    spec: ChildSpec,
+    cancel: &CancellationToken,
+    observer: &mut impl RunObserver,
+) -> Result<RunOutcome, AgentError> {
+    let (stdin_bytes, stdin_cfg) = match spec.stdin {
+        StdinSource::Bytes(bytes) => (Some(bytes), Stdio::piped()),
+        StdinSource::Null => (None, Stdio::null()),
+    };
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(stdin_cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // setpgid happens in the child before exec, and spawn returns only
+        // after exec, so the group exists before we can signal it.
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|source| AgentError::Spawn {
+        program: spec.program.clone(),
+        cwd: spec.cwd.clone(),
+        source,
+    })?;
+    let raw_pid = child
+        .id()
+        .expect("a child that was just spawned is not yet reaped");
+    let pgid = Pgid::new(i32::try_from(raw_pid).expect("pids fit in i32"))
+        .expect("a new group leader's pid is above 1");
+    let guard = KillOnDrop(pgid);
+    observer.started(pgid);
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut readers = JoinSet::new();
+    if let Some(out) = child.stdout.take() {
+        readers.spawn(pump(out, Stream::Stdout, tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.spawn(pump(err, Stream::Stderr, tx.clone()));
+    }
+    drop(tx);
+    let mut feeding = pin!(feed_stdin(child.stdin.take(), stdin_bytes));
+    let mut fed = false;
+    let mut output_open = true;
+
+    let wall_at = spec.wall_timeout.map(|d| started + d);
+    let mut quiet_at = spec.silence_timeout.map(|d| started + d);
+    let mut grace_at = None;
+    let mut stage = Stage::Running;
+    let mut stopped = None;
+    let mut exit = None;
+    let mut stragglers = false;
+
+    while stage != Stage::Exited {
+        let running = stage == Stage::Running;
+        let (happening, reason) = tokio::select! {
+            status = child.wait() => {
+                let status = status.map_err(|source| AgentError::Wait { pgid: pgid.get(), source })?;
+                exit = Some((unix::exit_of(status), started.elapsed()));
+                // The leader is reaped, so its pid could in principle be
+                // reused; but the number stays reserved while any member of
+                // the group lives, and asking right away leaves a pid-space
+                // wraparound no time to happen.
+                stragglers = unix::group_alive(pgid.get());
+                (Happening::LeaderExited { members_left: stragglers }, None)
+            }
+            feed = rx.recv(), if output_open => {
+                match feed {
+                    Some(feed) => deliver(feed, observer, &mut quiet_at, spec.silence_timeout),
+                    None => output_open = false,
+                }
+                continue;
+            }
+            () = &mut feeding, if !fed => {
+                fed = true;
+                continue;
+            }
+            () = cancel.cancelled(), if running => (Happening::StopAsked, Some(StopReason::Cancelled)),
+            () = at(wall_at), if running => (Happening::StopAsked, Some(StopReason::WallTimeout)),
+            () = at(quiet_at), if running => (Happening::StopAsked, Some(StopReason::Silence)),
+            () = at(grace_at), if stage == Stage::Terminating => (Happening::GraceOver, None),
+        };
+        let (next, actions) = step(stage, happening);
+        if stopped.is_none() && next == Stage::Terminating {
+            stopped = reason;
+        }
+        stage = next;
+        for action in actions {
+            match action {
+                Action::Signal(signal) => {
+                    unix::signal_group(pgid.get(), *signal).map_err(|source| {
+                        AgentError::Signal {
+                            pgid: pgid.get(),
+                            signal: unix::signal_number(*signal),
+                            source,
+                        }
+                    })?;
+                }
+                Action::ArmGrace => grace_at = Some(Instant::now() + spec.grace),
+            }
+        }
+    }
+    // The group was checked and, if need be, killed when the leader exited;
+    // a later blind SIGKILL could only hit a reused number.
+    std::mem::forget(guard);
+
+    let drain_until = Instant::now() + DRAIN;
+    while output_open {
+        match timeout_at(drain_until, rx.recv()).await {
+            Ok(Some(feed)) => deliver(feed, observer, &mut quiet_at, spec.silence_timeout),
+            Ok(None) | Err(_) => output_open = false,
+        }
+    }
+    readers.abort_all();
+
+    let (exit, duration) = exit.expect("the loop ends only once the leader has exited");
+    Ok(RunOutcome {
+        exit,
+        stopped,
+        pgid,
+        duration,
+        stragglers,
+    })
+}
+
+/// Kills the whole group if [`run`] is dropped before the leader exits
+/// (the engine gave up on the attempt, or the runtime is shutting down).
+struct KillOnDrop(Pgid);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Nothing more can be done about a failure while dropping.
+        let _ = unix::signal_group(self.0.get(), super::escalate::GroupSignal::Kill);
+    }
+}
+
+/// Hands one feed to the observer; any output restarts the silence clock.
+fn deliver(
+    feed: Feed,
+    observer: &mut impl RunObserver,
+    quiet_at: &mut Option<Instant>,
+    silence: Option<Duration>,
+) {
+    if let Some(d) = silence {
+        *quiet_at = Some(Instant::now() + d);
+    }
+    if let Feed::Line(line) = feed {
+        observer.line(line);
+    }
+}
+
+/// Resolves at `deadline`, or never when there is none.
+async fn at(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => sleep_until(t).await,
+        None => pending().await,
+    }
+}
+
+/// Writes the prompt, then closes stdin. A child that exits without reading
+/// it makes the write fail with EPIPE, which only means it did not care.
+async fn feed_stdin(stdin: Option<ChildStdin>, bytes: Option<Vec<u8>>) {
+    if let (Some(mut stdin), Some(bytes)) = (stdin, bytes) {
+        let _ = stdin.write_all(&bytes).await;
+        let _ = stdin.shutdown().await;
+    }
+}
+
+/// Reads one pipe to its end, sending each complete line, and a
+/// [`Feed::Partial`] for reads that completed none (a progress bar is
+/// output too). A read error ends the stream like EOF: on a pipe it only
+/// happens when the other end is gone.
+async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, tx: mpsc::Sender<Feed>) {
+    let mut pending = Vec::new();
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut rest = &chunk[..n];
+        let mut completed = false;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            pending.extend_from_slice(&rest[..i]);
+            rest = &rest[i + 1..];
+            completed = true;
+            if tx
+                .send(Feed::Line(line(stream, &mut pending)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        pending.extend_from_slice(rest);
+        if !completed && tx.send(Feed::Partial).await.is_err() {
+            return;
+        }
+    }
+    if !pending.is_empty() {
+        let _ = tx.send(Feed::Line(line(stream, &mut pending))).await;
+    }
+}
+
+/// Turns the bytes gathered so far into a line, leaving `pending` empty.
+fn line(stream: Stream, pending: &mut Vec<u8>) -> OutputLine {
+    let mut bytes = std::mem::take(pending);
+    // CRLF endings come from tools written for Windows; parsers want the
+    // line alone.
+    if bytes.last() == Some(&b'\r') {
+        bytes.pop();
+    }
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    OutputLine {
+        stream,
+        at: SystemTime::now(),
+        text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_are_split_whole_with_crlf_and_bad_bytes_handled() {
+        let input: &[u8] = b"one\r\ntwo\n\xff\xfe three\nlast without newline";
+        let (tx, mut rx) = mpsc::channel(16);
+        pump(input, Stream::Stderr, tx).await;
+        let mut texts = Vec::new();
+        while let Some(feed) = rx.recv().await {
+            if let Feed::Line(l) = feed {
+                assert_eq!(l.stream, Stream::Stderr);
+                texts.push(l.text);
+            }
+        }
+        assert_eq!(
+            texts,
+            [
+                "one",
+                "two",
+                "\u{fffd}\u{fffd} three",
+                "last without newline"
+            ]
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! The Unix calls behind supervision: signalling a process group, asking
+//! whether one still has a live member, reading an exit status.
+//!
+//! Everything that touches `libc` is here, so the rest of the crate reads
+//! as plain Rust.
+
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use super::escalate::GroupSignal;
+use super::spec::Exit;
+
+/// Sends `signal` to every process in group `pgid`. A group that no longer
+/// exists is not an error: that is what stopping it was for.
+pub(crate) fn signal_group(pgid: i32, signal: GroupSignal) -> io::Result<()> {
+    let sig = match signal {
+        GroupSignal::Term => libc::SIGTERM,
+        GroupSignal::Kill => libc::SIGKILL,
+    };
+    send(pgid, sig)?;
+    if signal == GroupSignal::Term {
+        // A stopped process (SIGTSTP, SIGTTIN) only acts on SIGTERM once it
+        // runs again; without SIGCONT it would sit out the whole grace period.
+        send(pgid, libc::SIGCONT)?;
+    }
+    Ok(())
+}
+
+/// The raw signal number, for error reports.
+pub(crate) fn signal_number(signal: GroupSignal) -> i32 {
+    match signal {
+        GroupSignal::Term => libc::SIGTERM,
+        GroupSignal::Kill => libc::SIGKILL,
+    }
+}
+
+fn send(pgid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid
+    // addresses the group. Callers never pass a pgid <= 1 (see `Pgid`).
+    if unsafe { libc::kill(-pgid, sig) } == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ESRCH) => Ok(()),
+        _ => Err(err),
+    }
+}
+
+/// Whether any process of group `pgid` is still running.
+///
+/// `kill(-pgid, 0)` answers for the group as the kernel sees it, and that
+/// includes zombies: members already dead but not yet reaped by their
+/// parent. Orphans are reaped by init, which may take seconds (some
+/// container inits reap on a timer), so on Linux a "yes" is checked against
+/// `/proc` and only members that are not zombies count.
+pub(crate) fn group_alive(pgid: i32) -> bool {
+    // SAFETY: as in `send`; signal 0 only checks existence and permission.
+    if unsafe { libc::kill(-pgid, 0) } != 0 {
+        // EPERM: the group exists but belongs to someone else.
+        return io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    }
+    live_member(pgid).unwrap_or(true)
+}
+
+/// `Some(found)` from a scan of `/proc`; `None` where there is no `/proc`.
+#[cfg(target_os = "linux")]
+fn live_member(pgid: i32) -> Option<bool> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    let found = dir.flatten().any(|entry| {
+        let name = entry.file_name();
+        let is_pid = name
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        // A process can vanish between listing and reading: skip it.
+        is_pid
+            && std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|stat| stat_group_and_state(&stat))
+                .is_some_and(|(group, state)| group == pgid && !matches!(state, 'Z' | 'X'))
+    });
+    Some(found)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn live_member(_pgid: i32) -> Option<bool> {
+    None
+}
+
+/// The process group and state from a `/proc/PID/stat` line:
+/// `pid (comm) state ppid pgrp ...`, where `comm` may hold spaces and `)`.
+#[cfg(target_os = "linux")]
+fn stat_group_and_state(stat: &str) -> Option<(i32, char)> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_comm.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((pgrp, state))
+}
+
+/// The process group colony itself is in.
+pub(crate) fn own_group() -> i32 {
+    // SAFETY: getpgrp(2) cannot fail and touches no memory.
+    unsafe { libc::getpgrp() }
+}
+
+/// How a reaped child ended.
+pub(crate) fn exit_of(status: ExitStatus) -> Exit {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        // Neither code nor signal is only reported for a stopped or
+        // continued child, which `wait` does not return; keep it visible.
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// This boot's id, so a recorded pgid is only acted on in the boot that
+/// recorded it (after a reboot the number names some unrelated group).
+#[cfg(target_os = "linux")]
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_owned()).filter(|id| !id.is_empty())
+}
+
+/// This boot's id; not known on this platform.
+#[cfg(not(target_os = "linux"))]
+pub fn boot_id() -> Option<String> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_with_awkward_command_names_parse() {
+        assert_eq!(
+            stat_group_and_state("42 (sleep) S 1 40 40 0"),
+            Some((40, 'S'))
+        );
+        assert_eq!(
+            stat_group_and_state("42 (a b) c) Z 1 7 7 0"),
+            Some((7, 'Z'))
+        );
+        assert_eq!(stat_group_and_state("garbage"), None);
+    }
+
+    #[test]
+    fn own_group_is_alive_and_boot_id_is_stable() {
+        assert!(group_alive(own_group()));
+        let id = boot_id().expect("linux has a boot id");
+        assert_eq!(boot_id(), Some(id));
+    }
+}

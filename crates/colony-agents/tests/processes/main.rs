@@ -1,0 +1,8 @@
+//! Tests that start real child processes: supervision, stopping groups, and
+//! the `command` harness end to end. One test binary, so they share the
+//! scaffolding in `support` and link once.
+
+mod command;
+mod groups;
+mod supervise;
+mod support;
