@@ -67,6 +67,9 @@ pub enum EventKind {
     AttemptFailed { attempt: u32, reason: String, retry_at: Option<Millis> },
     /// The lease ran out without a heartbeat: the worker is presumed dead.
     LeaseExpired { attempt: u32, worker: String, retry_at: Option<Millis> },
+    /// The worker gave the task back unfinished (colony was asked to stop):
+    /// ready again, and the attempt does not count against its tries.
+    Released { attempt: u32, reason: String },
     /// A person cancelled the task.
     Cancelled,
     /// A person asked for a failed or cancelled task to run again.
@@ -91,6 +94,7 @@ impl EventKind {
             EventKind::Completed { .. } => "completed",
             EventKind::AttemptFailed { .. } => "attempt_failed",
             EventKind::LeaseExpired { .. } => "lease_expired",
+            EventKind::Released { .. } => "released",
             EventKind::Cancelled => "cancelled",
             EventKind::Retried => "retried",
         }
@@ -132,6 +136,7 @@ impl EventKind {
                 let then = if retry_at.is_some() { "requeued" } else { "no attempts left" };
                 format!("attempt {attempt} lease of {worker} expired ({then})")
             }
+            EventKind::Released { attempt, reason } => format!("attempt {attempt} released: {reason}"),
             EventKind::Cancelled => "cancelled".into(),
             EventKind::Retried => "retried".into(),
         }

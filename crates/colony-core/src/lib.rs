@@ -7,6 +7,7 @@
 
 pub mod dag;
 pub mod event;
+pub mod files;
 pub mod id;
 pub mod plan;
 pub mod spec;

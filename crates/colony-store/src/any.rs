@@ -12,7 +12,9 @@ use crate::postgres::{PgStore, redact};
 use crate::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::tx::Result;
-use crate::types::{AddOptions, AddReport, Claim, Counts, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord};
+use crate::types::{
+    AddOptions, AddReport, Claim, Counts, LiveAttempt, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord,
+};
 
 /// Where the store lives, as given by `--store` or `COLONY_STORE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,24 @@ impl Store for AnyStore {
     }
     async fn rescue_expired(&self) -> Result<Vec<Rescued>> {
         delegate!(self, s => s.rescue_expired().await)
+    }
+    async fn release(&self, task: &TaskId, attempt: u32, reason: &str) -> Result<()> {
+        delegate!(self, s => s.release(task, attempt, reason).await)
+    }
+    async fn expire(&self, task: &TaskId, attempt: u32) -> Result<Rescued> {
+        delegate!(self, s => s.expire(task, attempt).await)
+    }
+    async fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> Result<()> {
+        delegate!(self, s => s.record_process(task, attempt, pgid, boot_id).await)
+    }
+    async fn live_attempts(&self) -> Result<Vec<LiveAttempt>> {
+        delegate!(self, s => s.live_attempts().await)
+    }
+    async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        delegate!(self, s => s.try_lock(name, holder, ttl).await)
+    }
+    async fn unlock(&self, name: &str, holder: &str) -> Result<()> {
+        delegate!(self, s => s.unlock(name, holder).await)
     }
     async fn retry(&self, ids: &[TaskId]) -> Result<()> {
         delegate!(self, s => s.retry(ids).await)

@@ -22,12 +22,15 @@ fn migration(version: i64, description: &'static str, sql: &'static str) -> Migr
 /// The schema itself uses only what both databases understand; tuning that
 /// only one of them has comes after it, for that one alone.
 pub(crate) fn migrator(dialect: Dialect) -> Migrator {
-    let mut migrations = vec![migration(1, "init", include_str!("../migrations/0001_init.sql"))];
+    let mut migrations = vec![
+        migration(1, "init", include_str!("../migrations/0001_init.sql")),
+        migration(2, "processes and locks", include_str!("../migrations/0002_processes_and_locks.sql")),
+    ];
     if dialect == Dialect::Postgres {
         migrations.push(migration(
-            2,
+            3,
             "queue tuning",
-            include_str!("../migrations/postgres/0002_queue_tuning.sql"),
+            include_str!("../migrations/postgres/0003_queue_tuning.sql"),
         ));
     }
     Migrator::with_migrations(migrations)

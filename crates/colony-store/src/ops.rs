@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use colony_core::dag::Dag;
-use colony_core::{EventKind, Millis, Phase, Plan, Task, TaskId, TaskState, TaskStatus, settle};
+use colony_core::{EventKind, Millis, Phase, Plan, Task, TaskId, TaskSpec, TaskState, TaskStatus, settle};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -209,8 +209,42 @@ pub(crate) async fn add_plan<T: Tx>(tx: &mut T, plan: &Plan, source: &str, opts:
     Ok(report)
 }
 
-pub(crate) async fn claim<T: Tx>(tx: &mut T, worker: &str, lease: Duration, now: Millis) -> Result<Option<Claim>> {
+/// How far down the ready queue a claim looks for a task whose files do
+/// not overlap a running task's.
+const CLAIM_LOOKAHEAD: i64 = 64;
+
+/// The first ready task whose declared files overlap no leased task's, and
+/// its spec, locked.
+async fn pick_claimable<T: Tx>(tx: &mut T, now: Millis) -> Result<Option<(Task, TaskSpec)>> {
     let Some((task, spec)) = tx.pick_ready(now).await? else {
+        return Ok(None);
+    };
+    if spec.files.is_empty() {
+        return Ok(Some((task, spec)));
+    }
+    // Claims of tasks with files queue here, so what is leased cannot
+    // change between this look and the claim's commit.
+    tx.lock_file_claims().await?;
+    let leased: Vec<Vec<String>> = tx.leased_specs().await?.into_iter().map(|s| s.files).collect();
+    let clashes = |s: &TaskSpec| leased.iter().any(|files| colony_core::files::overlap(&s.files, files));
+    if !clashes(&spec) {
+        return Ok(Some((task, spec)));
+    }
+    for id in tx.ready_ids(now, CLAIM_LOOKAHEAD).await? {
+        if id == task.id {
+            continue;
+        }
+        if let Some((other, other_spec)) = tx.lock_ready(&id, now).await?
+            && !clashes(&other_spec)
+        {
+            return Ok(Some((other, other_spec)));
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) async fn claim<T: Tx>(tx: &mut T, worker: &str, lease: Duration, now: Millis) -> Result<Option<Claim>> {
+    let Some((task, spec)) = pick_claimable(tx, now).await? else {
         return Ok(None);
     };
     let id = task.id.clone();
@@ -285,6 +319,33 @@ pub(crate) async fn rescue<T: Tx>(tx: &mut T, now: Millis) -> Result<Vec<Rescued
     }
     log.flush(tx, now).await?;
     Ok(rescued)
+}
+
+/// Gives a task back unfinished: ready again, the attempt not counted.
+pub(crate) async fn release<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, reason: &str, now: Millis) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    transition(tx, &task, EventKind::Released { attempt, reason: reason.to_owned() }, now, &mut log).await?;
+    tx.end_attempt(id, attempt, "released", Some(reason), now).await?;
+    log.flush(tx, now).await
+}
+
+/// Takes a task back from a worker known to be dead, without waiting for
+/// its lease to run out.
+pub(crate) async fn expire<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: Millis) -> Result<Rescued> {
+    let task = must_load(tx, id.as_str()).await?;
+    let Some(lease) = task.state.lease().filter(|_| task.attempt == attempt).cloned() else {
+        return Err(StoreError::LeaseLost { task: id.clone(), attempt, current: task.attempt, status: task.status() });
+    };
+    let retry_at = task.has_attempts_left().then_some(now);
+    let mut log = Log::default();
+    let event = EventKind::LeaseExpired { attempt, worker: lease.worker.clone(), retry_at };
+    let after = transition(tx, &task, event, now, &mut log).await?;
+    let why = format!("{} is gone", lease.worker);
+    tx.end_attempt(id, attempt, "expired", Some(&why), now).await?;
+    cascade(tx, id, now, &mut log).await?;
+    log.flush(tx, now).await?;
+    Ok(Rescued { task: id.clone(), attempt, worker: lease.worker, now: after.status() })
 }
 
 pub(crate) async fn retry<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Result<()> {

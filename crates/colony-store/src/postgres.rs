@@ -32,7 +32,13 @@ crate::sql::sql_tx!(
         crate::sql::task_columns!(),
         ", spec FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
          ORDER BY path_weight DESC, priority DESC, ord LIMIT 1 FOR UPDATE SKIP LOCKED"
-    )
+    ),
+    lock_ready: concat!(
+        "SELECT ",
+        crate::sql::task_columns!(),
+        ", spec FROM tasks WHERE id = $1 AND status = 'ready' AND (not_before IS NULL OR not_before <= $2) FOR UPDATE SKIP LOCKED"
+    ),
+    lock_file_claims: "SELECT value FROM counters WHERE name = 'claim_files' FOR UPDATE"
 );
 
 /// How long a query waits for a free connection before giving up.

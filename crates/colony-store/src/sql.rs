@@ -31,7 +31,9 @@ macro_rules! sql_tx {
         $db:ty,
         load_locked: $load_locked:expr,
         dependents_locked: $dependents_locked:expr,
-        pick_ready: $pick_ready:expr
+        pick_ready: $pick_ready:expr,
+        lock_ready: $lock_ready:expr,
+        lock_file_claims: $lock_file_claims:expr
     ) => {
         /// An open transaction, and for SQLite writes colony's write lock,
         /// held until the transaction ends.
@@ -251,6 +253,117 @@ macro_rules! sql_tx {
                 let spec: String = row.try_get("spec")?;
                 let spec = $crate::row::json(format!("spec of task {}", task.id), &spec)?;
                 Ok(Some((task, spec)))
+            }
+
+            async fn ready_ids(&mut self, now: colony_core::Millis, limit: i64) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
+                let rows: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
+                     ORDER BY path_weight DESC, priority DESC, ord LIMIT $2",
+                )
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                ids(rows)
+            }
+
+            async fn lock_ready(
+                &mut self,
+                id: &colony_core::TaskId,
+                now: colony_core::Millis,
+            ) -> $crate::tx::Result<Option<(colony_core::Task, colony_core::TaskSpec)>> {
+                use sqlx::Row;
+                let Some(row) = sqlx::query($lock_ready).bind(id.as_str()).bind(now).fetch_optional(&mut *self.tx).await? else {
+                    return Ok(None);
+                };
+                let task = task_cols(&row)?.into_task()?;
+                let spec: String = row.try_get("spec")?;
+                let spec = $crate::row::json(format!("spec of task {}", task.id), &spec)?;
+                Ok(Some((task, spec)))
+            }
+
+            async fn lock_file_claims(&mut self) -> $crate::tx::Result<()> {
+                sqlx::query($lock_file_claims).execute(&mut *self.tx).await?;
+                Ok(())
+            }
+
+            async fn leased_specs(&mut self) -> $crate::tx::Result<Vec<colony_core::TaskSpec>> {
+                let rows: Vec<String> = sqlx::query_scalar("SELECT spec FROM tasks WHERE lease_until IS NOT NULL")
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter().map(|s| $crate::row::json("a leased task's spec", s)).collect()
+            }
+
+            async fn record_process(
+                &mut self,
+                id: &colony_core::TaskId,
+                attempt: u32,
+                pgid: i64,
+                boot_id: &str,
+            ) -> $crate::tx::Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE attempts SET pgid = $3, boot_id = $4 WHERE task = $1 AND attempt = $2 AND ended_at IS NULL",
+                )
+                .bind(id.as_str())
+                .bind(attempt as i64)
+                .bind(pgid)
+                .bind(boot_id)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn live_attempts(&mut self) -> $crate::tx::Result<Vec<$crate::types::LiveAttempt>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT t.id, t.attempt, t.lease_owner, t.lease_until, a.pgid, a.boot_id FROM tasks t \
+                     LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempt \
+                     WHERE t.lease_until IS NOT NULL ORDER BY t.id",
+                )
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::types::LiveAttempt {
+                            task: ids(vec![r.try_get("id")?])?.remove(0),
+                            attempt: r.try_get::<i64, _>("attempt")? as u32,
+                            worker: r.try_get("lease_owner")?,
+                            lease_until: r.try_get("lease_until")?,
+                            pgid: r.try_get("pgid")?,
+                            boot_id: r.try_get("boot_id")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn try_lock(
+                &mut self,
+                name: &str,
+                holder: &str,
+                until: colony_core::Millis,
+                now: colony_core::Millis,
+            ) -> $crate::tx::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO locks (name, holder, until) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+                     WHERE locks.until < $4 OR locks.holder = excluded.holder",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn unlock(&mut self, name: &str, holder: &str) -> $crate::tx::Result<()> {
+                sqlx::query("DELETE FROM locks WHERE name = $1 AND holder = $2")
+                    .bind(name)
+                    .bind(holder)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
             }
 
             async fn expired(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<colony_core::TaskId>> {

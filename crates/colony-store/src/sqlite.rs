@@ -41,7 +41,14 @@ crate::sql::sql_tx!(
         crate::sql::task_columns!(),
         ", spec FROM tasks WHERE status = 'ready' AND (not_before IS NULL OR not_before <= $1) \
          ORDER BY path_weight DESC, priority DESC, ord LIMIT 1"
-    )
+    ),
+    lock_ready: concat!(
+        "SELECT ",
+        crate::sql::task_columns!(),
+        ", spec FROM tasks WHERE id = $1 AND status = 'ready' AND (not_before IS NULL OR not_before <= $2)"
+    ),
+    // Write transactions are serialized already: nothing more to take.
+    lock_file_claims: "SELECT 1"
 );
 
 /// How long a writer waits for another process's write lock.

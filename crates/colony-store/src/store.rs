@@ -10,7 +10,9 @@ use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ops::{self, PlanHead};
 use crate::tx::{Result, Tx};
-use crate::types::{AddOptions, AddReport, Claim, Counts, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord};
+use crate::types::{
+    AddOptions, AddReport, Claim, Counts, LiveAttempt, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord,
+};
 
 /// colony's durable state: plans, the task projection, attempts and the
 /// event log. Every write is one transaction that appends its events.
@@ -41,6 +43,22 @@ pub trait Store: Send + Sync {
     fn fail(&self, task: &TaskId, attempt: u32, reason: &str, backoff: Duration) -> impl Future<Output = Result<TaskStatus>> + Send;
     /// Takes back every task whose lease ran out.
     fn rescue_expired(&self) -> impl Future<Output = Result<Vec<Rescued>>> + Send;
+    /// Gives the task back unfinished (colony is stopping): ready again, the
+    /// attempt not counted against its tries.
+    fn release(&self, task: &TaskId, attempt: u32, reason: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Takes a task back from a worker known to be dead (its process is
+    /// gone), as the rescuer would once the lease ran out.
+    fn expire(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<Rescued>> + Send;
+    /// Records the process group the attempt's agent leads and the boot it
+    /// started in, so a later colony can stop it if this one dies.
+    fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Every leased task, with its attempt's recorded process.
+    fn live_attempts(&self) -> impl Future<Output = Result<Vec<LiveAttempt>>> + Send;
+    /// Takes the named lock for `holder` for `ttl` if it is free, expired or
+    /// already `holder`'s (which renews it). Returns whether `holder` has it.
+    fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> impl Future<Output = Result<bool>> + Send;
+    /// Lets go of the named lock if `holder` has it.
+    fn unlock(&self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
     /// Sends failed or cancelled tasks back to the queue, all or none.
     fn retry(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
     /// Cancels tasks, all or none; their dependents become blocked.
@@ -154,6 +172,32 @@ impl<B: Backend> Store for SqlStore<B> {
             return Ok(Vec::new());
         }
         write_tx!(self, |tx, now| ops::rescue(&mut tx, now).await?)
+    }
+
+    async fn release(&self, task: &TaskId, attempt: u32, reason: &str) -> Result<()> {
+        write_tx!(self, |tx, now| ops::release(&mut tx, task, attempt, reason, now).await?)
+    }
+
+    async fn expire(&self, task: &TaskId, attempt: u32) -> Result<Rescued> {
+        write_tx!(self, |tx, now| ops::expire(&mut tx, task, attempt, now).await?)
+    }
+
+    async fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| {
+            tx.record_process(task, attempt, pgid, boot_id).await?;
+        })
+    }
+
+    async fn live_attempts(&self) -> Result<Vec<LiveAttempt>> {
+        self.read().await?.live_attempts().await
+    }
+
+    async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        write_tx!(self, |tx, now| tx.try_lock(name, holder, now + ttl.as_millis() as Millis, now).await?)
+    }
+
+    async fn unlock(&self, name: &str, holder: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.unlock(name, holder).await?)
     }
 
     async fn retry(&self, ids: &[TaskId]) -> Result<()> {

@@ -10,7 +10,7 @@ use std::future::Future;
 use colony_core::{Event, EventKind, Millis, PlanName, Task, TaskId, TaskSpec};
 
 use crate::error::StoreError;
-use crate::types::{AttemptRecord, PlanInfo, TaskFilter, TaskRecord};
+use crate::types::{AttemptRecord, LiveAttempt, PlanInfo, TaskFilter, TaskRecord};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -42,6 +42,23 @@ pub trait Tx: Send {
     /// The first claimable task in ready order and its spec, locked
     /// (skipping rows other transactions hold).
     fn pick_ready(&mut self, now: Millis) -> impl Future<Output = Result<Option<(Task, TaskSpec)>>> + Send;
+    /// Up to `limit` claimable task ids in ready order, unlocked.
+    fn ready_ids(&mut self, now: Millis, limit: i64) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
+    /// `id` and its spec if it is still claimable, locked (or `None` if
+    /// another transaction holds it).
+    fn lock_ready(&mut self, id: &TaskId, now: Millis) -> impl Future<Output = Result<Option<(Task, TaskSpec)>>> + Send;
+    /// Queues claims of tasks that declare files (PostgreSQL; SQLite writes
+    /// are serialized already).
+    fn lock_file_claims(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// The specs of every leased task.
+    fn leased_specs(&mut self) -> impl Future<Output = Result<Vec<TaskSpec>>> + Send;
+    fn record_process(&mut self, id: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> impl Future<Output = Result<u64>> + Send;
+    /// Every leased task with its attempt's recorded process.
+    fn live_attempts(&mut self) -> impl Future<Output = Result<Vec<LiveAttempt>>> + Send;
+    /// Takes the named lock for `holder` until `until` if it is free,
+    /// expired, or already `holder`'s. Returns whether it is now held.
+    fn try_lock(&mut self, name: &str, holder: &str, until: Millis, now: Millis) -> impl Future<Output = Result<bool>> + Send;
+    fn unlock(&mut self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
     /// Leased tasks whose lease ended before `now`.
     fn expired(&mut self, now: Millis) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
     /// Extends a lease; the number of rows changed (0: the lease is lost).

@@ -110,6 +110,17 @@ impl Counts {
     }
 }
 
+/// A leased task and the process its attempt recorded, for recovery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveAttempt {
+    pub task: TaskId,
+    pub attempt: u32,
+    pub worker: String,
+    pub lease_until: Millis,
+    pub pgid: Option<i64>,
+    pub boot_id: Option<String>,
+}
+
 /// A task the rescuer took back from a worker whose lease ran out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rescued {

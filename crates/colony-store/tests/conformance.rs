@@ -380,6 +380,70 @@ async fn a_plan_larger_than_one_insert_adds_whole<S: Store>(f: Fixture<S>) {
     assert_replays(s).await;
 }
 
+async fn tasks_whose_files_overlap_never_run_together<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("db", &[]), ("db2", &[]), ("api", &[]), ("docs", &[])]);
+    p.tasks[0].files = vec!["src/db/**".into()];
+    p.tasks[1].files = vec!["src/db/schema.rs".into()];
+    p.tasks[2].files = vec!["src/api/**".into()];
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let first = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(first.task.as_str(), "db");
+    let mut rest = Vec::new();
+    while let Some(c) = s.claim("w", LEASE).await.unwrap() {
+        rest.push(c.task.to_string());
+    }
+    assert_eq!(rest, ["api", "docs"], "db2 waits while db runs");
+    s.complete(&first.task, first.attempt).await.unwrap();
+    assert_eq!(s.claim("w", LEASE).await.unwrap().unwrap().task.as_str(), "db2");
+}
+
+async fn a_release_gives_the_task_back_without_using_a_try<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[])]);
+    p.tasks[0].max_attempts = Some(1);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    s.release(&c.task, c.attempt, "colony is stopping").await.unwrap();
+    let detail = s.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.record.task.state, TaskState::Ready { not_before: None });
+    assert_eq!(detail.record.task.tries, 0);
+    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("released"));
+    let c2 = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(c2.attempt, 2);
+    assert!(matches!(s.release(&c.task, 1, "late").await, Err(StoreError::LeaseLost { .. })));
+    assert_replays(s).await;
+}
+
+async fn processes_are_recorded_and_dead_workers_expired_at_once<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &["a"])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let c = s.claim("host:123:0", LEASE).await.unwrap().unwrap();
+    s.record_process(&c.task, c.attempt, 4242, "boot-1").await.unwrap();
+    let live = s.live_attempts().await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!((live[0].worker.as_str(), live[0].pgid, live[0].boot_id.as_deref()), ("host:123:0", Some(4242), Some("boot-1")));
+    let rescued = s.expire(&c.task, c.attempt).await.unwrap();
+    assert_eq!(rescued.now, TaskStatus::Ready);
+    assert!(s.live_attempts().await.unwrap().is_empty());
+    assert!(matches!(s.expire(&c.task, c.attempt).await, Err(StoreError::LeaseLost { .. })));
+    assert_replays(s).await;
+}
+
+async fn named_locks_have_one_holder_until_released_or_expired<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    assert!(s.try_lock("merge", "w1", LEASE).await.unwrap());
+    assert!(!s.try_lock("merge", "w2", LEASE).await.unwrap(), "held by w1");
+    assert!(s.try_lock("merge", "w1", LEASE).await.unwrap(), "w1 renews");
+    assert!(s.try_lock("other", "w2", LEASE).await.unwrap(), "locks are by name");
+    s.unlock("merge", "w2").await.unwrap();
+    assert!(!s.try_lock("merge", "w2", LEASE).await.unwrap(), "only the holder unlocks");
+    s.unlock("merge", "w1").await.unwrap();
+    assert!(s.try_lock("merge", "w2", LEASE).await.unwrap());
+    f.clock.advance(31_000);
+    assert!(s.try_lock("merge", "w3", LEASE).await.unwrap(), "an expired lock is taken over");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -418,4 +482,8 @@ conformance!(
     concurrent_claimers_never_share_a_task,
     a_refused_write_leaves_no_row_locked,
     a_plan_larger_than_one_insert_adds_whole,
+    tasks_whose_files_overlap_never_run_together,
+    a_release_gives_the_task_back_without_using_a_try,
+    processes_are_recorded_and_dead_workers_expired_at_once,
+    named_locks_have_one_holder_until_released_or_expired,
 );

@@ -290,6 +290,11 @@ impl Task {
                 fenced(*attempt)?;
                 after_failure(retry_at, &format!("lease of {worker} expired"))
             }
+            EventKind::Released { attempt, .. } => {
+                fenced(*attempt)?;
+                next.tries = self.tries.saturating_sub(1);
+                S::Ready { not_before: None }
+            }
             EventKind::Cancelled => match status {
                 TaskStatus::Done | TaskStatus::Cancelled => return Err(not_allowed()),
                 _ => S::Cancelled,

@@ -160,3 +160,13 @@ fn replay_folds_a_log_and_refuses_a_bad_one() {
     assert!(replay(&log[1..]).is_err(), "a log must start with task_added");
     assert!(replay([&log[0], &log[2]]).is_err(), "a pending task cannot be claimed");
 }
+
+#[test]
+fn a_released_attempt_does_not_count() {
+    let t = claim(&new_task("a", 1).apply(&EventKind::Ready).unwrap());
+    assert!(!t.has_attempts_left());
+    let released = t.apply(&EventKind::Released { attempt: 1, reason: "stopping".into() }).unwrap();
+    assert_eq!((released.status(), released.tries, released.attempt), (TaskStatus::Ready, 0, 1));
+    assert!(released.has_attempts_left());
+    assert!(t.apply(&EventKind::Released { attempt: 0, reason: "late".into() }).is_err());
+}
