@@ -255,7 +255,7 @@ pub(crate) async fn claim<T: Tx>(tx: &mut T, worker: &str, lease: Duration, now:
     let task = transition(tx, &task, claimed, now, &mut log).await?;
     tx.start_attempt(&id, attempt, worker, now).await?;
     log.flush(tx, now).await?;
-    Ok(Some(Claim { task: id, plan: task.plan, attempt, lease_until, spec }))
+    Ok(Some(Claim { task: id, plan: task.plan, attempt, tries: task.tries, lease_until, spec }))
 }
 
 pub(crate) async fn heartbeat<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, lease: Duration, now: Millis) -> Result<Millis> {

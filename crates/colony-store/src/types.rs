@@ -12,6 +12,9 @@ pub struct Claim {
     pub task: TaskId,
     pub plan: PlanName,
     pub attempt: u32,
+    /// Attempts used since the task last entered the queue, this one
+    /// included: what retry backoff grows with.
+    pub tries: u32,
     pub lease_until: Millis,
     pub spec: TaskSpec,
 }

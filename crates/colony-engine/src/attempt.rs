@@ -1,0 +1,386 @@
+//! One attempt at a task, from worktree to merge:
+//!
+//! 1. A fresh worktree on its own branch from the integration tip.
+//! 2. Agent rounds: the agent runs; colony commits what it left; the gates
+//!    run; a failure goes back to the agent as feedback, up to
+//!    `max_fix_rounds` times.
+//! 3. The merge, under the store's merge lock: the integration tip is
+//!    brought into the task branch (conflicts go to the agent for up to
+//!    `max_resolver_rounds` rounds), the gates run on the result, and the
+//!    integration branch moves to it by compare-and-swap.
+//!
+//! Every store write is fenced by the attempt; a lost lease stops the agent
+//! and the attempt writes nothing more. The worktree is removed whatever
+//! happens; the branch is kept when the attempt failed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use colony_agents::{AgentRun, CommandHarness, Harness, LogWriter, write_task_file};
+use colony_core::{Phase, TaskSpec};
+use colony_git::{BringIn, CasOutcome, MergeOutcome, Oid, branch_ref};
+use colony_store::{Claim, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::EngineError;
+use crate::layout::task_branch;
+use crate::round::{AgentRound, GateEnd, RoundEnd, gates, log_note};
+use crate::run::Inner;
+
+/// The store lock that makes merges one at a time, across processes.
+const MERGE_LOCK: &str = "merge";
+
+/// How an attempt ended, as the worker sees it.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    Merged,
+    Failed(String),
+    /// The run is stopping: give the task back.
+    Stopped,
+    /// Another worker owns the task now; write nothing.
+    LeaseLost,
+}
+
+pub(crate) struct Attempt<'a, S> {
+    pub inner: &'a Inner<S>,
+    pub claim: Claim,
+    pub worker: String,
+    pub cancel: CancellationToken,
+    pub lease_lost: Arc<AtomicBool>,
+}
+
+impl<S: Store + 'static> Attempt<'_, S> {
+    fn layout(&self) -> &crate::Layout {
+        &self.inner.layout
+    }
+
+    fn spec(&self) -> &TaskSpec {
+        &self.claim.spec
+    }
+
+    fn worktree(&self) -> PathBuf {
+        self.layout().worktree(&self.claim.task, self.claim.attempt)
+    }
+
+    fn branch(&self) -> String {
+        task_branch(&self.claim.plan, &self.claim.task, self.claim.attempt)
+    }
+
+    /// Why the attempt was stopped, once its token is cancelled.
+    fn interrupted(&self) -> Ending {
+        if self.lease_lost.load(Ordering::SeqCst) { Ending::LeaseLost } else { Ending::Stopped }
+    }
+
+    /// Runs the attempt and tidies its worktree, whatever the outcome.
+    pub(crate) async fn run(&self, log: &mut LogWriter) -> Result<Ending, EngineError> {
+        let outcome = self.work(log).await;
+        let repo = &self.inner.repo;
+        let worktree = self.worktree();
+        if worktree.exists() {
+            repo.worktree_remove(&worktree)?;
+        }
+        if matches!(outcome, Ok(Ending::Merged)) && repo.branch_exists(&self.branch())? {
+            repo.delete_branch(&self.branch(), true)?;
+        }
+        outcome
+    }
+
+    async fn work(&self, log: &mut LogWriter) -> Result<Ending, EngineError> {
+        let inner = self.inner;
+        let plan = inner.plan_info(&self.claim.plan).await?;
+        let integration = plan.integration_branch.clone();
+        let start = inner.ensure_integration(&plan).await?;
+        if let Some(commit) = self.merged_by_earlier_attempt(&start)? {
+            log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
+            return self.complete().await;
+        }
+        let harness = inner.harness_for(self.spec(), &plan)?;
+        let worktree = self.worktree();
+        inner.repo.worktree_add(&worktree, &self.branch(), start.as_str())?;
+        log_note(log, format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()));
+        let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
+        write_task_file(&task_file, self.spec())?;
+
+        let mut feedback: Option<String> = None;
+        let mut checking = false;
+        for round in 0..=inner.settings.max_fix_rounds {
+            if let Some(end) = self.agent_round(&*harness, feedback.as_deref(), log).await? {
+                return Ok(end);
+            }
+            self.commit(&worktree)?;
+            if !inner.repo.has_commits_since(&worktree, &start)? {
+                return Ok(Ending::Failed("no changes".into()));
+            }
+            if !checking {
+                if let Err(e) = self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Checking)).await? {
+                    return Ok(e);
+                }
+                checking = true;
+            }
+            match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
+                GateEnd::Passed => return self.merge(&*harness, &integration, log).await,
+                GateEnd::Cancelled => return Ok(self.interrupted()),
+                GateEnd::Failed { command, tail } => {
+                    if round == inner.settings.max_fix_rounds {
+                        return Ok(Ending::Failed(format!("gate `{command}` failed:\n{tail}")));
+                    }
+                    feedback = Some(format!(
+                        "The gate `{command}` failed after your change. Fix the problem it reports.\n\nIts output ends with:\n{tail}\n"
+                    ));
+                }
+            }
+        }
+        unreachable!("the last fix round returns")
+    }
+
+    /// Runs the agent once. `Some` when the attempt ends here.
+    async fn agent_round(&self, harness: &dyn Harness, feedback: Option<&str>, log: &mut LogWriter) -> Result<Option<Ending>, EngineError> {
+        let inner = self.inner;
+        let feedback_file = self.layout().feedback_file(&self.claim.task, self.claim.attempt);
+        let feedback_path = match feedback {
+            Some(text) => {
+                std::fs::write(&feedback_file, text).map_err(|source| EngineError::Io { path: feedback_file.clone(), source })?;
+                Some(feedback_file)
+            }
+            None => None,
+        };
+        let plan = inner.plan_info(&self.claim.plan).await?;
+        let wall = self.spec().timeout.or(plan.default_timeout).unwrap_or(inner.settings.timeout);
+        let round = AgentRound {
+            store: &*inner.store,
+            task: &self.claim.task,
+            attempt: self.claim.attempt,
+            harness,
+            run: AgentRun {
+                task: self.spec().clone(),
+                attempt: self.claim.attempt,
+                worktree: self.worktree(),
+                task_file: self.layout().task_file(&self.claim.task, self.claim.attempt),
+                feedback_file: feedback_path,
+                prompt: prompt(self.spec(), feedback),
+                session: None,
+            },
+            wall_timeout: wall,
+            silence_timeout: inner.settings.silence_timeout,
+            grace: inner.settings.grace,
+        };
+        Ok(match round.go(log, &self.cancel).await? {
+            RoundEnd::Done => None,
+            RoundEnd::Failed(reason) => Some(Ending::Failed(reason)),
+            RoundEnd::Cancelled => Some(self.interrupted()),
+        })
+    }
+
+    fn commit(&self, worktree: &std::path::Path) -> Result<Option<Oid>, EngineError> {
+        Ok(self.inner.repo.commit_all(worktree, &self.spec().title, self.inner.settings.author.as_ref())?)
+    }
+
+    /// A store write fenced by the attempt; a lost lease ends the attempt.
+    async fn fenced<T>(&self, write: impl Future<Output = Result<T, StoreError>>) -> Result<Result<T, Ending>, EngineError> {
+        match write.await {
+            Ok(v) => Ok(Ok(v)),
+            Err(StoreError::LeaseLost { .. }) => {
+                self.lease_lost.store(true, Ordering::SeqCst);
+                self.cancel.cancel();
+                Ok(Err(Ending::LeaseLost))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn complete(&self) -> Result<Ending, EngineError> {
+        Ok(match self.fenced(self.inner.store.complete(&self.claim.task, self.claim.attempt)).await? {
+            Ok(()) => Ending::Merged,
+            Err(e) => e,
+        })
+    }
+
+    /// The commit an earlier attempt of this task recorded before merging,
+    /// if the integration branch already contains it: a run that died
+    /// between moving the branch and telling the store.
+    fn merged_by_earlier_attempt(&self, tip: &Oid) -> Result<Option<Oid>, EngineError> {
+        for attempt in 1..self.claim.attempt {
+            let file = self.layout().attempt_dir(&self.claim.task, attempt).join("commit");
+            let Some(commit) = std::fs::read_to_string(&file).ok().and_then(|t| Oid::parse(t.trim())) else {
+                continue;
+            };
+            if self.inner.repo.is_ancestor(&commit, tip)? {
+                return Ok(Some(commit));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The merge step, one at a time across every worker of the store.
+    async fn merge(&self, harness: &dyn Harness, integration: &str, log: &mut LogWriter) -> Result<Ending, EngineError> {
+        if let Err(e) = self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Merging)).await? {
+            return Ok(e);
+        }
+        let holder = format!("{}/{}-a{}", self.worker, self.claim.task, self.claim.attempt);
+        let lock = crate::lock::StoreLock::acquire(&self.inner.store, MERGE_LOCK, &holder, self.inner.settings.lease, &self.cancel).await?;
+        let Some(lock) = lock else {
+            return Ok(self.interrupted());
+        };
+        let ending = self.merge_locked(harness, integration, log).await;
+        lock.release().await;
+        ending
+    }
+
+    async fn merge_locked(&self, harness: &dyn Harness, integration: &str, log: &mut LogWriter) -> Result<Ending, EngineError> {
+        let inner = self.inner;
+        let repo = &inner.repo;
+        let worktree = self.worktree();
+        let integration_ref = branch_ref(integration);
+        let mut resolver_rounds = 0;
+        loop {
+            let tip = repo.rev_parse(&integration_ref)?.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
+            let head = repo.rev_parse(&format!("refs/heads/{}", self.branch()))?.expect("the task branch exists while its worktree does");
+            if repo.is_ancestor(&head, &tip)? {
+                log_note(log, "colony: already in the integration branch");
+                return self.complete().await;
+            }
+            match repo.bring_in(&worktree, &tip, inner.settings.author.as_ref())? {
+                BringIn::UpToDate => {}
+                BringIn::Merged { .. } => {
+                    log_note(log, format!("colony: brought {integration} in; gates again on the merged result"));
+                    match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
+                        GateEnd::Passed => {}
+                        GateEnd::Cancelled => return Ok(self.interrupted()),
+                        GateEnd::Failed { command, tail } => {
+                            return Ok(Ending::Failed(format!("gate `{command}` failed on the merge with {integration}:\n{tail}")));
+                        }
+                    }
+                }
+                BringIn::Conflict(conflict) => {
+                    if resolver_rounds == inner.settings.max_resolver_rounds {
+                        repo.abort_merge(&worktree)?;
+                        return Ok(Ending::Failed(format!("merge conflict with {integration} in {}", conflict.paths.join(", "))));
+                    }
+                    resolver_rounds += 1;
+                    log_note(log, format!("colony: conflict in {}; resolver round {resolver_rounds}", conflict.paths.join(", ")));
+                    let feedback = resolver_prompt(integration, &conflict);
+                    if let Some(end) = self.agent_round(harness, Some(&feedback), log).await? {
+                        repo.abort_merge(&worktree)?;
+                        return Ok(end);
+                    }
+                    // git would commit the markers as they are.
+                    let unresolved = with_conflict_markers(&worktree, &conflict.paths);
+                    if !unresolved.is_empty() {
+                        repo.abort_merge(&worktree)?;
+                        if resolver_rounds == inner.settings.max_resolver_rounds {
+                            return Ok(Ending::Failed(format!(
+                                "merge conflict with {integration} in {}: conflict markers left in {}",
+                                conflict.paths.join(", "),
+                                unresolved.join(", ")
+                            )));
+                        }
+                        log_note(log, format!("colony: conflict markers left in {}", unresolved.join(", ")));
+                        continue;
+                    }
+                    self.commit(&worktree)?;
+                    // Around again: gates run on the resolved merge, and
+                    // the tip may have moved meanwhile.
+                    match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
+                        GateEnd::Passed => {}
+                        GateEnd::Cancelled => return Ok(self.interrupted()),
+                        GateEnd::Failed { command, tail } => {
+                            return Ok(Ending::Failed(format!("gate `{command}` failed after resolving the conflict:\n{tail}")));
+                        }
+                    }
+                    continue;
+                }
+            }
+            // The task branch now holds the integration tip and passed the
+            // gates. The branch moves to a merge commit of exactly that tree
+            // whose first parent is the old tip: `git log --first-parent`
+            // then reads one merge per task.
+            let work = repo.rev_parse(&format!("refs/heads/{}", self.branch()))?.expect("the task branch exists");
+            let record = self.layout().attempt_dir(&self.claim.task, self.claim.attempt).join("commit");
+            std::fs::write(&record, work.as_str()).map_err(|source| EngineError::Io { path: record, source })?;
+            let MergeOutcome::Clean { tree } = repo.merge_tree(&tip, &work)? else {
+                unreachable!("the task branch contains the integration tip, so merging them is clean")
+            };
+            let message = format!("Merge task {}: {}", self.claim.task, self.spec().title);
+            let candidate = repo.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref())?;
+            if self.cancel.is_cancelled() {
+                return Ok(self.interrupted());
+            }
+            match repo.update_ref_cas(&integration_ref, &candidate, &tip)? {
+                CasOutcome::Moved => {
+                    log_note(log, format!("colony: merged into {integration} at {candidate}"));
+                    return self.complete().await;
+                }
+                CasOutcome::Stale { .. } => log_note(log, format!("colony: {integration} moved meanwhile; merging again")),
+            }
+        }
+    }
+}
+
+/// Which of `paths` in `worktree` still hold a conflict marker line.
+fn with_conflict_markers(worktree: &std::path::Path, paths: &[String]) -> Vec<String> {
+    paths
+        .iter()
+        .filter(|p| {
+            std::fs::read(worktree.join(p)).is_ok_and(|bytes| {
+                bytes.split(|b| *b == b'\n').any(|line| {
+                    line.starts_with(b"<<<<<<< ") || line.starts_with(b">>>>>>> ") || line == b"======="
+                })
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// The prompt an agent gets: the task's, its acceptance criteria, and the
+/// last round's feedback.
+fn prompt(spec: &TaskSpec, feedback: Option<&str>) -> String {
+    let mut text = spec.prompt.trim_end().to_owned();
+    if !spec.acceptance.is_empty() {
+        text.push_str("\n\nAcceptance criteria:\n");
+        for item in &spec.acceptance {
+            text.push_str(&format!("- {item}\n"));
+        }
+    }
+    if let Some(feedback) = feedback {
+        text.push_str("\n\nFeedback on your previous round:\n");
+        text.push_str(feedback);
+    }
+    text.push('\n');
+    text
+}
+
+fn resolver_prompt(integration: &str, c: &colony_git::MergeConflict) -> String {
+    let mut text = format!(
+        "Merging {integration} into your branch stopped with conflicts in: {}.\n\
+         Resolve them in the working tree (remove every conflict marker), keeping both sides' intent.\n",
+        c.paths.join(", ")
+    );
+    if !c.integration_subjects.is_empty() {
+        text.push_str(&format!("\nCommits on {integration}: {}\n", c.integration_subjects.join("; ")));
+    }
+    if !c.task_subjects.is_empty() {
+        text.push_str(&format!("Your commits: {}\n", c.task_subjects.join("; ")));
+    }
+    text
+}
+
+/// A command harness for a configured agent.
+pub(crate) fn command_harness(agent: &crate::AgentCommand, base: &std::path::Path) -> Result<Box<dyn Harness>, EngineError> {
+    Ok(Box::new(CommandHarness::new(agent.argv.clone(), agent.env.clone(), base)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use colony_core::TaskId;
+
+    #[test]
+    fn the_prompt_carries_acceptance_and_feedback() {
+        let mut spec = TaskSpec::new(TaskId::new("a").unwrap(), "A", "Do a.\n");
+        spec.acceptance = vec!["tests pass".into()];
+        let p = prompt(&spec, Some("gate failed"));
+        assert_eq!(p, "Do a.\n\nAcceptance criteria:\n- tests pass\n\n\nFeedback on your previous round:\ngate failed\n");
+        assert_eq!(prompt(&TaskSpec::new(TaskId::new("b").unwrap(), "B", "Do b."), None), "Do b.\n");
+    }
+}

@@ -1,0 +1,21 @@
+//! The engine's one error type.
+
+use colony_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("store error")]
+    Store(#[from] StoreError),
+    #[error("git error")]
+    Git(#[from] colony_git::GitError),
+    #[error("agent error")]
+    Agent(#[from] colony_agents::AgentError),
+    #[error("no agent to run task {task} with: name one with `--agent`, `agent:` in the plan, or `[run] agent` in colony.toml")]
+    NoAgent { task: String },
+    #[error("task {task} asks for agent `{agent}`, which colony.toml does not define (known: {known})")]
+    UnknownAgent { task: String, agent: String, known: String },
+    #[error("the repository has no commit to start the integration branch `{branch}` from; commit something first")]
+    NoBase { branch: String },
+    #[error("could not write {path}")]
+    Io { path: std::path::PathBuf, #[source] source: std::io::Error },
+}

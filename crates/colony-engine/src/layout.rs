@@ -1,0 +1,90 @@
+//! Where a run keeps its files, all under `.colony/` in the repository.
+//!
+//! ```text
+//! .colony/colony.db                      the store (SQLite)
+//! .colony/worktrees/<task>-a<n>/         attempt n's worktree, removed when it ends
+//! .colony/runs/<task>/a<n>/log.jsonl     attempt n's normalized agent log
+//! .colony/runs/<task>/a<n>/task.json     the task, for COLONY_TASK_FILE
+//! .colony/runs/<task>/a<n>/feedback.md   the last round's feedback, for COLONY_FEEDBACK_FILE
+//! ```
+//!
+//! Attempt files live outside the worktree so the agent cannot commit them.
+//! Task branches are `colony-task/<plan>/<task>-a<n>`: not under the
+//! integration branch `colony/<plan>`, since git cannot hold both a ref and
+//! refs below it.
+
+use std::path::{Path, PathBuf};
+
+use colony_core::{PlanName, TaskId};
+
+/// The paths of one repository's colony state.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// `repo` is the repository's top level.
+    pub fn new(repo: impl Into<PathBuf>) -> Self {
+        Layout { root: repo.into() }
+    }
+
+    pub fn repo(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn colony_dir(&self) -> PathBuf {
+        self.root.join(".colony")
+    }
+
+    pub fn worktrees(&self) -> PathBuf {
+        self.colony_dir().join("worktrees")
+    }
+
+    pub fn worktree(&self, task: &TaskId, attempt: u32) -> PathBuf {
+        self.worktrees().join(format!("{task}-a{attempt}"))
+    }
+
+    pub fn attempt_dir(&self, task: &TaskId, attempt: u32) -> PathBuf {
+        self.colony_dir().join("runs").join(task.as_str()).join(format!("a{attempt}"))
+    }
+
+    pub fn log(&self, task: &TaskId, attempt: u32) -> PathBuf {
+        self.attempt_dir(task, attempt).join("log.jsonl")
+    }
+
+    pub fn task_file(&self, task: &TaskId, attempt: u32) -> PathBuf {
+        self.attempt_dir(task, attempt).join("task.json")
+    }
+
+    pub fn feedback_file(&self, task: &TaskId, attempt: u32) -> PathBuf {
+        self.attempt_dir(task, attempt).join("feedback.md")
+    }
+}
+
+/// The branch an attempt works on.
+pub fn task_branch(plan: &PlanName, task: &TaskId, attempt: u32) -> String {
+    format!("colony-task/{plan}/{task}-a{attempt}")
+}
+
+/// The integration branch of a plan, from the configured pattern
+/// (`colony/{plan}` by default).
+pub fn integration_branch(pattern: &str, plan: &PlanName) -> String {
+    pattern.replace("{plan}", plan.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_branches() {
+        let l = Layout::new("/r");
+        let t = TaskId::new("db-schema").unwrap();
+        let p = PlanName::new("auth").unwrap();
+        assert_eq!(l.worktree(&t, 2), Path::new("/r/.colony/worktrees/db-schema-a2"));
+        assert_eq!(l.log(&t, 2), Path::new("/r/.colony/runs/db-schema/a2/log.jsonl"));
+        assert_eq!(task_branch(&p, &t, 2), "colony-task/auth/db-schema-a2");
+        assert_eq!(integration_branch("colony/{plan}", &p), "colony/auth");
+    }
+}

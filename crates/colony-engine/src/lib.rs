@@ -1,0 +1,22 @@
+//! colony's run engine: it claims ready tasks from the store, runs each
+//! attempt in its own worktree through an agent harness, checks it with the
+//! project's gates, and merges it, one at a time, into the integration
+//! branch. It recovers what a crashed run left behind.
+//!
+//! The engine writes every state change to the store; whoever shows
+//! progress (the CLI, the coming dashboard) reads the store's event log.
+
+mod attempt;
+mod error;
+pub mod layout;
+mod lock;
+mod round;
+mod run;
+mod settings;
+mod shutdown;
+
+pub use error::EngineError;
+pub use layout::{Layout, integration_branch, task_branch};
+pub use run::{Engine, RunReport};
+pub use settings::{AgentCommand, Settings};
+pub use shutdown::Shutdown;

@@ -1,0 +1,402 @@
+//! The run: recovery, the workers, the rescuer, and the report.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use colony_agents::{Harness, LogWriter, Pgid, boot_id, kill_group};
+use colony_core::{PlanName, TaskId, TaskSpec, TaskState, TaskStatus};
+use colony_git::{Oid, Repo, branch_ref};
+use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
+use tokio::sync::Mutex;
+
+use crate::attempt::{Attempt, Ending, command_harness};
+use crate::error::EngineError;
+use crate::layout::{Layout, integration_branch};
+use crate::settings::Settings;
+use crate::shutdown::Shutdown;
+
+/// What a plan's attempts share.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanRun {
+    pub integration_branch: String,
+    pub base: Option<String>,
+    pub default_agent: Option<String>,
+    pub default_timeout: Option<Duration>,
+}
+
+pub(crate) struct Inner<S> {
+    pub store: Arc<S>,
+    pub repo: Repo,
+    pub layout: Layout,
+    pub settings: Settings,
+    host: String,
+    pid: u32,
+    plans: Mutex<HashMap<PlanName, Arc<PlanRun>>>,
+    /// Creating an integration branch is check-then-create.
+    branch_gate: Mutex<()>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub counts: Counts,
+    /// Failed tasks and why.
+    pub failed: Vec<(TaskId, String)>,
+    /// Blocked tasks and the task that blocks them.
+    pub blocked: Vec<(TaskId, TaskId)>,
+    /// The integration branch of every plan in the store.
+    pub branches: Vec<String>,
+    pub wall: Duration,
+    /// The run was asked to stop before the work ran out.
+    pub interrupted: bool,
+    /// What startup recovery found and did.
+    pub recovered: Vec<String>,
+}
+
+impl RunReport {
+    /// Every task is done.
+    pub fn all_done(&self) -> bool {
+        self.counts.get(TaskStatus::Done) == self.counts.total
+    }
+}
+
+/// Drives a store's tasks to the end with a number of workers.
+pub struct Engine<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Store + 'static> Engine<S> {
+    pub fn new(store: Arc<S>, repo: Repo, settings: Settings) -> Self {
+        let layout = Layout::new(repo.top_level());
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                repo,
+                layout,
+                settings,
+                host: hostname(),
+                pid: std::process::id(),
+                plans: Mutex::new(HashMap::new()),
+                branch_gate: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Runs until nothing is runnable, or until `shutdown` says stop.
+    pub async fn run(&self, shutdown: Shutdown) -> Result<RunReport, EngineError> {
+        let started = Instant::now();
+        let inner = &self.inner;
+        let recovered = inner.recover().await?;
+        let done = tokio_util::sync::CancellationToken::new();
+        let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
+        let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.shutdown_grace, done.clone()));
+        let mut workers = Vec::new();
+        for slot in 0..inner.settings.workers.max(1) {
+            workers.push(tokio::spawn(inner.clone().worker(slot, shutdown.clone())));
+        }
+        let mut first_error = None;
+        for w in workers {
+            match w.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            }
+        }
+        done.cancel();
+        let _ = tokio::join!(rescuer, grace);
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        inner.report(started.elapsed(), shutdown.is_draining(), recovered).await
+    }
+}
+
+/// Stops everything at once when a drain outlasts the grace period.
+async fn grace_timer(shutdown: Shutdown, grace: Duration, done: tokio_util::sync::CancellationToken) {
+    tokio::select! {
+        () = shutdown.draining() => {}
+        () = done.cancelled() => return,
+    }
+    tokio::select! {
+        () = tokio::time::sleep(grace) => shutdown.now(),
+        () = done.cancelled() => {}
+    }
+}
+
+/// Takes back tasks whose worker stopped heartbeating, in this process or
+/// any other sharing the store.
+async fn rescue_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::sync::CancellationToken) {
+    let every = (inner.settings.lease / 2).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = done.cancelled() => return,
+        }
+        // A failure here is retried on the next tick.
+        let _ = inner.store.rescue_expired().await;
+    }
+}
+
+impl<S: Store + 'static> Inner<S> {
+    fn worker_id(&self, slot: usize) -> String {
+        format!("{}:{}:{}", self.host, self.pid, slot)
+    }
+
+    async fn worker(self: Arc<Self>, slot: usize, shutdown: Shutdown) -> Result<(), EngineError> {
+        let worker = self.worker_id(slot);
+        loop {
+            if shutdown.is_draining() {
+                return Ok(());
+            }
+            match self.store.claim(&worker, self.settings.lease).await? {
+                Some(claim) => self.attempt(claim, &worker, &shutdown).await?,
+                None if self.finished().await? => return Ok(()),
+                None => tokio::select! {
+                    () = tokio::time::sleep(self.settings.idle_poll) => {}
+                    () = shutdown.draining() => {}
+                },
+            }
+        }
+    }
+
+    /// Nothing is waiting, runnable or running anywhere.
+    async fn finished(&self) -> Result<bool, EngineError> {
+        let counts = self.store.counts().await?;
+        let active = [TaskStatus::Pending, TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
+        Ok(active.iter().all(|s| counts.get(*s) == 0))
+    }
+
+    async fn attempt(&self, claim: Claim, worker: &str, shutdown: &Shutdown) -> Result<(), EngineError> {
+        let (task, attempt, tries) = (claim.task.clone(), claim.attempt, claim.tries);
+        let cancel = shutdown.attempt_token();
+        let lease_lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = tokio::spawn(heartbeat(
+            self.store.clone(),
+            task.clone(),
+            attempt,
+            self.settings.lease,
+            cancel.clone(),
+            lease_lost.clone(),
+        ));
+        let dir = self.layout.attempt_dir(&task, attempt);
+        std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io { path: dir.clone(), source })?;
+        let mut log = LogWriter::open(self.layout.log(&task, attempt))?;
+        let run = Attempt { inner: self, claim, worker: worker.to_owned(), cancel, lease_lost };
+        let ending = run.run(&mut log).await;
+        heartbeat.abort();
+        let outcome = match ending {
+            Ok(Ending::Merged | Ending::LeaseLost) => Ok(()),
+            Ok(Ending::Failed(reason)) => self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop),
+            Ok(Ending::Stopped) => self.store.release(&task, attempt, "colony was stopped").await,
+            // A git or file error fails this attempt, not the whole run.
+            Err(e) => {
+                let reason = error_chain(&e);
+                crate::round::log_note(&mut log, format!("colony: {reason}"));
+                self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop)
+            }
+        };
+        match outcome {
+            Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn plan_info(&self, plan: &PlanName) -> Result<Arc<PlanRun>, EngineError> {
+        let mut plans = self.plans.lock().await;
+        if let Some(p) = plans.get(plan) {
+            return Ok(p.clone());
+        }
+        let stored = self.store.export_plan(plan.as_str()).await?;
+        let run = Arc::new(PlanRun {
+            integration_branch: integration_branch(&self.settings.integration_branch, plan),
+            base: stored.base,
+            default_agent: stored.defaults.agent,
+            default_timeout: stored.defaults.timeout,
+        });
+        plans.insert(plan.clone(), run.clone());
+        Ok(run)
+    }
+
+    /// The integration branch's tip, creating the branch from the plan's
+    /// base (or HEAD) the first time.
+    pub(crate) async fn ensure_integration(&self, plan: &PlanRun) -> Result<Oid, EngineError> {
+        let _gate = self.branch_gate.lock().await;
+        let name = &plan.integration_branch;
+        if let Some(tip) = self.repo.rev_parse(&branch_ref(name))? {
+            return Ok(tip);
+        }
+        let base = plan.base.as_deref().unwrap_or("HEAD");
+        if self.repo.rev_parse(base)?.is_none() {
+            return Err(EngineError::NoBase { branch: name.clone() });
+        }
+        match self.repo.create_branch(name, base) {
+            Ok(tip) => Ok(tip),
+            // Another colony process made it first.
+            Err(e) => self.repo.rev_parse(&branch_ref(name))?.ok_or(EngineError::Git(e)),
+        }
+    }
+
+    pub(crate) fn harness_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<Box<dyn Harness>, EngineError> {
+        let name = spec
+            .agent
+            .as_ref()
+            .or(plan.default_agent.as_ref())
+            .or(self.settings.default_agent.as_ref())
+            .ok_or_else(|| EngineError::NoAgent { task: spec.id.to_string() })?;
+        let agent = self.settings.agents.get(name).ok_or_else(|| EngineError::UnknownAgent {
+            task: spec.id.to_string(),
+            agent: name.clone(),
+            known: self.settings.agents.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        command_harness(agent, self.repo.top_level())
+    }
+
+    /// Cleans up after runs that died: attempts of workers on this host
+    /// whose process is gone lose their lease and their process groups are
+    /// stopped; worktrees no live attempt owns are removed.
+    async fn recover(&self) -> Result<Vec<String>, EngineError> {
+        let mut notes = Vec::new();
+        let this_boot = boot_id();
+        for live in self.store.live_attempts().await? {
+            let Some((host, pid)) = parse_worker(&live.worker) else { continue };
+            if host != self.host || pid == self.pid || process_alive(pid) {
+                continue;
+            }
+            if let (Some(pgid), Some(boot)) = (live.pgid, &live.boot_id)
+                && this_boot.as_ref() == Some(boot)
+                && let Ok(pgid) = Pgid::new(pgid as i32)
+            {
+                kill_group(pgid, self.settings.grace).await?;
+                notes.push(format!("stopped the agent processes of {} attempt {} (group {})", live.task, live.attempt, pgid.get()));
+            }
+            match self.store.expire(&live.task, live.attempt).await {
+                Ok(r) => notes.push(format!("{} attempt {} of a dead run: {}", r.task, r.attempt, r.now)),
+                Err(StoreError::LeaseLost { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let owned: HashSet<PathBuf> =
+            self.store.live_attempts().await?.iter().map(|l| self.layout.worktree(&l.task, l.attempt)).collect();
+        let root = self.layout.worktrees();
+        for wt in self.repo.worktree_list()? {
+            if wt.path.starts_with(&root) && !owned.contains(&wt.path) {
+                self.repo.worktree_remove(&wt.path)?;
+                notes.push(format!("removed the leftover worktree {}", wt.path.display()));
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if !owned.contains(&path) {
+                    std::fs::remove_dir_all(&path).map_err(|source| EngineError::Io { path: path.clone(), source })?;
+                    notes.push(format!("removed the leftover directory {}", path.display()));
+                }
+            }
+        }
+        Ok(notes)
+    }
+
+    async fn report(&self, wall: Duration, interrupted: bool, recovered: Vec<String>) -> Result<RunReport, EngineError> {
+        let counts = self.store.counts().await?;
+        let filter = TaskFilter { statuses: vec![TaskStatus::Failed, TaskStatus::Blocked], plan: None };
+        let mut failed = Vec::new();
+        let mut blocked = Vec::new();
+        for rec in self.store.tasks(&filter).await? {
+            match rec.task.state {
+                TaskState::Failed { reason } => failed.push((rec.task.id, reason)),
+                TaskState::Blocked { by } => blocked.push((rec.task.id, by)),
+                _ => {}
+            }
+        }
+        let branches = self
+            .store
+            .plans()
+            .await?
+            .iter()
+            .map(|p| integration_branch(&self.settings.integration_branch, &p.name))
+            .collect();
+        Ok(RunReport { counts, failed, blocked, branches, wall, interrupted, recovered })
+    }
+}
+
+/// Keeps the attempt's lease; on losing it, stops the attempt.
+async fn heartbeat<S: Store>(
+    store: Arc<S>,
+    task: TaskId,
+    attempt: u32,
+    lease: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+    lease_lost: Arc<AtomicBool>,
+) {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match store.heartbeat(&task, attempt, lease).await {
+            Ok(_) => {}
+            Err(StoreError::LeaseLost { .. }) => {
+                lease_lost.store(true, Ordering::SeqCst);
+                cancel.cancel();
+                return;
+            }
+            // The database blinked: try again next beat; if the lease runs
+            // out meanwhile, the next fenced write says so.
+            Err(_) => {}
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// `host:pid:slot` back into its host and pid.
+fn parse_worker(worker: &str) -> Option<(&str, u32)> {
+    let mut parts = worker.rsplitn(3, ':');
+    let _slot = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    Some((parts.next()?, pid))
+}
+
+/// Whether a process runs: it exists and is not a zombie waiting to be
+/// reaped (a killed colony can linger as one for a few seconds).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_ids_round_trip() {
+        assert_eq!(parse_worker("host-1:4242:3"), Some(("host-1", 4242)));
+        assert_eq!(parse_worker("a:b:c:7:0"), Some(("a:b:c", 7)));
+        assert_eq!(parse_worker("w1"), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_free_pid_is_not() {
+        assert!(process_alive(std::process::id()));
+        assert!(!process_alive(u32::MAX - 1));
+    }
+}

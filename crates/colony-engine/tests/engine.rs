@@ -1,0 +1,232 @@
+//! The engine on real repositories, a real SQLite store and real child
+//! processes; the agent is a small shell script (test scaffolding) that
+//! does what each test needs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use colony_core::{Plan, PlanName, TaskId, TaskSpec, TaskStatus};
+use colony_engine::{AgentCommand, Engine, RunReport, Settings, Shutdown};
+use colony_git::Repo;
+use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).env("GIT_CONFIG_NOSYSTEM", "1").output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        git(repo, &["init", "-q", "-b", "main"]);
+        git(repo, &["config", "user.name", "Test"]);
+        git(repo, &["config", "user.email", "test@example.com"]);
+        std::fs::write(repo.join("README.md"), "hello\n").unwrap();
+        git(repo, &["add", "."]);
+        git(repo, &["commit", "-qm", "start"]);
+        std::fs::create_dir_all(repo.join(".colony")).unwrap();
+        std::fs::write(repo.join(".git/info/exclude"), "/.colony/\n").unwrap();
+        let store = SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap();
+        Fixture { dir, store: Arc::new(store) }
+    }
+
+    fn repo(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes the agent script and returns settings that run it.
+    fn settings(&self, script: &str) -> Settings {
+        let path = self.repo().join(".colony/agent.sh");
+        std::fs::write(&path, script).unwrap();
+        let agent = AgentCommand { argv: vec!["/bin/sh".into(), path.display().to_string()], env: vec![] };
+        let mut s = Settings::new(BTreeMap::from([("script".to_owned(), agent)]), Some("script".into()));
+        s.workers = 3;
+        s.lease = Duration::from_secs(5);
+        s.backoff_base = Duration::from_millis(10);
+        s.backoff_cap = Duration::from_millis(50);
+        s.idle_poll = Duration::from_millis(20);
+        s.grace = Duration::from_millis(500);
+        s
+    }
+
+    async fn add(&self, tasks: &[(&str, &[&str])]) -> Plan {
+        let plan = Plan {
+            name: PlanName::new("p").unwrap(),
+            base: None,
+            defaults: Default::default(),
+            tasks: tasks
+                .iter()
+                .map(|(t, deps)| {
+                    let mut spec = TaskSpec::new(TaskId::new(*t).unwrap(), format!("Task {t}"), format!("Do {t}."));
+                    spec.deps = deps.iter().map(|d| TaskId::new(*d).unwrap()).collect();
+                    spec
+                })
+                .collect(),
+        };
+        self.store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
+        plan
+    }
+
+    async fn run(&self, settings: Settings) -> RunReport {
+        let repo = Repo::open(self.repo()).unwrap();
+        Engine::new(self.store.clone(), repo, settings).run(Shutdown::new()).await.unwrap()
+    }
+
+    fn files_on(&self, branch: &str) -> Vec<String> {
+        git(self.repo(), &["ls-tree", "-r", "--name-only", branch]).lines().map(str::to_owned).collect()
+    }
+
+    fn worktrees(&self) -> usize {
+        git(self.repo(), &["worktree", "list", "--porcelain"]).lines().filter(|l| l.starts_with("worktree ")).count()
+    }
+
+    fn branches(&self) -> Vec<String> {
+        git(self.repo(), &["branch", "--format=%(refname:short)"]).lines().map(str::to_owned).collect()
+    }
+}
+
+/// Writes out/<task>.txt with the prompt it was given.
+const WRITER: &str = "mkdir -p out && cat > \"out/$COLONY_TASK_ID.txt\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dag_runs_to_the_end_and_merges_every_task_once() {
+    let f = Fixture::new().await;
+    f.add(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &[])]).await;
+    let report = f.run(f.settings(WRITER)).await;
+    assert!(report.all_done(), "{report:?}");
+    let files = f.files_on("colony/p");
+    for t in ["a", "b", "c", "d", "e"] {
+        assert!(files.contains(&format!("out/{t}.txt")), "{files:?}");
+    }
+    // One merge per task on the first-parent line, no more.
+    let merges = git(f.repo(), &["rev-list", "--count", "--first-parent", "main..colony/p"]);
+    assert_eq!(merges.trim(), "5");
+    assert_eq!(f.worktrees(), 1, "only the main tree is left");
+    assert_eq!(f.branches(), ["colony/p", "main"], "merged task branches are cleaned");
+    assert_eq!(git(f.repo(), &["status", "--porcelain", "--untracked-files=no"]), "", "the user's tree is untouched");
+    assert_eq!(git(f.repo(), &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
+    let prompt = git(f.repo(), &["show", "colony/p:out/d.txt"]);
+    assert_eq!(prompt, "Do d.\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_changes_fails_and_blocks_dependents_keeping_the_branch() {
+    let f = Fixture::new().await;
+    f.add(&[("a", &[]), ("b", &["a"])]).await;
+    let mut settings = f.settings("echo nothing to do\n");
+    settings.workers = 1;
+    let report = f.run(settings).await;
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!((report.failed[0].0.as_str(), report.failed[0].1.as_str()), ("a", "no changes"));
+    assert_eq!(report.blocked.len(), 1);
+    assert_eq!(report.counts.get(TaskStatus::Failed), 1);
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts.len(), 3, "retried up to max_attempts");
+    assert!(f.branches().contains(&"colony-task/p/a-a3".to_owned()), "a failed attempt's branch is kept: {:?}", f.branches());
+    assert_eq!(f.worktrees(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_gate_goes_back_to_the_agent_then_passes() {
+    let f = Fixture::new().await;
+    f.add(&[("a", &[])]).await;
+    // First round writes "bad"; with feedback it writes "good".
+    let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo good > v.txt; else echo bad > v.txt; fi\n";
+    let mut settings = f.settings(script);
+    settings.gates = vec!["grep -q good v.txt || { echo 'v.txt is not good'; exit 1; }".into()];
+    let report = f.run(settings).await;
+    assert!(report.all_done(), "{report:?}");
+    assert_eq!(git(f.repo(), &["show", "colony/p:v.txt"]), "good\n");
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts.len(), 1, "fixed within the attempt");
+    let feedback = std::fs::read_to_string(f.repo().join(".colony/runs/a/a1/feedback.md")).unwrap();
+    assert!(feedback.contains("v.txt is not good"), "{feedback}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_that_never_passes_fails_with_its_output() {
+    let f = Fixture::new().await;
+    let mut plan_tasks = f.add(&[("a", &[])]).await;
+    plan_tasks.tasks[0].max_attempts = Some(1);
+    f.store.add_plan(&plan_tasks, "p.yaml", AddOptions::default()).await.unwrap();
+    let mut settings = f.settings(WRITER);
+    settings.gates = vec!["echo 'tests: 3 failed'; exit 1".into()];
+    settings.max_fix_rounds = 1;
+    let report = f.run(settings).await;
+    let (_, reason) = &report.failed[0];
+    assert!(reason.contains("gate") && reason.contains("tests: 3 failed"), "{reason}");
+    assert!(f.files_on("colony/p").iter().all(|p| !p.starts_with("out/")), "nothing of it reached the branch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_agent_times_out_and_the_retry_succeeds() {
+    let f = Fixture::new().await;
+    f.add(&[("a", &[])]).await;
+    // Attempt 1 hangs (with a grandchild); attempt 2 works.
+    let script = "if [ \"$COLONY_ATTEMPT\" = 1 ]; then sleep 1000 & sleep 1000; fi\necho done > a.txt\n";
+    let mut settings = f.settings(script);
+    settings.timeout = Duration::from_millis(500);
+    let report = f.run(settings).await;
+    assert!(report.all_done(), "{report:?}");
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts.len(), 2);
+    assert!(detail.attempts[0].reason.as_deref().unwrap_or("").contains("timeout"), "{:?}", detail.attempts[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_tasks_get_a_resolver_round() {
+    let f = Fixture::new().await;
+    f.add(&[("a", &[]), ("b", &[])]).await;
+    // Both write the same line; a resolver round takes the union.
+    let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ] && grep -q conflict \"$COLONY_FEEDBACK_FILE\"; then\n\
+                  printf 'a\\nb\\n' > shared.txt\nelse echo \"$COLONY_TASK_ID\" > shared.txt; fi\n";
+    let mut settings = f.settings(script);
+    settings.workers = 2;
+    let report = f.run(settings).await;
+    assert!(report.all_done(), "{report:?}");
+    assert_eq!(git(f.repo(), &["show", "colony/p:shared.txt"]), "a\nb\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unresolved_conflict_fails_naming_the_paths() {
+    let f = Fixture::new().await;
+    let mut plan = f.add(&[("a", &[]), ("b", &[])]).await;
+    for t in &mut plan.tasks {
+        t.max_attempts = Some(1);
+    }
+    f.store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
+    // The resolver round leaves the markers where they are.
+    let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo looking; else echo \"$COLONY_TASK_ID\" > shared.txt; fi\n";
+    let mut settings = f.settings(script);
+    settings.workers = 2;
+    settings.max_resolver_rounds = 1;
+    let report = f.run(settings).await;
+    assert_eq!(report.counts.get(TaskStatus::Done), 1, "{report:?}");
+    let (_, reason) = &report.failed[0];
+    assert!(reason.contains("merge conflict") && reason.contains("conflict markers left in shared.txt"), "{reason}");
+    let merged = git(f.repo(), &["show", "colony/p:shared.txt"]);
+    assert!(!merged.contains("<<<<<<<"), "no markers reach the branch: {merged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_name_agents_and_unknown_ones_fail_clearly() {
+    let f = Fixture::new().await;
+    let mut plan = f.add(&[("a", &[])]).await;
+    plan.tasks[0].agent = Some("nobody".into());
+    plan.tasks[0].max_attempts = Some(1);
+    f.store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
+    let report = f.run(f.settings(WRITER)).await;
+    let (_, reason) = &report.failed[0];
+    assert!(reason.contains("agent `nobody`") && reason.contains("script"), "{reason}");
+}
+
