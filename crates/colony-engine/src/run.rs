@@ -1,7 +1,6 @@
 //! The run: recovery, the workers, the rescuer, and the report.
 
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -278,11 +277,12 @@ impl<S: Store + 'static> Inner<S> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let owned: HashSet<PathBuf> =
-            self.store.live_attempts().await?.iter().map(|l| self.layout.worktree(&l.task, l.attempt)).collect();
+        // Another colony may be running on this repository. A worktree is
+        // made only after its attempt's claim has committed, so asking the
+        // store about each one after listing it never takes a live one.
         let root = self.layout.worktrees();
         for wt in self.repo.worktree_list()? {
-            if wt.path.starts_with(&root) && !owned.contains(&wt.path) {
+            if wt.path.starts_with(&root) && !self.attempt_is_live(&wt.path).await? {
                 self.repo.worktree_remove(&wt.path)?;
                 notes.push(format!("removed the leftover worktree {}", wt.path.display()));
             }
@@ -290,13 +290,26 @@ impl<S: Store + 'static> Inner<S> {
         if let Ok(entries) = std::fs::read_dir(&root) {
             for entry in entries.flatten() {
                 let path = entry.path();
-                if !owned.contains(&path) {
+                if !self.attempt_is_live(&path).await? {
                     std::fs::remove_dir_all(&path).map_err(|source| EngineError::Io { path: path.clone(), source })?;
                     notes.push(format!("removed the leftover directory {}", path.display()));
                 }
             }
         }
         Ok(notes)
+    }
+
+    /// Whether the worktree at `path` belongs to an attempt that holds its
+    /// task's lease now.
+    async fn attempt_is_live(&self, path: &std::path::Path) -> Result<bool, EngineError> {
+        let Some((task, attempt)) = path.file_name().and_then(|n| n.to_str()).and_then(parse_worktree_name) else {
+            return Ok(false);
+        };
+        let Some(detail) = self.store.task(task).await? else {
+            return Ok(false);
+        };
+        let t = &detail.record.task;
+        Ok(t.attempt == attempt && t.status().is_leased())
     }
 
     async fn report(&self, wall: Duration, interrupted: bool, recovered: Vec<String>) -> Result<RunReport, EngineError> {
@@ -366,6 +379,12 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// `<task>-a<n>` back into the task and attempt.
+fn parse_worktree_name(name: &str) -> Option<(&str, u32)> {
+    let (task, attempt) = name.rsplit_once("-a")?;
+    Some((task, attempt.parse().ok()?))
+}
+
 /// `host:pid:slot` back into its host and pid.
 fn parse_worker(worker: &str) -> Option<(&str, u32)> {
     let mut parts = worker.rsplitn(3, ':');
@@ -386,6 +405,13 @@ fn process_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worktree_names_round_trip() {
+        assert_eq!(parse_worktree_name("db-schema-a12"), Some(("db-schema", 12)));
+        assert_eq!(parse_worktree_name("x-a-a2"), Some(("x-a", 2)));
+        assert_eq!(parse_worktree_name("stray"), None);
+    }
 
     #[test]
     fn worker_ids_round_trip() {

@@ -230,3 +230,61 @@ async fn tasks_name_agents_and_unknown_ones_fail_clearly() {
     assert!(reason.contains("agent `nobody`") && reason.contains("script"), "{reason}");
 }
 
+
+/// What a colony killed with SIGKILL leaves: a claimed task whose worker
+/// process is gone, its agent's process group still running, and its
+/// worktree. The next run stops the group, takes the task back at once,
+/// removes the worktree, and finishes the plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_run_recovers_what_a_killed_one_left() {
+    use std::os::unix::process::CommandExt;
+    let f = Fixture::new().await;
+    f.add(&[("a", &[]), ("b", &["a"])]).await;
+    let dead_pid = {
+        let mut child = Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id()
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned();
+    let claim = f.store.claim(&format!("{host}:{dead_pid}:0"), Duration::from_secs(3600)).await.unwrap().unwrap();
+    let mut orphan = Command::new("sleep").arg("1000").process_group(0).spawn().unwrap();
+    let pgid = orphan.id() as i64;
+    let boot = colony_agents::boot_id().unwrap();
+    f.store.record_process(&claim.task, claim.attempt, pgid, &boot).await.unwrap();
+    let leftover = f.repo().join(".colony/worktrees/a-a1");
+    git(f.repo(), &["worktree", "add", "-q", "-b", "colony-task/p/a-a1", leftover.to_str().unwrap()]);
+
+    let report = f.run(f.settings(WRITER)).await;
+    assert!(report.all_done(), "{report:?}");
+    assert!(report.recovered.iter().any(|n| n.contains("stopped the agent processes of a")), "{:?}", report.recovered);
+    assert!(report.recovered.iter().any(|n| n.contains("leftover worktree")), "{:?}", report.recovered);
+    let status = orphan.wait().unwrap();
+    assert!(!status.success(), "the orphaned agent was killed: {status:?}");
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("expired"));
+    assert_eq!(f.worktrees(), 1);
+}
+
+/// Two engines on one store at once (each with its own connection pool and
+/// repository handle) both finish, and every task is merged exactly once.
+/// Separate processes are tested through the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_on_one_store_share_the_work() {
+    let f = Fixture::new().await;
+    let ids: Vec<String> = (0..12).map(|i| format!("t{i}")).collect();
+    let tasks: Vec<(&str, &[&str])> = ids.iter().map(|t| (t.as_str(), &[][..])).collect();
+    f.add(&tasks).await;
+    let second = Arc::new(SqliteStore::open(&f.repo().join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap());
+    let repo_a = Repo::open(f.repo()).unwrap();
+    let repo_b = Repo::open(f.repo()).unwrap();
+    let (mut sa, mut sb) = (f.settings(WRITER), f.settings(WRITER));
+    sa.workers = 2;
+    sb.workers = 2;
+    let a = Engine::new(f.store.clone(), repo_a, sa);
+    let b = Engine::new(second, repo_b, sb);
+    let (ra, rb) = tokio::join!(a.run(Shutdown::new()), b.run(Shutdown::new()));
+    assert!(ra.unwrap().all_done() && rb.unwrap().all_done());
+    let merges = git(f.repo(), &["rev-list", "--count", "--first-parent", "main..colony/p"]);
+    assert_eq!(merges.trim(), "12", "one merge per task");
+    assert_eq!(f.worktrees(), 1);
+}
