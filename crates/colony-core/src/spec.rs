@@ -87,6 +87,10 @@ pub struct TaskSpec {
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub design_docs: Vec<String>,
+    /// Instructions for colony's fake agent, used by tests and the demo;
+    /// ignored by real agents. Any value: the fake agent judges it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fake: Option<serde_json::Value>,
 }
 
 fn is_zero(n: &i32) -> bool {
@@ -114,6 +118,7 @@ impl TaskSpec {
             phase: None,
             kind: None,
             design_docs: Vec::new(),
+            fake: None,
         }
     }
 

@@ -73,7 +73,7 @@ impl<'a> IntoIterator for &'a PlanErrors {
 /// The candidate closest to `typed`, if it is close enough to be what was
 /// meant: at most a third of the longer word edited (Damerau–Levenshtein,
 /// so a swapped pair of letters counts once). Ties go to the earlier one.
-pub(super) fn closest<'a>(
+pub(crate) fn closest<'a>(
     typed: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

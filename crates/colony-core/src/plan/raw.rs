@@ -276,6 +276,8 @@ struct NativeTask<const YAML: bool> {
     phase: Option<Scalar<YAML>>,
     kind: Option<String>,
     design_docs: Option<Vec<String>>,
+    /// Any value; only the fake agent reads it.
+    fake: Option<serde_json::Value>,
 }
 
 /// An amplifier-swarm `tasks.yaml` as written: `tasks`, and the
@@ -348,6 +350,7 @@ pub struct Draft {
     pub phase: Option<String>,
     pub kind: Option<String>,
     pub design_docs: Vec<String>,
+    pub fake: Option<serde_json::Value>,
 }
 
 fn texts<const YAML: bool>(list: Option<Vec<Scalar<YAML>>>) -> Vec<String> {
@@ -386,6 +389,7 @@ impl<const YAML: bool> From<NativeTask<YAML>> for Draft {
             phase: t.phase.map(|s| s.0),
             kind: t.kind,
             design_docs: t.design_docs.unwrap_or_default(),
+            fake: t.fake,
         }
     }
 }
@@ -422,6 +426,7 @@ impl<const YAML: bool> From<AmplifierTask<YAML>> for Draft {
             phase: t.phase.map(|s| s.0),
             kind: t.kind,
             design_docs: t.design_docs.unwrap_or_default(),
+            fake: None,
         }
     }
 }

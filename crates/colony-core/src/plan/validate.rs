@@ -249,6 +249,7 @@ impl Judged {
             phase: d.phase,
             kind: d.kind,
             design_docs: d.design_docs,
+            fake: d.fake,
         }
     }
 }

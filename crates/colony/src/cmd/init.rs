@@ -134,8 +134,8 @@ mod tests {
     }
 
     #[test]
-    fn the_config_template_is_valid_toml() {
-        let table: toml::Table = toml::from_str(CONFIG_TEMPLATE).unwrap();
-        assert_eq!(table["run"]["workers"].as_integer(), Some(4));
+    fn the_config_template_reads_as_the_defaults() {
+        let config = colony_core::config::parse("colony.toml", CONFIG_TEMPLATE).unwrap();
+        assert_eq!(config, colony_core::config::Config::default());
     }
 }

@@ -249,6 +249,26 @@ fn titles_default_to_the_first_prompt_line_cut_to_72_chars() {
 }
 
 #[test]
+fn a_fake_block_is_kept_as_written_in_every_format() {
+    let yaml = "tasks:\n  - id: a\n    prompt: x\n    fake:\n      write: {src/a.txt: \"a\\n\"}\n      exit: 1\n      print: [one, two]\n";
+    let toml = "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[tasks.fake]\nwrite = { \"src/a.txt\" = \"a\\n\" }\nexit = 1\nprint = [\"one\", \"two\"]\n";
+    let json = r#"{"tasks": [{"id": "a", "prompt": "x",
+        "fake": {"write": {"src/a.txt": "a\n"}, "exit": 1, "print": ["one", "two"]}}]}"#;
+    let expected =
+        serde_json::json!({"write": {"src/a.txt": "a\n"}, "exit": 1, "print": ["one", "two"]});
+    for (format, text) in [(Yaml, yaml), (Toml, toml), (Json, json)] {
+        assert_eq!(accepted(format, text).tasks[0].fake, Some(expected.clone()), "{format:?}");
+    }
+}
+
+#[test]
+fn fake_is_a_native_field_only() {
+    let amplifier = "tasks:\n  - id: a\n    description: x\n    fake: {exit: 1}\n";
+    let errors = parse_as(Yaml, amplifier).expect_err("refused").0;
+    assert!(errors[0].message.starts_with("unknown field `fake`"), "{}", errors[0]);
+}
+
+#[test]
 fn empty_lists_and_nulls_read_as_absent() {
     let plan = accepted(
         Yaml,

@@ -32,6 +32,13 @@ fn everything() -> Plan {
     full.phase = Some("2".into());
     full.kind = Some("implementation".into());
     full.design_docs = vec!["docs/db.md".into()];
+    full.fake = Some(serde_json::json!({
+        "write": {"src/a.txt": "line\n", "weird: key": "true"},
+        "exit": 3,
+        "commit": true,
+        "print": ["1", "null", ""],
+        "nested": [{"a": null}],
+    }));
     let mut odd = TaskSpec::new(id("1.10"), "null", " leading space, trailing  ");
     odd.deps = vec![id("db-schema")];
     odd.review = Some(Review::Agent { agent: "codex".into() });

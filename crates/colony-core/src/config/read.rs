@@ -1,0 +1,500 @@
+//! Walking `colony.toml` into a [`Config`].
+//!
+//! The file is walked by hand over toml's spanned document rather than read
+//! with serde, so that one read reports every problem, each with its line
+//! and the key it is about, in this file's own words:
+//! `colony.toml:7: [gates] max_fix_rounds: expected a whole number, found a string`.
+//! serde would stop at the first problem and speak of Rust types (`u32`).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeString, DeTable, DeValue};
+
+use super::{
+    AgentConfig, AgentKind, Config, ConfigError, GatesConfig, MergeConfig, ReviewConfig, RunConfig,
+};
+use crate::id::check_id;
+use crate::plan::closest;
+use crate::spec::opt_duration;
+
+/// Reads a config file's text (without a byte order mark); the errors come
+/// in the order found.
+pub(super) fn read(file: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
+    let mut reader = Reader { file, text, errors: Vec::new() };
+    let config = match DeTable::parse(text) {
+        Ok(doc) => reader.document(doc.get_ref()),
+        Err(e) => {
+            let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            reader.error(e.span().unwrap_or(0..0), None, message);
+            Config::default()
+        }
+    };
+    if reader.errors.is_empty() { Ok(config) } else { Err(reader.errors) }
+}
+
+const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review"];
+const RUN_KEYS: &[&str] = &[
+    "workers",
+    "agent",
+    "integration_branch",
+    "max_attempts",
+    "backoff_base",
+    "backoff_cap",
+    "lease",
+    "timeout",
+    "silence_timeout",
+    "grace",
+    "shutdown_grace",
+    "author",
+];
+const AGENT_KEYS: &[&str] = &["kind", "command", "env"];
+const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
+const MERGE_KEYS: &[&str] = &["max_resolver_rounds"];
+const REVIEW_KEYS: &[&str] = &["agent", "max_rounds"];
+
+/// Adapters DESIGN.md promises that are not written yet, so that naming
+/// one says "not yet" rather than "unknown".
+const COMING_ADAPTERS: &[&str] =
+    &["claude", "codex", "gemini", "opencode", "cursor", "amp", "aider"];
+/// Agent kinds that exist now.
+const KINDS: &[&str] = &["command", "fake"];
+
+const DURATION: &str = "expected a duration like `30m` or `1h 30m`, or a number of seconds";
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Walks the document, building the config and collecting problems.
+struct Reader<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, span: Range<usize>, key: Option<String>, message: String) {
+        let start = span.start.min(self.text.len());
+        let line = self.text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line: Some(line),
+            key,
+            message,
+        });
+    }
+
+    /// Reports `value` as not what `key` takes; returns `None` to pass on.
+    fn wrong<T>(&mut self, key: &str, value: &Value, expected: &str) -> Option<T> {
+        let found = found(value.get_ref());
+        self.error(value.span(), Some(key.to_owned()), format!("{expected}, found {found}"));
+        None
+    }
+
+    fn unknown(&mut self, section: &str, key: &Spanned<DeString>, known: &[&str]) {
+        let name = key.get_ref();
+        let message = match closest(name, known.iter().copied()) {
+            Some(near) => format!("unknown key; did you mean `{near}`?"),
+            None => {
+                let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+                format!("unknown key; expected one of {}", list.join(", "))
+            }
+        };
+        self.error(key.span(), Some(format!("{section} {name}")), message);
+    }
+
+    fn document(&mut self, doc: &DeTable) -> Config {
+        let mut config = Config::default();
+        let mut default_agent = None;
+        for (key, value) in doc {
+            let name = key.get_ref().as_ref();
+            if !SECTIONS.contains(&name) {
+                self.unknown_section(key, value);
+                continue;
+            }
+            let Some(table) = self.table(&format!("[{name}]"), value) else { continue };
+            match name {
+                "run" => default_agent = self.run(table, &mut config.run),
+                "agents" => config.agents = self.agents(table),
+                "gates" => self.gates(table, &mut config.gates),
+                "merge" => self.merge(table, &mut config.merge),
+                // The last of SECTIONS.
+                _ => self.review(table, &mut config.review),
+            }
+        }
+        self.default_agent(&mut config, default_agent);
+        config
+    }
+
+    /// A top-level key that is no section: a near miss of one, or a key
+    /// written above the section it belongs in.
+    fn unknown_section(&mut self, key: &Spanned<DeString>, value: &Value) {
+        let name = key.get_ref().as_ref();
+        let home = [("run", RUN_KEYS), ("gates", GATES_KEYS), ("merge", MERGE_KEYS)]
+            .into_iter()
+            .find(|(_, keys)| keys.contains(&name));
+        let (shown, message) = match (value.get_ref(), closest(name, SECTIONS.iter().copied())) {
+            (DeValue::Table(_), Some(near)) => {
+                (format!("[{name}]"), format!("unknown section; did you mean [{near}]?"))
+            }
+            (DeValue::Table(_), None) => (
+                format!("[{name}]"),
+                "unknown section; expected [run], [agents.NAME], [gates], [merge] or [review]"
+                    .to_owned(),
+            ),
+            (_, _) => match home {
+                Some((section, _)) => {
+                    (name.to_owned(), format!("unknown key here; it belongs in [{section}]"))
+                }
+                None => (
+                    name.to_owned(),
+                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge] or [review]"
+                        .to_owned(),
+                ),
+            },
+        };
+        self.error(key.span(), Some(shown), message);
+    }
+
+    fn table<'v, 'i>(&mut self, key: &str, value: &'v Value<'i>) -> Option<&'v DeTable<'i>> {
+        match value.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => self.wrong(key, value, "expected a table"),
+        }
+    }
+
+    /// Reads `[run]`; returns the `agent` it names and where, for checking
+    /// once the agents are known.
+    fn run(&mut self, table: &DeTable, run: &mut RunConfig) -> Option<(String, Range<usize>)> {
+        let mut agent = None;
+        for (k, v) in table {
+            let key = &format!("[run] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "workers" => set(&mut run.workers, self.count(key, v, 1)),
+                "agent" => agent = self.name(key, v).map(|a| (a, v.span())),
+                "integration_branch" => set(&mut run.integration_branch, self.branch(key, v)),
+                "max_attempts" => set(&mut run.max_attempts, self.count(key, v, 1)),
+                "backoff_base" => set(&mut run.backoff_base, self.duration(key, v)),
+                "backoff_cap" => set(&mut run.backoff_cap, self.duration(key, v)),
+                "lease" => set(&mut run.lease, self.duration(key, v)),
+                "timeout" => set(&mut run.timeout, self.duration(key, v)),
+                "silence_timeout" => set(&mut run.silence_timeout, self.duration(key, v)),
+                "grace" => set(&mut run.grace, self.duration(key, v)),
+                "shutdown_grace" => set(&mut run.shutdown_grace, self.duration(key, v)),
+                "author" => run.author = self.author(key, v),
+                _ => self.unknown("[run]", k, RUN_KEYS),
+            }
+        }
+        agent
+    }
+
+    fn agents(&mut self, table: &DeTable) -> BTreeMap<String, AgentConfig> {
+        let mut agents = BTreeMap::new();
+        for (k, v) in table {
+            let name = k.get_ref().as_ref();
+            let section = format!("[agents.{name}]");
+            let DeValue::Table(t) = v.get_ref() else {
+                self.wrong::<()>(&format!("[agents] {name}"), v, "expected a table [agents.NAME]");
+                continue;
+            };
+            if let Err(e) = check_id(name) {
+                self.error(k.span(), Some(section.clone()), format!("bad agent name: {e}"));
+            }
+            if let Some(agent) = self.agent(name, &section, t, k.span()) {
+                agents.insert(name.to_owned(), agent);
+            }
+        }
+        agents
+    }
+
+    /// One agent table; `at` is where its name is written.
+    fn agent(
+        &mut self,
+        name: &str,
+        section: &str,
+        table: &DeTable,
+        at: Range<usize>,
+    ) -> Option<AgentConfig> {
+        let mut kind = None;
+        // `Some(None)`: written, and its problem reported.
+        let mut command = None;
+        let mut env = BTreeMap::new();
+        for (k, v) in table {
+            let key = &format!("{section} {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "kind" => kind = self.string(key, v).map(|s| (s, v.span())),
+                "command" => command = Some((self.command(key, v), v.span())),
+                "env" => env = self.env(key, v),
+                _ => self.unknown(section, k, AGENT_KEYS),
+            }
+        }
+        // Without `kind`, the table's name is the adapter's.
+        let (kind, kind_key, kind_at) = match kind {
+            Some((kind, span)) => (kind, format!("{section} kind"), span),
+            None => (name.to_owned(), section.to_owned(), at.clone()),
+        };
+        let kind = match (kind.as_str(), command) {
+            ("command", Some((Some(command), _))) => AgentKind::Command { command },
+            ("command", Some((None, _))) => return None,
+            ("command", None) => {
+                let m = "a `command` agent needs `command`, the program and its arguments, like command = [\"./scripts/agent.sh\"]";
+                self.error(at, Some(section.to_owned()), m.into());
+                return None;
+            }
+            ("fake", None) => AgentKind::Fake,
+            ("fake", Some((_, span))) => {
+                let m = "only a `command` agent takes a command; this one is `fake`";
+                self.error(span, Some(format!("{section} command")), m.into());
+                return None;
+            }
+            (other, _) => {
+                let message = if COMING_ADAPTERS.contains(&other) {
+                    format!(
+                        "the `{other}` adapter is not supported yet; for now run it through a script with kind = \"command\""
+                    )
+                } else if let Some(near) = closest(other, KINDS.iter().copied()) {
+                    format!("unknown agent kind `{other}`; did you mean `{near}`?")
+                } else {
+                    format!(
+                        "unknown agent kind `{other}`; set kind = \"command\" (any program) or \"fake\""
+                    )
+                };
+                self.error(kind_at, Some(kind_key), message);
+                return None;
+            }
+        };
+        Some(AgentConfig { kind, env })
+    }
+
+    fn gates(&mut self, table: &DeTable, gates: &mut GatesConfig) {
+        for (k, v) in table {
+            let key = &format!("[gates] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "commands" => set(&mut gates.commands, self.gate_commands(key, v)),
+                "max_fix_rounds" => set(&mut gates.max_fix_rounds, self.count(key, v, 0)),
+                "timeout" => set(&mut gates.timeout, self.duration(key, v)),
+                _ => self.unknown("[gates]", k, GATES_KEYS),
+            }
+        }
+    }
+
+    fn merge(&mut self, table: &DeTable, merge: &mut MergeConfig) {
+        for (k, v) in table {
+            let key = &format!("[merge] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "max_resolver_rounds" => set(&mut merge.max_resolver_rounds, self.count(key, v, 0)),
+                _ => self.unknown("[merge]", k, MERGE_KEYS),
+            }
+        }
+    }
+
+    fn review(&mut self, table: &DeTable, review: &mut ReviewConfig) {
+        for (k, v) in table {
+            let key = &format!("[review] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "agent" => review.agent = self.name(key, v),
+                "max_rounds" => set(&mut review.max_rounds, self.count(key, v, 0)),
+                _ => self.unknown("[review]", k, REVIEW_KEYS),
+            }
+        }
+    }
+
+    /// `[run] agent` must name an agent there is; without it, a lone
+    /// configured agent is the default.
+    fn default_agent(&mut self, config: &mut Config, named: Option<(String, Range<usize>)>) {
+        match named {
+            Some((name, _)) if config.agent(&name).is_some() => config.run.agent = Some(name),
+            Some((name, span)) => {
+                let hint = match closest(&name, config.agents.keys().map(String::as_str)) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("add an [agents.{name}] table"),
+                };
+                let message = format!("no agent `{name}` is configured; {hint}");
+                self.error(span, Some("[run] agent".into()), message);
+            }
+            None if config.agents.len() == 1 => {
+                config.run.agent = config.agents.keys().next().cloned()
+            }
+            None => {}
+        }
+    }
+
+    fn string(&mut self, key: &str, value: &Value) -> Option<String> {
+        match value.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            _ => self.wrong(key, value, "expected a string"),
+        }
+    }
+
+    /// An agent's name, held to the id rule.
+    fn name(&mut self, key: &str, value: &Value) -> Option<String> {
+        let name = self.string(key, value)?;
+        match check_id(&name) {
+            Ok(()) => Some(name),
+            Err(e) => {
+                self.error(value.span(), Some(key.to_owned()), format!("bad agent name: {e}"));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &str, value: &Value) -> Option<Vec<String>> {
+        const LIST: &str = "expected a list of strings";
+        let DeValue::Array(items) = value.get_ref() else { return self.wrong(key, value, LIST) };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(s.to_string()),
+                _ => return self.wrong(key, item, LIST),
+            }
+        }
+        Some(out)
+    }
+
+    /// A whole number, at least `min`, that fits in `T`.
+    fn count<T: TryFrom<i64>>(&mut self, key: &str, value: &Value, min: i64) -> Option<T> {
+        let n = self.integer(key, value, "expected a whole number")?;
+        let message = if n < 0 && min == 0 {
+            format!("must be 0 or more, found {n}")
+        } else if n < min {
+            format!("must be at least {min}, found {n}")
+        } else if let Ok(n) = T::try_from(n) {
+            return Some(n);
+        } else {
+            format!("{n} is too large")
+        };
+        self.error(value.span(), Some(key.to_owned()), message);
+        None
+    }
+
+    fn integer(&mut self, key: &str, value: &Value, expected: &str) -> Option<i64> {
+        let DeValue::Integer(i) = value.get_ref() else { return self.wrong(key, value, expected) };
+        match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(value.span(), Some(key.to_owned()), format!("{i} is too large"));
+                None
+            }
+        }
+    }
+
+    /// `30m`, `1h 30m`, or a number of seconds; never zero.
+    fn duration(&mut self, key: &str, value: &Value) -> Option<Duration> {
+        let result = match value.get_ref() {
+            DeValue::String(s) => opt_duration::parse(s),
+            DeValue::Integer(_) => match self.integer(key, value, DURATION)? {
+                n if n > 0 => Ok(Duration::from_secs(n.unsigned_abs())),
+                n => Err(format!("must be more than zero, found {n}")),
+            },
+            _ => return self.wrong(key, value, DURATION),
+        };
+        result.map_err(|m| self.error(value.span(), Some(key.to_owned()), m)).ok()
+    }
+
+    /// A branch pattern: not empty, and `{plan}` the only placeholder.
+    fn branch(&mut self, key: &str, value: &Value) -> Option<String> {
+        let pattern = self.string(key, value)?;
+        let rest = pattern.replace("{plan}", "");
+        let problem = if pattern.trim().is_empty() {
+            "must not be empty"
+        } else if rest.contains(['{', '}']) {
+            "the only placeholder is `{plan}`"
+        } else {
+            return Some(pattern);
+        };
+        self.error(value.span(), Some(key.to_owned()), problem.into());
+        None
+    }
+
+    /// `Name <email>`, as git wants an identity.
+    fn author(&mut self, key: &str, value: &Value) -> Option<(String, String)> {
+        let text = self.string(key, value)?;
+        let parsed = text.trim().split_once('<').and_then(|(name, rest)| {
+            let (name, email) = (name.trim(), rest.strip_suffix('>')?.trim());
+            let bad = |s: &str| s.is_empty() || s.contains(['<', '>', '\n']);
+            (!bad(name) && !bad(email)).then(|| (name.to_owned(), email.to_owned()))
+        });
+        if parsed.is_none() {
+            let message = format!("expected `Name <email>`, found `{text}`");
+            self.error(value.span(), Some(key.to_owned()), message);
+        }
+        parsed
+    }
+
+    /// An agent's argv: a list, so no shell ever reads it.
+    fn command(&mut self, key: &str, value: &Value) -> Option<Vec<String>> {
+        if !matches!(value.get_ref(), DeValue::Array(_)) {
+            let expected =
+                "expected a list of strings, the program and its arguments (never a shell line)";
+            return self.wrong(key, value, expected);
+        }
+        let argv = self.strings(key, value)?;
+        if argv.first().is_none_or(|p| p.trim().is_empty()) {
+            let message = "names no program; give the program and its arguments".to_owned();
+            self.error(value.span(), Some(key.to_owned()), message);
+            return None;
+        }
+        Some(argv)
+    }
+
+    fn gate_commands(&mut self, key: &str, value: &Value) -> Option<Vec<String>> {
+        let commands = self.strings(key, value)?;
+        if let Some(i) = commands.iter().position(|c| c.trim().is_empty()) {
+            self.error(value.span(), Some(key.to_owned()), format!("command {} is empty", i + 1));
+            return None;
+        }
+        Some(commands)
+    }
+
+    fn env(&mut self, key: &str, value: &Value) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong::<()>(
+                key,
+                value,
+                "expected a table of strings, like env = { KEY = \"value\" }",
+            );
+            return env;
+        };
+        for (k, v) in table {
+            let name = k.get_ref().as_ref();
+            let var = format!("{key}.{name}");
+            if !is_env_name(name) {
+                let m =
+                    "not a variable name; use letters, digits and `_`, not starting with a digit";
+                self.error(k.span(), Some(var.clone()), m.into());
+            }
+            if let Some(text) = self.string(&var, v) {
+                env.insert(name.to_owned(), text);
+            }
+        }
+        env
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// A value's type, in the words of an error message.
+fn found(value: &DeValue) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a decimal number",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date",
+        DeValue::Array(_) => "a list",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: a name every shell and `env` accept.
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

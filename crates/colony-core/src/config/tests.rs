@@ -1,0 +1,279 @@
+//! Reading `colony.toml`: defaults, every key, and each kind of refusal.
+
+use super::*;
+
+fn accepted(text: &str) -> Config {
+    parse(FILE_NAME, text).unwrap_or_else(|e| panic!("config refused:\n{e}\n---\n{text}"))
+}
+
+fn refused(text: &str) -> String {
+    match parse(FILE_NAME, text) {
+        Ok(config) => panic!("config accepted: {config:?}\n---\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn command(argv: &[&str]) -> AgentConfig {
+    let command = argv.iter().map(|s| s.to_string()).collect();
+    AgentConfig { kind: AgentKind::Command { command }, env: BTreeMap::new() }
+}
+
+#[test]
+fn no_file_and_an_empty_file_mean_the_documented_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = load(dir.path()).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(accepted(""), config);
+    assert_eq!(accepted("# nothing set\n\n[run]\n[gates]\n"), config);
+
+    let run = &config.run;
+    assert_eq!((run.workers, run.agent.as_deref()), (4, None));
+    assert_eq!(run.integration_branch, "colony/{plan}");
+    assert_eq!(run.max_attempts, 3);
+    assert_eq!((run.backoff_base, run.backoff_cap), (secs(5), secs(300)));
+    assert_eq!((run.lease, run.timeout, run.silence_timeout), (secs(30), secs(1800), secs(600)));
+    assert_eq!((run.grace, run.shutdown_grace, &run.author), (secs(10), secs(60), &None));
+    assert!(config.agents.is_empty());
+    assert_eq!(config.gates.commands, Vec::<String>::new());
+    assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (3, secs(1800)));
+    assert_eq!(config.merge.max_resolver_rounds, 2);
+    assert_eq!((config.review.agent.as_deref(), config.review.max_rounds), (None, 3));
+}
+
+const EVERY_KEY: &str = r#"
+[run]
+workers = 8
+agent = "local"
+integration_branch = "work/{plan}-int"
+max_attempts = 5
+backoff_base = "2s"
+backoff_cap = "1h 30m"
+lease = 45
+timeout = "20m"
+silence_timeout = "5m"
+grace = "3s"
+shutdown_grace = "2m"
+author = "  Colony Bot <bot@example.com> "
+
+[agents.local]
+kind = "command"
+command = ["./scripts/agent.sh", "--fast", ""]
+env = { MODEL = "small", _DEBUG_1 = "" }
+
+[agents.pretend]
+kind = "fake"
+
+[agents.fake]
+
+[gates]
+commands = ["cargo test --quiet", "cargo clippy -- -D warnings"]
+max_fix_rounds = 0
+timeout = 600
+
+[merge]
+max_resolver_rounds = 0
+
+[review]
+agent = "codex"
+max_rounds = 1
+"#;
+
+#[test]
+fn every_key_is_read() {
+    let config = accepted(EVERY_KEY);
+    let run = &config.run;
+    assert_eq!((run.workers, run.agent.as_deref()), (8, Some("local")));
+    assert_eq!((run.integration_branch.as_str(), run.max_attempts), ("work/{plan}-int", 5));
+    assert_eq!((run.backoff_base, run.backoff_cap), (secs(2), secs(5400)));
+    assert_eq!((run.lease, run.timeout, run.silence_timeout), (secs(45), secs(1200), secs(300)));
+    assert_eq!((run.grace, run.shutdown_grace), (secs(3), secs(120)));
+    assert_eq!(run.author, Some(("Colony Bot".into(), "bot@example.com".into())));
+
+    let mut local = command(&["./scripts/agent.sh", "--fast", ""]);
+    local.env =
+        [("MODEL", "small"), ("_DEBUG_1", "")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+    let fake = AgentConfig { kind: AgentKind::Fake, env: BTreeMap::new() };
+    let names: Vec<&str> = config.agents.keys().map(String::as_str).collect();
+    assert_eq!(names, ["fake", "local", "pretend"]);
+    assert_eq!(config.agents["local"], local);
+    assert_eq!(config.agents["pretend"], fake);
+    assert_eq!(config.agents["fake"], fake, "a table named `fake` is the fake adapter");
+
+    assert_eq!(config.gates.commands, ["cargo test --quiet", "cargo clippy -- -D warnings"]);
+    assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (0, secs(600)));
+    assert_eq!(config.merge.max_resolver_rounds, 0);
+    assert_eq!((config.review.agent.as_deref(), config.review.max_rounds), (Some("codex"), 1));
+}
+
+#[test]
+fn the_default_agent_is_the_named_one_else_the_only_one() {
+    let one = accepted("[agents.local]\nkind = \"command\"\ncommand = [\"a\"]\n");
+    assert_eq!(one.run.agent.as_deref(), Some("local"));
+    let two = accepted("[agents.a]\nkind = \"fake\"\n[agents.b]\nkind = \"fake\"\n");
+    assert_eq!(two.run.agent, None, "two agents and no [run] agent: no default");
+    let named = accepted(
+        "[run]\nagent = \"b\"\n[agents.a]\nkind = \"fake\"\n[agents.b]\nkind = \"fake\"\n",
+    );
+    assert_eq!(named.run.agent.as_deref(), Some("b"));
+    let fake = accepted("[run]\nagent = \"fake\"\n");
+    assert_eq!(fake.run.agent.as_deref(), Some("fake"), "the built-in fake needs no table");
+}
+
+#[test]
+fn fake_resolves_to_the_built_in_fake_agent_unless_configured() {
+    let config = Config::default();
+    assert_eq!(config.agent("fake").map(|a| &a.kind), Some(&AgentKind::Fake));
+    assert_eq!(config.agent("claude"), None);
+
+    let mine = accepted("[agents.fake]\nkind = \"command\"\ncommand = [\"./my-fake\"]\n");
+    assert_eq!(mine.agent("fake"), Some(&command(&["./my-fake"])));
+}
+
+#[test]
+fn an_unknown_key_is_refused_with_its_line_and_a_suggestion() {
+    let text = "[run]\nworkers = 2\n\n[gates]\ncommands = []\nmax_fix_round = 3\n";
+    let e = parse(FILE_NAME, text).unwrap_err().0;
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].line, Some(6));
+    assert_eq!(e[0].key.as_deref(), Some("[gates] max_fix_round"));
+    assert_eq!(e[0].message, "unknown key; did you mean `max_fix_rounds`?");
+    assert_eq!(
+        e[0].to_string(),
+        "colony.toml:6: [gates] max_fix_round: unknown key; did you mean `max_fix_rounds`?"
+    );
+}
+
+#[test]
+fn a_bad_duration_names_the_key() {
+    assert_eq!(
+        refused("[run]\nlease = \"soon\"\n"),
+        "colony.toml:2: [run] lease: `soon` is not a duration like `30m` or `1h 30m` (expected number at 0)"
+    );
+    assert_eq!(
+        refused("[gates]\ntimeout = 0\n"),
+        "colony.toml:2: [gates] timeout: must be more than zero, found 0"
+    );
+    assert_eq!(
+        refused("[run]\ngrace = 1.5\n"),
+        "colony.toml:2: [run] grace: expected a duration like `30m` or `1h 30m`, or a number of seconds, found a decimal number"
+    );
+}
+
+#[test]
+fn a_command_agent_needs_a_command() {
+    assert_eq!(
+        refused("[agents.local]\nkind = \"command\"\n"),
+        "colony.toml:1: [agents.local]: a `command` agent needs `command`, the program and its arguments, like command = [\"./scripts/agent.sh\"]"
+    );
+    assert_eq!(
+        refused("[agents.local]\nkind = \"command\"\ncommand = \"./agent.sh --fast\"\n"),
+        "colony.toml:3: [agents.local] command: expected a list of strings, the program and its arguments (never a shell line), found a string"
+    );
+}
+
+#[test]
+fn unknown_kinds_are_refused_and_planned_adapters_are_not_supported_yet() {
+    assert_eq!(
+        refused("[agents.claude]\n"),
+        "colony.toml:1: [agents.claude]: the `claude` adapter is not supported yet; for now run it through a script with kind = \"command\""
+    );
+    assert_eq!(
+        refused("[agents.mine]\nkind = \"claude\"\n"),
+        "colony.toml:2: [agents.mine] kind: the `claude` adapter is not supported yet; for now run it through a script with kind = \"command\""
+    );
+    assert_eq!(
+        refused("[agents.mine]\nkind = \"comand\"\ncommand = [\"x\"]\n"),
+        "colony.toml:2: [agents.mine] kind: unknown agent kind `comand`; did you mean `command`?"
+    );
+    assert_eq!(
+        refused("[agents.local]\ncommand = [\"x\"]\n"),
+        "colony.toml:1: [agents.local]: unknown agent kind `local`; set kind = \"command\" (any program) or \"fake\""
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_line_order() {
+    let text =
+        "[review]\nmax_rounds = -1\n[run]\nworkers = 0\nwokers = 2\n[agents.a]\nkind = \"x\"\n";
+    let lines: Vec<Option<usize>> =
+        parse(FILE_NAME, text).unwrap_err().0.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [Some(2), Some(4), Some(5), Some(7)]);
+}
+
+#[test]
+fn load_reads_the_file_at_the_root_and_names_it_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(FILE_NAME), "[run]\nworkers = 2\n").unwrap();
+    assert_eq!(load(dir.path()).unwrap().run.workers, 2);
+
+    std::fs::write(dir.path().join(FILE_NAME), "[run]\nworkers = \"2\"\n").unwrap();
+    let shown = dir.path().join(FILE_NAME).display().to_string();
+    assert_eq!(
+        load(dir.path()).unwrap_err().to_string(),
+        format!("{shown}:2: [run] workers: expected a whole number, found a string")
+    );
+}
+
+/// (what the case shows, config text)
+const CASES: &[(&str, &str)] = &[
+    ("toml syntax error", "[run]\nworkers = \n"),
+    ("duplicate key", "[run]\nworkers = 1\nworkers = 2\n"),
+    ("unknown section, close", "[rnu]\nworkers = 2\n"),
+    ("unknown section, far", "[database]\nurl = \"x\"\n"),
+    ("key above its section", "workers = 2\n[run]\n"),
+    ("unknown top-level key", "colour = \"red\"\n"),
+    ("section that is not a table", "run = 4\n"),
+    ("unknown key, close", "[run]\nintegration_brach = \"x/{plan}\"\n"),
+    ("unknown key, far", "[merge]\nstrategy = \"rebase\"\n"),
+    (
+        "unknown agent key",
+        "[agents.local]\nkind = \"command\"\ncommand = [\"a\"]\nmodel = \"sonnet\"\n",
+    ),
+    (
+        "wrong types",
+        "[run]\nworkers = \"four\"\nagent = 3\nauthor = []\n[gates]\nmax_fix_rounds = \"3\"\ncommands = \"cargo test\"\n",
+    ),
+    (
+        "out of range counts",
+        "[run]\nworkers = 0\nmax_attempts = 0\n[merge]\nmax_resolver_rounds = -1\n[review]\nmax_rounds = 99999999999\n",
+    ),
+    (
+        "bad durations",
+        "[run]\nlease = \"soon\"\ntimeout = -5\nbackoff_base = \"0s\"\ngrace = true\n",
+    ),
+    ("bad author", "[run]\nauthor = \"Colony Bot\"\n"),
+    ("bad integration branch", "[run]\nintegration_branch = \"colony/{plna}\"\n"),
+    ("empty integration branch", "[run]\nintegration_branch = \" \"\n"),
+    ("unconfigured default agent", "[run]\nagent = \"locl\"\n[agents.local]\nkind = \"fake\"\n"),
+    ("unconfigured default agent, nothing close", "[run]\nagent = \"claude\"\n"),
+    ("bad agent names", "[run]\nagent = \"a b\"\n[agents.\"x/y\"]\nkind = \"fake\"\n"),
+    ("agent that is not a table", "[agents]\nkind = \"command\"\n"),
+    ("command agent without a command", "[agents.local]\nkind = \"command\"\n"),
+    (
+        "command as a shell line",
+        "[agents.local]\nkind = \"command\"\ncommand = \"./agent.sh --fast\"\n",
+    ),
+    ("empty command", "[agents.local]\nkind = \"command\"\ncommand = []\n"),
+    ("command of numbers", "[agents.local]\nkind = \"command\"\ncommand = [\"run\", 1]\n"),
+    ("fake with a command", "[agents.f]\nkind = \"fake\"\ncommand = [\"x\"]\n"),
+    ("coming adapter by name", "[agents.claude]\n"),
+    ("coming adapter by kind", "[agents.mine]\nkind = \"codex\"\n"),
+    ("kind typo", "[agents.mine]\nkind = \"fkae\"\n"),
+    ("table name that is no kind", "[agents.local]\ncommand = [\"x\"]\n"),
+    ("bad env", "[agents.f]\nkind = \"fake\"\nenv = { \"1X\" = \"a\", OK = 2 }\n"),
+    ("env that is not a table", "[agents.f]\nkind = \"fake\"\nenv = [\"A=1\"]\n"),
+    ("empty gate command", "[gates]\ncommands = [\"cargo test\", \"  \"]\n"),
+];
+
+#[test]
+fn refusals_read_well() {
+    let mut out = String::new();
+    for (what, text) in CASES {
+        out.push_str(&format!("## {what}\n{}\n\n", refused(text)));
+    }
+    insta::assert_snapshot!(out);
+}
