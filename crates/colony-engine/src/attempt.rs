@@ -298,6 +298,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             let work = repo.rev_parse(&format!("refs/heads/{}", self.branch()))?.expect("the task branch exists");
             let record = self.layout().attempt_dir(&self.claim.task, self.claim.attempt).join("commit");
             std::fs::write(&record, work.as_str()).map_err(|source| EngineError::Io { path: record, source })?;
+            crate::failpoint::hit("before-merge");
             let MergeOutcome::Clean { tree } = repo.merge_tree(&tip, &work)? else {
                 unreachable!("the task branch contains the integration tip, so merging them is clean")
             };
@@ -308,6 +309,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
             match repo.update_ref_cas(&integration_ref, &candidate, &tip)? {
                 CasOutcome::Moved => {
+                    crate::failpoint::hit("after-merge");
                     log_note(log, format!("colony: merged into {integration} at {candidate}"));
                     return self.complete().await;
                 }

@@ -8,6 +8,7 @@
 
 mod attempt;
 mod error;
+mod failpoint;
 pub mod layout;
 mod lock;
 mod round;
