@@ -35,7 +35,7 @@ impl Fixture {
         task.fake = fake;
         let task_file = self.files.path().join("task.json");
         std::fs::write(&task_file, serde_json::to_vec(&task).unwrap()).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_colony-fake-agent"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_colony-fake"));
         cmd.current_dir(self.worktree.path())
             .env("COLONY_TASK_ID", "t1")
             .env("COLONY_ATTEMPT", attempt.to_string())

@@ -3,7 +3,7 @@
 //! Help is written for someone who has never seen colony: the top level says
 //! what colony is and shows a first session, and every command and flag has
 //! a line of its own. Only commands that work are listed; the ones still to
-//! come (run, logs, serve, …) are left out rather than stubbed.
+//! come (serve, doctor, …) are left out rather than stubbed.
 
 use std::path::PathBuf;
 
@@ -21,11 +21,14 @@ tasks and their dependencies; colony keeps every task's state in a durable
 store in your repository, where you can list, inspect and steer them.";
 
 const AFTER_HELP: &str = "\
+New here? `colony demo` runs a sample plan in a scratch repository.
+
 Example:
   colony init              set up this repository
   colony add plan.yaml     import a plan (`colony add --help` shows one)
-  colony list              see its tasks and where each stands
-  colony show db-schema    see one task in full";
+  colony run               work through its tasks, several agents at once
+  colony status            see where things stand
+  colony land              bring the finished work into your branch";
 
 /// `colony`: the parsed command line.
 #[derive(Debug, Parser)]
@@ -115,6 +118,24 @@ depends on, acceptance criteria and the files it works on:
 amplifier-swarm's tasks.yaml is read as it is, too.")]
     Add(AddArgs),
 
+    /// Run the tasks: agents work in parallel, finished work is merged
+    #[command(long_about = "\
+Run the tasks until nothing more can run.
+
+Each task's agent works in a git worktree of its own under
+.colony/worktrees/. When it is done, the checks in colony.toml's [gates]
+run; a failure goes back to the agent to fix. Passing work is merged, one
+task at a time, into the plan's integration branch (colony/<plan>); your own
+branch and working tree are not touched until you run `colony land`.
+
+Plan files given here are imported first, as `colony add` would. A run can
+be stopped with Ctrl-C (running agents may finish; press it again to stop
+them at once) and continued later with `colony run`.
+
+Exit code: 0 when every task is done, 3 when tasks failed, are blocked or
+cancelled, or the run was stopped early.")]
+    Run(RunArgs),
+
     /// List tasks with their status and attempts
     List(ListArgs),
 
@@ -123,6 +144,9 @@ amplifier-swarm's tasks.yaml is read as it is, too.")]
 
     /// Summarize: tasks by status, plans, progress, what to do next
     Status(JsonArg),
+
+    /// Show what a task's agent printed, or follow it live with -f
+    Logs(LogsArgs),
 
     /// Print the event log, the record of everything that happened
     Events(EventsArgs),
@@ -142,11 +166,31 @@ cancelled task is retried with `colony retry`. Either every named task is
 cancelled or, if one cannot be, none is.")]
     Cancel(IdsArg),
 
+    /// Bring a plan's finished work into your checked-out branch
+    #[command(long_about = "\
+Bring a plan's integration branch (colony/<plan>) into the branch you have
+checked out: a fast-forward, or a merge commit with --merge. Your working
+tree must have no uncommitted changes; if it has, or the branches have
+diverged, nothing is changed and colony says what to do.")]
+    Land(LandArgs),
+
     /// Write a stored plan back out as a plan file
     #[command(long_about = "\
 Write a stored plan back out in colony's plan format. Adding the written
 file again changes nothing.")]
     Export(ExportArgs),
+
+    /// Watch colony work: a sample plan run in a scratch repository
+    #[command(long_about = "\
+Watch colony work on a sample project, with no agent to install.
+
+Creates a git repository in a new temporary directory (or DIR with --keep),
+adds a 12-task plan that builds a small static site, and runs it with
+colony's built-in fake agent on 4 workers. Along the way one task fails and
+is retried, one is sent back by a check and fixed, and two tasks that edit
+the same file conflict and are reconciled. It takes under a minute; the
+repository is kept so you can look around.")]
+    Demo(DemoArgs),
 
     /// Print a shell completion script
     #[command(long_about = "\
@@ -178,6 +222,68 @@ pub struct AddArgs {
     /// Print what was added as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Plan files to import first, as `colony add` would
+    #[arg(value_name = "PLAN")]
+    pub plans: Vec<PathBuf>,
+
+    /// How many agents work at once [default: `workers` in colony.toml]
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// The agent for tasks whose plan names none [default: `agent` in
+    /// colony.toml]
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Print nothing but the summary at the end
+    #[arg(long, short, conflicts_with = "json")]
+    pub quiet: bool,
+
+    /// Print one JSON event per line (the summary goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The task's id, as `colony list` shows it
+    pub id: String,
+
+    /// Keep printing as the agent writes, until its attempt ends (or Ctrl-C)
+    #[arg(long, short)]
+    pub follow: bool,
+
+    /// Which attempt [default: the latest]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
+
+    /// Print the log's records as they are stored, one JSON object a line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LandArgs {
+    /// The plan to land; needed only when the store holds several
+    #[arg(long, short, value_name = "NAME")]
+    pub plan: Option<String>,
+
+    /// Make a merge commit instead of fast-forwarding (also when your branch
+    /// has commits of its own)
+    #[arg(long)]
+    pub merge: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Create the demo repository in DIR (new or empty) instead of a new
+    /// temporary directory
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -260,4 +366,13 @@ fn status_parser() -> impl TypedValueParser<Value = TaskStatus> {
     let names = TaskStatus::ALL.map(TaskStatus::as_str);
     PossibleValuesParser::new(names)
         .map(|name| name.parse().expect("every possible value is a status name"))
+}
+
+impl Command {
+    /// Commands that run agents. They get a runtime with worker threads:
+    /// the engine's attempts run side by side, and its git calls block a
+    /// thread while they last.
+    pub fn runs_agents(&self) -> bool {
+        matches!(self, Command::Run(_) | Command::Demo(_))
+    }
 }

@@ -8,7 +8,9 @@
 //! - 2: bad input: a refused plan, an unknown id, a transition the task's
 //!   state does not allow, not inside a repository (clap's own usage errors
 //!   exit 2 too);
-//! - 3: reserved for `colony run` ending with failed tasks.
+//! - 3: `colony run` ended with work not done: tasks failed, blocked or
+//!   cancelled, or the run was stopped before the end. Its summary has
+//!   already said which, so nothing more is printed.
 
 use std::fmt;
 use std::io;
@@ -28,17 +30,33 @@ impl fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
+/// A run that ended with work not done: exit code 3. Its summary is the
+/// message, printed before this is returned.
+#[derive(Debug)]
+pub struct Unfinished;
+
+impl fmt::Display for Unfinished {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the run ended with work not done")
+    }
+}
+
+impl std::error::Error for Unfinished {}
+
 /// Shorthand for returning a [`BadInput`].
 pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
 
-/// The exit code for an error: 2 when any cause in its chain is the input's
-/// fault, 0 when stdout was closed by its reader (`colony events | head`
-/// is not a failure), else 1.
+/// The exit code for an error: 3 for an [`Unfinished`] run, 2 when any
+/// cause in its chain is the input's fault, 0 when stdout was closed by its
+/// reader (`colony events | head` is not a failure), else 1.
 pub fn code(err: &anyhow::Error) -> u8 {
     if is_broken_pipe(err) {
         return 0;
+    }
+    if err.is::<Unfinished>() {
+        return 3;
     }
     // `downcast_ref` on the anyhow error sees its contexts too (a
     // `BadInput` attached with `.context`), the chain sees plain sources.
@@ -79,8 +97,12 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// `error: <message>`, then each cause on its own indented lines. Causes
-/// may span several lines (a refused plan lists one problem a line).
+/// may span several lines (a refused plan lists one problem a line). An
+/// [`Unfinished`] run renders as nothing: its summary said it all.
 pub fn render(err: &anyhow::Error) -> String {
+    if err.is::<Unfinished>() {
+        return String::new();
+    }
     let mut out = format!("error: {err}\n");
     for cause in err.chain().skip(1) {
         for line in cause.to_string().lines() {
@@ -107,6 +129,8 @@ mod tests {
         assert_eq!(code(&anyhow::anyhow!("disk full")), 1);
         let pipe = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe));
         assert_eq!(code(&pipe), 0);
+        let unfinished = anyhow::Error::new(Unfinished);
+        assert_eq!((code(&unfinished), render(&unfinished).as_str()), (3, ""));
     }
 
     #[test]

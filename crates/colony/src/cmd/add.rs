@@ -4,12 +4,15 @@
 //! refused plan leaves no trace: not a half-imported plan, not an empty
 //! database. The store then takes all the plans in one transaction: if it refuses
 //! one (a started task changed, an id another plan owns), none is added.
+//!
+//! `colony run PLAN...` imports through the same functions.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use colony_core::config::Config;
 use colony_core::plan::{self, PlanErrors};
 use colony_core::{Plan, TaskId};
 use colony_store::{AddOptions, AddReport, Store};
@@ -17,36 +20,58 @@ use colony_store::{AddOptions, AddReport, Store};
 use crate::cli::AddArgs;
 use crate::ctx::Ctx;
 use crate::exit::{BadInput, bad_input};
-use crate::render;
+use crate::{render, settings};
 
 /// Names listed in one line of the report before it says "and N more".
 const MAX_NAMES: usize = 5;
 
 pub async fn run(ctx: &Ctx, args: AddArgs, out: &mut impl Write) -> Result<()> {
     let plans = load_all(&args.plans)?;
+    let config = settings::load_config(&ctx.root)?;
     let store = ctx.open_store().await?;
-    let opts = AddOptions { force: args.force };
-    let sources: Vec<String> = plans.iter().map(|(path, _)| ctx.rel(path)).collect();
-    let batch: Vec<(&Plan, &str)> = plans.iter().zip(&sources).map(|((_, plan), source)| (plan, source.as_str())).collect();
-    let what = if plans.len() == 1 { "the plan was not added" } else { "no plan was added" };
-    let reports = store.add_plans(&batch, opts).await.context(what)?;
+    let reports = import(ctx, &store, plans, &config, AddOptions { force: args.force }).await;
     store.close().await;
-    if !args.json {
-        for (report, (_, plan)) in reports.iter().zip(&plans) {
-            write_report(out, report, plan.tasks.len())?;
-        }
-    }
+    let reports = reports?;
     if args.json {
+        let reports: Vec<&AddReport> = reports.iter().map(|(report, _)| report).collect();
         return render::json(out, &reports);
     }
-    if reports.iter().any(|r| !r.changed_nothing()) {
+    write_reports(out, &reports)?;
+    if reports.iter().any(|(r, _)| !r.changed_nothing()) {
         writeln!(out, "\nnext: see the tasks with `colony list`, or a summary with `colony status`")?;
     }
     Ok(())
 }
 
+/// Adds plans read by [`load_all`] in one transaction, with the config's
+/// defaults applied; returns each plan's report and its number of tasks.
+pub async fn import(
+    ctx: &Ctx,
+    store: &impl Store,
+    mut plans: Vec<(PathBuf, Plan)>,
+    config: &Config,
+    opts: AddOptions,
+) -> Result<Vec<(AddReport, usize)>> {
+    for (_, plan) in &mut plans {
+        settings::apply_plan_defaults(plan, config);
+    }
+    let sources: Vec<String> = plans.iter().map(|(path, _)| ctx.rel(path)).collect();
+    let batch: Vec<(&Plan, &str)> = plans.iter().zip(&sources).map(|((_, plan), source)| (plan, source.as_str())).collect();
+    let what = if plans.len() == 1 { "the plan was not added" } else { "no plan was added" };
+    let reports = store.add_plans(&batch, opts).await.context(what)?;
+    Ok(reports.into_iter().zip(plans.iter().map(|(_, plan)| plan.tasks.len())).collect())
+}
+
+/// One line per plan: what the import changed.
+pub fn write_reports(out: &mut impl Write, reports: &[(AddReport, usize)]) -> Result<()> {
+    for (report, in_file) in reports {
+        write_report(out, report, *in_file)?;
+    }
+    Ok(())
+}
+
 /// Reads every file; any problem in any of them refuses them all.
-fn load_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Plan)>> {
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Plan)>> {
     let mut plans = Vec::new();
     let mut problems = Vec::new();
     let mut refused = 0;

@@ -18,20 +18,7 @@ pub async fn run(ctx: &Ctx, args: ExportArgs, out: &mut impl Write) -> Result<()
     let store = ctx.open_store().await?;
     let name = match args.plan {
         Some(name) => name,
-        None => {
-            let plans = store.plans().await?;
-            match plans.as_slice() {
-                [] => return Err(bad_input("the store has no plans to export; add one with `colony add PLAN`")),
-                [only] => only.name.to_string(),
-                several => {
-                    let names: Vec<&str> = several.iter().map(|p| p.name.as_str()).collect();
-                    return Err(bad_input(format!(
-                        "the store has several plans; choose one with --plan: {}",
-                        names.join(", ")
-                    )));
-                }
-            }
-        }
+        None => only_plan(&store, "export").await?,
     };
     let plan = store.export_plan(&name).await?;
     store.close().await;
@@ -47,4 +34,18 @@ pub async fn run(ctx: &Ctx, args: ExportArgs, out: &mut impl Write) -> Result<()
         None => out.write_all(text.as_bytes())?,
     }
     Ok(())
+}
+
+/// The store's one plan, for commands whose `--plan` may be left out when
+/// there is only one; `doing` completes "no plans to …".
+pub async fn only_plan(store: &impl Store, doing: &str) -> Result<String> {
+    let plans = store.plans().await?;
+    match plans.as_slice() {
+        [] => Err(bad_input(format!("the store has no plans to {doing}; add one with `colony add PLAN`"))),
+        [only] => Ok(only.name.to_string()),
+        several => {
+            let names: Vec<&str> = several.iter().map(|p| p.name.as_str()).collect();
+            Err(bad_input(format!("the store has several plans; choose one with --plan: {}", names.join(", "))))
+        }
+    }
 }

@@ -3,10 +3,14 @@
 mod add;
 mod change;
 mod completions;
+mod demo;
 mod events;
 mod export;
 mod init;
+mod land;
 mod list;
+mod logs;
+mod run;
 mod show;
 mod status;
 
@@ -17,18 +21,22 @@ use crate::ctx::Ctx;
 
 pub async fn run(cli: Cli) -> Result<()> {
     let out = &mut std::io::stdout().lock();
-    // Every command but `completions` works in a repository.
+    // Every command but `completions` and `demo` works in a repository.
     let ctx = || Ctx::new(&cli.global);
     match cli.command {
         Command::Init => init::run(&ctx()?, out).await,
         Command::Add(args) => add::run(&ctx()?, args, out).await,
+        Command::Run(args) => run::run(&ctx()?, args, out).await,
         Command::List(args) => list::run(&ctx()?, args, out).await,
         Command::Show(args) => show::run(&ctx()?, args, out).await,
         Command::Status(args) => status::run(&ctx()?, args, out).await,
+        Command::Logs(args) => logs::run(&ctx()?, args, out).await,
         Command::Events(args) => events::run(&ctx()?, args, out).await,
         Command::Retry(args) => change::run(&ctx()?, change::Change::Retry, args, out).await,
         Command::Cancel(args) => change::run(&ctx()?, change::Change::Cancel, args, out).await,
+        Command::Land(args) => land::run(&ctx()?, args, out).await,
         Command::Export(args) => export::run(&ctx()?, args, out).await,
+        Command::Demo(args) => demo::run(args, out).await,
         Command::Completions(args) => completions::run(&args, out),
     }
 }

@@ -1,10 +1,15 @@
 //! End-to-end tests of the `colony` binary, each in a temporary git
 //! repository of its own (see [`repo::TestRepo`]). Output is checked with
-//! insta snapshots under `snapshots/`, times and paths filtered out.
+//! insta snapshots under `snapshots/`, times and paths filtered out. Runs
+//! use the fake agent built beside `colony` (`COLONY_FAKE_AGENT` points at
+//! it).
 
+mod land;
+mod live;
 mod plans;
 mod postgres;
 mod refused;
 mod repo;
+mod run;
 mod setup;
 mod steer;

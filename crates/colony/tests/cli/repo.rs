@@ -43,6 +43,26 @@ impl TestRepo {
         repo
     }
 
+    /// A repository with a first commit (a README), set up with `colony
+    /// init` and the given `colony.toml`, both committed: ready for
+    /// `colony run` with the fake agent.
+    pub fn for_runs(config: &str) -> TestRepo {
+        let repo = TestRepo::new();
+        std::fs::write(repo.root.join("README.md"), "# A project\n").unwrap();
+        std::fs::write(repo.root.join("colony.toml"), config).unwrap();
+        repo.colony(&["init"]).success();
+        repo.commit_all("Start");
+        repo
+    }
+
+    /// Commits everything in the working tree, under a fixed identity.
+    pub fn commit_all(&self, message: &str) {
+        for args in [&["add", "--all"][..], &["-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-qm", message]] {
+            let out = self.git(args);
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
     /// A repository after `colony init` and `colony add plans/auth.yaml`.
     pub fn with_auth_plan() -> TestRepo {
         let repo = TestRepo::initialized();
@@ -80,6 +100,7 @@ impl TestRepo {
             .env("HOME", &self.home)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("TZ", "UTC")
+            .env("COLONY_FAKE_AGENT", env!("CARGO_BIN_EXE_colony-fake-agent"))
             .env_remove("COLONY_STORE")
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE");
@@ -118,6 +139,13 @@ impl TestRepo {
             .collect()
     }
 
+    /// `git ARGS`'s stdout, asserting it succeeded.
+    pub fn git_out(&self, args: &[&str]) -> String {
+        let out = self.git(args);
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     pub fn git(&self, args: &[&str]) -> Output {
         Command::new("git")
             .args(args)
@@ -140,6 +168,8 @@ pub fn filters(repo: &TestRepo) -> Vec<(String, String)> {
         (regex_escape(&repo.base().display().to_string()), "[TMP]".into()),
         (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d".into(), "[DATE TIME]".into()),
         (r"\b\d\d:\d\d:\d\d\b".into(), "[TIME]".into()),
+        // A run's wall time: `4.2s`, `3m 05s`.
+        (r"\b(\d+\.\d|\d+m \d\d)s\b".into(), "[SECS]".into()),
     ]
 }
 

@@ -1,0 +1,217 @@
+//! colony's fake agent: a deterministic stand-in for an AI coding agent.
+//!
+//! colony's end-to-end tests and `colony demo` run it as a `command` agent
+//! (DESIGN.md, "Project config"): the worktree as cwd, the prompt on stdin,
+//! the task as JSON in `COLONY_TASK_FILE`, the attempt number in
+//! `COLONY_ATTEMPT` and, after a failed round, `COLONY_FEEDBACK_FILE`. What
+//! it does comes from the task's `fake:` block ([`script::Script`]) and
+//! nothing else, so a test knows every line and file it will produce.
+//!
+//! In order, each step printing a line so that logs show it:
+//!
+//! 1. read the whole prompt, the task and its block; anything malformed is
+//!    reported on stderr with exit code 2, before anything changes;
+//! 2. on attempts up to `fail_attempts`, fail at once with exit code 1;
+//! 3. print the `print` lines, then stay silent `silent_after_print_ms`;
+//! 4. change files: `fix_on_feedback` when there is feedback, else `write`
+//!    then `append`, else nothing with `no_changes`, else write
+//!    `colony-fake/<task-id>.txt` holding the prompt;
+//! 5. with `commit`, commit those changes with git;
+//! 6. sleep `sleep_ms`; then hang forever with `hang`, abort with `crash`,
+//!    or exit with `exit` (0 unless set).
+//!
+//! The executable `colony-fake-agent` is built by the `colony` package, next
+//! to `colony`, where the `fake` agent and `colony demo` look for it; it
+//! only calls [`run`]. This crate's own binary, `colony-fake`, is the same
+//! program under a name of its own (two packages of one workspace must not
+//! build executables of the same name), for this crate's tests.
+
+mod script;
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::thread::sleep;
+use std::time::Duration;
+
+use colony_core::TaskSpec;
+
+use script::{Files, Script};
+
+/// What a run works from, all read before anything is done.
+struct Run {
+    task: TaskSpec,
+    script: Script,
+    attempt: u32,
+    prompt: String,
+    /// Whether the last round left feedback to act on.
+    feedback: bool,
+}
+
+/// The whole program: reads the task and its `fake:` block from the
+/// environment and stdin, does what the block says, and returns the exit
+/// code to end the process with.
+pub fn run() -> ExitCode {
+    let run = match Run::read() {
+        Ok(run) => run,
+        Err(message) => {
+            eprintln!("colony-fake-agent: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run.go() {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("colony-fake-agent: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl Run {
+    fn read() -> Result<Run, String> {
+        // All of stdin first, so that colony's write of the prompt never
+        // blocks or breaks, whatever the script does next.
+        let prompt = io::read_to_string(io::stdin()).map_err(|e| format!("reading stdin: {e}"))?;
+        let attempt = var("COLONY_ATTEMPT")?;
+        let attempt = attempt
+            .parse()
+            .map_err(|_| format!("COLONY_ATTEMPT `{attempt}` is not a number"))?;
+        let task_file = var("COLONY_TASK_FILE")?;
+        let json = fs::read(&task_file).map_err(|e| format!("reading {task_file}: {e}"))?;
+        let task: TaskSpec = serde_json::from_slice(&json)
+            .map_err(|e| format!("reading the task in {task_file}: {e}"))?;
+        let script = Script::new(task.fake.as_ref())?;
+        let feedback = std::env::var_os("COLONY_FEEDBACK_FILE")
+            .and_then(|path| fs::metadata(path).ok())
+            .is_some_and(|meta| meta.len() > 0);
+        Ok(Run {
+            task,
+            script,
+            attempt,
+            prompt,
+            feedback,
+        })
+    }
+
+    fn go(self) -> Result<ExitCode, String> {
+        let s = &self.script;
+        println!("fake: task {}, attempt {}", self.task.id, self.attempt);
+        if self.attempt <= s.fail_attempts {
+            eprintln!("fake failure on attempt {}", self.attempt);
+            return Ok(ExitCode::FAILURE);
+        }
+        for line in &s.print {
+            println!("{line}");
+        }
+        if s.silent_after_print_ms > 0 {
+            sleep(Duration::from_millis(s.silent_after_print_ms));
+        }
+        self.change_files()?;
+        if s.commit {
+            commit(&format!("fake: {}", self.task.id))?;
+        }
+        if s.sleep_ms > 0 {
+            println!("fake: sleeping {} ms", s.sleep_ms);
+            sleep(Duration::from_millis(s.sleep_ms));
+        }
+        if s.hang {
+            println!("fake: hanging");
+            loop {
+                sleep(Duration::from_secs(3600));
+            }
+        }
+        if s.crash {
+            println!("fake: crashing");
+            // println! flushes at the newline; make sure anyway, since
+            // abort runs no destructors.
+            let _ = io::stdout().flush();
+            std::process::abort();
+        }
+        println!("fake: exiting with {}", s.exit);
+        Ok(ExitCode::from(s.exit))
+    }
+
+    fn change_files(&self) -> Result<(), String> {
+        let s = &self.script;
+        if let Some(fixes) = s.fix_on_feedback.as_ref().filter(|_| self.feedback) {
+            println!("fake: fixing after feedback");
+            return write_files(fixes, false);
+        }
+        if s.no_changes {
+            println!("fake: changing nothing");
+            return Ok(());
+        }
+        if s.write.is_empty() && s.append.is_empty() {
+            let default = Files::from([(
+                format!("colony-fake/{}.txt", self.task.id),
+                self.prompt.clone(),
+            )]);
+            return write_files(&default, false);
+        }
+        write_files(&s.write, false)?;
+        write_files(&s.append, true)
+    }
+}
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set"))
+}
+
+/// Writes (or appends) each file under the cwd, making its directory.
+fn write_files(files: &Files, append: bool) -> Result<(), String> {
+    for (path, text) in files {
+        let fail = |e: io::Error| format!("writing {path}: {e}");
+        if let Some(dir) = Path::new(path).parent() {
+            fs::create_dir_all(dir).map_err(fail)?;
+        }
+        if append {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(fail)?;
+            file.write_all(text.as_bytes()).map_err(fail)?;
+            println!("fake: appended to {path}");
+        } else {
+            fs::write(path, text).map_err(fail)?;
+            println!("fake: wrote {path}");
+        }
+    }
+    Ok(())
+}
+
+/// Commits everything changed in the worktree, if anything is. The
+/// identity is fixed so the fake's commits are the same on every machine;
+/// `GIT_AUTHOR_*` in the environment still wins, as git has it.
+fn commit(message: &str) -> Result<(), String> {
+    git(&["add", "--all"])?;
+    if git(&["diff", "--cached", "--quiet"]).is_ok() {
+        println!("fake: nothing to commit");
+        return Ok(());
+    }
+    let identity = [
+        "-c",
+        "user.name=colony fake agent",
+        "-c",
+        "user.email=fake-agent@colony.invalid",
+    ];
+    git(&[&identity[..], &["commit", "--quiet", "--message", message]].concat())?;
+    println!("fake: committed");
+    Ok(())
+}
+
+fn git(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("git")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running git: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(format!("git {} failed: {}", args.join(" "), stderr.trim()))
+    }
+}

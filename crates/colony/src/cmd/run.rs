@@ -1,0 +1,170 @@
+//! `colony run [PLAN...]`: drive the store's tasks to the end.
+//!
+//! Everything that can be refused is checked before the first agent
+//! starts: the plan files (as `colony add` checks them), `colony.toml`, the
+//! agent of every task still to run, git's version. Then the engine runs
+//! while this command tails the event log to show progress and listens for
+//! Ctrl-C: the first drains (no new claims; running attempts may finish
+//! within the shutdown grace), the second stops everything at once. Either
+//! way the tasks that did not finish go back to `ready`, and the next
+//! `colony run` carries on.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use colony_core::{Plan, TaskStatus};
+use colony_core::config::Config;
+use colony_engine::{Engine, RunReport, Shutdown};
+use colony_git::Repo;
+use colony_store::{AddOptions, AnyStore, Store, TaskFilter};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::RunArgs;
+use crate::cmd::add;
+use crate::ctx::Ctx;
+use crate::exit::Unfinished;
+use crate::progress::{Mode, Progress};
+use crate::settings::{self, Overrides};
+use crate::signal::Interrupts;
+use crate::{render, summary};
+
+pub async fn run(ctx: &Ctx, args: RunArgs, out: &mut impl Write) -> Result<()> {
+    let mode = match (args.json, args.quiet) {
+        (true, _) => Mode::Json,
+        (false, true) => Mode::Quiet,
+        (false, false) => Mode::Lines,
+    };
+    let job = Job {
+        plans: args.plans,
+        overrides: Overrides { workers: args.jobs.map(usize::from), agent: args.agent },
+        mode,
+    };
+    match execute(ctx, &job, out).await? {
+        Some(report) if !report.all_done() => Err(Unfinished.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The states of tasks a run can still move on.
+const TO_RUN: [TaskStatus; 5] =
+    [TaskStatus::Pending, TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
+
+/// A run as `colony run` and `colony demo` ask for it.
+pub struct Job {
+    /// Plan files to import first.
+    pub plans: Vec<PathBuf>,
+    pub overrides: Overrides,
+    pub mode: Mode,
+}
+
+/// Imports the job's plans, runs the engine to the end with progress, and
+/// prints the summary. Returns the engine's report, or `None` when the
+/// store holds no tasks at all.
+pub async fn execute(ctx: &Ctx, job: &Job, out: &mut impl Write) -> Result<Option<RunReport>> {
+    let plans = add::load_all(&job.plans)?;
+    let config = settings::load_config(&ctx.root)?;
+    if let Some(agent) = &job.overrides.agent {
+        settings::check_agent_name(&config, agent)?;
+    }
+    let repo = open_repo(ctx)?;
+    let store = Arc::new(ctx.open_store().await?);
+    let outcome = drive(ctx, job, plans, &config, repo, &store, out).await;
+    store.close().await;
+    outcome
+}
+
+/// The repository, checked for a git that can run the merge queue.
+fn open_repo(ctx: &Ctx) -> Result<Repo> {
+    let repo = Repo::open(&ctx.root).with_context(|| format!("could not open the repository {}", ctx.root.display()))?;
+    if !repo.supports_merge_tree_write_tree()? {
+        anyhow::bail!("colony needs git 2.38 or later to merge (it uses `git merge-tree --write-tree`); found git {}", repo.version()?);
+    }
+    Ok(repo)
+}
+
+async fn drive(
+    ctx: &Ctx,
+    job: &Job,
+    plans: Vec<(PathBuf, Plan)>,
+    config: &Config,
+    repo: Repo,
+    store: &Arc<AnyStore>,
+    out: &mut impl Write,
+) -> Result<Option<RunReport>> {
+    if !plans.is_empty() {
+        let reports = add::import(ctx, &**store, plans, config, AddOptions::default()).await?;
+        if job.mode == Mode::Lines {
+            add::write_reports(out, &reports)?;
+        }
+    }
+    let counts = store.counts().await?;
+    if counts.total == 0 {
+        let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
+        writeln!(text, "nothing to do: there are no tasks yet; give `colony run` a plan file, or add one with `colony add PLAN`")?;
+        return Ok(None);
+    }
+    let settings = settings::engine_settings(config, &job.overrides, &**store).await?;
+    let workers = settings.workers;
+    let grace = settings.shutdown_grace;
+    let done_before = counts.get(TaskStatus::Done);
+    let to_run: usize = TO_RUN.iter().map(|s| counts.get(*s)).sum();
+    let longest_id =
+        store.tasks(&TaskFilter::default()).await?.iter().map(|t| t.task.id.as_str().len()).max().unwrap_or(0);
+    if job.mode == Mode::Lines && to_run > 0 {
+        let tasks = match to_run < counts.total {
+            true => format!("{to_run} of {}", render::count(counts.total, "task")),
+            false => render::count(to_run, "task"),
+        };
+        writeln!(out, "running {tasks} on {}; Ctrl-C stops", render::count(workers, "worker"))?;
+        out.flush()?;
+    }
+
+    let engine = Engine::new(store.clone(), repo, settings);
+    let shutdown = Shutdown::new();
+    let mut interrupts = Interrupts::install()?;
+    let mut progress = Progress::new(job.mode, store.last_seq().await?, longest_id);
+    let finished = CancellationToken::new();
+    let engine_run = async {
+        let report = engine.run(shutdown.clone()).await;
+        finished.cancel();
+        report
+    };
+    let watch = progress.follow(&**store, out, &finished);
+    let stop = async {
+        tokio::select! {
+            () = interrupts.next() => {}
+            () = finished.cancelled() => return,
+        }
+        shutdown.drain();
+        eprintln!(
+            "stopping: running attempts may finish (up to {}); press Ctrl-C again to stop now",
+            humantime::format_duration(grace)
+        );
+        tokio::select! {
+            () = interrupts.next() => {}
+            () = finished.cancelled() => return,
+        }
+        shutdown.now();
+        eprintln!("stopping now: the agents are being stopped and their tasks go back to the queue");
+    };
+    let (report, shown, ()) = tokio::join!(engine_run, watch, stop);
+    let report = report.context("the run stopped on an error")?;
+    shown?;
+
+    // With --json, stdout carries only events; people read the rest on
+    // stderr.
+    let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
+    if job.mode == Mode::Lines && to_run > 0 {
+        // Set the summary apart from the progress lines.
+        writeln!(text)?;
+    }
+    summary::write_recovered(text, &report.recovered)?;
+    if done_before == counts.total {
+        writeln!(text, "nothing to do: all {} are done", render::count(counts.total, "task"))?;
+    } else {
+        summary::write(text, &report, to_run > 0)?;
+    }
+    Ok(Some(report))
+}

@@ -1,0 +1,167 @@
+//! What `colony run` prints while it runs: the store's event log, tailed.
+//!
+//! The engine reports nothing directly; everything it does is an event in
+//! the store, the same events `colony events` prints. Tailing the log here
+//! (rather than hooking into the engine) means the lines show every worker
+//! of the store, this process's and any other's, and that what a run prints
+//! is exactly what the record says happened.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+use colony_core::{Event, EventKind};
+use colony_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::{render, table};
+
+/// How often the log is read.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Events read per query.
+const BATCH: usize = 1000;
+
+/// The task column never grows wider than this; longer ids push the rest
+/// of their line right.
+const MAX_TASK_WIDTH: usize = 24;
+
+/// How a run shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A timestamped line for each event a person follows a run by.
+    Lines,
+    /// Every event as one JSON object a line.
+    Json,
+    /// Nothing.
+    Quiet,
+}
+
+/// Tails the event log from a sequence number on.
+pub struct Progress {
+    mode: Mode,
+    since: i64,
+    task_width: usize,
+}
+
+impl Progress {
+    /// Shows events after `since`; `longest_id` aligns the task column.
+    pub fn new(mode: Mode, since: i64, longest_id: usize) -> Progress {
+        Progress { mode, since, task_width: longest_id.min(MAX_TASK_WIDTH) }
+    }
+
+    /// Prints new events every [`POLL`] until `done`, then the last ones.
+    /// A failed read is tried again at the next tick: the run goes on
+    /// whether or not it can be watched.
+    pub async fn follow(&mut self, store: &impl Store, out: &mut impl Write, done: &CancellationToken) -> Result<()> {
+        loop {
+            let finished = done.is_cancelled();
+            match store.events(self.since, BATCH).await {
+                Ok(batch) => {
+                    for event in &batch {
+                        self.write(out, event)?;
+                    }
+                    out.flush()?;
+                    if let Some(last) = batch.last() {
+                        self.since = last.seq;
+                    }
+                    if batch.len() == BATCH {
+                        continue;
+                    }
+                }
+                Err(_) if !finished => {}
+                Err(e) => return Err(e.into()),
+            }
+            if finished {
+                return Ok(());
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = done.cancelled() => {}
+            }
+        }
+    }
+
+    fn write(&self, out: &mut impl Write, event: &Event) -> Result<()> {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Json => {
+                serde_json::to_writer(&mut *out, event)?;
+                writeln!(out)?;
+            }
+            Mode::Lines => {
+                if let (Some(task), Some(text)) = (&event.task, line(&event.kind)) {
+                    let width = self.task_width;
+                    writeln!(out, "{}  {:<width$}  {text}", render::clock(event.at), task.as_str())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The words for an event a person watching a run cares about; `None` for
+/// the bookkeeping ones (added, ready, …).
+pub fn line(kind: &EventKind) -> Option<String> {
+    match kind {
+        // A reason can hold a gate's whole output; its first line says
+        // what failed, and `colony show` has the rest.
+        EventKind::AttemptFailed { attempt, reason, retry_at } => {
+            let then = if retry_at.is_some() { "will retry" } else { "no attempts left" };
+            Some(format!("attempt {attempt} failed: {} ({then})", one_line(reason, MAX_REASON).0))
+        }
+        EventKind::Claimed { .. }
+        | EventKind::PhaseChanged { .. }
+        | EventKind::Completed { .. }
+        | EventKind::Blocked { .. }
+        | EventKind::Released { .. }
+        | EventKind::LeaseExpired { .. }
+        | EventKind::Cancelled => Some(kind.summary()),
+        _ => None,
+    }
+}
+
+/// A failure reason in a progress line is cut to this many columns.
+pub const MAX_REASON: usize = 100;
+
+/// A message on one line: its lines joined with spaces (a reason is often
+/// `exit code 1; stderr ends:` and then the line that says why), cut to
+/// `max` columns with `…`. Also says whether anything was cut.
+pub fn one_line(text: &str, max: usize) -> (String, bool) {
+    let joined: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let joined = joined.join(" ");
+    let cut = table::truncate(&joined, max);
+    let was_cut = cut != joined;
+    (cut, was_cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use colony_core::{Phase, TaskId};
+
+    #[test]
+    fn only_events_that_matter_get_a_line() {
+        assert_eq!(line(&EventKind::Ready), None);
+        let claimed = EventKind::Claimed { attempt: 1, worker: "h:1:0".into(), lease_until: 0 };
+        assert_eq!(line(&claimed).unwrap(), "attempt 1 claimed by h:1:0");
+        let phase = EventKind::PhaseChanged { attempt: 2, phase: Phase::Merging };
+        assert_eq!(line(&phase).unwrap(), "attempt 2 merging");
+        let blocked = EventKind::Blocked { by: TaskId::new("a").unwrap() };
+        assert_eq!(line(&blocked).unwrap(), "blocked by a");
+    }
+
+    #[test]
+    fn a_failure_reason_is_one_line_cut_to_fit() {
+        let failed = EventKind::AttemptFailed {
+            attempt: 1,
+            reason: "exit code 1; stderr ends:\nno such file\n".into(),
+            retry_at: Some(5),
+        };
+        assert_eq!(line(&failed).unwrap(), "attempt 1 failed: exit code 1; stderr ends: no such file (will retry)");
+        let long = format!("gate `make test` failed:\n{}", "output ".repeat(30));
+        let (text, cut) = one_line(&long, 40);
+        assert_eq!((text.as_str(), cut), ("gate `make test` failed: output output …", true));
+        assert_eq!(one_line("fits\n", 40), ("fits".to_owned(), false));
+    }
+}

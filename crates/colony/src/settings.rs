@@ -1,0 +1,215 @@
+//! From `colony.toml` and the command line to what the engine is told.
+//!
+//! The engine never reads configuration; this is where the config file is
+//! loaded (a problem in it is bad input, exit 2), where every agent a run
+//! will need is checked before anything starts, and where the built-in fake
+//! agent's executable is found.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use colony_core::config::{self, AgentKind, Config, FAKE_AGENT};
+use colony_core::{Plan, TaskStatus};
+use colony_engine::{AgentCommand, Settings};
+use colony_git::Identity;
+use colony_store::{Store, TaskFilter};
+
+use crate::exit::{BadInput, bad_input};
+
+/// The environment variable that points colony at the fake agent's
+/// executable, for builds that do not put it next to `colony`.
+pub const FAKE_AGENT_ENV: &str = "COLONY_FAKE_AGENT";
+
+/// The fake agent's executable name; it is built beside `colony`.
+const FAKE_AGENT_EXE: &str = "colony-fake-agent";
+
+/// Reads `colony.toml` at the repository root; every problem in it is bad
+/// input, listed one a line.
+pub fn load_config(root: &Path) -> Result<Config> {
+    config::load(root).map_err(|mut errors| {
+        // Errors name the file as joined to the root; the root is where
+        // the user is anyway, as with plan files.
+        for e in &mut errors.0 {
+            e.file = config::FILE_NAME.to_owned();
+        }
+        anyhow::Error::new(errors).context(BadInput(format!("{} is refused; nothing was done", config::FILE_NAME)))
+    })
+}
+
+/// Plans get the config's `max_attempts` as their default. The store fixes
+/// a task's attempts when it is added, from the task, else the plan's
+/// default, else colony's built-in 3, and never sees colony.toml; so the
+/// config's value is written into a plan that sets none. A config that
+/// says what the store would assume anyway leaves the plan as written, so
+/// `colony export` gives back what the user wrote.
+pub fn apply_plan_defaults(plan: &mut Plan, config: &Config) {
+    if plan.defaults.max_attempts.is_none() && config.run.max_attempts != colony_core::spec::DEFAULT_MAX_ATTEMPTS {
+        plan.defaults.max_attempts = Some(config.run.max_attempts);
+    }
+}
+
+/// What the command line says on top of `colony.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub workers: Option<usize>,
+    pub agent: Option<String>,
+}
+
+/// Refuses an `--agent` that names no agent there is.
+pub fn check_agent_name(config: &Config, name: &str) -> Result<()> {
+    if config.agent(name).is_some() {
+        return Ok(());
+    }
+    Err(bad_input(format!("no agent `{name}` is configured; {}", known_agents(config))))
+}
+
+/// Builds the engine's settings, after checking that every task still to
+/// run has an agent that exists: a misnamed agent should stop the run
+/// before it starts, not fail each of its tasks one attempt at a time.
+pub async fn engine_settings(config: &Config, overrides: &Overrides, store: &impl Store) -> Result<Settings> {
+    let default_agent = overrides.agent.clone().or_else(|| config.run.agent.clone());
+    let needed = needed_agents(store, default_agent.as_deref()).await?;
+    let mut agents = BTreeMap::new();
+    let mut fake_exe = None;
+    let names: BTreeSet<&str> =
+        config.agents.keys().map(String::as_str).chain([FAKE_AGENT]).chain(needed.keys().map(String::as_str)).collect();
+    for name in names {
+        let Some(agent) = config.agent(name) else {
+            let task = &needed[name];
+            return Err(bad_input(format!(
+                "task {task} asks for agent `{name}`, which is not configured; {}",
+                known_agents(config)
+            )));
+        };
+        let env: Vec<(String, String)> = agent.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let argv = match &agent.kind {
+            AgentKind::Command { command } => command.clone(),
+            // Looked for only when a task will use it, so a build without
+            // the fake agent runs real agents all the same.
+            AgentKind::Fake if needed.contains_key(name) => {
+                if fake_exe.is_none() {
+                    fake_exe = Some(fake_agent_exe()?);
+                }
+                vec![fake_exe.clone().expect("just set").display().to_string()]
+            }
+            AgentKind::Fake => continue,
+        };
+        agents.insert(name.to_owned(), AgentCommand { argv, env });
+    }
+    let run = &config.run;
+    let mut settings = Settings::new(agents, default_agent);
+    settings.workers = overrides.workers.unwrap_or(run.workers);
+    settings.integration_branch = run.integration_branch.clone();
+    settings.lease = run.lease;
+    settings.backoff_base = run.backoff_base;
+    settings.backoff_cap = run.backoff_cap;
+    settings.timeout = run.timeout;
+    settings.silence_timeout = Some(run.silence_timeout);
+    settings.grace = run.grace;
+    settings.shutdown_grace = run.shutdown_grace;
+    settings.author = run.author.as_ref().map(|(name, email)| Identity::new(name, email));
+    settings.gates = config.gates.commands.clone();
+    settings.gate_timeout = config.gates.timeout;
+    settings.max_fix_rounds = config.gates.max_fix_rounds;
+    settings.max_resolver_rounds = config.merge.max_resolver_rounds;
+    Ok(settings)
+}
+
+/// The agents the tasks still to run will use, each with one task that
+/// uses it (for messages). A task with no agent at all is refused here.
+async fn needed_agents(store: &impl Store, default_agent: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let active = vec![
+        TaskStatus::Pending,
+        TaskStatus::Ready,
+        TaskStatus::Running,
+        TaskStatus::Checking,
+        TaskStatus::Merging,
+        TaskStatus::AwaitingApproval,
+    ];
+    let to_run: BTreeSet<String> = store
+        .tasks(&TaskFilter { statuses: active, plan: None })
+        .await?
+        .into_iter()
+        .map(|r| r.task.id.to_string())
+        .collect();
+    let mut needed = BTreeMap::new();
+    if to_run.is_empty() {
+        return Ok(needed);
+    }
+    for info in store.plans().await? {
+        let plan = store.export_plan(info.name.as_str()).await?;
+        for task in plan.tasks.iter().filter(|t| to_run.contains(t.id.as_str())) {
+            let Some(agent) = task.agent.as_deref().or(plan.defaults.agent.as_deref()).or(default_agent) else {
+                return Err(bad_input(format!(
+                    "task {} names no agent and there is no default; pass --agent NAME, set `agent` \
+                     in colony.toml's [run], or `agent:` in the plan",
+                    task.id
+                )));
+            };
+            needed.entry(agent.to_owned()).or_insert_with(|| task.id.to_string());
+        }
+    }
+    Ok(needed)
+}
+
+/// `known agents: fake, local`.
+fn known_agents(config: &Config) -> String {
+    let names: BTreeSet<&str> = config.agents.keys().map(String::as_str).chain([FAKE_AGENT]).collect();
+    format!("known agents: {}", names.into_iter().collect::<Vec<_>>().join(", "))
+}
+
+/// The fake agent's executable: `COLONY_FAKE_AGENT`, else
+/// `colony-fake-agent` beside the running `colony`.
+pub fn fake_agent_exe() -> Result<PathBuf> {
+    let path = match std::env::var_os(FAKE_AGENT_ENV).filter(|v| !v.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let exe = std::env::current_exe().context("could not find the running colony executable")?;
+            exe.parent().map(|dir| dir.join(FAKE_AGENT_EXE)).unwrap_or_else(|| PathBuf::from(FAKE_AGENT_EXE))
+        }
+    };
+    if !path.is_file() {
+        anyhow::bail!(
+            "the fake agent is missing: there is no {}; it is built with colony (`cargo build` puts \
+             {FAKE_AGENT_EXE} next to colony), or set {FAKE_AGENT_ENV} to its path",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_default_for_attempts_reaches_plans_that_set_none() {
+        let mut config = Config::default();
+        let text = "name: p\ntasks:\n  - id: a\n    prompt: p\n";
+        let plan = colony_core::plan::parse("p.yaml", text.as_bytes(), colony_core::plan::Format::Yaml, "p").unwrap();
+
+        let mut same = plan.clone();
+        apply_plan_defaults(&mut same, &config);
+        assert_eq!(same, plan, "the built-in default is left implicit");
+
+        config.run.max_attempts = 5;
+        let mut raised = plan.clone();
+        apply_plan_defaults(&mut raised, &config);
+        assert_eq!(raised.defaults.max_attempts, Some(5));
+
+        let mut own = plan;
+        own.defaults.max_attempts = Some(2);
+        apply_plan_defaults(&mut own, &config);
+        assert_eq!(own.defaults.max_attempts, Some(2), "the plan's own default wins");
+    }
+
+    #[test]
+    fn unknown_agents_list_the_known_ones() {
+        let config = config::parse("colony.toml", "[agents.local]\nkind = \"command\"\ncommand = [\"x\"]\n").unwrap();
+        assert!(check_agent_name(&config, "local").is_ok());
+        assert!(check_agent_name(&config, FAKE_AGENT).is_ok());
+        let err = check_agent_name(&config, "claude").unwrap_err();
+        assert_eq!(err.to_string(), "no agent `claude` is configured; known agents: fake, local");
+    }
+}

@@ -1,0 +1,210 @@
+//! A run watched while it runs: Ctrl-C once and twice, and `colony logs -f`.
+//! The tests wait for lines of output, never for a fixed time; the only
+//! waiting on the clock is the fake agent's own `sleep_ms`, which is the
+//! scenario.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use crate::repo::TestRepo;
+use crate::run::squeeze;
+
+/// Stops quickly once asked: one second of grace for running attempts and
+/// for a SIGTERMed agent.
+const STOP_FAST: &str = "[run]\nagent = \"fake\"\nshutdown_grace = \"1s\"\ngrace = \"1s\"\n";
+
+/// Longest a test waits for a line before it fails rather than hangs.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A `colony run` in the background, its stdout read line by line.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(repo: &TestRepo, args: &[&str]) -> Running {
+        let mut child = repo.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        Running { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a line containing `text`, spaces squeezed.
+    fn wait_for(&mut self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = squeeze(&line).contains(text);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => panic!("no line with {text:?}; saw:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    fn interrupt(&self) {
+        self.signal(libc::SIGINT);
+    }
+
+    fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) with a pid this test started and has not reaped.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Waits for the exit; returns the code, all of stdout and stderr.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        let stderr = self.child.stderr.take().unwrap();
+        let status = self.child.wait().unwrap();
+        self.seen.extend(self.lines.iter());
+        (status.code(), self.seen.join("\n"), std::io::read_to_string(stderr).unwrap())
+    }
+}
+
+/// Processes working in the repository (its root or a worktree under it):
+/// a leftover colony, agent or gate.
+fn processes_in(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
+        if cwd.starts_with(root) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!("{pid} in {}: {}", cwd.display(), String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+fn status_of(repo: &TestRepo, id: &str) -> serde_json::Value {
+    repo.json(&["show", id])
+}
+
+#[test]
+fn ctrl_c_lets_running_attempts_finish_then_gives_their_tasks_back() {
+    let repo = TestRepo::for_runs(STOP_FAST);
+    let plan = repo.write_plan("slow.yaml", "name: slow\ntasks:\n  - id: slow\n    prompt: p\n    fake: {sleep_ms: 3000}\n");
+    let mut run = Running::start(&repo, &["run", &plan]);
+    run.wait_for("slow attempt 1 claimed by");
+    run.interrupt();
+    let (code, out, err) = run.finish();
+    assert_eq!(code, Some(3), "{out}\n{err}");
+    assert!(err.contains("stopping: running attempts may finish (up to 1s); press Ctrl-C again to stop now"), "{err}");
+    assert!(out.contains("slow  attempt 1 released: colony was stopped"), "{out}");
+    assert!(out.contains("stopped after"), "{out}");
+    assert!(out.ends_with("next: `colony run` carries on where this run stopped"), "{out}");
+
+    let slow = status_of(&repo, "slow");
+    assert_eq!((slow["status"].as_str(), slow["tries"].as_u64()), (Some("ready"), Some(0)), "released, not counted");
+    assert_eq!(processes_in(repo.root()), Vec::<String>::new(), "nothing is left running");
+    assert_eq!(crate::run::worktrees(&repo).len(), 1);
+}
+
+#[test]
+fn a_second_ctrl_c_stops_a_hanging_agent_at_once() {
+    let repo = TestRepo::for_runs(STOP_FAST);
+    let plan = repo.write_plan("hangs.yaml", "name: hangs\ntasks:\n  - id: stuck\n    prompt: p\n    fake: {hang: true}\n");
+    let mut run = Running::start(&repo, &["run", &plan]);
+    run.wait_for("stuck attempt 1 claimed by");
+    let started = Instant::now();
+    run.interrupt();
+    run.interrupt();
+    let (code, out, err) = run.finish();
+    assert_eq!(code, Some(3), "{out}\n{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(out.contains("stuck  attempt 1 released: colony was stopped"), "{out}");
+    let stuck = status_of(&repo, "stuck");
+    assert_eq!((stuck["status"].as_str(), stuck["tries"].as_u64()), (Some("ready"), Some(0)));
+    assert_eq!(processes_in(repo.root()), Vec::<String>::new(), "nothing is left running");
+}
+
+#[test]
+fn a_run_killed_mid_attempt_is_cleaned_up_and_finished_by_the_next() {
+    let repo = TestRepo::for_runs(STOP_FAST);
+    let plan = repo.write_plan("slow.yaml", "name: slow\ntasks:\n  - id: slow\n    prompt: p\n    fake: {sleep_ms: 3000}\n");
+    let mut run = Running::start(&repo, &["run", &plan]);
+    run.wait_for("slow attempt 1 claimed by");
+    // The agent is running (and its process group recorded) once it says
+    // it sleeps.
+    let mut log = Running::start(&repo, &["logs", "slow", "-f"]);
+    log.wait_for("stdout fake: sleeping 3000 ms");
+    log.interrupt();
+    log.finish();
+    run.signal(libc::SIGKILL);
+    let (code, _, _) = run.finish();
+    assert_eq!(code, None, "killed");
+
+    let out = repo.stdout(&["run", "-q"], 0);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("cleaned up after an earlier run that did not finish:"), "{out}");
+    assert!(out.contains("  stopped the agent processes of slow attempt 1 (group "), "{out}");
+    assert!(out.contains("  slow attempt 1 of a dead run: ready"), "{out}");
+    assert!(out.contains("all 1 task done in "), "{out}");
+    assert_eq!(status_of(&repo, "slow")["attempt"], 2);
+    assert_eq!(processes_in(repo.root()), Vec::<String>::new(), "nothing is left running");
+    assert_eq!(crate::run::worktrees(&repo).len(), 1);
+}
+
+#[test]
+fn logs_show_what_the_agent_printed_and_follow_a_live_attempt() {
+    let repo = TestRepo::for_runs(STOP_FAST);
+    let plan = repo.write_plan(
+        "talk.yaml",
+        "name: talk\ntasks:\n  - id: quick\n    prompt: p\n    fake: {print: [hello from quick]}\n  - id: slow\n    prompt: p\n    deps: [quick]\n    fake: {print: [working slowly], sleep_ms: 2000}\n",
+    );
+    let mut run = Running::start(&repo, &["run", &plan]);
+    run.wait_for("slow attempt 1 claimed by");
+
+    let logs = repo.stdout(&["logs", "quick"], 0);
+    let lines: Vec<&str> = logs.lines().map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest)).collect();
+    assert!(lines.contains(&"stdout hello from quick"), "{logs}");
+    assert!(lines.contains(&"stdout fake: exiting with 0"), "{logs}");
+    assert!(lines.iter().any(|l| l.starts_with("stderr colony: merged into colony/talk at ")), "{logs}");
+    let json = repo.stdout(&["logs", "quick", "--json"], 0);
+    for line in json.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(record["t"].is_i64() && record["kind"].is_string(), "{line}");
+    }
+
+    // Follows while the attempt runs and ends by itself with it.
+    let followed = repo.stdout(&["logs", "slow", "-f"], 0);
+    assert!(followed.contains("stdout working slowly"), "{followed}");
+    assert!(followed.contains("stdout fake: exiting with 0"), "{followed}");
+    assert!(followed.contains("colony: merged into colony/talk"), "{followed}");
+    let (code, out, _) = run.finish();
+    assert_eq!(code, Some(0), "{out}");
+
+    assert_eq!(repo.stdout(&["logs", "slow", "--attempt", "1"], 0), repo.stdout(&["logs", "slow"], 0));
+    let err = repo.stderr(&["logs", "slow", "--attempt", "2"], 2);
+    assert_eq!(err, "error: task slow has no attempt 2; its attempts are 1 to 1\n");
+    let err = repo.stderr(&["logs", "nope"], 2);
+    assert_eq!(err, "error: no task `nope`; see `colony list`\n");
+}
+
+#[test]
+fn logs_of_a_task_that_has_not_run_say_so() {
+    let repo = TestRepo::for_runs(STOP_FAST);
+    let plan = repo.write_plan("idle.yaml", "name: idle\ntasks:\n  - id: idle\n    prompt: p\n");
+    repo.colony(&["add", &plan]).success();
+    assert_eq!(repo.stdout(&["logs", "idle"], 0), "no log yet for task idle: it has not started\n");
+}
