@@ -33,6 +33,16 @@ pub enum Phase {
     Merging,
 }
 
+/// Why an attempt's agent runs another round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum RoundCause {
+    /// A gate failed on the agent's work.
+    Gate { command: String },
+    /// Bringing the integration branch in stopped on conflicts.
+    Conflict { paths: Vec<String> },
+}
+
 /// What happened. Task-scoped kinds go with [`Event::task`] set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -60,6 +70,9 @@ pub enum EventKind {
     PhaseChanged { attempt: u32, phase: Phase },
     /// Automatic checks passed; a person must approve before the merge.
     ApprovalRequested { attempt: u32 },
+    /// The agent gets another round within the attempt, with feedback.
+    /// Changes no state; it says why the attempt takes longer.
+    FeedbackRound { attempt: u32, round: u32, #[serde(flatten)] cause: RoundCause },
     /// The attempt's work is merged.
     Completed { attempt: u32 },
     /// The attempt failed. With `retry_at` the task is ready again from then;
@@ -91,6 +104,7 @@ impl EventKind {
             EventKind::Claimed { .. } => "claimed",
             EventKind::PhaseChanged { .. } => "phase_changed",
             EventKind::ApprovalRequested { .. } => "approval_requested",
+            EventKind::FeedbackRound { .. } => "feedback_round",
             EventKind::Completed { .. } => "completed",
             EventKind::AttemptFailed { .. } => "attempt_failed",
             EventKind::LeaseExpired { .. } => "lease_expired",
@@ -126,6 +140,12 @@ impl EventKind {
             }
             EventKind::ApprovalRequested { attempt } => {
                 format!("attempt {attempt} awaits approval")
+            }
+            EventKind::FeedbackRound { attempt, round, cause: RoundCause::Gate { command } } => {
+                format!("attempt {attempt} fix round {round}: gate `{command}` failed")
+            }
+            EventKind::FeedbackRound { attempt, round, cause: RoundCause::Conflict { paths } } => {
+                format!("attempt {attempt} resolver round {round}: conflict in {}", paths.join(", "))
             }
             EventKind::Completed { attempt } => format!("attempt {attempt} done"),
             EventKind::AttemptFailed { attempt, reason, retry_at } => {

@@ -214,7 +214,7 @@ pub mod opt_duration {
             Err(_) => {}
         }
         match humantime::parse_duration(t) {
-            Ok(d) if d.as_secs() > 0 => Ok(d),
+            Ok(d) if !d.is_zero() => Ok(d),
             Ok(_) => Err(format!("duration `{text}` is zero")),
             Err(e) => Err(format!("`{text}` is not a duration like `30m` or `1h 30m` ({e})")),
         }
@@ -245,6 +245,7 @@ mod tests {
         assert!(opt_duration::parse("soon").is_err());
         assert!(opt_duration::parse("0s").is_err());
         assert!(opt_duration::parse("0").is_err());
+        assert_eq!(opt_duration::parse("500ms"), Ok(Duration::from_millis(500)));
         let mut t = task("a");
         t.timeout = Some(Duration::from_secs(5400));
         let json = serde_json::to_value(&t).unwrap();

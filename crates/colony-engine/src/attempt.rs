@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, CommandHarness, Harness, LogWriter, write_task_file};
-use colony_core::{Phase, TaskSpec};
+use colony_core::{Phase, RoundCause, TaskSpec};
 use colony_git::{BringIn, CasOutcome, MergeOutcome, Oid, branch_ref};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -75,13 +75,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// Runs the attempt and tidies its worktree, whatever the outcome.
     pub(crate) async fn run(&self, log: &mut LogWriter) -> Result<Ending, EngineError> {
         let outcome = self.work(log).await;
-        let repo = &self.inner.repo;
         let worktree = self.worktree();
         if worktree.exists() {
-            repo.worktree_remove(&worktree)?;
+            self.inner.git(|r| r.worktree_remove(&worktree))?;
         }
-        if matches!(outcome, Ok(Ending::Merged)) && repo.branch_exists(&self.branch())? {
-            repo.delete_branch(&self.branch(), true)?;
+        if matches!(outcome, Ok(Ending::Merged)) && self.inner.git(|r| r.branch_exists(&self.branch()))? {
+            self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
         }
         outcome
     }
@@ -97,7 +96,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         let harness = inner.harness_for(self.spec(), &plan)?;
         let worktree = self.worktree();
-        inner.repo.worktree_add(&worktree, &self.branch(), start.as_str())?;
+        self.inner.git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str()))?;
         log_note(log, format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()));
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
         write_task_file(&task_file, self.spec())?;
@@ -109,7 +108,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 return Ok(end);
             }
             self.commit(&worktree)?;
-            if !inner.repo.has_commits_since(&worktree, &start)? {
+            if !self.inner.git(|r| r.has_commits_since(&worktree, &start))? {
                 return Ok(Ending::Failed("no changes".into()));
             }
             if !checking {
@@ -124,6 +123,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 GateEnd::Failed { command, tail } => {
                     if round == inner.settings.max_fix_rounds {
                         return Ok(Ending::Failed(format!("gate `{command}` failed:\n{tail}")));
+                    }
+                    let cause = RoundCause::Gate { command: command.clone() };
+                    if let Err(e) = self.fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, round + 1, cause)).await? {
+                        return Ok(e);
                     }
                     feedback = Some(format!(
                         "The gate `{command}` failed after your change. Fix the problem it reports.\n\nIts output ends with:\n{tail}\n"
@@ -173,7 +176,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     fn commit(&self, worktree: &std::path::Path) -> Result<Option<Oid>, EngineError> {
-        Ok(self.inner.repo.commit_all(worktree, &self.spec().title, self.inner.settings.author.as_ref())?)
+        self.inner.git(|r| r.commit_all(worktree, &self.spec().title, self.inner.settings.author.as_ref()))
     }
 
     /// A store write fenced by the attempt; a lost lease ends the attempt.
@@ -205,7 +208,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             let Some(commit) = std::fs::read_to_string(&file).ok().and_then(|t| Oid::parse(t.trim())) else {
                 continue;
             };
-            if self.inner.repo.is_ancestor(&commit, tip)? {
+            if self.inner.git(|r| r.is_ancestor(&commit, tip))? {
                 return Ok(Some(commit));
             }
         }
@@ -229,18 +232,17 @@ impl<S: Store + 'static> Attempt<'_, S> {
 
     async fn merge_locked(&self, harness: &dyn Harness, integration: &str, log: &mut LogWriter) -> Result<Ending, EngineError> {
         let inner = self.inner;
-        let repo = &inner.repo;
         let worktree = self.worktree();
         let integration_ref = branch_ref(integration);
         let mut resolver_rounds = 0;
         loop {
-            let tip = repo.rev_parse(&integration_ref)?.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
-            let head = repo.rev_parse(&format!("refs/heads/{}", self.branch()))?.expect("the task branch exists while its worktree does");
-            if repo.is_ancestor(&head, &tip)? {
+            let tip = self.inner.git(|r| r.rev_parse(&integration_ref))?.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
+            let head = self.inner.git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?.expect("the task branch exists while its worktree does");
+            if self.inner.git(|r| r.is_ancestor(&head, &tip))? {
                 log_note(log, "colony: already in the integration branch");
                 return self.complete().await;
             }
-            match repo.bring_in(&worktree, &tip, inner.settings.author.as_ref())? {
+            match self.inner.git(|r| r.bring_in(&worktree, &tip, inner.settings.author.as_ref()))? {
                 BringIn::UpToDate => {}
                 BringIn::Merged { .. } => {
                     log_note(log, format!("colony: brought {integration} in; gates again on the merged result"));
@@ -254,20 +256,25 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 }
                 BringIn::Conflict(conflict) => {
                     if resolver_rounds == inner.settings.max_resolver_rounds {
-                        repo.abort_merge(&worktree)?;
+                        self.inner.git(|r| r.abort_merge(&worktree))?;
                         return Ok(Ending::Failed(format!("merge conflict with {integration} in {}", conflict.paths.join(", "))));
                     }
                     resolver_rounds += 1;
                     log_note(log, format!("colony: conflict in {}; resolver round {resolver_rounds}", conflict.paths.join(", ")));
+                    let cause = RoundCause::Conflict { paths: conflict.paths.clone() };
+                    if let Err(e) = self.fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, resolver_rounds, cause)).await? {
+                        self.inner.git(|r| r.abort_merge(&worktree))?;
+                        return Ok(e);
+                    }
                     let feedback = resolver_prompt(integration, &conflict);
                     if let Some(end) = self.agent_round(harness, Some(&feedback), log).await? {
-                        repo.abort_merge(&worktree)?;
+                        self.inner.git(|r| r.abort_merge(&worktree))?;
                         return Ok(end);
                     }
                     // git would commit the markers as they are.
                     let unresolved = with_conflict_markers(&worktree, &conflict.paths);
                     if !unresolved.is_empty() {
-                        repo.abort_merge(&worktree)?;
+                        self.inner.git(|r| r.abort_merge(&worktree))?;
                         if resolver_rounds == inner.settings.max_resolver_rounds {
                             return Ok(Ending::Failed(format!(
                                 "merge conflict with {integration} in {}: conflict markers left in {}",
@@ -295,19 +302,19 @@ impl<S: Store + 'static> Attempt<'_, S> {
             // gates. The branch moves to a merge commit of exactly that tree
             // whose first parent is the old tip: `git log --first-parent`
             // then reads one merge per task.
-            let work = repo.rev_parse(&format!("refs/heads/{}", self.branch()))?.expect("the task branch exists");
+            let work = self.inner.git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?.expect("the task branch exists");
             let record = self.layout().attempt_dir(&self.claim.task, self.claim.attempt).join("commit");
             std::fs::write(&record, work.as_str()).map_err(|source| EngineError::Io { path: record, source })?;
             crate::failpoint::hit("before-merge");
-            let MergeOutcome::Clean { tree } = repo.merge_tree(&tip, &work)? else {
+            let MergeOutcome::Clean { tree } = self.inner.git(|r| r.merge_tree(&tip, &work))? else {
                 unreachable!("the task branch contains the integration tip, so merging them is clean")
             };
             let message = format!("Merge task {}: {}", self.claim.task, self.spec().title);
-            let candidate = repo.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref())?;
+            let candidate = self.inner.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref()))?;
             if self.cancel.is_cancelled() {
                 return Ok(self.interrupted());
             }
-            match repo.update_ref_cas(&integration_ref, &candidate, &tip)? {
+            match self.inner.git(|r| r.update_ref_cas(&integration_ref, &candidate, &tip))? {
                 CasOutcome::Moved => {
                     crate::failpoint::hit("after-merge");
                     log_note(log, format!("colony: merged into {integration} at {candidate}"));

@@ -16,6 +16,8 @@ pub enum EngineError {
     UnknownAgent { task: String, agent: String, known: String },
     #[error("the repository has no commit to start the integration branch `{branch}` from; commit something first")]
     NoBase { branch: String },
+    #[error("the engine needs tokio's multi-thread runtime")]
+    Runtime,
     #[error("could not write {path}")]
     Io { path: std::path::PathBuf, #[source] source: std::io::Error },
 }

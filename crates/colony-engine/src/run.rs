@@ -85,7 +85,14 @@ impl<S: Store + 'static> Engine<S> {
     }
 
     /// Runs until nothing is runnable, or until `shutdown` says stop.
+    ///
+    /// Needs tokio's multi-thread runtime: git and the gates' bookkeeping
+    /// block, and the engine says so with `block_in_place`, which the
+    /// current-thread runtime cannot honour.
     pub async fn run(&self, shutdown: Shutdown) -> Result<RunReport, EngineError> {
+        if tokio::runtime::Handle::current().runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err(EngineError::Runtime);
+        }
         let started = Instant::now();
         let inner = &self.inner;
         let recovered = inner.recover().await?;
@@ -203,6 +210,12 @@ impl<S: Store + 'static> Inner<S> {
         }
     }
 
+    /// Runs git, which blocks: the runtime moves its other tasks off this
+    /// thread meanwhile (see [`Engine::run`]).
+    pub(crate) fn git<T>(&self, f: impl FnOnce(&Repo) -> Result<T, colony_git::GitError>) -> Result<T, EngineError> {
+        Ok(tokio::task::block_in_place(|| f(&self.repo))?)
+    }
+
     pub(crate) async fn plan_info(&self, plan: &PlanName) -> Result<Arc<PlanRun>, EngineError> {
         let mut plans = self.plans.lock().await;
         if let Some(p) = plans.get(plan) {
@@ -224,17 +237,17 @@ impl<S: Store + 'static> Inner<S> {
     pub(crate) async fn ensure_integration(&self, plan: &PlanRun) -> Result<Oid, EngineError> {
         let _gate = self.branch_gate.lock().await;
         let name = &plan.integration_branch;
-        if let Some(tip) = self.repo.rev_parse(&branch_ref(name))? {
+        if let Some(tip) = self.git(|r| r.rev_parse(&branch_ref(name)))? {
             return Ok(tip);
         }
         let base = plan.base.as_deref().unwrap_or("HEAD");
-        if self.repo.rev_parse(base)?.is_none() {
+        if self.git(|r| r.rev_parse(base))?.is_none() {
             return Err(EngineError::NoBase { branch: name.clone() });
         }
-        match self.repo.create_branch(name, base) {
+        match tokio::task::block_in_place(|| self.repo.create_branch(name, base)) {
             Ok(tip) => Ok(tip),
             // Another colony process made it first.
-            Err(e) => self.repo.rev_parse(&branch_ref(name))?.ok_or(EngineError::Git(e)),
+            Err(e) => self.git(|r| r.rev_parse(&branch_ref(name)))?.ok_or(EngineError::Git(e)),
         }
     }
 
@@ -281,9 +294,9 @@ impl<S: Store + 'static> Inner<S> {
         // made only after its attempt's claim has committed, so asking the
         // store about each one after listing it never takes a live one.
         let root = self.layout.worktrees();
-        for wt in self.repo.worktree_list()? {
+        for wt in self.git(|r| r.worktree_list())? {
             if wt.path.starts_with(&root) && !self.attempt_is_live(&wt.path).await? {
-                self.repo.worktree_remove(&wt.path)?;
+                self.git(|r| r.worktree_remove(&wt.path))?;
                 notes.push(format!("removed the leftover worktree {}", wt.path.display()));
             }
         }

@@ -288,3 +288,26 @@ async fn two_engines_on_one_store_share_the_work() {
     assert_eq!(merges.trim(), "12", "one merge per task");
     assert_eq!(f.worktrees(), 1);
 }
+
+/// Fix and resolver rounds are events, so progress can show them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_rounds_are_recorded_as_events() {
+    let f = Fixture::new().await;
+    f.add(&[("a", &[])]).await;
+    let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo good > v.txt; else echo bad > v.txt; fi\n";
+    let mut settings = f.settings(script);
+    settings.gates = vec!["grep -q good v.txt".into()];
+    assert!(f.run(settings).await.all_done());
+    let rounds: Vec<String> = f
+        .store
+        .task("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .events
+        .iter()
+        .filter(|e| e.kind.name() == "feedback_round")
+        .map(|e| e.kind.summary())
+        .collect();
+    assert_eq!(rounds, ["attempt 1 fix round 1: gate `grep -q good v.txt` failed"]);
+}

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Event, Millis, Phase, Plan, TaskId, TaskStatus};
+use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -96,6 +96,9 @@ impl Store for AnyStore {
     }
     async fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> Result<()> {
         delegate!(self, s => s.set_phase(task, attempt, phase).await)
+    }
+    async fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> Result<()> {
+        delegate!(self, s => s.feedback_round(task, attempt, round, cause).await)
     }
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
         delegate!(self, s => s.complete(task, attempt).await)

@@ -274,6 +274,14 @@ pub(crate) async fn set_phase<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, phas
     log.flush(tx, now).await
 }
 
+/// Records that the attempt's agent runs another round, and why.
+pub(crate) async fn feedback_round<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, round: u32, cause: colony_core::RoundCause, now: Millis) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    transition(tx, &task, EventKind::FeedbackRound { attempt, round, cause }, now, &mut log).await?;
+    log.flush(tx, now).await
+}
+
 pub(crate) async fn complete<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: Millis) -> Result<()> {
     let task = must_load(tx, id.as_str()).await?;
     let mut log = Log::default();

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Event, Millis, Phase, Plan, TaskId, TaskStatus};
+use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -35,6 +35,9 @@ pub trait Store: Send + Sync {
     /// [`StoreError::LeaseLost`].
     fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> impl Future<Output = Result<Millis>> + Send;
     fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> impl Future<Output = Result<()>> + Send;
+    /// Records that the attempt's agent gets another round (fix or
+    /// resolver), fenced like every write of the attempt.
+    fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> impl Future<Output = Result<()>> + Send;
     /// Marks the attempt's work merged; dependents whose deps are all done
     /// become ready.
     fn complete(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<()>> + Send;
@@ -156,6 +159,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> Result<()> {
         write_tx!(self, |tx, now| ops::set_phase(&mut tx, task, attempt, phase, now).await?)
+    }
+
+    async fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> Result<()> {
+        write_tx!(self, |tx, now| ops::feedback_round(&mut tx, task, attempt, round, cause.clone(), now).await?)
     }
 
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {

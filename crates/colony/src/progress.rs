@@ -112,6 +112,7 @@ pub fn line(kind: &EventKind) -> Option<String> {
         }
         EventKind::Claimed { .. }
         | EventKind::PhaseChanged { .. }
+        | EventKind::FeedbackRound { .. }
         | EventKind::Completed { .. }
         | EventKind::Blocked { .. }
         | EventKind::Released { .. }

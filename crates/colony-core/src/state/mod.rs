@@ -278,6 +278,10 @@ impl Task {
                     _ => return Err(not_allowed()),
                 }
             }
+            EventKind::FeedbackRound { attempt, .. } => {
+                fenced(*attempt)?;
+                self.state.clone()
+            }
             EventKind::Completed { attempt } => {
                 fenced(*attempt)?;
                 S::Done

@@ -170,3 +170,17 @@ fn a_released_attempt_does_not_count() {
     assert!(released.has_attempts_left());
     assert!(t.apply(&EventKind::Released { attempt: 0, reason: "late".into() }).is_err());
 }
+
+#[test]
+fn a_feedback_round_is_fenced_and_changes_nothing() {
+    use crate::event::{Event, RoundCause};
+    let t = claim(&new_task("a", 1).apply(&EventKind::Ready).unwrap());
+    let round = EventKind::FeedbackRound { attempt: 1, round: 1, cause: RoundCause::Gate { command: "make".into() } };
+    assert_eq!(t.apply(&round).unwrap(), t);
+    let stale = EventKind::FeedbackRound { attempt: 0, round: 1, cause: RoundCause::Conflict { paths: vec!["x".into()] } };
+    assert!(t.apply(&stale).is_err());
+    let event = Event { seq: 1, at: 0, task: Some(id("a")), kind: round.clone() };
+    let json = serde_json::to_string(&event).unwrap();
+    assert_eq!(json, r#"{"seq":1,"at":0,"task":"a","type":"feedback_round","attempt":1,"round":1,"cause":"gate","command":"make"}"#);
+    assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, round);
+}
