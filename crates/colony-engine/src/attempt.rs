@@ -29,7 +29,13 @@ use crate::round::{AgentRound, GateEnd, RoundEnd, gates, log_note};
 use crate::run::Inner;
 
 /// The store lock that makes merges one at a time, across processes.
-const MERGE_LOCK: &str = "merge";
+pub(crate) const MERGE_LOCK: &str = "merge";
+
+/// Who holds the merge lock for an attempt. Derived, so that recovery can
+/// free the lock of an attempt whose process died holding it.
+pub(crate) fn merge_holder(worker: &str, task: &colony_core::TaskId, attempt: u32) -> String {
+    format!("{worker}/{task}-a{attempt}")
+}
 
 /// How an attempt ended, as the worker sees it.
 #[derive(Debug)]
@@ -96,6 +102,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         let harness = inner.harness_for(self.spec(), &plan)?;
         let worktree = self.worktree();
+        // Only this attempt uses its branch name; one already there was left
+        // by a run that died before its cleanup, or by an earlier store.
+        if self.inner.git(|r| r.branch_exists(&self.branch()))? {
+            self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
+        }
         self.inner.git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str()))?;
         log_note(log, format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()));
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
@@ -220,7 +231,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         if let Err(e) = self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Merging)).await? {
             return Ok(e);
         }
-        let holder = format!("{}/{}-a{}", self.worker, self.claim.task, self.claim.attempt);
+        let holder = merge_holder(&self.worker, &self.claim.task, self.claim.attempt);
         let lock = crate::lock::StoreLock::acquire(&self.inner.store, MERGE_LOCK, &holder, self.inner.settings.lease, &self.cancel).await?;
         let Some(lock) = lock else {
             return Ok(self.interrupted());

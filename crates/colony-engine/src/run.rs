@@ -11,7 +11,7 @@ use colony_git::{Oid, Repo, branch_ref};
 use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
 use tokio::sync::Mutex;
 
-use crate::attempt::{Attempt, Ending, command_harness};
+use crate::attempt::{Attempt, Ending, MERGE_LOCK, command_harness, merge_holder};
 use crate::error::EngineError;
 use crate::layout::{Layout, integration_branch};
 use crate::settings::Settings;
@@ -284,6 +284,7 @@ impl<S: Store + 'static> Inner<S> {
                 kill_group(pgid, self.settings.grace).await?;
                 notes.push(format!("stopped the agent processes of {} attempt {} (group {})", live.task, live.attempt, pgid.get()));
             }
+            self.store.unlock(MERGE_LOCK, &merge_holder(&live.worker, &live.task, live.attempt)).await?;
             match self.store.expire(&live.task, live.attempt).await {
                 Ok(r) => notes.push(format!("{} attempt {} of a dead run: {}", r.task, r.attempt, r.now)),
                 Err(StoreError::LeaseLost { .. }) => {}

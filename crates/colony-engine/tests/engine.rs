@@ -232,9 +232,9 @@ async fn tasks_name_agents_and_unknown_ones_fail_clearly() {
 
 
 /// What a colony killed with SIGKILL leaves: a claimed task whose worker
-/// process is gone, its agent's process group still running, and its
-/// worktree. The next run stops the group, takes the task back at once,
-/// removes the worktree, and finishes the plan.
+/// process is gone, its agent's process group still running, the merge
+/// lock, and its worktree. The next run stops the group, takes the task
+/// back and frees the lock at once, removes the worktree, and finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_run_recovers_what_a_killed_one_left() {
     use std::os::unix::process::CommandExt;
@@ -251,6 +251,10 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
     let pgid = orphan.id() as i64;
     let boot = colony_agents::boot_id().unwrap();
     f.store.record_process(&claim.task, claim.attempt, pgid, &boot).await.unwrap();
+    // It died holding the merge lock, taken for an hour: the new run must
+    // free it, or its merge would wait that long.
+    let holder = format!("{host}:{dead_pid}:0/a-a1");
+    assert!(f.store.try_lock("merge", &holder, Duration::from_secs(3600)).await.unwrap());
     let leftover = f.repo().join(".colony/worktrees/a-a1");
     git(f.repo(), &["worktree", "add", "-q", "-b", "colony-task/p/a-a1", leftover.to_str().unwrap()]);
 
