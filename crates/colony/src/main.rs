@@ -9,6 +9,7 @@ mod cli;
 mod cmd;
 mod ctx;
 mod exit;
+mod live;
 mod progress;
 mod render;
 mod repo;

@@ -35,6 +35,16 @@ pub enum Mode {
     Json,
     /// Nothing.
     Quiet,
+    /// On a terminal: [`Lines`](Mode::Lines) scrolling above a progress bar
+    /// and a line per worker (see [`crate::live`]).
+    Live,
+}
+
+impl Mode {
+    /// Whether people read this output (as opposed to scripts, or nobody).
+    pub fn for_people(self) -> bool {
+        matches!(self, Mode::Lines | Mode::Live)
+    }
 }
 
 /// Tails the event log from a sequence number on.
@@ -42,12 +52,15 @@ pub struct Progress {
     mode: Mode,
     since: i64,
     task_width: usize,
+    live: Option<crate::live::View>,
 }
 
 impl Progress {
     /// Shows events after `since`; `longest_id` aligns the task column.
-    pub fn new(mode: Mode, since: i64, longest_id: usize) -> Progress {
-        Progress { mode, since, task_width: longest_id.min(MAX_TASK_WIDTH) }
+    /// `total` and `done` size the live view's bar.
+    pub fn new(mode: Mode, since: i64, longest_id: usize, total: usize, done: usize) -> Progress {
+        let live = (mode == Mode::Live).then(|| crate::live::View::new(total, done));
+        Progress { mode, since, task_width: longest_id.min(MAX_TASK_WIDTH), live }
     }
 
     /// Prints new events every [`POLL`] until `done`, then the last ones.
@@ -61,6 +74,11 @@ impl Progress {
                     for event in &batch {
                         self.write(out, event)?;
                     }
+                    if let Some(view) = &mut self.live
+                        && let Ok(counts) = store.counts().await
+                    {
+                        view.tick(&counts, crate::render::now_millis());
+                    }
                     out.flush()?;
                     if let Some(last) = batch.last() {
                         self.since = last.seq;
@@ -73,6 +91,9 @@ impl Progress {
                 Err(e) => return Err(e.into()),
             }
             if finished {
+                if let Some(view) = self.live.take() {
+                    view.finish();
+                }
                 return Ok(());
             }
             tokio::select! {
@@ -82,17 +103,24 @@ impl Progress {
         }
     }
 
-    fn write(&self, out: &mut impl Write, event: &Event) -> Result<()> {
+    fn write(&mut self, out: &mut impl Write, event: &Event) -> Result<()> {
+        let shown = |width: usize| {
+            let (task, text) = (event.task.as_ref()?, line(&event.kind)?);
+            Some(format!("{}  {:<width$}  {text}", render::clock(event.at), task.as_str()))
+        };
+        if let Some(view) = &mut self.live {
+            view.event(event, shown(self.task_width));
+            return Ok(());
+        }
         match self.mode {
             Mode::Quiet => {}
             Mode::Json => {
                 serde_json::to_writer(&mut *out, event)?;
                 writeln!(out)?;
             }
-            Mode::Lines => {
-                if let (Some(task), Some(text)) = (&event.task, line(&event.kind)) {
-                    let width = self.task_width;
-                    writeln!(out, "{}  {:<width$}  {text}", render::clock(event.at), task.as_str())?;
+            Mode::Lines | Mode::Live => {
+                if let Some(text) = shown(self.task_width) {
+                    writeln!(out, "{text}")?;
                 }
             }
         }

@@ -10,6 +10,12 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
+/// Now, in milliseconds since the epoch, as event times are.
+pub fn now_millis() -> Millis {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    since.as_millis() as Millis
+}
+
 /// Local wall-clock time `HH:MM:SS`, the resolution a person follows a run
 /// at.
 pub fn clock(at: Millis) -> String {

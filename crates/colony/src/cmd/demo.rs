@@ -8,7 +8,7 @@
 //! conflict; afterwards the attempt logs are read back to point each of
 //! those out, and the repository is left for the user to explore.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -71,7 +71,7 @@ pub async fn run(args: DemoArgs, out: &mut impl Write) -> Result<()> {
     let job = Job {
         plans: vec![ctx.root.join(PLAN_FILE)],
         overrides: Overrides { workers: Some(4), agent: None },
-        mode: Mode::Lines,
+        mode: if std::io::stdout().is_terminal() { Mode::Live } else { Mode::Lines },
     };
     let report = run::execute(&ctx, &job, out).await?;
     let store = ctx.open_store().await?;

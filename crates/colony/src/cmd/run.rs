@@ -9,7 +9,7 @@
 //! way the tasks that did not finish go back to `ready`, and the next
 //! `colony run` carries on.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -34,6 +34,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs, out: &mut impl Write) -> Result<()> {
     let mode = match (args.json, args.quiet) {
         (true, _) => Mode::Json,
         (false, true) => Mode::Quiet,
+        (false, false) if std::io::stdout().is_terminal() => Mode::Live,
         (false, false) => Mode::Lines,
     };
     let job = Job {
@@ -95,7 +96,7 @@ async fn drive(
 ) -> Result<Option<RunReport>> {
     if !plans.is_empty() {
         let reports = add::import(ctx, &**store, plans, config, AddOptions::default()).await?;
-        if job.mode == Mode::Lines {
+        if job.mode.for_people() {
             add::write_reports(out, &reports)?;
         }
     }
@@ -112,7 +113,7 @@ async fn drive(
     let to_run: usize = TO_RUN.iter().map(|s| counts.get(*s)).sum();
     let longest_id =
         store.tasks(&TaskFilter::default()).await?.iter().map(|t| t.task.id.as_str().len()).max().unwrap_or(0);
-    if job.mode == Mode::Lines && to_run > 0 {
+    if job.mode.for_people() && to_run > 0 {
         let tasks = match to_run < counts.total {
             true => format!("{to_run} of {}", render::count(counts.total, "task")),
             false => render::count(to_run, "task"),
@@ -124,7 +125,7 @@ async fn drive(
     let engine = Engine::new(store.clone(), repo, settings);
     let shutdown = Shutdown::new();
     let mut interrupts = Interrupts::install()?;
-    let mut progress = Progress::new(job.mode, store.last_seq().await?, longest_id);
+    let mut progress = Progress::new(job.mode, store.last_seq().await?, longest_id, counts.total, done_before);
     let finished = CancellationToken::new();
     let engine_run = async {
         let report = engine.run(shutdown.clone()).await;
@@ -156,7 +157,7 @@ async fn drive(
     // With --json, stdout carries only events; people read the rest on
     // stderr.
     let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
-    if job.mode == Mode::Lines && to_run > 0 {
+    if job.mode.for_people() && to_run > 0 {
         // Set the summary apart from the progress lines.
         writeln!(text)?;
     }
