@@ -80,7 +80,7 @@ impl Running {
 
 /// Processes working in the repository (its root or a worktree under it):
 /// a leftover colony, agent or gate.
-fn processes_in(root: &Path) -> Vec<String> {
+pub fn processes_in(root: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };

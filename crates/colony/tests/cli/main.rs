@@ -5,6 +5,7 @@
 //! it).
 
 mod crash;
+mod failures;
 mod land;
 mod live;
 mod plans;
