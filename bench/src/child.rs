@@ -75,7 +75,7 @@ fn wait_with_rusage(child: Child) -> io::Result<(ExitStatus, libc::rusage)> {
     }
 }
 
-fn timeval(t: libc::timeval) -> Duration {
+pub fn timeval(t: libc::timeval) -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
 }
 

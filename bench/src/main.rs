@@ -1,4 +1,4 @@
-//! `colony-bench`: load tools for colony's store.
+//! `colony-bench`: load tools and benchmarks for colony's store and engine.
 //!
 //! `seed` fills a store with a generated plan, `worker` is a minimal worker
 //! process (claim, complete, repeat) whose JSON lines let tests check that
@@ -7,9 +7,15 @@
 //! workers are separate processes, not tasks in one runtime, because the
 //! store's cross-process behaviour (SQLite file locks, PostgreSQL row locks)
 //! is what needs measuring.
+//!
+//! `engine` measures the run engine on real repositories: its overhead
+//! against the same git work done by a shell script, its makespan on random
+//! DAGs against the lower bound, and its peak memory, with each engine run
+//! in a child process (the hidden `engine-child`).
 
 mod child;
 mod cli_timing;
+mod engine;
 mod run;
 mod seed;
 mod table;
@@ -22,7 +28,7 @@ use clap::{Parser, Subcommand};
 use colony_store::{AnyStore, StoreUrl, SystemClock};
 
 #[derive(Parser)]
-#[command(name = "colony-bench", version, about = "Load tools for colony's store")]
+#[command(name = "colony-bench", version, about = "Load tools and benchmarks for colony's store and engine")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,6 +42,11 @@ enum Command {
     Seed(seed::Args),
     /// Measure claim+complete throughput and `colony` CLI latency.
     Run(run::Args),
+    /// Measure the run engine: overhead against a script, makespan, memory.
+    Engine(engine::Args),
+    /// Run the engine on a prepared repository; one JSON line (for `engine`).
+    #[command(hide = true)]
+    EngineChild(engine::runner::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +54,8 @@ fn main() -> anyhow::Result<()> {
         Command::Worker(args) => runtime()?.block_on(worker::main(args)),
         Command::Seed(args) => runtime()?.block_on(seed::main(args)),
         Command::Run(args) => run::main(args),
+        Command::Engine(args) => engine::main(args),
+        Command::EngineChild(args) => engine::runner::main(args),
     }
 }
 

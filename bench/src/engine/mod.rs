@@ -1,0 +1,123 @@
+//! `colony-bench engine`: the run engine's figures, each beside the baseline
+//! measured in the same run. Prints figures and goals; judges nothing.
+//!
+//! 1. Orchestration overhead ([`overhead`]): colony at one worker against a
+//!    shell script doing the same git work by hand.
+//! 2. Makespan ([`makespan`]): colony at several workers on random DAGs of
+//!    sleeping tasks, against the lower bound and simulated schedules.
+//! 3. Peak memory: every engine run happens in a child process
+//!    (`colony-bench engine-child`, [`runner`]) whose peak resident set is
+//!    measured.
+//!
+//! Everything is real: git repositories in a scratch directory, a SQLite
+//! store in each, and agents that are shell scripts run by the engine's
+//! command harness.
+
+mod dag;
+mod makespan;
+mod overhead;
+pub mod runner;
+pub mod scratch;
+
+use std::time::Duration;
+
+use anyhow::ensure;
+
+use crate::table;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Tasks in each run.
+    #[arg(long, default_value_t = 200)]
+    tasks: usize,
+    /// The overhead run's plan: layers of this width, each task depending
+    /// on two of the layer before (as `seed --width`); 0: independent tasks.
+    #[arg(long, default_value_t = 0)]
+    width: usize,
+    /// Engine workers in the makespan runs.
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+    /// Shortest task of the makespan runs, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    min_ms: u64,
+    /// Longest task of the makespan runs, in milliseconds.
+    #[arg(long, default_value_t = 400)]
+    max_ms: u64,
+    /// Seed of the random DAGs and their durations.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How often an idle engine worker looks for work, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    idle_poll_ms: u64,
+    /// Tasks in the short traced runs that count git processes per task
+    /// (0: skip them).
+    #[arg(long, default_value_t = 20)]
+    trace_tasks: usize,
+    /// Rounds of the overhead measurement, script and colony alternating.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Tokio worker threads of the engine process (0: one per core, as
+    /// `colony run` has).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub fn main(args: Args) -> anyhow::Result<()> {
+    ensure!(args.tasks > 0 && args.workers > 0 && args.rounds > 0, "--tasks, --workers and --rounds must be at least 1");
+    ensure!(args.min_ms <= args.max_ms, "--min-ms must not exceed --max-ms");
+    let rt = crate::runtime()?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let git = scratch::git(std::path::Path::new("."), &["version"]).unwrap_or_default();
+    let engine = scratch::EngineOpts { workers: args.workers, idle_poll: Duration::from_millis(args.idle_poll_ms), threads: args.threads };
+    println!(
+        "colony-bench engine: real git repositories, SQLite stores, shell-script agents; {cores} cores, {}, load average {}",
+        git.trim(),
+        load_average()
+    );
+    let threads = if args.threads == 0 { "one per core, as `colony run`".to_owned() } else { args.threads.to_string() };
+    let defaults = colony_engine::Settings::new(Default::default(), None);
+    println!(
+        "engine settings: idle poll {} ms, everything else default (lease {} s, {} gates); tokio worker threads: {threads}",
+        args.idle_poll_ms,
+        defaults.lease.as_secs(),
+        defaults.gates.len()
+    );
+    let scratch = scratch::Scratch::new()?;
+    let overhead = overhead::measure(
+        &rt,
+        &scratch,
+        &overhead::Args { tasks: args.tasks, width: args.width, rounds: args.rounds, engine, trace_tasks: args.trace_tasks },
+    )?;
+    let makespans = makespan::measure(
+        &rt,
+        &scratch,
+        &makespan::Args { tasks: args.tasks, min_ms: args.min_ms, max_ms: args.max_ms, seed: args.seed, engine },
+    )?;
+
+    println!("\npeak memory of the engine process");
+    let mut rows = vec![memory_row("overhead, 1 worker", &overhead)];
+    rows.extend(makespans.iter().map(|(name, run)| memory_row(&format!("{name}, {} workers", args.workers), run)));
+    table::print(&["run", "engine peak RSS", "wait4 ru_maxrss", "engine CPU", "children CPU", "process wall"], &rows);
+    println!("  engine peak RSS: the process's own VmHWM; ru_maxrss: the largest of it and the git and agent processes it reaped");
+    println!("\nload average at the end: {} (other processes on the machine slow every figure)", load_average());
+    Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages, for judging how quiet the
+/// machine was.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    if fields.is_empty() { "unknown".into() } else { fields.join(" ") }
+}
+
+fn memory_row(label: &str, run: &scratch::EngineRun) -> Vec<String> {
+    vec![
+        label.to_owned(),
+        table::mib(run.engine_rss_kib),
+        table::mib(run.tree_rss_kib),
+        overhead::secs(run.engine_cpu),
+        overhead::secs(run.children_cpu),
+        overhead::secs(run.process_wall),
+    ]
+}
