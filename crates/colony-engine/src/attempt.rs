@@ -54,6 +54,8 @@ pub(crate) struct Attempt<'a, S> {
     pub worker: String,
     pub cancel: CancellationToken,
     pub lease_lost: Arc<AtomicBool>,
+    /// This attempt created its task branch (it is deleted once merged).
+    pub made_branch: AtomicBool,
 }
 
 impl<S: Store + 'static> Attempt<'_, S> {
@@ -85,7 +87,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
         if worktree.exists() {
             self.inner.git(|r| r.worktree_remove(&worktree))?;
         }
-        if matches!(outcome, Ok(Ending::Merged)) && self.inner.git(|r| r.branch_exists(&self.branch()))? {
+        // A merged attempt's branch is in the integration branch; an
+        // earlier attempt's merge found on restart never made one.
+        if matches!(outcome, Ok(Ending::Merged)) && self.made_branch.load(Ordering::SeqCst) {
             self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
         }
         outcome
@@ -102,12 +106,17 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         let harness = inner.harness_for(self.spec(), &plan)?;
         let worktree = self.worktree();
-        // Only this attempt uses its branch name; one already there was left
-        // by a run that died before its cleanup, or by an earlier store.
-        if self.inner.git(|r| r.branch_exists(&self.branch()))? {
+        if let Err(e) = self.inner.git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str())) {
+            // Only this attempt uses its branch name; one already there was
+            // left by a run that died before its cleanup, or by an earlier
+            // store. Anything else is a real failure.
+            if !self.inner.git(|r| r.branch_exists(&self.branch()))? {
+                return Err(e);
+            }
             self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
+            self.inner.git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str()))?;
         }
-        self.inner.git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str()))?;
+        self.made_branch.store(true, Ordering::SeqCst);
         log_note(log, format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()));
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
         write_task_file(&task_file, self.spec())?;
@@ -231,6 +240,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
         if let Err(e) = self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Merging)).await? {
             return Ok(e);
         }
+        let _in_process = tokio::select! {
+            gate = self.inner.merge_gate.lock() => gate,
+            () = self.cancel.cancelled() => return Ok(self.interrupted()),
+        };
         let holder = merge_holder(&self.worker, &self.claim.task, self.claim.attempt);
         let lock = crate::lock::StoreLock::acquire(&self.inner.store, MERGE_LOCK, &holder, self.inner.settings.lease, &self.cancel).await?;
         let Some(lock) = lock else {
@@ -253,7 +266,15 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 log_note(log, "colony: already in the integration branch");
                 return self.complete().await;
             }
-            match self.inner.git(|r| r.bring_in(&worktree, &tip, inner.settings.author.as_ref()))? {
+            // `git merge` is the dearest step here; skip it when the task
+            // branch already holds the tip (the first task, or no merge since).
+            let bring = if self.inner.git(|r| r.is_ancestor(&tip, &head))? {
+                BringIn::UpToDate
+            } else {
+                self.inner.git(|r| r.bring_in(&worktree, &tip, inner.settings.author.as_ref()))?
+            };
+            let brought_in = !matches!(bring, BringIn::UpToDate);
+            match bring {
                 BringIn::UpToDate => {}
                 BringIn::Merged { .. } => {
                     log_note(log, format!("colony: brought {integration} in; gates again on the merged result"));
@@ -313,7 +334,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
             // gates. The branch moves to a merge commit of exactly that tree
             // whose first parent is the old tip: `git log --first-parent`
             // then reads one merge per task.
-            let work = self.inner.git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?.expect("the task branch exists");
+            let work = if brought_in {
+                self.inner.git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?.expect("the task branch exists")
+            } else {
+                head
+            };
             let record = self.layout().attempt_dir(&self.claim.task, self.claim.attempt).join("commit");
             std::fs::write(&record, work.as_str()).map_err(|source| EngineError::Io { path: record, source })?;
             crate::failpoint::hit("before-merge");

@@ -14,8 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 
-/// How often a waiter asks for the lock again.
-const RETRY: Duration = Duration::from_millis(50);
+/// How often a waiter asks for the lock again. Waiters of one process
+/// queue in memory first (see `Inner::merge_gate`), so at most one per
+/// process polls the store.
+const RETRY: Duration = Duration::from_millis(10);
 
 pub(crate) struct StoreLock<S: Store + 'static> {
     store: Arc<S>,

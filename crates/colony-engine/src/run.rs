@@ -36,6 +36,14 @@ pub(crate) struct Inner<S> {
     plans: Mutex<HashMap<PlanName, Arc<PlanRun>>>,
     /// Creating an integration branch is check-then-create.
     branch_gate: Mutex<()>,
+    /// This process's merges queue here before the store's merge lock: a
+    /// waiter wakes the moment the one before it lets go, instead of at its
+    /// next poll of the store.
+    pub(crate) merge_gate: Mutex<()>,
+    /// Rung when an attempt of this process ends: its dependents may have
+    /// become ready, so idle workers look at once rather than at their next
+    /// poll (which still catches work other processes free).
+    attempt_ended: tokio::sync::Notify,
 }
 
 /// How a run ended.
@@ -80,6 +88,8 @@ impl<S: Store + 'static> Engine<S> {
                 pid: std::process::id(),
                 plans: Mutex::new(HashMap::new()),
                 branch_gate: Mutex::new(()),
+                merge_gate: Mutex::new(()),
+                attempt_ended: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -162,6 +172,7 @@ impl<S: Store + 'static> Inner<S> {
                 None if self.finished().await? => return Ok(()),
                 None => tokio::select! {
                     () = tokio::time::sleep(self.settings.idle_poll) => {}
+                    () = self.attempt_ended.notified() => {}
                     () = shutdown.draining() => {}
                 },
             }
@@ -190,7 +201,7 @@ impl<S: Store + 'static> Inner<S> {
         let dir = self.layout.attempt_dir(&task, attempt);
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io { path: dir.clone(), source })?;
         let mut log = LogWriter::open(self.layout.log(&task, attempt))?;
-        let run = Attempt { inner: self, claim, worker: worker.to_owned(), cancel, lease_lost };
+        let run = Attempt { inner: self, claim, worker: worker.to_owned(), cancel, lease_lost, made_branch: AtomicBool::new(false) };
         let ending = run.run(&mut log).await;
         heartbeat.abort();
         let outcome = match ending {
@@ -204,6 +215,7 @@ impl<S: Store + 'static> Inner<S> {
                 self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop)
             }
         };
+        self.attempt_ended.notify_waiters();
         match outcome {
             Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(()),
             Err(e) => Err(e.into()),

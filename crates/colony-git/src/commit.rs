@@ -46,15 +46,25 @@ pub(crate) struct CommitIdentity {
 }
 
 impl CommitIdentity {
-    pub(crate) fn resolve(dir: &Path, author: Option<&Identity>) -> Result<CommitIdentity> {
-        let fallback = Identity::colony();
-        let mut config = Vec::new();
-        if !is_configured(dir, "user.name")? {
-            config.extend(["-c".to_owned(), format!("user.name={}", fallback.name)]);
-        }
-        if !is_configured(dir, "user.email")? {
-            config.extend(["-c".to_owned(), format!("user.email={}", fallback.email)]);
-        }
+    /// The identity for a commit in `repo`. Whether the user configured a
+    /// name and email is asked once per handle: two git processes saved on
+    /// every commit and merge.
+    pub(crate) fn resolve(repo: &Repo, author: Option<&Identity>) -> Result<CommitIdentity> {
+        let config = match repo.identity_fallback.get() {
+            Some(config) => config.clone(),
+            None => {
+                let fallback = Identity::colony();
+                let dir = repo.top_level();
+                let mut config = Vec::new();
+                if !is_configured(dir, "user.name")? {
+                    config.extend(["-c".to_owned(), format!("user.name={}", fallback.name)]);
+                }
+                if !is_configured(dir, "user.email")? {
+                    config.extend(["-c".to_owned(), format!("user.email={}", fallback.email)]);
+                }
+                repo.identity_fallback.get_or_init(|| config).clone()
+            }
+        };
         let env = author
             .map(|a| {
                 vec![
@@ -137,7 +147,7 @@ impl Repo {
         if !staged && !merge_in_progress(worktree)? {
             return Ok(None);
         }
-        CommitIdentity::resolve(worktree, author)?.run(
+        CommitIdentity::resolve(self, author)?.run(
             worktree,
             &argv!["commit", "--quiet", "--no-verify", "-m", message],
         )?;
@@ -171,7 +181,7 @@ impl Repo {
         }
         args.extend(argv!["-m", message]);
         let output =
-            CommitIdentity::resolve(self.top_level(), author)?.run(self.top_level(), &args)?;
+            CommitIdentity::resolve(self, author)?.run(self.top_level(), &args)?;
         Oid::parse(&stdout_line(&output)).ok_or_else(|| unexpected(&args, &output.stdout))
     }
 }

@@ -82,7 +82,7 @@ impl Repo {
         }
         let message = format!("Merge branch '{integration_branch}' into {branch}");
         let args = argv!["merge", "--no-ff", "--quiet", "-m", message, integration];
-        let output = CommitIdentity::resolve(top, None)?.output(top, &args)?;
+        let output = CommitIdentity::resolve(self, None)?.output(top, &args)?;
         if !output.status.success() {
             // merge-tree and merge agree on conflicts, but be safe: a merge
             // that stopped halfway is undone before reporting it.

@@ -294,7 +294,7 @@ impl Repo {
     ) -> Result<BringIn> {
         let before = head_in(worktree)?;
         let args = argv!["merge", "--no-edit", "--no-verify", integration_tip];
-        let output = CommitIdentity::resolve(worktree, author)?.output(worktree, &args)?;
+        let output = CommitIdentity::resolve(self, author)?.output(worktree, &args)?;
         if output.status.success() {
             let after = head_in(worktree)?;
             return Ok(if after == before {

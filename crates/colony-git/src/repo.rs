@@ -62,6 +62,9 @@ pub struct Repo {
     top_level: PathBuf,
     common_dir: PathBuf,
     version: OnceLock<GitVersion>,
+    /// `-c user.name=… -c user.email=…` for what the user has not
+    /// configured; asked once (see `CommitIdentity::resolve`).
+    pub(crate) identity_fallback: OnceLock<Vec<String>>,
 }
 
 impl Repo {
@@ -82,6 +85,7 @@ impl Repo {
                 top_level: PathBuf::from(top),
                 common_dir: PathBuf::from(common),
                 version: OnceLock::new(),
+                identity_fallback: OnceLock::new(),
             }),
             _ => Err(unexpected(&args, &output.stdout)),
         }
