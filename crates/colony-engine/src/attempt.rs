@@ -85,7 +85,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let outcome = self.work(log).await;
         let worktree = self.worktree();
         if worktree.exists() {
-            self.inner.git(|r| r.worktree_remove(&worktree))?;
+            self.inner.worktree_git(|r| r.worktree_remove(&worktree))?;
         }
         // A merged attempt's branch is in the integration branch; an
         // earlier attempt's merge found on restart never made one.
@@ -106,7 +106,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         let harness = inner.harness_for(self.spec(), &plan)?;
         let worktree = self.worktree();
-        if let Err(e) = self.inner.git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str())) {
+        if let Err(e) = self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str())) {
             // Only this attempt uses its branch name; one already there was
             // left by a run that died before its cleanup, or by an earlier
             // store. Anything else is a real failure.
@@ -114,7 +114,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 return Err(e);
             }
             self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
-            self.inner.git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str()))?;
+            self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str()))?;
         }
         self.made_branch.store(true, Ordering::SeqCst);
         log_note(log, format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()));
@@ -266,85 +266,103 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 log_note(log, "colony: already in the integration branch");
                 return self.complete().await;
             }
-            // `git merge` is the dearest step here; skip it when the task
-            // branch already holds the tip (the first task, or no merge since).
-            let bring = if self.inner.git(|r| r.is_ancestor(&tip, &head))? {
-                BringIn::UpToDate
-            } else {
-                self.inner.git(|r| r.bring_in(&worktree, &tip, inner.settings.author.as_ref()))?
+            // Without gates nothing has to see the merged tree on disk: merge
+            // in memory, and use the worktree only for a resolver round.
+            let in_memory = match inner.settings.gates.is_empty() {
+                true => match self.inner.git(|r| r.merge_tree(&tip, &head))? {
+                    MergeOutcome::Clean { tree } => Some(tree),
+                    MergeOutcome::Conflict { .. } => None,
+                },
+                false => None,
             };
-            let brought_in = !matches!(bring, BringIn::UpToDate);
-            match bring {
-                BringIn::UpToDate => {}
-                BringIn::Merged { .. } => {
-                    log_note(log, format!("colony: brought {integration} in; gates again on the merged result"));
-                    match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
-                        GateEnd::Passed => {}
-                        GateEnd::Cancelled => return Ok(self.interrupted()),
-                        GateEnd::Failed { command, tail } => {
-                            return Ok(Ending::Failed(format!("gate `{command}` failed on the merge with {integration}:\n{tail}")));
+            let (work, tree) = match in_memory {
+                Some(tree) => (head, tree),
+                None => {
+                    // `git merge` is the dearest step here; skip it when the task
+                    // branch already holds the tip (the first task, or no merge since).
+                    let bring = if self.inner.git(|r| r.is_ancestor(&tip, &head))? {
+                        BringIn::UpToDate
+                    } else {
+                        self.inner.git(|r| r.bring_in(&worktree, &tip, inner.settings.author.as_ref()))?
+                    };
+                    let brought_in = !matches!(bring, BringIn::UpToDate);
+                    match bring {
+                        BringIn::UpToDate => {}
+                        BringIn::Merged { .. } => {
+                            log_note(log, format!("colony: brought {integration} in; gates again on the merged result"));
+                            match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
+                                GateEnd::Passed => {}
+                                GateEnd::Cancelled => return Ok(self.interrupted()),
+                                GateEnd::Failed { command, tail } => {
+                                    return Ok(Ending::Failed(format!("gate `{command}` failed on the merge with {integration}:\n{tail}")));
+                                }
+                            }
+                        }
+                        BringIn::Conflict(conflict) => {
+                            if resolver_rounds == inner.settings.max_resolver_rounds {
+                                self.inner.git(|r| r.abort_merge(&worktree))?;
+                                return Ok(Ending::Failed(format!("merge conflict with {integration} in {}", conflict.paths.join(", "))));
+                            }
+                            resolver_rounds += 1;
+                            log_note(log, format!("colony: conflict in {}; resolver round {resolver_rounds}", conflict.paths.join(", ")));
+                            let cause = RoundCause::Conflict { paths: conflict.paths.clone() };
+                            if let Err(e) = self.fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, resolver_rounds, cause)).await? {
+                                self.inner.git(|r| r.abort_merge(&worktree))?;
+                                return Ok(e);
+                            }
+                            let feedback = resolver_prompt(integration, &conflict);
+                            if let Some(end) = self.agent_round(harness, Some(&feedback), log).await? {
+                                self.inner.git(|r| r.abort_merge(&worktree))?;
+                                return Ok(end);
+                            }
+                            // git would commit the markers as they are.
+                            let unresolved = with_conflict_markers(&worktree, &conflict.paths);
+                            if !unresolved.is_empty() {
+                                self.inner.git(|r| r.abort_merge(&worktree))?;
+                                if resolver_rounds == inner.settings.max_resolver_rounds {
+                                    return Ok(Ending::Failed(format!(
+                                        "merge conflict with {integration} in {}: conflict markers left in {}",
+                                        conflict.paths.join(", "),
+                                        unresolved.join(", ")
+                                    )));
+                                }
+                                log_note(log, format!("colony: conflict markers left in {}", unresolved.join(", ")));
+                                continue;
+                            }
+                            self.commit(&worktree)?;
+                            // Around again: gates run on the resolved merge, and
+                            // the tip may have moved meanwhile.
+                            match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
+                                GateEnd::Passed => {}
+                                GateEnd::Cancelled => return Ok(self.interrupted()),
+                                GateEnd::Failed { command, tail } => {
+                                    return Ok(Ending::Failed(format!("gate `{command}` failed after resolving the conflict:\n{tail}")));
+                                }
+                            }
+                            continue;
                         }
                     }
+                    // The task branch now holds the integration tip and passed the
+                    // gates. The branch moves to a merge commit of exactly that tree
+                    // whose first parent is the old tip: `git log --first-parent`
+                    // then reads one merge per task.
+                    let work = if brought_in {
+                        self.inner.git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?.expect("the task branch exists")
+                    } else {
+                        head
+                    };
+                    let MergeOutcome::Clean { tree } = self.inner.git(|r| r.merge_tree(&tip, &work))? else {
+                        unreachable!("the task branch contains the integration tip, so merging them is clean")
+                    };
+                    (work, tree)
                 }
-                BringIn::Conflict(conflict) => {
-                    if resolver_rounds == inner.settings.max_resolver_rounds {
-                        self.inner.git(|r| r.abort_merge(&worktree))?;
-                        return Ok(Ending::Failed(format!("merge conflict with {integration} in {}", conflict.paths.join(", "))));
-                    }
-                    resolver_rounds += 1;
-                    log_note(log, format!("colony: conflict in {}; resolver round {resolver_rounds}", conflict.paths.join(", ")));
-                    let cause = RoundCause::Conflict { paths: conflict.paths.clone() };
-                    if let Err(e) = self.fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, resolver_rounds, cause)).await? {
-                        self.inner.git(|r| r.abort_merge(&worktree))?;
-                        return Ok(e);
-                    }
-                    let feedback = resolver_prompt(integration, &conflict);
-                    if let Some(end) = self.agent_round(harness, Some(&feedback), log).await? {
-                        self.inner.git(|r| r.abort_merge(&worktree))?;
-                        return Ok(end);
-                    }
-                    // git would commit the markers as they are.
-                    let unresolved = with_conflict_markers(&worktree, &conflict.paths);
-                    if !unresolved.is_empty() {
-                        self.inner.git(|r| r.abort_merge(&worktree))?;
-                        if resolver_rounds == inner.settings.max_resolver_rounds {
-                            return Ok(Ending::Failed(format!(
-                                "merge conflict with {integration} in {}: conflict markers left in {}",
-                                conflict.paths.join(", "),
-                                unresolved.join(", ")
-                            )));
-                        }
-                        log_note(log, format!("colony: conflict markers left in {}", unresolved.join(", ")));
-                        continue;
-                    }
-                    self.commit(&worktree)?;
-                    // Around again: gates run on the resolved merge, and
-                    // the tip may have moved meanwhile.
-                    match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
-                        GateEnd::Passed => {}
-                        GateEnd::Cancelled => return Ok(self.interrupted()),
-                        GateEnd::Failed { command, tail } => {
-                            return Ok(Ending::Failed(format!("gate `{command}` failed after resolving the conflict:\n{tail}")));
-                        }
-                    }
-                    continue;
-                }
-            }
-            // The task branch now holds the integration tip and passed the
-            // gates. The branch moves to a merge commit of exactly that tree
-            // whose first parent is the old tip: `git log --first-parent`
-            // then reads one merge per task.
-            let work = if brought_in {
-                self.inner.git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?.expect("the task branch exists")
-            } else {
-                head
             };
+            // The integration branch moves to a merge commit of the checked
+            // tree whose first parent is the old tip: `git log
+            // --first-parent` then reads one merge per task.
             let record = self.layout().attempt_dir(&self.claim.task, self.claim.attempt).join("commit");
             std::fs::write(&record, work.as_str()).map_err(|source| EngineError::Io { path: record, source })?;
             crate::failpoint::hit("before-merge");
-            let MergeOutcome::Clean { tree } = self.inner.git(|r| r.merge_tree(&tip, &work))? else {
-                unreachable!("the task branch contains the integration tip, so merging them is clean")
-            };
             let message = format!("Merge task {}: {}", self.claim.task, self.spec().title);
             let candidate = self.inner.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref()))?;
             if self.cancel.is_cancelled() {

@@ -17,6 +17,9 @@ use crate::layout::{Layout, integration_branch};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
+/// Times a failed `git worktree` command is tried again.
+const WORKTREE_RETRIES: u64 = 3;
+
 /// What a plan's attempts share.
 #[derive(Debug, Clone)]
 pub(crate) struct PlanRun {
@@ -40,6 +43,8 @@ pub(crate) struct Inner<S> {
     /// waiter wakes the moment the one before it lets go, instead of at its
     /// next poll of the store.
     pub(crate) merge_gate: Mutex<()>,
+    /// See [`Inner::worktree_git`].
+    worktree_gate: std::sync::Mutex<()>,
     /// Rung when an attempt of this process ends: its dependents may have
     /// become ready, so idle workers look at once rather than at their next
     /// poll (which still catches work other processes free).
@@ -89,6 +94,7 @@ impl<S: Store + 'static> Engine<S> {
                 plans: Mutex::new(HashMap::new()),
                 branch_gate: Mutex::new(()),
                 merge_gate: Mutex::new(()),
+                worktree_gate: std::sync::Mutex::new(()),
                 attempt_ended: tokio::sync::Notify::new(),
             }),
         }
@@ -228,6 +234,30 @@ impl<S: Store + 'static> Inner<S> {
         Ok(tokio::task::block_in_place(|| f(&self.repo))?)
     }
 
+    /// Runs a `git worktree` command. They are not safe to run at once: a
+    /// `remove` (which prunes) can read the half-written entry of an `add`
+    /// ("failed to read .git/worktrees/…/commondir") and fail. This
+    /// process's are queued; one that still fails (another colony on the
+    /// same repository) is tried again.
+    pub(crate) fn worktree_git<T>(&self, f: impl Fn(&Repo) -> Result<T, colony_git::GitError>) -> Result<T, EngineError> {
+        tokio::task::block_in_place(|| {
+            let mut tries = 0;
+            loop {
+                let result = {
+                    let _queue = self.worktree_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    f(&self.repo)
+                };
+                match result {
+                    Err(_) if tries < WORKTREE_RETRIES => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(20 * tries));
+                    }
+                    other => return Ok(other?),
+                }
+            }
+        })
+    }
+
     pub(crate) async fn plan_info(&self, plan: &PlanName) -> Result<Arc<PlanRun>, EngineError> {
         let mut plans = self.plans.lock().await;
         if let Some(p) = plans.get(plan) {
@@ -307,9 +337,9 @@ impl<S: Store + 'static> Inner<S> {
         // made only after its attempt's claim has committed, so asking the
         // store about each one after listing it never takes a live one.
         let root = self.layout.worktrees();
-        for wt in self.git(|r| r.worktree_list())? {
+        for wt in self.worktree_git(|r| r.worktree_list())? {
             if wt.path.starts_with(&root) && !self.attempt_is_live(&wt.path).await? {
-                self.git(|r| r.worktree_remove(&wt.path))?;
+                self.worktree_git(|r| r.worktree_remove(&wt.path))?;
                 notes.push(format!("removed the leftover worktree {}", wt.path.display()));
             }
         }

@@ -315,3 +315,20 @@ async fn feedback_rounds_are_recorded_as_events() {
         .collect();
     assert_eq!(rounds, ["attempt 1 fix round 1: gate `grep -q good v.txt` failed"]);
 }
+
+/// Eight workers adding and removing worktrees at once: git's worktree
+/// commands trip over each other's half-written entries unless colony
+/// queues them, and a failed remove used to leave its worktree behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_workers_leave_no_worktree_behind() {
+    let f = Fixture::new().await;
+    let ids: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+    let tasks: Vec<(&str, &[&str])> = ids.iter().map(|t| (t.as_str(), &[][..])).collect();
+    f.add(&tasks).await;
+    let mut settings = f.settings(WRITER);
+    settings.workers = 8;
+    let report = f.run(settings).await;
+    assert!(report.all_done(), "{report:?}");
+    assert_eq!(f.worktrees(), 1, "only the main tree is left");
+    assert_eq!(f.branches(), ["colony/p", "main"]);
+}
