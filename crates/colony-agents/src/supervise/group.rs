@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
-use super::escalate::{Action, Happening, Stage, step};
+use super::escalate::{Action, GroupSignal, Happening, Stage, step};
 use super::unix;
 use crate::AgentError;
 
@@ -39,6 +39,15 @@ impl Pgid {
 
     pub fn get(self) -> i32 {
         self.0
+    }
+
+    /// Sends `signal` to every process of the group.
+    pub(crate) fn signal(self, signal: GroupSignal) -> Result<(), AgentError> {
+        unix::signal_group(self.0, signal).map_err(|source| AgentError::Signal {
+            pgid: self.0,
+            signal: unix::signal_number(signal),
+            source,
+        })
     }
 }
 
@@ -91,15 +100,7 @@ pub async fn kill_group(pgid: Pgid, grace: Duration) -> Result<GroupEnd, AgentEr
         let (next, actions) = step(stage, happening);
         for action in actions {
             match action {
-                Action::Signal(signal) => {
-                    unix::signal_group(pgid.get(), *signal).map_err(|source| {
-                        AgentError::Signal {
-                            pgid: pgid.get(),
-                            signal: unix::signal_number(*signal),
-                            source,
-                        }
-                    })?;
-                }
+                Action::Signal(signal) => pgid.signal(*signal)?,
                 Action::ArmGrace => grace_until = Some(Instant::now() + grace),
             }
         }

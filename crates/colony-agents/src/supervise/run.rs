@@ -144,15 +144,7 @@ pub async fn run(
         stage = next;
         for action in actions {
             match action {
-                Action::Signal(signal) => {
-                    unix::signal_group(pgid.get(), *signal).map_err(|source| {
-                        AgentError::Signal {
-                            pgid: pgid.get(),
-                            signal: unix::signal_number(*signal),
-                            source,
-                        }
-                    })?;
-                }
+                Action::Signal(signal) => pgid.signal(*signal)?,
                 Action::ArmGrace => grace_at = Some(Instant::now() + spec.grace),
             }
         }
