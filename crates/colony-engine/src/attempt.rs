@@ -127,8 +127,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
             if let Some(end) = self.agent_round(&*harness, feedback.as_deref(), log).await? {
                 return Ok(end);
             }
-            self.commit(&worktree)?;
-            if !self.inner.git(|r| r.has_commits_since(&worktree, &start))? {
+            // Nothing left to commit may still be work: the agent can
+            // commit by itself (or did in an earlier round).
+            let committed = self.commit(&worktree)?.is_some();
+            if !committed && !self.inner.git(|r| r.has_commits_since(&worktree, &start))? {
                 return Ok(Ending::Failed("no changes".into()));
             }
             if !checking {

@@ -332,3 +332,15 @@ async fn many_workers_leave_no_worktree_behind() {
     assert_eq!(f.worktrees(), 1, "only the main tree is left");
     assert_eq!(f.branches(), ["colony/p", "main"]);
 }
+
+/// An agent that commits its own work leaves nothing for colony to commit;
+/// that is work done, not "no changes".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_commits_by_itself_is_merged() {
+    let f = Fixture::new().await;
+    f.add(&[("a", &[])]).await;
+    let script = "echo mine > mine.txt && git add mine.txt && git -c user.name=A -c user.email=a@x commit -qm 'agent commit'\n";
+    let report = f.run(f.settings(script)).await;
+    assert!(report.all_done(), "{report:?}");
+    assert_eq!(git(f.repo(), &["show", "colony/p:mine.txt"]), "mine\n");
+}
