@@ -188,8 +188,7 @@ impl<S: Store + 'static> Inner<S> {
     /// Nothing is waiting, runnable or running anywhere.
     async fn finished(&self) -> Result<bool, EngineError> {
         let counts = self.store.counts().await?;
-        let active = [TaskStatus::Pending, TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
-        Ok(active.iter().all(|s| counts.get(*s) == 0))
+        Ok(TaskStatus::UNFINISHED.iter().all(|s| counts.get(*s) == 0))
     }
 
     async fn attempt(&self, claim: Claim, worker: &str, shutdown: &Shutdown) -> Result<(), EngineError> {

@@ -119,14 +119,9 @@ pub async fn engine_settings(config: &Config, overrides: &Overrides, store: &imp
 /// The agents the tasks still to run will use, each with one task that
 /// uses it (for messages). A task with no agent at all is refused here.
 async fn needed_agents(store: &impl Store, default_agent: Option<&str>) -> Result<BTreeMap<String, String>> {
-    let active = vec![
-        TaskStatus::Pending,
-        TaskStatus::Ready,
-        TaskStatus::Running,
-        TaskStatus::Checking,
-        TaskStatus::Merging,
-        TaskStatus::AwaitingApproval,
-    ];
+    // A task awaiting approval may be sent back to its agent.
+    let mut active = TaskStatus::UNFINISHED.to_vec();
+    active.push(TaskStatus::AwaitingApproval);
     let to_run: BTreeSet<String> = store
         .tasks(&TaskFilter { statuses: active, plan: None })
         .await?

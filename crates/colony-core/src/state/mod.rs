@@ -43,6 +43,12 @@ impl TaskStatus {
         TaskStatus::Cancelled,
     ];
 
+    /// The states a run can still move a task on from without a person:
+    /// waiting on deps, runnable, or being worked. A run is over when no
+    /// task is in one of them.
+    pub const UNFINISHED: [TaskStatus; 5] =
+        [TaskStatus::Pending, TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Pending => "pending",

@@ -48,10 +48,6 @@ pub async fn run(ctx: &Ctx, args: RunArgs, out: &mut impl Write) -> Result<()> {
     }
 }
 
-/// The states of tasks a run can still move on.
-const TO_RUN: [TaskStatus; 5] =
-    [TaskStatus::Pending, TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
-
 /// A run as `colony run` and `colony demo` ask for it.
 pub struct Job {
     /// Plan files to import first.
@@ -110,7 +106,7 @@ async fn drive(
     let workers = settings.workers;
     let grace = settings.shutdown_grace;
     let done_before = counts.get(TaskStatus::Done);
-    let to_run: usize = TO_RUN.iter().map(|s| counts.get(*s)).sum();
+    let to_run: usize = TaskStatus::UNFINISHED.iter().map(|s| counts.get(*s)).sum();
     let longest_id =
         store.tasks(&TaskFilter::default()).await?.iter().map(|t| t.task.id.as_str().len()).max().unwrap_or(0);
     if job.mode.for_people() && to_run > 0 {
