@@ -18,8 +18,8 @@ pub mod supervise;
 
 pub use error::AgentError;
 pub use harness::{
-    AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, stderr_tail,
-    write_task_file,
+    AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, agent_env,
+    stderr_tail, write_task_file,
 };
 pub use log::{LogReader, LogRecord, LogWriter, millis};
 pub use supervise::{

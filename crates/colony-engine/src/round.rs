@@ -49,7 +49,7 @@ impl RunObserver for Collector<'_> {
     fn line(&mut self, line: OutputLine) {
         let at = millis(line.at);
         let entries = match self.harness {
-            Some(h) => h.parse_line(line.stream, &line.text),
+            Some(h) => h.parse_line(line.stream, &line.text, at),
             None => vec![Entry::Raw { stream: line.stream, text: line.text.clone() }],
         };
         for entry in &entries {

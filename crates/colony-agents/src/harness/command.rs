@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use colony_core::TaskSpec;
+use colony_core::{Millis, TaskSpec};
 
 use super::contract::{AgentRun, AgentVerdict, Entry, ErrorClass, Harness, Invocation};
 use crate::AgentError;
@@ -59,25 +59,16 @@ impl CommandHarness {
 
 impl Harness for CommandHarness {
     fn invocation(&self, run: &AgentRun) -> Invocation {
-        let mut env: Vec<(OsString, OsString)> =
-            self.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
-        // Last, so a configured variable cannot shadow colony's own.
-        env.push(("COLONY_TASK_ID".into(), run.task.id.as_str().into()));
-        env.push(("COLONY_ATTEMPT".into(), run.attempt.to_string().into()));
-        env.push(("COLONY_WORKTREE".into(), run.worktree.clone().into()));
-        env.push(("COLONY_TASK_FILE".into(), run.task_file.clone().into()));
-        if let Some(feedback) = &run.feedback_file {
-            env.push(("COLONY_FEEDBACK_FILE".into(), feedback.clone().into()));
-        }
         Invocation {
             program: self.program.clone(),
             args: self.args.iter().map(OsString::from).collect(),
-            env,
+            env: agent_env(&self.env, run),
             stdin: StdinSource::Bytes(run.prompt.clone().into_bytes()),
+            files: Vec::new(),
         }
     }
 
-    fn parse_line(&self, stream: Stream, line: &str) -> Vec<Entry> {
+    fn parse_line(&self, stream: Stream, line: &str, _at: Millis) -> Vec<Entry> {
         vec![Entry::Raw {
             stream,
             text: line.to_owned(),
@@ -100,6 +91,25 @@ impl Harness for CommandHarness {
             reset_at: None,
         }
     }
+}
+
+/// The environment of an agent: the configured variables, then colony's
+/// `COLONY_*` ones (task id, attempt, worktree, task file and, after a
+/// failed round, feedback file). Colony's come last so a configured
+/// variable cannot shadow them (later pairs win).
+pub fn agent_env(configured: &[(String, String)], run: &AgentRun) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = configured
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    env.push(("COLONY_TASK_ID".into(), run.task.id.as_str().into()));
+    env.push(("COLONY_ATTEMPT".into(), run.attempt.to_string().into()));
+    env.push(("COLONY_WORKTREE".into(), run.worktree.clone().into()));
+    env.push(("COLONY_TASK_FILE".into(), run.task_file.clone().into()));
+    if let Some(feedback) = &run.feedback_file {
+        env.push(("COLONY_FEEDBACK_FILE".into(), feedback.clone().into()));
+    }
+    env
 }
 
 /// The last lines of stderr among `entries`, at most 20 lines and about
@@ -249,7 +259,7 @@ mod tests {
     fn every_line_is_kept_raw() {
         let h = harness(&["agent"]);
         assert_eq!(
-            h.parse_line(Stream::Stdout, r#"{"type":"result"}"#),
+            h.parse_line(Stream::Stdout, r#"{"type":"result"}"#, 0),
             [Entry::Raw {
                 stream: Stream::Stdout,
                 text: r#"{"type":"result"}"#.into()

@@ -24,12 +24,23 @@ pub trait Harness: Send + Sync {
 
     /// The entries one line of output stands for: none for a banner or an
     /// unknown event, several for a message with text and tool calls.
-    fn parse_line(&self, stream: Stream, line: &str) -> Vec<Entry>;
+    ///
+    /// `at` is when the line arrived: a CLI that says "try again in 5
+    /// minutes" or "resets 1pm" means from now, and [`Entry::Error`] keeps
+    /// the absolute time.
+    fn parse_line(&self, stream: Stream, line: &str, at: Millis) -> Vec<Entry>;
 
     /// Whether the attempt did its work, from how the agent ended and what
     /// it said. Only called for a child that ended on its own: one colony
     /// stopped (timeout, cancel) has failed for that reason already.
     fn verdict(&self, exit: Exit, entries: &[Entry]) -> AgentVerdict;
+
+    /// Whether [`AgentRun::session`] is honoured: the invocation resumes
+    /// that session, and the engine then sends only the feedback as the
+    /// prompt, since the agent remembers the task.
+    fn resumes(&self) -> bool {
+        false
+    }
 }
 
 /// Everything a harness may use to start one attempt at a task.
@@ -58,6 +69,9 @@ pub struct Invocation {
     pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub stdin: StdinSource,
+    /// Files the engine writes before spawning (path, contents), for a CLI
+    /// that takes its prompt from a file rather than stdin.
+    pub files: Vec<(PathBuf, Vec<u8>)>,
 }
 
 impl Invocation {
@@ -93,6 +107,11 @@ pub enum ErrorClass {
 
 /// One normalized piece of an agent's output. The per-attempt log is a
 /// sequence of these; `colony logs` and the dashboard show them.
+///
+/// Entries add up: the sum of a run's [`Entry::Usage`] entries is the
+/// run's tokens and the sum of its [`Entry::Cost`] entries its cost. An
+/// adapter whose CLI repeats a total (Claude's streamed messages repeat
+/// the usage so far) reports it once, from the event that closes the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Entry {
@@ -110,10 +129,14 @@ pub enum Entry {
     },
     /// Tokens of one turn (or of the run, as the CLI reports them).
     Usage {
+        /// Input tokens not read from a prompt cache (cache writes count
+        /// here); the run's whole input is `input + cached`.
         input: u64,
         output: u64,
+        /// Input tokens read from a prompt cache, priced lower.
         cached: u64,
     },
+    /// Dollars spent, as the CLI itself reported them.
     Cost {
         usd: f64,
     },
@@ -127,6 +150,17 @@ pub enum Entry {
         /// When a rate limit lifts, if the CLI said.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reset_at: Option<Millis>,
+    },
+    /// The CLI's final event: it has said all it will, and a CLI that
+    /// lingers after it may be stopped. Emitted once per final event.
+    Finished {
+        /// The final event reports a failure (Claude's `is_error`, Codex's
+        /// `turn.failed`, a Gemini `result` whose status is not success).
+        is_error: bool,
+        /// The final event's own words, when it has them: the answer, or
+        /// what went wrong.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// A line kept as it was: all the `command` harness produces, and what
     /// an adapter keeps of lines it does not understand (stderr).

@@ -32,7 +32,10 @@ impl RunObserver for Engine<'_> {
     fn started(&mut self, _pgid: Pgid) {}
 
     fn line(&mut self, line: OutputLine) {
-        for entry in self.harness.parse_line(line.stream, &line.text) {
+        for entry in self
+            .harness
+            .parse_line(line.stream, &line.text, millis(line.at))
+        {
             self.log.append(millis(line.at), &entry).unwrap();
             self.entries.push(entry);
         }
