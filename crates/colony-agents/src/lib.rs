@@ -11,11 +11,13 @@
 #[cfg(not(unix))]
 compile_error!("colony-agents supervises Unix process groups; it does not build elsewhere");
 
+pub mod adapters;
 mod error;
 pub mod harness;
 pub mod log;
 pub mod supervise;
 
+pub use adapters::{CliHarness, CliKind, CliOptions};
 pub use error::AgentError;
 pub use harness::{
     AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, agent_env,

@@ -1,0 +1,163 @@
+//! Small readers shared by the adapters' parsers: fields of a JSON event,
+//! a one-line summary of a tool's input, an error entry from a message.
+
+use colony_core::Millis;
+use serde_json::Value;
+
+use super::classify::{classify, rank, status_class};
+use crate::harness::Entry;
+
+/// Characters of a tool input summary: enough to recognise a path or a
+/// command on one line of `colony logs`.
+const SUMMARY_CHARS: usize = 120;
+
+/// Keys whose value best names what a tool works on, best first.
+const SUMMARY_KEYS: &[&str] = &[
+    "file_path",
+    "filePath",
+    "path",
+    "notebook_path",
+    "command",
+    "cmd",
+    "pattern",
+    "query",
+    "url",
+    "description",
+    "prompt",
+];
+
+/// `v[key]` as a string, if it is one.
+pub(super) fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// `v[key]` as a count; absent or not a count is 0, which adds nothing.
+pub(super) fn count(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// The event's `type`, or "" when it has none.
+pub(super) fn kind(v: &Value) -> &str {
+    text(v, "type").unwrap_or("")
+}
+
+/// One short line standing for a tool's input: its file path, command,
+/// pattern or query when it has one, else the input as compact JSON.
+pub(super) fn summarize(input: &Value) -> String {
+    let named = SUMMARY_KEYS.iter().find_map(|k| match input.get(*k)? {
+        Value::String(s) => Some(s.clone()),
+        // Codex gives commands as argv arrays.
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => None,
+    });
+    let text = match named {
+        Some(text) => text,
+        None if input.is_null() => String::new(),
+        None => input.to_string(),
+    };
+    shorten(&text)
+}
+
+/// `text` on one line (whitespace runs become one space) and at most
+/// [`SUMMARY_CHARS`] characters, ending in `…` when cut.
+pub(super) fn shorten(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= SUMMARY_CHARS {
+        return line;
+    }
+    let mut cut: String = line.chars().take(SUMMARY_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// An [`Entry::Error`] for `message`, classified, said at `at`.
+pub(super) fn error(message: &str, at: Millis) -> Entry {
+    error_with_status(message, None, at)
+}
+
+/// An [`Entry::Error`] for `message` and the HTTP status a CLI gave with
+/// it: the status decides when it says more than the words ("API Error:
+/// request failed" with status 529 is an overload).
+pub(super) fn error_with_status(message: &str, status: Option<&Value>, at: Millis) -> Entry {
+    let (mut class, reset_at) = classify(message, at);
+    let by_status = status
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(status_class);
+    if let Some(by_status) = by_status
+        && rank(by_status) > rank(class)
+    {
+        class = by_status;
+    }
+    Entry::Error {
+        class,
+        message: message.to_owned(),
+        reset_at,
+    }
+}
+
+/// A tool result's text: a string, or the text blocks of a content array
+/// joined by newlines (other blocks, such as images, as `[type]`).
+pub(super) fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| match text(b, "text") {
+                Some(t) => t.to_owned(),
+                None => format!("[{}]", kind(b)),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn summaries_name_the_path_or_command() {
+        assert_eq!(
+            summarize(&json!({"file_path": "src/lib.rs", "limit": 10})),
+            "src/lib.rs"
+        );
+        assert_eq!(
+            summarize(&json!({"command": "cargo test\n  --quiet"})),
+            "cargo test --quiet"
+        );
+        assert_eq!(
+            summarize(&json!({"command": ["bash", "-lc", "ls"]})),
+            "bash -lc ls"
+        );
+        assert_eq!(summarize(&json!({"todos": [1]})), r#"{"todos":[1]}"#);
+        assert_eq!(summarize(&Value::Null), "");
+    }
+
+    #[test]
+    fn long_summaries_are_cut_on_a_char_boundary() {
+        let long = summarize(&json!({"command": "é".repeat(500)}));
+        assert_eq!(long.chars().count(), SUMMARY_CHARS);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn content_is_text_or_text_blocks() {
+        assert_eq!(content_text(&json!("ok")), "ok");
+        assert_eq!(
+            content_text(&json!([{"type": "text", "text": "a"}, {"type": "image"}])),
+            "a\n[image]"
+        );
+        assert_eq!(content_text(&Value::Null), "");
+    }
+}
