@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use colony_core::TaskStatus;
-use colony_engine::{AgentCommand, Engine, Settings, Shutdown};
+use colony_engine::{AgentSetup, Engine, Settings, Shutdown};
 use colony_git::Repo;
 use serde_json::json;
 
@@ -45,11 +45,13 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let report = rt.block_on(async {
         let store = std::sync::Arc::new(crate::engine::scratch::open_store(&args.repo).await?);
         let repo = Repo::open(&args.repo).context("cannot open the repository")?;
-        let agent = AgentCommand { argv: vec!["/bin/sh".into(), args.agent.display().to_string()], env: Vec::new() };
+        let agent =
+            AgentSetup::command(vec!["/bin/sh".into(), args.agent.display().to_string()], Vec::new(), &args.repo)?;
         let mut settings = Settings::new(BTreeMap::from([("bench".to_owned(), agent)]), Some("bench".into()));
         settings.workers = args.workers;
         settings.idle_poll = Duration::from_millis(args.idle_poll_ms);
-        let report = Engine::new(store.clone(), repo, settings).run(Shutdown::new()).await.context("the engine failed")?;
+        let report =
+            Engine::new(store.clone(), repo, settings).run(Shutdown::new()).await.context("the engine failed")?;
         store.close().await;
         anyhow::Ok(report)
     })?;
@@ -71,7 +73,11 @@ pub fn main(args: Args) -> anyhow::Result<()> {
 /// This process's peak resident set, in KiB; 0 where /proc does not say.
 fn vm_hwm_kib() -> i64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// User plus system CPU time of `who` (`RUSAGE_SELF` or `RUSAGE_CHILDREN`).

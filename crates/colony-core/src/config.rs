@@ -26,8 +26,12 @@ pub const FILE_NAME: &str = "colony.toml";
 /// The agent name that means colony's own fake agent, configured or not.
 pub const FAKE_AGENT: &str = "fake";
 
+/// The agent CLIs colony has an adapter for, by the name a `kind` (or an
+/// `[agents.NAME]` table without one) gives them.
+pub const CLI_KINDS: &[&str] = &["claude", "codex", "gemini", "opencode", "cursor", "amp", "aider"];
+
 /// Everything `colony.toml` says, with defaults for what it leaves out.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     pub run: RunConfig,
     /// The `[agents.NAME]` tables, by name.
@@ -35,10 +39,33 @@ pub struct Config {
     pub gates: GatesConfig,
     pub merge: MergeConfig,
     pub review: ReviewConfig,
+    /// `[prices.MODEL]`: what tokens cost, for agents that report none.
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// US dollars per million tokens of one model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    /// Input tokens read from the provider's cache; `input` when not given.
+    pub cached_input: Option<f64>,
+}
+
+impl Price {
+    /// The cost of a run's tokens. `input` counts cached tokens too, as
+    /// every CLI reports it.
+    pub fn cost(&self, input: u64, output: u64, cached: u64) -> f64 {
+        let cached = cached.min(input);
+        let per_token = |per_million: f64| per_million / 1_000_000.0;
+        (input - cached) as f64 * per_token(self.input)
+            + cached as f64 * per_token(self.cached_input.unwrap_or(self.input))
+            + output as f64 * per_token(self.output)
+    }
 }
 
 /// `[run]`: how a run is carried out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunConfig {
     /// Agents working at once; `colony run -j` overrides it.
     pub workers: usize,
@@ -65,6 +92,8 @@ pub struct RunConfig {
     pub shutdown_grace: Duration,
     /// (name, email) of colony's commits; `None` means the user's git identity.
     pub author: Option<(String, String)>,
+    /// Spend in US dollars after which the run claims no new work.
+    pub max_cost_usd: Option<f64>,
 }
 
 impl Default for RunConfig {
@@ -82,6 +111,7 @@ impl Default for RunConfig {
             grace: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(60),
             author: None,
+            max_cost_usd: None,
         }
     }
 }
@@ -105,6 +135,26 @@ pub enum AgentKind {
     /// colony's deterministic fake agent (`colony-fake-agent`), for tests
     /// and the demo.
     Fake,
+    /// An agent CLI colony drives headless through its adapter.
+    Cli(CliAgent),
+}
+
+/// An `[agents.NAME]` table for one of [`CLI_KINDS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CliAgent {
+    /// Which CLI: one of [`CLI_KINDS`].
+    pub cli: String,
+    /// The model; a task's `model:` overrides it.
+    pub model: Option<String>,
+    /// Reasoning effort, where the CLI has such a setting.
+    pub effort: Option<String>,
+    /// The CLI's own permission mode; `None` is its non-interactive
+    /// full-permission mode, since each agent is confined to its worktree.
+    pub permission: Option<String>,
+    /// Extra arguments, after colony's own.
+    pub args: Vec<String>,
+    /// The program to run instead of the CLI's usual name on `PATH`.
+    pub binary: Option<String>,
 }
 
 /// `[gates]`: the project's own checks of each task's work.
@@ -121,11 +171,7 @@ pub struct GatesConfig {
 
 impl Default for GatesConfig {
     fn default() -> Self {
-        GatesConfig {
-            commands: Vec::new(),
-            max_fix_rounds: 3,
-            timeout: Duration::from_secs(30 * 60),
-        }
+        GatesConfig { commands: Vec::new(), max_fix_rounds: 3, timeout: Duration::from_secs(30 * 60) }
     }
 }
 
@@ -155,14 +201,29 @@ impl Default for ReviewConfig {
     }
 }
 
-/// What `fake` means when no `[agents.fake]` table says otherwise.
-static BUILT_IN_FAKE: AgentConfig = AgentConfig { kind: AgentKind::Fake, env: BTreeMap::new() };
-
 impl Config {
-    /// The agent called `name`: a configured one, else for `fake` the
-    /// built-in fake agent, so tests and the demo need no config.
-    pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
-        self.agents.get(name).or((name == FAKE_AGENT).then_some(&BUILT_IN_FAKE))
+    /// The agent called `name`: a configured one, else the built-in agent
+    /// of that name — the fake agent for `fake`, an agent CLI with its
+    /// defaults for `claude`, `codex`, … — so that none needs a table.
+    pub fn agent(&self, name: &str) -> Option<AgentConfig> {
+        if let Some(agent) = self.agents.get(name) {
+            return Some(agent.clone());
+        }
+        let kind = match cli_kind(name) {
+            _ if name == FAKE_AGENT => AgentKind::Fake,
+            Some(cli) => AgentKind::Cli(CliAgent { cli: cli.to_owned(), ..CliAgent::default() }),
+            None => return None,
+        };
+        Some(AgentConfig { kind, env: BTreeMap::new() })
+    }
+}
+
+/// The CLI a kind names: one of [`CLI_KINDS`], or `cursor-agent`, the
+/// name Cursor's CLI goes by on `PATH`.
+pub fn cli_kind(name: &str) -> Option<&'static str> {
+    match name {
+        "cursor-agent" => Some("cursor"),
+        _ => CLI_KINDS.iter().copied().find(|k| *k == name),
     }
 }
 

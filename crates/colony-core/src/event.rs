@@ -43,6 +43,39 @@ pub enum RoundCause {
     Conflict { paths: Vec<String> },
 }
 
+/// Tokens and money an agent spent in one round of an attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Input tokens, cached ones included.
+    pub input: u64,
+    pub output: u64,
+    /// Of `input`, the tokens read from the provider's cache.
+    pub cached: u64,
+    /// US dollars, when the agent reported a cost or the model has a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+impl Usage {
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
+    }
+
+    /// The sum of two: a cost is known when either is.
+    pub fn plus(self, other: Usage) -> Usage {
+        let cost_usd = match (self.cost_usd, other.cost_usd) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+        Usage {
+            input: self.input + other.input,
+            output: self.output + other.output,
+            cached: self.cached + other.cached,
+            cost_usd,
+        }
+    }
+}
+
 /// What happened. Task-scoped kinds go with [`Event::task`] set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -72,7 +105,20 @@ pub enum EventKind {
     ApprovalRequested { attempt: u32 },
     /// The agent gets another round within the attempt, with feedback.
     /// Changes no state; it says why the attempt takes longer.
-    FeedbackRound { attempt: u32, round: u32, #[serde(flatten)] cause: RoundCause },
+    FeedbackRound {
+        attempt: u32,
+        round: u32,
+        #[serde(flatten)]
+        cause: RoundCause,
+    },
+    /// An agent round of the attempt spent tokens (and money). Changes no
+    /// state, and is kept even when the attempt has lost its lease: the
+    /// money was spent all the same.
+    UsageRecorded {
+        attempt: u32,
+        #[serde(flatten)]
+        usage: Usage,
+    },
     /// The attempt's work is merged.
     Completed { attempt: u32 },
     /// The attempt failed. With `retry_at` the task is ready again from then;
@@ -105,6 +151,7 @@ impl EventKind {
             EventKind::PhaseChanged { .. } => "phase_changed",
             EventKind::ApprovalRequested { .. } => "approval_requested",
             EventKind::FeedbackRound { .. } => "feedback_round",
+            EventKind::UsageRecorded { .. } => "usage_recorded",
             EventKind::Completed { .. } => "completed",
             EventKind::AttemptFailed { .. } => "attempt_failed",
             EventKind::LeaseExpired { .. } => "lease_expired",
@@ -147,6 +194,13 @@ impl EventKind {
             EventKind::FeedbackRound { attempt, round, cause: RoundCause::Conflict { paths } } => {
                 format!("attempt {attempt} resolver round {round}: conflict in {}", paths.join(", "))
             }
+            EventKind::UsageRecorded { attempt, usage } => {
+                let cost = usage.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();
+                format!(
+                    "attempt {attempt} used {} tokens in, {} out ({} cached){cost}",
+                    usage.input, usage.output, usage.cached
+                )
+            }
             EventKind::Completed { attempt } => format!("attempt {attempt} done"),
             EventKind::AttemptFailed { attempt, reason, retry_at } => {
                 let then = if retry_at.is_some() { "will retry" } else { "no attempts left" };
@@ -156,7 +210,9 @@ impl EventKind {
                 let then = if retry_at.is_some() { "requeued" } else { "no attempts left" };
                 format!("attempt {attempt} lease of {worker} expired ({then})")
             }
-            EventKind::Released { attempt, reason } => format!("attempt {attempt} released: {reason}"),
+            EventKind::Released { attempt, reason } => {
+                format!("attempt {attempt} released: {reason}")
+            }
             EventKind::Cancelled => "cancelled".into(),
             EventKind::Retried => "retried".into(),
         }

@@ -14,7 +14,7 @@ pub mod plan;
 pub mod spec;
 pub mod state;
 
-pub use event::{Event, EventKind, Millis, Phase, RoundCause};
+pub use event::{Event, EventKind, Millis, Phase, RoundCause, Usage};
 pub use id::{IdError, PlanName, TaskId};
 pub use spec::{Approval, Defaults, Plan, Review, TaskSpec};
 pub use state::{InvalidTransition, Lease, Task, TaskState, TaskStatus, settle};

@@ -17,15 +17,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use colony_agents::{AgentRun, CommandHarness, Harness, LogWriter, write_task_file};
-use colony_core::{Phase, RoundCause, TaskSpec};
+use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
+use colony_core::{Phase, RoundCause, TaskSpec, Usage};
 use colony_git::{BringIn, CasOutcome, MergeOutcome, Oid, branch_ref};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 use crate::layout::task_branch;
-use crate::round::{AgentRound, GateEnd, RoundEnd, gates, log_note};
+use crate::round::{AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
 
 /// The store lock that makes merges one at a time, across processes.
@@ -46,6 +46,23 @@ pub(crate) enum Ending {
     Stopped,
     /// Another worker owns the task now; write nothing.
     LeaseLost,
+    /// The agent is not logged in or its key was refused: no attempt can
+    /// succeed until the user acts, so the task goes back unharmed.
+    AgentLocked {
+        agent: String,
+        reason: String,
+    },
+}
+
+/// The agent an attempt runs with.
+pub(crate) struct ChosenAgent {
+    /// As configured: the key rate-limit pauses are shared by.
+    pub name: String,
+    pub harness: Arc<dyn Harness>,
+    /// The model it runs, as far as colony knows, to price its tokens.
+    pub model: Option<String>,
+    /// The model the task or its plan asks for, which the harness passes on.
+    pub task_model: Option<String>,
 }
 
 pub(crate) struct Attempt<'a, S> {
@@ -56,6 +73,9 @@ pub(crate) struct Attempt<'a, S> {
     pub lease_lost: Arc<AtomicBool>,
     /// This attempt created its task branch (it is deleted once merged).
     pub made_branch: AtomicBool,
+    /// The agent's session, once it has announced one: later rounds
+    /// resume it where the harness can.
+    pub session: std::sync::Mutex<Option<String>>,
 }
 
 impl<S: Store + 'static> Attempt<'_, S> {
@@ -104,7 +124,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
             return self.complete().await;
         }
-        let harness = inner.harness_for(self.spec(), &plan)?;
+        let agent = inner.agent_for(self.spec(), &plan)?;
         let worktree = self.worktree();
         if let Err(e) = self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str())) {
             // Only this attempt uses its branch name; one already there was
@@ -117,14 +137,17 @@ impl<S: Store + 'static> Attempt<'_, S> {
             self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str()))?;
         }
         self.made_branch.store(true, Ordering::SeqCst);
-        log_note(log, format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()));
+        log_note(
+            log,
+            format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()),
+        );
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
         write_task_file(&task_file, self.spec())?;
 
         let mut feedback: Option<String> = None;
         let mut checking = false;
         for round in 0..=inner.settings.max_fix_rounds {
-            if let Some(end) = self.agent_round(&*harness, feedback.as_deref(), log).await? {
+            if let Some(end) = self.agent_round(&agent, feedback.as_deref(), log).await? {
                 return Ok(end);
             }
             // Nothing left to commit may still be work: the agent can
@@ -134,20 +157,35 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 return Ok(Ending::Failed("no changes".into()));
             }
             if !checking {
-                if let Err(e) = self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Checking)).await? {
+                if let Err(e) = self
+                    .fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Checking))
+                    .await?
+                {
                     return Ok(e);
                 }
                 checking = true;
             }
-            match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
-                GateEnd::Passed => return self.merge(&*harness, &integration, log).await,
+            match gates(
+                &inner.settings.gates,
+                &worktree,
+                inner.settings.gate_timeout,
+                inner.settings.grace,
+                log,
+                &self.cancel,
+            )
+            .await?
+            {
+                GateEnd::Passed => return self.merge(&agent, &integration, log).await,
                 GateEnd::Cancelled => return Ok(self.interrupted()),
                 GateEnd::Failed { command, tail } => {
                     if round == inner.settings.max_fix_rounds {
                         return Ok(Ending::Failed(format!("gate `{command}` failed:\n{tail}")));
                     }
                     let cause = RoundCause::Gate { command: command.clone() };
-                    if let Err(e) = self.fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, round + 1, cause)).await? {
+                    if let Err(e) = self
+                        .fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, round + 1, cause))
+                        .await?
+                    {
                         return Ok(e);
                     }
                     feedback = Some(format!(
@@ -159,42 +197,113 @@ impl<S: Store + 'static> Attempt<'_, S> {
         unreachable!("the last fix round returns")
     }
 
-    /// Runs the agent once. `Some` when the attempt ends here.
-    async fn agent_round(&self, harness: &dyn Harness, feedback: Option<&str>, log: &mut LogWriter) -> Result<Option<Ending>, EngineError> {
+    /// Runs the agent once, waiting out rate limits, which do not use up
+    /// the attempt. `Some` when the attempt ends here.
+    async fn agent_round(
+        &self,
+        agent: &ChosenAgent,
+        feedback: Option<&str>,
+        log: &mut LogWriter,
+    ) -> Result<Option<Ending>, EngineError> {
         let inner = self.inner;
+        let settings = &inner.settings;
         let feedback_file = self.layout().feedback_file(&self.claim.task, self.claim.attempt);
         let feedback_path = match feedback {
             Some(text) => {
-                std::fs::write(&feedback_file, text).map_err(|source| EngineError::Io { path: feedback_file.clone(), source })?;
+                std::fs::write(&feedback_file, text)
+                    .map_err(|source| EngineError::Io { path: feedback_file.clone(), source })?;
                 Some(feedback_file)
             }
             None => None,
         };
         let plan = inner.plan_info(&self.claim.plan).await?;
-        let wall = self.spec().timeout.or(plan.default_timeout).unwrap_or(inner.settings.timeout);
-        let round = AgentRound {
-            store: &*inner.store,
-            task: &self.claim.task,
-            attempt: self.claim.attempt,
-            harness,
-            run: AgentRun {
-                task: self.spec().clone(),
+        let wall = self.spec().timeout.or(plan.default_timeout).unwrap_or(settings.timeout);
+        let mut task = self.spec().clone();
+        task.model = agent.task_model.clone();
+        let mut waits = 0;
+        loop {
+            if !inner.pacing.wait_for(&agent.name, &self.cancel).await {
+                return Ok(Some(self.interrupted()));
+            }
+            let session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            let session = session.filter(|_| agent.harness.resumes());
+            // A resumed session has the task already: it needs only the news.
+            let prompt = match (&session, feedback) {
+                (Some(_), Some(feedback)) => format!("{}\n", feedback.trim_end()),
+                _ => prompt(self.spec(), feedback),
+            };
+            let round = AgentRound {
+                store: &*inner.store,
+                task: &self.claim.task,
                 attempt: self.claim.attempt,
-                worktree: self.worktree(),
-                task_file: self.layout().task_file(&self.claim.task, self.claim.attempt),
-                feedback_file: feedback_path,
-                prompt: prompt(self.spec(), feedback),
-                session: None,
-            },
-            wall_timeout: wall,
-            silence_timeout: inner.settings.silence_timeout,
-            grace: inner.settings.grace,
-        };
-        Ok(match round.go(log, &self.cancel).await? {
-            RoundEnd::Done => None,
-            RoundEnd::Failed(reason) => Some(Ending::Failed(reason)),
-            RoundEnd::Cancelled => Some(self.interrupted()),
-        })
+                harness: &*agent.harness,
+                run: AgentRun {
+                    task: task.clone(),
+                    attempt: self.claim.attempt,
+                    worktree: self.worktree(),
+                    task_file: self.layout().task_file(&self.claim.task, self.claim.attempt),
+                    feedback_file: feedback_path.clone(),
+                    prompt,
+                    session,
+                },
+                wall_timeout: wall,
+                silence_timeout: settings.silence_timeout,
+                grace: settings.grace,
+                linger: settings.linger,
+            };
+            let outcome = round.go(log, &self.cancel).await?;
+            self.record_usage(agent, outcome.usage).await?;
+            if let Some(id) = outcome.session {
+                *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id);
+            }
+            return Ok(match outcome.end {
+                RoundEnd::Done => {
+                    inner.pacing.went_through(&agent.name);
+                    None
+                }
+                RoundEnd::Failed { reason, class: ErrorClass::RateLimit | ErrorClass::Overloaded, reset_at }
+                    if waits < settings.max_rate_limit_waits =>
+                {
+                    waits += 1;
+                    let until = inner.pacing.pause(&agent.name, reset_at, |strikes| settings.rate_limit_wait(strikes));
+                    let wait = until.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+                    log_note(
+                        log,
+                        format!(
+                            "colony: the `{}` agent is rate limited or overloaded ({}); every worker using it waits {} — this does not use up the attempt",
+                            agent.name,
+                            one_line(&reason),
+                            human(wait)
+                        ),
+                    );
+                    continue;
+                }
+                RoundEnd::Failed { reason, class: ErrorClass::Auth, .. } => {
+                    Some(Ending::AgentLocked { agent: agent.name.clone(), reason: one_line(&reason) })
+                }
+                RoundEnd::Failed { reason, .. } => Some(Ending::Failed(reason)),
+                RoundEnd::Cancelled => Some(self.interrupted()),
+            });
+        }
+    }
+
+    /// Keeps what a round spent, priced from the configured table when the
+    /// agent reported no cost, and counts it against the run's budget.
+    async fn record_usage(&self, agent: &ChosenAgent, mut usage: Usage) -> Result<(), EngineError> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let settings = &self.inner.settings;
+        if usage.cost_usd.is_none()
+            && let Some(price) = agent.model.as_ref().and_then(|m| settings.prices.get(m))
+        {
+            usage.cost_usd = Some(price.cost(usage.input, usage.output, usage.cached));
+        }
+        self.inner.pacing.spend(usage, settings.max_cost_usd);
+        match self.inner.store.record_usage(&self.claim.task, self.claim.attempt, usage).await {
+            Ok(()) | Err(StoreError::NotAllowed(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn commit(&self, worktree: &std::path::Path) -> Result<Option<Oid>, EngineError> {
@@ -202,7 +311,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// A store write fenced by the attempt; a lost lease ends the attempt.
-    async fn fenced<T>(&self, write: impl Future<Output = Result<T, StoreError>>) -> Result<Result<T, Ending>, EngineError> {
+    async fn fenced<T>(
+        &self,
+        write: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<Result<T, Ending>, EngineError> {
         match write.await {
             Ok(v) => Ok(Ok(v)),
             Err(StoreError::LeaseLost { .. }) => {
@@ -238,8 +350,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// The merge step, one at a time across every worker of the store.
-    async fn merge(&self, harness: &dyn Harness, integration: &str, log: &mut LogWriter) -> Result<Ending, EngineError> {
-        if let Err(e) = self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Merging)).await? {
+    async fn merge(&self, agent: &ChosenAgent, integration: &str, log: &mut LogWriter) -> Result<Ending, EngineError> {
+        if let Err(e) =
+            self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Merging)).await?
+        {
             return Ok(e);
         }
         let _in_process = tokio::select! {
@@ -247,23 +361,41 @@ impl<S: Store + 'static> Attempt<'_, S> {
             () = self.cancel.cancelled() => return Ok(self.interrupted()),
         };
         let holder = merge_holder(&self.worker, &self.claim.task, self.claim.attempt);
-        let lock = crate::lock::StoreLock::acquire(&self.inner.store, MERGE_LOCK, &holder, self.inner.settings.lease, &self.cancel).await?;
+        let lock = crate::lock::StoreLock::acquire(
+            &self.inner.store,
+            MERGE_LOCK,
+            &holder,
+            self.inner.settings.lease,
+            &self.cancel,
+        )
+        .await?;
         let Some(lock) = lock else {
             return Ok(self.interrupted());
         };
-        let ending = self.merge_locked(harness, integration, log).await;
+        let ending = self.merge_locked(agent, integration, log).await;
         lock.release().await;
         ending
     }
 
-    async fn merge_locked(&self, harness: &dyn Harness, integration: &str, log: &mut LogWriter) -> Result<Ending, EngineError> {
+    async fn merge_locked(
+        &self,
+        agent: &ChosenAgent,
+        integration: &str,
+        log: &mut LogWriter,
+    ) -> Result<Ending, EngineError> {
         let inner = self.inner;
         let worktree = self.worktree();
         let integration_ref = branch_ref(integration);
         let mut resolver_rounds = 0;
         loop {
-            let tip = self.inner.git(|r| r.rev_parse(&integration_ref))?.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
-            let head = self.inner.git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?.expect("the task branch exists while its worktree does");
+            let tip = self
+                .inner
+                .git(|r| r.rev_parse(&integration_ref))?
+                .ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
+            let head = self
+                .inner
+                .git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?
+                .expect("the task branch exists while its worktree does");
             if self.inner.git(|r| r.is_ancestor(&head, &tip))? {
                 log_note(log, "colony: already in the integration branch");
                 return self.complete().await;
@@ -291,29 +423,60 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     match bring {
                         BringIn::UpToDate => {}
                         BringIn::Merged { .. } => {
-                            log_note(log, format!("colony: brought {integration} in; gates again on the merged result"));
-                            match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
+                            log_note(
+                                log,
+                                format!("colony: brought {integration} in; gates again on the merged result"),
+                            );
+                            match gates(
+                                &inner.settings.gates,
+                                &worktree,
+                                inner.settings.gate_timeout,
+                                inner.settings.grace,
+                                log,
+                                &self.cancel,
+                            )
+                            .await?
+                            {
                                 GateEnd::Passed => {}
                                 GateEnd::Cancelled => return Ok(self.interrupted()),
                                 GateEnd::Failed { command, tail } => {
-                                    return Ok(Ending::Failed(format!("gate `{command}` failed on the merge with {integration}:\n{tail}")));
+                                    return Ok(Ending::Failed(format!(
+                                        "gate `{command}` failed on the merge with {integration}:\n{tail}"
+                                    )));
                                 }
                             }
                         }
                         BringIn::Conflict(conflict) => {
                             if resolver_rounds == inner.settings.max_resolver_rounds {
                                 self.inner.git(|r| r.abort_merge(&worktree))?;
-                                return Ok(Ending::Failed(format!("merge conflict with {integration} in {}", conflict.paths.join(", "))));
+                                return Ok(Ending::Failed(format!(
+                                    "merge conflict with {integration} in {}",
+                                    conflict.paths.join(", ")
+                                )));
                             }
                             resolver_rounds += 1;
-                            log_note(log, format!("colony: conflict in {}; resolver round {resolver_rounds}", conflict.paths.join(", ")));
+                            log_note(
+                                log,
+                                format!(
+                                    "colony: conflict in {}; resolver round {resolver_rounds}",
+                                    conflict.paths.join(", ")
+                                ),
+                            );
                             let cause = RoundCause::Conflict { paths: conflict.paths.clone() };
-                            if let Err(e) = self.fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, resolver_rounds, cause)).await? {
+                            if let Err(e) = self
+                                .fenced(inner.store.feedback_round(
+                                    &self.claim.task,
+                                    self.claim.attempt,
+                                    resolver_rounds,
+                                    cause,
+                                ))
+                                .await?
+                            {
                                 self.inner.git(|r| r.abort_merge(&worktree))?;
                                 return Ok(e);
                             }
                             let feedback = resolver_prompt(integration, &conflict);
-                            if let Some(end) = self.agent_round(harness, Some(&feedback), log).await? {
+                            if let Some(end) = self.agent_round(agent, Some(&feedback), log).await? {
                                 self.inner.git(|r| r.abort_merge(&worktree))?;
                                 return Ok(end);
                             }
@@ -334,11 +497,22 @@ impl<S: Store + 'static> Attempt<'_, S> {
                             self.commit(&worktree)?;
                             // Around again: gates run on the resolved merge, and
                             // the tip may have moved meanwhile.
-                            match gates(&inner.settings.gates, &worktree, inner.settings.gate_timeout, inner.settings.grace, log, &self.cancel).await? {
+                            match gates(
+                                &inner.settings.gates,
+                                &worktree,
+                                inner.settings.gate_timeout,
+                                inner.settings.grace,
+                                log,
+                                &self.cancel,
+                            )
+                            .await?
+                            {
                                 GateEnd::Passed => {}
                                 GateEnd::Cancelled => return Ok(self.interrupted()),
                                 GateEnd::Failed { command, tail } => {
-                                    return Ok(Ending::Failed(format!("gate `{command}` failed after resolving the conflict:\n{tail}")));
+                                    return Ok(Ending::Failed(format!(
+                                        "gate `{command}` failed after resolving the conflict:\n{tail}"
+                                    )));
                                 }
                             }
                             continue;
@@ -349,7 +523,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     // whose first parent is the old tip: `git log --first-parent`
                     // then reads one merge per task.
                     let work = if brought_in {
-                        self.inner.git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?.expect("the task branch exists")
+                        self.inner
+                            .git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?
+                            .expect("the task branch exists")
                     } else {
                         head
                     };
@@ -366,7 +542,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
             std::fs::write(&record, work.as_str()).map_err(|source| EngineError::Io { path: record, source })?;
             crate::failpoint::hit("before-merge");
             let message = format!("Merge task {}: {}", self.claim.task, self.spec().title);
-            let candidate = self.inner.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref()))?;
+            let candidate =
+                self.inner.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref()))?;
             if self.cancel.is_cancelled() {
                 return Ok(self.interrupted());
             }
@@ -376,7 +553,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     log_note(log, format!("colony: merged into {integration} at {candidate}"));
                     return self.complete().await;
                 }
-                CasOutcome::Stale { .. } => log_note(log, format!("colony: {integration} moved meanwhile; merging again")),
+                CasOutcome::Stale { .. } => {
+                    log_note(log, format!("colony: {integration} moved meanwhile; merging again"))
+                }
             }
         }
     }
@@ -388,9 +567,9 @@ fn with_conflict_markers(worktree: &std::path::Path, paths: &[String]) -> Vec<St
         .iter()
         .filter(|p| {
             std::fs::read(worktree.join(p)).is_ok_and(|bytes| {
-                bytes.split(|b| *b == b'\n').any(|line| {
-                    line.starts_with(b"<<<<<<< ") || line.starts_with(b">>>>>>> ") || line == b"======="
-                })
+                bytes
+                    .split(|b| *b == b'\n')
+                    .any(|line| line.starts_with(b"<<<<<<< ") || line.starts_with(b">>>>>>> ") || line == b"=======")
             })
         })
         .cloned()
@@ -430,9 +609,9 @@ fn resolver_prompt(integration: &str, c: &colony_git::MergeConflict) -> String {
     text
 }
 
-/// A command harness for a configured agent.
-pub(crate) fn command_harness(agent: &crate::AgentCommand, base: &std::path::Path) -> Result<Box<dyn Harness>, EngineError> {
-    Ok(Box::new(CommandHarness::new(agent.argv.clone(), agent.env.clone(), base)?))
+/// The first line of a reason, for a one-line note.
+fn one_line(text: &str) -> String {
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
 }
 
 #[cfg(test)]
@@ -445,7 +624,10 @@ mod tests {
         let mut spec = TaskSpec::new(TaskId::new("a").unwrap(), "A", "Do a.\n");
         spec.acceptance = vec!["tests pass".into()];
         let p = prompt(&spec, Some("gate failed"));
-        assert_eq!(p, "Do a.\n\nAcceptance criteria:\n- tests pass\n\n\nFeedback on your previous round:\ngate failed\n");
+        assert_eq!(
+            p,
+            "Do a.\n\nAcceptance criteria:\n- tests pass\n\n\nFeedback on your previous round:\ngate failed\n"
+        );
         assert_eq!(prompt(&TaskSpec::new(TaskId::new("b").unwrap(), "B", "Do b."), None), "Do b.\n");
     }
 }

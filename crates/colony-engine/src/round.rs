@@ -5,13 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use colony_agents::{
-    AgentRun, AgentVerdict, ChildSpec, Entry, Exit, Harness, LogWriter, OutputLine, Pgid, RunObserver, StdinSource,
-    StopReason, Stream, millis,
+    AgentRun, AgentVerdict, ChildSpec, Entry, ErrorClass, Exit, Harness, LogWriter, OutputLine, Pgid, RunObserver,
+    StdinSource, StopReason, Stream, millis,
 };
-use colony_core::TaskId;
+use colony_core::{Millis, TaskId, Usage};
 use colony_store::Store;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
@@ -23,9 +26,31 @@ pub(crate) const TAIL_LINES: usize = 40;
 #[derive(Debug)]
 pub(crate) enum RoundEnd {
     Done,
-    Failed(String),
+    Failed {
+        reason: String,
+        class: ErrorClass,
+        /// When a rate limit lifts, if the agent said.
+        reset_at: Option<Millis>,
+    },
     /// Stopped by colony: the run is stopping or the lease was lost.
     Cancelled,
+}
+
+impl RoundEnd {
+    fn failed(reason: String) -> Self {
+        RoundEnd::Failed { reason, class: ErrorClass::Other, reset_at: None }
+    }
+}
+
+/// An agent round's ending and what it said along the way.
+#[derive(Debug)]
+pub(crate) struct AgentOutcome {
+    pub end: RoundEnd,
+    /// Tokens and reported cost, summed over the round's entries; the cost
+    /// is `None` when the agent reported none.
+    pub usage: Usage,
+    /// The last session the agent announced, to resume it.
+    pub session: Option<String>,
 }
 
 /// Collects a child's output: into the log, parsed by the harness, and the
@@ -36,6 +61,8 @@ struct Collector<'a> {
     entries: Vec<Entry>,
     tail: Vec<String>,
     pgids: Option<mpsc::UnboundedSender<Pgid>>,
+    /// Told when the agent's final event arrives.
+    finished: Option<Arc<Notify>>,
 }
 
 impl RunObserver for Collector<'_> {
@@ -55,6 +82,9 @@ impl RunObserver for Collector<'_> {
         for entry in &entries {
             // A log that cannot be written must not stop the agent.
             let _ = self.log.append(at, entry);
+            if let (Entry::Finished { .. }, Some(finished)) = (entry, &self.finished) {
+                finished.notify_one();
+            }
         }
         self.entries.extend(entries);
         self.tail.push(line.text);
@@ -78,11 +108,23 @@ pub(crate) struct AgentRound<'a, S> {
     pub wall_timeout: Duration,
     pub silence_timeout: Option<Duration>,
     pub grace: Duration,
+    /// How long the agent may go on after its final event.
+    pub linger: Duration,
 }
 
 impl<S: Store> AgentRound<'_, S> {
-    pub(crate) async fn go(self, log: &mut LogWriter, cancel: &CancellationToken) -> Result<RoundEnd, EngineError> {
-        let mut spec = self.harness.invocation(&self.run).into_child(&self.run.worktree);
+    pub(crate) async fn go(self, log: &mut LogWriter, cancel: &CancellationToken) -> Result<AgentOutcome, EngineError> {
+        let invocation = self.harness.invocation(&self.run);
+        for (path, bytes) in &invocation.files {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| EngineError::Io { path: dir.to_owned(), source })?;
+            }
+            std::fs::write(path, bytes).map_err(|source| EngineError::Io { path: path.clone(), source })?;
+        }
+        // Its own token, so that stopping a lingering agent is told apart
+        // from the run stopping.
+        let child_cancel = cancel.child_token();
+        let mut spec = invocation.into_child(&self.run.worktree);
         spec.wall_timeout = Some(self.wall_timeout);
         spec.silence_timeout = self.silence_timeout;
         spec.grace = self.grace;
@@ -95,31 +137,88 @@ impl<S: Store> AgentRound<'_, S> {
                 let _ = self.store.record_process(self.task, self.attempt, pgid.get().into(), &boot).await;
             }
         };
-        let mut collector =
-            Collector { harness: Some(self.harness), log, entries: Vec::new(), tail: Vec::new(), pgids: Some(tx) };
+        let finished = Arc::new(Notify::new());
+        let lingered = AtomicBool::new(false);
+        let mut collector = Collector {
+            harness: Some(self.harness),
+            log,
+            entries: Vec::new(),
+            tail: Vec::new(),
+            pgids: Some(tx),
+            finished: Some(finished.clone()),
+        };
         let supervised = async {
-            let outcome = colony_agents::run(spec, cancel, &mut collector).await;
+            let outcome = colony_agents::run(spec, &child_cancel, &mut collector).await;
             collector.pgids = None;
             outcome
         };
+        // After its final event an agent has nothing left to say: one that
+        // does not exit soon after is stopped, and judged by that event.
+        let linger = async {
+            finished.notified().await;
+            tokio::time::sleep(self.linger).await;
+            lingered.store(true, Ordering::SeqCst);
+            child_cancel.cancel();
+            std::future::pending::<()>().await
+        };
+        let supervised = async {
+            tokio::select! {
+                outcome = supervised => outcome,
+                () = linger => unreachable!("lingering never ends by itself"),
+            }
+        };
         let (outcome, ()) = tokio::join!(supervised, record);
         let outcome = outcome?;
+        let lingered = lingered.load(Ordering::SeqCst) && !cancel.is_cancelled();
         let end = match outcome.stopped {
+            Some(StopReason::Cancelled) if lingered => {
+                note(
+                    collector.log,
+                    format!(
+                        "colony: the agent was still running {} after its final event; stopped it",
+                        human(self.linger)
+                    ),
+                );
+                judge(self.harness, Exit::Code(0), &collector.entries)
+            }
             Some(StopReason::Cancelled) => RoundEnd::Cancelled,
             Some(StopReason::WallTimeout) => {
-                RoundEnd::Failed(format!("the agent ran past its {} timeout", human(self.wall_timeout)))
+                RoundEnd::failed(format!("the agent ran past its {} timeout", human(self.wall_timeout)))
             }
-            Some(StopReason::Silence) => RoundEnd::Failed(format!(
+            Some(StopReason::Silence) => RoundEnd::failed(format!(
                 "the agent printed nothing for {}",
                 human(self.silence_timeout.unwrap_or_default())
             )),
-            None => match self.harness.verdict(outcome.exit, &collector.entries) {
-                AgentVerdict::Done => RoundEnd::Done,
-                AgentVerdict::Failed { reason, .. } => RoundEnd::Failed(reason),
-            },
+            None => judge(self.harness, outcome.exit, &collector.entries),
         };
-        Ok(end)
+        Ok(AgentOutcome { end, usage: usage_of(&collector.entries), session: session_of(&collector.entries) })
     }
+}
+
+fn judge(harness: &dyn Harness, exit: Exit, entries: &[Entry]) -> RoundEnd {
+    match harness.verdict(exit, entries) {
+        AgentVerdict::Done => RoundEnd::Done,
+        AgentVerdict::Failed { reason, class, reset_at } => RoundEnd::Failed { reason, class, reset_at },
+    }
+}
+
+/// The tokens and cost a round's entries report; adapters emit them so
+/// that they add up.
+fn usage_of(entries: &[Entry]) -> Usage {
+    entries.iter().fold(Usage::default(), |sum, entry| match entry {
+        Entry::Usage { input, output, cached } => {
+            sum.plus(Usage { input: *input, output: *output, cached: *cached, cost_usd: None })
+        }
+        Entry::Cost { usd } => sum.plus(Usage { cost_usd: Some(*usd), ..Usage::default() }),
+        _ => sum,
+    })
+}
+
+fn session_of(entries: &[Entry]) -> Option<String> {
+    entries.iter().rev().find_map(|e| match e {
+        Entry::Session { id } => Some(id.clone()),
+        _ => None,
+    })
 }
 
 /// A gate's verdict.
@@ -146,7 +245,8 @@ pub(crate) async fn gates(
         spec.stdin = StdinSource::Null;
         spec.wall_timeout = Some(timeout);
         spec.grace = grace;
-        let mut collector = Collector { harness: None, log, entries: Vec::new(), tail: Vec::new(), pgids: None };
+        let mut collector =
+            Collector { harness: None, log, entries: Vec::new(), tail: Vec::new(), pgids: None, finished: None };
         let outcome = colony_agents::run(spec, cancel, &mut collector).await?;
         let tail = collector.tail.join("\n");
         match (outcome.stopped, outcome.exit) {

@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use colony_agents::{Harness, LogWriter, Pgid, boot_id, kill_group};
-use colony_core::{PlanName, TaskId, TaskSpec, TaskState, TaskStatus};
+use colony_agents::{LogWriter, Pgid, boot_id, kill_group};
+use colony_core::{PlanName, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_git::{Oid, Repo, branch_ref};
 use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
 use tokio::sync::Mutex;
 
-use crate::attempt::{Attempt, Ending, MERGE_LOCK, command_harness, merge_holder};
+use crate::attempt::{Attempt, ChosenAgent, Ending, MERGE_LOCK, merge_holder};
 use crate::error::EngineError;
 use crate::layout::{Layout, integration_branch};
+use crate::pacing::Pacing;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
@@ -26,6 +27,7 @@ pub(crate) struct PlanRun {
     pub integration_branch: String,
     pub base: Option<String>,
     pub default_agent: Option<String>,
+    pub default_model: Option<String>,
     pub default_timeout: Option<Duration>,
 }
 
@@ -49,6 +51,7 @@ pub(crate) struct Inner<S> {
     /// become ready, so idle workers look at once rather than at their next
     /// poll (which still catches work other processes free).
     attempt_ended: tokio::sync::Notify,
+    pub(crate) pacing: Pacing,
 }
 
 /// How a run ended.
@@ -66,6 +69,11 @@ pub struct RunReport {
     pub interrupted: bool,
     /// What startup recovery found and did.
     pub recovered: Vec<String>,
+    /// What this run's agents spent.
+    pub usage: Usage,
+    /// Why the run stopped taking new work before the work ran out: the
+    /// budget was spent, or an agent could not log in.
+    pub halted: Option<String>,
 }
 
 impl RunReport {
@@ -96,6 +104,7 @@ impl<S: Store + 'static> Engine<S> {
                 merge_gate: Mutex::new(()),
                 worktree_gate: std::sync::Mutex::new(()),
                 attempt_ended: tokio::sync::Notify::new(),
+                pacing: Pacing::default(),
             }),
         }
     }
@@ -170,7 +179,7 @@ impl<S: Store + 'static> Inner<S> {
     async fn worker(self: Arc<Self>, slot: usize, shutdown: Shutdown) -> Result<(), EngineError> {
         let worker = self.worker_id(slot);
         loop {
-            if shutdown.is_draining() {
+            if shutdown.is_draining() || self.pacing.is_halted() {
                 return Ok(());
             }
             match self.store.claim(&worker, self.settings.lease).await? {
@@ -180,6 +189,7 @@ impl<S: Store + 'static> Inner<S> {
                     () = tokio::time::sleep(self.settings.idle_poll) => {}
                     () = self.attempt_ended.notified() => {}
                     () = shutdown.draining() => {}
+                    () = self.pacing.halted() => {}
                 },
             }
         }
@@ -206,13 +216,30 @@ impl<S: Store + 'static> Inner<S> {
         let dir = self.layout.attempt_dir(&task, attempt);
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io { path: dir.clone(), source })?;
         let mut log = LogWriter::open(self.layout.log(&task, attempt))?;
-        let run = Attempt { inner: self, claim, worker: worker.to_owned(), cancel, lease_lost, made_branch: AtomicBool::new(false) };
+        let run = Attempt {
+            inner: self,
+            claim,
+            worker: worker.to_owned(),
+            cancel,
+            lease_lost,
+            made_branch: AtomicBool::new(false),
+            session: std::sync::Mutex::new(None),
+        };
         let ending = run.run(&mut log).await;
         heartbeat.abort();
         let outcome = match ending {
             Ok(Ending::Merged | Ending::LeaseLost) => Ok(()),
-            Ok(Ending::Failed(reason)) => self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop),
+            Ok(Ending::Failed(reason)) => {
+                self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop)
+            }
             Ok(Ending::Stopped) => self.store.release(&task, attempt, "colony was stopped").await,
+            Ok(Ending::AgentLocked { agent, reason }) => {
+                self.pacing.halt(format!(
+                    "the `{agent}` agent is not logged in or its key was refused ({reason}); log it in \
+                     (`colony doctor` says how), then `colony run` carries on"
+                ));
+                self.store.release(&task, attempt, &format!("the `{agent}` agent could not log in")).await
+            }
             // A git or file error fails this attempt, not the whole run.
             Err(e) => {
                 let reason = error_chain(&e);
@@ -238,7 +265,10 @@ impl<S: Store + 'static> Inner<S> {
     /// ("failed to read .git/worktrees/…/commondir") and fail. This
     /// process's are queued; one that still fails (another colony on the
     /// same repository) is tried again.
-    pub(crate) fn worktree_git<T>(&self, f: impl Fn(&Repo) -> Result<T, colony_git::GitError>) -> Result<T, EngineError> {
+    pub(crate) fn worktree_git<T>(
+        &self,
+        f: impl Fn(&Repo) -> Result<T, colony_git::GitError>,
+    ) -> Result<T, EngineError> {
         tokio::task::block_in_place(|| {
             let mut tries = 0;
             loop {
@@ -267,6 +297,7 @@ impl<S: Store + 'static> Inner<S> {
             integration_branch: integration_branch(&self.settings.integration_branch, plan),
             base: stored.base,
             default_agent: stored.defaults.agent,
+            default_model: stored.defaults.model,
             default_timeout: stored.defaults.timeout,
         });
         plans.insert(plan.clone(), run.clone());
@@ -292,19 +323,27 @@ impl<S: Store + 'static> Inner<S> {
         }
     }
 
-    pub(crate) fn harness_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<Box<dyn Harness>, EngineError> {
+    /// The agent a task runs with, and the model: the task's, else its
+    /// plan's default, else the agent's own.
+    pub(crate) fn agent_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<ChosenAgent, EngineError> {
         let name = spec
             .agent
             .as_ref()
             .or(plan.default_agent.as_ref())
             .or(self.settings.default_agent.as_ref())
             .ok_or_else(|| EngineError::NoAgent { task: spec.id.to_string() })?;
-        let agent = self.settings.agents.get(name).ok_or_else(|| EngineError::UnknownAgent {
+        let setup = self.settings.agents.get(name).ok_or_else(|| EngineError::UnknownAgent {
             task: spec.id.to_string(),
             agent: name.clone(),
             known: self.settings.agents.keys().cloned().collect::<Vec<_>>().join(", "),
         })?;
-        command_harness(agent, self.repo.top_level())
+        let task_model = spec.model.clone().or_else(|| plan.default_model.clone());
+        Ok(ChosenAgent {
+            name: name.clone(),
+            harness: setup.harness.clone(),
+            model: task_model.clone().or_else(|| setup.model.clone()),
+            task_model,
+        })
     }
 
     /// Cleans up after runs that died: attempts of workers on this host
@@ -314,7 +353,9 @@ impl<S: Store + 'static> Inner<S> {
         let mut notes = Vec::new();
         let this_boot = boot_id();
         for live in self.store.live_attempts().await? {
-            let Some((host, pid)) = parse_worker(&live.worker) else { continue };
+            let Some((host, pid)) = parse_worker(&live.worker) else {
+                continue;
+            };
             if host != self.host || pid == self.pid || process_alive(pid) {
                 continue;
             }
@@ -323,7 +364,12 @@ impl<S: Store + 'static> Inner<S> {
                 && let Ok(pgid) = Pgid::new(pgid as i32)
             {
                 kill_group(pgid, self.settings.grace).await?;
-                notes.push(format!("stopped the agent processes of {} attempt {} (group {})", live.task, live.attempt, pgid.get()));
+                notes.push(format!(
+                    "stopped the agent processes of {} attempt {} (group {})",
+                    live.task,
+                    live.attempt,
+                    pgid.get()
+                ));
             }
             self.store.unlock(MERGE_LOCK, &merge_holder(&live.worker, &live.task, live.attempt)).await?;
             match self.store.expire(&live.task, live.attempt).await {
@@ -367,7 +413,12 @@ impl<S: Store + 'static> Inner<S> {
         Ok(t.attempt == attempt && t.status().is_leased())
     }
 
-    async fn report(&self, wall: Duration, interrupted: bool, recovered: Vec<String>) -> Result<RunReport, EngineError> {
+    async fn report(
+        &self,
+        wall: Duration,
+        interrupted: bool,
+        recovered: Vec<String>,
+    ) -> Result<RunReport, EngineError> {
         let counts = self.store.counts().await?;
         let filter = TaskFilter { statuses: vec![TaskStatus::Failed, TaskStatus::Blocked], plan: None };
         let mut failed = Vec::new();
@@ -386,7 +437,9 @@ impl<S: Store + 'static> Inner<S> {
             .iter()
             .map(|p| integration_branch(&self.settings.integration_branch, &p.name))
             .collect();
-        Ok(RunReport { counts, failed, blocked, branches, wall, interrupted, recovered })
+        let usage = self.pacing.spent();
+        let halted = self.pacing.halt_reason();
+        Ok(RunReport { counts, failed, blocked, branches, wall, interrupted, recovered, usage, halted })
     }
 }
 

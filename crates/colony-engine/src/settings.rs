@@ -2,16 +2,40 @@
 //! line by the caller, so the engine never reads configuration files.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use colony_agents::{AgentError, CommandHarness, Harness};
+use colony_core::config::Price;
 use colony_git::Identity;
 
-/// A configured agent the engine can start: a program and its arguments
-/// (never a shell string) with extra environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentCommand {
-    pub argv: Vec<String>,
-    pub env: Vec<(String, String)>,
+/// A configured agent the engine can start.
+#[derive(Clone)]
+pub struct AgentSetup {
+    pub harness: Arc<dyn Harness>,
+    /// The model it runs when a task names none, to price its tokens.
+    pub model: Option<String>,
+}
+
+impl AgentSetup {
+    pub fn new(harness: impl Harness + 'static, model: Option<String>) -> Self {
+        AgentSetup { harness: Arc::new(harness), model }
+    }
+
+    /// A `command` agent: a program and its arguments (never a shell
+    /// string) with extra environment; a relative program is taken from
+    /// `base`.
+    pub fn command(argv: Vec<String>, env: Vec<(String, String)>, base: &Path) -> Result<Self, AgentError> {
+        Ok(Self::new(CommandHarness::new(argv, env, base)?, None))
+    }
+}
+
+impl fmt::Debug for AgentSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentSetup").field("model", &self.model).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -20,7 +44,11 @@ pub struct Settings {
     pub workers: usize,
     /// The agent for tasks and plans that name none.
     pub default_agent: Option<String>,
-    pub agents: BTreeMap<String, AgentCommand>,
+    pub agents: BTreeMap<String, AgentSetup>,
+    /// What tokens cost by model, for agents that report no cost.
+    pub prices: BTreeMap<String, Price>,
+    /// Spend after which no new work is claimed.
+    pub max_cost_usd: Option<f64>,
     /// `colony/{plan}` unless configured.
     pub integration_branch: String,
     pub lease: Duration,
@@ -43,15 +71,26 @@ pub struct Settings {
     pub author: Option<Identity>,
     /// How often an idle worker looks for work.
     pub idle_poll: Duration,
+    /// How long an agent may go on after its final event before its
+    /// process group is stopped (Claude Code may linger).
+    pub linger: Duration,
+    /// Waits on a rate-limited or overloaded agent that gave no reset
+    /// time: base × 2^(strikes−1), capped.
+    pub rate_limit_base: Duration,
+    pub rate_limit_cap: Duration,
+    /// Rate-limit waits one agent round may take before it fails.
+    pub max_rate_limit_waits: u32,
 }
 
 impl Settings {
     /// Defaults for everything but the agents.
-    pub fn new(agents: BTreeMap<String, AgentCommand>, default_agent: Option<String>) -> Self {
+    pub fn new(agents: BTreeMap<String, AgentSetup>, default_agent: Option<String>) -> Self {
         Settings {
             workers: 4,
             default_agent,
             agents,
+            prices: BTreeMap::new(),
+            max_cost_usd: None,
             integration_branch: "colony/{plan}".into(),
             lease: Duration::from_secs(30),
             backoff_base: Duration::from_secs(5),
@@ -66,15 +105,29 @@ impl Settings {
             max_resolver_rounds: 2,
             author: None,
             idle_poll: Duration::from_millis(200),
+            linger: Duration::from_secs(5),
+            rate_limit_base: Duration::from_secs(30),
+            rate_limit_cap: Duration::from_secs(15 * 60),
+            max_rate_limit_waits: 20,
         }
     }
 
     /// The wait before the next attempt after `tries` failed ones:
     /// base × 2^(tries−1), capped.
     pub fn backoff(&self, tries: u32) -> Duration {
-        let factor = 1u32.checked_shl(tries.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.backoff_base.saturating_mul(factor).min(self.backoff_cap)
+        doubling(self.backoff_base, self.backoff_cap, tries)
     }
+
+    /// The wait on a rate-limited agent after `strikes` limits in a row.
+    pub fn rate_limit_wait(&self, strikes: u32) -> Duration {
+        doubling(self.rate_limit_base, self.rate_limit_cap, strikes)
+    }
+}
+
+/// base × 2^(n−1), at most `cap`.
+fn doubling(base: Duration, cap: Duration, n: u32) -> Duration {
+    let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(cap)
 }
 
 #[cfg(test)]

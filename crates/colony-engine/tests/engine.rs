@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use colony_core::{Plan, PlanName, TaskId, TaskSpec, TaskStatus};
-use colony_engine::{AgentCommand, Engine, RunReport, Settings, Shutdown};
+use colony_engine::{AgentSetup, Engine, RunReport, Settings, Shutdown};
 use colony_git::Repo;
 use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
 
@@ -48,7 +48,8 @@ impl Fixture {
     fn settings(&self, script: &str) -> Settings {
         let path = self.repo().join(".colony/agent.sh");
         std::fs::write(&path, script).unwrap();
-        let agent = AgentCommand { argv: vec!["/bin/sh".into(), path.display().to_string()], env: vec![] };
+        let agent =
+            AgentSetup::command(vec!["/bin/sh".into(), path.display().to_string()], vec![], self.repo()).unwrap();
         let mut s = Settings::new(BTreeMap::from([("script".to_owned(), agent)]), Some("script".into()));
         s.workers = 3;
         s.lease = Duration::from_secs(5);
@@ -132,7 +133,11 @@ async fn no_changes_fails_and_blocks_dependents_keeping_the_branch() {
     assert_eq!(report.counts.get(TaskStatus::Failed), 1);
     let detail = f.store.task("a").await.unwrap().unwrap();
     assert_eq!(detail.attempts.len(), 3, "retried up to max_attempts");
-    assert!(f.branches().contains(&"colony-task/p/a-a3".to_owned()), "a failed attempt's branch is kept: {:?}", f.branches());
+    assert!(
+        f.branches().contains(&"colony-task/p/a-a3".to_owned()),
+        "a failed attempt's branch is kept: {:?}",
+        f.branches()
+    );
     assert_eq!(f.worktrees(), 1);
 }
 
@@ -206,7 +211,8 @@ async fn an_unresolved_conflict_fails_naming_the_paths() {
     }
     f.store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
     // The resolver round leaves the markers where they are.
-    let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo looking; else echo \"$COLONY_TASK_ID\" > shared.txt; fi\n";
+    let script =
+        "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo looking; else echo \"$COLONY_TASK_ID\" > shared.txt; fi\n";
     let mut settings = f.settings(script);
     settings.workers = 2;
     settings.max_resolver_rounds = 1;
@@ -229,7 +235,6 @@ async fn tasks_name_agents_and_unknown_ones_fail_clearly() {
     let (_, reason) = &report.failed[0];
     assert!(reason.contains("agent `nobody`") && reason.contains("script"), "{reason}");
 }
-
 
 /// What a colony killed with SIGKILL leaves: a claimed task whose worker
 /// process is gone, its agent's process group still running, the merge
@@ -339,7 +344,8 @@ async fn many_workers_leave_no_worktree_behind() {
 async fn an_agent_that_commits_by_itself_is_merged() {
     let f = Fixture::new().await;
     f.add(&[("a", &[])]).await;
-    let script = "echo mine > mine.txt && git add mine.txt && git -c user.name=A -c user.email=a@x commit -qm 'agent commit'\n";
+    let script =
+        "echo mine > mine.txt && git add mine.txt && git -c user.name=A -c user.email=a@x commit -qm 'agent commit'\n";
     let report = f.run(f.settings(script)).await;
     assert!(report.all_done(), "{report:?}");
     assert_eq!(git(f.repo(), &["show", "colony/p:mine.txt"]), "mine\n");

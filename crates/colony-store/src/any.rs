@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus};
+use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus, Usage};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -38,10 +38,7 @@ impl StoreUrl {
             }
             return Ok(StoreUrl::Sqlite(base.join(path)));
         }
-        Err(StoreError::BadUrl {
-            url: redact(url),
-            why: "use sqlite:PATH or postgres://USER@HOST/DB".into(),
-        })
+        Err(StoreError::BadUrl { url: redact(url), why: "use sqlite:PATH or postgres://USER@HOST/DB".into() })
     }
 
     /// The URL for messages, without a password.
@@ -99,6 +96,10 @@ impl Store for AnyStore {
     }
     async fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> Result<()> {
         delegate!(self, s => s.feedback_round(task, attempt, round, cause).await)
+    }
+
+    async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {
+        delegate!(self, s => s.record_usage(task, attempt, usage).await)
     }
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
         delegate!(self, s => s.complete(task, attempt).await)

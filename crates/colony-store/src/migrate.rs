@@ -27,12 +27,9 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
         migration(2, "processes and locks", include_str!("../migrations/0002_processes_and_locks.sql")),
     ];
     if dialect == Dialect::Postgres {
-        migrations.push(migration(
-            3,
-            "queue tuning",
-            include_str!("../migrations/postgres/0003_queue_tuning.sql"),
-        ));
+        migrations.push(migration(3, "queue tuning", include_str!("../migrations/postgres/0003_queue_tuning.sql")));
     }
+    migrations.push(migration(4, "usage", include_str!("../migrations/0004_usage.sql")));
     Migrator::with_migrations(migrations)
 }
 

@@ -108,14 +108,22 @@ pub(crate) struct PlanHead {
     pub defaults: colony_core::Defaults,
 }
 
-pub(crate) async fn add_plan<T: Tx>(tx: &mut T, plan: &Plan, source: &str, opts: AddOptions, now: Millis) -> Result<AddReport> {
+pub(crate) async fn add_plan<T: Tx>(
+    tx: &mut T,
+    plan: &Plan,
+    source: &str,
+    opts: AddOptions,
+    now: Millis,
+) -> Result<AddReport> {
     let mut log = Log::default();
     let head = PlanHead { name: plan.name.clone(), base: plan.base.clone(), defaults: plan.defaults.clone() };
     let head_json = serde_json::to_string(&head).expect("a plan head always serializes");
     let old_head = tx.plan_head(plan.name.as_str()).await?;
     let mut report = AddReport { plan: plan.name.to_string(), new_plan: old_head.is_none(), ..Default::default() };
     match &old_head {
-        None => log.global(EventKind::PlanAdded { plan: plan.name.clone(), tasks: plan.tasks.len(), source: source.into() }),
+        None => {
+            log.global(EventKind::PlanAdded { plan: plan.name.clone(), tasks: plan.tasks.len(), source: source.into() })
+        }
         Some(old) if *old != head_json => {
             report.plan_updated = true;
             log.global(EventKind::PlanUpdated { plan: plan.name.clone(), source: source.into() });
@@ -199,12 +207,8 @@ pub(crate) async fn add_plan<T: Tx>(tx: &mut T, plan: &Plan, source: &str, opts:
         }
     }
     let in_file: std::collections::HashSet<&str> = plan.tasks.iter().map(|t| t.id.as_str()).collect();
-    report.not_in_file = tx
-        .plan_task_ids(plan.name.as_str())
-        .await?
-        .into_iter()
-        .filter(|id| !in_file.contains(id.as_str()))
-        .collect();
+    report.not_in_file =
+        tx.plan_task_ids(plan.name.as_str()).await?.into_iter().filter(|id| !in_file.contains(id.as_str())).collect();
     log.flush(tx, now).await?;
     Ok(report)
 }
@@ -258,7 +262,13 @@ pub(crate) async fn claim<T: Tx>(tx: &mut T, worker: &str, lease: Duration, now:
     Ok(Some(Claim { task: id, plan: task.plan, attempt, tries: task.tries, lease_until, spec }))
 }
 
-pub(crate) async fn heartbeat<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, lease: Duration, now: Millis) -> Result<Millis> {
+pub(crate) async fn heartbeat<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    lease: Duration,
+    now: Millis,
+) -> Result<Millis> {
     let until = now + millis(lease);
     if tx.extend_lease(id, attempt, until).await? == 1 {
         return Ok(until);
@@ -275,10 +285,32 @@ pub(crate) async fn set_phase<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, phas
 }
 
 /// Records that the attempt's agent runs another round, and why.
-pub(crate) async fn feedback_round<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, round: u32, cause: colony_core::RoundCause, now: Millis) -> Result<()> {
+pub(crate) async fn feedback_round<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    round: u32,
+    cause: colony_core::RoundCause,
+    now: Millis,
+) -> Result<()> {
     let task = must_load(tx, id.as_str()).await?;
     let mut log = Log::default();
     transition(tx, &task, EventKind::FeedbackRound { attempt, round, cause }, now, &mut log).await?;
+    log.flush(tx, now).await
+}
+
+/// Adds a round's spend to its attempt, with its event.
+pub(crate) async fn record_usage<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    usage: colony_core::Usage,
+    now: Millis,
+) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    transition(tx, &task, EventKind::UsageRecorded { attempt, usage }, now, &mut log).await?;
+    tx.add_usage(id, attempt, &usage).await?;
     log.flush(tx, now).await
 }
 
@@ -294,7 +326,14 @@ pub(crate) async fn complete<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: 
 /// Fails the attempt: the task is ready again after `backoff` if it has
 /// attempts left, else failed, and its dependents blocked. Returns the
 /// task's status afterwards.
-pub(crate) async fn fail<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, reason: &str, backoff: Duration, now: Millis) -> Result<TaskStatus> {
+pub(crate) async fn fail<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    reason: &str,
+    backoff: Duration,
+    now: Millis,
+) -> Result<TaskStatus> {
     let task = must_load(tx, id.as_str()).await?;
     let retry_at = task.has_attempts_left().then(|| now + millis(backoff));
     let mut log = Log::default();

@@ -81,6 +81,17 @@ macro_rules! sql_tx {
             })
         }
 
+        /// The `input_tokens`, `output_tokens`, `cached_tokens` and `cost_usd` of a row.
+        fn usage_cols(row: &<$db as sqlx::Database>::Row) -> $crate::tx::Result<colony_core::Usage> {
+            use sqlx::Row;
+            Ok(colony_core::Usage {
+                input: row.try_get::<i64, _>("input_tokens")? as u64,
+                output: row.try_get::<i64, _>("output_tokens")? as u64,
+                cached: row.try_get::<i64, _>("cached_tokens")? as u64,
+                cost_usd: row.try_get("cost_usd")?,
+            })
+        }
+
         fn event_row(row: &<$db as sqlx::Database>::Row) -> $crate::tx::Result<colony_core::Event> {
             use sqlx::Row;
             $crate::row::event_from(row.try_get("seq")?, row.try_get("at")?, row.try_get("task")?, row.try_get("data")?)
@@ -521,7 +532,8 @@ macro_rules! sql_tx {
             async fn attempts(&mut self, id: &str) -> $crate::tx::Result<Vec<$crate::types::AttemptRecord>> {
                 use sqlx::Row;
                 let rows = sqlx::query(
-                    "SELECT attempt, worker, started_at, ended_at, outcome, reason FROM attempts WHERE task = $1 ORDER BY attempt",
+                    "SELECT attempt, worker, started_at, ended_at, outcome, reason, input_tokens, output_tokens, cached_tokens, cost_usd \
+                     FROM attempts WHERE task = $1 ORDER BY attempt",
                 )
                 .bind(id)
                 .fetch_all(&mut *self.tx)
@@ -535,6 +547,7 @@ macro_rules! sql_tx {
                             ended_at: row.try_get("ended_at")?,
                             outcome: row.try_get("outcome")?,
                             reason: row.try_get("reason")?,
+                            usage: usage_cols(row)?,
                         })
                     })
                     .collect()
@@ -555,6 +568,43 @@ macro_rules! sql_tx {
                     .fetch_all(&mut *self.tx)
                     .await?;
                 rows.iter().map(event_row).collect()
+            }
+
+            async fn add_usage(
+                &mut self,
+                id: &colony_core::TaskId,
+                attempt: u32,
+                usage: &colony_core::Usage,
+            ) -> $crate::tx::Result<()> {
+                // `cost_usd + $6` is NULL when either is: keep whichever is known.
+                sqlx::query(
+                    "UPDATE attempts SET input_tokens = input_tokens + $3, output_tokens = output_tokens + $4, \
+                     cached_tokens = cached_tokens + $5, cost_usd = COALESCE(cost_usd + $6, cost_usd, $6) \
+                     WHERE task = $1 AND attempt = $2",
+                )
+                .bind(id.as_str())
+                .bind(attempt as i64)
+                .bind(usage.input as i64)
+                .bind(usage.output as i64)
+                .bind(usage.cached as i64)
+                .bind(usage.cost_usd)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn total_usage(&mut self) -> $crate::tx::Result<colony_core::Usage> {
+                // Sums come back as BIGINT or NUMERIC depending on the
+                // database; cast so both hand back the same types.
+                let row = sqlx::query(
+                    "SELECT CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input_tokens, \
+                     CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
+                     CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
+                     CAST(SUM(cost_usd) AS DOUBLE PRECISION) AS cost_usd FROM attempts",
+                )
+                .fetch_one(&mut *self.tx)
+                .await?;
+                usage_cols(&row)
             }
 
             async fn status_counts(&mut self) -> $crate::tx::Result<Vec<(String, i64)>> {

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus};
+use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus, Usage};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -20,7 +20,11 @@ pub trait Store: Send + Sync {
     /// Imports validated plans, all in one transaction: new tasks are added,
     /// changed ones updated (started ones only with `force`), unchanged ones
     /// left alone. If any plan is refused, none is added.
-    fn add_plans(&self, plans: &[(&Plan, &str)], opts: AddOptions) -> impl Future<Output = Result<Vec<AddReport>>> + Send;
+    fn add_plans(
+        &self,
+        plans: &[(&Plan, &str)],
+        opts: AddOptions,
+    ) -> impl Future<Output = Result<Vec<AddReport>>> + Send;
 
     /// [`Store::add_plans`] for one plan.
     fn add_plan(&self, plan: &Plan, source: &str, opts: AddOptions) -> impl Future<Output = Result<AddReport>> + Send {
@@ -37,13 +41,28 @@ pub trait Store: Send + Sync {
     fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> impl Future<Output = Result<()>> + Send;
     /// Records that the attempt's agent gets another round (fix or
     /// resolver), fenced like every write of the attempt.
-    fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> impl Future<Output = Result<()>> + Send;
+    fn feedback_round(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        round: u32,
+        cause: RoundCause,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Adds what an agent round spent to its attempt. Not fenced by the
+    /// lease: the money is spent whoever holds the task now.
+    fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> impl Future<Output = Result<()>> + Send;
     /// Marks the attempt's work merged; dependents whose deps are all done
     /// become ready.
     fn complete(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<()>> + Send;
     /// Fails the attempt; the task is retried after `backoff` while it has
     /// attempts left. Returns the task's new status.
-    fn fail(&self, task: &TaskId, attempt: u32, reason: &str, backoff: Duration) -> impl Future<Output = Result<TaskStatus>> + Send;
+    fn fail(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        reason: &str,
+        backoff: Duration,
+    ) -> impl Future<Output = Result<TaskStatus>> + Send;
     /// Takes back every task whose lease ran out.
     fn rescue_expired(&self) -> impl Future<Output = Result<Vec<Rescued>>> + Send;
     /// Gives the task back unfinished (colony is stopping): ready again, the
@@ -54,7 +73,13 @@ pub trait Store: Send + Sync {
     fn expire(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<Rescued>> + Send;
     /// Records the process group the attempt's agent leads and the boot it
     /// started in, so a later colony can stop it if this one dies.
-    fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn record_process(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        pgid: i64,
+        boot_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Every leased task, with its attempt's recorded process.
     fn live_attempts(&self) -> impl Future<Output = Result<Vec<LiveAttempt>>> + Send;
     /// Takes the named lock for `holder` for `ttl` if it is free, expired or
@@ -165,6 +190,10 @@ impl<B: Backend> Store for SqlStore<B> {
         write_tx!(self, |tx, now| ops::feedback_round(&mut tx, task, attempt, round, cause.clone(), now).await?)
     }
 
+    async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {
+        write_tx!(self, |tx, now| ops::record_usage(&mut tx, task, attempt, usage, now).await?)
+    }
+
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
         write_tx!(self, |tx, now| ops::complete(&mut tx, task, attempt, now).await?)
     }
@@ -234,7 +263,8 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn counts(&self) -> Result<Counts> {
-        let rows = self.read().await?.status_counts().await?;
+        let mut tx = self.read().await?;
+        let rows = tx.status_counts().await?;
         let mut counts = Counts::default();
         for (status, n) in rows {
             let status: TaskStatus = status.parse().map_err(|_| StoreError::Corrupt {
@@ -244,6 +274,7 @@ impl<B: Backend> Store for SqlStore<B> {
             counts.total += n as usize;
             counts.by_status.insert(status, n as usize);
         }
+        counts.usage = tx.total_usage().await?;
         Ok(counts)
     }
 

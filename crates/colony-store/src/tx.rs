@@ -46,24 +46,43 @@ pub trait Tx: Send {
     fn ready_ids(&mut self, now: Millis, limit: i64) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
     /// `id` and its spec if it is still claimable, locked (or `None` if
     /// another transaction holds it).
-    fn lock_ready(&mut self, id: &TaskId, now: Millis) -> impl Future<Output = Result<Option<(Task, TaskSpec)>>> + Send;
+    fn lock_ready(&mut self, id: &TaskId, now: Millis)
+    -> impl Future<Output = Result<Option<(Task, TaskSpec)>>> + Send;
     /// Queues claims of tasks that declare files (PostgreSQL; SQLite writes
     /// are serialized already).
     fn lock_file_claims(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// The specs of every leased task.
     fn leased_specs(&mut self) -> impl Future<Output = Result<Vec<TaskSpec>>> + Send;
-    fn record_process(&mut self, id: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> impl Future<Output = Result<u64>> + Send;
+    fn record_process(
+        &mut self,
+        id: &TaskId,
+        attempt: u32,
+        pgid: i64,
+        boot_id: &str,
+    ) -> impl Future<Output = Result<u64>> + Send;
     /// Every leased task with its attempt's recorded process.
     fn live_attempts(&mut self) -> impl Future<Output = Result<Vec<LiveAttempt>>> + Send;
     /// Takes the named lock for `holder` until `until` if it is free,
     /// expired, or already `holder`'s. Returns whether it is now held.
-    fn try_lock(&mut self, name: &str, holder: &str, until: Millis, now: Millis) -> impl Future<Output = Result<bool>> + Send;
+    fn try_lock(
+        &mut self,
+        name: &str,
+        holder: &str,
+        until: Millis,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn unlock(&mut self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
     /// Leased tasks whose lease ended before `now`.
     fn expired(&mut self, now: Millis) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
     /// Extends a lease; the number of rows changed (0: the lease is lost).
     fn extend_lease(&mut self, id: &TaskId, attempt: u32, until: Millis) -> impl Future<Output = Result<u64>> + Send;
-    fn start_attempt(&mut self, id: &TaskId, attempt: u32, worker: &str, now: Millis) -> impl Future<Output = Result<()>> + Send;
+    fn start_attempt(
+        &mut self,
+        id: &TaskId,
+        attempt: u32,
+        worker: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn end_attempt(
         &mut self,
         id: &TaskId,
@@ -76,11 +95,21 @@ pub trait Tx: Send {
     fn next_ords(&mut self, n: i64) -> impl Future<Output = Result<i64>> + Send;
     /// The stored head (name, base, defaults) of a plan as JSON.
     fn plan_head(&mut self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
-    fn put_plan(&mut self, name: &PlanName, source: &str, head: &str, now: Millis) -> impl Future<Output = Result<()>> + Send;
+    fn put_plan(
+        &mut self,
+        name: &PlanName,
+        source: &str,
+        head: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn plan_task_ids(&mut self, name: &str) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
     /// Appends events with the next sequence numbers. Called last in a
     /// transaction: it takes the sequence lock, held until commit.
-    fn append(&mut self, events: &[(Option<TaskId>, EventKind)], now: Millis) -> impl Future<Output = Result<()>> + Send;
+    fn append(
+        &mut self,
+        events: &[(Option<TaskId>, EventKind)],
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     // Reads.
     fn list(&mut self, filter: &TaskFilter) -> impl Future<Output = Result<Vec<TaskRecord>>> + Send;
@@ -89,6 +118,15 @@ pub trait Tx: Send {
     fn task_events(&mut self, id: &str) -> impl Future<Output = Result<Vec<Event>>> + Send;
     fn events(&mut self, since: i64, limit: i64) -> impl Future<Output = Result<Vec<Event>>> + Send;
     fn status_counts(&mut self) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// Adds a round's spend to its attempt.
+    fn add_usage(
+        &mut self,
+        id: &TaskId,
+        attempt: u32,
+        usage: &colony_core::Usage,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The spend of every attempt of every task.
+    fn total_usage(&mut self) -> impl Future<Output = Result<colony_core::Usage>> + Send;
     fn plans(&mut self) -> impl Future<Output = Result<Vec<PlanInfo>>> + Send;
     fn plan_specs(&mut self, name: &str) -> impl Future<Output = Result<Vec<TaskSpec>>> + Send;
     fn last_seq(&mut self) -> impl Future<Output = Result<i64>> + Send;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use colony_core::{Event, Millis, PlanName, Task, TaskId, TaskSpec, TaskStatus};
+use colony_core::{Event, Millis, PlanName, Task, TaskId, TaskSpec, TaskStatus, Usage};
 use serde::Serialize;
 
 /// A task handed to a worker: run attempt `attempt` until `lease_until`,
@@ -71,6 +71,8 @@ pub struct AttemptRecord {
     /// `done`, `failed`, `expired` or `abandoned`; none while it runs.
     pub outcome: Option<String>,
     pub reason: Option<String>,
+    /// What its agent spent, over all its rounds.
+    pub usage: Usage,
 }
 
 /// Everything the store knows of one task.
@@ -105,6 +107,8 @@ pub struct PlanInfo {
 pub struct Counts {
     pub total: usize,
     pub by_status: BTreeMap<TaskStatus, usize>,
+    /// What every attempt of every task spent.
+    pub usage: Usage,
 }
 
 impl Counts {

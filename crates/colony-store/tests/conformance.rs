@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{EventKind, Phase, Plan, PlanName, TaskId, TaskSpec, TaskState, TaskStatus};
+use colony_core::{EventKind, Phase, Plan, PlanName, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_store::{AddOptions, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter};
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -74,7 +74,9 @@ async fn assert_replays<S: Store>(s: &S) {
         let mut from_table = rec.task.clone();
         // Heartbeats move a lease's end without an event.
         for t in [&mut from_log, &mut from_table] {
-            if let TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } = &mut t.state {
+            if let TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } =
+                &mut t.state
+            {
                 lease.until = 0;
             }
         }
@@ -131,7 +133,9 @@ async fn changing_a_started_task_needs_force<S: Store>(f: Fixture<S>) {
     let before = event_count(s).await;
     let err = s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap_err();
     match &err {
-        StoreError::StartedTasksChanged { tasks, .. } => assert_eq!(tasks, &[(id("a"), TaskStatus::Running)]),
+        StoreError::StartedTasksChanged { tasks, .. } => {
+            assert_eq!(tasks, &[(id("a"), TaskStatus::Running)])
+        }
         other => panic!("unexpected {other}"),
     }
     assert!(err.to_string().contains("--force"), "{err}");
@@ -422,7 +426,10 @@ async fn processes_are_recorded_and_dead_workers_expired_at_once<S: Store>(f: Fi
     s.record_process(&c.task, c.attempt, 4242, "boot-1").await.unwrap();
     let live = s.live_attempts().await.unwrap();
     assert_eq!(live.len(), 1);
-    assert_eq!((live[0].worker.as_str(), live[0].pgid, live[0].boot_id.as_deref()), ("host:123:0", Some(4242), Some("boot-1")));
+    assert_eq!(
+        (live[0].worker.as_str(), live[0].pgid, live[0].boot_id.as_deref()),
+        ("host:123:0", Some(4242), Some("boot-1"))
+    );
     let rescued = s.expire(&c.task, c.attempt).await.unwrap();
     assert_eq!(rescued.now, TaskStatus::Ready);
     assert!(s.live_attempts().await.unwrap().is_empty());
@@ -442,6 +449,32 @@ async fn named_locks_have_one_holder_until_released_or_expired<S: Store>(f: Fixt
     assert!(s.try_lock("merge", "w2", LEASE).await.unwrap());
     f.clock.advance(31_000);
     assert!(s.try_lock("merge", "w3", LEASE).await.unwrap(), "an expired lock is taken over");
+}
+
+async fn usage_adds_up_per_attempt_and_in_all<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let b = s.claim("w", LEASE).await.unwrap().unwrap();
+    let round = Usage { input: 1000, output: 50, cached: 400, cost_usd: None };
+    s.record_usage(&a.task, a.attempt, round).await.unwrap();
+    s.record_usage(&a.task, a.attempt, Usage { cost_usd: Some(0.25), ..round }).await.unwrap();
+    let detail = s.task(a.task.as_str()).await.unwrap().unwrap();
+    assert_eq!(detail.attempts[0].usage, Usage { input: 2000, output: 100, cached: 800, cost_usd: Some(0.25) });
+    assert_eq!(s.counts().await.unwrap().usage.cost_usd, Some(0.25));
+
+    s.fail(&b.task, b.attempt, "broke", Duration::ZERO).await.unwrap();
+    let late = Usage { input: 10, output: 1, cached: 0, cost_usd: None };
+    s.record_usage(&b.task, b.attempt, late).await.unwrap();
+    let b_usage = s.task(b.task.as_str()).await.unwrap().unwrap().attempts[0].usage;
+    assert_eq!(b_usage, late, "a failed attempt's spend is kept, its unknown cost stays unknown");
+    assert!(
+        matches!(s.record_usage(&b.task, b.attempt + 1, late).await, Err(StoreError::NotAllowed(_))),
+        "no attempt 2 has started"
+    );
+    let total = s.counts().await.unwrap().usage;
+    assert_eq!(total, Usage { input: 2010, output: 101, cached: 800, cost_usd: Some(0.25) });
+    assert_replays(s).await;
 }
 
 macro_rules! conformance {
@@ -486,4 +519,5 @@ conformance!(
     a_release_gives_the_task_back_without_using_a_try,
     processes_are_recorded_and_dead_workers_expired_at_once,
     named_locks_have_one_holder_until_released_or_expired,
+    usage_adds_up_per_attempt_and_in_all,
 );

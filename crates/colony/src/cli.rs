@@ -166,6 +166,15 @@ cancelled task is retried with `colony retry`. Either every named task is
 cancelled or, if one cannot be, none is.")]
     Cancel(IdsArg),
 
+    /// Check which agent CLIs are installed, git, and the store
+    #[command(long_about = "\
+Check that this machine can run a plan: each agent CLI colony knows or
+colony.toml configures (found on PATH or not, its version, how to install it
+or log it in), git (2.38 or later merges in memory), and the store.
+
+Exit code: 1 when the default agent ([run] agent, or --agent) cannot run.")]
+    Doctor(DoctorArgs),
+
     /// Bring a plan's finished work into your checked-out branch
     #[command(long_about = "\
 Bring a plan's integration branch (colony/<plan>) into the branch you have
@@ -199,6 +208,18 @@ Print a shell completion script. For example:
   colony completions zsh > ~/.zfunc/_colony
   colony completions fish > ~/.config/fish/completions/colony.fish")]
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check this agent as the one a run would use [default: colony.toml's
+    /// [run] agent]
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Print the findings as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

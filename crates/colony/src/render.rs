@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use colony_core::{Millis, TaskState, TaskStatus};
+use colony_core::{Millis, TaskState, TaskStatus, Usage};
 use colony_store::TaskRecord;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -49,10 +49,9 @@ pub fn state_note(state: &TaskState) -> String {
         }
         TaskState::Ready { not_before: Some(at) } => format!("retries after {}", clock(*at)),
         TaskState::AwaitingApproval => "needs a person's approval".to_owned(),
-        TaskState::Pending
-        | TaskState::Ready { not_before: None }
-        | TaskState::Done
-        | TaskState::Cancelled => String::new(),
+        TaskState::Pending | TaskState::Ready { not_before: None } | TaskState::Done | TaskState::Cancelled => {
+            String::new()
+        }
     }
 }
 
@@ -72,6 +71,26 @@ pub fn status_counts(counts: impl Fn(TaskStatus) -> usize) -> String {
     parts.join(", ")
 }
 
+/// `12.3k tokens in (8.1k cached), 950 out, $0.42`: an agent's spend. A
+/// cost nobody reported or priced shows as such, never as `$0`.
+pub fn usage(u: &Usage) -> String {
+    let cached = if u.cached > 0 { format!(" ({} cached)", tokens(u.cached)) } else { String::new() };
+    let cost = match u.cost_usd {
+        Some(c) => format!("${c:.2}"),
+        None => "cost unknown (no price for its model; see [prices] in colony.toml)".to_owned(),
+    };
+    format!("{} tokens in{cached}, {} out, {cost}", tokens(u.input), tokens(u.output))
+}
+
+/// `950`, `12.3k`, `4.1M`.
+fn tokens(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
 /// Pretty JSON and a newline: what `--json` prints for one value.
 pub fn json(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
@@ -82,6 +101,14 @@ pub fn json(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_reads_at_its_scale_and_never_calls_unknown_free() {
+        let u = Usage { input: 12_345, output: 950, cached: 8_100, cost_usd: Some(0.4171) };
+        assert_eq!(usage(&u), "12.3k tokens in (8.1k cached), 950 out, $0.42");
+        let unpriced = Usage { input: 4_100_000, output: 0, cached: 0, cost_usd: None };
+        assert!(usage(&unpriced).starts_with("4.1M tokens in, 0 out, cost unknown"));
+    }
 
     #[test]
     fn counts_skip_zeros_and_keep_state_order() {

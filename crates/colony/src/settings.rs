@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use colony_core::config::{self, AgentKind, Config, FAKE_AGENT};
+use colony_agents::adapters::{CliHarness, CliKind, CliOptions};
+use colony_core::config::{self, AgentKind, CliAgent, Config, FAKE_AGENT};
 use colony_core::{Plan, TaskStatus};
-use colony_engine::{AgentCommand, Settings};
+use colony_engine::{AgentSetup, Settings};
 use colony_git::Identity;
 use colony_store::{Store, TaskFilter};
 
@@ -61,13 +62,18 @@ pub fn check_agent_name(config: &Config, name: &str) -> Result<()> {
     if config.agent(name).is_some() {
         return Ok(());
     }
-    Err(bad_input(format!("no agent `{name}` is configured; {}", known_agents(config))))
+    Err(bad_input(format!("no agent `{name}` is configured; {}", known_agents_near(config, name))))
 }
 
 /// Builds the engine's settings, after checking that every task still to
 /// run has an agent that exists: a misnamed agent should stop the run
 /// before it starts, not fail each of its tasks one attempt at a time.
-pub async fn engine_settings(config: &Config, overrides: &Overrides, store: &impl Store) -> Result<Settings> {
+pub async fn engine_settings(
+    config: &Config,
+    overrides: &Overrides,
+    store: &impl Store,
+    root: &Path,
+) -> Result<Settings> {
     let default_agent = overrides.agent.clone().or_else(|| config.run.agent.clone());
     let needed = needed_agents(store, default_agent.as_deref()).await?;
     let mut agents = BTreeMap::new();
@@ -79,23 +85,25 @@ pub async fn engine_settings(config: &Config, overrides: &Overrides, store: &imp
             let task = &needed[name];
             return Err(bad_input(format!(
                 "task {task} asks for agent `{name}`, which is not configured; {}",
-                known_agents(config)
+                known_agents_near(config, name)
             )));
         };
         let env: Vec<(String, String)> = agent.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let argv = match &agent.kind {
-            AgentKind::Command { command } => command.clone(),
+        let setup = match &agent.kind {
+            AgentKind::Command { command } => AgentSetup::command(command.clone(), env, root)?,
             // Looked for only when a task will use it, so a build without
             // the fake agent runs real agents all the same.
             AgentKind::Fake if needed.contains_key(name) => {
                 if fake_exe.is_none() {
                     fake_exe = Some(fake_agent_exe()?);
                 }
-                vec![fake_exe.clone().expect("just set").display().to_string()]
+                let argv = vec![fake_exe.clone().expect("just set").display().to_string()];
+                AgentSetup::command(argv, env, root)?
             }
             AgentKind::Fake => continue,
+            AgentKind::Cli(cli) => cli_agent(cli, env, root),
         };
-        agents.insert(name.to_owned(), AgentCommand { argv, env });
+        agents.insert(name.to_owned(), setup);
     }
     let run = &config.run;
     let mut settings = Settings::new(agents, default_agent);
@@ -113,7 +121,29 @@ pub async fn engine_settings(config: &Config, overrides: &Overrides, store: &imp
     settings.gate_timeout = config.gates.timeout;
     settings.max_fix_rounds = config.gates.max_fix_rounds;
     settings.max_resolver_rounds = config.merge.max_resolver_rounds;
+    settings.prices = config.prices.clone();
+    settings.max_cost_usd = run.max_cost_usd;
     Ok(settings)
+}
+
+/// An agent CLI's adapter as `[agents.NAME]` configures it. A relative
+/// `binary` with a `/` is taken from the repository root, as a `command`
+/// agent's program is.
+pub fn cli_agent(cli: &CliAgent, env: Vec<(String, String)>, root: &Path) -> AgentSetup {
+    let kind = CliKind::from_name(&cli.cli).expect("colony.toml only accepts known CLIs");
+    let binary = cli.binary.as_ref().map(|b| match Path::new(b) {
+        p if p.is_relative() && b.contains('/') => root.join(p),
+        p => p.to_owned(),
+    });
+    let options = CliOptions {
+        binary,
+        model: cli.model.clone(),
+        effort: cli.effort.clone(),
+        permission: cli.permission.clone(),
+        extra_args: cli.args.clone(),
+        env,
+    };
+    AgentSetup::new(CliHarness::new(kind, options), cli.model.clone())
 }
 
 /// The agents the tasks still to run will use, each with one task that
@@ -148,10 +178,22 @@ async fn needed_agents(store: &impl Store, default_agent: Option<&str>) -> Resul
     Ok(needed)
 }
 
-/// `known agents: fake, local`.
-fn known_agents(config: &Config) -> String {
-    let names: BTreeSet<&str> = config.agents.keys().map(String::as_str).chain([FAKE_AGENT]).collect();
-    format!("known agents: {}", names.into_iter().collect::<Vec<_>>().join(", "))
+/// `did you mean `claude`? configured agents: local; built in: fake, …`:
+/// what there is instead of `name`.
+fn known_agents_near(config: &Config, name: &str) -> String {
+    let built_in: Vec<&str> = [FAKE_AGENT]
+        .into_iter()
+        .chain(config::CLI_KINDS.iter().copied())
+        .filter(|n| !config.agents.contains_key(*n))
+        .collect();
+    let configured: Vec<&str> = config.agents.keys().map(String::as_str).collect();
+    let near = colony_core::plan::closest(name, configured.iter().chain(&built_in).copied())
+        .map(|n| format!("did you mean `{n}`? "))
+        .unwrap_or_default();
+    match configured.is_empty() {
+        true => format!("{near}known agents: {}", built_in.join(", ")),
+        false => format!("{near}configured agents: {}; built in: {}", configured.join(", "), built_in.join(", ")),
+    }
 }
 
 /// The fake agent's executable: `COLONY_FAKE_AGENT`, else
@@ -204,7 +246,13 @@ mod tests {
         let config = config::parse("colony.toml", "[agents.local]\nkind = \"command\"\ncommand = [\"x\"]\n").unwrap();
         assert!(check_agent_name(&config, "local").is_ok());
         assert!(check_agent_name(&config, FAKE_AGENT).is_ok());
-        let err = check_agent_name(&config, "claude").unwrap_err();
-        assert_eq!(err.to_string(), "no agent `claude` is configured; known agents: fake, local");
+        assert!(check_agent_name(&config, "claude").is_ok(), "agent CLIs are built in");
+        let err = check_agent_name(&config, "robot").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no agent `robot` is configured; configured agents: local; built in: fake, claude, codex, gemini, opencode, cursor, amp, aider"
+        );
+        let err = check_agent_name(&config, "locl").unwrap_err();
+        assert!(err.to_string().starts_with("no agent `locl` is configured; did you mean `local`?"), "{err}");
     }
 }

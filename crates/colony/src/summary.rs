@@ -21,13 +21,19 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
     if report.all_done() {
         writeln!(out, "all {} done in {took}", render::count(total, "task"))?;
     } else {
-        let how = match (ran, report.interrupted) {
+        let how = match (ran, report.interrupted || report.halted.is_some()) {
             (false, _) => "nothing could run".to_owned(),
             (true, true) => format!("stopped after {took}"),
             (true, false) => format!("finished in {took}"),
         };
         let rest = render::status_counts(|s| if s == TaskStatus::Done { 0 } else { counts.get(s) });
         writeln!(out, "{how}: {done} of {} done; {rest}", render::count(total, "task"))?;
+    }
+    if !report.usage.is_empty() {
+        writeln!(out, "the agents used {}", render::usage(&report.usage))?;
+    }
+    if let Some(why) = &report.halted {
+        writeln!(out, "\nno new work was started: {why}")?;
     }
 
     let id_width = report
@@ -66,7 +72,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
         footer.push(format!(
             "next: `colony logs {id}` shows what its agent did; `colony retry {id}`, then `colony run`, tries again"
         ));
-    } else if report.interrupted && !report.all_done() {
+    } else if (report.interrupted || report.halted.is_some()) && !report.all_done() {
         footer.push("next: `colony run` carries on where this run stopped".to_owned());
     } else if !report.blocked.is_empty() || counts.get(TaskStatus::Cancelled) > 0 {
         footer.push("next: `colony list` shows what is left and why".to_owned());

@@ -14,7 +14,8 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, Config, ConfigError, GatesConfig, MergeConfig, ReviewConfig, RunConfig,
+    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MergeConfig, Price, ReviewConfig,
+    RunConfig, cli_kind,
 };
 use crate::id::check_id;
 use crate::plan::closest;
@@ -35,7 +36,7 @@ pub(super) fn read(file: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
     if reader.errors.is_empty() { Ok(config) } else { Err(reader.errors) }
 }
 
-const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review"];
+const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review", "prices"];
 const RUN_KEYS: &[&str] = &[
     "workers",
     "agent",
@@ -49,17 +50,17 @@ const RUN_KEYS: &[&str] = &[
     "grace",
     "shutdown_grace",
     "author",
+    "max_cost_usd",
 ];
-const AGENT_KEYS: &[&str] = &["kind", "command", "env"];
+const AGENT_KEYS: &[&str] = &["kind", "command", "env", "model", "effort", "permission", "args", "binary"];
+/// The keys only an agent CLI's table takes.
+const CLI_KEYS: &[&str] = &["model", "effort", "permission", "args", "binary"];
+const PRICE_KEYS: &[&str] = &["input", "output", "cached_input"];
 const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
 const MERGE_KEYS: &[&str] = &["max_resolver_rounds"];
 const REVIEW_KEYS: &[&str] = &["agent", "max_rounds"];
 
-/// Adapters DESIGN.md promises that are not written yet, so that naming
-/// one says "not yet" rather than "unknown".
-const COMING_ADAPTERS: &[&str] =
-    &["claude", "codex", "gemini", "opencode", "cursor", "amp", "aider"];
-/// Agent kinds that exist now.
+/// Agent kinds besides the CLIs.
 const KINDS: &[&str] = &["command", "fake"];
 
 const DURATION: &str = "expected a duration like `30m` or `1h 30m`, or a number of seconds";
@@ -77,12 +78,7 @@ impl Reader<'_> {
     fn error(&mut self, span: Range<usize>, key: Option<String>, message: String) {
         let start = span.start.min(self.text.len());
         let line = self.text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() + 1;
-        self.errors.push(ConfigError {
-            file: self.file.to_owned(),
-            line: Some(line),
-            key,
-            message,
-        });
+        self.errors.push(ConfigError { file: self.file.to_owned(), line: Some(line), key, message });
     }
 
     /// Reports `value` as not what `key` takes; returns `None` to pass on.
@@ -113,14 +109,17 @@ impl Reader<'_> {
                 self.unknown_section(key, value);
                 continue;
             }
-            let Some(table) = self.table(&format!("[{name}]"), value) else { continue };
+            let Some(table) = self.table(&format!("[{name}]"), value) else {
+                continue;
+            };
             match name {
                 "run" => default_agent = self.run(table, &mut config.run),
                 "agents" => config.agents = self.agents(table),
                 "gates" => self.gates(table, &mut config.gates),
                 "merge" => self.merge(table, &mut config.merge),
+                "review" => self.review(table, &mut config.review),
                 // The last of SECTIONS.
-                _ => self.review(table, &mut config.review),
+                _ => config.prices = self.prices(table),
             }
         }
         self.default_agent(&mut config, default_agent);
@@ -140,16 +139,14 @@ impl Reader<'_> {
             }
             (DeValue::Table(_), None) => (
                 format!("[{name}]"),
-                "unknown section; expected [run], [agents.NAME], [gates], [merge] or [review]"
+                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review] or [prices.MODEL]"
                     .to_owned(),
             ),
             (_, _) => match home {
-                Some((section, _)) => {
-                    (name.to_owned(), format!("unknown key here; it belongs in [{section}]"))
-                }
+                Some((section, _)) => (name.to_owned(), format!("unknown key here; it belongs in [{section}]")),
                 None => (
                     name.to_owned(),
-                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge] or [review]"
+                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review] or [prices.MODEL]"
                         .to_owned(),
                 ),
             },
@@ -183,6 +180,7 @@ impl Reader<'_> {
                 "grace" => set(&mut run.grace, self.duration(key, v)),
                 "shutdown_grace" => set(&mut run.shutdown_grace, self.duration(key, v)),
                 "author" => run.author = self.author(key, v),
+                "max_cost_usd" => run.max_cost_usd = self.dollars(key, v),
                 _ => self.unknown("[run]", k, RUN_KEYS),
             }
         }
@@ -209,23 +207,29 @@ impl Reader<'_> {
     }
 
     /// One agent table; `at` is where its name is written.
-    fn agent(
-        &mut self,
-        name: &str,
-        section: &str,
-        table: &DeTable,
-        at: Range<usize>,
-    ) -> Option<AgentConfig> {
+    fn agent(&mut self, name: &str, section: &str, table: &DeTable, at: Range<usize>) -> Option<AgentConfig> {
         let mut kind = None;
         // `Some(None)`: written, and its problem reported.
         let mut command = None;
         let mut env = BTreeMap::new();
+        let mut cli = CliAgent::default();
+        // Where the first CLI-only key is written, to refuse it elsewhere.
+        let mut cli_key = None;
         for (k, v) in table {
             let key = &format!("{section} {}", k.get_ref());
-            match k.get_ref().as_ref() {
+            let name = k.get_ref().as_ref();
+            if CLI_KEYS.contains(&name) && cli_key.is_none() {
+                cli_key = Some((name.to_owned(), k.span()));
+            }
+            match name {
                 "kind" => kind = self.string(key, v).map(|s| (s, v.span())),
                 "command" => command = Some((self.command(key, v), v.span())),
                 "env" => env = self.env(key, v),
+                "model" => cli.model = self.string(key, v),
+                "effort" => cli.effort = self.string(key, v),
+                "permission" => cli.permission = self.string(key, v),
+                "args" => set(&mut cli.args, self.strings(key, v)),
+                "binary" => cli.binary = self.string(key, v),
                 _ => self.unknown(section, k, AGENT_KEYS),
             }
         }
@@ -234,6 +238,13 @@ impl Reader<'_> {
             Some((kind, span)) => (kind, format!("{section} kind"), span),
             None => (name.to_owned(), section.to_owned(), at.clone()),
         };
+        if let Some((key, span)) = &cli_key
+            && KINDS.contains(&kind.as_str())
+        {
+            let m = format!("only an agent CLI ({}) takes `{key}`; this one is `{kind}`", CLI_KINDS.join(", "));
+            self.error(span.clone(), Some(format!("{section} {key}")), m);
+            return None;
+        }
         let kind = match (kind.as_str(), command) {
             ("command", Some((Some(command), _))) => AgentKind::Command { command },
             ("command", Some((None, _))) => return None,
@@ -242,29 +253,67 @@ impl Reader<'_> {
                 self.error(at, Some(section.to_owned()), m.into());
                 return None;
             }
+            (other, Some((_, span))) if other == "fake" || cli_kind(other).is_some() => {
+                let m = format!("only a `command` agent takes a command; this one is `{other}`");
+                self.error(span, Some(format!("{section} command")), m);
+                return None;
+            }
             ("fake", None) => AgentKind::Fake,
-            ("fake", Some((_, span))) => {
-                let m = "only a `command` agent takes a command; this one is `fake`";
-                self.error(span, Some(format!("{section} command")), m.into());
-                return None;
-            }
-            (other, _) => {
-                let message = if COMING_ADAPTERS.contains(&other) {
-                    format!(
-                        "the `{other}` adapter is not supported yet; for now run it through a script with kind = \"command\""
-                    )
-                } else if let Some(near) = closest(other, KINDS.iter().copied()) {
-                    format!("unknown agent kind `{other}`; did you mean `{near}`?")
-                } else {
-                    format!(
-                        "unknown agent kind `{other}`; set kind = \"command\" (any program) or \"fake\""
-                    )
-                };
-                self.error(kind_at, Some(kind_key), message);
-                return None;
-            }
+            (other, _) => match cli_kind(other) {
+                Some(cli_name) => AgentKind::Cli(CliAgent { cli: cli_name.to_owned(), ..cli }),
+                None => {
+                    let kinds = KINDS.iter().chain(CLI_KINDS).copied();
+                    let message = match closest(other, kinds) {
+                        Some(near) => {
+                            format!("unknown agent kind `{other}`; did you mean `{near}`?")
+                        }
+                        None => format!(
+                            "unknown agent kind `{other}`; set kind = \"command\" (any program), \"fake\", or one of {}",
+                            CLI_KINDS.join(", ")
+                        ),
+                    };
+                    self.error(kind_at, Some(kind_key), message);
+                    return None;
+                }
+            },
         };
         Some(AgentConfig { kind, env })
+    }
+
+    /// `[prices.MODEL]` tables: dollars per million tokens.
+    fn prices(&mut self, table: &DeTable) -> BTreeMap<String, Price> {
+        let mut prices = BTreeMap::new();
+        for (k, v) in table {
+            let model = k.get_ref().as_ref();
+            let section = format!("[prices.\"{model}\"]");
+            let DeValue::Table(t) = v.get_ref() else {
+                let expected = "expected a table like { input = 3.0, output = 15.0 } (dollars per million tokens)";
+                self.wrong::<()>(&format!("[prices] {model}"), v, expected);
+                continue;
+            };
+            // `Some(None)`: written, and its problem reported.
+            let (mut input, mut output, mut cached_input) = (None, None, None);
+            for (k, v) in t {
+                let key = &format!("{section} {}", k.get_ref());
+                match k.get_ref().as_ref() {
+                    "input" => input = Some(self.dollars(key, v)),
+                    "output" => output = Some(self.dollars(key, v)),
+                    "cached_input" => cached_input = self.dollars(key, v),
+                    _ => self.unknown(&section, k, PRICE_KEYS),
+                }
+            }
+            match (input, output) {
+                (Some(Some(input)), Some(Some(output))) => {
+                    prices.insert(model.to_owned(), Price { input, output, cached_input });
+                }
+                (Some(_), Some(_)) => {}
+                _ => {
+                    let m = "a price needs both `input` and `output`, in dollars per million tokens";
+                    self.error(k.span(), Some(section), m.into());
+                }
+            }
+        }
+        prices
     }
 
     fn gates(&mut self, table: &DeTable, gates: &mut GatesConfig) {
@@ -313,9 +362,7 @@ impl Reader<'_> {
                 let message = format!("no agent `{name}` is configured; {hint}");
                 self.error(span, Some("[run] agent".into()), message);
             }
-            None if config.agents.len() == 1 => {
-                config.run.agent = config.agents.keys().next().cloned()
-            }
+            None if config.agents.len() == 1 => config.run.agent = config.agents.keys().next().cloned(),
             None => {}
         }
     }
@@ -341,7 +388,9 @@ impl Reader<'_> {
 
     fn strings(&mut self, key: &str, value: &Value) -> Option<Vec<String>> {
         const LIST: &str = "expected a list of strings";
-        let DeValue::Array(items) = value.get_ref() else { return self.wrong(key, value, LIST) };
+        let DeValue::Array(items) = value.get_ref() else {
+            return self.wrong(key, value, LIST);
+        };
         let mut out = Vec::with_capacity(items.len());
         for item in items.iter() {
             match item.get_ref() {
@@ -369,7 +418,9 @@ impl Reader<'_> {
     }
 
     fn integer(&mut self, key: &str, value: &Value, expected: &str) -> Option<i64> {
-        let DeValue::Integer(i) = value.get_ref() else { return self.wrong(key, value, expected) };
+        let DeValue::Integer(i) = value.get_ref() else {
+            return self.wrong(key, value, expected);
+        };
         match i64::from_str_radix(i.as_str(), i.radix()) {
             Ok(n) => Some(n),
             Err(_) => {
@@ -377,6 +428,24 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// An amount of US dollars: a number, 0 or more.
+    fn dollars(&mut self, key: &str, value: &Value) -> Option<f64> {
+        const DOLLARS: &str = "expected an amount of dollars like 25 or 2.5";
+        let n = match value.get_ref() {
+            DeValue::Float(f) => match f.as_str().parse::<f64>() {
+                Ok(n) => n,
+                Err(_) => return self.wrong(key, value, DOLLARS),
+            },
+            DeValue::Integer(_) => self.integer(key, value, DOLLARS)? as f64,
+            _ => return self.wrong(key, value, DOLLARS),
+        };
+        if n.is_finite() && n >= 0.0 {
+            return Some(n);
+        }
+        self.error(value.span(), Some(key.to_owned()), format!("must be 0 or more, found {n}"));
+        None
     }
 
     /// `30m`, `1h 30m`, or a number of seconds; never zero.
@@ -425,8 +494,7 @@ impl Reader<'_> {
     /// An agent's argv: a list, so no shell ever reads it.
     fn command(&mut self, key: &str, value: &Value) -> Option<Vec<String>> {
         if !matches!(value.get_ref(), DeValue::Array(_)) {
-            let expected =
-                "expected a list of strings, the program and its arguments (never a shell line)";
+            let expected = "expected a list of strings, the program and its arguments (never a shell line)";
             return self.wrong(key, value, expected);
         }
         let argv = self.strings(key, value)?;
@@ -450,19 +518,14 @@ impl Reader<'_> {
     fn env(&mut self, key: &str, value: &Value) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         let DeValue::Table(table) = value.get_ref() else {
-            self.wrong::<()>(
-                key,
-                value,
-                "expected a table of strings, like env = { KEY = \"value\" }",
-            );
+            self.wrong::<()>(key, value, "expected a table of strings, like env = { KEY = \"value\" }");
             return env;
         };
         for (k, v) in table {
             let name = k.get_ref().as_ref();
             let var = format!("{key}.{name}");
             if !is_env_name(name) {
-                let m =
-                    "not a variable name; use letters, digits and `_`, not starting with a digit";
+                let m = "not a variable name; use letters, digits and `_`, not starting with a digit";
                 self.error(k.span(), Some(var.clone()), m.into());
             }
             if let Some(text) = self.string(&var, v) {

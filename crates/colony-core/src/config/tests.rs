@@ -94,8 +94,7 @@ fn every_key_is_read() {
     assert_eq!(run.author, Some(("Colony Bot".into(), "bot@example.com".into())));
 
     let mut local = command(&["./scripts/agent.sh", "--fast", ""]);
-    local.env =
-        [("MODEL", "small"), ("_DEBUG_1", "")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+    local.env = [("MODEL", "small"), ("_DEBUG_1", "")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
     let fake = AgentConfig { kind: AgentKind::Fake, env: BTreeMap::new() };
     let names: Vec<&str> = config.agents.keys().map(String::as_str).collect();
     assert_eq!(names, ["fake", "local", "pretend"]);
@@ -115,22 +114,60 @@ fn the_default_agent_is_the_named_one_else_the_only_one() {
     assert_eq!(one.run.agent.as_deref(), Some("local"));
     let two = accepted("[agents.a]\nkind = \"fake\"\n[agents.b]\nkind = \"fake\"\n");
     assert_eq!(two.run.agent, None, "two agents and no [run] agent: no default");
-    let named = accepted(
-        "[run]\nagent = \"b\"\n[agents.a]\nkind = \"fake\"\n[agents.b]\nkind = \"fake\"\n",
-    );
+    let named = accepted("[run]\nagent = \"b\"\n[agents.a]\nkind = \"fake\"\n[agents.b]\nkind = \"fake\"\n");
     assert_eq!(named.run.agent.as_deref(), Some("b"));
     let fake = accepted("[run]\nagent = \"fake\"\n");
     assert_eq!(fake.run.agent.as_deref(), Some("fake"), "the built-in fake needs no table");
 }
 
 #[test]
-fn fake_resolves_to_the_built_in_fake_agent_unless_configured() {
+fn built_in_names_resolve_to_their_agents_unless_configured() {
     let config = Config::default();
-    assert_eq!(config.agent("fake").map(|a| &a.kind), Some(&AgentKind::Fake));
-    assert_eq!(config.agent("claude"), None);
+    assert_eq!(config.agent("fake").map(|a| a.kind), Some(AgentKind::Fake));
+    for name in CLI_KINDS {
+        let cli = CliAgent { cli: (*name).to_owned(), ..CliAgent::default() };
+        assert_eq!(config.agent(name).map(|a| a.kind), Some(AgentKind::Cli(cli)));
+    }
+    let cursor = config.agent("cursor-agent").map(|a| a.kind);
+    assert_eq!(cursor, Some(AgentKind::Cli(CliAgent { cli: "cursor".into(), ..CliAgent::default() })));
+    assert_eq!(config.agent("robot"), None);
 
     let mine = accepted("[agents.fake]\nkind = \"command\"\ncommand = [\"./my-fake\"]\n");
-    assert_eq!(mine.agent("fake"), Some(&command(&["./my-fake"])));
+    assert_eq!(mine.agent("fake"), Some(command(&["./my-fake"])));
+}
+
+#[test]
+fn an_agent_cli_table_takes_its_settings() {
+    let config = accepted(
+        "[agents.claude]\nmodel = \"opus\"\n\n[agents.fast]\nkind = \"codex\"\nmodel = \"gpt-5-codex\"\neffort = \"high\"\npermission = \"workspace-write\"\nargs = [\"-c\", \"x=1\"]\nbinary = \"/opt/codex/bin/codex\"\nenv = { CODEX_HOME = \"/tmp/c\" }\n",
+    );
+    let claude = CliAgent { cli: "claude".into(), model: Some("opus".into()), ..CliAgent::default() };
+    assert_eq!(config.agents["claude"].kind, AgentKind::Cli(claude));
+    let fast = CliAgent {
+        cli: "codex".into(),
+        model: Some("gpt-5-codex".into()),
+        effort: Some("high".into()),
+        permission: Some("workspace-write".into()),
+        args: vec!["-c".into(), "x=1".into()],
+        binary: Some("/opt/codex/bin/codex".into()),
+    };
+    assert_eq!(config.agents["fast"].kind, AgentKind::Cli(fast));
+    assert_eq!(config.agents["fast"].env["CODEX_HOME"], "/tmp/c");
+}
+
+#[test]
+fn prices_and_the_budget_are_read_in_dollars() {
+    let config = accepted(
+        "[run]\nmax_cost_usd = 25\n[prices.\"gpt-5-codex\"]\ninput = 1.25\noutput = 10\ncached_input = 0.125\n",
+    );
+    assert_eq!(config.run.max_cost_usd, Some(25.0));
+    let price = config.prices["gpt-5-codex"];
+    assert_eq!(price, Price { input: 1.25, output: 10.0, cached_input: Some(0.125) });
+    // 1M input of which 400k cached, 100k output.
+    let cost = price.cost(1_000_000, 100_000, 400_000);
+    assert!((cost - (0.75 + 0.05 + 1.0)).abs() < 1e-9, "{cost}");
+    let no_cache = Price { input: 2.0, output: 8.0, cached_input: None };
+    assert!((no_cache.cost(500_000, 0, 500_000) - 1.0).abs() < 1e-9);
 }
 
 #[test]
@@ -141,10 +178,7 @@ fn an_unknown_key_is_refused_with_its_line_and_a_suggestion() {
     assert_eq!(e[0].line, Some(6));
     assert_eq!(e[0].key.as_deref(), Some("[gates] max_fix_round"));
     assert_eq!(e[0].message, "unknown key; did you mean `max_fix_rounds`?");
-    assert_eq!(
-        e[0].to_string(),
-        "colony.toml:6: [gates] max_fix_round: unknown key; did you mean `max_fix_rounds`?"
-    );
+    assert_eq!(e[0].to_string(), "colony.toml:6: [gates] max_fix_round: unknown key; did you mean `max_fix_rounds`?");
 }
 
 #[test]
@@ -153,10 +187,7 @@ fn a_bad_duration_names_the_key() {
         refused("[run]\nlease = \"soon\"\n"),
         "colony.toml:2: [run] lease: `soon` is not a duration like `30m` or `1h 30m` (expected number at 0)"
     );
-    assert_eq!(
-        refused("[gates]\ntimeout = 0\n"),
-        "colony.toml:2: [gates] timeout: must be more than zero, found 0"
-    );
+    assert_eq!(refused("[gates]\ntimeout = 0\n"), "colony.toml:2: [gates] timeout: must be more than zero, found 0");
     assert_eq!(
         refused("[run]\ngrace = 1.5\n"),
         "colony.toml:2: [run] grace: expected a duration like `30m` or `1h 30m`, or a number of seconds, found a decimal number"
@@ -176,14 +207,10 @@ fn a_command_agent_needs_a_command() {
 }
 
 #[test]
-fn unknown_kinds_are_refused_and_planned_adapters_are_not_supported_yet() {
+fn unknown_kinds_are_refused_with_a_suggestion() {
     assert_eq!(
-        refused("[agents.claude]\n"),
-        "colony.toml:1: [agents.claude]: the `claude` adapter is not supported yet; for now run it through a script with kind = \"command\""
-    );
-    assert_eq!(
-        refused("[agents.mine]\nkind = \"claude\"\n"),
-        "colony.toml:2: [agents.mine] kind: the `claude` adapter is not supported yet; for now run it through a script with kind = \"command\""
+        refused("[agents.mine]\nkind = \"cladue\"\n"),
+        "colony.toml:2: [agents.mine] kind: unknown agent kind `cladue`; did you mean `claude`?"
     );
     assert_eq!(
         refused("[agents.mine]\nkind = \"comand\"\ncommand = [\"x\"]\n"),
@@ -191,16 +218,14 @@ fn unknown_kinds_are_refused_and_planned_adapters_are_not_supported_yet() {
     );
     assert_eq!(
         refused("[agents.local]\ncommand = [\"x\"]\n"),
-        "colony.toml:1: [agents.local]: unknown agent kind `local`; set kind = \"command\" (any program) or \"fake\""
+        "colony.toml:1: [agents.local]: unknown agent kind `local`; set kind = \"command\" (any program), \"fake\", or one of claude, codex, gemini, opencode, cursor, amp, aider"
     );
 }
 
 #[test]
 fn every_problem_is_reported_in_line_order() {
-    let text =
-        "[review]\nmax_rounds = -1\n[run]\nworkers = 0\nwokers = 2\n[agents.a]\nkind = \"x\"\n";
-    let lines: Vec<Option<usize>> =
-        parse(FILE_NAME, text).unwrap_err().0.iter().map(|e| e.line).collect();
+    let text = "[review]\nmax_rounds = -1\n[run]\nworkers = 0\nwokers = 2\n[agents.a]\nkind = \"x\"\n";
+    let lines: Vec<Option<usize>> = parse(FILE_NAME, text).unwrap_err().0.iter().map(|e| e.line).collect();
     assert_eq!(lines, [Some(2), Some(4), Some(5), Some(7)]);
 }
 
@@ -229,10 +254,7 @@ const CASES: &[(&str, &str)] = &[
     ("section that is not a table", "run = 4\n"),
     ("unknown key, close", "[run]\nintegration_brach = \"x/{plan}\"\n"),
     ("unknown key, far", "[merge]\nstrategy = \"rebase\"\n"),
-    (
-        "unknown agent key",
-        "[agents.local]\nkind = \"command\"\ncommand = [\"a\"]\nmodel = \"sonnet\"\n",
-    ),
+    ("unknown agent key", "[agents.local]\nkind = \"command\"\ncommand = [\"a\"]\nmodle = \"sonnet\"\n"),
     (
         "wrong types",
         "[run]\nworkers = \"four\"\nagent = 3\nauthor = []\n[gates]\nmax_fix_rounds = \"3\"\ncommands = \"cargo test\"\n",
@@ -241,27 +263,27 @@ const CASES: &[(&str, &str)] = &[
         "out of range counts",
         "[run]\nworkers = 0\nmax_attempts = 0\n[merge]\nmax_resolver_rounds = -1\n[review]\nmax_rounds = 99999999999\n",
     ),
-    (
-        "bad durations",
-        "[run]\nlease = \"soon\"\ntimeout = -5\nbackoff_base = \"0s\"\ngrace = true\n",
-    ),
+    ("bad durations", "[run]\nlease = \"soon\"\ntimeout = -5\nbackoff_base = \"0s\"\ngrace = true\n"),
     ("bad author", "[run]\nauthor = \"Colony Bot\"\n"),
     ("bad integration branch", "[run]\nintegration_branch = \"colony/{plna}\"\n"),
     ("empty integration branch", "[run]\nintegration_branch = \" \"\n"),
     ("unconfigured default agent", "[run]\nagent = \"locl\"\n[agents.local]\nkind = \"fake\"\n"),
-    ("unconfigured default agent, nothing close", "[run]\nagent = \"claude\"\n"),
+    ("unconfigured default agent, nothing close", "[run]\nagent = \"robot\"\n"),
     ("bad agent names", "[run]\nagent = \"a b\"\n[agents.\"x/y\"]\nkind = \"fake\"\n"),
     ("agent that is not a table", "[agents]\nkind = \"command\"\n"),
     ("command agent without a command", "[agents.local]\nkind = \"command\"\n"),
-    (
-        "command as a shell line",
-        "[agents.local]\nkind = \"command\"\ncommand = \"./agent.sh --fast\"\n",
-    ),
+    ("command as a shell line", "[agents.local]\nkind = \"command\"\ncommand = \"./agent.sh --fast\"\n"),
     ("empty command", "[agents.local]\nkind = \"command\"\ncommand = []\n"),
     ("command of numbers", "[agents.local]\nkind = \"command\"\ncommand = [\"run\", 1]\n"),
     ("fake with a command", "[agents.f]\nkind = \"fake\"\ncommand = [\"x\"]\n"),
-    ("coming adapter by name", "[agents.claude]\n"),
-    ("coming adapter by kind", "[agents.mine]\nkind = \"codex\"\n"),
+    ("cli setting on a command agent", "[agents.local]\nkind = \"command\"\ncommand = [\"a\"]\nmodel = \"x\"\n"),
+    ("command on an agent cli", "[agents.claude]\ncommand = [\"claude\", \"-p\"]\n"),
+    ("cli args not a list", "[agents.codex]\nargs = \"--search\"\n"),
+    (
+        "bad prices",
+        "[prices.\"gpt-5\"]\ninput = \"cheap\"\n[prices.opus]\ninput = -1\noutput = 75\nper_call = 1\n[prices.x]\n",
+    ),
+    ("bad budget", "[run]\nmax_cost_usd = \"ten\"\n"),
     ("kind typo", "[agents.mine]\nkind = \"fkae\"\n"),
     ("table name that is no kind", "[agents.local]\ncommand = [\"x\"]\n"),
     ("bad env", "[agents.f]\nkind = \"fake\"\nenv = { \"1X\" = \"a\", OK = 2 }\n"),

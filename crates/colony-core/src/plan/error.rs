@@ -73,10 +73,7 @@ impl<'a> IntoIterator for &'a PlanErrors {
 /// The candidate closest to `typed`, if it is close enough to be what was
 /// meant: at most a third of the longer word edited (Damerau–Levenshtein,
 /// so a swapped pair of letters counts once). Ties go to the earlier one.
-pub(crate) fn closest<'a>(
-    typed: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::normalized_damerau_levenshtein(typed, c);
@@ -107,12 +104,7 @@ mod tests {
 
     #[test]
     fn errors_display_one_per_line() {
-        let e = |m: &str| PlanError {
-            file: "p.json".into(),
-            line: None,
-            task: None,
-            message: m.into(),
-        };
+        let e = |m: &str| PlanError { file: "p.json".into(), line: None, task: None, message: m.into() };
         assert_eq!(PlanErrors(vec![e("a"), e("b")]).to_string(), "p.json: a\np.json: b");
     }
 

@@ -29,7 +29,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use error::closest;
+pub use error::closest;
 pub use error::{PlanError, PlanErrors};
 pub use parse::{Format, MAX_PLAN_BYTES, load, parse, to_json, to_yaml};
 

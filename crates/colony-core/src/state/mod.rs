@@ -84,13 +84,10 @@ impl fmt::Display for TaskStatus {
 impl FromStr for TaskStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        TaskStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown status `{s}`; one of: {}", names.join(", "))
-            })
+        TaskStatus::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown status `{s}`; one of: {}", names.join(", "))
+        })
     }
 }
 
@@ -110,13 +107,23 @@ pub enum TaskState {
         /// A retried task waits out its backoff until then.
         not_before: Option<Millis>,
     },
-    Running { lease: Lease },
-    Checking { lease: Lease },
-    Merging { lease: Lease },
+    Running {
+        lease: Lease,
+    },
+    Checking {
+        lease: Lease,
+    },
+    Merging {
+        lease: Lease,
+    },
     AwaitingApproval,
     Done,
-    Failed { reason: String },
-    Blocked { by: TaskId },
+    Failed {
+        reason: String,
+    },
+    Blocked {
+        by: TaskId,
+    },
     Cancelled,
 }
 
@@ -138,9 +145,7 @@ impl TaskState {
 
     pub fn lease(&self) -> Option<&Lease> {
         match self {
-            TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } => {
-                Some(lease)
-            }
+            TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } => Some(lease),
             _ => None,
         }
     }
@@ -208,20 +213,13 @@ impl Task {
         use TaskState as S;
         let status = self.status();
         let mut next = self.clone();
-        let not_allowed = || InvalidTransition::NotAllowed {
-            task: self.id.clone(),
-            status,
-            event: event.name(),
-        };
+        let not_allowed = || InvalidTransition::NotAllowed { task: self.id.clone(), status, event: event.name() };
         let fenced = |attempt: u32| -> Result<&Lease, InvalidTransition> {
             match self.state.lease() {
                 Some(lease) if self.attempt == attempt => Ok(lease),
-                _ => Err(InvalidTransition::LeaseLost {
-                    task: self.id.clone(),
-                    attempt,
-                    current: self.attempt,
-                    status,
-                }),
+                _ => {
+                    Err(InvalidTransition::LeaseLost { task: self.id.clone(), attempt, current: self.attempt, status })
+                }
             }
         };
         let after_failure = |retry_at: &Option<Millis>, reason: &str| match retry_at {
@@ -288,6 +286,12 @@ impl Task {
                 fenced(*attempt)?;
                 self.state.clone()
             }
+            EventKind::UsageRecorded { attempt, .. } => {
+                if *attempt == 0 || *attempt > self.attempt {
+                    return Err(not_allowed());
+                }
+                self.state.clone()
+            }
             EventKind::Completed { attempt } => {
                 fenced(*attempt)?;
                 S::Done
@@ -347,7 +351,9 @@ pub fn settle(task: &Task, deps: &[&Task]) -> Option<EventKind> {
 /// Folds an event log into the tasks it describes, the way the store's
 /// projection was built. A store is consistent when this equals its task
 /// table (apart from lease ends, which heartbeats move without an event).
-pub fn replay<'a>(events: impl IntoIterator<Item = &'a crate::event::Event>) -> Result<std::collections::BTreeMap<TaskId, Task>, InvalidTransition> {
+pub fn replay<'a>(
+    events: impl IntoIterator<Item = &'a crate::event::Event>,
+) -> Result<std::collections::BTreeMap<TaskId, Task>, InvalidTransition> {
     let mut tasks = std::collections::BTreeMap::new();
     for event in events {
         let Some(id) = &event.task else { continue };

@@ -15,13 +15,11 @@ fn new_task(name: &str, max_attempts: u32) -> Task {
 }
 
 fn claim(t: &Task) -> Task {
-    t.apply(&EventKind::Claimed { attempt: t.attempt + 1, worker: "w".into(), lease_until: 10 })
-        .unwrap()
+    t.apply(&EventKind::Claimed { attempt: t.attempt + 1, worker: "w".into(), lease_until: 10 }).unwrap()
 }
 
 fn fail(t: &Task, retry_at: Option<Millis>) -> Task {
-    t.apply(&EventKind::AttemptFailed { attempt: t.attempt, reason: "boom".into(), retry_at })
-        .unwrap()
+    t.apply(&EventKind::AttemptFailed { attempt: t.attempt, reason: "boom".into(), retry_at }).unwrap()
 }
 
 #[test]
@@ -45,10 +43,7 @@ fn a_stale_attempt_cannot_write() {
     let err = t.apply(&EventKind::Completed { attempt: 1 }).unwrap_err();
     assert!(matches!(err, InvalidTransition::LeaseLost { attempt: 1, current: 2, .. }), "{err}");
     let done = t.apply(&EventKind::Completed { attempt: 2 }).unwrap();
-    assert!(matches!(
-        done.apply(&EventKind::Completed { attempt: 2 }),
-        Err(InvalidTransition::LeaseLost { .. })
-    ));
+    assert!(matches!(done.apply(&EventKind::Completed { attempt: 2 }), Err(InvalidTransition::LeaseLost { .. })));
 }
 
 #[test]
@@ -106,9 +101,7 @@ fn cancel_takes_anything_but_done_and_cancelled() {
     let t = new_task("a", 3);
     let c = t.apply(&EventKind::Cancelled).unwrap();
     assert!(c.apply(&EventKind::Cancelled).is_err());
-    let done = claim(&t.apply(&EventKind::Ready).unwrap())
-        .apply(&EventKind::Completed { attempt: 1 })
-        .unwrap();
+    let done = claim(&t.apply(&EventKind::Ready).unwrap()).apply(&EventKind::Completed { attempt: 1 }).unwrap();
     assert!(done.apply(&EventKind::Cancelled).is_err());
     assert!(done.apply(&EventKind::Retried).is_err());
 }
@@ -118,9 +111,7 @@ fn settle_follows_dependencies() {
     let a = new_task("a", 1);
     let mut b = new_task("b", 1);
     assert_eq!(settle(&b, &[&a]), None, "dep pending: stay pending");
-    let done = claim(&a.apply(&EventKind::Ready).unwrap())
-        .apply(&EventKind::Completed { attempt: 1 })
-        .unwrap();
+    let done = claim(&a.apply(&EventKind::Ready).unwrap()).apply(&EventKind::Completed { attempt: 1 }).unwrap();
     assert_eq!(settle(&b, &[&done]), Some(EventKind::Ready));
     assert_eq!(settle(&b, &[]), Some(EventKind::Ready), "no deps: ready at once");
 
@@ -177,10 +168,45 @@ fn a_feedback_round_is_fenced_and_changes_nothing() {
     let t = claim(&new_task("a", 1).apply(&EventKind::Ready).unwrap());
     let round = EventKind::FeedbackRound { attempt: 1, round: 1, cause: RoundCause::Gate { command: "make".into() } };
     assert_eq!(t.apply(&round).unwrap(), t);
-    let stale = EventKind::FeedbackRound { attempt: 0, round: 1, cause: RoundCause::Conflict { paths: vec!["x".into()] } };
+    let stale =
+        EventKind::FeedbackRound { attempt: 0, round: 1, cause: RoundCause::Conflict { paths: vec!["x".into()] } };
     assert!(t.apply(&stale).is_err());
     let event = Event { seq: 1, at: 0, task: Some(id("a")), kind: round.clone() };
     let json = serde_json::to_string(&event).unwrap();
-    assert_eq!(json, r#"{"seq":1,"at":0,"task":"a","type":"feedback_round","attempt":1,"round":1,"cause":"gate","command":"make"}"#);
+    assert_eq!(
+        json,
+        r#"{"seq":1,"at":0,"task":"a","type":"feedback_round","attempt":1,"round":1,"cause":"gate","command":"make"}"#
+    );
     assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, round);
+}
+
+#[test]
+fn usage_changes_nothing_and_outlives_the_lease() {
+    use crate::event::{Event, Usage};
+    let usage = Usage { input: 100, output: 7, cached: 40, cost_usd: Some(0.5) };
+    let running = claim(&new_task("a", 2).apply(&EventKind::Ready).unwrap());
+    let spent = EventKind::UsageRecorded { attempt: 1, usage };
+    assert_eq!(running.apply(&spent).unwrap(), running);
+    let failed =
+        running.apply(&EventKind::AttemptFailed { attempt: 1, reason: "x".into(), retry_at: Some(5) }).unwrap();
+    assert_eq!(failed.apply(&spent).unwrap(), failed, "an ended attempt's spend is still kept");
+    let future = EventKind::UsageRecorded { attempt: 2, usage };
+    assert!(failed.apply(&future).is_err(), "no attempt 2 has started");
+    let event = Event { seq: 3, at: 0, task: Some(id("a")), kind: spent.clone() };
+    let json = serde_json::to_string(&event).unwrap();
+    assert_eq!(
+        json,
+        r#"{"seq":3,"at":0,"task":"a","type":"usage_recorded","attempt":1,"input":100,"output":7,"cached":40,"cost_usd":0.5}"#
+    );
+    assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, spent);
+}
+
+#[test]
+fn usage_adds_up_and_a_cost_is_known_when_either_is() {
+    use crate::event::Usage;
+    let a = Usage { input: 10, output: 2, cached: 1, cost_usd: None };
+    let b = Usage { input: 5, output: 1, cached: 0, cost_usd: Some(0.25) };
+    assert_eq!(a.plus(b), Usage { input: 15, output: 3, cached: 1, cost_usd: Some(0.25) });
+    assert_eq!(a.plus(a).cost_usd, None);
+    assert!(Usage::default().is_empty() && !a.is_empty());
 }

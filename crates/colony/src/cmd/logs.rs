@@ -189,17 +189,40 @@ fn render_record(record: &LogRecord) -> String {
                 0 => String::new(),
                 n => format!(" (+{n} lines)"),
             };
-            if *is_error { line("ERROR", &format!("tool failed: {first}{more}")) } else { line("result", &format!("{first}{more}")) }
+            if *is_error {
+                line("ERROR", &format!("tool failed: {first}{more}"))
+            } else {
+                line("result", &format!("{first}{more}"))
+            }
         }
-        Entry::Usage { input, output, cached } => {
-            line("tokens", &format!("{input} in, {output} out, {cached} cached"))
-        }
+        Entry::Usage { input, output, cached } => line("tokens", &format!("{input} in, {output} out, {cached} cached")),
         Entry::Cost { usd } => line("cost", &format!("${usd:.4}")),
         Entry::Session { id } => line("agent", &format!("session {id}")),
+        Entry::Finished { is_error: false, message } => line(
+            "end",
+            &format!("finished{}", message.as_deref().map(|m| format!(": {}", first_line(m))).unwrap_or_default()),
+        ),
+        Entry::Finished { is_error: true, message } => line(
+            "ERROR",
+            &format!(
+                "finished with an error{}",
+                message.as_deref().map(|m| format!(": {}", first_line(m))).unwrap_or_default()
+            ),
+        ),
         Entry::Error { class, message, reset_at } => {
             let until = reset_at.map(|t| format!(" (until {})", render::clock(t))).unwrap_or_default();
             line("ERROR", &format!("{}: {message}{until}", class_name(*class)))
         }
+    }
+}
+
+/// The first line of a final message, with how many follow.
+fn first_line(text: &str) -> String {
+    let mut lines = text.trim().lines();
+    let first = lines.next().unwrap_or("").to_owned();
+    match lines.count() {
+        0 => first,
+        n => format!("{first} (+{n} lines)"),
     }
 }
 
@@ -247,12 +270,23 @@ mod tests {
     fn each_kind_of_entry_reads_on_its_own_line() {
         assert_eq!(rec(Entry::Raw { stream: Stream::Stdout, text: "hello".into() }), "stdout hello\n");
         assert_eq!(rec(Entry::Raw { stream: Stream::Stderr, text: "oops".into() }), "stderr oops\n");
-        assert_eq!(rec(Entry::ToolUse { name: "Read".into(), input_summary: "src/lib.rs".into() }), "tool   Read src/lib.rs\n");
+        assert_eq!(
+            rec(Entry::ToolUse { name: "Read".into(), input_summary: "src/lib.rs".into() }),
+            "tool   Read src/lib.rs\n"
+        );
         assert_eq!(
             rec(Entry::ToolResult { output: "a\nb\nc".into(), is_error: true }),
             "ERROR  tool failed: a (+2 lines)\n"
         );
         assert_eq!(rec(Entry::Usage { input: 1, output: 2, cached: 3 }), "tokens 1 in, 2 out, 3 cached\n");
+        assert_eq!(
+            rec(Entry::Finished { is_error: false, message: Some("Done.\nAll good.".into()) }),
+            "end    finished: Done. (+1 lines)\n"
+        );
+        assert_eq!(
+            rec(Entry::Finished { is_error: true, message: Some("API Error: 500".into()) }),
+            "ERROR  finished with an error: API Error: 500\n"
+        );
         assert_eq!(
             rec(Entry::Error { class: ErrorClass::RateLimit, message: "429".into(), reset_at: None }),
             "ERROR  rate limited: 429\n"

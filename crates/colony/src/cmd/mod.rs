@@ -4,6 +4,7 @@ mod add;
 mod change;
 mod completions;
 mod demo;
+mod doctor;
 mod events;
 mod export;
 mod init;
@@ -37,6 +38,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Land(args) => land::run(&ctx()?, args, out).await,
         Command::Export(args) => export::run(&ctx()?, args, out).await,
         Command::Demo(args) => demo::run(args, out).await,
+        Command::Doctor(args) => doctor::run(&cli.global, args, out).await,
         Command::Completions(args) => completions::run(&args, out),
     }
 }

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use colony_core::{Plan, TaskStatus};
 use colony_core::config::Config;
+use colony_core::{Plan, TaskStatus};
 use colony_engine::{Engine, RunReport, Shutdown};
 use colony_git::Repo;
 use colony_store::{AddOptions, AnyStore, Store, TaskFilter};
@@ -74,9 +74,13 @@ pub async fn execute(ctx: &Ctx, job: &Job, out: &mut impl Write) -> Result<Optio
 
 /// The repository, checked for a git that can run the merge queue.
 fn open_repo(ctx: &Ctx) -> Result<Repo> {
-    let repo = Repo::open(&ctx.root).with_context(|| format!("could not open the repository {}", ctx.root.display()))?;
+    let repo =
+        Repo::open(&ctx.root).with_context(|| format!("could not open the repository {}", ctx.root.display()))?;
     if !repo.supports_merge_tree_write_tree()? {
-        anyhow::bail!("colony needs git 2.38 or later to merge (it uses `git merge-tree --write-tree`); found git {}", repo.version()?);
+        anyhow::bail!(
+            "colony needs git 2.38 or later to merge (it uses `git merge-tree --write-tree`); found git {}",
+            repo.version()?
+        );
     }
     Ok(repo)
 }
@@ -99,10 +103,13 @@ async fn drive(
     let counts = store.counts().await?;
     if counts.total == 0 {
         let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
-        writeln!(text, "nothing to do: there are no tasks yet; give `colony run` a plan file, or add one with `colony add PLAN`")?;
+        writeln!(
+            text,
+            "nothing to do: there are no tasks yet; give `colony run` a plan file, or add one with `colony add PLAN`"
+        )?;
         return Ok(None);
     }
-    let settings = settings::engine_settings(config, &job.overrides, &**store).await?;
+    let settings = settings::engine_settings(config, &job.overrides, &**store, &ctx.root).await?;
     let workers = settings.workers;
     let grace = settings.shutdown_grace;
     let done_before = counts.get(TaskStatus::Done);

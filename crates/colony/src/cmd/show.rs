@@ -25,12 +25,8 @@ pub async fn run(ctx: &Ctx, args: ShowArgs, out: &mut impl Write) -> Result<()> 
     // Dependencies and dependents live in the same plan; one read gets all
     // their statuses.
     let filter = TaskFilter { statuses: Vec::new(), plan: Some(detail.record.task.plan.to_string()) };
-    let statuses: HashMap<TaskId, TaskStatus> = store
-        .tasks(&filter)
-        .await?
-        .into_iter()
-        .map(|t| (t.task.id.clone(), t.task.status()))
-        .collect();
+    let statuses: HashMap<TaskId, TaskStatus> =
+        store.tasks(&filter).await?.into_iter().map(|t| (t.task.id.clone(), t.task.status())).collect();
     store.close().await;
 
     if args.json {
@@ -57,19 +53,25 @@ fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId,
         field("model", model.clone())?;
     }
     if let Some(review) = &spec.review {
-        field("review", match review {
-            Review::Skip(_) => "none".to_owned(),
-            Review::Agent { agent } => format!("by {agent}"),
-        })?;
+        field(
+            "review",
+            match review {
+                Review::Skip(_) => "none".to_owned(),
+                Review::Agent { agent } => format!("by {agent}"),
+            },
+        )?;
     }
     if let Some(timeout) = spec.timeout {
         field("timeout", humantime::format_duration(timeout).to_string())?;
     }
     if let Some(approval) = spec.approval {
-        field("approval", match approval {
-            Approval::Required => "required before merging".to_owned(),
-            Approval::Auto => "automatic".to_owned(),
-        })?;
+        field(
+            "approval",
+            match approval {
+                Approval::Required => "required before merging".to_owned(),
+                Approval::Auto => "automatic".to_owned(),
+            },
+        )?;
     }
     if let Some(hours) = spec.estimated_hours {
         field("estimate", format!("{hours} h"))?;
@@ -113,6 +115,13 @@ fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId,
         writeln!(out, "\nattempt history:")?;
         for a in &d.attempts {
             writeln!(out, "  {}", attempt_line(a))?;
+            if !a.usage.is_empty() {
+                writeln!(out, "      spent {}", render::usage(&a.usage))?;
+            }
+        }
+        let spent = d.attempts.iter().fold(colony_core::Usage::default(), |sum, a| sum.plus(a.usage));
+        if d.attempts.len() > 1 && !spent.is_empty() {
+            writeln!(out, "  in all: {}", render::usage(&spent))?;
         }
     }
     writeln!(out, "\nevents:")?;
@@ -130,18 +139,13 @@ fn status_line(state: &TaskState) -> String {
     match state {
         TaskState::Failed { reason } => format!("failed: {reason}"),
         TaskState::Blocked { by } => format!("blocked by {by}"),
-        TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } => format!(
-            "{}, held by {} until {}",
-            state.status(),
-            lease.worker,
-            render::date_time(lease.until)
-        ),
+        TaskState::Running { lease } | TaskState::Checking { lease } | TaskState::Merging { lease } => {
+            format!("{}, held by {} until {}", state.status(), lease.worker, render::date_time(lease.until))
+        }
         TaskState::Ready { not_before: Some(at) } => format!("ready, retries after {}", render::date_time(*at)),
         TaskState::AwaitingApproval => "awaiting a person's approval".to_owned(),
         TaskState::Pending => "pending: waits for its dependencies".to_owned(),
-        TaskState::Ready { not_before: None } | TaskState::Done | TaskState::Cancelled => {
-            state.status().to_string()
-        }
+        TaskState::Ready { not_before: None } | TaskState::Done | TaskState::Cancelled => state.status().to_string(),
     }
 }
 

@@ -43,6 +43,9 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     }
     writeln!(out, "tasks:     {} total: {}", counts.total, render::status_counts(|s| counts.get(s)))?;
     writeln!(out, "progress:  {}/{} done", counts.get(TaskStatus::Done), counts.total)?;
+    if !counts.usage.is_empty() {
+        writeln!(out, "spend:     {}", render::usage(&counts.usage))?;
+    }
     writeln!(out, "next:      {}", next_step(&counts))?;
     Ok(())
 }

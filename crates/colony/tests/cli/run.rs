@@ -109,7 +109,11 @@ fn a_failing_task_fails_its_dependents_are_blocked_and_the_run_exits_3() {
 
     let broken = repo.json(&["show", "broken"]);
     assert_eq!(broken["status"], "failed");
-    assert_eq!((broken["tries"].as_u64(), broken["max_attempts"].as_u64()), (Some(2), Some(2)), "colony.toml's max_attempts");
+    assert_eq!(
+        (broken["tries"].as_u64(), broken["max_attempts"].as_u64()),
+        (Some(2), Some(2)),
+        "colony.toml's max_attempts"
+    );
     assert_eq!(repo.json(&["show", "grandchild"])["status"], "blocked");
     assert_eq!(merges(&repo, "colony/fails").len(), 1, "only `fine` is merged");
 
@@ -150,7 +154,8 @@ fn two_runs_on_one_store_share_the_work_and_merge_each_task_once() {
     let repo = TestRepo::for_runs(FAKE_CONFIG);
     let plan = repo.write_plan("shared.yaml", &dag("shared", 20));
     repo.colony(&["add", &plan]).success();
-    let spawn = || repo.command(&["run", "-j", "2", "--quiet"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let spawn =
+        || repo.command(&["run", "-j", "2", "--quiet"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (a, b) = (spawn(), spawn());
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
@@ -175,12 +180,18 @@ fn bad_input_is_refused_before_anything_runs() {
     let plan = repo.write_plan("one.yaml", &dag("one", 1));
 
     let err = repo.stderr(&["run", &plan, "--agent", "claud"], 2);
-    assert_eq!(err, "error: no agent `claud` is configured; known agents: fake\n");
+    assert_eq!(
+        err,
+        "error: no agent `claud` is configured; did you mean `claude`? known agents: fake, claude, codex, gemini, opencode, cursor, amp, aider\n"
+    );
     assert_eq!(repo.stdout(&["list", "--json"], 0), "[]\n", "nothing was imported");
 
     let ghost = repo.write_plan("ghost.yaml", "name: ghost\ntasks:\n  - id: g\n    prompt: p\n    agent: ghost\n");
     let err = repo.stderr(&["run", &ghost], 2);
-    assert_eq!(err, "error: task g asks for agent `ghost`, which is not configured; known agents: fake\n");
+    assert_eq!(
+        err,
+        "error: task g asks for agent `ghost`, which is not configured; known agents: fake, claude, codex, gemini, opencode, cursor, amp, aider\n"
+    );
     assert!(repo.events().iter().all(|e| e["type"] != "claimed"), "nothing ran");
 
     std::fs::write(repo.root().join("colony.toml"), "[run]\nwrkers = 2\n").unwrap();

@@ -47,12 +47,8 @@ fn init_from_a_subdirectory_sets_up_the_repository_root() {
 fn outside_a_repository_is_bad_input() {
     let repo = TestRepo::new();
     let outside = repo.base().join("home");
-    let out = repo
-        .command(&["list"])
-        .current_dir(&outside)
-        .env("GIT_CEILING_DIRECTORIES", repo.base())
-        .output()
-        .unwrap();
+    let out =
+        repo.command(&["list"]).current_dir(&outside).env("GIT_CEILING_DIRECTORIES", repo.base()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -66,11 +62,8 @@ fn outside_a_repository_is_bad_input() {
 #[test]
 fn repo_flag_works_from_anywhere() {
     let repo = TestRepo::initialized();
-    let out = repo
-        .command(&["status", "--repo", repo.root().to_str().unwrap()])
-        .current_dir(repo.base())
-        .output()
-        .unwrap();
+    let out =
+        repo.command(&["status", "--repo", repo.root().to_str().unwrap()]).current_dir(repo.base()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "no plans yet; add one with `colony add PLAN`\n");
 }
@@ -106,14 +99,27 @@ fn help_introduces_colony() {
 fn every_help_fits_80_columns_and_lists_only_built_commands() {
     let repo = TestRepo::new();
     let commands = [
-        "init", "add", "run", "list", "show", "status", "logs", "events", "retry", "cancel", "land", "export", "demo",
+        "init",
+        "add",
+        "run",
+        "list",
+        "show",
+        "status",
+        "logs",
+        "events",
+        "retry",
+        "cancel",
+        "doctor",
+        "land",
+        "export",
+        "demo",
         "completions",
     ];
     let top = repo.stdout(&["--help"], 0);
     for name in commands {
         assert!(top.contains(&format!("  {name} ")), "{name} missing from --help");
     }
-    for name in ["serve", "doctor", "approve", "reject", "kill"] {
+    for name in ["serve", "approve", "reject", "kill"] {
         assert!(!top.contains(&format!("  {name} ")), "{name} is not built yet but listed");
     }
     for name in commands {

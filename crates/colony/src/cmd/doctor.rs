@@ -1,0 +1,284 @@
+//! `colony doctor`: can this machine run a plan? Which agent CLIs are
+//! installed (and their versions), whether git can run the merge queue,
+//! whether the store answers. Exits 1 when the default agent cannot run,
+//! so a script can check before it starts a night's work.
+//!
+//! Whether a CLI is logged in cannot be seen without spending a request;
+//! a run that meets one that is not stops claiming work and says so.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use colony_agents::adapters::CliKind;
+use colony_core::config::{AgentKind, CLI_KINDS, Config};
+use colony_git::GitVersion;
+use colony_store::Store;
+use serde::Serialize;
+
+use crate::cli::{DoctorArgs, Global};
+use crate::ctx::Ctx;
+use crate::{render, settings};
+
+/// How long a `--version` may take; some CLIs start a runtime first.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Serialize)]
+struct AgentCheck {
+    name: String,
+    kind: String,
+    /// The program as configured or by its usual name.
+    program: String,
+    /// Where it was found.
+    path: Option<PathBuf>,
+    version: Option<String>,
+    /// What to do when it is missing, or how it logs in when it is there.
+    hint: Option<String>,
+}
+
+impl AgentCheck {
+    fn runs(&self) -> bool {
+        self.path.is_some()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    agents: Vec<AgentCheck>,
+    default_agent: Option<String>,
+    git: Option<String>,
+    merge_tree_write_tree: bool,
+    repository: Option<PathBuf>,
+    store: Option<String>,
+    /// Tasks in the store, when it answered.
+    tasks: Option<usize>,
+    problems: Vec<String>,
+}
+
+pub async fn run(global: &Global, args: DoctorArgs, out: &mut impl Write) -> Result<()> {
+    let mut problems = Vec::new();
+    let ctx = match Ctx::new(global) {
+        Ok(ctx) => Some(ctx),
+        Err(e) => {
+            problems.push(format!("{e:#}"));
+            None
+        }
+    };
+    let config = match &ctx {
+        Some(ctx) => settings::load_config(&ctx.root)?,
+        None => Config::default(),
+    };
+    let root = ctx.as_ref().map(|c| c.root.clone());
+    let agents = check_agents(&config, root.as_deref());
+    let default_agent = args.agent.clone().or_else(|| config.run.agent.clone());
+    if let Some(name) = &default_agent {
+        match agents.iter().find(|a| &a.name == name) {
+            Some(a) if a.runs() => {}
+            Some(a) => problems.push(format!(
+                "the default agent `{name}` cannot run: `{}` is not installed{}",
+                a.program,
+                a.hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default()
+            )),
+            None => problems.push(format!("the default agent `{name}` is not configured")),
+        }
+    }
+    let git = git_version(root.as_deref());
+    let merge_tree_write_tree =
+        git.as_deref().and_then(GitVersion::parse).is_some_and(|v| v >= GitVersion::MERGE_TREE_WRITE_TREE);
+    match &git {
+        None => problems.push("git is not installed; colony needs git 2.38 or later".into()),
+        Some(v) if !merge_tree_write_tree => problems
+            .push(format!("{v} cannot merge in memory (`git merge-tree --write-tree`); colony needs 2.38 or later")),
+        Some(_) => {}
+    }
+    let (store, tasks) = match &ctx {
+        Some(ctx) => match ctx.open_store().await {
+            Ok(s) => {
+                let counts = s.counts().await;
+                s.close().await;
+                match counts {
+                    Ok(c) => (Some(ctx.store_label()), Some(c.total)),
+                    Err(e) => {
+                        problems.push(format!("the store {} does not answer: {e}", ctx.store_label()));
+                        (Some(ctx.store_label()), None)
+                    }
+                }
+            }
+            Err(e) => {
+                problems.push(format!("{e:#}"));
+                (Some(ctx.store_label()), None)
+            }
+        },
+        None => (None, None),
+    };
+    let report = Report { agents, default_agent, git, merge_tree_write_tree, repository: root, store, tasks, problems };
+    if args.json {
+        render::json(out, &report)?;
+    } else {
+        write(out, &report)?;
+    }
+    match report
+        .default_agent
+        .as_ref()
+        .zip(report.agents.iter().find(|a| Some(&a.name) == report.default_agent.as_ref()))
+    {
+        Some((name, a)) if !a.runs() => {
+            anyhow::bail!("the default agent `{name}` cannot run on this machine")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn write(out: &mut impl Write, r: &Report) -> Result<()> {
+    writeln!(out, "agents:")?;
+    let width = r.agents.iter().map(|a| a.name.len()).max().unwrap_or(0);
+    for a in &r.agents {
+        let mark = if Some(&a.name) == r.default_agent.as_ref() { "  (default)" } else { "" };
+        match (&a.path, &a.version) {
+            (Some(path), version) => {
+                let version = version.as_deref().map(|v| format!("  {v}")).unwrap_or_default();
+                writeln!(out, "  {:<width$}  ok       {}{version}{mark}", a.name, path.display())?;
+            }
+            (None, _) => {
+                let hint = a.hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default();
+                writeln!(out, "  {:<width$}  missing  `{}` not found{hint}{mark}", a.name, a.program)?;
+            }
+        }
+    }
+    writeln!(out, "git:")?;
+    match &r.git {
+        Some(v) if r.merge_tree_write_tree => writeln!(out, "  {v}, merges in memory (merge-tree --write-tree)")?,
+        Some(v) => writeln!(out, "  {v}: too old, colony needs 2.38 or later")?,
+        None => writeln!(out, "  not found")?,
+    }
+    writeln!(out, "store:")?;
+    match (&r.store, r.tasks) {
+        (Some(url), Some(n)) => writeln!(out, "  {url}, reachable, {}", render::count(n, "task"))?,
+        (Some(url), None) => writeln!(out, "  {url}, not reachable")?,
+        (None, _) => writeln!(out, "  none: not in a git repository")?,
+    }
+    if r.default_agent.is_none() {
+        writeln!(out, "\nno default agent: set [run] agent in colony.toml, or pass `colony run --agent NAME`")?;
+    }
+    if !r.problems.is_empty() {
+        writeln!(out, "\nproblems:")?;
+        for p in &r.problems {
+            writeln!(out, "  {p}")?;
+        }
+    }
+    let found: Vec<&AgentCheck> =
+        r.agents.iter().filter(|a| a.runs() && a.kind != "command" && a.kind != "fake").collect();
+    if !found.is_empty() {
+        writeln!(
+            out,
+            "\ncolony cannot see whether a CLI is logged in; if a run finds one that is not, it stops and says so:"
+        )?;
+        for a in found {
+            if let Some(hint) = &a.hint {
+                writeln!(out, "  {:<width$}  {hint}", a.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every agent CLI colony knows, as configured or with its defaults, then
+/// the other configured agents.
+fn check_agents(config: &Config, root: Option<&Path>) -> Vec<AgentCheck> {
+    let mut names: Vec<String> = CLI_KINDS.iter().map(|k| (*k).to_owned()).collect();
+    names.extend(config.agents.keys().filter(|k| !CLI_KINDS.contains(&k.as_str())).cloned());
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let agent = config.agent(&name)?;
+            Some(match agent.kind {
+                AgentKind::Cli(cli) => {
+                    let kind = CliKind::from_name(&cli.cli).expect("colony.toml only accepts known CLIs");
+                    let program = cli.binary.clone().unwrap_or_else(|| kind.binary().to_owned());
+                    let path = find_program(&program, root);
+                    let version = path.as_deref().and_then(|p| version_of(p, kind.version_args()));
+                    let hint = Some(if path.is_some() { kind.login_hint() } else { kind.install_hint() }.to_owned());
+                    AgentCheck { name, kind: kind.name().to_owned(), program, path, version, hint }
+                }
+                AgentKind::Command { command } => {
+                    let program = command[0].clone();
+                    let path = find_program(&program, root);
+                    AgentCheck { name, kind: "command".into(), program, path, version: None, hint: None }
+                }
+                AgentKind::Fake => {
+                    let path = settings::fake_agent_exe().ok();
+                    let hint = Some("it is built with colony: `cargo build` puts it next to colony".to_owned());
+                    AgentCheck {
+                        name,
+                        kind: "fake".into(),
+                        program: "colony-fake-agent".into(),
+                        path,
+                        version: None,
+                        hint,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// `program` as a path (relative ones with a `/` from the repository root)
+/// or by name on `PATH`, if it is an executable file.
+fn find_program(program: &str, root: Option<&Path>) -> Option<PathBuf> {
+    let given = Path::new(program);
+    if program.contains('/') {
+        let path = match root {
+            Some(root) if given.is_relative() => root.join(given),
+            _ => given.to_owned(),
+        };
+        return is_executable(&path).then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(program)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The first line a program prints for its version, within the timeout.
+fn version_of(path: &Path, args: &[&str]) -> Option<String> {
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() < VERSION_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut text = String::new();
+    child.stdout.take()?.read_to_string(&mut text).ok()?;
+    if text.trim().is_empty() {
+        child.stderr.take()?.read_to_string(&mut text).ok()?;
+    }
+    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+}
+
+/// `git version 2.47.3`, from the repository's git when there is one.
+fn git_version(root: Option<&Path>) -> Option<String> {
+    let mut git = Command::new("git");
+    if let Some(root) = root {
+        git.current_dir(root);
+    }
+    let out = git.arg("--version").env("LC_ALL", "C").stdin(Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success().then(|| text.trim().to_owned())
+}
