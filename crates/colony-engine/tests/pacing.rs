@@ -1,0 +1,279 @@
+//! How the engine reacts to what an agent's adapter reports: rate limits,
+//! refused logins, spend, sessions, and an agent that will not exit. The
+//! agent is a shell script (test scaffolding) speaking a tiny line
+//! protocol through a harness defined here, so these run on real
+//! repositories, a real SQLite store and real child processes without any
+//! agent CLI.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use colony_agents::{AgentRun, AgentVerdict, Entry, ErrorClass, Exit, Harness, Invocation, StdinSource, Stream};
+use colony_core::config::Price;
+use colony_core::{Millis, Plan, PlanName, TaskId, TaskSpec, TaskStatus};
+use colony_engine::{AgentSetup, Engine, RunReport, Settings, Shutdown};
+use colony_git::Repo;
+use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
+
+/// A harness over a script whose lines say what an adapter would report:
+/// `ERROR <class> [reset in ms]`, `USAGE <in> <out> <cached>`, `COST <usd>`,
+/// `SESSION <id>`, `FINAL`. The session to resume reaches the script as
+/// `RESUME`.
+struct Scripted {
+    script: PathBuf,
+    resumes: bool,
+}
+
+impl Harness for Scripted {
+    fn invocation(&self, run: &AgentRun) -> Invocation {
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("COLONY_TASK_ID".into(), run.task.id.as_str().into()),
+            ("RESUME".into(), run.session.clone().unwrap_or_default().into()),
+        ];
+        if let Some(f) = &run.feedback_file {
+            env.push(("COLONY_FEEDBACK_FILE".into(), f.clone().into()));
+        }
+        Invocation {
+            program: "/bin/sh".into(),
+            args: vec![self.script.clone().into()],
+            env,
+            stdin: StdinSource::Bytes(run.prompt.clone().into_bytes()),
+            files: Vec::new(),
+        }
+    }
+
+    fn parse_line(&self, _stream: Stream, line: &str, at: Millis) -> Vec<Entry> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let num = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok()).unwrap_or(0);
+        match words.as_slice() {
+            ["ERROR", class, ..] => vec![Entry::Error {
+                class: match *class {
+                    "rate_limit" => ErrorClass::RateLimit,
+                    "auth" => ErrorClass::Auth,
+                    _ => ErrorClass::Other,
+                },
+                message: line.to_owned(),
+                reset_at: words.get(2).map(|_| at + num(2) as Millis),
+            }],
+            ["USAGE", ..] => vec![Entry::Usage { input: num(1), output: num(2), cached: num(3) }],
+            ["COST", usd] => vec![Entry::Cost { usd: usd.parse().unwrap() }],
+            ["SESSION", id] => vec![Entry::Session { id: (*id).to_owned() }],
+            ["FINAL"] => vec![Entry::Finished { is_error: false, message: None }],
+            _ => vec![],
+        }
+    }
+
+    fn verdict(&self, exit: Exit, entries: &[Entry]) -> AgentVerdict {
+        let error = entries.iter().find_map(|e| match e {
+            Entry::Error { class, message, reset_at } => Some((*class, message.clone(), *reset_at)),
+            _ => None,
+        });
+        match (error, exit.success()) {
+            (Some((class, reason, reset_at)), _) => AgentVerdict::Failed { reason, class, reset_at },
+            (None, true) => AgentVerdict::Done,
+            (None, false) => AgentVerdict::Failed { reason: exit.to_string(), class: ErrorClass::Other, reset_at: None },
+        }
+    }
+
+    fn resumes(&self) -> bool {
+        self.resumes
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).env("GIT_CONFIG_NOSYSTEM", "1").output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+}
+
+impl Fixture {
+    async fn new(tasks: &[&str]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        git(repo, &["init", "-q", "-b", "main"]);
+        git(repo, &["config", "user.name", "Test"]);
+        git(repo, &["config", "user.email", "test@example.com"]);
+        std::fs::write(repo.join("README.md"), "hello\n").unwrap();
+        git(repo, &["add", "."]);
+        git(repo, &["commit", "-qm", "start"]);
+        std::fs::create_dir_all(repo.join(".colony/state")).unwrap();
+        std::fs::write(repo.join(".git/info/exclude"), "/.colony/\n").unwrap();
+        let store = SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap();
+        let plan = Plan {
+            name: PlanName::new("p").unwrap(),
+            base: None,
+            defaults: Default::default(),
+            tasks: tasks
+                .iter()
+                .map(|t| TaskSpec::new(TaskId::new(*t).unwrap(), format!("Task {t}"), format!("Do {t}.")))
+                .collect(),
+        };
+        store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
+        Fixture { dir, store: Arc::new(store) }
+    }
+
+    fn repo(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where scripts keep what they need across rounds, outside any worktree.
+    fn state(&self) -> PathBuf {
+        self.repo().join(".colony/state")
+    }
+
+    /// Settings running `script` (with `$STATE` set to [`Fixture::state`])
+    /// through the [`Scripted`] harness, as agent `bot` of model `m`.
+    fn settings(&self, script: &str, resumes: bool) -> Settings {
+        let path = self.repo().join(".colony/agent.sh");
+        std::fs::write(&path, format!("STATE='{}'\n{script}", self.state().display())).unwrap();
+        let agent = AgentSetup::new(Scripted { script: path, resumes }, Some("m".into()));
+        let mut s = Settings::new(BTreeMap::from([("bot".to_owned(), agent)]), Some("bot".into()));
+        s.workers = 1;
+        s.lease = Duration::from_secs(5);
+        s.backoff_base = Duration::from_millis(10);
+        s.backoff_cap = Duration::from_millis(50);
+        s.idle_poll = Duration::from_millis(20);
+        s.grace = Duration::from_millis(500);
+        s.rate_limit_base = Duration::from_millis(50);
+        s
+    }
+
+    async fn run(&self, settings: Settings) -> RunReport {
+        let repo = Repo::open(self.repo()).unwrap();
+        Engine::new(self.store.clone(), repo, settings).run(Shutdown::new()).await.unwrap()
+    }
+
+    fn log(&self, task: &str, attempt: u32) -> String {
+        std::fs::read_to_string(self.repo().join(format!(".colony/runs/{task}/a{attempt}/log.jsonl"))).unwrap()
+    }
+
+    fn read_state(&self, name: &str) -> String {
+        std::fs::read_to_string(self.state().join(name)).unwrap_or_default()
+    }
+}
+
+/// Counts the script's runs for the task in `$STATE/runs-<task>` and sets `n`.
+const COUNT_RUNS: &str = "n=$(( $(cat \"$STATE/runs-$COLONY_TASK_ID\" 2>/dev/null || echo 0) + 1 ))\n\
+                          echo $n > \"$STATE/runs-$COLONY_TASK_ID\"\n";
+
+/// Writes out/<task>.txt from the prompt.
+const WRITE: &str = "mkdir -p out && cat > \"out/$COLONY_TASK_ID.txt\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_waits_for_the_reset_without_using_up_the_attempt() {
+    let f = Fixture::new(&["a"]).await;
+    let script = format!("{COUNT_RUNS}if [ $n -le 2 ]; then echo 'ERROR rate_limit 200'; exit 1; fi\n{WRITE}");
+    let report = f.run(f.settings(&script, false)).await;
+    assert!(report.all_done(), "{report:?}");
+    assert_eq!(f.read_state("runs-a").trim(), "3", "ran until the limit lifted");
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts.len(), 1, "the waits did not use up attempts");
+    assert_eq!(detail.record.task.tries, 1);
+    let log = f.log("a", 1);
+    assert_eq!(log.matches("is rate limited or overloaded").count(), 2, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_that_never_lifts_fails_the_attempt_after_the_allowed_waits() {
+    let f = Fixture::new(&["a"]).await;
+    let mut settings = f.settings(&format!("{COUNT_RUNS}echo 'ERROR rate_limit'; exit 1\n"), false);
+    settings.rate_limit_base = Duration::from_millis(1);
+    settings.max_rate_limit_waits = 2;
+    settings.max_fix_rounds = 0;
+    let mut spec_attempts = f.store.export_plan("p").await.unwrap();
+    spec_attempts.tasks[0].max_attempts = Some(1);
+    f.store.add_plan(&spec_attempts, "p.yaml", AddOptions { force: true }).await.unwrap();
+    let report = f.run(settings).await;
+    assert_eq!(report.counts.get(TaskStatus::Failed), 1, "{report:?}");
+    assert_eq!(f.read_state("runs-a").trim(), "3", "two waits, then the third limit fails it");
+    assert!(report.failed[0].1.contains("ERROR rate_limit"), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_halts_the_run_and_gives_the_task_back() {
+    let f = Fixture::new(&["a", "b", "c"]).await;
+    let report = f.run(f.settings("echo 'ERROR auth invalid api key'; exit 1\n", false)).await;
+    let why = report.halted.clone().expect("the run halts");
+    assert!(why.contains("the `bot` agent is not logged in or its key was refused"), "{why}");
+    assert!(why.contains("colony doctor"), "{why}");
+    assert_eq!(report.counts.get(TaskStatus::Ready), 3, "nothing failed: {report:?}");
+    assert!(report.failed.is_empty());
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.record.task.tries, 0, "the attempt was released, not used");
+    assert_eq!(detail.attempts.len(), 1, "only one task was tried before the halt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_stops_new_work_once_spent() {
+    let f = Fixture::new(&["a", "b", "c", "d"]).await;
+    let mut settings = f.settings(&format!("{WRITE}echo 'USAGE 100 10 0'\necho 'COST 0.6'\n"), false);
+    settings.max_cost_usd = Some(1.0);
+    let report = f.run(settings).await;
+    assert_eq!(report.counts.get(TaskStatus::Done), 2, "{report:?}");
+    assert_eq!(report.counts.get(TaskStatus::Ready), 2);
+    let why = report.halted.clone().expect("the budget halts the run");
+    assert!(why.starts_with("the budget of $1.00 is spent ($1.20 so far)"), "{why}");
+    assert_eq!(report.usage.cost_usd, Some(1.2));
+    assert_eq!(report.usage.input, 200);
+    let stored = f.store.counts().await.unwrap().usage;
+    assert_eq!((stored.input, stored.output, stored.cost_usd), (200, 20, Some(1.2)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_priced_from_the_table_when_the_agent_reports_no_cost() {
+    let f = Fixture::new(&["a"]).await;
+    let mut settings = f.settings(&format!("{WRITE}echo 'USAGE 1000000 500000 0'\n"), false);
+    settings.prices = BTreeMap::from([("m".to_owned(), Price { input: 2.0, output: 8.0, cached_input: None })]);
+    assert!(f.run(settings).await.all_done());
+    let usage = f.store.task("a").await.unwrap().unwrap().attempts[0].usage;
+    assert_eq!(usage.cost_usd, Some(6.0), "1M in at $2 and 0.5M out at $8");
+}
+
+/// First round: writes the work but not the fix the gate wants. The fix
+/// round must resume the session with only the feedback as its prompt.
+const SESSION_SCRIPT: &str = "echo 'SESSION s-1'\n\
+    if [ -n \"$RESUME\" ]; then echo \"$RESUME\" > \"$STATE/resumed\"; cat > \"$STATE/prompt\"; touch fixed;\n\
+    else cat > \"$STATE/prompt\"; echo work > work.txt; fi\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_round_resumes_the_agents_session_with_the_feedback_alone() {
+    let f = Fixture::new(&["a"]).await;
+    let mut settings = f.settings(SESSION_SCRIPT, true);
+    settings.gates = vec!["test -f fixed || { echo 'fixed is missing'; exit 1; }".into()];
+    assert!(f.run(settings).await.all_done());
+    assert_eq!(f.read_state("resumed").trim(), "s-1");
+    let prompt = f.read_state("prompt");
+    assert!(prompt.starts_with("The gate `test -f fixed"), "{prompt}");
+    assert!(prompt.contains("fixed is missing") && !prompt.contains("Do a."), "{prompt}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_cannot_resume_gets_the_whole_task_again_with_the_feedback() {
+    let f = Fixture::new(&["a"]).await;
+    let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then cat > \"$STATE/prompt\"; touch fixed; else echo w > w.txt; fi\n";
+    let mut settings = f.settings(script, false);
+    settings.gates = vec!["test -f fixed".into()];
+    assert!(f.run(settings).await.all_done());
+    let prompt = f.read_state("prompt");
+    assert!(prompt.starts_with("Do a.") && prompt.contains("Feedback on your previous round:"), "{prompt}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_lingering_after_its_final_event_is_stopped_and_judged_by_it() {
+    let f = Fixture::new(&["a"]).await;
+    let mut settings = f.settings(&format!("{WRITE}echo FINAL\nexec sleep 600\n"), false);
+    settings.linger = Duration::from_millis(200);
+    let report = f.run(settings).await;
+    assert!(report.all_done(), "{report:?}");
+    let log = f.log("a", 1);
+    assert!(log.contains("after its final event; stopped it"), "{log}");
+}
