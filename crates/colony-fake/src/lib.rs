@@ -26,18 +26,19 @@
 //! program under a name of its own (two packages of one workspace must not
 //! build executables of the same name), for this crate's tests.
 
+pub mod cli;
 mod script;
+mod work;
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::Duration;
 
 use colony_core::TaskSpec;
 
-use script::{Files, Script};
+use script::Script;
 
 /// What a run works from, all read before anything is done.
 struct Run {
@@ -78,14 +79,8 @@ impl Run {
         let attempt = attempt
             .parse()
             .map_err(|_| format!("COLONY_ATTEMPT `{attempt}` is not a number"))?;
-        let task_file = var("COLONY_TASK_FILE")?;
-        let json = fs::read(&task_file).map_err(|e| format!("reading {task_file}: {e}"))?;
-        let task: TaskSpec = serde_json::from_slice(&json)
-            .map_err(|e| format!("reading the task in {task_file}: {e}"))?;
-        let script = Script::new(task.fake.as_ref())?;
-        let feedback = std::env::var_os("COLONY_FEEDBACK_FILE")
-            .and_then(|path| fs::metadata(path).ok())
-            .is_some_and(|meta| meta.len() > 0);
+        let (task, script) = read_task()?;
+        let feedback = has_feedback();
         Ok(Run {
             task,
             script,
@@ -108,9 +103,16 @@ impl Run {
         if s.silent_after_print_ms > 0 {
             sleep(Duration::from_millis(s.silent_after_print_ms));
         }
-        self.change_files()?;
+        let mut out = io::stdout();
+        work::change_files(
+            s,
+            self.task.id.as_str(),
+            &self.prompt,
+            self.feedback,
+            &mut out,
+        )?;
         if s.commit {
-            commit(&format!("fake: {}", self.task.id))?;
+            work::commit(&format!("fake: {}", self.task.id), &mut out)?;
         }
         if s.sleep_ms > 0 {
             println!("fake: sleeping {} ms", s.sleep_ms);
@@ -132,86 +134,26 @@ impl Run {
         println!("fake: exiting with {}", s.exit);
         Ok(ExitCode::from(s.exit))
     }
+}
 
-    fn change_files(&self) -> Result<(), String> {
-        let s = &self.script;
-        if let Some(fixes) = s.fix_on_feedback.as_ref().filter(|_| self.feedback) {
-            println!("fake: fixing after feedback");
-            return write_files(fixes, false);
-        }
-        if s.no_changes {
-            println!("fake: changing nothing");
-            return Ok(());
-        }
-        if s.write.is_empty() && s.append.is_empty() {
-            let default = Files::from([(
-                format!("colony-fake/{}.txt", self.task.id),
-                self.prompt.clone(),
-            )]);
-            return write_files(&default, false);
-        }
-        write_files(&s.write, false)?;
-        write_files(&s.append, true)
-    }
+/// The task in `COLONY_TASK_FILE` and the script of its `fake:` block.
+fn read_task() -> Result<(TaskSpec, Script), String> {
+    let task_file = var("COLONY_TASK_FILE")?;
+    let json = fs::read(&task_file).map_err(|e| format!("reading {task_file}: {e}"))?;
+    let task: TaskSpec = serde_json::from_slice(&json)
+        .map_err(|e| format!("reading the task in {task_file}: {e}"))?;
+    let script = Script::new(task.fake.as_ref())?;
+    Ok((task, script))
+}
+
+/// Whether the last round left feedback: `COLONY_FEEDBACK_FILE` names a
+/// file that is not empty.
+fn has_feedback() -> bool {
+    std::env::var_os("COLONY_FEEDBACK_FILE")
+        .and_then(|path| fs::metadata(path).ok())
+        .is_some_and(|meta| meta.len() > 0)
 }
 
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set"))
-}
-
-/// Writes (or appends) each file under the cwd, making its directory.
-fn write_files(files: &Files, append: bool) -> Result<(), String> {
-    for (path, text) in files {
-        let fail = |e: io::Error| format!("writing {path}: {e}");
-        if let Some(dir) = Path::new(path).parent() {
-            fs::create_dir_all(dir).map_err(fail)?;
-        }
-        if append {
-            let mut file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(fail)?;
-            file.write_all(text.as_bytes()).map_err(fail)?;
-            println!("fake: appended to {path}");
-        } else {
-            fs::write(path, text).map_err(fail)?;
-            println!("fake: wrote {path}");
-        }
-    }
-    Ok(())
-}
-
-/// Commits everything changed in the worktree, if anything is. The
-/// identity is fixed so the fake's commits are the same on every machine;
-/// `GIT_AUTHOR_*` in the environment still wins, as git has it.
-fn commit(message: &str) -> Result<(), String> {
-    git(&["add", "--all"])?;
-    if git(&["diff", "--cached", "--quiet"]).is_ok() {
-        println!("fake: nothing to commit");
-        return Ok(());
-    }
-    let identity = [
-        "-c",
-        "user.name=colony fake agent",
-        "-c",
-        "user.email=fake-agent@colony.invalid",
-    ];
-    git(&[&identity[..], &["commit", "--quiet", "--message", message]].concat())?;
-    println!("fake: committed");
-    Ok(())
-}
-
-fn git(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("git")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("running git: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(format!("git {} failed: {}", args.join(" "), stderr.trim()))
-    }
 }

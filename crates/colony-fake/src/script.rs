@@ -45,6 +45,27 @@ pub struct Script {
     pub fix_on_feedback: Option<Files>,
     /// Change no file.
     pub no_changes: bool,
+    /// What a fake agent CLI (`colony-fake-cli`) reports; the fake
+    /// `command` agent ignores it.
+    pub cli: Scenario,
+}
+
+/// The story a fake agent CLI tells in its own output format.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Does the file work, with one tool use, and succeeds.
+    #[default]
+    Success,
+    /// Fails with an error in its final event, exit code 1.
+    Error,
+    /// Is refused by a rate limit that lifts in 5 minutes.
+    RateLimit,
+    /// Dies (SIGABRT) before its final event.
+    Crash,
+    /// Reports a failure in its final event but exits 0, as Claude Code
+    /// does for an API error.
+    IsErrorExit0,
 }
 
 impl Script {
@@ -118,6 +139,11 @@ mod tests {
         assert_eq!((s.silent_after_print_ms, s.hang, s.crash), (6, true, true));
         assert_eq!((s.exit, s.fail_attempts), (7, 2));
         assert_eq!(s.fix_on_feedback.unwrap()["./c/d"], "3");
+        let cli = Script::new(Some(&json!({"cli": "is_error_exit0"}))).unwrap();
+        assert_eq!(
+            (cli.cli, s.cli),
+            (Scenario::IsErrorExit0, Scenario::Success)
+        );
     }
 
     #[test]

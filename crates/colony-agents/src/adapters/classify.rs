@@ -357,7 +357,10 @@ mod tests {
 
     #[test]
     fn relative_resets_count_from_the_line() {
-        assert_eq!(reset("Usage limit. Try again in 5 minutes."), Some(AT + 5 * MINUTE));
+        assert_eq!(
+            reset("Usage limit. Try again in 5 minutes."),
+            Some(AT + 5 * MINUTE)
+        );
         assert_eq!(
             reset("usage limit. Try again in 2 hours 3 minutes"),
             Some(AT + 2 * HOUR + 3 * MINUTE)

@@ -117,7 +117,10 @@ fn result(v: &Value, at: Millis) -> Vec<Entry> {
         entries.push(Entry::Cost { usd });
     }
     let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
-    let said = text(v, "result").filter(|r| !r.trim().is_empty());
+    // Amp puts a failure's words in `error`.
+    let said = text(v, "result")
+        .or_else(|| text(v, "error"))
+        .filter(|r| !r.trim().is_empty());
     let message = match (said, is_error) {
         (Some(said), _) => Some(said.to_owned()),
         (None, true) => Some(text(v, "subtype").unwrap_or("error").to_owned()),

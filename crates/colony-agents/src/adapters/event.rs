@@ -15,11 +15,12 @@ const SUMMARY_CHARS: usize = 120;
 const SUMMARY_KEYS: &[&str] = &[
     "file_path",
     "filePath",
-    "path",
+    "absolute_path",
     "notebook_path",
     "command",
     "cmd",
     "pattern",
+    "path",
     "query",
     "url",
     "description",

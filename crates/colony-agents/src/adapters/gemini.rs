@@ -79,6 +79,7 @@ pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
         "tool_result" => {
             let ok = text(v, "status") == Some("success");
             let output = text(v, "output")
+                .filter(|o| !o.is_empty())
                 .or_else(|| v.pointer("/error/message").and_then(Value::as_str))
                 .unwrap_or("");
             Entry::ToolResult {

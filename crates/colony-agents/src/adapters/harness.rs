@@ -142,3 +142,142 @@ impl Harness for CliHarness {
         self.kind.resumes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use colony_core::{TaskId, TaskSpec};
+
+    use super::*;
+
+    const PROMPT: &str = "Create the users table; $(rm -rf /) stays text";
+
+    fn agent_run(session: Option<&str>, task_model: Option<&str>) -> AgentRun {
+        let mut task = TaskSpec::new(TaskId::new("db-schema").unwrap(), "Add users", PROMPT);
+        task.model = task_model.map(str::to_owned);
+        AgentRun {
+            task,
+            attempt: 2,
+            worktree: "/repo/.colony/worktrees/db-schema".into(),
+            task_file: "/repo/.colony/runs/db-schema/2/task.json".into(),
+            feedback_file: Some("/repo/.colony/runs/db-schema/2/feedback.md".into()),
+            prompt: PROMPT.into(),
+            session: session.map(str::to_owned),
+        }
+    }
+
+    fn options() -> CliOptions {
+        CliOptions {
+            model: Some("configured-model".into()),
+            env: vec![
+                ("COLONY_ATTEMPT".into(), "99".into()),
+                ("A".into(), "1".into()),
+            ],
+            ..CliOptions::default()
+        }
+    }
+
+    fn env_of(inv: &Invocation, key: &str) -> Option<String> {
+        inv.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.to_string_lossy().into_owned())
+    }
+
+    fn has(inv: &Invocation, arg: &str) -> bool {
+        inv.args.iter().any(|a| a == arg)
+    }
+
+    #[test]
+    fn the_prompt_is_never_in_argv_and_goes_on_stdin_or_into_a_file() {
+        for kind in CliKind::ALL {
+            let inv = CliHarness::new(kind, options()).invocation(&agent_run(None, None));
+            assert!(
+                inv.args
+                    .iter()
+                    .all(|a| !a.to_string_lossy().contains("users table")),
+                "{kind:?}"
+            );
+            let prompt = PROMPT.as_bytes().to_vec();
+            if kind == CliKind::Aider {
+                assert_eq!(inv.stdin, StdinSource::Null);
+                let file = PathBuf::from("/repo/.colony/runs/db-schema/2/task.prompt.md");
+                assert_eq!(inv.files, [(file, prompt)]);
+            } else {
+                assert_eq!(inv.stdin, StdinSource::Bytes(prompt), "{kind:?}");
+                assert_eq!(inv.files, [], "{kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_cli_gets_the_colony_variables_which_win() {
+        for kind in CliKind::ALL {
+            let inv = CliHarness::new(kind, options()).invocation(&agent_run(None, None));
+            assert_eq!(env_of(&inv, "COLONY_TASK_ID").as_deref(), Some("db-schema"));
+            assert_eq!(env_of(&inv, "COLONY_ATTEMPT").as_deref(), Some("2"));
+            assert_eq!(env_of(&inv, "A").as_deref(), Some("1"));
+            assert_eq!(
+                env_of(&inv, "COLONY_FEEDBACK_FILE").as_deref(),
+                Some("/repo/.colony/runs/db-schema/2/feedback.md")
+            );
+        }
+        let gemini = CliHarness::new(CliKind::Gemini, options());
+        let inv = gemini.invocation(&agent_run(None, None));
+        assert_eq!(
+            env_of(&inv, "GEMINI_CLI_TRUST_WORKSPACE").as_deref(),
+            Some("true")
+        );
+    }
+
+    #[test]
+    fn the_program_is_the_cli_on_path_unless_configured() {
+        let inv = CliHarness::new(CliKind::Cursor, options()).invocation(&agent_run(None, None));
+        assert_eq!(inv.program, "cursor-agent");
+        let custom = CliOptions {
+            binary: Some("/opt/claude/bin/claude".into()),
+            ..options()
+        };
+        let inv = CliHarness::new(CliKind::Claude, custom).invocation(&agent_run(None, None));
+        assert_eq!(inv.program, "/opt/claude/bin/claude");
+    }
+
+    #[test]
+    fn the_task_model_wins_over_the_configured_one() {
+        let claude = CliHarness::new(CliKind::Claude, options());
+        assert!(has(
+            &claude.invocation(&agent_run(None, None)),
+            "configured-model"
+        ));
+        let inv = claude.invocation(&agent_run(None, Some("opus")));
+        assert!(has(&inv, "opus") && !has(&inv, "configured-model"));
+    }
+
+    #[test]
+    fn a_session_is_resumed_by_all_but_aider() {
+        for kind in CliKind::ALL {
+            let h = CliHarness::new(kind, options());
+            let inv = h.invocation(&agent_run(Some("sess-1"), None));
+            assert_eq!(has(&inv, "sess-1"), kind.resumes(), "{kind:?}");
+            assert_eq!(h.resumes(), kind.resumes());
+            assert!(!has(&h.invocation(&agent_run(None, None)), "sess-1"));
+        }
+    }
+
+    #[test]
+    fn stderr_is_kept_raw_and_stdout_banners_are_skipped() {
+        let h = CliHarness::new(CliKind::Codex, options());
+        assert_eq!(
+            h.parse_line(Stream::Stderr, "warning: {\"x\":1}", 0),
+            [Entry::Raw {
+                stream: Stream::Stderr,
+                text: "warning: {\"x\":1}".into()
+            }]
+        );
+        assert_eq!(h.parse_line(Stream::Stdout, "Codex v0.147 starting", 0), []);
+        assert_eq!(h.parse_line(Stream::Stdout, "[1,2]", 0), []);
+        assert_eq!(h.parse_line(Stream::Stdout, r#"{"type":"mystery"}"#, 0), []);
+    }
+}

@@ -64,10 +64,10 @@ pub(super) fn verdict(rules: Rules, exit: Exit, entries: &[Entry]) -> AgentVerdi
         None => exit.to_string(),
     };
     if !rules.final_event {
-        return if exit.success() {
-            AgentVerdict::Done
-        } else {
-            failed(with_tail(exit_text))
+        return match (exit.success(), &worst) {
+            (true, _) => AgentVerdict::Done,
+            (false, Some(w)) => failed(with_tail(format!("{exit_text}: {}", w.message))),
+            (false, None) => failed(with_tail(exit_text)),
         };
     }
     let finished = entries.iter().rev().find_map(|e| match e {
@@ -85,12 +85,12 @@ pub(super) fn verdict(rules: Rules, exit: Exit, entries: &[Entry]) -> AgentVerdi
             failed(format!("the agent reported a failure: {said}"))
         }
         Some((false, _)) => {
-            if rules.exit_fails && matches!(exit, Exit::Code(c) if c != 0) {
+            if let Some(w) = worst.as_ref().filter(|_| rules.errors_fail) {
+                failed(format!("the agent reported an error: {}", w.message))
+            } else if rules.exit_fails && matches!(exit, Exit::Code(c) if c != 0) {
                 failed(with_tail(format!(
                     "the agent finished but exited with {exit_text}"
                 )))
-            } else if let Some(w) = worst.as_ref().filter(|_| rules.errors_fail) {
-                failed(format!("the agent reported an error: {}", w.message))
             } else {
                 AgentVerdict::Done
             }
