@@ -1,6 +1,7 @@
 //! colony's agent side: starting children and stopping them whole, the
 //! [`Harness`] trait every agent CLI adapter implements, the `command`
-//! harness, and the per-attempt log.
+//! harness, the [`adapters`] for agent CLIs ([`CliHarness`]), and the
+//! per-attempt log.
 //!
 //! Nothing here knows about the store or the scheduler: the engine hands in
 //! a [`ChildSpec`] (usually built by a harness from an [`AgentRun`]) and
