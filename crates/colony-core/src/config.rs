@@ -53,12 +53,11 @@ pub struct Price {
 }
 
 impl Price {
-    /// The cost of a run's tokens. `input` counts cached tokens too, as
-    /// every CLI reports it.
+    /// The cost of a run's tokens: `input` the uncached input tokens,
+    /// `cached` those read from the cache, as [`Usage`](crate::Usage) counts them.
     pub fn cost(&self, input: u64, output: u64, cached: u64) -> f64 {
-        let cached = cached.min(input);
         let per_token = |per_million: f64| per_million / 1_000_000.0;
-        (input - cached) as f64 * per_token(self.input)
+        input as f64 * per_token(self.input)
             + cached as f64 * per_token(self.cached_input.unwrap_or(self.input))
             + output as f64 * per_token(self.output)
     }

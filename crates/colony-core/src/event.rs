@@ -46,10 +46,12 @@ pub enum RoundCause {
 /// Tokens and money an agent spent in one round of an attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
-    /// Input tokens, cached ones included.
+    /// Input tokens not read from the provider's cache (cache writes
+    /// included): what the adapters report, so that `input + cached` is
+    /// all the input.
     pub input: u64,
     pub output: u64,
-    /// Of `input`, the tokens read from the provider's cache.
+    /// Input tokens read from the provider's cache.
     pub cached: u64,
     /// US dollars, when the agent reported a cost or the model has a price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,8 +199,8 @@ impl EventKind {
             EventKind::UsageRecorded { attempt, usage } => {
                 let cost = usage.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();
                 format!(
-                    "attempt {attempt} used {} tokens in, {} out ({} cached){cost}",
-                    usage.input, usage.output, usage.cached
+                    "attempt {attempt} used {} tokens in (+{} cached), {} out{cost}",
+                    usage.input, usage.cached, usage.output
                 )
             }
             EventKind::Completed { attempt } => format!("attempt {attempt} done"),

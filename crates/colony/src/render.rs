@@ -71,10 +71,10 @@ pub fn status_counts(counts: impl Fn(TaskStatus) -> usize) -> String {
     parts.join(", ")
 }
 
-/// `12.3k tokens in (8.1k cached), 950 out, $0.42`: an agent's spend. A
+/// `12.3k tokens in (+8.1k cached), 950 out, $0.42`: an agent's spend. A
 /// cost nobody reported or priced shows as such, never as `$0`.
 pub fn usage(u: &Usage) -> String {
-    let cached = if u.cached > 0 { format!(" ({} cached)", tokens(u.cached)) } else { String::new() };
+    let cached = if u.cached > 0 { format!(" (+{} cached)", tokens(u.cached)) } else { String::new() };
     let cost = match u.cost_usd {
         Some(c) => format!("${c:.2}"),
         None => "cost unknown (no price for its model; see [prices] in colony.toml)".to_owned(),
@@ -105,7 +105,7 @@ mod tests {
     #[test]
     fn usage_reads_at_its_scale_and_never_calls_unknown_free() {
         let u = Usage { input: 12_345, output: 950, cached: 8_100, cost_usd: Some(0.4171) };
-        assert_eq!(usage(&u), "12.3k tokens in (8.1k cached), 950 out, $0.42");
+        assert_eq!(usage(&u), "12.3k tokens in (+8.1k cached), 950 out, $0.42");
         let unpriced = Usage { input: 4_100_000, output: 0, cached: 0, cost_usd: None };
         assert!(usage(&unpriced).starts_with("4.1M tokens in, 0 out, cost unknown"));
     }

@@ -163,11 +163,11 @@ fn prices_and_the_budget_are_read_in_dollars() {
     assert_eq!(config.run.max_cost_usd, Some(25.0));
     let price = config.prices["gpt-5-codex"];
     assert_eq!(price, Price { input: 1.25, output: 10.0, cached_input: Some(0.125) });
-    // 1M input of which 400k cached, 100k output.
-    let cost = price.cost(1_000_000, 100_000, 400_000);
+    // 600k uncached and 400k cached input, 100k output.
+    let cost = price.cost(600_000, 100_000, 400_000);
     assert!((cost - (0.75 + 0.05 + 1.0)).abs() < 1e-9, "{cost}");
     let no_cache = Price { input: 2.0, output: 8.0, cached_input: None };
-    assert!((no_cache.cost(500_000, 0, 500_000) - 1.0).abs() < 1e-9);
+    assert!((no_cache.cost(250_000, 0, 250_000) - 1.0).abs() < 1e-9, "cached input at the input price");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! use the fake agent built beside `colony` (`COLONY_FAKE_AGENT` points at
 //! it).
 
+mod agents;
 mod crash;
 mod failures;
 mod land;
