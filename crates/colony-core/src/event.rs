@@ -198,10 +198,9 @@ impl EventKind {
             }
             EventKind::UsageRecorded { attempt, usage } => {
                 let cost = usage.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();
-                format!(
-                    "attempt {attempt} used {} tokens in (+{} cached), {} out{cost}",
-                    usage.input, usage.cached, usage.output
-                )
+                let cached =
+                    if usage.cached > 0 { format!(" (+{} cached)", usage.cached) } else { String::new() };
+                format!("attempt {attempt} used {} tokens in{cached}, {} out{cost}", usage.input, usage.output)
             }
             EventKind::Completed { attempt } => format!("attempt {attempt} done"),
             EventKind::AttemptFailed { attempt, reason, retry_at } => {

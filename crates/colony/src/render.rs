@@ -76,10 +76,15 @@ pub fn status_counts(counts: impl Fn(TaskStatus) -> usize) -> String {
 pub fn usage(u: &Usage) -> String {
     let cached = if u.cached > 0 { format!(" (+{} cached)", tokens(u.cached)) } else { String::new() };
     let cost = match u.cost_usd {
-        Some(c) => format!("${c:.2}"),
+        Some(c) => dollars(c),
         None => "cost unknown (no price for its model; see [prices] in colony.toml)".to_owned(),
     };
     format!("{} tokens in{cached}, {} out, {cost}", tokens(u.input), tokens(u.output))
+}
+
+/// `$0.42`; a fraction of a cent keeps its first figures, `$0.0012`.
+pub fn dollars(usd: f64) -> String {
+    if usd > 0.0 && usd < 0.01 { format!("${usd:.4}") } else { format!("${usd:.2}") }
 }
 
 /// `950`, `12.3k`, `4.1M`.
@@ -108,6 +113,8 @@ mod tests {
         assert_eq!(usage(&u), "12.3k tokens in (+8.1k cached), 950 out, $0.42");
         let unpriced = Usage { input: 4_100_000, output: 0, cached: 0, cost_usd: None };
         assert!(usage(&unpriced).starts_with("4.1M tokens in, 0 out, cost unknown"));
+        assert_eq!(dollars(0.00123), "$0.0012");
+        assert_eq!((dollars(0.0), dollars(12.5)), ("$0.00".to_owned(), "$12.50".to_owned()));
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub async fn run(global: &Global, args: DoctorArgs, out: &mut impl Write) -> Res
             Some(a) => problems.push(format!(
                 "the default agent `{name}` cannot run: `{}` is not installed{}",
                 a.program,
-                a.hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default()
+                a.hint.as_deref().map(|h| format!("; install: {h}")).unwrap_or_default()
             )),
             None => problems.push(format!("the default agent `{name}` is not configured")),
         }
@@ -142,7 +142,11 @@ fn write(out: &mut impl Write, r: &Report) -> Result<()> {
                 writeln!(out, "  {:<width$}  ok       {}{version}{mark}", a.name, path.display())?;
             }
             (None, _) => {
-                let hint = a.hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default();
+                let hint = match (a.kind.as_str(), a.hint.as_deref()) {
+                    ("command" | "fake", Some(h)) => format!("; {h}"),
+                    (_, Some(h)) => format!("; install: {h}"),
+                    (_, None) => String::new(),
+                };
                 writeln!(out, "  {:<width$}  missing  `{}` not found{hint}{mark}", a.name, a.program)?;
             }
         }
