@@ -187,16 +187,25 @@ impl Default for MergeConfig {
     }
 }
 
-/// `[review]`: read and kept, not yet acted on.
+/// `[review]`: who reviews each attempt after its gates pass, and whether
+/// a person approves before the merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewConfig {
-    pub agent: Option<String>,
+    /// The reviewers (`agent = "codex"` or `agents = ["codex", "gemini"]`);
+    /// none: no review unless a plan asks for one.
+    pub agents: Vec<String>,
+    /// How several reviewers' verdicts make one.
+    pub policy: crate::review::Policy,
+    /// Rounds of changes a review may ask for before the attempt fails.
     pub max_rounds: u32,
+    /// Every task waits for a person's `colony approve` before its merge,
+    /// unless its plan says otherwise.
+    pub approval: bool,
 }
 
 impl Default for ReviewConfig {
     fn default() -> Self {
-        ReviewConfig { agent: None, max_rounds: 3 }
+        ReviewConfig { agents: Vec::new(), policy: crate::review::Policy::All, max_rounds: 3, approval: false }
     }
 }
 

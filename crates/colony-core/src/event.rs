@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::id::{PlanName, TaskId};
+use crate::review::{ReviewAnswer, Verdict};
 use crate::spec::TaskSpec;
 
 /// Milliseconds since the Unix epoch.
@@ -78,6 +79,18 @@ impl Usage {
     }
 }
 
+/// What one reviewer made of one round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    Answered {
+        #[serde(flatten)]
+        answer: ReviewAnswer,
+    },
+    /// The reviewer failed or answered with no readable verdict.
+    NoVerdict { reason: String },
+}
+
 /// What happened. Task-scoped kinds go with [`Event::task`] set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -104,7 +117,21 @@ pub enum EventKind {
     /// The leased attempt moved on to gates and review, or to the merge.
     PhaseChanged { attempt: u32, phase: Phase },
     /// Automatic checks passed; a person must approve before the merge.
+    /// The lease ends: nobody works on the task until the person decides.
     ApprovalRequested { attempt: u32 },
+    /// A person approved the attempt's work: it goes to the merge queue.
+    Approved { attempt: u32 },
+    /// A person sent the attempt's work back to its agent with feedback.
+    Rejected { attempt: u32, feedback: String },
+    /// A reviewer's answer on one round of an attempt, or why it gave
+    /// none. Changes no state.
+    ReviewRecorded {
+        attempt: u32,
+        round: u32,
+        reviewer: String,
+        #[serde(flatten)]
+        outcome: ReviewOutcome,
+    },
     /// The agent gets another round within the attempt, with feedback.
     /// Changes no state; it says why the attempt takes longer.
     FeedbackRound {
@@ -152,6 +179,9 @@ impl EventKind {
             EventKind::Claimed { .. } => "claimed",
             EventKind::PhaseChanged { .. } => "phase_changed",
             EventKind::ApprovalRequested { .. } => "approval_requested",
+            EventKind::Approved { .. } => "approved",
+            EventKind::Rejected { .. } => "rejected",
+            EventKind::ReviewRecorded { .. } => "review_recorded",
             EventKind::FeedbackRound { .. } => "feedback_round",
             EventKind::UsageRecorded { .. } => "usage_recorded",
             EventKind::Completed { .. } => "completed",
@@ -189,6 +219,27 @@ impl EventKind {
             }
             EventKind::ApprovalRequested { attempt } => {
                 format!("attempt {attempt} awaits approval")
+            }
+            EventKind::Approved { attempt } => format!("attempt {attempt} approved"),
+            EventKind::Rejected { attempt, feedback } => {
+                format!("attempt {attempt} sent back: {}", feedback.lines().next().unwrap_or(""))
+            }
+            EventKind::ReviewRecorded { attempt, round, reviewer, outcome } => {
+                let said = match outcome {
+                    ReviewOutcome::Answered { answer } => {
+                        let verdict = match answer.verdict {
+                            Verdict::Approved => "approved",
+                            Verdict::NeedsChanges => "asks for changes",
+                        };
+                        match answer.issues.len() {
+                            0 => verdict.to_owned(),
+                            1 => format!("{verdict} (1 issue)"),
+                            n => format!("{verdict} ({n} issues)"),
+                        }
+                    }
+                    ReviewOutcome::NoVerdict { reason } => format!("gave no verdict: {reason}"),
+                };
+                format!("attempt {attempt} review {round}: {reviewer} {said}")
             }
             EventKind::FeedbackRound { attempt, round, cause: RoundCause::Gate { command } } => {
                 format!("attempt {attempt} fix round {round}: gate `{command}` failed")

@@ -11,10 +11,11 @@ pub mod event;
 pub mod files;
 pub mod id;
 pub mod plan;
+pub mod review;
 pub mod spec;
 pub mod state;
 
-pub use event::{Event, EventKind, Millis, Phase, RoundCause, Usage};
+pub use event::{Event, EventKind, Millis, Phase, ReviewOutcome, RoundCause, Usage};
 pub use id::{IdError, PlanName, TaskId};
 pub use spec::{Approval, Defaults, Plan, Review, TaskSpec};
 pub use state::{InvalidTransition, Lease, Task, TaskState, TaskStatus, settle};

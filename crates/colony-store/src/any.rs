@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus, Usage};
+use colony_core::{Event, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId, TaskStatus, Usage};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -96,6 +96,25 @@ impl Store for AnyStore {
     }
     async fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> Result<()> {
         delegate!(self, s => s.feedback_round(task, attempt, round, cause).await)
+    }
+
+    async fn request_approval(&self, task: &TaskId, attempt: u32) -> Result<()> {
+        delegate!(self, s => s.request_approval(task, attempt).await)
+    }
+
+    async fn decide(&self, task: &TaskId, feedback: Option<&str>) -> Result<()> {
+        delegate!(self, s => s.decide(task, feedback).await)
+    }
+
+    async fn record_review(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        round: u32,
+        reviewer: &str,
+        outcome: ReviewOutcome,
+    ) -> Result<()> {
+        delegate!(self, s => s.record_review(task, attempt, round, reviewer, outcome.clone()).await)
     }
 
     async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {

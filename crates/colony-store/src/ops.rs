@@ -178,6 +178,8 @@ pub(crate) async fn add_plan<T: Tx>(
                     tx.end_attempt(&task.id, task.attempt, "abandoned", Some(&why), now).await?;
                 }
                 transition(tx, task, event, now, &mut log).await?;
+                // A forced task starts over: no decision on old work stands.
+                tx.take_decision(&task.id).await?;
                 tx.set_spec(&spec.id, spec).await?;
                 tx.set_path_weight(&spec.id, weight).await?;
                 report.updated.push(spec.id.clone());
@@ -258,8 +260,9 @@ pub(crate) async fn claim<T: Tx>(tx: &mut T, worker: &str, lease: Duration, now:
     let claimed = EventKind::Claimed { attempt, worker: worker.to_owned(), lease_until };
     let task = transition(tx, &task, claimed, now, &mut log).await?;
     tx.start_attempt(&id, attempt, worker, now).await?;
+    let decision = tx.take_decision(&id).await?;
     log.flush(tx, now).await?;
-    Ok(Some(Claim { task: id, plan: task.plan, attempt, tries: task.tries, lease_until, spec }))
+    Ok(Some(Claim { task: id, plan: task.plan, attempt, tries: task.tries, lease_until, spec, decision }))
 }
 
 pub(crate) async fn heartbeat<T: Tx>(
@@ -296,6 +299,54 @@ pub(crate) async fn feedback_round<T: Tx>(
     let task = must_load(tx, id.as_str()).await?;
     let mut log = Log::default();
     transition(tx, &task, EventKind::FeedbackRound { attempt, round, cause }, now, &mut log).await?;
+    log.flush(tx, now).await
+}
+
+/// Ends a leased attempt whose checks passed: it waits for a person.
+pub(crate) async fn request_approval<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: Millis) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    transition(tx, &task, EventKind::ApprovalRequested { attempt }, now, &mut log).await?;
+    tx.end_attempt(id, attempt, "awaiting_approval", None, now).await?;
+    log.flush(tx, now).await
+}
+
+/// A person's decision on a task awaiting approval: `None` approves it,
+/// `Some(feedback)` sends it back to its agent.
+pub(crate) async fn decide<T: Tx>(tx: &mut T, id: &TaskId, feedback: Option<&str>, now: Millis) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    if task.status() != TaskStatus::AwaitingApproval {
+        return Err(StoreError::NotAllowed(format!(
+            "task {id} is {}, not awaiting approval; only a task whose checks passed and that waits for a person can be {}",
+            task.status(),
+            if feedback.is_some() { "rejected" } else { "approved" }
+        )));
+    }
+    let attempt = task.attempt;
+    let event = match feedback {
+        None => EventKind::Approved { attempt },
+        Some(text) => EventKind::Rejected { attempt, feedback: text.to_owned() },
+    };
+    let mut log = Log::default();
+    transition(tx, &task, event, now, &mut log).await?;
+    tx.put_decision(id, &crate::types::Decision { attempt, feedback: feedback.map(str::to_owned) }).await?;
+    log.flush(tx, now).await
+}
+
+/// Keeps a reviewer's answer on a round of an attempt.
+pub(crate) async fn record_review<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    round: u32,
+    reviewer: &str,
+    outcome: colony_core::ReviewOutcome,
+    now: Millis,
+) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    let event = EventKind::ReviewRecorded { attempt, round, reviewer: reviewer.to_owned(), outcome };
+    transition(tx, &task, event, now, &mut log).await?;
     log.flush(tx, now).await
 }
 
@@ -428,6 +479,8 @@ pub(crate) async fn cancel<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Re
             return Err(StoreError::NotAllowed(format!("task {id} is {}; there is nothing to cancel", task.status())));
         }
         transition(tx, &task, EventKind::Cancelled, now, &mut log).await?;
+        // An approved task cancelled before a worker took it up.
+        tx.take_decision(id).await?;
         if let Some(lease) = task.state.lease() {
             let why = format!("cancelled while {} held it", lease.worker);
             tx.end_attempt(id, task.attempt, "cancelled", Some(&why), now).await?;

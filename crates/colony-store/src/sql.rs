@@ -570,6 +570,39 @@ macro_rules! sql_tx {
                 rows.iter().map(event_row).collect()
             }
 
+            async fn put_decision(
+                &mut self,
+                id: &colony_core::TaskId,
+                decision: &$crate::types::Decision,
+            ) -> $crate::tx::Result<()> {
+                sqlx::query("DELETE FROM decisions WHERE task = $1").bind(id.as_str()).execute(&mut *self.tx).await?;
+                sqlx::query("INSERT INTO decisions (task, attempt, feedback) VALUES ($1, $2, $3)")
+                    .bind(id.as_str())
+                    .bind(decision.attempt as i64)
+                    .bind(decision.feedback.as_deref())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn take_decision(
+                &mut self,
+                id: &colony_core::TaskId,
+            ) -> $crate::tx::Result<Option<$crate::types::Decision>> {
+                use sqlx::Row;
+                let row = sqlx::query("DELETE FROM decisions WHERE task = $1 RETURNING attempt, feedback")
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.map(|row| {
+                    Ok($crate::types::Decision {
+                        attempt: row.try_get::<i64, _>("attempt")? as u32,
+                        feedback: row.try_get("feedback")?,
+                    })
+                })
+                .transpose()
+            }
+
             async fn add_usage(
                 &mut self,
                 id: &colony_core::TaskId,

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus, Usage};
+use colony_core::{Event, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId, TaskStatus, Usage};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -47,6 +47,22 @@ pub trait Store: Send + Sync {
         attempt: u32,
         round: u32,
         cause: RoundCause,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Ends a leased attempt whose automatic checks passed: the task waits
+    /// for a person's `approve` or `reject`, holding no worker.
+    fn request_approval(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<()>> + Send;
+    /// A person's decision on a task awaiting approval: `None` approves its
+    /// work for the merge, `Some(feedback)` sends it back to its agent.
+    /// Either way the task is ready for a worker to carry it out.
+    fn decide(&self, task: &TaskId, feedback: Option<&str>) -> impl Future<Output = Result<()>> + Send;
+    /// Keeps one reviewer's answer on one round of an attempt.
+    fn record_review(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        round: u32,
+        reviewer: &str,
+        outcome: ReviewOutcome,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Adds what an agent round spent to its attempt. Not fenced by the
     /// lease: the money is spent whoever holds the task now.
@@ -188,6 +204,25 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> Result<()> {
         write_tx!(self, |tx, now| ops::feedback_round(&mut tx, task, attempt, round, cause.clone(), now).await?)
+    }
+
+    async fn request_approval(&self, task: &TaskId, attempt: u32) -> Result<()> {
+        write_tx!(self, |tx, now| ops::request_approval(&mut tx, task, attempt, now).await?)
+    }
+
+    async fn decide(&self, task: &TaskId, feedback: Option<&str>) -> Result<()> {
+        write_tx!(self, |tx, now| ops::decide(&mut tx, task, feedback, now).await?)
+    }
+
+    async fn record_review(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        round: u32,
+        reviewer: &str,
+        outcome: ReviewOutcome,
+    ) -> Result<()> {
+        write_tx!(self, |tx, now| ops::record_review(&mut tx, task, attempt, round, reviewer, outcome.clone(), now).await?)
     }
 
     async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {

@@ -118,6 +118,10 @@ pub trait Tx: Send {
     fn task_events(&mut self, id: &str) -> impl Future<Output = Result<Vec<Event>>> + Send;
     fn events(&mut self, since: i64, limit: i64) -> impl Future<Output = Result<Vec<Event>>> + Send;
     fn status_counts(&mut self) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// Keeps a person's decision on the task's waiting attempt.
+    fn put_decision(&mut self, id: &TaskId, decision: &crate::types::Decision) -> impl Future<Output = Result<()>> + Send;
+    /// Removes and returns the task's decision, if any.
+    fn take_decision(&mut self, id: &TaskId) -> impl Future<Output = Result<Option<crate::types::Decision>>> + Send;
     /// Adds a round's spend to its attempt.
     fn add_usage(
         &mut self,

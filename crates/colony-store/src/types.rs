@@ -17,6 +17,18 @@ pub struct Claim {
     pub tries: u32,
     pub lease_until: Millis,
     pub spec: TaskSpec,
+    /// A person's decision on an earlier attempt that awaited approval,
+    /// which this attempt carries out.
+    pub decision: Option<Decision>,
+}
+
+/// What a person decided about an attempt that awaited approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// The attempt whose work was judged.
+    pub attempt: u32,
+    /// `None`: approved, merge it. Else what to change.
+    pub feedback: Option<String>,
 }
 
 /// How `add_plan` treats tasks that changed.

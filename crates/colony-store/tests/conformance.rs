@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{EventKind, Phase, Plan, PlanName, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
-use colony_store::{AddOptions, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter};
+use colony_core::review::{Issue, ReviewAnswer, Verdict};
+use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
+use colony_store::{AddOptions, Decision, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter};
 
 const LEASE: Duration = Duration::from_secs(30);
 const T0: i64 = 1_700_000_000_000;
@@ -477,6 +478,88 @@ async fn usage_adds_up_per_attempt_and_in_all<S: Store>(f: Fixture<S>) {
     assert_replays(s).await;
 }
 
+async fn a_persons_decision_waits_in_the_store_for_the_next_claim<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &["a"]), ("c", &[])]);
+    p.tasks[0].max_attempts = Some(1);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(a.decision, None);
+    assert!(matches!(s.decide(&a.task, None).await, Err(StoreError::NotAllowed(m)) if m.contains("not awaiting approval")));
+    s.set_phase(&a.task, a.attempt, Phase::Checking).await.unwrap();
+    s.request_approval(&a.task, a.attempt).await.unwrap();
+    let detail = s.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.record.task.state, TaskState::AwaitingApproval);
+    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("awaiting_approval"));
+    assert!(matches!(s.heartbeat(&a.task, a.attempt, LEASE).await, Err(StoreError::LeaseLost { .. })), "no lease while waiting");
+    assert_eq!(status(s, "b").await, TaskState::Pending, "dependents wait for the merge");
+
+    s.decide(&a.task, Some("name the table users, not user")).await.unwrap();
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(c.task.as_str(), "a", "the decided task goes first on its critical path");
+    assert_eq!(c.attempt, 2);
+    assert_eq!(c.tries, 1, "a person's decision costs no try");
+    assert_eq!(c.decision, Some(Decision { attempt: 1, feedback: Some("name the table users, not user".into()) }));
+    s.set_phase(&c.task, c.attempt, Phase::Checking).await.unwrap();
+    s.request_approval(&c.task, c.attempt).await.unwrap();
+    s.decide(&c.task, None).await.unwrap();
+    let d = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!((d.attempt, d.decision.clone()), (3, Some(Decision { attempt: 2, feedback: None })));
+    s.release(&d.task, d.attempt, "stopping").await.unwrap();
+    let e = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!((e.task.as_str(), e.decision.clone()), ("a", None), "a decision is carried out once");
+
+    let kinds: Vec<&str> = s.task("a").await.unwrap().unwrap().events.iter().map(|e| e.kind.name()).collect();
+    assert!(kinds.contains(&"approved") && kinds.contains(&"rejected"), "{kinds:?}");
+    assert_replays(s).await;
+}
+
+async fn an_approved_task_cancelled_before_its_merge_forgets_the_decision<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    s.set_phase(&a.task, a.attempt, Phase::Checking).await.unwrap();
+    s.request_approval(&a.task, a.attempt).await.unwrap();
+    s.decide(&a.task, None).await.unwrap();
+    s.cancel(std::slice::from_ref(&a.task)).await.unwrap();
+    s.retry(std::slice::from_ref(&a.task)).await.unwrap();
+    let again = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(again.decision, None);
+    assert_replays(s).await;
+}
+
+async fn reviews_are_kept_round_by_round<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let answer = ReviewAnswer {
+        verdict: Verdict::NeedsChanges,
+        issues: vec![Issue { file: Some("src/a.rs".into()), line: Some(4), severity: None, message: "no test".into() }],
+        summary: None,
+    };
+    s.record_review(&a.task, a.attempt, 1, "codex", ReviewOutcome::Answered { answer: answer.clone() }).await.unwrap();
+    let no_verdict = ReviewOutcome::NoVerdict { reason: "the reviewer gave no verdict".into() };
+    s.record_review(&a.task, a.attempt, 2, "gemini", no_verdict.clone()).await.unwrap();
+    let reviews: Vec<EventKind> = s
+        .task("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .events
+        .into_iter()
+        .filter(|e| e.kind.name() == "review_recorded")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        reviews,
+        [
+            EventKind::ReviewRecorded { attempt: 1, round: 1, reviewer: "codex".into(), outcome: ReviewOutcome::Answered { answer } },
+            EventKind::ReviewRecorded { attempt: 1, round: 2, reviewer: "gemini".into(), outcome: no_verdict },
+        ]
+    );
+    assert_replays(s).await;
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -520,4 +603,7 @@ conformance!(
     processes_are_recorded_and_dead_workers_expired_at_once,
     named_locks_have_one_holder_until_released_or_expired,
     usage_adds_up_per_attempt_and_in_all,
+    a_persons_decision_waits_in_the_store_for_the_next_claim,
+    an_approved_task_cancelled_before_its_merge_forgets_the_decision,
+    reviews_are_kept_round_by_round,
 );

@@ -58,7 +58,7 @@ const CLI_KEYS: &[&str] = &["model", "effort", "permission", "args", "binary"];
 const PRICE_KEYS: &[&str] = &["input", "output", "cached_input"];
 const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
 const MERGE_KEYS: &[&str] = &["max_resolver_rounds"];
-const REVIEW_KEYS: &[&str] = &["agent", "max_rounds"];
+const REVIEW_KEYS: &[&str] = &["agent", "agents", "policy", "max_rounds", "approval"];
 
 /// Agent kinds besides the CLIs.
 const KINDS: &[&str] = &["command", "fake"];
@@ -103,6 +103,7 @@ impl Reader<'_> {
     fn document(&mut self, doc: &DeTable) -> Config {
         let mut config = Config::default();
         let mut default_agent = None;
+        let mut reviewers_at = None;
         for (key, value) in doc {
             let name = key.get_ref().as_ref();
             if !SECTIONS.contains(&name) {
@@ -117,12 +118,15 @@ impl Reader<'_> {
                 "agents" => config.agents = self.agents(table),
                 "gates" => self.gates(table, &mut config.gates),
                 "merge" => self.merge(table, &mut config.merge),
-                "review" => self.review(table, &mut config.review),
+                "review" => reviewers_at = self.review(table, &mut config.review),
                 // The last of SECTIONS.
                 _ => config.prices = self.prices(table),
             }
         }
         self.default_agent(&mut config, default_agent);
+        if let Some(at) = reviewers_at {
+            self.check_reviewers(&config, at);
+        }
         config
     }
 
@@ -338,15 +342,74 @@ impl Reader<'_> {
         }
     }
 
-    fn review(&mut self, table: &DeTable, review: &mut ReviewConfig) {
+    /// Reads `[review]`; returns where its reviewers are named, for
+    /// checking once the agents are known.
+    fn review(&mut self, table: &DeTable, review: &mut ReviewConfig) -> Option<Range<usize>> {
+        let mut named: Option<Range<usize>> = None;
         for (k, v) in table {
             let key = &format!("[review] {}", k.get_ref());
             match k.get_ref().as_ref() {
-                "agent" => review.agent = self.name(key, v),
+                "agent" | "agents" if named.is_some() => {
+                    let m = "give the reviewers once: `agent = \"NAME\"` or `agents = [\"A\", \"B\"]`";
+                    self.error(k.span(), Some(key.clone()), m.into());
+                }
+                "agent" => {
+                    named = Some(k.span());
+                    review.agents = self.name(key, v).into_iter().collect();
+                }
+                "agents" => {
+                    named = Some(k.span());
+                    review.agents = self.names(key, v).unwrap_or_default();
+                }
+                "policy" => match self.string(key, v).as_deref() {
+                    Some("all") => review.policy = crate::review::Policy::All,
+                    Some("majority") => review.policy = crate::review::Policy::Majority,
+                    Some(other) => {
+                        let m = format!("expected \"all\" (every reviewer approves) or \"majority\", found `{other}`");
+                        self.error(v.span(), Some(key.clone()), m);
+                    }
+                    None => {}
+                },
                 "max_rounds" => set(&mut review.max_rounds, self.count(key, v, 0)),
+                "approval" => match self.string(key, v).as_deref() {
+                    Some("required") => review.approval = true,
+                    Some("auto") => review.approval = false,
+                    Some(other) => {
+                        let m = format!("expected \"required\" (a person approves each merge) or \"auto\", found `{other}`");
+                        self.error(v.span(), Some(key.clone()), m);
+                    }
+                    None => {}
+                },
                 _ => self.unknown("[review]", k, REVIEW_KEYS),
             }
         }
+        named
+    }
+
+    /// Every reviewer must be an agent there is.
+    fn check_reviewers(&mut self, config: &Config, at: Range<usize>) {
+        for name in &config.review.agents {
+            if config.agent(name).is_none() {
+                let hint = match closest(name, config.agents.keys().map(String::as_str)) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("add an [agents.{name}] table"),
+                };
+                self.error(at.clone(), Some("[review]".into()), format!("no agent `{name}` is configured; {hint}"));
+            }
+        }
+    }
+
+    /// A list of agent names, each held to the id rule.
+    fn names(&mut self, key: &str, value: &Value) -> Option<Vec<String>> {
+        let names = self.strings(key, value)?;
+        let mut good = Vec::with_capacity(names.len());
+        for name in names {
+            match check_id(&name) {
+                Ok(()) => good.push(name),
+                Err(e) => self.error(value.span(), Some(key.to_owned()), format!("bad agent name: {e}")),
+            }
+        }
+        Some(good)
     }
 
     /// `[run] agent` must name an agent there is; without it, a lone

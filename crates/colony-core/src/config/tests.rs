@@ -41,7 +41,7 @@ fn no_file_and_an_empty_file_mean_the_documented_defaults() {
     assert_eq!(config.gates.commands, Vec::<String>::new());
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (3, secs(1800)));
     assert_eq!(config.merge.max_resolver_rounds, 2);
-    assert_eq!((config.review.agent.as_deref(), config.review.max_rounds), (None, 3));
+    assert_eq!((config.review.agents.len(), config.review.max_rounds, config.review.approval), (0, 3, false));
 }
 
 const EVERY_KEY: &str = r#"
@@ -105,7 +105,7 @@ fn every_key_is_read() {
     assert_eq!(config.gates.commands, ["cargo test --quiet", "cargo clippy -- -D warnings"]);
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (0, secs(600)));
     assert_eq!(config.merge.max_resolver_rounds, 0);
-    assert_eq!((config.review.agent.as_deref(), config.review.max_rounds), (Some("codex"), 1));
+    assert_eq!((config.review.agents.as_slice(), config.review.max_rounds), (&["codex".to_owned()][..], 1));
 }
 
 #[test]
@@ -153,6 +153,16 @@ fn an_agent_cli_table_takes_its_settings() {
     };
     assert_eq!(config.agents["fast"].kind, AgentKind::Cli(fast));
     assert_eq!(config.agents["fast"].env["CODEX_HOME"], "/tmp/c");
+}
+
+#[test]
+fn several_reviewers_a_policy_and_approval_are_read() {
+    let config = accepted(
+        "[review]\nagents = [\"codex\", \"gemini\", \"claude\"]\npolicy = \"majority\"\napproval = \"required\"\n",
+    );
+    assert_eq!(config.review.agents, ["codex", "gemini", "claude"]);
+    assert_eq!(config.review.policy, crate::review::Policy::Majority);
+    assert!(config.review.approval);
 }
 
 #[test]
@@ -284,6 +294,8 @@ const CASES: &[(&str, &str)] = &[
         "[prices.\"gpt-5\"]\ninput = \"cheap\"\n[prices.opus]\ninput = -1\noutput = 75\nper_call = 1\n[prices.x]\n",
     ),
     ("bad budget", "[run]\nmax_cost_usd = \"ten\"\n"),
+    ("bad review settings", "[review]\nagent = \"codex\"\nagents = [\"gemini\"]\npolicy = \"most\"\napproval = \"yes\"\n"),
+    ("unknown reviewer", "[review]\nagents = [\"codex\", \"robot\"]\n"),
     ("kind typo", "[agents.mine]\nkind = \"fkae\"\n"),
     ("table name that is no kind", "[agents.local]\ncommand = [\"x\"]\n"),
     ("bad env", "[agents.f]\nkind = \"fake\"\nenv = { \"1X\" = \"a\", OK = 2 }\n"),

@@ -282,6 +282,21 @@ impl Task {
                     _ => return Err(not_allowed()),
                 }
             }
+            // The decision's attempt is the waiting one. Claiming it again
+            // takes a try, which a person's decision should not cost.
+            EventKind::Approved { attempt } | EventKind::Rejected { attempt, .. } => match status {
+                TaskStatus::AwaitingApproval if *attempt == self.attempt => {
+                    next.tries = self.tries.saturating_sub(1);
+                    S::Ready { not_before: None }
+                }
+                _ => return Err(not_allowed()),
+            },
+            EventKind::ReviewRecorded { attempt, .. } => {
+                if *attempt == 0 || *attempt > self.attempt {
+                    return Err(not_allowed());
+                }
+                self.state.clone()
+            }
             EventKind::FeedbackRound { attempt, .. } => {
                 fenced(*attempt)?;
                 self.state.clone()

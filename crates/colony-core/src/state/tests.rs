@@ -210,3 +210,44 @@ fn usage_adds_up_and_a_cost_is_known_when_either_is() {
     assert_eq!(a.plus(a).cost_usd, None);
     assert!(Usage::default().is_empty() && !a.is_empty());
 }
+
+#[test]
+fn a_persons_decision_sends_the_waiting_attempt_on_without_costing_a_try() {
+    let t = claim(&new_task("a", 1).apply(&EventKind::Ready).unwrap());
+    let t = t.apply(&EventKind::PhaseChanged { attempt: 1, phase: Phase::Checking }).unwrap();
+    let waiting = t.apply(&EventKind::ApprovalRequested { attempt: 1 }).unwrap();
+    assert_eq!((waiting.status(), waiting.state.lease()), (TaskStatus::AwaitingApproval, None));
+    assert!(waiting.apply(&EventKind::Approved { attempt: 2 }).is_err(), "only the waiting attempt is decided on");
+    for decision in [EventKind::Approved { attempt: 1 }, EventKind::Rejected { attempt: 1, feedback: "no".into() }] {
+        let ready = waiting.apply(&decision).unwrap();
+        assert_eq!(ready.state, TaskState::Ready { not_before: None });
+        let again = claim(&ready);
+        assert_eq!((again.attempt, again.tries), (2, 1), "the decision's claim takes no extra try");
+        assert!(again.apply(&decision).is_err(), "decided once");
+    }
+    let running = claim(&new_task("b", 1).apply(&EventKind::Ready).unwrap());
+    assert!(running.apply(&EventKind::Approved { attempt: 1 }).is_err(), "nothing awaits approval");
+}
+
+#[test]
+fn a_review_changes_nothing_and_reads_back() {
+    use crate::event::{Event, ReviewOutcome};
+    use crate::review::{ReviewAnswer, Verdict};
+    let t = claim(&new_task("a", 2).apply(&EventKind::Ready).unwrap());
+    let answer = ReviewAnswer { verdict: Verdict::NeedsChanges, issues: vec![], summary: Some("add a test".into()) };
+    let review = EventKind::ReviewRecorded {
+        attempt: 1,
+        round: 1,
+        reviewer: "codex".into(),
+        outcome: ReviewOutcome::Answered { answer },
+    };
+    assert_eq!(t.apply(&review).unwrap(), t);
+    let event = Event { seq: 4, at: 0, task: Some(id("a")), kind: review.clone() };
+    let json = serde_json::to_string(&event).unwrap();
+    assert_eq!(
+        json,
+        r#"{"seq":4,"at":0,"task":"a","type":"review_recorded","attempt":1,"round":1,"reviewer":"codex","outcome":"answered","verdict":"needs_changes","summary":"add a test"}"#
+    );
+    assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, review);
+    assert_eq!(review.summary(), "attempt 1 review 1: codex asks for changes");
+}

@@ -313,8 +313,9 @@ fn an_alias_bomb_is_refused_quickly() {
         let result = parse_as(Yaml, &doc);
         let took = start.elapsed();
         assert!(result.is_err(), "{place}: alias bomb accepted");
-        // A bound, not a benchmark: expansion would take hours.
-        assert!(took < Duration::from_secs(1), "{place}: took {took:?}");
+        // A bound, not a benchmark: expansion would take hours, so a
+        // loose one holds on a busy machine and still catches it.
+        assert!(took < Duration::from_secs(30), "{place}: took {took:?}");
     }
 }
 
