@@ -42,6 +42,8 @@ pub enum RoundCause {
     Gate { command: String },
     /// Bringing the integration branch in stopped on conflicts.
     Conflict { paths: Vec<String> },
+    /// The review asked for changes; `reviewers` are the ones who did.
+    Review { reviewers: Vec<String> },
 }
 
 /// Tokens and money an agent spent in one round of an attempt.
@@ -246,6 +248,9 @@ impl EventKind {
             }
             EventKind::FeedbackRound { attempt, round, cause: RoundCause::Conflict { paths } } => {
                 format!("attempt {attempt} resolver round {round}: conflict in {}", paths.join(", "))
+            }
+            EventKind::FeedbackRound { attempt, round, cause: RoundCause::Review { reviewers } } => {
+                format!("attempt {attempt} review round {round}: {} asked for changes", reviewers.join(", "))
             }
             EventKind::UsageRecorded { attempt, usage } => {
                 let cost = usage.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();

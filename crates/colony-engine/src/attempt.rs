@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 use crate::layout::task_branch;
-use crate::round::{AgentRound, GateEnd, RoundEnd, gates, human, log_note};
+use crate::review::ReviewEnd;
+use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
 
 /// The store lock that makes merges one at a time, across processes.
@@ -46,6 +47,9 @@ pub(crate) enum Ending {
     Stopped,
     /// Another worker owns the task now; write nothing.
     LeaseLost,
+    /// The checks passed and the work waits for a person's decision; the
+    /// store knows already.
+    AwaitingApproval,
     /// The agent is not logged in or its key was refused: no attempt can
     /// succeed until the user acts, so the task goes back unharmed.
     AgentLocked {
@@ -76,18 +80,28 @@ pub(crate) struct Attempt<'a, S> {
     /// The agent's session, once it has announced one: later rounds
     /// resume it where the harness can.
     pub session: std::sync::Mutex<Option<String>>,
+    /// The task's phase is `checking` already.
+    pub checking: AtomicBool,
+}
+
+/// How a round of an agent ended, as the attempt sees it.
+pub(crate) enum Spoken {
+    /// It ran to its end: done, or failed for a reason of its own.
+    Finished(AgentOutcome),
+    /// The attempt ends here: stopped, lease lost, or the agent locked out.
+    Ends(Ending),
 }
 
 impl<S: Store + 'static> Attempt<'_, S> {
-    fn layout(&self) -> &crate::Layout {
+    pub(crate) fn layout(&self) -> &crate::Layout {
         &self.inner.layout
     }
 
-    fn spec(&self) -> &TaskSpec {
+    pub(crate) fn spec(&self) -> &TaskSpec {
         &self.claim.spec
     }
 
-    fn worktree(&self) -> PathBuf {
+    pub(crate) fn worktree(&self) -> PathBuf {
         self.layout().worktree(&self.claim.task, self.claim.attempt)
     }
 
@@ -96,7 +110,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// Why the attempt was stopped, once its token is cancelled.
-    fn interrupted(&self) -> Ending {
+    pub(crate) fn interrupted(&self) -> Ending {
         if self.lease_lost.load(Ordering::SeqCst) { Ending::LeaseLost } else { Ending::Stopped }
     }
 
@@ -125,8 +139,25 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return self.complete().await;
         }
         let agent = inner.agent_for(self.spec(), &plan)?;
+        let reviewers = inner.reviewers_for(self.spec(), &plan)?;
+        // Work a person decided on goes on from where it stopped.
+        let from = match &self.claim.decision {
+            Some(d) => {
+                let branch = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
+                match self.inner.git(|r| r.rev_parse(&branch_ref(&branch)))? {
+                    Some(tip) => tip,
+                    None => {
+                        return Ok(Ending::Failed(format!(
+                            "the work of attempt {} that was decided on is gone: there is no branch {branch}",
+                            d.attempt
+                        )));
+                    }
+                }
+            }
+            None => start.clone(),
+        };
         let worktree = self.worktree();
-        if let Err(e) = self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str())) {
+        if let Err(e) = self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), from.as_str())) {
             // Only this attempt uses its branch name; one already there was
             // left by a run that died before its cleanup, or by an earlier
             // store. Anything else is a real failure.
@@ -134,9 +165,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 return Err(e);
             }
             self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
-            self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), start.as_str()))?;
+            self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), from.as_str()))?;
         }
         self.made_branch.store(true, Ordering::SeqCst);
+        if let Some(d) = &self.claim.decision {
+            // This attempt's branch holds that work now, and goes on from it.
+            let old = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
+            self.inner.git(|r| r.delete_branch(&old, true))?;
+        }
         log_note(
             log,
             format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()),
@@ -144,26 +180,97 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
         write_task_file(&task_file, self.spec())?;
 
-        let mut feedback: Option<String> = None;
-        let mut checking = false;
-        for round in 0..=inner.settings.max_fix_rounds {
-            if let Some(end) = self.agent_round(&agent, feedback.as_deref(), log).await? {
+        let mut feedback = None;
+        if let Some(d) = &self.claim.decision {
+            *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = self.saved_session(d.attempt);
+            match &d.feedback {
+                None => {
+                    log_note(log, format!("colony: a person approved attempt {}; merging it", d.attempt));
+                    return self.merge(&agent, &integration, log).await;
+                }
+                Some(text) => {
+                    log_note(log, format!("colony: a person sent attempt {} back: {}", d.attempt, one_line(text)));
+                    feedback = Some(format!(
+                        "A person reviewed your work and asks for changes:\n\n{}\n",
+                        text.trim_end()
+                    ));
+                }
+            }
+        }
+        let mut findings: Option<String> = None;
+        let mut review_round = 0;
+        loop {
+            if let Some(end) = self.build(&agent, feedback.take(), &start, log).await? {
                 return Ok(end);
+            }
+            if reviewers.agents.is_empty() {
+                break;
+            }
+            review_round += 1;
+            match self.review(&reviewers, review_round, findings.as_deref(), &start, &integration, log).await? {
+                ReviewEnd::Approved => break,
+                ReviewEnd::Ends(ending) => return Ok(ending),
+                ReviewEnd::NeedsChanges { asked, issues } => {
+                    if review_round >= inner.settings.max_review_rounds {
+                        return Ok(Ending::Failed(format!(
+                            "the review still asks for changes after {review_round} round{}:\n{issues}",
+                            if review_round == 1 { "" } else { "s" }
+                        )));
+                    }
+                    let cause = RoundCause::Review { reviewers: asked };
+                    if let Err(e) = self
+                        .fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, review_round, cause))
+                        .await?
+                    {
+                        return Ok(e);
+                    }
+                    feedback = Some(format!(
+                        "A review of your work asks for changes. Address every issue, then finish.\n\n{issues}\n"
+                    ));
+                    findings = Some(issues);
+                }
+            }
+        }
+        if inner.approval_required(self.spec(), &plan) {
+            self.save_session()?;
+            if let Err(e) = self.fenced(inner.store.request_approval(&self.claim.task, self.claim.attempt)).await? {
+                return Ok(e);
+            }
+            log_note(log, "colony: the checks passed; the work waits for a person: `colony approve` or `colony reject`");
+            return Ok(Ending::AwaitingApproval);
+        }
+        self.merge(&agent, &integration, log).await
+    }
+
+    /// The agent's rounds until the gates pass: it works (on `feedback`
+    /// when there is some), colony commits what it left, the gates run,
+    /// and a failure goes back to it, up to `max_fix_rounds` times. `None`
+    /// when the gates passed; else how the attempt ends.
+    async fn build(
+        &self,
+        agent: &ChosenAgent,
+        mut feedback: Option<String>,
+        start: &Oid,
+        log: &mut LogWriter,
+    ) -> Result<Option<Ending>, EngineError> {
+        let inner = self.inner;
+        let worktree = self.worktree();
+        for round in 0..=inner.settings.max_fix_rounds {
+            if let Some(end) = self.agent_round(agent, feedback.as_deref(), log).await? {
+                return Ok(Some(end));
             }
             // Nothing left to commit may still be work: the agent can
             // commit by itself (or did in an earlier round).
             let committed = self.commit(&worktree)?.is_some();
-            if !committed && !self.inner.git(|r| r.has_commits_since(&worktree, &start))? {
-                return Ok(Ending::Failed("no changes".into()));
+            if !committed && !self.inner.git(|r| r.has_commits_since(&worktree, start))? {
+                return Ok(Some(Ending::Failed("no changes".into())));
             }
-            if !checking {
-                if let Err(e) = self
+            if !self.checking.swap(true, Ordering::SeqCst)
+                && let Err(e) = self
                     .fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Checking))
                     .await?
-                {
-                    return Ok(e);
-                }
-                checking = true;
+            {
+                return Ok(Some(e));
             }
             match gates(
                 &inner.settings.gates,
@@ -175,18 +282,18 @@ impl<S: Store + 'static> Attempt<'_, S> {
             )
             .await?
             {
-                GateEnd::Passed => return self.merge(&agent, &integration, log).await,
-                GateEnd::Cancelled => return Ok(self.interrupted()),
+                GateEnd::Passed => return Ok(None),
+                GateEnd::Cancelled => return Ok(Some(self.interrupted())),
                 GateEnd::Failed { command, tail } => {
                     if round == inner.settings.max_fix_rounds {
-                        return Ok(Ending::Failed(format!("gate `{command}` failed:\n{tail}")));
+                        return Ok(Some(Ending::Failed(format!("gate `{command}` failed:\n{tail}"))));
                     }
                     let cause = RoundCause::Gate { command: command.clone() };
                     if let Err(e) = self
                         .fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, round + 1, cause))
                         .await?
                     {
-                        return Ok(e);
+                        return Ok(Some(e));
                     }
                     feedback = Some(format!(
                         "The gate `{command}` failed after your change. Fix the problem it reports.\n\nIts output ends with:\n{tail}\n"
@@ -197,16 +304,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
         unreachable!("the last fix round returns")
     }
 
-    /// Runs the agent once, waiting out rate limits, which do not use up
-    /// the attempt. `Some` when the attempt ends here.
+    /// Runs the builder once, on `feedback` when there is some. `Some` when
+    /// the attempt ends here.
     async fn agent_round(
         &self,
         agent: &ChosenAgent,
         feedback: Option<&str>,
         log: &mut LogWriter,
     ) -> Result<Option<Ending>, EngineError> {
-        let inner = self.inner;
-        let settings = &inner.settings;
         let feedback_file = self.layout().feedback_file(&self.claim.task, self.claim.attempt);
         let feedback_path = match feedback {
             Some(text) => {
@@ -216,15 +321,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
             None => None,
         };
-        let plan = inner.plan_info(&self.claim.plan).await?;
-        let wall = self.spec().timeout.or(plan.default_timeout).unwrap_or(settings.timeout);
-        let mut task = self.spec().clone();
-        task.model = agent.task_model.clone();
-        let mut waits = 0;
-        loop {
-            if !inner.pacing.wait_for(&agent.name, &self.cancel).await {
-                return Ok(Some(self.interrupted()));
-            }
+        let make_run = || {
             let session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
             let session = session.filter(|_| agent.harness.resumes());
             // A resumed session has the task already: it needs only the news.
@@ -232,20 +329,58 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 (Some(_), Some(feedback)) => format!("{}\n", feedback.trim_end()),
                 _ => prompt(self.spec(), feedback),
             };
+            let mut run = self.agent_run(agent, prompt);
+            run.feedback_file = feedback_path.clone();
+            run.session = session;
+            run
+        };
+        Ok(match self.run_agent(agent, make_run, log).await? {
+            Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. }) => Some(Ending::Failed(reason)),
+            Spoken::Finished(_) => None,
+            Spoken::Ends(ending) => Some(ending),
+        })
+    }
+
+    /// What a round of `agent` is given, before its prompt's extras.
+    pub(crate) fn agent_run(&self, agent: &ChosenAgent, prompt: String) -> AgentRun {
+        let mut task = self.spec().clone();
+        task.model = agent.task_model.clone();
+        AgentRun {
+            task,
+            attempt: self.claim.attempt,
+            worktree: self.worktree(),
+            task_file: self.layout().task_file(&self.claim.task, self.claim.attempt),
+            feedback_file: None,
+            prompt,
+            session: None,
+            output_schema: None,
+        }
+    }
+
+    /// Runs `agent` once on what `make_run` gives, waiting out rate limits
+    /// (which do not use up the attempt: every worker of that agent waits),
+    /// and keeps what it spent and the session it announced.
+    pub(crate) async fn run_agent(
+        &self,
+        agent: &ChosenAgent,
+        make_run: impl Fn() -> AgentRun,
+        log: &mut LogWriter,
+    ) -> Result<Spoken, EngineError> {
+        let inner = self.inner;
+        let settings = &inner.settings;
+        let plan = inner.plan_info(&self.claim.plan).await?;
+        let wall = self.spec().timeout.or(plan.default_timeout).unwrap_or(settings.timeout);
+        let mut waits = 0;
+        loop {
+            if !inner.pacing.wait_for(&agent.name, &self.cancel).await {
+                return Ok(Spoken::Ends(self.interrupted()));
+            }
             let round = AgentRound {
                 store: &*inner.store,
                 task: &self.claim.task,
                 attempt: self.claim.attempt,
                 harness: &*agent.harness,
-                run: AgentRun {
-                    task: task.clone(),
-                    attempt: self.claim.attempt,
-                    worktree: self.worktree(),
-                    task_file: self.layout().task_file(&self.claim.task, self.claim.attempt),
-                    feedback_file: feedback_path.clone(),
-                    prompt,
-                    session,
-                },
+                run: make_run(),
                 wall_timeout: wall,
                 silence_timeout: settings.silence_timeout,
                 grace: settings.grace,
@@ -253,38 +388,57 @@ impl<S: Store + 'static> Attempt<'_, S> {
             };
             let outcome = round.go(log, &self.cancel).await?;
             self.record_usage(agent, outcome.usage).await?;
-            if let Some(id) = outcome.session {
-                *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id);
+            if let Some(id) = &outcome.session {
+                *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
             }
-            return Ok(match outcome.end {
+            return Ok(match &outcome.end {
                 RoundEnd::Done => {
                     inner.pacing.went_through(&agent.name);
-                    None
+                    Spoken::Finished(outcome)
                 }
                 RoundEnd::Failed { reason, class: ErrorClass::RateLimit | ErrorClass::Overloaded, reset_at }
                     if waits < settings.max_rate_limit_waits =>
                 {
                     waits += 1;
-                    let until = inner.pacing.pause(&agent.name, reset_at, |strikes| settings.rate_limit_wait(strikes));
+                    let until = inner.pacing.pause(&agent.name, *reset_at, |strikes| settings.rate_limit_wait(strikes));
                     let wait = until.duration_since(std::time::SystemTime::now()).unwrap_or_default();
                     log_note(
                         log,
                         format!(
                             "colony: the `{}` agent is rate limited or overloaded ({}); every worker using it waits {} — this does not use up the attempt",
                             agent.name,
-                            one_line(&reason),
+                            one_line(reason),
                             human(wait)
                         ),
                     );
                     continue;
                 }
                 RoundEnd::Failed { reason, class: ErrorClass::Auth, .. } => {
-                    Some(Ending::AgentLocked { agent: agent.name.clone(), reason: one_line(&reason) })
+                    Spoken::Ends(Ending::AgentLocked { agent: agent.name.clone(), reason: one_line(reason) })
                 }
-                RoundEnd::Failed { reason, .. } => Some(Ending::Failed(reason)),
-                RoundEnd::Cancelled => Some(self.interrupted()),
+                RoundEnd::Failed { .. } => Spoken::Finished(outcome),
+                RoundEnd::Cancelled => Spoken::Ends(self.interrupted()),
             });
         }
+    }
+
+    /// Where the agent's session is kept while its work waits for a person.
+    fn session_file(&self, attempt: u32) -> PathBuf {
+        self.layout().attempt_dir(&self.claim.task, attempt).join("session")
+    }
+
+    fn save_session(&self) -> Result<(), EngineError> {
+        let session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let Some(session) = session else { return Ok(()) };
+        let path = self.session_file(self.claim.attempt);
+        std::fs::write(&path, session).map_err(|source| EngineError::Io { path, source })
+    }
+
+    /// The session an earlier attempt saved; none on another host, or
+    /// when its agent announced none.
+    fn saved_session(&self, attempt: u32) -> Option<String> {
+        let text = std::fs::read_to_string(self.session_file(attempt)).ok()?;
+        Some(text.trim().to_owned()).filter(|s| !s.is_empty())
     }
 
     /// Keeps what a round spent, priced from the configured table when the
@@ -311,7 +465,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// A store write fenced by the attempt; a lost lease ends the attempt.
-    async fn fenced<T>(
+    pub(crate) async fn fenced<T>(
         &self,
         write: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<Result<T, Ending>, EngineError> {
@@ -578,7 +732,7 @@ fn with_conflict_markers(worktree: &std::path::Path, paths: &[String]) -> Vec<St
 
 /// The prompt an agent gets: the task's, its acceptance criteria, and the
 /// last round's feedback.
-fn prompt(spec: &TaskSpec, feedback: Option<&str>) -> String {
+pub(crate) fn prompt(spec: &TaskSpec, feedback: Option<&str>) -> String {
     let mut text = spec.prompt.trim_end().to_owned();
     if !spec.acceptance.is_empty() {
         text.push_str("\n\nAcceptance criteria:\n");
@@ -610,7 +764,7 @@ fn resolver_prompt(integration: &str, c: &colony_git::MergeConflict) -> String {
 }
 
 /// The first line of a reason, for a one-line note.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
 }
 

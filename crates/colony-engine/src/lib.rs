@@ -12,6 +12,7 @@ mod failpoint;
 pub mod layout;
 mod lock;
 mod pacing;
+mod review;
 mod round;
 mod run;
 mod settings;

@@ -51,6 +51,9 @@ pub(crate) struct AgentOutcome {
     pub usage: Usage,
     /// The last session the agent announced, to resume it.
     pub session: Option<String>,
+    /// What it answered in the end: its final message, else its text,
+    /// else what it printed (a `command` agent's stdout).
+    pub answer: String,
 }
 
 /// Collects a child's output: into the log, parsed by the harness, and the
@@ -191,7 +194,8 @@ impl<S: Store> AgentRound<'_, S> {
             )),
             None => judge(self.harness, outcome.exit, &collector.entries),
         };
-        Ok(AgentOutcome { end, usage: usage_of(&collector.entries), session: session_of(&collector.entries) })
+        let entries = &collector.entries;
+        Ok(AgentOutcome { end, usage: usage_of(entries), session: session_of(entries), answer: answer_of(entries) })
     }
 }
 
@@ -211,6 +215,29 @@ fn usage_of(entries: &[Entry]) -> Usage {
         }
         Entry::Cost { usd } => sum.plus(Usage { cost_usd: Some(*usd), ..Usage::default() }),
         _ => sum,
+    })
+}
+
+/// The agent's last word: its final event's message, else all it said as
+/// text, else its stdout.
+fn answer_of(entries: &[Entry]) -> String {
+    let last = entries.iter().rev().find_map(|e| match e {
+        Entry::Finished { message: Some(m), .. } if !m.trim().is_empty() => Some(m.clone()),
+        _ => None,
+    });
+    let joined = |pick: fn(&Entry) -> Option<&str>| entries.iter().filter_map(pick).collect::<Vec<_>>().join("\n");
+    last.unwrap_or_else(|| {
+        let text = joined(|e| match e {
+            Entry::Text { text } => Some(text),
+            _ => None,
+        });
+        if !text.trim().is_empty() {
+            return text;
+        }
+        joined(|e| match e {
+            Entry::Raw { stream: Stream::Stdout, text } => Some(text),
+            _ => None,
+        })
     })
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use colony_agents::{LogWriter, Pgid, boot_id, kill_group};
-use colony_core::{PlanName, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
+use colony_core::{Approval, PlanName, Review, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_git::{Oid, Repo, branch_ref};
 use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
 use tokio::sync::Mutex;
@@ -15,6 +15,7 @@ use crate::attempt::{Attempt, ChosenAgent, Ending, MERGE_LOCK, merge_holder};
 use crate::error::EngineError;
 use crate::layout::{Layout, integration_branch};
 use crate::pacing::Pacing;
+use crate::review::Reviewers;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
@@ -29,6 +30,8 @@ pub(crate) struct PlanRun {
     pub default_agent: Option<String>,
     pub default_model: Option<String>,
     pub default_timeout: Option<Duration>,
+    pub default_review: Option<Review>,
+    pub default_approval: Option<Approval>,
 }
 
 pub(crate) struct Inner<S> {
@@ -62,6 +65,8 @@ pub struct RunReport {
     pub failed: Vec<(TaskId, String)>,
     /// Blocked tasks and the task that blocks them.
     pub blocked: Vec<(TaskId, TaskId)>,
+    /// Tasks whose checks passed, waiting for a person.
+    pub awaiting: Vec<TaskId>,
     /// The integration branch of every plan in the store.
     pub branches: Vec<String>,
     pub wall: Duration,
@@ -195,10 +200,11 @@ impl<S: Store + 'static> Inner<S> {
         }
     }
 
-    /// Nothing is waiting, runnable or running anywhere.
+    /// Nothing is runnable or running anywhere: what is left, if anything,
+    /// waits for a person.
     async fn finished(&self) -> Result<bool, EngineError> {
         let counts = self.store.counts().await?;
-        Ok(TaskStatus::UNFINISHED.iter().all(|s| counts.get(*s) == 0))
+        Ok(TaskStatus::MOVING.iter().all(|s| counts.get(*s) == 0))
     }
 
     async fn attempt(&self, claim: Claim, worker: &str, shutdown: &Shutdown) -> Result<(), EngineError> {
@@ -224,11 +230,12 @@ impl<S: Store + 'static> Inner<S> {
             lease_lost,
             made_branch: AtomicBool::new(false),
             session: std::sync::Mutex::new(None),
+            checking: AtomicBool::new(false),
         };
         let ending = run.run(&mut log).await;
         heartbeat.abort();
         let outcome = match ending {
-            Ok(Ending::Merged | Ending::LeaseLost) => Ok(()),
+            Ok(Ending::Merged | Ending::LeaseLost | Ending::AwaitingApproval) => Ok(()),
             Ok(Ending::Failed(reason)) => {
                 self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop)
             }
@@ -299,6 +306,8 @@ impl<S: Store + 'static> Inner<S> {
             default_agent: stored.defaults.agent,
             default_model: stored.defaults.model,
             default_timeout: stored.defaults.timeout,
+            default_review: stored.defaults.review,
+            default_approval: stored.defaults.approval,
         });
         plans.insert(plan.clone(), run.clone());
         Ok(run)
@@ -332,6 +341,32 @@ impl<S: Store + 'static> Inner<S> {
             .or(plan.default_agent.as_ref())
             .or(self.settings.default_agent.as_ref())
             .ok_or_else(|| EngineError::NoAgent { task: spec.id.to_string() })?;
+        self.chosen(spec, plan, name)
+    }
+
+    /// The task's reviewers: its own `review:`, else its plan's, else the
+    /// config's; `review: none` is nobody.
+    pub(crate) fn reviewers_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<Reviewers, EngineError> {
+        let names: Vec<String> = match spec.review.as_ref().or(plan.default_review.as_ref()) {
+            Some(Review::Skip(_)) => Vec::new(),
+            Some(Review::Agent { agent }) => vec![agent.clone()],
+            None => self.settings.reviewers.clone(),
+        };
+        let agents = names.iter().map(|name| self.chosen(spec, plan, name)).collect::<Result<_, _>>()?;
+        Ok(Reviewers { agents, policy: self.settings.review_policy })
+    }
+
+    /// Whether a person approves the task's merge: the task says, else its
+    /// plan, else the config.
+    pub(crate) fn approval_required(&self, spec: &TaskSpec, plan: &PlanRun) -> bool {
+        match spec.approval.or(plan.default_approval) {
+            Some(Approval::Required) => true,
+            Some(Approval::Auto) => false,
+            None => self.settings.approval,
+        }
+    }
+
+    fn chosen(&self, spec: &TaskSpec, plan: &PlanRun, name: &String) -> Result<ChosenAgent, EngineError> {
         let setup = self.settings.agents.get(name).ok_or_else(|| EngineError::UnknownAgent {
             task: spec.id.to_string(),
             agent: name.clone(),
@@ -420,13 +455,16 @@ impl<S: Store + 'static> Inner<S> {
         recovered: Vec<String>,
     ) -> Result<RunReport, EngineError> {
         let counts = self.store.counts().await?;
-        let filter = TaskFilter { statuses: vec![TaskStatus::Failed, TaskStatus::Blocked], plan: None };
+        let statuses = vec![TaskStatus::Failed, TaskStatus::Blocked, TaskStatus::AwaitingApproval];
+        let filter = TaskFilter { statuses, plan: None };
         let mut failed = Vec::new();
         let mut blocked = Vec::new();
+        let mut awaiting = Vec::new();
         for rec in self.store.tasks(&filter).await? {
             match rec.task.state {
                 TaskState::Failed { reason } => failed.push((rec.task.id, reason)),
                 TaskState::Blocked { by } => blocked.push((rec.task.id, by)),
+                TaskState::AwaitingApproval => awaiting.push(rec.task.id),
                 _ => {}
             }
         }
@@ -439,7 +477,7 @@ impl<S: Store + 'static> Inner<S> {
             .collect();
         let usage = self.pacing.spent();
         let halted = self.pacing.halt_reason();
-        Ok(RunReport { counts, failed, blocked, branches, wall, interrupted, recovered, usage, halted })
+        Ok(RunReport { counts, failed, blocked, awaiting, branches, wall, interrupted, recovered, usage, halted })
     }
 }
 

@@ -67,6 +67,15 @@ pub struct Settings {
     pub gate_timeout: Duration,
     pub max_fix_rounds: u32,
     pub max_resolver_rounds: u32,
+    /// The agents that review each attempt after its gates pass, unless
+    /// the task or its plan names its own (or none).
+    pub reviewers: Vec<String>,
+    pub review_policy: colony_core::review::Policy,
+    /// Review rounds an attempt gets; changes still asked for after the
+    /// last one fail it.
+    pub max_review_rounds: u32,
+    /// A person approves every merge, unless the task or its plan says.
+    pub approval: bool,
     /// Author of colony's commits; `None`: the user's git identity.
     pub author: Option<Identity>,
     /// How often an idle worker looks for work.
@@ -103,6 +112,10 @@ impl Settings {
             gate_timeout: Duration::from_secs(30 * 60),
             max_fix_rounds: 3,
             max_resolver_rounds: 2,
+            reviewers: Vec::new(),
+            review_policy: colony_core::review::Policy::All,
+            max_review_rounds: 3,
+            approval: false,
             author: None,
             idle_poll: Duration::from_millis(200),
             linger: Duration::from_secs(5),

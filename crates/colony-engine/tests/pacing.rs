@@ -1,165 +1,20 @@
 //! How the engine reacts to what an agent's adapter reports: rate limits,
 //! refused logins, spend, sessions, and an agent that will not exit. The
 //! agent is a shell script (test scaffolding) speaking a tiny line
-//! protocol through a harness defined here, so these run on real
+//! protocol through the harness in `common`, so these run on real
 //! repositories, a real SQLite store and real child processes without any
 //! agent CLI.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use colony_agents::{AgentRun, AgentVerdict, Entry, ErrorClass, Exit, Harness, Invocation, StdinSource, Stream};
+use colony_core::TaskStatus;
 use colony_core::config::Price;
-use colony_core::{Millis, Plan, PlanName, TaskId, TaskSpec, TaskStatus};
-use colony_engine::{AgentSetup, Engine, RunReport, Settings, Shutdown};
-use colony_git::Repo;
-use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
+use colony_store::{AddOptions, Store};
 
-/// A harness over a script whose lines say what an adapter would report:
-/// `ERROR <class> [reset in ms]`, `USAGE <in> <out> <cached>`, `COST <usd>`,
-/// `SESSION <id>`, `FINAL`. The session to resume reaches the script as
-/// `RESUME`.
-struct Scripted {
-    script: PathBuf,
-    resumes: bool,
-}
-
-impl Harness for Scripted {
-    fn invocation(&self, run: &AgentRun) -> Invocation {
-        let mut env: Vec<(OsString, OsString)> = vec![
-            ("COLONY_TASK_ID".into(), run.task.id.as_str().into()),
-            ("RESUME".into(), run.session.clone().unwrap_or_default().into()),
-        ];
-        if let Some(f) = &run.feedback_file {
-            env.push(("COLONY_FEEDBACK_FILE".into(), f.clone().into()));
-        }
-        Invocation {
-            program: "/bin/sh".into(),
-            args: vec![self.script.clone().into()],
-            env,
-            stdin: StdinSource::Bytes(run.prompt.clone().into_bytes()),
-            files: Vec::new(),
-        }
-    }
-
-    fn parse_line(&self, _stream: Stream, line: &str, at: Millis) -> Vec<Entry> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let num = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok()).unwrap_or(0);
-        match words.as_slice() {
-            ["ERROR", class, ..] => vec![Entry::Error {
-                class: match *class {
-                    "rate_limit" => ErrorClass::RateLimit,
-                    "auth" => ErrorClass::Auth,
-                    _ => ErrorClass::Other,
-                },
-                message: line.to_owned(),
-                reset_at: words.get(2).map(|_| at + num(2) as Millis),
-            }],
-            ["USAGE", ..] => vec![Entry::Usage { input: num(1), output: num(2), cached: num(3) }],
-            ["COST", usd] => vec![Entry::Cost { usd: usd.parse().unwrap() }],
-            ["SESSION", id] => vec![Entry::Session { id: (*id).to_owned() }],
-            ["FINAL"] => vec![Entry::Finished { is_error: false, message: None }],
-            _ => vec![],
-        }
-    }
-
-    fn verdict(&self, exit: Exit, entries: &[Entry]) -> AgentVerdict {
-        let error = entries.iter().find_map(|e| match e {
-            Entry::Error { class, message, reset_at } => Some((*class, message.clone(), *reset_at)),
-            _ => None,
-        });
-        match (error, exit.success()) {
-            (Some((class, reason, reset_at)), _) => AgentVerdict::Failed { reason, class, reset_at },
-            (None, true) => AgentVerdict::Done,
-            (None, false) => AgentVerdict::Failed { reason: exit.to_string(), class: ErrorClass::Other, reset_at: None },
-        }
-    }
-
-    fn resumes(&self) -> bool {
-        self.resumes
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).env("GIT_CONFIG_NOSYSTEM", "1").output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
-}
-
-impl Fixture {
-    async fn new(tasks: &[&str]) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path();
-        git(repo, &["init", "-q", "-b", "main"]);
-        git(repo, &["config", "user.name", "Test"]);
-        git(repo, &["config", "user.email", "test@example.com"]);
-        std::fs::write(repo.join("README.md"), "hello\n").unwrap();
-        git(repo, &["add", "."]);
-        git(repo, &["commit", "-qm", "start"]);
-        std::fs::create_dir_all(repo.join(".colony/state")).unwrap();
-        std::fs::write(repo.join(".git/info/exclude"), "/.colony/\n").unwrap();
-        let store = SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap();
-        let plan = Plan {
-            name: PlanName::new("p").unwrap(),
-            base: None,
-            defaults: Default::default(),
-            tasks: tasks
-                .iter()
-                .map(|t| TaskSpec::new(TaskId::new(*t).unwrap(), format!("Task {t}"), format!("Do {t}.")))
-                .collect(),
-        };
-        store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
-        Fixture { dir, store: Arc::new(store) }
-    }
-
-    fn repo(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Where scripts keep what they need across rounds, outside any worktree.
-    fn state(&self) -> PathBuf {
-        self.repo().join(".colony/state")
-    }
-
-    /// Settings running `script` (with `$STATE` set to [`Fixture::state`])
-    /// through the [`Scripted`] harness, as agent `bot` of model `m`.
-    fn settings(&self, script: &str, resumes: bool) -> Settings {
-        let path = self.repo().join(".colony/agent.sh");
-        std::fs::write(&path, format!("STATE='{}'\n{script}", self.state().display())).unwrap();
-        let agent = AgentSetup::new(Scripted { script: path, resumes }, Some("m".into()));
-        let mut s = Settings::new(BTreeMap::from([("bot".to_owned(), agent)]), Some("bot".into()));
-        s.workers = 1;
-        s.lease = Duration::from_secs(5);
-        s.backoff_base = Duration::from_millis(10);
-        s.backoff_cap = Duration::from_millis(50);
-        s.idle_poll = Duration::from_millis(20);
-        s.grace = Duration::from_millis(500);
-        s.rate_limit_base = Duration::from_millis(50);
-        s
-    }
-
-    async fn run(&self, settings: Settings) -> RunReport {
-        let repo = Repo::open(self.repo()).unwrap();
-        Engine::new(self.store.clone(), repo, settings).run(Shutdown::new()).await.unwrap()
-    }
-
-    fn log(&self, task: &str, attempt: u32) -> String {
-        std::fs::read_to_string(self.repo().join(format!(".colony/runs/{task}/a{attempt}/log.jsonl"))).unwrap()
-    }
-
-    fn read_state(&self, name: &str) -> String {
-        std::fs::read_to_string(self.state().join(name)).unwrap_or_default()
-    }
-}
+use common::Fixture;
 
 /// Counts the script's runs for the task in `$STATE/runs-<task>` and sets `n`.
 const COUNT_RUNS: &str = "n=$(( $(cat \"$STATE/runs-$COLONY_TASK_ID\" 2>/dev/null || echo 0) + 1 ))\n\

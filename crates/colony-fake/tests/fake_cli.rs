@@ -73,6 +73,7 @@ impl Fixture {
             feedback_file: None,
             prompt: PROMPT.into(),
             session,
+            output_schema: None,
         }
     }
 

@@ -154,6 +154,21 @@ impl Repo {
         head_in(worktree).map(Some)
     }
 
+    /// Puts the worktree back to `commit` exactly: HEAD, index and files,
+    /// untracked files removed (ignored ones kept: build output). Returns
+    /// whether there was anything to undo. For a reviewer, which must read
+    /// the work and not change it.
+    pub fn restore(&self, worktree: &Path, commit: &Oid) -> Result<bool> {
+        let status = run_git(worktree, &argv!["status", "--porcelain", "--untracked-files=all"])?;
+        let moved = head_in(worktree)? != *commit;
+        if status.stdout.is_empty() && !moved {
+            return Ok(false);
+        }
+        run_git(worktree, &argv!["reset", "--quiet", "--hard", "--end-of-options", commit])?;
+        run_git(worktree, &argv!["clean", "--quiet", "-fd"])?;
+        Ok(true)
+    }
+
     /// Whether the worktree's HEAD has commits that `base` lacks — the
     /// agent may have committed its work itself.
     pub fn has_commits_since(&self, worktree: &Path, base: &Oid) -> Result<bool> {

@@ -130,3 +130,43 @@ fn ancestry_and_subjects() {
     assert!(!repo.is_ancestor(&next, &base).unwrap());
     assert_eq!(repo.commit_subject(&next).unwrap(), "Add f");
 }
+
+#[test]
+fn diff_shows_a_branch_against_its_merge_base() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let main = t.oid("main");
+    let work = t.commit_on("colony-task/p/a-a1", &[("notes.txt", "<script>alert(1)</script>\n")], "Work");
+    t.commit_on("main", &[("other.txt", "moved on\n")], "Meanwhile");
+    let moved = t.oid("main");
+
+    assert_eq!(repo.merge_base(&moved, &work).unwrap(), Some(main.clone()));
+    let diff = repo.diff(&main, &work).unwrap();
+    assert!(diff.contains("+++ b/notes.txt") && diff.contains("+<script>alert(1)</script>"), "{diff}");
+    assert!(!diff.contains("other.txt"), "only the branch's own change: {diff}");
+    assert_eq!(repo.diff(&work, &work).unwrap(), "");
+}
+
+#[test]
+fn restore_undoes_edits_new_files_and_commits_but_keeps_ignored_files() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let dir = t.path();
+    let head = t.oid("main");
+    assert!(!repo.restore(dir, &head).unwrap(), "nothing to undo");
+    std::fs::write(dir.join(".gitignore"), "target/\n").unwrap();
+    std::fs::create_dir_all(dir.join("target")).unwrap();
+    std::fs::write(dir.join("target/build.o"), "obj").unwrap();
+    repo.commit_all(dir, "ignore target", None).unwrap();
+    let base = t.oid("main");
+    std::fs::write(dir.join("stray.txt"), "new").unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/more.txt"), "new").unwrap();
+    repo.commit_all(dir, "a reviewer's commit", None).unwrap();
+    std::fs::write(dir.join(".gitignore"), "changed\n").unwrap();
+    assert!(repo.restore(dir, &base).unwrap());
+    assert_eq!(t.oid("main"), base);
+    assert!(!dir.join("stray.txt").exists() && !dir.join("sub").exists());
+    assert_eq!(std::fs::read_to_string(dir.join(".gitignore")).unwrap(), "target/\n");
+    assert!(dir.join("target/build.o").exists(), "ignored build output is kept");
+}

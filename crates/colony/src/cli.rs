@@ -166,6 +166,20 @@ cancelled task is retried with `colony retry`. Either every named task is
 cancelled or, if one cannot be, none is.")]
     Cancel(IdsArg),
 
+    /// Send a task that awaits approval on to the merge
+    #[command(long_about = "\
+Approve a task whose automatic checks (gates, review) passed and that waits
+for a person (`approval: required`). A worker then merges its work: the
+running `colony run`, or the next one.")]
+    Approve(ApproveArgs),
+
+    /// Send a task that awaits approval back to its agent with feedback
+    #[command(long_about = "\
+Reject a task that awaits approval: its agent gets your feedback (in its own
+session where the agent CLI can resume one) for another round, then the
+gates and the review run again and it waits for you once more.")]
+    Reject(RejectArgs),
+
     /// Check which agent CLIs are installed, git, and the store
     #[command(long_about = "\
 Check that this machine can run a plan: each agent CLI colony knows or
@@ -208,6 +222,24 @@ Print a shell completion script. For example:
   colony completions zsh > ~/.zfunc/_colony
   colony completions fish > ~/.config/fish/completions/colony.fish")]
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The task, as `colony list` shows it
+    #[arg(value_name = "ID")]
+    pub id: TaskId,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The task, as `colony list` shows it
+    #[arg(value_name = "ID")]
+    pub id: TaskId,
+
+    /// What the agent should change
+    #[arg(long, short, value_name = "TEXT")]
+    pub feedback: String,
 }
 
 #[derive(Debug, Args)]

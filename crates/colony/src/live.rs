@@ -46,6 +46,7 @@ impl Board {
                 let word = match cause {
                     RoundCause::Gate { .. } => format!("agent, fix {round}"),
                     RoundCause::Conflict { .. } => format!("agent, resolve {round}"),
+                    RoundCause::Review { .. } => format!("agent, review {round}"),
                 };
                 self.set_phase(task, word);
             }

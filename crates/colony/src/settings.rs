@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use colony_agents::adapters::{CliHarness, CliKind, CliOptions};
 use colony_core::config::{self, AgentKind, CliAgent, Config, FAKE_AGENT};
-use colony_core::{Plan, TaskStatus};
+use colony_core::{Plan, Review, TaskStatus};
 use colony_engine::{AgentSetup, Settings};
 use colony_git::Identity;
 use colony_store::{Store, TaskFilter};
@@ -75,7 +75,7 @@ pub async fn engine_settings(
     root: &Path,
 ) -> Result<Settings> {
     let default_agent = overrides.agent.clone().or_else(|| config.run.agent.clone());
-    let needed = needed_agents(store, default_agent.as_deref()).await?;
+    let needed = needed_agents(store, default_agent.as_deref(), &config.review.agents).await?;
     let mut agents = BTreeMap::new();
     let mut fake_exe = None;
     let names: BTreeSet<&str> =
@@ -121,6 +121,10 @@ pub async fn engine_settings(
     settings.gate_timeout = config.gates.timeout;
     settings.max_fix_rounds = config.gates.max_fix_rounds;
     settings.max_resolver_rounds = config.merge.max_resolver_rounds;
+    settings.reviewers = config.review.agents.clone();
+    settings.review_policy = config.review.policy;
+    settings.max_review_rounds = config.review.max_rounds;
+    settings.approval = config.review.approval;
     settings.prices = config.prices.clone();
     settings.max_cost_usd = run.max_cost_usd;
     Ok(settings)
@@ -146,9 +150,14 @@ pub fn cli_agent(cli: &CliAgent, env: Vec<(String, String)>, root: &Path) -> Age
     AgentSetup::new(CliHarness::new(kind, options), cli.model.clone())
 }
 
-/// The agents the tasks still to run will use, each with one task that
-/// uses it (for messages). A task with no agent at all is refused here.
-async fn needed_agents(store: &impl Store, default_agent: Option<&str>) -> Result<BTreeMap<String, String>> {
+/// The agents the tasks still to run will use, as builders or reviewers,
+/// each with one task that uses it (for messages). A task with no agent at
+/// all is refused here.
+async fn needed_agents(
+    store: &impl Store,
+    default_agent: Option<&str>,
+    reviewers: &[String],
+) -> Result<BTreeMap<String, String>> {
     // A task awaiting approval may be sent back to its agent.
     let mut active = TaskStatus::UNFINISHED.to_vec();
     active.push(TaskStatus::AwaitingApproval);
@@ -173,6 +182,14 @@ async fn needed_agents(store: &impl Store, default_agent: Option<&str>) -> Resul
                 )));
             };
             needed.entry(agent.to_owned()).or_insert_with(|| task.id.to_string());
+            let task_reviewers: Vec<&str> = match task.review.as_ref().or(plan.defaults.review.as_ref()) {
+                Some(Review::Skip(_)) => Vec::new(),
+                Some(Review::Agent { agent }) => vec![agent.as_str()],
+                None => reviewers.iter().map(String::as_str).collect(),
+            };
+            for reviewer in task_reviewers {
+                needed.entry(reviewer.to_owned()).or_insert_with(|| task.id.to_string());
+            }
         }
     }
     Ok(needed)

@@ -57,6 +57,12 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
             writeln!(out, "  {:<id_width$}  by {by}", id.as_str())?;
         }
     }
+    if !report.awaiting.is_empty() {
+        writeln!(out, "\nawaiting your approval (`colony show ID` has their reviews):")?;
+        for id in &report.awaiting {
+            writeln!(out, "  {id}: `colony approve {id}`, or `colony reject {id} --feedback \"…\"`")?;
+        }
+    }
 
     let mut footer = Vec::new();
     if done > 0 {
@@ -68,7 +74,9 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
             ),
         });
     }
-    if let Some((id, _)) = report.failed.first() {
+    if !report.awaiting.is_empty() {
+        footer.push("next: approve or reject, then `colony run` merges or reworks them".to_owned());
+    } else if let Some((id, _)) = report.failed.first() {
         footer.push(format!(
             "next: `colony logs {id}` shows what its agent did; `colony retry {id}`, then `colony run`, tries again"
         ));

@@ -147,6 +147,7 @@ mod tests {
             permission: Some("ask"),
             extra: &extra,
             session: Some("ignored"),
+            schema: None,
         };
         let argv = args(&a);
         assert!(!argv.contains(&"--yes-always".to_owned()));

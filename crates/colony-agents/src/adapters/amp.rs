@@ -56,6 +56,7 @@ mod tests {
             permission: Some("ask"),
             extra: &extra,
             session: Some("T-9a1b"),
+            schema: None,
         };
         assert_eq!(
             args(&a),

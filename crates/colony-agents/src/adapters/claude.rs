@@ -33,6 +33,9 @@ pub(super) fn argv(a: &Args) -> Vec<OsString> {
     if let Some(session) = a.session {
         argv.extend(["--resume".into(), session.into()]);
     }
+    if let Some(schema) = a.schema {
+        argv.extend(["--json-schema".into(), schema.into()]);
+    }
     argv.extend(a.extra());
     argv
 }
@@ -117,14 +120,17 @@ fn result(v: &Value, at: Millis) -> Vec<Entry> {
         entries.push(Entry::Cost { usd });
     }
     let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+    // With `--json-schema` the answer comes as `structured_output`.
+    let structured = v.get("structured_output").filter(|s| s.is_object()).map(Value::to_string);
     // Amp puts a failure's words in `error`.
     let said = text(v, "result")
         .or_else(|| text(v, "error"))
         .filter(|r| !r.trim().is_empty());
-    let message = match (said, is_error) {
-        (Some(said), _) => Some(said.to_owned()),
-        (None, true) => Some(text(v, "subtype").unwrap_or("error").to_owned()),
-        (None, false) => None,
+    let message = match (structured, said, is_error) {
+        (Some(answer), _, false) => Some(answer),
+        (_, Some(said), _) => Some(said.to_owned()),
+        (_, None, true) => Some(text(v, "subtype").unwrap_or("error").to_owned()),
+        (_, None, false) => None,
     };
     if is_error {
         let described = message.as_deref().unwrap_or("error");
@@ -194,6 +200,7 @@ mod tests {
             permission: Some("acceptEdits"),
             extra: &extra,
             session: Some("4f1c-session"),
+            schema: None,
         };
         assert_eq!(
             args(argv(&a)),

@@ -19,7 +19,7 @@ use super::harness::Args;
 use crate::harness::Entry;
 
 /// The argv after `codex`.
-pub(super) fn argv(a: &Args) -> Vec<OsString> {
+pub(super) fn argv(a: &Args, schema_file: Option<&std::path::Path>) -> Vec<OsString> {
     let mut argv: Vec<OsString> = ["exec", "--json", "--skip-git-repo-check"]
         .map(OsString::from)
         .into();
@@ -35,6 +35,9 @@ pub(super) fn argv(a: &Args) -> Vec<OsString> {
             "-c".into(),
             format!("model_reasoning_effort=\"{effort}\"").into(),
         ]);
+    }
+    if let Some(file) = schema_file {
+        argv.extend(["--output-schema".into(), file.into()]);
     }
     argv.extend(a.extra());
     if let Some(session) = a.session {
@@ -165,7 +168,7 @@ mod tests {
     use super::*;
 
     fn args(a: &Args) -> Vec<String> {
-        argv(a)
+        argv(a, None)
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect()
@@ -194,6 +197,7 @@ mod tests {
             permission: Some("workspace-write"),
             extra: &extra,
             session: Some("0199a213-81c0"),
+            schema: None,
         };
         assert_eq!(
             args(&a),

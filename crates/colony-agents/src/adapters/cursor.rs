@@ -135,6 +135,7 @@ mod tests {
             permission: Some("default"),
             extra: &extra,
             session: Some("c0ffee-chat"),
+            schema: None,
         };
         assert_eq!(
             args(&a),

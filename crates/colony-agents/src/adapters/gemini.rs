@@ -159,6 +159,7 @@ mod tests {
             permission: Some("auto_edit"),
             extra: &extra,
             session: Some("5d3e-session"),
+            schema: None,
         };
         assert_eq!(
             args(&a),

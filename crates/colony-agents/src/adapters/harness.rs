@@ -33,6 +33,8 @@ pub(super) struct Args<'a> {
     pub extra: &'a [String],
     /// The session to resume.
     pub session: Option<&'a str>,
+    /// The JSON Schema the final answer must follow.
+    pub schema: Option<&'a str>,
 }
 
 impl Args<'_> {
@@ -82,6 +84,7 @@ impl Harness for CliHarness {
             permission: o.permission.as_deref(),
             extra: &o.extra_args,
             session: run.session.as_deref().filter(|_| self.kind.resumes()),
+            schema: run.output_schema.as_deref(),
         };
         let program = match &o.binary {
             Some(path) => path.clone().into_os_string(),
@@ -96,7 +99,13 @@ impl Harness for CliHarness {
         let prompt = run.prompt.clone().into_bytes();
         let (args, stdin, files) = match self.kind {
             CliKind::Claude => (claude::argv(&args), StdinSource::Bytes(prompt), vec![]),
-            CliKind::Codex => (codex::argv(&args), StdinSource::Bytes(prompt), vec![]),
+            CliKind::Codex => {
+                // Codex reads a schema from a file only.
+                let schema = run.output_schema.as_ref().map(|s| (run.task_file.with_extension("schema.json"), s));
+                let argv = codex::argv(&args, schema.as_ref().map(|(path, _)| path.as_path()));
+                let files = schema.map(|(path, s)| (path, s.clone().into_bytes())).into_iter().collect();
+                (argv, StdinSource::Bytes(prompt), files)
+            }
             CliKind::Gemini => (gemini::argv(&args), StdinSource::Bytes(prompt), vec![]),
             CliKind::Opencode => (opencode::argv(&args), StdinSource::Bytes(prompt), vec![]),
             CliKind::Cursor => (cursor::argv(&args), StdinSource::Bytes(prompt), vec![]),
@@ -164,6 +173,7 @@ mod tests {
             feedback_file: Some("/repo/.colony/runs/db-schema/2/feedback.md".into()),
             prompt: PROMPT.into(),
             session: session.map(str::to_owned),
+            output_schema: None,
         }
     }
 
@@ -253,6 +263,37 @@ mod tests {
         ));
         let inv = claude.invocation(&agent_run(None, Some("opus")));
         assert!(has(&inv, "opus") && !has(&inv, "configured-model"));
+    }
+
+    #[test]
+    fn an_answer_schema_goes_inline_to_claude_and_in_a_file_to_codex() {
+        let schema = r#"{"type":"object"}"#;
+        let mut run = agent_run(None, None);
+        run.output_schema = Some(schema.into());
+        let claude = CliHarness::new(CliKind::Claude, options()).invocation(&run);
+        let at = claude.args.iter().position(|a| a == "--json-schema").expect("claude gets --json-schema");
+        assert_eq!(claude.args[at + 1], schema);
+        let codex = CliHarness::new(CliKind::Codex, options()).invocation(&run);
+        let at = codex.args.iter().position(|a| a == "--output-schema").expect("codex gets --output-schema");
+        let file = PathBuf::from(&codex.args[at + 1]);
+        assert_eq!(file, PathBuf::from("/repo/.colony/runs/db-schema/2/task.schema.json"));
+        assert_eq!(codex.files, [(file, schema.as_bytes().to_vec())]);
+        assert_eq!(codex.args.last().unwrap(), "-", "the prompt still comes on stdin");
+        let gemini = CliHarness::new(CliKind::Gemini, options()).invocation(&run);
+        assert!(!has(&gemini, "--json-schema") && !has(&gemini, "--output-schema"), "others rely on the prompt");
+        let plain = CliHarness::new(CliKind::Claude, options()).invocation(&agent_run(None, None));
+        assert!(!has(&plain, "--json-schema"));
+    }
+
+    #[test]
+    fn claudes_structured_output_is_the_final_answer() {
+        let h = CliHarness::new(CliKind::Claude, options());
+        let line = r#"{"type":"result","subtype":"success","is_error":false,"result":"","structured_output":{"verdict":"approved"},"session_id":"s"}"#;
+        let entries = h.parse_line(Stream::Stdout, line, 0);
+        assert!(
+            entries.contains(&Entry::Finished { is_error: false, message: Some(r#"{"verdict":"approved"}"#.into()) }),
+            "{entries:?}"
+        );
     }
 
     #[test]

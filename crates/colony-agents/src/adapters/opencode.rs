@@ -158,6 +158,7 @@ mod tests {
             permission: Some("ask"),
             extra: &extra,
             session: Some("ses_7f2a"),
+            schema: None,
         };
         assert_eq!(
             args(&a),

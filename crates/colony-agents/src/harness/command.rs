@@ -173,6 +173,7 @@ mod tests {
             feedback_file: feedback.map(PathBuf::from),
             prompt: "Create the users table; $(rm -rf /) stays text".into(),
             session: None,
+            output_schema: None,
         }
     }
 

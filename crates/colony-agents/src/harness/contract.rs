@@ -60,6 +60,9 @@ pub struct AgentRun {
     pub prompt: String,
     /// The agent's session from an earlier round, to resume it.
     pub session: Option<String>,
+    /// A JSON Schema the final answer must follow (a reviewer's verdict),
+    /// for CLIs that can be held to one; the prompt asks for it as well.
+    pub output_schema: Option<String>,
 }
 
 /// How to start an agent; [`Invocation::into_child`] adds the rest.

@@ -370,7 +370,7 @@ impl Reader<'_> {
                     }
                     None => {}
                 },
-                "max_rounds" => set(&mut review.max_rounds, self.count(key, v, 0)),
+                "max_rounds" => set(&mut review.max_rounds, self.count(key, v, 1)),
                 "approval" => match self.string(key, v).as_deref() {
                     Some("required") => review.approval = true,
                     Some("auto") => review.approval = false,

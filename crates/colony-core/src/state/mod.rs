@@ -49,6 +49,12 @@ impl TaskStatus {
     pub const UNFINISHED: [TaskStatus; 5] =
         [TaskStatus::Pending, TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
 
+    /// The states a run moves on by itself. When no task is in one, the
+    /// pending ones wait for something only a person can do (approve a
+    /// dependency, retry a failure), and the run is over.
+    pub const MOVING: [TaskStatus; 4] =
+        [TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Pending => "pending",

@@ -1,4 +1,5 @@
-//! `colony retry` and `colony cancel`: a person steering tasks.
+//! `colony retry`, `cancel`, `approve` and `reject`: a person steering
+//! tasks.
 //!
 //! The store applies each request to all the named tasks in one
 //! transaction, or to none. What changed is then read back from the event
@@ -15,17 +16,22 @@ use crate::cli::IdsArg;
 use crate::ctx::Ctx;
 use crate::exit::bad_input;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Change {
     Retry,
     Cancel,
+    Approve,
+    /// With the feedback for the agent.
+    Reject(String),
 }
 
 impl Change {
-    fn verb(self) -> &'static str {
+    fn verb(&self) -> &'static str {
         match self {
             Change::Retry => "retry",
             Change::Cancel => "cancel",
+            Change::Approve => "approve",
+            Change::Reject(_) => "reject",
         }
     }
 }
@@ -41,9 +47,17 @@ pub async fn run(ctx: &Ctx, change: Change, args: IdsArg, out: &mut impl Write) 
     }
     let store = ctx.open_store().await?;
     let before = store.last_seq().await?;
-    let done = match change {
+    if let Change::Reject(feedback) = &change
+        && feedback.trim().is_empty()
+    {
+        store.close().await;
+        return Err(bad_input("--feedback is empty; say what the agent should change"));
+    }
+    let done = match &change {
         Change::Retry => store.retry(&ids).await,
         Change::Cancel => store.cancel(&ids).await,
+        Change::Approve => store.decide(&ids[0], None).await,
+        Change::Reject(feedback) => store.decide(&ids[0], Some(feedback)).await,
     };
     if let Err(err) = done {
         store.close().await;
@@ -67,6 +81,9 @@ pub async fn run(ctx: &Ctx, change: Change, args: IdsArg, out: &mut impl Write) 
     match change {
         Change::Cancel => writeln!(out, "\nundo with `colony retry {}`", list.join(" "))?,
         Change::Retry => writeln!(out, "\nsee where they stand with `colony list`")?,
+        Change::Approve | Change::Reject(_) => {
+            writeln!(out, "\na worker takes it up next: `colony run` if none is running")?
+        }
     }
     Ok(())
 }

@@ -35,6 +35,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Events(args) => events::run(&ctx()?, args, out).await,
         Command::Retry(args) => change::run(&ctx()?, change::Change::Retry, args, out).await,
         Command::Cancel(args) => change::run(&ctx()?, change::Change::Cancel, args, out).await,
+        Command::Approve(args) => {
+            change::run(&ctx()?, change::Change::Approve, crate::cli::IdsArg { ids: vec![args.id] }, out).await
+        }
+        Command::Reject(args) => {
+            let ids = crate::cli::IdsArg { ids: vec![args.id] };
+            change::run(&ctx()?, change::Change::Reject(args.feedback), ids, out).await
+        }
         Command::Land(args) => land::run(&ctx()?, args, out).await,
         Command::Export(args) => export::run(&ctx()?, args, out).await,
         Command::Demo(args) => demo::run(args, out).await,

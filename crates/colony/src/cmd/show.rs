@@ -5,7 +5,8 @@ use std::io::Write;
 
 use anyhow::Result;
 use colony_core::spec::Review;
-use colony_core::{Approval, TaskId, TaskState, TaskStatus};
+use colony_core::review::Verdict;
+use colony_core::{Approval, EventKind, ReviewOutcome, TaskId, TaskState, TaskStatus};
 use colony_store::{AttemptRecord, Store, TaskDetail, TaskFilter};
 
 use crate::cli::ShowArgs;
@@ -124,12 +125,57 @@ fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId,
             writeln!(out, "  in all: {}", render::usage(&spent))?;
         }
     }
+    write_reviews(out, d)?;
     writeln!(out, "\nevents:")?;
     for e in &d.events {
         writeln!(out, "  {:>5}  {}  {}", e.seq, render::clock(e.at), e.kind.summary())?;
     }
     if let Some(hint) = next_step(&task.id, &task.state) {
         writeln!(out, "\nnext: {hint}")?;
+    }
+    Ok(())
+}
+
+/// Every review, round by round: the verdict, the summary, each issue.
+fn write_reviews(out: &mut impl Write, d: &TaskDetail) -> Result<()> {
+    let reviews: Vec<_> = d
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ReviewRecorded { attempt, round, reviewer, outcome } => Some((attempt, round, reviewer, outcome)),
+            _ => None,
+        })
+        .collect();
+    if reviews.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nreviews:")?;
+    for (attempt, round, reviewer, outcome) in reviews {
+        let head = format!("  attempt {attempt}, round {round}, {reviewer}:");
+        match outcome {
+            ReviewOutcome::NoVerdict { reason } => writeln!(out, "{head} no verdict ({reason})")?,
+            ReviewOutcome::Answered { answer } => {
+                let verdict = match answer.verdict {
+                    Verdict::Approved => "approved",
+                    Verdict::NeedsChanges => "needs changes",
+                };
+                writeln!(out, "{head} {verdict}")?;
+                if let Some(summary) = answer.summary.as_deref().filter(|s| !s.trim().is_empty()) {
+                    for line in summary.trim().lines() {
+                        writeln!(out, "    {line}")?;
+                    }
+                }
+                for issue in &answer.issues {
+                    let place = match (&issue.file, issue.line) {
+                        (Some(f), Some(l)) => format!("{f}:{l}: "),
+                        (Some(f), None) => format!("{f}: "),
+                        _ => String::new(),
+                    };
+                    let severity = issue.severity.as_deref().map(|s| format!("[{s}] ")).unwrap_or_default();
+                    writeln!(out, "    - {place}{severity}{}", issue.message.trim())?;
+                }
+            }
+        }
     }
     Ok(())
 }
