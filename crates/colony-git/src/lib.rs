@@ -26,6 +26,7 @@
 //! installed git qualifies.
 
 mod commit;
+mod diff;
 mod error;
 mod land;
 mod merge;

@@ -130,3 +130,19 @@ fn ancestry_and_subjects() {
     assert!(!repo.is_ancestor(&next, &base).unwrap());
     assert_eq!(repo.commit_subject(&next).unwrap(), "Add f");
 }
+
+#[test]
+fn diff_shows_a_branch_against_its_merge_base() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let main = t.oid("main");
+    let work = t.commit_on("colony-task/p/a-a1", &[("notes.txt", "<script>alert(1)</script>\n")], "Work");
+    t.commit_on("main", &[("other.txt", "moved on\n")], "Meanwhile");
+    let moved = t.oid("main");
+
+    assert_eq!(repo.merge_base(&moved, &work).unwrap(), Some(main.clone()));
+    let diff = repo.diff(&main, &work).unwrap();
+    assert!(diff.contains("+++ b/notes.txt") && diff.contains("+<script>alert(1)</script>"), "{diff}");
+    assert!(!diff.contains("other.txt"), "only the branch's own change: {diff}");
+    assert_eq!(repo.diff(&work, &work).unwrap(), "");
+}
