@@ -69,6 +69,7 @@ function useRoute() {
   useEffect(() => {
     const on = () => setRoute(read());
     addEventListener('hashchange', on);
+    on(); // the hash may have changed before this listener was added
     return () => removeEventListener('hashchange', on);
   }, []);
   return route;
@@ -428,4 +429,6 @@ function App() {
     <${Message} message=${message} />`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the loading note
+render(html`<${App} />`, root);

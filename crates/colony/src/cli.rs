@@ -137,7 +137,7 @@ Exit code: 0 when every task is done, 3 when tasks failed, are blocked or
 cancelled, or the run was stopped early.")]
     Run(RunArgs),
 
-    /// Serve the dashboard and its API: watch and steer the run in a browser
+    /// Serve the dashboard: watch and steer the run in a browser
     #[command(long_about = "\
 Serve the dashboard and its JSON API (docs/api.md) until Ctrl-C.
 
