@@ -270,6 +270,7 @@ function LogLine({ r }) {
     case 'cost': text = money(r.usd); break;
     case 'session': text = `session ${r.id}`; break;
     case 'error': text = `${r.class}: ${r.message}`; break;
+    case 'finished': text = r.message || (r.is_error ? 'finished with an error' : 'finished'); break;
     default: text = JSON.stringify(r);
   }
   return html`<div class="line"><span class="t">${clock(r.t)}</span><span class=${`k ${kind === 'error' ? 'err' : ''}`}>${kind}</span><pre>${text}</pre></div>`;
