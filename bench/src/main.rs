@@ -12,6 +12,10 @@
 //! against the same git work done by a shell script, its makespan on random
 //! DAGs against the lower bound, and its peak memory, with each engine run
 //! in a child process (the hidden `engine-child`).
+//!
+//! `web` measures the dashboard's API at 10,000 tasks with 50 event streams
+//! open, against the same store reads called directly, and the server's
+//! memory (in the hidden `web-child`).
 
 mod child;
 mod cli_timing;
@@ -19,6 +23,7 @@ mod engine;
 mod run;
 mod seed;
 mod table;
+mod web;
 mod worker;
 
 use std::sync::Arc;
@@ -47,6 +52,12 @@ enum Command {
     /// Run the engine on a prepared repository; one JSON line (for `engine`).
     #[command(hide = true)]
     EngineChild(engine::runner::Args),
+    /// Measure the dashboard: list and detail latency with many event
+    /// streams open, and the server's memory.
+    Web(web::Args),
+    /// Serve a repository's store as `colony serve` does (for `web`).
+    #[command(hide = true)]
+    WebChild(web::ChildArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +67,8 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => run::main(args),
         Command::Engine(args) => engine::main(args),
         Command::EngineChild(args) => engine::runner::main(args),
+        Command::Web(args) => web::main(args),
+        Command::WebChild(args) => web::child(args),
     }
 }
 

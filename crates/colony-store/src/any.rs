@@ -13,7 +13,8 @@ use crate::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::tx::Result;
 use crate::types::{
-    AddOptions, AddReport, Claim, Counts, LiveAttempt, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord,
+    AddOptions, AddReport, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, Rescued, RunningAttempt, TaskDetail,
+    TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
 
 /// Where the store lives, as given by `--store` or `COLONY_STORE`.
@@ -155,6 +156,15 @@ impl Store for AnyStore {
     }
     async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>> {
         delegate!(self, s => s.tasks(filter).await)
+    }
+    async fn task_page(&self, query: &TaskQuery) -> Result<TaskPage> {
+        delegate!(self, s => s.task_page(query).await)
+    }
+    async fn running(&self) -> Result<Vec<RunningAttempt>> {
+        delegate!(self, s => s.running().await)
+    }
+    async fn attempt_stats(&self) -> Result<AttemptStats> {
+        delegate!(self, s => s.attempt_stats().await)
     }
     async fn task(&self, id: &str) -> Result<Option<TaskDetail>> {
         delegate!(self, s => s.task(id).await)

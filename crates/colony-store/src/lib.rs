@@ -26,6 +26,6 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::{SqlStore, Store};
 pub use types::{
-    AddOptions, AddReport, AttemptRecord, Claim, Counts, Decision, LiveAttempt, PlanInfo, Rescued, TaskDetail, TaskFilter,
-    TaskRecord,
+    AddOptions, AddReport, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo, Rescued,
+    RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };

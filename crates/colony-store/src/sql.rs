@@ -21,6 +21,20 @@ macro_rules! record_columns {
     };
 }
 
+/// A `LIKE` pattern (escape character `\`) finding `text` anywhere, lowercased:
+/// the columns it is matched against are lowercased too.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Events per `INSERT`: five values each stays far below SQLite's 32,766
 /// and PostgreSQL's 65,535 bound values a statement.
 pub(crate) const EVENTS_PER_INSERT: usize = 1000;
@@ -680,6 +694,96 @@ macro_rules! sql_tx {
 
             async fn last_seq(&mut self) -> $crate::tx::Result<i64> {
                 Ok(sqlx::query_scalar("SELECT value FROM counters WHERE name = 'event_seq'").fetch_one(&mut *self.tx).await?)
+            }
+
+            async fn page(&mut self, query: &$crate::types::TaskQuery) -> $crate::tx::Result<$crate::types::TaskPage> {
+                use sqlx::Row;
+                /// The `WHERE` clause both the count and the page use.
+                fn push_filter(b: &mut sqlx::QueryBuilder<$db>, q: &$crate::types::TaskQuery, pattern: &Option<String>) {
+                    b.push(" WHERE 1 = 1");
+                    if !q.statuses.is_empty() {
+                        b.push(" AND status IN (");
+                        let mut list = b.separated(", ");
+                        for status in &q.statuses {
+                            list.push_bind(status.as_str());
+                        }
+                        list.push_unseparated(")");
+                    }
+                    if let Some(plan) = &q.plan {
+                        b.push(" AND plan = ").push_bind(plan.as_str());
+                    }
+                    if let Some(p) = pattern {
+                        b.push(" AND (LOWER(id) LIKE ").push_bind(p.as_str());
+                        b.push(" ESCAPE '\\' OR LOWER(title) LIKE ").push_bind(p.as_str()).push(" ESCAPE '\\')");
+                    }
+                }
+                let pattern = query.text.as_deref().filter(|t| !t.is_empty()).map($crate::sql::like_pattern);
+                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) AS n FROM tasks");
+                push_filter(&mut count, query, &pattern);
+                let total: i64 = count.build().fetch_one(&mut *self.tx).await?.try_get("n")?;
+                let mut page = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", $crate::sql::record_columns!(), " FROM tasks"));
+                push_filter(&mut page, query, &pattern);
+                page.push(" ORDER BY ord LIMIT ").push_bind(query.limit.min(i64::MAX as u64) as i64);
+                page.push(" OFFSET ").push_bind(query.offset.min(i64::MAX as u64) as i64);
+                let rows = page.build().fetch_all(&mut *self.tx).await?;
+                let mut deps: std::collections::HashMap<String, Vec<colony_core::TaskId>> = std::collections::HashMap::new();
+                if !rows.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("SELECT task, dep FROM task_deps WHERE task IN (");
+                    let mut list = q.separated(", ");
+                    for row in &rows {
+                        list.push_bind(row.try_get::<String, _>("id")?);
+                    }
+                    list.push_unseparated(") ORDER BY task, dep");
+                    for row in q.build().fetch_all(&mut *self.tx).await? {
+                        let task: String = row.try_get("task")?;
+                        deps.entry(task).or_default().extend(ids(vec![row.try_get("dep")?])?);
+                    }
+                }
+                let mut tasks = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let id: String = row.try_get("id")?;
+                    tasks.push(record_from(row, deps.remove(&id).unwrap_or_default())?);
+                }
+                Ok($crate::types::TaskPage { total: total as u64, tasks })
+            }
+
+            async fn running(&mut self) -> $crate::tx::Result<Vec<$crate::types::RunningAttempt>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT t.id, t.title, t.status, t.attempt, t.lease_owner, t.lease_until, a.started_at FROM tasks t \
+                     LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempt \
+                     WHERE t.lease_until IS NOT NULL ORDER BY a.started_at, t.id",
+                )
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let status: String = r.try_get("status")?;
+                        Ok($crate::types::RunningAttempt {
+                            task: ids(vec![r.try_get("id")?])?.remove(0),
+                            title: r.try_get("title")?,
+                            status: status.parse().map_err(|_| $crate::error::StoreError::Corrupt {
+                                what: format!("status `{status}`"),
+                                source: serde::de::Error::custom("unknown status"),
+                            })?,
+                            attempt: r.try_get::<i64, _>("attempt")? as u32,
+                            worker: r.try_get("lease_owner")?,
+                            lease_until: r.try_get("lease_until")?,
+                            started_at: r.try_get("started_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn attempt_stats(&mut self) -> $crate::tx::Result<$crate::types::AttemptStats> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(ended_at - started_at), 0) AS BIGINT) AS ms \
+                     FROM attempts WHERE outcome = 'done'",
+                )
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok($crate::types::AttemptStats { done: row.try_get::<i64, _>("n")? as u64, done_ms: row.try_get("ms")? })
             }
 
             async fn commit(self) -> $crate::tx::Result<()> {

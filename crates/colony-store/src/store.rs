@@ -11,7 +11,8 @@ use crate::error::StoreError;
 use crate::ops::{self, PlanHead};
 use crate::tx::{Result, Tx};
 use crate::types::{
-    AddOptions, AddReport, Claim, Counts, LiveAttempt, PlanInfo, Rescued, TaskDetail, TaskFilter, TaskRecord,
+    AddOptions, AddReport, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, Rescued, RunningAttempt, TaskDetail,
+    TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
 
 /// colony's durable state: plans, the task projection, attempts and the
@@ -109,7 +110,15 @@ pub trait Store: Send + Sync {
     fn cancel(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
 
     fn tasks(&self, filter: &TaskFilter) -> impl Future<Output = Result<Vec<TaskRecord>>> + Send;
+    /// One page of the tasks `query` selects, in plan order, and how many
+    /// it selects in all: what the dashboard's table shows.
+    fn task_page(&self, query: &TaskQuery) -> impl Future<Output = Result<TaskPage>> + Send;
     fn task(&self, id: &str) -> impl Future<Output = Result<Option<TaskDetail>>> + Send;
+    /// Every leased task with its title, phase and attempt start, oldest
+    /// attempt first.
+    fn running(&self) -> impl Future<Output = Result<Vec<RunningAttempt>>> + Send;
+    /// How many attempts ended merged and how long they took.
+    fn attempt_stats(&self) -> impl Future<Output = Result<AttemptStats>> + Send;
     fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
     /// Events after `since`, oldest first, at most `limit`.
     fn events(&self, since: i64, limit: usize) -> impl Future<Output = Result<Vec<Event>>> + Send;
@@ -281,6 +290,18 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>> {
         self.read().await?.list(filter).await
+    }
+
+    async fn task_page(&self, query: &TaskQuery) -> Result<TaskPage> {
+        self.read().await?.page(query).await
+    }
+
+    async fn running(&self) -> Result<Vec<RunningAttempt>> {
+        self.read().await?.running().await
+    }
+
+    async fn attempt_stats(&self) -> Result<AttemptStats> {
+        self.read().await?.attempt_stats().await
     }
 
     async fn task(&self, id: &str) -> Result<Option<TaskDetail>> {

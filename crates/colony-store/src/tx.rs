@@ -10,7 +10,7 @@ use std::future::Future;
 use colony_core::{Event, EventKind, Millis, PlanName, Task, TaskId, TaskSpec};
 
 use crate::error::StoreError;
-use crate::types::{AttemptRecord, LiveAttempt, PlanInfo, TaskFilter, TaskRecord};
+use crate::types::{AttemptRecord, AttemptStats, LiveAttempt, PlanInfo, RunningAttempt, TaskFilter, TaskPage, TaskQuery, TaskRecord};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -134,6 +134,9 @@ pub trait Tx: Send {
     fn plans(&mut self) -> impl Future<Output = Result<Vec<PlanInfo>>> + Send;
     fn plan_specs(&mut self, name: &str) -> impl Future<Output = Result<Vec<TaskSpec>>> + Send;
     fn last_seq(&mut self) -> impl Future<Output = Result<i64>> + Send;
+    fn page(&mut self, query: &TaskQuery) -> impl Future<Output = Result<TaskPage>> + Send;
+    fn running(&mut self) -> impl Future<Output = Result<Vec<RunningAttempt>>> + Send;
+    fn attempt_stats(&mut self) -> impl Future<Output = Result<AttemptStats>> + Send;
 
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
     fn rollback(self) -> impl Future<Output = Result<()>> + Send;

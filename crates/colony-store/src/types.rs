@@ -105,6 +105,49 @@ pub struct TaskFilter {
     pub plan: Option<String>,
 }
 
+/// Which tasks a page of a list shows: like [`TaskFilter`], plus a text
+/// to look for and the page's place.
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    pub statuses: Vec<TaskStatus>,
+    pub plan: Option<String>,
+    /// Matched, ignoring ASCII case, against the id and the title.
+    pub text: Option<String>,
+    /// Tasks to skip, in plan order.
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// One page of tasks and how many match the query in all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TaskPage {
+    pub total: u64,
+    pub tasks: Vec<TaskRecord>,
+}
+
+/// A leased task as a worker holds it: what the workers view shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunningAttempt {
+    pub task: TaskId,
+    pub title: String,
+    /// `running`, `checking` or `merging`.
+    pub status: TaskStatus,
+    pub attempt: u32,
+    pub worker: String,
+    pub lease_until: Millis,
+    /// When the attempt began; `None` only if its row is missing.
+    pub started_at: Option<Millis>,
+}
+
+/// Finished attempts, for estimating how long the rest will take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct AttemptStats {
+    /// Attempts that ended merged.
+    pub done: u64,
+    /// Their summed wall time.
+    pub done_ms: i64,
+}
+
 /// A plan in the store.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanInfo {

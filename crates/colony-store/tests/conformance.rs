@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use colony_core::review::{Issue, ReviewAnswer, Verdict};
 use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
-use colony_store::{AddOptions, Decision, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter};
+use colony_store::{
+    AddOptions, AttemptStats, Decision, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter, TaskQuery,
+};
 
 const LEASE: Duration = Duration::from_secs(30);
 const T0: i64 = 1_700_000_000_000;
@@ -330,6 +332,72 @@ async fn counts_and_filters<S: Store>(f: Fixture<S>) {
     assert_eq!(s.events(2, 2).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
 }
 
+async fn pages_filter_search_and_count<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("alpha", &[]), ("Beta-2", &["alpha"]), ("gamma_x", &[]), ("gammax", &[]), ("pct", &[])]);
+    p.tasks[3].title = "Write THE docs".into();
+    p.tasks[4].title = "100% done".into();
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let ids_of = |page: &colony_store::TaskPage| page.tasks.iter().map(|t| t.task.id.to_string()).collect::<Vec<_>>();
+    let query = |text: &str, statuses: Vec<TaskStatus>, offset, limit| TaskQuery {
+        statuses,
+        plan: None,
+        text: Some(text.to_owned()),
+        offset,
+        limit,
+    };
+
+    let all = s.task_page(&query("", vec![], 0, 2)).await.unwrap();
+    assert_eq!((all.total, ids_of(&all)), (5, vec!["alpha".to_owned(), "Beta-2".into()]));
+    assert_eq!(all.tasks[1].deps, vec![id("alpha")], "a page carries its tasks' deps");
+    let rest = s.task_page(&query("", vec![], 4, 2)).await.unwrap();
+    assert_eq!((rest.total, ids_of(&rest)), (5, vec!["pct".to_owned()]));
+
+    let beta = s.task_page(&query("bETA", vec![], 0, 10)).await.unwrap();
+    assert_eq!(ids_of(&beta), ["Beta-2"], "ids match ignoring case");
+    let docs = s.task_page(&query("the DOCS", vec![], 0, 10)).await.unwrap();
+    assert_eq!(ids_of(&docs), ["gammax"], "titles match ignoring case");
+    let underscore = s.task_page(&query("a_x", vec![], 0, 10)).await.unwrap();
+    assert_eq!(ids_of(&underscore), ["gamma_x"], "`_` is a character, not a wildcard");
+    let percent = s.task_page(&query("0%", vec![], 0, 10)).await.unwrap();
+    assert_eq!(ids_of(&percent), ["pct"], "`%` is a character, not a wildcard");
+
+    let pending = s.task_page(&query("", vec![TaskStatus::Pending], 0, 10)).await.unwrap();
+    assert_eq!((pending.total, ids_of(&pending)), (1, vec!["Beta-2".to_owned()]));
+    let both = s.task_page(&query("gamma", vec![TaskStatus::Ready, TaskStatus::Done], 1, 10)).await.unwrap();
+    assert_eq!((both.total, ids_of(&both)), (2, vec!["gammax".to_owned()]));
+    let other_plan = TaskQuery { plan: Some("q".into()), limit: 10, ..TaskQuery::default() };
+    assert_eq!(s.task_page(&other_plan).await.unwrap().total, 0);
+}
+
+async fn running_attempts_show_phase_worker_and_start<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &[]), ("c", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    assert!(s.running().await.unwrap().is_empty());
+    let a = s.claim("w1", LEASE).await.unwrap().unwrap();
+    f.clock.advance(1_000);
+    let b = s.claim("w2", LEASE).await.unwrap().unwrap();
+    s.set_phase(&a.task, a.attempt, Phase::Checking).await.unwrap();
+    let running = s.running().await.unwrap();
+    let seen: Vec<_> = running.iter().map(|r| (r.task.as_str(), r.status, r.worker.as_str(), r.started_at)).collect();
+    assert_eq!(seen, [("a", TaskStatus::Checking, "w1", Some(T0)), ("b", TaskStatus::Running, "w2", Some(T0 + 1_000))]);
+    assert_eq!((running[0].title.as_str(), running[0].attempt), ("Task a", 1));
+    s.complete(&b.task, b.attempt).await.unwrap();
+    assert_eq!(s.running().await.unwrap().len(), 1);
+}
+
+async fn attempt_stats_count_merged_attempts_and_their_time<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    assert_eq!(s.attempt_stats().await.unwrap(), AttemptStats::default());
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let b = s.claim("w", LEASE).await.unwrap().unwrap();
+    f.clock.advance(4_000);
+    s.complete(&a.task, a.attempt).await.unwrap();
+    s.fail(&b.task, b.attempt, "no", Duration::ZERO).await.unwrap();
+    assert_eq!(s.attempt_stats().await.unwrap(), AttemptStats { done: 1, done_ms: 4_000 });
+}
+
 async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S>) {
     let s = Arc::new(f.store);
     let tasks: Vec<(String, Vec<&str>)> = (0..200).map(|i| (format!("t{i}"), vec![])).collect();
@@ -606,4 +674,7 @@ conformance!(
     a_persons_decision_waits_in_the_store_for_the_next_claim,
     an_approved_task_cancelled_before_its_merge_forgets_the_decision,
     reviews_are_kept_round_by_round,
+    pages_filter_search_and_count,
+    running_attempts_show_phase_worker_and_start,
+    attempt_stats_count_merged_attempts_and_their_time,
 );

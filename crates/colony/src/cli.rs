@@ -3,8 +3,9 @@
 //! Help is written for someone who has never seen colony: the top level says
 //! what colony is and shows a first session, and every command and flag has
 //! a line of its own. Only commands that work are listed; the ones still to
-//! come (serve, doctor, …) are left out rather than stubbed.
+//! come (doctor, …) are left out rather than stubbed.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -135,6 +136,20 @@ them at once) and continued later with `colony run`.
 Exit code: 0 when every task is done, 3 when tasks failed, are blocked or
 cancelled, or the run was stopped early.")]
     Run(RunArgs),
+
+    /// Serve the dashboard: watch and steer the run in a browser
+    #[command(long_about = "\
+Serve the dashboard and its JSON API (docs/api.md) until Ctrl-C.
+
+The page shows progress, every task with its log, diff and gate output,
+the dependency graph and the workers, updated live. Reading is open to
+anyone who can reach the address (127.0.0.1 by default: this machine
+only); the controls (retry, cancel, kill) need the token colony keeps in
+.colony/token. The URL printed at start carries it: open that one.
+
+To stop a run from the page, serve it from the run itself with
+`colony run --serve`.")]
+    Serve(ServeArgs),
 
     /// List tasks with their status and attempts
     List(ListArgs),
@@ -299,6 +314,23 @@ pub struct RunArgs {
     /// Print one JSON event per line (the summary goes to stderr)
     #[arg(long)]
     pub json: bool,
+
+    /// Serve the dashboard while the run lasts (see `colony serve`); its
+    /// stop buttons stop this run
+    #[arg(long)]
+    pub serve: bool,
+
+    /// The dashboard's address, with --serve
+    #[arg(long, value_name = "HOST:PORT", default_value = colony_web::DEFAULT_ADDR, requires = "serve")]
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen; port 0 picks a free port (printed at start). An
+    /// address other than 127.0.0.1 lets other machines read the dashboard
+    #[arg(long, value_name = "HOST:PORT", default_value = colony_web::DEFAULT_ADDR)]
+    pub addr: SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -422,10 +454,11 @@ fn status_parser() -> impl TypedValueParser<Value = TaskStatus> {
 }
 
 impl Command {
-    /// Commands that run agents. They get a runtime with worker threads:
-    /// the engine's attempts run side by side, and its git calls block a
-    /// thread while they last.
+    /// Commands that run agents or serve the dashboard. They get a runtime
+    /// with worker threads: the engine's attempts run side by side, its git
+    /// calls block a thread while they last, and the dashboard answers many
+    /// browsers at once.
     pub fn runs_agents(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Demo(_))
+        matches!(self, Command::Run(_) | Command::Demo(_) | Command::Serve(_))
     }
 }

@@ -10,6 +10,7 @@
 //! `colony run` carries on.
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::cmd::add;
+use crate::cmd::serve::Dashboard;
 use crate::ctx::Ctx;
 use crate::exit::Unfinished;
 use crate::progress::{Mode, Progress};
@@ -41,6 +43,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs, out: &mut impl Write) -> Result<()> {
         plans: args.plans,
         overrides: Overrides { workers: args.jobs.map(usize::from), agent: args.agent },
         mode,
+        serve: args.serve.then_some(args.addr),
     };
     match execute(ctx, &job, out).await? {
         Some(report) if !report.all_done() => Err(Unfinished.into()),
@@ -54,6 +57,8 @@ pub struct Job {
     pub plans: Vec<PathBuf>,
     pub overrides: Overrides,
     pub mode: Mode,
+    /// Serve the dashboard here while the run lasts.
+    pub serve: Option<SocketAddr>,
 }
 
 /// Imports the job's plans, runs the engine to the end with progress, and
@@ -116,6 +121,16 @@ async fn drive(
     let to_run: usize = TaskStatus::UNFINISHED.iter().map(|s| counts.get(*s)).sum();
     let longest_id =
         store.tasks(&TaskFilter::default()).await?.iter().map(|t| t.task.id.as_str().len()).max().unwrap_or(0);
+    // Bound before anything starts: a taken address changes nothing.
+    let shutdown = Shutdown::new();
+    let dashboard = match job.serve {
+        Some(addr) => {
+            let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
+            let pattern = &config.run.integration_branch;
+            Some(Dashboard::start(ctx, addr, store, pattern, Some(shutdown.clone()), text).await?)
+        }
+        None => None,
+    };
     if job.mode.for_people() && to_run > 0 {
         let tasks = match to_run < counts.total {
             true => format!("{to_run} of {}", render::count(counts.total, "task")),
@@ -126,7 +141,6 @@ async fn drive(
     }
 
     let engine = Engine::new(store.clone(), repo, settings);
-    let shutdown = Shutdown::new();
     let mut interrupts = Interrupts::install()?;
     let mut progress = Progress::new(job.mode, store.last_seq().await?, longest_id, counts.total, done_before);
     let finished = CancellationToken::new();
@@ -154,6 +168,9 @@ async fn drive(
         eprintln!("stopping now: the agents are being stopped and their tasks go back to the queue");
     };
     let (report, shown, ()) = tokio::join!(engine_run, watch, stop);
+    if let Some(dashboard) = dashboard {
+        dashboard.stop().await?;
+    }
     let report = report.context("the run stopped on an error")?;
     shown?;
 

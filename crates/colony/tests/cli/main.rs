@@ -14,5 +14,6 @@ mod postgres;
 mod refused;
 mod repo;
 mod run;
+mod serve;
 mod setup;
 mod steer;

@@ -1,0 +1,446 @@
+// colony's dashboard. Preact + htm, no build step. Every text shown goes
+// through htm's interpolation, which makes text nodes: task titles and
+// agent output can never become markup.
+import { html, render, useState, useEffect, useRef, useCallback, useLayoutEffect } from './vendor/htm-preact.js';
+
+const STATES = ['pending', 'ready', 'running', 'checking', 'merging', 'awaiting_approval', 'done', 'failed', 'blocked', 'cancelled'];
+const LEASED = ['running', 'checking', 'merging'];
+const label = (s) => s.replace('_', ' ');
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function request(method, url, body) {
+  const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (e) {
+    throw new ApiError(0, 'the colony server cannot be reached');
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText);
+  return data;
+}
+const get = (url) => request('GET', url);
+const post = (url, body) => request('POST', url, body);
+
+// ---- formatting ----
+function duration(ms) {
+  if (ms == null) return '—';
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+}
+const clock = (t) => (t ? new Date(t).toLocaleTimeString() : '—');
+const money = (usd) => (usd === null || usd === undefined ? 'unknown' : usd > 0 && usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`);
+const tokens = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : `${n}`);
+
+function eventText(e) {
+  switch (e.type) {
+    case 'plan_added': return `plan ${e.plan} added (${e.tasks} tasks)`;
+    case 'task_added': return `added: ${e.spec.title}`;
+    case 'claimed': return `attempt ${e.attempt} claimed by ${e.worker}`;
+    case 'phase_changed': return `attempt ${e.attempt} ${e.phase}`;
+    case 'feedback_round': return `attempt ${e.attempt} round ${e.round} (${e.cause})`;
+    case 'completed': return `attempt ${e.attempt} done`;
+    case 'attempt_failed': return `attempt ${e.attempt} failed: ${e.reason}`;
+    case 'lease_expired': return `attempt ${e.attempt} lease expired`;
+    case 'released': return `attempt ${e.attempt} released: ${e.reason}`;
+    case 'blocked': return `blocked by ${e.by}`;
+    default: return e.type.replace('_', ' ');
+  }
+}
+
+const Badge = ({ status }) => html`<span class=${`badge s-${status}`}>${label(status)}</span>`;
+const TaskLink = ({ id }) => html`<a href=${`#/task/${encodeURIComponent(id)}`}>${id}</a>`;
+
+// ---- routing ----
+function useRoute() {
+  const read = () => (location.hash.replace(/^#/, '') || '/');
+  const [route, setRoute] = useState(read());
+  useEffect(() => {
+    const on = () => setRoute(read());
+    addEventListener('hashchange', on);
+    on(); // the hash may have changed before this listener was added
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return route;
+}
+
+// ---- live updates: one EventSource; views refetch on `tick` ----
+function useLive() {
+  const [conn, setConn] = useState('connecting');
+  const [tick, setTick] = useState(0);
+  const [recent, setRecent] = useState([]);
+  useEffect(() => {
+    let timer = null;
+    const bump = () => {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; setTick((t) => t + 1); }, 150);
+    };
+    const source = new EventSource('/api/events');
+    source.onopen = () => { setConn('live'); bump(); };
+    source.onerror = () => setConn(source.readyState === EventSource.CLOSED ? 'gone' : 'reconnecting');
+    source.onmessage = (m) => {
+      const event = JSON.parse(m.data);
+      setRecent((r) => [event, ...r].slice(0, 40));
+      bump();
+    };
+    return () => { source.close(); clearTimeout(timer); };
+  }, []);
+  return { conn, tick, recent };
+}
+
+// Fetches `url` now and whenever `tick` moves; keeps the last good answer.
+function useData(url, tick) {
+  const [state, setState] = useState({ data: null, error: null });
+  useEffect(() => {
+    if (!url) return;
+    let live = true;
+    get(url).then((data) => live && setState({ data, error: null }), (error) => live && setState((s) => ({ data: s.data, error })));
+    return () => { live = false; };
+  }, [url, tick]);
+  return state;
+}
+
+function useNow(every = 1000) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => { const t = setInterval(() => setNow(Date.now()), every); return () => clearInterval(t); }, [every]);
+  return now;
+}
+
+// ---- confirmation and messages ----
+function Confirm({ ask, onClose }) {
+  const [feedback, setFeedback] = useState('');
+  if (!ask) return null;
+  const go = () => { onClose(); ask.run(feedback); };
+  return html`<div class="overlay" role="dialog" aria-modal="true" aria-label=${ask.title}>
+    <div class="dialog">
+      <h3>${ask.title}</h3>
+      <p>${ask.text}</p>
+      ${ask.feedback && html`<textarea aria-label="feedback" placeholder="What should the agent change?" value=${feedback} onInput=${(e) => setFeedback(e.target.value)}></textarea>`}
+      <div class="buttons">
+        <button onClick=${onClose}>Back</button>
+        <button class=${ask.danger ? 'danger' : 'primary'} onClick=${go}>${ask.confirm}</button>
+      </div>
+    </div>
+  </div>`;
+}
+
+function Message({ message }) {
+  if (!message) return null;
+  return html`<div class=${`message ${message.error ? 'error' : ''}`} role="status">${message.text}</div>`;
+}
+
+// ---- views ----
+function Overview({ status, recent }) {
+  if (!status) return html`<p class="muted">Loading…</p>`;
+  const { total, counts, done } = status;
+  const pct = total ? Math.round((100 * done) / total) : 0;
+  return html`
+    <div class="cards">
+      <div class="card"><h3>Progress</h3><div class="big">${done} / ${total}</div>
+        <div class="bar" aria-label=${`${pct}% done`}>
+          ${STATES.filter((s) => counts[s]).map((s) => html`<span class=${`s-${s}`} style=${{ width: `${(100 * counts[s]) / total}%` }} title=${`${label(s)}: ${counts[s]}`}></span>`)}
+        </div>
+        <span class="muted">${pct}% done</span></div>
+      <div class="card"><h3>Working now</h3><div class="big">${status.busy_workers}</div><span class="muted">${status.unfinished} tasks left</span></div>
+      <div class="card"><h3>ETA</h3><div class="big">${status.over ? 'over' : duration(status.eta_ms)}</div><span class="muted">from the mean merged attempt</span></div>
+      <div class="card"><h3>Spend</h3><div class="big">${money(status.spend.usd)}</div>
+        <span class="muted">${tokens(status.spend.input_tokens)} tokens in, ${tokens(status.spend.output_tokens)} out</span></div>
+    </div>
+    <section><h2>Tasks by state</h2>
+      <div class="chips">${STATES.map((s) => html`<a class=${`badge s-${s}`} href=${`#/tasks?status=${s}`}>${label(s)}: ${counts[s]}</a>`)}</div>
+    </section>
+    <section><h2>Integration branches</h2>
+      ${status.plans.length === 0 ? html`<p class="muted">No plans yet: add one with <code>colony add PLAN</code>.</p>` : html`
+      <table><thead><tr><th>plan</th><th>tasks</th><th>branch</th></tr></thead><tbody>
+        ${status.plans.map((p) => html`<tr><td>${p.name}</td><td>${p.tasks}</td><td><code>${p.integration_branch}</code></td></tr>`)}
+      </tbody></table>`}
+    </section>
+    <section><h2>Recent activity</h2>
+      ${recent.length === 0 ? html`<p class="muted">Nothing yet since this page opened.</p>` : html`
+      <table><tbody>${recent.slice(0, 15).map((e) => html`<tr>
+        <td class="muted mono">${clock(e.at)}</td><td>${e.task ? html`<${TaskLink} id=${e.task} />` : ''}</td><td>${eventText(e)}</td></tr>`)}
+      </tbody></table>`}
+    </section>`;
+}
+
+function Tasks({ tick, query }) {
+  const [status, setStatus] = useState(query.get('status') || '');
+  const [text, setText] = useState(query.get('q') || '');
+  const [q, setQ] = useState(text);
+  const [page, setPage] = useState(1);
+  useEffect(() => { setStatus(query.get('status') || ''); setPage(1); }, [query.get('status')]);
+  useEffect(() => { const t = setTimeout(() => { setQ(text); setPage(1); }, 250); return () => clearTimeout(t); }, [text]);
+  const params = new URLSearchParams({ page, per_page: 50 });
+  if (status) params.set('status', status);
+  if (q) params.set('q', q);
+  const { data, error } = useData(`/api/tasks?${params}`, tick);
+  return html`
+    <div class="toolbar">
+      <select aria-label="status" value=${status} onChange=${(e) => { setStatus(e.target.value); setPage(1); }}>
+        <option value="">every state</option>
+        ${STATES.map((s) => html`<option value=${s}>${label(s)}</option>`)}
+      </select>
+      <input type="search" aria-label="search" placeholder="Search id or title" value=${text} onInput=${(e) => setText(e.target.value)} />
+    </div>
+    ${error && html`<p class="banner gone">${error.message}</p>`}
+    ${data && html`
+      <table class="tasks"><thead><tr><th>id</th><th>title</th><th>state</th><th class="hide-narrow">attempt</th><th class="hide-narrow">updated</th></tr></thead>
+      <tbody>${data.tasks.map((t) => html`<tr class="row" data-id=${t.id} onClick=${() => { location.hash = `#/task/${encodeURIComponent(t.id)}`; }}>
+        <td class="mono"><${TaskLink} id=${t.id} /></td><td>${t.title}</td><td><${Badge} status=${t.status} /></td>
+        <td class="hide-narrow">${t.attempt || ''}</td><td class="hide-narrow muted">${clock(t.updated_at)}</td></tr>`)}
+      </tbody></table>
+      ${data.total === 0 && html`<p class="muted">No task matches.</p>`}
+      <div class="pager">
+        <span class="muted">${data.total} tasks · page ${data.page} of ${Math.max(1, data.pages)}</span>
+        <button disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
+        <button disabled=${page >= data.pages} onClick=${() => setPage(page + 1)}>Next</button>
+      </div>`}`;
+}
+
+function Graph({ tick }) {
+  const { data, error } = useData('/api/graph', tick);
+  const box = useRef(null);
+  const [lines, setLines] = useState([]);
+  const nodes = data || [];
+  const draw = nodes.length <= 400;
+  useLayoutEffect(() => {
+    if (!box.current || !draw) return;
+    const origin = box.current.getBoundingClientRect();
+    const at = {};
+    box.current.querySelectorAll('.node').forEach((el) => { at[el.dataset.id] = el.getBoundingClientRect(); });
+    const edges = [];
+    for (const n of nodes) {
+      for (const d of n.deps) {
+        const a = at[d], b = at[n.id];
+        if (a && b) edges.push({ x1: a.right - origin.left, y1: a.top + a.height / 2 - origin.top, x2: b.left - origin.left, y2: b.top + b.height / 2 - origin.top, key: `${d}>${n.id}` });
+      }
+    }
+    setLines(edges);
+  }, [data]);
+  if (error) return html`<p class="banner gone">${error.message}</p>`;
+  if (!data) return html`<p class="muted">Loading…</p>`;
+  const columns = [];
+  for (const n of nodes) (columns[n.depth] = columns[n.depth] || []).push(n);
+  return html`<section class="graph" ref=${box}>
+    ${draw && html`<svg width="100%" height="100%">${lines.map((l) => html`<line key=${l.key} x1=${l.x1} y1=${l.y1} x2=${l.x2} y2=${l.y2} />`)}</svg>`}
+    <div class="columns">
+      ${columns.map((col, depth) => html`<div class="column"><h4>depth ${depth}</h4>
+        ${(col || []).map((n) => html`<a class=${`node s-${n.status}`} data-id=${n.id} href=${`#/task/${encodeURIComponent(n.id)}`} title=${`${n.id}: ${n.title} (${label(n.status)})`}>${n.id}</a>`)}
+      </div>`)}
+    </div>
+    ${!draw && html`<p class="muted">${nodes.length} tasks: dependency lines are drawn for 400 or fewer.</p>`}
+  </section>`;
+}
+
+function Workers({ tick }) {
+  const { data, error } = useData('/api/workers', tick);
+  const now = useNow();
+  const [loadedAt, setLoadedAt] = useState(Date.now());
+  useEffect(() => setLoadedAt(Date.now()), [data]);
+  if (error) return html`<p class="banner gone">${error.message}</p>`;
+  if (!data) return html`<p class="muted">Loading…</p>`;
+  if (data.length === 0) return html`<p class="muted">No worker is on a task right now.</p>`;
+  return html`<table class="workers"><thead><tr><th>worker</th><th>task</th><th>phase</th><th>elapsed</th><th>last line</th></tr></thead>
+    <tbody>${data.map((w) => html`<tr>
+      <td class="mono">${w.worker}</td><td><${TaskLink} id=${w.task} /><div class="muted">${w.title}</div></td>
+      <td><${Badge} status=${w.phase} /> <span class="muted">a${w.attempt}</span></td>
+      <td>${duration(w.elapsed_ms == null ? null : w.elapsed_ms + (now - loadedAt))}</td>
+      <td><pre class="muted">${w.last_line || ''}</pre></td></tr>`)}</tbody></table>`;
+}
+
+function LogLine({ r }) {
+  let kind = r.kind, text;
+  switch (r.kind) {
+    case 'raw': kind = r.stream; text = r.text; break;
+    case 'text': kind = 'agent'; text = r.text; break;
+    case 'tool_use': kind = 'tool'; text = `${r.name} ${r.input_summary}`; break;
+    case 'tool_result': kind = r.is_error ? 'error' : 'result'; text = r.output; break;
+    case 'usage': kind = 'tokens'; text = `${r.input} in, ${r.output} out, ${r.cached} cached`; break;
+    case 'cost': text = money(r.usd); break;
+    case 'session': text = `session ${r.id}`; break;
+    case 'error': text = `${r.class}: ${r.message}`; break;
+    case 'finished': text = r.message || (r.is_error ? 'finished with an error' : 'finished'); break;
+    default: text = JSON.stringify(r);
+  }
+  return html`<div class="line"><span class="t">${clock(r.t)}</span><span class=${`k ${kind === 'error' ? 'err' : ''}`}>${kind}</span><pre>${text}</pre></div>`;
+}
+
+// The log: the detail's tail, then live records while the attempt runs.
+function Log({ task, tail, running }) {
+  const [records, setRecords] = useState(tail.records);
+  const end = useRef(null);
+  useEffect(() => setRecords(tail.records), [tail]);
+  useEffect(() => {
+    if (!running || tail.attempt == null) return;
+    const source = new EventSource(`/api/tasks/${encodeURIComponent(task)}/log?follow=1&attempt=${tail.attempt}`);
+    let first = true;
+    source.onmessage = (m) => {
+      const r = JSON.parse(m.data);
+      setRecords((rs) => {
+        // The stream starts from the log's beginning: replace the tail once.
+        const next = first ? [r] : [...rs, r];
+        first = false;
+        return next.slice(-2000);
+      });
+    };
+    source.addEventListener('end', () => source.close());
+    return () => source.close();
+  }, [task, tail.attempt, running]);
+  useEffect(() => { if (end.current) end.current.scrollTop = end.current.scrollHeight; }, [records]);
+  if (tail.attempt == null) return html`<p class="muted">No attempt yet.</p>`;
+  return html`<div class="log" ref=${end} aria-label="log">
+    ${tail.skipped > 0 && html`<p class="muted">${tail.skipped} earlier records not shown; <code>colony logs ${task}</code> has them all.</p>`}
+    ${records.map((r) => html`<${LogLine} r=${r} />`)}
+    ${records.length === 0 && html`<p class="muted">The log is empty so far.</p>`}
+  </div>`;
+}
+
+function DiffView({ diff }) {
+  if (!diff) return html`<p class="muted">No diff: the attempt has not committed yet, or its branch is gone.</p>`;
+  const lines = diff.text.split('\n');
+  const shown = lines.slice(0, 5000);
+  const cls = (l) => (l.startsWith('@@') ? 'hunk' : l.startsWith('+') && !l.startsWith('+++') ? 'add' : l.startsWith('-') && !l.startsWith('---') ? 'del' : '');
+  return html`<div>
+    <p class="muted">Attempt ${diff.attempt}, ${diff.source === 'merged' ? 'as merged' : 'its branch against the integration branch'}: <code>${diff.from.slice(0, 10)}..${diff.to.slice(0, 10)}</code></p>
+    <div class="diff mono">${shown.map((l) => html`<div class=${cls(l)}>${l}</div>`)}</div>
+    ${(diff.truncated || lines.length > shown.length) && html`<p class="muted">The diff is cut here.</p>`}
+  </div>`;
+}
+
+function Gates({ gates }) {
+  if (gates.length === 0) return html`<p class="muted">No gate has run.</p>`;
+  return gates.map((g) => html`<div class=${`gate ${g.passed === true ? 'pass' : g.passed === false ? 'fail' : ''}`}>
+    <div><code>${g.command}</code> — attempt ${g.attempt}, ${g.passed === true ? 'passed' : g.passed === false ? 'failed' : 'running'}</div>
+    ${g.truncated && html`<p class="muted">earlier lines left out</p>`}
+    <pre>${g.output.join('\n')}</pre></div>`);
+}
+
+function TaskDetail({ id, tick, act }) {
+  const { data, error } = useData(`/api/tasks/${encodeURIComponent(id)}`, tick);
+  const [tab, setTab] = useState('log');
+  if (error && !data) return html`<p class="banner gone">${error.message}</p>`;
+  if (!data) return html`<p class="muted">Loading…</p>`;
+  const s = data.status;
+  const control = (name, title, text, opts = {}) => html`<button class=${opts.danger ? 'danger' : ''} data-action=${name}
+      onClick=${() => act({ title, text, confirm: opts.confirm || title, danger: opts.danger, feedback: opts.feedback,
+        run: (feedback) => post(`/api/tasks/${encodeURIComponent(id)}/${name}`, opts.feedback ? { feedback } : {}).then(() => `${title}: ${id}`) })}>${title}</button>`;
+  const tabs = [['log', 'Log'], ['prompt', 'Prompt'], ['diff', 'Diff'], ['gates', `Gates (${data.gates.length})`], ['reviews', 'Reviews'], ['attempts', `Attempts (${data.attempts.length})`], ['events', 'Events']];
+  return html`
+    <div class="detail-head">
+      <h2 class="mono">${data.id}</h2><${Badge} status=${s} /><span class="task-title">${data.title}</span>
+      <span class="spacer"></span>
+      <div class="controls">
+        ${(s === 'failed' || s === 'cancelled') && control('retry', 'Retry', `Send ${id} back to the queue with its attempts reset?`)}
+        ${LEASED.includes(s) && control('kill', 'Kill', `Stop the running attempt of ${id}? Its agent is stopped; the task is queued again while it has attempts left.`, { danger: true })}
+        ${s !== 'done' && s !== 'cancelled' && control('cancel', 'Cancel', `Cancel ${id}? Tasks that depend on it become blocked.`, { danger: true, confirm: 'Cancel the task' })}
+        ${s === 'awaiting_approval' && control('approve', 'Approve', `Approve ${id}'s work for merging?`)}
+        ${s === 'awaiting_approval' && control('reject', 'Reject', `Send ${id} back to its agent with your feedback?`, { feedback: true })}
+      </div>
+    </div>
+    <section>
+      <dl class="kv">
+        <dt>plan</dt><dd>${data.plan} → <code>${data.integration_branch}</code></dd>
+        ${data.reason && html`<dt>reason</dt><dd><pre>${data.reason}</pre></dd>`}
+        ${data.by && html`<dt>blocked by</dt><dd><${TaskLink} id=${data.by} /></dd>`}
+        <dt>depends on</dt><dd>${data.deps.length ? data.deps.map((d, i) => html`${i ? ', ' : ''}<${TaskLink} id=${d} />`) : '—'}</dd>
+        <dt>needed by</dt><dd>${data.dependents.length ? data.dependents.map((d, i) => html`${i ? ', ' : ''}<${TaskLink} id=${d} />`) : '—'}</dd>
+        <dt>attempts</dt><dd>${data.attempt} of at most ${data.max_attempts} (${data.tries} since queued)</dd>
+        <dt>spend</dt><dd>${money(data.spend.some((x) => x.usd !== null) ? data.spend.reduce((a, x) => a + (x.usd || 0), 0) : null)}</dd>
+      </dl>
+    </section>
+    <div class="tabs" role="tablist">${tabs.map(([k, name]) => html`<button role="tab" class=${tab === k ? 'on' : ''} aria-selected=${tab === k} onClick=${() => setTab(k)}>${name}</button>`)}</div>
+    <section>
+      ${tab === 'log' && html`<${Log} task=${data.id} tail=${data.log} running=${LEASED.includes(s)} />`}
+      ${tab === 'prompt' && html`<pre class="prompt">${data.spec.prompt}</pre>
+        ${data.spec.acceptance && html`<h2>Acceptance</h2><ul>${data.spec.acceptance.map((a) => html`<li>${a}</li>`)}</ul>`}`}
+      ${tab === 'diff' && html`<${DiffView} diff=${data.diff} />`}
+      ${tab === 'gates' && html`<${Gates} gates=${data.gates} />`}
+      ${tab === 'reviews' && (data.reviews.length ? data.reviews.map((r) => html`<${ReviewCard} review=${r} />`) : html`<p class="muted">No review yet.</p>`)}
+      ${tab === 'attempts' && html`<table><thead><tr><th>#</th><th>worker</th><th>started</th><th>took</th><th>outcome</th></tr></thead><tbody>
+        ${data.attempts.map((a) => html`<tr><td>${a.attempt}</td><td class="mono">${a.worker}</td><td>${clock(a.started_at)}</td>
+          <td>${a.ended_at ? duration(a.ended_at - a.started_at) : 'running'}</td><td>${a.outcome || ''} ${a.reason ? html`<pre class="muted">${a.reason}</pre>` : ''}</td></tr>`)}
+      </tbody></table>`}
+      ${tab === 'events' && html`<table><tbody>${data.events.map((e) => html`<tr><td class="muted mono">${clock(e.at)}</td><td>${eventText(e)}</td></tr>`)}</tbody></table>`}
+    </section>`;
+}
+
+// ---- the app ----
+function App() {
+  const route = useRoute();
+  const { conn, tick, recent } = useLive();
+  const { data: status, error: statusError } = useData('/api/status', tick);
+  const { data: session } = useData('/api/session', 0);
+  const [ask, setAsk] = useState(null);
+  const [message, setMessage] = useState(null);
+  const say = useCallback((text, error = false) => {
+    setMessage({ text, error });
+    setTimeout(() => setMessage((m) => (m && m.text === text ? null : m)), 6000);
+  }, []);
+  const act = useCallback((request) => setAsk({
+    ...request,
+    run: (feedback) => request.run(feedback).then((done) => say(done), (e) => say(e.status === 401
+      ? `Not allowed: ${e.message}` : e.message, true)),
+  }), [say]);
+
+  const [path, search] = route.split('?');
+  const query = new URLSearchParams(search || '');
+  const view = path.startsWith('/task/') ? 'task' : path.slice(1) || 'overview';
+  const runState = status && status.run;
+  const gone = conn !== 'live' || (statusError && statusError.status === 0);
+  const stop = (now) => act({
+    title: now ? 'Emergency stop' : 'Stop the run',
+    text: now ? 'Stop every agent now? Their tasks go back to the queue.' : 'Stop claiming new work and let running attempts finish?',
+    confirm: now ? 'Stop now' : 'Stop', danger: true,
+    run: () => post('/api/run/stop', { now }).then(() => (now ? 'Stopping now' : 'Stopping when running attempts finish')),
+  });
+  const nav = [['overview', 'Overview'], ['tasks', 'Tasks'], ['graph', 'Graph'], ['workers', 'Workers']];
+  return html`
+    <header>
+      <h1>colony</h1>
+      <nav>${nav.map(([k, name]) => html`<a href=${`#/${k === 'overview' ? '' : k}`} class=${view === k ? 'on' : ''}>${name}</a>`)}</nav>
+      <span class="spacer"></span>
+      ${runState && runState.in_process && html`<div class="controls">
+        <button class="danger" data-action="stop" disabled=${runState.state !== 'running'} onClick=${() => stop(false)}>Stop</button>
+        <button class="danger" data-action="stop-now" disabled=${runState.state === 'stopping'} onClick=${() => stop(true)}>Emergency stop</button></div>`}
+      <span class=${`conn ${conn}`} data-conn=${conn}>${conn === 'live' ? 'live' : conn === 'gone' ? 'server gone' : 'reconnecting…'}</span>
+    </header>
+    <main>
+      ${gone && conn !== 'connecting' && html`<div class="banner gone" data-banner="gone">The colony server is not answering; the page keeps trying. What you see may be out of date.</div>`}
+      ${status && status.over && status.total > 0 && html`<div class="banner over" data-banner="over">
+        The run is over: ${status.done} of ${status.total} done${STATES.filter((s) => s !== 'done' && status.counts[s]).map((s) => `, ${status.counts[s]} ${label(s)}`).join('')}.</div>`}
+      ${session && !session.authorized && html`<p class="muted">Read only: to use the controls, open the URL <code>colony serve</code> printed (it carries the token).</p>`}
+      ${view === 'overview' && html`<${Overview} status=${status} recent=${recent} />`}
+      ${view === 'tasks' && html`<${Tasks} tick=${tick} query=${query} />`}
+      ${view === 'graph' && html`<${Graph} tick=${tick} />`}
+      ${view === 'workers' && html`<${Workers} tick=${tick} />`}
+      ${view === 'task' && html`<${TaskDetail} id=${decodeURIComponent(path.slice(6))} tick=${tick} act=${act} />`}
+    </main>
+    <${Confirm} ask=${ask} onClose=${() => setAsk(null)} />
+    <${Message} message=${message} />`;
+}
+
+const root = document.getElementById('app');
+root.textContent = ''; // the loading note
+render(html`<${App} />`, root);
+
+/** One reviewer's answer on one round: the verdict, the summary, each issue. */
+function ReviewCard({ review }) {
+  const verdict = review.outcome === 'no_verdict' ? 'no verdict' : review.verdict === 'approved' ? 'approved' : 'needs changes';
+  return html`<section class="review">
+    <h4>Attempt ${review.attempt}, round ${review.round}: ${review.reviewer} — ${verdict}</h4>
+    ${review.outcome === 'no_verdict' && html`<p class="muted">${review.reason}</p>`}
+    ${review.summary && html`<p>${review.summary}</p>`}
+    ${review.issues && review.issues.length > 0 && html`<ul>${review.issues.map((i) => html`<li>${i.file ? `${i.file}${i.line ? `:${i.line}` : ''} ` : ''}${i.severity ? `[${i.severity}] ` : ''}${i.message}</li>`)}</ul>`}
+  </section>`;
+}

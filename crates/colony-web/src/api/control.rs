@@ -1,0 +1,161 @@
+//! The controls: every change needs the token (see [`crate::auth`]) and
+//! answers with what it did, or why it did nothing.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use colony_store::Store;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::load_task;
+use crate::app::Shared;
+use crate::auth::{authorize, has_token};
+use crate::error::WebError;
+
+type Answer = Result<(StatusCode, Json<Value>), WebError>;
+
+/// `GET /api/session`: whether this browser holds the token, so the page
+/// can say how to get it before a control is pressed.
+pub(crate) async fn session<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    Json(json!({ "authorized": has_token(&headers, &app.token) }))
+}
+
+/// `POST /api/tasks/{id}/retry`: a failed or cancelled task goes back to
+/// the queue.
+pub(crate) async fn retry<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    authorize(&headers, &app.token)?;
+    let task = load_task(&app, &id).await?.record.task.id;
+    app.store.retry(std::slice::from_ref(&task)).await?;
+    changed(&app, &id).await
+}
+
+/// `POST /api/tasks/{id}/cancel`: its dependents become blocked.
+pub(crate) async fn cancel<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    authorize(&headers, &app.token)?;
+    let task = load_task(&app, &id).await?.record.task.id;
+    app.store.cancel(std::slice::from_ref(&task)).await?;
+    changed(&app, &id).await
+}
+
+/// `POST /api/tasks/{id}/kill`: ends the running attempt. Its lease is
+/// taken back at once (the task is ready again while it has attempts
+/// left); the worker finds the lease gone at its next heartbeat and stops
+/// the agent's process group. This works the same whichever process, or
+/// machine, runs the attempt.
+pub(crate) async fn kill<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    authorize(&headers, &app.token)?;
+    let task = load_task(&app, &id).await?.record.task;
+    if !task.status().is_leased() {
+        return Err(WebError::Conflict(format!(
+            "task {} is {}; only a running attempt can be killed",
+            task.id,
+            task.status()
+        )));
+    }
+    let rescued = app.store.expire(&task.id, task.attempt).await?;
+    Ok((
+        StatusCode::OK,
+        Json(
+            json!({ "task": rescued.task, "attempt": rescued.attempt, "worker": rescued.worker, "status": rescued.now }),
+        ),
+    ))
+}
+
+/// `POST /api/tasks/{id}/approve`.
+pub(crate) async fn approve<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    authorize(&headers, &app.token)?;
+    let task = load_task(&app, &id).await?.record.task.id;
+    app.store.decide(&task, None).await?;
+    changed(&app, &id).await
+}
+
+#[derive(Deserialize)]
+struct RejectBody {
+    feedback: String,
+}
+
+/// `POST /api/tasks/{id}/reject` with `{"feedback": "…"}`.
+pub(crate) async fn reject<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    authorize(&headers, &app.token)?;
+    let body: RejectBody = serde_json::from_slice(&body).map_err(|e| {
+        WebError::BadRequest(format!(
+            "reject needs a JSON body {{\"feedback\": \"…\"}}: {e}"
+        ))
+    })?;
+    if body.feedback.trim().is_empty() {
+        return Err(WebError::BadRequest(
+            "`feedback` is empty; say what the agent should change".into(),
+        ));
+    }
+    let task = load_task(&app, &id).await?.record.task.id;
+    app.store.decide(&task, Some(&body.feedback)).await?;
+    changed(&app, &id).await
+}
+
+#[derive(Deserialize, Default)]
+struct StopBody {
+    #[serde(default)]
+    now: bool,
+}
+
+/// `POST /api/run/stop`, `{"now": true}` for an emergency stop: as Ctrl-C
+/// once or twice in the terminal of `colony run --serve`.
+pub(crate) async fn stop<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    authorize(&headers, &app.token)?;
+    let body: StopBody = match body.is_empty() {
+        true => StopBody::default(),
+        false => serde_json::from_slice(&body).map_err(|e| {
+            WebError::BadRequest(format!(
+                "stop takes an empty body or {{\"now\": true}}: {e}"
+            ))
+        })?,
+    };
+    let Some(run) = &app.run else {
+        return Err(WebError::Conflict(
+            "no run in this process; stop the `colony run` itself (Ctrl-C in its terminal), or serve with `colony run --serve`".into(),
+        ));
+    };
+    if body.now {
+        run.now();
+    } else {
+        run.drain();
+    }
+    let what = if body.now { "now" } else { "graceful" };
+    Ok((StatusCode::ACCEPTED, Json(json!({ "stopping": what }))))
+}
+
+/// The task after a change, as the list shows it.
+async fn changed<S: Store + 'static>(app: &Shared<S>, id: &str) -> Answer {
+    let record = load_task(app, id).await?.record;
+    Ok((StatusCode::OK, Json(json!({ "task": record }))))
+}

@@ -1,0 +1,306 @@
+//! Reading attempt logs for the dashboard: the tail, the gates' output, what
+//! the agent spent, and where the attempt was merged, all in one pass.
+//!
+//! The engine writes its own notes into the log as stderr lines starting
+//! with `colony: `; a gate's run is framed by them:
+//! ``colony: gate `CMD` ``, the gate's own output, then either
+//! ``colony: gate `CMD` failed (…)`` or the next note (it passed).
+
+use std::collections::VecDeque;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use colony_agents::{Entry, LogReader, LogRecord, Stream};
+use serde::Serialize;
+
+/// Lines of a gate's output kept: its end, where the error usually is.
+pub(crate) const GATE_LINES: usize = 200;
+
+/// What agents spent, as the page shows it: the store's usage, with a
+/// cost nobody reported or priced as `null`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Spend {
+    pub usd: Option<f64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+}
+
+impl From<colony_core::Usage> for Spend {
+    fn from(u: colony_core::Usage) -> Spend {
+        Spend { usd: u.cost_usd, input_tokens: u.input, output_tokens: u.output, cached_tokens: u.cached }
+    }
+}
+
+/// One run of a gate command.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateRun {
+    pub attempt: u32,
+    pub command: String,
+    /// `None` while it runs (or if the attempt stopped during it).
+    pub passed: Option<bool>,
+    /// The end of what it printed.
+    pub output: Vec<String>,
+    /// Earlier lines were dropped.
+    pub truncated: bool,
+}
+
+/// One attempt's log, read once.
+#[derive(Debug, Default)]
+pub(crate) struct AttemptLog {
+    pub records: usize,
+    /// Lines that did not read as records (a write cut short by a crash).
+    pub bad_lines: usize,
+    pub tail: VecDeque<LogRecord>,
+    pub gates: Vec<GateRun>,
+    /// The integration commit the attempt made, from its merge note.
+    pub merged_at: Option<String>,
+}
+
+impl AttemptLog {
+    /// Reads the log at `path`, keeping its last `keep` records; a missing
+    /// file is an empty log.
+    pub fn read(path: &Path, attempt: u32, keep: usize) -> AttemptLog {
+        let mut log = AttemptLog::default();
+        let Ok(mut reader) = LogReader::open(path) else {
+            return log;
+        };
+        while let Some(record) = reader.next_now() {
+            match record {
+                Ok(record) => log.push(attempt, record, keep),
+                Err(_) => log.bad_lines += 1,
+            }
+        }
+        log
+    }
+
+    fn push(&mut self, attempt: u32, record: LogRecord, keep: usize) {
+        self.records += 1;
+        if let Entry::Raw { stream, text } = &record.entry {
+            self.see_line(attempt, *stream, text);
+        }
+        if keep > 0 {
+            if self.tail.len() == keep {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(record);
+        }
+    }
+
+    fn see_line(&mut self, attempt: u32, stream: Stream, text: &str) {
+        let open = self.gates.last_mut().filter(|g| g.passed.is_none());
+        let note = if stream == Stream::Stderr {
+            text.strip_prefix("colony: ")
+        } else {
+            None
+        };
+        match (note, open) {
+            (Some(note), open) => {
+                if let Some(command) = note
+                    .strip_prefix("gate `")
+                    .and_then(|rest| rest.strip_suffix('`'))
+                {
+                    if let Some(gate) = open {
+                        gate.passed = Some(true);
+                    }
+                    self.gates.push(GateRun {
+                        attempt,
+                        command: command.to_owned(),
+                        passed: None,
+                        output: Vec::new(),
+                        truncated: false,
+                    });
+                } else if let Some(gate) = open {
+                    let failed = note.starts_with(&format!("gate `{}` failed (", gate.command));
+                    gate.passed = Some(!failed);
+                }
+                if let Some(oid) = note
+                    .strip_prefix("merged into ")
+                    .and_then(|rest| rest.rsplit_once(" at "))
+                {
+                    self.merged_at = Some(oid.1.trim().to_owned());
+                }
+            }
+            (None, Some(gate)) => {
+                if gate.output.len() == GATE_LINES {
+                    gate.output.remove(0);
+                    gate.truncated = true;
+                }
+                gate.output.push(text.to_owned());
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// The last complete record of a log, read from its end: what a worker is
+/// doing now.
+pub(crate) fn last_record(path: &Path) -> Option<LogRecord> {
+    const CHUNK: u64 = 16 * 1024;
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let start = len.saturating_sub(CHUNK);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(CHUNK).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    // Only lines ended by a newline are whole; a first line may be cut.
+    let whole = text.rsplit_once('\n')?.0;
+    whole
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line).ok())
+}
+
+/// A record as one line of text, for the workers view.
+pub(crate) fn one_line(entry: &Entry) -> String {
+    let text = match entry {
+        Entry::Raw { text, .. } | Entry::Text { text } => text.clone(),
+        Entry::ToolUse {
+            name,
+            input_summary,
+        } => format!("{name} {input_summary}"),
+        Entry::ToolResult {
+            output,
+            is_error: false,
+        } => output.clone(),
+        Entry::ToolResult {
+            output,
+            is_error: true,
+        } => format!("tool failed: {output}"),
+        Entry::Usage { input, output, .. } => format!("{input} tokens in, {output} out"),
+        Entry::Cost { usd } => format!("${usd:.4}"),
+        Entry::Session { id } => format!("session {id}"),
+        Entry::Error { message, .. } => format!("error: {message}"),
+        Entry::Finished { is_error: false, message } => message.clone().unwrap_or_else(|| "finished".into()),
+        Entry::Finished { is_error: true, message } => {
+            format!("finished with an error: {}", message.as_deref().unwrap_or("no message"))
+        }
+    };
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use colony_agents::LogWriter;
+    use std::io::Write;
+
+    fn raw(stream: Stream, text: &str) -> Entry {
+        Entry::Raw {
+            stream,
+            text: text.into(),
+        }
+    }
+
+    fn write(path: &Path, entries: &[Entry]) {
+        let mut log = LogWriter::open(path).unwrap();
+        for (i, e) in entries.iter().enumerate() {
+            log.append(i as i64, e).unwrap();
+        }
+    }
+
+    #[test]
+    fn gates_tail_and_merge_come_from_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        write(
+            &path,
+            &[
+                raw(Stream::Stdout, "working"),
+                Entry::Usage {
+                    input: 10,
+                    output: 5,
+                    cached: 1,
+                },
+                Entry::Cost { usd: 0.25 },
+                raw(Stream::Stderr, "colony: gate `cargo test`"),
+                raw(Stream::Stdout, "test a ... FAILED"),
+                raw(
+                    Stream::Stderr,
+                    "colony: gate `cargo test` failed (exit code 101)",
+                ),
+                Entry::Cost { usd: 0.5 },
+                raw(Stream::Stderr, "colony: gate `cargo test`"),
+                raw(Stream::Stdout, "test a ... ok"),
+                raw(Stream::Stderr, "colony: gate `cargo fmt --check`"),
+                raw(Stream::Stderr, "colony: merged into colony/p at 0123abcd"),
+            ],
+        );
+        let log = AttemptLog::read(&path, 2, 3);
+        assert_eq!(log.records, 11);
+        assert_eq!(log.tail.len(), 3);
+        let gates: Vec<_> = log
+            .gates
+            .iter()
+            .map(|g| (g.command.as_str(), g.passed, g.output.clone()))
+            .collect();
+        assert_eq!(
+            gates,
+            [
+                (
+                    "cargo test",
+                    Some(false),
+                    vec!["test a ... FAILED".to_owned()]
+                ),
+                ("cargo test", Some(true), vec!["test a ... ok".to_owned()]),
+                ("cargo fmt --check", Some(true), vec![]),
+            ]
+        );
+        assert_eq!(log.merged_at.as_deref(), Some("0123abcd"));
+    }
+
+    #[test]
+    fn a_running_gate_is_open_and_long_output_keeps_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let mut entries = vec![raw(Stream::Stderr, "colony: gate `make`")];
+        entries.extend((0..GATE_LINES + 5).map(|i| raw(Stream::Stdout, &format!("line {i}"))));
+        write(&path, &entries);
+        let log = AttemptLog::read(&path, 1, 0);
+        let gate = &log.gates[0];
+        assert_eq!(
+            (gate.passed, gate.truncated, gate.output.len()),
+            (None, true, GATE_LINES)
+        );
+        assert_eq!(
+            gate.output.last().unwrap(),
+            &format!("line {}", GATE_LINES + 4)
+        );
+        assert!(log.tail.is_empty());
+    }
+
+    #[test]
+    fn the_last_whole_record_is_found_from_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        write(
+            &path,
+            &[
+                raw(Stream::Stdout, "first"),
+                Entry::Text {
+                    text: "\n  thinking\nmore".into(),
+                },
+            ],
+        );
+        let last = last_record(&path).unwrap();
+        assert_eq!(one_line(&last.entry), "  thinking");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"t\":1,\"kind\"")
+            .unwrap();
+        assert_eq!(
+            one_line(&last_record(&path).unwrap().entry),
+            "  thinking",
+            "a cut line is skipped"
+        );
+        assert!(last_record(&dir.path().join("missing")).is_none());
+    }
+}

@@ -1,0 +1,8 @@
+//! The API over real HTTP on a loopback port, against a real SQLite store
+//! in a temporary repository. Tests wait for what they expect (an event,
+//! a status) rather than for time to pass.
+
+mod control;
+mod events;
+mod reads;
+mod support;

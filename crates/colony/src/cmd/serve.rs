@@ -1,0 +1,103 @@
+//! `colony serve [--addr]`: the dashboard and its API, until Ctrl-C. Also
+//! the dashboard of `colony run --serve`, which serves while it runs.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use colony_engine::Shutdown;
+use colony_store::AnyStore;
+use colony_web::{EVENT_POLL, ServeConfig, Server, Token, WebError};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::ctx::{Ctx, STATE_DIR};
+use crate::exit::bad_input;
+use crate::{settings, signal};
+
+pub async fn run(ctx: &Ctx, args: ServeArgs, out: &mut impl Write) -> Result<()> {
+    let config = settings::load_config(&ctx.root)?;
+    let store = Arc::new(ctx.open_store().await?);
+    let outcome = async {
+        let dashboard = Dashboard::start(
+            ctx,
+            args.addr,
+            &store,
+            &config.run.integration_branch,
+            None,
+            out,
+        )
+        .await?;
+        writeln!(out, "Ctrl-C stops the server")?;
+        out.flush()?;
+        signal::stop_requested()?.await;
+        dashboard.stop().await
+    }
+    .await;
+    store.close().await;
+    outcome
+}
+
+/// A dashboard serving in the background.
+pub struct Dashboard {
+    stop: CancellationToken,
+    serving: JoinHandle<Result<(), WebError>>,
+}
+
+impl Dashboard {
+    /// Binds `addr` and serves the store; prints the URL to open, which
+    /// carries the token (`/?token=…` sets the cookie and drops it from the
+    /// address bar). A taken or unusable address is bad input: nothing has
+    /// started yet.
+    pub async fn start(
+        ctx: &Ctx,
+        addr: SocketAddr,
+        store: &Arc<AnyStore>,
+        branch_pattern: &str,
+        run: Option<Shutdown>,
+        out: &mut dyn Write,
+    ) -> Result<Dashboard> {
+        let server = Server::bind(addr).await.map_err(|e| match e {
+            WebError::AddrInUse { .. } => bad_input(e.to_string()),
+            WebError::Bind { .. } => bad_input(format!(
+                "{e}: {}",
+                std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )),
+            other => other.into(),
+        })?;
+        let token =
+            Token::load_or_create(&ctx.root.join(STATE_DIR)).context("the dashboard's token")?;
+        let bound = server.local_addr();
+        writeln!(out, "dashboard: http://{bound}/?token={}", token.as_str())?;
+        if !bound.ip().is_loopback() {
+            writeln!(
+                out,
+                "warning: serving on {bound}: anyone who can reach it can read the dashboard; the controls still need the token"
+            )?;
+        }
+        out.flush()?;
+        let stop = CancellationToken::new();
+        let config = ServeConfig {
+            repo: ctx.root.clone(),
+            branch_pattern: branch_pattern.to_owned(),
+            token,
+            run,
+            event_poll: EVENT_POLL,
+        };
+        let serving = tokio::spawn(server.serve(store.clone(), config, stop.clone()));
+        Ok(Dashboard { stop, serving })
+    }
+
+    /// Stops serving: open pages see the server go.
+    pub async fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        self.serving
+            .await
+            .context("the dashboard panicked")?
+            .context("the dashboard stopped on an error")
+    }
+}

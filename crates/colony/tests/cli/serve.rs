@@ -1,0 +1,280 @@
+//! `colony serve` and `colony run --serve`: the address, the token, and the
+//! dashboard driven in a real browser.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use crate::repo::TestRepo;
+
+/// Longest a test waits for a line or an exit.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// A colony process whose stdout is read line by line.
+struct Background {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Background {
+    fn start(repo: &TestRepo, args: &[&str]) -> Background {
+        let mut child = repo
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        Background { child, lines }
+    }
+
+    /// The URL from the `dashboard: URL` line: base and token.
+    fn dashboard(&mut self) -> (String, String) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| {
+                    let _ = self.child.kill();
+                    let mut err = String::new();
+                    self.child
+                        .stderr
+                        .take()
+                        .unwrap()
+                        .read_to_string(&mut err)
+                        .unwrap();
+                    panic!("no dashboard line; stderr: {err}")
+                });
+            if let Some(url) = line.strip_prefix("dashboard: ") {
+                let (base, token) = url
+                    .split_once("/?token=")
+                    .expect("the URL carries the token");
+                return (base.to_owned(), token.to_owned());
+            }
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with a pid this test started and has not reaped.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+    }
+
+    /// Waits for the exit; fails (killing it) if it takes too long.
+    fn wait(mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                return (status.code(), err);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("colony did not exit");
+            }
+            // Polls a child's exit; there is no event to wait on here.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `GET path` over a plain socket: the status and the body.
+fn get(base: &str, path: &str) -> (u16, String) {
+    let host = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+#[test]
+fn serve_prints_its_url_with_the_token_and_refuses_a_taken_address() {
+    let repo = TestRepo::with_auth_plan();
+    let mut server = Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]);
+    let (base, token) = server.dashboard();
+    let file = repo.root().join(".colony/token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (status, body) = get(&base, "/api/status");
+    assert_eq!(status, 200);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["plans"][0]["integration_branch"], "colony/auth");
+
+    let addr = base.trim_start_matches("http://");
+    let err = repo.stderr(&["serve", "--addr", addr], 2);
+    assert_eq!(
+        err,
+        format!(
+            "error: {addr} is already in use (is another colony serving?); pick another address with --addr, or --addr 127.0.0.1:0 for any free port\n"
+        )
+    );
+    let err = repo.stderr(&["serve", "--addr", "localhost"], 2);
+    assert!(
+        err.contains("invalid value 'localhost' for '--addr <HOST:PORT>'"),
+        "{err}"
+    );
+    let err = repo.stderr(&["run", "--addr", "127.0.0.1:0"], 2);
+    assert!(err.contains("--serve"), "--addr needs --serve: {err}");
+
+    server.signal(libc::SIGINT);
+    let (code, _) = server.wait();
+    assert_eq!(code, Some(0));
+    let (again, token_again) =
+        Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]).dashboard();
+    assert_ne!(again, base);
+    assert_eq!(token_again, token, "the token is kept");
+}
+
+/// Runs colony's browser tests (crates/colony-web/tests/browser) against
+/// `colony run --serve`. They need `npm ci` in that directory and Debian's
+/// chromium; `.ci/run` sets both up. Missing, this test fails: it does not
+/// skip.
+#[test]
+fn the_dashboard_works_in_a_browser() {
+    let browser_tests = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../colony-web/tests/browser")
+        .canonicalize()
+        .unwrap();
+    assert!(
+        browser_tests.join("node_modules/playwright-core").is_dir(),
+        "the browser tests need playwright-core: run `npm ci` in {} (CI does it in .ci/run)",
+        browser_tests.display()
+    );
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        chromium.is_file(),
+        "the browser tests need Chromium at {}: `apt-get install chromium` (or set CHROMIUM)",
+        chromium.display()
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "the browser tests need node (20 or later) on PATH"
+    );
+
+    let repo = TestRepo::for_runs(
+        "[run]\nagent = \"fake\"\nworkers = 4\nlease = \"6s\"\nshutdown_grace = \"1s\"\ngrace = \"1s\"\n",
+    );
+    repo.write_plan("web.yaml", WEB_PLAN);
+    repo.write_plan("late.yaml", "name: late\ntasks:\n  - id: late\n    title: Added while the page is open\n    prompt: p\n    fake: {sleep_ms: 100}\n");
+    let mut run = Background::start(
+        &repo,
+        &["run", "--serve", "--addr", "127.0.0.1:0", "plans/web.yaml"],
+    );
+    let (base, token) = run.dashboard();
+
+    let target = Path::new(env!("CARGO_BIN_EXE_colony"))
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let shots = target.join("screenshots");
+    let out = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "dashboard.test.mjs"])
+        .current_dir(&browser_tests)
+        .env("COLONY_URL", &base)
+        .env("COLONY_TOKEN", &token)
+        .env("COLONY_BIN", env!("CARGO_BIN_EXE_colony"))
+        .env("COLONY_REPO", repo.root())
+        .env("COLONY_FAKE_AGENT", env!("CARGO_BIN_EXE_colony-fake-agent"))
+        .env("HOME", repo.base().join("home"))
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOTS", &shots)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{report}");
+    if !out.status.success() {
+        run.signal(libc::SIGKILL);
+        panic!("the browser tests failed:\n{report}");
+    }
+    // The last browser test pressed the emergency stop.
+    let (code, stderr) = run.wait();
+    assert_eq!(code, Some(3), "a stopped run leaves work undone: {stderr}");
+    assert!(
+        stderr.contains("stopping now") || !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    for name in [
+        "tasks",
+        "task-hostile",
+        "refused",
+        "graph",
+        "workers",
+        "overview-phone",
+        "server-gone",
+    ] {
+        assert!(
+            shots.join(format!("{name}.png")).is_file(),
+            "screenshot {name}"
+        );
+    }
+}
+
+/// Tasks that let the browser see every state: one finishes soon, one
+/// prints hostile text and keeps running, one fails at once, one runs long
+/// (to be killed), one waits on it (to be cancelled), one follows the first.
+const WEB_PLAN: &str = r#"name: web
+tasks:
+  - id: quick
+    title: A quick task
+    prompt: p
+    fake: {print: ["working on quick"], sleep_ms: 4000}
+  - id: hostile
+    title: "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">"
+    prompt: "<b>prompt</b>"
+    fake: {print: ["<script>window.__pwned=3</script>"], sleep_ms: 600000}
+  - id: long
+    title: Runs until killed
+    prompt: p
+    fake: {print: ["a long job"], sleep_ms: 600000}
+  - id: doomed
+    title: Fails at once
+    prompt: p
+    max_attempts: 1
+    fake: {fail_attempts: 9}
+  - id: parked
+    title: Waits for the long one
+    prompt: p
+    deps: [long]
+  - id: after
+    title: Follows the quick one
+    prompt: p
+    deps: [quick]
+    fake: {sleep_ms: 500}
+"#;
