@@ -30,6 +30,7 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
         migrations.push(migration(3, "queue tuning", include_str!("../migrations/postgres/0003_queue_tuning.sql")));
     }
     migrations.push(migration(4, "usage", include_str!("../migrations/0004_usage.sql")));
+    migrations.push(migration(5, "merge commits", include_str!("../migrations/0005_merge_commits.sql")));
     Migrator::with_migrations(migrations)
 }
 
