@@ -19,12 +19,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::{Phase, RoundCause, TaskSpec, Usage};
-use colony_git::{BringIn, CasOutcome, MergeOutcome, Oid, branch_ref};
+use colony_git::{BringIn, MergeOutcome, Oid};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 use crate::layout::task_branch;
+use crate::remote::Advance;
 use crate::round::{AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
 
@@ -91,12 +92,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
         self.layout().worktree(&self.claim.task, self.claim.attempt)
     }
 
-    fn branch(&self) -> String {
+    pub(crate) fn branch(&self) -> String {
         task_branch(&self.claim.plan, &self.claim.task, self.claim.attempt)
     }
 
     /// Why the attempt was stopped, once its token is cancelled.
-    fn interrupted(&self) -> Ending {
+    pub(crate) fn interrupted(&self) -> Ending {
         if self.lease_lost.load(Ordering::SeqCst) { Ending::LeaseLost } else { Ending::Stopped }
     }
 
@@ -111,6 +112,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         // earlier attempt's merge found on restart never made one.
         if matches!(outcome, Ok(Ending::Merged)) && self.made_branch.load(Ordering::SeqCst) {
             self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
+            self.unpublish_task_branch()?;
         }
         outcome
     }
@@ -120,7 +122,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let plan = inner.plan_info(&self.claim.plan).await?;
         let integration = plan.integration_branch.clone();
         let start = inner.ensure_integration(&plan).await?;
-        if let Some(commit) = self.merged_by_earlier_attempt(&start)? {
+        if let Some(commit) = self.merged_by_earlier_attempt(&start).await? {
             log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
             return self.complete().await;
         }
@@ -335,8 +337,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
 
     /// The commit an earlier attempt of this task recorded before merging,
     /// if the integration branch already contains it: a run that died
-    /// between moving the branch and telling the store.
-    fn merged_by_earlier_attempt(&self, tip: &Oid) -> Result<Option<Oid>, EngineError> {
+    /// between moving the branch and telling the store. On a shared remote
+    /// the earlier attempt may have run on another host, which recorded its
+    /// commit in the store.
+    async fn merged_by_earlier_attempt(&self, tip: &Oid) -> Result<Option<Oid>, EngineError> {
+        if self.inner.settings.remote.is_some() {
+            return self.recorded_merge_in(tip).await;
+        }
         for attempt in 1..self.claim.attempt {
             let file = self.layout().attempt_dir(&self.claim.task, attempt).join("commit");
             let Some(commit) = std::fs::read_to_string(&file).ok().and_then(|t| Oid::parse(t.trim())) else {
@@ -356,6 +363,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         {
             return Ok(e);
         }
+        self.publish_task_branch(log);
         let _in_process = tokio::select! {
             gate = self.inner.merge_gate.lock() => gate,
             () = self.cancel.cancelled() => return Ok(self.interrupted()),
@@ -385,13 +393,20 @@ impl<S: Store + 'static> Attempt<'_, S> {
     ) -> Result<Ending, EngineError> {
         let inner = self.inner;
         let worktree = self.worktree();
-        let integration_ref = branch_ref(integration);
         let mut resolver_rounds = 0;
         loop {
             let tip = self
-                .inner
-                .git(|r| r.rev_parse(&integration_ref))?
+                .integration_tip(integration)
+                .await?
                 .ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
+            // On a shared remote, another host may have merged an earlier
+            // attempt of this task and died before telling the store.
+            if inner.settings.remote.is_some()
+                && let Some(commit) = self.recorded_merge_in(&tip).await?
+            {
+                log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
+                return self.complete().await;
+            }
             let head = self
                 .inner
                 .git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?
@@ -547,15 +562,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
             if self.cancel.is_cancelled() {
                 return Ok(self.interrupted());
             }
-            match self.inner.git(|r| r.update_ref_cas(&integration_ref, &candidate, &tip))? {
-                CasOutcome::Moved => {
+            match self.advance(integration, &candidate, &tip, log).await? {
+                Advance::Moved => {
                     crate::failpoint::hit("after-merge");
                     log_note(log, format!("colony: merged into {integration} at {candidate}"));
                     return self.complete().await;
                 }
-                CasOutcome::Stale { .. } => {
-                    log_note(log, format!("colony: {integration} moved meanwhile; merging again"))
-                }
+                Advance::Stale => log_note(log, format!("colony: {integration} moved meanwhile; merging again")),
+                Advance::Ended(ending) => return Ok(ending),
             }
         }
     }

@@ -21,3 +21,15 @@ pub enum EngineError {
     #[error("could not write {path}")]
     Io { path: std::path::PathBuf, #[source] source: std::io::Error },
 }
+
+/// An error and its sources, one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
