@@ -9,9 +9,10 @@
 //!
 //! A write whose commit reached the server but whose answer was lost is
 //! run again too; the fencing makes that harmless: the second `complete`
-//! or `fail` of an attempt finds the task moved on and changes nothing. A
-//! claim lost that way leaves its task leased to no one until the lease
-//! runs out and the rescuer hands it on.
+//! or `fail` of an attempt finds the task moved on and changes nothing,
+//! and a phase change found already made counts as made. A claim lost
+//! that way leaves its task leased to no one until the lease runs out and
+//! the rescuer hands it on.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -56,6 +57,16 @@ impl<S: Store> Patient<S> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.patiently_noting(op).await.0
+    }
+
+    /// [`Patient::patiently`], and whether any try failed on the connection
+    /// (so an earlier try's commit may have landed unseen).
+    async fn patiently_noting<T, F, Fut>(&self, op: F) -> (Result<T>, bool)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let mut wait = FIRST_WAIT;
         let mut failed = false;
         loop {
@@ -65,7 +76,7 @@ impl<S: Store> Patient<S> {
                     self.report(&e, wait);
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
-                        () = self.stop.cancelled() => return Err(e),
+                        () = self.stop.cancelled() => return (Err(e), true),
                     }
                     wait = (wait * 2).min(MAX_WAIT);
                 }
@@ -73,7 +84,7 @@ impl<S: Store> Patient<S> {
                     if failed {
                         self.recovered();
                     }
-                    return other;
+                    return (other, failed);
                 }
             }
         }
@@ -106,8 +117,23 @@ impl<S: Store> Store for Patient<S> {
     async fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> Result<Millis> {
         self.patiently(|| self.store.heartbeat(task, attempt, lease)).await
     }
+    /// A phase change whose first try committed unseen is refused when
+    /// tried again (the task is in that phase already): that is success.
     async fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> Result<()> {
-        self.patiently(|| self.store.set_phase(task, attempt, phase)).await
+        match self.patiently_noting(|| self.store.set_phase(task, attempt, phase)).await {
+            (Err(StoreError::NotAllowed(why)), true) => {
+                let now = self.patiently(|| self.store.task(task.as_str())).await?.map(|d| d.record.task);
+                let status = match phase {
+                    Phase::Checking => TaskStatus::Checking,
+                    Phase::Merging => TaskStatus::Merging,
+                };
+                match now {
+                    Some(t) if t.attempt == attempt && t.status() == status => Ok(()),
+                    _ => Err(StoreError::NotAllowed(why)),
+                }
+            }
+            (result, _) => result,
+        }
     }
     async fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> Result<()> {
         self.patiently(|| self.store.feedback_round(task, attempt, round, cause.clone())).await

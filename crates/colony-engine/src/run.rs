@@ -236,13 +236,14 @@ async fn listen_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util:
                 inner.ready.notify_waiters();
             }
             Err(e) => {
-                inner.listening.store(false, Ordering::SeqCst);
-                inner.settings.notices.say(&format!(
-                    "the store's wakeups are lost ({}); polling every {} meanwhile, listening again in {}",
-                    error_chain(&e),
-                    crate::round::human(inner.settings.idle_poll),
-                    crate::round::human(wait)
-                ));
+                // Said once an outage, not at every try.
+                if inner.listening.swap(false, Ordering::SeqCst) || wait == LISTEN_RETRY_FIRST {
+                    inner.settings.notices.say(&format!(
+                        "the store's wakeups are lost ({}); polling every {} until they are back",
+                        error_chain(&e),
+                        crate::round::human(inner.settings.idle_poll),
+                    ));
+                }
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = done.cancelled() => return,

@@ -136,6 +136,24 @@ Exit code: 0 when every task is done, 3 when tasks failed, are blocked or
 cancelled, or the run was stopped early.")]
     Run(RunArgs),
 
+    /// Join a run shared by several machines and work on its tasks
+    #[command(long_about = "\
+Join a run whose store several machines share (--store postgres://…) and
+work on its tasks until none is left, without importing plans.
+
+Each machine needs a clone of the repository whose remote ([run] remote in
+colony.toml, default origin) is the one every machine pushes to. A worker
+claims ready tasks from the shared store, works them in local worktrees,
+pushes each attempt's branch to the remote, and merges finished work into
+the remote's integration branch, one task at a time across all machines.
+`colony run` on one machine adds the plans and works too; workers may join
+or leave (Ctrl-C) at any time. A worker that starts before any plan is
+added waits for one.
+
+Exit code: 0 when every task is done, 3 when tasks failed, are blocked or
+cancelled, or the worker was stopped early.")]
+    Worker(WorkerArgs),
+
     /// List tasks with their status and attempts
     List(ListArgs),
 
@@ -270,6 +288,23 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// How many agents work at once on this machine [default: `workers` in
+    /// colony.toml]
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// The agent for tasks whose plan names none [default: `agent` in
+    /// colony.toml]
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Print nothing but the summary at the end
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The task's id, as `colony list` shows it
     pub id: String,
@@ -394,6 +429,6 @@ impl Command {
     /// the engine's attempts run side by side, and its git calls block a
     /// thread while they last.
     pub fn runs_agents(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Demo(_))
+        matches!(self, Command::Run(_) | Command::Worker(_) | Command::Demo(_))
     }
 }

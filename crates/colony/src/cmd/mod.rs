@@ -14,6 +14,7 @@ mod logs;
 mod run;
 mod show;
 mod status;
+mod worker;
 
 use anyhow::Result;
 
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Init => init::run(&ctx()?, out).await,
         Command::Add(args) => add::run(&ctx()?, args, out).await,
         Command::Run(args) => run::run(&ctx()?, args, out).await,
+        Command::Worker(args) => worker::run(&ctx()?, args, out).await,
         Command::List(args) => list::run(&ctx()?, args, out).await,
         Command::Show(args) => show::run(&ctx()?, args, out).await,
         Command::Status(args) => status::run(&ctx()?, args, out).await,

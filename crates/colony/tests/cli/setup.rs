@@ -102,6 +102,7 @@ fn every_help_fits_80_columns_and_lists_only_built_commands() {
         "init",
         "add",
         "run",
+        "worker",
         "list",
         "show",
         "status",
