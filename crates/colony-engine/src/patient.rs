@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use colony_core::{Event, Millis, Phase, Plan, RoundCause, TaskId, TaskStatus, Usage};
 use colony_store::{
-    AddOptions, AddReport, Claim, Counts, LiveAttempt, PlanInfo, ReadyListener, Rescued, Store, StoreError,
-    TaskDetail, TaskFilter, TaskRecord,
+    AddOptions, AddReport, Claim, Counts, LiveAttempt, PlanInfo, ReadyListener, Rescued, Store, StoreError, TaskDetail,
+    TaskFilter, TaskRecord,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +96,11 @@ impl<S: Store> Patient<S> {
             return;
         }
         *last = Some(Instant::now());
-        self.notices.say(&format!("the store is unreachable ({}); retrying in {}", crate::error::error_chain(e), human(wait)));
+        self.notices.say(&format!(
+            "the store is unreachable ({}); retrying in {}",
+            crate::error::error_chain(e),
+            human(wait)
+        ));
     }
 
     fn recovered(&self) {

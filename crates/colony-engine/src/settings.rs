@@ -42,7 +42,9 @@ impl fmt::Debug for AgentSetup {
 /// cannot reach: the CLI prints each notice on stderr. By default they go
 /// nowhere.
 #[derive(Clone, Default)]
-pub struct Notices(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+pub struct Notices(Option<Arc<Say>>);
+
+type Say = dyn Fn(&str) + Send + Sync;
 
 impl Notices {
     pub fn new(say: impl Fn(&str) + Send + Sync + 'static) -> Self {

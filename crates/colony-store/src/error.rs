@@ -58,15 +58,13 @@ impl StoreError {
     pub fn is_connection(&self) -> bool {
         match self {
             StoreError::Db(e) => match e {
-                sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => {
-                    true
-                }
+                sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
                 // Class 08: connection exception; 57P01-57P03: the server
                 // is shutting down or starting, or an administrator ended
                 // the session.
-                sqlx::Error::Database(db) => db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")),
+                sqlx::Error::Database(db) => {
+                    db.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03"))
+                }
                 _ => false,
             },
             _ => false,

@@ -55,8 +55,8 @@ const READY_CHANNEL: &str = "colony_ready";
 
 pub struct Postgres {
     pool: PgPool,
-    /// For the listener's own connection.
-    options: PgConnectOptions,
+    /// For the listener's own connection; boxed, as it is large.
+    options: Box<PgConnectOptions>,
 }
 
 /// The store on a PostgreSQL database.
@@ -77,7 +77,7 @@ impl PgStore {
             .connect_with(options.clone())
             .await?;
         crate::migrate::run(&pool, crate::migrate::Dialect::Postgres).await?;
-        Ok(SqlStore { backend: Postgres { pool, options }, clock })
+        Ok(SqlStore { backend: Postgres { pool, options: Box::new(options) }, clock })
     }
 
     pub async fn close(&self) {
@@ -121,7 +121,7 @@ impl Backend for Postgres {
             .max_lifetime(None)
             .idle_timeout(None)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(self.options.clone())
+            .connect_with((*self.options).clone())
             .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         // The pool is the listener's alone and never closed while it lives.

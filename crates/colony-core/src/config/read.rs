@@ -14,8 +14,8 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MergeConfig, Price, ReviewConfig,
-    Remote, RunConfig, cli_kind,
+    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MergeConfig, Price, Remote,
+    ReviewConfig, RunConfig, cli_kind,
 };
 use crate::id::check_id;
 use crate::plan::closest;

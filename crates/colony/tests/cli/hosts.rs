@@ -194,9 +194,8 @@ fn three_hosts_share_a_run_and_one_killed_mid_run_loses_and_doubles_nothing() {
     wait_until(Duration::from_secs(60), "the third host at work mid-run", || {
         let list = cluster.list();
         let done = list.iter().filter(|t| t["status"] == "done").count();
-        let its = |t: &&serde_json::Value| {
-            t["lease"]["worker"].as_str().is_some_and(|w| w.contains(&format!(":{victim}:")))
-        };
+        let its =
+            |t: &&serde_json::Value| t["lease"]["worker"].as_str().is_some_and(|w| w.contains(&format!(":{victim}:")));
         done >= 6 && list.iter().any(|t| its(&t) && t["status"] == "running")
     });
     let groups = child_groups(victim);
