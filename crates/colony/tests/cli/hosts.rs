@@ -342,3 +342,24 @@ fn a_store_that_blinks_is_waited_out_and_fails_no_task() {
     let events = cluster.events();
     assert!(!events.contains("\"type\":\"attempt_failed\""), "no task failed because the store blinked: {events}");
 }
+
+#[test]
+fn the_remote_is_used_only_with_a_shared_store_and_must_exist_when_named() {
+    // SQLite is one machine's: an `origin` nobody can reach is left alone.
+    let repo = TestRepo::for_runs(crate::run::FAKE_CONFIG);
+    repo.git_out(&["remote", "add", "origin", "/nonexistent/remote.git"]);
+    let plan = repo.write_plan("one.yaml", "name: one\ntasks:\n  - id: a\n    prompt: Do a.\n");
+    let out = repo.stdout(&["run", &plan], 0);
+    assert!(out.contains("all 1 task done") && !out.contains("remote"), "{out}");
+
+    // A remote named in colony.toml that the clone lacks is refused.
+    let cluster = Cluster::new(1, PgServer::shared().fresh_db());
+    std::fs::write(cluster.hosts[0].root().join("colony.toml"), format!("{CONFIG}remote = \"shared\"\n")).unwrap();
+    let out = cluster.command(0, &["worker"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: colony.toml's [run] remote is `shared`, but this repository has no such remote; add it with \
+         `git remote add shared URL` (the repository every machine of the run pushes to)\n"
+    );
+}
