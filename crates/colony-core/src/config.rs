@@ -93,6 +93,22 @@ pub struct RunConfig {
     pub author: Option<(String, String)>,
     /// Spend in US dollars after which the run claims no new work.
     pub max_cost_usd: Option<f64>,
+    /// The git remote a run across machines shares.
+    pub remote: Remote,
+}
+
+/// `[run] remote`: the git remote the hosts of a run on a shared
+/// (PostgreSQL) store push to and merge on. A SQLite store is one
+/// machine's, and uses none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Remote {
+    /// Not written: `origin`, if the repository has one.
+    #[default]
+    Origin,
+    /// Written: this remote, which must exist.
+    Named(String),
+    /// `remote = false`: none; each host merges in its own repository.
+    Off,
 }
 
 impl Default for RunConfig {
@@ -111,6 +127,7 @@ impl Default for RunConfig {
             shutdown_grace: Duration::from_secs(60),
             author: None,
             max_cost_usd: None,
+            remote: Remote::Origin,
         }
     }
 }

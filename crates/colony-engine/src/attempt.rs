@@ -19,12 +19,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::{Phase, RoundCause, TaskSpec, Usage};
-use colony_git::{BringIn, CasOutcome, MergeOutcome, Oid, branch_ref};
+use colony_git::{BringIn, MergeOutcome, Oid, branch_ref};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 use crate::layout::task_branch;
+use crate::remote::Advance;
 use crate::review::ReviewEnd;
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
@@ -105,7 +106,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         self.layout().worktree(&self.claim.task, self.claim.attempt)
     }
 
-    fn branch(&self) -> String {
+    pub(crate) fn branch(&self) -> String {
         task_branch(&self.claim.plan, &self.claim.task, self.claim.attempt)
     }
 
@@ -125,6 +126,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         // earlier attempt's merge found on restart never made one.
         if matches!(outcome, Ok(Ending::Merged)) && self.made_branch.load(Ordering::SeqCst) {
             self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
+            self.unpublish_task_branch()?;
         }
         outcome
     }
@@ -134,7 +136,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let plan = inner.plan_info(&self.claim.plan).await?;
         let integration = plan.integration_branch.clone();
         let start = inner.ensure_integration(&plan).await?;
-        if let Some(commit) = self.merged_by_earlier_attempt(&start)? {
+        if let Some(commit) = self.merged_by_earlier_attempt(&start).await? {
             log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
             return self.complete().await;
         }
@@ -144,7 +146,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let from = match &self.claim.decision {
             Some(d) => {
                 let branch = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
-                match self.inner.git(|r| r.rev_parse(&branch_ref(&branch)))? {
+                let local = self.inner.git(|r| r.rev_parse(&branch_ref(&branch)))?;
+                // Another host may have done that attempt: its branch is on the remote.
+                let tip = match (local, &inner.settings.remote) {
+                    (None, Some(remote)) => self.inner.git(|r| r.fetch_branch(remote, &branch))?,
+                    (local, _) => local,
+                };
+                match tip {
                     Some(tip) => tip,
                     None => {
                         return Ok(Ending::Failed(format!(
@@ -172,6 +180,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
             // This attempt's branch holds that work now, and goes on from it.
             let old = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
             self.inner.git(|r| r.delete_branch(&old, true))?;
+            if let Some(remote) = &inner.settings.remote
+                && let Err(e) = self.inner.git(|r| r.delete_remote_branch(remote, &old))
+            {
+                log_note(log, format!("colony: could not delete {old} on {remote}: {}", crate::error::error_chain(&e)));
+            }
         }
         log_note(
             log,
@@ -233,6 +246,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         if inner.approval_required(self.spec(), &plan) {
             self.save_session()?;
+            // Whichever host carries out the decision finds the work there.
+            self.publish_task_branch(log);
             if let Err(e) = self.fenced(inner.store.request_approval(&self.claim.task, self.claim.attempt)).await? {
                 return Ok(e);
             }
@@ -489,8 +504,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
 
     /// The commit an earlier attempt of this task recorded before merging,
     /// if the integration branch already contains it: a run that died
-    /// between moving the branch and telling the store.
-    fn merged_by_earlier_attempt(&self, tip: &Oid) -> Result<Option<Oid>, EngineError> {
+    /// between moving the branch and telling the store. On a shared remote
+    /// the earlier attempt may have run on another host, which recorded its
+    /// commit in the store.
+    async fn merged_by_earlier_attempt(&self, tip: &Oid) -> Result<Option<Oid>, EngineError> {
+        if self.inner.settings.remote.is_some() {
+            return self.recorded_merge_in(tip).await;
+        }
         for attempt in 1..self.claim.attempt {
             let file = self.layout().attempt_dir(&self.claim.task, attempt).join("commit");
             let Some(commit) = std::fs::read_to_string(&file).ok().and_then(|t| Oid::parse(t.trim())) else {
@@ -510,6 +530,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         {
             return Ok(e);
         }
+        self.publish_task_branch(log);
         let _in_process = tokio::select! {
             gate = self.inner.merge_gate.lock() => gate,
             () = self.cancel.cancelled() => return Ok(self.interrupted()),
@@ -539,13 +560,20 @@ impl<S: Store + 'static> Attempt<'_, S> {
     ) -> Result<Ending, EngineError> {
         let inner = self.inner;
         let worktree = self.worktree();
-        let integration_ref = branch_ref(integration);
         let mut resolver_rounds = 0;
         loop {
             let tip = self
-                .inner
-                .git(|r| r.rev_parse(&integration_ref))?
+                .integration_tip(integration)
+                .await?
                 .ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
+            // On a shared remote, another host may have merged an earlier
+            // attempt of this task and died before telling the store.
+            if inner.settings.remote.is_some()
+                && let Some(commit) = self.recorded_merge_in(&tip).await?
+            {
+                log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
+                return self.complete().await;
+            }
             let head = self
                 .inner
                 .git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?
@@ -701,15 +729,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
             if self.cancel.is_cancelled() {
                 return Ok(self.interrupted());
             }
-            match self.inner.git(|r| r.update_ref_cas(&integration_ref, &candidate, &tip))? {
-                CasOutcome::Moved => {
+            match self.advance(integration, &candidate, &tip, log).await? {
+                Advance::Moved => {
                     crate::failpoint::hit("after-merge");
                     log_note(log, format!("colony: merged into {integration} at {candidate}"));
                     return self.complete().await;
                 }
-                CasOutcome::Stale { .. } => {
-                    log_note(log, format!("colony: {integration} moved meanwhile; merging again"))
-                }
+                Advance::Stale => log_note(log, format!("colony: {integration} moved meanwhile; merging again")),
+                Advance::Ended(ending) => return Ok(ending),
             }
         }
     }

@@ -21,3 +21,19 @@ pub enum EngineError {
     #[error("could not write {path}")]
     Io { path: std::path::PathBuf, #[source] source: std::io::Error },
 }
+
+/// An error and its sources, one line; a source whose text its error
+/// already ends with (sqlx repeats its I/O errors) is said once.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let said = s.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = s.source();
+    }
+    text
+}

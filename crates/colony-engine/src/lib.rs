@@ -5,6 +5,11 @@
 //!
 //! The engine writes every state change to the store; whoever shows
 //! progress (the CLI, the coming dashboard) reads the store's event log.
+//!
+//! With a shared store and a git remote (`Settings::remote`), processes on
+//! several machines work one run together: the store holds the queue, the
+//! leases and the merge lock; the remote holds the integration branch,
+//! which moves by lease-checked push (`remote.rs`).
 
 mod attempt;
 mod error;
@@ -12,6 +17,8 @@ mod failpoint;
 pub mod layout;
 mod lock;
 mod pacing;
+mod patient;
+mod remote;
 mod review;
 mod round;
 mod run;
@@ -21,5 +28,5 @@ mod shutdown;
 pub use error::EngineError;
 pub use layout::{Layout, integration_branch, task_branch};
 pub use run::{Engine, RunReport};
-pub use settings::{AgentSetup, Settings};
+pub use settings::{AgentSetup, Notices, Settings};
 pub use shutdown::Shutdown;

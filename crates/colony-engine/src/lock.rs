@@ -3,7 +3,8 @@
 //! The lock keeps merges one at a time; it is not what keeps them correct.
 //! The integration branch moves by compare-and-swap, so a holder whose lock
 //! lapsed (a long gate, a paused machine) cannot overwrite another merge:
-//! its swap fails and it merges again.
+//! its swap fails and it merges again. On a shared remote the merge checks
+//! it still holds the lock right before its push (`remote.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,11 +36,8 @@ impl<S: Store + 'static> StoreLock<S> {
         ttl: Duration,
         cancel: &CancellationToken,
     ) -> Result<Option<Self>, EngineError> {
-        while !store.try_lock(name, holder, ttl).await? {
-            tokio::select! {
-                () = tokio::time::sleep(RETRY) => {}
-                () = cancel.cancelled() => return Ok(None),
-            }
+        if !wait_for(store, name, holder, ttl, cancel).await? {
+            return Ok(None);
         }
         let renewer = {
             let (store, holder) = (store.clone(), holder.to_owned());
@@ -60,4 +58,21 @@ impl<S: Store + 'static> StoreLock<S> {
         // If this fails the lock lapses after its ttl.
         let _ = self.store.unlock(self.name, &self.holder).await;
     }
+}
+
+/// Waits until `holder` has the lock; `false` if `cancel` fires first.
+pub(crate) async fn wait_for<S: Store>(
+    store: &Arc<S>,
+    name: &str,
+    holder: &str,
+    ttl: Duration,
+    cancel: &CancellationToken,
+) -> Result<bool, EngineError> {
+    while !store.try_lock(name, holder, ttl).await? {
+        tokio::select! {
+            () = tokio::time::sleep(RETRY) => {}
+            () = cancel.cancelled() => return Ok(false),
+        }
+    }
+    Ok(true)
 }

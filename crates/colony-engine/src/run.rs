@@ -12,15 +12,23 @@ use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
 use tokio::sync::Mutex;
 
 use crate::attempt::{Attempt, ChosenAgent, Ending, MERGE_LOCK, merge_holder};
-use crate::error::EngineError;
+use crate::error::{EngineError, error_chain};
 use crate::layout::{Layout, integration_branch};
 use crate::pacing::Pacing;
 use crate::review::Reviewers;
+use crate::patient::Patient;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
 /// Times a failed `git worktree` command is tried again.
 const WORKTREE_RETRIES: u64 = 3;
+
+/// How often an idle worker looks for work while the store's wakeups come
+/// in: for tasks whose retry time comes, and to see the run end.
+const LISTENING_POLL: Duration = Duration::from_secs(1);
+/// Waits between tries to listen to the store again.
+const LISTEN_RETRY_FIRST: Duration = Duration::from_millis(500);
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// What a plan's attempts share.
 #[derive(Debug, Clone)]
@@ -35,15 +43,18 @@ pub(crate) struct PlanRun {
 }
 
 pub(crate) struct Inner<S> {
-    pub store: Arc<S>,
+    /// Every call waits out connection errors (see [`Patient`]).
+    pub store: Arc<Patient<S>>,
     pub repo: Repo,
     pub layout: Layout,
     pub settings: Settings,
     host: String,
     pid: u32,
     plans: Mutex<HashMap<PlanName, Arc<PlanRun>>>,
-    /// Creating an integration branch is check-then-create.
-    branch_gate: Mutex<()>,
+    /// Creating an integration branch is check-then-create; on a shared
+    /// remote, fetches into it are queued here too (git cannot update one
+    /// ref from two fetches at once).
+    pub(crate) branch_gate: Mutex<()>,
     /// This process's merges queue here before the store's merge lock: a
     /// waiter wakes the moment the one before it lets go, instead of at its
     /// next poll of the store.
@@ -54,6 +65,15 @@ pub(crate) struct Inner<S> {
     /// become ready, so idle workers look at once rather than at their next
     /// poll (which still catches work other processes free).
     attempt_ended: tokio::sync::Notify,
+    /// Rung when the store says tasks became claimable (PostgreSQL's
+    /// NOTIFY, from any process on any machine).
+    ready: tokio::sync::Notify,
+    /// The store's wakeups are coming in: idle workers need only poll now
+    /// and then (for retry times and the run's end), not every `idle_poll`.
+    listening: AtomicBool,
+    /// Cancelled when the run must stop at once: store calls stop waiting
+    /// out connection errors.
+    stop_now: tokio_util::sync::CancellationToken,
     pub(crate) pacing: Pacing,
 }
 
@@ -96,9 +116,10 @@ pub struct Engine<S> {
 impl<S: Store + 'static> Engine<S> {
     pub fn new(store: Arc<S>, repo: Repo, settings: Settings) -> Self {
         let layout = Layout::new(repo.top_level());
+        let stop_now = tokio_util::sync::CancellationToken::new();
         Engine {
             inner: Arc::new(Inner {
-                store,
+                store: Arc::new(Patient::new(store, settings.notices.clone(), stop_now.clone())),
                 repo,
                 layout,
                 settings,
@@ -109,6 +130,9 @@ impl<S: Store + 'static> Engine<S> {
                 merge_gate: Mutex::new(()),
                 worktree_gate: std::sync::Mutex::new(()),
                 attempt_ended: tokio::sync::Notify::new(),
+                ready: tokio::sync::Notify::new(),
+                listening: AtomicBool::new(false),
+                stop_now,
                 pacing: Pacing::default(),
             }),
         }
@@ -125,9 +149,17 @@ impl<S: Store + 'static> Engine<S> {
         }
         let started = Instant::now();
         let inner = &self.inner;
+        let stop_now = {
+            let (shutdown, stop) = (shutdown.clone(), inner.stop_now.clone());
+            tokio::spawn(async move {
+                shutdown.stopping_now().await;
+                stop.cancel();
+            })
+        };
         let recovered = inner.recover().await?;
         let done = tokio_util::sync::CancellationToken::new();
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
+        let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
         let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.shutdown_grace, done.clone()));
         let mut workers = Vec::new();
         for slot in 0..inner.settings.workers.max(1) {
@@ -142,10 +174,12 @@ impl<S: Store + 'static> Engine<S> {
             }
         }
         done.cancel();
-        let _ = tokio::join!(rescuer, grace);
+        stop_now.abort();
+        let _ = tokio::join!(rescuer, grace, listener);
         if let Some(e) = first_error {
             return Err(e);
         }
+        inner.fetch_integration_branches().await?;
         inner.report(started.elapsed(), shutdown.is_draining(), recovered).await
     }
 }
@@ -176,6 +210,55 @@ async fn rescue_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util:
     }
 }
 
+/// Turns the store's notifications into wakeups of idle workers. While
+/// there is no listener (it could not connect, or lost its connection and
+/// cannot make a new one), workers poll every `idle_poll`.
+async fn listen_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::sync::CancellationToken) {
+    let mut wait = LISTEN_RETRY_FIRST;
+    let mut listener: Option<colony_store::ReadyListener> = None;
+    loop {
+        // `Ok(false)`: the store has nothing to listen to.
+        let next = async {
+            match &mut listener {
+                Some(l) => l.next().await.map(|()| true),
+                None => inner.store.ready_listener().await.map(|made| {
+                    listener = made;
+                    listener.is_some()
+                }),
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = next => outcome,
+            () = done.cancelled() => return,
+        };
+        match outcome {
+            Ok(false) => return,
+            Ok(true) => {
+                if !inner.listening.swap(true, Ordering::SeqCst) && wait > LISTEN_RETRY_FIRST {
+                    inner.settings.notices.say("the store's wakeups are back");
+                }
+                wait = LISTEN_RETRY_FIRST;
+                inner.ready.notify_waiters();
+            }
+            Err(e) => {
+                // Said once an outage, not at every try.
+                if inner.listening.swap(false, Ordering::SeqCst) || wait == LISTEN_RETRY_FIRST {
+                    inner.settings.notices.say(&format!(
+                        "the store's wakeups are lost ({}); polling every {} until they are back",
+                        error_chain(&e),
+                        crate::round::human(inner.settings.idle_poll),
+                    ));
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = done.cancelled() => return,
+                }
+                wait = (wait * 2).min(LISTEN_RETRY_MAX);
+            }
+        }
+    }
+}
+
 impl<S: Store + 'static> Inner<S> {
     fn worker_id(&self, slot: usize) -> String {
         format!("{}:{}:{}", self.host, self.pid, slot)
@@ -191,8 +274,9 @@ impl<S: Store + 'static> Inner<S> {
                 Some(claim) => self.attempt(claim, &worker, &shutdown).await?,
                 None if self.finished().await? => return Ok(()),
                 None => tokio::select! {
-                    () = tokio::time::sleep(self.settings.idle_poll) => {}
+                    () = tokio::time::sleep(self.idle_poll()) => {}
                     () = self.attempt_ended.notified() => {}
+                    () = self.ready.notified() => {}
                     () = shutdown.draining() => {}
                     () = self.pacing.halted() => {}
                 },
@@ -200,10 +284,21 @@ impl<S: Store + 'static> Inner<S> {
         }
     }
 
+    fn idle_poll(&self) -> Duration {
+        match self.listening.load(Ordering::SeqCst) {
+            true => LISTENING_POLL.max(self.settings.idle_poll),
+            false => self.settings.idle_poll,
+        }
+    }
+
     /// Nothing is runnable or running anywhere: what is left, if anything,
-    /// waits for a person.
+    /// waits for a person (and, for a worker that waits for plans, there
+    /// is something at all).
     async fn finished(&self) -> Result<bool, EngineError> {
         let counts = self.store.counts().await?;
+        if self.settings.wait_for_plans && counts.total == 0 {
+            return Ok(false);
+        }
         Ok(TaskStatus::MOVING.iter().all(|s| counts.get(*s) == 0))
     }
 
@@ -246,6 +341,11 @@ impl<S: Store + 'static> Inner<S> {
                      (`colony doctor` says how), then `colony run` carries on"
                 ));
                 self.store.release(&task, attempt, &format!("the `{agent}` agent could not log in")).await
+            }
+            // The store could not be reached even after waiting (the run is
+            // stopping now): the task is no worse for it.
+            Err(EngineError::Store(e)) if e.is_connection() => {
+                self.store.release(&task, attempt, "the store could not be reached").await
             }
             // A git or file error fails this attempt, not the whole run.
             Err(e) => {
@@ -317,6 +417,9 @@ impl<S: Store + 'static> Inner<S> {
     /// base (or HEAD) the first time.
     pub(crate) async fn ensure_integration(&self, plan: &PlanRun) -> Result<Oid, EngineError> {
         let _gate = self.branch_gate.lock().await;
+        if let Some(remote) = &self.settings.remote {
+            return self.ensure_remote_integration(remote, plan);
+        }
         let name = &plan.integration_branch;
         if let Some(tip) = self.git(|r| r.rev_parse(&branch_ref(name)))? {
             return Ok(tip);
@@ -504,17 +607,6 @@ async fn heartbeat<S: Store>(
             Err(_) => {}
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn hostname() -> String {

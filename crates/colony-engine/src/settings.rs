@@ -38,6 +38,32 @@ impl fmt::Debug for AgentSetup {
     }
 }
 
+/// Where the engine tells of trouble it rides out, such as a store it
+/// cannot reach: the CLI prints each notice on stderr. By default they go
+/// nowhere.
+#[derive(Clone, Default)]
+pub struct Notices(Option<Arc<Say>>);
+
+type Say = dyn Fn(&str) + Send + Sync;
+
+impl Notices {
+    pub fn new(say: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Notices(Some(Arc::new(say)))
+    }
+
+    pub(crate) fn say(&self, text: &str) {
+        if let Some(say) = &self.0 {
+            say(text);
+        }
+    }
+}
+
+impl fmt::Debug for Notices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Notices(..)" } else { "Notices(none)" })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Attempts run at once by this process.
@@ -89,6 +115,16 @@ pub struct Settings {
     pub rate_limit_cap: Duration,
     /// Rate-limit waits one agent round may take before it fails.
     pub max_rate_limit_waits: u32,
+    /// The git remote shared by every host of a run across machines: the
+    /// integration branch lives there and moves by lease-checked push;
+    /// each attempt's branch is pushed there too. `None`: one machine, the
+    /// integration branch moves in this repository alone. Decided once,
+    /// before the run starts.
+    pub remote: Option<String>,
+    /// An empty store is waited on, not taken for the end of the run: a
+    /// `colony worker` may join before the plan is added.
+    pub wait_for_plans: bool,
+    pub notices: Notices,
 }
 
 impl Settings {
@@ -122,6 +158,9 @@ impl Settings {
             rate_limit_base: Duration::from_secs(30),
             rate_limit_cap: Duration::from_secs(15 * 60),
             max_rate_limit_waits: 20,
+            remote: None,
+            wait_for_plans: false,
+            notices: Notices::default(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! colony's git layer: task worktrees, committing what an agent left, the
 //! merge queue's plumbing (merge-tree, commit-tree, compare-and-swap on the
-//! integration ref) and `colony land`.
+//! integration ref), the shared remote of a run across machines (`remote`)
+//! and `colony land`.
 //!
 //! # Why the git CLI and not a library
 //!
@@ -30,6 +31,7 @@ mod diff;
 mod error;
 mod land;
 mod merge;
+mod remote;
 mod repo;
 mod run;
 mod status;
@@ -42,6 +44,7 @@ pub use merge::{
     BringIn, Candidate, CasOutcome, MergeConflict, MergeMessage, MergeOutcome, MergeResult,
     parse_merge_tree,
 };
+pub use remote::{PushOutcome, PushedRef, parse_push_porcelain};
 pub use repo::{Oid, Repo, branch_ref};
 pub use run::GitVersion;
 pub use status::parse_status_paths;

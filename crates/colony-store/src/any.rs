@@ -8,7 +8,7 @@ use colony_core::{Event, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId,
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::postgres::{PgStore, redact};
+use crate::postgres::{PgStore, ReadyListener, redact};
 use crate::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::tx::Result;
@@ -147,6 +147,22 @@ impl Store for AnyStore {
     }
     async fn unlock(&self, name: &str, holder: &str) -> Result<()> {
         delegate!(self, s => s.unlock(name, holder).await)
+    }
+    async fn fence_merge(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        lease: Duration,
+        lock: (&str, &str),
+        commit: &str,
+    ) -> Result<()> {
+        delegate!(self, s => s.fence_merge(task, attempt, lease, lock, commit).await)
+    }
+    async fn merge_commits(&self, task: &TaskId) -> Result<Vec<(u32, String)>> {
+        delegate!(self, s => s.merge_commits(task).await)
+    }
+    async fn ready_listener(&self) -> Result<Option<ReadyListener>> {
+        delegate!(self, s => s.ready_listener().await)
     }
     async fn retry(&self, ids: &[TaskId]) -> Result<()> {
         delegate!(self, s => s.retry(ids).await)

@@ -8,6 +8,10 @@ pub enum StoreError {
     /// worker must stop its agent.
     #[error("task {task}: attempt {attempt} lost its lease (the task is at attempt {current}, {status})")]
     LeaseLost { task: TaskId, attempt: u32, current: u32, status: TaskStatus },
+    /// The named lock is no longer `holder`'s: it expired and may be
+    /// someone else's.
+    #[error("the `{name}` lock is no longer held by {holder}")]
+    LockLost { name: String, holder: String },
     #[error("no task `{0}` in the store")]
     NoSuchTask(String),
     #[error("no plan `{0}` in the store")]
@@ -46,6 +50,24 @@ impl StoreError {
                 StoreError::LeaseLost { task, attempt, current, status }
             }
             other => StoreError::NotAllowed(other.to_string()),
+        }
+    }
+
+    /// The database could not be reached or the connection broke: worth
+    /// waiting and trying again, and no fault of the task at hand.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            StoreError::Db(e) => match e {
+                sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
+                // Class 08: connection exception; 57P01-57P03: the server
+                // is shutting down or starting, or an administrator ended
+                // the session.
+                sqlx::Error::Database(db) => {
+                    db.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03"))
+                }
+                _ => false,
+            },
+            _ => false,
         }
     }
 

@@ -22,7 +22,7 @@ mod types;
 pub use any::{AnyStore, StoreUrl};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
-pub use postgres::PgStore;
+pub use postgres::{PgStore, ReadyListener};
 pub use sqlite::SqliteStore;
 pub use store::{SqlStore, Store};
 pub use types::{

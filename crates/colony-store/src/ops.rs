@@ -38,6 +38,12 @@ impl Log {
     }
 }
 
+/// Whether an event leaves its task claimable now: idle workers of every
+/// process sharing the store are woken for it (PostgreSQL's NOTIFY).
+pub(crate) fn wakes_claimers(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Ready | EventKind::Released { .. } | EventKind::LeaseExpired { retry_at: Some(_), .. })
+}
+
 fn millis(d: Duration) -> Millis {
     d.as_millis().min(i64::MAX as u128) as Millis
 }
@@ -278,6 +284,26 @@ pub(crate) async fn heartbeat<T: Tx>(
     }
     let task = must_load_unlocked(tx, id.as_str()).await?;
     Err(StoreError::LeaseLost { task: id.clone(), attempt, current: task.attempt, status: task.status() })
+}
+
+/// The last fenced write before an attempt publishes its merge: `holder`
+/// must still hold lock `lock` and the attempt its lease (extended here);
+/// `commit` is recorded as what the attempt merges.
+pub(crate) async fn fence_merge<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    lease: Duration,
+    lock: (&str, &str),
+    commit: &str,
+    now: Millis,
+) -> Result<()> {
+    let (name, holder) = lock;
+    if !tx.holds_lock(name, holder, now).await? {
+        return Err(StoreError::LockLost { name: name.to_owned(), holder: holder.to_owned() });
+    }
+    heartbeat(tx, id, attempt, lease, now).await?;
+    tx.set_merge_commit(id, attempt, commit).await
 }
 
 pub(crate) async fn set_phase<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, phase: Phase, now: Millis) -> Result<()> {

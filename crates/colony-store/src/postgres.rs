@@ -5,13 +5,17 @@
 //! its dependencies are read, so two workers finishing the two deps of one
 //! task cannot each miss the other's commit. Claims skip rows other claims
 //! hold (`FOR UPDATE SKIP LOCKED`), so claimers never queue behind each other.
+//!
+//! A write that leaves a task claimable sends `NOTIFY colony_ready` in its
+//! transaction, so PostgreSQL delivers it on commit; a [`ReadyListener`]
+//! wakes the idle workers of its process, on whatever machine.
 
 use std::sync::Arc;
 
 use std::time::Duration;
 
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -38,14 +42,21 @@ crate::sql::sql_tx!(
         crate::sql::task_columns!(),
         ", spec FROM tasks WHERE id = $1 AND status = 'ready' AND (not_before IS NULL OR not_before <= $2) FOR UPDATE SKIP LOCKED"
     ),
-    lock_file_claims: "SELECT value FROM counters WHERE name = 'claim_files' FOR UPDATE"
+    lock_file_claims: "SELECT value FROM counters WHERE name = 'claim_files' FOR UPDATE",
+    notify_ready: Some("NOTIFY colony_ready")
 );
 
 /// How long a query waits for a free connection before giving up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The channel `NOTIFY colony_ready` (the `notify_ready` statement above)
+/// sends on.
+const READY_CHANNEL: &str = "colony_ready";
+
 pub struct Postgres {
     pool: PgPool,
+    /// For the listener's own connection; boxed, as it is large.
+    options: Box<PgConnectOptions>,
 }
 
 /// The store on a PostgreSQL database.
@@ -63,10 +74,10 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         crate::migrate::run(&pool, crate::migrate::Dialect::Postgres).await?;
-        Ok(SqlStore { backend: Postgres { pool }, clock })
+        Ok(SqlStore { backend: Postgres { pool, options: Box::new(options) }, clock })
     }
 
     pub async fn close(&self) {
@@ -100,6 +111,40 @@ impl Backend for Postgres {
     async fn begin_read(&self) -> Result<PgTx> {
         let tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         Ok(PgTx::new(tx, None))
+    }
+
+    /// On a connection of its own, outside the store's pool, which it would
+    /// otherwise hold a slot of for good.
+    async fn ready_listener(&self) -> Result<Option<ReadyListener>> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with((*self.options).clone())
+            .await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        // The pool is the listener's alone and never closed while it lives.
+        listener.ignore_pool_close_event(true);
+        listener.listen(READY_CHANNEL).await?;
+        Ok(Some(ReadyListener { listener }))
+    }
+}
+
+/// Notifications that tasks became claimable, from every process sharing
+/// a PostgreSQL store.
+pub struct ReadyListener {
+    listener: PgListener,
+}
+
+impl ReadyListener {
+    /// Returns when there may be new work: a task became claimable, or the
+    /// connection was lost and made again, so notifications may have been
+    /// missed. An error means no connection could be made; calling again
+    /// tries again.
+    pub async fn next(&mut self) -> Result<()> {
+        self.listener.try_recv().await?;
+        Ok(())
     }
 }
 

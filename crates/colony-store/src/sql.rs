@@ -47,7 +47,8 @@ macro_rules! sql_tx {
         dependents_locked: $dependents_locked:expr,
         pick_ready: $pick_ready:expr,
         lock_ready: $lock_ready:expr,
-        lock_file_claims: $lock_file_claims:expr
+        lock_file_claims: $lock_file_claims:expr,
+        notify_ready: $notify_ready:expr
     ) => {
         /// An open transaction, and for SQLite writes colony's write lock,
         /// held until the transaction ends.
@@ -391,6 +392,37 @@ macro_rules! sql_tx {
                 Ok(())
             }
 
+            async fn holds_lock(&mut self, name: &str, holder: &str, now: colony_core::Millis) -> $crate::tx::Result<bool> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM locks WHERE name = $1 AND holder = $2 AND until >= $3")
+                    .bind(name)
+                    .bind(holder)
+                    .bind(now)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                Ok(n == 1)
+            }
+
+            async fn set_merge_commit(&mut self, id: &colony_core::TaskId, attempt: u32, commit: &str) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE attempts SET merge_commit = $3 WHERE task = $1 AND attempt = $2")
+                    .bind(id.as_str())
+                    .bind(attempt as i64)
+                    .bind(commit)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn merge_commits(&mut self, id: &str) -> $crate::tx::Result<Vec<(u32, String)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT attempt, merge_commit FROM attempts WHERE task = $1 AND merge_commit IS NOT NULL ORDER BY attempt",
+                )
+                .bind(id)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get::<i64, _>("attempt")? as u32, r.try_get("merge_commit")?))).collect()
+            }
+
             async fn expired(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
                 let rows: Vec<String> =
                     sqlx::query_scalar("SELECT id FROM tasks WHERE lease_until IS NOT NULL AND lease_until < $1 ORDER BY lease_until")
@@ -497,6 +529,13 @@ macro_rules! sql_tx {
                             .push_bind(serde_json::to_string(kind).expect("an event always serializes"));
                     });
                     builder.build().execute(&mut *self.tx).await?;
+                }
+                // Delivered on commit, to every process listening.
+                let notify: Option<&str> = $notify_ready;
+                if let Some(notify) = notify
+                    && events.iter().any(|(_, kind)| $crate::ops::wakes_claimers(kind))
+                {
+                    sqlx::query(notify).execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }

@@ -48,7 +48,9 @@ crate::sql::sql_tx!(
         ", spec FROM tasks WHERE id = $1 AND status = 'ready' AND (not_before IS NULL OR not_before <= $2)"
     ),
     // Write transactions are serialized already: nothing more to take.
-    lock_file_claims: "SELECT 1"
+    lock_file_claims: "SELECT 1",
+    // No LISTEN/NOTIFY: idle workers poll.
+    notify_ready: None
 );
 
 /// How long a writer waits for another process's write lock.
@@ -138,5 +140,9 @@ impl Backend for Sqlite {
 
     async fn begin_read(&self) -> Result<SqliteTx> {
         Ok(SqliteTx::new(self.pool.begin().await?, None))
+    }
+
+    async fn ready_listener(&self) -> Result<Option<crate::ReadyListener>> {
+        Ok(None)
     }
 }

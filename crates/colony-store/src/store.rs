@@ -9,6 +9,7 @@ use colony_core::{Event, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId,
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ops::{self, PlanHead};
+use crate::postgres::ReadyListener;
 use crate::tx::{Result, Tx};
 use crate::types::{
     AddOptions, AddReport, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, Rescued, RunningAttempt, TaskDetail,
@@ -104,6 +105,26 @@ pub trait Store: Send + Sync {
     fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> impl Future<Output = Result<bool>> + Send;
     /// Lets go of the named lock if `holder` has it.
     fn unlock(&self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The last fenced write before an attempt publishes its merge where it
+    /// cannot be taken back (a push to a shared remote): succeeds only while
+    /// `holder` holds lock `lock` ([`StoreError::LockLost`]) and the attempt
+    /// its lease ([`StoreError::LeaseLost`]), which it extends; records
+    /// `commit` as what the attempt merges.
+    fn fence_merge(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        lease: Duration,
+        lock: (&str, &str),
+        commit: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The merge commits recorded by [`Store::fence_merge`] for the task's
+    /// attempts, by attempt number.
+    fn merge_commits(&self, task: &TaskId) -> impl Future<Output = Result<Vec<(u32, String)>>> + Send;
+    /// Wakes idle workers of every process sharing the store when tasks
+    /// become claimable (PostgreSQL's LISTEN/NOTIFY); `None` on a backend
+    /// without it (SQLite), whose workers poll.
+    fn ready_listener(&self) -> impl Future<Output = Result<Option<ReadyListener>>> + Send;
     /// Sends failed or cancelled tasks back to the queue, all or none.
     fn retry(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
     /// Cancels tasks, all or none; their dependents become blocked.
@@ -135,6 +156,8 @@ pub trait Backend: Send + Sync + 'static {
     /// holds the write lock from the start and never fails to upgrade.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
     fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+    /// See [`Store::ready_listener`].
+    fn ready_listener(&self) -> impl Future<Output = Result<Option<ReadyListener>>> + Send;
 }
 
 /// The store over a SQL backend.
@@ -278,6 +301,25 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn unlock(&self, name: &str, holder: &str) -> Result<()> {
         write_tx!(self, |tx, _now| tx.unlock(name, holder).await?)
+    }
+
+    async fn fence_merge(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        lease: Duration,
+        lock: (&str, &str),
+        commit: &str,
+    ) -> Result<()> {
+        write_tx!(self, |tx, now| ops::fence_merge(&mut tx, task, attempt, lease, lock, commit, now).await?)
+    }
+
+    async fn merge_commits(&self, task: &TaskId) -> Result<Vec<(u32, String)>> {
+        self.read().await?.merge_commits(task.as_str()).await
+    }
+
+    async fn ready_listener(&self) -> Result<Option<ReadyListener>> {
+        self.backend.ready_listener().await
     }
 
     async fn retry(&self, ids: &[TaskId]) -> Result<()> {

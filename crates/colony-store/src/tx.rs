@@ -72,6 +72,12 @@ pub trait Tx: Send {
         now: Millis,
     ) -> impl Future<Output = Result<bool>> + Send;
     fn unlock(&mut self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Whether `holder` holds the named lock and it has not expired at `now`.
+    fn holds_lock(&mut self, name: &str, holder: &str, now: Millis) -> impl Future<Output = Result<bool>> + Send;
+    /// Records the commit an attempt merges.
+    fn set_merge_commit(&mut self, id: &TaskId, attempt: u32, commit: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The merge commits recorded for a task's attempts, by attempt.
+    fn merge_commits(&mut self, id: &str) -> impl Future<Output = Result<Vec<(u32, String)>>> + Send;
     /// Leased tasks whose lease ended before `now`.
     fn expired(&mut self, now: Millis) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
     /// Extends a lease; the number of rows changed (0: the lease is lost).

@@ -520,6 +520,38 @@ async fn named_locks_have_one_holder_until_released_or_expired<S: Store>(f: Fixt
     assert!(s.try_lock("merge", "w3", LEASE).await.unwrap(), "an expired lock is taken over");
 }
 
+async fn a_merge_is_fenced_by_the_lock_and_the_lease_and_its_commit_kept<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let c = s.claim("w1", LEASE).await.unwrap().unwrap();
+    let commit = "f1f8ddb024383e914514ae2193b30b95ea0e5938";
+    let lost = s.fence_merge(&c.task, 1, LEASE, ("merge", "w1/a-a1"), commit).await.unwrap_err();
+    assert!(matches!(lost, StoreError::LockLost { .. }), "no lock taken yet: {lost}");
+    assert!(s.try_lock("merge", "w1/a-a1", LEASE).await.unwrap());
+    f.clock.advance(20_000);
+    s.fence_merge(&c.task, 1, LEASE, ("merge", "w1/a-a1"), commit).await.unwrap();
+    assert_eq!(s.merge_commits(&c.task).await.unwrap(), [(1, commit.to_owned())]);
+    f.clock.advance(20_000);
+    assert_eq!(status(s, "a").await.lease().map(|l| l.until), Some(T0 + 50_000), "the lease was extended");
+    let lapsed = s.fence_merge(&c.task, 1, LEASE, ("merge", "w1/a-a1"), commit).await.unwrap_err();
+    assert!(matches!(lapsed, StoreError::LockLost { .. }), "the lock's ttl ran out: {lapsed}");
+
+    // The lease ran out: the rescuer hands the task on, and the old attempt
+    // cannot publish even holding the lock.
+    f.clock.advance(20_000);
+    s.rescue_expired().await.unwrap();
+    let c2 = s.claim("w2", LEASE).await.unwrap().unwrap();
+    assert!(s.try_lock("merge", "w1/a-a1", LEASE).await.unwrap());
+    let stale = s.fence_merge(&c.task, 1, LEASE, ("merge", "w1/a-a1"), "0".repeat(40).as_str()).await.unwrap_err();
+    assert!(matches!(stale, StoreError::LeaseLost { attempt: 1, current: 2, .. }), "{stale}");
+    assert_eq!(s.merge_commits(&c2.task).await.unwrap(), [(1, commit.to_owned())], "a fenced write changes nothing");
+    s.unlock("merge", "w1/a-a1").await.unwrap();
+    assert!(s.try_lock("merge", "w2/a-a2", LEASE).await.unwrap());
+    s.fence_merge(&c2.task, 2, LEASE, ("merge", "w2/a-a2"), commit).await.unwrap();
+    assert_eq!(s.merge_commits(&c2.task).await.unwrap(), [(1, commit.to_owned()), (2, commit.to_owned())]);
+    assert_replays(s).await;
+}
+
 async fn usage_adds_up_per_attempt_and_in_all<S: Store>(f: Fixture<S>) {
     let s = &f.store;
     s.add_plan(&plan("p", &[("a", &[]), ("b", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
@@ -677,4 +709,25 @@ conformance!(
     pages_filter_search_and_count,
     running_attempts_show_phase_worker_and_start,
     attempt_stats_count_merged_attempts_and_their_time,
+    a_merge_is_fenced_by_the_lock_and_the_lease_and_its_commit_kept,
 );
+
+/// PostgreSQL wakes listeners in other connections when tasks become
+/// claimable, on commit; SQLite has no listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notifies_listeners_of_ready_work() {
+    let f = postgres().await;
+    let s = &f.store;
+    let mut listener = s.ready_listener().await.unwrap().expect("PostgreSQL listens");
+    let woken = async |listener: &mut colony_store::ReadyListener| {
+        tokio::time::timeout(Duration::from_millis(300), listener.next()).await.is_ok()
+    };
+    assert!(!woken(&mut listener).await, "nothing happened yet");
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &["a"])]), "p.yaml", AddOptions::default()).await.unwrap();
+    assert!(woken(&mut listener).await, "`a` became ready");
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert!(!woken(&mut listener).await, "a claim readies nothing");
+    s.complete(&a.task, a.attempt).await.unwrap();
+    assert!(woken(&mut listener).await, "`b` became ready");
+    assert!(sqlite().await.store.ready_listener().await.unwrap().is_none());
+}

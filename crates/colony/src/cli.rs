@@ -151,6 +151,24 @@ To stop a run from the page, serve it from the run itself with
 `colony run --serve`.")]
     Serve(ServeArgs),
 
+    /// Join a run shared by several machines and work on its tasks
+    #[command(long_about = "\
+Join a run whose store several machines share (--store postgres://…) and
+work on its tasks until none is left, without importing plans.
+
+Each machine needs a clone of the repository whose remote ([run] remote in
+colony.toml, default origin) is the one every machine pushes to. A worker
+claims ready tasks from the shared store, works them in local worktrees,
+pushes each attempt's branch to the remote, and merges finished work into
+the remote's integration branch, one task at a time across all machines.
+`colony run` on one machine adds the plans and works too; workers may join
+or leave (Ctrl-C) at any time. A worker that starts before any plan is
+added waits for one.
+
+Exit code: 0 when every task is done, 3 when tasks failed, are blocked or
+cancelled, or the worker was stopped early.")]
+    Worker(WorkerArgs),
+
     /// List tasks with their status and attempts
     List(ListArgs),
 
@@ -334,6 +352,23 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// How many agents work at once on this machine [default: `workers` in
+    /// colony.toml]
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// The agent for tasks whose plan names none [default: `agent` in
+    /// colony.toml]
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Print nothing but the summary at the end
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The task's id, as `colony list` shows it
     pub id: String,
@@ -459,6 +494,6 @@ impl Command {
     /// calls block a thread while they last, and the dashboard answers many
     /// browsers at once.
     pub fn runs_agents(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Demo(_) | Command::Serve(_))
+        matches!(self, Command::Run(_) | Command::Worker(_) | Command::Demo(_) | Command::Serve(_))
     }
 }

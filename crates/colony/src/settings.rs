@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use colony_agents::adapters::{CliHarness, CliKind, CliOptions};
-use colony_core::config::{self, AgentKind, CliAgent, Config, FAKE_AGENT};
+use colony_core::config::{self, AgentKind, CliAgent, Config, FAKE_AGENT, Remote};
 use colony_core::{Plan, Review, TaskStatus};
 use colony_engine::{AgentSetup, Settings};
-use colony_git::Identity;
-use colony_store::{Store, TaskFilter};
+use colony_git::{Identity, Repo};
+use colony_store::{Store, StoreUrl, TaskFilter};
 
 use crate::exit::{BadInput, bad_input};
 
@@ -129,6 +129,30 @@ pub async fn engine_settings(
     settings.max_cost_usd = run.max_cost_usd;
     Ok(settings)
 }
+
+/// The git remote a run shares across machines, decided once before it
+/// starts: only a PostgreSQL store is shared, so only then; `[run] remote`
+/// names it (and it must exist), else `origin` if the repository has one;
+/// `remote = false` turns it off. `None`: the run merges in this
+/// repository alone, as on one machine.
+pub fn shared_remote(config: &Config, url: &StoreUrl, repo: &Repo) -> Result<Option<String>> {
+    if matches!(url, StoreUrl::Sqlite(_)) {
+        return Ok(None);
+    }
+    match &config.run.remote {
+        Remote::Off => Ok(None),
+        Remote::Origin => Ok(repo.has_remote(ORIGIN)?.then(|| ORIGIN.to_owned())),
+        Remote::Named(name) if repo.has_remote(name)? => Ok(Some(name.clone())),
+        Remote::Named(name) => Err(bad_input(format!(
+            "{}'s [run] remote is `{name}`, but this repository has no such remote; add it with \
+             `git remote add {name} URL` (the repository every machine of the run pushes to)",
+            config::FILE_NAME
+        ))),
+    }
+}
+
+/// The remote a shared run uses unless `[run] remote` names another.
+const ORIGIN: &str = "origin";
 
 /// An agent CLI's adapter as `[agents.NAME]` configures it. A relative
 /// `binary` with a `/` is taken from the repository root, as a `command`

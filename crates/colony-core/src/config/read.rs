@@ -14,8 +14,8 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MergeConfig, Price, ReviewConfig,
-    RunConfig, cli_kind,
+    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MergeConfig, Price, Remote,
+    ReviewConfig, RunConfig, cli_kind,
 };
 use crate::id::check_id;
 use crate::plan::closest;
@@ -51,6 +51,7 @@ const RUN_KEYS: &[&str] = &[
     "shutdown_grace",
     "author",
     "max_cost_usd",
+    "remote",
 ];
 const AGENT_KEYS: &[&str] = &["kind", "command", "env", "model", "effort", "permission", "args", "binary"];
 /// The keys only an agent CLI's table takes.
@@ -185,6 +186,7 @@ impl Reader<'_> {
                 "shutdown_grace" => set(&mut run.shutdown_grace, self.duration(key, v)),
                 "author" => run.author = self.author(key, v),
                 "max_cost_usd" => run.max_cost_usd = self.dollars(key, v),
+                "remote" => set(&mut run.remote, self.remote(key, v)),
                 _ => self.unknown("[run]", k, RUN_KEYS),
             }
         }
@@ -537,6 +539,21 @@ impl Reader<'_> {
         };
         self.error(value.span(), Some(key.to_owned()), problem.into());
         None
+    }
+
+    /// A git remote's name, or `false` for none.
+    fn remote(&mut self, key: &str, value: &Value) -> Option<Remote> {
+        const EXPECTED: &str = "expected a git remote's name, like \"origin\", or false for none";
+        let name = match value.get_ref() {
+            DeValue::Boolean(false) => return Some(Remote::Off),
+            DeValue::String(s) => s.to_string(),
+            _ => return self.wrong(key, value, EXPECTED),
+        };
+        if name.is_empty() || name.starts_with('-') || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.error(value.span(), Some(key.to_owned()), format!("{EXPECTED}, found `{name}`"));
+            return None;
+        }
+        Some(Remote::Named(name))
     }
 
     /// `Name <email>`, as git wants an identity.

@@ -37,6 +37,7 @@ fn no_file_and_an_empty_file_mean_the_documented_defaults() {
     assert_eq!((run.backoff_base, run.backoff_cap), (secs(5), secs(300)));
     assert_eq!((run.lease, run.timeout, run.silence_timeout), (secs(30), secs(1800), secs(600)));
     assert_eq!((run.grace, run.shutdown_grace, &run.author), (secs(10), secs(60), &None));
+    assert_eq!(run.remote, super::Remote::Origin, "origin, if there is one, unless written");
     assert!(config.agents.is_empty());
     assert_eq!(config.gates.commands, Vec::<String>::new());
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (3, secs(1800)));
@@ -58,6 +59,7 @@ silence_timeout = "5m"
 grace = "3s"
 shutdown_grace = "2m"
 author = "  Colony Bot <bot@example.com> "
+remote = "shared"
 
 [agents.local]
 kind = "command"
@@ -92,6 +94,8 @@ fn every_key_is_read() {
     assert_eq!((run.lease, run.timeout, run.silence_timeout), (secs(45), secs(1200), secs(300)));
     assert_eq!((run.grace, run.shutdown_grace), (secs(3), secs(120)));
     assert_eq!(run.author, Some(("Colony Bot".into(), "bot@example.com".into())));
+    assert_eq!(run.remote, super::Remote::Named("shared".into()));
+    assert_eq!(accepted("[run]\nremote = false\n").run.remote, super::Remote::Off);
 
     let mut local = command(&["./scripts/agent.sh", "--fast", ""]);
     local.env = [("MODEL", "small"), ("_DEBUG_1", "")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
@@ -171,6 +175,7 @@ fn prices_and_the_budget_are_read_in_dollars() {
         "[run]\nmax_cost_usd = 25\n[prices.\"gpt-5-codex\"]\ninput = 1.25\noutput = 10\ncached_input = 0.125\n",
     );
     assert_eq!(config.run.max_cost_usd, Some(25.0));
+
     let price = config.prices["gpt-5-codex"];
     assert_eq!(price, Price { input: 1.25, output: 10.0, cached_input: Some(0.125) });
     // 600k uncached and 400k cached input, 100k output.
@@ -296,6 +301,8 @@ const CASES: &[(&str, &str)] = &[
     ("bad budget", "[run]\nmax_cost_usd = \"ten\"\n"),
     ("bad review settings", "[review]\nagent = \"codex\"\nagents = [\"gemini\"]\npolicy = \"most\"\napproval = \"yes\"\n"),
     ("unknown reviewer", "[review]\nagents = [\"codex\", \"robot\"]\n"),
+    ("bad remotes", "[run]\nremote = true\n"),
+    ("remote that is no name", "[run]\nremote = \"--upload-pack=x\"\n"),
     ("kind typo", "[agents.mine]\nkind = \"fkae\"\n"),
     ("table name that is no kind", "[agents.local]\ncommand = [\"x\"]\n"),
     ("bad env", "[agents.f]\nkind = \"fake\"\nenv = { \"1X\" = \"a\", OK = 2 }\n"),

@@ -73,6 +73,7 @@ pub async fn run(args: DemoArgs, out: &mut impl Write) -> Result<()> {
         overrides: Overrides { workers: Some(4), agent: None },
         mode: if std::io::stdout().is_terminal() { Mode::Live } else { Mode::Lines },
         serve: None,
+        join: false,
     };
     let report = run::execute(&ctx, &job, out).await?;
     let store = ctx.open_store().await?;

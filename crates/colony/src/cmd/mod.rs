@@ -15,6 +15,7 @@ mod run;
 mod serve;
 mod show;
 mod status;
+mod worker;
 
 use anyhow::Result;
 
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Add(args) => add::run(&ctx()?, args, out).await,
         Command::Run(args) => run::run(&ctx()?, args, out).await,
         Command::Serve(args) => serve::run(&ctx()?, args, out).await,
+        Command::Worker(args) => worker::run(&ctx()?, args, out).await,
         Command::List(args) => list::run(&ctx()?, args, out).await,
         Command::Show(args) => show::run(&ctx()?, args, out).await,
         Command::Status(args) => status::run(&ctx()?, args, out).await,

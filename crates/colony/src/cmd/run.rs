@@ -44,6 +44,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs, out: &mut impl Write) -> Result<()> {
         overrides: Overrides { workers: args.jobs.map(usize::from), agent: args.agent },
         mode,
         serve: args.serve.then_some(args.addr),
+        join: false,
     };
     match execute(ctx, &job, out).await? {
         Some(report) if !report.all_done() => Err(Unfinished.into()),
@@ -59,6 +60,8 @@ pub struct Job {
     pub mode: Mode,
     /// Serve the dashboard here while the run lasts.
     pub serve: Option<SocketAddr>,
+    /// `colony worker`: an empty store is waited on, not "nothing to do".
+    pub join: bool,
 }
 
 /// Imports the job's plans, runs the engine to the end with progress, and
@@ -106,7 +109,7 @@ async fn drive(
         }
     }
     let counts = store.counts().await?;
-    if counts.total == 0 {
+    if counts.total == 0 && !job.join {
         let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
         writeln!(
             text,
@@ -114,7 +117,10 @@ async fn drive(
         )?;
         return Ok(None);
     }
-    let settings = settings::engine_settings(config, &job.overrides, &**store, &ctx.root).await?;
+    let mut settings = settings::engine_settings(config, &job.overrides, &**store, &ctx.root).await?;
+    settings.remote = settings::shared_remote(config, &ctx.url, &repo)?;
+    settings.wait_for_plans = job.join;
+    settings.notices = colony_engine::Notices::new(|text| eprintln!("colony: {text}"));
     let workers = settings.workers;
     let grace = settings.shutdown_grace;
     let done_before = counts.get(TaskStatus::Done);
@@ -131,12 +137,20 @@ async fn drive(
         }
         None => None,
     };
-    if job.mode.for_people() && to_run > 0 {
+    let shared = settings.remote.as_ref().map(|r| format!(", merging on the remote {r}")).unwrap_or_default();
+    if job.mode.for_people() && job.join {
+        let tasks = match counts.total {
+            0 => "a run (no plan added yet)".to_owned(),
+            _ => format!("a run of {} ({to_run} to go)", render::count(counts.total, "task")),
+        };
+        writeln!(out, "joining {tasks} with {}{shared}; Ctrl-C leaves", render::count(workers, "worker"))?;
+        out.flush()?;
+    } else if job.mode.for_people() && to_run > 0 {
         let tasks = match to_run < counts.total {
             true => format!("{to_run} of {}", render::count(counts.total, "task")),
             false => render::count(to_run, "task"),
         };
-        writeln!(out, "running {tasks} on {}; Ctrl-C stops", render::count(workers, "worker"))?;
+        writeln!(out, "running {tasks} on {}{shared}; Ctrl-C stops", render::count(workers, "worker"))?;
         out.flush()?;
     }
 
@@ -182,10 +196,10 @@ async fn drive(
         writeln!(text)?;
     }
     summary::write_recovered(text, &report.recovered)?;
-    if done_before == counts.total {
+    if done_before == counts.total && counts.total > 0 {
         writeln!(text, "nothing to do: all {} are done", render::count(counts.total, "task"))?;
     } else {
-        summary::write(text, &report, to_run > 0)?;
+        summary::write(text, &report, to_run > 0 || job.join)?;
     }
     Ok(Some(report))
 }

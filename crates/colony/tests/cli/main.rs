@@ -7,6 +7,7 @@
 mod agents;
 mod crash;
 mod failures;
+mod hosts;
 mod land;
 mod live;
 mod plans;
