@@ -14,6 +14,7 @@ mod plans;
 mod postgres;
 mod refused;
 mod repo;
+mod review;
 mod run;
 mod serve;
 mod setup;
