@@ -133,6 +133,10 @@ pub enum EventKind {
         reviewer: String,
         #[serde(flatten)]
         outcome: ReviewOutcome,
+        /// What the reviewer spent on this answer (its usage is in the
+        /// attempt's too).
+        #[serde(default, skip_serializing_if = "Usage::is_empty")]
+        spent: Usage,
     },
     /// The agent gets another round within the attempt, with feedback.
     /// Changes no state; it says why the attempt takes longer.
@@ -226,7 +230,7 @@ impl EventKind {
             EventKind::Rejected { attempt, feedback } => {
                 format!("attempt {attempt} sent back: {}", feedback.lines().next().unwrap_or(""))
             }
-            EventKind::ReviewRecorded { attempt, round, reviewer, outcome } => {
+            EventKind::ReviewRecorded { attempt, round, reviewer, outcome, .. } => {
                 let said = match outcome {
                     ReviewOutcome::Answered { answer } => {
                         let verdict = match answer.verdict {

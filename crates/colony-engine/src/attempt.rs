@@ -401,8 +401,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 grace: settings.grace,
                 linger: settings.linger,
             };
-            let outcome = round.go(log, &self.cancel).await?;
-            self.record_usage(agent, outcome.usage).await?;
+            let mut outcome = round.go(log, &self.cancel).await?;
+            outcome.usage = self.record_usage(agent, outcome.usage).await?;
             if let Some(id) = &outcome.session {
                 *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
             }
@@ -458,9 +458,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
 
     /// Keeps what a round spent, priced from the configured table when the
     /// agent reported no cost, and counts it against the run's budget.
-    async fn record_usage(&self, agent: &ChosenAgent, mut usage: Usage) -> Result<(), EngineError> {
+    /// Returns it priced.
+    async fn record_usage(&self, agent: &ChosenAgent, mut usage: Usage) -> Result<Usage, EngineError> {
         if usage.is_empty() {
-            return Ok(());
+            return Ok(usage);
         }
         let settings = &self.inner.settings;
         if usage.cost_usd.is_none()
@@ -470,7 +471,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         self.inner.pacing.spend(usage, settings.max_cost_usd);
         match self.inner.store.record_usage(&self.claim.task, self.claim.attempt, usage).await {
-            Ok(()) | Err(StoreError::NotAllowed(_)) => Ok(()),
+            Ok(()) | Err(StoreError::NotAllowed(_)) => Ok(usage),
             Err(e) => Err(e.into()),
         }
     }

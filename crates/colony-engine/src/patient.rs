@@ -169,8 +169,9 @@ impl<S: Store> Store for Patient<S> {
         round: u32,
         reviewer: &str,
         outcome: ReviewOutcome,
+        spent: Usage,
     ) -> Result<()> {
-        self.patiently(|| self.store.record_review(task, attempt, round, reviewer, outcome.clone())).await
+        self.patiently(|| self.store.record_review(task, attempt, round, reviewer, outcome.clone(), spent)).await
     }
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
         self.patiently(|| self.store.complete(task, attempt)).await

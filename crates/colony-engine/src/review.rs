@@ -9,7 +9,7 @@
 //! does not read is asked for again, and is never taken as approval.
 
 use colony_core::review::{ANSWER_SCHEMA, Issue, Policy, ReviewAnswer, Verdict, read_answer};
-use colony_core::{ReviewOutcome, TaskSpec};
+use colony_core::{ReviewOutcome, TaskSpec, Usage};
 use colony_git::{Oid, branch_ref};
 use colony_store::Store;
 
@@ -79,18 +79,21 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     Spoken::Ends(ending) => return Ok(ReviewEnd::Ends(ending)),
                     Spoken::Finished(outcome) => outcome,
                 };
+                let spent = outcome.usage;
                 let read = match outcome.end {
                     RoundEnd::Failed { reason, .. } => Err(format!("the reviewer failed: {}", one_line(&reason))),
                     _ => read_answer(&outcome.answer),
                 };
                 match read {
                     Ok(answer) => {
-                        self.keep_review(round, &reviewer.name, ReviewOutcome::Answered { answer: answer.clone() }).await?;
+                        let answered = ReviewOutcome::Answered { answer: answer.clone() };
+                        self.keep_review(round, &reviewer.name, answered, spent).await?;
                         break answer;
                     }
                     Err(reason) => {
                         log_note(log, format!("colony: `{}` gave no verdict ({reason})", reviewer.name));
-                        self.keep_review(round, &reviewer.name, ReviewOutcome::NoVerdict { reason: reason.clone() }).await?;
+                        let none = ReviewOutcome::NoVerdict { reason: reason.clone() };
+                        self.keep_review(round, &reviewer.name, none, spent).await?;
                         if tries == REVIEW_TRIES {
                             return Ok(ReviewEnd::Ends(Ending::Failed(format!(
                                 "the reviewer `{}` gave no verdict in {REVIEW_TRIES} tries: {reason}",
@@ -136,9 +139,15 @@ impl<S: Store + 'static> Attempt<'_, S> {
         spoken
     }
 
-    async fn keep_review(&self, round: u32, reviewer: &str, outcome: ReviewOutcome) -> Result<(), EngineError> {
+    async fn keep_review(
+        &self,
+        round: u32,
+        reviewer: &str,
+        outcome: ReviewOutcome,
+        spent: Usage,
+    ) -> Result<(), EngineError> {
         let task = &self.claim.task;
-        match self.inner.store.record_review(task, self.claim.attempt, round, reviewer, outcome).await {
+        match self.inner.store.record_review(task, self.claim.attempt, round, reviewer, outcome, spent).await {
             Ok(()) | Err(colony_store::StoreError::NotAllowed(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }

@@ -28,6 +28,9 @@ fn reviewer(name: &str, answer: &str) -> String {
 const APPROVE: &str = r#"echo '{"verdict":"approved","summary":"fine"}'"#;
 const CHANGES: &str = r#"echo '{"verdict":"needs_changes","issues":[{"file":"out/a.txt","line":1,"severity":"high","message":"add a test"}]}'"#;
 
+/// A reviewer that reports its tokens the way a CLI adapter would.
+const PRICED_APPROVE: &str = "echo 'USAGE 2000 100 0'; echo '{\"verdict\":\"approved\"}'";
+
 fn settings(f: &Fixture, reviewers: &[(&str, String)], resumes: bool) -> Settings {
     let mut s = f.settings(BUILDER, resumes);
     for (name, script) in reviewers {
@@ -130,6 +133,31 @@ async fn what_a_reviewer_changes_in_the_worktree_is_undone() {
     let merged = common::git(f.repo(), &["show", "colony/p:out/a.txt"]);
     assert_eq!(merged, "round 1\n");
     assert!(f.log("a", 1).contains("changed the worktree; undone"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviews_spend_is_kept_with_it_and_priced() {
+    let f = Fixture::new(&["a"]).await;
+    let mut s = f.settings(BUILDER, false);
+    s.agents.insert("r".into(), colony_engine::AgentSetup::new(
+        common::Scripted { script: f.script("r", &reviewer("r", PRICED_APPROVE)), resumes: false },
+        Some("m".into()),
+    ));
+    s.reviewers.push("r".into());
+    s.prices.insert("m".into(), colony_core::config::Price { input: 1000.0, output: 1000.0, cached_input: None });
+    assert!(f.run(s).await.all_done());
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    let spent = detail
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            colony_core::EventKind::ReviewRecorded { spent, .. } => Some(*spent),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((spent.input, spent.output), (2000, 100));
+    assert!((spent.cost_usd.unwrap() - 2.1).abs() < 1e-9, "{spent:?}");
+    assert_eq!(detail.attempts[0].usage.cost_usd, spent.cost_usd, "the attempt's spend includes its review");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,8 +114,9 @@ impl Store for AnyStore {
         round: u32,
         reviewer: &str,
         outcome: ReviewOutcome,
+        spent: Usage,
     ) -> Result<()> {
-        delegate!(self, s => s.record_review(task, attempt, round, reviewer, outcome.clone()).await)
+        delegate!(self, s => s.record_review(task, attempt, round, reviewer, outcome.clone(), spent).await)
     }
 
     async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {

@@ -367,11 +367,12 @@ pub(crate) async fn record_review<T: Tx>(
     round: u32,
     reviewer: &str,
     outcome: colony_core::ReviewOutcome,
+    spent: colony_core::Usage,
     now: Millis,
 ) -> Result<()> {
     let task = must_load(tx, id.as_str()).await?;
     let mut log = Log::default();
-    let event = EventKind::ReviewRecorded { attempt, round, reviewer: reviewer.to_owned(), outcome };
+    let event = EventKind::ReviewRecorded { attempt, round, reviewer: reviewer.to_owned(), outcome, spent };
     transition(tx, &task, event, now, &mut log).await?;
     log.flush(tx, now).await
 }

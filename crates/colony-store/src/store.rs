@@ -65,6 +65,7 @@ pub trait Store: Send + Sync {
         round: u32,
         reviewer: &str,
         outcome: ReviewOutcome,
+        spent: Usage,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Adds what an agent round spent to its attempt. Not fenced by the
     /// lease: the money is spent whoever holds the task now.
@@ -253,8 +254,9 @@ impl<B: Backend> Store for SqlStore<B> {
         round: u32,
         reviewer: &str,
         outcome: ReviewOutcome,
+        spent: Usage,
     ) -> Result<()> {
-        write_tx!(self, |tx, now| ops::record_review(&mut tx, task, attempt, round, reviewer, outcome.clone(), now).await?)
+        write_tx!(self, |tx, now| ops::record_review(&mut tx, task, attempt, round, reviewer, outcome.clone(), spent, now).await?)
     }
 
     async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {

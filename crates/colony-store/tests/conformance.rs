@@ -637,9 +637,10 @@ async fn reviews_are_kept_round_by_round<S: Store>(f: Fixture<S>) {
         issues: vec![Issue { file: Some("src/a.rs".into()), line: Some(4), severity: None, message: "no test".into() }],
         summary: None,
     };
-    s.record_review(&a.task, a.attempt, 1, "codex", ReviewOutcome::Answered { answer: answer.clone() }).await.unwrap();
+    let spent = Usage { input: 900, output: 40, cached: 0, cost_usd: Some(0.01) };
+    s.record_review(&a.task, a.attempt, 1, "codex", ReviewOutcome::Answered { answer: answer.clone() }, spent).await.unwrap();
     let no_verdict = ReviewOutcome::NoVerdict { reason: "the reviewer gave no verdict".into() };
-    s.record_review(&a.task, a.attempt, 2, "gemini", no_verdict.clone()).await.unwrap();
+    s.record_review(&a.task, a.attempt, 2, "gemini", no_verdict.clone(), Usage::default()).await.unwrap();
     let reviews: Vec<EventKind> = s
         .task("a")
         .await
@@ -653,8 +654,20 @@ async fn reviews_are_kept_round_by_round<S: Store>(f: Fixture<S>) {
     assert_eq!(
         reviews,
         [
-            EventKind::ReviewRecorded { attempt: 1, round: 1, reviewer: "codex".into(), outcome: ReviewOutcome::Answered { answer } },
-            EventKind::ReviewRecorded { attempt: 1, round: 2, reviewer: "gemini".into(), outcome: no_verdict },
+            EventKind::ReviewRecorded {
+                attempt: 1,
+                round: 1,
+                reviewer: "codex".into(),
+                outcome: ReviewOutcome::Answered { answer },
+                spent
+            },
+            EventKind::ReviewRecorded {
+                attempt: 1,
+                round: 2,
+                reviewer: "gemini".into(),
+                outcome: no_verdict,
+                spent: Usage::default()
+            },
         ]
     );
     assert_replays(s).await;

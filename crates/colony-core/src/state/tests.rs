@@ -240,13 +240,14 @@ fn a_review_changes_nothing_and_reads_back() {
         round: 1,
         reviewer: "codex".into(),
         outcome: ReviewOutcome::Answered { answer },
+        spent: crate::event::Usage { input: 50, output: 9, cached: 0, cost_usd: None },
     };
     assert_eq!(t.apply(&review).unwrap(), t);
     let event = Event { seq: 4, at: 0, task: Some(id("a")), kind: review.clone() };
     let json = serde_json::to_string(&event).unwrap();
     assert_eq!(
         json,
-        r#"{"seq":4,"at":0,"task":"a","type":"review_recorded","attempt":1,"round":1,"reviewer":"codex","outcome":"answered","verdict":"needs_changes","summary":"add a test"}"#
+        r#"{"seq":4,"at":0,"task":"a","type":"review_recorded","attempt":1,"round":1,"reviewer":"codex","outcome":"answered","verdict":"needs_changes","summary":"add a test","spent":{"input":50,"output":9,"cached":0}}"#
     );
     assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, review);
     assert_eq!(review.summary(), "attempt 1 review 1: codex asks for changes");

@@ -21,8 +21,8 @@ use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
 
 /// A harness over a script whose lines say what an adapter would report:
 /// `ERROR <class> [reset in ms]`, `USAGE <in> <out> <cached>`, `COST <usd>`,
-/// `SESSION <id>`, `FINAL`. The session to resume reaches the script as
-/// `RESUME`.
+/// `SESSION <id>`, `FINAL`; any other line is the agent's text. The
+/// session to resume reaches the script as `RESUME`.
 pub struct Scripted {
     pub script: PathBuf,
     pub resumes: bool,
@@ -63,7 +63,7 @@ impl Harness for Scripted {
             ["COST", usd] => vec![Entry::Cost { usd: usd.parse().unwrap() }],
             ["SESSION", id] => vec![Entry::Session { id: (*id).to_owned() }],
             ["FINAL"] => vec![Entry::Finished { is_error: false, message: None }],
-            _ => vec![],
+            _ => vec![Entry::Text { text: line.to_owned() }],
         }
     }
 
@@ -144,8 +144,7 @@ impl Fixture {
     /// Settings running `script` (with `$STATE` set to [`Fixture::state`])
     /// through the [`Scripted`] harness, as agent `bot` of model `m`.
     pub fn settings(&self, script: &str, resumes: bool) -> Settings {
-        let path = self.repo().join(".colony/agent.sh");
-        std::fs::write(&path, format!("STATE='{}'\n{script}", self.state().display())).unwrap();
+        let path = self.script("agent", script);
         let agent = AgentSetup::new(Scripted { script: path, resumes }, Some("m".into()));
         let mut s = Settings::new(BTreeMap::from([("bot".to_owned(), agent)]), Some("bot".into()));
         s.workers = 1;
@@ -171,10 +170,16 @@ impl Fixture {
         std::fs::read_to_string(self.state().join(name)).unwrap_or_default()
     }
 
-    /// A `command` agent running `script` (with `$STATE` set).
-    pub fn command_agent(&self, name: &str, script: &str) -> AgentSetup {
+    /// Writes `.colony/<name>.sh`: `script` with `$STATE` set.
+    pub fn script(&self, name: &str, script: &str) -> PathBuf {
         let path = self.repo().join(format!(".colony/{name}.sh"));
         std::fs::write(&path, format!("STATE='{}'\n{script}", self.state().display())).unwrap();
+        path
+    }
+
+    /// A `command` agent running `script` (with `$STATE` set).
+    pub fn command_agent(&self, name: &str, script: &str) -> AgentSetup {
+        let path = self.script(name, script);
         AgentSetup::command(vec!["/bin/sh".into(), path.display().to_string()], vec![], self.repo()).unwrap()
     }
 

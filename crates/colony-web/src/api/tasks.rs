@@ -125,6 +125,7 @@ pub(crate) struct ReviewView {
     pub reviewer: String,
     #[serde(flatten)]
     pub outcome: colony_core::ReviewOutcome,
+    pub spent: crate::logs::Spend,
 }
 
 #[derive(Serialize)]
@@ -175,11 +176,12 @@ pub(crate) async fn detail<S: Store + 'static>(
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            colony_core::EventKind::ReviewRecorded { attempt, round, reviewer, outcome } => Some(ReviewView {
+            colony_core::EventKind::ReviewRecorded { attempt, round, reviewer, outcome, spent } => Some(ReviewView {
                 attempt: *attempt,
                 round: *round,
                 reviewer: reviewer.clone(),
                 outcome: outcome.clone(),
+                spent: (*spent).into(),
             }),
             _ => None,
         })

@@ -142,7 +142,9 @@ fn write_reviews(out: &mut impl Write, d: &TaskDetail) -> Result<()> {
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::ReviewRecorded { attempt, round, reviewer, outcome } => Some((attempt, round, reviewer, outcome)),
+            EventKind::ReviewRecorded { attempt, round, reviewer, outcome, spent } => {
+                Some((attempt, round, reviewer, outcome, spent))
+            }
             _ => None,
         })
         .collect();
@@ -150,10 +152,11 @@ fn write_reviews(out: &mut impl Write, d: &TaskDetail) -> Result<()> {
         return Ok(());
     }
     writeln!(out, "\nreviews:")?;
-    for (attempt, round, reviewer, outcome) in reviews {
+    for (attempt, round, reviewer, outcome, spent) in reviews {
         let head = format!("  attempt {attempt}, round {round}, {reviewer}:");
+        let spent = if spent.is_empty() { String::new() } else { format!("    (spent {})\n", render::usage(spent)) };
         match outcome {
-            ReviewOutcome::NoVerdict { reason } => writeln!(out, "{head} no verdict ({reason})")?,
+            ReviewOutcome::NoVerdict { reason } => write!(out, "{head} no verdict ({reason})\n{spent}")?,
             ReviewOutcome::Answered { answer } => {
                 let verdict = match answer.verdict {
                     Verdict::Approved => "approved",
@@ -174,6 +177,7 @@ fn write_reviews(out: &mut impl Write, d: &TaskDetail) -> Result<()> {
                     let severity = issue.severity.as_deref().map(|s| format!("[{s}] ")).unwrap_or_default();
                     writeln!(out, "    - {place}{severity}{}", issue.message.trim())?;
                 }
+                write!(out, "{spent}")?;
             }
         }
     }
