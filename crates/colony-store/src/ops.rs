@@ -359,21 +359,12 @@ pub(crate) async fn decide<T: Tx>(tx: &mut T, id: &TaskId, feedback: Option<&str
     log.flush(tx, now).await
 }
 
-/// Keeps a reviewer's answer on a round of an attempt.
-pub(crate) async fn record_review<T: Tx>(
-    tx: &mut T,
-    id: &TaskId,
-    attempt: u32,
-    round: u32,
-    reviewer: &str,
-    outcome: colony_core::ReviewOutcome,
-    spent: colony_core::Usage,
-    now: Millis,
-) -> Result<()> {
+/// Keeps a reviewer's answer on a round of an attempt: `review` is its
+/// `review_recorded` event.
+pub(crate) async fn record_review<T: Tx>(tx: &mut T, id: &TaskId, review: EventKind, now: Millis) -> Result<()> {
     let task = must_load(tx, id.as_str()).await?;
     let mut log = Log::default();
-    let event = EventKind::ReviewRecorded { attempt, round, reviewer: reviewer.to_owned(), outcome, spent };
-    transition(tx, &task, event, now, &mut log).await?;
+    transition(tx, &task, review, now, &mut log).await?;
     log.flush(tx, now).await
 }
 

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Event, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId, TaskStatus, Usage};
+use colony_core::{Event, EventKind, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId, TaskStatus, Usage};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -256,7 +256,9 @@ impl<B: Backend> Store for SqlStore<B> {
         outcome: ReviewOutcome,
         spent: Usage,
     ) -> Result<()> {
-        write_tx!(self, |tx, now| ops::record_review(&mut tx, task, attempt, round, reviewer, outcome.clone(), spent, now).await?)
+        let review =
+            EventKind::ReviewRecorded { attempt, round, reviewer: reviewer.to_owned(), outcome, spent };
+        write_tx!(self, |tx, now| ops::record_review(&mut tx, task, review.clone(), now).await?)
     }
 
     async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {
