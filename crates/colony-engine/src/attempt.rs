@@ -550,9 +550,18 @@ impl<S: Store + 'static> Attempt<'_, S> {
         };
         let ending = self.merge_locked(agent, integration, log).await;
         lock.release().await;
-        ending
+        // `Merged` from under the lock means the work is in the integration
+        // branch; the store is told now, so that the next merge does not
+        // wait for it. A crash in between is found by the next attempt's
+        // look at the integration branch.
+        match ending? {
+            Ending::Merged => self.complete().await,
+            other => Ok(other),
+        }
     }
 
+    /// The merge, under the lock. `Merged` here means in the integration
+    /// branch, the store not told yet.
     async fn merge_locked(
         &self,
         agent: &ChosenAgent,
@@ -573,7 +582,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 && let Some(commit) = self.recorded_merge_in(&tip).await?
             {
                 log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
-                return self.complete().await;
+                return Ok(Ending::Merged);
             }
             let head = self
                 .inner
@@ -581,7 +590,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 .expect("the task branch exists while its worktree does");
             if self.inner.git(|r| r.is_ancestor(&head, &tip))? {
                 log_note(log, "colony: already in the integration branch");
-                return self.complete().await;
+                return Ok(Ending::Merged);
             }
             // Without gates nothing has to see the merged tree on disk: merge
             // in memory, and use the worktree only for a resolver round.
@@ -734,7 +743,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 Advance::Moved => {
                     crate::failpoint::hit("after-merge");
                     log_note(log, format!("colony: merged into {integration} at {candidate}"));
-                    return self.complete().await;
+                    return Ok(Ending::Merged);
                 }
                 Advance::Stale => log_note(log, format!("colony: {integration} moved meanwhile; merging again")),
                 Advance::Ended(ending) => return Ok(ending),
