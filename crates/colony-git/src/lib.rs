@@ -1,7 +1,13 @@
 //! colony's git layer: task worktrees, committing what an agent left, the
-//! merge queue's plumbing (merge-tree, commit-tree, compare-and-swap on the
-//! integration ref), the shared remote of a run across machines (`remote`)
-//! and `colony land`.
+//! merge queue's plumbing, the shared remote of a run across machines
+//! (`remote`) and `colony land`.
+//!
+//! The merge queue's plumbing is a set of building blocks, not a merge
+//! procedure: the engine merges in memory with [`Repo::merge_tree`], makes
+//! the merge commit with [`Repo::commit_tree`] (the integration tip as
+//! first parent) and moves the integration ref with
+//! [`Repo::update_ref_cas`]; when the merge conflicts, [`Repo::bring_in`]
+//! merges the integration tip into the task's worktree for a resolver.
 //!
 //! # Why the git CLI and not a library
 //!
@@ -40,10 +46,7 @@ mod worktree;
 pub use commit::Identity;
 pub use error::{GitError, MAX_LISTED_PATHS, Result};
 pub use land::LandOutcome;
-pub use merge::{
-    BringIn, Candidate, CasOutcome, MergeConflict, MergeMessage, MergeOutcome, MergeResult,
-    parse_merge_tree,
-};
+pub use merge::{BringIn, CasOutcome, MergeConflict, MergeMessage, MergeOutcome, parse_merge_tree};
 pub use remote::{PushOutcome, PushedRef, parse_push_porcelain};
 pub use repo::{Oid, Repo, branch_ref};
 pub use run::GitVersion;

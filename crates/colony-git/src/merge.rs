@@ -1,12 +1,14 @@
-//! The merge queue's git side: building a merge candidate with plumbing,
-//! moving the integration ref by compare-and-swap, and bringing the
-//! integration tip into a task's worktree for a resolver.
+//! The merge queue's git side: merging two commits in memory
+//! (`merge-tree --write-tree`), moving the integration ref by
+//! compare-and-swap, and bringing the integration tip into a task's
+//! worktree for a resolver.
 //!
 //! The integration branch is never checked out anywhere: it moves only by
 //! `git update-ref <ref> <new> <old>`, so two colonies (or two workers)
 //! racing to advance it cannot both win, and the loser learns where the
-//! ref went without parsing git's message. In the candidate, the
-//! integration tip is the first parent, so `git log --first-parent` on the
+//! ref went without parsing git's message. The merge commit is made with
+//! [`Repo::commit_tree`] from the tree [`Repo::merge_tree`] wrote, with
+//! the integration tip as first parent, so `git log --first-parent` on the
 //! integration branch reads as one merge per task.
 
 use std::path::Path;
@@ -64,22 +66,6 @@ pub struct MergeConflict {
     pub messages: Vec<String>,
 }
 
-/// What the integration branch would become, before the gates run on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Candidate {
-    /// The task's commit is already in the integration branch: an earlier
-    /// run merged it before crashing. Nothing to do.
-    AlreadyMerged,
-    /// The commit to move the integration branch to: the task tip itself
-    /// when it already contains the integration tip (`fast_forward`), or a
-    /// new merge commit of both.
-    Ready {
-        commit: Oid,
-        fast_forward: bool,
-    },
-    Conflict(MergeConflict),
-}
-
 /// The outcome of a compare-and-swap on a ref.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CasOutcome {
@@ -87,22 +73,6 @@ pub enum CasOutcome {
     /// The ref was not at the expected old value; it is at `actual`
     /// (`None`: it no longer exists). Nothing was changed.
     Stale {
-        actual: Option<Oid>,
-    },
-}
-
-/// The outcome of one attempt to merge a task into the integration branch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MergeResult {
-    AlreadyMerged,
-    Merged {
-        commit: Oid,
-        fast_forward: bool,
-    },
-    Conflict(MergeConflict),
-    /// Another merge moved the integration branch first; build a new
-    /// candidate from `actual` and try again.
-    TipMoved {
         actual: Option<Oid>,
     },
 }
@@ -200,86 +170,6 @@ impl Repo {
                 }
             }
         }
-    }
-
-    /// Builds what merging `task_tip` into `integration_tip` gives, without
-    /// moving anything. A merge commit gets `message` and `author` (or the
-    /// configured identity, or colony's).
-    pub fn merge_candidate(
-        &self,
-        integration_tip: &Oid,
-        task_tip: &Oid,
-        message: &str,
-        author: Option<&Identity>,
-    ) -> Result<Candidate> {
-        if self.is_ancestor(task_tip, integration_tip)? {
-            return Ok(Candidate::AlreadyMerged);
-        }
-        if self.is_ancestor(integration_tip, task_tip)? {
-            return Ok(Candidate::Ready {
-                commit: task_tip.clone(),
-                fast_forward: true,
-            });
-        }
-        match self.merge_tree(integration_tip, task_tip)? {
-            MergeOutcome::Clean { tree } => {
-                let commit =
-                    self.commit_tree(&tree, &[integration_tip, task_tip], message, author)?;
-                Ok(Candidate::Ready {
-                    commit,
-                    fast_forward: false,
-                })
-            }
-            MergeOutcome::Conflict {
-                paths, messages, ..
-            } => {
-                let messages = messages
-                    .into_iter()
-                    .filter(|m| m.kind.starts_with("CONFLICT"))
-                    .map(|m| m.message)
-                    .collect();
-                let conflict = self.conflict(integration_tip, task_tip, paths, messages)?;
-                Ok(Candidate::Conflict(conflict))
-            }
-        }
-    }
-
-    /// Moves `refname` to a ready candidate if it is still at
-    /// `expected_old` (the integration tip the candidate was built from).
-    pub fn advance(
-        &self,
-        refname: &str,
-        candidate: Candidate,
-        expected_old: &Oid,
-    ) -> Result<MergeResult> {
-        match candidate {
-            Candidate::AlreadyMerged => Ok(MergeResult::AlreadyMerged),
-            Candidate::Conflict(conflict) => Ok(MergeResult::Conflict(conflict)),
-            Candidate::Ready {
-                commit,
-                fast_forward,
-            } => match self.update_ref_cas(refname, &commit, expected_old)? {
-                CasOutcome::Moved => Ok(MergeResult::Merged {
-                    commit,
-                    fast_forward,
-                }),
-                CasOutcome::Stale { actual } => Ok(MergeResult::TipMoved { actual }),
-            },
-        }
-    }
-
-    /// [`merge_candidate`](Self::merge_candidate) from the ref's current tip,
-    /// then [`advance`](Self::advance): a merge with no gates in between.
-    pub fn merge_into(
-        &self,
-        integration_ref: &str,
-        task_tip: &Oid,
-        message: &str,
-        author: Option<&Identity>,
-    ) -> Result<MergeResult> {
-        let tip = self.resolve(integration_ref)?;
-        let candidate = self.merge_candidate(&tip, task_tip, message, author)?;
-        self.advance(integration_ref, candidate, &tip)
     }
 
     /// Merges `integration_tip` into the branch checked out in `worktree`

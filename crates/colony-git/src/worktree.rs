@@ -1,5 +1,5 @@
 //! Task worktrees: creating one per attempt, removing it when the attempt
-//! ends, listing them, and clearing what a dead run left behind.
+//! ends (or when a dead run left it behind), and listing them.
 //!
 //! A task worktree is disposable: removal forces past uncommitted changes
 //! and locks, because whatever the attempt produced worth keeping is
@@ -56,26 +56,6 @@ impl Repo {
         Ok(start)
     }
 
-    /// Creates a worktree at `path` with `commit` checked out on a detached
-    /// HEAD: a place to run gates on a merge candidate that no branch
-    /// points to yet.
-    pub fn worktree_add_detached(&self, path: &Path, commit: &Oid) -> Result<()> {
-        refuse_existing(path)?;
-        run_git(
-            self.top_level(),
-            &argv![
-                "worktree",
-                "add",
-                "--quiet",
-                "--detach",
-                "--end-of-options",
-                path,
-                commit
-            ],
-        )?;
-        Ok(())
-    }
-
     /// Removes the worktree at `path`, discarding anything uncommitted in
     /// it, then prunes stale entries. Succeeds when the worktree is already
     /// gone (its directory deleted, or never registered), so it is safe to
@@ -115,23 +95,6 @@ impl Repo {
             &argv!["worktree", "list", "--porcelain", "-z"],
         )?;
         Ok(parse_worktree_list(&output.stdout))
-    }
-
-    /// Crash recovery: removes every worktree registered under `dir`
-    /// (normally [`Repo::worktrees_dir`]) and prunes entries whose
-    /// directories are gone. The main tree is never touched, even if `dir`
-    /// contains it. Returns the paths removed.
-    pub fn prune_worktrees_under(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let dir = normalize(dir);
-        let mut removed = Vec::new();
-        for wt in self.worktree_list()?.into_iter().skip(1) {
-            if normalize(&wt.path).starts_with(&dir) {
-                self.worktree_remove(&wt.path)?;
-                removed.push(wt.path);
-            }
-        }
-        self.prune_worktrees()?;
-        Ok(removed)
     }
 
     fn prune_worktrees(&self) -> Result<()> {

@@ -1,12 +1,13 @@
-//! The merge queue's plumbing on real repositories: candidates, the
-//! compare-and-swap on the integration ref, and bringing the integration
-//! tip into a task's worktree.
+//! The merge queue's plumbing on real repositories, used as the engine uses
+//! it: an in-memory merge (`merge_tree`, then `commit_tree` with the
+//! integration tip as first parent), the compare-and-swap on the
+//! integration ref, and bringing the integration tip into a task's worktree.
 
 mod common;
 
 use std::sync::{Arc, Barrier};
 
-use colony_git::{BringIn, Candidate, CasOutcome, GitError, MergeOutcome, MergeResult, Oid};
+use colony_git::{BringIn, CasOutcome, GitError, MergeOutcome, Oid, Repo};
 use common::{TestRepo, git_in, write_in};
 
 const INTEGRATION: &str = "refs/heads/colony/plan";
@@ -25,6 +26,17 @@ fn parents(t: &TestRepo, commit: &Oid) -> Vec<String> {
         .collect()
 }
 
+/// Merges `task` into `tip` in memory, as the engine does, and writes the
+/// merge commit (the integration tip first) without moving any ref.
+fn merge_commit(repo: &Repo, tip: &Oid, task: &Oid, message: &str) -> Oid {
+    let outcome = repo.merge_tree(tip, task).unwrap();
+    let MergeOutcome::Clean { tree } = outcome else {
+        panic!("expected a clean merge, got {outcome:?}");
+    };
+    repo.commit_tree(&tree, &[tip, task], message, None)
+        .unwrap()
+}
+
 #[test]
 fn clean_merge_builds_a_two_parent_commit_and_moves_the_ref() {
     let t = with_integration();
@@ -33,16 +45,12 @@ fn clean_merge_builds_a_two_parent_commit_and_moves_the_ref() {
     let task = t.commit_on("colony-task/a", &[("a.txt", "a\n")], "Task a");
     let repo = t.repo();
 
-    let result = repo
-        .merge_into(INTEGRATION, &task, "Merge task a", None)
-        .unwrap();
-    let MergeResult::Merged {
-        commit,
-        fast_forward: false,
-    } = result
-    else {
-        panic!("expected a merge commit, got {result:?}");
-    };
+    let commit = merge_commit(&repo, &other, &task, "Merge task a");
+    assert_eq!(t.oid("colony/plan"), other, "commit_tree moves no ref");
+    assert_eq!(
+        repo.update_ref_cas(INTEGRATION, &commit, &other).unwrap(),
+        CasOutcome::Moved
+    );
     assert_eq!(t.oid("colony/plan"), commit);
     assert_eq!(parents(&t, &commit), [other.to_string(), task.to_string()]);
     assert_eq!(repo.commit_subject(&commit).unwrap(), "Merge task a");
@@ -52,34 +60,9 @@ fn clean_merge_builds_a_two_parent_commit_and_moves_the_ref() {
 }
 
 #[test]
-fn fast_forward_when_the_task_contains_the_integration_tip() {
+fn merge_tree_reports_a_conflict_with_its_paths_and_moves_nothing() {
     let t = with_integration();
-    let task = t.commit_on("colony-task/a", &[("a.txt", "a\n")], "Task a");
-    let repo = t.repo();
-
-    let tip = t.oid("colony/plan");
-    let candidate = repo.merge_candidate(&tip, &task, "unused", None).unwrap();
-    assert_eq!(
-        candidate,
-        Candidate::Ready {
-            commit: task.clone(),
-            fast_forward: true
-        }
-    );
-    let result = repo.advance(INTEGRATION, candidate, &tip).unwrap();
-    assert_eq!(
-        result,
-        MergeResult::Merged {
-            commit: task.clone(),
-            fast_forward: true
-        }
-    );
-    assert_eq!(t.oid("colony/plan"), task);
-}
-
-#[test]
-fn conflict_names_paths_and_both_sides_subjects() {
-    let t = with_integration();
+    let before = t.main_state();
     t.commit_on(
         "colony/plan",
         &[("README.md", "integration\n"), ("shared.txt", "i\n")],
@@ -99,51 +82,46 @@ fn conflict_names_paths_and_both_sides_subjects() {
     let tip = t.oid("colony/plan");
     let repo = t.repo();
 
+    let outcome = repo.merge_tree(&tip, &task).unwrap();
     let MergeOutcome::Conflict {
         paths, messages, ..
-    } = repo.merge_tree(&tip, &task).unwrap()
+    } = outcome
     else {
-        panic!("expected a conflict");
+        panic!("expected a conflict, got {outcome:?}");
     };
     assert_eq!(paths, ["README.md", "shared.txt"]);
-    assert!(messages.iter().any(|m| m.kind.starts_with("CONFLICT")));
-
-    let result = repo
-        .merge_into(INTEGRATION, &task, "Merge a", None)
-        .unwrap();
-    let MergeResult::Conflict(conflict) = result else {
-        panic!("expected a conflict, got {result:?}");
-    };
-    assert_eq!(conflict.paths, ["README.md", "shared.txt"]);
-    assert_eq!(
-        conflict.integration_subjects,
-        ["Rewrite readme on integration"]
-    );
-    assert_eq!(conflict.task_subjects, ["Rewrite readme in task"]);
-    assert_eq!(conflict.messages.len(), 2, "{:?}", conflict.messages);
-    assert!(conflict.messages[0].contains("README.md"));
+    let conflicts: Vec<_> = messages
+        .iter()
+        .filter(|m| m.kind.starts_with("CONFLICT"))
+        .collect();
+    assert_eq!(conflicts.len(), 2, "{messages:?}");
+    assert_eq!(conflicts[0].paths, ["README.md"]);
+    assert!(conflicts[0].message.contains("README.md"), "{messages:?}");
     assert_eq!(t.oid("colony/plan"), tip, "a conflict moves nothing");
+    assert_eq!(t.oid("colony-task/a"), task);
+    assert_eq!(t.main_state(), before, "the user's checkout is not touched");
 }
 
 #[test]
-fn an_already_merged_task_is_not_merged_again() {
+fn an_already_merged_task_is_an_ancestor_of_the_integration_tip() {
     let t = with_integration();
-    t.commit_on("colony/plan", &[("other.txt", "o\n")], "Other task");
+    let other = t.commit_on("colony/plan", &[("other.txt", "o\n")], "Other task");
     let task = t.commit_on("colony-task/a", &[("a.txt", "a\n")], "Task a");
     let repo = t.repo();
+    assert!(!repo.is_ancestor(&task, &other).unwrap());
 
-    let first = repo
-        .merge_into(INTEGRATION, &task, "Merge a", None)
-        .unwrap();
-    assert!(matches!(first, MergeResult::Merged { .. }));
+    let merged = merge_commit(&repo, &other, &task, "Merge a");
+    assert_eq!(
+        repo.update_ref_cas(INTEGRATION, &merged, &other).unwrap(),
+        CasOutcome::Moved
+    );
+
+    // A restarted run sees the task already in the integration branch, and
+    // an unrelated later task does not look merged.
     let tip = t.oid("colony/plan");
-
-    // A restarted run tries the same merge again.
-    let again = repo
-        .merge_into(INTEGRATION, &task, "Merge a", None)
-        .unwrap();
-    assert_eq!(again, MergeResult::AlreadyMerged);
-    assert_eq!(t.oid("colony/plan"), tip);
+    assert!(repo.is_ancestor(&task, &tip).unwrap());
+    let later = t.commit_on("colony-task/b", &[("b.txt", "b\n")], "Task b");
+    assert!(!repo.is_ancestor(&later, &tip).unwrap());
 }
 
 #[test]
@@ -186,7 +164,7 @@ fn update_ref_cas_refuses_a_branch_checked_out_in_a_worktree() {
 
     let err = t
         .repo()
-        .merge_into(INTEGRATION, &task, "Merge a", None)
+        .update_ref_cas(INTEGRATION, &task, &tip)
         .unwrap_err();
     assert!(matches!(err, GitError::RefCheckedOut { .. }), "{err:?}");
     assert_eq!(t.oid("colony/plan"), tip);
@@ -205,37 +183,37 @@ fn update_ref_cas_requires_a_full_ref_name() {
 }
 
 #[test]
-fn a_candidate_built_before_another_merge_reports_tip_moved() {
+fn a_merge_built_before_another_merge_finds_the_tip_moved() {
     let t = with_integration();
     let a = t.commit_on("colony-task/a", &[("a.txt", "a\n")], "Task a");
     let b = t.commit_on("colony-task/b", &[("b.txt", "b\n")], "Task b");
     let repo = t.repo();
 
     let tip = t.oid("colony/plan");
-    let candidate = repo.merge_candidate(&tip, &a, "Merge a", None).unwrap();
-    // While task a's gates run on its candidate, task b lands.
-    let merged_b = repo.merge_into(INTEGRATION, &b, "Merge b", None).unwrap();
-    assert!(matches!(merged_b, MergeResult::Merged { .. }));
-    let after_b = t.oid("colony/plan");
+    let candidate = merge_commit(&repo, &tip, &a, "Merge a");
+    // While task a's gates run on its merge, task b lands.
+    let merged_b = merge_commit(&repo, &tip, &b, "Merge b");
+    assert_eq!(
+        repo.update_ref_cas(INTEGRATION, &merged_b, &tip).unwrap(),
+        CasOutcome::Moved
+    );
 
-    let result = repo.advance(INTEGRATION, candidate, &tip).unwrap();
+    let result = repo.update_ref_cas(INTEGRATION, &candidate, &tip).unwrap();
     assert_eq!(
         result,
-        MergeResult::TipMoved {
-            actual: Some(after_b.clone())
+        CasOutcome::Stale {
+            actual: Some(merged_b.clone())
         }
     );
-    assert_eq!(t.oid("colony/plan"), after_b);
+    assert_eq!(t.oid("colony/plan"), merged_b);
 
     // The retry builds on the new tip and keeps both tasks.
-    let retry = repo.merge_into(INTEGRATION, &a, "Merge a", None).unwrap();
-    assert!(matches!(
-        retry,
-        MergeResult::Merged {
-            fast_forward: false,
-            ..
-        }
-    ));
+    let retry = merge_commit(&repo, &merged_b, &a, "Merge a");
+    assert_eq!(
+        repo.update_ref_cas(INTEGRATION, &retry, &merged_b).unwrap(),
+        CasOutcome::Moved
+    );
+    assert_eq!(parents(&t, &retry), [merged_b.to_string(), a.to_string()]);
     let files = t.git(&["ls-tree", "--name-only", "colony/plan"]);
     assert_eq!(files, "README.md\na.txt\nb.txt");
 }
@@ -290,11 +268,13 @@ fn bring_in_conflict_leaves_markers_then_commit_all_concludes_the_merge() {
         .commit_all(&path, "Task edits readme", None)
         .unwrap()
         .unwrap();
-    let tip = t.commit_on(
+    t.commit_on(
         "colony/plan",
         &[("README.md", "integration\n")],
         "Integration edits readme",
     );
+    // Not about the conflicted file: left out of the subjects.
+    let tip = t.commit_on("colony/plan", &[("other.txt", "o\n")], "Unrelated change");
 
     let result = repo.bring_in(&path, &tip, None).unwrap();
     let BringIn::Conflict(conflict) = result else {
@@ -323,14 +303,13 @@ fn bring_in_conflict_leaves_markers_then_commit_all_concludes_the_merge() {
     assert_eq!(parents(&t, &merged), [task.to_string(), tip.to_string()]);
     assert!(repo.is_ancestor(&tip, &merged).unwrap());
 
-    let candidate = repo.merge_candidate(&tip, &merged, "unused", None).unwrap();
-    assert!(matches!(
-        candidate,
-        Candidate::Ready {
-            fast_forward: true,
-            ..
-        }
-    ));
+    // The resolved branch merges cleanly in memory, to its own tree: what
+    // the engine commits onto the integration branch after a resolver.
+    let tree = Oid::parse(&t.git(&["rev-parse", &format!("{merged}^{{tree}}")])).unwrap();
+    assert_eq!(
+        repo.merge_tree(&tip, &merged).unwrap(),
+        MergeOutcome::Clean { tree }
+    );
     assert_eq!(t.main_state(), before);
 }
 
