@@ -27,7 +27,9 @@ const RUNNING: usize = 8;
 pub fn main(rt: &Runtime, tasks: usize, runs: usize) -> anyhow::Result<()> {
     println!("\ncolony CLI at {tasks} tasks");
     let Some(colony) = find_colony()? else {
-        println!("  skipped: no `colony` binary beside this one; build it (cargo build --release -p colony) to time it");
+        println!(
+            "  skipped: no `colony` binary beside this one; build it (cargo build --release -p colony) to time it"
+        );
         return Ok(());
     };
     let repo = tempfile::tempdir().context("cannot make a scratch repository")?;

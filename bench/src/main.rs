@@ -81,5 +81,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn open_store(url: &str) -> anyhow::Result<AnyStore> {
     let cwd = std::env::current_dir().context("no current directory")?;
     let parsed = StoreUrl::parse(url, &cwd)?;
-    AnyStore::open(&parsed, Arc::new(SystemClock)).await.with_context(|| format!("cannot open store {}", parsed.display()))
+    AnyStore::open(&parsed, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open store {}", parsed.display()))
 }

@@ -194,7 +194,8 @@ fn throughput(rt: &Runtime, args: &Args, url: &str, procs: usize, server: Option
         measured.worker_cpu += done.cpu;
     }
     measured.wall = started.elapsed();
-    measured.server_cpu = server.zip(server_cpu_before).map(|(pgid, before)| child::group_cpu(pgid).saturating_sub(before));
+    measured.server_cpu =
+        server.zip(server_cpu_before).map(|(pgid, before)| child::group_cpu(pgid).saturating_sub(before));
     let done = rt.block_on(async {
         let store = crate::open_store(url).await?;
         let counts = store.counts().await?;

@@ -36,7 +36,10 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
 /// Adds [`plan`] to `store`.
 pub async fn seed(store: &impl Store, name: &str, tasks: usize, width: usize) -> anyhow::Result<()> {
     let plan = plan(name, tasks, width)?;
-    store.add_plan(&plan, "colony-bench seed", AddOptions::default()).await.with_context(|| format!("cannot add plan {name}"))?;
+    store
+        .add_plan(&plan, "colony-bench seed", AddOptions::default())
+        .await
+        .with_context(|| format!("cannot add plan {name}"))?;
     Ok(())
 }
 

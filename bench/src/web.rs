@@ -46,22 +46,16 @@ pub struct ChildArgs {
 const PER_PAGE: usize = 50;
 
 pub fn main(args: Args) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(measure(args))
 }
 
 /// The server, as `colony serve` runs it; prints its address on stdout.
 pub fn child(args: ChildArgs) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let colony = args.repo.join(".colony");
-        let store =
-            Arc::new(SqliteStore::open(&colony.join("colony.db"), Arc::new(SystemClock)).await?);
+        let store = Arc::new(SqliteStore::open(&colony.join("colony.db"), Arc::new(SystemClock)).await?);
         let server = colony_web::Server::bind("127.0.0.1:0".parse()?).await?;
         println!("{}", server.local_addr());
         let config = colony_web::ServeConfig {
@@ -71,9 +65,7 @@ pub fn child(args: ChildArgs) -> Result<()> {
             run: None,
             event_poll: colony_web::EVENT_POLL,
         };
-        server
-            .serve(store, config, CancellationToken::new())
-            .await?;
+        server.serve(store, config, CancellationToken::new()).await?;
         Ok(())
     })
 }
@@ -82,16 +74,11 @@ async fn measure(args: Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let repo = dir.path().to_path_buf();
     std::fs::create_dir_all(repo.join(".colony"))?;
-    let store =
-        Arc::new(SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await?);
+    let store = Arc::new(SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await?);
     let seeded = Instant::now();
     seed(&store, args.tasks).await?;
     let events = store.last_seq().await?;
-    println!(
-        "web: {} tasks, {events} events, seeded in {:.1}s",
-        args.tasks,
-        seeded.elapsed().as_secs_f64()
-    );
+    println!("web: {} tasks, {events} events, seeded in {:.1}s", args.tasks, seeded.elapsed().as_secs_f64());
 
     let server = Server::start(&repo)?;
     let base = server.base.clone();
@@ -99,10 +86,7 @@ async fn measure(args: Args) -> Result<()> {
     let start_seq = store.last_seq().await?;
     let mut streams = Vec::new();
     for _ in 0..args.clients {
-        let response = client
-            .get(format!("{base}/api/events?since={start_seq}"))
-            .send()
-            .await?;
+        let response = client.get(format!("{base}/api/events?since={start_seq}")).send().await?;
         streams.push(tokio::spawn(read_stream(response)));
     }
 
@@ -114,24 +98,13 @@ async fn measure(args: Args) -> Result<()> {
     let pages = args.tasks.div_ceil(PER_PAGE);
     let list_paths: Vec<String> = (0..args.requests)
         .map(|i| match i % 4 {
-            0 => format!(
-                "/api/tasks?page={}&per_page={PER_PAGE}&q=task%20{}",
-                1 + i % 3,
-                i % 97
-            ),
-            1 => format!(
-                "/api/tasks?page={}&per_page={PER_PAGE}&status=ready,pending",
-                1 + i % 20
-            ),
-            _ => format!(
-                "/api/tasks?page={}&per_page={PER_PAGE}",
-                1 + (i * 7919) % pages
-            ),
+            0 => format!("/api/tasks?page={}&per_page={PER_PAGE}&q=task%20{}", 1 + i % 3, i % 97),
+            1 => format!("/api/tasks?page={}&per_page={PER_PAGE}&status=ready,pending", 1 + i % 20),
+            _ => format!("/api/tasks?page={}&per_page={PER_PAGE}", 1 + (i * 7919) % pages),
         })
         .collect();
-    let detail_paths: Vec<String> = (0..args.requests)
-        .map(|i| format!("/api/tasks/{}", ids[(i * 7919) % ids.len()]))
-        .collect();
+    let detail_paths: Vec<String> =
+        (0..args.requests).map(|i| format!("/api/tasks/{}", ids[(i * 7919) % ids.len()])).collect();
 
     let http_list = time_http(&client, &base, &list_paths).await?;
     let http_detail = time_http(&client, &base, &detail_paths).await?;
@@ -142,12 +115,7 @@ async fn measure(args: Args) -> Result<()> {
     .await?;
     let direct_detail = time_direct(&detail_paths, |path| {
         let store = store.clone();
-        async move {
-            store
-                .task(path.trim_start_matches("/api/tasks/"))
-                .await
-                .map(drop)
-        }
+        async move { store.task(path.trim_start_matches("/api/tasks/")).await.map(drop) }
     })
     .await?;
     let (rss, hwm) = server.memory();
@@ -178,37 +146,19 @@ async fn measure(args: Args) -> Result<()> {
             ms(http.p99),
             ms(direct.p50),
             ms(direct.p99),
-            format!(
-                "{:.1}x",
-                http.p50.as_secs_f64() / direct.p50.as_secs_f64().max(1e-9)
-            ),
+            format!("{:.1}x", http.p50.as_secs_f64() / direct.p50.as_secs_f64().max(1e-9)),
             "p99 < 50 ms".to_owned(),
         ]
     };
     table::print(
-        &[
-            "route",
-            "HTTP p50",
-            "HTTP p99",
-            "store p50",
-            "store p99",
-            "p50 HTTP/store",
-            "goal",
-        ],
+        &["route", "HTTP p50", "HTTP p99", "store p50", "store p99", "p50 HTTP/store", "goal"],
         &[
             row("GET /api/tasks?page=…", &http_list, &direct_list),
             row("GET /api/tasks/{id}", &http_detail, &direct_detail),
         ],
     );
     println!("\nserver memory (the web-child process)");
-    table::print(
-        &["RSS now", "peak RSS", "goal"],
-        &[vec![
-            table::mib(rss),
-            table::mib(hwm),
-            "RSS < 150 MiB".into(),
-        ]],
-    );
+    table::print(&["RSS now", "peak RSS", "goal"], &[vec![table::mib(rss), table::mib(hwm), "RSS < 150 MiB".into()]]);
     println!(
         "\nevent streams that received every one of the {} events in order: {complete} of {}",
         last - start_seq,
@@ -226,11 +176,7 @@ async fn seed(store: &SqliteStore, n: usize) -> Result<()> {
     let id = |i: usize| TaskId::new(format!("t{i:05}")).expect("a valid id");
     let tasks = (0..n)
         .map(|i| {
-            let mut spec = TaskSpec::new(
-                id(i),
-                format!("Task {i}: change module {}", i % 97),
-                format!("Do task {i}."),
-            );
+            let mut spec = TaskSpec::new(id(i), format!("Task {i}: change module {}", i % 97), format!("Do task {i}."));
             if i >= 10 {
                 spec.deps = vec![id(i - 10)];
                 if i % 3 == 0 {
@@ -240,15 +186,8 @@ async fn seed(store: &SqliteStore, n: usize) -> Result<()> {
             spec
         })
         .collect();
-    let plan = Plan {
-        name: PlanName::new("bench")?,
-        base: None,
-        defaults: Default::default(),
-        tasks,
-    };
-    store
-        .add_plan(&plan, "bench.yaml", AddOptions::default())
-        .await?;
+    let plan = Plan { name: PlanName::new("bench")?, base: None, defaults: Default::default(), tasks };
+    store.add_plan(&plan, "bench.yaml", AddOptions::default()).await?;
     for _ in 0..n / 5 {
         let Some(claim) = store.claim("seed", Duration::from_secs(60)).await? else {
             break;
@@ -274,20 +213,13 @@ async fn write_events(store: Arc<SqliteStore>, stop: CancellationToken) -> Resul
 
 /// The list query a path asks for, as the server builds it.
 fn query_of(path: &str) -> TaskQuery {
-    let mut query = TaskQuery {
-        limit: PER_PAGE as u64,
-        ..TaskQuery::default()
-    };
+    let mut query = TaskQuery { limit: PER_PAGE as u64, ..TaskQuery::default() };
     let params = path.split_once('?').map(|(_, q)| q).unwrap_or("");
     for pair in params.split('&') {
         match pair.split_once('=') {
-            Some(("page", p)) => {
-                query.offset = (p.parse::<u64>().unwrap_or(1) - 1) * PER_PAGE as u64
-            }
+            Some(("page", p)) => query.offset = (p.parse::<u64>().unwrap_or(1) - 1) * PER_PAGE as u64,
             Some(("q", q)) => query.text = Some(q.replace("%20", " ")),
-            Some(("status", s)) => {
-                query.statuses = s.split(',').filter_map(|s| s.parse().ok()).collect()
-            }
+            Some(("status", s)) => query.statuses = s.split(',').filter_map(|s| s.parse().ok()).collect(),
             _ => {}
         }
     }
@@ -302,10 +234,7 @@ struct Timing {
 fn timing(mut samples: Vec<Duration>) -> Timing {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    Timing {
-        p50: at(0.50),
-        p99: at(0.99),
-    }
+    Timing { p50: at(0.50), p99: at(0.99) }
 }
 
 async fn time_http(client: &reqwest::Client, base: &str, paths: &[String]) -> Result<Timing> {
@@ -350,20 +279,14 @@ struct Reader {
 }
 
 async fn read_stream(response: reqwest::Response) -> Reader {
-    Reader {
-        body: response.bytes_stream().boxed(),
-        buf: String::new(),
-        seqs: Vec::new(),
-    }
+    Reader { body: response.bytes_stream().boxed(), buf: String::new(), seqs: Vec::new() }
 }
 
 /// Reads until the event `last` has arrived.
 async fn stream_until(reader: tokio::task::JoinHandle<Reader>, last: i64) -> Result<Vec<i64>> {
     let mut r = reader.await?;
     while r.seqs.last().is_none_or(|s| *s < last) {
-        let Some(chunk) = r.body.next().await else {
-            bail!("an event stream ended")
-        };
+        let Some(chunk) = r.body.next().await else { bail!("an event stream ended") };
         r.buf.push_str(&String::from_utf8_lossy(&chunk?));
         while let Some(end) = r.buf.find("\n\n") {
             let block: String = r.buf.drain(..end + 2).collect();
@@ -392,23 +315,16 @@ impl Server {
             .spawn()
             .context("cannot start web-child")?;
         let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
-            &mut line,
-        )?;
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped")), &mut line)?;
         if line.trim().is_empty() {
             bail!("web-child printed no address");
         }
-        Ok(Server {
-            child,
-            base: format!("http://{}", line.trim()),
-        })
+        Ok(Server { child, base: format!("http://{}", line.trim()) })
     }
 
     /// `VmRSS` and `VmHWM` of the server, in KiB.
     fn memory(&self) -> (i64, i64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()

@@ -122,7 +122,9 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
                 println!("{}", json!({"lost": lost}));
                 tally.lost += 1;
             }
-            Err(e) => return Err(e).with_context(|| format!("completing {} attempt {} failed", claim.task, claim.attempt)),
+            Err(e) => {
+                return Err(e).with_context(|| format!("completing {} attempt {} failed", claim.task, claim.attempt));
+            }
         }
     }
     let summary = json!({"summary": {

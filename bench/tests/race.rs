@@ -148,7 +148,8 @@ async fn check_history(store: &AnyStore) -> HashSet<TaskId> {
     assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "event seqs are not increasing");
 
     let replayed = colony_core::state::replay(&events).unwrap_or_else(|e| panic!("the event log does not replay: {e}"));
-    let table: BTreeMap<TaskId, colony_core::Task> = records.iter().map(|r| (r.task.id.clone(), r.task.clone())).collect();
+    let table: BTreeMap<TaskId, colony_core::Task> =
+        records.iter().map(|r| (r.task.id.clone(), r.task.clone())).collect();
     assert_eq!(replayed.len(), table.len());
     for (id, task) in &table {
         // Workers here never heartbeat, so even lease ends must agree.
@@ -163,7 +164,12 @@ async fn check_history(store: &AnyStore) -> HashSet<TaskId> {
         let Some(id) = &event.task else { continue };
         match &event.kind {
             EventKind::Claimed { attempt, .. } => {
-                assert!(!held.contains_key(id), "seq {}: {id} claimed while attempt {:?} holds it", event.seq, held[id]);
+                assert!(
+                    !held.contains_key(id),
+                    "seq {}: {id} claimed while attempt {:?} holds it",
+                    event.seq,
+                    held[id]
+                );
                 let last = last_attempt.insert(id.clone(), *attempt).unwrap_or(0);
                 assert!(*attempt > last, "seq {}: {id} claimed at attempt {attempt} after {last}", event.seq);
                 held.insert(id.clone(), *attempt);
@@ -173,7 +179,12 @@ async fn check_history(store: &AnyStore) -> HashSet<TaskId> {
             EventKind::Completed { attempt }
             | EventKind::AttemptFailed { attempt, .. }
             | EventKind::LeaseExpired { attempt, .. } => {
-                assert_eq!(held.remove(id), Some(*attempt), "seq {}: {id} ended attempt {attempt} it did not hold", event.seq);
+                assert_eq!(
+                    held.remove(id),
+                    Some(*attempt),
+                    "seq {}: {id} ended attempt {attempt} it did not hold",
+                    event.seq
+                );
                 if matches!(event.kind, EventKind::Completed { .. }) {
                     done.insert(id.clone());
                 }
@@ -280,11 +291,15 @@ async fn sigkill_mid_claim(store: TestStore) {
     lines.extend(run_to_end(vec![store.worker("finisher", &[])]).await);
     let done = completions(&lines);
     assert_eq!(done.len(), TASKS);
-    assert_eq!(done[&hung.task], Attempt { task: hung.task.clone(), attempt: hung.attempt + 1, worker: "finisher".into() });
+    assert_eq!(
+        done[&hung.task],
+        Attempt { task: hung.task.clone(), attempt: hung.attempt + 1, worker: "finisher".into() }
+    );
     assert_eq!(db.counts().await.unwrap().get(TaskStatus::Done), TASKS);
     assert!(check_history(&db).await.is_empty());
     let attempts = db.task(&hung.task).await.unwrap().unwrap().attempts;
-    let outcomes: Vec<(&str, Option<&str>)> = attempts.iter().map(|a| (a.worker.as_str(), a.outcome.as_deref())).collect();
+    let outcomes: Vec<(&str, Option<&str>)> =
+        attempts.iter().map(|a| (a.worker.as_str(), a.outcome.as_deref())).collect();
     assert_eq!(outcomes, [("doomed", Some("expired")), ("finisher", Some("done"))]);
     db.close().await;
 }

@@ -111,7 +111,8 @@ fn plan(dag: &Dag) -> anyhow::Result<Plan> {
     let tasks = (0..dag.len())
         .map(|i| {
             let ms = dag.durations[i];
-            let mut spec = TaskSpec::new(id(i), format!("bench task {i}"), format!("sleep {}.{:03}", ms / 1000, ms % 1000));
+            let mut spec =
+                TaskSpec::new(id(i), format!("bench task {i}"), format!("sleep {}.{:03}", ms / 1000, ms % 1000));
             spec.deps = dag.deps[i].iter().map(|&d| id(d)).collect();
             spec.estimated_hours = Some(ms as f64 / MS_PER_HOUR);
             spec
@@ -139,8 +140,11 @@ fn overhead_row(name: &str, dag: &Dag, run: &EngineRun) -> Vec<String> {
     // between the two.
     let mut by_completion: Vec<_> = steps.iter().map(|(_, s)| *s).collect();
     by_completion.sort_by_key(|s| s.completed);
-    let turns: Vec<i64> =
-        by_completion.windows(2).filter(|w| w[1].merging <= w[0].completed).map(|w| w[1].completed - w[0].completed).collect();
+    let turns: Vec<i64> = by_completion
+        .windows(2)
+        .filter(|w| w[1].merging <= w[0].completed)
+        .map(|w| w[1].completed - w[0].completed)
+        .collect();
     let turn = turns.iter().sum::<i64>() as f64 / turns.len().max(1) as f64;
     let attempts = 1.0 + scratch::extra_attempts(&run.events) as f64 / n;
     vec![

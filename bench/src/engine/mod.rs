@@ -63,12 +63,19 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> anyhow::Result<()> {
-    ensure!(args.tasks > 0 && args.workers > 0 && args.rounds > 0, "--tasks, --workers and --rounds must be at least 1");
+    ensure!(
+        args.tasks > 0 && args.workers > 0 && args.rounds > 0,
+        "--tasks, --workers and --rounds must be at least 1"
+    );
     ensure!(args.min_ms <= args.max_ms, "--min-ms must not exceed --max-ms");
     let rt = crate::runtime()?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let git = scratch::git(std::path::Path::new("."), &["version"]).unwrap_or_default();
-    let engine = scratch::EngineOpts { workers: args.workers, idle_poll: Duration::from_millis(args.idle_poll_ms), threads: args.threads };
+    let engine = scratch::EngineOpts {
+        workers: args.workers,
+        idle_poll: Duration::from_millis(args.idle_poll_ms),
+        threads: args.threads,
+    };
     println!(
         "colony-bench engine: real git repositories, SQLite stores, shell-script agents; {cores} cores, {}, load average {}",
         git.trim(),
@@ -86,7 +93,13 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let overhead = overhead::measure(
         &rt,
         &scratch,
-        &overhead::Args { tasks: args.tasks, width: args.width, rounds: args.rounds, engine, trace_tasks: args.trace_tasks },
+        &overhead::Args {
+            tasks: args.tasks,
+            width: args.width,
+            rounds: args.rounds,
+            engine,
+            trace_tasks: args.trace_tasks,
+        },
     )?;
     let makespans = makespan::measure(
         &rt,
@@ -98,7 +111,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let mut rows = vec![memory_row("overhead, 1 worker", &overhead)];
     rows.extend(makespans.iter().map(|(name, run)| memory_row(&format!("{name}, {} workers", args.workers), run)));
     table::print(&["run", "engine peak RSS", "wait4 ru_maxrss", "engine CPU", "children CPU", "process wall"], &rows);
-    println!("  engine peak RSS: the process's own VmHWM; ru_maxrss: the largest of it and the git and agent processes it reaped");
+    println!(
+        "  engine peak RSS: the process's own VmHWM; ru_maxrss: the largest of it and the git and agent processes it reaped"
+    );
     println!("\nload average at the end: {} (other processes on the machine slow every figure)", load_average());
     Ok(())
 }

@@ -132,7 +132,13 @@ pub fn measure(rt: &Runtime, scratch: &Scratch, args: &Args) -> anyhow::Result<E
 
 /// Runs the baseline on `repo` for a plan of `tasks` tasks, timed from
 /// spawning the shell until it exited.
-fn run_script(scratch: &Scratch, repo: &Path, tasks: usize, width: usize, env: &[(&str, &Path)]) -> anyhow::Result<ScriptRun> {
+fn run_script(
+    scratch: &Scratch,
+    repo: &Path,
+    tasks: usize,
+    width: usize,
+    env: &[(&str, &Path)],
+) -> anyhow::Result<ScriptRun> {
     scratch::git(repo, &["branch", BRANCH, "main"])?;
     let plan = seed::plan("bench", tasks, width)?;
     let prompt = plan.tasks.first().map_or("", |t| t.prompt.as_str()).to_owned();

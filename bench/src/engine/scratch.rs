@@ -74,16 +74,23 @@ impl Scratch {
 /// Runs git in `dir`, failing unless it exits 0; returns its stdout.
 pub fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new("git").arg("-C").arg(dir).args(args).envs(GIT_ENV).output().context("cannot run git")?;
-    ensure!(out.status.success(), "git {args:?} in {} failed: {}", dir.display(), String::from_utf8_lossy(&out.stderr).trim());
+    ensure!(
+        out.status.success(),
+        "git {args:?} in {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Checks what a run left in `repo`: one first-parent merge and one file
 /// per task on `branch`, and no worktree but the main one.
 pub fn check_result(repo: &Path, branch: &str, tasks: usize) -> anyhow::Result<()> {
-    let merges: usize = git(repo, &["rev-list", "--count", "--first-parent", &format!("main..{branch}")])?.trim().parse()?;
+    let merges: usize =
+        git(repo, &["rev-list", "--count", "--first-parent", &format!("main..{branch}")])?.trim().parse()?;
     let files = git(repo, &["ls-tree", "-r", "--name-only", branch, "out/"])?.lines().count();
-    let worktrees = git(repo, &["worktree", "list", "--porcelain"])?.lines().filter(|l| l.starts_with("worktree ")).count();
+    let worktrees =
+        git(repo, &["worktree", "list", "--porcelain"])?.lines().filter(|l| l.starts_with("worktree ")).count();
     ensure!(
         merges == tasks && files == tasks && worktrees == 1,
         "{}: {merges} merges and {files} files for {tasks} tasks on {branch}, {worktrees} worktrees left",
@@ -99,7 +106,9 @@ fn store_path(repo: &Path) -> PathBuf {
 
 pub async fn open_store(repo: &Path) -> anyhow::Result<SqliteStore> {
     let path = store_path(repo);
-    SqliteStore::open(&path, Arc::new(SystemClock)).await.with_context(|| format!("cannot open the store {}", path.display()))
+    SqliteStore::open(&path, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open the store {}", path.display()))
 }
 
 pub fn add_plan(rt: &Runtime, repo: &Path, plan: &Plan) -> anyhow::Result<()> {
@@ -141,7 +150,13 @@ pub struct EngineOpts {
 
 /// Runs the engine on `repo` until no task is left, in a child process with
 /// `env` added to its environment, and checks that every task is done.
-pub fn run_engine(rt: &Runtime, repo: &Path, agent: &Path, opts: EngineOpts, env: &[(&str, &Path)]) -> anyhow::Result<EngineRun> {
+pub fn run_engine(
+    rt: &Runtime,
+    repo: &Path,
+    agent: &Path,
+    opts: EngineOpts,
+    env: &[(&str, &Path)],
+) -> anyhow::Result<EngineRun> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let started = Instant::now();
     let child = Command::new(exe)
@@ -164,11 +179,10 @@ pub fn run_engine(rt: &Runtime, repo: &Path, agent: &Path, opts: EngineOpts, env
     if !done.status.success() {
         bail!("the engine on {} failed ({}):\n{}", repo.display(), done.status, done.stderr);
     }
-    let report: serde_json::Value = done
-        .stdout
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .with_context(|| format!("the engine child printed no report:\n{}\n{}", done.stdout.join("\n"), done.stderr))?;
+    let report: serde_json::Value =
+        done.stdout.last().and_then(|l| serde_json::from_str(l).ok()).with_context(|| {
+            format!("the engine child printed no report:\n{}\n{}", done.stdout.join("\n"), done.stderr)
+        })?;
     let (total, finished) = (report["total"].as_u64(), report["done"].as_u64());
     ensure!(total.is_some() && total == finished, "not every task is done on {}: {report}", repo.display());
     let ms = |field: &str| Duration::from_secs_f64(report[field].as_f64().unwrap_or(0.0) / 1000.0);

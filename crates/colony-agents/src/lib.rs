@@ -21,11 +21,11 @@ pub mod supervise;
 pub use adapters::{CliHarness, CliKind, CliOptions};
 pub use error::AgentError;
 pub use harness::{
-    AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, agent_env,
-    stderr_tail, write_task_file,
+    AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, agent_env, stderr_tail,
+    write_task_file,
 };
 pub use log::{LogReader, LogRecord, LogWriter, millis};
 pub use supervise::{
-    ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, OutputLine, Pgid, RunObserver, RunOutcome,
-    StdinSource, StopReason, Stream, boot_id, group_alive, kill_group, run,
+    ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, OutputLine, Pgid, RunObserver, RunOutcome, StdinSource, StopReason,
+    Stream, boot_id, group_alive, kill_group, run,
 };

@@ -50,19 +50,11 @@ impl LogWriter {
     /// first, so the cut line stays one bad line and the next record reads.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, AgentError> {
         let path = path.into();
-        let fail = |source| AgentError::Log {
-            path: path.clone(),
-            source,
-        };
+        let fail = |source| AgentError::Log { path: path.clone(), source };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(fail)?;
+        let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(fail)?;
         let len = file.metadata().map_err(fail)?.len();
         if len > 0 {
             let mut last = [0u8; 1];
@@ -79,18 +71,10 @@ impl LogWriter {
     /// (and any reader) before this returns; no fsync, a tail reads the
     /// page cache.
     pub fn append(&mut self, t: Millis, entry: &Entry) -> Result<(), AgentError> {
-        let record = LogRecord {
-            t,
-            entry: entry.clone(),
-        };
+        let record = LogRecord { t, entry: entry.clone() };
         let mut line = serde_json::to_vec(&record).expect("a log record always serializes");
         line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .map_err(|source| AgentError::Log {
-                path: self.path.clone(),
-                source,
-            })
+        self.file.write_all(&line).map_err(|source| AgentError::Log { path: self.path.clone(), source })
     }
 }
 
@@ -110,17 +94,8 @@ pub struct LogReader {
 impl LogReader {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, AgentError> {
         let path = path.as_ref().to_owned();
-        let file = File::open(&path).map_err(|source| AgentError::Log {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Self {
-            file,
-            path,
-            buf: Vec::new(),
-            scanned: 0,
-            line: 0,
-        })
+        let file = File::open(&path).map_err(|source| AgentError::Log { path: path.clone(), source })?;
+        Ok(Self { file, path, buf: Vec::new(), scanned: 0, line: 0 })
     }
 
     /// The next complete record already in the file, or `None` for now. A
@@ -136,12 +111,10 @@ impl LogReader {
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                return Some(serde_json::from_slice(text).map_err(|source| {
-                    AgentError::BadLogLine {
-                        path: self.path.clone(),
-                        line: self.line,
-                        source,
-                    }
+                return Some(serde_json::from_slice(text).map_err(|source| AgentError::BadLogLine {
+                    path: self.path.clone(),
+                    line: self.line,
+                    source,
                 }));
             }
             self.scanned = self.buf.len();
@@ -150,10 +123,7 @@ impl LogReader {
                 Ok(0) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(source) => {
-                    return Some(Err(AgentError::Log {
-                        path: self.path.clone(),
-                        source,
-                    }));
+                    return Some(Err(AgentError::Log { path: self.path.clone(), source }));
                 }
             }
         }
@@ -162,10 +132,7 @@ impl LogReader {
     /// The next record, waiting for the file to grow. Once `stop` is
     /// cancelled it no longer waits: it returns what is already written,
     /// then `None`.
-    pub async fn next_follow(
-        &mut self,
-        stop: &CancellationToken,
-    ) -> Option<Result<LogRecord, AgentError>> {
+    pub async fn next_follow(&mut self, stop: &CancellationToken) -> Option<Result<LogRecord, AgentError>> {
         loop {
             if let Some(record) = self.next_now() {
                 return Some(record);
@@ -188,10 +155,7 @@ mod tests {
     use crate::supervise::Stream;
 
     fn raw(text: &str) -> Entry {
-        Entry::Raw {
-            stream: Stream::Stdout,
-            text: text.into(),
-        }
+        Entry::Raw { stream: Stream::Stdout, text: text.into() }
     }
 
     #[test]
@@ -200,28 +164,12 @@ mod tests {
         let path = dir.path().join("logs/t/1.jsonl");
         let entries = [
             raw("hello"),
-            Entry::Text {
-                text: "done".into(),
-            },
-            Entry::ToolUse {
-                name: "Read".into(),
-                input_summary: "src/lib.rs".into(),
-            },
-            Entry::ToolResult {
-                output: "fn main".into(),
-                is_error: false,
-            },
-            Entry::Usage {
-                input: 100,
-                output: 75,
-                cached: 50,
-            },
+            Entry::Text { text: "done".into() },
+            Entry::ToolUse { name: "Read".into(), input_summary: "src/lib.rs".into() },
+            Entry::ToolResult { output: "fn main".into(), is_error: false },
+            Entry::Usage { input: 100, output: 75, cached: 50 },
             Entry::Session { id: "abc".into() },
-            Entry::Error {
-                class: ErrorClass::RateLimit,
-                message: "429".into(),
-                reset_at: Some(5),
-            },
+            Entry::Error { class: ErrorClass::RateLimit, message: "429".into(), reset_at: Some(5) },
             Entry::Cost { usd: 0.25 },
         ];
         let mut w = LogWriter::open(&path).unwrap();
@@ -229,20 +177,10 @@ mod tests {
             w.append(t as Millis, e).unwrap();
         }
         let mut r = LogReader::open(&path).unwrap();
-        let back: Vec<Entry> = std::iter::from_fn(|| r.next_now())
-            .map(|rec| rec.unwrap().entry)
-            .collect();
+        let back: Vec<Entry> = std::iter::from_fn(|| r.next_now()).map(|rec| rec.unwrap().entry).collect();
         assert_eq!(back, entries);
-        let first = std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .to_owned();
-        assert_eq!(
-            first,
-            r#"{"t":0,"kind":"raw","stream":"stdout","text":"hello"}"#
-        );
+        let first = std::fs::read_to_string(&path).unwrap().lines().next().unwrap().to_owned();
+        assert_eq!(first, r#"{"t":0,"kind":"raw","stream":"stdout","text":"hello"}"#);
     }
 
     #[test]
@@ -255,13 +193,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"xt\":\"x\"}\n").unwrap();
         let rec = r.next_now().unwrap().unwrap();
-        assert_eq!(
-            rec.entry,
-            Entry::Raw {
-                stream: Stream::Stderr,
-                text: "x".into()
-            }
-        );
+        assert_eq!(rec.entry, Entry::Raw { stream: Stream::Stderr, text: "x".into() });
     }
 
     #[test]
@@ -269,22 +201,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.jsonl");
         std::fs::write(&path, br#"{"t":1,"kind":"ra"#).unwrap();
-        LogWriter::open(&path)
-            .unwrap()
-            .append(2, &raw("after"))
-            .unwrap();
+        LogWriter::open(&path).unwrap().append(2, &raw("after")).unwrap();
         let mut r = LogReader::open(&path).unwrap();
-        assert!(matches!(
-            r.next_now(),
-            Some(Err(AgentError::BadLogLine { line: 1, .. }))
-        ));
-        assert_eq!(
-            r.next_now().unwrap().unwrap(),
-            LogRecord {
-                t: 2,
-                entry: raw("after")
-            }
-        );
+        assert!(matches!(r.next_now(), Some(Err(AgentError::BadLogLine { line: 1, .. }))));
+        assert_eq!(r.next_now().unwrap().unwrap(), LogRecord { t: 2, entry: raw("after") });
         assert!(r.next_now().is_none());
     }
 

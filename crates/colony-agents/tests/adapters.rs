@@ -5,9 +5,7 @@
 
 use std::path::Path;
 
-use colony_agents::{
-    AgentVerdict, CliHarness, CliKind, CliOptions, Entry, ErrorClass, Exit, Harness, Stream,
-};
+use colony_agents::{AgentVerdict, CliHarness, CliKind, CliOptions, Entry, ErrorClass, Exit, Harness, Stream};
 use colony_core::Millis;
 use serde::Serialize;
 
@@ -31,11 +29,7 @@ struct Reading {
 #[serde(rename_all = "snake_case")]
 enum Verdict {
     Done,
-    Failed {
-        reason: String,
-        class: ErrorClass,
-        reset_at: Option<Millis>,
-    },
+    Failed { reason: String, class: ErrorClass, reset_at: Option<Millis> },
 }
 
 #[derive(Serialize, Default)]
@@ -70,25 +64,13 @@ fn read(kind: CliKind, scenario: &str) -> Reading {
     }
     let verdict = match harness.verdict(exit, &entries) {
         AgentVerdict::Done => Verdict::Done,
-        AgentVerdict::Failed {
-            reason,
-            class,
-            reset_at,
-        } => Verdict::Failed {
-            reason,
-            class,
-            reset_at,
-        },
+        AgentVerdict::Failed { reason, class, reset_at } => Verdict::Failed { reason, class, reset_at },
     };
     let mut tokens = Tokens::default();
     let mut cost_usd = None;
     for entry in &entries {
         match entry {
-            Entry::Usage {
-                input,
-                output,
-                cached,
-            } => {
+            Entry::Usage { input, output, cached } => {
                 tokens.input += input;
                 tokens.output += output;
                 tokens.cached += cached;
@@ -97,13 +79,7 @@ fn read(kind: CliKind, scenario: &str) -> Reading {
             _ => {}
         }
     }
-    Reading {
-        exit: exit.to_string(),
-        entries,
-        verdict,
-        tokens,
-        cost_usd,
-    }
+    Reading { exit: exit.to_string(), entries, verdict, tokens, cost_usd }
 }
 
 #[test]
@@ -124,11 +100,7 @@ fn every_transcript_keeps_the_common_rules() {
     for kind in CliKind::ALL {
         for scenario in SCENARIOS {
             let r = read(kind, scenario);
-            let finals = r
-                .entries
-                .iter()
-                .filter(|e| matches!(e, Entry::Finished { .. }))
-                .count();
+            let finals = r.entries.iter().filter(|e| matches!(e, Entry::Finished { .. })).count();
             let expected_finals = match (kind, scenario) {
                 (CliKind::Aider, _) | (_, "crash") => 0,
                 _ => 1,
@@ -136,12 +108,7 @@ fn every_transcript_keeps_the_common_rules() {
             assert_eq!(finals, expected_finals, "{kind:?} {scenario}");
             match (scenario, &r.verdict) {
                 ("success", Verdict::Done) => {}
-                (
-                    "rate_limit",
-                    Verdict::Failed {
-                        class, reset_at, ..
-                    },
-                ) => {
+                ("rate_limit", Verdict::Failed { class, reset_at, .. }) => {
                     assert_eq!(*class, ErrorClass::RateLimit, "{kind:?}");
                     assert!(reset_at.is_some_and(|t| t > AT), "{kind:?}");
                 }
@@ -149,9 +116,7 @@ fn every_transcript_keeps_the_common_rules() {
                 (_, verdict) => panic!("{kind:?} {scenario}: {verdict:?}"),
             }
             if scenario == "crash" && kind != CliKind::Aider {
-                let Verdict::Failed { reason, .. } = &r.verdict else {
-                    unreachable!("checked above")
-                };
+                let Verdict::Failed { reason, .. } = &r.verdict else { unreachable!("checked above") };
                 assert!(reason.contains("ended without its final event"), "{reason}");
             }
         }
@@ -163,41 +128,18 @@ fn every_transcript_keeps_the_common_rules() {
 fn usage_and_cost_add_up_to_the_run_totals() {
     let claude = read(CliKind::Claude, "success");
     // The result's usage once, not the three assistant messages' too.
-    assert_eq!(
-        (
-            claude.tokens.input,
-            claude.tokens.output,
-            claude.tokens.cached
-        ),
-        (3900 + 1500, 180, 27300)
-    );
+    assert_eq!((claude.tokens.input, claude.tokens.output, claude.tokens.cached), (3900 + 1500, 180, 27300));
     assert_eq!(claude.cost_usd, Some(0.04213));
     let opencode = read(CliKind::Opencode, "success");
     assert_eq!(
-        (
-            opencode.tokens.input,
-            opencode.tokens.output,
-            opencode.tokens.cached
-        ),
+        (opencode.tokens.input, opencode.tokens.output, opencode.tokens.cached),
         (1200 + 300 + 300, 150 + 40 + 12, 8000 + 9500)
     );
     assert!((opencode.cost_usd.unwrap() - 0.0164).abs() < 1e-9);
     let codex = read(CliKind::Codex, "success");
-    assert_eq!(
-        (
-            codex.tokens.input + codex.tokens.cached,
-            codex.tokens.output
-        ),
-        (24763, 122)
-    );
+    assert_eq!((codex.tokens.input + codex.tokens.cached, codex.tokens.output), (24763, 122));
     assert_eq!(codex.cost_usd, None);
     let gemini = read(CliKind::Gemini, "success");
-    assert_eq!(
-        (
-            gemini.tokens.input + gemini.tokens.cached,
-            gemini.tokens.output
-        ),
-        (15210, 270)
-    );
+    assert_eq!((gemini.tokens.input + gemini.tokens.cached, gemini.tokens.output), (15210, 270));
     assert_eq!(gemini.cost_usd, None);
 }

@@ -19,8 +19,7 @@ impl<'a> Dag<'a> {
     /// Builds the graph. Deps that name no task are left out; validation
     /// reports them before a graph is needed.
     pub fn new(tasks: &'a [TaskSpec]) -> Self {
-        let index: HashMap<&str, usize> =
-            tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
         let mut deps = vec![Vec::new(); tasks.len()];
         let mut dependents = vec![Vec::new(); tasks.len()];
         for (i, t) in tasks.iter().enumerate() {
@@ -82,8 +81,7 @@ impl<'a> Dag<'a> {
     /// (plan order among equals). `None` if there is a cycle.
     pub fn topo_order(&self) -> Option<Vec<usize>> {
         let mut missing: Vec<usize> = self.deps.iter().map(Vec::len).collect();
-        let mut ready: std::collections::BTreeSet<usize> =
-            (0..self.tasks.len()).filter(|&i| missing[i] == 0).collect();
+        let mut ready: std::collections::BTreeSet<usize> = (0..self.tasks.len()).filter(|&i| missing[i] == 0).collect();
         let mut order = Vec::with_capacity(self.tasks.len());
         while let Some(i) = ready.pop_first() {
             order.push(i);

@@ -258,8 +258,7 @@ impl EventKind {
             }
             EventKind::UsageRecorded { attempt, usage } => {
                 let cost = usage.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();
-                let cached =
-                    if usage.cached > 0 { format!(" (+{} cached)", usage.cached) } else { String::new() };
+                let cached = if usage.cached > 0 { format!(" (+{} cached)", usage.cached) } else { String::new() };
                 format!("attempt {attempt} used {} tokens in{cached}, {} out{cost}", usage.input, usage.output)
             }
             EventKind::Completed { attempt } => format!("attempt {attempt} done"),

@@ -31,11 +31,8 @@ pub fn globs_overlap(a: &str, b: &str) -> bool {
         return false;
     }
     // One side's literal path ends where the other goes on.
-    let (short, short_open, short_wild, long) = if sa.len() <= sb.len() {
-        (&sa, oa, wild_a, &sb)
-    } else {
-        (&sb, ob, wild_b, &sa)
-    };
+    let (short, short_open, short_wild, long) =
+        if sa.len() <= sb.len() { (&sa, oa, wild_a, &sb) } else { (&sb, ob, wild_b, &sa) };
     if short.len() == long.len() {
         // Same literal directory: exact paths must be equal; an open
         // segment on either side is compared by its literal start.

@@ -142,9 +142,7 @@ impl TaskSpec {
 impl Plan {
     /// The attempts a task gets: its own setting, else the plan's, else 3.
     pub fn max_attempts(&self, task: &TaskSpec) -> u32 {
-        task.max_attempts
-            .or(self.defaults.max_attempts)
-            .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+        task.max_attempts.or(self.defaults.max_attempts).unwrap_or(DEFAULT_MAX_ATTEMPTS)
     }
 
     pub fn task(&self, id: &str) -> Option<&TaskSpec> {

@@ -203,10 +203,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 }
                 Some(text) => {
                     log_note(log, format!("colony: a person sent attempt {} back: {}", d.attempt, one_line(text)));
-                    feedback = Some(format!(
-                        "A person reviewed your work and asks for changes:\n\n{}\n",
-                        text.trim_end()
-                    ));
+                    feedback =
+                        Some(format!("A person reviewed your work and asks for changes:\n\n{}\n", text.trim_end()));
                 }
             }
         }
@@ -251,7 +249,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
             if let Err(e) = self.fenced(inner.store.request_approval(&self.claim.task, self.claim.attempt)).await? {
                 return Ok(e);
             }
-            log_note(log, "colony: the checks passed; the work waits for a person: `colony approve` or `colony reject`");
+            log_note(
+                log,
+                "colony: the checks passed; the work waits for a person: `colony approve` or `colony reject`",
+            );
             return Ok(Ending::AwaitingApproval);
         }
         self.merge(&agent, &integration, log).await

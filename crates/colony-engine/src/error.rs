@@ -10,7 +10,9 @@ pub enum EngineError {
     Git(#[from] colony_git::GitError),
     #[error("agent error")]
     Agent(#[from] colony_agents::AgentError),
-    #[error("no agent to run task {task} with: name one with `--agent`, `agent:` in the plan, or `[run] agent` in colony.toml")]
+    #[error(
+        "no agent to run task {task} with: name one with `--agent`, `agent:` in the plan, or `[run] agent` in colony.toml"
+    )]
     NoAgent { task: String },
     #[error("task {task} asks for agent `{agent}`, which colony.toml does not define (known: {known})")]
     UnknownAgent { task: String, agent: String, known: String },
@@ -19,7 +21,11 @@ pub enum EngineError {
     #[error("the engine needs tokio's multi-thread runtime")]
     Runtime,
     #[error("could not write {path}")]
-    Io { path: std::path::PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// An error and its sources, one line; a source whose text its error

@@ -35,7 +35,10 @@ pub(crate) enum ReviewEnd {
     Approved,
     /// Changes asked for: who asked, and their findings as the builder
     /// will read them.
-    NeedsChanges { asked: Vec<String>, issues: String },
+    NeedsChanges {
+        asked: Vec<String>,
+        issues: String,
+    },
     Ends(Ending),
 }
 
@@ -54,12 +57,19 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let worktree = self.worktree();
         let head = self
             .inner
-            .git(|r| r.rev_parse(&branch_ref(&crate::layout::task_branch(&self.claim.plan, &self.claim.task, self.claim.attempt))))?
+            .git(|r| {
+                r.rev_parse(&branch_ref(&crate::layout::task_branch(
+                    &self.claim.plan,
+                    &self.claim.task,
+                    self.claim.attempt,
+                )))
+            })?
             .expect("the task branch exists while its worktree does");
         let tip = self.inner.git(|r| r.rev_parse(&branch_ref(integration)))?.unwrap_or_else(|| start.clone());
         let base = self.inner.git(|r| r.merge_base(&tip, &head))?.unwrap_or_else(|| start.clone());
         let diff = self.inner.git(|r| r.diff(&base, &head))?;
-        let prompt = review_prompt(self.spec(), &diff_for_review(&diff, DIFF_BUDGET, &self.spec().files), integration, findings);
+        let prompt =
+            review_prompt(self.spec(), &diff_for_review(&diff, DIFF_BUDGET, &self.spec().files), integration, findings);
         let mut answers: Vec<(String, ReviewAnswer)> = Vec::new();
         for reviewer in &reviewers.agents {
             let mut tries = 0;
@@ -229,7 +239,9 @@ pub(crate) fn diff_for_review(diff: &str, budget: usize, declared: &[String]) ->
         out.push_str(&format!("  {} (+{} -{})\n", f.path, f.added, f.removed));
     }
     out.push('\n');
-    let relevant = |f: &FileDiff| declared.iter().any(|g| colony_core::files::overlap(std::slice::from_ref(g), std::slice::from_ref(&f.path)));
+    let relevant = |f: &FileDiff| {
+        declared.iter().any(|g| colony_core::files::overlap(std::slice::from_ref(g), std::slice::from_ref(&f.path)))
+    };
     files.sort_by_key(|f| (!relevant(f), f.size()));
     let mut left_out = Vec::new();
     for f in &files {
@@ -298,9 +310,8 @@ fn split_files(diff: &str) -> Vec<FileDiff<'_>> {
             let header_end = hunk_starts.first().copied().unwrap_or(part.len());
             hunk_starts.push(part.len());
             let hunks: Vec<&str> = hunk_starts.windows(2).map(|h| &part[h[0]..h[1]]).collect();
-            let count = |prefix: char| {
-                hunks.iter().flat_map(|h| h.lines().skip(1)).filter(|l| l.starts_with(prefix)).count()
-            };
+            let count =
+                |prefix: char| hunks.iter().flat_map(|h| h.lines().skip(1)).filter(|l| l.starts_with(prefix)).count();
             let path = part
                 .lines()
                 .next()
@@ -360,7 +371,12 @@ mod tests {
         let answer = ReviewAnswer {
             verdict: Verdict::NeedsChanges,
             issues: vec![
-                Issue { file: Some("src/a.rs".into()), line: Some(12), severity: Some("high".into()), message: "panics on empty input".into() },
+                Issue {
+                    file: Some("src/a.rs".into()),
+                    line: Some(12),
+                    severity: Some("high".into()),
+                    message: "panics on empty input".into(),
+                },
                 Issue { file: None, line: None, severity: None, message: "add a test".into() },
             ],
             summary: Some("Close, but not yet.".into()),

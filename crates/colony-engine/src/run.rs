@@ -15,8 +15,8 @@ use crate::attempt::{Attempt, ChosenAgent, Ending, MERGE_LOCK, merge_holder};
 use crate::error::{EngineError, error_chain};
 use crate::layout::{Layout, integration_branch};
 use crate::pacing::Pacing;
-use crate::review::Reviewers;
 use crate::patient::Patient;
+use crate::review::Reviewers;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 

@@ -114,7 +114,8 @@ async fn a_fix_round_resumes_the_agents_session_with_the_feedback_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_that_cannot_resume_gets_the_whole_task_again_with_the_feedback() {
     let f = Fixture::new(&["a"]).await;
-    let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then cat > \"$STATE/prompt\"; touch fixed; else echo w > w.txt; fi\n";
+    let script =
+        "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then cat > \"$STATE/prompt\"; touch fixed; else echo w > w.txt; fi\n";
     let mut settings = f.settings(script, false);
     settings.gates = vec!["test -f fixed".into()];
     assert!(f.run(settings).await.all_done());

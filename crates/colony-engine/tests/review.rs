@@ -22,7 +22,9 @@ const BUILDER: &str = "n=$(( $(cat \"$STATE/built-$COLONY_TASK_ID\" 2>/dev/null 
 
 /// A reviewer script that counts its runs in `$STATE/<name>` as `n`.
 fn reviewer(name: &str, answer: &str) -> String {
-    format!("n=$(( $(cat \"$STATE/{name}\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$STATE/{name}\"\ncat > /dev/null\n{answer}\n")
+    format!(
+        "n=$(( $(cat \"$STATE/{name}\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$STATE/{name}\"\ncat > /dev/null\n{answer}\n"
+    )
 }
 
 const APPROVE: &str = r#"echo '{"verdict":"approved","summary":"fine"}'"#;
@@ -47,7 +49,10 @@ fn reviews(events: &[colony_core::Event]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_asked_once_then_approved_take_two_rounds_and_two_builds() {
     let f = Fixture::new(&["a"]).await;
-    let once = reviewer("r", &format!("if [ $n = 1 ]; then {CHANGES}; else echo 'Looks right now.'; echo 'VERDICT: APPROVED'; fi"));
+    let once = reviewer(
+        "r",
+        &format!("if [ $n = 1 ]; then {CHANGES}; else echo 'Looks right now.'; echo 'VERDICT: APPROVED'; fi"),
+    );
     let report = f.run(settings(&f, &[("r", once)], false)).await;
     assert!(report.all_done(), "{report:?}");
     assert_eq!(f.read_state("built-a").trim(), "2", "the builder ran twice");
@@ -112,11 +117,8 @@ async fn several_reviewers_decide_by_policy() {
     for (policy, expect_rounds) in [(Policy::All, 2), (Policy::Majority, 1)] {
         let f = Fixture::new(&["a"]).await;
         let stubborn = reviewer("c", &format!("if [ $n = 1 ]; then {CHANGES}; else {APPROVE}; fi"));
-        let mut s = settings(
-            &f,
-            &[("a1", reviewer("a1", APPROVE)), ("a2", reviewer("a2", APPROVE)), ("c", stubborn)],
-            false,
-        );
+        let mut s =
+            settings(&f, &[("a1", reviewer("a1", APPROVE)), ("a2", reviewer("a2", APPROVE)), ("c", stubborn)], false);
         s.review_policy = policy;
         assert!(f.run(s).await.all_done(), "{policy:?}");
         assert_eq!(f.read_state("a1").trim(), expect_rounds.to_string(), "{policy:?}: review rounds");
@@ -139,10 +141,13 @@ async fn what_a_reviewer_changes_in_the_worktree_is_undone() {
 async fn a_reviews_spend_is_kept_with_it_and_priced() {
     let f = Fixture::new(&["a"]).await;
     let mut s = f.settings(BUILDER, false);
-    s.agents.insert("r".into(), colony_engine::AgentSetup::new(
-        common::Scripted { script: f.script("r", &reviewer("r", PRICED_APPROVE)), resumes: false },
-        Some("m".into()),
-    ));
+    s.agents.insert(
+        "r".into(),
+        colony_engine::AgentSetup::new(
+            common::Scripted { script: f.script("r", &reviewer("r", PRICED_APPROVE)), resumes: false },
+            Some("m".into()),
+        ),
+    );
     s.reviewers.push("r".into());
     s.prices.insert("m".into(), colony_core::config::Price { input: 1000.0, output: 1000.0, cached_input: None });
     assert!(f.run(s).await.all_done());

@@ -76,18 +76,10 @@ impl Run {
         // blocks or breaks, whatever the script does next.
         let prompt = io::read_to_string(io::stdin()).map_err(|e| format!("reading stdin: {e}"))?;
         let attempt = var("COLONY_ATTEMPT")?;
-        let attempt = attempt
-            .parse()
-            .map_err(|_| format!("COLONY_ATTEMPT `{attempt}` is not a number"))?;
+        let attempt = attempt.parse().map_err(|_| format!("COLONY_ATTEMPT `{attempt}` is not a number"))?;
         let (task, script) = read_task()?;
         let feedback = has_feedback();
-        Ok(Run {
-            task,
-            script,
-            attempt,
-            prompt,
-            feedback,
-        })
+        Ok(Run { task, script, attempt, prompt, feedback })
     }
 
     fn go(self) -> Result<ExitCode, String> {
@@ -104,13 +96,7 @@ impl Run {
             sleep(Duration::from_millis(s.silent_after_print_ms));
         }
         let mut out = io::stdout();
-        work::change_files(
-            s,
-            self.task.id.as_str(),
-            &self.prompt,
-            self.feedback,
-            &mut out,
-        )?;
+        work::change_files(s, self.task.id.as_str(), &self.prompt, self.feedback, &mut out)?;
         if s.commit {
             work::commit(&format!("fake: {}", self.task.id), &mut out)?;
         }
@@ -140,8 +126,7 @@ impl Run {
 fn read_task() -> Result<(TaskSpec, Script), String> {
     let task_file = var("COLONY_TASK_FILE")?;
     let json = fs::read(&task_file).map_err(|e| format!("reading {task_file}: {e}"))?;
-    let task: TaskSpec = serde_json::from_slice(&json)
-        .map_err(|e| format!("reading the task in {task_file}: {e}"))?;
+    let task: TaskSpec = serde_json::from_slice(&json).map_err(|e| format!("reading the task in {task_file}: {e}"))?;
     let script = Script::new(task.fake.as_ref())?;
     Ok((task, script))
 }
@@ -149,9 +134,7 @@ fn read_task() -> Result<(TaskSpec, Script), String> {
 /// Whether the last round left feedback: `COLONY_FEEDBACK_FILE` names a
 /// file that is not empty.
 fn has_feedback() -> bool {
-    std::env::var_os("COLONY_FEEDBACK_FILE")
-        .and_then(|path| fs::metadata(path).ok())
-        .is_some_and(|meta| meta.len() > 0)
+    std::env::var_os("COLONY_FEEDBACK_FILE").and_then(|path| fs::metadata(path).ok()).is_some_and(|meta| meta.len() > 0)
 }
 
 fn var(name: &str) -> Result<String, String> {

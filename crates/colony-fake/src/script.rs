@@ -15,11 +15,7 @@ pub type Files = BTreeMap<String, String>;
 /// One task's instructions. Every field is optional; an empty block
 /// behaves like no block.
 #[derive(Debug, Default, Deserialize)]
-#[serde(
-    default,
-    deny_unknown_fields,
-    expecting = "a mapping of fake agent instructions"
-)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping of fake agent instructions")]
 pub struct Script {
     /// Files to write, replacing what is there.
     pub write: Files,
@@ -95,9 +91,7 @@ fn check_path(path: &str) -> Result<(), String> {
             Component::CurDir => {}
             Component::ParentDir => return Err(format!("bad `fake` path `{path}`: no `..`")),
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "bad `fake` path `{path}`: must be relative to the worktree"
-                ));
+                return Err(format!("bad `fake` path `{path}`: must be relative to the worktree"));
             }
         }
     }
@@ -117,10 +111,7 @@ mod tests {
     fn no_block_and_an_empty_block_are_the_default() {
         assert!(Script::new(None).unwrap().write.is_empty());
         let empty = Script::new(Some(&json!({}))).unwrap();
-        assert_eq!(
-            (empty.exit, empty.commit, empty.no_changes),
-            (0, false, false)
-        );
+        assert_eq!((empty.exit, empty.commit, empty.no_changes), (0, false, false));
     }
 
     #[test]
@@ -132,18 +123,12 @@ mod tests {
         })))
         .unwrap();
         assert_eq!((s.write["a"].as_str(), s.append["b"].as_str()), ("1", "2"));
-        assert_eq!(
-            (s.commit, s.sleep_ms, s.print.as_slice()),
-            (true, 5, ["x".to_owned()].as_slice())
-        );
+        assert_eq!((s.commit, s.sleep_ms, s.print.as_slice()), (true, 5, ["x".to_owned()].as_slice()));
         assert_eq!((s.silent_after_print_ms, s.hang, s.crash), (6, true, true));
         assert_eq!((s.exit, s.fail_attempts), (7, 2));
         assert_eq!(s.fix_on_feedback.unwrap()["./c/d"], "3");
         let cli = Script::new(Some(&json!({"cli": "is_error_exit0"}))).unwrap();
-        assert_eq!(
-            (cli.cli, s.cli),
-            (Scenario::IsErrorExit0, Scenario::Success)
-        );
+        assert_eq!((cli.cli, s.cli), (Scenario::IsErrorExit0, Scenario::Success));
     }
 
     #[test]

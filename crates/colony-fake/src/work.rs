@@ -51,11 +51,7 @@ fn write_files(files: &Files, append: bool, notes: &mut dyn Write) -> Result<Vec
             fs::create_dir_all(dir).map_err(fail)?;
         }
         if append {
-            let mut file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(fail)?;
+            let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(fail)?;
             file.write_all(text.as_bytes()).map_err(fail)?;
             note(notes, &format!("fake: appended to {path}"));
         } else {
@@ -75,12 +71,7 @@ pub(crate) fn commit(message: &str, notes: &mut dyn Write) -> Result<(), String>
         note(notes, "fake: nothing to commit");
         return Ok(());
     }
-    let identity = [
-        "-c",
-        "user.name=colony fake agent",
-        "-c",
-        "user.email=fake-agent@colony.invalid",
-    ];
+    let identity = ["-c", "user.name=colony fake agent", "-c", "user.email=fake-agent@colony.invalid"];
     git(&[&identity[..], &["commit", "--quiet", "--message", message]].concat())?;
     note(notes, "fake: committed");
     Ok(())
@@ -88,11 +79,7 @@ pub(crate) fn commit(message: &str, notes: &mut dyn Write) -> Result<(), String>
 
 /// Runs git in the cwd; its stdout on success.
 pub(crate) fn git(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("running git: {e}"))?;
+    let out = Command::new("git").args(args).stdin(Stdio::null()).output().map_err(|e| format!("running git: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

@@ -21,10 +21,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let f = Fixture {
-            worktree: TempDir::new().unwrap(),
-            files: TempDir::new().unwrap(),
-        };
+        let f = Fixture { worktree: TempDir::new().unwrap(), files: TempDir::new().unwrap() };
         f.git(&["init", "--quiet"]);
         f
     }
@@ -55,23 +52,13 @@ impl Fixture {
 
     fn spawn(&self, fake: Value) -> Child {
         let mut child = self.command(Some(fake), 1, None).spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(PROMPT.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(PROMPT.as_bytes()).unwrap();
         child
     }
 
     fn run_with(&self, fake: Option<Value>, attempt: u32, feedback: Option<&str>) -> Output {
         let mut child = self.command(fake, attempt, feedback).spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(PROMPT.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(PROMPT.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -88,16 +75,8 @@ impl Fixture {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(self.worktree.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new("git").args(args).current_dir(self.worktree.path()).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -116,13 +95,7 @@ fn stderr(out: &Output) -> String {
 }
 
 fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    );
+    assert!(out.status.success(), "{:?}\nstdout:\n{}\nstderr:\n{}", out.status, stdout(out), stderr(out));
 }
 
 /// Spawns a script that does not finish by itself, reads its first line,
@@ -131,9 +104,7 @@ fn starts_and_can_be_killed(fake: Value) {
     let f = Fixture::new();
     let mut child = f.spawn(fake);
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     assert_eq!(first, "fake: task t1, attempt 1\n");
     child.kill().unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
@@ -145,15 +116,8 @@ fn without_a_block_it_writes_the_prompt_to_a_file_named_after_the_task() {
     let out = f.run_with(None, 1, None);
     assert_ok(&out);
     assert_eq!(f.read("colony-fake/t1.txt"), PROMPT);
-    assert_eq!(
-        f.status(),
-        "?? colony-fake/t1.txt\n",
-        "left for colony to commit"
-    );
-    assert_eq!(
-        stdout(&out),
-        "fake: task t1, attempt 1\nfake: wrote colony-fake/t1.txt\nfake: exiting with 0\n"
-    );
+    assert_eq!(f.status(), "?? colony-fake/t1.txt\n", "left for colony to commit");
+    assert_eq!(stdout(&out), "fake: task t1, attempt 1\nfake: wrote colony-fake/t1.txt\nfake: exiting with 0\n");
 }
 
 #[test]
@@ -165,18 +129,9 @@ fn write_replaces_and_append_adds_to_files() {
         "append": {"shared.txt": "line\n", "new/log.txt": "one\n"},
     }));
     assert_ok(&out);
-    assert_eq!(
-        (f.read("src/a.txt"), f.read("b.txt")),
-        ("content\n".into(), "b".into())
-    );
-    assert_eq!(
-        (f.read("shared.txt"), f.read("new/log.txt")),
-        ("first\nline\n".into(), "one\n".into())
-    );
-    assert!(
-        !f.exists("colony-fake"),
-        "the default file is only for scripts that write nothing"
-    );
+    assert_eq!((f.read("src/a.txt"), f.read("b.txt")), ("content\n".into(), "b".into()));
+    assert_eq!((f.read("shared.txt"), f.read("new/log.txt")), ("first\nline\n".into(), "one\n".into()));
+    assert!(!f.exists("colony-fake"), "the default file is only for scripts that write nothing");
     assert!(stdout(&out).contains("fake: wrote src/a.txt\n"));
     assert!(stdout(&out).contains("fake: appended to shared.txt\n"));
 }
@@ -186,10 +141,7 @@ fn commit_commits_the_changes() {
     let f = Fixture::new();
     assert_ok(&f.run(json!({"write": {"src/a.txt": "a\n"}, "commit": true})));
     assert_eq!(f.status(), "", "nothing left uncommitted");
-    assert_eq!(
-        f.git(&["log", "--format=%s|%an"]),
-        "fake: t1|colony fake agent\n"
-    );
+    assert_eq!(f.git(&["log", "--format=%s|%an"]), "fake: t1|colony fake agent\n");
     assert_eq!(f.git(&["show", "HEAD:src/a.txt"]), "a\n");
 
     // Writing what is already there changes nothing, so there is nothing to commit.
@@ -231,20 +183,12 @@ fn fix_on_feedback_is_written_instead_when_there_is_feedback() {
     });
     let f = Fixture::new();
     assert_ok(&f.run_with(Some(fake.clone()), 1, Some("")));
-    assert_eq!(
-        f.read("src/a.txt"),
-        "broken\n",
-        "an empty feedback file is no feedback"
-    );
+    assert_eq!(f.read("src/a.txt"), "broken\n", "an empty feedback file is no feedback");
 
     let out = f.run_with(Some(fake), 1, Some("gate `cargo test` failed\n"));
     assert_ok(&out);
     assert_eq!(f.read("src/a.txt"), "fixed\n");
-    assert_eq!(
-        f.read("log.txt"),
-        "x\n",
-        "neither `write` nor `append` ran again"
-    );
+    assert_eq!(f.read("log.txt"), "x\n", "neither `write` nor `append` ran again");
     assert!(stdout(&out).contains("fake: fixing after feedback\nfake: wrote src/a.txt\n"));
 }
 
@@ -301,11 +245,7 @@ fn a_malformed_block_exits_2_before_changing_anything() {
     ] {
         let out = f.run(fake.clone());
         assert_eq!(out.status.code(), Some(2), "{fake}");
-        assert!(
-            stderr(&out).starts_with("colony-fake-agent: bad `fake`"),
-            "{fake}: {}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).starts_with("colony-fake-agent: bad `fake`"), "{fake}: {}", stderr(&out));
         assert_eq!(stdout(&out), "", "{fake}");
     }
     assert_eq!(f.status(), "");
@@ -318,9 +258,6 @@ fn missing_environment_exits_2() {
     cmd.env_remove("COLONY_TASK_FILE").stdin(Stdio::null());
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        stderr(&out),
-        "colony-fake-agent: COLONY_TASK_FILE is not set\n"
-    );
+    assert_eq!(stderr(&out), "colony-fake-agent: COLONY_TASK_FILE is not set\n");
     assert!(!f.exists("colony-fake"));
 }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use colony_agents::{
-    AgentRun, AgentVerdict, CliHarness, CliKind, CliOptions, Entry, ErrorClass, Exit, Harness,
-    Invocation, StdinSource, Stream,
+    AgentRun, AgentVerdict, CliHarness, CliKind, CliOptions, Entry, ErrorClass, Exit, Harness, Invocation, StdinSource,
+    Stream,
 };
 use colony_core::{TaskId, TaskSpec};
 use serde_json::{Value, json};
@@ -27,23 +27,13 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let f = Fixture {
-            worktree: TempDir::new().unwrap(),
-            files: TempDir::new().unwrap(),
-            bin: TempDir::new().unwrap(),
-        };
-        let out = Command::new("git")
-            .args(["init", "--quiet"])
-            .current_dir(f.worktree.path())
-            .output()
-            .unwrap();
+        let f =
+            Fixture { worktree: TempDir::new().unwrap(), files: TempDir::new().unwrap(), bin: TempDir::new().unwrap() };
+        let out = Command::new("git").args(["init", "--quiet"]).current_dir(f.worktree.path()).output().unwrap();
         assert!(out.status.success());
         for kind in CliKind::ALL {
-            std::os::unix::fs::symlink(
-                env!("CARGO_BIN_EXE_colony-fake-cli-test"),
-                f.bin.path().join(kind.binary()),
-            )
-            .unwrap();
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_colony-fake-cli-test"), f.bin.path().join(kind.binary()))
+                .unwrap();
         }
         f
     }
@@ -83,11 +73,7 @@ impl Fixture {
         for (path, bytes) in &inv.files {
             std::fs::write(path, bytes).unwrap();
         }
-        let path = format!(
-            "{}:{}",
-            self.bin.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = format!("{}:{}", self.bin.path().display(), std::env::var("PATH").unwrap_or_default());
         let mut child = Command::new(&inv.program)
             .args(&inv.args)
             .envs(inv.env.iter().map(|(k, v)| (k, v)))
@@ -156,11 +142,7 @@ fn read(harness: &CliHarness, out: &Output) -> Attempt {
         (None, None) => unreachable!("a process ends by a code or a signal"),
     };
     let verdict = harness.verdict(exit, &entries);
-    Attempt {
-        entries,
-        verdict,
-        exit,
-    }
+    Attempt { entries, verdict, exit }
 }
 
 fn stderr(out: &Output) -> String {
@@ -181,16 +163,9 @@ fn every_fake_cli_succeeds_on_the_adapters_argv_with_one_tool_use() {
         assert_eq!(log[0]["cli"], kind.binary());
         assert_eq!(log[0]["prompt_len"], PROMPT.len());
         if kind == CliKind::Aider {
-            assert!(
-                a.entries.iter().any(
-                    |e| matches!(e, Entry::Raw { text, .. } if text.starts_with("Applied edit"))
-                )
-            );
+            assert!(a.entries.iter().any(|e| matches!(e, Entry::Raw { text, .. } if text.starts_with("Applied edit"))));
         } else {
-            let tools = a
-                .entries
-                .iter()
-                .filter(|e| matches!(e, Entry::ToolUse { .. }));
+            let tools = a.entries.iter().filter(|e| matches!(e, Entry::ToolUse { .. }));
             assert_eq!(tools.count(), 1, "{kind:?}");
             assert!(a.session().is_some(), "{kind:?}");
         }
@@ -218,10 +193,7 @@ fn a_rate_limit_fails_with_a_reset_time() {
     for kind in CliKind::ALL {
         let f = Fixture::new();
         let a = f.attempt(kind, Some(json!({"cli": "rate_limit"})), None);
-        let AgentVerdict::Failed {
-            class, reset_at, ..
-        } = a.verdict
-        else {
+        let AgentVerdict::Failed { class, reset_at, .. } = a.verdict else {
             panic!("{kind:?}: a rate limit must fail");
         };
         assert_eq!(class, ErrorClass::RateLimit, "{kind:?}");
@@ -251,11 +223,7 @@ fn errors_and_crashes_fail() {
 #[test]
 fn claude_can_fail_with_exit_zero() {
     let f = Fixture::new();
-    let a = f.attempt(
-        CliKind::Claude,
-        Some(json!({"cli": "is_error_exit0"})),
-        None,
-    );
+    let a = f.attempt(CliKind::Claude, Some(json!({"cli": "is_error_exit0"})), None);
     assert_eq!(a.exit, Exit::Code(0));
     let AgentVerdict::Failed { reason, .. } = a.verdict else {
         panic!("is_error must fail");
@@ -267,44 +235,14 @@ fn claude_can_fail_with_exit_zero() {
 fn bad_argv_is_refused_as_the_real_clis_do() {
     let f = Fixture::new();
     let cases: [(CliKind, &[&str], i32, &str); 8] = [
-        (
-            CliKind::Claude,
-            &["-p", "--output-format", "stream-json"],
-            1,
-            "requires --verbose",
-        ),
-        (
-            CliKind::Claude,
-            &["-p", "--yolo"],
-            1,
-            "unknown option '--yolo'",
-        ),
-        (
-            CliKind::Codex,
-            &["exec", "--json", "--full-auto", "-"],
-            2,
-            "unexpected argument '--full-auto'",
-        ),
+        (CliKind::Claude, &["-p", "--output-format", "stream-json"], 1, "requires --verbose"),
+        (CliKind::Claude, &["-p", "--yolo"], 1, "unknown option '--yolo'"),
+        (CliKind::Codex, &["exec", "--json", "--full-auto", "-"], 2, "unexpected argument '--full-auto'"),
         (CliKind::Codex, &["exec", "--json"], 2, "`-`"),
-        (
-            CliKind::Gemini,
-            &["--output-format", "stream-json"],
-            55,
-            "not trusted",
-        ),
-        (
-            CliKind::Opencode,
-            &["run", "--format", "json", "do it"],
-            1,
-            "stdin",
-        ),
+        (CliKind::Gemini, &["--output-format", "stream-json"], 55, "not trusted"),
+        (CliKind::Opencode, &["run", "--format", "json", "do it"], 1, "stdin"),
         (CliKind::Amp, &["--stream-json"], 1, "-x"),
-        (
-            CliKind::Aider,
-            &["--message-file", "/nonexistent/prompt.md"],
-            1,
-            "Error reading message file",
-        ),
+        (CliKind::Aider, &["--message-file", "/nonexistent/prompt.md"], 1, "Error reading message file"),
     ];
     for (kind, args, code, says) in cases {
         let out = f.run_args(kind, args);
@@ -314,17 +252,12 @@ fn bad_argv_is_refused_as_the_real_clis_do() {
     let log = f.logged();
     assert_eq!(log.len(), cases.len());
     assert!(log.iter().all(|l| l["prompt_len"].is_null()));
-    assert_eq!(
-        log[0]["argv"],
-        json!(["-p", "--output-format", "stream-json"])
-    );
+    assert_eq!(log[0]["argv"], json!(["-p", "--output-format", "stream-json"]));
 }
 
 #[test]
 fn a_name_that_is_no_cli_is_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_colony-fake-cli-test"))
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_colony-fake-cli-test")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("link it as one of claude"));
 }

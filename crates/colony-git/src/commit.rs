@@ -24,10 +24,7 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(name: impl Into<String>, email: impl Into<String>) -> Identity {
-        Identity {
-            name: name.into(),
-            email: email.into(),
-        }
+        Identity { name: name.into(), email: email.into() }
     }
 
     /// The identity colony commits under when none is configured.
@@ -66,12 +63,7 @@ impl CommitIdentity {
             }
         };
         let env = author
-            .map(|a| {
-                vec![
-                    ("GIT_AUTHOR_NAME", a.name.clone()),
-                    ("GIT_AUTHOR_EMAIL", a.email.clone()),
-                ]
-            })
+            .map(|a| vec![("GIT_AUTHOR_NAME", a.name.clone()), ("GIT_AUTHOR_EMAIL", a.email.clone())])
             .unwrap_or_default();
         Ok(CommitIdentity { config, env })
     }
@@ -130,12 +122,7 @@ impl Repo {
     /// the plan's gates are colony's checks, and a hook that waits for
     /// input or rejects work in progress would fail the attempt for
     /// reasons its agent never sees.
-    pub fn commit_all(
-        &self,
-        worktree: &Path,
-        message: &str,
-        author: Option<&Identity>,
-    ) -> Result<Option<Oid>> {
+    pub fn commit_all(&self, worktree: &Path, message: &str, author: Option<&Identity>) -> Result<Option<Oid>> {
         run_git(worktree, &argv!["add", "-A"])?;
         let diff = argv!["diff", "--cached", "--quiet"];
         let output = run_git_unchecked(worktree, &diff, &[])?;
@@ -147,10 +134,8 @@ impl Repo {
         if !staged && !merge_in_progress(worktree)? {
             return Ok(None);
         }
-        CommitIdentity::resolve(self, author)?.run(
-            worktree,
-            &argv!["commit", "--quiet", "--no-verify", "-m", message],
-        )?;
+        CommitIdentity::resolve(self, author)?
+            .run(worktree, &argv!["commit", "--quiet", "--no-verify", "-m", message])?;
         head_in(worktree).map(Some)
     }
 
@@ -175,28 +160,18 @@ impl Repo {
         let range = format!("{base}..HEAD");
         let args = argv!["rev-list", "--count", range];
         let output = run_git(worktree, &args)?;
-        stdout_line(&output)
-            .parse::<u64>()
-            .map(|count| count > 0)
-            .map_err(|_| unexpected(&args, &output.stdout))
+        stdout_line(&output).parse::<u64>().map(|count| count > 0).map_err(|_| unexpected(&args, &output.stdout))
     }
 
     /// Writes a commit object for `tree` with `parents` (first parent
     /// first) without touching any ref or working tree.
-    pub fn commit_tree(
-        &self,
-        tree: &Oid,
-        parents: &[&Oid],
-        message: &str,
-        author: Option<&Identity>,
-    ) -> Result<Oid> {
+    pub fn commit_tree(&self, tree: &Oid, parents: &[&Oid], message: &str, author: Option<&Identity>) -> Result<Oid> {
         let mut args: Vec<&OsStr> = argv!["commit-tree", tree].to_vec();
         for &parent in parents {
             args.extend([OsStr::new("-p"), parent.as_ref()]);
         }
         args.extend(argv!["-m", message]);
-        let output =
-            CommitIdentity::resolve(self, author)?.run(self.top_level(), &args)?;
+        let output = CommitIdentity::resolve(self, author)?.run(self.top_level(), &args)?;
         Oid::parse(&stdout_line(&output)).ok_or_else(|| unexpected(&args, &output.stdout))
     }
 }

@@ -85,11 +85,7 @@ pub enum GitError {
         "merging {integration} into {branch} would conflict in: {}; nothing was changed",
         .paths.join(", ")
     )]
-    LandConflict {
-        branch: String,
-        integration: String,
-        paths: Vec<String>,
-    },
+    LandConflict { branch: String, integration: String, paths: Vec<String> },
 }
 
 pub type Result<T, E = GitError> = std::result::Result<T, E>;
@@ -102,9 +98,5 @@ fn exit_text(code: &Option<i32>) -> String {
 }
 
 fn more_text(more: usize) -> String {
-    if more == 0 {
-        String::new()
-    } else {
-        format!(" (and {more} more)")
-    }
+    if more == 0 { String::new() } else { format!(" (and {more} more)") }
 }

@@ -42,9 +42,7 @@ impl Repo {
     /// user's hooks: it is their branch and they asked.
     pub fn land(&self, integration_branch: &str, merge: bool) -> Result<LandOutcome> {
         let top = self.top_level();
-        let branch = head_branch_in(top)?.ok_or_else(|| GitError::DetachedHead {
-            path: top.to_path_buf(),
-        })?;
+        let branch = head_branch_in(top)?.ok_or_else(|| GitError::DetachedHead { path: top.to_path_buf() })?;
         let mut dirty = tracked_changes(top)?;
         if !dirty.is_empty() {
             let more = dirty.len().saturating_sub(MAX_LISTED_PATHS);
@@ -58,17 +56,11 @@ impl Repo {
         }
         if !merge {
             if !self.is_ancestor(&head, &integration)? {
-                return Err(GitError::NotFastForward {
-                    branch,
-                    integration: integration_branch.to_owned(),
-                });
+                return Err(GitError::NotFastForward { branch, integration: integration_branch.to_owned() });
             }
             // The id, not the name: land exactly what was checked above.
             run_git(top, &argv!["merge", "--ff-only", "--quiet", integration])?;
-            return Ok(LandOutcome::FastForwarded {
-                from: head,
-                to: integration,
-            });
+            return Ok(LandOutcome::FastForwarded { from: head, to: integration });
         }
         let refuse = |paths| GitError::LandConflict {
             branch: branch.clone(),
@@ -93,8 +85,6 @@ impl Repo {
             }
             return Err(crate::run::failure(top, &args, &output));
         }
-        Ok(LandOutcome::Merged {
-            commit: head_in(top)?,
-        })
+        Ok(LandOutcome::Merged { commit: head_in(top)? })
     }
 }

@@ -97,15 +97,7 @@ impl Repo {
         if !self.supports_merge_tree_write_tree()? {
             return Err(GitError::MergeTreeUnsupported { version });
         }
-        let args = argv![
-            "merge-tree",
-            "--write-tree",
-            "-z",
-            "--name-only",
-            "--messages",
-            ours,
-            theirs
-        ];
+        let args = argv!["merge-tree", "--write-tree", "-z", "--name-only", "--messages", ours, theirs];
         let output = run_git_unchecked(self.top_level(), &args, &[])?;
         let clean = match output.status.code() {
             Some(0) => true,
@@ -122,40 +114,17 @@ impl Repo {
     /// `update-ref` would move it under their files and index, as git's own
     /// `branch -f` refuses to. A `.lock` file left by a killed git makes
     /// this fail after a few seconds, until the file is removed.
-    pub fn update_ref_cas(
-        &self,
-        refname: &str,
-        new: &Oid,
-        expected_old: &Oid,
-    ) -> Result<CasOutcome> {
+    pub fn update_ref_cas(&self, refname: &str, new: &Oid, expected_old: &Oid) -> Result<CasOutcome> {
         if !refname.starts_with("refs/") {
             // update-ref would happily create `.git/<name>` outside refs/.
-            return Err(GitError::NotAFullRef {
-                name: refname.to_owned(),
-            });
+            return Err(GitError::NotAFullRef { name: refname.to_owned() });
         }
-        if let Some(wt) = self
-            .worktree_list()?
-            .into_iter()
-            .find(|wt| wt.branch.as_deref() == Some(refname))
-        {
-            return Err(GitError::RefCheckedOut {
-                refname: refname.to_owned(),
-                worktree: wt.path,
-            });
+        if let Some(wt) = self.worktree_list()?.into_iter().find(|wt| wt.branch.as_deref() == Some(refname)) {
+            return Err(GitError::RefCheckedOut { refname: refname.to_owned(), worktree: wt.path });
         }
         let moved = run_git(
             self.top_level(),
-            &argv![
-                "-c",
-                REF_LOCK_TIMEOUT_MS,
-                "update-ref",
-                "-m",
-                "colony: advance",
-                refname,
-                new,
-                expected_old
-            ],
+            &argv!["-c", REF_LOCK_TIMEOUT_MS, "update-ref", "-m", "colony: advance", refname, new, expected_old],
         );
         match moved {
             Ok(_) => Ok(CasOutcome::Moved),
@@ -163,11 +132,7 @@ impl Repo {
                 // git reports a stale old value only in prose; the ref's
                 // current value is the reliable answer.
                 let actual = self.rev_parse(refname)?;
-                if actual.as_ref() == Some(expected_old) {
-                    Err(err)
-                } else {
-                    Ok(CasOutcome::Stale { actual })
-                }
+                if actual.as_ref() == Some(expected_old) { Err(err) } else { Ok(CasOutcome::Stale { actual }) }
             }
         }
     }
@@ -176,22 +141,13 @@ impl Repo {
     /// (`git merge --no-edit`). On a conflict the markers stay in the
     /// worktree for a resolver. Hooks are skipped as in
     /// [`commit_all`](Self::commit_all).
-    pub fn bring_in(
-        &self,
-        worktree: &Path,
-        integration_tip: &Oid,
-        author: Option<&Identity>,
-    ) -> Result<BringIn> {
+    pub fn bring_in(&self, worktree: &Path, integration_tip: &Oid, author: Option<&Identity>) -> Result<BringIn> {
         let before = head_in(worktree)?;
         let args = argv!["merge", "--no-edit", "--no-verify", integration_tip];
         let output = CommitIdentity::resolve(self, author)?.output(worktree, &args)?;
         if output.status.success() {
             let after = head_in(worktree)?;
-            return Ok(if after == before {
-                BringIn::UpToDate
-            } else {
-                BringIn::Merged { commit: after }
-            });
+            return Ok(if after == before { BringIn::UpToDate } else { BringIn::Merged { commit: after } });
         }
         // Without MERGE_HEAD, git refused before merging anything (say,
         // uncommitted changes in the way): an error, not a conflict.
@@ -222,18 +178,8 @@ impl Repo {
         messages: Vec<String>,
     ) -> Result<MergeConflict> {
         Ok(MergeConflict {
-            integration_subjects: self.subjects_touching(
-                integration_tip,
-                task_tip,
-                &paths,
-                MAX_SUBJECTS,
-            )?,
-            task_subjects: self.subjects_touching(
-                task_tip,
-                integration_tip,
-                &paths,
-                MAX_SUBJECTS,
-            )?,
+            integration_subjects: self.subjects_touching(integration_tip, task_tip, &paths, MAX_SUBJECTS)?,
+            task_subjects: self.subjects_touching(task_tip, integration_tip, &paths, MAX_SUBJECTS)?,
             paths,
             messages,
         })
@@ -273,22 +219,12 @@ pub fn parse_merge_tree(output: &[u8], clean: bool) -> Option<MergeOutcome> {
     let mut messages = Vec::new();
     while let Some(count) = fields.next().filter(|f| !f.is_empty()) {
         let count: usize = std::str::from_utf8(count).ok()?.parse().ok()?;
-        let paths = (0..count)
-            .map(|_| fields.next().map(text))
-            .collect::<Option<Vec<_>>>()?;
+        let paths = (0..count).map(|_| fields.next().map(text)).collect::<Option<Vec<_>>>()?;
         let kind = text(fields.next()?);
         let message = text(fields.next()?).trim_end().to_owned();
-        messages.push(MergeMessage {
-            paths,
-            kind,
-            message,
-        });
+        messages.push(MergeMessage { paths, kind, message });
     }
-    Some(MergeOutcome::Conflict {
-        tree,
-        paths,
-        messages,
-    })
+    Some(MergeOutcome::Conflict { tree, paths, messages })
 }
 
 #[cfg(test)]
@@ -301,15 +237,9 @@ mod tests {
     fn parses_a_clean_merge_with_or_without_messages() {
         let with = format!("{TREE}\0\x001\0f\0Auto-merging\0Auto-merging f\n\0");
         let tree = Oid::parse(TREE).unwrap();
-        assert_eq!(
-            parse_merge_tree(with.as_bytes(), true),
-            Some(MergeOutcome::Clean { tree: tree.clone() })
-        );
+        assert_eq!(parse_merge_tree(with.as_bytes(), true), Some(MergeOutcome::Clean { tree: tree.clone() }));
         let bare = format!("{TREE}\0");
-        assert_eq!(
-            parse_merge_tree(bare.as_bytes(), true),
-            Some(MergeOutcome::Clean { tree })
-        );
+        assert_eq!(parse_merge_tree(bare.as_bytes(), true), Some(MergeOutcome::Clean { tree }));
     }
 
     #[test]
@@ -321,32 +251,21 @@ mod tests {
              1\0f\0CONFLICT (contents)\0CONFLICT (content): Merge conflict in f\n\0\
              2\0old\0new\0CONFLICT (rename/delete)\0CONFLICT (rename/delete): old renamed to new in HEAD, but deleted in theirs.\n\0"
         );
-        let Some(MergeOutcome::Conflict {
-            tree,
-            paths,
-            messages,
-        }) = parse_merge_tree(out.as_bytes(), false)
-        else {
+        let Some(MergeOutcome::Conflict { tree, paths, messages }) = parse_merge_tree(out.as_bytes(), false) else {
             panic!("expected a conflict");
         };
         assert_eq!(tree.as_str(), TREE);
         assert_eq!(paths, ["f", "g"]);
         assert_eq!(messages.len(), 3);
         assert_eq!(messages[1].kind, "CONFLICT (contents)");
-        assert_eq!(
-            messages[1].message,
-            "CONFLICT (content): Merge conflict in f"
-        );
+        assert_eq!(messages[1].message, "CONFLICT (content): Merge conflict in f");
         assert_eq!(messages[2].paths, ["old", "new"]);
     }
 
     #[test]
     fn keeps_odd_characters_in_paths() {
         let out = format!("{TREE}\0dir/with space\0tab\there\0\0");
-        let Some(MergeOutcome::Conflict {
-            paths, messages, ..
-        }) = parse_merge_tree(out.as_bytes(), false)
-        else {
+        let Some(MergeOutcome::Conflict { paths, messages, .. }) = parse_merge_tree(out.as_bytes(), false) else {
             panic!("expected a conflict");
         };
         assert_eq!(paths, ["dir/with space", "tab\there"]);

@@ -58,11 +58,7 @@ pub fn parse_push_porcelain(output: &str) -> Vec<PushedRef> {
                 return None;
             };
             let (_, to) = refs.split_once(':')?;
-            Some(PushedRef {
-                flag,
-                to: to.to_owned(),
-                summary: summary.to_owned(),
-            })
+            Some(PushedRef { flag, to: to.to_owned(), summary: summary.to_owned() })
         })
         .collect()
 }
@@ -71,9 +67,7 @@ impl Repo {
     /// Whether a remote of this name is configured.
     pub fn has_remote(&self, name: &str) -> Result<bool> {
         let output = run_git(self.top_level(), &argv!["remote"])?;
-        Ok(String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .any(|l| l == name))
+        Ok(String::from_utf8_lossy(&output.stdout).lines().any(|l| l == name))
     }
 
     /// The commit `branch` points at on `remote`, `None` if it has no such
@@ -89,8 +83,7 @@ impl Repo {
                     .lines()
                     .find_map(|l| l.split_once('\t').filter(|(_, r)| *r == refname))
                     .and_then(|(oid, _)| Oid::parse(oid));
-                oid.map(Some)
-                    .ok_or_else(|| unexpected(&args, &output.stdout))
+                oid.map(Some).ok_or_else(|| unexpected(&args, &output.stdout))
             }
             // `--exit-code`: no matching ref.
             Some(2) => Ok(None),
@@ -104,14 +97,7 @@ impl Repo {
     pub fn fetch_branch(&self, remote: &str, branch: &str) -> Result<Option<Oid>> {
         let refname = branch_ref(branch);
         let refspec = format!("+{refname}:{refname}");
-        let args = argv![
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            remote,
-            refspec
-        ];
+        let args = argv!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, refspec];
         let output = run_git_unchecked(self.top_level(), &args, &[])?;
         if output.status.success() {
             return Ok(Some(self.resolve(&refname)?));
@@ -125,13 +111,7 @@ impl Repo {
 
     /// Moves `remote`'s `branch` to `new` if it is still at `expected`
     /// (`None`: if it does not exist yet), sending the commits it needs.
-    pub fn push_lease(
-        &self,
-        remote: &str,
-        branch: &str,
-        new: &Oid,
-        expected: Option<&Oid>,
-    ) -> Result<PushOutcome> {
+    pub fn push_lease(&self, remote: &str, branch: &str, new: &Oid, expected: Option<&Oid>) -> Result<PushOutcome> {
         let refname = branch_ref(branch);
         let expected_text = expected.map(Oid::as_str).unwrap_or("");
         let lease = format!("--force-with-lease={refname}:{expected_text}");
@@ -158,10 +138,7 @@ impl Repo {
     pub fn push_branch(&self, remote: &str, branch: &str) -> Result<()> {
         let refname = branch_ref(branch);
         let refspec = format!("+{refname}:{refname}");
-        run_git(
-            self.top_level(),
-            &argv!["push", "--quiet", "--porcelain", remote, refspec],
-        )?;
+        run_git(self.top_level(), &argv!["push", "--quiet", "--porcelain", remote, refspec])?;
         Ok(())
     }
 
@@ -171,10 +148,7 @@ impl Repo {
             return Ok(());
         }
         let refspec = format!(":{}", branch_ref(branch));
-        run_git(
-            self.top_level(),
-            &argv!["push", "--quiet", "--porcelain", remote, refspec],
-        )?;
+        run_git(self.top_level(), &argv!["push", "--quiet", "--porcelain", remote, refspec])?;
         Ok(())
     }
 }
@@ -194,11 +168,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[0],
-            PushedRef {
-                flag: '!',
-                to: "refs/heads/colony/p".into(),
-                summary: "[rejected] (stale info)".into()
-            }
+            PushedRef { flag: '!', to: "refs/heads/colony/p".into(), summary: "[rejected] (stale info)".into() }
         );
         assert!(lines[0].rejected() && !lines[1].rejected());
         assert_eq!((lines[1].flag, lines[1].to.as_str()), ('*', "refs/heads/t"));

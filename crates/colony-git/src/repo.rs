@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::error::{GitError, Result};
-use crate::run::{
-    GitVersion, argv, failure, git_version, run_git, run_git_unchecked, stdout_line, unexpected,
-};
+use crate::run::{GitVersion, argv, failure, git_version, run_git, run_git_unchecked, stdout_line, unexpected};
 
 /// A full hexadecimal object id (SHA-1 or SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,10 +19,8 @@ pub struct Oid(String);
 impl Oid {
     /// Accepts 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
     pub fn parse(text: &str) -> Option<Oid> {
-        let valid = matches!(text.len(), 40 | 64)
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let valid =
+            matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         valid.then(|| Oid(text.to_owned()))
     }
 
@@ -71,12 +67,7 @@ impl Repo {
     /// Opens the repository containing `path` (any directory inside it).
     pub fn open(path: impl AsRef<Path>) -> Result<Repo> {
         let path = path.as_ref();
-        let args = argv![
-            "rev-parse",
-            "--path-format=absolute",
-            "--show-toplevel",
-            "--git-common-dir"
-        ];
+        let args = argv!["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir"];
         let output = run_git(path, &args)?;
         let text = String::from_utf8_lossy(&output.stdout);
         let mut lines = text.lines();
@@ -126,18 +117,10 @@ impl Repo {
     /// are peeled, so a plan's `base: v1.0` gives the tagged commit.
     pub fn rev_parse(&self, rev: &str) -> Result<Option<Oid>> {
         let peeled = format!("{rev}^{{commit}}");
-        let args = argv![
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            peeled
-        ];
+        let args = argv!["rev-parse", "--verify", "--quiet", "--end-of-options", peeled];
         let output = run_git_unchecked(&self.top_level, &args, &[])?;
         match output.status.code() {
-            Some(0) => Oid::parse(&stdout_line(&output))
-                .map(Some)
-                .ok_or_else(|| unexpected(&args, &output.stdout)),
+            Some(0) => Oid::parse(&stdout_line(&output)).map(Some).ok_or_else(|| unexpected(&args, &output.stdout)),
             Some(1) => Ok(None),
             _ => Err(failure(&self.top_level, &args, &output)),
         }
@@ -145,10 +128,7 @@ impl Repo {
 
     /// [`rev_parse`](Self::rev_parse) for a revision that must exist.
     pub(crate) fn resolve(&self, rev: &str) -> Result<Oid> {
-        self.rev_parse(rev)?
-            .ok_or_else(|| GitError::UnknownRevision {
-                rev: rev.to_owned(),
-            })
+        self.rev_parse(rev)?.ok_or_else(|| GitError::UnknownRevision { rev: rev.to_owned() })
     }
 
     /// The branch checked out in this handle's working tree (`main`), or
@@ -165,10 +145,7 @@ impl Repo {
     /// fails if it exists. Returns the commit it points to.
     pub fn create_branch(&self, name: &str, start: &str) -> Result<Oid> {
         let start = self.resolve(start)?;
-        run_git(
-            &self.top_level,
-            &argv!["branch", "--no-track", "--end-of-options", name, start],
-        )?;
+        run_git(&self.top_level, &argv!["branch", "--no-track", "--end-of-options", name, start])?;
         Ok(start)
     }
 
@@ -178,10 +155,7 @@ impl Repo {
     /// pass `force`. git always refuses a branch checked out in a worktree.
     pub fn delete_branch(&self, name: &str, force: bool) -> Result<()> {
         let flag = if force { "-D" } else { "-d" };
-        run_git(
-            &self.top_level,
-            &argv!["branch", flag, "--end-of-options", name],
-        )?;
+        run_git(&self.top_level, &argv!["branch", flag, "--end-of-options", name])?;
         Ok(())
     }
 
@@ -198,10 +172,7 @@ impl Repo {
 
     /// The first line of a commit's message.
     pub fn commit_subject(&self, oid: &Oid) -> Result<String> {
-        let output = run_git(
-            &self.top_level,
-            &argv!["show", "-s", "--format=%s", "--end-of-options", oid],
-        )?;
+        let output = run_git(&self.top_level, &argv!["show", "-s", "--format=%s", "--end-of-options", oid])?;
         Ok(stdout_line(&output))
     }
 
@@ -219,10 +190,7 @@ impl Repo {
         let mut args: Vec<&OsStr> = argv!["log", "--format=%s", max, range, "--"].to_vec();
         args.extend(paths.iter().map(OsStr::new));
         let output = run_git(&self.top_level, &args)?;
-        Ok(String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect())
+        Ok(String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect())
     }
 }
 

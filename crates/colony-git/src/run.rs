@@ -37,28 +37,16 @@ pub(crate) fn run_git<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<Output>
 }
 
 /// [`run_git`] with extra environment variables (an author identity).
-pub(crate) fn run_git_env<S: AsRef<OsStr>>(
-    dir: &Path,
-    args: &[S],
-    env: &[(&str, &str)],
-) -> Result<Output> {
+pub(crate) fn run_git_env<S: AsRef<OsStr>>(dir: &Path, args: &[S], env: &[(&str, &str)]) -> Result<Output> {
     let output = spawn(dir, args, env)?;
-    if output.status.success() {
-        Ok(output)
-    } else {
-        Err(failure(dir, args, &output))
-    }
+    if output.status.success() { Ok(output) } else { Err(failure(dir, args, &output)) }
 }
 
 /// Runs git and returns its output whatever the exit code, for commands
 /// whose non-zero exit is an answer (`merge-base --is-ancestor`,
 /// `merge-tree`, `diff --quiet`). Callers turn unexpected codes into
 /// errors with [`failure`].
-pub(crate) fn run_git_unchecked<S: AsRef<OsStr>>(
-    dir: &Path,
-    args: &[S],
-    env: &[(&str, &str)],
-) -> Result<Output> {
+pub(crate) fn run_git_unchecked<S: AsRef<OsStr>>(dir: &Path, args: &[S], env: &[(&str, &str)]) -> Result<Output> {
     spawn(dir, args, env)
 }
 
@@ -89,10 +77,7 @@ fn spawn<S: AsRef<OsStr>>(dir: &Path, args: &[S], env: &[(&str, &str)]) -> Resul
         if source.kind() == std::io::ErrorKind::NotFound {
             GitError::GitNotFound(source)
         } else {
-            GitError::Spawn {
-                args: arg_strings(args),
-                source,
-            }
+            GitError::Spawn { args: arg_strings(args), source }
         }
     })
 }
@@ -104,9 +89,7 @@ pub(crate) fn failure<S: AsRef<OsStr>>(dir: &Path, args: &[S], output: &Output) 
     // one that does not exist; the caller named the wrong place, which
     // deserves its own message.
     if stderr.contains("not a git repository") || stderr.contains("cannot change to") {
-        return GitError::NotARepository {
-            path: dir.to_path_buf(),
-        };
+        return GitError::NotARepository { path: dir.to_path_buf() };
     }
     GitError::Failed {
         args: arg_strings(args),
@@ -116,23 +99,16 @@ pub(crate) fn failure<S: AsRef<OsStr>>(dir: &Path, args: &[S], output: &Output) 
 }
 
 pub(crate) fn unexpected<S: AsRef<OsStr>>(args: &[S], output: &[u8]) -> GitError {
-    GitError::UnexpectedOutput {
-        args: arg_strings(args),
-        output: String::from_utf8_lossy(output).into_owned(),
-    }
+    GitError::UnexpectedOutput { args: arg_strings(args), output: String::from_utf8_lossy(output).into_owned() }
 }
 
 /// Stdout with the trailing newline removed.
 pub(crate) fn stdout_line(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout)
-        .trim_end()
-        .to_owned()
+    String::from_utf8_lossy(&output.stdout).trim_end().to_owned()
 }
 
 fn arg_strings<S: AsRef<OsStr>>(args: &[S]) -> Vec<String> {
-    args.iter()
-        .map(|arg| arg.as_ref().to_string_lossy().into_owned())
-        .collect()
+    args.iter().map(|arg| arg.as_ref().to_string_lossy().into_owned()).collect()
 }
 
 /// The last `lines` non-empty lines of `text`, trimmed.
@@ -159,28 +135,17 @@ pub struct GitVersion {
 
 impl GitVersion {
     /// The first release whose `merge-tree` has `--write-tree`.
-    pub const MERGE_TREE_WRITE_TREE: GitVersion = GitVersion {
-        major: 2,
-        minor: 38,
-        patch: 0,
-    };
+    pub const MERGE_TREE_WRITE_TREE: GitVersion = GitVersion { major: 2, minor: 38, patch: 0 };
 
     /// Parses `git version 2.47.3`, including vendor suffixes such as
     /// `2.39.3 (Apple Git-145)` or `2.41.0.windows.1`.
     pub fn parse(text: &str) -> Option<GitVersion> {
         let rest = text.trim().strip_prefix("git version ")?;
-        let mut numbers = rest
-            .split(|c: char| !c.is_ascii_digit())
-            .take(3)
-            .map(|part| part.parse::<u32>().ok());
+        let mut numbers = rest.split(|c: char| !c.is_ascii_digit()).take(3).map(|part| part.parse::<u32>().ok());
         let major = numbers.next()??;
         let minor = numbers.next()??;
         let patch = numbers.next().flatten().unwrap_or(0);
-        Some(GitVersion {
-            major,
-            minor,
-            patch,
-        })
+        Some(GitVersion { major, minor, patch })
     }
 }
 
@@ -194,8 +159,7 @@ impl fmt::Display for GitVersion {
 pub(crate) fn git_version(dir: &Path) -> Result<GitVersion> {
     let argv = ["version"];
     let output = run_git(dir, &argv)?;
-    GitVersion::parse(&String::from_utf8_lossy(&output.stdout))
-        .ok_or_else(|| unexpected(&argv, &output.stdout))
+    GitVersion::parse(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| unexpected(&argv, &output.stdout))
 }
 
 #[cfg(test)]
@@ -204,20 +168,10 @@ mod tests {
 
     #[test]
     fn parses_plain_and_vendor_versions() {
-        let v = |major, minor, patch| GitVersion {
-            major,
-            minor,
-            patch,
-        };
+        let v = |major, minor, patch| GitVersion { major, minor, patch };
         assert_eq!(GitVersion::parse("git version 2.47.3\n"), Some(v(2, 47, 3)));
-        assert_eq!(
-            GitVersion::parse("git version 2.39.3 (Apple Git-145)"),
-            Some(v(2, 39, 3))
-        );
-        assert_eq!(
-            GitVersion::parse("git version 2.41.0.windows.1"),
-            Some(v(2, 41, 0))
-        );
+        assert_eq!(GitVersion::parse("git version 2.39.3 (Apple Git-145)"), Some(v(2, 39, 3)));
+        assert_eq!(GitVersion::parse("git version 2.41.0.windows.1"), Some(v(2, 41, 0)));
         assert_eq!(GitVersion::parse("git version 3.0"), Some(v(3, 0, 0)));
         assert_eq!(GitVersion::parse("hg version 2.1"), None);
         assert_eq!(GitVersion::parse("git version x"), None);

@@ -12,10 +12,7 @@ use crate::run::{argv, run_git};
 /// Tracked paths with staged or unstaged changes (including unmerged
 /// ones) in the working tree at `dir`.
 pub(crate) fn tracked_changes(dir: &Path) -> Result<Vec<String>> {
-    let output = run_git(
-        dir,
-        &argv!["status", "--porcelain=v1", "-z", "--untracked-files=no"],
-    )?;
+    let output = run_git(dir, &argv!["status", "--porcelain=v1", "-z", "--untracked-files=no"])?;
     Ok(parse_status_paths(&output.stdout))
 }
 
@@ -43,10 +40,7 @@ mod tests {
     #[test]
     fn parses_modified_staged_and_unmerged_entries() {
         let out = b" M src/lib.rs\0M  README.md\0UU both.txt\0?? new file\0";
-        assert_eq!(
-            parse_status_paths(out),
-            ["src/lib.rs", "README.md", "both.txt", "new file"]
-        );
+        assert_eq!(parse_status_paths(out), ["src/lib.rs", "README.md", "both.txt", "new file"]);
     }
 
     #[test]

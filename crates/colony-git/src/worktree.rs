@@ -41,17 +41,7 @@ impl Repo {
         let start = self.resolve(start)?;
         run_git(
             self.top_level(),
-            &argv![
-                "worktree",
-                "add",
-                "--quiet",
-                "--no-track",
-                "-b",
-                branch,
-                "--end-of-options",
-                path,
-                start
-            ],
+            &argv!["worktree", "add", "--quiet", "--no-track", "-b", branch, "--end-of-options", path, start],
         )?;
         Ok(start)
     }
@@ -63,25 +53,12 @@ impl Repo {
     pub fn worktree_remove(&self, path: &Path) -> Result<()> {
         // Twice: the first force discards changes, the second overrides a
         // lock.
-        let removed = run_git(
-            self.top_level(),
-            &argv![
-                "worktree",
-                "remove",
-                "--force",
-                "--force",
-                "--end-of-options",
-                path
-            ],
-        );
+        let removed =
+            run_git(self.top_level(), &argv!["worktree", "remove", "--force", "--force", "--end-of-options", path]);
         self.prune_worktrees()?;
         if let Err(err) = removed {
             let target = normalize(path);
-            if self
-                .worktree_list()?
-                .iter()
-                .any(|wt| normalize(&wt.path) == target)
-            {
+            if self.worktree_list()?.iter().any(|wt| normalize(&wt.path) == target) {
                 return Err(err);
             }
         }
@@ -90,10 +67,7 @@ impl Repo {
 
     /// Every worktree of the repository; the main tree comes first.
     pub fn worktree_list(&self) -> Result<Vec<Worktree>> {
-        let output = run_git(
-            self.top_level(),
-            &argv!["worktree", "list", "--porcelain", "-z"],
-        )?;
+        let output = run_git(self.top_level(), &argv!["worktree", "list", "--porcelain", "-z"])?;
         Ok(parse_worktree_list(&output.stdout))
     }
 
@@ -105,9 +79,7 @@ impl Repo {
 
 fn refuse_existing(path: &Path) -> Result<()> {
     if path.symlink_metadata().is_ok() {
-        return Err(GitError::WorktreePathExists {
-            path: path.to_path_buf(),
-        });
+        return Err(GitError::WorktreePathExists { path: path.to_path_buf() });
     }
     Ok(())
 }
@@ -141,10 +113,7 @@ pub fn parse_worktree_list(output: &[u8]) -> Vec<Worktree> {
         let (key, value) = field.split_once(' ').unwrap_or((&field, ""));
         if key == "worktree" {
             list.extend(current.take());
-            current = Some(Worktree {
-                path: PathBuf::from(value),
-                ..Worktree::default()
-            });
+            current = Some(Worktree { path: PathBuf::from(value), ..Worktree::default() });
             continue;
         }
         let Some(wt) = current.as_mut() else { continue };
@@ -181,10 +150,7 @@ mod tests {
         assert_eq!(list[0].path, PathBuf::from("/repo"));
         assert_eq!(list[0].head.as_ref().unwrap().as_str(), A);
         assert_eq!(list[0].branch.as_deref(), Some("refs/heads/main"));
-        assert_eq!(
-            list[1].branch.as_deref(),
-            Some("refs/heads/colony-task/t-1")
-        );
+        assert_eq!(list[1].branch.as_deref(), Some("refs/heads/colony-task/t-1"));
         assert!(list[2].detached);
         assert_eq!(list[2].branch, None);
     }

@@ -25,22 +25,13 @@ fn commit_all_commits_new_modified_and_deleted_files() {
     write_in(&path, ".gitignore", "target/\n");
     write_in(&path, "target/junk", "ignored\n");
 
-    let commit = repo
-        .commit_all(&path, "Add users table", None)
-        .unwrap()
-        .expect("a commit");
+    let commit = repo.commit_all(&path, "Add users table", None).unwrap().expect("a commit");
     assert_eq!(repo.commit_subject(&commit).unwrap(), "Add users table");
     assert_eq!(git_in(&path, &["rev-parse", "HEAD^"]), base.as_str());
     let files = git_in(&path, &["show", "--name-status", "--format=", "HEAD"]);
-    assert_eq!(
-        files,
-        "A\t.gitignore\nM\tREADME.md\nD\told.txt\nA\tsrc/new.rs"
-    );
+    assert_eq!(files, "A\t.gitignore\nM\tREADME.md\nD\told.txt\nA\tsrc/new.rs");
     assert_eq!(git_in(&path, &["status", "--porcelain"]), "");
-    assert_eq!(
-        author_of(&path, "HEAD"),
-        format!("{0} <{1}>|{0} <{1}>", USER.0, USER.1)
-    );
+    assert_eq!(author_of(&path, "HEAD"), format!("{0} <{1}>|{0} <{1}>", USER.0, USER.1));
     assert_eq!(t.main_state(), before);
 }
 
@@ -54,11 +45,7 @@ fn commit_all_returns_none_when_nothing_changed() {
     assert_eq!(repo.commit_all(&path, "nothing", None).unwrap(), None);
     // An ignored file alone is no change either.
     write_in(&path, ".git-ignored-by-exclude", "");
-    std::fs::write(
-        t.repo().git_common_dir().join("info/exclude"),
-        ".colony/\n.git-ignored-by-exclude\n",
-    )
-    .unwrap();
+    std::fs::write(t.repo().git_common_dir().join("info/exclude"), ".colony/\n.git-ignored-by-exclude\n").unwrap();
     assert_eq!(repo.commit_all(&path, "nothing", None).unwrap(), None);
     assert!(!repo.has_commits_since(&path, &start).unwrap());
 }
@@ -72,31 +59,19 @@ fn commit_all_works_without_a_configured_identity() {
     write_in(&path, "a.txt", "a\n");
 
     let commit = repo.commit_all(&path, "Add a", None).unwrap().unwrap();
-    assert_eq!(
-        author_of(&path, commit.as_str()),
-        "colony <colony@localhost>|colony <colony@localhost>"
-    );
+    assert_eq!(author_of(&path, commit.as_str()), "colony <colony@localhost>|colony <colony@localhost>");
 
     // And with an explicit author, the committer still gets a fallback.
     write_in(&path, "b.txt", "b\n");
     let author = Identity::new("Agent Smith", "agent@example.invalid");
-    let commit = repo
-        .commit_all(&path, "Add b", Some(&author))
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        author_of(&path, commit.as_str()),
-        "Agent Smith <agent@example.invalid>|colony <colony@localhost>"
-    );
+    let commit = repo.commit_all(&path, "Add b", Some(&author)).unwrap().unwrap();
+    assert_eq!(author_of(&path, commit.as_str()), "Agent Smith <agent@example.invalid>|colony <colony@localhost>");
 
     // commit-tree needs an identity just the same.
     let tree = Oid::parse(&t.git(&["rev-parse", "main^{tree}"])).unwrap();
     let main = t.oid("main");
     let made = repo.commit_tree(&tree, &[&main], "plumbing", None).unwrap();
-    assert_eq!(
-        author_of(t.path(), made.as_str()),
-        "colony <colony@localhost>|colony <colony@localhost>"
-    );
+    assert_eq!(author_of(t.path(), made.as_str()), "colony <colony@localhost>|colony <colony@localhost>");
 }
 
 #[test]
@@ -108,14 +83,8 @@ fn commit_all_uses_the_given_author_and_the_configured_committer() {
     write_in(&path, "a.txt", "a\n");
 
     let author = Identity::new("Agent", "agent@example.invalid");
-    let commit = repo
-        .commit_all(&path, "Add a", Some(&author))
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        author_of(&path, commit.as_str()),
-        format!("Agent <agent@example.invalid>|{} <{}>", USER.0, USER.1)
-    );
+    let commit = repo.commit_all(&path, "Add a", Some(&author)).unwrap().unwrap();
+    assert_eq!(author_of(&path, commit.as_str()), format!("Agent <agent@example.invalid>|{} <{}>", USER.0, USER.1));
 }
 
 #[test]

@@ -21,21 +21,12 @@ fn land_fast_forwards_the_users_branch() {
     let to = t.oid("colony/plan");
 
     let outcome = t.repo().land("colony/plan", false).unwrap();
-    assert_eq!(
-        outcome,
-        LandOutcome::FastForwarded {
-            from,
-            to: to.clone()
-        }
-    );
+    assert_eq!(outcome, LandOutcome::FastForwarded { from, to: to.clone() });
     assert_eq!(t.oid("HEAD"), to);
     assert_eq!(t.read("done.txt"), "done\n");
     assert_eq!(t.git(&["status", "--porcelain"]), "");
 
-    assert_eq!(
-        t.repo().land("colony/plan", false).unwrap(),
-        LandOutcome::UpToDate
-    );
+    assert_eq!(t.repo().land("colony/plan", false).unwrap(), LandOutcome::UpToDate);
 }
 
 #[test]
@@ -51,10 +42,7 @@ fn land_with_merge_makes_a_merge_commit() {
     assert_eq!(t.oid("main"), commit);
     let parents = t.git(&["show", "-s", "--format=%P", commit.as_str()]);
     assert_eq!(parents, format!("{mine} {integration}"));
-    assert_eq!(
-        t.git(&["show", "-s", "--format=%s", "HEAD"]),
-        "Merge branch 'colony/plan' into main"
-    );
+    assert_eq!(t.git(&["show", "-s", "--format=%s", "HEAD"]), "Merge branch 'colony/plan' into main");
     assert_eq!(t.read("done.txt"), "done\n");
     assert_eq!(t.read("mine.txt"), "mine\n");
     assert_eq!(t.git(&["status", "--porcelain"]), "");
@@ -137,11 +125,7 @@ fn land_refuses_a_detached_head() {
 #[test]
 fn land_with_merge_refuses_a_conflict_without_touching_the_tree() {
     let t = ahead();
-    t.commit_on(
-        "colony/plan",
-        &[("README.md", "integration\n")],
-        "Integration readme",
-    );
+    t.commit_on("colony/plan", &[("README.md", "integration\n")], "Integration readme");
     t.commit_on("main", &[("README.md", "mine\n")], "My readme");
     t.git(&["reset", "--quiet", "--hard"]);
     let before = t.main_state();

@@ -20,10 +20,7 @@ fn with_integration() -> TestRepo {
 }
 
 fn parents(t: &TestRepo, commit: &Oid) -> Vec<String> {
-    t.git(&["show", "-s", "--format=%P", commit.as_str()])
-        .split(' ')
-        .map(str::to_owned)
-        .collect()
+    t.git(&["show", "-s", "--format=%P", commit.as_str()]).split(' ').map(str::to_owned).collect()
 }
 
 /// Merges `task` into `tip` in memory, as the engine does, and writes the
@@ -33,8 +30,7 @@ fn merge_commit(repo: &Repo, tip: &Oid, task: &Oid, message: &str) -> Oid {
     let MergeOutcome::Clean { tree } = outcome else {
         panic!("expected a clean merge, got {outcome:?}");
     };
-    repo.commit_tree(&tree, &[tip, task], message, None)
-        .unwrap()
+    repo.commit_tree(&tree, &[tip, task], message, None).unwrap()
 }
 
 #[test]
@@ -47,10 +43,7 @@ fn clean_merge_builds_a_two_parent_commit_and_moves_the_ref() {
 
     let commit = merge_commit(&repo, &other, &task, "Merge task a");
     assert_eq!(t.oid("colony/plan"), other, "commit_tree moves no ref");
-    assert_eq!(
-        repo.update_ref_cas(INTEGRATION, &commit, &other).unwrap(),
-        CasOutcome::Moved
-    );
+    assert_eq!(repo.update_ref_cas(INTEGRATION, &commit, &other).unwrap(), CasOutcome::Moved);
     assert_eq!(t.oid("colony/plan"), commit);
     assert_eq!(parents(&t, &commit), [other.to_string(), task.to_string()]);
     assert_eq!(repo.commit_subject(&commit).unwrap(), "Merge task a");
@@ -68,32 +61,18 @@ fn merge_tree_reports_a_conflict_with_its_paths_and_moves_nothing() {
         &[("README.md", "integration\n"), ("shared.txt", "i\n")],
         "Rewrite readme on integration",
     );
-    t.commit_on(
-        "colony/plan",
-        &[("unrelated.txt", "u\n")],
-        "Unrelated change",
-    );
-    t.commit_on(
-        "colony-task/a",
-        &[("README.md", "task\n"), ("shared.txt", "t\n")],
-        "Rewrite readme in task",
-    );
+    t.commit_on("colony/plan", &[("unrelated.txt", "u\n")], "Unrelated change");
+    t.commit_on("colony-task/a", &[("README.md", "task\n"), ("shared.txt", "t\n")], "Rewrite readme in task");
     let task = t.oid("colony-task/a");
     let tip = t.oid("colony/plan");
     let repo = t.repo();
 
     let outcome = repo.merge_tree(&tip, &task).unwrap();
-    let MergeOutcome::Conflict {
-        paths, messages, ..
-    } = outcome
-    else {
+    let MergeOutcome::Conflict { paths, messages, .. } = outcome else {
         panic!("expected a conflict, got {outcome:?}");
     };
     assert_eq!(paths, ["README.md", "shared.txt"]);
-    let conflicts: Vec<_> = messages
-        .iter()
-        .filter(|m| m.kind.starts_with("CONFLICT"))
-        .collect();
+    let conflicts: Vec<_> = messages.iter().filter(|m| m.kind.starts_with("CONFLICT")).collect();
     assert_eq!(conflicts.len(), 2, "{messages:?}");
     assert_eq!(conflicts[0].paths, ["README.md"]);
     assert!(conflicts[0].message.contains("README.md"), "{messages:?}");
@@ -111,10 +90,7 @@ fn an_already_merged_task_is_an_ancestor_of_the_integration_tip() {
     assert!(!repo.is_ancestor(&task, &other).unwrap());
 
     let merged = merge_commit(&repo, &other, &task, "Merge a");
-    assert_eq!(
-        repo.update_ref_cas(INTEGRATION, &merged, &other).unwrap(),
-        CasOutcome::Moved
-    );
+    assert_eq!(repo.update_ref_cas(INTEGRATION, &merged, &other).unwrap(), CasOutcome::Moved);
 
     // A restarted run sees the task already in the integration branch, and
     // an unrelated later task does not look merged.
@@ -133,18 +109,10 @@ fn cas_refuses_a_stale_old_value_and_leaves_the_ref_where_the_other_writer_put_i
     let repo = t.repo();
 
     let outcome = repo.update_ref_cas(INTEGRATION, &ours, &old).unwrap();
-    assert_eq!(
-        outcome,
-        CasOutcome::Stale {
-            actual: Some(theirs.clone())
-        }
-    );
+    assert_eq!(outcome, CasOutcome::Stale { actual: Some(theirs.clone()) });
     assert_eq!(t.oid("colony/plan"), theirs);
 
-    assert_eq!(
-        repo.update_ref_cas(INTEGRATION, &ours, &theirs).unwrap(),
-        CasOutcome::Moved
-    );
+    assert_eq!(repo.update_ref_cas(INTEGRATION, &ours, &theirs).unwrap(), CasOutcome::Moved);
     assert_eq!(t.oid("colony/plan"), ours);
 }
 
@@ -154,18 +122,9 @@ fn update_ref_cas_refuses_a_branch_checked_out_in_a_worktree() {
     let tip = t.oid("colony/plan");
     let task = t.commit_on("colony-task/a", &[("a.txt", "a\n")], "Task a");
     let path = t.worktree_path("looking");
-    t.git(&[
-        "worktree",
-        "add",
-        "--quiet",
-        path.to_str().unwrap(),
-        "colony/plan",
-    ]);
+    t.git(&["worktree", "add", "--quiet", path.to_str().unwrap(), "colony/plan"]);
 
-    let err = t
-        .repo()
-        .update_ref_cas(INTEGRATION, &task, &tip)
-        .unwrap_err();
+    let err = t.repo().update_ref_cas(INTEGRATION, &task, &tip).unwrap_err();
     assert!(matches!(err, GitError::RefCheckedOut { .. }), "{err:?}");
     assert_eq!(t.oid("colony/plan"), tip);
 }
@@ -174,10 +133,7 @@ fn update_ref_cas_refuses_a_branch_checked_out_in_a_worktree() {
 fn update_ref_cas_requires_a_full_ref_name() {
     let t = with_integration();
     let tip = t.oid("colony/plan");
-    let err = t
-        .repo()
-        .update_ref_cas("colony/plan", &tip, &tip)
-        .unwrap_err();
+    let err = t.repo().update_ref_cas("colony/plan", &tip, &tip).unwrap_err();
     assert!(matches!(err, GitError::NotAFullRef { .. }), "{err}");
     assert!(!t.repo().git_common_dir().join("colony/plan").exists());
 }
@@ -193,26 +149,15 @@ fn a_merge_built_before_another_merge_finds_the_tip_moved() {
     let candidate = merge_commit(&repo, &tip, &a, "Merge a");
     // While task a's gates run on its merge, task b lands.
     let merged_b = merge_commit(&repo, &tip, &b, "Merge b");
-    assert_eq!(
-        repo.update_ref_cas(INTEGRATION, &merged_b, &tip).unwrap(),
-        CasOutcome::Moved
-    );
+    assert_eq!(repo.update_ref_cas(INTEGRATION, &merged_b, &tip).unwrap(), CasOutcome::Moved);
 
     let result = repo.update_ref_cas(INTEGRATION, &candidate, &tip).unwrap();
-    assert_eq!(
-        result,
-        CasOutcome::Stale {
-            actual: Some(merged_b.clone())
-        }
-    );
+    assert_eq!(result, CasOutcome::Stale { actual: Some(merged_b.clone()) });
     assert_eq!(t.oid("colony/plan"), merged_b);
 
     // The retry builds on the new tip and keeps both tasks.
     let retry = merge_commit(&repo, &merged_b, &a, "Merge a");
-    assert_eq!(
-        repo.update_ref_cas(INTEGRATION, &retry, &merged_b).unwrap(),
-        CasOutcome::Moved
-    );
+    assert_eq!(repo.update_ref_cas(INTEGRATION, &retry, &merged_b).unwrap(), CasOutcome::Moved);
     assert_eq!(parents(&t, &retry), [merged_b.to_string(), a.to_string()]);
     let files = t.git(&["ls-tree", "--name-only", "colony/plan"]);
     assert_eq!(files, "README.md\na.txt\nb.txt");
@@ -244,11 +189,7 @@ fn two_racing_writers_exactly_one_wins() {
         let winners = outcomes.iter().filter(|o| **o == CasOutcome::Moved).count();
         assert_eq!(winners, 1, "round {round}: {outcomes:?}");
         let tip = t.oid("colony/plan");
-        let winner = if outcomes[0] == CasOutcome::Moved {
-            &a
-        } else {
-            &b
-        };
+        let winner = if outcomes[0] == CasOutcome::Moved { &a } else { &b };
         assert_eq!(&tip, winner);
         let loser = outcomes.iter().find(|o| **o != CasOutcome::Moved).unwrap();
         assert_eq!(loser, &CasOutcome::Stale { actual: Some(tip) });
@@ -261,18 +202,10 @@ fn bring_in_conflict_leaves_markers_then_commit_all_concludes_the_merge() {
     let before = t.main_state();
     let repo = t.repo();
     let path = t.worktree_path("a");
-    repo.worktree_add(&path, "colony-task/a", "colony/plan")
-        .unwrap();
+    repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
     write_in(&path, "README.md", "task\n");
-    let task = repo
-        .commit_all(&path, "Task edits readme", None)
-        .unwrap()
-        .unwrap();
-    t.commit_on(
-        "colony/plan",
-        &[("README.md", "integration\n")],
-        "Integration edits readme",
-    );
+    let task = repo.commit_all(&path, "Task edits readme", None).unwrap().unwrap();
+    t.commit_on("colony/plan", &[("README.md", "integration\n")], "Integration edits readme");
     // Not about the conflicted file: left out of the subjects.
     let tip = t.commit_on("colony/plan", &[("other.txt", "o\n")], "Unrelated change");
 
@@ -283,33 +216,21 @@ fn bring_in_conflict_leaves_markers_then_commit_all_concludes_the_merge() {
     assert_eq!(conflict.paths, ["README.md"]);
     assert_eq!(conflict.integration_subjects, ["Integration edits readme"]);
     assert_eq!(conflict.task_subjects, ["Task edits readme"]);
-    assert_eq!(
-        conflict.messages,
-        ["CONFLICT (content): Merge conflict in README.md"]
-    );
+    assert_eq!(conflict.messages, ["CONFLICT (content): Merge conflict in README.md"]);
     let marked = std::fs::read_to_string(path.join("README.md")).unwrap();
-    assert!(
-        marked.contains("<<<<<<<") && marked.contains(">>>>>>>"),
-        "{marked}"
-    );
+    assert!(marked.contains("<<<<<<<") && marked.contains(">>>>>>>"), "{marked}");
 
     // A resolver keeps the task's side: no change against HEAD, yet the
     // merge must still be concluded.
     write_in(&path, "README.md", "task\n");
-    let merged = repo
-        .commit_all(&path, "Resolve conflict", None)
-        .unwrap()
-        .unwrap();
+    let merged = repo.commit_all(&path, "Resolve conflict", None).unwrap().unwrap();
     assert_eq!(parents(&t, &merged), [task.to_string(), tip.to_string()]);
     assert!(repo.is_ancestor(&tip, &merged).unwrap());
 
     // The resolved branch merges cleanly in memory, to its own tree: what
     // the engine commits onto the integration branch after a resolver.
     let tree = Oid::parse(&t.git(&["rev-parse", &format!("{merged}^{{tree}}")])).unwrap();
-    assert_eq!(
-        repo.merge_tree(&tip, &merged).unwrap(),
-        MergeOutcome::Clean { tree }
-    );
+    assert_eq!(repo.merge_tree(&tip, &merged).unwrap(), MergeOutcome::Clean { tree });
     assert_eq!(t.main_state(), before);
 }
 
@@ -318,8 +239,7 @@ fn bring_in_merges_cleanly_then_reports_up_to_date() {
     let t = with_integration();
     let repo = t.repo();
     let path = t.worktree_path("a");
-    repo.worktree_add(&path, "colony-task/a", "colony/plan")
-        .unwrap();
+    repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
     write_in(&path, "a.txt", "a\n");
     repo.commit_all(&path, "Task a", None).unwrap().unwrap();
     let tip = t.commit_on("colony/plan", &[("b.txt", "b\n")], "Task b");
@@ -337,27 +257,16 @@ fn abort_merge_restores_the_worktree() {
     let t = with_integration();
     let repo = t.repo();
     let path = t.worktree_path("a");
-    repo.worktree_add(&path, "colony-task/a", "colony/plan")
-        .unwrap();
+    repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
     write_in(&path, "README.md", "task\n");
     let task = repo.commit_all(&path, "Task", None).unwrap().unwrap();
-    let tip = t.commit_on(
-        "colony/plan",
-        &[("README.md", "integration\n")],
-        "Integration",
-    );
+    let tip = t.commit_on("colony/plan", &[("README.md", "integration\n")], "Integration");
 
-    assert!(matches!(
-        repo.bring_in(&path, &tip, None).unwrap(),
-        BringIn::Conflict(_)
-    ));
+    assert!(matches!(repo.bring_in(&path, &tip, None).unwrap(), BringIn::Conflict(_)));
     repo.abort_merge(&path).unwrap();
     assert_eq!(git_in(&path, &["rev-parse", "HEAD"]), task.as_str());
     assert_eq!(git_in(&path, &["status", "--porcelain"]), "");
-    assert_eq!(
-        std::fs::read_to_string(path.join("README.md")).unwrap(),
-        "task\n"
-    );
+    assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "task\n");
 }
 
 #[test]
@@ -365,21 +274,13 @@ fn bring_in_refuses_when_uncommitted_changes_are_in_the_way() {
     let t = with_integration();
     let repo = t.repo();
     let path = t.worktree_path("a");
-    repo.worktree_add(&path, "colony-task/a", "colony/plan")
-        .unwrap();
+    repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
     write_in(&path, "a.txt", "a\n");
     repo.commit_all(&path, "Task", None).unwrap().unwrap();
-    let tip = t.commit_on(
-        "colony/plan",
-        &[("README.md", "integration\n")],
-        "Integration",
-    );
+    let tip = t.commit_on("colony/plan", &[("README.md", "integration\n")], "Integration");
     write_in(&path, "README.md", "uncommitted\n");
 
     let err = repo.bring_in(&path, &tip, None).unwrap_err();
     assert!(matches!(err, GitError::Failed { .. }), "{err:?}");
-    assert_eq!(
-        std::fs::read_to_string(path.join("README.md")).unwrap(),
-        "uncommitted\n"
-    );
+    assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "uncommitted\n");
 }

@@ -52,19 +52,11 @@ fn branches_are_created_and_deleted_without_checkout() {
     let tip = repo.create_branch("colony/plan", "HEAD").unwrap();
     assert_eq!(tip, t.oid("main"));
     assert!(repo.branch_exists("colony/plan").unwrap());
-    assert_eq!(
-        repo.rev_parse(&branch_ref("colony/plan")).unwrap(),
-        Some(tip)
-    );
+    assert_eq!(repo.rev_parse(&branch_ref("colony/plan")).unwrap(), Some(tip));
     assert_eq!(repo.head_branch().unwrap().as_deref(), Some("main"));
 
     let err = repo.create_branch("colony/plan", "main").unwrap_err();
-    let GitError::Failed {
-        args,
-        code,
-        stderr_tail,
-    } = &err
-    else {
+    let GitError::Failed { args, code, stderr_tail } = &err else {
         panic!("expected a git failure, got {err:?}");
     };
     assert_eq!(args[0], "branch");
@@ -78,8 +70,7 @@ fn branches_are_created_and_deleted_without_checkout() {
 
     // git refuses to delete a branch checked out in a worktree.
     let path = t.worktree_path("busy");
-    repo.worktree_add(&path, "colony-task/busy", "main")
-        .unwrap();
+    repo.worktree_add(&path, "colony-task/busy", "main").unwrap();
     assert!(repo.delete_branch("colony-task/busy", true).is_err());
     repo.worktree_remove(&path).unwrap();
     repo.delete_branch("colony-task/busy", false).unwrap();
@@ -92,17 +83,7 @@ fn branches_are_created_and_deleted_without_checkout() {
 #[test]
 fn rev_parse_peels_tags_and_reports_missing_revisions() {
     let t = TestRepo::new();
-    t.git(&[
-        "-c",
-        "user.name=T",
-        "-c",
-        "user.email=t@t",
-        "tag",
-        "-a",
-        "v1",
-        "-m",
-        "v1",
-    ]);
+    t.git(&["-c", "user.name=T", "-c", "user.email=t@t", "tag", "-a", "v1", "-m", "v1"]);
     let repo = t.repo();
     assert_eq!(repo.rev_parse("v1").unwrap(), Some(t.oid("main")));
     assert_eq!(repo.rev_parse("no-such-branch").unwrap(), None);

@@ -13,28 +13,17 @@ fn worktree_add_list_remove_leaves_main_tree_untouched() {
     let repo = t.repo();
     let path = t.worktree_path("task-1");
 
-    let start = repo
-        .worktree_add(&path, "colony-task/task-1", "main")
-        .unwrap();
+    let start = repo.worktree_add(&path, "colony-task/task-1", "main").unwrap();
     assert_eq!(start, t.oid("main"));
-    assert_eq!(
-        git_in(&path, &["symbolic-ref", "--short", "HEAD"]),
-        "colony-task/task-1"
-    );
-    assert_eq!(
-        std::fs::read_to_string(path.join("README.md")).unwrap(),
-        "hello\n"
-    );
+    assert_eq!(git_in(&path, &["symbolic-ref", "--short", "HEAD"]), "colony-task/task-1");
+    assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "hello\n");
 
     let list = repo.worktree_list().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].path, t.path().canonicalize().unwrap());
     assert_eq!(list[0].branch.as_deref(), Some("refs/heads/main"));
     assert_eq!(list[1].path, path.canonicalize().unwrap());
-    assert_eq!(
-        list[1].branch.as_deref(),
-        Some("refs/heads/colony-task/task-1")
-    );
+    assert_eq!(list[1].branch.as_deref(), Some("refs/heads/colony-task/task-1"));
     assert_eq!(list[1].head.as_ref(), Some(&start));
 
     // Work left uncommitted in the worktree is discarded with it.
@@ -45,10 +34,7 @@ fn worktree_add_list_remove_leaves_main_tree_untouched() {
     repo.worktree_remove(&path).unwrap();
     assert!(!path.exists());
     assert_eq!(repo.worktree_list().unwrap().len(), 1);
-    assert!(
-        repo.branch_exists("colony-task/task-1").unwrap(),
-        "branches are kept"
-    );
+    assert!(repo.branch_exists("colony-task/task-1").unwrap(), "branches are kept");
     assert_eq!(t.main_state(), before);
     assert_eq!(t.read("README.md"), "hello\n");
 }
@@ -60,14 +46,9 @@ fn worktree_add_refuses_an_existing_path() {
     let path = t.worktree_path("taken");
     std::fs::create_dir_all(&path).unwrap();
 
-    let err = repo
-        .worktree_add(&path, "colony-task/taken", "main")
-        .unwrap_err();
+    let err = repo.worktree_add(&path, "colony-task/taken", "main").unwrap_err();
     assert!(matches!(err, GitError::WorktreePathExists { .. }), "{err}");
-    assert!(
-        !repo.branch_exists("colony-task/taken").unwrap(),
-        "no branch was made"
-    );
+    assert!(!repo.branch_exists("colony-task/taken").unwrap(), "no branch was made");
     assert_eq!(repo.worktree_list().unwrap().len(), 1);
 }
 
@@ -76,8 +57,7 @@ fn worktree_remove_succeeds_when_the_directory_is_already_gone() {
     let t = TestRepo::new();
     let repo = t.repo();
     let path = t.worktree_path("vanished");
-    repo.worktree_add(&path, "colony-task/vanished", "main")
-        .unwrap();
+    repo.worktree_add(&path, "colony-task/vanished", "main").unwrap();
     std::fs::remove_dir_all(&path).unwrap();
 
     repo.worktree_remove(&path).unwrap();
@@ -94,27 +74,15 @@ fn worktree_remove_clears_what_a_dead_run_left() {
         let repo = t.repo();
         for name in ["dirty", "locked", "deleted"] {
             let path = t.worktree_path(name);
-            repo.worktree_add(&path, &format!("colony-task/{name}"), "main")
-                .unwrap();
+            repo.worktree_add(&path, &format!("colony-task/{name}"), "main").unwrap();
         }
         write_in(&t.worktree_path("dirty"), "README.md", "half done\n");
-        t.git(&[
-            "worktree",
-            "lock",
-            t.worktree_path("locked").to_str().unwrap(),
-        ]);
+        t.git(&["worktree", "lock", t.worktree_path("locked").to_str().unwrap()]);
         std::fs::remove_dir_all(t.worktree_path("deleted")).unwrap();
     }
     // A worktree outside colony's directory belongs to the user.
     let mine = t.outside().join("mine");
-    t.git(&[
-        "worktree",
-        "add",
-        "--quiet",
-        mine.to_str().unwrap(),
-        "-b",
-        "mine",
-    ]);
+    t.git(&["worktree", "add", "--quiet", mine.to_str().unwrap(), "-b", "mine"]);
     assert_eq!(t.worktree_paths().len(), 5);
 
     // A new run removes what it finds under colony's directory.

@@ -28,7 +28,11 @@ pub enum StoreError {
     #[error("store url `{url}` is not understood: {why}")]
     BadUrl { url: String, why: String },
     #[error("stored {what} could not be read back")]
-    Corrupt { what: String, #[source] source: serde_json::Error },
+    Corrupt {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("database error")]
     Db(#[from] sqlx::Error),
     #[error("database schema migration failed")]

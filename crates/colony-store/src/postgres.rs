@@ -65,9 +65,8 @@ pub type PgStore = SqlStore<Postgres>;
 impl PgStore {
     /// Connects to `url` (`postgres://…`) and brings the schema up to date.
     pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e: sqlx::Error| StoreError::BadUrl { url: redact(url), why: e.to_string() })?;
+        let options: PgConnectOptions =
+            url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl { url: redact(url), why: e.to_string() })?;
         // One direct connection first: a pool reports an unreachable server
         // only as "timed out", hiding the refused connection or bad password.
         PgConnection::connect_with(&options).await?.close().await?;

@@ -44,7 +44,8 @@ impl TaskCols {
             TaskStatus::Done => TaskState::Done,
             TaskStatus::Failed => TaskState::Failed { reason: self.reason.clone().unwrap_or_default() },
             TaskStatus::Blocked => {
-                let by = self.blocked_by.as_deref().and_then(|b| TaskId::new(b).ok()).ok_or_else(|| bad("blocked_by"))?;
+                let by =
+                    self.blocked_by.as_deref().and_then(|b| TaskId::new(b).ok()).ok_or_else(|| bad("blocked_by"))?;
                 TaskState::Blocked { by }
             }
             TaskStatus::Cancelled => TaskState::Cancelled,

@@ -256,8 +256,7 @@ impl<B: Backend> Store for SqlStore<B> {
         outcome: ReviewOutcome,
         spent: Usage,
     ) -> Result<()> {
-        let review =
-            EventKind::ReviewRecorded { attempt, round, reviewer: reviewer.to_owned(), outcome, spent };
+        let review = EventKind::ReviewRecorded { attempt, round, reviewer: reviewer.to_owned(), outcome, spent };
         write_tx!(self, |tx, now| ops::record_review(&mut tx, task, review.clone(), now).await?)
     }
 

@@ -10,7 +10,9 @@ use std::future::Future;
 use colony_core::{Event, EventKind, Millis, PlanName, Task, TaskId, TaskSpec};
 
 use crate::error::StoreError;
-use crate::types::{AttemptRecord, AttemptStats, LiveAttempt, PlanInfo, RunningAttempt, TaskFilter, TaskPage, TaskQuery, TaskRecord};
+use crate::types::{
+    AttemptRecord, AttemptStats, LiveAttempt, PlanInfo, RunningAttempt, TaskFilter, TaskPage, TaskQuery, TaskRecord,
+};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -125,7 +127,11 @@ pub trait Tx: Send {
     fn events(&mut self, since: i64, limit: i64) -> impl Future<Output = Result<Vec<Event>>> + Send;
     fn status_counts(&mut self) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
     /// Keeps a person's decision on the task's waiting attempt.
-    fn put_decision(&mut self, id: &TaskId, decision: &crate::types::Decision) -> impl Future<Output = Result<()>> + Send;
+    fn put_decision(
+        &mut self,
+        id: &TaskId,
+        decision: &crate::types::Decision,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Removes and returns the task's decision, if any.
     fn take_decision(&mut self, id: &TaskId) -> impl Future<Output = Result<Option<crate::types::Decision>>> + Send;
     /// Adds a round's spend to its attempt.

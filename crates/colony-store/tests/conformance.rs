@@ -585,13 +585,18 @@ async fn a_persons_decision_waits_in_the_store_for_the_next_claim<S: Store>(f: F
     s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
     let a = s.claim("w", LEASE).await.unwrap().unwrap();
     assert_eq!(a.decision, None);
-    assert!(matches!(s.decide(&a.task, None).await, Err(StoreError::NotAllowed(m)) if m.contains("not awaiting approval")));
+    assert!(
+        matches!(s.decide(&a.task, None).await, Err(StoreError::NotAllowed(m)) if m.contains("not awaiting approval"))
+    );
     s.set_phase(&a.task, a.attempt, Phase::Checking).await.unwrap();
     s.request_approval(&a.task, a.attempt).await.unwrap();
     let detail = s.task("a").await.unwrap().unwrap();
     assert_eq!(detail.record.task.state, TaskState::AwaitingApproval);
     assert_eq!(detail.attempts[0].outcome.as_deref(), Some("awaiting_approval"));
-    assert!(matches!(s.heartbeat(&a.task, a.attempt, LEASE).await, Err(StoreError::LeaseLost { .. })), "no lease while waiting");
+    assert!(
+        matches!(s.heartbeat(&a.task, a.attempt, LEASE).await, Err(StoreError::LeaseLost { .. })),
+        "no lease while waiting"
+    );
     assert_eq!(status(s, "b").await, TaskState::Pending, "dependents wait for the merge");
 
     s.decide(&a.task, Some("name the table users, not user")).await.unwrap();
@@ -638,7 +643,9 @@ async fn reviews_are_kept_round_by_round<S: Store>(f: Fixture<S>) {
         summary: None,
     };
     let spent = Usage { input: 900, output: 40, cached: 0, cost_usd: Some(0.01) };
-    s.record_review(&a.task, a.attempt, 1, "codex", ReviewOutcome::Answered { answer: answer.clone() }, spent).await.unwrap();
+    s.record_review(&a.task, a.attempt, 1, "codex", ReviewOutcome::Answered { answer: answer.clone() }, spent)
+        .await
+        .unwrap();
     let no_verdict = ReviewOutcome::NoVerdict { reason: "the reviewer gave no verdict".into() };
     s.record_review(&a.task, a.attempt, 2, "gemini", no_verdict.clone(), Usage::default()).await.unwrap();
     let reviews: Vec<EventKind> = s

@@ -13,9 +13,8 @@ use proptest::prelude::*;
 
 /// A DAG as, for each task, the earlier tasks it depends on (so no cycle).
 fn dag() -> impl Strategy<Value = Vec<Vec<usize>>> {
-    (2usize..16).prop_flat_map(|n| {
-        (0..n).map(|i| proptest::collection::vec(0..i.max(1), 0..3.min(i + 1))).collect::<Vec<_>>()
-    })
+    (2usize..16)
+        .prop_flat_map(|n| (0..n).map(|i| proptest::collection::vec(0..i.max(1), 0..3.min(i + 1))).collect::<Vec<_>>())
 }
 
 fn plan(deps: &[Vec<usize>], hours: &[u8]) -> Plan {

@@ -218,11 +218,12 @@ fn bindir() -> PathBuf {
 /// Creates `dir` with mode 0700, owned by the server's user: PostgreSQL
 /// refuses a data directory others can read.
 fn make_private_dir(dir: &Path, user: Option<(u32, u32)>) {
-    let made = fs::create_dir(dir)
-        .and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(0o700)))
-        .and_then(|()| match user {
-            Some((uid, gid)) => std::os::unix::fs::chown(dir, Some(uid), Some(gid)),
-            None => Ok(()),
+    let made =
+        fs::create_dir(dir).and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(0o700))).and_then(|()| {
+            match user {
+                Some((uid, gid)) => std::os::unix::fs::chown(dir, Some(uid), Some(gid)),
+                None => Ok(()),
+            }
         });
     if let Err(e) = made {
         panic!("cannot prepare {} for PostgreSQL: {e}", dir.display());
@@ -254,8 +255,7 @@ fn initdb(bin: &Path, dir: &Path, user: Option<(u32, u32)>) {
 fn spawn_postgres(bin: &Path, dir: &Path, port: u16, user: Option<(u32, u32)>) -> Child {
     let log_path = dir.join("server.log");
     // Truncated per try, so a bind failure read from it is this try's.
-    let log = fs::File::create(&log_path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", log_path.display()));
+    let log = fs::File::create(&log_path).unwrap_or_else(|e| panic!("cannot open {}: {e}", log_path.display()));
     let log_err = log.try_clone().unwrap_or_else(|e| panic!("cannot share {}: {e}", log_path.display()));
     let mut cmd = Command::new(bin.join("postgres"));
     cmd.arg("-D")

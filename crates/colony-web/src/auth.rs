@@ -13,35 +13,23 @@ use crate::token::{self, Token};
 pub(crate) fn authorize(headers: &HeaderMap, token: &Token) -> Result<(), WebError> {
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
-        let host = headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
+        let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         if host.is_empty() || origin != format!("http://{host}") {
             return Err(WebError::CrossOrigin { origin });
         }
     }
-    if has_token(headers, token) {
-        Ok(())
-    } else {
-        Err(WebError::Unauthorized)
-    }
+    if has_token(headers, token) { Ok(()) } else { Err(WebError::Unauthorized) }
 }
 
 /// The request carries the token, as a bearer token or the page's cookie.
 pub(crate) fn has_token(headers: &HeaderMap, token: &Token) -> bool {
-    let bearer = headers
-        .get_all(AUTHORIZATION)
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.strip_prefix("Bearer ").map(str::trim));
+    let bearer =
+        headers.get_all(AUTHORIZATION).iter().filter_map(|v| v.to_str().ok()?.strip_prefix("Bearer ").map(str::trim));
     let cookies = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| {
-            v.split(';')
-                .filter_map(|pair| pair.trim().strip_prefix(token::COOKIE)?.strip_prefix('='))
-        });
+        .flat_map(|v| v.split(';').filter_map(|pair| pair.trim().strip_prefix(token::COOKIE)?.strip_prefix('=')));
     let mut found = false;
     // Every candidate is compared, so the time taken says nothing.
     for given in bearer.chain(cookies) {
@@ -71,37 +59,14 @@ mod tests {
         let cookie = format!("theme=dark; colony_token={}", t.as_str());
         assert!(authorize(&headers(&[(AUTHORIZATION, &bearer)]), &t).is_ok());
         assert!(
-            authorize(
-                &headers(&[
-                    (COOKIE, &cookie),
-                    (HOST, "127.0.0.1:1"),
-                    (ORIGIN, "http://127.0.0.1:1")
-                ]),
-                &t
-            )
-            .is_ok()
+            authorize(&headers(&[(COOKIE, &cookie), (HOST, "127.0.0.1:1"), (ORIGIN, "http://127.0.0.1:1")]), &t)
+                .is_ok()
         );
-        assert!(matches!(
-            authorize(&headers(&[]), &t),
-            Err(WebError::Unauthorized)
-        ));
-        assert!(matches!(
-            authorize(&headers(&[(AUTHORIZATION, "Bearer nope")]), &t),
-            Err(WebError::Unauthorized)
-        ));
-        assert!(matches!(
-            authorize(&headers(&[(COOKIE, "colony_token_x=1")]), &t),
-            Err(WebError::Unauthorized)
-        ));
-        let other = headers(&[
-            (AUTHORIZATION, &bearer),
-            (HOST, "127.0.0.1:1"),
-            (ORIGIN, "http://evil.example"),
-        ]);
-        assert!(matches!(
-            authorize(&other, &t),
-            Err(WebError::CrossOrigin { .. })
-        ));
+        assert!(matches!(authorize(&headers(&[]), &t), Err(WebError::Unauthorized)));
+        assert!(matches!(authorize(&headers(&[(AUTHORIZATION, "Bearer nope")]), &t), Err(WebError::Unauthorized)));
+        assert!(matches!(authorize(&headers(&[(COOKIE, "colony_token_x=1")]), &t), Err(WebError::Unauthorized)));
+        let other = headers(&[(AUTHORIZATION, &bearer), (HOST, "127.0.0.1:1"), (ORIGIN, "http://evil.example")]);
+        assert!(matches!(authorize(&other, &t), Err(WebError::CrossOrigin { .. })));
         assert!(matches!(
             authorize(&headers(&[(AUTHORIZATION, &bearer), (ORIGIN, "null")]), &t),
             Err(WebError::CrossOrigin { .. })

@@ -61,14 +61,12 @@ impl WebError {
     pub fn status(&self) -> StatusCode {
         match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::NotFound(_)
-            | WebError::Store(StoreError::NoSuchTask(_) | StoreError::NoSuchPlan(_)) => {
+            WebError::NotFound(_) | WebError::Store(StoreError::NoSuchTask(_) | StoreError::NoSuchPlan(_)) => {
                 StatusCode::NOT_FOUND
             }
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::CrossOrigin { .. } => StatusCode::FORBIDDEN,
-            WebError::Conflict(_)
-            | WebError::Store(StoreError::NotAllowed(_) | StoreError::LeaseLost { .. }) => {
+            WebError::Conflict(_) | WebError::Store(StoreError::NotAllowed(_) | StoreError::LeaseLost { .. }) => {
                 StatusCode::CONFLICT
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -38,16 +38,11 @@ pub(crate) struct Item {
 impl Item {
     fn new(event: &Event) -> Arc<Item> {
         let json = serde_json::to_string(event).expect("an event always serializes");
-        Arc::new(Item {
-            seq: event.seq,
-            json,
-        })
+        Arc::new(Item { seq: event.seq, json })
     }
 
     fn sse(&self) -> SseEvent {
-        SseEvent::default()
-            .id(self.seq.to_string())
-            .data(&self.json)
+        SseEvent::default().id(self.seq.to_string()).data(&self.json)
     }
 }
 
@@ -63,12 +58,7 @@ impl<S: Store + 'static> Hub<S> {
     /// `stop`.
     pub fn start(store: Arc<S>, from: i64, poll: Duration, stop: CancellationToken) -> Arc<Hub<S>> {
         let (sender, _) = broadcast::channel(BUFFER);
-        let hub = Arc::new(Hub {
-            store,
-            sender,
-            poll,
-            stop,
-        });
+        let hub = Arc::new(Hub { store, sender, poll, stop });
         tokio::spawn(hub.clone().poll_loop(from));
         hub
     }
@@ -94,10 +84,7 @@ impl<S: Store + 'static> Hub<S> {
     }
 
     /// The events after `since`, then every new one, as server-sent events.
-    pub fn stream(
-        self: &Arc<Self>,
-        since: i64,
-    ) -> impl Stream<Item = Result<SseEvent, Infallible>> + use<S> {
+    pub fn stream(self: &Arc<Self>, since: i64) -> impl Stream<Item = Result<SseEvent, Infallible>> + use<S> {
         let (out, rx) = mpsc::channel(256);
         tokio::spawn(self.clone().feed(since, out));
         futures_util::stream::unfold(rx, |mut rx| async move {

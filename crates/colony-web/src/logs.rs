@@ -89,17 +89,10 @@ impl AttemptLog {
 
     fn see_line(&mut self, attempt: u32, stream: Stream, text: &str) {
         let open = self.gates.last_mut().filter(|g| g.passed.is_none());
-        let note = if stream == Stream::Stderr {
-            text.strip_prefix("colony: ")
-        } else {
-            None
-        };
+        let note = if stream == Stream::Stderr { text.strip_prefix("colony: ") } else { None };
         match (note, open) {
             (Some(note), open) => {
-                if let Some(command) = note
-                    .strip_prefix("gate `")
-                    .and_then(|rest| rest.strip_suffix('`'))
-                {
+                if let Some(command) = note.strip_prefix("gate `").and_then(|rest| rest.strip_suffix('`')) {
                     if let Some(gate) = open {
                         gate.passed = Some(true);
                     }
@@ -114,10 +107,7 @@ impl AttemptLog {
                     let failed = note.starts_with(&format!("gate `{}` failed (", gate.command));
                     gate.passed = Some(!failed);
                 }
-                if let Some(oid) = note
-                    .strip_prefix("merged into ")
-                    .and_then(|rest| rest.rsplit_once(" at "))
-                {
+                if let Some(oid) = note.strip_prefix("merged into ").and_then(|rest| rest.rsplit_once(" at ")) {
                     self.merged_at = Some(oid.1.trim().to_owned());
                 }
             }
@@ -146,28 +136,16 @@ pub(crate) fn last_record(path: &Path) -> Option<LogRecord> {
     let text = String::from_utf8_lossy(&bytes);
     // Only lines ended by a newline are whole; a first line may be cut.
     let whole = text.rsplit_once('\n')?.0;
-    whole
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
+    whole.lines().rev().find_map(|line| serde_json::from_str(line).ok())
 }
 
 /// A record as one line of text, for the workers view.
 pub(crate) fn one_line(entry: &Entry) -> String {
     let text = match entry {
         Entry::Raw { text, .. } | Entry::Text { text } => text.clone(),
-        Entry::ToolUse {
-            name,
-            input_summary,
-        } => format!("{name} {input_summary}"),
-        Entry::ToolResult {
-            output,
-            is_error: false,
-        } => output.clone(),
-        Entry::ToolResult {
-            output,
-            is_error: true,
-        } => format!("tool failed: {output}"),
+        Entry::ToolUse { name, input_summary } => format!("{name} {input_summary}"),
+        Entry::ToolResult { output, is_error: false } => output.clone(),
+        Entry::ToolResult { output, is_error: true } => format!("tool failed: {output}"),
         Entry::Usage { input, output, .. } => format!("{input} tokens in, {output} out"),
         Entry::Cost { usd } => format!("${usd:.4}"),
         Entry::Session { id } => format!("session {id}"),
@@ -177,12 +155,7 @@ pub(crate) fn one_line(entry: &Entry) -> String {
             format!("finished with an error: {}", message.as_deref().unwrap_or("no message"))
         }
     };
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(300)
-        .collect()
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
 }
 
 #[cfg(test)]
@@ -192,10 +165,7 @@ mod tests {
     use std::io::Write;
 
     fn raw(stream: Stream, text: &str) -> Entry {
-        Entry::Raw {
-            stream,
-            text: text.into(),
-        }
+        Entry::Raw { stream, text: text.into() }
     }
 
     fn write(path: &Path, entries: &[Entry]) {
@@ -213,18 +183,11 @@ mod tests {
             &path,
             &[
                 raw(Stream::Stdout, "working"),
-                Entry::Usage {
-                    input: 10,
-                    output: 5,
-                    cached: 1,
-                },
+                Entry::Usage { input: 10, output: 5, cached: 1 },
                 Entry::Cost { usd: 0.25 },
                 raw(Stream::Stderr, "colony: gate `cargo test`"),
                 raw(Stream::Stdout, "test a ... FAILED"),
-                raw(
-                    Stream::Stderr,
-                    "colony: gate `cargo test` failed (exit code 101)",
-                ),
+                raw(Stream::Stderr, "colony: gate `cargo test` failed (exit code 101)"),
                 Entry::Cost { usd: 0.5 },
                 raw(Stream::Stderr, "colony: gate `cargo test`"),
                 raw(Stream::Stdout, "test a ... ok"),
@@ -235,19 +198,11 @@ mod tests {
         let log = AttemptLog::read(&path, 2, 3);
         assert_eq!(log.records, 11);
         assert_eq!(log.tail.len(), 3);
-        let gates: Vec<_> = log
-            .gates
-            .iter()
-            .map(|g| (g.command.as_str(), g.passed, g.output.clone()))
-            .collect();
+        let gates: Vec<_> = log.gates.iter().map(|g| (g.command.as_str(), g.passed, g.output.clone())).collect();
         assert_eq!(
             gates,
             [
-                (
-                    "cargo test",
-                    Some(false),
-                    vec!["test a ... FAILED".to_owned()]
-                ),
+                ("cargo test", Some(false), vec!["test a ... FAILED".to_owned()]),
                 ("cargo test", Some(true), vec!["test a ... ok".to_owned()]),
                 ("cargo fmt --check", Some(true), vec![]),
             ]
@@ -264,14 +219,8 @@ mod tests {
         write(&path, &entries);
         let log = AttemptLog::read(&path, 1, 0);
         let gate = &log.gates[0];
-        assert_eq!(
-            (gate.passed, gate.truncated, gate.output.len()),
-            (None, true, GATE_LINES)
-        );
-        assert_eq!(
-            gate.output.last().unwrap(),
-            &format!("line {}", GATE_LINES + 4)
-        );
+        assert_eq!((gate.passed, gate.truncated, gate.output.len()), (None, true, GATE_LINES));
+        assert_eq!(gate.output.last().unwrap(), &format!("line {}", GATE_LINES + 4));
         assert!(log.tail.is_empty());
     }
 
@@ -279,28 +228,11 @@ mod tests {
     fn the_last_whole_record_is_found_from_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
-        write(
-            &path,
-            &[
-                raw(Stream::Stdout, "first"),
-                Entry::Text {
-                    text: "\n  thinking\nmore".into(),
-                },
-            ],
-        );
+        write(&path, &[raw(Stream::Stdout, "first"), Entry::Text { text: "\n  thinking\nmore".into() }]);
         let last = last_record(&path).unwrap();
         assert_eq!(one_line(&last.entry), "  thinking");
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"{\"t\":1,\"kind\"")
-            .unwrap();
-        assert_eq!(
-            one_line(&last_record(&path).unwrap().entry),
-            "  thinking",
-            "a cut line is skipped"
-        );
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"t\":1,\"kind\"").unwrap();
+        assert_eq!(one_line(&last_record(&path).unwrap().entry), "  thinking", "a cut line is skipped");
         assert!(last_record(&dir.path().join("missing")).is_none());
     }
 }

@@ -44,11 +44,7 @@ pub(crate) async fn index<S: Store + 'static>(
             return WebError::Unauthorized.into_response();
         }
         let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
-        return (
-            StatusCode::SEE_OTHER,
-            [(LOCATION, "/".to_owned()), (SET_COOKIE, cookie)],
-        )
-            .into_response();
+        return (StatusCode::SEE_OTHER, [(LOCATION, "/".to_owned()), (SET_COOKIE, cookie)]).into_response();
     }
     file("index.html")
 }
@@ -69,11 +65,7 @@ fn file(path: &str) -> Response {
         Some("svg") => "image/svg+xml",
         _ => "text/plain; charset=utf-8",
     };
-    (
-        [(CONTENT_TYPE, kind), (CACHE_CONTROL, "no-cache")],
-        found.data,
-    )
-        .into_response()
+    ([(CONTENT_TYPE, kind), (CACHE_CONTROL, "no-cache")], found.data).into_response()
 }
 
 /// Added to every response.

@@ -29,12 +29,8 @@ pub(crate) fn router<S: Store + 'static>(app: Shared<S>) -> Router {
         .route("/api/tasks/{id}/approve", post(control::approve::<S>))
         .route("/api/tasks/{id}/reject", post(control::reject::<S>))
         .route("/api/run/stop", post(control::stop::<S>))
-        .fallback(|uri: axum::http::Uri| async move {
-            WebError::NotFound(format!("no route {}", uri.path()))
-        })
-        .method_not_allowed_fallback(|| async {
-            WebError::BadRequest("this route does not take that method".into())
-        })
+        .fallback(|uri: axum::http::Uri| async move { WebError::NotFound(format!("no route {}", uri.path())) })
+        .method_not_allowed_fallback(|| async { WebError::BadRequest("this route does not take that method".into()) })
         .layer(middleware::map_response(page::security_headers))
         .with_state(app)
 }

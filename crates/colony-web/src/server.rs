@@ -44,15 +44,11 @@ impl Server {
     /// Binds `addr` (port 0: any free port). A port in use is its own
     /// error, which says how to pick another.
     pub async fn bind(addr: SocketAddr) -> Result<Server, WebError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::AddrInUse => WebError::AddrInUse { addr },
-                _ => WebError::Bind { addr, source },
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| WebError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| match source.kind() {
+            std::io::ErrorKind::AddrInUse => WebError::AddrInUse { addr },
+            _ => WebError::Bind { addr, source },
+        })?;
+        let addr = listener.local_addr().map_err(|source| WebError::Bind { addr, source })?;
         Ok(Server { listener, addr })
     }
 

@@ -29,23 +29,13 @@ impl Token {
     /// one creates the file, the other reads it.
     pub fn load_or_create(colony_dir: &Path) -> Result<Token, WebError> {
         let path = colony_dir.join(TOKEN_FILE);
-        let fail = |source| WebError::Token {
-            path: path.clone(),
-            source,
-        };
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
+        let fail = |source| WebError::Token { path: path.clone(), source };
+        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
             Ok(mut file) => {
                 let mut bytes = [0u8; 32];
-                getrandom::fill(&mut bytes)
-                    .map_err(|e| fail(std::io::Error::other(e.to_string())))?;
+                getrandom::fill(&mut bytes).map_err(|e| fail(std::io::Error::other(e.to_string())))?;
                 let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                file.write_all(format!("{hex}\n").as_bytes())
-                    .map_err(fail)?;
+                file.write_all(format!("{hex}\n").as_bytes()).map_err(fail)?;
                 Ok(Token(hex))
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -85,10 +75,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = Token::load_or_create(dir.path()).unwrap();
         assert_eq!(first.as_str().len(), 64);
-        let mode = std::fs::metadata(dir.path().join(TOKEN_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join(TOKEN_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = Token::load_or_create(dir.path()).unwrap();
         assert_eq!(first.as_str(), again.as_str());
@@ -107,9 +94,6 @@ mod tests {
     fn an_empty_token_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(TOKEN_FILE), "\n").unwrap();
-        assert!(matches!(
-            Token::load_or_create(dir.path()),
-            Err(WebError::EmptyToken { .. })
-        ));
+        assert!(matches!(Token::load_or_create(dir.path()), Err(WebError::EmptyToken { .. })));
     }
 }

@@ -484,8 +484,7 @@ pub struct CompletionsArgs {
 /// `--status` values: clap lists the names in its error and in completions.
 fn status_parser() -> impl TypedValueParser<Value = TaskStatus> {
     let names = TaskStatus::ALL.map(TaskStatus::as_str);
-    PossibleValuesParser::new(names)
-        .map(|name| name.parse().expect("every possible value is a status name"))
+    PossibleValuesParser::new(names).map(|name| name.parse().expect("every possible value is a status name"))
 }
 
 impl Command {

@@ -44,10 +44,7 @@ impl Ctx {
     /// absolute: how a plan's source is recorded, the same from whichever
     /// directory it was added.
     pub fn rel(&self, path: &Path) -> String {
-        let abs = path
-            .canonicalize()
-            .or_else(|_| std::path::absolute(path))
-            .unwrap_or_else(|_| path.to_path_buf());
+        let abs = path.canonicalize().or_else(|_| std::path::absolute(path)).unwrap_or_else(|_| path.to_path_buf());
         match abs.strip_prefix(&self.root) {
             Ok(rel) => rel.display().to_string(),
             Err(_) => abs.display().to_string(),
@@ -73,10 +70,7 @@ impl Ctx {
     /// database behind.
     pub async fn open_store(&self) -> Result<AnyStore> {
         if !self.root.join(STATE_DIR).is_dir() {
-            return Err(bad_input(format!(
-                "colony is not set up in {}; run `colony init` first",
-                self.root.display()
-            )));
+            return Err(bad_input(format!("colony is not set up in {}; run `colony init` first", self.root.display())));
         }
         if let StoreUrl::Sqlite(path) = &self.url
             && !path.exists()

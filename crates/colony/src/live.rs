@@ -116,7 +116,8 @@ fn clock(secs: u64) -> String {
 /// started, over the time it has taken.
 pub fn overall(counts: &Counts, done_at_start: usize, elapsed: Duration) -> String {
     let done = counts.get(TaskStatus::Done);
-    let running = [TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging].iter().map(|s| counts.get(*s)).sum::<usize>();
+    let running =
+        [TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging].iter().map(|s| counts.get(*s)).sum::<usize>();
     let failed = counts.get(TaskStatus::Failed);
     let blocked = counts.get(TaskStatus::Blocked);
     let mut parts = vec![format!("{done}/{} done", counts.total), format!("{running} running")];
@@ -209,11 +210,18 @@ mod tests {
         let mut b = Board::default();
         b.apply(&ev(0, "db-schema", claimed("vm:42:0")));
         b.apply(&ev(1_000, "api", claimed("vm:42:1")));
-        assert_eq!(b.lines(65_000), ["42:0  db-schema  agent             1:05", "42:1  api        agent             1:04"]);
+        assert_eq!(
+            b.lines(65_000),
+            ["42:0  db-schema  agent             1:05", "42:1  api        agent             1:04"]
+        );
         b.apply(&ev(2_000, "db-schema", EventKind::PhaseChanged { attempt: 1, phase: Phase::Checking }));
-        let round = EventKind::FeedbackRound { attempt: 1, round: 2, cause: RoundCause::Gate { command: "make".into() } };
+        let round =
+            EventKind::FeedbackRound { attempt: 1, round: 2, cause: RoundCause::Gate { command: "make".into() } };
         b.apply(&ev(3_000, "api", round));
-        assert_eq!(b.lines(5_000), ["42:0  db-schema  gates             0:05", "42:1  api        agent, fix 2      0:04"]);
+        assert_eq!(
+            b.lines(5_000),
+            ["42:0  db-schema  gates             0:05", "42:1  api        agent, fix 2      0:04"]
+        );
         b.apply(&ev(4_000, "db-schema", EventKind::Completed { attempt: 1 }));
         assert_eq!(b.lines(5_000)[0], "42:0  idle");
         let failed = EventKind::AttemptFailed { attempt: 1, reason: "x".into(), retry_at: None };

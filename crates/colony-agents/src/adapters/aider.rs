@@ -25,10 +25,7 @@ use crate::harness::{Entry, ErrorClass};
 use crate::supervise::Stream;
 
 /// No final event: the exit code decides.
-pub(super) const RULES: Rules = Rules {
-    final_event: false,
-    ..Rules::FINAL_EVENT
-};
+pub(super) const RULES: Rules = Rules { final_event: false, ..Rules::FINAL_EVENT };
 
 /// The files of one aider run, beside the task file so that they stay out
 /// of the worktree.
@@ -59,14 +56,7 @@ pub(super) fn argv(a: &Args, files: &Files) -> Vec<OsString> {
         argv.push("--yes-always".into());
     }
     argv.extend(
-        [
-            "--no-stream",
-            "--no-pretty",
-            "--no-auto-commits",
-            "--no-check-update",
-            "--no-gitignore",
-        ]
-        .map(OsString::from),
+        ["--no-stream", "--no-pretty", "--no-auto-commits", "--no-check-update", "--no-gitignore"].map(OsString::from),
     );
     argv.extend([
         "--chat-history-file".into(),
@@ -87,19 +77,12 @@ pub(super) fn argv(a: &Args, files: &Files) -> Vec<OsString> {
 /// A line of aider's output, kept raw; an error line worth a class is also
 /// an [`Entry::Error`].
 pub(super) fn parse(stream: Stream, line: &str, at: Millis) -> Vec<Entry> {
-    let mut entries = vec![Entry::Raw {
-        stream,
-        text: line.to_owned(),
-    }];
+    let mut entries = vec![Entry::Raw { stream, text: line.to_owned() }];
     let lower = line.to_lowercase();
     if lower.contains("error") || lower.contains("exception") {
         let (class, reset_at) = classify(line, at);
         if class != ErrorClass::Other {
-            entries.push(Entry::Error {
-                class,
-                message: line.to_owned(),
-                reset_at,
-            });
+            entries.push(Entry::Error { class, message: line.to_owned(), reset_at });
         }
     }
     entries
@@ -111,10 +94,7 @@ mod tests {
 
     fn args(a: &Args) -> Vec<String> {
         let files = Files::beside(Path::new("/runs/t1/1/task.json"));
-        argv(a, &files)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect()
+        argv(a, &files).into_iter().map(|a| a.into_string().unwrap()).collect()
     }
 
     #[test]
@@ -154,14 +134,7 @@ mod tests {
         assert!(!argv.iter().any(|a| a == "ignored"));
         assert_eq!(
             argv[argv.len() - 6..],
-            [
-                "--model",
-                "sonnet",
-                "--reasoning-effort",
-                "high",
-                "--edit-format",
-                "diff"
-            ]
+            ["--model", "sonnet", "--reasoning-effort", "high", "--edit-format", "diff"]
         );
     }
 
@@ -169,17 +142,8 @@ mod tests {
     fn error_lines_with_a_class_become_errors_too() {
         let line = "litellm.RateLimitError: AnthropicException - rate_limit_error";
         let entries = parse(Stream::Stdout, line, 0);
-        assert!(matches!(
-            entries[1],
-            Entry::Error {
-                class: ErrorClass::RateLimit,
-                ..
-            }
-        ));
-        assert_eq!(
-            parse(Stream::Stdout, "Applied edit to src/lib.rs", 0).len(),
-            1
-        );
+        assert!(matches!(entries[1], Entry::Error { class: ErrorClass::RateLimit, .. }));
+        assert_eq!(parse(Stream::Stdout, "Applied edit to src/lib.rs", 0).len(), 1);
         assert_eq!(parse(Stream::Stderr, "SyntaxError in file", 0).len(), 1);
     }
 }

@@ -33,18 +33,12 @@ mod tests {
     use super::*;
 
     fn args(a: &Args) -> Vec<String> {
-        argv(a)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect()
+        argv(a).into_iter().map(|a| a.into_string().unwrap()).collect()
     }
 
     #[test]
     fn argv_by_default_allows_all() {
-        assert_eq!(
-            args(&Args::default()),
-            ["-x", "--stream-json", "--dangerously-allow-all"]
-        );
+        assert_eq!(args(&Args::default()), ["-x", "--stream-json", "--dangerously-allow-all"]);
     }
 
     #[test]
@@ -58,16 +52,6 @@ mod tests {
             session: Some("T-9a1b"),
             schema: None,
         };
-        assert_eq!(
-            args(&a),
-            [
-                "threads",
-                "continue",
-                "T-9a1b",
-                "-x",
-                "--stream-json",
-                "--no-notifications"
-            ]
-        );
+        assert_eq!(args(&a), ["threads", "continue", "T-9a1b", "-x", "--stream-json", "--no-notifications"]);
     }
 }

@@ -56,55 +56,26 @@ const RATE_LIMIT: &[&str] = &[
 ];
 
 /// Phrases of a provider without capacity right now.
-const OVERLOADED: &[&str] = &[
-    "overloaded",
-    "service unavailable",
-    "temporarily unavailable",
-    "at capacity",
-    "server is busy",
-];
+const OVERLOADED: &[&str] =
+    &["overloaded", "service unavailable", "temporarily unavailable", "at capacity", "server is busy"];
 
 /// Words after which a number introduces a wait ("try again in 5 minutes").
-const RELATIVE: &[&str] = &[
-    "try again in",
-    "retry in",
-    "retry after",
-    "resets in",
-    "reset in",
-    "available in",
-];
+const RELATIVE: &[&str] = &["try again in", "retry in", "retry after", "resets in", "reset in", "available in"];
 
 /// Words after which a clock time is when the limit lifts ("resets 1pm").
-const CLOCK: &[&str] = &[
-    "resets at",
-    "reset at",
-    "try again at",
-    "retry at",
-    "available at",
-    "resets",
-];
+const CLOCK: &[&str] = &["resets at", "reset at", "try again at", "retry at", "available at", "resets"];
 
 /// The class of an error a CLI reported in `message`, and when a rate limit
 /// (or an overload) lifts if the message says; `at` is when it was said.
 pub fn classify(message: &str, at: Millis) -> (ErrorClass, Option<Millis>) {
     let lower = message.to_lowercase();
-    let by_status = statuses(&lower)
-        .into_iter()
-        .filter_map(status_class)
-        .max_by_key(|c| rank(*c));
-    let by_words = [
-        (ErrorClass::Auth, AUTH),
-        (ErrorClass::RateLimit, RATE_LIMIT),
-        (ErrorClass::Overloaded, OVERLOADED),
-    ]
-    .into_iter()
-    .find(|(_, phrases)| phrases.iter().any(|p| lower.contains(p)))
-    .map(|(class, _)| class);
-    let class = [by_status, by_words]
-        .into_iter()
-        .flatten()
-        .max_by_key(|c| rank(*c))
-        .unwrap_or(ErrorClass::Other);
+    let by_status = statuses(&lower).into_iter().filter_map(status_class).max_by_key(|c| rank(*c));
+    let by_words =
+        [(ErrorClass::Auth, AUTH), (ErrorClass::RateLimit, RATE_LIMIT), (ErrorClass::Overloaded, OVERLOADED)]
+            .into_iter()
+            .find(|(_, phrases)| phrases.iter().any(|p| lower.contains(p)))
+            .map(|(class, _)| class);
+    let class = [by_status, by_words].into_iter().flatten().max_by_key(|c| rank(*c)).unwrap_or(ErrorClass::Other);
     let reset = match class {
         ErrorClass::RateLimit | ErrorClass::Overloaded => reset_time(&lower, at),
         ErrorClass::Auth | ErrorClass::Other => None,
@@ -153,10 +124,7 @@ fn statuses(lower: &str) -> Vec<u16> {
             continue;
         }
         let before = lower[..start].trim_end_matches([' ', ':', '=', '(', '[', '"']);
-        let introduced = before.is_empty()
-            || ["status", "error", "code", "http"]
-                .iter()
-                .any(|w| before.ends_with(w));
+        let introduced = before.is_empty() || ["status", "error", "code", "http"].iter().any(|w| before.ends_with(w));
         if introduced && let Ok(n) = lower[start..i].parse() {
             found.push(n);
         }
@@ -173,11 +141,7 @@ fn reset_time(lower: &str, at: Millis) -> Option<Millis> {
 
 /// The text after each occurrence of each of `keys`.
 fn after_any<'a>(lower: &'a str, keys: &'a [&str]) -> impl Iterator<Item = &'a str> {
-    keys.iter().flat_map(move |k| {
-        lower
-            .match_indices(k)
-            .map(move |(i, _)| &lower[i + k.len()..])
-    })
+    keys.iter().flat_map(move |k| lower.match_indices(k).map(move |(i, _)| &lower[i + k.len()..]))
 }
 
 /// Claude Code's older "Claude AI usage limit reached|1750000000": the
@@ -199,16 +163,12 @@ fn duration(text: &str) -> Option<Millis> {
         if total.is_some() {
             rest = rest.strip_prefix("and ").unwrap_or(rest);
         }
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let Ok(number) = rest[..number_len].parse::<f64>() else {
             return total;
         };
         let after = rest[number_len..].trim_start();
-        let unit_len = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
+        let unit_len = after.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(after.len());
         let unit = match &after[..unit_len] {
             "d" | "day" | "days" => DAY,
             "h" | "hr" | "hrs" | "hour" | "hours" => HOUR,
@@ -228,17 +188,13 @@ fn duration(text: &str) -> Option<Millis> {
 /// `text`: "1pm", "1:30 pm", "13:00". A bare number is no clock time.
 fn clock(text: &str, at: Millis) -> Option<Millis> {
     let text = text.trim_start();
-    let hour_len = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let hour_len = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let mut hour: Millis = text[..hour_len].parse().ok()?;
     let mut rest = &text[hour_len..];
     let mut minute = 0;
     let mut has_minutes = false;
     if let Some(after) = rest.strip_prefix(':') {
-        let len = after
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(after.len());
+        let len = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
         if len != 2 {
             return None;
         }
@@ -247,10 +203,9 @@ fn clock(text: &str, at: Millis) -> Option<Millis> {
         rest = &after[len..];
     }
     let rest = rest.trim_start();
-    let meridiem = ["am", "pm"].into_iter().find(|m| {
-        rest.strip_prefix(m)
-            .is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_alphabetic()))
-    });
+    let meridiem = ["am", "pm"]
+        .into_iter()
+        .find(|m| rest.strip_prefix(m).is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_alphabetic())));
     match meridiem {
         Some(m) => {
             if !(1..=12).contains(&hour) {
@@ -339,63 +294,35 @@ mod tests {
             "exceeded retry limit, last status: 500 Internal Server Error",
             "",
         ] {
-            assert_eq!(
-                classify(message, AT),
-                (ErrorClass::Other, None),
-                "{message}"
-            );
+            assert_eq!(classify(message, AT), (ErrorClass::Other, None), "{message}");
         }
     }
 
     #[test]
     fn a_refused_login_wins_over_a_rate_limit_phrase() {
-        assert_eq!(
-            class("rate limit check failed: 401 Unauthorized"),
-            ErrorClass::Auth
-        );
+        assert_eq!(class("rate limit check failed: 401 Unauthorized"), ErrorClass::Auth);
     }
 
     #[test]
     fn relative_resets_count_from_the_line() {
-        assert_eq!(
-            reset("Usage limit. Try again in 5 minutes."),
-            Some(AT + 5 * MINUTE)
-        );
-        assert_eq!(
-            reset("usage limit. Try again in 2 hours 3 minutes"),
-            Some(AT + 2 * HOUR + 3 * MINUTE)
-        );
+        assert_eq!(reset("Usage limit. Try again in 5 minutes."), Some(AT + 5 * MINUTE));
+        assert_eq!(reset("usage limit. Try again in 2 hours 3 minutes"), Some(AT + 2 * HOUR + 3 * MINUTE));
         assert_eq!(
             reset("usage limit; try again in 4 days, 3 hours and 20 minutes."),
             Some(AT + 4 * DAY + 3 * HOUR + 20 * MINUTE)
         );
-        assert_eq!(
-            reset("rate limited, retry in 1h30m"),
-            Some(AT + 90 * MINUTE)
-        );
-        assert_eq!(
-            reset("Quota exceeded. Please retry in 27.5s."),
-            Some(AT + 27_500)
-        );
+        assert_eq!(reset("rate limited, retry in 1h30m"), Some(AT + 90 * MINUTE));
+        assert_eq!(reset("Quota exceeded. Please retry in 27.5s."), Some(AT + 27_500));
         assert_eq!(reset("429: retry after 30 seconds"), Some(AT + 30 * SECOND));
     }
 
     #[test]
     fn clock_resets_are_the_next_such_utc_time() {
         // 13:00 today: later than 10:00.
-        assert_eq!(
-            reset("You've hit your limit · resets 1pm"),
-            Some(AT + 3 * HOUR)
-        );
-        assert_eq!(
-            reset("You've hit your limit · resets 1:30 PM (Europe/Berlin)"),
-            Some(AT + 3 * HOUR + 30 * MINUTE)
-        );
+        assert_eq!(reset("You've hit your limit · resets 1pm"), Some(AT + 3 * HOUR));
+        assert_eq!(reset("You've hit your limit · resets 1:30 PM (Europe/Berlin)"), Some(AT + 3 * HOUR + 30 * MINUTE));
         // 09:00 has passed today: tomorrow's.
-        assert_eq!(
-            reset("usage limit; try again at 9:00"),
-            Some(AT + 23 * HOUR)
-        );
+        assert_eq!(reset("usage limit; try again at 9:00"), Some(AT + 23 * HOUR));
         assert_eq!(reset("rate limit; resets at 12am"), Some(AT + 14 * HOUR));
         assert_eq!(reset("rate limit; resets 12pm"), Some(AT + 2 * HOUR));
         // 10:00 exactly is now, not a wait: the next one.
@@ -404,10 +331,7 @@ mod tests {
 
     #[test]
     fn an_epoch_after_a_pipe_is_the_reset() {
-        assert_eq!(
-            reset("Claude AI usage limit reached|1767272400"),
-            Some(1_767_272_400_000)
-        );
+        assert_eq!(reset("Claude AI usage limit reached|1767272400"), Some(1_767_272_400_000));
     }
 
     #[test]
@@ -428,10 +352,7 @@ mod tests {
     #[test]
     fn only_waits_carry_a_reset() {
         assert_eq!(reset("Invalid API key; try again in 5 minutes"), None);
-        assert_eq!(
-            reset("overloaded; retry in 10 seconds"),
-            Some(AT + 10 * SECOND)
-        );
+        assert_eq!(reset("overloaded; retry in 10 seconds"), Some(AT + 10 * SECOND));
     }
 
     #[test]

@@ -22,9 +22,7 @@ use crate::supervise::Stream;
 
 /// The argv after `claude`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
-    let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json", "--verbose"]
-        .map(OsString::from)
-        .into();
+    let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json", "--verbose"].map(OsString::from).into();
     argv.push("--permission-mode".into());
     argv.push(a.permission.unwrap_or("bypassPermissions").into());
     if let Some(model) = a.model {
@@ -54,16 +52,10 @@ pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
 
 fn system(v: &Value, line: &str) -> Vec<Entry> {
     match text(v, "subtype") {
-        Some("init") => text(v, "session_id")
-            .map(|id| Entry::Session { id: id.to_owned() })
-            .into_iter()
-            .collect(),
+        Some("init") => text(v, "session_id").map(|id| Entry::Session { id: id.to_owned() }).into_iter().collect(),
         // Kept as it is so that a log shows why nothing else happens while
         // Claude waits between retries.
-        Some("api_retry") => vec![Entry::Raw {
-            stream: Stream::Stdout,
-            text: line.to_owned(),
-        }],
+        Some("api_retry") => vec![Entry::Raw { stream: Stream::Stdout, text: line.to_owned() }],
         _ => vec![],
     }
 }
@@ -73,9 +65,7 @@ fn system(v: &Value, line: &str) -> Vec<Entry> {
 fn assistant(v: &Value) -> Vec<Entry> {
     blocks(v)
         .filter_map(|b| match kind(b) {
-            "text" => text(b, "text")
-                .filter(|t| !t.trim().is_empty())
-                .map(|t| Entry::Text { text: t.to_owned() }),
+            "text" => text(b, "text").filter(|t| !t.trim().is_empty()).map(|t| Entry::Text { text: t.to_owned() }),
             "tool_use" => Some(Entry::ToolUse {
                 name: text(b, "name").unwrap_or("tool").to_owned(),
                 input_summary: summarize(b.get("input").unwrap_or(&Value::Null)),
@@ -99,10 +89,7 @@ fn tool_results(v: &Value) -> Vec<Entry> {
 /// The content blocks of `message`; none when the content is a plain
 /// string (the prompt, echoed).
 fn blocks(v: &Value) -> impl Iterator<Item = &Value> {
-    v.pointer("/message/content")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    v.pointer("/message/content").and_then(Value::as_array).into_iter().flatten()
 }
 
 /// The final event: the run's tokens and cost, its error if any, and
@@ -123,9 +110,7 @@ fn result(v: &Value, at: Millis) -> Vec<Entry> {
     // With `--json-schema` the answer comes as `structured_output`.
     let structured = v.get("structured_output").filter(|s| s.is_object()).map(Value::to_string);
     // Amp puts a failure's words in `error`.
-    let said = text(v, "result")
-        .or_else(|| text(v, "error"))
-        .filter(|r| !r.trim().is_empty());
+    let said = text(v, "result").or_else(|| text(v, "error")).filter(|r| !r.trim().is_empty());
     let message = match (structured, said, is_error) {
         (Some(answer), _, false) => Some(answer),
         (_, Some(said), _) => Some(said.to_owned()),
@@ -134,11 +119,7 @@ fn result(v: &Value, at: Millis) -> Vec<Entry> {
     };
     if is_error {
         let described = message.as_deref().unwrap_or("error");
-        entries.push(event::error_with_status(
-            described,
-            v.get("api_error_status"),
-            at,
-        ));
+        entries.push(event::error_with_status(described, v.get("api_error_status"), at));
     }
     entries.push(Entry::Finished { is_error, message });
     entries
@@ -155,15 +136,8 @@ fn rate_limit(v: &Value) -> Vec<Entry> {
     }
     let which = text(info, "rateLimitType").unwrap_or("usage");
     // Unix seconds.
-    let reset_at = info
-        .get("resetsAt")
-        .and_then(Value::as_i64)
-        .map(|s| s * 1000);
-    vec![Entry::Error {
-        class: ErrorClass::RateLimit,
-        message: format!("rate limit reached ({which})"),
-        reset_at,
-    }]
+    let reset_at = info.get("resetsAt").and_then(Value::as_i64).map(|s| s * 1000);
+    vec![Entry::Error { class: ErrorClass::RateLimit, message: format!("rate limit reached ({which})"), reset_at }]
 }
 
 #[cfg(test)]
@@ -180,14 +154,7 @@ mod tests {
     fn argv_by_default_bypasses_permissions_and_adds_nothing_else() {
         assert_eq!(
             args(argv(&Args::default())),
-            [
-                "-p",
-                "--output-format",
-                "stream-json",
-                "--verbose",
-                "--permission-mode",
-                "bypassPermissions"
-            ]
+            ["-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "bypassPermissions"]
         );
     }
 
@@ -226,13 +193,7 @@ mod tests {
         let v = json!({"type": "result", "subtype": "success", "is_error": true,
                        "result": "API Error: request failed", "api_error_status": 529});
         let entries = parse(&v, "", 0);
-        assert!(matches!(
-            entries[0],
-            Entry::Error {
-                class: ErrorClass::Overloaded,
-                ..
-            }
-        ));
+        assert!(matches!(entries[0], Entry::Error { class: ErrorClass::Overloaded, .. }));
     }
 
     #[test]

@@ -20,9 +20,7 @@ use crate::harness::Entry;
 
 /// The argv after `codex`.
 pub(super) fn argv(a: &Args, schema_file: Option<&std::path::Path>) -> Vec<OsString> {
-    let mut argv: Vec<OsString> = ["exec", "--json", "--skip-git-repo-check"]
-        .map(OsString::from)
-        .into();
+    let mut argv: Vec<OsString> = ["exec", "--json", "--skip-git-repo-check"].map(OsString::from).into();
     match a.permission {
         None => argv.push("--dangerously-bypass-approvals-and-sandbox".into()),
         Some(sandbox) => argv.extend(["--sandbox".into(), sandbox.into()]),
@@ -31,10 +29,7 @@ pub(super) fn argv(a: &Args, schema_file: Option<&std::path::Path>) -> Vec<OsStr
         argv.extend(["-m".into(), model.into()]);
     }
     if let Some(effort) = a.effort {
-        argv.extend([
-            "-c".into(),
-            format!("model_reasoning_effort=\"{effort}\"").into(),
-        ]);
+        argv.extend(["-c".into(), format!("model_reasoning_effort=\"{effort}\"").into()]);
     }
     if let Some(file) = schema_file {
         argv.extend(["--output-schema".into(), file.into()]);
@@ -51,10 +46,7 @@ pub(super) fn argv(a: &Args, schema_file: Option<&std::path::Path>) -> Vec<OsStr
 pub(super) fn parse(v: &Value, _line: &str, at: Millis) -> Vec<Entry> {
     let item = v.get("item").unwrap_or(&Value::Null);
     match kind(v) {
-        "thread.started" => text(v, "thread_id")
-            .map(|id| Entry::Session { id: id.to_owned() })
-            .into_iter()
-            .collect(),
+        "thread.started" => text(v, "thread_id").map(|id| Entry::Session { id: id.to_owned() }).into_iter().collect(),
         "item.started" => started(item),
         "item.completed" => completed(item, at),
         "turn.completed" => {
@@ -66,29 +58,14 @@ pub(super) fn parse(v: &Value, _line: &str, at: Millis) -> Vec<Entry> {
                     output: count(usage, "output_tokens"),
                     cached,
                 },
-                Entry::Finished {
-                    is_error: false,
-                    message: None,
-                },
+                Entry::Finished { is_error: false, message: None },
             ]
         }
         "turn.failed" => {
-            let message = v
-                .pointer("/error/message")
-                .and_then(Value::as_str)
-                .unwrap_or("the turn failed");
-            vec![
-                event::error(message, at),
-                Entry::Finished {
-                    is_error: true,
-                    message: Some(message.to_owned()),
-                },
-            ]
+            let message = v.pointer("/error/message").and_then(Value::as_str).unwrap_or("the turn failed");
+            vec![event::error(message, at), Entry::Finished { is_error: true, message: Some(message.to_owned()) }]
         }
-        "error" => text(v, "message")
-            .map(|m| event::error(m, at))
-            .into_iter()
-            .collect(),
+        "error" => text(v, "message").map(|m| event::error(m, at)).into_iter().collect(),
         _ => vec![],
     }
 }
@@ -96,10 +73,7 @@ pub(super) fn parse(v: &Value, _line: &str, at: Millis) -> Vec<Entry> {
 /// A tool starts: a shell command or an MCP tool call.
 fn started(item: &Value) -> Vec<Entry> {
     let tool = match kind(item) {
-        "command_execution" => Entry::ToolUse {
-            name: "shell".into(),
-            input_summary: summarize(item),
-        },
+        "command_execution" => Entry::ToolUse { name: "shell".into(), input_summary: summarize(item) },
         "mcp_tool_call" => Entry::ToolUse {
             name: mcp_name(item),
             input_summary: summarize(item.get("arguments").unwrap_or(&Value::Null)),
@@ -136,15 +110,9 @@ fn completed(item: &Value, at: Millis) -> Vec<Entry> {
                 .flatten()
                 .filter_map(|c| text(c, "path"))
                 .collect();
-            Entry::ToolUse {
-                name: "edit".into(),
-                input_summary: event::shorten(&paths.join(", ")),
-            }
+            Entry::ToolUse { name: "edit".into(), input_summary: event::shorten(&paths.join(", ")) }
         }
-        "web_search" => Entry::ToolUse {
-            name: "web_search".into(),
-            input_summary: summarize(item),
-        },
+        "web_search" => Entry::ToolUse { name: "web_search".into(), input_summary: summarize(item) },
         // A warning the run goes on after, such as a model fallback.
         "error" => match text(item, "message") {
             Some(m) => event::error(m, at),
@@ -168,23 +136,14 @@ mod tests {
     use super::*;
 
     fn args(a: &Args) -> Vec<String> {
-        argv(a, None)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect()
+        argv(a, None).into_iter().map(|a| a.into_string().unwrap()).collect()
     }
 
     #[test]
     fn argv_by_default_bypasses_approvals_and_reads_stdin() {
         assert_eq!(
             args(&Args::default()),
-            [
-                "exec",
-                "--json",
-                "--skip-git-repo-check",
-                "--dangerously-bypass-approvals-and-sandbox",
-                "-"
-            ]
+            ["exec", "--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "-"]
         );
     }
 

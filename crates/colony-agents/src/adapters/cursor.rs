@@ -24,9 +24,7 @@ use crate::harness::Entry;
 
 /// The argv after `cursor-agent`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
-    let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json"]
-        .map(OsString::from)
-        .into();
+    let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json"].map(OsString::from).into();
     if a.permission.is_none() {
         argv.push("--force".into());
     }
@@ -45,24 +43,14 @@ pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
     if text(v, "type") != Some("tool_call") {
         return claude::parse(v, line, at);
     }
-    let Some((name, call)) = v
-        .get("tool_call")
-        .and_then(Value::as_object)
-        .and_then(|calls| calls.iter().next())
-    else {
+    let Some((name, call)) = v.get("tool_call").and_then(Value::as_object).and_then(|calls| calls.iter().next()) else {
         return vec![];
     };
     match text(v, "subtype") {
-        Some("started") => vec![Entry::ToolUse {
-            name: tool_name(name, call),
-            input_summary: summarize(&tool_args(call)),
-        }],
-        Some("completed") => call
-            .get("result")
-            .and_then(Value::as_object)
-            .map(tool_result)
-            .into_iter()
-            .collect(),
+        Some("started") => {
+            vec![Entry::ToolUse { name: tool_name(name, call), input_summary: summarize(&tool_args(call)) }]
+        }
+        Some("completed") => call.get("result").and_then(Value::as_object).map(tool_result).into_iter().collect(),
         _ => vec![],
     }
 }
@@ -79,9 +67,7 @@ fn tool_name(key: &str, call: &Value) -> String {
 fn tool_args(call: &Value) -> Value {
     match call.get("args") {
         Some(args) => args.clone(),
-        None => text(call, "arguments")
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(Value::Null),
+        None => text(call, "arguments").and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null),
     }
 }
 
@@ -89,20 +75,14 @@ fn tool_args(call: &Value) -> Value {
 /// (`error`, `failure`, `rejected`).
 fn tool_result(result: &Map<String, Value>) -> Entry {
     let Some((outcome, body)) = result.iter().next() else {
-        return Entry::ToolResult {
-            output: String::new(),
-            is_error: false,
-        };
+        return Entry::ToolResult { output: String::new(), is_error: false };
     };
     let output = ["stdout", "content", "message", "error"]
         .iter()
         .find_map(|k| body.get(*k))
         .map(content_text)
         .unwrap_or_else(|| content_text(body));
-    Entry::ToolResult {
-        output,
-        is_error: outcome != "success",
-    }
+    Entry::ToolResult { output, is_error: outcome != "success" }
 }
 
 #[cfg(test)]
@@ -112,18 +92,12 @@ mod tests {
     use super::*;
 
     fn args(a: &Args) -> Vec<String> {
-        argv(a)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect()
+        argv(a).into_iter().map(|a| a.into_string().unwrap()).collect()
     }
 
     #[test]
     fn argv_by_default_forces_commands() {
-        assert_eq!(
-            args(&Args::default()),
-            ["-p", "--output-format", "stream-json", "--force"]
-        );
+        assert_eq!(args(&Args::default()), ["-p", "--output-format", "stream-json", "--force"]);
     }
 
     #[test]
@@ -139,16 +113,7 @@ mod tests {
         };
         assert_eq!(
             args(&a),
-            [
-                "-p",
-                "--output-format",
-                "stream-json",
-                "--model",
-                "gpt-5",
-                "--resume",
-                "c0ffee-chat",
-                "--browser"
-            ]
+            ["-p", "--output-format", "stream-json", "--model", "gpt-5", "--resume", "c0ffee-chat", "--browser"]
         );
     }
 
@@ -158,10 +123,7 @@ mod tests {
             {"function": {"name": "mcp_search", "arguments": "{\"query\":\"users table\"}"}}});
         assert_eq!(
             parse(&v, "", 0),
-            [Entry::ToolUse {
-                name: "mcp_search".into(),
-                input_summary: "users table".into()
-            }]
+            [Entry::ToolUse { name: "mcp_search".into(), input_summary: "users table".into() }]
         );
     }
 }

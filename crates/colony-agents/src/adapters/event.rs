@@ -49,11 +49,7 @@ pub(super) fn summarize(input: &Value) -> String {
         Value::String(s) => Some(s.clone()),
         // Codex gives commands as argv arrays.
         Value::Array(items) => Some(
-            items
-                .iter()
-                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-                .collect::<Vec<_>>()
-                .join(" "),
+            items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join(" "),
         ),
         _ => None,
     });
@@ -87,20 +83,13 @@ pub(super) fn error(message: &str, at: Millis) -> Entry {
 /// request failed" with status 529 is an overload).
 pub(super) fn error_with_status(message: &str, status: Option<&Value>, at: Millis) -> Entry {
     let (mut class, reset_at) = classify(message, at);
-    let by_status = status
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .and_then(status_class);
+    let by_status = status.and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).and_then(status_class);
     if let Some(by_status) = by_status
         && rank(by_status) > rank(class)
     {
         class = by_status;
     }
-    Entry::Error {
-        class,
-        message: message.to_owned(),
-        reset_at,
-    }
+    Entry::Error { class, message: message.to_owned(), reset_at }
 }
 
 /// A tool result's text: a string, or the text blocks of a content array
@@ -129,18 +118,9 @@ mod tests {
 
     #[test]
     fn summaries_name_the_path_or_command() {
-        assert_eq!(
-            summarize(&json!({"file_path": "src/lib.rs", "limit": 10})),
-            "src/lib.rs"
-        );
-        assert_eq!(
-            summarize(&json!({"command": "cargo test\n  --quiet"})),
-            "cargo test --quiet"
-        );
-        assert_eq!(
-            summarize(&json!({"command": ["bash", "-lc", "ls"]})),
-            "bash -lc ls"
-        );
+        assert_eq!(summarize(&json!({"file_path": "src/lib.rs", "limit": 10})), "src/lib.rs");
+        assert_eq!(summarize(&json!({"command": "cargo test\n  --quiet"})), "cargo test --quiet");
+        assert_eq!(summarize(&json!({"command": ["bash", "-lc", "ls"]})), "bash -lc ls");
         assert_eq!(summarize(&json!({"todos": [1]})), r#"{"todos":[1]}"#);
         assert_eq!(summarize(&Value::Null), "");
     }
@@ -155,10 +135,7 @@ mod tests {
     #[test]
     fn content_is_text_or_text_blocks() {
         assert_eq!(content_text(&json!("ok")), "ok");
-        assert_eq!(
-            content_text(&json!([{"type": "text", "text": "a"}, {"type": "image"}])),
-            "a\n[image]"
-        );
+        assert_eq!(content_text(&json!([{"type": "text", "text": "a"}, {"type": "image"}])), "a\n[image]");
         assert_eq!(content_text(&Value::Null), "");
     }
 }

@@ -25,12 +25,7 @@ use crate::harness::{Entry, ErrorClass};
 use crate::supervise::Stream;
 
 /// Errors and exit codes count besides the final event.
-pub(super) const RULES: Rules = Rules {
-    final_event: true,
-    errors_fail: true,
-    exit_fails: true,
-    exit_meaning,
-};
+pub(super) const RULES: Rules = Rules { final_event: true, errors_fail: true, exit_fails: true, exit_meaning };
 
 /// What Gemini's exit codes mean.
 fn exit_meaning(code: i32) -> Option<(ErrorClass, &'static str)> {
@@ -46,9 +41,7 @@ fn exit_meaning(code: i32) -> Option<(ErrorClass, &'static str)> {
 
 /// The argv after `gemini`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
-    let mut argv: Vec<OsString> = ["--output-format", "stream-json", "--skip-trust"]
-        .map(OsString::from)
-        .into();
+    let mut argv: Vec<OsString> = ["--output-format", "stream-json", "--skip-trust"].map(OsString::from).into();
     argv.push("--approval-mode".into());
     argv.push(a.permission.unwrap_or("yolo").into());
     if let Some(model) = a.model {
@@ -82,15 +75,11 @@ pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
                 .filter(|o| !o.is_empty())
                 .or_else(|| v.pointer("/error/message").and_then(Value::as_str))
                 .unwrap_or("");
-            Entry::ToolResult {
-                output: output.to_owned(),
-                is_error: !ok,
-            }
+            Entry::ToolResult { output: output.to_owned(), is_error: !ok }
         }
-        "error" if text(v, "severity") == Some("warning") => Entry::Raw {
-            stream: Stream::Stdout,
-            text: line.to_owned(),
-        },
+        "error" if text(v, "severity") == Some("warning") => {
+            Entry::Raw { stream: Stream::Stdout, text: line.to_owned() }
+        }
         "error" => event::error(text(v, "message").unwrap_or("error"), at),
         "result" => return result(v, at),
         _ => return vec![],
@@ -112,12 +101,7 @@ fn result(v: &Value, at: Millis) -> Vec<Entry> {
         });
     }
     let is_error = text(v, "status") != Some("success");
-    let message = is_error.then(|| {
-        v.pointer("/error/message")
-            .and_then(Value::as_str)
-            .unwrap_or("error")
-            .to_owned()
-    });
+    let message = is_error.then(|| v.pointer("/error/message").and_then(Value::as_str).unwrap_or("error").to_owned());
     if let Some(m) = &message {
         entries.push(event::error(m, at));
     }
@@ -130,23 +114,14 @@ mod tests {
     use super::*;
 
     fn args(a: &Args) -> Vec<String> {
-        argv(a)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect()
+        argv(a).into_iter().map(|a| a.into_string().unwrap()).collect()
     }
 
     #[test]
     fn argv_by_default_is_yolo_in_a_trusted_folder() {
         assert_eq!(
             args(&Args::default()),
-            [
-                "--output-format",
-                "stream-json",
-                "--skip-trust",
-                "--approval-mode",
-                "yolo"
-            ]
+            ["--output-format", "stream-json", "--skip-trust", "--approval-mode", "yolo"]
         );
     }
 

@@ -116,13 +116,7 @@ impl Harness for CliHarness {
                 (argv, StdinSource::Null, vec![(files.message, prompt)])
             }
         };
-        Invocation {
-            program,
-            args,
-            env,
-            stdin,
-            files,
-        }
+        Invocation { program, args, env, stdin, files }
     }
 
     /// Stderr is kept raw; on stdout, a line that is not a JSON object (a
@@ -132,10 +126,7 @@ impl Harness for CliHarness {
             return aider::parse(stream, line, at);
         };
         if stream == Stream::Stderr {
-            return vec![Entry::Raw {
-                stream,
-                text: line.to_owned(),
-            }];
+            return vec![Entry::Raw { stream, text: line.to_owned() }];
         }
         match serde_json::from_str::<Value>(line) {
             Ok(event) if event.is_object() => parse(&event, line, at),
@@ -180,20 +171,13 @@ mod tests {
     fn options() -> CliOptions {
         CliOptions {
             model: Some("configured-model".into()),
-            env: vec![
-                ("COLONY_ATTEMPT".into(), "99".into()),
-                ("A".into(), "1".into()),
-            ],
+            env: vec![("COLONY_ATTEMPT".into(), "99".into()), ("A".into(), "1".into())],
             ..CliOptions::default()
         }
     }
 
     fn env_of(inv: &Invocation, key: &str) -> Option<String> {
-        inv.env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.to_string_lossy().into_owned())
+        inv.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.to_string_lossy().into_owned())
     }
 
     fn has(inv: &Invocation, arg: &str) -> bool {
@@ -204,12 +188,7 @@ mod tests {
     fn the_prompt_is_never_in_argv_and_goes_on_stdin_or_into_a_file() {
         for kind in CliKind::ALL {
             let inv = CliHarness::new(kind, options()).invocation(&agent_run(None, None));
-            assert!(
-                inv.args
-                    .iter()
-                    .all(|a| !a.to_string_lossy().contains("users table")),
-                "{kind:?}"
-            );
+            assert!(inv.args.iter().all(|a| !a.to_string_lossy().contains("users table")), "{kind:?}");
             let prompt = PROMPT.as_bytes().to_vec();
             if kind == CliKind::Aider {
                 assert_eq!(inv.stdin, StdinSource::Null);
@@ -236,20 +215,14 @@ mod tests {
         }
         let gemini = CliHarness::new(CliKind::Gemini, options());
         let inv = gemini.invocation(&agent_run(None, None));
-        assert_eq!(
-            env_of(&inv, "GEMINI_CLI_TRUST_WORKSPACE").as_deref(),
-            Some("true")
-        );
+        assert_eq!(env_of(&inv, "GEMINI_CLI_TRUST_WORKSPACE").as_deref(), Some("true"));
     }
 
     #[test]
     fn the_program_is_the_cli_on_path_unless_configured() {
         let inv = CliHarness::new(CliKind::Cursor, options()).invocation(&agent_run(None, None));
         assert_eq!(inv.program, "cursor-agent");
-        let custom = CliOptions {
-            binary: Some("/opt/claude/bin/claude".into()),
-            ..options()
-        };
+        let custom = CliOptions { binary: Some("/opt/claude/bin/claude".into()), ..options() };
         let inv = CliHarness::new(CliKind::Claude, custom).invocation(&agent_run(None, None));
         assert_eq!(inv.program, "/opt/claude/bin/claude");
     }
@@ -257,10 +230,7 @@ mod tests {
     #[test]
     fn the_task_model_wins_over_the_configured_one() {
         let claude = CliHarness::new(CliKind::Claude, options());
-        assert!(has(
-            &claude.invocation(&agent_run(None, None)),
-            "configured-model"
-        ));
+        assert!(has(&claude.invocation(&agent_run(None, None)), "configured-model"));
         let inv = claude.invocation(&agent_run(None, Some("opus")));
         assert!(has(&inv, "opus") && !has(&inv, "configured-model"));
     }
@@ -312,10 +282,7 @@ mod tests {
         let h = CliHarness::new(CliKind::Codex, options());
         assert_eq!(
             h.parse_line(Stream::Stderr, "warning: {\"x\":1}", 0),
-            [Entry::Raw {
-                stream: Stream::Stderr,
-                text: "warning: {\"x\":1}".into()
-            }]
+            [Entry::Raw { stream: Stream::Stderr, text: "warning: {\"x\":1}".into() }]
         );
         assert_eq!(h.parse_line(Stream::Stdout, "Codex v0.147 starting", 0), []);
         assert_eq!(h.parse_line(Stream::Stdout, "[1,2]", 0), []);

@@ -24,12 +24,8 @@ pub(super) struct Rules {
 
 impl Rules {
     /// A CLI whose final event alone decides.
-    pub(super) const FINAL_EVENT: Rules = Rules {
-        final_event: true,
-        errors_fail: false,
-        exit_fails: false,
-        exit_meaning: |_| None,
-    };
+    pub(super) const FINAL_EVENT: Rules =
+        Rules { final_event: true, errors_fail: false, exit_fails: false, exit_meaning: |_| None };
 }
 
 /// The verdict on an attempt that ended with `exit` after saying `entries`.
@@ -45,19 +41,11 @@ pub(super) fn verdict(rules: Rules, exit: Exit, entries: &[Entry]) -> AgentVerdi
             (None, Some(w)) => (w.class, w.reset_at),
             (None, None) => (ErrorClass::Other, None),
         };
-        AgentVerdict::Failed {
-            reason,
-            class,
-            reset_at,
-        }
+        AgentVerdict::Failed { reason, class, reset_at }
     };
     let with_tail = |reason: String| {
         let tail = stderr_tail(entries);
-        if tail.is_empty() {
-            reason
-        } else {
-            format!("{reason}; stderr ends:\n{tail}")
-        }
+        if tail.is_empty() { reason } else { format!("{reason}; stderr ends:\n{tail}") }
     };
     let exit_text = match meaning {
         Some((_, what)) => format!("{exit} ({what})"),
@@ -75,22 +63,16 @@ pub(super) fn verdict(rules: Rules, exit: Exit, entries: &[Entry]) -> AgentVerdi
         _ => None,
     });
     match finished {
-        None => failed(with_tail(format!(
-            "the agent's output ended without its final event ({exit_text})"
-        ))),
+        None => failed(with_tail(format!("the agent's output ended without its final event ({exit_text})"))),
         Some((true, message)) => {
-            let said = message
-                .or(worst.as_ref().map(|w| w.message))
-                .unwrap_or("no message");
+            let said = message.or(worst.as_ref().map(|w| w.message)).unwrap_or("no message");
             failed(format!("the agent reported a failure: {said}"))
         }
         Some((false, _)) => {
             if let Some(w) = worst.as_ref().filter(|_| rules.errors_fail) {
                 failed(format!("the agent reported an error: {}", w.message))
             } else if rules.exit_fails && matches!(exit, Exit::Code(c) if c != 0) {
-                failed(with_tail(format!(
-                    "the agent finished but exited with {exit_text}"
-                )))
+                failed(with_tail(format!("the agent finished but exited with {exit_text}")))
             } else {
                 AgentVerdict::Done
             }
@@ -111,15 +93,7 @@ fn worst_error(entries: &[Entry]) -> Option<Worst<'_>> {
     entries
         .iter()
         .filter_map(|e| match e {
-            Entry::Error {
-                class,
-                message,
-                reset_at,
-            } => Some(Worst {
-                class: *class,
-                message,
-                reset_at: *reset_at,
-            }),
+            Entry::Error { class, message, reset_at } => Some(Worst { class: *class, message, reset_at: *reset_at }),
             _ => None,
         })
         .max_by_key(|w| (rank(w.class), w.reset_at.is_some(), w.reset_at))
@@ -131,27 +105,16 @@ mod tests {
     use crate::supervise::Stream;
 
     fn error(class: ErrorClass, message: &str, reset_at: Option<Millis>) -> Entry {
-        Entry::Error {
-            class,
-            message: message.into(),
-            reset_at,
-        }
+        Entry::Error { class, message: message.into(), reset_at }
     }
 
     fn finished(is_error: bool, message: Option<&str>) -> Entry {
-        Entry::Finished {
-            is_error,
-            message: message.map(str::to_owned),
-        }
+        Entry::Finished { is_error, message: message.map(str::to_owned) }
     }
 
     fn failed(v: AgentVerdict) -> (String, ErrorClass, Option<Millis>) {
         match v {
-            AgentVerdict::Failed {
-                reason,
-                class,
-                reset_at,
-            } => (reason, class, reset_at),
+            AgentVerdict::Failed { reason, class, reset_at } => (reason, class, reset_at),
             AgentVerdict::Done => panic!("expected a failure"),
         }
     }
@@ -160,10 +123,7 @@ mod tests {
     fn a_successful_final_event_is_done_whatever_the_exit() {
         let entries = [finished(false, Some("done"))];
         for exit in [Exit::Code(0), Exit::Code(1), Exit::Signal(15)] {
-            assert_eq!(
-                verdict(Rules::FINAL_EVENT, exit, &entries),
-                AgentVerdict::Done
-            );
+            assert_eq!(verdict(Rules::FINAL_EVENT, exit, &entries), AgentVerdict::Done);
         }
     }
 
@@ -176,8 +136,7 @@ mod tests {
             error(ErrorClass::Overloaded, "busy", Some(9)),
             finished(true, Some("API Error: 429")),
         ];
-        let (reason, class, reset_at) =
-            failed(verdict(Rules::FINAL_EVENT, Exit::Code(0), &entries));
+        let (reason, class, reset_at) = failed(verdict(Rules::FINAL_EVENT, Exit::Code(0), &entries));
         assert_eq!(reason, "the agent reported a failure: API Error: 429");
         assert_eq!((class, reset_at), (ErrorClass::RateLimit, Some(5)));
     }
@@ -189,23 +148,15 @@ mod tests {
             error(ErrorClass::Auth, "key", None),
             finished(true, None),
         ];
-        let (reason, class, reset_at) =
-            failed(verdict(Rules::FINAL_EVENT, Exit::Code(1), &entries));
+        let (reason, class, reset_at) = failed(verdict(Rules::FINAL_EVENT, Exit::Code(1), &entries));
         assert_eq!(reason, "the agent reported a failure: key");
         assert_eq!((class, reset_at), (ErrorClass::Auth, None));
     }
 
     #[test]
     fn no_final_event_is_a_crash_quoting_stderr() {
-        let entries = [
-            Entry::Text {
-                text: "working".into(),
-            },
-            Entry::Raw {
-                stream: Stream::Stderr,
-                text: "panic: boom".into(),
-            },
-        ];
+        let entries =
+            [Entry::Text { text: "working".into() }, Entry::Raw { stream: Stream::Stderr, text: "panic: boom".into() }];
         let (reason, class, _) = failed(verdict(Rules::FINAL_EVENT, Exit::Signal(6), &entries));
         assert_eq!(
             reason,
@@ -223,33 +174,18 @@ mod tests {
             exit_meaning: |code| (code == 41).then_some((ErrorClass::Auth, "not signed in")),
             ..Rules::FINAL_EVENT
         };
-        let entries = [
-            error(ErrorClass::Other, "Maximum session turns exceeded", None),
-            finished(false, None),
-        ];
+        let entries = [error(ErrorClass::Other, "Maximum session turns exceeded", None), finished(false, None)];
         let (reason, ..) = failed(verdict(strict, Exit::Code(0), &entries));
-        assert_eq!(
-            reason,
-            "the agent reported an error: Maximum session turns exceeded"
-        );
-        assert_eq!(
-            verdict(Rules::FINAL_EVENT, Exit::Code(0), &entries),
-            AgentVerdict::Done
-        );
+        assert_eq!(reason, "the agent reported an error: Maximum session turns exceeded");
+        assert_eq!(verdict(Rules::FINAL_EVENT, Exit::Code(0), &entries), AgentVerdict::Done);
         let (reason, class, _) = failed(verdict(strict, Exit::Code(41), &[finished(false, None)]));
-        assert_eq!(
-            reason,
-            "the agent finished but exited with exit code 41 (not signed in)"
-        );
+        assert_eq!(reason, "the agent finished but exited with exit code 41 (not signed in)");
         assert_eq!(class, ErrorClass::Auth);
     }
 
     #[test]
     fn without_a_final_event_the_exit_code_decides() {
-        let plain = Rules {
-            final_event: false,
-            ..Rules::FINAL_EVENT
-        };
+        let plain = Rules { final_event: false, ..Rules::FINAL_EVENT };
         assert_eq!(verdict(plain, Exit::Code(0), &[]), AgentVerdict::Done);
         let (reason, class, _) = failed(verdict(plain, Exit::Code(2), &[]));
         assert_eq!((reason.as_str(), class), ("exit code 2", ErrorClass::Other));

@@ -95,9 +95,7 @@ impl CliKind {
             CliKind::Opencode => "run `opencode auth login`",
             CliKind::Cursor => "run `cursor-agent login`, or set CURSOR_API_KEY",
             CliKind::Amp => "run `amp login`, or set AMP_API_KEY",
-            CliKind::Aider => {
-                "set your model provider's key, e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY"
-            }
+            CliKind::Aider => "set your model provider's key, e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY",
         }
     }
 }

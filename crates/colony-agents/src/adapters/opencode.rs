@@ -65,14 +65,12 @@ fn tool(part: &Value) -> Vec<Entry> {
         input_summary: summarize(state.get("input").unwrap_or(&Value::Null)),
     }];
     match text(state, "status") {
-        Some("completed") => entries.push(Entry::ToolResult {
-            output: text(state, "output").unwrap_or("").to_owned(),
-            is_error: false,
-        }),
-        Some("error") => entries.push(Entry::ToolResult {
-            output: text(state, "error").unwrap_or("").to_owned(),
-            is_error: true,
-        }),
+        Some("completed") => {
+            entries.push(Entry::ToolResult { output: text(state, "output").unwrap_or("").to_owned(), is_error: false })
+        }
+        Some("error") => {
+            entries.push(Entry::ToolResult { output: text(state, "error").unwrap_or("").to_owned(), is_error: true })
+        }
         _ => {}
     }
     entries
@@ -95,10 +93,7 @@ fn step_finish(v: &Value, part: &Value) -> Vec<Entry> {
     if reason != "tool-calls" {
         let is_error = FAILED_REASONS.contains(&reason);
         entries.extend(session(v));
-        entries.push(Entry::Finished {
-            is_error,
-            message: is_error.then(|| format!("the model stopped: {reason}")),
-        });
+        entries.push(Entry::Finished { is_error, message: is_error.then(|| format!("the model stopped: {reason}")) });
     }
     entries
 }
@@ -113,16 +108,9 @@ fn error(v: &Value, at: Millis) -> Vec<Entry> {
         .or_else(|| text(e, "name"))
         .unwrap_or("error")
         .to_owned();
-    let mut entries = vec![event::error_with_status(
-        &message,
-        e.pointer("/data/statusCode"),
-        at,
-    )];
+    let mut entries = vec![event::error_with_status(&message, e.pointer("/data/statusCode"), at)];
     entries.extend(session(v));
-    entries.push(Entry::Finished {
-        is_error: true,
-        message: Some(message),
-    });
+    entries.push(Entry::Finished { is_error: true, message: Some(message) });
     entries
 }
 
@@ -135,18 +123,12 @@ mod tests {
     use super::*;
 
     fn args(a: &Args) -> Vec<String> {
-        argv(a)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect()
+        argv(a).into_iter().map(|a| a.into_string().unwrap()).collect()
     }
 
     #[test]
     fn argv_by_default_approves_permissions() {
-        assert_eq!(
-            args(&Args::default()),
-            ["run", "--format", "json", "--auto"]
-        );
+        assert_eq!(args(&Args::default()), ["run", "--format", "json", "--auto"]);
     }
 
     #[test]

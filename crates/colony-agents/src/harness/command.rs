@@ -36,24 +36,13 @@ impl CommandHarness {
     /// from `base`, the directory of `colony.toml`, because the child runs
     /// in a worktree and how a relative program resolves against a changed
     /// cwd is platform-specific. A bare name is looked up on `PATH`.
-    pub fn new(
-        argv: Vec<String>,
-        env: Vec<(String, String)>,
-        base: &Path,
-    ) -> Result<Self, AgentError> {
+    pub fn new(argv: Vec<String>, env: Vec<(String, String)>, base: &Path) -> Result<Self, AgentError> {
         let mut argv = argv.into_iter();
         let program = argv.next().ok_or(AgentError::EmptyCommand)?;
         let path = Path::new(&program);
-        let program = if path.is_relative() && program.contains('/') {
-            base.join(path).into_os_string()
-        } else {
-            program.into()
-        };
-        Ok(Self {
-            program,
-            args: argv.collect(),
-            env,
-        })
+        let program =
+            if path.is_relative() && program.contains('/') { base.join(path).into_os_string() } else { program.into() };
+        Ok(Self { program, args: argv.collect(), env })
     }
 }
 
@@ -69,10 +58,7 @@ impl Harness for CommandHarness {
     }
 
     fn parse_line(&self, stream: Stream, line: &str, _at: Millis) -> Vec<Entry> {
-        vec![Entry::Raw {
-            stream,
-            text: line.to_owned(),
-        }]
+        vec![Entry::Raw { stream, text: line.to_owned() }]
     }
 
     fn verdict(&self, exit: Exit, entries: &[Entry]) -> AgentVerdict {
@@ -80,16 +66,8 @@ impl Harness for CommandHarness {
             return AgentVerdict::Done;
         }
         let tail = stderr_tail(entries);
-        let reason = if tail.is_empty() {
-            exit.to_string()
-        } else {
-            format!("{exit}; stderr ends:\n{tail}")
-        };
-        AgentVerdict::Failed {
-            reason,
-            class: ErrorClass::Other,
-            reset_at: None,
-        }
+        let reason = if tail.is_empty() { exit.to_string() } else { format!("{exit}; stderr ends:\n{tail}") };
+        AgentVerdict::Failed { reason, class: ErrorClass::Other, reset_at: None }
     }
 }
 
@@ -98,10 +76,7 @@ impl Harness for CommandHarness {
 /// failed round, feedback file). Colony's come last so a configured
 /// variable cannot shadow them (later pairs win).
 pub fn agent_env(configured: &[(String, String)], run: &AgentRun) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = configured
-        .iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
+    let mut env: Vec<(OsString, OsString)> = configured.iter().map(|(k, v)| (k.into(), v.into())).collect();
     env.push(("COLONY_TASK_ID".into(), run.task.id.as_str().into()));
     env.push(("COLONY_ATTEMPT".into(), run.attempt.to_string().into()));
     env.push(("COLONY_WORKTREE".into(), run.worktree.clone().into()));
@@ -119,10 +94,7 @@ pub fn stderr_tail(entries: &[Entry]) -> String {
         .iter()
         .rev()
         .filter_map(|e| match e {
-            Entry::Raw {
-                stream: Stream::Stderr,
-                text,
-            } => Some(text.as_str()),
+            Entry::Raw { stream: Stream::Stderr, text } => Some(text.as_str()),
             _ => None,
         })
         .take(TAIL_LINES)
@@ -143,10 +115,7 @@ pub fn stderr_tail(entries: &[Entry]) -> String {
 /// directory. Written beside and renamed into place, so the agent never
 /// reads half a file, even one left from an earlier attempt.
 pub fn write_task_file(path: &Path, task: &TaskSpec) -> Result<(), AgentError> {
-    let fail = |source| AgentError::TaskFile {
-        path: path.to_owned(),
-        source,
-    };
+    let fail = |source| AgentError::TaskFile { path: path.to_owned(), source };
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(fail)?;
     }
@@ -179,20 +148,11 @@ mod tests {
 
     fn harness(argv: &[&str]) -> CommandHarness {
         let argv = argv.iter().map(|s| s.to_string()).collect();
-        CommandHarness::new(
-            argv,
-            vec![("COLONY_ATTEMPT".into(), "99".into())],
-            Path::new("/repo"),
-        )
-        .unwrap()
+        CommandHarness::new(argv, vec![("COLONY_ATTEMPT".into(), "99".into())], Path::new("/repo")).unwrap()
     }
 
     fn env_of(inv: &Invocation, key: &str) -> Option<String> {
-        inv.env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.to_string_lossy().into_owned())
+        inv.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.to_string_lossy().into_owned())
     }
 
     #[test]
@@ -201,15 +161,8 @@ mod tests {
         let inv = harness(&["python3", "agent.py", "--fast"]).invocation(&run);
         assert_eq!(inv.program, "python3");
         assert_eq!(inv.args, ["agent.py", "--fast"]);
-        assert_eq!(
-            inv.stdin,
-            StdinSource::Bytes(run.prompt.clone().into_bytes())
-        );
-        assert!(
-            inv.args
-                .iter()
-                .all(|a| !a.to_string_lossy().contains("users table"))
-        );
+        assert_eq!(inv.stdin, StdinSource::Bytes(run.prompt.clone().into_bytes()));
+        assert!(inv.args.iter().all(|a| !a.to_string_lossy().contains("users table")));
     }
 
     #[test]
@@ -217,18 +170,9 @@ mod tests {
         let inv = harness(&["agent"]).invocation(&agent_run(Some("/repo/.colony/runs/fb.md")));
         assert_eq!(env_of(&inv, "COLONY_TASK_ID").as_deref(), Some("db-schema"));
         assert_eq!(env_of(&inv, "COLONY_ATTEMPT").as_deref(), Some("2"));
-        assert_eq!(
-            env_of(&inv, "COLONY_WORKTREE").as_deref(),
-            Some("/repo/.colony/worktrees/db-schema")
-        );
-        assert_eq!(
-            env_of(&inv, "COLONY_TASK_FILE").as_deref(),
-            Some("/repo/.colony/runs/db-schema/2/task.json")
-        );
-        assert_eq!(
-            env_of(&inv, "COLONY_FEEDBACK_FILE").as_deref(),
-            Some("/repo/.colony/runs/fb.md")
-        );
+        assert_eq!(env_of(&inv, "COLONY_WORKTREE").as_deref(), Some("/repo/.colony/worktrees/db-schema"));
+        assert_eq!(env_of(&inv, "COLONY_TASK_FILE").as_deref(), Some("/repo/.colony/runs/db-schema/2/task.json"));
+        assert_eq!(env_of(&inv, "COLONY_FEEDBACK_FILE").as_deref(), Some("/repo/.colony/runs/fb.md"));
     }
 
     #[test]
@@ -240,20 +184,14 @@ mod tests {
     #[test]
     fn relative_program_paths_are_taken_from_the_config_directory() {
         let inv = harness(&["./scripts/agent.sh"]).invocation(&agent_run(None));
-        assert_eq!(
-            PathBuf::from(inv.program),
-            Path::new("/repo/scripts/agent.sh")
-        );
+        assert_eq!(PathBuf::from(inv.program), Path::new("/repo/scripts/agent.sh"));
         let inv = harness(&["/usr/bin/env", "agent"]).invocation(&agent_run(None));
         assert_eq!(inv.program, "/usr/bin/env");
     }
 
     #[test]
     fn an_empty_command_is_refused() {
-        assert!(matches!(
-            CommandHarness::new(vec![], vec![], Path::new("/")),
-            Err(AgentError::EmptyCommand)
-        ));
+        assert!(matches!(CommandHarness::new(vec![], vec![], Path::new("/")), Err(AgentError::EmptyCommand)));
     }
 
     #[test]
@@ -261,40 +199,22 @@ mod tests {
         let h = harness(&["agent"]);
         assert_eq!(
             h.parse_line(Stream::Stdout, r#"{"type":"result"}"#, 0),
-            [Entry::Raw {
-                stream: Stream::Stdout,
-                text: r#"{"type":"result"}"#.into()
-            }]
+            [Entry::Raw { stream: Stream::Stdout, text: r#"{"type":"result"}"#.into() }]
         );
     }
 
     #[test]
     fn exit_zero_is_done_anything_else_fails_with_the_stderr_tail() {
         let h = harness(&["agent"]);
-        let mut entries: Vec<Entry> = (0..30)
-            .map(|i| Entry::Raw {
-                stream: Stream::Stderr,
-                text: format!("err {i}"),
-            })
-            .collect();
-        entries.push(Entry::Raw {
-            stream: Stream::Stdout,
-            text: "not quoted".into(),
-        });
+        let mut entries: Vec<Entry> =
+            (0..30).map(|i| Entry::Raw { stream: Stream::Stderr, text: format!("err {i}") }).collect();
+        entries.push(Entry::Raw { stream: Stream::Stdout, text: "not quoted".into() });
         assert_eq!(h.verdict(Exit::Code(0), &entries), AgentVerdict::Done);
-        let AgentVerdict::Failed {
-            reason,
-            class,
-            reset_at,
-        } = h.verdict(Exit::Code(3), &entries)
-        else {
+        let AgentVerdict::Failed { reason, class, reset_at } = h.verdict(Exit::Code(3), &entries) else {
             panic!("exit 3 must fail");
         };
         assert_eq!((class, reset_at), (ErrorClass::Other, None));
-        assert!(
-            reason.starts_with("exit code 3; stderr ends:\nerr 10\n"),
-            "{reason}"
-        );
+        assert!(reason.starts_with("exit code 3; stderr ends:\nerr 10\n"), "{reason}");
         assert!(reason.ends_with("err 29"), "{reason}");
         assert!(!reason.contains("not quoted"));
         let AgentVerdict::Failed { reason, .. } = h.verdict(Exit::Signal(9), &[]) else {
@@ -306,10 +226,7 @@ mod tests {
     #[test]
     fn a_huge_stderr_line_is_cut_to_its_end_on_a_char_boundary() {
         let text = format!("{}tail", "é".repeat(10_000));
-        let tail = stderr_tail(&[Entry::Raw {
-            stream: Stream::Stderr,
-            text,
-        }]);
+        let tail = stderr_tail(&[Entry::Raw { stream: Stream::Stderr, text }]);
         assert!(tail.len() <= TAIL_BYTES + "…".len() + 1);
         assert!(tail.starts_with('…') && tail.ends_with("tail"));
     }
@@ -323,10 +240,6 @@ mod tests {
         write_task_file(&path, &task).unwrap();
         let back: TaskSpec = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(back, task);
-        assert_eq!(
-            fs::read_dir(path.parent().unwrap()).unwrap().count(),
-            1,
-            "no temporary left"
-        );
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "no temporary left");
     }
 }

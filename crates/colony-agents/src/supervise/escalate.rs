@@ -60,12 +60,7 @@ pub(crate) fn step(stage: Stage, happening: Happening) -> (Stage, &'static [Acti
         // Grandchildren (npx wrappers, MCP servers, `cmd &`) outlive a leader
         // that exits on its own or on SIGTERM; they must not outlive colony.
         (_, Happening::LeaderExited { members_left: true }) => (Stage::Exited, &[Signal(Kill)]),
-        (
-            _,
-            Happening::LeaderExited {
-                members_left: false,
-            },
-        ) => (Stage::Exited, &[]),
+        (_, Happening::LeaderExited { members_left: false }) => (Stage::Exited, &[]),
         (Stage::Running, Happening::StopAsked) => (Stage::Terminating, &[Signal(Term), ArmGrace]),
         (Stage::Terminating, Happening::GraceOver) => (Stage::Killed, &[Signal(Kill)]),
         (stage, Happening::StopAsked | Happening::GraceOver) => (stage, &[]),
@@ -78,25 +73,17 @@ mod tests {
     use super::GroupSignal::{Kill, Term};
     use super::*;
 
-    const ALONE: Happening = Happening::LeaderExited {
-        members_left: false,
-    };
+    const ALONE: Happening = Happening::LeaderExited { members_left: false };
     const WITH_OTHERS: Happening = Happening::LeaderExited { members_left: true };
 
     #[test]
     fn a_stop_sends_sigterm_and_starts_the_grace_period() {
-        assert_eq!(
-            step(Stage::Running, Happening::StopAsked),
-            (Stage::Terminating, &[Signal(Term), ArmGrace][..])
-        );
+        assert_eq!(step(Stage::Running, Happening::StopAsked), (Stage::Terminating, &[Signal(Term), ArmGrace][..]));
     }
 
     #[test]
     fn grace_running_out_sends_sigkill() {
-        assert_eq!(
-            step(Stage::Terminating, Happening::GraceOver),
-            (Stage::Killed, &[Signal(Kill)][..])
-        );
+        assert_eq!(step(Stage::Terminating, Happening::GraceOver), (Stage::Killed, &[Signal(Kill)][..]));
     }
 
     #[test]
@@ -109,46 +96,25 @@ mod tests {
     #[test]
     fn whatever_outlives_the_leader_is_killed_at_once() {
         for stage in [Stage::Running, Stage::Terminating, Stage::Killed] {
-            assert_eq!(
-                step(stage, WITH_OTHERS),
-                (Stage::Exited, &[Signal(Kill)][..]),
-                "{stage:?}"
-            );
+            assert_eq!(step(stage, WITH_OTHERS), (Stage::Exited, &[Signal(Kill)][..]), "{stage:?}");
         }
     }
 
     #[test]
     fn a_second_stop_neither_resends_nor_restarts_the_grace_period() {
-        assert_eq!(
-            step(Stage::Terminating, Happening::StopAsked),
-            (Stage::Terminating, &[][..])
-        );
-        assert_eq!(
-            step(Stage::Killed, Happening::StopAsked),
-            (Stage::Killed, &[][..])
-        );
+        assert_eq!(step(Stage::Terminating, Happening::StopAsked), (Stage::Terminating, &[][..]));
+        assert_eq!(step(Stage::Killed, Happening::StopAsked), (Stage::Killed, &[][..]));
     }
 
     #[test]
     fn a_stale_grace_timer_is_ignored() {
-        assert_eq!(
-            step(Stage::Running, Happening::GraceOver),
-            (Stage::Running, &[][..])
-        );
-        assert_eq!(
-            step(Stage::Killed, Happening::GraceOver),
-            (Stage::Killed, &[][..])
-        );
+        assert_eq!(step(Stage::Running, Happening::GraceOver), (Stage::Running, &[][..]));
+        assert_eq!(step(Stage::Killed, Happening::GraceOver), (Stage::Killed, &[][..]));
     }
 
     #[test]
     fn nothing_happens_after_exit() {
-        for h in [
-            Happening::StopAsked,
-            Happening::GraceOver,
-            ALONE,
-            WITH_OTHERS,
-        ] {
+        for h in [Happening::StopAsked, Happening::GraceOver, ALONE, WITH_OTHERS] {
             assert_eq!(step(Stage::Exited, h), (Stage::Exited, &[][..]), "{h:?}");
         }
     }
@@ -157,12 +123,7 @@ mod tests {
     fn the_full_sequence_for_a_child_that_ignores_sigterm() {
         let mut stage = Stage::Running;
         let mut sent = Vec::new();
-        for h in [
-            Happening::StopAsked,
-            Happening::StopAsked,
-            Happening::GraceOver,
-            WITH_OTHERS,
-        ] {
+        for h in [Happening::StopAsked, Happening::StopAsked, Happening::GraceOver, WITH_OTHERS] {
             let (next, actions) = step(stage, h);
             stage = next;
             sent.extend(actions.iter().filter_map(|a| match a {

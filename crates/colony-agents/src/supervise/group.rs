@@ -116,9 +116,7 @@ pub async fn kill_group(pgid: Pgid, grace: Duration) -> Result<GroupEnd, AgentEr
         stage = next;
         happening = loop {
             if !group_alive(pgid) {
-                break Happening::LeaderExited {
-                    members_left: false,
-                };
+                break Happening::LeaderExited { members_left: false };
             }
             let now = Instant::now();
             if stage == Stage::Terminating && grace_until.is_some_and(|t| now >= t) {
@@ -147,10 +145,7 @@ mod tests {
     #[tokio::test]
     async fn colony_refuses_to_kill_its_own_group() {
         let own = Pgid::new(unix::own_group()).unwrap();
-        assert!(matches!(
-            kill_group(own, Duration::ZERO).await,
-            Err(AgentError::OwnGroup { .. })
-        ));
+        assert!(matches!(kill_group(own, Duration::ZERO).await, Err(AgentError::OwnGroup { .. })));
         assert!(group_alive(own));
     }
 }

@@ -11,8 +11,5 @@ mod unix;
 
 pub use group::{GroupEnd, Pgid, group_alive, kill_group};
 pub use run::run;
-pub use spec::{
-    ChildSpec, DEFAULT_GRACE, Exit, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason,
-    Stream,
-};
+pub use spec::{ChildSpec, DEFAULT_GRACE, Exit, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream};
 pub use unix::boot_id;

@@ -23,9 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::escalate::{Action, Happening, Stage, step};
 use super::group::Pgid;
-use super::spec::{
-    ChildSpec, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream,
-};
+use super::spec::{ChildSpec, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream};
 use super::unix;
 use crate::AgentError;
 
@@ -79,11 +77,9 @@ pub async fn run(
         cwd: spec.cwd.clone(),
         source,
     })?;
-    let raw_pid = child
-        .id()
-        .expect("a child that was just spawned is not yet reaped");
-    let pgid = Pgid::new(i32::try_from(raw_pid).expect("pids fit in i32"))
-        .expect("a new group leader's pid is above 1");
+    let raw_pid = child.id().expect("a child that was just spawned is not yet reaped");
+    let pgid =
+        Pgid::new(i32::try_from(raw_pid).expect("pids fit in i32")).expect("a new group leader's pid is above 1");
     let guard = KillOnDrop(pgid);
     observer.started(pgid);
 
@@ -163,13 +159,7 @@ pub async fn run(
     readers.abort_all();
 
     let (exit, duration) = exit.expect("the loop ends only once the leader has exited");
-    Ok(RunOutcome {
-        exit,
-        stopped,
-        pgid,
-        duration,
-        stragglers,
-    })
+    Ok(RunOutcome { exit, stopped, pgid, duration, stragglers })
 }
 
 /// Kills the whole group if [`run`] is dropped before the leader exits
@@ -184,12 +174,7 @@ impl Drop for KillOnDrop {
 }
 
 /// Hands one feed to the observer; any output restarts the silence clock.
-fn deliver(
-    feed: Feed,
-    observer: &mut impl RunObserver,
-    quiet_at: &mut Option<Instant>,
-    silence: Option<Duration>,
-) {
+fn deliver(feed: Feed, observer: &mut impl RunObserver, quiet_at: &mut Option<Instant>, silence: Option<Duration>) {
     if let Some(d) = silence {
         *quiet_at = Some(Instant::now() + d);
     }
@@ -233,11 +218,7 @@ async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, tx: mpsc::Sender
             pending.extend_from_slice(&rest[..i]);
             rest = &rest[i + 1..];
             completed = true;
-            if tx
-                .send(Feed::Line(line(stream, &mut pending)))
-                .await
-                .is_err()
-            {
+            if tx.send(Feed::Line(line(stream, &mut pending))).await.is_err() {
                 return;
             }
         }
@@ -259,13 +240,8 @@ fn line(stream: Stream, pending: &mut Vec<u8>) -> OutputLine {
     if bytes.last() == Some(&b'\r') {
         bytes.pop();
     }
-    let text = String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    OutputLine {
-        stream,
-        at: SystemTime::now(),
-        text,
-    }
+    let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    OutputLine { stream, at: SystemTime::now(), text }
 }
 
 #[cfg(test)]
@@ -284,14 +260,6 @@ mod tests {
                 texts.push(l.text);
             }
         }
-        assert_eq!(
-            texts,
-            [
-                "one",
-                "two",
-                "\u{fffd}\u{fffd} three",
-                "last without newline"
-            ]
-        );
+        assert_eq!(texts, ["one", "two", "\u{fffd}\u{fffd} three", "last without newline"]);
     }
 }

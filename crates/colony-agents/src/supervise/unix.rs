@@ -70,9 +70,7 @@ fn live_member(pgid: i32) -> Option<bool> {
     let dir = std::fs::read_dir("/proc").ok()?;
     let found = dir.flatten().any(|entry| {
         let name = entry.file_name();
-        let is_pid = name
-            .to_str()
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        let is_pid = name.to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
         // A process can vanish between listing and reading: skip it.
         is_pid
             && std::fs::read_to_string(entry.path().join("stat"))
@@ -137,14 +135,8 @@ mod tests {
 
     #[test]
     fn stat_lines_with_awkward_command_names_parse() {
-        assert_eq!(
-            stat_group_and_state("42 (sleep) S 1 40 40 0"),
-            Some((40, 'S'))
-        );
-        assert_eq!(
-            stat_group_and_state("42 (a b) c) Z 1 7 7 0"),
-            Some((7, 'Z'))
-        );
+        assert_eq!(stat_group_and_state("42 (sleep) S 1 40 40 0"), Some((40, 'S')));
+        assert_eq!(stat_group_and_state("42 (a b) c) Z 1 7 7 0"), Some((7, 'Z')));
         assert_eq!(stat_group_and_state("garbage"), None);
     }
 

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use colony_agents::{
-    AgentRun, AgentVerdict, CommandHarness, Entry, Harness, LogReader, LogWriter, OutputLine, Pgid,
-    RunObserver, Stream, millis, run, write_task_file,
+    AgentRun, AgentVerdict, CommandHarness, Entry, Harness, LogReader, LogWriter, OutputLine, Pgid, RunObserver,
+    Stream, millis, run, write_task_file,
 };
 use colony_core::{TaskId, TaskSpec};
 use tokio_util::sync::CancellationToken;
@@ -32,10 +32,7 @@ impl RunObserver for Engine<'_> {
     fn started(&mut self, _pgid: Pgid) {}
 
     fn line(&mut self, line: OutputLine) {
-        for entry in self
-            .harness
-            .parse_line(line.stream, &line.text, millis(line.at))
-        {
+        for entry in self.harness.parse_line(line.stream, &line.text, millis(line.at)) {
             self.log.append(millis(line.at), &entry).unwrap();
             self.entries.push(entry);
         }
@@ -61,11 +58,7 @@ async fn attempt(root: &Path, exit_with: &str, feedback: Option<PathBuf>) -> Att
     )
     .unwrap();
     let agent_run = AgentRun {
-        task: TaskSpec::new(
-            TaskId::new("login-api").unwrap(),
-            "Login",
-            "Add a login endpoint",
-        ),
+        task: TaskSpec::new(TaskId::new("login-api").unwrap(), "Login", "Add a login endpoint"),
         attempt: 1,
         worktree: worktree.clone(),
         task_file: runs.join("task.json"),
@@ -77,38 +70,19 @@ async fn attempt(root: &Path, exit_with: &str, feedback: Option<PathBuf>) -> Att
     write_task_file(&agent_run.task_file, &agent_run.task).unwrap();
     let spec = harness.invocation(&agent_run).into_child(&worktree);
     let log = runs.join("log.jsonl");
-    let mut engine = Engine {
-        harness: &harness,
-        log: LogWriter::open(&log).unwrap(),
-        entries: Vec::new(),
-    };
-    let out = run(spec, &CancellationToken::new(), &mut engine)
-        .await
-        .unwrap();
+    let mut engine = Engine { harness: &harness, log: LogWriter::open(&log).unwrap(), entries: Vec::new() };
+    let out = run(spec, &CancellationToken::new(), &mut engine).await.unwrap();
     let prompt = std::fs::read_to_string(worktree.join("prompt.txt")).unwrap();
-    assert_eq!(
-        prompt, agent_run.prompt,
-        "the prompt arrived whole on stdin"
-    );
-    assert!(
-        !worktree.join("pwned").exists() && !root.join("pwned").exists(),
-        "no shell read the prompt"
-    );
-    Attempt {
-        verdict: harness.verdict(out.exit, &engine.entries),
-        entries: engine.entries,
-        log,
-    }
+    assert_eq!(prompt, agent_run.prompt, "the prompt arrived whole on stdin");
+    assert!(!worktree.join("pwned").exists() && !root.join("pwned").exists(), "no shell read the prompt");
+    Attempt { verdict: harness.verdict(out.exit, &engine.entries), entries: engine.entries, log }
 }
 
 fn stdout_of(entries: &[Entry]) -> Vec<&str> {
     entries
         .iter()
         .filter_map(|e| match e {
-            Entry::Raw {
-                stream: Stream::Stdout,
-                text,
-            } => Some(text.as_str()),
+            Entry::Raw { stream: Stream::Stdout, text } => Some(text.as_str()),
             _ => None,
         })
         .collect()
@@ -121,19 +95,9 @@ async fn a_command_agent_gets_its_inputs_and_exit_zero_is_done() {
     let done = attempt(&root, "0", None).await;
     assert_eq!(done.verdict, AgentVerdict::Done);
     let cwd = format!("cwd={}", root.join("worktree").display());
-    assert_eq!(
-        stdout_of(&done.entries),
-        [
-            "id=login-api attempt=1",
-            cwd.as_str(),
-            "feedback=none",
-            "task file ok"
-        ]
-    );
+    assert_eq!(stdout_of(&done.entries), ["id=login-api attempt=1", cwd.as_str(), "feedback=none", "task file ok"]);
     let mut reader = LogReader::open(&done.log).unwrap();
-    let logged: Vec<Entry> = std::iter::from_fn(|| reader.next_now())
-        .map(|r| r.unwrap().entry)
-        .collect();
+    let logged: Vec<Entry> = std::iter::from_fn(|| reader.next_now()).map(|r| r.unwrap().entry).collect();
     assert_eq!(logged, done.entries, "the log holds every entry in order");
 }
 
@@ -142,11 +106,7 @@ async fn a_failing_command_agent_fails_with_its_stderr() {
     let root = tempfile::tempdir().unwrap();
     let feedback = root.path().join("feedback.md");
     let failed = attempt(root.path(), "7", Some(feedback.clone())).await;
-    assert!(
-        stdout_of(&failed.entries).contains(&format!("feedback={}", feedback.display()).as_str())
-    );
-    let AgentVerdict::Failed { reason, .. } = failed.verdict else {
-        panic!("exit 7 must fail")
-    };
+    assert!(stdout_of(&failed.entries).contains(&format!("feedback={}", feedback.display()).as_str()));
+    let AgentVerdict::Failed { reason, .. } = failed.verdict else { panic!("exit 7 must fail") };
     assert_eq!(reason, "exit code 7; stderr ends:\ncomplaint");
 }

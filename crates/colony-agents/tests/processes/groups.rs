@@ -31,10 +31,7 @@ fn leftover_group(prelude: &str) -> Pgid {
 async fn a_group_left_behind_is_terminated() {
     let pgid = leftover_group("");
     assert!(group_alive(pgid), "the sleeps outlive their leader");
-    assert_eq!(
-        kill_group(pgid, Duration::from_secs(5)).await.unwrap(),
-        GroupEnd::Terminated
-    );
+    assert_eq!(kill_group(pgid, Duration::from_secs(5)).await.unwrap(), GroupEnd::Terminated);
     assert!(!group_alive(pgid));
     assert!(eventually(REAP_BOUND, || !kernel_knows_group(pgid)).await);
 }
@@ -51,8 +48,5 @@ async fn a_group_that_ignores_sigterm_is_killed() {
 async fn a_group_already_gone_is_left_alone() {
     let pgid = leftover_group("");
     kill_group(pgid, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(
-        kill_group(pgid, Duration::from_secs(5)).await.unwrap(),
-        GroupEnd::AlreadyGone
-    );
+    assert_eq!(kill_group(pgid, Duration::from_secs(5)).await.unwrap(), GroupEnd::AlreadyGone);
 }

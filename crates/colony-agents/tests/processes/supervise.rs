@@ -20,9 +20,7 @@ async fn the_prompt_arrives_on_stdin_which_is_then_closed() {
     let big = "p".repeat(300 * 1024);
     spec.stdin = StdinSource::Bytes(format!("hello\n{big}\nlast").into_bytes());
     let mut seen = Collect::default();
-    let out = run(spec, &CancellationToken::new(), &mut seen)
-        .await
-        .unwrap();
+    let out = run(spec, &CancellationToken::new(), &mut seen).await.unwrap();
     assert_eq!(out.exit, Exit::Code(0));
     assert_eq!(out.stopped, None);
     assert_eq!(seen.texts(Stream::Stdout), ["hello", big.as_str(), "last"]);
@@ -36,9 +34,7 @@ async fn a_null_stdin_reads_as_end_of_file() {
     let dir = tempfile::tempdir().unwrap();
     let spec = script(dir.path(), "cat\necho after\n");
     let mut seen = Collect::default();
-    let out = run(spec, &CancellationToken::new(), &mut seen)
-        .await
-        .unwrap();
+    let out = run(spec, &CancellationToken::new(), &mut seen).await.unwrap();
     assert_eq!(out.exit, Exit::Code(0));
     assert_eq!(seen.texts(Stream::Stdout), ["after"]);
 }
@@ -52,15 +48,10 @@ async fn environment_and_working_directory_are_as_specified() {
     spec.cwd = worktree.clone();
     spec.env = vec![("GREETING".into(), "hi there".into())];
     let mut seen = Collect::default();
-    let out = run(spec, &CancellationToken::new(), &mut seen)
-        .await
-        .unwrap();
+    let out = run(spec, &CancellationToken::new(), &mut seen).await.unwrap();
     assert_eq!(out.exit, Exit::Code(4));
     let real = worktree.canonicalize().unwrap();
-    assert_eq!(
-        seen.texts(Stream::Stdout),
-        ["hi there", real.to_str().unwrap()]
-    );
+    assert_eq!(seen.texts(Stream::Stdout), ["hi there", real.to_str().unwrap()]);
 }
 
 #[tokio::test]
@@ -68,9 +59,7 @@ async fn the_wall_clock_timeout_stops_a_long_sleep() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = script(dir.path(), "sleep 1000\n");
     spec.wall_timeout = Some(Duration::from_millis(300));
-    let out = run(spec, &CancellationToken::new(), &mut Collect::default())
-        .await
-        .unwrap();
+    let out = run(spec, &CancellationToken::new(), &mut Collect::default()).await.unwrap();
     assert_eq!(out.stopped, Some(StopReason::WallTimeout));
     assert_eq!(out.exit, Exit::Signal(SIGTERM));
     assert!(out.duration >= Duration::from_millis(300) && out.duration < Duration::from_secs(10));
@@ -84,9 +73,7 @@ async fn the_silence_timeout_stops_a_child_that_went_quiet() {
     let mut spec = script(dir.path(), "echo working\nsleep 1000\n");
     spec.silence_timeout = Some(Duration::from_millis(300));
     let mut seen = Collect::default();
-    let out = run(spec, &CancellationToken::new(), &mut seen)
-        .await
-        .unwrap();
+    let out = run(spec, &CancellationToken::new(), &mut seen).await.unwrap();
     assert_eq!(out.stopped, Some(StopReason::Silence));
     assert_eq!(seen.texts(Stream::Stdout), ["working"]);
 }
@@ -96,14 +83,11 @@ async fn the_silence_timeout_spares_a_child_that_keeps_talking() {
     let dir = tempfile::tempdir().unwrap();
     // Ten lines 100 ms apart: the whole run outlasts the silence timeout,
     // no single pause does. A partial line counts as output too.
-    let body =
-        "i=0\nwhile [ $i -lt 10 ]; do printf 'tick %s' $i; sleep 0.1; echo; i=$((i+1)); done\n";
+    let body = "i=0\nwhile [ $i -lt 10 ]; do printf 'tick %s' $i; sleep 0.1; echo; i=$((i+1)); done\n";
     let mut spec = script(dir.path(), body);
     spec.silence_timeout = Some(Duration::from_millis(800));
     let mut seen = Collect::default();
-    let out = run(spec, &CancellationToken::new(), &mut seen)
-        .await
-        .unwrap();
+    let out = run(spec, &CancellationToken::new(), &mut seen).await.unwrap();
     assert_eq!((out.exit, out.stopped), (Exit::Code(0), None));
     assert_eq!(seen.texts(Stream::Stdout).len(), 10);
     assert!(out.duration > Duration::from_millis(800));
@@ -120,11 +104,7 @@ async fn a_child_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let out = run(spec, &cancel, &mut seen).await.unwrap();
     assert_eq!(out.stopped, Some(StopReason::Cancelled));
     assert_eq!(out.exit, Exit::Signal(SIGKILL));
-    assert!(
-        out.duration >= Duration::from_millis(300),
-        "{:?}",
-        out.duration
-    );
+    assert!(out.duration >= Duration::from_millis(300), "{:?}", out.duration);
     assert!(eventually(REAP_BOUND, || !kernel_knows_group(out.pgid)).await);
 }
 
@@ -137,10 +117,7 @@ async fn cancelling_stops_the_child_with_sigterm() {
     let out = run(spec, &cancel, &mut seen).await.unwrap();
     assert_eq!(out.stopped, Some(StopReason::Cancelled));
     assert_eq!(out.exit, Exit::Signal(SIGTERM));
-    assert!(
-        out.duration < Duration::from_secs(5),
-        "SIGTERM sufficed, no grace wait"
-    );
+    assert!(out.duration < Duration::from_secs(5), "SIGTERM sufficed, no grace wait");
 }
 
 #[tokio::test]
@@ -159,14 +136,9 @@ async fn a_background_grandchild_does_not_outlive_its_leader() {
     // The grandchild keeps stdout open too: `run` must not wait for EOF.
     let spec = script(dir.path(), "sleep 1000 &\necho started\nexit 0\n");
     let mut seen = Collect::default();
-    let out = run(spec, &CancellationToken::new(), &mut seen)
-        .await
-        .unwrap();
+    let out = run(spec, &CancellationToken::new(), &mut seen).await.unwrap();
     assert_eq!((out.exit, out.stopped), (Exit::Code(0), None));
-    assert!(
-        out.stragglers,
-        "the sleep was still running when the leader exited"
-    );
+    assert!(out.stragglers, "the sleep was still running when the leader exited");
     assert_eq!(seen.texts(Stream::Stdout), ["started"]);
     assert!(eventually(Duration::from_secs(2), || !group_alive(out.pgid)).await);
     assert!(eventually(REAP_BOUND, || !kernel_knows_group(out.pgid)).await);
@@ -196,9 +168,7 @@ async fn a_one_mebibyte_line_passes_whole() {
         "head -c 1048576 /dev/zero | tr '\\0' x\necho\nhead -c 1048576 /dev/zero | tr '\\0' y >&2\n",
     );
     let mut seen = Collect::default();
-    let out = run(spec, &CancellationToken::new(), &mut seen)
-        .await
-        .unwrap();
+    let out = run(spec, &CancellationToken::new(), &mut seen).await.unwrap();
     assert_eq!(out.exit, Exit::Code(0));
     let (stdout, stderr) = (seen.texts(Stream::Stdout), seen.texts(Stream::Stderr));
     assert_eq!((stdout.len(), stderr.len()), (1, 1));
@@ -209,14 +179,9 @@ async fn a_one_mebibyte_line_passes_whole() {
 #[tokio::test]
 async fn output_that_is_not_utf8_is_replaced_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = script(
-        dir.path(),
-        "printf '\\377\\376ok\\r\\n'\nprintf 'caf\\303\\251\\n'\n",
-    );
+    let spec = script(dir.path(), "printf '\\377\\376ok\\r\\n'\nprintf 'caf\\303\\251\\n'\n");
     let mut seen = Collect::default();
-    run(spec, &CancellationToken::new(), &mut seen)
-        .await
-        .unwrap();
+    run(spec, &CancellationToken::new(), &mut seen).await.unwrap();
     assert_eq!(seen.texts(Stream::Stdout), ["\u{fffd}\u{fffd}ok", "café"]);
 }
 
@@ -224,8 +189,6 @@ async fn output_that_is_not_utf8_is_replaced_not_fatal() {
 async fn a_missing_program_is_a_spawn_error() {
     let dir = tempfile::tempdir().unwrap();
     let spec = colony_agents::ChildSpec::new("/nonexistent/agent", dir.path());
-    let err = run(spec, &CancellationToken::new(), &mut Collect::default())
-        .await
-        .unwrap_err();
+    let err = run(spec, &CancellationToken::new(), &mut Collect::default()).await.unwrap_err();
     assert!(matches!(err, AgentError::Spawn { .. }), "{err:?}");
 }

@@ -14,10 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// file is test scaffolding; colony itself never hands a shell anything.
 pub fn script(dir: &Path, body: &str) -> ChildSpec {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let path = dir.join(format!(
-        "script-{}.sh",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    let path = dir.join(format!("script-{}.sh", NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, body).unwrap();
     let mut spec = ChildSpec::new("/bin/sh", dir);
     spec.args = vec![path.into()];
@@ -37,18 +34,11 @@ pub struct Collect {
 
 impl Collect {
     pub fn cancelling_on(text: &str, token: &CancellationToken) -> Self {
-        Self {
-            cancel_on: Some((text.to_owned(), token.clone())),
-            ..Self::default()
-        }
+        Self { cancel_on: Some((text.to_owned(), token.clone())), ..Self::default() }
     }
 
     pub fn texts(&self, stream: Stream) -> Vec<&str> {
-        self.lines
-            .iter()
-            .filter(|l| l.stream == stream)
-            .map(|l| l.text.as_str())
-            .collect()
+        self.lines.iter().filter(|l| l.stream == stream).map(|l| l.text.as_str()).collect()
     }
 }
 

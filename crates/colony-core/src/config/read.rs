@@ -377,7 +377,9 @@ impl Reader<'_> {
                     Some("required") => review.approval = true,
                     Some("auto") => review.approval = false,
                     Some(other) => {
-                        let m = format!("expected \"required\" (a person approves each merge) or \"auto\", found `{other}`");
+                        let m = format!(
+                            "expected \"required\" (a person approves each merge) or \"auto\", found `{other}`"
+                        );
                         self.error(v.span(), Some(key.clone()), m);
                     }
                     None => {}

@@ -299,7 +299,10 @@ const CASES: &[(&str, &str)] = &[
         "[prices.\"gpt-5\"]\ninput = \"cheap\"\n[prices.opus]\ninput = -1\noutput = 75\nper_call = 1\n[prices.x]\n",
     ),
     ("bad budget", "[run]\nmax_cost_usd = \"ten\"\n"),
-    ("bad review settings", "[review]\nagent = \"codex\"\nagents = [\"gemini\"]\npolicy = \"most\"\napproval = \"yes\"\n"),
+    (
+        "bad review settings",
+        "[review]\nagent = \"codex\"\nagents = [\"gemini\"]\npolicy = \"most\"\napproval = \"yes\"\n",
+    ),
     ("unknown reviewer", "[review]\nagents = [\"codex\", \"robot\"]\n"),
     ("bad remotes", "[run]\nremote = true\n"),
     ("remote that is no name", "[run]\nremote = \"--upload-pack=x\"\n"),

@@ -120,13 +120,11 @@ pub fn outline(text: &str, format: Format) -> Result<Outline, SourceError> {
     }
 }
 
-type YamlSkeleton =
-    Skeleton<serde_saphyr::Spanned<IgnoredAny>, serde_saphyr::Spanned<Mapping<TaskKeys<true>>>>;
+type YamlSkeleton = Skeleton<serde_saphyr::Spanned<IgnoredAny>, serde_saphyr::Spanned<Mapping<TaskKeys<true>>>>;
 
 fn yaml(text: &str) -> Result<Outline, SourceError> {
-    let Mapping(doc): Mapping<YamlSkeleton> =
-        serde_saphyr::from_str_with_options(text, super::parse::yaml_options())
-            .map_err(|e| SourceError::from_yaml(&e))?;
+    let Mapping(doc): Mapping<YamlSkeleton> = serde_saphyr::from_str_with_options(text, super::parse::yaml_options())
+        .map_err(|e| SourceError::from_yaml(&e))?;
     let tasks = doc.tasks.unwrap_or_default();
     let amplifier = tasks.first().is_some_and(|t| t.value.0.looks_amplifier());
     let keys = [("name", &doc.name), ("base", &doc.base), ("defaults", &doc.defaults)]
@@ -147,8 +145,7 @@ type TomlSkeleton = Skeleton<toml::Spanned<IgnoredAny>, toml::Spanned<Mapping<Ta
 
 fn toml(text: &str) -> Result<Outline, SourceError> {
     let lines = Lines::new(text);
-    let Mapping(doc): Mapping<TomlSkeleton> =
-        toml::from_str(text).map_err(|e| SourceError::from_toml(&e, &lines))?;
+    let Mapping(doc): Mapping<TomlSkeleton> = toml::from_str(text).map_err(|e| SourceError::from_toml(&e, &lines))?;
     let tasks = doc.tasks.unwrap_or_default();
     let amplifier = tasks.first().is_some_and(|t| t.get_ref().0.looks_amplifier());
     let keys = [("name", &doc.name), ("base", &doc.base), ("defaults", &doc.defaults)]
@@ -159,10 +156,7 @@ fn toml(text: &str) -> Result<Outline, SourceError> {
         dialect: dialect(keys_present(&doc.name, &doc.base, &doc.defaults), amplifier),
         tasks: tasks
             .into_iter()
-            .map(|t| TaskPlace {
-                pos: Some(lines.pos(t.span().start)),
-                id: t.into_inner().0.id.map(|s| s.0),
-            })
+            .map(|t| TaskPlace { pos: Some(lines.pos(t.span().start)), id: t.into_inner().0.id.map(|s| s.0) })
             .collect(),
         keys,
     })
@@ -176,9 +170,7 @@ fn json(text: &str) -> Result<Outline, SourceError> {
     let pos = |raw: &RawValue| lines.pos(raw.get().as_ptr() as usize - text.as_ptr() as usize);
     // A task that does not read as TaskKeys is left unnamed here; the strict
     // read reports what is wrong with it, with its line.
-    let keys_of = |raw: &RawValue| {
-        serde_json::from_str::<Mapping<TaskKeys<false>>>(raw.get()).ok().map(|m| m.0)
-    };
+    let keys_of = |raw: &RawValue| serde_json::from_str::<Mapping<TaskKeys<false>>>(raw.get()).ok().map(|m| m.0);
     let tasks = doc.tasks.unwrap_or_default();
     let amplifier = tasks.first().and_then(|t| keys_of(t)).is_some_and(|k| k.looks_amplifier());
     let keys = [("name", doc.name), ("base", doc.base), ("defaults", doc.defaults)]
@@ -189,10 +181,7 @@ fn json(text: &str) -> Result<Outline, SourceError> {
         dialect: dialect(keys_present(&doc.name, &doc.base, &doc.defaults), amplifier),
         tasks: tasks
             .iter()
-            .map(|&t| TaskPlace {
-                pos: Some(pos(t)),
-                id: keys_of(t).and_then(|k| k.id).map(|s| s.0),
-            })
+            .map(|&t| TaskPlace { pos: Some(pos(t)), id: keys_of(t).and_then(|k| k.id).map(|s| s.0) })
             .collect(),
         keys,
     })

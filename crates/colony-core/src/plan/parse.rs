@@ -46,18 +46,11 @@ impl Format {
 /// extension; a plan without a `name` is named after the file's stem.
 pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
     let file = path.display().to_string();
-    let fail = |message: String| {
-        PlanErrors::one(PlanError { file: file.clone(), line: None, task: None, message })
-    };
+    let fail = |message: String| PlanErrors::one(PlanError { file: file.clone(), line: None, task: None, message });
     let format = Format::from_path(path).ok_or_else(|| {
         fail(match path.extension() {
-            Some(ext) => format!(
-                "unknown plan format `.{}`; use .yaml, .yml, .toml or .json",
-                ext.to_string_lossy()
-            ),
-            None => {
-                "no file extension to tell the format by; use .yaml, .yml, .toml or .json".into()
-            }
+            Some(ext) => format!("unknown plan format `.{}`; use .yaml, .yml, .toml or .json", ext.to_string_lossy()),
+            None => "no file extension to tell the format by; use .yaml, .yml, .toml or .json".into(),
         })
     })?;
     // Checked before reading so a huge file is never loaded into memory.
@@ -73,12 +66,7 @@ pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
 
 /// Parses and validates a plan. `file` is the name errors show;
 /// `default_name` names a plan that does not name itself.
-pub fn parse(
-    file: &str,
-    bytes: &[u8],
-    format: Format,
-    default_name: &str,
-) -> Result<Plan, PlanErrors> {
+pub fn parse(file: &str, bytes: &[u8], format: Format, default_name: &str) -> Result<Plan, PlanErrors> {
     let fail = |line: Option<usize>, message: String| {
         PlanErrors::one(PlanError { file: file.to_owned(), line, task: None, message })
     };
@@ -95,10 +83,8 @@ pub fn parse(
     if text.trim().is_empty() {
         return Err(fail(None, "plan file is empty".into()));
     }
-    let outline =
-        locate::outline(text, format).map_err(|e| PlanErrors::one(e.locate(file, None)))?;
-    let draft = strict(text, format, outline.dialect)
-        .map_err(|e| PlanErrors::one(e.locate(file, Some(&outline))))?;
+    let outline = locate::outline(text, format).map_err(|e| PlanErrors::one(e.locate(file, None)))?;
+    let draft = strict(text, format, outline.dialect).map_err(|e| PlanErrors::one(e.locate(file, Some(&outline))))?;
     validate::plan(file, draft, &outline, default_name)
 }
 
@@ -135,26 +121,19 @@ pub(super) fn yaml_options() -> serde_saphyr::Options {
 /// The strict read into the dialect's exact shape.
 fn strict(text: &str, format: Format, dialect: Dialect) -> Result<DraftPlan, SourceError> {
     match (format, dialect) {
-        (Format::Yaml, Dialect::Native) => {
-            read::<Mapping<NativePlan<true>>>(text, format).map(Into::into)
-        }
-        (Format::Yaml, Dialect::Amplifier) => {
-            read::<Mapping<AmplifierPlan<true>>>(text, format).map(Into::into)
-        }
+        (Format::Yaml, Dialect::Native) => read::<Mapping<NativePlan<true>>>(text, format).map(Into::into),
+        (Format::Yaml, Dialect::Amplifier) => read::<Mapping<AmplifierPlan<true>>>(text, format).map(Into::into),
         (_, Dialect::Native) => read::<Mapping<NativePlan<false>>>(text, format).map(Into::into),
-        (_, Dialect::Amplifier) => {
-            read::<Mapping<AmplifierPlan<false>>>(text, format).map(Into::into)
-        }
+        (_, Dialect::Amplifier) => read::<Mapping<AmplifierPlan<false>>>(text, format).map(Into::into),
     }
 }
 
 fn read<T: DeserializeOwned>(text: &str, format: Format) -> Result<T, SourceError> {
     match format {
-        Format::Yaml => serde_saphyr::from_str_with_options(text, yaml_options())
-            .map_err(|e| SourceError::from_yaml(&e)),
-        Format::Toml => {
-            toml::from_str(text).map_err(|e| SourceError::from_toml(&e, &Lines::new(text)))
+        Format::Yaml => {
+            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| SourceError::from_yaml(&e))
         }
+        Format::Toml => toml::from_str(text).map_err(|e| SourceError::from_toml(&e, &Lines::new(text))),
         Format::Json => serde_json::from_str(text).map_err(|e| SourceError::from_json(&e)),
     }
 }
@@ -195,11 +174,7 @@ impl SourceError {
 
     pub(super) fn from_toml(error: &toml::de::Error, lines: &Lines) -> Self {
         let message = error.message().to_owned();
-        SourceError {
-            unknown: unknown_field(&message),
-            pos: error.span().map(|s| lines.pos(s.start)),
-            message,
-        }
+        SourceError { unknown: unknown_field(&message), pos: error.span().map(|s| lines.pos(s.start)), message }
     }
 
     pub(super) fn from_json(error: &serde_json::Error) -> Self {
@@ -217,12 +192,9 @@ impl SourceError {
     pub(super) fn locate(self, file: &str, outline: Option<&Outline>) -> PlanError {
         // An unknown key beside `tasks` is plan-level even when it comes
         // after the last task.
-        let plan_level =
-            self.unknown.as_ref().is_some_and(|(_, names)| names.iter().any(|n| n == "tasks"));
-        let task = outline
-            .filter(|_| !plan_level)
-            .zip(self.pos)
-            .and_then(|(o, pos)| o.tasks.get(o.task_at(pos)?)?.id.clone());
+        let plan_level = self.unknown.as_ref().is_some_and(|(_, names)| names.iter().any(|n| n == "tasks"));
+        let task =
+            outline.filter(|_| !plan_level).zip(self.pos).and_then(|(o, pos)| o.tasks.get(o.task_at(pos)?)?.id.clone());
         let message = match &self.unknown {
             Some((field, names)) => unknown_field_message(field, names),
             None => plain_words(&self.message),
@@ -304,10 +276,7 @@ mod tests {
             unknown_field("unknown field `a`, expected `b` or `c`"),
             Some(("a".into(), vec!["b".into(), "c".into()]))
         );
-        assert_eq!(
-            unknown_field("unknown field `x`, there are no fields"),
-            Some(("x".into(), vec![]))
-        );
+        assert_eq!(unknown_field("unknown field `x`, there are no fields"), Some(("x".into(), vec![])));
         assert_eq!(unknown_field("invalid type: map"), None);
     }
 
@@ -318,19 +287,13 @@ mod tests {
             unknown_field_message("dependencies", &native),
             "unknown field `dependencies`; did you mean `deps`?"
         );
-        assert_eq!(
-            unknown_field_message("dependency", &native),
-            "unknown field `dependency`; did you mean `deps`?"
-        );
+        assert_eq!(unknown_field_message("dependency", &native), "unknown field `dependency`; did you mean `deps`?");
         assert_eq!(
             unknown_field_message("description", &native),
             "unknown field `description`; did you mean `prompt`?"
         );
         let amplifier = ["id", "name", "description", "dependencies"].map(String::from);
-        assert_eq!(
-            unknown_field_message("deps", &amplifier),
-            "unknown field `deps`; did you mean `dependencies`?"
-        );
+        assert_eq!(unknown_field_message("deps", &amplifier), "unknown field `deps`; did you mean `dependencies`?");
         assert_eq!(
             unknown_field_message("zzz", &amplifier),
             "unknown field `zzz`; expected one of `id`, `name`, `description`, `dependencies`"

@@ -94,8 +94,7 @@ impl<'de, const YAML: bool> Deserialize<'de> for Scalar<YAML> {
                 Ok(v.to_string())
             }
         }
-        let text =
-            if YAML { d.deserialize_str(ScalarVisitor) } else { d.deserialize_any(ScalarVisitor) };
+        let text = if YAML { d.deserialize_str(ScalarVisitor) } else { d.deserialize_any(ScalarVisitor) };
         text.map(Scalar)
     }
 }

@@ -18,12 +18,7 @@ use crate::spec::{Defaults, Plan, TaskSpec, opt_duration};
 /// Titles made from a prompt are cut to this many characters.
 const TITLE_CHARS: usize = 72;
 
-pub(super) fn plan(
-    file: &str,
-    draft: DraftPlan,
-    outline: &Outline,
-    default_name: &str,
-) -> Result<Plan, PlanErrors> {
+pub(super) fn plan(file: &str, draft: DraftPlan, outline: &Outline, default_name: &str) -> Result<Plan, PlanErrors> {
     let mut v = Validator { file, outline, dialect: draft.dialect, errors: Vec::new() };
     let name = v.name(draft.name, default_name);
     let defaults = v.defaults(draft.defaults);
@@ -49,12 +44,7 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn error(&mut self, line: Option<usize>, task: Option<&str>, message: String) {
-        self.errors.push(PlanError {
-            file: self.file.to_owned(),
-            line,
-            task: task.map(str::to_owned),
-            message,
-        });
+        self.errors.push(PlanError { file: self.file.to_owned(), line, task: task.map(str::to_owned), message });
     }
 
     fn task_line(&self, index: usize) -> Option<usize> {
@@ -67,17 +57,14 @@ impl Validator<'_> {
             Some(n) => (n, ""),
             None => (default_name.to_owned(), " (taken from the file name)"),
         };
-        PlanName::new(text)
-            .map_err(|e| self.error(line, None, format!("bad plan name{origin}: {e}")))
-            .ok()
+        PlanName::new(text).map_err(|e| self.error(line, None, format!("bad plan name{origin}: {e}"))).ok()
     }
 
     fn defaults(&mut self, d: RawDefaults) -> Option<Defaults> {
         let line = self.outline.key_line("defaults");
         let before = self.errors.len();
-        let timeout = d.timeout.and_then(|t| {
-            duration(&t).map_err(|m| self.error(line, None, format!("defaults: {m}"))).ok()
-        });
+        let timeout =
+            d.timeout.and_then(|t| duration(&t).map_err(|m| self.error(line, None, format!("defaults: {m}"))).ok());
         if let Err(m) = attempts(d.max_attempts) {
             self.error(line, None, format!("defaults: {m}"));
         }
@@ -123,12 +110,7 @@ impl Validator<'_> {
     }
 
     /// The task's id, when present, well-formed and not taken.
-    fn task_id(
-        &mut self,
-        index: usize,
-        draft: &Draft,
-        first_seen: &mut HashMap<String, usize>,
-    ) -> Option<TaskId> {
+    fn task_id(&mut self, index: usize, draft: &Draft, first_seen: &mut HashMap<String, usize>) -> Option<TaskId> {
         let line = self.task_line(index);
         let Some(text) = draft.id.as_deref() else {
             self.error(line, None, format!("task number {} has no `id`", index + 1));
@@ -136,8 +118,7 @@ impl Validator<'_> {
         };
         let id = TaskId::new(text).map_err(|e| self.error(line, None, e.to_string())).ok()?;
         if let Some(&first) = first_seen.get(text) {
-            let at =
-                self.task_line(first).map(|l| format!(" (first at line {l})")).unwrap_or_default();
+            let at = self.task_line(first).map(|l| format!(" (first at line {l})")).unwrap_or_default();
             self.error(line, None, format!("duplicate id `{text}`{at}"));
             return None;
         }
@@ -167,8 +148,7 @@ impl Validator<'_> {
         }
         // A dep naming a written id is valid exactly when that id is; a bad
         // one has been reported at its own task.
-        let deps: Option<Vec<TaskId>> =
-            draft.deps.iter().map(|d| TaskId::new(d.as_str()).ok()).collect();
+        let deps: Option<Vec<TaskId>> = draft.deps.iter().map(|d| TaskId::new(d.as_str()).ok()).collect();
         deps.filter(|_| sound)
     }
 
@@ -201,10 +181,7 @@ impl Validator<'_> {
             let m = format!("`estimated_hours` is {h}; give a finite number of hours, 0 or more");
             self.error(line, task, m);
         }
-        let timeout = d
-            .timeout
-            .as_ref()
-            .and_then(|t| duration(t).map_err(|m| self.error(line, task, m)).ok());
+        let timeout = d.timeout.as_ref().and_then(|t| duration(t).map_err(|m| self.error(line, task, m)).ok());
         if let Err(m) = attempts(d.max_attempts) {
             self.error(line, task, m);
         }
@@ -214,8 +191,7 @@ impl Validator<'_> {
     fn cycle(&mut self, tasks: &[TaskSpec]) {
         let Some(cycle) = Dag::new(tasks).find_cycle() else { return };
         let first = cycle[0];
-        let line =
-            tasks.iter().position(|t| t.id.as_str() == first).and_then(|i| self.task_line(i));
+        let line = tasks.iter().position(|t| t.id.as_str() == first).and_then(|i| self.task_line(i));
         let path = cycle.join(" -> ");
         self.error(line, Some(first), format!("is in a dependency cycle: {path}"));
     }
@@ -269,17 +245,15 @@ fn title_from(prompt: &str) -> String {
 
 fn priority(p: &RawPriority) -> Result<i32, String> {
     match p {
-        RawPriority::Number(n) => {
-            i32::try_from(*n).map_err(|_| format!("`priority` {n} is out of range"))
-        }
+        RawPriority::Number(n) => i32::try_from(*n).map_err(|_| format!("`priority` {n} is out of range")),
         RawPriority::Word(w) => match w.to_ascii_lowercase().as_str() {
             "critical" => Ok(3),
             "high" => Ok(2),
             "medium" => Ok(1),
             "low" => Ok(0),
-            other => other.parse().map_err(|_| {
-                format!("`priority` `{w}` is not an integer or one of critical, high, medium, low")
-            }),
+            other => other
+                .parse()
+                .map_err(|_| format!("`priority` `{w}` is not an integer or one of critical, high, medium, low")),
         },
     }
 }
@@ -289,9 +263,7 @@ fn duration(raw: &RawDuration) -> Result<Duration, String> {
         RawDuration::Seconds(n) => u64::try_from(*n)
             .map(Duration::from_secs)
             .map_err(|_| format!("`timeout` is {n} seconds; it must be more than zero"))?,
-        RawDuration::Text(t) => {
-            opt_duration::parse(t).map_err(|m| format!("bad `timeout`: {m}"))?
-        }
+        RawDuration::Text(t) => opt_duration::parse(t).map_err(|m| format!("bad `timeout`: {m}"))?,
     };
     if d.is_zero() {
         return Err("`timeout` is zero; it must be more than zero".into());

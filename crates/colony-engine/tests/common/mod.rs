@@ -75,7 +75,9 @@ impl Harness for Scripted {
         match (error, exit.success()) {
             (Some((class, reason, reset_at)), _) => AgentVerdict::Failed { reason, class, reset_at },
             (None, true) => AgentVerdict::Done,
-            (None, false) => AgentVerdict::Failed { reason: exit.to_string(), class: ErrorClass::Other, reset_at: None },
+            (None, false) => {
+                AgentVerdict::Failed { reason: exit.to_string(), class: ErrorClass::Other, reset_at: None }
+            }
         }
     }
 
@@ -191,4 +193,3 @@ impl Fixture {
         git(self.repo(), &["branch", "--format=%(refname:short)"]).lines().map(str::to_owned).collect()
     }
 }
-

@@ -33,10 +33,7 @@ pub(crate) struct Refusal {
 }
 
 fn refuse(code: u8, message: impl Into<String>) -> Refusal {
-    Refusal {
-        message: message.into(),
-        code,
-    }
+    Refusal { message: message.into(), code }
 }
 
 /// Options as given: `--flag`, `--flag value`, `--flag=value`.
@@ -48,17 +45,11 @@ struct Parsed {
 
 impl Parsed {
     fn has(&self, names: &[&str]) -> bool {
-        self.options
-            .iter()
-            .any(|(n, _)| names.contains(&n.as_str()))
+        self.options.iter().any(|(n, _)| names.contains(&n.as_str()))
     }
 
     fn value(&self, names: &[&str]) -> Option<&str> {
-        self.options
-            .iter()
-            .rev()
-            .find(|(n, _)| names.contains(&n.as_str()))
-            .and_then(|(_, v)| v.as_deref())
+        self.options.iter().rev().find(|(n, _)| names.contains(&n.as_str())).and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -87,10 +78,9 @@ fn parse(
         } else if valued.contains(&name) {
             let value = match inline {
                 Some(value) => value,
-                None => args
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| refuse(1, format!("error: option '{name}' argument missing")))?,
+                None => {
+                    args.next().cloned().ok_or_else(|| refuse(1, format!("error: option '{name}' argument missing")))?
+                }
             };
             parsed.options.push((name.to_owned(), Some(value)));
         } else {
@@ -102,11 +92,7 @@ fn parse(
 
 /// The call `cli` is asked to make, or why it refuses. `env` looks up an
 /// environment variable.
-pub(crate) fn check(
-    cli: Cli,
-    args: &[String],
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Call, Refusal> {
+pub(crate) fn check(cli: Cli, args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Call, Refusal> {
     match cli {
         Cli::Claude => claude(args),
         Cli::Codex => codex(args),
@@ -119,21 +105,13 @@ pub(crate) fn check(
 }
 
 fn stdin_call(resume: Option<&str>) -> Call {
-    Call {
-        resume: resume.map(str::to_owned),
-        prompt: Prompt::Stdin,
-    }
+    Call { resume: resume.map(str::to_owned), prompt: Prompt::Stdin }
 }
 
 fn claude(args: &[String]) -> Result<Call, Refusal> {
     let p = parse(
         args,
-        &[
-            "-p",
-            "--print",
-            "--verbose",
-            "--dangerously-skip-permissions",
-        ],
+        &["-p", "--print", "--verbose", "--dangerously-skip-permissions"],
         &[
             "--output-format",
             "--permission-mode",
@@ -150,31 +128,16 @@ fn claude(args: &[String]) -> Result<Call, Refusal> {
         |name| refuse(1, format!("error: unknown option '{name}'")),
     )?;
     if !p.has(&["-p", "--print"]) {
-        return Err(refuse(
-            1,
-            "fake claude: only the headless `-p` mode is faked",
-        ));
+        return Err(refuse(1, "fake claude: only the headless `-p` mode is faked"));
     }
     if p.value(&["--output-format"]) != Some("stream-json") {
-        return Err(refuse(
-            1,
-            "fake claude: colony reads `--output-format stream-json`",
-        ));
+        return Err(refuse(1, "fake claude: colony reads `--output-format stream-json`"));
     }
     if !p.has(&["--verbose"]) {
-        return Err(refuse(
-            1,
-            "Error: When using --print, --output-format=stream-json requires --verbose",
-        ));
+        return Err(refuse(1, "Error: When using --print, --output-format=stream-json requires --verbose"));
     }
     if let Some(mode) = p.value(&["--permission-mode"]) {
-        let modes = [
-            "acceptEdits",
-            "bypassPermissions",
-            "default",
-            "dontAsk",
-            "plan",
-        ];
+        let modes = ["acceptEdits", "bypassPermissions", "default", "dontAsk", "plan"];
         if !modes.contains(&mode) {
             return Err(refuse(
                 1,
@@ -187,10 +150,7 @@ fn claude(args: &[String]) -> Result<Call, Refusal> {
         }
     }
     if let Some(prompt) = p.positionals.first() {
-        return Err(refuse(
-            1,
-            format!("fake claude: the prompt belongs on stdin, not in argv: {prompt:.40}"),
-        ));
+        return Err(refuse(1, format!("fake claude: the prompt belongs on stdin, not in argv: {prompt:.40}")));
     }
     Ok(stdin_call(p.value(&["--resume", "-r"])))
 }
@@ -201,22 +161,8 @@ fn codex(args: &[String]) -> Result<Call, Refusal> {
     };
     let p = parse(
         rest,
-        &[
-            "--json",
-            "--skip-git-repo-check",
-            "--dangerously-bypass-approvals-and-sandbox",
-        ],
-        &[
-            "-m",
-            "--model",
-            "-s",
-            "--sandbox",
-            "-c",
-            "--config",
-            "-C",
-            "--cd",
-            "--output-schema",
-        ],
+        &["--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"],
+        &["-m", "--model", "-s", "--sandbox", "-c", "--config", "-C", "--cd", "--output-schema"],
         |name| {
             refuse(
                 2,
@@ -233,10 +179,7 @@ fn codex(args: &[String]) -> Result<Call, Refusal> {
     if let Some(sandbox) = p.value(&["-s", "--sandbox"]) {
         let modes = ["read-only", "workspace-write", "danger-full-access"];
         if !modes.contains(&sandbox) {
-            return Err(refuse(
-                2,
-                format!("error: invalid value '{sandbox}' for '--sandbox <SANDBOX_MODE>'"),
-            ));
+            return Err(refuse(2, format!("error: invalid value '{sandbox}' for '--sandbox <SANDBOX_MODE>'")));
         }
     }
     let positionals: Vec<&str> = p.positionals.iter().map(String::as_str).collect();
@@ -246,9 +189,7 @@ fn codex(args: &[String]) -> Result<Call, Refusal> {
         _ => {
             return Err(refuse(
                 2,
-                format!(
-                    "fake codex: expected `-` (prompt on stdin) or `resume ID -`, got {positionals:?}"
-                ),
+                format!("fake codex: expected `-` (prompt on stdin) or `resume ID -`, got {positionals:?}"),
             ));
         }
     };
@@ -258,15 +199,7 @@ fn codex(args: &[String]) -> Result<Call, Refusal> {
 fn gemini(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Call, Refusal> {
     let p = parse(
         args,
-        &[
-            "--skip-trust",
-            "-y",
-            "--yolo",
-            "-s",
-            "--sandbox",
-            "-d",
-            "--debug",
-        ],
+        &["--skip-trust", "-y", "--yolo", "-s", "--sandbox", "-d", "--debug"],
         &[
             "-o",
             "--output-format",
@@ -279,34 +212,19 @@ fn gemini(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Call,
             "-p",
             "--prompt",
         ],
-        |name| {
-            refuse(
-                42,
-                format!("Unknown argument: {}", name.trim_start_matches('-')),
-            )
-        },
+        |name| refuse(42, format!("Unknown argument: {}", name.trim_start_matches('-'))),
     )?;
     if p.value(&["-o", "--output-format"]) != Some("stream-json") {
-        return Err(refuse(
-            42,
-            "fake gemini: colony reads `--output-format stream-json`",
-        ));
+        return Err(refuse(42, "fake gemini: colony reads `--output-format stream-json`"));
     }
     if let Some(mode) = p.value(&["--approval-mode"])
         && !["default", "auto_edit", "yolo", "plan"].contains(&mode)
     {
-        return Err(refuse(
-            42,
-            format!("Invalid values:\n  Argument: approval-mode, Given: \"{mode}\""),
-        ));
+        return Err(refuse(42, format!("Invalid values:\n  Argument: approval-mode, Given: \"{mode}\"")));
     }
-    let trusted =
-        p.has(&["--skip-trust"]) || env("GEMINI_CLI_TRUST_WORKSPACE").is_some_and(|v| v == "true");
+    let trusted = p.has(&["--skip-trust"]) || env("GEMINI_CLI_TRUST_WORKSPACE").is_some_and(|v| v == "true");
     if !trusted {
-        return Err(refuse(
-            55,
-            "The current folder is not trusted. Trust it, or pass --skip-trust.",
-        ));
+        return Err(refuse(55, "The current folder is not trusted. Trust it, or pass --skip-trust."));
     }
     if !p.positionals.is_empty() || p.has(&["-p", "--prompt"]) {
         return Err(refuse(42, "fake gemini: the prompt belongs on stdin"));
@@ -321,22 +239,8 @@ fn opencode(args: &[String]) -> Result<Call, Refusal> {
     let p = parse(
         rest,
         &["--auto", "-c", "--continue", "--share", "--fork"],
-        &[
-            "--format",
-            "-m",
-            "--model",
-            "-s",
-            "--session",
-            "--variant",
-            "--agent",
-            "--title",
-        ],
-        |name| {
-            refuse(
-                1,
-                format!("Unknown argument: {}", name.trim_start_matches('-')),
-            )
-        },
+        &["--format", "-m", "--model", "-s", "--session", "--variant", "--agent", "--title"],
+        |name| refuse(1, format!("Unknown argument: {}", name.trim_start_matches('-'))),
     )?;
     if p.value(&["--format"]) != Some("json") {
         return Err(refuse(1, "fake opencode: colony reads `--format json`"));
@@ -355,16 +259,10 @@ fn cursor(args: &[String]) -> Result<Call, Refusal> {
         |name| refuse(1, format!("error: unknown option '{name}'")),
     )?;
     if !p.has(&["-p", "--print"]) {
-        return Err(refuse(
-            1,
-            "fake cursor-agent: only the headless `-p` mode is faked",
-        ));
+        return Err(refuse(1, "fake cursor-agent: only the headless `-p` mode is faked"));
     }
     if p.value(&["--output-format"]) != Some("stream-json") {
-        return Err(refuse(
-            1,
-            "fake cursor-agent: colony reads `--output-format stream-json`",
-        ));
+        return Err(refuse(1, "fake cursor-agent: colony reads `--output-format stream-json`"));
     }
     if !p.positionals.is_empty() {
         return Err(refuse(1, "fake cursor-agent: the prompt belongs on stdin"));
@@ -374,22 +272,12 @@ fn cursor(args: &[String]) -> Result<Call, Refusal> {
 
 fn amp(args: &[String]) -> Result<Call, Refusal> {
     let (resume, rest) = match args {
-        [threads, cont, id, rest @ ..] if threads == "threads" && cont == "continue" => {
-            (Some(id.as_str()), rest)
-        }
+        [threads, cont, id, rest @ ..] if threads == "threads" && cont == "continue" => (Some(id.as_str()), rest),
         _ => (None, args),
     };
-    let p = parse(
-        rest,
-        &[
-            "-x",
-            "--execute",
-            "--stream-json",
-            "--dangerously-allow-all",
-        ],
-        &["--mode", "-m"],
-        |name| refuse(1, format!("error: unknown option '{name}'")),
-    )?;
+    let p = parse(rest, &["-x", "--execute", "--stream-json", "--dangerously-allow-all"], &["--mode", "-m"], |name| {
+        refuse(1, format!("error: unknown option '{name}'"))
+    })?;
     if !p.has(&["-x", "--execute"]) {
         return Err(refuse(1, "fake amp: only execute mode (`-x`) is faked"));
     }
@@ -406,14 +294,7 @@ fn aider(args: &[String]) -> Result<Call, Refusal> {
     let usage = "usage: aider [-h] [--model MODEL] [--message-file MESSAGE_FILE] ...";
     let p = parse(
         args,
-        &[
-            "--yes-always",
-            "--no-stream",
-            "--no-pretty",
-            "--no-auto-commits",
-            "--no-check-update",
-            "--no-gitignore",
-        ],
+        &["--yes-always", "--no-stream", "--no-pretty", "--no-auto-commits", "--no-check-update", "--no-gitignore"],
         &[
             "--message-file",
             "-f",
@@ -423,30 +304,16 @@ fn aider(args: &[String]) -> Result<Call, Refusal> {
             "--input-history-file",
             "--edit-format",
         ],
-        |name| {
-            refuse(
-                2,
-                format!("{usage}\naider: error: unrecognized arguments: {name}"),
-            )
-        },
+        |name| refuse(2, format!("{usage}\naider: error: unrecognized arguments: {name}")),
     )?;
     let Some(file) = p.value(&["--message-file", "-f"]) else {
-        return Err(refuse(
-            2,
-            "fake aider: colony passes the prompt in `--message-file`",
-        ));
+        return Err(refuse(2, "fake aider: colony passes the prompt in `--message-file`"));
     };
     let file = PathBuf::from(file);
     if !file.is_file() {
-        return Err(refuse(
-            1,
-            format!("Error reading message file: {}", file.display()),
-        ));
+        return Err(refuse(1, format!("Error reading message file: {}", file.display())));
     }
-    Ok(Call {
-        resume: None,
-        prompt: Prompt::File(file),
-    })
+    Ok(Call { resume: None, prompt: Prompt::File(file) })
 }
 
 #[cfg(test)]
@@ -470,53 +337,26 @@ mod tests {
         let r = refused(Cli::Claude, &["-p", "--output-format", "stream-json"]);
         assert_eq!(r.code, 1);
         assert!(r.message.contains("requires --verbose"));
-        let ok = check(
-            Cli::Claude,
-            &args(&[
-                "-p",
-                "--output-format=stream-json",
-                "--verbose",
-                "--resume",
-                "s1",
-            ]),
-            no_env,
-        );
+        let ok =
+            check(Cli::Claude, &args(&["-p", "--output-format=stream-json", "--verbose", "--resume", "s1"]), no_env);
         assert_eq!(ok.unwrap().resume.as_deref(), Some("s1"));
     }
 
     #[test]
     fn unknown_flags_and_prompts_in_argv_are_refused() {
+        assert!(refused(Cli::Claude, &["-p", "--bogus"]).message.contains("'--bogus'"));
+        assert_eq!(refused(Cli::Codex, &["exec", "--json", "--full-auto", "-"]).code, 2);
         assert!(
-            refused(Cli::Claude, &["-p", "--bogus"])
+            refused(Cli::Claude, &["-p", "--output-format", "stream-json", "--verbose", "hi"])
                 .message
-                .contains("'--bogus'")
-        );
-        assert_eq!(
-            refused(Cli::Codex, &["exec", "--json", "--full-auto", "-"]).code,
-            2
-        );
-        assert!(
-            refused(
-                Cli::Claude,
-                &["-p", "--output-format", "stream-json", "--verbose", "hi"]
-            )
-            .message
-            .contains("stdin")
+                .contains("stdin")
         );
     }
 
     #[test]
     fn codex_needs_a_dash_and_resumes_before_it() {
-        assert!(
-            refused(Cli::Codex, &["exec", "--json"])
-                .message
-                .contains("`-`")
-        );
-        let call = check(
-            Cli::Codex,
-            &args(&["exec", "--json", "resume", "t1", "-"]),
-            no_env,
-        );
+        assert!(refused(Cli::Codex, &["exec", "--json"]).message.contains("`-`"));
+        let call = check(Cli::Codex, &args(&["exec", "--json", "resume", "t1", "-"]), no_env);
         assert_eq!(call.unwrap().resume.as_deref(), Some("t1"));
     }
 
@@ -531,19 +371,12 @@ mod tests {
     #[test]
     fn aider_needs_an_existing_message_file() {
         assert_eq!(refused(Cli::Aider, &["--yes-always"]).code, 2);
-        assert_eq!(
-            refused(Cli::Aider, &["--message-file", "/nonexistent/p.md"]).code,
-            1
-        );
+        assert_eq!(refused(Cli::Aider, &["--message-file", "/nonexistent/p.md"]).code, 1);
     }
 
     #[test]
     fn amp_continues_a_thread() {
-        let call = check(
-            Cli::Amp,
-            &args(&["threads", "continue", "T-1", "-x", "--stream-json"]),
-            no_env,
-        );
+        let call = check(Cli::Amp, &args(&["threads", "continue", "T-1", "-x", "--stream-json"]), no_env);
         assert_eq!(call.unwrap().resume.as_deref(), Some("T-1"));
     }
 }

@@ -49,15 +49,7 @@ pub(crate) enum Cli {
 }
 
 impl Cli {
-    const ALL: [Cli; 7] = [
-        Cli::Claude,
-        Cli::Codex,
-        Cli::Gemini,
-        Cli::Opencode,
-        Cli::Cursor,
-        Cli::Amp,
-        Cli::Aider,
-    ];
+    const ALL: [Cli; 7] = [Cli::Claude, Cli::Codex, Cli::Gemini, Cli::Opencode, Cli::Cursor, Cli::Amp, Cli::Aider];
 
     /// The program name.
     fn program(self) -> &'static str {
@@ -82,16 +74,10 @@ impl Cli {
 pub fn run_cli() -> ExitCode {
     let mut args = std::env::args();
     let argv0 = args.next().unwrap_or_default();
-    let name = Path::new(&argv0)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let Some(cli) = Cli::from_program(&name) else {
         let names: Vec<_> = Cli::ALL.iter().map(|c| c.program()).collect();
-        eprintln!(
-            "colony-fake-cli: started as `{name}`; link it as one of {}",
-            names.join(", ")
-        );
+        eprintln!("colony-fake-cli: started as `{name}`; link it as one of {}", names.join(", "));
         return ExitCode::from(2);
     };
     let args: Vec<String> = args.collect();
@@ -118,10 +104,8 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
     if prompt.trim().is_empty() {
         return Err(fail(cli, "no prompt: stdin was empty".into()));
     }
-    let (task, script) = read_task().map_err(|e| Refusal {
-        message: format!("fake {}: {e}", cli.program()),
-        code: 2,
-    })?;
+    let (task, script) =
+        read_task().map_err(|e| Refusal { message: format!("fake {}: {e}", cli.program()), code: 2 })?;
     let task_id = task.id.as_str();
     let sessions = sessions_file();
     let session = match (&call.resume, cli) {
@@ -141,8 +125,7 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
     let mut wrote = None;
     if script.cli == Scenario::Success {
         let notes = &mut io::stderr();
-        let changed = work::change_files(&script, task_id, &prompt, has_feedback(), notes)
-            .map_err(|e| fail(cli, e))?;
+        let changed = work::change_files(&script, task_id, &prompt, has_feedback(), notes).map_err(|e| fail(cli, e))?;
         if script.commit {
             work::commit(&format!("fake: {task_id}"), notes).map_err(|e| fail(cli, e))?;
         }
@@ -176,24 +159,17 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
 
 /// A failure after argv was accepted: exit code 1, as the CLIs have it.
 fn fail(cli: Cli, message: String) -> Refusal {
-    Refusal {
-        message: format!("fake {}: {message}", cli.program()),
-        code: 1,
-    }
+    Refusal { message: format!("fake {}: {message}", cli.program()), code: 1 }
 }
 
 fn read_prompt(call: &Call) -> Result<String, String> {
     match &call.prompt {
         Prompt::Stdin => {
             let mut prompt = String::new();
-            io::stdin()
-                .read_to_string(&mut prompt)
-                .map_err(|e| format!("reading stdin: {e}"))?;
+            io::stdin().read_to_string(&mut prompt).map_err(|e| format!("reading stdin: {e}"))?;
             Ok(prompt)
         }
-        Prompt::File(path) => {
-            fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
-        }
+        Prompt::File(path) => fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display())),
     }
 }
 
@@ -212,10 +188,7 @@ fn log(cli: Cli, args: &[String], prompt_len: Option<usize>, resume: Option<&str
         .open(&path)
         .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
     if let Err(e) = written {
-        eprintln!(
-            "colony-fake-cli: cannot log to {}: {e}",
-            path.to_string_lossy()
-        );
+        eprintln!("colony-fake-cli: cannot log to {}: {e}", path.to_string_lossy());
     }
 }
 
@@ -249,14 +222,7 @@ fn record(file: &Path, id: &str) -> Result<(), String> {
 fn session_id(cli: Cli, task: &str) -> String {
     let key = format!("{}/{task}", cli.program());
     let hex = format!("{:016x}{:016x}", fnv1a(&key), fnv1a(&key.repeat(2)));
-    let uuid = format!(
-        "{}-{}-4{}-8{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..]
-    );
+    let uuid = format!("{}-{}-4{}-8{}-{}", &hex[..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..]);
     match cli {
         Cli::Opencode => format!("ses_{hex}"),
         Cli::Amp => format!("T-{uuid}"),
@@ -266,9 +232,7 @@ fn session_id(cli: Cli, task: &str) -> String {
 
 /// FNV-1a: stable across Rust releases, unlike the std hasher.
 fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]

@@ -37,24 +37,11 @@ pub(crate) const RATE_LIMIT: &str = "You've hit your usage limit. Try again in 5
 pub(crate) fn steps(scenario: Scenario, task: &str, wrote: Option<String>) -> Vec<Step> {
     let working = Step::Say(format!("Working on task {task}."));
     match scenario {
-        Scenario::Success => vec![
-            Step::Init,
-            working,
-            Step::Tool(wrote),
-            Step::Say("Done.".into()),
-            Step::Done,
-        ],
-        Scenario::Error => vec![
-            Step::Init,
-            working,
-            Step::Fail("fake error: the task could not be done".into()),
-        ],
+        Scenario::Success => vec![Step::Init, working, Step::Tool(wrote), Step::Say("Done.".into()), Step::Done],
+        Scenario::Error => vec![Step::Init, working, Step::Fail("fake error: the task could not be done".into())],
         Scenario::RateLimit => vec![Step::Init, Step::Fail(RATE_LIMIT.into())],
         Scenario::Crash => vec![Step::Init, working],
-        Scenario::IsErrorExit0 => vec![
-            Step::Init,
-            Step::Fail("API Error: 500 Internal server error".into()),
-        ],
+        Scenario::IsErrorExit0 => vec![Step::Init, Step::Fail("API Error: 500 Internal server error".into())],
     }
 }
 
@@ -111,15 +98,11 @@ fn claude_like(cli: Cli, session: &str, step: &Step) -> Vec<Line> {
                 None => ("Bash", json!({"command": "git status"})),
             };
             vec![
-                message(
-                    json!([{"type": "tool_use", "id": "toolu_fake_1", "name": name,
-                                 "input": input}]),
-                ),
-                out(
-                    json!({"type": "user", "session_id": session, "message": {"role": "user",
+                message(json!([{"type": "tool_use", "id": "toolu_fake_1", "name": name,
+                                 "input": input}])),
+                out(json!({"type": "user", "session_id": session, "message": {"role": "user",
                     "content": [{"type": "tool_result", "tool_use_id": "toolu_fake_1",
-                                 "content": "ok", "is_error": false}]}}),
-                ),
+                                 "content": "ok", "is_error": false}]}})),
             ]
         }
         Step::Done => vec![result(false, "Done.")],
@@ -137,10 +120,9 @@ fn cursor_tool(path: &Option<String>) -> (&'static str, Value) {
 
 fn codex(session: &str, step: &Step) -> Vec<Line> {
     match step {
-        Step::Init => vec![
-            out(json!({"type": "thread.started", "thread_id": session})),
-            out(json!({"type": "turn.started"})),
-        ],
+        Step::Init => {
+            vec![out(json!({"type": "thread.started", "thread_id": session})), out(json!({"type": "turn.started"}))]
+        }
         Step::Say(text) => vec![out(json!({"type": "item.completed",
             "item": {"id": "item_0", "type": "agent_message", "text": text}}))],
         Step::Tool(Some(path)) => vec![out(json!({"type": "item.completed", "item": {
@@ -168,9 +150,7 @@ fn gemini(session: &str, step: &Step) -> Vec<Line> {
     let stats = json!({"total_tokens": 120, "input_tokens": 100, "output_tokens": 20,
                        "cached": 0, "duration_ms": 10, "tool_calls": 1});
     match step {
-        Step::Init => vec![out(
-            json!({"type": "init", "session_id": session, "model": "fake"}),
-        )],
+        Step::Init => vec![out(json!({"type": "init", "session_id": session, "model": "fake"}))],
         Step::Say(text) => vec![out(json!({"type": "message", "role": "assistant",
                                             "content": text, "delta": true}))],
         Step::Tool(path) => {
@@ -179,19 +159,13 @@ fn gemini(session: &str, step: &Step) -> Vec<Line> {
                 None => ("run_shell_command", json!({"command": "git status"})),
             };
             vec![
-                out(
-                    json!({"type": "tool_use", "tool_name": name, "tool_id": "fake-1",
-                           "parameters": params}),
-                ),
-                out(
-                    json!({"type": "tool_result", "tool_id": "fake-1", "status": "success",
-                           "output": "ok"}),
-                ),
+                out(json!({"type": "tool_use", "tool_name": name, "tool_id": "fake-1",
+                           "parameters": params})),
+                out(json!({"type": "tool_result", "tool_id": "fake-1", "status": "success",
+                           "output": "ok"})),
             ]
         }
-        Step::Done => vec![out(
-            json!({"type": "result", "status": "success", "stats": stats}),
-        )],
+        Step::Done => vec![out(json!({"type": "result", "status": "success", "stats": stats}))],
         Step::Fail(text) => vec![
             out(json!({"type": "error", "severity": "error", "message": text})),
             out(json!({"type": "result", "status": "error",
@@ -201,9 +175,7 @@ fn gemini(session: &str, step: &Step) -> Vec<Line> {
 }
 
 fn opencode(session: &str, step: &Step) -> Vec<Line> {
-    let line = |kind: &str, part: Value| {
-        out(json!({"type": kind, "timestamp": 0, "sessionID": session, "part": part}))
-    };
+    let line = |kind: &str, part: Value| out(json!({"type": kind, "timestamp": 0, "sessionID": session, "part": part}));
     match step {
         Step::Init => vec![line("step_start", json!({"type": "step-start"}))],
         Step::Say(text) => vec![line("text", json!({"type": "text", "text": text}))],

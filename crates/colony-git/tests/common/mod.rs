@@ -34,13 +34,7 @@ fn isolate_git_config() {
             std::env::set_var("XDG_CONFIG_HOME", &home);
             std::env::set_var("GIT_CONFIG_NOSYSTEM", "1");
             std::env::set_var("GIT_CONFIG_GLOBAL", "/dev/null");
-            for name in [
-                "GIT_AUTHOR_NAME",
-                "GIT_AUTHOR_EMAIL",
-                "GIT_COMMITTER_NAME",
-                "GIT_COMMITTER_EMAIL",
-                "EMAIL",
-            ] {
+            for name in ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"] {
                 std::env::remove_var(name);
             }
         }
@@ -75,10 +69,7 @@ impl TestRepo {
     /// Like [`TestRepo::new`], but nobody told git who they are.
     pub fn without_identity() -> TestRepo {
         isolate_git_config();
-        let tmp = tempfile::Builder::new()
-            .prefix("colony-git-test")
-            .tempdir()
-            .expect("temp dir");
+        let tmp = tempfile::Builder::new().prefix("colony-git-test").tempdir().expect("temp dir");
         let path = tmp.path().join("repo");
         std::fs::create_dir(&path).unwrap();
         let repo = TestRepo { tmp, path };
@@ -127,8 +118,7 @@ impl TestRepo {
     }
 
     pub fn oid(&self, rev: &str) -> Oid {
-        Oid::parse(&self.git(&["rev-parse", "--verify", &format!("{rev}^{{commit}}")]))
-            .expect("commit id")
+        Oid::parse(&self.git(&["rev-parse", "--verify", &format!("{rev}^{{commit}}")])).expect("commit id")
     }
 
     /// Commits `files` on top of `branch` (creating it from `main` if
@@ -142,11 +132,7 @@ impl TestRepo {
             .unwrap()
             .status
             .success();
-        let parent = if exists {
-            branch_ref.clone()
-        } else {
-            "main".to_owned()
-        };
+        let parent = if exists { branch_ref.clone() } else { "main".to_owned() };
         let index = self.tmp.path().join("fixture-index");
         let with_index = |args: &[&str]| -> String {
             let output = Command::new("git")
@@ -164,23 +150,11 @@ impl TestRepo {
             let blob_file = self.tmp.path().join("fixture-blob");
             std::fs::write(&blob_file, content).unwrap();
             let blob = with_index(&["hash-object", "-w", blob_file.to_str().unwrap()]);
-            with_index(&[
-                "update-index",
-                "--add",
-                "--cacheinfo",
-                &format!("100644,{blob},{name}"),
-            ]);
+            with_index(&["update-index", "--add", "--cacheinfo", &format!("100644,{blob},{name}")]);
         }
         let tree = with_index(&["write-tree"]);
         let parent_oid = self.oid(&parent);
-        let commit = self.git(&fixture_identity(&[
-            "commit-tree",
-            &tree,
-            "-p",
-            parent_oid.as_str(),
-            "-m",
-            message,
-        ]));
+        let commit = self.git(&fixture_identity(&["commit-tree", &tree, "-p", parent_oid.as_str(), "-m", message]));
         self.git(&["update-ref", &branch_ref, &commit]);
         std::fs::remove_file(&index).unwrap();
         Oid::parse(&commit).unwrap()
@@ -207,18 +181,8 @@ impl TestRepo {
 
 /// Runs git in `dir`; panics unless it succeeds. Returns trimmed stdout.
 pub fn git_in(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("git").arg("-C").arg(dir).args(args).env("LC_ALL", "C").output().expect("run git");
+    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
@@ -233,12 +197,7 @@ pub fn write_in(dir: &Path, name: &str, content: &str) {
 /// `args` with an identity for the fixture's own commits, which must not
 /// depend on whether the repository has one configured.
 fn fixture_identity<'a>(args: &[&'a str]) -> Vec<&'a str> {
-    let mut full = vec![
-        "-c",
-        "user.name=Fixture",
-        "-c",
-        "user.email=fixture@example.invalid",
-    ];
+    let mut full = vec!["-c", "user.name=Fixture", "-c", "user.email=fixture@example.invalid"];
     full.extend_from_slice(args);
     full
 }

@@ -18,10 +18,7 @@ type Answer = Result<(StatusCode, Json<Value>), WebError>;
 
 /// `GET /api/session`: whether this browser holds the token, so the page
 /// can say how to get it before a control is pressed.
-pub(crate) async fn session<S: Store + 'static>(
-    State(app): State<Shared<S>>,
-    headers: HeaderMap,
-) -> Json<Value> {
+pub(crate) async fn session<S: Store + 'static>(State(app): State<Shared<S>>, headers: HeaderMap) -> Json<Value> {
     Json(json!({ "authorized": has_token(&headers, &app.token) }))
 }
 
@@ -103,15 +100,10 @@ pub(crate) async fn reject<S: Store + 'static>(
     body: Bytes,
 ) -> Answer {
     authorize(&headers, &app.token)?;
-    let body: RejectBody = serde_json::from_slice(&body).map_err(|e| {
-        WebError::BadRequest(format!(
-            "reject needs a JSON body {{\"feedback\": \"…\"}}: {e}"
-        ))
-    })?;
+    let body: RejectBody = serde_json::from_slice(&body)
+        .map_err(|e| WebError::BadRequest(format!("reject needs a JSON body {{\"feedback\": \"…\"}}: {e}")))?;
     if body.feedback.trim().is_empty() {
-        return Err(WebError::BadRequest(
-            "`feedback` is empty; say what the agent should change".into(),
-        ));
+        return Err(WebError::BadRequest("`feedback` is empty; say what the agent should change".into()));
     }
     let task = load_task(&app, &id).await?.record.task.id;
     app.store.decide(&task, Some(&body.feedback)).await?;
@@ -126,19 +118,12 @@ struct StopBody {
 
 /// `POST /api/run/stop`, `{"now": true}` for an emergency stop: as Ctrl-C
 /// once or twice in the terminal of `colony run --serve`.
-pub(crate) async fn stop<S: Store + 'static>(
-    State(app): State<Shared<S>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
+pub(crate) async fn stop<S: Store + 'static>(State(app): State<Shared<S>>, headers: HeaderMap, body: Bytes) -> Answer {
     authorize(&headers, &app.token)?;
     let body: StopBody = match body.is_empty() {
         true => StopBody::default(),
-        false => serde_json::from_slice(&body).map_err(|e| {
-            WebError::BadRequest(format!(
-                "stop takes an empty body or {{\"now\": true}}: {e}"
-            ))
-        })?,
+        false => serde_json::from_slice(&body)
+            .map_err(|e| WebError::BadRequest(format!("stop takes an empty body or {{\"now\": true}}: {e}")))?,
     };
     let Some(run) = &app.run else {
         return Err(WebError::Conflict(

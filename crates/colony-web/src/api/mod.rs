@@ -12,10 +12,7 @@ use crate::app::Shared;
 use crate::error::WebError;
 
 /// The task a path names, or 404.
-pub(crate) async fn load_task<S: Store + 'static>(
-    app: &Shared<S>,
-    raw: &str,
-) -> Result<TaskDetail, WebError> {
+pub(crate) async fn load_task<S: Store + 'static>(app: &Shared<S>, raw: &str) -> Result<TaskDetail, WebError> {
     let missing = || WebError::NotFound(format!("no task `{raw}`"));
     let id = TaskId::new(raw).map_err(|_| missing())?;
     app.store.task(id.as_str()).await?.ok_or_else(missing)

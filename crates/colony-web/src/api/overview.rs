@@ -51,18 +51,12 @@ pub(crate) struct RunView {
 }
 
 /// `GET /api/status`.
-pub(crate) async fn status<S: Store + 'static>(
-    State(app): State<Shared<S>>,
-) -> Result<Json<Status>, WebError> {
+pub(crate) async fn status<S: Store + 'static>(State(app): State<Shared<S>>) -> Result<Json<Status>, WebError> {
     let last_seq = app.store.last_seq().await?;
     let counts = app.store.counts().await?;
     let stats = app.store.attempt_stats().await?;
     let plans = app.store.plans().await?;
-    let busy: usize = TaskStatus::ALL
-        .iter()
-        .filter(|s| s.is_leased())
-        .map(|s| counts.get(*s))
-        .sum();
+    let busy: usize = TaskStatus::ALL.iter().filter(|s| s.is_leased()).map(|s| counts.get(*s)).sum();
     let unfinished: usize = TaskStatus::UNFINISHED.iter().map(|s| counts.get(*s)).sum();
     let eta_ms = match (stats.done, unfinished) {
         (0, _) | (_, 0) => None,
@@ -71,21 +65,15 @@ pub(crate) async fn status<S: Store + 'static>(
     let spend = Spend::from(counts.usage);
     let run = RunView {
         in_process: app.run.is_some(),
-        state: app
-            .run
-            .as_ref()
-            .map(|r| match (r.is_stopping_now(), r.is_draining()) {
-                (true, _) => "stopping",
-                (false, true) => "draining",
-                (false, false) => "running",
-            }),
+        state: app.run.as_ref().map(|r| match (r.is_stopping_now(), r.is_draining()) {
+            (true, _) => "stopping",
+            (false, true) => "draining",
+            (false, false) => "running",
+        }),
     };
     Ok(Json(Status {
         total: counts.total,
-        counts: TaskStatus::ALL
-            .iter()
-            .map(|s| (s.as_str(), counts.get(*s)))
-            .collect(),
+        counts: TaskStatus::ALL.iter().map(|s| (s.as_str(), counts.get(*s))).collect(),
         done: counts.get(TaskStatus::Done),
         unfinished,
         over: unfinished == 0,
@@ -94,11 +82,7 @@ pub(crate) async fn status<S: Store + 'static>(
         spend,
         plans: plans
             .iter()
-            .map(|p| PlanView {
-                name: p.name.to_string(),
-                tasks: p.tasks,
-                integration_branch: app.branch(&p.name),
-            })
+            .map(|p| PlanView { name: p.name.to_string(), tasks: p.tasks, integration_branch: app.branch(&p.name) })
             .collect(),
         run,
         last_seq,
@@ -123,9 +107,7 @@ pub(crate) struct Worker {
 }
 
 /// `GET /api/workers`: every attempt being worked on, and its last line.
-pub(crate) async fn workers<S: Store + 'static>(
-    State(app): State<Shared<S>>,
-) -> Result<Json<Vec<Worker>>, WebError> {
+pub(crate) async fn workers<S: Store + 'static>(State(app): State<Shared<S>>) -> Result<Json<Vec<Worker>>, WebError> {
     let running = app.store.running().await?;
     let layout = app.layout.clone();
     let workers = tokio::task::spawn_blocking(move || {
@@ -166,14 +148,9 @@ pub(crate) struct Node {
 
 /// `GET /api/graph`: every task with its dependencies and depth, in plan
 /// order, for the DAG view.
-pub(crate) async fn graph<S: Store + 'static>(
-    State(app): State<Shared<S>>,
-) -> Result<Json<Vec<Node>>, WebError> {
+pub(crate) async fn graph<S: Store + 'static>(State(app): State<Shared<S>>) -> Result<Json<Vec<Node>>, WebError> {
     let records = app.store.tasks(&TaskFilter::default()).await?;
-    let deps: Vec<Vec<String>> = records
-        .iter()
-        .map(|r| r.deps.iter().map(|d| d.to_string()).collect())
-        .collect();
+    let deps: Vec<Vec<String>> = records.iter().map(|r| r.deps.iter().map(|d| d.to_string()).collect()).collect();
     let ids: Vec<&str> = records.iter().map(|r| r.task.id.as_str()).collect();
     let depths = depths(&ids, &deps);
     Ok(Json(
@@ -225,12 +202,7 @@ mod tests {
     #[test]
     fn depth_is_the_longest_chain_below() {
         let ids = ["a", "b", "c", "d"];
-        let deps = [
-            vec![],
-            vec!["a".to_owned()],
-            vec!["a".to_owned(), "b".to_owned()],
-            vec!["gone".to_owned()],
-        ];
+        let deps = [vec![], vec!["a".to_owned()], vec!["a".to_owned(), "b".to_owned()], vec!["gone".to_owned()]];
         assert_eq!(super::depths(&ids, &deps), [0, 1, 2, 0]);
     }
 }

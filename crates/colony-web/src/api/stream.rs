@@ -26,21 +26,15 @@ pub(crate) async fn events<S: Store + 'static>(
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, WebError> {
     let Query(query) = query.map_err(|e| WebError::BadRequest(e.body_text()))?;
-    let resume = headers.get("last-event-id").map(|v| {
-        (
-            "Last-Event-ID",
-            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        )
-    });
+    let resume =
+        headers.get("last-event-id").map(|v| ("Last-Event-ID", String::from_utf8_lossy(v.as_bytes()).into_owned()));
     let since = match resume.or(query.since.map(|s| ("since", s))) {
         Some((name, text)) => text
             .trim()
             .parse::<i64>()
             .ok()
             .filter(|n| *n >= 0)
-            .ok_or_else(|| {
-                WebError::BadRequest(format!("{name} `{text}` is not an event sequence number"))
-            })?,
+            .ok_or_else(|| WebError::BadRequest(format!("{name} `{text}` is not an event sequence number")))?,
         None => app.store.last_seq().await?,
     };
     Ok(Sse::new(app.hub.stream(since)).keep_alive(KeepAlive::default()))

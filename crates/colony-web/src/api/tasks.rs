@@ -65,30 +65,19 @@ pub(crate) async fn list<S: Store + 'static>(
         return Err(WebError::BadRequest("`page` counts from 1".into()));
     }
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(WebError::BadRequest(format!(
-            "`per_page` must be from 1 to {MAX_PER_PAGE}"
-        )));
+        return Err(WebError::BadRequest(format!("`per_page` must be from 1 to {MAX_PER_PAGE}")));
     }
     let found = app
         .store
         .task_page(&TaskQuery {
             statuses,
             plan: query.plan.filter(|p| !p.is_empty()),
-            text: query
-                .q
-                .map(|q| q.trim().to_owned())
-                .filter(|q| !q.is_empty()),
+            text: query.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
             offset: (page - 1).saturating_mul(per_page),
             limit: per_page,
         })
         .await?;
-    Ok(Json(ListPage {
-        total: found.total,
-        page,
-        per_page,
-        pages: found.total.div_ceil(per_page),
-        tasks: found.tasks,
-    }))
+    Ok(Json(ListPage { total: found.total, page, per_page, pages: found.total.div_ceil(per_page), tasks: found.tasks }))
 }
 
 /// `running,failed` into states; an unknown name is refused with the list
@@ -188,12 +177,7 @@ pub(crate) async fn detail<S: Store + 'static>(
         .collect();
     let (gates, log, diff) = tokio::task::spawn_blocking(move || {
         let mut gates = Vec::new();
-        let mut tail = LogTail {
-            attempt: latest,
-            records: Vec::new(),
-            skipped: 0,
-            bad_lines: 0,
-        };
+        let mut tail = LogTail { attempt: latest, records: Vec::new(), skipped: 0, bad_lines: 0 };
         let mut merged_at = None;
         for &n in &attempts {
             let keep = if Some(n) == latest { DETAIL_TAIL } else { 0 };
@@ -213,15 +197,7 @@ pub(crate) async fn detail<S: Store + 'static>(
         (gates, tail, diff)
     })
     .await?;
-    Ok(Json(TaskView {
-        detail,
-        integration_branch: integration,
-        gates,
-        reviews,
-        spend,
-        log,
-        diff,
-    }))
+    Ok(Json(TaskView { detail, integration_branch: integration, gates, reviews, spend, log, diff }))
 }
 
 /// The change an attempt makes: what its merge brought into the
@@ -236,11 +212,7 @@ fn attempt_diff(
 ) -> Option<Diff> {
     let repo = Repo::open(repo).ok()?;
     let (from, to, source) = match merged_at.and_then(Oid::parse) {
-        Some(merge) => (
-            repo.rev_parse(&format!("{merge}^1")).ok()??,
-            merge,
-            "merged",
-        ),
+        Some(merge) => (repo.rev_parse(&format!("{merge}^1")).ok()??, merge, "merged"),
         None => {
             let to = repo.rev_parse(&branch_ref(work)).ok()??;
             let tip = repo.rev_parse(&branch_ref(integration)).ok()??;
@@ -256,14 +228,7 @@ fn attempt_diff(
         }
         text.truncate(end);
     }
-    Some(Diff {
-        attempt,
-        from: from.to_string(),
-        to: to.to_string(),
-        source,
-        text,
-        truncated,
-    })
+    Some(Diff { attempt, from: from.to_string(), to: to.to_string(), source, text, truncated })
 }
 
 #[derive(Deserialize)]
@@ -287,27 +252,18 @@ pub(crate) async fn log<S: Store + 'static>(
     let attempt = match (query.attempt, latest_attempt(&detail)) {
         (Some(n), _) if detail.attempts.iter().any(|a| a.attempt == n) => n,
         (Some(n), _) => {
-            return Err(WebError::NotFound(format!(
-                "task {task} has no attempt {n}"
-            )));
+            return Err(WebError::NotFound(format!("task {task} has no attempt {n}")));
         }
         (None, Some(n)) => n,
         (None, None) => {
-            let empty = LogTail {
-                attempt: None,
-                records: Vec::new(),
-                skipped: 0,
-                bad_lines: 0,
-            };
+            let empty = LogTail { attempt: None, records: Vec::new(), skipped: 0, bad_lines: 0 };
             return Ok(Json(empty).into_response());
         }
     };
     let path = app.layout.log(&task, attempt);
     if matches!(query.follow.as_deref(), Some("1" | "true")) {
         let stream = follow(app.clone(), task, attempt, path);
-        return Ok(Sse::new(stream)
-            .keep_alive(KeepAlive::default())
-            .into_response());
+        return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
     }
     let keep = query.tail.unwrap_or(LOG_TAIL).max(1);
     let log = tokio::task::spawn_blocking(move || AttemptLog::read(&path, attempt, keep)).await?;
@@ -375,22 +331,12 @@ fn follow<S: Store + 'static>(
                 // A torn line is skipped, as `colony logs` does.
                 let Ok(record) = record else { continue };
                 let json = serde_json::to_string(&record).expect("a log record always serializes");
-                if out
-                    .send(SseEvent::default().id(line.to_string()).data(json))
-                    .await
-                    .is_err()
-                {
+                if out.send(SseEvent::default().id(line.to_string()).data(json)).await.is_err() {
                     return;
                 }
             }
         }
-        let _ = out
-            .send(
-                SseEvent::default()
-                    .event("end")
-                    .data(format!("{{\"attempt\":{attempt}}}")),
-            )
-            .await;
+        let _ = out.send(SseEvent::default().event("end").data(format!("{{\"attempt\":{attempt}}}"))).await;
     });
     futures_util::stream::unfold(rx, |mut rx| async move { Some((Ok(rx.recv().await?), rx)) })
 }

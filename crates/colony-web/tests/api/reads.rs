@@ -15,22 +15,9 @@ async fn status_counts_progress_and_branches() {
     let s = Served::start(&[plan("p", &[("a", "A", &[]), ("b", "B", &["a"])])], None).await;
     let status = s.json("/api/status", 200).await;
     assert_eq!(status["total"], 2);
-    assert_eq!(
-        (
-            status["counts"]["ready"].as_u64(),
-            status["counts"]["pending"].as_u64()
-        ),
-        (Some(1), Some(1))
-    );
-    assert_eq!(
-        status["counts"].as_object().unwrap().len(),
-        10,
-        "every state is listed"
-    );
-    assert_eq!(
-        (status["unfinished"].as_u64(), status["over"].as_bool()),
-        (Some(2), Some(false))
-    );
+    assert_eq!((status["counts"]["ready"].as_u64(), status["counts"]["pending"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(status["counts"].as_object().unwrap().len(), 10, "every state is listed");
+    assert_eq!((status["unfinished"].as_u64(), status["over"].as_bool()), (Some(2), Some(false)));
     assert_eq!(status["plans"][0]["integration_branch"], "colony/p");
     assert_eq!(status["run"]["in_process"], false);
     assert!(status["eta_ms"].is_null(), "no attempt has been merged yet");
@@ -38,10 +25,7 @@ async fn status_counts_progress_and_branches() {
     let a = s.store.claim("w", LEASE).await.unwrap().unwrap();
     s.store.complete(&a.task, a.attempt).await.unwrap();
     let status = s.json("/api/status", 200).await;
-    assert_eq!(
-        (status["done"].as_u64(), status["busy_workers"].as_u64()),
-        (Some(1), Some(0))
-    );
+    assert_eq!((status["done"].as_u64(), status["busy_workers"].as_u64()), (Some(1), Some(0)));
     assert!(status["eta_ms"].is_i64(), "{status}");
     s.store.cancel(&[id("b")]).await.unwrap();
     assert_eq!(s.json("/api/status", 200).await["over"], true);
@@ -49,102 +33,47 @@ async fn status_counts_progress_and_branches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_filters_searches_and_pages() {
-    let tasks: Vec<(String, String)> = (0..120)
-        .map(|i| (format!("t{i:03}"), format!("Task number {i}")))
-        .collect();
-    let refs: Vec<(&str, &str, &[&str])> = tasks
-        .iter()
-        .map(|(i, t)| (i.as_str(), t.as_str(), &[][..]))
-        .collect();
+    let tasks: Vec<(String, String)> = (0..120).map(|i| (format!("t{i:03}"), format!("Task number {i}"))).collect();
+    let refs: Vec<(&str, &str, &[&str])> = tasks.iter().map(|(i, t)| (i.as_str(), t.as_str(), &[][..])).collect();
     let s = Served::start(&[plan("big", &refs)], None).await;
 
     let first = s.json("/api/tasks", 200).await;
     assert_eq!(
-        (
-            first["total"].as_u64(),
-            first["pages"].as_u64(),
-            first["tasks"].as_array().unwrap().len()
-        ),
+        (first["total"].as_u64(), first["pages"].as_u64(), first["tasks"].as_array().unwrap().len()),
         (Some(120), Some(3), 50)
     );
     let last = s.json("/api/tasks?page=3&per_page=50", 200).await;
     assert_eq!(last["tasks"].as_array().unwrap().len(), 20);
     assert_eq!(last["tasks"][0]["id"], "t100");
     let found = s.json("/api/tasks?q=NUMBER%2011", 200).await;
-    let ids: Vec<&str> = found["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            "t011", "t110", "t111", "t112", "t113", "t114", "t115", "t116", "t117", "t118", "t119"
-        ]
-    );
-    assert_eq!(
-        s.json("/api/tasks?status=ready,running", 200).await["total"],
-        120
-    );
+    let ids: Vec<&str> = found["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["t011", "t110", "t111", "t112", "t113", "t114", "t115", "t116", "t117", "t118", "t119"]);
+    assert_eq!(s.json("/api/tasks?status=ready,running", 200).await["total"], 120);
     assert_eq!(s.json("/api/tasks?status=done", 200).await["total"], 0);
 
     let bad = s.json("/api/tasks?status=runing", 400).await;
-    assert!(
-        bad["error"]
-            .as_str()
-            .unwrap()
-            .contains("unknown status `runing`; one of: pending"),
-        "{bad}"
-    );
+    assert!(bad["error"].as_str().unwrap().contains("unknown status `runing`; one of: pending"), "{bad}");
     let bad = s.json("/api/tasks?page=0", 400).await;
     assert_eq!(bad["error"], "`page` counts from 1");
     let bad = s.json("/api/tasks?page=two", 400).await;
     assert!(bad["error"].as_str().unwrap().contains("page"), "{bad}");
-    assert!(
-        s.json("/api/tasks?per_page=501", 400).await["error"]
-            .as_str()
-            .unwrap()
-            .contains("per_page")
-    );
+    assert!(s.json("/api/tasks?per_page=501", 400).await["error"].as_str().unwrap().contains("per_page"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_tasks_and_routes_are_404_with_a_reason() {
     let s = Served::start(&[plan("p", &[("a", "A", &[])])], None).await;
-    assert_eq!(
-        s.json("/api/tasks/nope", 404).await["error"],
-        "no task `nope`"
-    );
-    assert_eq!(
-        s.json("/api/tasks/bad%20id", 404).await["error"],
-        "no task `bad id`"
-    );
-    assert_eq!(
-        s.json("/api/tasks/nope/log", 404).await["error"],
-        "no task `nope`"
-    );
-    assert_eq!(
-        s.json("/api/tasks/a/log?attempt=3", 404).await["error"],
-        "task a has no attempt 3"
-    );
-    assert_eq!(
-        s.json("/api/nothing", 404).await["error"],
-        "no route /api/nothing"
-    );
-    assert_eq!(
-        s.json("/assets/missing.js", 404).await["error"],
-        "no file `missing.js`"
-    );
+    assert_eq!(s.json("/api/tasks/nope", 404).await["error"], "no task `nope`");
+    assert_eq!(s.json("/api/tasks/bad%20id", 404).await["error"], "no task `bad id`");
+    assert_eq!(s.json("/api/tasks/nope/log", 404).await["error"], "no task `nope`");
+    assert_eq!(s.json("/api/tasks/a/log?attempt=3", 404).await["error"], "task a has no attempt 3");
+    assert_eq!(s.json("/api/nothing", 404).await["error"], "no route /api/nothing");
+    assert_eq!(s.json("/assets/missing.js", 404).await["error"], "no file `missing.js`");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_shows_its_log_gates_spend_and_diff() {
-    let s = Served::start(
-        &[plan("p", &[("a", "<script>alert(1)</script>", &[])])],
-        None,
-    )
-    .await;
+    let s = Served::start(&[plan("p", &[("a", "<script>alert(1)</script>", &[])])], None).await;
     let claim = s.store.claim("host:1:0", LEASE).await.unwrap().unwrap();
     // The attempt's branch, as the engine leaves it: one commit on top of
     // the integration branch.
@@ -155,26 +84,13 @@ async fn a_task_shows_its_log_gates_spend_and_diff() {
     git(&s.root, &["commit", "-qm", "Work"]);
     git(&s.root, &["checkout", "-q", "main"]);
     let mut log = LogWriter::open(s.root.join(".colony/runs/a/a1/log.jsonl")).unwrap();
-    let raw = |stream, text: &str| Entry::Raw {
-        stream,
-        text: text.into(),
-    };
-    log.append(1, &raw(Stream::Stdout, "<script>alert(2)</script>"))
-        .unwrap();
+    let raw = |stream, text: &str| Entry::Raw { stream, text: text.into() };
+    log.append(1, &raw(Stream::Stdout, "<script>alert(2)</script>")).unwrap();
     let usage = colony_core::Usage { input: 10, output: 2, cached: 0, cost_usd: Some(0.5) };
     s.store.record_usage(&colony_core::TaskId::new("a").unwrap(), 1, usage).await.unwrap();
-    log.append(3, &raw(Stream::Stderr, "colony: gate `make check`"))
-        .unwrap();
-    log.append(4, &raw(Stream::Stdout, "1 test failed"))
-        .unwrap();
-    log.append(
-        5,
-        &raw(
-            Stream::Stderr,
-            "colony: gate `make check` failed (exit code 2)",
-        ),
-    )
-    .unwrap();
+    log.append(3, &raw(Stream::Stderr, "colony: gate `make check`")).unwrap();
+    log.append(4, &raw(Stream::Stdout, "1 test failed")).unwrap();
+    log.append(5, &raw(Stream::Stderr, "colony: gate `make check` failed (exit code 2)")).unwrap();
 
     let detail = s.json("/api/tasks/a", 200).await;
     assert_eq!(
@@ -184,10 +100,7 @@ async fn a_task_shows_its_log_gates_spend_and_diff() {
     assert_eq!(detail["spec"]["prompt"], "Do a.");
     assert_eq!(detail["attempts"][0]["worker"], "host:1:0");
     assert_eq!(detail["log"]["records"].as_array().unwrap().len(), 4);
-    assert_eq!(
-        detail["log"]["records"][0]["text"],
-        "<script>alert(2)</script>"
-    );
+    assert_eq!(detail["log"]["records"][0]["text"], "<script>alert(2)</script>");
     assert_eq!(detail["gates"][0]["command"], "make check");
     assert_eq!(detail["gates"][0]["passed"], false);
     assert_eq!(detail["gates"][0]["output"][0], "1 test failed");
@@ -196,19 +109,10 @@ async fn a_task_shows_its_log_gates_spend_and_diff() {
     assert_eq!(detail["reviews"].as_array().unwrap().len(), 0);
     assert_eq!(detail["diff"]["source"], "branch");
     let diff = detail["diff"]["text"].as_str().unwrap();
-    assert!(
-        diff.contains("+++ b/new.txt") && diff.contains("+<b>not bold</b>"),
-        "{diff}"
-    );
+    assert!(diff.contains("+++ b/new.txt") && diff.contains("+<b>not bold</b>"), "{diff}");
 
     let tail = s.json("/api/tasks/a/log?tail=2", 200).await;
-    assert_eq!(
-        (
-            tail["skipped"].as_u64(),
-            tail["records"].as_array().unwrap().len()
-        ),
-        (Some(2), 2)
-    );
+    assert_eq!((tail["skipped"].as_u64(), tail["records"].as_array().unwrap().len()), (Some(2), 2));
 
     // Following: what is there, what comes, then `end` once the attempt is over.
     let response = s.get("/api/tasks/a/log?follow=1").send().await.unwrap();
@@ -218,64 +122,31 @@ async fn a_task_shows_its_log_gates_spend_and_diff() {
     }
     log.append(6, &raw(Stream::Stdout, "more")).unwrap();
     let more = follow.next().await.unwrap();
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&more.data).unwrap()["text"],
-        "more"
-    );
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&more.data).unwrap()["text"], "more");
     s.store.complete(&claim.task, claim.attempt).await.unwrap();
     let end = follow.next().await.unwrap();
-    assert_eq!(
-        (end.event.as_deref(), end.data.as_str()),
-        (Some("end"), "{\"attempt\":1}")
-    );
+    assert_eq!((end.event.as_deref(), end.data.as_str()), (Some("end"), "{\"attempt\":1}"));
     assert!(follow.next().await.is_none(), "the stream ends");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_show_each_attempt_and_its_last_line() {
-    let s = Served::start(
-        &[plan(
-            "p",
-            &[("a", "A", &[]), ("b", "B", &["a"]), ("c", "C", &["a", "b"])],
-        )],
-        None,
-    )
-    .await;
-    assert_eq!(
-        s.json("/api/workers", 200).await.as_array().unwrap().len(),
-        0
-    );
+    let s = Served::start(&[plan("p", &[("a", "A", &[]), ("b", "B", &["a"]), ("c", "C", &["a", "b"])])], None).await;
+    assert_eq!(s.json("/api/workers", 200).await.as_array().unwrap().len(), 0);
     let claim = s.store.claim("host:7:2", LEASE).await.unwrap().unwrap();
     let mut log = LogWriter::open(s.root.join(".colony/runs/a/a1/log.jsonl")).unwrap();
-    log.append(
-        1,
-        &Entry::ToolUse {
-            name: "Edit".into(),
-            input_summary: "src/lib.rs".into(),
-        },
-    )
-    .unwrap();
+    log.append(1, &Entry::ToolUse { name: "Edit".into(), input_summary: "src/lib.rs".into() }).unwrap();
     let workers = s.json("/api/workers", 200).await;
     assert_eq!(workers[0]["worker"], "host:7:2");
-    assert_eq!(
-        (workers[0]["task"].as_str(), workers[0]["phase"].as_str()),
-        (Some("a"), Some("running"))
-    );
+    assert_eq!((workers[0]["task"].as_str(), workers[0]["phase"].as_str()), (Some("a"), Some("running")));
     assert_eq!(workers[0]["last_line"], "Edit src/lib.rs");
     assert!(workers[0]["elapsed_ms"].as_i64().unwrap() >= 0);
-    s.store
-        .set_phase(&claim.task, claim.attempt, colony_core::Phase::Merging)
-        .await
-        .unwrap();
+    s.store.set_phase(&claim.task, claim.attempt, colony_core::Phase::Merging).await.unwrap();
     assert_eq!(s.json("/api/workers", 200).await[0]["phase"], "merging");
 
     let graph = s.json("/api/graph", 200).await;
-    let depths: Vec<(&str, u64)> = graph
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| (n["id"].as_str().unwrap(), n["depth"].as_u64().unwrap()))
-        .collect();
+    let depths: Vec<(&str, u64)> =
+        graph.as_array().unwrap().iter().map(|n| (n["id"].as_str().unwrap(), n["depth"].as_u64().unwrap())).collect();
     assert_eq!(depths, [("a", 0), ("b", 1), ("c", 2)]);
     assert_eq!(graph[2]["deps"], serde_json::json!(["a", "b"]));
 }
@@ -284,53 +155,25 @@ async fn workers_show_each_attempt_and_its_last_line() {
 async fn the_page_is_embedded_and_locked_down() {
     let s = Served::start(&[], None).await;
     let page = s.get("/").send().await.unwrap();
-    let csp = page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(
-        csp.contains("default-src 'self'")
-            && csp.contains("script-src 'self'")
-            && !csp.contains("unsafe"),
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"),
         "{csp}"
     );
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
     assert!(page.text().await.unwrap().contains("/assets/app.js"));
-    for (asset, kind) in [
-        ("app.js", "text/javascript"),
-        ("style.css", "text/css"),
-        ("vendor/htm-preact.js", "text/javascript"),
-    ] {
+    for (asset, kind) in
+        [("app.js", "text/javascript"), ("style.css", "text/css"), ("vendor/htm-preact.js", "text/javascript")]
+    {
         let r = s.get(&format!("/assets/{asset}")).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200, "{asset}");
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with(kind),
-            "{asset}"
-        );
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(kind), "{asset}");
     }
     assert_eq!(
-        s.get("/assets/vendor/update.sh")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
+        s.get("/assets/vendor/update.sh").send().await.unwrap().status().as_u16(),
         404,
         "the script is not served"
     );
-    let js = s
-        .get("/assets/app.js")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        !js.contains("innerHTML") && !js.contains("dangerouslySetInnerHTML"),
-        "text is never parsed as markup"
-    );
+    let js = s.get("/assets/app.js").send().await.unwrap().text().await.unwrap();
+    assert!(!js.contains("innerHTML") && !js.contains("dangerouslySetInnerHTML"), "text is never parsed as markup");
 }

@@ -62,11 +62,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -81,16 +77,9 @@ impl Served {
         git(&root, &["add", "."]);
         git(&root, &["commit", "-qm", "Start"]);
         std::fs::create_dir_all(root.join(".colony")).unwrap();
-        let store = Arc::new(
-            SqliteStore::open(&root.join(".colony/colony.db"), Arc::new(SystemClock))
-                .await
-                .unwrap(),
-        );
+        let store = Arc::new(SqliteStore::open(&root.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap());
         for p in plans {
-            store
-                .add_plan(p, "plan.yaml", AddOptions::default())
-                .await
-                .unwrap();
+            store.add_plan(p, "plan.yaml", AddOptions::default()).await.unwrap();
         }
         let token = Token::load_or_create(&root.join(".colony")).unwrap();
         let server = Server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -104,15 +93,7 @@ impl Served {
             event_poll: Duration::from_millis(50),
         };
         tokio::spawn(server.serve(store.clone(), config, stop.clone()));
-        Served {
-            _dir: dir,
-            root,
-            store,
-            base,
-            token: token.as_str().to_owned(),
-            client: Client::new(),
-            stop,
-        }
+        Served { _dir: dir, root, store, base, token: token.as_str().to_owned(), client: Client::new(), stop }
     }
 
     pub fn get(&self, path: &str) -> RequestBuilder {
@@ -135,10 +116,7 @@ impl Served {
     }
 
     pub async fn status_of(&self, task: &str) -> String {
-        self.json(&format!("/api/tasks/{task}"), 200).await["status"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.json(&format!("/api/tasks/{task}"), 200).await["status"].as_str().unwrap().to_owned()
     }
 }
 
@@ -168,10 +146,7 @@ impl SseReader {
     pub fn new(response: Response) -> SseReader {
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
-        SseReader {
-            body: response.bytes_stream().boxed(),
-            buf: String::new(),
-        }
+        SseReader { body: response.bytes_stream().boxed(), buf: String::new() }
     }
 
     /// The next event (comments and keep-alives skipped), or `None` when
@@ -180,11 +155,7 @@ impl SseReader {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
-                let mut sse = Sse {
-                    id: None,
-                    event: None,
-                    data: String::new(),
-                };
+                let mut sse = Sse { id: None, event: None, data: String::new() };
                 let mut any = false;
                 for line in block.lines() {
                     if let Some(v) = line.strip_prefix("id:") {
@@ -201,10 +172,7 @@ impl SseReader {
                 }
                 continue;
             }
-            let chunk = tokio::time::timeout(PATIENCE, self.body.next())
-                .await
-                .expect("an event in time")?
-                .ok()?;
+            let chunk = tokio::time::timeout(PATIENCE, self.body.next()).await.expect("an event in time")?.ok()?;
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
         }
     }

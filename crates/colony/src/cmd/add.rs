@@ -56,7 +56,8 @@ pub async fn import(
         settings::apply_plan_defaults(plan, config);
     }
     let sources: Vec<String> = plans.iter().map(|(path, _)| ctx.rel(path)).collect();
-    let batch: Vec<(&Plan, &str)> = plans.iter().zip(&sources).map(|((_, plan), source)| (plan, source.as_str())).collect();
+    let batch: Vec<(&Plan, &str)> =
+        plans.iter().zip(&sources).map(|((_, plan), source)| (plan, source.as_str())).collect();
     let what = if plans.len() == 1 { "the plan was not added" } else { "no plan was added" };
     let reports = store.add_plans(&batch, opts).await.context(what)?;
     Ok(reports.into_iter().zip(plans.iter().map(|(_, plan)| plan.tasks.len())).collect())
@@ -128,11 +129,7 @@ fn write_report(out: &mut impl Write, report: &AddReport, in_file: usize) -> Res
         writeln!(out, "plan {}: {}", report.plan, parts.join(", "))?;
     }
     if !report.not_in_file.is_empty() {
-        writeln!(
-            out,
-            "  no longer in the file but kept in the store: {}",
-            names(&report.not_in_file)
-        )?;
+        writeln!(out, "  no longer in the file but kept in the store: {}", names(&report.not_in_file))?;
     }
     Ok(())
 }

@@ -33,10 +33,7 @@ const PLAN_FILE: &str = "plans/demo.yaml";
 
 /// The project the plan works on: a notebook of field notes.
 const PROJECT: &[(&str, &str)] = &[
-    (
-        "README.md",
-        "# Field notes\n\nNotes from walks on the coast, one Markdown file each in `notes/`.\n",
-    ),
+    ("README.md", "# Field notes\n\nNotes from walks on the coast, one Markdown file each in `notes/`.\n"),
     ("notes/bees.md", "# Bees in the dunes\n\nMining bees nest in the bare sand behind the first dune.\n"),
     ("notes/tides.md", "# Spring tides\n\nThe lowest tide of the year uncovered the old jetty.\n"),
 ];
@@ -96,7 +93,10 @@ pub async fn run(args: DemoArgs, out: &mut impl Write) -> Result<()> {
 /// `--keep DIR`: a new or empty directory, made if missing.
 fn prepare_dir(dir: &Path) -> Result<PathBuf> {
     if dir.exists() && dir.read_dir().with_context(|| format!("could not read {}", dir.display()))?.next().is_some() {
-        return Err(bad_input(format!("--keep {}: the directory is not empty; give a new or empty one", dir.display())));
+        return Err(bad_input(format!(
+            "--keep {}: the directory is not empty; give a new or empty one",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     Ok(dir.to_path_buf())
@@ -118,7 +118,16 @@ fn write_project(dir: &Path) -> Result<()> {
     // identity is configured; colony's own commits fall back the same way.
     git(
         dir,
-        &["-c", "user.name=colony demo", "-c", "user.email=demo@colony.invalid", "commit", "--quiet", "-m", "A notebook of field notes"],
+        &[
+            "-c",
+            "user.name=colony demo",
+            "-c",
+            "user.email=demo@colony.invalid",
+            "commit",
+            "--quiet",
+            "-m",
+            "A notebook of field notes",
+        ],
     )
 }
 
@@ -177,7 +186,12 @@ async fn what_happened(ctx: &Ctx, store: &impl Store) -> Result<Vec<String>> {
 /// The first of colony's own notes in the task's latest attempt log that
 /// `wanted` picks. The notes are the engine's words, so a change there
 /// makes the demo say less, never something untrue.
-async fn find_note(layout: &Layout, store: &impl Store, task: &str, wanted: impl Fn(&str) -> bool) -> Result<Option<String>> {
+async fn find_note(
+    layout: &Layout,
+    store: &impl Store,
+    task: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Option<String>> {
     let Some(detail) = store.task(task).await? else { return Ok(None) };
     let Some(attempt) = detail.attempts.iter().map(|a| a.attempt).max() else { return Ok(None) };
     let id = TaskId::new(task).expect("the demo's ids are valid");

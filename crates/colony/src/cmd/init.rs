@@ -95,10 +95,7 @@ fn add_exclude(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
     };
-    let listed = current
-        .lines()
-        .map(str::trim)
-        .any(|l| matches!(l, ".colony" | ".colony/" | "/.colony" | "/.colony/"));
+    let listed = current.lines().map(str::trim).any(|l| matches!(l, ".colony" | ".colony/" | "/.colony" | "/.colony/"));
     if listed {
         return Ok(false);
     }

@@ -30,7 +30,8 @@ pub async fn run(ctx: &Ctx, args: LandArgs, out: &mut impl Write) -> Result<()> 
     let plan = colony_core::PlanName::new(plan).map_err(|e| bad_input(e.to_string()))?;
     let branch = integration_branch(&config.run.integration_branch, &plan);
 
-    let repo = Repo::open(&ctx.root).with_context(|| format!("could not open the repository {}", ctx.root.display()))?;
+    let repo =
+        Repo::open(&ctx.root).with_context(|| format!("could not open the repository {}", ctx.root.display()))?;
     if !repo.branch_exists(&branch)? {
         return Err(bad_input(format!(
             "there is nothing to land yet: {branch} does not exist; `colony run` creates it as it merges tasks"

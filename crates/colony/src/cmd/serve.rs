@@ -21,15 +21,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs, out: &mut impl Write) -> Result<()>
     let config = settings::load_config(&ctx.root)?;
     let store = Arc::new(ctx.open_store().await?);
     let outcome = async {
-        let dashboard = Dashboard::start(
-            ctx,
-            args.addr,
-            &store,
-            &config.run.integration_branch,
-            None,
-            out,
-        )
-        .await?;
+        let dashboard = Dashboard::start(ctx, args.addr, &store, &config.run.integration_branch, None, out).await?;
         writeln!(out, "Ctrl-C stops the server")?;
         out.flush()?;
         signal::stop_requested()?.await;
@@ -63,14 +55,11 @@ impl Dashboard {
             WebError::AddrInUse { .. } => bad_input(e.to_string()),
             WebError::Bind { .. } => bad_input(format!(
                 "{e}: {}",
-                std::error::Error::source(&e)
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
+                std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()
             )),
             other => other.into(),
         })?;
-        let token =
-            Token::load_or_create(&ctx.root.join(STATE_DIR)).context("the dashboard's token")?;
+        let token = Token::load_or_create(&ctx.root.join(STATE_DIR)).context("the dashboard's token")?;
         let bound = server.local_addr();
         writeln!(out, "dashboard: http://{bound}/?token={}", token.as_str())?;
         if !bound.ip().is_loopback() {
@@ -95,9 +84,6 @@ impl Dashboard {
     /// Stops serving: open pages see the server go.
     pub async fn stop(self) -> Result<()> {
         self.stop.cancel();
-        self.serving
-            .await
-            .context("the dashboard panicked")?
-            .context("the dashboard stopped on an error")
+        self.serving.await.context("the dashboard panicked")?.context("the dashboard stopped on an error")
     }
 }

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::Result;
-use colony_core::spec::Review;
 use colony_core::review::Verdict;
+use colony_core::spec::Review;
 use colony_core::{Approval, EventKind, ReviewOutcome, TaskId, TaskState, TaskStatus};
 use colony_store::{AttemptRecord, Store, TaskDetail, TaskFilter};
 

@@ -99,7 +99,10 @@ fn every_cli_runs_a_plan_to_the_end_through_its_adapter() {
         for call in &calls {
             assert_eq!(call["cli"], *program);
             let args = argv(call);
-            assert!(args.iter().all(|a| !a.contains("Write a.txt") && !a.contains("Write b.txt")), "{name}: the prompt never goes into argv: {args:?}");
+            assert!(
+                args.iter().all(|a| !a.contains("Write a.txt") && !a.contains("Write b.txt")),
+                "{name}: the prompt never goes into argv: {args:?}"
+            );
             assert!(call["prompt_len"].as_u64().unwrap() > 0, "{name}: the prompt arrived: {call}");
             let cwd = call["cwd"].as_str().unwrap();
             assert!(cwd.contains("/.colony/worktrees/"), "{name}: runs in its worktree: {cwd}");
@@ -119,7 +122,10 @@ fn every_cli_runs_a_plan_to_the_end_through_its_adapter() {
 
 #[test]
 fn claude_is_driven_headless_with_stream_json_and_full_permissions() {
-    let fakes = Fakes::new(&format!("{}[agents.claude]\nmodel = \"sonnet\"\nargs = [\"--max-turns\", \"40\"]\n", config("claude")));
+    let fakes = Fakes::new(&format!(
+        "{}[agents.claude]\nmodel = \"sonnet\"\nargs = [\"--max-turns\", \"40\"]\n",
+        config("claude")
+    ));
     let plan = fakes.repo.write_plan("p.yaml", PLAN);
     assert_ran(&fakes.run(&["run", "-q", &plan]), "claude");
     let args = argv(&fakes.calls()[0]);
@@ -141,7 +147,8 @@ fn a_task_model_overrides_the_agents_and_codex_tokens_are_priced() {
         config("codex")
     );
     let fakes = Fakes::new(&config);
-    let plan = fakes.repo.write_plan("p.yaml", &PLAN.replace("    title: Add a\n", "    title: Add a\n    model: gpt-5\n"));
+    let plan =
+        fakes.repo.write_plan("p.yaml", &PLAN.replace("    title: Add a\n", "    title: Add a\n    model: gpt-5\n"));
     assert_ran(&fakes.run(&["run", "-q", &plan]), "codex");
     let calls = fakes.calls();
     let model_of = |call: &Value| {
@@ -185,7 +192,9 @@ fn a_run_is_judged_by_its_final_event() {
         ("gemini", "crash", "final event"),
     ] {
         let fakes = Fakes::new(&config(cli));
-        let plan = format!("name: p\ntasks:\n  - id: a\n    title: A\n    prompt: Write a.txt\n    fake: {{cli: {scenario}}}\n");
+        let plan = format!(
+            "name: p\ntasks:\n  - id: a\n    title: A\n    prompt: Write a.txt\n    fake: {{cli: {scenario}}}\n"
+        );
         let plan = fakes.repo.write_plan("p.yaml", &plan);
         let out = fakes.run(&["run", "-q", &plan]);
         assert_eq!(out.status.code(), Some(3), "{cli} {scenario}: {}", String::from_utf8_lossy(&out.stderr));

@@ -7,7 +7,8 @@ use crate::repo::TestRepo;
 use crate::run::worktrees;
 
 /// Short timeouts so a hanging agent is stopped in about a second.
-const CONFIG: &str = "[run]\nagent = \"fake\"\ntimeout = \"1s\"\ngrace = \"500ms\"\nbackoff_base = \"100ms\"\nbackoff_cap = \"100ms\"\n";
+const CONFIG: &str =
+    "[run]\nagent = \"fake\"\ntimeout = \"1s\"\ngrace = \"500ms\"\nbackoff_base = \"100ms\"\nbackoff_cap = \"100ms\"\n";
 
 /// Runs a one-task plan whose fake agent does `fake`, with two attempts;
 /// returns the repository and the run's output.
@@ -55,7 +56,8 @@ fn an_agent_that_changes_nothing_fails_with_no_changes() {
 #[test]
 fn a_first_attempt_that_fails_is_retried_and_merges() {
     let repo = TestRepo::for_runs(CONFIG);
-    let plan = repo.write_plan("once.yaml", "name: once\ntasks:\n  - id: t\n    prompt: p\n    fake: {fail_attempts: 1}\n");
+    let plan =
+        repo.write_plan("once.yaml", "name: once\ntasks:\n  - id: t\n    prompt: p\n    fake: {fail_attempts: 1}\n");
     let out = repo.stdout(&["run", &plan], 0);
     assert!(out.contains("attempt 1 failed: exit code 1"), "{out}");
     assert_eq!(reasons(&repo)[1], "", "attempt 2 merged");

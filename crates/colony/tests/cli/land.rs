@@ -117,7 +117,12 @@ fn land_only_touches_the_chosen_plan() {
     let a = repo.write_plan("a.yaml", "name: a\ntasks:\n  - id: a1\n    prompt: p\n");
     let b = repo.write_plan("b.yaml", "name: b\ntasks:\n  - id: b1\n    prompt: p\n");
     let out = repo.stdout(&["run", &a, &b, "-q"], 0);
-    assert!(out.contains("the finished work is in colony/a, colony/b; bring a plan's into your branch with `colony land --plan NAME`"), "{out}");
+    assert!(
+        out.contains(
+            "the finished work is in colony/a, colony/b; bring a plan's into your branch with `colony land --plan NAME`"
+        ),
+        "{out}"
+    );
     let err = repo.stderr(&["land"], 2);
     assert_eq!(err, "error: the store has several plans; choose one with --plan: a, b\n");
     repo.colony(&["land", "--plan", "b"]).success();

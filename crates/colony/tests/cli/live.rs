@@ -103,7 +103,8 @@ fn status_of(repo: &TestRepo, id: &str) -> serde_json::Value {
 #[test]
 fn ctrl_c_lets_running_attempts_finish_then_gives_their_tasks_back() {
     let repo = TestRepo::for_runs(STOP_FAST);
-    let plan = repo.write_plan("slow.yaml", "name: slow\ntasks:\n  - id: slow\n    prompt: p\n    fake: {sleep_ms: 3000}\n");
+    let plan =
+        repo.write_plan("slow.yaml", "name: slow\ntasks:\n  - id: slow\n    prompt: p\n    fake: {sleep_ms: 3000}\n");
     let mut run = Running::start(&repo, &["run", &plan]);
     run.wait_for("slow attempt 1 claimed by");
     run.interrupt();
@@ -123,7 +124,8 @@ fn ctrl_c_lets_running_attempts_finish_then_gives_their_tasks_back() {
 #[test]
 fn a_second_ctrl_c_stops_a_hanging_agent_at_once() {
     let repo = TestRepo::for_runs(STOP_FAST);
-    let plan = repo.write_plan("hangs.yaml", "name: hangs\ntasks:\n  - id: stuck\n    prompt: p\n    fake: {hang: true}\n");
+    let plan =
+        repo.write_plan("hangs.yaml", "name: hangs\ntasks:\n  - id: stuck\n    prompt: p\n    fake: {hang: true}\n");
     let mut run = Running::start(&repo, &["run", &plan]);
     run.wait_for("stuck attempt 1 claimed by");
     let started = Instant::now();
@@ -141,7 +143,8 @@ fn a_second_ctrl_c_stops_a_hanging_agent_at_once() {
 #[test]
 fn a_run_killed_mid_attempt_is_cleaned_up_and_finished_by_the_next() {
     let repo = TestRepo::for_runs(STOP_FAST);
-    let plan = repo.write_plan("slow.yaml", "name: slow\ntasks:\n  - id: slow\n    prompt: p\n    fake: {sleep_ms: 3000}\n");
+    let plan =
+        repo.write_plan("slow.yaml", "name: slow\ntasks:\n  - id: slow\n    prompt: p\n    fake: {sleep_ms: 3000}\n");
     let mut run = Running::start(&repo, &["run", &plan]);
     run.wait_for("slow attempt 1 claimed by");
     // The agent is running (and its process group recorded) once it says

@@ -41,7 +41,8 @@ fn tables_fit_80_columns() {
 #[test]
 fn amplifier_plans_load_and_export_round_trips() {
     let repo = TestRepo::initialized();
-    let plan = repo.write_plan("amplifier-tasks.yaml", &std::fs::read_to_string(example("amplifier-tasks.yaml")).unwrap());
+    let plan =
+        repo.write_plan("amplifier-tasks.yaml", &std::fs::read_to_string(example("amplifier-tasks.yaml")).unwrap());
     let out = repo.stdout(&["add", &plan], 0);
     assert!(out.starts_with("plan amplifier-tasks: 4 added\n"), "{out}");
     let show = repo.stdout(&["show", "2.1"], 0);
@@ -161,7 +162,10 @@ fn list_filters_by_status_and_plan() {
     assert!(!ready.contains("login-api"), "{ready}");
     let both = repo.json(&["list", "--status", "ready,pending", "--plan", "auth"]);
     assert_eq!(both.as_array().unwrap().len(), 6);
-    assert_eq!(repo.stdout(&["list", "-s", "failed"], 0), "no tasks match; `colony list` without filters shows them all\n");
+    assert_eq!(
+        repo.stdout(&["list", "-s", "failed"], 0),
+        "no tasks match; `colony list` without filters shows them all\n"
+    );
 
     let err = repo.stderr(&["list", "--status", "stuck"], 2);
     snap!(&repo, "list_bad_status", err);

@@ -44,7 +44,8 @@ fn every_kind_of_bad_plan_is_refused_whole() {
 fn one_bad_file_refuses_the_good_ones_too() {
     let repo = TestRepo::initialized();
     let good = repo.write_plan("good.yaml", "tasks:\n  - id: fine\n    prompt: p\n");
-    let bad = repo.write_plan("bad.yaml", "tasks:\n  - id: a\n    prompt: p\n    deps: [b]\n  - id: a\n    prompt: q\n");
+    let bad =
+        repo.write_plan("bad.yaml", "tasks:\n  - id: a\n    prompt: p\n    deps: [b]\n  - id: a\n    prompt: q\n");
     let err = repo.stderr(&["add", &good, &bad], 2);
     snap!(&repo, "refused_one_of_two", err);
     assert_eq!(repo.stdout(&["list", "--json"], 0), "[]\n");

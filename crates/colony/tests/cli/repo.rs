@@ -57,7 +57,10 @@ impl TestRepo {
 
     /// Commits everything in the working tree, under a fixed identity.
     pub fn commit_all(&self, message: &str) {
-        for args in [&["add", "--all"][..], &["-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-qm", message]] {
+        for args in [
+            &["add", "--all"][..],
+            &["-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-qm", message],
+        ] {
             let out = self.git(args);
             assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -133,10 +136,7 @@ impl TestRepo {
 
     /// Every event, as `colony events --json` prints them.
     pub fn events(&self) -> Vec<serde_json::Value> {
-        self.stdout(&["events", "--json"], 0)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        self.stdout(&["events", "--json"], 0).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     /// `git ARGS`'s stdout, asserting it succeeded.

@@ -77,7 +77,10 @@ fn a_rejection_sends_the_feedback_to_the_agent_and_waits_again() {
     let out = repo.command(&["run", "-q"]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let a = repo.json(&["show", "a"]);
-    assert_eq!((a["status"].as_str(), a["attempt"].as_u64(), a["tries"].as_u64()), (Some("awaiting_approval"), Some(2), Some(1)));
+    assert_eq!(
+        (a["status"].as_str(), a["attempt"].as_u64(), a["tries"].as_u64()),
+        (Some("awaiting_approval"), Some(2), Some(1))
+    );
     let feedback = std::fs::read_to_string(repo.root().join(".colony/runs/a/a2/feedback.md")).unwrap();
     assert!(feedback.contains("A person reviewed your work and asks for changes:\n\nshout it"), "{feedback}");
 }

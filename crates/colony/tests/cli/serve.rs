@@ -22,12 +22,7 @@ struct Background {
 
 impl Background {
     fn start(repo: &TestRepo, args: &[&str]) -> Background {
-        let mut child = repo
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = repo.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = channel();
         std::thread::spawn(move || {
@@ -44,24 +39,15 @@ impl Background {
     fn dashboard(&mut self) -> (String, String) {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let line = self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| {
+            let line =
+                self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
                     let _ = self.child.kill();
                     let mut err = String::new();
-                    self.child
-                        .stderr
-                        .take()
-                        .unwrap()
-                        .read_to_string(&mut err)
-                        .unwrap();
+                    self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
                     panic!("no dashboard line; stderr: {err}")
                 });
             if let Some(url) = line.strip_prefix("dashboard: ") {
-                let (base, token) = url
-                    .split_once("/?token=")
-                    .expect("the URL carries the token");
+                let (base, token) = url.split_once("/?token=").expect("the URL carries the token");
                 return (base.to_owned(), token.to_owned());
             }
         }
@@ -78,12 +64,7 @@ impl Background {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut err = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
                 return (status.code(), err);
             }
             if Instant::now() > deadline {
@@ -100,11 +81,7 @@ impl Background {
 fn get(base: &str, path: &str) -> (u16, String) {
     let host = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
@@ -119,10 +96,7 @@ fn serve_prints_its_url_with_the_token_and_refuses_a_taken_address() {
     let (base, token) = server.dashboard();
     let file = repo.root().join(".colony/token");
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
-    assert_eq!(
-        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     let (status, body) = get(&base, "/api/status");
     assert_eq!(status, 200);
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -137,18 +111,14 @@ fn serve_prints_its_url_with_the_token_and_refuses_a_taken_address() {
         )
     );
     let err = repo.stderr(&["serve", "--addr", "localhost"], 2);
-    assert!(
-        err.contains("invalid value 'localhost' for '--addr <HOST:PORT>'"),
-        "{err}"
-    );
+    assert!(err.contains("invalid value 'localhost' for '--addr <HOST:PORT>'"), "{err}");
     let err = repo.stderr(&["run", "--addr", "127.0.0.1:0"], 2);
     assert!(err.contains("--serve"), "--addr needs --serve: {err}");
 
     server.signal(libc::SIGINT);
     let (code, _) = server.wait();
     assert_eq!(code, Some(0));
-    let (again, token_again) =
-        Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]).dashboard();
+    let (again, token_again) = Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]).dashboard();
     assert_ne!(again, base);
     assert_eq!(token_again, token, "the token is kept");
 }
@@ -159,46 +129,32 @@ fn serve_prints_its_url_with_the_token_and_refuses_a_taken_address() {
 /// skip.
 #[test]
 fn the_dashboard_works_in_a_browser() {
-    let browser_tests = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../colony-web/tests/browser")
-        .canonicalize()
-        .unwrap();
+    let browser_tests =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../colony-web/tests/browser").canonicalize().unwrap();
     assert!(
         browser_tests.join("node_modules/playwright-core").is_dir(),
         "the browser tests need playwright-core: run `npm ci` in {} (CI does it in .ci/run)",
         browser_tests.display()
     );
-    let chromium = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let chromium =
+        std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     assert!(
         chromium.is_file(),
         "the browser tests need Chromium at {}: `apt-get install chromium` (or set CHROMIUM)",
         chromium.display()
     );
     let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|o| o.status.success()),
-        "the browser tests need node (20 or later) on PATH"
-    );
+    assert!(node.is_ok_and(|o| o.status.success()), "the browser tests need node (20 or later) on PATH");
 
     let repo = TestRepo::for_runs(
         "[run]\nagent = \"fake\"\nworkers = 4\nlease = \"6s\"\nshutdown_grace = \"1s\"\ngrace = \"1s\"\n",
     );
     repo.write_plan("web.yaml", WEB_PLAN);
     repo.write_plan("late.yaml", "name: late\ntasks:\n  - id: late\n    title: Added while the page is open\n    prompt: p\n    fake: {sleep_ms: 100}\n");
-    let mut run = Background::start(
-        &repo,
-        &["run", "--serve", "--addr", "127.0.0.1:0", "plans/web.yaml"],
-    );
+    let mut run = Background::start(&repo, &["run", "--serve", "--addr", "127.0.0.1:0", "plans/web.yaml"]);
     let (base, token) = run.dashboard();
 
-    let target = Path::new(env!("CARGO_BIN_EXE_colony"))
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let target = Path::new(env!("CARGO_BIN_EXE_colony")).parent().unwrap().parent().unwrap().to_path_buf();
     let shots = target.join("screenshots");
     let out = Command::new("node")
         .args(["--test", "--test-reporter=spec", "dashboard.test.mjs"])
@@ -213,11 +169,7 @@ fn the_dashboard_works_in_a_browser() {
         .env("SCREENSHOTS", &shots)
         .output()
         .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{report}");
     if !out.status.success() {
         run.signal(libc::SIGKILL);
@@ -226,23 +178,9 @@ fn the_dashboard_works_in_a_browser() {
     // The last browser test pressed the emergency stop.
     let (code, stderr) = run.wait();
     assert_eq!(code, Some(3), "a stopped run leaves work undone: {stderr}");
-    assert!(
-        stderr.contains("stopping now") || !stderr.contains("panicked"),
-        "{stderr}"
-    );
-    for name in [
-        "tasks",
-        "task-hostile",
-        "refused",
-        "graph",
-        "workers",
-        "overview-phone",
-        "server-gone",
-    ] {
-        assert!(
-            shots.join(format!("{name}.png")).is_file(),
-            "screenshot {name}"
-        );
+    assert!(stderr.contains("stopping now") || !stderr.contains("panicked"), "{stderr}");
+    for name in ["tasks", "task-hostile", "refused", "graph", "workers", "overview-phone", "server-gone"] {
+        assert!(shots.join(format!("{name}.png")).is_file(), "screenshot {name}");
     }
 }
 

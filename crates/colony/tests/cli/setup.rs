@@ -99,8 +99,25 @@ fn help_introduces_colony() {
 fn every_help_fits_80_columns_and_lists_only_built_commands() {
     let repo = TestRepo::new();
     let commands = [
-        "init", "add", "run", "worker", "serve", "list", "show", "status", "logs", "events", "retry", "cancel", "approve",
-        "reject", "doctor", "land", "export", "demo", "completions",
+        "init",
+        "add",
+        "run",
+        "worker",
+        "serve",
+        "list",
+        "show",
+        "status",
+        "logs",
+        "events",
+        "retry",
+        "cancel",
+        "approve",
+        "reject",
+        "doctor",
+        "land",
+        "export",
+        "demo",
+        "completions",
     ];
     let top = repo.stdout(&["--help"], 0);
     for name in commands {

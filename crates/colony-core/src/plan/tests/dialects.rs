@@ -178,22 +178,14 @@ const AMPLIFIER: &str = r#"tasks:
 
 #[test]
 fn amplifier_tasks_yaml_reads_with_its_own_names() {
-    let plan =
-        parse("tasks.yaml", AMPLIFIER.as_bytes(), Yaml, "tasks").unwrap_or_else(|e| panic!("{e}"));
+    let plan = parse("tasks.yaml", AMPLIFIER.as_bytes(), Yaml, "tasks").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.name.as_str(), "tasks", "named after the file");
     let [a, b, c, d] = &plan.tasks[..] else { panic!("four tasks: {plan:?}") };
     assert_eq!((a.id.as_str(), a.title.as_str()), ("2.6.1.a", "Implement user authentication"));
     assert_eq!(a.prompt, "Implement JWT-based authentication...");
-    assert_eq!(
-        a.acceptance,
-        ["Users can log in", "Tokens expire after 24h"],
-        "a string of `- ` lines"
-    );
+    assert_eq!(a.acceptance, ["Users can log in", "Tokens expire after 24h"], "a string of `- ` lines");
     assert_eq!((a.priority, a.estimated_hours), (2, Some(2.5)));
-    assert_eq!(
-        (a.phase.as_deref(), a.kind.as_deref()),
-        (Some("implementation"), Some("implementation"))
-    );
+    assert_eq!((a.phase.as_deref(), a.kind.as_deref()), (Some("implementation"), Some("implementation")));
     assert_eq!(
         (a.files.as_slice(), a.design_docs.as_slice()),
         (&["src/auth/authentication.py".to_owned()][..], &["docs/auth-design.md".to_owned()][..])
@@ -229,10 +221,7 @@ fn plan_settings_make_a_plan_native_whatever_its_tasks_say() {
     assert_eq!(first_message(e.0), "unknown field `description`; did you mean `prompt`?");
     // And amplifier plans have nothing but tasks.
     let e = parse_as(Yaml, "tasks:\n  - id: a\n    description: x\n    timeout: 5m\n").unwrap_err();
-    assert!(
-        first_message(e.0)
-            .starts_with("unknown field `timeout`; expected one of `id`, `name`, `description`")
-    );
+    assert!(first_message(e.0).starts_with("unknown field `timeout`; expected one of `id`, `name`, `description`"));
 }
 
 #[test]
@@ -254,8 +243,7 @@ fn a_fake_block_is_kept_as_written_in_every_format() {
     let toml = "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[tasks.fake]\nwrite = { \"src/a.txt\" = \"a\\n\" }\nexit = 1\nprint = [\"one\", \"two\"]\n";
     let json = r#"{"tasks": [{"id": "a", "prompt": "x",
         "fake": {"write": {"src/a.txt": "a\n"}, "exit": 1, "print": ["one", "two"]}}]}"#;
-    let expected =
-        serde_json::json!({"write": {"src/a.txt": "a\n"}, "exit": 1, "print": ["one", "two"]});
+    let expected = serde_json::json!({"write": {"src/a.txt": "a\n"}, "exit": 1, "print": ["one", "two"]});
     for (format, text) in [(Yaml, yaml), (Toml, toml), (Json, json)] {
         assert_eq!(accepted(format, text).tasks[0].fake, Some(expected.clone()), "{format:?}");
     }
@@ -270,10 +258,7 @@ fn fake_is_a_native_field_only() {
 
 #[test]
 fn empty_lists_and_nulls_read_as_absent() {
-    let plan = accepted(
-        Yaml,
-        "tasks:\n  - id: a\n    prompt: x\n    deps:\n    files: []\n    agent: ~\n",
-    );
+    let plan = accepted(Yaml, "tasks:\n  - id: a\n    prompt: x\n    deps:\n    files: []\n    agent: ~\n");
     let t = &plan.tasks[0];
     assert!(t.deps.is_empty() && t.files.is_empty() && t.agent.is_none());
 }

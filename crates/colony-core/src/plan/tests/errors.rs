@@ -63,42 +63,31 @@ fn plan_level_unknown_fields_name_no_task() {
 
 #[test]
 fn errors_in_one_line_json_are_placed_by_column() {
-    let in_second =
-        r#"{"tasks": [{"id": "a", "prompt": "x"}, {"id": "b", "prompt": "y", "dep": []}]}"#;
-    assert_eq!(
-        summary(Json, in_second),
-        vec![at(1, Some("b"), "unknown field `dep`; did you mean `deps`?")]
-    );
+    let in_second = r#"{"tasks": [{"id": "a", "prompt": "x"}, {"id": "b", "prompt": "y", "dep": []}]}"#;
+    assert_eq!(summary(Json, in_second), vec![at(1, Some("b"), "unknown field `dep`; did you mean `deps`?")]);
     let before_tasks = r#"{"defaults": {"timout": 5}, "tasks": [{"id": "a", "prompt": "x"}]}"#;
-    assert_eq!(
-        summary(Json, before_tasks),
-        vec![at(1, None, "unknown field `timout`; did you mean `timeout`?")]
-    );
+    assert_eq!(summary(Json, before_tasks), vec![at(1, None, "unknown field `timout`; did you mean `timeout`?")]);
     let after_tasks = r#"{"tasks": [{"id": "a", "prompt": "x"}], "base": 5}"#;
     assert_eq!(summary(Json, after_tasks)[0].1, None);
 }
 
 #[test]
 fn duplicate_ids_name_both_lines_in_every_format() {
-    let yaml =
-        "tasks:\n  - id: a\n    prompt: x\n  - id: a\n    prompt: y\n  - id: a\n    prompt: z\n";
+    let yaml = "tasks:\n  - id: a\n    prompt: x\n  - id: a\n    prompt: y\n  - id: a\n    prompt: z\n";
     assert_eq!(
         summary(Yaml, yaml),
-        vec![
-            at(4, None, "duplicate id `a` (first at line 2)"),
-            at(6, None, "duplicate id `a` (first at line 2)"),
-        ]
+        vec![at(4, None, "duplicate id `a` (first at line 2)"), at(6, None, "duplicate id `a` (first at line 2)"),]
     );
     let toml = "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n[[tasks]]\nid = \"a\"\nprompt = \"y\"\n";
     assert_eq!(summary(Toml, toml), vec![at(4, None, "duplicate id `a` (first at line 1)")]);
-    let json =
-        "{\"tasks\": [\n{\"id\": \"a\", \"prompt\": \"x\"},\n{\"id\": \"a\", \"prompt\": \"y\"}]}";
+    let json = "{\"tasks\": [\n{\"id\": \"a\", \"prompt\": \"x\"},\n{\"id\": \"a\", \"prompt\": \"y\"}]}";
     assert_eq!(summary(Json, json), vec![at(3, None, "duplicate id `a` (first at line 2)")]);
 }
 
 #[test]
 fn every_unknown_and_self_dependency_is_reported() {
-    let plan = "tasks:\n  - id: db\n    prompt: x\n    deps: [db]\n  - id: api\n    prompt: y\n    deps: [dbb, cache]\n";
+    let plan =
+        "tasks:\n  - id: db\n    prompt: x\n    deps: [db]\n  - id: api\n    prompt: y\n    deps: [dbb, cache]\n";
     assert_eq!(
         summary(Yaml, plan),
         vec![
@@ -112,15 +101,9 @@ fn every_unknown_and_self_dependency_is_reported() {
 #[test]
 fn a_cycle_is_printed_as_a_path() {
     let plan = "tasks:\n  - id: a\n    prompt: x\n    deps: [b]\n  - id: b\n    prompt: x\n    deps: [c]\n  - id: c\n    prompt: x\n    deps: [a]\n";
-    assert_eq!(
-        summary(Yaml, plan),
-        vec![at(2, Some("a"), "is in a dependency cycle: a -> b -> c -> a")]
-    );
+    assert_eq!(summary(Yaml, plan), vec![at(2, Some("a"), "is in a dependency cycle: a -> b -> c -> a")]);
     let json = r#"{"tasks": [{"id": "x", "prompt": "p", "deps": ["y"]}, {"id": "y", "prompt": "p", "deps": ["x"]}]}"#;
-    assert_eq!(
-        summary(Json, json),
-        vec![at(1, Some("x"), "is in a dependency cycle: x -> y -> x")]
-    );
+    assert_eq!(summary(Json, json), vec![at(1, Some("x"), "is in a dependency cycle: x -> y -> x")]);
 }
 
 #[test]
@@ -158,30 +141,18 @@ fn ids_are_strings_or_integers() {
     let ids: Vec<&str> = yaml.tasks.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["1", "2.6", "1.10"], "YAML keeps the text as written");
     assert_eq!(yaml.tasks[1].deps[0].as_str(), "1");
-    let toml = accepted(
-        Toml,
-        "[[tasks]]\nid = 1\nprompt = \"x\"\n[[tasks]]\nid = \"2\"\nprompt = \"x\"\ndeps = [1]\n",
-    );
+    let toml = accepted(Toml, "[[tasks]]\nid = 1\nprompt = \"x\"\n[[tasks]]\nid = \"2\"\nprompt = \"x\"\ndeps = [1]\n");
     assert_eq!(toml.tasks[1].deps[0].as_str(), "1");
-    let json = accepted(
-        Json,
-        r#"{"tasks": [{"id": 7, "prompt": "x"}, {"id": "8", "prompt": "x", "deps": [7]}]}"#,
-    );
+    let json = accepted(Json, r#"{"tasks": [{"id": 7, "prompt": "x"}, {"id": "8", "prompt": "x", "deps": [7]}]}"#);
     assert_eq!(json.tasks[0].id.as_str(), "7");
     let float = summary(Json, r#"{"tasks": [{"id": 2.5, "prompt": "x"}]}"#);
-    assert_eq!(
-        float,
-        vec![at(1, None, "invalid type: floating point `2.5`, expected a string or an integer")]
-    );
+    assert_eq!(float, vec![at(1, None, "invalid type: floating point `2.5`, expected a string or an integer")]);
 }
 
 #[test]
 fn empty_or_missing_prompts_are_refused() {
     let plan = "tasks:\n  - id: a\n    prompt: \"  \\n\\t\"\n  - id: b\n    title: B\n";
-    assert_eq!(
-        summary(Yaml, plan),
-        vec![at(2, Some("a"), "`prompt` is empty"), at(4, Some("b"), "has no `prompt`")]
-    );
+    assert_eq!(summary(Yaml, plan), vec![at(2, Some("a"), "`prompt` is empty"), at(4, Some("b"), "has no `prompt`")]);
     let amplifier = "tasks:\n  - id: a\n    name: A\n    description: \"\"\n";
     assert_eq!(summary(Yaml, amplifier), vec![at(2, Some("a"), "`description` is empty")]);
 }
@@ -201,16 +172,9 @@ fn durations_are_checked_and_all_reported() {
     let errors = errors(Yaml, plan);
     let places: Vec<_> = errors.iter().map(|e| (e.line, e.task.as_deref())).collect();
     assert_eq!(places, [(Some(2), None), (Some(4), Some("a")), (Some(10), Some("c"))]);
-    assert!(
-        errors[0].message.starts_with("defaults: bad `timeout`: `soon` is not a duration"),
-        "{}",
-        errors[0]
-    );
+    assert!(errors[0].message.starts_with("defaults: bad `timeout`: `soon` is not a duration"), "{}", errors[0]);
     assert_eq!(errors[1].message, "`timeout` is zero; it must be more than zero");
-    let good = accepted(
-        Toml,
-        "[defaults]\ntimeout = \"30m\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\ntimeout = 90\n",
-    );
+    let good = accepted(Toml, "[defaults]\ntimeout = \"30m\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\ntimeout = 90\n");
     assert_eq!(good.defaults.timeout, Some(Duration::from_secs(1800)));
     assert_eq!(good.tasks[0].timeout, Some(Duration::from_secs(90)));
 }
@@ -223,11 +187,7 @@ fn estimated_hours_must_be_finite_and_not_negative() {
     let toml = "[[tasks]]\nid = \"a\"\nprompt = \"x\"\nestimated_hours = inf\n";
     assert_eq!(
         summary(Toml, toml),
-        vec![at(
-            1,
-            Some("a"),
-            "`estimated_hours` is inf; give a finite number of hours, 0 or more"
-        )]
+        vec![at(1, Some("a"), "`estimated_hours` is inf; give a finite number of hours, 0 or more")]
     );
 }
 
@@ -249,28 +209,17 @@ fn priorities_take_integers_and_words_only() {
     let plan = "tasks:\n  - {id: a, prompt: x, priority: urgent}\n  - {id: b, prompt: x, priority: high}\n";
     assert_eq!(
         summary(Yaml, plan),
-        vec![at(
-            2,
-            Some("a"),
-            "`priority` `urgent` is not an integer or one of critical, high, medium, low"
-        )]
+        vec![at(2, Some("a"), "`priority` `urgent` is not an integer or one of critical, high, medium, low")]
     );
 }
 
 #[test]
 fn plan_names_are_checked_like_ids() {
     let named = summary(Yaml, "name: a/b\ntasks: [{id: a, prompt: x}]\n");
-    assert_eq!(
-        named[0].2,
-        "bad plan name: id `a/b` has `/`; ids use only letters, digits, `.`, `_` and `-`"
-    );
+    assert_eq!(named[0].2, "bad plan name: id `a/b` has `/`; ids use only letters, digits, `.`, `_` and `-`");
     assert_eq!(named[0].0, Some(1));
-    let from_file =
-        parse("my plan.yaml", b"tasks: [{id: a, prompt: x}]", Yaml, "my plan").unwrap_err();
-    assert!(
-        from_file.0[0].message.starts_with("bad plan name (taken from the file name): "),
-        "{from_file}"
-    );
+    let from_file = parse("my plan.yaml", b"tasks: [{id: a, prompt: x}]", Yaml, "my plan").unwrap_err();
+    assert!(from_file.0[0].message.starts_with("bad plan name (taken from the file name): "), "{from_file}");
 }
 
 #[test]
@@ -298,10 +247,7 @@ pub(super) fn billion_laughs(place: &str) -> String {
     }
     match place {
         "top" => doc.replace("a0:", "x0:") + "tasks: [{id: a, prompt: x}]\n",
-        _ => format!(
-            "tasks:\n  - id: a\n    prompt: x\n    files:\n      {}",
-            doc.replace('\n', "\n      ")
-        ),
+        _ => format!("tasks:\n  - id: a\n    prompt: x\n    files:\n      {}", doc.replace('\n', "\n      ")),
     }
 }
 
@@ -326,8 +272,7 @@ fn load_takes_the_format_from_the_extension_and_the_name_from_the_stem() {
     std::fs::write(&yaml, "tasks:\n  - id: a\n    prompt: x\n").unwrap();
     assert_eq!(load(&yaml).unwrap().name.as_str(), "auth");
     let amplifier = dir.path().join("tasks.json");
-    std::fs::write(&amplifier, r#"{"tasks": [{"id": "a", "name": "A", "description": "x"}]}"#)
-        .unwrap();
+    std::fs::write(&amplifier, r#"{"tasks": [{"id": "a", "name": "A", "description": "x"}]}"#).unwrap();
     let plan = load(&amplifier).unwrap();
     assert_eq!((plan.name.as_str(), plan.tasks[0].title.as_str()), ("tasks", "A"));
     let named = dir.path().join("x.toml");
@@ -341,11 +286,7 @@ fn load_refuses_unknown_extensions_and_missing_files() {
     let txt = dir.path().join("plan.txt");
     std::fs::write(&txt, "tasks: []").unwrap();
     let e = load(&txt).unwrap_err();
-    assert!(
-        e.to_string()
-            .ends_with("plan.txt: unknown plan format `.txt`; use .yaml, .yml, .toml or .json"),
-        "{e}"
-    );
+    assert!(e.to_string().ends_with("plan.txt: unknown plan format `.txt`; use .yaml, .yml, .toml or .json"), "{e}");
     let bare = dir.path().join("plan");
     std::fs::write(&bare, "tasks: []").unwrap();
     assert!(load(&bare).unwrap_err().to_string().contains("no file extension"));

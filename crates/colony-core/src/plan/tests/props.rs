@@ -24,8 +24,7 @@ const DEP_IDS: &[&str] = &["a", "b", "c", "d", "e", "zz"];
 type Graph = Vec<(&'static str, Vec<&'static str>)>;
 
 fn graph() -> impl Strategy<Value = Graph> {
-    let task =
-        (prop::sample::select(IDS), prop::collection::vec(prop::sample::select(DEP_IDS), 0..4));
+    let task = (prop::sample::select(IDS), prop::collection::vec(prop::sample::select(DEP_IDS), 0..4));
     prop::collection::vec(task, 1..7)
 }
 
@@ -35,8 +34,7 @@ fn format() -> impl Strategy<Value = Format> {
 
 /// The graph as a plan file in `format`.
 fn render(graph: &Graph, format: Format) -> String {
-    let tasks: Vec<_> =
-        graph.iter().map(|(id, deps)| json!({"id": id, "prompt": "p", "deps": deps})).collect();
+    let tasks: Vec<_> = graph.iter().map(|(id, deps)| json!({"id": id, "prompt": "p", "deps": deps})).collect();
     let plan = json!({ "tasks": tasks });
     match format {
         Yaml => serde_saphyr::to_string(&plan).unwrap(),
@@ -49,8 +47,8 @@ fn render(graph: &Graph, format: Format) -> String {
 /// deps, no self-dep, and every task can be peeled off once its deps are.
 fn sound(graph: &Graph) -> (bool, bool) {
     let ids: HashSet<&str> = graph.iter().map(|(id, _)| *id).collect();
-    let shape_ok = ids.len() == graph.len()
-        && graph.iter().all(|(id, deps)| deps.iter().all(|d| ids.contains(d) && d != id));
+    let shape_ok =
+        ids.len() == graph.len() && graph.iter().all(|(id, deps)| deps.iter().all(|d| ids.contains(d) && d != id));
     if !shape_ok {
         return (false, false);
     }
@@ -137,15 +135,16 @@ fn timeout() -> impl Strategy<Value = Option<Duration>> {
 }
 
 fn defaults() -> impl Strategy<Value = Defaults> {
-    (maybe_text(), maybe_text(), review(), timeout(), prop::option::of(1u32..), approval())
-        .prop_map(|(agent, model, review, timeout, max_attempts, approval)| Defaults {
+    (maybe_text(), maybe_text(), review(), timeout(), prop::option::of(1u32..), approval()).prop_map(
+        |(agent, model, review, timeout, max_attempts, approval)| Defaults {
             agent,
             model,
             review,
             timeout,
             max_attempts,
             approval,
-        })
+        },
+    )
 }
 
 /// A task with every field random; its id and deps are set by `valid_plan`.
@@ -194,10 +193,7 @@ fn valid_plan() -> impl Strategy<Value = Plan> {
         .prop_flat_map(|(name, base, defaults, ids)| {
             let ids: Vec<String> = ids.into_iter().collect();
             let n = ids.len();
-            let tasks = prop::collection::vec(
-                (task(), prop::collection::vec(any::<prop::sample::Index>(), 0..3)),
-                n,
-            );
+            let tasks = prop::collection::vec((task(), prop::collection::vec(any::<prop::sample::Index>(), 0..3)), n);
             (Just(name), Just(base), Just(defaults), Just(ids), tasks)
         })
         .prop_map(|(name, base, defaults, ids, tasks)| {
@@ -210,10 +206,7 @@ fn valid_plan() -> impl Strategy<Value = Plan> {
                         let mut chosen: Vec<usize> = deps.iter().map(|d| d.index(i)).collect();
                         chosen.sort_unstable();
                         chosen.dedup();
-                        t.deps = chosen
-                            .into_iter()
-                            .map(|j| TaskId::new(ids[j].as_str()).unwrap())
-                            .collect();
+                        t.deps = chosen.into_iter().map(|j| TaskId::new(ids[j].as_str()).unwrap()).collect();
                     }
                     t
                 })

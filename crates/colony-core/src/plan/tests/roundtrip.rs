@@ -14,11 +14,7 @@ fn id(s: &str) -> TaskId {
 
 /// A plan with every field of the plan, its defaults and a task set.
 fn everything() -> Plan {
-    let mut full = TaskSpec::new(
-        id("db-schema"),
-        "Add users table",
-        "Create the users table.\n\nThen test it.\n",
-    );
+    let mut full = TaskSpec::new(id("db-schema"), "Add users table", "Create the users table.\n\nThen test it.\n");
     full.acceptance = vec!["migration applies".into(), "- a dash".into()];
     full.files = vec!["migrations/**".into()];
     full.priority = -2;

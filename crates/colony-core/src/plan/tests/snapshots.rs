@@ -7,22 +7,14 @@ use super::refused;
 
 /// (what the case shows, format, plan text)
 const CASES: &[(&str, Format, &str)] = &[
-    (
-        "yaml syntax error",
-        Yaml,
-        "name: p\ntasks:\n  - id: a\n    prompt: x\n    deps: [b\n  - id: b\n",
-    ),
+    ("yaml syntax error", Yaml, "name: p\ntasks:\n  - id: a\n    prompt: x\n    deps: [b\n  - id: b\n"),
     ("toml syntax error", Toml, "name = \"p\"\n[[tasks]]\nid = \"a\"\nprompt = \n"),
     (
         "json syntax error",
         Json,
         "{\"tasks\": [\n  {\"id\": \"a\", \"prompt\": \"x\"},\n  {\"id\": \"b\" \"prompt\": \"y\"}\n]}\n",
     ),
-    (
-        "unknown task field, yaml",
-        Yaml,
-        "tasks:\n  - id: a\n    prompt: x\n  - id: b\n    prompt: y\n    dep: [a]\n",
-    ),
+    ("unknown task field, yaml", Yaml, "tasks:\n  - id: a\n    prompt: x\n  - id: b\n    prompt: y\n    dep: [a]\n"),
     (
         "unknown task field, toml",
         Toml,
@@ -33,47 +25,19 @@ const CASES: &[(&str, Format, &str)] = &[
         Json,
         "{\"tasks\": [\n  {\"id\": \"a\", \"prompt\": \"x\"},\n  {\"id\": \"b\", \"prompt\": \"y\",\n   \"dep\": [\"a\"]}\n]}\n",
     ),
-    (
-        "amplifier field in a native plan",
-        Yaml,
-        "name: p\ntasks:\n  - id: a\n    prompt: x\n    dependencies: []\n",
-    ),
-    (
-        "native field in an amplifier plan",
-        Yaml,
-        "tasks:\n  - id: a\n    description: x\n    deps: []\n",
-    ),
-    (
-        "unknown field, nothing close",
-        Yaml,
-        "tasks:\n  - id: a\n    prompt: x\n    depends_on: [b]\n",
-    ),
-    (
-        "unknown top-level field after the tasks",
-        Yaml,
-        "tasks:\n  - id: a\n    prompt: x\nversion: 2\n",
-    ),
-    (
-        "unknown field in defaults",
-        Yaml,
-        "defaults:\n  timout: 30m\ntasks:\n  - id: a\n    prompt: x\n",
-    ),
-    (
-        "unknown field in a review",
-        Yaml,
-        "tasks:\n  - id: a\n    prompt: x\n    review: { agnet: codex }\n",
-    ),
+    ("amplifier field in a native plan", Yaml, "name: p\ntasks:\n  - id: a\n    prompt: x\n    dependencies: []\n"),
+    ("native field in an amplifier plan", Yaml, "tasks:\n  - id: a\n    description: x\n    deps: []\n"),
+    ("unknown field, nothing close", Yaml, "tasks:\n  - id: a\n    prompt: x\n    depends_on: [b]\n"),
+    ("unknown top-level field after the tasks", Yaml, "tasks:\n  - id: a\n    prompt: x\nversion: 2\n"),
+    ("unknown field in defaults", Yaml, "defaults:\n  timout: 30m\ntasks:\n  - id: a\n    prompt: x\n"),
+    ("unknown field in a review", Yaml, "tasks:\n  - id: a\n    prompt: x\n    review: { agnet: codex }\n"),
     (
         "wrong type in a task",
         Yaml,
         "tasks:\n  - id: a\n    prompt: x\n  - id: b\n    prompt: y\n    estimated_hours: lots\n",
     ),
     ("wrong type after the tasks", Yaml, "tasks:\n  - id: a\n    prompt: x\nbase: [main]\n"),
-    (
-        "negative max_attempts",
-        Json,
-        "{\"tasks\": [{\"id\": \"a\", \"prompt\": \"x\", \"max_attempts\": -1}]}",
-    ),
+    ("negative max_attempts", Json, "{\"tasks\": [{\"id\": \"a\", \"prompt\": \"x\", \"max_attempts\": -1}]}"),
     ("bad review word", Yaml, "tasks:\n  - id: a\n    prompt: x\n    review: maybe\n"),
     ("bad approval", Yaml, "tasks:\n  - id: a\n    prompt: x\n    approval: sometimes\n"),
     ("id that is a list", Yaml, "tasks:\n  - id: [a]\n    prompt: x\n"),
@@ -81,11 +45,7 @@ const CASES: &[(&str, Format, &str)] = &[
     ("json plan is a list", Json, "[\"a\", \"b\"]"),
     ("json task is a list", Json, "{\"tasks\": [\n  [\"a\", \"A\", \"do a\"]\n]}"),
     ("toml task is a list", Toml, "tasks = [[\"a\", \"A\", \"do a\"]]\n"),
-    (
-        "json defaults is a list",
-        Json,
-        "{\"defaults\": [\"claude\"], \"tasks\": [{\"id\": \"a\", \"prompt\": \"x\"}]}",
-    ),
+    ("json defaults is a list", Json, "{\"defaults\": [\"claude\"], \"tasks\": [{\"id\": \"a\", \"prompt\": \"x\"}]}"),
     ("plan is a list", Yaml, "- id: a\n  prompt: x\n"),
     ("tasks is not a list", Yaml, "tasks: a\n"),
     ("task is not a mapping", Yaml, "tasks:\n  - a\n"),
@@ -96,11 +56,7 @@ const CASES: &[(&str, Format, &str)] = &[
         Yaml,
         "tasks:\n  - id: a\n    prompt: x\n  - id: b\n    prompt: x\n  - id: a\n    prompt: y\n  - id: a\n    prompt: z\n  - id: b\n    prompt: z\n",
     ),
-    (
-        "duplicate ids, toml",
-        Toml,
-        "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n\n[[tasks]]\nid = \"a\"\nprompt = \"y\"\n",
-    ),
+    ("duplicate ids, toml", Toml, "[[tasks]]\nid = \"a\"\nprompt = \"x\"\n\n[[tasks]]\nid = \"a\"\nprompt = \"y\"\n"),
     (
         "duplicate ids, json",
         Json,
@@ -128,11 +84,7 @@ const CASES: &[(&str, Format, &str)] = &[
         "tasks:\n  - id: ../x\n    prompt: x\n  - id: has space\n    prompt: x\n  - id: ''\n    prompt: x\n  - id: ..\n    prompt: x\n",
     ),
     ("missing id", Yaml, "tasks:\n  - id: a\n    prompt: x\n  - prompt: y\n"),
-    (
-        "empty and missing prompts",
-        Yaml,
-        "tasks:\n  - id: a\n    prompt: \"  \\n \"\n  - id: b\n    title: B\n",
-    ),
+    ("empty and missing prompts", Yaml, "tasks:\n  - id: a\n    prompt: \"  \\n \"\n  - id: b\n    title: B\n"),
     ("empty description, amplifier", Yaml, "tasks:\n  - id: a\n    name: A\n    description: ''\n"),
     ("empty task list", Yaml, "name: p\ntasks: []\n"),
     ("no tasks key", Json, "{\"name\": \"p\"}"),
@@ -158,11 +110,7 @@ const CASES: &[(&str, Format, &str)] = &[
         "tasks:\n  - id: a\n    prompt: x\n    priority: urgent\n  - id: b\n    prompt: x\n    priority: 99999999999\n",
     ),
     ("fractional priority", Yaml, "tasks:\n  - id: a\n    prompt: x\n    priority: 1.5\n"),
-    (
-        "max_attempts not a number",
-        Yaml,
-        "tasks:\n  - id: a\n    prompt: x\n    max_attempts: many\n",
-    ),
+    ("max_attempts not a number", Yaml, "tasks:\n  - id: a\n    prompt: x\n    max_attempts: many\n"),
     (
         "wrong type in a toml task",
         Toml,
@@ -193,10 +141,7 @@ fn refusals_read_well() {
         out.push_str(&format!("## {what}\n{}\n\n", refused(*format, text)));
     }
     for place in ["top", "in a task"] {
-        out.push_str(&format!(
-            "## alias bomb, {place}\n{}\n\n",
-            refused(Yaml, &billion_laughs(place))
-        ));
+        out.push_str(&format!("## alias bomb, {place}\n{}\n\n", refused(Yaml, &billion_laughs(place))));
     }
     let bytes: [(&str, Vec<u8>); 2] = [
         ("not UTF-8", b"tasks:\n  - id: a\n    prompt: caf\xe9\n".to_vec()),
