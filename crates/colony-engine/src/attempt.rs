@@ -533,7 +533,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return Ok(e);
         }
         self.publish_task_branch(log);
-        let _in_process = tokio::select! {
+        let in_process = tokio::select! {
             gate = self.inner.merge_gate.lock() => gate,
             () = self.cancel.cancelled() => return Ok(self.interrupted()),
         };
@@ -551,10 +551,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
         };
         let ending = self.merge_locked(agent, integration, log).await;
         lock.release().await;
+        drop(in_process);
         // `Merged` from under the lock means the work is in the integration
-        // branch; the store is told now, so that the next merge does not
-        // wait for it. A crash in between is found by the next attempt's
-        // look at the integration branch.
+        // branch; the store is told now that both gates are open, so that
+        // the next merge does not wait for it. A crash in between is found
+        // by the next attempt's look at the integration branch.
         match ending? {
             Ending::Merged => self.complete().await,
             other => Ok(other),
