@@ -591,6 +591,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 .git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?
                 .expect("the task branch exists while its worktree does");
             if self.inner.git(|r| r.is_ancestor(&head, &tip))? {
+                // A tip taken on trust is confirmed before it ends the
+                // attempt: the branch may have been moved back meanwhile.
+                if inner.settings.remote.is_none() && inner.known_tip(integration).is_some() {
+                    inner.forget_tip(integration);
+                    continue;
+                }
                 log_note(log, "colony: already in the integration branch");
                 return Ok(Ending::Merged);
             }

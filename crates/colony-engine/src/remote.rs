@@ -82,10 +82,18 @@ impl<S: Store + 'static> Inner<S> {
 impl<S: Store + 'static> Attempt<'_, S> {
     /// The tip to merge onto: the remote's, fetched, on a shared remote;
     /// else the local branch's.
+    ///
+    /// Locally, the tip this process's last merge left is taken on trust,
+    /// with no git process: the compare-and-swap that follows finds out if
+    /// anyone else moved the branch since, and [`Inner::forget_tip`] then
+    /// makes the next look read it.
     pub(crate) async fn integration_tip(&self, integration: &str) -> Result<Option<Oid>, EngineError> {
         match &self.inner.settings.remote {
             Some(remote) => self.inner.fetch_integration(remote, integration).await,
-            None => self.inner.git(|r| r.rev_parse(&branch_ref(integration))),
+            None => match self.inner.known_tip(integration) {
+                Some(tip) => Ok(Some(tip)),
+                None => self.inner.git(|r| r.rev_parse(&branch_ref(integration))),
+            },
         }
     }
 
@@ -119,8 +127,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let Some(remote) = &self.inner.settings.remote else {
             let integration_ref = branch_ref(integration);
             return Ok(match self.inner.git(|r| r.update_ref_cas(&integration_ref, candidate, tip))? {
-                CasOutcome::Moved => Advance::Moved,
-                CasOutcome::Stale { .. } => Advance::Stale,
+                CasOutcome::Moved => {
+                    self.inner.remember_tip(integration, candidate);
+                    Advance::Moved
+                }
+                CasOutcome::Stale { .. } => {
+                    self.inner.forget_tip(integration);
+                    Advance::Stale
+                }
             });
         };
         let inner = self.inner;

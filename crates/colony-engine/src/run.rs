@@ -75,6 +75,8 @@ pub(crate) struct Inner<S> {
     /// out connection errors.
     stop_now: tokio_util::sync::CancellationToken,
     pub(crate) pacing: Pacing,
+    /// The integration tips this process's merges left, by branch.
+    tips: std::sync::Mutex<HashMap<String, Oid>>,
 }
 
 /// How a run ended.
@@ -134,6 +136,7 @@ impl<S: Store + 'static> Engine<S> {
                 listening: AtomicBool::new(false),
                 stop_now,
                 pacing: Pacing::default(),
+                tips: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -433,6 +436,20 @@ impl<S: Store + 'static> Inner<S> {
             // Another colony process made it first.
             Err(e) => self.git(|r| r.rev_parse(&branch_ref(name)))?.ok_or(EngineError::Git(e)),
         }
+    }
+
+    /// The tip this process's last merge into `branch` left, if any.
+    pub(crate) fn known_tip(&self, branch: &str) -> Option<Oid> {
+        self.tips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(branch).cloned()
+    }
+
+    pub(crate) fn remember_tip(&self, branch: &str, tip: &Oid) {
+        self.tips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(branch.to_owned(), tip.clone());
+    }
+
+    /// Someone else moved `branch`: read it next time.
+    pub(crate) fn forget_tip(&self, branch: &str) {
+        self.tips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(branch);
     }
 
     /// The agent a task runs with, and the model: the task's, else its

@@ -60,6 +60,13 @@ pub enum GitError {
     #[error("worktree path already exists: {path}")]
     WorktreePathExists { path: PathBuf },
 
+    #[error("could not read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("HEAD is detached in {path}; check out the branch to land into first")]
     DetachedHead { path: PathBuf },
 

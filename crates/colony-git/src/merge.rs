@@ -119,8 +119,8 @@ impl Repo {
             // update-ref would happily create `.git/<name>` outside refs/.
             return Err(GitError::NotAFullRef { name: refname.to_owned() });
         }
-        if let Some(wt) = self.worktree_list()?.into_iter().find(|wt| wt.branch.as_deref() == Some(refname)) {
-            return Err(GitError::RefCheckedOut { refname: refname.to_owned(), worktree: wt.path });
+        if let Some(worktree) = self.checked_out_in(refname)? {
+            return Err(GitError::RefCheckedOut { refname: refname.to_owned(), worktree });
         }
         let moved = run_git(
             self.top_level(),

@@ -65,6 +65,34 @@ impl Repo {
         Ok(())
     }
 
+    /// The worktree that has `refname` checked out, if one has, read from
+    /// the worktrees' `HEAD` files as git itself does: no process to
+    /// start, which matters in the merge queue's critical section.
+    pub fn checked_out_in(&self, refname: &str) -> Result<Option<PathBuf>> {
+        let points_at = |head: &Path| {
+            std::fs::read_to_string(head).is_ok_and(|text| text.trim().strip_prefix("ref: ") == Some(refname))
+        };
+        if points_at(&self.git_common_dir().join("HEAD")) {
+            return Ok(Some(self.top_level().to_path_buf()));
+        }
+        let linked = self.git_common_dir().join("worktrees");
+        let entries = match std::fs::read_dir(&linked) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(GitError::Io { path: linked, source }),
+        };
+        for entry in entries {
+            let dir = entry.map_err(|source| GitError::Io { path: linked.clone(), source })?.path();
+            if points_at(&dir.join("HEAD")) {
+                // `gitdir` names the worktree's `.git` file.
+                let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
+                let path = Path::new(gitdir.trim()).parent().map(Path::to_path_buf).unwrap_or(dir);
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    }
+
     /// Every worktree of the repository; the main tree comes first.
     pub fn worktree_list(&self) -> Result<Vec<Worktree>> {
         let output = run_git(self.top_level(), &argv!["worktree", "list", "--porcelain", "-z"])?;

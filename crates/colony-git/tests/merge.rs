@@ -125,8 +125,16 @@ fn update_ref_cas_refuses_a_branch_checked_out_in_a_worktree() {
     t.git(&["worktree", "add", "--quiet", path.to_str().unwrap(), "colony/plan"]);
 
     let err = t.repo().update_ref_cas(INTEGRATION, &task, &tip).unwrap_err();
-    assert!(matches!(err, GitError::RefCheckedOut { .. }), "{err:?}");
+    let GitError::RefCheckedOut { worktree, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(worktree.canonicalize().unwrap(), path.canonicalize().unwrap(), "names the worktree");
     assert_eq!(t.oid("colony/plan"), tip);
+
+    t.git(&["worktree", "remove", path.to_str().unwrap()]);
+    t.git(&["checkout", "--quiet", "colony/plan"]);
+    let err = t.repo().update_ref_cas(INTEGRATION, &task, &tip).unwrap_err();
+    assert!(matches!(err, GitError::RefCheckedOut { .. }), "the main tree's branch too: {err:?}");
+    t.git(&["checkout", "--quiet", "main"]);
+    assert_eq!(t.repo().update_ref_cas(INTEGRATION, &task, &tip).unwrap(), CasOutcome::Moved);
 }
 
 #[test]
