@@ -3,80 +3,15 @@
 //! waiting on the clock is the fake agent's own `sleep_ms`, which is the
 //! scenario.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use crate::background::Background;
 use crate::repo::TestRepo;
-use crate::run::squeeze;
 
 /// Stops quickly once asked: one second of grace for running attempts and
 /// for a SIGTERMed agent.
 const STOP_FAST: &str = "[run]\nagent = \"fake\"\nshutdown_grace = \"1s\"\ngrace = \"1s\"\n";
-
-/// Longest a test waits for a line before it fails rather than hangs.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A `colony run` in the background, its stdout read line by line.
-struct Running {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn start(repo: &TestRepo, args: &[&str]) -> Running {
-        let mut child = repo.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    return;
-                }
-            }
-        });
-        Running { child, lines, seen: Vec::new() }
-    }
-
-    /// Waits for a line containing `text`, spaces squeezed.
-    fn wait_for(&mut self, text: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = squeeze(&line).contains(text);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(_) => panic!("no line with {text:?}; saw:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    fn interrupt(&self) {
-        self.signal(libc::SIGINT);
-    }
-
-    fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) with a pid this test started and has not reaped.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-    }
-
-    /// Waits for the exit; returns the code, all of stdout and stderr.
-    fn finish(mut self) -> (Option<i32>, String, String) {
-        let stderr = self.child.stderr.take().unwrap();
-        let status = self.child.wait().unwrap();
-        self.seen.extend(self.lines.iter());
-        (status.code(), self.seen.join("\n"), std::io::read_to_string(stderr).unwrap())
-    }
-}
 
 /// Processes working in the repository (its root or a worktree under it):
 /// a leftover colony, agent or gate.
@@ -105,7 +40,7 @@ fn ctrl_c_lets_running_attempts_finish_then_gives_their_tasks_back() {
     let repo = TestRepo::for_runs(STOP_FAST);
     let plan =
         repo.write_plan("slow.yaml", "name: slow\ntasks:\n  - id: slow\n    prompt: p\n    fake: {sleep_ms: 3000}\n");
-    let mut run = Running::start(&repo, &["run", &plan]);
+    let mut run = Background::start(&repo, &["run", &plan]);
     run.wait_for("slow attempt 1 claimed by");
     run.interrupt();
     let (code, out, err) = run.finish();
@@ -126,7 +61,7 @@ fn a_second_ctrl_c_stops_a_hanging_agent_at_once() {
     let repo = TestRepo::for_runs(STOP_FAST);
     let plan =
         repo.write_plan("hangs.yaml", "name: hangs\ntasks:\n  - id: stuck\n    prompt: p\n    fake: {hang: true}\n");
-    let mut run = Running::start(&repo, &["run", &plan]);
+    let mut run = Background::start(&repo, &["run", &plan]);
     run.wait_for("stuck attempt 1 claimed by");
     let started = Instant::now();
     run.interrupt();
@@ -145,11 +80,11 @@ fn a_run_killed_mid_attempt_is_cleaned_up_and_finished_by_the_next() {
     let repo = TestRepo::for_runs(STOP_FAST);
     let plan =
         repo.write_plan("slow.yaml", "name: slow\ntasks:\n  - id: slow\n    prompt: p\n    fake: {sleep_ms: 3000}\n");
-    let mut run = Running::start(&repo, &["run", &plan]);
+    let mut run = Background::start(&repo, &["run", &plan]);
     run.wait_for("slow attempt 1 claimed by");
     // The agent is running (and its process group recorded) once it says
     // it sleeps.
-    let mut log = Running::start(&repo, &["logs", "slow", "-f"]);
+    let mut log = Background::start(&repo, &["logs", "slow", "-f"]);
     log.wait_for("stdout fake: sleeping 3000 ms");
     log.interrupt();
     log.finish();
@@ -175,7 +110,7 @@ fn logs_show_what_the_agent_printed_and_follow_a_live_attempt() {
         "talk.yaml",
         "name: talk\ntasks:\n  - id: quick\n    prompt: p\n    fake: {print: [hello from quick]}\n  - id: slow\n    prompt: p\n    deps: [quick]\n    fake: {print: [working slowly], sleep_ms: 2000}\n",
     );
-    let mut run = Running::start(&repo, &["run", &plan]);
+    let mut run = Background::start(&repo, &["run", &plan]);
     run.wait_for("slow attempt 1 claimed by");
 
     let logs = repo.stdout(&["logs", "quick"], 0);

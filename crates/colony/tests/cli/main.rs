@@ -5,6 +5,7 @@
 //! it).
 
 mod agents;
+mod background;
 mod crash;
 mod failures;
 mod hosts;

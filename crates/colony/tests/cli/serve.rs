@@ -1,80 +1,22 @@
 //! `colony serve` and `colony run --serve`: the address, the token, and the
 //! dashboard driven in a real browser.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use crate::background::Background;
 use crate::repo::TestRepo;
 
-/// Longest a test waits for a line or an exit.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-/// A colony process whose stdout is read line by line.
-struct Background {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Background {
-    fn start(repo: &TestRepo, args: &[&str]) -> Background {
-        let mut child = repo.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    return;
-                }
-            }
-        });
-        Background { child, lines }
-    }
-
-    /// The URL from the `dashboard: URL` line: base and token.
-    fn dashboard(&mut self) -> (String, String) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let line =
-                self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
-                    let _ = self.child.kill();
-                    let mut err = String::new();
-                    self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-                    panic!("no dashboard line; stderr: {err}")
-                });
-            if let Some(url) = line.strip_prefix("dashboard: ") {
-                let (base, token) = url.split_once("/?token=").expect("the URL carries the token");
-                return (base.to_owned(), token.to_owned());
-            }
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) with a pid this test started and has not reaped.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
-    }
-
-    /// Waits for the exit; fails (killing it) if it takes too long.
-    fn wait(mut self) -> (Option<i32>, String) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-                return (status.code(), err);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("colony did not exit");
-            }
-            // Polls a child's exit; there is no event to wait on here.
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// The base URL and token of the `dashboard: URL` line.
+fn dashboard(process: &mut Background) -> (String, String) {
+    process.wait_for_line("the dashboard's URL", |line| {
+        let url = line.strip_prefix("dashboard: ")?;
+        let (base, token) = url.split_once("/?token=").expect("the URL carries the token");
+        Some((base.to_owned(), token.to_owned()))
+    })
 }
 
 /// `GET path` over a plain socket: the status and the body.
@@ -93,7 +35,7 @@ fn get(base: &str, path: &str) -> (u16, String) {
 fn serve_prints_its_url_with_the_token_and_refuses_a_taken_address() {
     let repo = TestRepo::with_auth_plan();
     let mut server = Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]);
-    let (base, token) = server.dashboard();
+    let (base, token) = dashboard(&mut server);
     let file = repo.root().join(".colony/token");
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
@@ -116,9 +58,9 @@ fn serve_prints_its_url_with_the_token_and_refuses_a_taken_address() {
     assert!(err.contains("--serve"), "--addr needs --serve: {err}");
 
     server.signal(libc::SIGINT);
-    let (code, _) = server.wait();
+    let (code, _, _) = server.finish();
     assert_eq!(code, Some(0));
-    let (again, token_again) = Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]).dashboard();
+    let (again, token_again) = dashboard(&mut Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]));
     assert_ne!(again, base);
     assert_eq!(token_again, token, "the token is kept");
 }
@@ -152,7 +94,7 @@ fn the_dashboard_works_in_a_browser() {
     repo.write_plan("web.yaml", WEB_PLAN);
     repo.write_plan("late.yaml", "name: late\ntasks:\n  - id: late\n    title: Added while the page is open\n    prompt: p\n    fake: {sleep_ms: 100}\n");
     let mut run = Background::start(&repo, &["run", "--serve", "--addr", "127.0.0.1:0", "plans/web.yaml"]);
-    let (base, token) = run.dashboard();
+    let (base, token) = dashboard(&mut run);
 
     let target = Path::new(env!("CARGO_BIN_EXE_colony")).parent().unwrap().parent().unwrap().to_path_buf();
     let shots = target.join("screenshots");
@@ -176,7 +118,7 @@ fn the_dashboard_works_in_a_browser() {
         panic!("the browser tests failed:\n{report}");
     }
     // The last browser test pressed the emergency stop.
-    let (code, stderr) = run.wait();
+    let (code, _, stderr) = run.finish();
     assert_eq!(code, Some(3), "a stopped run leaves work undone: {stderr}");
     assert!(stderr.contains("stopping now") || !stderr.contains("panicked"), "{stderr}");
     for name in ["tasks", "task-hostile", "refused", "graph", "workers", "overview-phone", "server-gone"] {
