@@ -288,16 +288,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             {
                 return Ok(Some(e));
             }
-            match gates(
-                &inner.settings.gates,
-                &worktree,
-                inner.settings.gate_timeout,
-                inner.settings.grace,
-                log,
-                &self.cancel,
-            )
-            .await?
-            {
+            match self.run_gates(log).await? {
                 GateEnd::Passed => return Ok(None),
                 GateEnd::Cancelled => return Ok(Some(self.interrupted())),
                 GateEnd::Failed { command, tail } => {
@@ -318,6 +309,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
         }
         unreachable!("the last fix round returns")
+    }
+
+    /// The project's gates, in this attempt's worktree.
+    async fn run_gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
+        let s = &self.inner.settings;
+        gates(&s.gates, &self.worktree(), s.gate_timeout, s.grace, log, &self.cancel).await
     }
 
     /// Runs the builder once, on `feedback` when there is some. `Some` when
@@ -627,16 +624,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                                 log,
                                 format!("colony: brought {integration} in; gates again on the merged result"),
                             );
-                            match gates(
-                                &inner.settings.gates,
-                                &worktree,
-                                inner.settings.gate_timeout,
-                                inner.settings.grace,
-                                log,
-                                &self.cancel,
-                            )
-                            .await?
-                            {
+                            match self.run_gates(log).await? {
                                 GateEnd::Passed => {}
                                 GateEnd::Cancelled => return Ok(self.interrupted()),
                                 GateEnd::Failed { command, tail } => {
@@ -697,16 +685,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                             self.commit(&worktree)?;
                             // Around again: gates run on the resolved merge, and
                             // the tip may have moved meanwhile.
-                            match gates(
-                                &inner.settings.gates,
-                                &worktree,
-                                inner.settings.gate_timeout,
-                                inner.settings.grace,
-                                log,
-                                &self.cancel,
-                            )
-                            .await?
-                            {
+                            match self.run_gates(log).await? {
                                 GateEnd::Passed => {}
                                 GateEnd::Cancelled => return Ok(self.interrupted()),
                                 GateEnd::Failed { command, tail } => {
