@@ -241,6 +241,9 @@ impl<S: Store> Store for Patient<S> {
     async fn counts(&self) -> Result<Counts> {
         self.patiently(|| self.store.counts()).await
     }
+    async fn spend(&self) -> Result<Usage> {
+        self.patiently(|| self.store.spend()).await
+    }
     async fn events(&self, since: i64, limit: usize) -> Result<Vec<Event>> {
         self.patiently(|| self.store.events(since, limit)).await
     }

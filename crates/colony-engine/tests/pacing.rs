@@ -79,7 +79,7 @@ async fn the_budget_stops_new_work_once_spent() {
     assert!(why.starts_with("the budget of $1.00 is spent ($1.20 so far)"), "{why}");
     assert_eq!(report.usage.cost_usd, Some(1.2));
     assert_eq!(report.usage.input, 200);
-    let stored = f.store.counts().await.unwrap().usage;
+    let stored = f.store.spend().await.unwrap();
     assert_eq!((stored.input, stored.output, stored.cost_usd), (200, 20, Some(1.2)));
 }
 

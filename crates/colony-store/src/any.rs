@@ -189,6 +189,9 @@ impl Store for AnyStore {
     async fn counts(&self) -> Result<Counts> {
         delegate!(self, s => s.counts().await)
     }
+    async fn spend(&self) -> Result<Usage> {
+        delegate!(self, s => s.spend().await)
+    }
     async fn events(&self, since: i64, limit: usize) -> Result<Vec<Event>> {
         delegate!(self, s => s.events(since, limit).await)
     }

@@ -142,6 +142,8 @@ pub trait Store: Send + Sync {
     /// How many attempts ended merged and how long they took.
     fn attempt_stats(&self) -> impl Future<Output = Result<AttemptStats>> + Send;
     fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
+    /// What every attempt of every task spent.
+    fn spend(&self) -> impl Future<Output = Result<Usage>> + Send;
     /// Events after `since`, oldest first, at most `limit`.
     fn events(&self, since: i64, limit: usize) -> impl Future<Output = Result<Vec<Event>>> + Send;
     fn last_seq(&self) -> impl Future<Output = Result<i64>> + Send;
@@ -363,9 +365,12 @@ impl<B: Backend> Store for SqlStore<B> {
         }))
     }
 
+    async fn spend(&self) -> Result<Usage> {
+        self.read().await?.total_usage().await
+    }
+
     async fn counts(&self) -> Result<Counts> {
-        let mut tx = self.read().await?;
-        let rows = tx.status_counts().await?;
+        let rows = self.read().await?.status_counts().await?;
         let mut counts = Counts::default();
         for (status, n) in rows {
             let status: TaskStatus = status.parse().map_err(|_| StoreError::Corrupt {
@@ -375,7 +380,6 @@ impl<B: Backend> Store for SqlStore<B> {
             counts.total += n as usize;
             counts.by_status.insert(status, n as usize);
         }
-        counts.usage = tx.total_usage().await?;
         Ok(counts)
     }
 

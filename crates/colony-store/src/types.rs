@@ -162,8 +162,6 @@ pub struct PlanInfo {
 pub struct Counts {
     pub total: usize,
     pub by_status: BTreeMap<TaskStatus, usize>,
-    /// What every attempt of every task spent.
-    pub usage: Usage,
 }
 
 impl Counts {

@@ -562,7 +562,7 @@ async fn usage_adds_up_per_attempt_and_in_all<S: Store>(f: Fixture<S>) {
     s.record_usage(&a.task, a.attempt, Usage { cost_usd: Some(0.25), ..round }).await.unwrap();
     let detail = s.task(a.task.as_str()).await.unwrap().unwrap();
     assert_eq!(detail.attempts[0].usage, Usage { input: 2000, output: 100, cached: 800, cost_usd: Some(0.25) });
-    assert_eq!(s.counts().await.unwrap().usage.cost_usd, Some(0.25));
+    assert_eq!(s.spend().await.unwrap().cost_usd, Some(0.25));
 
     s.fail(&b.task, b.attempt, "broke", Duration::ZERO).await.unwrap();
     let late = Usage { input: 10, output: 1, cached: 0, cost_usd: None };
@@ -573,7 +573,7 @@ async fn usage_adds_up_per_attempt_and_in_all<S: Store>(f: Fixture<S>) {
         matches!(s.record_usage(&b.task, b.attempt + 1, late).await, Err(StoreError::NotAllowed(_))),
         "no attempt 2 has started"
     );
-    let total = s.counts().await.unwrap().usage;
+    let total = s.spend().await.unwrap();
     assert_eq!(total, Usage { input: 2010, output: 101, cached: 800, cost_usd: Some(0.25) });
     assert_replays(s).await;
 }

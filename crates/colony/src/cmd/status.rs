@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use colony_core::TaskStatus;
+use colony_core::{TaskStatus, Usage};
 use colony_store::{Counts, PlanInfo, Store};
 use serde::Serialize;
 
@@ -19,16 +19,19 @@ use crate::render;
 struct StatusJson<'a> {
     counts: &'a Counts,
     plans: &'a [PlanInfo],
+    /// What every attempt of every task spent.
+    spend: Usage,
 }
 
 pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     let store = ctx.open_store().await?;
     let counts = store.counts().await?;
     let plans = store.plans().await?;
+    let spend = store.spend().await?;
     store.close().await;
 
     if args.json {
-        return render::json(out, &StatusJson { counts: &counts, plans: &plans });
+        return render::json(out, &StatusJson { counts: &counts, plans: &plans, spend });
     }
     if plans.is_empty() {
         writeln!(out, "no plans yet; add one with `colony add PLAN`")?;
@@ -43,8 +46,8 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     }
     writeln!(out, "tasks:     {} total: {}", counts.total, render::status_counts(|s| counts.get(s)))?;
     writeln!(out, "progress:  {}/{} done", counts.get(TaskStatus::Done), counts.total)?;
-    if !counts.usage.is_empty() {
-        writeln!(out, "spend:     {}", render::usage(&counts.usage))?;
+    if !spend.is_empty() {
+        writeln!(out, "spend:     {}", render::usage(&spend))?;
     }
     writeln!(out, "next:      {}", next_step(&counts))?;
     Ok(())

@@ -134,7 +134,7 @@ fn claude_is_driven_headless_with_stream_json_and_full_permissions() {
     }
     assert!(args.iter().any(|a| a == "bypassPermissions" || a == "--dangerously-skip-permissions"), "{args:?}");
     let status = fakes.repo.json(&["status"]);
-    let cost = status["counts"]["usage"]["cost_usd"].as_f64().unwrap();
+    let cost = status["spend"]["cost_usd"].as_f64().unwrap();
     assert!(cost > 0.0, "claude reports its cost: {status}");
     let summary = String::from_utf8(fakes.run(&["status"]).stdout).unwrap();
     assert!(summary.contains("spend:") && summary.contains('$'), "{summary}");
