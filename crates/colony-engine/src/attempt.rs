@@ -85,6 +85,14 @@ pub(crate) struct Attempt<'a, S> {
     pub checking: AtomicBool,
 }
 
+/// Whose round an agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The task's agent: its session is resumed for the next round.
+    Builder,
+    Reviewer,
+}
+
 /// How a round of an agent ended, as the attempt sees it.
 pub(crate) enum Spoken {
     /// It ran to its end: done, or failed for a reason of its own.
@@ -347,7 +355,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             run.session = session;
             run
         };
-        Ok(match self.run_agent(agent, make_run, log).await? {
+        Ok(match self.run_agent(agent, Role::Builder, make_run, log).await? {
             Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. }) => Some(Ending::Failed(reason)),
             Spoken::Finished(_) => None,
             Spoken::Ends(ending) => Some(ending),
@@ -372,10 +380,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
 
     /// Runs `agent` once on what `make_run` gives, waiting out rate limits
     /// (which do not use up the attempt: every worker of that agent waits),
-    /// and keeps what it spent and the session it announced.
+    /// and keeps what it spent and, for the builder, the session it
+    /// announced (a reviewer runs on its own, never in the builder's).
     pub(crate) async fn run_agent(
         &self,
         agent: &ChosenAgent,
+        role: Role,
         make_run: impl Fn() -> AgentRun,
         log: &mut LogWriter,
     ) -> Result<Spoken, EngineError> {
@@ -401,7 +411,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             };
             let mut outcome = round.go(log, &self.cancel).await?;
             outcome.usage = self.record_usage(agent, outcome.usage).await?;
-            if let Some(id) = &outcome.session {
+            if let (Role::Builder, Some(id)) = (role, &outcome.session) {
                 *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
             }
             return Ok(match &outcome.end {

@@ -13,7 +13,7 @@ use colony_core::{ReviewOutcome, TaskSpec, Usage};
 use colony_git::{Oid, branch_ref};
 use colony_store::Store;
 
-use crate::attempt::{Attempt, ChosenAgent, Ending, Spoken, one_line};
+use crate::attempt::{Attempt, ChosenAgent, Ending, Role, Spoken, one_line};
 use crate::error::EngineError;
 use crate::round::{RoundEnd, log_note};
 
@@ -81,7 +81,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     run.output_schema = Some(ANSWER_SCHEMA.to_owned());
                     run
                 };
-                let spoken = self.run_agent_fresh(reviewer, make_run, log).await?;
+                let spoken = self.run_agent(reviewer, Role::Reviewer, make_run, log).await?;
                 if self.inner.git(|r| r.restore(&worktree, &head))? {
                     log_note(log, format!("colony: the reviewer `{}` changed the worktree; undone", reviewer.name));
                 }
@@ -133,20 +133,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
             asked: asked.iter().map(|(n, _)| n.clone()).collect(),
             issues: findings_text(&asked),
         })
-    }
-
-    /// A reviewer runs on its own, never in the builder's session, which
-    /// it must not disturb.
-    async fn run_agent_fresh(
-        &self,
-        reviewer: &ChosenAgent,
-        make_run: impl Fn() -> colony_agents::AgentRun,
-        log: &mut colony_agents::LogWriter,
-    ) -> Result<Spoken, EngineError> {
-        let builder_session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let spoken = self.run_agent(reviewer, make_run, log).await;
-        *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = builder_session;
-        spoken
     }
 
     async fn keep_review(

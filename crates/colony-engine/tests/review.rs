@@ -17,6 +17,7 @@ use common::Fixture;
 const BUILDER: &str = "n=$(( $(cat \"$STATE/built-$COLONY_TASK_ID\" 2>/dev/null || echo 0) + 1 ))\n\
                        echo $n > \"$STATE/built-$COLONY_TASK_ID\"\n\
                        cat > \"$STATE/prompt-$COLONY_TASK_ID\"\n\
+                       echo \"$RESUME\" > \"$STATE/resumed-$COLONY_TASK_ID\"\n\
                        echo 'SESSION builder-1'\n\
                        mkdir -p out && echo \"round $n\" >> \"out/$COLONY_TASK_ID.txt\"\n";
 
@@ -163,6 +164,21 @@ async fn a_reviews_spend_is_kept_with_it_and_priced() {
     assert_eq!((spent.input, spent.output), (2000, 100));
     assert!((spent.cost_usd.unwrap() - 2.1).abs() < 1e-9, "{spent:?}");
     assert_eq!(detail.attempts[0].usage.cost_usd, spent.cost_usd, "the attempt's spend includes its review");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewers_session_never_replaces_the_builders() {
+    let f = Fixture::new(&["a"]).await;
+    let mut s = f.settings(BUILDER, true);
+    let once = reviewer("r", &format!("echo 'SESSION reviewer-9'; if [ $n = 1 ]; then {CHANGES}; else {APPROVE}; fi"));
+    s.agents.insert(
+        "r".into(),
+        colony_engine::AgentSetup::new(common::Scripted { script: f.script("r", &once), resumes: true }, None),
+    );
+    s.reviewers.push("r".into());
+    assert!(f.run(s).await.all_done());
+    assert_eq!(f.read_state("built-a").trim(), "2");
+    assert_eq!(f.read_state("resumed-a").trim(), "builder-1", "the fix round resumes the builder's own session");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
