@@ -128,12 +128,15 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let outcome = self.work(log).await;
         let worktree = self.worktree();
         if worktree.exists() {
-            self.inner.worktree_git(|r| r.worktree_remove(&worktree))?;
+            // The files go beside other workers' worktree commands, only
+            // the registration one at a time.
+            self.inner.git(|r| r.worktree_discard(&worktree))?;
+            self.inner.worktree_git(|r| r.worktree_forget(&worktree))?;
         }
         // A merged attempt's branch is in the integration branch; an
         // earlier attempt's merge found on restart never made one.
         if matches!(outcome, Ok(Ending::Merged)) && self.made_branch.load(Ordering::SeqCst) {
-            self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
+            self.inner.git(|r| r.delete_branch(&self.branch()))?;
             self.unpublish_task_branch()?;
         }
         outcome
@@ -173,21 +176,22 @@ impl<S: Store + 'static> Attempt<'_, S> {
             None => start.clone(),
         };
         let worktree = self.worktree();
-        if let Err(e) = self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), from.as_str())) {
+        if let Err(e) = self.inner.worktree_git(|r| r.worktree_register(&worktree, &self.branch(), &from)) {
             // Only this attempt uses its branch name; one already there was
             // left by a run that died before its cleanup, or by an earlier
             // store. Anything else is a real failure.
             if !self.inner.git(|r| r.branch_exists(&self.branch()))? {
                 return Err(e);
             }
-            self.inner.git(|r| r.delete_branch(&self.branch(), true))?;
-            self.inner.worktree_git(|r| r.worktree_add(&worktree, &self.branch(), from.as_str()))?;
+            self.inner.git(|r| r.delete_branch(&self.branch()))?;
+            self.inner.worktree_git(|r| r.worktree_register(&worktree, &self.branch(), &from))?;
         }
         self.made_branch.store(true, Ordering::SeqCst);
+        self.inner.git(|r| r.worktree_checkout(&worktree))?;
         if let Some(d) = &self.claim.decision {
             // This attempt's branch holds that work now, and goes on from it.
             let old = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
-            self.inner.git(|r| r.delete_branch(&old, true))?;
+            self.inner.git(|r| r.delete_branch(&old))?;
             if let Some(remote) = &inner.settings.remote
                 && let Err(e) = self.inner.git(|r| r.delete_remote_branch(remote, &old))
             {

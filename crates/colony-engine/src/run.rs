@@ -183,6 +183,11 @@ impl<S: Store + 'static> Engine<S> {
             return Err(e);
         }
         inner.fetch_integration_branches().await?;
+        // colony's commits leave git's automatic maintenance to this one
+        // call; the work is safe whether or not it succeeds.
+        if let Err(e) = inner.git(|r| r.maintain()) {
+            inner.settings.notices.say(&format!("git's maintenance of the repository failed: {}", error_chain(&e)));
+        }
         inner.report(started.elapsed(), shutdown.is_draining(), recovered).await
     }
 }
@@ -370,11 +375,12 @@ impl<S: Store + 'static> Inner<S> {
         Ok(tokio::task::block_in_place(|| f(&self.repo))?)
     }
 
-    /// Runs a `git worktree` command. They are not safe to run at once: a
-    /// `remove` (which prunes) can read the half-written entry of an `add`
-    /// ("failed to read .git/worktrees/…/commondir") and fail. This
-    /// process's are queued; one that still fails (another colony on the
-    /// same repository) is tried again.
+    /// Runs a `git worktree` command that registers or forgets worktrees.
+    /// They are not safe to run at once: one can read the half-written
+    /// registration of another ("failed to read
+    /// .git/worktrees/…/commondir") and fail. This process's are queued;
+    /// one that still fails (another colony on the same repository) is
+    /// tried again. Checkouts and deleting files need no turn.
     pub(crate) fn worktree_git<T>(
         &self,
         f: impl Fn(&Repo) -> Result<T, colony_git::GitError>,

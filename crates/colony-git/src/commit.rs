@@ -83,7 +83,11 @@ impl CommitIdentity {
     }
 
     fn prepare<'a>(&'a self, args: &[&'a OsStr]) -> (Vec<&'a OsStr>, Vec<(&'a str, &'a str)>) {
-        let mut full: Vec<&OsStr> = self.config.iter().map(OsStr::new).collect();
+        // A commit or merge would start `git maintenance run --auto
+        // --detach`, a process per commit that may go on living after
+        // colony; [`Repo::maintain`] does it once instead.
+        let mut full: Vec<&OsStr> = argv!["-c", "maintenance.auto=false"].to_vec();
+        full.extend(self.config.iter().map(OsStr::new));
         full.extend_from_slice(args);
         let env = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         (full, env)
@@ -96,6 +100,17 @@ fn is_configured(dir: &Path, key: &str) -> Result<bool> {
     match output.status.code() {
         Some(0) => Ok(!output.stdout.trim_ascii().is_empty()),
         Some(1) => Ok(false),
+        _ => Err(failure(dir, &args, &output)),
+    }
+}
+
+/// Whether the index at `dir` differs from its HEAD.
+fn has_staged_changes(dir: &Path) -> Result<bool> {
+    let args = argv!["diff", "--cached", "--quiet"];
+    let output = run_git_unchecked(dir, &args, &[])?;
+    match output.status.code() {
+        Some(0) => Ok(false),
+        Some(1) => Ok(true),
         _ => Err(failure(dir, &args, &output)),
     }
 }
@@ -124,18 +139,16 @@ impl Repo {
     /// reasons its agent never sees.
     pub fn commit_all(&self, worktree: &Path, message: &str, author: Option<&Identity>) -> Result<Option<Oid>> {
         run_git(worktree, &argv!["add", "-A"])?;
-        let diff = argv!["diff", "--cached", "--quiet"];
-        let output = run_git_unchecked(worktree, &diff, &[])?;
-        let staged = match output.status.code() {
-            Some(0) => false,
-            Some(1) => true,
-            _ => return Err(failure(worktree, &diff, &output)),
-        };
-        if !staged && !merge_in_progress(worktree)? {
-            return Ok(None);
+        let args = argv!["commit", "--quiet", "--no-verify", "-m", message];
+        let output = CommitIdentity::resolve(self, author)?.output(worktree, &args)?;
+        if !output.status.success() {
+            // git says "nothing to commit" with exit code 1; what it says
+            // is not for parsing, so ask whether there was anything.
+            if !has_staged_changes(worktree)? && !merge_in_progress(worktree)? {
+                return Ok(None);
+            }
+            return Err(failure(worktree, &args, &output));
         }
-        CommitIdentity::resolve(self, author)?
-            .run(worktree, &argv!["commit", "--quiet", "--no-verify", "-m", message])?;
         head_in(worktree).map(Some)
     }
 
@@ -152,6 +165,16 @@ impl Repo {
         run_git(worktree, &argv!["reset", "--quiet", "--hard", "--end-of-options", commit])?;
         run_git(worktree, &argv!["clean", "--quiet", "-fd"])?;
         Ok(true)
+    }
+
+    /// Packs loose objects and whatever else git's automatic maintenance
+    /// finds due (`git maintenance run --auto`), in the foreground: the
+    /// commits colony makes skip it, so that it runs once at the end of a
+    /// run rather than after every commit, and is finished when colony
+    /// exits.
+    pub fn maintain(&self) -> Result<()> {
+        run_git(self.top_level(), &argv!["maintenance", "run", "--auto", "--quiet"])?;
+        Ok(())
     }
 
     /// Whether the worktree's HEAD has commits that `base` lacks — the

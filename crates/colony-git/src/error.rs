@@ -60,6 +60,9 @@ pub enum GitError {
     #[error("worktree path already exists: {path}")]
     WorktreePathExists { path: PathBuf },
 
+    #[error("git still lists the worktree {path} after its directory was deleted and stale worktrees pruned")]
+    WorktreeStillRegistered { path: PathBuf },
+
     #[error("could not read {path}")]
     Io {
         path: PathBuf,

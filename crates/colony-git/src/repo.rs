@@ -149,13 +149,19 @@ impl Repo {
         Ok(start)
     }
 
-    /// Deletes branch `name`. Without `force`, git refuses unless the
-    /// branch is merged into the *current HEAD* (the user's branch, not the
-    /// integration branch), so callers that checked ancestry themselves
-    /// pass `force`. git always refuses a branch checked out in a worktree.
-    pub fn delete_branch(&self, name: &str, force: bool) -> Result<()> {
-        let flag = if force { "-D" } else { "-d" };
-        run_git(&self.top_level, &argv!["branch", flag, "--end-of-options", name])?;
+    /// Deletes branch `name` wherever it points, refusing one checked out
+    /// in any worktree as `git branch -D` does. The ref goes by
+    /// `update-ref -d`, which, unlike `git branch -D`, neither reads the
+    /// other worktrees' registrations nor takes the config's lock: a
+    /// branch deletion then never fails on a worktree being made beside
+    /// it. The branch's config section, if it has one, stays; colony's
+    /// own branches have none.
+    pub fn delete_branch(&self, name: &str) -> Result<()> {
+        let refname = branch_ref(name);
+        if let Some(worktree) = self.checked_out_in(&refname)? {
+            return Err(GitError::RefCheckedOut { refname, worktree });
+        }
+        run_git(&self.top_level, &argv!["update-ref", "-d", "-m", "colony: delete", "--end-of-options", refname])?;
         Ok(())
     }
 

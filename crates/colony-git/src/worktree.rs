@@ -33,36 +33,119 @@ pub struct Worktree {
 
 impl Repo {
     /// Creates a worktree at `path` on a new branch `branch` starting at
-    /// `start`, and returns the commit it starts from. Refuses if `path`
-    /// exists, so a leftover from an earlier attempt is never reused.
-    /// Missing parent directories are created by git.
+    /// `start`, and returns the commit it starts from: [`worktree_register`]
+    /// then [`worktree_checkout`], for a caller with no other worktree
+    /// commands running at the same time.
+    ///
+    /// [`worktree_register`]: Self::worktree_register
+    /// [`worktree_checkout`]: Self::worktree_checkout
     pub fn worktree_add(&self, path: &Path, branch: &str, start: &str) -> Result<Oid> {
-        refuse_existing(path)?;
         let start = self.resolve(start)?;
-        run_git(
-            self.top_level(),
-            &argv!["worktree", "add", "--quiet", "--no-track", "-b", branch, "--end-of-options", path, start],
-        )?;
+        self.worktree_register(path, branch, &start)?;
+        self.worktree_checkout(path)?;
         Ok(start)
     }
 
-    /// Removes the worktree at `path`, discarding anything uncommitted in
-    /// it, then prunes stale entries. Succeeds when the worktree is already
-    /// gone (its directory deleted, or never registered), so it is safe to
-    /// call again after a crash.
-    pub fn worktree_remove(&self, path: &Path) -> Result<()> {
-        // Twice: the first force discards changes, the second overrides a
-        // lock.
-        let removed =
-            run_git(self.top_level(), &argv!["worktree", "remove", "--force", "--force", "--end-of-options", path]);
-        self.prune_worktrees()?;
-        if let Err(err) = removed {
-            let target = normalize(path);
-            if self.worktree_list()?.iter().any(|wt| normalize(&wt.path) == target) {
-                return Err(err);
-            }
-        }
+    /// Registers a worktree at `path` on a new branch `branch` at `start`,
+    /// with nothing checked out yet. Refuses if `path` exists, so a
+    /// leftover from an earlier attempt is never reused; missing parent
+    /// directories are created by git.
+    ///
+    /// This is the part of making a worktree that must not run beside
+    /// another worktree command of the repository (`add`, `prune`, or a
+    /// branch deletion by `git branch`): git reads every registered
+    /// worktree's files and fails on one half written ("failed to read
+    /// .git/worktrees/…/commondir"). It is short; the checkout, which
+    /// takes as long as the tree is big, comes after in
+    /// [`worktree_checkout`](Self::worktree_checkout).
+    pub fn worktree_register(&self, path: &Path, branch: &str, start: &Oid) -> Result<()> {
+        refuse_existing(path)?;
+        run_git(
+            self.top_level(),
+            &argv![
+                "worktree",
+                "add",
+                "--quiet",
+                "--no-checkout",
+                "--no-track",
+                "-b",
+                branch,
+                "--end-of-options",
+                path,
+                start
+            ],
+        )?;
         Ok(())
+    }
+
+    /// Fills a registered worktree's index and files from its HEAD, as
+    /// `git worktree add` does after registering. Touches that worktree
+    /// only: safe beside other worktree commands.
+    pub fn worktree_checkout(&self, path: &Path) -> Result<()> {
+        run_git(path, &argv!["reset", "--hard", "--quiet", "--no-recurse-submodules"])?;
+        Ok(())
+    }
+
+    /// Removes the worktree at `path`, discarding anything uncommitted in
+    /// it: [`worktree_discard`](Self::worktree_discard) then
+    /// [`worktree_forget`](Self::worktree_forget). Succeeds when the
+    /// worktree is already gone (its directory deleted, or never
+    /// registered), so it is safe to call again after a crash.
+    pub fn worktree_remove(&self, path: &Path) -> Result<()> {
+        self.worktree_discard(path)?;
+        self.worktree_forget(path)
+    }
+
+    /// Deletes the worktree's directory and everything in it, leaving its
+    /// registration for [`worktree_forget`](Self::worktree_forget). No git
+    /// runs, so it is safe beside other worktree commands however big the
+    /// tree (a gate's build output can be gigabytes).
+    pub fn worktree_discard(&self, path: &Path) -> Result<()> {
+        match std::fs::remove_dir_all(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(GitError::Io { path: path.to_path_buf(), source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops the registration of the worktree at `path` once its directory
+    /// is gone (`git worktree prune`, which drops every such registration),
+    /// unlocking it first if it was locked. Like
+    /// [`worktree_register`](Self::worktree_register), it must not run
+    /// beside another worktree command.
+    pub fn worktree_forget(&self, path: &Path) -> Result<()> {
+        run_git(self.top_level(), &argv!["worktree", "prune"])?;
+        if self.registration(path)?.is_none() {
+            return Ok(());
+        }
+        run_git(self.top_level(), &argv!["worktree", "unlock", "--end-of-options", path])?;
+        run_git(self.top_level(), &argv!["worktree", "prune"])?;
+        match self.registration(path)? {
+            None => Ok(()),
+            Some(_) => Err(GitError::WorktreeStillRegistered { path: path.to_path_buf() }),
+        }
+    }
+
+    /// The directory under `.git/worktrees/` that registers the worktree
+    /// at `path`.
+    fn registration(&self, path: &Path) -> Result<Option<PathBuf>> {
+        let target = normalize(path);
+        Ok(self.registrations()?.into_iter().find(|entry| normalize(&worktree_of(entry)) == target))
+    }
+
+    /// The directories under `.git/worktrees/` that register the linked
+    /// worktrees, read as git itself does: no process to start.
+    fn registrations(&self) -> Result<Vec<PathBuf>> {
+        let linked = self.git_common_dir().join("worktrees");
+        let entries = match std::fs::read_dir(&linked) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(GitError::Io { path: linked, source }),
+        };
+        entries
+            .map(|entry| entry.map(|e| e.path()).map_err(|source| GitError::Io { path: linked.clone(), source }))
+            .collect()
     }
 
     /// The worktree that has `refname` checked out, if one has, read from
@@ -75,22 +158,11 @@ impl Repo {
         if points_at(&self.git_common_dir().join("HEAD")) {
             return Ok(Some(self.top_level().to_path_buf()));
         }
-        let linked = self.git_common_dir().join("worktrees");
-        let entries = match std::fs::read_dir(&linked) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(GitError::Io { path: linked, source }),
-        };
-        for entry in entries {
-            let dir = entry.map_err(|source| GitError::Io { path: linked.clone(), source })?.path();
-            if points_at(&dir.join("HEAD")) {
-                // `gitdir` names the worktree's `.git` file.
-                let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
-                let path = Path::new(gitdir.trim()).parent().map(Path::to_path_buf).unwrap_or(dir);
-                return Ok(Some(path));
-            }
-        }
-        Ok(None)
+        Ok(self
+            .registrations()?
+            .into_iter()
+            .find(|entry| points_at(&entry.join("HEAD")))
+            .map(|entry| worktree_of(&entry)))
     }
 
     /// Every worktree of the repository; the main tree comes first.
@@ -98,11 +170,14 @@ impl Repo {
         let output = run_git(self.top_level(), &argv!["worktree", "list", "--porcelain", "-z"])?;
         Ok(parse_worktree_list(&output.stdout))
     }
+}
 
-    fn prune_worktrees(&self) -> Result<()> {
-        run_git(self.top_level(), &argv!["worktree", "prune"])?;
-        Ok(())
-    }
+/// The worktree a registration under `.git/worktrees/` is for: its `gitdir`
+/// file names the worktree's `.git` file. The registration itself when that
+/// file cannot be read.
+fn worktree_of(entry: &Path) -> PathBuf {
+    let gitdir = std::fs::read_to_string(entry.join("gitdir")).unwrap_or_default();
+    Path::new(gitdir.trim()).parent().map_or_else(|| entry.to_path_buf(), Path::to_path_buf)
 }
 
 fn refuse_existing(path: &Path) -> Result<()> {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use colony_git::{Identity, Oid};
+use colony_git::{GitError, Identity, Oid};
 use common::{TestRepo, USER, git_in, write_in};
 
 fn author_of(dir: &std::path::Path, rev: &str) -> String {
@@ -118,4 +118,20 @@ fn has_commits_since_sees_commits_the_agent_made_itself() {
 
     assert!(repo.has_commits_since(&path, &start).unwrap());
     assert_eq!(repo.commit_all(&path, "nothing left", None).unwrap(), None);
+}
+
+#[test]
+fn commit_all_reports_a_commit_git_refused_with_changes_staged() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let path = t.worktree_path("t");
+    repo.worktree_add(&path, "colony-task/t", "main").unwrap();
+    // A signing program that always fails makes `git commit` fail for a
+    // reason other than having nothing to commit.
+    t.git(&["config", "commit.gpgSign", "true"]);
+    t.git(&["config", "gpg.program", "false"]);
+    write_in(&path, "a.txt", "a\n");
+
+    let err = repo.commit_all(&path, "Add a", None).unwrap_err();
+    assert!(matches!(&err, GitError::Failed { args, .. } if args.contains(&"commit".to_owned())), "{err}");
 }

@@ -68,14 +68,20 @@ fn branches_are_created_and_deleted_without_checkout() {
     let err = repo.create_branch("-f", "main").unwrap_err();
     assert!(err.to_string().contains("not a valid branch name"), "{err}");
 
-    // git refuses to delete a branch checked out in a worktree.
+    // A branch checked out in a worktree, or in the main tree, is refused.
     let path = t.worktree_path("busy");
     repo.worktree_add(&path, "colony-task/busy", "main").unwrap();
-    assert!(repo.delete_branch("colony-task/busy", true).is_err());
+    let err = repo.delete_branch("colony-task/busy").unwrap_err();
+    assert!(
+        matches!(&err, GitError::RefCheckedOut { worktree, .. } if *worktree == path.canonicalize().unwrap()),
+        "{err}"
+    );
+    assert!(matches!(repo.delete_branch("main").unwrap_err(), GitError::RefCheckedOut { .. }));
     repo.worktree_remove(&path).unwrap();
-    repo.delete_branch("colony-task/busy", false).unwrap();
+    repo.delete_branch("colony-task/busy").unwrap();
+    assert!(!repo.branch_exists("colony-task/busy").unwrap());
 
-    repo.delete_branch("colony/plan", false).unwrap();
+    repo.delete_branch("colony/plan").unwrap();
     assert!(!repo.branch_exists("colony/plan").unwrap());
     assert_eq!(t.main_state(), before);
 }

@@ -109,3 +109,67 @@ fn worktree_remove_clears_what_a_dead_run_left() {
     assert_eq!(t.worktree_paths(), [t.path().canonicalize().unwrap()]);
     assert_eq!(t.main_state(), before);
 }
+
+#[test]
+fn a_registered_worktree_has_no_files_until_checked_out() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let path = t.worktree_path("split");
+    let start = t.oid("main");
+
+    repo.worktree_register(&path, "colony-task/split", &start).unwrap();
+    assert!(!path.join("README.md").exists());
+    assert_eq!(repo.worktree_list().unwrap()[1].head.as_ref(), Some(&start));
+    repo.worktree_checkout(&path).unwrap();
+    assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "hello\n");
+    assert_eq!(git_in(&path, &["status", "--porcelain"]), "", "index and files agree with HEAD");
+
+    // Discarding deletes the files and leaves the registration to forget.
+    repo.worktree_discard(&path).unwrap();
+    assert!(!path.exists());
+    assert!(repo.worktree_list().unwrap()[1].prunable);
+    repo.worktree_forget(&path).unwrap();
+    assert_eq!(t.worktree_paths().len(), 1);
+    repo.worktree_discard(&path).unwrap();
+    repo.worktree_forget(&path).unwrap();
+}
+
+/// What the engine relies on: with only registering and forgetting kept
+/// one at a time, workers making, filling, committing in, deleting and
+/// forgetting worktrees and deleting their branches all at once never
+/// trip over each other. (Unserialized `git worktree add`, or `git branch
+/// -D` beside one, fails here now and then.)
+#[test]
+fn worktrees_made_and_removed_side_by_side_never_collide() {
+    let t = TestRepo::new();
+    let start = t.oid("main");
+    let serial = std::sync::Mutex::new(());
+    std::thread::scope(|scope| {
+        for worker in 0..8 {
+            let (t, serial, start) = (&t, &serial, &start);
+            scope.spawn(move || {
+                let repo = t.repo();
+                for round in 0..8 {
+                    let name = format!("w{worker}-{round}");
+                    let (path, branch) = (t.worktree_path(&name), format!("colony-task/{name}"));
+                    let one_at_a_time = || serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    {
+                        let _turn = one_at_a_time();
+                        repo.worktree_register(&path, &branch, start).unwrap();
+                    }
+                    repo.worktree_checkout(&path).unwrap();
+                    write_in(&path, &format!("{name}.txt"), "work\n");
+                    assert!(repo.commit_all(&path, &name, None).unwrap().is_some());
+                    repo.worktree_discard(&path).unwrap();
+                    {
+                        let _turn = one_at_a_time();
+                        repo.worktree_forget(&path).unwrap();
+                    }
+                    repo.delete_branch(&branch).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(t.worktree_paths().len(), 1);
+    assert_eq!(t.git(&["branch", "--list", "colony-task/*"]), "");
+}
