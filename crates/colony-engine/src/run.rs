@@ -278,13 +278,20 @@ impl<S: Store + 'static> Inner<S> {
             if shutdown.is_draining() || self.pacing.is_halted() {
                 return Ok(());
             }
+            // Listening before the claim: an attempt that ends between an
+            // empty claim and the wait still wakes this worker.
+            let ended = self.attempt_ended.notified();
+            let ready = self.ready.notified();
+            tokio::pin!(ended, ready);
+            ended.as_mut().enable();
+            ready.as_mut().enable();
             match self.store.claim(&worker, self.settings.lease).await? {
                 Some(claim) => self.attempt(claim, &worker, &shutdown).await?,
                 None if self.finished().await? => return Ok(()),
                 None => tokio::select! {
                     () = tokio::time::sleep(self.idle_poll()) => {}
-                    () = self.attempt_ended.notified() => {}
-                    () = self.ready.notified() => {}
+                    () = ended => {}
+                    () = ready => {}
                     () = shutdown.draining() => {}
                     () = self.pacing.halted() => {}
                 },

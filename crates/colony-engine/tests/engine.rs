@@ -121,6 +121,22 @@ async fn a_dag_runs_to_the_end_and_merges_every_task_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_wake_when_an_attempt_ends_not_by_polling() {
+    let f = Fixture::new().await;
+    // Each layer becomes ready only when the one before it merges, while
+    // the other workers wait with nothing to claim.
+    f.add(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &["d"]), ("f", &["d"])]).await;
+    let mut settings = f.settings(WRITER);
+    settings.workers = 4;
+    settings.idle_poll = Duration::from_secs(3600);
+    let report = tokio::time::timeout(Duration::from_secs(120), f.run(settings))
+        .await
+        .expect("a worker slept through the end of an attempt");
+    assert!(report.all_done(), "{report:?}");
+    assert_eq!(f.files_on("colony/p").len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_changes_fails_and_blocks_dependents_keeping_the_branch() {
     let f = Fixture::new().await;
     f.add(&[("a", &[]), ("b", &["a"])]).await;
