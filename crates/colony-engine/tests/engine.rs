@@ -2,98 +2,24 @@
 //! processes; the agent is a small shell script (test scaffolding) that
 //! does what each test needs.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Plan, PlanName, TaskId, TaskSpec, TaskStatus};
-use colony_engine::{AgentSetup, Engine, RunReport, Settings, Shutdown};
+use colony_core::TaskStatus;
+use colony_engine::{Engine, Settings, Shutdown};
 use colony_git::Repo;
-use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
+use colony_store::{SqliteStore, Store, SystemClock};
+use common::{Fixture, git};
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).env("GIT_CONFIG_NOSYSTEM", "1").output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-impl Fixture {
-    async fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path();
-        git(repo, &["init", "-q", "-b", "main"]);
-        git(repo, &["config", "user.name", "Test"]);
-        git(repo, &["config", "user.email", "test@example.com"]);
-        std::fs::write(repo.join("README.md"), "hello\n").unwrap();
-        git(repo, &["add", "."]);
-        git(repo, &["commit", "-qm", "start"]);
-        std::fs::create_dir_all(repo.join(".colony")).unwrap();
-        std::fs::write(repo.join(".git/info/exclude"), "/.colony/\n").unwrap();
-        let store = SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap();
-        Fixture { dir, store: Arc::new(store) }
-    }
-
-    fn repo(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes the agent script and returns settings that run it.
-    fn settings(&self, script: &str) -> Settings {
-        let path = self.repo().join(".colony/agent.sh");
-        std::fs::write(&path, script).unwrap();
-        let agent =
-            AgentSetup::command(vec!["/bin/sh".into(), path.display().to_string()], vec![], self.repo()).unwrap();
-        let mut s = Settings::new(BTreeMap::from([("script".to_owned(), agent)]), Some("script".into()));
-        s.workers = 3;
-        s.lease = Duration::from_secs(5);
-        s.backoff_base = Duration::from_millis(10);
-        s.backoff_cap = Duration::from_millis(50);
-        s.idle_poll = Duration::from_millis(20);
-        s.grace = Duration::from_millis(500);
-        s
-    }
-
-    async fn add(&self, tasks: &[(&str, &[&str])]) -> Plan {
-        let plan = Plan {
-            name: PlanName::new("p").unwrap(),
-            base: None,
-            defaults: Default::default(),
-            tasks: tasks
-                .iter()
-                .map(|(t, deps)| {
-                    let mut spec = TaskSpec::new(TaskId::new(*t).unwrap(), format!("Task {t}"), format!("Do {t}."));
-                    spec.deps = deps.iter().map(|d| TaskId::new(*d).unwrap()).collect();
-                    spec
-                })
-                .collect(),
-        };
-        self.store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
-        plan
-    }
-
-    async fn run(&self, settings: Settings) -> RunReport {
-        let repo = Repo::open(self.repo()).unwrap();
-        Engine::new(self.store.clone(), repo, settings).run(Shutdown::new()).await.unwrap()
-    }
-
-    fn files_on(&self, branch: &str) -> Vec<String> {
-        git(self.repo(), &["ls-tree", "-r", "--name-only", branch]).lines().map(str::to_owned).collect()
-    }
-
-    fn worktrees(&self) -> usize {
-        git(self.repo(), &["worktree", "list", "--porcelain"]).lines().filter(|l| l.starts_with("worktree ")).count()
-    }
-
-    fn branches(&self) -> Vec<String> {
-        git(self.repo(), &["branch", "--format=%(refname:short)"]).lines().map(str::to_owned).collect()
-    }
+/// The fixture's settings with `script` as a `command` agent, on three
+/// workers.
+fn settings(f: &Fixture, script: &str) -> Settings {
+    let mut s = f.settings_with("script", f.command_agent("agent", script));
+    s.workers = 3;
+    s
 }
 
 /// Writes out/<task>.txt with the prompt it was given.
@@ -101,9 +27,9 @@ const WRITER: &str = "mkdir -p out && cat > \"out/$COLONY_TASK_ID.txt\"\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dag_runs_to_the_end_and_merges_every_task_once() {
-    let f = Fixture::new().await;
-    f.add(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &[])]).await;
-    let report = f.run(f.settings(WRITER)).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &[])], |_| {}).await;
+    let report = f.run(settings(&f, WRITER)).await;
     assert!(report.all_done(), "{report:?}");
     let files = f.files_on("colony/p");
     for t in ["a", "b", "c", "d", "e"] {
@@ -122,11 +48,11 @@ async fn a_dag_runs_to_the_end_and_merges_every_task_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_workers_wake_when_an_attempt_ends_not_by_polling() {
-    let f = Fixture::new().await;
+    let f = Fixture::empty().await;
     // Each layer becomes ready only when the one before it merges, while
     // the other workers wait with nothing to claim.
-    f.add(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &["d"]), ("f", &["d"])]).await;
-    let mut settings = f.settings(WRITER);
+    f.add(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &["d"]), ("f", &["d"])], |_| {}).await;
+    let mut settings = settings(&f, WRITER);
     settings.workers = 4;
     settings.idle_poll = Duration::from_secs(3600);
     let report = tokio::time::timeout(Duration::from_secs(120), f.run(settings))
@@ -138,9 +64,9 @@ async fn idle_workers_wake_when_an_attempt_ends_not_by_polling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_changes_fails_and_blocks_dependents_keeping_the_branch() {
-    let f = Fixture::new().await;
-    f.add(&[("a", &[]), ("b", &["a"])]).await;
-    let mut settings = f.settings("echo nothing to do\n");
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[]), ("b", &["a"])], |_| {}).await;
+    let mut settings = settings(&f, "echo nothing to do\n");
     settings.workers = 1;
     let report = f.run(settings).await;
     assert_eq!(report.failed.len(), 1);
@@ -159,11 +85,11 @@ async fn no_changes_fails_and_blocks_dependents_keeping_the_branch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_gate_goes_back_to_the_agent_then_passes() {
-    let f = Fixture::new().await;
-    f.add(&[("a", &[])]).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[])], |_| {}).await;
     // First round writes "bad"; with feedback it writes "good".
     let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo good > v.txt; else echo bad > v.txt; fi\n";
-    let mut settings = f.settings(script);
+    let mut settings = settings(&f, script);
     settings.gates = vec!["grep -q good v.txt || { echo 'v.txt is not good'; exit 1; }".into()];
     let report = f.run(settings).await;
     assert!(report.all_done(), "{report:?}");
@@ -176,11 +102,9 @@ async fn a_failing_gate_goes_back_to_the_agent_then_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gate_that_never_passes_fails_with_its_output() {
-    let f = Fixture::new().await;
-    let mut plan_tasks = f.add(&[("a", &[])]).await;
-    plan_tasks.tasks[0].max_attempts = Some(1);
-    f.store.add_plan(&plan_tasks, "p.yaml", AddOptions::default()).await.unwrap();
-    let mut settings = f.settings(WRITER);
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[])], |t| t.max_attempts = Some(1)).await;
+    let mut settings = settings(&f, WRITER);
     settings.gates = vec!["echo 'tests: 3 failed'; exit 1".into()];
     settings.max_fix_rounds = 1;
     let report = f.run(settings).await;
@@ -191,11 +115,11 @@ async fn a_gate_that_never_passes_fails_with_its_output() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_agent_times_out_and_the_retry_succeeds() {
-    let f = Fixture::new().await;
-    f.add(&[("a", &[])]).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[])], |_| {}).await;
     // Attempt 1 hangs (with a grandchild); attempt 2 works.
     let script = "if [ \"$COLONY_ATTEMPT\" = 1 ]; then sleep 1000 & sleep 1000; fi\necho done > a.txt\n";
-    let mut settings = f.settings(script);
+    let mut settings = settings(&f, script);
     settings.timeout = Duration::from_millis(500);
     let report = f.run(settings).await;
     assert!(report.all_done(), "{report:?}");
@@ -206,12 +130,12 @@ async fn a_hanging_agent_times_out_and_the_retry_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_tasks_get_a_resolver_round() {
-    let f = Fixture::new().await;
-    f.add(&[("a", &[]), ("b", &[])]).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[]), ("b", &[])], |_| {}).await;
     // Both write the same line; a resolver round takes the union.
     let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ] && grep -q conflict \"$COLONY_FEEDBACK_FILE\"; then\n\
                   printf 'a\\nb\\n' > shared.txt\nelse echo \"$COLONY_TASK_ID\" > shared.txt; fi\n";
-    let mut settings = f.settings(script);
+    let mut settings = settings(&f, script);
     settings.workers = 2;
     let report = f.run(settings).await;
     assert!(report.all_done(), "{report:?}");
@@ -220,16 +144,12 @@ async fn conflicting_tasks_get_a_resolver_round() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unresolved_conflict_fails_naming_the_paths() {
-    let f = Fixture::new().await;
-    let mut plan = f.add(&[("a", &[]), ("b", &[])]).await;
-    for t in &mut plan.tasks {
-        t.max_attempts = Some(1);
-    }
-    f.store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[]), ("b", &[])], |t| t.max_attempts = Some(1)).await;
     // The resolver round leaves the markers where they are.
     let script =
         "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo looking; else echo \"$COLONY_TASK_ID\" > shared.txt; fi\n";
-    let mut settings = f.settings(script);
+    let mut settings = settings(&f, script);
     settings.workers = 2;
     settings.max_resolver_rounds = 1;
     let report = f.run(settings).await;
@@ -242,12 +162,13 @@ async fn an_unresolved_conflict_fails_naming_the_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_name_agents_and_unknown_ones_fail_clearly() {
-    let f = Fixture::new().await;
-    let mut plan = f.add(&[("a", &[])]).await;
-    plan.tasks[0].agent = Some("nobody".into());
-    plan.tasks[0].max_attempts = Some(1);
-    f.store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
-    let report = f.run(f.settings(WRITER)).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[])], |t| {
+        t.agent = Some("nobody".into());
+        t.max_attempts = Some(1);
+    })
+    .await;
+    let report = f.run(settings(&f, WRITER)).await;
     let (_, reason) = &report.failed[0];
     assert!(reason.contains("agent `nobody`") && reason.contains("script"), "{reason}");
 }
@@ -259,8 +180,8 @@ async fn tasks_name_agents_and_unknown_ones_fail_clearly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_run_recovers_what_a_killed_one_left() {
     use std::os::unix::process::CommandExt;
-    let f = Fixture::new().await;
-    f.add(&[("a", &[]), ("b", &["a"])]).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[]), ("b", &["a"])], |_| {}).await;
     let dead_pid = {
         let mut child = Command::new("true").spawn().unwrap();
         child.wait().unwrap();
@@ -279,7 +200,7 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
     let leftover = f.repo().join(".colony/worktrees/a-a1");
     git(f.repo(), &["worktree", "add", "-q", "-b", "colony-task/p/a-a1", leftover.to_str().unwrap()]);
 
-    let report = f.run(f.settings(WRITER)).await;
+    let report = f.run(settings(&f, WRITER)).await;
     assert!(report.all_done(), "{report:?}");
     assert!(report.recovered.iter().any(|n| n.contains("stopped the agent processes of a")), "{:?}", report.recovered);
     assert!(report.recovered.iter().any(|n| n.contains("leftover worktree")), "{:?}", report.recovered);
@@ -295,14 +216,14 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
 /// Separate processes are tested through the binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_engines_on_one_store_share_the_work() {
-    let f = Fixture::new().await;
+    let f = Fixture::empty().await;
     let ids: Vec<String> = (0..12).map(|i| format!("t{i}")).collect();
     let tasks: Vec<(&str, &[&str])> = ids.iter().map(|t| (t.as_str(), &[][..])).collect();
-    f.add(&tasks).await;
+    f.add(&tasks, |_| {}).await;
     let second = Arc::new(SqliteStore::open(&f.repo().join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap());
     let repo_a = Repo::open(f.repo()).unwrap();
     let repo_b = Repo::open(f.repo()).unwrap();
-    let (mut sa, mut sb) = (f.settings(WRITER), f.settings(WRITER));
+    let (mut sa, mut sb) = (settings(&f, WRITER), settings(&f, WRITER));
     sa.workers = 2;
     sb.workers = 2;
     let a = Engine::new(f.store.clone(), repo_a, sa);
@@ -317,10 +238,10 @@ async fn two_engines_on_one_store_share_the_work() {
 /// Fix and resolver rounds are events, so progress can show them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_rounds_are_recorded_as_events() {
-    let f = Fixture::new().await;
-    f.add(&[("a", &[])]).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[])], |_| {}).await;
     let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo good > v.txt; else echo bad > v.txt; fi\n";
-    let mut settings = f.settings(script);
+    let mut settings = settings(&f, script);
     settings.gates = vec!["grep -q good v.txt".into()];
     assert!(f.run(settings).await.all_done());
     let rounds: Vec<String> = f
@@ -342,11 +263,11 @@ async fn feedback_rounds_are_recorded_as_events() {
 /// queues them, and a failed remove used to leave its worktree behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_workers_leave_no_worktree_behind() {
-    let f = Fixture::new().await;
+    let f = Fixture::empty().await;
     let ids: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
     let tasks: Vec<(&str, &[&str])> = ids.iter().map(|t| (t.as_str(), &[][..])).collect();
-    f.add(&tasks).await;
-    let mut settings = f.settings(WRITER);
+    f.add(&tasks, |_| {}).await;
+    let mut settings = settings(&f, WRITER);
     settings.workers = 8;
     let report = f.run(settings).await;
     assert!(report.all_done(), "{report:?}");
@@ -358,11 +279,11 @@ async fn many_workers_leave_no_worktree_behind() {
 /// that is work done, not "no changes".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_that_commits_by_itself_is_merged() {
-    let f = Fixture::new().await;
-    f.add(&[("a", &[])]).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[])], |_| {}).await;
     let script =
         "echo mine > mine.txt && git add mine.txt && git -c user.name=A -c user.email=a@x commit -qm 'agent commit'\n";
-    let report = f.run(f.settings(script)).await;
+    let report = f.run(settings(&f, script)).await;
     assert!(report.all_done(), "{report:?}");
     assert_eq!(git(f.repo(), &["show", "colony/p:mine.txt"]), "mine\n");
 }

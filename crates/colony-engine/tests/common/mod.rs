@@ -98,7 +98,15 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// A repository with plan `p` of independent `tasks`.
     pub async fn new(tasks: &[&str]) -> Fixture {
+        let fixture = Fixture::empty().await;
+        fixture.add(&tasks.iter().map(|t| (*t, &[][..])).collect::<Vec<_>>(), |_| {}).await;
+        fixture
+    }
+
+    /// A repository and its store, with no plan yet.
+    pub async fn empty() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path();
         git(repo, &["init", "-q", "-b", "main"]);
@@ -110,9 +118,7 @@ impl Fixture {
         std::fs::create_dir_all(repo.join(".colony/state")).unwrap();
         std::fs::write(repo.join(".git/info/exclude"), "/.colony/\n").unwrap();
         let store = SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap();
-        let fixture = Fixture { dir, store: Arc::new(store) };
-        fixture.add(&tasks.iter().map(|t| (*t, &[][..])).collect::<Vec<_>>(), |_| {}).await;
-        fixture
+        Fixture { dir, store: Arc::new(store) }
     }
 
     /// Adds plan `p` with `(id, deps)` tasks, each changed by `edit` first.
@@ -147,8 +153,13 @@ impl Fixture {
     /// through the [`Scripted`] harness, as agent `bot` of model `m`.
     pub fn settings(&self, script: &str, resumes: bool) -> Settings {
         let path = self.script("agent", script);
-        let agent = AgentSetup::new(Scripted { script: path, resumes }, Some("m".into()));
-        let mut s = Settings::new(BTreeMap::from([("bot".to_owned(), agent)]), Some("bot".into()));
+        self.settings_with("bot", AgentSetup::new(Scripted { script: path, resumes }, Some("m".into())))
+    }
+
+    /// Settings with `agent` as the one agent, named `name`: one worker,
+    /// and timings short enough for tests.
+    pub fn settings_with(&self, name: &str, agent: AgentSetup) -> Settings {
+        let mut s = Settings::new(BTreeMap::from([(name.to_owned(), agent)]), Some(name.into()));
         s.workers = 1;
         s.lease = Duration::from_secs(5);
         s.backoff_base = Duration::from_millis(10);
@@ -187,6 +198,11 @@ impl Fixture {
 
     pub fn files_on(&self, branch: &str) -> Vec<String> {
         git(self.repo(), &["ls-tree", "-r", "--name-only", branch]).lines().map(str::to_owned).collect()
+    }
+
+    /// How many worktrees git lists, the main tree included.
+    pub fn worktrees(&self) -> usize {
+        git(self.repo(), &["worktree", "list", "--porcelain"]).lines().filter(|l| l.starts_with("worktree ")).count()
     }
 
     pub fn branches(&self) -> Vec<String> {
