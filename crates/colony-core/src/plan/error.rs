@@ -20,16 +20,40 @@ pub struct PlanError {
 
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        f.write_str(": ")?;
-        if let Some(task) = &self.task {
-            write!(f, "task `{task}`: ")?;
-        }
-        f.write_str(&self.message)
+        let task = self.task.as_ref().map(|task| format!("task `{task}`"));
+        write_located(f, &self.file, self.line, task.as_deref(), &self.message)
     }
+}
+
+/// Writes a problem in a file as `file[:line]: [about: ]message`: how
+/// every input error colony reports reads.
+pub(crate) fn write_located(
+    f: &mut fmt::Formatter<'_>,
+    file: &str,
+    line: Option<usize>,
+    about: Option<&str>,
+    message: &str,
+) -> fmt::Result {
+    f.write_str(file)?;
+    if let Some(line) = line {
+        write!(f, ":{line}")?;
+    }
+    f.write_str(": ")?;
+    if let Some(about) = about {
+        write!(f, "{about}: ")?;
+    }
+    f.write_str(message)
+}
+
+/// Writes each of `items` on a line of its own.
+pub(crate) fn write_lines<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str("\n")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
 }
 
 impl std::error::Error for PlanError {}
@@ -50,13 +74,7 @@ impl PlanErrors {
 
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
+        write_lines(f, &self.0)
     }
 }
 

@@ -30,6 +30,7 @@ mod validate;
 mod tests;
 
 pub use error::closest;
+pub(crate) use error::{write_lines, write_located};
 pub use error::{PlanError, PlanErrors};
 pub use parse::{Format, MAX_PLAN_BYTES, load, parse, to_json, to_yaml};
 
