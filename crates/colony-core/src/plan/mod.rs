@@ -30,8 +30,8 @@ mod validate;
 mod tests;
 
 pub use error::closest;
-pub(crate) use error::{write_lines, write_located};
 pub use error::{PlanError, PlanErrors};
+pub(crate) use error::{write_lines, write_located};
 pub use parse::{Format, MAX_PLAN_BYTES, load, parse, to_json, to_yaml};
 
 #[cfg(doc)]

@@ -5,7 +5,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use colony_store::Store;
+use colony_core::TaskId;
+use colony_store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,10 +30,7 @@ pub(crate) async fn retry<S: Store + 'static>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    authorize(&headers, &app.token)?;
-    let task = load_task(&app, &id).await?.record.task.id;
-    app.store.retry(std::slice::from_ref(&task)).await?;
-    changed(&app, &id).await
+    change(&app, &headers, &id, async |store, task| store.retry(std::slice::from_ref(task)).await).await
 }
 
 /// `POST /api/tasks/{id}/cancel`: its dependents become blocked.
@@ -41,10 +39,7 @@ pub(crate) async fn cancel<S: Store + 'static>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    authorize(&headers, &app.token)?;
-    let task = load_task(&app, &id).await?.record.task.id;
-    app.store.cancel(std::slice::from_ref(&task)).await?;
-    changed(&app, &id).await
+    change(&app, &headers, &id, async |store, task| store.cancel(std::slice::from_ref(task)).await).await
 }
 
 /// `POST /api/tasks/{id}/kill`: ends the running attempt. Its lease is
@@ -81,10 +76,7 @@ pub(crate) async fn approve<S: Store + 'static>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    authorize(&headers, &app.token)?;
-    let task = load_task(&app, &id).await?.record.task.id;
-    app.store.decide(&task, None).await?;
-    changed(&app, &id).await
+    change(&app, &headers, &id, async |store, task| store.decide(task, None).await).await
 }
 
 #[derive(Deserialize)]
@@ -99,15 +91,14 @@ pub(crate) async fn reject<S: Store + 'static>(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Answer {
+    // Without the token, nothing of the request is read.
     authorize(&headers, &app.token)?;
     let body: RejectBody = serde_json::from_slice(&body)
         .map_err(|e| WebError::BadRequest(format!("reject needs a JSON body {{\"feedback\": \"…\"}}: {e}")))?;
     if body.feedback.trim().is_empty() {
         return Err(WebError::BadRequest("`feedback` is empty; say what the agent should change".into()));
     }
-    let task = load_task(&app, &id).await?.record.task.id;
-    app.store.decide(&task, Some(&body.feedback)).await?;
-    changed(&app, &id).await
+    change(&app, &headers, &id, async |store, task| store.decide(task, Some(&body.feedback)).await).await
 }
 
 #[derive(Deserialize, Default)]
@@ -140,7 +131,17 @@ pub(crate) async fn stop<S: Store + 'static>(State(app): State<Shared<S>>, heade
 }
 
 /// The task after a change, as the list shows it.
-async fn changed<S: Store + 'static>(app: &Shared<S>, id: &str) -> Answer {
+/// A control on one task: with the token, `make` changes the task, and
+/// the answer is the task as it is then.
+async fn change<S: Store + 'static>(
+    app: &Shared<S>,
+    headers: &HeaderMap,
+    id: &str,
+    make: impl AsyncFnOnce(&S, &TaskId) -> Result<(), StoreError>,
+) -> Answer {
+    authorize(headers, &app.token)?;
+    let task = load_task(app, id).await?.record.task.id;
+    make(&*app.store, &task).await?;
     let record = load_task(app, id).await?.record;
     Ok((StatusCode::OK, Json(json!({ "task": record }))))
 }
