@@ -79,8 +79,10 @@ impl Repo {
     }
 
     /// Fills a registered worktree's index and files from its HEAD, as
-    /// `git worktree add` does after registering. Touches that worktree
-    /// only: safe beside other worktree commands.
+    /// `git worktree add` does after registering (filters such as LFS's
+    /// run; the `post-checkout` hook does not, as colony's commits skip
+    /// hooks). Touches that worktree only: safe beside other worktree
+    /// commands.
     pub fn worktree_checkout(&self, path: &Path) -> Result<()> {
         run_git(path, &argv!["reset", "--hard", "--quiet", "--no-recurse-submodules"])?;
         Ok(())
