@@ -92,6 +92,11 @@ impl Dag {
         Dag { durations, deps }
     }
 
+    /// The same DAG with every task `ms` longer.
+    pub fn lengthened(&self, ms: u64) -> Dag {
+        Dag { durations: self.durations.iter().map(|d| d + ms).collect(), deps: self.deps.clone() }
+    }
+
     pub fn len(&self) -> usize {
         self.durations.len()
     }

@@ -19,6 +19,8 @@ pub struct Args {
     pub tasks: usize,
     /// Task durations, `(min, max)` milliseconds: one set of runs each.
     pub durations: Vec<(u64, u64)>,
+    /// Also run every range with a gate that sleeps this long (0: not).
+    pub gate_ms: u64,
     pub seed: u64,
     pub engine: EngineOpts,
 }
@@ -41,7 +43,10 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
 pub fn measure(rt: &Runtime, scratch: &Scratch, args: &Args) -> anyhow::Result<Vec<(String, EngineRun)>> {
     let mut runs = Vec::new();
     for &durations in &args.durations {
-        runs.extend(measure_durations(rt, scratch, args, durations)?);
+        runs.extend(measure_durations(rt, scratch, args, durations, 0)?);
+        if args.gate_ms > 0 {
+            runs.extend(measure_durations(rt, scratch, args, durations, args.gate_ms)?);
+        }
     }
     Ok(runs)
 }
@@ -51,22 +56,33 @@ fn measure_durations(
     scratch: &Scratch,
     args: &Args,
     (min_ms, max_ms): (u64, u64),
+    gate_ms: u64,
 ) -> anyhow::Result<Vec<(String, EngineRun)>> {
+    let gated = match gate_ms {
+        0 => String::new(),
+        ms => format!(
+            "; a gate of {ms} ms after each agent (counted in the task's work and the bound) \
+             and again on each merge candidate, under the merge lock"
+        ),
+    };
     println!(
-        "\nmakespan: random DAGs of {} tasks of {min_ms}-{max_ms} ms (seed {}), {} workers; tasks carry their duration as estimated_hours",
+        "\nmakespan: random DAGs of {} tasks of {min_ms}-{max_ms} ms (seed {}), {} workers; tasks carry their duration as estimated_hours{gated}",
         args.tasks, args.seed, args.engine.workers
     );
+    let engine = EngineOpts { gate_ms, ..args.engine };
     let workers = args.engine.workers;
     let mut rows = Vec::new();
     let mut overhead_rows = Vec::new();
     let mut runs = Vec::new();
     for (i, shape) in SHAPES.iter().enumerate() {
         let mut rng = Rng::new(args.seed.wrapping_add(i as u64));
-        let dag = Dag::random(args.tasks, shape, (min_ms, max_ms), &mut rng);
-        let name = format!("makespan-{}-{min_ms}-{max_ms}", shape.name);
+        let sleeps = Dag::random(args.tasks, shape, (min_ms, max_ms), &mut rng);
+        // The work each task is: its agent's sleep and its first gate.
+        let dag = sleeps.lengthened(gate_ms);
+        let name = format!("makespan-{}-{min_ms}-{max_ms}-gate-{gate_ms}", shape.name);
         let repo = scratch.repo(&name)?;
-        scratch::add_plan(rt, &repo, &plan(&dag)?)?;
-        let run = scratch::run_engine(rt, &repo, &scratch.agent(), args.engine, &[])?;
+        scratch::add_plan(rt, &repo, &plan(&sleeps, &dag)?)?;
+        let run = scratch::run_engine(rt, &repo, &scratch.agent(), engine, &[])?;
         scratch::check_result(&repo, "colony/bench", args.tasks)?;
 
         let bound = dag.lower_bound(workers);
@@ -95,8 +111,9 @@ fn measure_durations(
             format!("{} {}", ms(cp), vs(cp)),
             format!("{} {}", ms(cp_count), vs(cp_count)),
         ]);
-        overhead_rows.push(overhead_row(shape.name, &dag, &run));
-        runs.push((format!("makespan {} {min_ms}-{max_ms} ms", shape.name), run));
+        overhead_rows.push(overhead_row(shape.name, &sleeps, &run));
+        let gate = if gate_ms > 0 { format!(" gate {gate_ms} ms") } else { String::new() };
+        runs.push((format!("makespan {} {min_ms}-{max_ms} ms{gate}", shape.name), run));
     }
     table::print(
         &[
@@ -140,18 +157,18 @@ fn measure_durations(
     Ok(runs)
 }
 
-/// The DAG as a plan: task `tNNN` sleeps its duration, and tells the store
-/// that duration as its estimate, so that the store's critical path is the
-/// one the simulation uses.
-fn plan(dag: &Dag) -> anyhow::Result<Plan> {
+/// The DAG as a plan: task `tNNN` sleeps its duration in `sleeps`, and
+/// tells the store its duration in `work` as its estimate, so that the
+/// store's critical path is the one the simulation uses.
+fn plan(sleeps: &Dag, work: &Dag) -> anyhow::Result<Plan> {
     let id = |i: usize| TaskId::new(format!("t{i:03}")).expect("t followed by digits is a valid id");
-    let tasks = (0..dag.len())
+    let tasks = (0..sleeps.len())
         .map(|i| {
-            let ms = dag.durations[i];
+            let ms = sleeps.durations[i];
             let mut spec =
                 TaskSpec::new(id(i), format!("bench task {i}"), format!("sleep {}.{:03}", ms / 1000, ms % 1000));
-            spec.deps = dag.deps[i].iter().map(|&d| id(d)).collect();
-            spec.estimated_hours = Some(ms as f64 / MS_PER_HOUR);
+            spec.deps = sleeps.deps[i].iter().map(|&d| id(d)).collect();
+            spec.estimated_hours = Some(work.durations[i] as f64 / MS_PER_HOUR);
             spec
         })
         .collect();

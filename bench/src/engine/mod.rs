@@ -45,6 +45,12 @@ pub struct Args {
     /// shows that fixed cost at tasks a tenth as long.
     #[arg(long = "durations", value_name = "MIN-MAX", value_parser = makespan::parse_range, num_args = 1.., default_values = ["1000-4000", "50-400"])]
     durations: Vec<(u64, u64)>,
+    /// Also run the makespan DAGs with a gate that sleeps this many
+    /// milliseconds, after each agent and again on each merge candidate
+    /// under the merge lock (0: no such runs). Shows what gates in the
+    /// merge queue cost a run.
+    #[arg(long, default_value_t = 0)]
+    gate_ms: u64,
     /// Seed of the random DAGs and their durations.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -79,6 +85,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         workers: args.workers,
         idle_poll: args.idle_poll_ms.map_or(defaults.idle_poll, Duration::from_millis),
         threads: args.threads,
+        gate_ms: 0,
     };
     println!(
         "colony-bench engine: real git repositories, SQLite stores, shell-script agents; {cores} cores, {}, load average {}",
@@ -107,7 +114,13 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let makespans = makespan::measure(
         &rt,
         &scratch,
-        &makespan::Args { tasks: args.tasks, durations: args.durations, seed: args.seed, engine },
+        &makespan::Args {
+            tasks: args.tasks,
+            durations: args.durations,
+            gate_ms: args.gate_ms,
+            seed: args.seed,
+            engine,
+        },
     )?;
 
     println!("\npeak memory of the engine process");

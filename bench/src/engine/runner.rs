@@ -32,6 +32,9 @@ pub struct Args {
     /// Tokio worker threads; 0: one per core, as `colony run` has.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// A gate that sleeps this many milliseconds; 0: no gates.
+    #[arg(long, default_value_t = 0)]
+    gate_ms: u64,
 }
 
 pub fn main(args: Args) -> anyhow::Result<()> {
@@ -50,6 +53,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         let mut settings = Settings::new(BTreeMap::from([("bench".to_owned(), agent)]), Some("bench".into()));
         settings.workers = args.workers;
         settings.idle_poll = Duration::from_millis(args.idle_poll_ms);
+        if args.gate_ms > 0 {
+            settings.gates = vec![format!("sleep {}.{:03}", args.gate_ms / 1000, args.gate_ms % 1000)];
+        }
         let report =
             Engine::new(store.clone(), repo, settings).run(Shutdown::new()).await.context("the engine failed")?;
         store.close().await;

@@ -144,6 +144,9 @@ pub struct EngineRun {
 pub struct EngineOpts {
     pub workers: usize,
     pub idle_poll: Duration,
+    /// A gate that sleeps this long, run after each agent and again on
+    /// each merge candidate; 0: no gates.
+    pub gate_ms: u64,
     /// Tokio worker threads; 0: one per core.
     pub threads: usize,
 }
@@ -166,7 +169,7 @@ pub fn run_engine(
         .arg("--agent")
         .arg(agent)
         .args(["--workers", &opts.workers.to_string(), "--idle-poll-ms", &opts.idle_poll.as_millis().to_string()])
-        .args(["--threads", &opts.threads.to_string()])
+        .args(["--threads", &opts.threads.to_string(), "--gate-ms", &opts.gate_ms.to_string()])
         .envs(GIT_ENV)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
