@@ -16,30 +16,10 @@ use std::time::{Duration, Instant};
 use colony_testkit::PgServer;
 
 use crate::repo::TestRepo;
+use crate::run::slow_dag;
 
 /// Short leases so a dead host's tasks come back within seconds.
 const CONFIG: &str = "[run]\nagent = \"fake\"\nbackoff_base = \"1s\"\nbackoff_cap = \"1s\"\nlease = \"5s\"\n";
-
-/// `n` tasks in a DAG (each depends on its parent in a binary tree, every
-/// fifth also on the task three before), each taking `sleep_ms`.
-fn plan(name: &str, n: usize, sleep_ms: u64) -> String {
-    let mut text = format!("name: {name}\ntasks:\n");
-    for i in 0..n {
-        let mut deps = Vec::new();
-        if i > 0 {
-            deps.push(format!("t{:02}", (i - 1) / 2));
-        }
-        if i % 5 == 0 && i >= 3 && (i - 3) != (i - 1) / 2 {
-            deps.push(format!("t{:02}", i - 3));
-        }
-        text.push_str(&format!("  - id: t{i:02}\n    title: Task {i}\n    prompt: Do task {i}.\n"));
-        text.push_str(&format!("    fake: {{sleep_ms: {sleep_ms}}}\n"));
-        if !deps.is_empty() {
-            text.push_str(&format!("    deps: [{}]\n", deps.join(", ")));
-        }
-    }
-    text
-}
 
 /// The shared remote and the hosts' clones of it, all set up with
 /// `colony init` against one PostgreSQL database.
@@ -183,7 +163,7 @@ fn assert_exactly_once(cluster: &Cluster, plan: &str, n: usize) {
 #[test]
 fn three_hosts_share_a_run_and_one_killed_mid_run_loses_and_doubles_nothing() {
     let cluster = Cluster::new(3, PgServer::shared().fresh_db());
-    let plan = cluster.hosts[0].write_plan("hosts.yaml", &plan("hosts", 40, 400));
+    let plan = cluster.hosts[0].write_plan("hosts.yaml", &slow_dag("hosts", 40, 400));
     let out = cluster.command(0, &["add", &plan]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
@@ -232,7 +212,7 @@ fn three_hosts_share_a_run_and_one_killed_mid_run_loses_and_doubles_nothing() {
 /// log of the task the first one died merging.
 fn die_merging_then_finish_elsewhere(failpoint: &str) -> (Cluster, String) {
     let cluster = Cluster::new(2, PgServer::shared().fresh_db());
-    let plan = cluster.hosts[0].write_plan("die.yaml", &plan("die", 3, 0));
+    let plan = cluster.hosts[0].write_plan("die.yaml", &slow_dag("die", 3, 0));
     let out = cluster.command(0, &["add", &plan]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
@@ -322,7 +302,7 @@ fn a_store_that_blinks_is_waited_out_and_fails_no_task() {
     let proxy = Proxy::start(server.port());
     let through_proxy = direct.replace(&format!(":{}/", server.port()), &format!(":{}/", proxy.port));
     let cluster = Cluster::new(2, through_proxy);
-    let plan = cluster.hosts[0].write_plan("blink.yaml", &plan("blink", 12, 300));
+    let plan = cluster.hosts[0].write_plan("blink.yaml", &slow_dag("blink", 12, 300));
     let out = cluster.command(0, &["add", &plan]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 

@@ -15,6 +15,15 @@ pub const FAKE_CONFIG: &str = "[run]\nagent = \"fake\"\nbackoff_base = \"1s\"\nb
 /// binary tree, and every fifth also on the task three before it. The fake
 /// agent writes each task's prompt to `colony-fake/<id>.txt`.
 pub fn dag(name: &str, n: usize) -> String {
+    dag_with(name, n, None)
+}
+
+/// [`dag`] with every task's agent sleeping `sleep_ms` first.
+pub fn slow_dag(name: &str, n: usize, sleep_ms: u64) -> String {
+    dag_with(name, n, Some(sleep_ms))
+}
+
+fn dag_with(name: &str, n: usize, sleep_ms: Option<u64>) -> String {
     let mut plan = format!("name: {name}\ntasks:\n");
     for i in 0..n {
         let mut deps = Vec::new();
@@ -25,6 +34,9 @@ pub fn dag(name: &str, n: usize) -> String {
             deps.push(format!("t{:02}", i - 3));
         }
         plan.push_str(&format!("  - id: t{i:02}\n    title: Task {i}\n    prompt: Do task {i}.\n"));
+        if let Some(ms) = sleep_ms {
+            plan.push_str(&format!("    fake: {{sleep_ms: {ms}}}\n"));
+        }
         if !deps.is_empty() {
             plan.push_str(&format!("    deps: [{}]\n", deps.join(", ")));
         }
