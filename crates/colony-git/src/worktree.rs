@@ -118,22 +118,22 @@ impl Repo {
     /// beside another worktree command.
     pub fn worktree_forget(&self, path: &Path) -> Result<()> {
         run_git(self.top_level(), &argv!["worktree", "prune"])?;
-        if self.registration(path)?.is_none() {
+        if !self.is_registered(path)? {
             return Ok(());
         }
         run_git(self.top_level(), &argv!["worktree", "unlock", "--end-of-options", path])?;
         run_git(self.top_level(), &argv!["worktree", "prune"])?;
-        match self.registration(path)? {
-            None => Ok(()),
-            Some(_) => Err(GitError::WorktreeStillRegistered { path: path.to_path_buf() }),
+        match self.is_registered(path)? {
+            false => Ok(()),
+            true => Err(GitError::WorktreeStillRegistered { path: path.to_path_buf() }),
         }
     }
 
-    /// The directory under `.git/worktrees/` that registers the worktree
+    /// Whether a directory under `.git/worktrees/` registers the worktree
     /// at `path`.
-    fn registration(&self, path: &Path) -> Result<Option<PathBuf>> {
+    fn is_registered(&self, path: &Path) -> Result<bool> {
         let target = normalize(path);
-        Ok(self.registrations()?.into_iter().find(|entry| normalize(&worktree_of(entry)) == target))
+        Ok(self.registrations()?.iter().any(|entry| normalize(&worktree_of(entry)) == target))
     }
 
     /// The directories under `.git/worktrees/` that register the linked
