@@ -165,8 +165,7 @@ fn plan(sleeps: &Dag, work: &Dag) -> anyhow::Result<Plan> {
     let tasks = (0..sleeps.len())
         .map(|i| {
             let ms = sleeps.durations[i];
-            let mut spec =
-                TaskSpec::new(id(i), format!("bench task {i}"), format!("sleep {}.{:03}", ms / 1000, ms % 1000));
+            let mut spec = TaskSpec::new(id(i), format!("bench task {i}"), scratch::sleep_command(ms));
             spec.deps = sleeps.deps[i].iter().map(|&d| id(d)).collect();
             spec.estimated_hours = Some(work.durations[i] as f64 / MS_PER_HOUR);
             spec

@@ -54,7 +54,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         settings.workers = args.workers;
         settings.idle_poll = Duration::from_millis(args.idle_poll_ms);
         if args.gate_ms > 0 {
-            settings.gates = vec![format!("sleep {}.{:03}", args.gate_ms / 1000, args.gate_ms % 1000)];
+            settings.gates = vec![crate::engine::scratch::sleep_command(args.gate_ms)];
         }
         let report =
             Engine::new(store.clone(), repo, settings).run(Shutdown::new()).await.context("the engine failed")?;

@@ -71,6 +71,12 @@ impl Scratch {
     }
 }
 
+/// `sleep S.mmm`: a wait of `ms` milliseconds, as a task's prompt to the
+/// bench agent or as a gate command.
+pub fn sleep_command(ms: u64) -> String {
+    format!("sleep {}.{:03}", ms / 1000, ms % 1000)
+}
+
 /// Runs git in `dir`, failing unless it exits 0; returns its stdout.
 pub fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new("git").arg("-C").arg(dir).args(args).envs(GIT_ENV).output().context("cannot run git")?;
