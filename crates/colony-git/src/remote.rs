@@ -94,10 +94,16 @@ impl Repo {
     /// Makes the local `branch` a copy of `remote`'s, whatever it held, and
     /// returns its commit; `None` (and the local branch left alone) when
     /// the remote has no such branch.
+    ///
+    /// The remote-tracking ref (`refs/remotes/<remote>/<branch>`) is left
+    /// alone (`--refmap=`): a push of the branch updates that ref too, and
+    /// a fetch that also wrote it failed whenever a push from another
+    /// worker of this host moved it in between ("cannot lock ref … is at
+    /// X but expected Y").
     pub fn fetch_branch(&self, remote: &str, branch: &str) -> Result<Option<Oid>> {
         let refname = branch_ref(branch);
         let refspec = format!("+{refname}:{refname}");
-        let args = argv!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, refspec];
+        let args = argv!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--refmap=", remote, refspec];
         let output = run_git_unchecked(self.top_level(), &args, &[])?;
         if output.status.success() {
             return Ok(Some(self.resolve(&refname)?));

@@ -82,3 +82,27 @@ fn an_unreachable_remote_is_an_error_not_a_lost_race() {
     assert!(a.fetch_branch("origin", BRANCH).is_err());
     assert!(a.push_lease("origin", BRANCH, &start, None).is_err());
 }
+
+#[test]
+fn fetches_and_pushes_of_one_branch_from_one_repository_do_not_collide() {
+    // One host's workers: one fetches the integration branch to start an
+    // attempt while another pushes its merge.
+    let h = hosts();
+    let a = h.first.repo();
+    let mut commits = vec![h.first.oid("main")];
+    for i in 0..40 {
+        commits.push(h.first.commit_on("colony-task/p/t-a1", &[("t.txt", &format!("{i}\n"))], "T"));
+    }
+    assert_eq!(a.push_lease("origin", BRANCH, &commits[0], None).unwrap(), PushOutcome::Pushed);
+    std::thread::scope(|scope| {
+        let pusher = scope.spawn(|| {
+            for pair in commits.windows(2) {
+                assert_eq!(a.push_lease("origin", BRANCH, &pair[1], Some(&pair[0])).unwrap(), PushOutcome::Pushed);
+            }
+        });
+        while !pusher.is_finished() {
+            a.fetch_branch("origin", BRANCH).unwrap();
+        }
+    });
+    assert_eq!(a.fetch_branch("origin", BRANCH).unwrap().as_ref(), commits.last());
+}
