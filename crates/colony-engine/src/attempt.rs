@@ -160,7 +160,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 let local = self.inner.git(|r| r.rev_parse(&branch_ref(&branch)))?;
                 // Another host may have done that attempt: its branch is on the remote.
                 let tip = match (local, &inner.settings.remote) {
-                    (None, Some(remote)) => self.inner.git(|r| r.fetch_branch(remote, &branch))?,
+                    (None, Some(remote)) => self.inner.git_beside_worktrees(|r| r.fetch_branch(remote, &branch))?,
                     (local, _) => local,
                 };
                 match tip {

@@ -45,20 +45,21 @@ impl<S: Store + 'static> Inner<S> {
     /// base (or its own HEAD). Called under `branch_gate`.
     pub(crate) fn ensure_remote_integration(&self, remote: &str, plan: &PlanRun) -> Result<Oid, EngineError> {
         let name = &plan.integration_branch;
-        if let Some(tip) = self.git(|r| r.fetch_branch(remote, name))? {
+        if let Some(tip) = self.git_beside_worktrees(|r| r.fetch_branch(remote, name))? {
             return Ok(tip);
         }
         let base = plan.base.as_deref().unwrap_or("HEAD");
         let start = self.git(|r| r.rev_parse(base))?.ok_or_else(|| EngineError::NoBase { branch: name.clone() })?;
         // Refused if another host created it meanwhile: then take theirs.
         self.git(|r| r.push_lease(remote, name, &start, None))?;
-        self.git(|r| r.fetch_branch(remote, name))?.ok_or_else(|| EngineError::NoBase { branch: name.clone() })
+        self.git_beside_worktrees(|r| r.fetch_branch(remote, name))?
+            .ok_or_else(|| EngineError::NoBase { branch: name.clone() })
     }
 
     /// Fetches the remote integration branch into the local one.
     pub(crate) async fn fetch_integration(&self, remote: &str, name: &str) -> Result<Option<Oid>, EngineError> {
         let _gate = self.branch_gate.lock().await;
-        self.git(|r| r.fetch_branch(remote, name))
+        self.git_beside_worktrees(|r| r.fetch_branch(remote, name))
     }
 
     /// At the end of a run on a shared remote: every plan's local

@@ -392,12 +392,31 @@ impl<S: Store + 'static> Inner<S> {
         &self,
         f: impl Fn(&Repo) -> Result<T, colony_git::GitError>,
     ) -> Result<T, EngineError> {
+        self.retried(true, f)
+    }
+
+    /// Runs a git command that reads every worktree's registration, as a
+    /// fetch does to check what it received against all worktrees' HEADs,
+    /// and so fails now and then beside a `git worktree add`. It is tried
+    /// again rather than queued: a fetch over the network is slow, and
+    /// the next worktree must not wait for it.
+    pub(crate) fn git_beside_worktrees<T>(
+        &self,
+        f: impl Fn(&Repo) -> Result<T, colony_git::GitError>,
+    ) -> Result<T, EngineError> {
+        self.retried(false, f)
+    }
+
+    fn retried<T>(&self, queued: bool, f: impl Fn(&Repo) -> Result<T, colony_git::GitError>) -> Result<T, EngineError> {
         tokio::task::block_in_place(|| {
             let mut tries = 0;
             loop {
-                let result = {
-                    let _queue = self.worktree_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    f(&self.repo)
+                let result = match queued {
+                    true => {
+                        let _queue = self.worktree_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        f(&self.repo)
+                    }
+                    false => f(&self.repo),
                 };
                 match result {
                     Err(_) if tries < WORKTREE_RETRIES => {
