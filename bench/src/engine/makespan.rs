@@ -43,9 +43,10 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
 pub fn measure(rt: &Runtime, scratch: &Scratch, args: &Args) -> anyhow::Result<Vec<(String, EngineRun)>> {
     let mut runs = Vec::new();
     for &durations in &args.durations {
-        runs.extend(measure_durations(rt, scratch, args, durations, 0)?);
+        runs.extend(measure_durations(rt, scratch, args, durations, 0, true)?);
         if args.gate_ms > 0 {
-            runs.extend(measure_durations(rt, scratch, args, durations, args.gate_ms)?);
+            runs.extend(measure_durations(rt, scratch, args, durations, args.gate_ms, false)?);
+            runs.extend(measure_durations(rt, scratch, args, durations, args.gate_ms, true)?);
         }
     }
     Ok(runs)
@@ -57,19 +58,31 @@ fn measure_durations(
     args: &Args,
     (min_ms, max_ms): (u64, u64),
     gate_ms: u64,
+    trains: bool,
 ) -> anyhow::Result<Vec<(String, EngineRun)>> {
-    let gated = match gate_ms {
-        0 => String::new(),
-        ms => format!(
-            "; a gate of {ms} ms after each agent (counted in the task's work and the bound) \
-             and again on each merge candidate, under the merge lock"
+    let (gated, gate) = match (gate_ms, trains) {
+        (0, _) => (String::new(), String::new()),
+        (ms, false) => (
+            format!(
+                "; a gate of {ms} ms after each agent (counted in the task's work and the bound) \
+                 and again on each merge candidate, under the merge lock, every merge gated alone"
+            ),
+            format!(" gate {ms} ms alone"),
+        ),
+        (ms, true) => (
+            format!(
+                "; a gate of {ms} ms after each agent (counted in the task's work and the bound) \
+                 and again on each merge candidate, under the merge lock; merges waiting at once ride one train, \
+                 gated once"
+            ),
+            format!(" gate {ms} ms trains"),
         ),
     };
     println!(
         "\nmakespan: random DAGs of {} tasks of {min_ms}-{max_ms} ms (seed {}), {} workers; tasks carry their duration as estimated_hours{gated}",
         args.tasks, args.seed, args.engine.workers
     );
-    let engine = EngineOpts { gate_ms, ..args.engine };
+    let engine = EngineOpts { gate_ms, trains, ..args.engine };
     let workers = args.engine.workers;
     let mut rows = Vec::new();
     let mut overhead_rows = Vec::new();
@@ -79,7 +92,7 @@ fn measure_durations(
         let sleeps = Dag::random(args.tasks, shape, (min_ms, max_ms), &mut rng);
         // The work each task is: its agent's sleep and its first gate.
         let dag = sleeps.lengthened(gate_ms);
-        let name = format!("makespan-{}-{min_ms}-{max_ms}-gate-{gate_ms}", shape.name);
+        let name = format!("makespan-{}-{min_ms}-{max_ms}-gate-{gate_ms}-trains-{trains}", shape.name);
         let repo = scratch.repo(&name)?;
         scratch::add_plan(rt, &repo, &plan(&sleeps, &dag)?)?;
         let run = scratch::run_engine(rt, &repo, &scratch.agent(), engine, &[])?;
@@ -112,7 +125,6 @@ fn measure_durations(
             format!("{} {}", ms(cp_count), vs(cp_count)),
         ]);
         overhead_rows.push(overhead_row(shape.name, &sleeps, &run));
-        let gate = if gate_ms > 0 { format!(" gate {gate_ms} ms") } else { String::new() };
         runs.push((format!("makespan {} {min_ms}-{max_ms} ms{gate}", shape.name), run));
     }
     table::print(

@@ -35,6 +35,9 @@ pub struct Args {
     /// A gate that sleeps this many milliseconds; 0: no gates.
     #[arg(long, default_value_t = 0)]
     gate_ms: u64,
+    /// Gate every merge on its own, with no merge trains.
+    #[arg(long)]
+    no_trains: bool,
 }
 
 pub fn main(args: Args) -> anyhow::Result<()> {
@@ -56,6 +59,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         if args.gate_ms > 0 {
             settings.gates = vec![crate::engine::scratch::sleep_command(args.gate_ms)];
         }
+        settings.merge_train = !args.no_trains;
         let report =
             Engine::new(store.clone(), repo, settings).run(Shutdown::new()).await.context("the engine failed")?;
         store.close().await;

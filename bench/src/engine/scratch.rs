@@ -153,6 +153,8 @@ pub struct EngineOpts {
     /// A gate that sleeps this long, run after each agent and again on
     /// each merge candidate; 0: no gates.
     pub gate_ms: u64,
+    /// Merges that wait at once ride one train (the engine's default).
+    pub trains: bool,
     /// Tokio worker threads; 0: one per core.
     pub threads: usize,
 }
@@ -176,6 +178,7 @@ pub fn run_engine(
         .arg(agent)
         .args(["--workers", &opts.workers.to_string(), "--idle-poll-ms", &opts.idle_poll.as_millis().to_string()])
         .args(["--threads", &opts.threads.to_string(), "--gate-ms", &opts.gate_ms.to_string()])
+        .args((!opts.trains).then_some("--no-trains"))
         .envs(GIT_ENV)
         .envs(env.iter().copied())
         .stdin(Stdio::null())

@@ -196,11 +196,14 @@ impl Default for GatesConfig {
 pub struct MergeConfig {
     /// Rounds an agent gets to resolve a conflict with the integration tip.
     pub max_resolver_rounds: u32,
+    /// Merges waiting at once are gated together, once, on their combined
+    /// result (a merge train); off: each is gated on its own.
+    pub train: bool,
 }
 
 impl Default for MergeConfig {
     fn default() -> Self {
-        MergeConfig { max_resolver_rounds: 2 }
+        MergeConfig { max_resolver_rounds: 2, train: true }
     }
 }
 

@@ -7,7 +7,8 @@
 //! 3. The merge, under the store's merge lock: the integration tip is
 //!    brought into the task branch (conflicts go to the agent for up to
 //!    `max_resolver_rounds` rounds), the gates run on the result, and the
-//!    integration branch moves to it by compare-and-swap.
+//!    integration branch moves to it by compare-and-swap. With gates,
+//!    merges that wait at once ride one train instead (`train.rs`).
 //!
 //! Every store write is fenced by the attempt; a lost lease stops the agent
 //! and the attempt writes nothing more. The worktree is removed whatever
@@ -29,6 +30,7 @@ use crate::remote::Advance;
 use crate::review::ReviewEnd;
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
+use crate::train::{Led, Ride, Ticket};
 
 /// The store lock that makes merges one at a time, across processes.
 pub(crate) const MERGE_LOCK: &str = "merge";
@@ -37,6 +39,15 @@ pub(crate) const MERGE_LOCK: &str = "merge";
 /// free the lock of an attempt whose process died holding it.
 pub(crate) fn merge_holder(worker: &str, task: &colony_core::TaskId, attempt: u32) -> String {
     format!("{worker}/{task}-a{attempt}")
+}
+
+/// How the wait for a merge turn ended.
+enum Turn<'a> {
+    /// This process's merge gate: merge, or lead a train.
+    Mine(tokio::sync::MutexGuard<'a, ()>),
+    /// A train dealt with this merge.
+    Answered(Ride),
+    Stopped,
 }
 
 /// How an attempt ended, as the worker sees it.
@@ -116,6 +127,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
 
     pub(crate) fn branch(&self) -> String {
         task_branch(&self.claim.plan, &self.claim.task, self.claim.attempt)
+    }
+
+    pub(crate) fn merge_record(&self) -> PathBuf {
+        self.layout().merge_record(&self.claim.task, self.claim.attempt)
     }
 
     /// Why the attempt was stopped, once its token is cancelled.
@@ -324,7 +339,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// The project's gates, in this attempt's worktree.
-    async fn run_gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
+    pub(crate) async fn run_gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
         let s = &self.inner.settings;
         gates(&s.gates, &self.worktree(), s.gate_timeout, s.grace, log, &self.cancel).await
     }
@@ -525,7 +540,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return self.recorded_merge_in(tip).await;
         }
         for attempt in 1..self.claim.attempt {
-            let file = self.layout().attempt_dir(&self.claim.task, attempt).join("commit");
+            let file = self.layout().merge_record(&self.claim.task, attempt);
             let Some(commit) = std::fs::read_to_string(&file).ok().and_then(|t| Oid::parse(t.trim())) else {
                 continue;
             };
@@ -536,6 +551,18 @@ impl<S: Store + 'static> Attempt<'_, S> {
         Ok(None)
     }
 
+    /// Whether the integration tip was taken on trust (see
+    /// [`Attempt::integration_tip`]); it is forgotten then, so that the
+    /// next look reads the branch. A tip taken on trust is confirmed
+    /// before it ends the attempt: the branch may have moved back since.
+    fn doubt_trusted_tip(&self, integration: &str) -> bool {
+        let trusted = self.inner.settings.remote.is_none() && self.inner.known_tip(integration).is_some();
+        if trusted {
+            self.inner.forget_tip(integration);
+        }
+        trusted
+    }
+
     /// The merge step, one at a time across every worker of the store.
     async fn merge(&self, agent: &ChosenAgent, integration: &str, log: &mut LogWriter) -> Result<Ending, EngineError> {
         if let Err(e) =
@@ -544,9 +571,28 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return Ok(e);
         }
         self.publish_task_branch(log);
-        let in_process = tokio::select! {
-            gate = self.inner.merge_gate.lock() => gate,
-            () = self.cancel.cancelled() => return Ok(self.interrupted()),
+        let mut boards = self.inner.trains_run();
+        let (in_process, leads) = loop {
+            let mut ticket = boards.then(|| self.inner.platform.board(self.car()));
+            match self.merge_turn(&mut ticket).await {
+                Turn::Mine(gate) => break (gate, ticket.is_some()),
+                Turn::Answered(Ride::Merged { leader, candidate, cars }) => {
+                    log_note(
+                        log,
+                        format!(
+                            "colony: merged into {integration} at {candidate} in a train of {cars} led by {leader}; \
+                             the gates ran once on the train's result"
+                        ),
+                    );
+                    return self.complete().await;
+                }
+                Turn::Answered(Ride::Alone(why)) => {
+                    log_note(log, format!("colony: merging alone: {why}"));
+                    boards = false;
+                }
+                Turn::Answered(Ride::Again) => {}
+                Turn::Stopped => return Ok(self.interrupted()),
+            }
         };
         let holder = merge_holder(&self.worker, &self.claim.task, self.claim.attempt);
         let lock = crate::lock::StoreLock::acquire(
@@ -560,7 +606,15 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let Some(lock) = lock else {
             return Ok(self.interrupted());
         };
-        let ending = self.merge_locked(agent, integration, log).await;
+        let ending = match leads {
+            true => match self.lead_train(integration, log).await {
+                Ok(Led::Merged) => Ok(Ending::Merged),
+                Ok(Led::Alone) => self.merge_locked(agent, integration, log).await,
+                Ok(Led::Ends(ending)) => Ok(ending),
+                Err(e) => Err(e),
+            },
+            false => self.merge_locked(agent, integration, log).await,
+        };
         lock.release().await;
         drop(in_process);
         // `Merged` from under the lock means the work is in the integration
@@ -570,6 +624,47 @@ impl<S: Store + 'static> Attempt<'_, S> {
         match ending? {
             Ending::Merged => self.complete().await,
             other => Ok(other),
+        }
+    }
+
+    /// Waits for this process's merge turn, or, on the platform with a
+    /// `ticket`, for a train to carry this merge.
+    async fn merge_turn(&self, ticket: &mut Option<Ticket>) -> Turn<'_> {
+        enum Woke<G> {
+            Gate(G),
+            Answer(Ride),
+            Cancelled,
+        }
+        let woke = {
+            let answer = async {
+                match ticket.as_mut() {
+                    Some(t) => t.answer().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                gate = self.inner.merge_gate.lock() => Woke::Gate(gate),
+                ride = answer => Woke::Answer(ride),
+                () = self.cancel.cancelled() => Woke::Cancelled,
+            }
+        };
+        let platform = &self.inner.platform;
+        match woke {
+            Woke::Answer(ride) => Turn::Answered(ride),
+            // A train answers its riders before its leader lets go of the
+            // gate: a rider still on the platform now was not taken, and
+            // leads.
+            Woke::Gate(gate) => match ticket {
+                Some(t) if !platform.leave(t) => {
+                    drop(gate);
+                    Turn::Answered(t.answer().await)
+                }
+                _ => Turn::Mine(gate),
+            },
+            Woke::Cancelled => match ticket {
+                Some(t) if !platform.leave(t) => Turn::Answered(t.answer().await),
+                _ => Turn::Stopped,
+            },
         }
     }
 
@@ -589,11 +684,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 .integration_tip(integration)
                 .await?
                 .ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
-            // On a shared remote, another host may have merged an earlier
-            // attempt of this task and died before telling the store.
-            if inner.settings.remote.is_some()
-                && let Some(commit) = self.recorded_merge_in(&tip).await?
-            {
+            // An earlier attempt of this task may have merged and died (or
+            // lost its lease) before telling the store; on a shared remote,
+            // on another host.
+            if let Some(commit) = self.merged_by_earlier_attempt(&tip).await? {
+                if self.doubt_trusted_tip(integration) {
+                    continue;
+                }
                 log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
                 return Ok(Ending::Merged);
             }
@@ -602,10 +699,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 .git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?
                 .expect("the task branch exists while its worktree does");
             if self.inner.git(|r| r.is_ancestor(&head, &tip))? {
-                // A tip taken on trust is confirmed before it ends the
-                // attempt: the branch may have been moved back meanwhile.
-                if inner.settings.remote.is_none() && inner.known_tip(integration).is_some() {
-                    inner.forget_tip(integration);
+                if self.doubt_trusted_tip(integration) {
                     continue;
                 }
                 log_note(log, "colony: already in the integration branch");
@@ -731,7 +825,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             // The integration branch moves to a merge commit of the checked
             // tree whose first parent is the old tip: `git log
             // --first-parent` then reads one merge per task.
-            let record = self.layout().attempt_dir(&self.claim.task, self.claim.attempt).join("commit");
+            let record = self.merge_record();
             std::fs::write(&record, work.as_str()).map_err(|source| EngineError::Io { path: record, source })?;
             crate::failpoint::hit("before-merge");
             let message = format!("Merge task {}: {}", self.claim.task, self.spec().title);

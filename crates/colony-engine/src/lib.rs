@@ -24,6 +24,7 @@ mod round;
 mod run;
 mod settings;
 mod shutdown;
+mod train;
 
 pub use error::EngineError;
 pub use layout::{Layout, integration_branch, task_branch};

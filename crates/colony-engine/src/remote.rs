@@ -126,6 +126,16 @@ impl<S: Store + 'static> Attempt<'_, S> {
         log: &mut LogWriter,
     ) -> Result<Advance, EngineError> {
         let Some(remote) = &self.inner.settings.remote else {
+            // Under the merge lock, an attempt whose lease was taken moves
+            // nothing: its task's next attempt may be merging it too. That
+            // one, under the same lock, finds this attempt's recorded
+            // commit if it did move the branch.
+            let lease = self.inner.settings.lease;
+            if let Err(ending) =
+                self.fenced(self.inner.store.heartbeat(&self.claim.task, self.claim.attempt, lease)).await?
+            {
+                return Ok(Advance::Ended(ending));
+            }
             let integration_ref = branch_ref(integration);
             return Ok(match self.inner.git(|r| r.update_ref_cas(&integration_ref, candidate, tip))? {
                 CasOutcome::Moved => {

@@ -59,6 +59,8 @@ pub(crate) struct Inner<S> {
     /// waiter wakes the moment the one before it lets go, instead of at its
     /// next poll of the store.
     pub(crate) merge_gate: Mutex<()>,
+    /// Attempts waiting for their turn at `merge_gate`, for a merge train.
+    pub(crate) platform: crate::train::Platform,
     /// See [`Inner::worktree_git`].
     worktree_gate: std::sync::Mutex<()>,
     /// Rung when an attempt of this process ends: its dependents may have
@@ -130,6 +132,7 @@ impl<S: Store + 'static> Engine<S> {
                 plans: Mutex::new(HashMap::new()),
                 branch_gate: Mutex::new(()),
                 merge_gate: Mutex::new(()),
+                platform: crate::train::Platform::default(),
                 worktree_gate: std::sync::Mutex::new(()),
                 attempt_ended: tokio::sync::Notify::new(),
                 ready: tokio::sync::Notify::new(),
@@ -468,6 +471,12 @@ impl<S: Store + 'static> Inner<S> {
             // Another colony process made it first.
             Err(e) => self.git(|r| r.rev_parse(&branch_ref(name)))?.ok_or(EngineError::Git(e)),
         }
+    }
+
+    /// Whether waiting merges ride trains: only gates make a merge dear,
+    /// and on a shared remote every merge is fenced and pushed on its own.
+    pub(crate) fn trains_run(&self) -> bool {
+        self.settings.merge_train && !self.settings.gates.is_empty() && self.settings.remote.is_none()
     }
 
     /// The tip this process's last merge into `branch` left, if any.

@@ -93,6 +93,10 @@ pub struct Settings {
     pub gate_timeout: Duration,
     pub max_fix_rounds: u32,
     pub max_resolver_rounds: u32,
+    /// Merges that wait at once are gated together on their combined
+    /// result (see `train.rs`); off: one at a time. Only with gates, on
+    /// one machine.
+    pub merge_train: bool,
     /// The agents that review each attempt after its gates pass, unless
     /// the task or its plan names its own (or none).
     pub reviewers: Vec<String>,
@@ -148,6 +152,7 @@ impl Settings {
             gate_timeout: Duration::from_secs(30 * 60),
             max_fix_rounds: 3,
             max_resolver_rounds: 2,
+            merge_train: true,
             reviewers: Vec::new(),
             review_policy: colony_core::review::Policy::All,
             max_review_rounds: 3,

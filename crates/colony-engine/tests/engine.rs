@@ -211,6 +211,28 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
     assert_eq!(f.worktrees(), 1);
 }
 
+/// An attempt that waits to merge while its lease is taken (a paused
+/// machine, say) must not move the integration branch when its turn
+/// comes: the task is another attempt's now, which may have merged it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_whose_lease_was_taken_while_it_waited_to_merge_moves_nothing() {
+    let f = Fixture::new(&["a"]).await;
+    f.hold_merge_lock().await;
+    // Each attempt writes its own number: two never make the same commit.
+    let mut settings = settings(&f, "echo \"$COLONY_ATTEMPT\" > a.txt\n");
+    // Its own heartbeat would notice only after 20 s: the merge must.
+    // Whether attempt 1's turn comes before the task is attempt 3's or
+    // after, it must not merge.
+    settings.lease = Duration::from_secs(60);
+    let (report, ()) = tokio::join!(f.run(settings), f.take_over_while_merging("a", 1));
+    assert!(report.all_done(), "{report:?}");
+    assert!(!f.recorded_commit_in("a", 1, "colony/p"), "attempt 1 moved the branch after its lease was taken");
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts.len(), 3, "the third attempt merged");
+    let merges = git(f.repo(), &["rev-list", "--count", "--first-parent", "main..colony/p"]);
+    assert_eq!(merges.trim(), "1");
+}
+
 /// Two engines on one store at once (each with its own connection pool and
 /// repository handle) both finish, and every task is merged exactly once.
 /// Separate processes are tested through the binary.

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{GitError, Result};
-use crate::repo::{Oid, Repo};
+use crate::repo::{Oid, Repo, branch_ref};
 use crate::run::{argv, run_git};
 
 /// Where task worktrees live, relative to the repository's top level.
@@ -86,6 +86,22 @@ impl Repo {
     pub fn worktree_checkout(&self, path: &Path) -> Result<()> {
         run_git(path, &argv!["reset", "--hard", "--quiet", "--no-recurse-submodules"])?;
         Ok(())
+    }
+
+    /// Detaches the worktree's HEAD at `commit` and makes its index and
+    /// files match, discarding changes (untracked files stay: build output
+    /// that makes the next gate run quicker). Plumbing and `reset`, so no
+    /// hook runs. [`worktree_attach`](Self::worktree_attach) goes back.
+    pub fn worktree_detach(&self, path: &Path, commit: &Oid) -> Result<()> {
+        run_git(path, &argv!["update-ref", "--no-deref", "-m", "colony: detach", "HEAD", commit])?;
+        self.worktree_checkout(path)
+    }
+
+    /// Puts the worktree back on `branch`, its index and files with it,
+    /// discarding changes.
+    pub fn worktree_attach(&self, path: &Path, branch: &str) -> Result<()> {
+        run_git(path, &argv!["symbolic-ref", "HEAD", branch_ref(branch)])?;
+        self.worktree_checkout(path)
     }
 
     /// Removes the worktree at `path`, discarding anything uncommitted in

@@ -134,6 +134,30 @@ fn a_registered_worktree_has_no_files_until_checked_out() {
     repo.worktree_forget(&path).unwrap();
 }
 
+#[test]
+fn a_worktree_detaches_at_a_commit_and_attaches_back_to_its_branch() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let path = t.worktree_path("gate");
+    let other = t.commit_on("colony-task/other", &[("other.txt", "o\n")], "Other");
+    repo.worktree_add(&path, "colony-task/gate", "main").unwrap();
+    std::fs::write(path.join("README.md"), "changed\n").unwrap();
+    std::fs::write(path.join("build.out"), "kept\n").unwrap();
+
+    repo.worktree_detach(&path, &other).unwrap();
+    assert_eq!(git_in(&path, &["rev-parse", "HEAD"]), other.as_str());
+    assert_eq!(git_in(&path, &["branch", "--show-current"]), "", "detached");
+    assert_eq!(std::fs::read_to_string(path.join("other.txt")).unwrap(), "o\n");
+    assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "hello\n", "changes discarded");
+    assert!(path.join("build.out").exists(), "untracked output kept");
+
+    repo.worktree_attach(&path, "colony-task/gate").unwrap();
+    assert_eq!(git_in(&path, &["branch", "--show-current"]), "colony-task/gate");
+    assert!(!path.join("other.txt").exists());
+    assert_eq!(git_in(&path, &["status", "--porcelain", "--untracked-files=no"]), "");
+    assert_eq!(t.oid("colony-task/gate"), t.oid("main"), "the branch never moved");
+}
+
 /// What the engine relies on: with only registering and forgetting kept
 /// one at a time, workers making, filling, committing in, deleting and
 /// forgetting worktrees and deleting their branches all at once never

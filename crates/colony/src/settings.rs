@@ -121,6 +121,7 @@ pub async fn engine_settings(
     settings.gate_timeout = config.gates.timeout;
     settings.max_fix_rounds = config.gates.max_fix_rounds;
     settings.max_resolver_rounds = config.merge.max_resolver_rounds;
+    settings.merge_train = config.merge.train;
     settings.reviewers = config.review.agents.clone();
     settings.review_policy = config.review.policy;
     settings.max_review_rounds = config.review.max_rounds;

@@ -58,7 +58,7 @@ const AGENT_KEYS: &[&str] = &["kind", "command", "env", "model", "effort", "perm
 const CLI_KEYS: &[&str] = &["model", "effort", "permission", "args", "binary"];
 const PRICE_KEYS: &[&str] = &["input", "output", "cached_input"];
 const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
-const MERGE_KEYS: &[&str] = &["max_resolver_rounds"];
+const MERGE_KEYS: &[&str] = &["max_resolver_rounds", "train"];
 const REVIEW_KEYS: &[&str] = &["agent", "agents", "policy", "max_rounds", "approval"];
 
 /// Agent kinds besides the CLIs.
@@ -339,6 +339,7 @@ impl Reader<'_> {
             let key = &format!("[merge] {}", k.get_ref());
             match k.get_ref().as_ref() {
                 "max_resolver_rounds" => set(&mut merge.max_resolver_rounds, self.count(key, v, 0)),
+                "train" => set(&mut merge.train, self.boolean(key, v)),
                 _ => self.unknown("[merge]", k, MERGE_KEYS),
             }
         }
@@ -466,6 +467,13 @@ impl Reader<'_> {
             }
         }
         Some(out)
+    }
+
+    fn boolean(&mut self, key: &str, value: &Value) -> Option<bool> {
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => self.wrong(key, value, "expected true or false"),
+        }
     }
 
     /// A whole number, at least `min`, that fits in `T`.

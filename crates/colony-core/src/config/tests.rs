@@ -41,7 +41,7 @@ fn no_file_and_an_empty_file_mean_the_documented_defaults() {
     assert!(config.agents.is_empty());
     assert_eq!(config.gates.commands, Vec::<String>::new());
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (3, secs(1800)));
-    assert_eq!(config.merge.max_resolver_rounds, 2);
+    assert_eq!((config.merge.max_resolver_rounds, config.merge.train), (2, true));
     assert_eq!((config.review.agents.len(), config.review.max_rounds, config.review.approval), (0, 3, false));
 }
 
@@ -78,6 +78,7 @@ timeout = 600
 
 [merge]
 max_resolver_rounds = 0
+train = false
 
 [review]
 agent = "codex"
@@ -108,7 +109,7 @@ fn every_key_is_read() {
 
     assert_eq!(config.gates.commands, ["cargo test --quiet", "cargo clippy -- -D warnings"]);
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (0, secs(600)));
-    assert_eq!(config.merge.max_resolver_rounds, 0);
+    assert_eq!((config.merge.max_resolver_rounds, config.merge.train), (0, false));
     assert_eq!((config.review.agents.as_slice(), config.review.max_rounds), (&["codex".to_owned()][..], 1));
 }
 
@@ -206,6 +207,14 @@ fn a_bad_duration_names_the_key() {
     assert_eq!(
         refused("[run]\ngrace = 1.5\n"),
         "colony.toml:2: [run] grace: expected a duration like `30m` or `1h 30m`, or a number of seconds, found a decimal number"
+    );
+}
+
+#[test]
+fn a_switch_is_true_or_false() {
+    assert_eq!(
+        refused("[merge]\ntrain = \"yes\"\n"),
+        "colony.toml:2: [merge] train: expected true or false, found a string"
     );
 }
 

@@ -205,6 +205,42 @@ impl Fixture {
         git(self.repo(), &["worktree", "list", "--porcelain"]).lines().filter(|l| l.starts_with("worktree ")).count()
     }
 
+    /// Takes the store's merge lock, as another process merging would.
+    pub async fn hold_merge_lock(&self) {
+        assert!(self.store.try_lock("merge", "test", Duration::from_secs(600)).await.unwrap());
+    }
+
+    /// Once `merging` tasks wait to merge (behind [`Fixture::hold_merge_lock`]),
+    /// takes attempt 1 of `task` away as a rescuer would once its lease ran
+    /// out, gives the task to another worker (attempt 2), lets the merges
+    /// go, and a moment later gives the task back (attempt 3 follows).
+    pub async fn take_over_while_merging(&self, task: &str, merging: usize) {
+        while self.store.counts().await.unwrap().get(colony_core::TaskStatus::Merging) < merging {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The last to say it is merging waits for its turn just after.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let task = TaskId::new(task).unwrap();
+        self.store.expire(&task, 1).await.unwrap();
+        assert_eq!(self.store.claim("elsewhere", Duration::from_secs(600)).await.unwrap().unwrap().attempt, 2);
+        self.store.unlock("merge", "test").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.store.release(&task, 2, "gone elsewhere").await.unwrap();
+    }
+
+    /// Whether the commit that `attempt` of `task` recorded before merging
+    /// is in `branch` (false when it recorded none).
+    pub fn recorded_commit_in(&self, task: &str, attempt: u32, branch: &str) -> bool {
+        let record = self.repo().join(format!(".colony/runs/{task}/a{attempt}/commit"));
+        let Ok(commit) = std::fs::read_to_string(record) else { return false };
+        std::process::Command::new("git")
+            .current_dir(self.repo())
+            .args(["merge-base", "--is-ancestor", commit.trim(), branch])
+            .status()
+            .unwrap()
+            .success()
+    }
+
     pub fn branches(&self) -> Vec<String> {
         git(self.repo(), &["branch", "--format=%(refname:short)"]).lines().map(str::to_owned).collect()
     }
