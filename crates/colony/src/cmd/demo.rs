@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use colony_agents::{Entry, LogReader};
 use colony_core::TaskId;
 use colony_engine::Layout;
-use colony_store::{Store, StoreUrl};
+use colony_store::{Store, StoreUrl, TaskFilter};
 
 use crate::cli::DemoArgs;
 use crate::cmd::init;
@@ -177,10 +177,46 @@ async fn what_happened(ctx: &Ctx, store: &impl Store) -> Result<Vec<String>> {
             ));
         }
     }
+    if let Some(riders) = merge_train(&layout, store).await? {
+        story.push(format!(
+            "{riders} waited to merge at the same time and rode one merge train: the gates ran once, on their combined result"
+        ));
+    }
     if !story.is_empty() {
         story.push("`colony logs ID` shows any task's log, with colony's own notes in it".to_owned());
     }
     Ok(story)
+}
+
+/// The tasks of the first merge train that merged, as its leader's note
+/// names them, if one did.
+async fn merge_train(layout: &Layout, store: &impl Store) -> Result<Option<String>> {
+    for task in store.tasks(&TaskFilter::default()).await? {
+        let id = task.task.id.as_str();
+        let merged = |t: &str| t.starts_with("colony: merged the train into ");
+        if find_note(layout, store, id, merged).await?.is_none() {
+            continue;
+        }
+        let formed = |t: &str| t.starts_with(TRAIN_NOTE);
+        if let Some(riders) = find_note(layout, store, id, formed).await?.as_deref().and_then(train_riders) {
+            return Ok(Some(riders));
+        }
+    }
+    Ok(None)
+}
+
+const TRAIN_NOTE: &str = "colony: a merge train of ";
+
+/// `colony: a merge train of N: A, B, C; the gates run once on OID` →
+/// `A, B and C`.
+fn train_riders(note: &str) -> Option<String> {
+    let (_, rest) = note.strip_prefix(TRAIN_NOTE)?.split_once(": ")?;
+    let names: Vec<&str> = rest.split(';').next()?.split(", ").collect();
+    let (last, others) = names.split_last()?;
+    Some(match others {
+        [] => (*last).to_owned(),
+        _ => format!("{} and {last}", others.join(", ")),
+    })
 }
 
 /// The first of colony's own notes in the task's latest attempt log that
@@ -226,4 +262,20 @@ fn where_to_look(out: &mut impl Write, root: &Path) -> Result<()> {
     }
     writeln!(out, "remove it with `rm -rf {dir}` when you are done")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::train_riders;
+
+    #[test]
+    fn a_train_note_names_its_riders() {
+        let note = "colony: a merge train of 3: notes-index, about-page, tags; the gates run once on 4cf11ee";
+        assert_eq!(train_riders(note).as_deref(), Some("notes-index, about-page and tags"));
+        assert_eq!(
+            train_riders("colony: a merge train of 2: a, b; the gates run once on 1").as_deref(),
+            Some("a and b")
+        );
+        assert_eq!(train_riders("colony: merged into colony/demo"), None);
+    }
 }
