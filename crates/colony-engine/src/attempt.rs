@@ -94,6 +94,9 @@ pub(crate) struct Attempt<'a, S> {
     pub session: std::sync::Mutex<Option<String>>,
     /// The task's phase is `checking` already.
     pub checking: AtomicBool,
+    /// Tells the worker to move on to its next task (see
+    /// `Inner::run_attempt`).
+    pub moved_on: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// Whose round an agent runs.
@@ -571,6 +574,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return Ok(e);
         }
         self.publish_task_branch(log);
+        // With gates a merge can take a while, none of it an agent's: the
+        // worker moves on to its next task.
+        if !self.inner.settings.gates.is_empty()
+            && let Some(worker) = self.moved_on.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+        {
+            let _ = worker.send(());
+        }
         let mut boards = self.inner.trains_run();
         let (in_process, leads) = loop {
             let mut ticket = boards.then(|| self.inner.platform.board(self.car()));

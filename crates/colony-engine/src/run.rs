@@ -79,6 +79,12 @@ pub(crate) struct Inner<S> {
     pub(crate) pacing: Pacing,
     /// The integration tips this process's merges left, by branch.
     tips: std::sync::Mutex<HashMap<String, Oid>>,
+    /// Worker slots not in use: a worker whose attempt waits to merge
+    /// takes another (see [`Inner::run_attempt`]).
+    free_slots: std::sync::Mutex<std::collections::BTreeSet<usize>>,
+    next_slot: std::sync::atomic::AtomicUsize,
+    /// Attempts whose worker moved on while they merge.
+    merging: std::sync::Mutex<Vec<tokio::task::JoinHandle<Result<(), EngineError>>>>,
 }
 
 /// How a run ended.
@@ -121,6 +127,7 @@ impl<S: Store + 'static> Engine<S> {
     pub fn new(store: Arc<S>, repo: Repo, settings: Settings) -> Self {
         let layout = Layout::new(repo.top_level());
         let stop_now = tokio_util::sync::CancellationToken::new();
+        let settings_workers = settings.workers.max(1);
         Engine {
             inner: Arc::new(Inner {
                 store: Arc::new(Patient::new(store, settings.notices.clone(), stop_now.clone())),
@@ -140,6 +147,9 @@ impl<S: Store + 'static> Engine<S> {
                 stop_now,
                 pacing: Pacing::default(),
                 tips: std::sync::Mutex::new(HashMap::new()),
+                free_slots: std::sync::Mutex::new(Default::default()),
+                next_slot: std::sync::atomic::AtomicUsize::new(settings_workers),
+                merging: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -174,6 +184,15 @@ impl<S: Store + 'static> Engine<S> {
         let mut first_error = None;
         for w in workers {
             match w.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            }
+        }
+        // Merges whose workers moved on (only a stop leaves any running).
+        let merging = std::mem::take(&mut *inner.merging.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for m in merging {
+            match m.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => first_error = first_error.or(Some(e)),
                 Err(join) => std::panic::resume_unwind(join.into_panic()),
@@ -275,9 +294,9 @@ impl<S: Store + 'static> Inner<S> {
         format!("{}:{}:{}", self.host, self.pid, slot)
     }
 
-    async fn worker(self: Arc<Self>, slot: usize, shutdown: Shutdown) -> Result<(), EngineError> {
-        let worker = self.worker_id(slot);
+    async fn worker(self: Arc<Self>, mut slot: usize, shutdown: Shutdown) -> Result<(), EngineError> {
         loop {
+            let worker = self.worker_id(slot);
             if shutdown.is_draining() || self.pacing.is_halted() {
                 return Ok(());
             }
@@ -289,7 +308,11 @@ impl<S: Store + 'static> Inner<S> {
             ended.as_mut().enable();
             ready.as_mut().enable();
             match self.store.claim(&worker, self.settings.lease).await? {
-                Some(claim) => self.attempt(claim, &worker, &shutdown).await?,
+                Some(claim) => {
+                    if self.run_attempt(claim, slot, &shutdown).await? {
+                        slot = self.take_slot();
+                    }
+                }
                 None if self.finished().await? => return Ok(()),
                 None => tokio::select! {
                     () = tokio::time::sleep(self.idle_poll()) => {}
@@ -300,6 +323,47 @@ impl<S: Store + 'static> Inner<S> {
                 },
             }
         }
+    }
+
+    /// Runs an attempt on `slot`. An attempt that reaches a merge with
+    /// gates says so, and goes on in the background on its slot while this
+    /// worker takes another and the next task: waiting for the merge lock
+    /// and gating a candidate run no agent, and holding the worker
+    /// meanwhile would leave an agent's place idle. Returns whether the
+    /// worker moved on.
+    async fn run_attempt(
+        self: &Arc<Self>,
+        claim: Claim,
+        slot: usize,
+        shutdown: &Shutdown,
+    ) -> Result<bool, EngineError> {
+        let (moved_on, merging) = tokio::sync::oneshot::channel();
+        let mut attempt = tokio::spawn({
+            let (inner, shutdown) = (self.clone(), shutdown.clone());
+            async move { inner.attempt(claim, &inner.worker_id(slot), &shutdown, moved_on).await }
+        });
+        tokio::select! {
+            joined = &mut attempt => {
+                joined.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+                Ok(false)
+            }
+            Ok(()) = merging => {
+                let inner = self.clone();
+                let rest = tokio::spawn(async move {
+                    let ended = attempt.await.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+                    inner.free_slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(slot);
+                    ended
+                });
+                self.merging.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(rest);
+                Ok(true)
+            }
+        }
+    }
+
+    /// The lowest free worker slot, or a new one.
+    fn take_slot(&self) -> usize {
+        let mut free = self.free_slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        free.pop_first().unwrap_or_else(|| self.next_slot.fetch_add(1, Ordering::SeqCst))
     }
 
     fn idle_poll(&self) -> Duration {
@@ -320,7 +384,13 @@ impl<S: Store + 'static> Inner<S> {
         Ok(TaskStatus::MOVING.iter().all(|s| counts.get(*s) == 0))
     }
 
-    async fn attempt(&self, claim: Claim, worker: &str, shutdown: &Shutdown) -> Result<(), EngineError> {
+    async fn attempt(
+        &self,
+        claim: Claim,
+        worker: &str,
+        shutdown: &Shutdown,
+        moved_on: tokio::sync::oneshot::Sender<()>,
+    ) -> Result<(), EngineError> {
         let (task, attempt, tries) = (claim.task.clone(), claim.attempt, claim.tries);
         let cancel = shutdown.attempt_token();
         let lease_lost = Arc::new(AtomicBool::new(false));
@@ -344,6 +414,7 @@ impl<S: Store + 'static> Inner<S> {
             made_branch: AtomicBool::new(false),
             session: std::sync::Mutex::new(None),
             checking: AtomicBool::new(false),
+            moved_on: std::sync::Mutex::new(Some(moved_on)),
         };
         let ending = run.run(&mut log).await;
         heartbeat.abort();

@@ -141,3 +141,20 @@ async fn a_rider_whose_lease_was_taken_is_not_merged_by_the_train() {
     assert!(logs(&f, &["a", "b", "d"]).contains("b lost its lease; the train is off"));
     assert_eq!(git(f.repo(), &["rev-list", "--count", "--first-parent", "main..colony/p"]).trim(), "3");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_moves_on_while_its_attempt_waits_to_merge() {
+    // One worker: only if it leaves each merge waiting for the lock and
+    // takes the next task can all three wait at once (and ride one train).
+    let f = Fixture::new(&["a", "b", "d"]).await;
+    let mut settings = settings(&f, "true");
+    settings.workers = 1;
+    let report = run_held(&f, settings, 3).await;
+    assert!(report.all_done(), "{report:?}");
+    assert!(logs(&f, &["a", "b", "d"]).contains("a merge train of 3"));
+    let mut workers = std::collections::BTreeSet::new();
+    for t in ["a", "b", "d"] {
+        workers.insert(f.store.task(t).await.unwrap().unwrap().attempts[0].worker.clone());
+    }
+    assert_eq!(workers.len(), 3, "each waiting merge kept its own worker slot: {workers:?}");
+}
