@@ -325,8 +325,8 @@ impl<S: Store + 'static> Inner<S> {
         }
     }
 
-    /// Runs an attempt on `slot`. An attempt that reaches a merge with
-    /// gates says so, and goes on in the background on its slot while this
+    /// Runs an attempt on `slot`. An attempt that reaches a merge that
+    /// rides trains (with gates) says so, and goes on in the background on its slot while this
     /// worker takes another and the next task: waiting for the merge lock
     /// and gating a candidate run no agent, and holding the worker
     /// meanwhile would leave an agent's place idle. Returns whether the
