@@ -224,11 +224,11 @@ async fn an_attempt_whose_lease_was_taken_while_it_waited_to_merge_moves_nothing
     // Whether attempt 1's turn comes before the task is attempt 3's or
     // after, it must not merge.
     settings.lease = Duration::from_secs(60);
-    let (report, ()) = tokio::join!(f.run(settings), f.take_over_while_merging("a", 1));
+    let (report, held) = tokio::join!(f.run(settings), f.take_over_while_merging("a", 1));
     assert!(report.all_done(), "{report:?}");
     assert!(!f.recorded_commit_in("a", 1, "colony/p"), "attempt 1 moved the branch after its lease was taken");
     let detail = f.store.task("a").await.unwrap().unwrap();
-    assert_eq!(detail.attempts.len(), 3, "the third attempt merged");
+    assert_eq!(detail.attempts.len() as u32, held + 1, "the attempt after the other worker's merged");
     let merges = git(f.repo(), &["rev-list", "--count", "--first-parent", "main..colony/p"]);
     assert_eq!(merges.trim(), "1");
 }

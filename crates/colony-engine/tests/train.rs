@@ -135,7 +135,7 @@ async fn a_rider_whose_lease_was_taken_is_not_merged_by_the_train() {
     // Heartbeats would notice only after 20 s: the train must.
     settings.lease = Duration::from_secs(60);
     f.hold_merge_lock().await;
-    let (report, ()) = tokio::join!(f.run(settings), f.take_over_while_merging("b", 3));
+    let (report, _) = tokio::join!(f.run(settings), f.take_over_while_merging("b", 3));
     assert!(report.all_done(), "{report:?}");
     assert!(!f.recorded_commit_in("b", 1, "colony/p"), "b's first attempt was merged after its lease was taken");
     assert!(logs(&f, &["a", "b", "d"]).contains("b lost its lease; the train is off"));

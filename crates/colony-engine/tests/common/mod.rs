@@ -212,20 +212,34 @@ impl Fixture {
 
     /// Once `merging` tasks wait to merge (behind [`Fixture::hold_merge_lock`]),
     /// takes attempt 1 of `task` away as a rescuer would once its lease ran
-    /// out, gives the task to another worker (attempt 2), lets the merges
-    /// go, and a moment later gives the task back (attempt 3 follows).
-    pub async fn take_over_while_merging(&self, task: &str, merging: usize) {
+    /// out, gives the task to another worker, lets the merges go, and a
+    /// moment later gives the task back (another attempt follows). Returns
+    /// the attempt that other worker held.
+    pub async fn take_over_while_merging(&self, task: &str, merging: usize) -> u32 {
         while self.store.counts().await.unwrap().get(colony_core::TaskStatus::Merging) < merging {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // The last to say it is merging waits for its turn just after.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let task = TaskId::new(task).unwrap();
-        self.store.expire(&task, 1).await.unwrap();
-        assert_eq!(self.store.claim("elsewhere", Duration::from_secs(600)).await.unwrap().unwrap().attempt, 2);
+        // An idle worker of the run may claim the task first: then that
+        // attempt's lease is taken too, until the other worker holds it.
+        let mut attempt = 1;
+        let held = loop {
+            // An attempt that has ended already has nothing to take.
+            let _ = self.store.expire(&task, attempt).await;
+            match self.store.claim("elsewhere", Duration::from_secs(600)).await.unwrap() {
+                Some(claim) => {
+                    assert_eq!(claim.task, task, "only {task} is ready");
+                    break claim.attempt;
+                }
+                None => attempt += 1,
+            }
+        };
         self.store.unlock("merge", "test").await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        self.store.release(&task, 2, "gone elsewhere").await.unwrap();
+        self.store.release(&task, held, "gone elsewhere").await.unwrap();
+        held
     }
 
     /// Whether the commit that `attempt` of `task` recorded before merging
