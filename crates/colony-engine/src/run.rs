@@ -127,7 +127,6 @@ impl<S: Store + 'static> Engine<S> {
     pub fn new(store: Arc<S>, repo: Repo, settings: Settings) -> Self {
         let layout = Layout::new(repo.top_level());
         let stop_now = tokio_util::sync::CancellationToken::new();
-        let settings_workers = settings.workers.max(1);
         Engine {
             inner: Arc::new(Inner {
                 store: Arc::new(Patient::new(store, settings.notices.clone(), stop_now.clone())),
@@ -148,7 +147,7 @@ impl<S: Store + 'static> Engine<S> {
                 pacing: Pacing::default(),
                 tips: std::sync::Mutex::new(HashMap::new()),
                 free_slots: std::sync::Mutex::new(Default::default()),
-                next_slot: std::sync::atomic::AtomicUsize::new(settings_workers),
+                next_slot: std::sync::atomic::AtomicUsize::new(0),
                 merging: std::sync::Mutex::new(Vec::new()),
             }),
         }
@@ -178,8 +177,8 @@ impl<S: Store + 'static> Engine<S> {
         let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
         let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.shutdown_grace, done.clone()));
         let mut workers = Vec::new();
-        for slot in 0..inner.settings.workers.max(1) {
-            workers.push(tokio::spawn(inner.clone().worker(slot, shutdown.clone())));
+        for _ in 0..inner.settings.workers.max(1) {
+            workers.push(tokio::spawn(inner.clone().worker(inner.take_slot(), shutdown.clone())));
         }
         let mut first_error = None;
         for w in workers {
@@ -326,11 +325,11 @@ impl<S: Store + 'static> Inner<S> {
     }
 
     /// Runs an attempt on `slot`. An attempt that reaches a merge that
-    /// rides trains (with gates) says so, and goes on in the background on its slot while this
-    /// worker takes another and the next task: waiting for the merge lock
-    /// and gating a candidate run no agent, and holding the worker
-    /// meanwhile would leave an agent's place idle. Returns whether the
-    /// worker moved on.
+    /// rides trains says so, and goes on in the background on its slot
+    /// while this worker takes another and the next task: waiting for the
+    /// merge lock and gating a candidate run no agent, and holding the
+    /// worker meanwhile would leave an agent's place idle. Returns whether
+    /// the worker moved on.
     async fn run_attempt(
         self: &Arc<Self>,
         claim: Claim,
@@ -360,7 +359,8 @@ impl<S: Store + 'static> Inner<S> {
         }
     }
 
-    /// The lowest free worker slot, or a new one.
+    /// The lowest free worker slot, or a new one: the workers' first slots
+    /// are 0, 1, …; a worker that moved on takes another.
     fn take_slot(&self) -> usize {
         let mut free = self.free_slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         free.pop_first().unwrap_or_else(|| self.next_slot.fetch_add(1, Ordering::SeqCst))
