@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::{Phase, RoundCause, TaskSpec, Usage};
-use colony_git::{BringIn, MergeOutcome, Oid, branch_ref};
+use colony_git::{BringIn, MergeOutcome, Oid, TaskTree, TreeState, branch_ref};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -89,6 +89,8 @@ pub(crate) struct Attempt<'a, S> {
     pub lease_lost: Arc<AtomicBool>,
     /// This attempt created its task branch (it is deleted once merged).
     pub made_branch: AtomicBool,
+    /// Its worktree, once registered.
+    pub tree: std::sync::OnceLock<TaskTree>,
     /// The agent's session, once it has announced one: later rounds
     /// resume it where the harness can.
     pub session: std::sync::Mutex<Option<String>>,
@@ -132,8 +134,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
         task_branch(&self.claim.plan, &self.claim.task, self.claim.attempt)
     }
 
-    pub(crate) fn merge_record(&self) -> PathBuf {
-        self.layout().merge_record(&self.claim.task, self.claim.attempt)
+    /// The worktree, registered before any agent, gate or merge step
+    /// runs in it.
+    pub(crate) fn tree(&self) -> &TaskTree {
+        self.tree.get().expect("the worktree is registered before anything runs in it")
     }
 
     /// Why the attempt was stopped, once its token is cancelled.
@@ -165,8 +169,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let plan = inner.plan_info(&self.claim.plan).await?;
         let integration = plan.integration_branch.clone();
         let start = inner.ensure_integration(&plan).await?;
-        if let Some(commit) = self.merged_by_earlier_attempt(&start).await? {
-            log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
+        if let Some(commit) = self.already_merged(&integration, &start)? {
+            log_note(log, format!("colony: {integration} has this task's merge already, at {commit}"));
             return self.complete().await;
         }
         let agent = inner.agent_for(self.spec(), &plan)?;
@@ -194,18 +198,22 @@ impl<S: Store + 'static> Attempt<'_, S> {
             None => start.clone(),
         };
         let worktree = self.worktree();
-        if let Err(e) = self.inner.worktree_git(|r| r.worktree_register(&worktree, &self.branch(), &from)) {
-            // Only this attempt uses its branch name; one already there was
-            // left by a run that died before its cleanup, or by an earlier
-            // store. Anything else is a real failure.
-            if !self.inner.git(|r| r.branch_exists(&self.branch()))? {
-                return Err(e);
+        let tree = match self.inner.worktree_git(|r| r.worktree_register(&worktree, &self.branch(), &from)) {
+            Ok(tree) => tree,
+            Err(e) => {
+                // Only this attempt uses its branch name; one already there
+                // was left by a run that died before its cleanup, or by an
+                // earlier store. Anything else is a real failure.
+                if !self.inner.git(|r| r.branch_exists(&self.branch()))? {
+                    return Err(e);
+                }
+                self.inner.git(|r| r.delete_branch(&self.branch()))?;
+                self.inner.worktree_git(|r| r.worktree_register(&worktree, &self.branch(), &from))?
             }
-            self.inner.git(|r| r.delete_branch(&self.branch()))?;
-            self.inner.worktree_git(|r| r.worktree_register(&worktree, &self.branch(), &from))?;
-        }
+        };
+        let tree = self.tree.get_or_init(|| tree);
         self.made_branch.store(true, Ordering::SeqCst);
-        self.inner.git(|r| r.worktree_checkout(&worktree))?;
+        self.inner.git(|r| r.worktree_checkout(tree))?;
         if let Some(d) = &self.claim.decision {
             // This attempt's branch holds that work now, and goes on from it.
             let old = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
@@ -300,16 +308,18 @@ impl<S: Store + 'static> Attempt<'_, S> {
         log: &mut LogWriter,
     ) -> Result<Option<Ending>, EngineError> {
         let inner = self.inner;
-        let worktree = self.worktree();
         for round in 0..=inner.settings.max_fix_rounds {
             if let Some(end) = self.agent_round(agent, feedback.as_deref(), log).await? {
                 return Ok(Some(end));
             }
             // Nothing left to commit may still be work: the agent can
-            // commit by itself (or did in an earlier round).
-            let committed = self.commit(&worktree)?.is_some();
-            if !committed && !self.inner.git(|r| r.has_commits_since(&worktree, start))? {
-                return Ok(Some(Ending::Failed("no changes".into())));
+            // commit by itself (or did in an earlier round). What counts is
+            // the task branch, the work that merges.
+            if self.commit()?.is_none() {
+                let tip = self.task_tip()?;
+                if !self.inner.git(|r| r.has_commits_since(&tip, start))? {
+                    return Ok(Some(Ending::Failed("no changes".into())));
+                }
             }
             if !self.checking.swap(true, Ordering::SeqCst)
                 && let Err(e) = self
@@ -347,6 +357,43 @@ impl<S: Store + 'static> Attempt<'_, S> {
         gates(&s.gates, &self.worktree(), s.gate_timeout, s.grace, log, &self.cancel).await
     }
 
+    /// The task branch's tip.
+    pub(crate) fn task_tip(&self) -> Result<Oid, colony_git::GitError> {
+        let branch = self.branch();
+        tokio::task::block_in_place(|| self.inner.repo.rev_parse(&branch_ref(&branch)))?
+            .ok_or(colony_git::GitError::UnknownRevision { rev: branch })
+    }
+
+    /// Whether the agent left its worktree fit to go on from: `Some` ends
+    /// the attempt. An agent that moved HEAD to another branch (or
+    /// detached it) on top of the task's work has its HEAD taken as the
+    /// task's work; one that moved it anywhere else, or broke the
+    /// worktree, fails the attempt with what it did.
+    async fn check_tree(&self, log: &mut LogWriter) -> Result<Option<Ending>, EngineError> {
+        let branch = self.branch();
+        match self.inner.git(|r| r.inspect(self.tree(), &branch))? {
+            TreeState::OnBranch => Ok(None),
+            TreeState::Broken(how) => Ok(Some(Ending::Failed(format!("the agent broke its worktree: {how}")))),
+            TreeState::OffBranch { branch: went, head } => {
+                let went = went.map_or_else(|| "a detached HEAD".to_owned(), |b| format!("branch `{b}`"));
+                let tip = self.task_tip()?;
+                let builds_on = match &head {
+                    Some(head) => self.inner.git(|r| r.is_ancestor(&tip, head))?,
+                    None => false,
+                };
+                let Some(head) = head.filter(|_| builds_on) else {
+                    return Ok(Some(Ending::Failed(format!(
+                        "the agent moved its worktree off its task branch to {went}, which does not build on \
+                         the task's work; colony merges only the task branch"
+                    ))));
+                };
+                self.inner.git(|r| r.take_head(self.tree(), &branch, &head, &tip))?;
+                log_note(log, format!("colony: the agent moved to {went}; its work there ({head}) is the task's"));
+                Ok(None)
+            }
+        }
+    }
+
     /// Runs the builder once, on `feedback` when there is some. `Some` when
     /// the attempt ends here.
     async fn agent_round(
@@ -377,10 +424,16 @@ impl<S: Store + 'static> Attempt<'_, S> {
             run.session = session;
             run
         };
-        Ok(match self.run_agent(agent, Role::Builder, make_run, log).await? {
+        let spoken = self.run_agent(agent, Role::Builder, make_run, log).await?;
+        if let Spoken::Ends(ending) = spoken {
+            return Ok(Some(ending));
+        }
+        if let Some(ending) = self.check_tree(log).await? {
+            return Ok(Some(ending));
+        }
+        Ok(match spoken {
             Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. }) => Some(Ending::Failed(reason)),
-            Spoken::Finished(_) => None,
-            Spoken::Ends(ending) => Some(ending),
+            _ => None,
         })
     }
 
@@ -506,8 +559,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
     }
 
-    fn commit(&self, worktree: &std::path::Path) -> Result<Option<Oid>, EngineError> {
-        self.inner.git(|r| r.commit_all(worktree, &self.spec().title, self.inner.settings.author.as_ref()))
+    fn commit(&self) -> Result<Option<Oid>, EngineError> {
+        self.inner.git(|r| r.commit_all(self.tree(), &self.spec().title, self.inner.settings.author.as_ref()))
     }
 
     /// A store write fenced by the attempt; a lost lease ends the attempt.
@@ -533,25 +586,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
         })
     }
 
-    /// The commit an earlier attempt of this task recorded before merging,
-    /// if the integration branch already contains it: a run that died
-    /// between moving the branch and telling the store. On a shared remote
-    /// the earlier attempt may have run on another host, which recorded its
-    /// commit in the store.
-    async fn merged_by_earlier_attempt(&self, tip: &Oid) -> Result<Option<Oid>, EngineError> {
-        if self.inner.settings.remote.is_some() {
-            return self.recorded_merge_in(tip).await;
-        }
-        for attempt in 1..self.claim.attempt {
-            let file = self.layout().merge_record(&self.claim.task, attempt);
-            let Some(commit) = std::fs::read_to_string(&file).ok().and_then(|t| Oid::parse(t.trim())) else {
-                continue;
-            };
-            if self.inner.git(|r| r.is_ancestor(&commit, tip))? {
-                return Ok(Some(commit));
-            }
-        }
-        Ok(None)
+    /// The merge commit of this task, as specified now, on `tip`'s line
+    /// of `integration` (see `merged.rs`).
+    pub(crate) fn already_merged(&self, integration: &str, tip: &Oid) -> Result<Option<Oid>, EngineError> {
+        self.inner.git(|r| self.inner.merged.find(r, integration, tip, self.spec()))
     }
 
     /// Whether the integration tip was taken on trust (see
@@ -700,17 +738,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
             // An earlier attempt of this task may have merged and died (or
             // lost its lease) before telling the store; on a shared remote,
             // on another host.
-            if let Some(commit) = self.merged_by_earlier_attempt(&tip).await? {
+            if let Some(commit) = self.already_merged(integration, &tip)? {
                 if self.doubt_trusted_tip(integration) {
                     continue;
                 }
-                log_note(log, format!("colony: an earlier attempt's commit {commit} is already merged"));
+                log_note(log, format!("colony: {integration} has this task's merge already, at {commit}"));
                 return Ok(Ending::Merged);
             }
-            let head = self
-                .inner
-                .git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?
-                .expect("the task branch exists while its worktree does");
+            let head = self.task_tip()?;
             if self.inner.git(|r| r.is_ancestor(&head, &tip))? {
                 if self.doubt_trusted_tip(integration) {
                     continue;
@@ -735,7 +770,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     let bring = if self.inner.git(|r| r.is_ancestor(&tip, &head))? {
                         BringIn::UpToDate
                     } else {
-                        self.inner.git(|r| r.bring_in(&worktree, &tip, inner.settings.author.as_ref()))?
+                        self.inner.git(|r| r.bring_in(self.tree(), &tip, inner.settings.author.as_ref()))?
                     };
                     let brought_in = !matches!(bring, BringIn::UpToDate);
                     match bring {
@@ -757,7 +792,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                         }
                         BringIn::Conflict(conflict) => {
                             if resolver_rounds == inner.settings.max_resolver_rounds {
-                                self.inner.git(|r| r.abort_merge(&worktree))?;
+                                self.inner.git(|r| r.abort_merge(self.tree()))?;
                                 return Ok(Ending::Failed(format!(
                                     "merge conflict with {integration} in {}",
                                     conflict.paths.join(", ")
@@ -781,18 +816,18 @@ impl<S: Store + 'static> Attempt<'_, S> {
                                 ))
                                 .await?
                             {
-                                self.inner.git(|r| r.abort_merge(&worktree))?;
+                                self.inner.git(|r| r.abort_merge(self.tree()))?;
                                 return Ok(e);
                             }
                             let feedback = resolver_prompt(integration, &conflict);
                             if let Some(end) = self.agent_round(agent, Some(&feedback), log).await? {
-                                self.inner.git(|r| r.abort_merge(&worktree))?;
+                                self.inner.git(|r| r.abort_merge(self.tree()))?;
                                 return Ok(end);
                             }
                             // git would commit the markers as they are.
                             let unresolved = with_conflict_markers(&worktree, &conflict.paths);
                             if !unresolved.is_empty() {
-                                self.inner.git(|r| r.abort_merge(&worktree))?;
+                                self.inner.git(|r| r.abort_merge(self.tree()))?;
                                 if resolver_rounds == inner.settings.max_resolver_rounds {
                                     return Ok(Ending::Failed(format!(
                                         "merge conflict with {integration} in {}: conflict markers left in {}",
@@ -803,7 +838,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                                 log_note(log, format!("colony: conflict markers left in {}", unresolved.join(", ")));
                                 continue;
                             }
-                            self.commit(&worktree)?;
+                            self.commit()?;
                             // Around again: gates run on the resolved merge, and
                             // the tip may have moved meanwhile.
                             match self.run_gates(log).await? {
@@ -822,13 +857,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     // gates. The branch moves to a merge commit of exactly that tree
                     // whose first parent is the old tip: `git log --first-parent`
                     // then reads one merge per task.
-                    let work = if brought_in {
-                        self.inner
-                            .git(|r| r.rev_parse(&format!("refs/heads/{}", self.branch())))?
-                            .expect("the task branch exists")
-                    } else {
-                        head
-                    };
+                    let work = if brought_in { self.task_tip()? } else { head };
                     let MergeOutcome::Clean { tree } = self.inner.git(|r| r.merge_tree(&tip, &work))? else {
                         unreachable!("the task branch contains the integration tip, so merging them is clean")
                     };
@@ -837,11 +866,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
             };
             // The integration branch moves to a merge commit of the checked
             // tree whose first parent is the old tip: `git log
-            // --first-parent` then reads one merge per task.
-            let record = self.merge_record();
-            std::fs::write(&record, work.as_str()).map_err(|source| EngineError::Io { path: record, source })?;
+            // --first-parent` then reads one merge per task, and its
+            // trailers say which (see `merged.rs`).
             crate::failpoint::hit("before-merge");
-            let message = format!("Merge task {}: {}", self.claim.task, self.spec().title);
+            let message = crate::merged::merge_message(self.spec());
             let candidate =
                 self.inner.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref()))?;
             if self.cancel.is_cancelled() {

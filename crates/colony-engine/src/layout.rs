@@ -6,7 +6,6 @@
 //! .colony/runs/<task>/a<n>/log.jsonl     attempt n's normalized agent log
 //! .colony/runs/<task>/a<n>/task.json     the task, for COLONY_TASK_FILE
 //! .colony/runs/<task>/a<n>/feedback.md   the last round's feedback, for COLONY_FEEDBACK_FILE
-//! .colony/runs/<task>/a<n>/commit        the commit attempt n merged, written before the branch moves
 //! ```
 //!
 //! Attempt files live outside the worktree so the agent cannot commit them.
@@ -60,12 +59,6 @@ impl Layout {
 
     pub fn feedback_file(&self, task: &TaskId, attempt: u32) -> PathBuf {
         self.attempt_dir(task, attempt).join("feedback.md")
-    }
-
-    /// The commit attempt `attempt` merges, written before the integration
-    /// branch moves: the next attempt looks for it there.
-    pub fn merge_record(&self, task: &TaskId, attempt: u32) -> PathBuf {
-        self.attempt_dir(task, attempt).join("commit")
     }
 }
 

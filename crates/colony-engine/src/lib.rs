@@ -16,6 +16,7 @@ mod error;
 mod failpoint;
 pub mod layout;
 mod lock;
+mod merged;
 mod pacing;
 mod patient;
 mod remote;

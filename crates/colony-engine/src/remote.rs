@@ -12,9 +12,9 @@
 //! - Right before the push, one fenced store write checks that the attempt
 //!   still holds its lease and this holder the merge lock (whose TTL a
 //!   paused host may have outlived), and records the commit being merged.
-//! - Before merging, under the lock, an attempt looks for the recorded
-//!   commits of the task's earlier attempts in the fetched tip: a host that
-//!   pushed and died before telling the store has merged the task already.
+//! - Before merging, under the lock, an attempt looks in the fetched tip
+//!   for the task's merge commit (`merged.rs`): a host that pushed and died
+//!   before telling the store has merged the task already.
 //! - The push itself is compare-and-swap: a host that passed the fence and
 //!   then stalled past its lease cannot overwrite a merge made meanwhile.
 
@@ -98,23 +98,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
     }
 
-    /// The commit an earlier attempt of this task recorded in the store
-    /// before pushing, if `tip` contains it. Only a commit fetched from the
-    /// remote can be in `tip`; one this host never saw is not.
-    pub(crate) async fn recorded_merge_in(&self, tip: &Oid) -> Result<Option<Oid>, EngineError> {
-        for (attempt, commit) in self.inner.store.merge_commits(&self.claim.task).await? {
-            let Some(commit) = Oid::parse(&commit).filter(|_| attempt < self.claim.attempt) else {
-                continue;
-            };
-            if self.inner.git(|r| r.rev_parse(commit.as_str()))?.is_some()
-                && self.inner.git(|r| r.is_ancestor(&commit, tip))?
-            {
-                return Ok(Some(commit));
-            }
-        }
-        Ok(None)
-    }
-
     /// Moves the integration branch from `tip` to `candidate`: by
     /// compare-and-swap here, or on a shared remote by the last fenced
     /// write and a lease-checked push.
@@ -128,8 +111,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let Some(remote) = &self.inner.settings.remote else {
             // Under the merge lock, an attempt whose lease was taken moves
             // nothing: its task's next attempt may be merging it too. That
-            // one, under the same lock, finds this attempt's recorded
-            // commit if it did move the branch.
+            // one, under the same lock, finds this attempt's merge commit
+            // in the branch if it did move it.
             let lease = self.inner.settings.lease;
             if let Err(ending) =
                 self.fenced(self.inner.store.heartbeat(&self.claim.task, self.claim.attempt, lease)).await?
@@ -140,6 +123,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return Ok(match self.inner.git(|r| r.update_ref_cas(&integration_ref, candidate, tip))? {
                 CasOutcome::Moved => {
                     self.inner.remember_tip(integration, candidate);
+                    self.inner.merged.moved(integration, tip, candidate, &[(self.spec(), candidate)]);
                     Advance::Moved
                 }
                 CasOutcome::Stale { .. } => {
@@ -178,7 +162,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         crate::failpoint::hit("before-push");
         Ok(match self.inner.git(|r| r.push_lease(remote, integration, candidate, Some(tip)))? {
-            PushOutcome::Pushed => Advance::Moved,
+            PushOutcome::Pushed => {
+                self.inner.merged.moved(integration, tip, candidate, &[(self.spec(), candidate)]);
+                Advance::Moved
+            }
             PushOutcome::Stale { .. } => Advance::Stale,
         })
     }

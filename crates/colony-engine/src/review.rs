@@ -10,7 +10,7 @@
 
 use colony_core::review::{ANSWER_SCHEMA, Issue, Policy, ReviewAnswer, Verdict, read_answer};
 use colony_core::{ReviewOutcome, TaskSpec, Usage};
-use colony_git::{Oid, branch_ref};
+use colony_git::{Oid, TreeState, branch_ref};
 use colony_store::Store;
 
 use crate::attempt::{Attempt, ChosenAgent, Ending, Role, Spoken, one_line};
@@ -54,17 +54,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         integration: &str,
         log: &mut colony_agents::LogWriter,
     ) -> Result<ReviewEnd, EngineError> {
-        let worktree = self.worktree();
-        let head = self
-            .inner
-            .git(|r| {
-                r.rev_parse(&branch_ref(&crate::layout::task_branch(
-                    &self.claim.plan,
-                    &self.claim.task,
-                    self.claim.attempt,
-                )))
-            })?
-            .expect("the task branch exists while its worktree does");
+        let head = self.task_tip()?;
         let tip = self.inner.git(|r| r.rev_parse(&branch_ref(integration)))?.unwrap_or_else(|| start.clone());
         let base = self.inner.git(|r| r.merge_base(&tip, &head))?.unwrap_or_else(|| start.clone());
         let diff = self.inner.git(|r| r.diff(&base, &head))?;
@@ -82,7 +72,21 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     run
                 };
                 let spoken = self.run_agent(reviewer, Role::Reviewer, make_run, log).await?;
-                if self.inner.git(|r| r.restore(&worktree, &head))? {
+                let branch = self.branch();
+                let moved = match self.inner.git(|r| r.inspect(self.tree(), &branch))? {
+                    TreeState::OnBranch => false,
+                    TreeState::OffBranch { .. } => {
+                        self.inner.git(|r| r.worktree_attach(self.tree(), &branch))?;
+                        true
+                    }
+                    TreeState::Broken(how) => {
+                        return Ok(ReviewEnd::Ends(Ending::Failed(format!(
+                            "the reviewer `{}` broke the worktree: {how}",
+                            reviewer.name
+                        ))));
+                    }
+                };
+                if self.inner.git(|r| r.restore(self.tree(), &head))? || moved {
                     log_note(log, format!("colony: the reviewer `{}` changed the worktree; undone", reviewer.name));
                 }
                 let outcome = match spoken {

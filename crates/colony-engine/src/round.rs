@@ -128,6 +128,7 @@ impl<S: Store> AgentRound<'_, S> {
         // from the run stopping.
         let child_cancel = cancel.child_token();
         let mut spec = invocation.into_child(&self.run.worktree);
+        confine_git(&mut spec);
         spec.wall_timeout = Some(self.wall_timeout);
         spec.silence_timeout = self.silence_timeout;
         spec.grace = self.grace;
@@ -268,6 +269,7 @@ pub(crate) async fn gates(
     for command in commands {
         note(log, format!("colony: gate `{command}`"));
         let mut spec = ChildSpec::new("sh", PathBuf::from(dir));
+        confine_git(&mut spec);
         spec.args = vec!["-c".into(), command.into()];
         spec.stdin = StdinSource::Null;
         spec.wall_timeout = Some(timeout);
@@ -294,6 +296,22 @@ pub(crate) async fn gates(
         }
     }
     Ok(GateEnd::Passed)
+}
+
+/// Keeps git, run by a child in a task worktree, to that worktree: with
+/// the worktrees' directory as a ceiling, a worktree whose `.git` the
+/// child deleted is no repository at all, rather than the user's checkout
+/// that holds `.colony/worktrees/` (where the child's `git commit` would
+/// land on the user's branch).
+fn confine_git(spec: &mut ChildSpec) {
+    if let Some(worktrees) = spec.cwd.parent() {
+        let mut ceiling = worktrees.as_os_str().to_owned();
+        if let Some(outer) = std::env::var_os("GIT_CEILING_DIRECTORIES").filter(|v| !v.is_empty()) {
+            ceiling.push(":");
+            ceiling.push(outer);
+        }
+        spec.env.push(("GIT_CEILING_DIRECTORIES".into(), ceiling));
+    }
 }
 
 /// A short duration for messages: `30m`, `1h 30m`, `45s`.

@@ -79,6 +79,8 @@ pub(crate) struct Inner<S> {
     pub(crate) pacing: Pacing,
     /// The integration tips this process's merges left, by branch.
     tips: std::sync::Mutex<HashMap<String, Oid>>,
+    /// Which tasks the integration branches hold merged.
+    pub(crate) merged: crate::merged::MergedIndex,
     /// Worker slots not in use: a worker whose attempt waits to merge
     /// takes another (see [`Inner::run_attempt`]).
     free_slots: std::sync::Mutex<std::collections::BTreeSet<usize>>,
@@ -146,6 +148,7 @@ impl<S: Store + 'static> Engine<S> {
                 stop_now,
                 pacing: Pacing::default(),
                 tips: std::sync::Mutex::new(HashMap::new()),
+                merged: crate::merged::MergedIndex::default(),
                 free_slots: std::sync::Mutex::new(Default::default()),
                 next_slot: std::sync::atomic::AtomicUsize::new(0),
                 merging: std::sync::Mutex::new(Vec::new()),
@@ -412,6 +415,7 @@ impl<S: Store + 'static> Inner<S> {
             cancel,
             lease_lost,
             made_branch: AtomicBool::new(false),
+            tree: std::sync::OnceLock::new(),
             session: std::sync::Mutex::new(None),
             checking: AtomicBool::new(false),
             moved_on: std::sync::Mutex::new(Some(moved_on)),

@@ -18,19 +18,18 @@
 //! trains: a conflict goes to its agent, and a gate failure lands on the
 //! task that causes it. Those never board again.
 //!
-//! Exactly once: each rider's commit is recorded in its attempt's directory
-//! before the branch moves, as a single merge's is, so a crash between the
-//! move and the store's `complete` is found by the task's next attempt.
+//! Exactly once: each rider's merge commit names its task (`merged.rs`),
+//! as a single merge's does, so a crash between the move and the store's
+//! `complete` is found by the task's next attempt in the branch itself.
 //! Each rider tells the store itself once its answer comes.
 //!
 //! Trains run on one machine only; on a shared remote every merge is
 //! fenced and pushed on its own (`remote.rs`).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use colony_agents::LogWriter;
-use colony_core::TaskId;
+use colony_core::{TaskId, TaskSpec};
 use colony_git::{CasOutcome, MergeOutcome, Oid, branch_ref};
 use colony_store::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -51,10 +50,8 @@ pub(crate) struct Platform {
 pub(crate) struct Car {
     pub task: TaskId,
     pub attempt: u32,
-    pub title: String,
+    pub spec: TaskSpec,
     pub branch: String,
-    /// Where the commit that merges is recorded (see the module doc).
-    pub record: PathBuf,
     /// The attempt's own: a stopped one is not taken along.
     pub cancel: CancellationToken,
 }
@@ -133,9 +130,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         Car {
             task: self.claim.task.clone(),
             attempt: self.claim.attempt,
-            title: self.spec().title.clone(),
+            spec: self.spec().clone(),
             branch: self.branch(),
-            record: self.merge_record(),
             cancel: self.cancel.clone(),
         }
     }
@@ -173,11 +169,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
             match self.inner.git(|r| r.merge_tree(&head, &work))? {
                 MergeOutcome::Clean { tree } => {
-                    let message = format!("Merge task {}: {}", car.task, car.title);
+                    let message = crate::merged::merge_message(&car.spec);
                     head = self
                         .inner
                         .git(|r| r.commit_tree(&tree, &[&head, &work], &message, inner.settings.author.as_ref()))?;
-                    aboard.push((i, work));
+                    aboard.push((i, head.clone()));
                 }
                 MergeOutcome::Conflict { paths, .. } => answers.push((
                     i,
@@ -202,10 +198,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
             log,
             format!("colony: a merge train of {}: {}; the gates run once on {head}", aboard.len(), names.join(", ")),
         );
-        let worktree = self.worktree();
-        self.inner.git(|r| r.worktree_detach(&worktree, &head))?;
+        self.inner.git(|r| r.worktree_detach(self.tree(), &head))?;
         let gated = self.run_gates(log).await;
-        self.inner.git(|r| r.worktree_attach(&worktree, &self.branch()))?;
+        self.inner.git(|r| r.worktree_attach(self.tree(), &self.branch()))?;
         match gated? {
             GateEnd::Passed => {}
             GateEnd::Cancelled => {
@@ -220,10 +215,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 answer_all(&mut cars, answers);
                 return Ok(Led::Alone);
             }
-        }
-        for (i, work) in &aboard {
-            let record = &cars[*i].0.record;
-            std::fs::write(record, work.as_str()).map_err(|source| EngineError::Io { path: record.clone(), source })?;
         }
         // Under the merge lock, an attempt whose lease was taken rides no
         // further (see `Attempt::advance`).
@@ -255,6 +246,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
             CasOutcome::Moved => {
                 crate::failpoint::hit("after-train-merge");
                 inner.remember_tip(integration, &head);
+                let merged: Vec<_> = aboard.iter().map(|(i, commit)| (&cars[*i].0.spec, commit)).collect();
+                inner.merged.moved(integration, &tip, &head, &merged);
                 let leader = &self.claim.task;
                 answers.extend(aboard.iter().map(|(i, _)| {
                     (*i, Ride::Merged { leader: leader.clone(), candidate: head.clone(), cars: aboard.len() })

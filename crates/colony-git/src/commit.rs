@@ -8,12 +8,12 @@
 //! or `GIT_AUTHOR_*`/`GIT_COMMITTER_*` in the environment, still wins.
 
 use std::ffi::OsStr;
-use std::path::Path;
 use std::process::Output;
 
 use crate::error::Result;
 use crate::repo::{Oid, Repo, head_in};
-use crate::run::{argv, failure, run_git, run_git_env, run_git_unchecked, stdout_line, unexpected};
+use crate::run::{At, argv, failure, run_git, run_git_env, run_git_unchecked, stdout_line, unexpected};
+use crate::worktree::TaskTree;
 
 /// A commit author or committer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,16 +70,16 @@ impl CommitIdentity {
 
     /// `git <config> <args>` with the identity's environment, in `dir`;
     /// fails unless git exits 0.
-    pub(crate) fn run(&self, dir: &Path, args: &[&OsStr]) -> Result<Output> {
+    pub(crate) fn run<'a>(&self, at: impl Into<At<'a>>, args: &[&OsStr]) -> Result<Output> {
         let (full, env) = self.prepare(args);
-        run_git_env(dir, &full, &env)
+        run_git_env(at, &full, &env)
     }
 
     /// [`run`](Self::run) returning the output whatever the exit code, for
     /// a `merge` whose conflicts are an answer, not a failure.
-    pub(crate) fn output(&self, dir: &Path, args: &[&OsStr]) -> Result<Output> {
+    pub(crate) fn output<'a>(&self, at: impl Into<At<'a>>, args: &[&OsStr]) -> Result<Output> {
         let (full, env) = self.prepare(args);
-        run_git_unchecked(dir, &full, &env)
+        run_git_unchecked(at, &full, &env)
     }
 
     fn prepare<'a>(&'a self, args: &[&'a OsStr]) -> (Vec<&'a OsStr>, Vec<(&'a str, &'a str)>) {
@@ -94,7 +94,7 @@ impl CommitIdentity {
     }
 }
 
-fn is_configured(dir: &Path, key: &str) -> Result<bool> {
+fn is_configured(dir: &std::path::Path, key: &str) -> Result<bool> {
     let args = argv!["config", "--get", key];
     let output = run_git_unchecked(dir, &args, &[])?;
     match output.status.code() {
@@ -104,25 +104,25 @@ fn is_configured(dir: &Path, key: &str) -> Result<bool> {
     }
 }
 
-/// Whether the index at `dir` differs from its HEAD.
-fn has_staged_changes(dir: &Path) -> Result<bool> {
+/// Whether the index at `at` differs from its HEAD.
+fn has_staged_changes(at: At<'_>) -> Result<bool> {
     let args = argv!["diff", "--cached", "--quiet"];
-    let output = run_git_unchecked(dir, &args, &[])?;
+    let output = run_git_unchecked(at, &args, &[])?;
     match output.status.code() {
         Some(0) => Ok(false),
         Some(1) => Ok(true),
-        _ => Err(failure(dir, &args, &output)),
+        _ => Err(failure(at, &args, &output)),
     }
 }
 
-/// Whether a merge is in progress in the worktree at `dir`.
-pub(crate) fn merge_in_progress(dir: &Path) -> Result<bool> {
+/// Whether a merge is in progress in the working tree at `at`.
+pub(crate) fn merge_in_progress(at: At<'_>) -> Result<bool> {
     let args = argv!["rev-parse", "--quiet", "--verify", "MERGE_HEAD"];
-    let output = run_git_unchecked(dir, &args, &[])?;
+    let output = run_git_unchecked(at, &args, &[])?;
     match output.status.code() {
         Some(0) => Ok(true),
         Some(1) => Ok(false),
-        _ => Err(failure(dir, &args, &output)),
+        _ => Err(failure(at, &args, &output)),
     }
 }
 
@@ -137,33 +137,33 @@ impl Repo {
     /// the plan's gates are colony's checks, and a hook that waits for
     /// input or rejects work in progress would fail the attempt for
     /// reasons its agent never sees.
-    pub fn commit_all(&self, worktree: &Path, message: &str, author: Option<&Identity>) -> Result<Option<Oid>> {
-        run_git(worktree, &argv!["add", "-A"])?;
+    pub fn commit_all(&self, tree: &TaskTree, message: &str, author: Option<&Identity>) -> Result<Option<Oid>> {
+        run_git(tree, &argv!["add", "-A"])?;
         let args = argv!["commit", "--quiet", "--no-verify", "-m", message];
-        let output = CommitIdentity::resolve(self, author)?.output(worktree, &args)?;
+        let output = CommitIdentity::resolve(self, author)?.output(tree, &args)?;
         if !output.status.success() {
             // git says "nothing to commit" with exit code 1; what it says
             // is not for parsing, so ask whether there was anything.
-            if !has_staged_changes(worktree)? && !merge_in_progress(worktree)? {
+            if !has_staged_changes(At::Tree(tree))? && !merge_in_progress(At::Tree(tree))? {
                 return Ok(None);
             }
-            return Err(failure(worktree, &args, &output));
+            return Err(failure(tree, &args, &output));
         }
-        head_in(worktree).map(Some)
+        head_in(tree).map(Some)
     }
 
     /// Puts the worktree back to `commit` exactly: HEAD, index and files,
     /// untracked files removed (ignored ones kept: build output). Returns
     /// whether there was anything to undo. For a reviewer, which must read
     /// the work and not change it.
-    pub fn restore(&self, worktree: &Path, commit: &Oid) -> Result<bool> {
-        let status = run_git(worktree, &argv!["status", "--porcelain", "--untracked-files=all"])?;
-        let moved = head_in(worktree)? != *commit;
+    pub fn restore(&self, tree: &TaskTree, commit: &Oid) -> Result<bool> {
+        let status = run_git(tree, &argv!["status", "--porcelain", "--untracked-files=all"])?;
+        let moved = head_in(tree)? != *commit;
         if status.stdout.is_empty() && !moved {
             return Ok(false);
         }
-        run_git(worktree, &argv!["reset", "--quiet", "--hard", "--end-of-options", commit])?;
-        run_git(worktree, &argv!["clean", "--quiet", "-fd"])?;
+        run_git(tree, &argv!["reset", "--quiet", "--hard", "--end-of-options", commit])?;
+        run_git(tree, &argv!["clean", "--quiet", "-fd"])?;
         Ok(true)
     }
 
@@ -177,12 +177,12 @@ impl Repo {
         Ok(())
     }
 
-    /// Whether the worktree's HEAD has commits that `base` lacks — the
-    /// agent may have committed its work itself.
-    pub fn has_commits_since(&self, worktree: &Path, base: &Oid) -> Result<bool> {
-        let range = format!("{base}..HEAD");
+    /// Whether `tip` has commits that `base` lacks — the agent may have
+    /// committed its work itself.
+    pub fn has_commits_since(&self, tip: &Oid, base: &Oid) -> Result<bool> {
+        let range = format!("{base}..{tip}");
         let args = argv!["rev-list", "--count", range];
-        let output = run_git(worktree, &args)?;
+        let output = run_git(self.top_level(), &args)?;
         stdout_line(&output).parse::<u64>().map(|count| count > 0).map_err(|_| unexpected(&args, &output.stdout))
     }
 

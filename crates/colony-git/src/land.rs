@@ -10,7 +10,7 @@ use crate::commit::CommitIdentity;
 use crate::error::{GitError, MAX_LISTED_PATHS, Result};
 use crate::merge::{MergeOutcome, unmerged_paths};
 use crate::repo::{Oid, Repo, branch_ref, head_branch_in, head_in};
-use crate::run::{argv, run_git};
+use crate::run::{At, argv, run_git};
 use crate::status::tracked_changes;
 
 /// What [`Repo::land`] did to the user's branch.
@@ -78,7 +78,7 @@ impl Repo {
         if !output.status.success() {
             // merge-tree and merge agree on conflicts, but be safe: a merge
             // that stopped halfway is undone before reporting it.
-            let paths = unmerged_paths(top)?;
+            let paths = unmerged_paths(At::Dir(top))?;
             if !paths.is_empty() {
                 run_git(top, &argv!["merge", "--abort"])?;
                 return Err(refuse(paths));

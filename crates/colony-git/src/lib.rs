@@ -35,6 +35,7 @@
 mod commit;
 mod diff;
 mod error;
+mod history;
 mod land;
 mod merge;
 mod remote;
@@ -45,10 +46,11 @@ mod worktree;
 
 pub use commit::Identity;
 pub use error::{GitError, MAX_LISTED_PATHS, Result};
+pub use history::{LoggedCommit, parse_log};
 pub use land::LandOutcome;
 pub use merge::{BringIn, CasOutcome, MergeConflict, MergeMessage, MergeOutcome, parse_merge_tree};
 pub use remote::{PushOutcome, PushedRef, parse_push_porcelain};
 pub use repo::{Oid, Repo, branch_ref};
 pub use run::GitVersion;
 pub use status::parse_status_paths;
-pub use worktree::{WORKTREES_DIR, Worktree, parse_worktree_list};
+pub use worktree::{Breakage, TaskTree, TreeState, WORKTREES_DIR, Worktree, parse_worktree_list};

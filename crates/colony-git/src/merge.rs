@@ -11,12 +11,11 @@
 //! the integration tip as first parent, so `git log --first-parent` on the
 //! integration branch reads as one merge per task.
 
-use std::path::Path;
-
 use crate::commit::{CommitIdentity, Identity, merge_in_progress};
 use crate::error::{GitError, Result};
 use crate::repo::{Oid, Repo, head_in};
-use crate::run::{argv, failure, run_git, run_git_unchecked, unexpected};
+use crate::run::{At, argv, failure, run_git, run_git_unchecked, unexpected};
+use crate::worktree::TaskTree;
 
 /// How many commit subjects a conflict report names per side.
 const MAX_SUBJECTS: usize = 20;
@@ -141,20 +140,20 @@ impl Repo {
     /// (`git merge --no-edit`). On a conflict the markers stay in the
     /// worktree for a resolver. Hooks are skipped as in
     /// [`commit_all`](Self::commit_all).
-    pub fn bring_in(&self, worktree: &Path, integration_tip: &Oid, author: Option<&Identity>) -> Result<BringIn> {
-        let before = head_in(worktree)?;
+    pub fn bring_in(&self, tree: &TaskTree, integration_tip: &Oid, author: Option<&Identity>) -> Result<BringIn> {
+        let before = head_in(tree)?;
         let args = argv!["merge", "--no-edit", "--no-verify", integration_tip];
-        let output = CommitIdentity::resolve(self, author)?.output(worktree, &args)?;
+        let output = CommitIdentity::resolve(self, author)?.output(tree, &args)?;
         if output.status.success() {
-            let after = head_in(worktree)?;
+            let after = head_in(tree)?;
             return Ok(if after == before { BringIn::UpToDate } else { BringIn::Merged { commit: after } });
         }
         // Without MERGE_HEAD, git refused before merging anything (say,
         // uncommitted changes in the way): an error, not a conflict.
-        if !merge_in_progress(worktree)? {
-            return Err(failure(worktree, &args, &output));
+        if !merge_in_progress(At::Tree(tree))? {
+            return Err(failure(tree, &args, &output));
         }
-        let paths = unmerged_paths(worktree)?;
+        let paths = unmerged_paths(At::Tree(tree))?;
         let messages = String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter(|line| line.starts_with("CONFLICT"))
@@ -165,8 +164,8 @@ impl Repo {
     }
 
     /// Abandons a merge in progress in `worktree`, restoring its HEAD state.
-    pub fn abort_merge(&self, worktree: &Path) -> Result<()> {
-        run_git(worktree, &argv!["merge", "--abort"])?;
+    pub fn abort_merge(&self, tree: &TaskTree) -> Result<()> {
+        run_git(tree, &argv!["merge", "--abort"])?;
         Ok(())
     }
 
@@ -186,9 +185,9 @@ impl Repo {
     }
 }
 
-/// Files left unmerged in the working tree at `dir`.
-pub(crate) fn unmerged_paths(dir: &Path) -> Result<Vec<String>> {
-    let output = run_git(dir, &argv!["diff", "--name-only", "--diff-filter=U", "-z"])?;
+/// Files left unmerged in the working tree at `at`.
+pub(crate) fn unmerged_paths(at: At<'_>) -> Result<Vec<String>> {
+    let output = run_git(at, &argv!["diff", "--name-only", "--diff-filter=U", "-z"])?;
     Ok(output
         .stdout
         .split(|&b| b == 0)

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::error::{GitError, Result};
-use crate::run::{GitVersion, argv, failure, git_version, run_git, run_git_unchecked, stdout_line, unexpected};
+use crate::run::{At, GitVersion, argv, failure, git_version, run_git, run_git_unchecked, stdout_line, unexpected};
 
 /// A full hexadecimal object id (SHA-1 or SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -200,10 +200,10 @@ impl Repo {
     }
 }
 
-/// The commit checked out in the working tree at `dir`.
-pub(crate) fn head_in(dir: &Path) -> Result<Oid> {
+/// The commit checked out in the working tree at `at`.
+pub(crate) fn head_in<'a>(at: impl Into<At<'a>>) -> Result<Oid> {
     let args = argv!["rev-parse", "--verify", "HEAD"];
-    let output = run_git(dir, &args)?;
+    let output = run_git(at, &args)?;
     Oid::parse(&stdout_line(&output)).ok_or_else(|| unexpected(&args, &output.stdout))
 }
 

@@ -5,6 +5,12 @@
 //! can never wait for a prompt or an editor) and both outputs captured. The
 //! environment is pinned so that output is parseable and nothing outside
 //! the call's own arguments can redirect it to another repository.
+//!
+//! A call for a task worktree ([`At::Tree`]) names the worktree's git
+//! directory and work tree outright (`--git-dir`, `--work-tree`) instead of
+//! letting git find them from the directory: an agent works in that
+//! directory and may delete or rewrite its `.git` file, and git would then
+//! find the repository above it, the user's checkout, and commit there.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -12,6 +18,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use crate::error::{GitError, Result};
+use crate::worktree::TaskTree;
 
 /// How many trailing lines of stderr an error keeps.
 const STDERR_TAIL_LINES: usize = 20;
@@ -31,30 +38,79 @@ const REDIRECTING_ENV: &[&str] = &[
     "GIT_CEILING_DIRECTORIES",
 ];
 
-/// Runs git in `dir` and returns its output if it exited 0.
-pub(crate) fn run_git<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<Output> {
-    run_git_env(dir, args, &[])
+/// Where a git call runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum At<'a> {
+    /// A directory of a repository colony trusts (the user's top level):
+    /// git finds the repository from it.
+    Dir(&'a Path),
+    /// A task worktree: its git directory and work tree are named, never
+    /// looked for.
+    Tree(&'a TaskTree),
+}
+
+impl<'a> At<'a> {
+    fn dir(self) -> &'a Path {
+        match self {
+            At::Dir(dir) => dir,
+            At::Tree(tree) => tree.path(),
+        }
+    }
+}
+
+impl<'a> From<&'a Path> for At<'a> {
+    fn from(dir: &'a Path) -> Self {
+        At::Dir(dir)
+    }
+}
+
+impl<'a> From<&'a std::path::PathBuf> for At<'a> {
+    fn from(dir: &'a std::path::PathBuf) -> Self {
+        At::Dir(dir)
+    }
+}
+
+impl<'a> From<&'a TaskTree> for At<'a> {
+    fn from(tree: &'a TaskTree) -> Self {
+        At::Tree(tree)
+    }
+}
+
+/// Runs git at `at` and returns its output if it exited 0.
+pub(crate) fn run_git<'a, S: AsRef<OsStr>>(at: impl Into<At<'a>>, args: &[S]) -> Result<Output> {
+    run_git_env(at, args, &[])
 }
 
 /// [`run_git`] with extra environment variables (an author identity).
-pub(crate) fn run_git_env<S: AsRef<OsStr>>(dir: &Path, args: &[S], env: &[(&str, &str)]) -> Result<Output> {
-    let output = spawn(dir, args, env)?;
-    if output.status.success() { Ok(output) } else { Err(failure(dir, args, &output)) }
+pub(crate) fn run_git_env<'a, S: AsRef<OsStr>>(
+    at: impl Into<At<'a>>,
+    args: &[S],
+    env: &[(&str, &str)],
+) -> Result<Output> {
+    let at = at.into();
+    let output = spawn(at, args, env)?;
+    if output.status.success() { Ok(output) } else { Err(failure(at, args, &output)) }
 }
 
 /// Runs git and returns its output whatever the exit code, for commands
 /// whose non-zero exit is an answer (`merge-base --is-ancestor`,
 /// `merge-tree`, `diff --quiet`). Callers turn unexpected codes into
 /// errors with [`failure`].
-pub(crate) fn run_git_unchecked<S: AsRef<OsStr>>(dir: &Path, args: &[S], env: &[(&str, &str)]) -> Result<Output> {
-    spawn(dir, args, env)
+pub(crate) fn run_git_unchecked<'a, S: AsRef<OsStr>>(
+    at: impl Into<At<'a>>,
+    args: &[S],
+    env: &[(&str, &str)],
+) -> Result<Output> {
+    spawn(at.into(), args, env)
 }
 
-fn spawn<S: AsRef<OsStr>>(dir: &Path, args: &[S], env: &[(&str, &str)]) -> Result<Output> {
+fn spawn<S: AsRef<OsStr>>(at: At<'_>, args: &[S], env: &[(&str, &str)]) -> Result<Output> {
     let mut command = Command::new("git");
+    command.arg("-C").arg(at.dir());
+    if let At::Tree(tree) = at {
+        command.arg("--git-dir").arg(tree.git_dir()).arg("--work-tree").arg(tree.path());
+    }
     command
-        .arg("-C")
-        .arg(dir)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -83,7 +139,8 @@ fn spawn<S: AsRef<OsStr>>(dir: &Path, args: &[S], env: &[(&str, &str)]) -> Resul
 }
 
 /// The error for a git call that exited non-zero.
-pub(crate) fn failure<S: AsRef<OsStr>>(dir: &Path, args: &[S], output: &Output) -> GitError {
+pub(crate) fn failure<'a, S: AsRef<OsStr>>(at: impl Into<At<'a>>, args: &[S], output: &Output) -> GitError {
+    let dir = at.into().dir();
     let stderr = String::from_utf8_lossy(&output.stderr);
     // git says this when `-C` names a directory outside any repository or
     // one that does not exist; the caller named the wrong place, which

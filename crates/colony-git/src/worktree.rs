@@ -1,19 +1,72 @@
 //! Task worktrees: creating one per attempt, removing it when the attempt
-//! ends (or when a dead run left it behind), and listing them.
+//! ends (or when a dead run left it behind), listing them, and telling
+//! whether an agent left one as colony made it.
 //!
 //! A task worktree is disposable: removal forces past uncommitted changes
 //! and locks, because whatever the attempt produced worth keeping is
 //! already committed on its branch. Branches are never deleted here; the
 //! engine decides which to keep.
+//!
+//! A [`TaskTree`] is a worktree together with the git directory git
+//! registered for it when colony made it. Every git call for it names that
+//! directory (see `run.rs`), so nothing an agent does to the worktree's
+//! `.git` file redirects colony's commits; [`Repo::inspect`] says what the
+//! agent did, so the attempt can fail with that reason.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{GitError, Result};
 use crate::repo::{Oid, Repo, branch_ref};
-use crate::run::{argv, run_git};
+use crate::run::{argv, run_git, run_git_unchecked, stdout_line};
 
 /// Where task worktrees live, relative to the repository's top level.
 pub const WORKTREES_DIR: &str = ".colony/worktrees";
+
+/// A task worktree colony made: its directory and the git directory
+/// (`.git/worktrees/<name>`) that git registered for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskTree {
+    path: PathBuf,
+    git_dir: PathBuf,
+}
+
+impl TaskTree {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The worktree's own git directory, holding its HEAD and index.
+    pub fn git_dir(&self) -> &Path {
+        &self.git_dir
+    }
+}
+
+/// What became of a task worktree while an agent worked in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeState {
+    /// As colony made it: `.git` names its git directory and HEAD is on
+    /// the task branch.
+    OnBranch,
+    /// HEAD left the task branch: `branch` is where it went (`None`:
+    /// detached), `head` the commit checked out (`None`: HEAD names no
+    /// commit).
+    OffBranch { branch: Option<String>, head: Option<Oid> },
+    /// The worktree can no longer be worked in.
+    Broken(Breakage),
+}
+
+/// How a worktree was broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Breakage {
+    #[error("its directory is gone")]
+    Gone,
+    #[error("its .git file was deleted")]
+    GitFileDeleted,
+    #[error("its .git file was replaced by a directory or something else that is not colony's")]
+    GitFileReplaced,
+    #[error("its .git file was made to point at {}", .to.display())]
+    GitFileRedirected { to: PathBuf },
+}
 
 /// One entry of `git worktree list`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -39,11 +92,11 @@ impl Repo {
     ///
     /// [`worktree_register`]: Self::worktree_register
     /// [`worktree_checkout`]: Self::worktree_checkout
-    pub fn worktree_add(&self, path: &Path, branch: &str, start: &str) -> Result<Oid> {
+    pub fn worktree_add(&self, path: &Path, branch: &str, start: &str) -> Result<(TaskTree, Oid)> {
         let start = self.resolve(start)?;
-        self.worktree_register(path, branch, &start)?;
-        self.worktree_checkout(path)?;
-        Ok(start)
+        let tree = self.worktree_register(path, branch, &start)?;
+        self.worktree_checkout(&tree)?;
+        Ok((tree, start))
     }
 
     /// Registers a worktree at `path` on a new branch `branch` at `start`,
@@ -58,7 +111,7 @@ impl Repo {
     /// .git/worktrees/…/commondir"). It is short; the checkout, which
     /// takes as long as the tree is big, comes after in
     /// [`worktree_checkout`](Self::worktree_checkout).
-    pub fn worktree_register(&self, path: &Path, branch: &str, start: &Oid) -> Result<()> {
+    pub fn worktree_register(&self, path: &Path, branch: &str, start: &Oid) -> Result<TaskTree> {
         refuse_existing(path)?;
         run_git(
             self.top_level(),
@@ -75,7 +128,80 @@ impl Repo {
                 start
             ],
         )?;
+        // Just written by git, before anything else ran in the worktree.
+        let git_dir = gitdir_named_in(path).ok_or_else(|| GitError::UnexpectedOutput {
+            args: vec!["worktree".into(), "add".into()],
+            output: format!("no readable .git file in {}", path.display()),
+        })?;
+        Ok(TaskTree { path: path.to_path_buf(), git_dir })
+    }
+
+    /// The task worktree registered at `path`, found from git's own
+    /// registrations (never from the worktree's `.git` file, which its
+    /// agent may have changed); `None` when nothing is registered there.
+    pub fn task_tree(&self, path: &Path) -> Result<Option<TaskTree>> {
+        let target = normalize(path);
+        Ok(self
+            .registrations()?
+            .into_iter()
+            .find(|entry| normalize(&worktree_of(entry)) == target)
+            .map(|git_dir| TaskTree { path: path.to_path_buf(), git_dir }))
+    }
+
+    /// Whether the worktree is still as colony made it, and on `branch`.
+    /// Reads files only, as git does: the `.git` file must name the
+    /// registered git directory, and the HEAD there the branch.
+    pub fn inspect(&self, tree: &TaskTree, branch: &str) -> Result<TreeState> {
+        if !tree.path.is_dir() {
+            return Ok(TreeState::Broken(Breakage::Gone));
+        }
+        let dot_git = tree.path.join(".git");
+        match dot_git.symlink_metadata() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(TreeState::Broken(Breakage::GitFileDeleted));
+            }
+            Err(source) => return Err(GitError::Io { path: dot_git, source }),
+            Ok(meta) if !meta.is_file() => return Ok(TreeState::Broken(Breakage::GitFileReplaced)),
+            Ok(_) => {}
+        }
+        match gitdir_named_in(&tree.path) {
+            None => return Ok(TreeState::Broken(Breakage::GitFileReplaced)),
+            Some(named) if normalize(&named) != normalize(&tree.git_dir) => {
+                return Ok(TreeState::Broken(Breakage::GitFileRedirected { to: named }));
+            }
+            Some(_) => {}
+        }
+        let head_file = tree.git_dir.join("HEAD");
+        let head = std::fs::read_to_string(&head_file).map_err(|source| GitError::Io { path: head_file, source })?;
+        let on = head.trim().strip_prefix("ref: ").map(str::to_owned);
+        if on.as_deref() == Some(branch_ref(branch).as_str()) {
+            return Ok(TreeState::OnBranch);
+        }
+        Ok(TreeState::OffBranch {
+            branch: on.map(|r| r.strip_prefix("refs/heads/").map_or(r.clone(), str::to_owned)),
+            head: self.tree_head(tree)?,
+        })
+    }
+
+    /// Puts the worktree's HEAD back on `branch`, which is moved to the
+    /// commit HEAD had (`from`: where the branch must still be), keeping
+    /// the index and files: the work an agent committed elsewhere becomes
+    /// the task's.
+    pub fn take_head(&self, tree: &TaskTree, branch: &str, head: &Oid, from: &Oid) -> Result<()> {
+        let refname = branch_ref(branch);
+        run_git(tree, &argv!["update-ref", "-m", "colony: take the worktree's HEAD", refname, head, from])?;
+        run_git(tree, &argv!["symbolic-ref", "HEAD", refname])?;
         Ok(())
+    }
+
+    /// The commit checked out in the worktree, `None` when HEAD names none.
+    fn tree_head(&self, tree: &TaskTree) -> Result<Option<Oid>> {
+        let args = argv!["rev-parse", "--verify", "--quiet", "HEAD^{commit}"];
+        let output = run_git_unchecked(tree, &args, &[])?;
+        Ok(match output.status.code() {
+            Some(0) => Oid::parse(&stdout_line(&output)),
+            _ => None,
+        })
     }
 
     /// Fills a registered worktree's index and files from its HEAD, as
@@ -83,8 +209,8 @@ impl Repo {
     /// run; the `post-checkout` hook does not, as colony's commits skip
     /// hooks). Touches that worktree only: safe beside other worktree
     /// commands.
-    pub fn worktree_checkout(&self, path: &Path) -> Result<()> {
-        run_git(path, &argv!["reset", "--hard", "--quiet", "--no-recurse-submodules"])?;
+    pub fn worktree_checkout(&self, tree: &TaskTree) -> Result<()> {
+        run_git(tree, &argv!["reset", "--hard", "--quiet", "--no-recurse-submodules"])?;
         Ok(())
     }
 
@@ -92,16 +218,16 @@ impl Repo {
     /// files match, discarding changes (untracked files stay: build output
     /// that makes the next gate run quicker). Plumbing and `reset`, so no
     /// hook runs. [`worktree_attach`](Self::worktree_attach) goes back.
-    pub fn worktree_detach(&self, path: &Path, commit: &Oid) -> Result<()> {
-        run_git(path, &argv!["update-ref", "--no-deref", "-m", "colony: detach", "HEAD", commit])?;
-        self.worktree_checkout(path)
+    pub fn worktree_detach(&self, tree: &TaskTree, commit: &Oid) -> Result<()> {
+        run_git(tree, &argv!["update-ref", "--no-deref", "-m", "colony: detach", "HEAD", commit])?;
+        self.worktree_checkout(tree)
     }
 
     /// Puts the worktree back on `branch`, its index and files with it,
     /// discarding changes.
-    pub fn worktree_attach(&self, path: &Path, branch: &str) -> Result<()> {
-        run_git(path, &argv!["symbolic-ref", "HEAD", branch_ref(branch)])?;
-        self.worktree_checkout(path)
+    pub fn worktree_attach(&self, tree: &TaskTree, branch: &str) -> Result<()> {
+        run_git(tree, &argv!["symbolic-ref", "HEAD", branch_ref(branch)])?;
+        self.worktree_checkout(tree)
     }
 
     /// Removes the worktree at `path`, discarding anything uncommitted in
@@ -196,6 +322,14 @@ impl Repo {
 fn worktree_of(entry: &Path) -> PathBuf {
     let gitdir = std::fs::read_to_string(entry.join("gitdir")).unwrap_or_default();
     Path::new(gitdir.trim()).parent().map_or_else(|| entry.to_path_buf(), Path::to_path_buf)
+}
+
+/// The git directory a worktree's `.git` file names (`gitdir: <dir>`,
+/// relative to the worktree when not absolute).
+fn gitdir_named_in(worktree: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    let named = text.lines().next()?.strip_prefix("gitdir: ")?.trim();
+    Some(worktree.join(named))
 }
 
 fn refuse_existing(path: &Path) -> Result<()> {

@@ -17,7 +17,7 @@ fn commit_all_commits_new_modified_and_deleted_files() {
     let base = t.commit_on("main", &[("old.txt", "old\n")], "add old");
     t.git(&["reset", "--quiet", "--hard"]);
     let before = t.main_state();
-    repo.worktree_add(&path, "colony-task/t", "main").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
 
     write_in(&path, "README.md", "edited\n");
     write_in(&path, "src/new.rs", "fn main() {}\n");
@@ -25,7 +25,7 @@ fn commit_all_commits_new_modified_and_deleted_files() {
     write_in(&path, ".gitignore", "target/\n");
     write_in(&path, "target/junk", "ignored\n");
 
-    let commit = repo.commit_all(&path, "Add users table", None).unwrap().expect("a commit");
+    let commit = repo.commit_all(&tree, "Add users table", None).unwrap().expect("a commit");
     assert_eq!(repo.commit_subject(&commit).unwrap(), "Add users table");
     assert_eq!(git_in(&path, &["rev-parse", "HEAD^"]), base.as_str());
     let files = git_in(&path, &["show", "--name-status", "--format=", "HEAD"]);
@@ -40,14 +40,14 @@ fn commit_all_returns_none_when_nothing_changed() {
     let t = TestRepo::new();
     let repo = t.repo();
     let path = t.worktree_path("t");
-    let start = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
+    let (tree, start) = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
 
-    assert_eq!(repo.commit_all(&path, "nothing", None).unwrap(), None);
+    assert_eq!(repo.commit_all(&tree, "nothing", None).unwrap(), None);
     // An ignored file alone is no change either.
     write_in(&path, ".git-ignored-by-exclude", "");
     std::fs::write(t.repo().git_common_dir().join("info/exclude"), ".colony/\n.git-ignored-by-exclude\n").unwrap();
-    assert_eq!(repo.commit_all(&path, "nothing", None).unwrap(), None);
-    assert!(!repo.has_commits_since(&path, &start).unwrap());
+    assert_eq!(repo.commit_all(&tree, "nothing", None).unwrap(), None);
+    assert!(!repo.has_commits_since(&t.oid("colony-task/t"), &start).unwrap());
 }
 
 #[test]
@@ -55,16 +55,16 @@ fn commit_all_works_without_a_configured_identity() {
     let t = TestRepo::without_identity();
     let repo = t.repo();
     let path = t.worktree_path("t");
-    repo.worktree_add(&path, "colony-task/t", "main").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
     write_in(&path, "a.txt", "a\n");
 
-    let commit = repo.commit_all(&path, "Add a", None).unwrap().unwrap();
+    let commit = repo.commit_all(&tree, "Add a", None).unwrap().unwrap();
     assert_eq!(author_of(&path, commit.as_str()), "colony <colony@localhost>|colony <colony@localhost>");
 
     // And with an explicit author, the committer still gets a fallback.
     write_in(&path, "b.txt", "b\n");
     let author = Identity::new("Agent Smith", "agent@example.invalid");
-    let commit = repo.commit_all(&path, "Add b", Some(&author)).unwrap().unwrap();
+    let commit = repo.commit_all(&tree, "Add b", Some(&author)).unwrap().unwrap();
     assert_eq!(author_of(&path, commit.as_str()), "Agent Smith <agent@example.invalid>|colony <colony@localhost>");
 
     // commit-tree needs an identity just the same.
@@ -79,11 +79,11 @@ fn commit_all_uses_the_given_author_and_the_configured_committer() {
     let t = TestRepo::new();
     let repo = t.repo();
     let path = t.worktree_path("t");
-    repo.worktree_add(&path, "colony-task/t", "main").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
     write_in(&path, "a.txt", "a\n");
 
     let author = Identity::new("Agent", "agent@example.invalid");
-    let commit = repo.commit_all(&path, "Add a", Some(&author)).unwrap().unwrap();
+    let commit = repo.commit_all(&tree, "Add a", Some(&author)).unwrap().unwrap();
     assert_eq!(author_of(&path, commit.as_str()), format!("Agent <agent@example.invalid>|{} <{}>", USER.0, USER.1));
 }
 
@@ -99,9 +99,9 @@ fn commit_all_skips_hooks_that_would_reject_the_commit() {
     }
     let repo = t.repo();
     let path = t.worktree_path("t");
-    repo.worktree_add(&path, "colony-task/t", "main").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
     write_in(&path, "a.txt", "a\n");
-    assert!(repo.commit_all(&path, "Add a", None).unwrap().is_some());
+    assert!(repo.commit_all(&tree, "Add a", None).unwrap().is_some());
 }
 
 #[test]
@@ -109,15 +109,15 @@ fn has_commits_since_sees_commits_the_agent_made_itself() {
     let t = TestRepo::new();
     let repo = t.repo();
     let path = t.worktree_path("t");
-    let start = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
-    assert!(!repo.has_commits_since(&path, &start).unwrap());
+    let (tree, start) = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
+    assert!(!repo.has_commits_since(&t.oid("colony-task/t"), &start).unwrap());
 
     write_in(&path, "a.txt", "a\n");
     git_in(&path, &["add", "a.txt"]);
     git_in(&path, &["commit", "--quiet", "-m", "agent's own commit"]);
 
-    assert!(repo.has_commits_since(&path, &start).unwrap());
-    assert_eq!(repo.commit_all(&path, "nothing left", None).unwrap(), None);
+    assert!(repo.has_commits_since(&t.oid("colony-task/t"), &start).unwrap());
+    assert_eq!(repo.commit_all(&tree, "nothing left", None).unwrap(), None);
 }
 
 #[test]
@@ -125,13 +125,13 @@ fn commit_all_reports_a_commit_git_refused_with_changes_staged() {
     let t = TestRepo::new();
     let repo = t.repo();
     let path = t.worktree_path("t");
-    repo.worktree_add(&path, "colony-task/t", "main").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/t", "main").unwrap();
     // A signing program that always fails makes `git commit` fail for a
     // reason other than having nothing to commit.
     t.git(&["config", "commit.gpgSign", "true"]);
     t.git(&["config", "gpg.program", "false"]);
     write_in(&path, "a.txt", "a\n");
 
-    let err = repo.commit_all(&path, "Add a", None).unwrap_err();
+    let err = repo.commit_all(&tree, "Add a", None).unwrap_err();
     assert!(matches!(&err, GitError::Failed { args, .. } if args.contains(&"commit".to_owned())), "{err}");
 }

@@ -210,14 +210,14 @@ fn bring_in_conflict_leaves_markers_then_commit_all_concludes_the_merge() {
     let before = t.main_state();
     let repo = t.repo();
     let path = t.worktree_path("a");
-    repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
     write_in(&path, "README.md", "task\n");
-    let task = repo.commit_all(&path, "Task edits readme", None).unwrap().unwrap();
+    let task = repo.commit_all(&tree, "Task edits readme", None).unwrap().unwrap();
     t.commit_on("colony/plan", &[("README.md", "integration\n")], "Integration edits readme");
     // Not about the conflicted file: left out of the subjects.
     let tip = t.commit_on("colony/plan", &[("other.txt", "o\n")], "Unrelated change");
 
-    let result = repo.bring_in(&path, &tip, None).unwrap();
+    let result = repo.bring_in(&tree, &tip, None).unwrap();
     let BringIn::Conflict(conflict) = result else {
         panic!("expected a conflict, got {result:?}");
     };
@@ -231,7 +231,7 @@ fn bring_in_conflict_leaves_markers_then_commit_all_concludes_the_merge() {
     // A resolver keeps the task's side: no change against HEAD, yet the
     // merge must still be concluded.
     write_in(&path, "README.md", "task\n");
-    let merged = repo.commit_all(&path, "Resolve conflict", None).unwrap().unwrap();
+    let merged = repo.commit_all(&tree, "Resolve conflict", None).unwrap().unwrap();
     assert_eq!(parents(&t, &merged), [task.to_string(), tip.to_string()]);
     assert!(repo.is_ancestor(&tip, &merged).unwrap());
 
@@ -247,17 +247,17 @@ fn bring_in_merges_cleanly_then_reports_up_to_date() {
     let t = with_integration();
     let repo = t.repo();
     let path = t.worktree_path("a");
-    repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
     write_in(&path, "a.txt", "a\n");
-    repo.commit_all(&path, "Task a", None).unwrap().unwrap();
+    repo.commit_all(&tree, "Task a", None).unwrap().unwrap();
     let tip = t.commit_on("colony/plan", &[("b.txt", "b\n")], "Task b");
 
-    let BringIn::Merged { commit } = repo.bring_in(&path, &tip, None).unwrap() else {
+    let BringIn::Merged { commit } = repo.bring_in(&tree, &tip, None).unwrap() else {
         panic!("expected a merge");
     };
     assert_eq!(git_in(&path, &["rev-parse", "HEAD"]), commit.as_str());
     assert!(path.join("b.txt").exists());
-    assert_eq!(repo.bring_in(&path, &tip, None).unwrap(), BringIn::UpToDate);
+    assert_eq!(repo.bring_in(&tree, &tip, None).unwrap(), BringIn::UpToDate);
 }
 
 #[test]
@@ -265,13 +265,13 @@ fn abort_merge_restores_the_worktree() {
     let t = with_integration();
     let repo = t.repo();
     let path = t.worktree_path("a");
-    repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
     write_in(&path, "README.md", "task\n");
-    let task = repo.commit_all(&path, "Task", None).unwrap().unwrap();
+    let task = repo.commit_all(&tree, "Task", None).unwrap().unwrap();
     let tip = t.commit_on("colony/plan", &[("README.md", "integration\n")], "Integration");
 
-    assert!(matches!(repo.bring_in(&path, &tip, None).unwrap(), BringIn::Conflict(_)));
-    repo.abort_merge(&path).unwrap();
+    assert!(matches!(repo.bring_in(&tree, &tip, None).unwrap(), BringIn::Conflict(_)));
+    repo.abort_merge(&tree).unwrap();
     assert_eq!(git_in(&path, &["rev-parse", "HEAD"]), task.as_str());
     assert_eq!(git_in(&path, &["status", "--porcelain"]), "");
     assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "task\n");
@@ -282,13 +282,32 @@ fn bring_in_refuses_when_uncommitted_changes_are_in_the_way() {
     let t = with_integration();
     let repo = t.repo();
     let path = t.worktree_path("a");
-    repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/a", "colony/plan").unwrap();
     write_in(&path, "a.txt", "a\n");
-    repo.commit_all(&path, "Task", None).unwrap().unwrap();
+    repo.commit_all(&tree, "Task", None).unwrap().unwrap();
     let tip = t.commit_on("colony/plan", &[("README.md", "integration\n")], "Integration");
     write_in(&path, "README.md", "uncommitted\n");
 
-    let err = repo.bring_in(&path, &tip, None).unwrap_err();
+    let err = repo.bring_in(&tree, &tip, None).unwrap_err();
     assert!(matches!(err, GitError::Failed { .. }), "{err:?}");
     assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "uncommitted\n");
+}
+
+#[test]
+fn the_first_parent_log_reads_trailers_of_merge_commits_only_down_the_first_parent() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let base = t.oid("main");
+    let side = t.commit_on("side", &[("s.txt", "s\n")], "Side\n\nColony-Task: not-first-parent");
+    let tree = Oid::parse(&t.git(&["rev-parse", "side^{tree}"])).unwrap();
+    let message = "Merge task a: A\n\nColony-Task: a\nColony-Spec: 0123abcd";
+    let merge = repo.commit_tree(&tree, &[&base, &side], message, None).unwrap();
+
+    let log = repo.first_parent_log(&merge, 0, 10).unwrap();
+    assert_eq!(log.iter().map(|c| c.commit.clone()).collect::<Vec<_>>(), [merge.clone(), base.clone()]);
+    assert_eq!(log[0].trailer("Colony-Task"), Some("a"));
+    assert_eq!(log[0].trailer("Colony-Spec"), Some("0123abcd"));
+    assert_eq!(log[1].trailer("Colony-Task"), None);
+    assert_eq!(repo.first_parent_log(&merge, 1, 10).unwrap()[0].commit, base, "skip leaves the newest out");
+    assert_eq!(repo.first_parent_log(&merge, 0, 1).unwrap().len(), 1);
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use colony_git::{GitError, Repo};
+use colony_git::{Breakage, GitError, Repo, TreeState};
 use common::{TestRepo, git_in, write_in};
 
 #[test]
@@ -13,7 +13,8 @@ fn worktree_add_list_remove_leaves_main_tree_untouched() {
     let repo = t.repo();
     let path = t.worktree_path("task-1");
 
-    let start = repo.worktree_add(&path, "colony-task/task-1", "main").unwrap();
+    let (tree, start) = repo.worktree_add(&path, "colony-task/task-1", "main").unwrap();
+    assert_eq!(repo.task_tree(&path).unwrap(), Some(tree));
     assert_eq!(start, t.oid("main"));
     assert_eq!(git_in(&path, &["symbolic-ref", "--short", "HEAD"]), "colony-task/task-1");
     assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "hello\n");
@@ -117,10 +118,10 @@ fn a_registered_worktree_has_no_files_until_checked_out() {
     let path = t.worktree_path("split");
     let start = t.oid("main");
 
-    repo.worktree_register(&path, "colony-task/split", &start).unwrap();
+    let tree = repo.worktree_register(&path, "colony-task/split", &start).unwrap();
     assert!(!path.join("README.md").exists());
     assert_eq!(repo.worktree_list().unwrap()[1].head.as_ref(), Some(&start));
-    repo.worktree_checkout(&path).unwrap();
+    repo.worktree_checkout(&tree).unwrap();
     assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "hello\n");
     assert_eq!(git_in(&path, &["status", "--porcelain"]), "", "index and files agree with HEAD");
 
@@ -140,18 +141,18 @@ fn a_worktree_detaches_at_a_commit_and_attaches_back_to_its_branch() {
     let repo = t.repo();
     let path = t.worktree_path("gate");
     let other = t.commit_on("colony-task/other", &[("other.txt", "o\n")], "Other");
-    repo.worktree_add(&path, "colony-task/gate", "main").unwrap();
+    let (tree, _) = repo.worktree_add(&path, "colony-task/gate", "main").unwrap();
     std::fs::write(path.join("README.md"), "changed\n").unwrap();
     std::fs::write(path.join("build.out"), "kept\n").unwrap();
 
-    repo.worktree_detach(&path, &other).unwrap();
+    repo.worktree_detach(&tree, &other).unwrap();
     assert_eq!(git_in(&path, &["rev-parse", "HEAD"]), other.as_str());
     assert_eq!(git_in(&path, &["branch", "--show-current"]), "", "detached");
     assert_eq!(std::fs::read_to_string(path.join("other.txt")).unwrap(), "o\n");
     assert_eq!(std::fs::read_to_string(path.join("README.md")).unwrap(), "hello\n", "changes discarded");
     assert!(path.join("build.out").exists(), "untracked output kept");
 
-    repo.worktree_attach(&path, "colony-task/gate").unwrap();
+    repo.worktree_attach(&tree, "colony-task/gate").unwrap();
     assert_eq!(git_in(&path, &["branch", "--show-current"]), "colony-task/gate");
     assert!(!path.join("other.txt").exists());
     assert_eq!(git_in(&path, &["status", "--porcelain", "--untracked-files=no"]), "");
@@ -177,13 +178,13 @@ fn worktrees_made_and_removed_side_by_side_never_collide() {
                     let name = format!("w{worker}-{round}");
                     let (path, branch) = (t.worktree_path(&name), format!("colony-task/{name}"));
                     let one_at_a_time = || serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    {
+                    let tree = {
                         let _turn = one_at_a_time();
-                        repo.worktree_register(&path, &branch, start).unwrap();
-                    }
-                    repo.worktree_checkout(&path).unwrap();
+                        repo.worktree_register(&path, &branch, start).unwrap()
+                    };
+                    repo.worktree_checkout(&tree).unwrap();
                     write_in(&path, &format!("{name}.txt"), "work\n");
-                    assert!(repo.commit_all(&path, &name, None).unwrap().is_some());
+                    assert!(repo.commit_all(&tree, &name, None).unwrap().is_some());
                     repo.worktree_discard(&path).unwrap();
                     {
                         let _turn = one_at_a_time();
@@ -196,4 +197,87 @@ fn worktrees_made_and_removed_side_by_side_never_collide() {
     });
     assert_eq!(t.worktree_paths().len(), 1);
     assert_eq!(t.git(&["branch", "--list", "colony-task/*"]), "");
+}
+
+/// An agent that deletes its worktree's `.git` and goes on writing: git run
+/// in that directory would find the user's repository above it. colony's
+/// calls name the worktree's git directory, so the commit still lands on
+/// the task branch and the user's checkout is untouched.
+#[test]
+fn a_worktree_whose_git_file_was_deleted_is_reported_and_never_redirects_a_commit() {
+    let t = TestRepo::new();
+    t.write("user.txt", "uncommitted work of the user\n");
+    let before = t.main_state();
+    let repo = t.repo();
+    let path = t.worktree_path("rm");
+    let (tree, start) = repo.worktree_add(&path, "colony-task/rm", "main").unwrap();
+
+    std::fs::remove_file(path.join(".git")).unwrap();
+    write_in(&path, "f.txt", "x\n");
+
+    assert_eq!(repo.inspect(&tree, "colony-task/rm").unwrap(), TreeState::Broken(Breakage::GitFileDeleted));
+    let commit = repo.commit_all(&tree, "Task title", None).unwrap().expect("a commit on the task branch");
+    assert_eq!(t.oid("colony-task/rm"), commit);
+    assert!(repo.has_commits_since(&commit, &start).unwrap());
+    assert_eq!(t.oid("main"), start, "the user's branch did not move");
+    assert_eq!(t.main_state(), before, "the user's checkout is untouched");
+}
+
+#[test]
+fn a_git_file_replaced_or_pointed_elsewhere_is_reported() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let path = t.worktree_path("swap");
+    let (tree, _) = repo.worktree_add(&path, "colony-task/swap", "main").unwrap();
+
+    std::fs::remove_file(path.join(".git")).unwrap();
+    git_in(&path, &["init", "--quiet"]);
+    assert_eq!(repo.inspect(&tree, "colony-task/swap").unwrap(), TreeState::Broken(Breakage::GitFileReplaced));
+
+    std::fs::remove_dir_all(path.join(".git")).unwrap();
+    let main_git = repo.git_common_dir().to_path_buf();
+    std::fs::write(path.join(".git"), format!("gitdir: {}\n", main_git.display())).unwrap();
+    assert_eq!(
+        repo.inspect(&tree, "colony-task/swap").unwrap(),
+        TreeState::Broken(Breakage::GitFileRedirected { to: main_git })
+    );
+
+    std::fs::remove_dir_all(&path).unwrap();
+    assert_eq!(repo.inspect(&tree, "colony-task/swap").unwrap(), TreeState::Broken(Breakage::Gone));
+}
+
+#[test]
+fn a_worktree_moved_off_its_branch_is_reported_and_its_head_can_be_taken() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let path = t.worktree_path("moved");
+    let (tree, start) = repo.worktree_add(&path, "colony-task/moved", "main").unwrap();
+    assert_eq!(repo.inspect(&tree, "colony-task/moved").unwrap(), TreeState::OnBranch);
+
+    git_in(&path, &["checkout", "--quiet", "-b", "other"]);
+    write_in(&path, "a.txt", "a\n");
+    git_in(&path, &["add", "a.txt"]);
+    git_in(&path, &["commit", "--quiet", "-m", "work on another branch"]);
+    let work = t.oid("other");
+    assert_eq!(
+        repo.inspect(&tree, "colony-task/moved").unwrap(),
+        TreeState::OffBranch { branch: Some("other".into()), head: Some(work.clone()) }
+    );
+
+    git_in(&path, &["checkout", "--quiet", "--detach"]);
+    assert_eq!(
+        repo.inspect(&tree, "colony-task/moved").unwrap(),
+        TreeState::OffBranch { branch: None, head: Some(work.clone()) }
+    );
+
+    write_in(&path, "b.txt", "uncommitted\n");
+    repo.take_head(&tree, "colony-task/moved", &work, &start).unwrap();
+    assert_eq!(repo.inspect(&tree, "colony-task/moved").unwrap(), TreeState::OnBranch);
+    assert_eq!(t.oid("colony-task/moved"), work);
+    let commit = repo.commit_all(&tree, "the rest", None).unwrap().expect("the uncommitted file");
+    assert_eq!(t.oid("colony-task/moved"), commit);
+
+    // The branch moved meanwhile: taking the head refuses.
+    git_in(&path, &["checkout", "--quiet", "--detach", "HEAD^"]);
+    assert!(repo.take_head(&tree, "colony-task/moved", &work, &start).is_err());
 }

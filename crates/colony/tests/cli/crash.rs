@@ -52,7 +52,7 @@ fn a_crash_before_the_branch_moves_merges_the_task_once_on_resume() {
 fn a_crash_after_the_branch_moves_completes_without_merging_again() {
     let repo = crash_then_resume("after-merge");
     let logs = repo.stdout(&["logs", "a"], 0);
-    assert!(logs.contains("is already merged"), "the second attempt finds the first one's merge: {logs}");
+    assert!(logs.contains("has this task's merge already"), "the second attempt finds the first one's merge: {logs}");
 }
 
 fn crash_in_a_train_then_resume(failpoint: &str) -> (TestRepo, String) {
@@ -73,5 +73,8 @@ fn a_crash_before_a_train_moves_the_branch_merges_each_task_once_on_resume() {
 #[test]
 fn a_crash_after_a_train_moves_the_branch_completes_its_tasks_without_merging_again() {
     let (_, logs) = crash_in_a_train_then_resume("after-train-merge");
-    assert!(logs.matches("is already merged").count() >= 2, "every rider's next attempt finds its merge: {logs}");
+    assert!(
+        logs.matches("has this task's merge already").count() >= 2,
+        "every rider's next attempt finds its merge: {logs}"
+    );
 }

@@ -228,13 +228,16 @@ fn die_merging_then_finish_elsewhere(failpoint: &str) -> (Cluster, String) {
 #[test]
 fn a_host_that_dies_after_its_push_is_not_merged_again_by_another() {
     let (_cluster, log) = die_merging_then_finish_elsewhere("after-merge");
-    assert!(log.contains("is already merged"), "the second host finds the first one's merge on the remote: {log}");
+    assert!(
+        log.contains("has this task's merge already"),
+        "the second host finds the first one's merge on the remote: {log}"
+    );
 }
 
 #[test]
 fn a_host_that_dies_before_its_push_is_merged_by_another() {
     let (cluster, log) = die_merging_then_finish_elsewhere("before-push");
-    assert!(!log.contains("is already merged") && log.contains("merged into colony/die"), "{log}");
+    assert!(!log.contains("has this task's merge already") && log.contains("merged into colony/die"), "{log}");
     let attempts = cluster.command(1, &["show", "t00", "--json"]).output().unwrap();
     let attempts: serde_json::Value = serde_json::from_slice(&attempts.stdout).unwrap();
     assert_eq!(attempts["attempts"].as_array().unwrap().len(), 2);

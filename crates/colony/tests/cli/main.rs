@@ -8,6 +8,7 @@ mod agents;
 mod background;
 mod crash;
 mod failures;
+mod hostile;
 mod hosts;
 mod land;
 mod live;

@@ -1,0 +1,103 @@
+//! Agents that attack the repository rather than do their task, through
+//! the real binary: whatever an agent does in its worktree, the user's
+//! checkout and branches are never touched, and the work colony merges is
+//! the work it checked.
+
+use crate::repo::TestRepo;
+use crate::run::merges;
+
+/// A `command` agent running `script` with `sh`: the project's own
+/// configuration, so nothing from a task reaches the shell.
+fn agent_config(script: &str) -> String {
+    let script = script.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        "[run]\nagent = \"hostile\"\nbackoff_base = \"100ms\"\nbackoff_cap = \"100ms\"\n\n\
+         [agents.hostile]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n"
+    )
+}
+
+/// A one-task plan, its task titled so that a commit made of it is known.
+const PLAN: &str = "name: p\ntasks:\n  - id: t\n    title: Hostile title\n    prompt: p\n    max_attempts: 1\n";
+
+const GIT_AS_AGENT: &str = "git -c user.name=agent -c user.email=agent@example.invalid";
+
+/// What the user has in their checkout: HEAD, its branch's commit, and
+/// the whole status, untracked files included.
+fn user_state(repo: &TestRepo) -> (String, String) {
+    (repo.git_out(&["rev-parse", "HEAD", "main"]), repo.git_out(&["status", "--porcelain", "--untracked-files=all"]))
+}
+
+/// A repository for `script` whose user has an edit and a new file not
+/// committed yet.
+fn repo_with_dirty_checkout(script: &str) -> TestRepo {
+    let repo = TestRepo::for_runs(&agent_config(script));
+    repo.write_plan("p.yaml", PLAN);
+    std::fs::write(repo.root().join("README.md"), "# A project\n\nthe user's edit, not committed\n").unwrap();
+    std::fs::write(repo.root().join("notes.txt"), "the user's new file\n").unwrap();
+    repo
+}
+
+fn reason_of(repo: &TestRepo, task: &str) -> String {
+    repo.json(&["show", task])["attempts"][0]["reason"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_agent_that_deletes_its_git_never_commits_on_the_users_branch() {
+    let script = format!("rm -rf .git; echo x > f.txt; {GIT_AS_AGENT} add -A; {GIT_AS_AGENT} commit -qm evil");
+    let repo = repo_with_dirty_checkout(&script);
+    let before = user_state(&repo);
+
+    let out = repo.stdout(&["run", "plans/p.yaml"], 3);
+
+    assert_eq!(user_state(&repo), before, "the user's branch, index and files are untouched");
+    let log = repo.git_out(&["log", "--format=%s", "main"]);
+    assert!(!log.contains("Hostile title") && !log.contains("evil"), "{log}");
+    assert_eq!(reason_of(&repo, "t"), "the agent broke its worktree: its .git file was deleted");
+    assert!(out.contains("failed:\n  t  the agent broke its worktree"), "{out}");
+}
+
+#[test]
+fn an_agent_that_points_its_git_at_the_users_repository_is_refused() {
+    let script = "printf 'gitdir: %s\\n' \"$(cd ../../.. && pwd)/.git\" > .git; echo x > f.txt";
+    let repo = repo_with_dirty_checkout(script);
+    let before = user_state(&repo);
+
+    repo.stdout(&["run", "plans/p.yaml"], 3);
+
+    assert_eq!(user_state(&repo), before);
+    let reason = reason_of(&repo, "t");
+    assert!(reason.starts_with("the agent broke its worktree: its .git file was made to point at "), "{reason}");
+}
+
+#[test]
+fn work_committed_on_another_branch_is_the_work_that_merges() {
+    let script = format!(
+        "git checkout -q -b other && echo x > f.txt && {GIT_AS_AGENT} add f.txt && {GIT_AS_AGENT} commit -qm work"
+    );
+    let repo = repo_with_dirty_checkout(&script);
+    let before = user_state(&repo);
+
+    let out = repo.stdout(&["run", "plans/p.yaml"], 0);
+
+    assert!(out.contains("all 1 task done"), "{out}");
+    assert_eq!(repo.git_out(&["show", "colony/p:f.txt"]), "x\n", "the agent's work is merged, not stranded");
+    assert_eq!(merges(&repo, "colony/p").get("Merge task t: Hostile title"), Some(&1));
+    let logs = repo.stdout(&["logs", "t"], 0);
+    assert!(logs.contains("the agent moved to branch `other`"), "{logs}");
+    assert_eq!(user_state(&repo), before);
+}
+
+#[test]
+fn an_agent_that_leaves_for_unrelated_history_fails_and_nothing_merges() {
+    let script = format!(
+        "git checkout -q --orphan elsewhere && git rm -rqf . && echo y > g.txt && {GIT_AS_AGENT} add g.txt && \
+         {GIT_AS_AGENT} commit -qm orphan"
+    );
+    let repo = repo_with_dirty_checkout(&script);
+
+    repo.stdout(&["run", "plans/p.yaml"], 3);
+
+    let reason = reason_of(&repo, "t");
+    assert!(reason.starts_with("the agent moved its worktree off its task branch to branch `elsewhere`"), "{reason}");
+    assert!(merges(&repo, "colony/p").is_empty(), "nothing was reported merged");
+}
