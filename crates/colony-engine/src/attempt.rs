@@ -68,6 +68,9 @@ pub(crate) enum Ending {
         agent: String,
         reason: String,
     },
+    /// The disk holding the worktree is full: not the agent's failure,
+    /// and no attempt can work until there is room (`room.rs`).
+    NoRoom(String),
 }
 
 /// The agent an attempt runs with.
@@ -155,9 +158,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
             self.inner.git(|r| r.worktree_discard(&worktree))?;
             self.inner.worktree_git(|r| r.worktree_forget(&worktree))?;
         }
-        // A merged attempt's branch is in the integration branch; an
-        // earlier attempt's merge found on restart never made one.
-        if matches!(outcome, Ok(Ending::Merged)) && self.made_branch.load(Ordering::SeqCst) {
+        // The branch is kept while it holds work someone may want: a failed
+        // attempt's for people to look at, a waiting one's for the person's
+        // decision. A merged one's is in the integration branch; one
+        // stopped or taken over holds work nobody goes on from.
+        let keep = matches!(outcome, Ok(Ending::Failed(_) | Ending::AwaitingApproval))
+            || outcome.as_ref().is_err_and(|e| !crate::room::out_of_room(e));
+        if !keep && self.made_branch.load(Ordering::SeqCst) {
             self.inner.git(|r| r.delete_branch(&self.branch()))?;
             self.unpublish_task_branch()?;
         }
@@ -432,6 +439,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return Ok(Some(ending));
         }
         Ok(match spoken {
+            Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. })
+                if !crate::room::has_room(&self.worktree()) =>
+            {
+                Some(Ending::NoRoom(format!("the agent failed with the disk full ({})", one_line(&reason))))
+            }
             Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. }) => Some(Ending::Failed(reason)),
             _ => None,
         })

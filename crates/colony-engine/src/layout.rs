@@ -62,9 +62,12 @@ impl Layout {
     }
 }
 
+/// Where every task branch lives.
+pub const TASK_BRANCHES: &str = "colony-task/";
+
 /// The branch an attempt works on.
 pub fn task_branch(plan: &PlanName, task: &TaskId, attempt: u32) -> String {
-    format!("colony-task/{plan}/{task}-a{attempt}")
+    format!("{TASK_BRANCHES}{plan}/{task}-a{attempt}")
 }
 
 /// The integration branch of a plan, from the configured pattern

@@ -1,10 +1,12 @@
-//! Riding out a store that cannot be reached.
+//! Riding out a store that cannot be reached or written.
 //!
 //! A shared PostgreSQL server restarts, a network blinks, an administrator
-//! ends a session: none of it is the fault of the task at hand, so none of
-//! it may fail one. The engine talks to its store through [`Patient`],
-//! which runs each call again, with a growing wait, for as long as the
-//! error is a connection error, and says so through the run's notices.
+//! ends a session, the disk under the database fills up: none of it is the
+//! fault of the task at hand, so none of it may fail one. The engine talks
+//! to its store through [`Patient`], which runs each call again, with a
+//! growing wait, for as long as the error is a connection error or a full
+//! disk, and says so through the run's notices. Claims wait like every
+//! other call, so a full disk pauses new work until there is room again.
 //! Other errors pass through at once.
 //!
 //! A write whose commit reached the server but whose answer was lost is
@@ -44,7 +46,8 @@ pub(crate) struct Patient<S> {
     /// Cancelled when the run must stop at once: a call still failing then
     /// gives up with its error.
     stop: CancellationToken,
-    last_report: std::sync::Mutex<Option<Instant>>,
+    /// When the last outage was said, and whether it was a full disk.
+    last_report: std::sync::Mutex<Option<(Instant, bool)>>,
 }
 
 impl<S: Store> Patient<S> {
@@ -71,7 +74,7 @@ impl<S: Store> Patient<S> {
         let mut failed = false;
         loop {
             match op().await {
-                Err(e) if e.is_connection() && !self.stop.is_cancelled() => {
+                Err(e) if (e.is_connection() || e.is_disk_full()) && !self.stop.is_cancelled() => {
                     failed = true;
                     self.report(&e, wait);
                     tokio::select! {
@@ -92,21 +95,26 @@ impl<S: Store> Patient<S> {
 
     fn report(&self, e: &StoreError, wait: Duration) {
         let mut last = self.last_report.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if last.is_some_and(|at| at.elapsed() < REPORT_EVERY) {
+        if last.is_some_and(|(at, _)| at.elapsed() < REPORT_EVERY) {
             return;
         }
-        *last = Some(Instant::now());
-        self.notices.say(&format!(
-            "the store is unreachable ({}); retrying in {}",
-            crate::error::error_chain(e),
-            human(wait)
-        ));
+        *last = Some((Instant::now(), e.is_disk_full()));
+        let why = crate::error::error_chain(e);
+        self.notices.say(&match e.is_disk_full() {
+            true => format!(
+                "the disk holding the store is full ({why}); new work waits until there is room, trying again in {}",
+                human(wait)
+            ),
+            false => format!("the store is unreachable ({why}); retrying in {}", human(wait)),
+        });
     }
 
     fn recovered(&self) {
         let mut last = self.last_report.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if last.take().is_some() {
-            self.notices.say("the store is reachable again");
+        match last.take() {
+            Some((_, true)) => self.notices.say("the store can be written again; new work goes on"),
+            Some((_, false)) => self.notices.say("the store is reachable again"),
+            None => {}
         }
     }
 }

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use colony_agents::{LogWriter, Pgid, boot_id, kill_group};
+use colony_agents::LogWriter;
 use colony_core::{Approval, PlanName, Review, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_git::{Oid, Repo, branch_ref};
 use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
 use tokio::sync::Mutex;
 
-use crate::attempt::{Attempt, ChosenAgent, Ending, MERGE_LOCK, merge_holder};
+use crate::attempt::{Attempt, ChosenAgent, Ending};
 use crate::error::{EngineError, error_chain};
 use crate::layout::{Layout, integration_branch};
 use crate::pacing::Pacing;
@@ -48,8 +48,8 @@ pub(crate) struct Inner<S> {
     pub repo: Repo,
     pub layout: Layout,
     pub settings: Settings,
-    host: String,
-    pid: u32,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
     plans: Mutex<HashMap<PlanName, Arc<PlanRun>>>,
     /// Creating an integration branch is check-then-create; on a shared
     /// remote, fetches into it are queued here too (git cannot update one
@@ -81,6 +81,8 @@ pub(crate) struct Inner<S> {
     tips: std::sync::Mutex<HashMap<String, Oid>>,
     /// Which tasks the integration branches hold merged.
     pub(crate) merged: crate::merged::MergedIndex,
+    /// New work waits while the disk has no room.
+    room: crate::room::Room,
     /// Worker slots not in use: a worker whose attempt waits to merge
     /// takes another (see [`Inner::run_attempt`]).
     free_slots: std::sync::Mutex<std::collections::BTreeSet<usize>>,
@@ -149,6 +151,7 @@ impl<S: Store + 'static> Engine<S> {
                 pacing: Pacing::default(),
                 tips: std::sync::Mutex::new(HashMap::new()),
                 merged: crate::merged::MergedIndex::default(),
+                room: crate::room::Room::default(),
                 free_slots: std::sync::Mutex::new(Default::default()),
                 next_slot: std::sync::atomic::AtomicUsize::new(0),
                 merging: std::sync::Mutex::new(Vec::new()),
@@ -237,7 +240,14 @@ async fn rescue_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util:
             () = tokio::time::sleep(every) => {}
             () = done.cancelled() => return,
         }
+        // Dead processes of this host first: what they held goes back
+        // without costing a try, where the lease's end would cost one.
         // A failure here is retried on the next tick.
+        if let Ok(notes) = inner.take_back_dead().await {
+            for note in notes {
+                inner.settings.notices.say(&note);
+            }
+        }
         let _ = inner.store.rescue_expired().await;
     }
 }
@@ -299,7 +309,7 @@ impl<S: Store + 'static> Inner<S> {
     async fn worker(self: Arc<Self>, mut slot: usize, shutdown: Shutdown) -> Result<(), EngineError> {
         loop {
             let worker = self.worker_id(slot);
-            if shutdown.is_draining() || self.pacing.is_halted() {
+            if shutdown.is_draining() || self.pacing.is_halted() || !self.wait_for_room(&shutdown).await {
                 return Ok(());
             }
             // Listening before the claim: an attempt that ends between an
@@ -360,6 +370,39 @@ impl<S: Store + 'static> Inner<S> {
                 Ok(true)
             }
         }
+    }
+
+    /// The disk is full: the task goes back, the try not counted, and new
+    /// work waits for room.
+    async fn out_of_room(&self, task: &TaskId, attempt: u32, why: &str, log: &mut LogWriter) -> Result<(), StoreError> {
+        crate::round::log_note(log, format!("colony: the disk is full ({why}); the task goes back to the queue"));
+        if self.room.pause(why.to_owned()) {
+            self.settings.notices.say(&format!(
+                "the disk holding the worktrees is full ({why}); new work waits until there is room, \
+                 and the tasks it stopped go back to the queue without counting a try"
+            ));
+        }
+        self.store.release(task, attempt, &format!("the disk was full: {why}")).await
+    }
+
+    /// Waits while new work is paused for want of room, looking at the
+    /// disk every few seconds. False when the run is stopping.
+    async fn wait_for_room(&self, shutdown: &Shutdown) -> bool {
+        while self.room.paused().is_some() {
+            let place = self.layout.worktrees();
+            let place = if place.is_dir() { place } else { self.layout.colony_dir() };
+            if crate::room::has_room(&place) {
+                if self.room.resume() {
+                    self.settings.notices.say("there is room on the disk again; new work goes on");
+                }
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(crate::room::LOOK_EVERY) => {}
+                () = shutdown.draining() => return false,
+            }
+        }
+        true
     }
 
     /// The lowest free worker slot, or a new one: the workers' first slots
@@ -428,6 +471,10 @@ impl<S: Store + 'static> Inner<S> {
                 self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop)
             }
             Ok(Ending::Stopped) => self.store.release(&task, attempt, "colony was stopped").await,
+            Ok(Ending::NoRoom(why)) => self.out_of_room(&task, attempt, &why, &mut log).await,
+            Err(e) if crate::room::out_of_room(&e) => {
+                self.out_of_room(&task, attempt, &error_chain(&e), &mut log).await
+            }
             Ok(Ending::AgentLocked { agent, reason }) => {
                 self.pacing.halt(format!(
                     "the `{agent}` agent is not logged in or its key was refused ({reason}); log it in \
@@ -617,73 +664,6 @@ impl<S: Store + 'static> Inner<S> {
         })
     }
 
-    /// Cleans up after runs that died: attempts of workers on this host
-    /// whose process is gone lose their lease and their process groups are
-    /// stopped; worktrees no live attempt owns are removed.
-    async fn recover(&self) -> Result<Vec<String>, EngineError> {
-        let mut notes = Vec::new();
-        let this_boot = boot_id();
-        for live in self.store.live_attempts().await? {
-            let Some((host, pid)) = parse_worker(&live.worker) else {
-                continue;
-            };
-            if host != self.host || pid == self.pid || process_alive(pid) {
-                continue;
-            }
-            if let (Some(pgid), Some(boot)) = (live.pgid, &live.boot_id)
-                && this_boot.as_ref() == Some(boot)
-                && let Ok(pgid) = Pgid::new(pgid as i32)
-            {
-                kill_group(pgid, self.settings.grace).await?;
-                notes.push(format!(
-                    "stopped the agent processes of {} attempt {} (group {})",
-                    live.task,
-                    live.attempt,
-                    pgid.get()
-                ));
-            }
-            self.store.unlock(MERGE_LOCK, &merge_holder(&live.worker, &live.task, live.attempt)).await?;
-            match self.store.expire(&live.task, live.attempt).await {
-                Ok(r) => notes.push(format!("{} attempt {} of a dead run: {}", r.task, r.attempt, r.now)),
-                Err(StoreError::LeaseLost { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        // Another colony may be running on this repository. A worktree is
-        // made only after its attempt's claim has committed, so asking the
-        // store about each one after listing it never takes a live one.
-        let root = self.layout.worktrees();
-        for wt in self.worktree_git(|r| r.worktree_list())? {
-            if wt.path.starts_with(&root) && !self.attempt_is_live(&wt.path).await? {
-                self.worktree_git(|r| r.worktree_remove(&wt.path))?;
-                notes.push(format!("removed the leftover worktree {}", wt.path.display()));
-            }
-        }
-        if let Ok(entries) = std::fs::read_dir(&root) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if !self.attempt_is_live(&path).await? {
-                    std::fs::remove_dir_all(&path).map_err(|source| EngineError::Io { path: path.clone(), source })?;
-                    notes.push(format!("removed the leftover directory {}", path.display()));
-                }
-            }
-        }
-        Ok(notes)
-    }
-
-    /// Whether the worktree at `path` belongs to an attempt that holds its
-    /// task's lease now.
-    async fn attempt_is_live(&self, path: &std::path::Path) -> Result<bool, EngineError> {
-        let Some((task, attempt)) = path.file_name().and_then(|n| n.to_str()).and_then(parse_worktree_name) else {
-            return Ok(false);
-        };
-        let Some(detail) = self.store.task(task).await? else {
-            return Ok(false);
-        };
-        let t = &detail.record.task;
-        Ok(t.attempt == attempt && t.status().is_leased())
-    }
-
     async fn report(
         &self,
         wall: Duration,
@@ -748,52 +728,4 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
-}
-
-/// `<task>-a<n>` back into the task and attempt.
-fn parse_worktree_name(name: &str) -> Option<(&str, u32)> {
-    let (task, attempt) = name.rsplit_once("-a")?;
-    Some((task, attempt.parse().ok()?))
-}
-
-/// `host:pid:slot` back into its host and pid.
-fn parse_worker(worker: &str) -> Option<(&str, u32)> {
-    let mut parts = worker.rsplitn(3, ':');
-    let _slot = parts.next()?;
-    let pid = parts.next()?.parse().ok()?;
-    Some((parts.next()?, pid))
-}
-
-/// Whether a process runs: it exists and is not a zombie waiting to be
-/// reaped (a killed colony can linger as one for a few seconds).
-fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
-        Err(_) => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worktree_names_round_trip() {
-        assert_eq!(parse_worktree_name("db-schema-a12"), Some(("db-schema", 12)));
-        assert_eq!(parse_worktree_name("x-a-a2"), Some(("x-a", 2)));
-        assert_eq!(parse_worktree_name("stray"), None);
-    }
-
-    #[test]
-    fn worker_ids_round_trip() {
-        assert_eq!(parse_worker("host-1:4242:3"), Some(("host-1", 4242)));
-        assert_eq!(parse_worker("a:b:c:7:0"), Some(("a:b:c", 7)));
-        assert_eq!(parse_worker("w1"), None);
-    }
-
-    #[test]
-    fn this_process_is_alive_and_a_free_pid_is_not() {
-        assert!(process_alive(std::process::id()));
-        assert!(!process_alive(u32::MAX - 1));
-    }
 }

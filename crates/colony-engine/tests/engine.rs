@@ -207,7 +207,8 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
     let status = orphan.wait().unwrap();
     assert!(!status.success(), "the orphaned agent was killed: {status:?}");
     let detail = f.store.task("a").await.unwrap().unwrap();
-    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("expired"));
+    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("released"), "colony's death costs no try");
+    assert_eq!(detail.record.task.tries, 1, "only the attempt that merged counts");
     assert_eq!(f.worktrees(), 1);
 }
 

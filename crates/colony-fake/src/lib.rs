@@ -12,7 +12,8 @@
 //! 1. read the whole prompt, the task and its block; anything malformed is
 //!    reported on stderr with exit code 2, before anything changes;
 //! 2. on attempts up to `fail_attempts`, fail at once with exit code 1;
-//! 3. print the `print` lines, then stay silent `silent_after_print_ms`;
+//! 3. print the `print` lines, then stay silent `silent_after_print_ms`,
+//!    then wait until the file `wait_for` exists;
 //! 4. change files: `fix_on_feedback` when there is feedback, else `write`
 //!    then `append`, else nothing with `no_changes`, else write
 //!    `colony-fake/<task-id>.txt` holding the prompt;
@@ -94,6 +95,12 @@ impl Run {
         }
         if s.silent_after_print_ms > 0 {
             sleep(Duration::from_millis(s.silent_after_print_ms));
+        }
+        if let Some(file) = &s.wait_for {
+            println!("fake: waiting for {}", file.display());
+            while !file.exists() {
+                sleep(Duration::from_millis(10));
+            }
         }
         let mut out = io::stdout();
         work::change_files(s, self.task.id.as_str(), &self.prompt, self.feedback, &mut out)?;

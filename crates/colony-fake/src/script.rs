@@ -25,6 +25,9 @@ pub struct Script {
     pub commit: bool,
     /// Pause before finishing.
     pub sleep_ms: u64,
+    /// Before changing files, wait until this file exists (an absolute
+    /// path): a test lets the agent work when it is ready for it.
+    pub wait_for: Option<std::path::PathBuf>,
     /// Lines for stdout.
     pub print: Vec<String>,
     /// After printing, say nothing for this long (to trip a silence timeout).
@@ -119,9 +122,10 @@ mod tests {
         let s = Script::new(Some(&json!({
             "write": {"a": "1"}, "append": {"b": "2"}, "commit": true, "sleep_ms": 5,
             "print": ["x"], "silent_after_print_ms": 6, "hang": true, "crash": true,
-            "exit": 7, "fail_attempts": 2, "fix_on_feedback": {"./c/d": "3"},
+            "exit": 7, "fail_attempts": 2, "fix_on_feedback": {"./c/d": "3"}, "wait_for": "/tmp/go",
         })))
         .unwrap();
+        assert_eq!(s.wait_for.as_deref(), Some(Path::new("/tmp/go")));
         assert_eq!((s.write["a"].as_str(), s.append["b"].as_str()), ("1", "2"));
         assert_eq!((s.commit, s.sleep_ms, s.print.as_slice()), (true, 5, ["x".to_owned()].as_slice()));
         assert_eq!((s.silent_after_print_ms, s.hang, s.crash), (6, true, true));

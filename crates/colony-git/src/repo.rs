@@ -165,6 +165,22 @@ impl Repo {
         Ok(())
     }
 
+    /// The local branches whose names start with `prefix` (`colony-task/`),
+    /// by their short names.
+    pub fn branches(&self, prefix: &str) -> Result<Vec<String>> {
+        // for-each-ref matches whole path components: ask for the
+        // directory the prefix is in, and keep what starts with it.
+        let pattern = format!("refs/heads/{}", &prefix[..prefix.rfind('/').map_or(0, |i| i + 1)]);
+        let output =
+            run_git(&self.top_level, &argv!["for-each-ref", "--format=%(refname)", "--end-of-options", pattern])?;
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|r| r.strip_prefix("refs/heads/"))
+            .filter(|name| name.starts_with(prefix))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Whether commit `a` is reachable from `b` (true when they are equal).
     pub fn is_ancestor(&self, a: &Oid, b: &Oid) -> Result<bool> {
         let args = argv!["merge-base", "--is-ancestor", a, b];

@@ -87,6 +87,19 @@ fn branches_are_created_and_deleted_without_checkout() {
 }
 
 #[test]
+fn branches_are_listed_by_prefix() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    for name in ["colony-task/p/a-a1", "colony-task/p/b-a2", "colony-tasks", "colony/p"] {
+        repo.create_branch(name, "main").unwrap();
+    }
+    assert_eq!(repo.branches("colony-task/").unwrap(), ["colony-task/p/a-a1", "colony-task/p/b-a2"]);
+    assert_eq!(repo.branches("colony-task/p/b").unwrap(), ["colony-task/p/b-a2"]);
+    assert_eq!(repo.branches("colony-t").unwrap(), ["colony-task/p/a-a1", "colony-task/p/b-a2", "colony-tasks"]);
+    assert!(repo.branches("nothing/").unwrap().is_empty());
+}
+
+#[test]
 fn rev_parse_peels_tags_and_reports_missing_revisions() {
     let t = TestRepo::new();
     t.git(&["-c", "user.name=T", "-c", "user.email=t@t", "tag", "-a", "v1", "-m", "v1"]);

@@ -75,6 +75,16 @@ impl StoreError {
         }
     }
 
+    /// The disk holding the database is full (SQLite's `SQLITE_FULL`,
+    /// PostgreSQL's `disk_full`): nothing was written, and nothing can be
+    /// until there is room.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("13" | "53100")),
+            _ => false,
+        }
+    }
+
     /// A transient conflict worth running the transaction again for:
     /// PostgreSQL deadlock or serialization failure, SQLite busy.
     pub(crate) fn is_transient(&self) -> bool {

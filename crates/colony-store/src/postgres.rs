@@ -102,14 +102,13 @@ impl Backend for Postgres {
     type Tx = PgTx;
 
     async fn begin_write(&self) -> Result<PgTx> {
-        Ok(PgTx::new(self.pool.begin().await?, None))
+        PgTx::begin(&self.pool, None, None).await
     }
 
     /// One snapshot for every query of a read, so a task's detail never
     /// mixes its state before a commit with its attempts after it.
     async fn begin_read(&self) -> Result<PgTx> {
-        let tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-        Ok(PgTx::new(tx, None))
+        PgTx::begin(&self.pool, Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), None).await
     }
 
     /// On a connection of its own, outside the store's pool, which it would

@@ -50,16 +50,54 @@ macro_rules! sql_tx {
         lock_file_claims: $lock_file_claims:expr,
         notify_ready: $notify_ready:expr
     ) => {
-        /// An open transaction, and for SQLite writes colony's write lock,
-        /// held until the transaction ends.
+        /// An open transaction on a connection of the pool, and for SQLite
+        /// writes colony's write lock, held until the transaction ends.
+        ///
+        /// The transaction is driven through sqlx's `TransactionManager`
+        /// rather than a `sqlx::Transaction`, so that the connection is
+        /// still at hand when a commit or rollback fails: SQLite ends the
+        /// transaction itself on a full disk, and a connection whose
+        /// bookkeeping still counts it open would refuse every later
+        /// `BEGIN` ("non-zero transaction depth").
         pub struct $tx {
-            tx: sqlx::Transaction<'static, $db>,
+            conn: sqlx::pool::PoolConnection<$db>,
+            open: bool,
             _lock: Option<$crate::sqlite::WriteLock>,
         }
 
         impl $tx {
-            fn new(tx: sqlx::Transaction<'static, $db>, lock: Option<$crate::sqlite::WriteLock>) -> Self {
-                $tx { tx, _lock: lock }
+            /// Begins a transaction with `statement` (`BEGIN` when `None`).
+            async fn begin(
+                pool: &sqlx::Pool<$db>,
+                statement: Option<&'static str>,
+                lock: Option<$crate::sqlite::WriteLock>,
+            ) -> $crate::tx::Result<Self> {
+                use sqlx::SqlSafeStr;
+                use sqlx_core::transaction::TransactionManager;
+                let mut conn = pool.acquire().await?;
+                let statement = statement.map(SqlSafeStr::into_sql_str);
+                <$db as sqlx::Database>::TransactionManager::begin(&mut conn, statement).await?;
+                Ok($tx { conn, open: true, _lock: lock })
+            }
+
+            /// After a commit or rollback that failed: ends whatever is left
+            /// of the transaction, or, when that fails too, closes the
+            /// connection rather than give it back to the pool in doubt.
+            async fn settle(&mut self) {
+                use sqlx_core::transaction::TransactionManager;
+                type Manager = <$db as sqlx::Database>::TransactionManager;
+                if Manager::get_transaction_depth(&self.conn) > 0 && Manager::rollback(&mut self.conn).await.is_err() {
+                    self.conn.close_on_drop();
+                }
+            }
+        }
+
+        impl Drop for $tx {
+            fn drop(&mut self) {
+                use sqlx_core::transaction::TransactionManager;
+                if self.open {
+                    <$db as sqlx::Database>::TransactionManager::start_rollback(&mut self.conn);
+                }
             }
         }
 
@@ -130,7 +168,7 @@ macro_rules! sql_tx {
                 } else {
                     concat!("SELECT ", $crate::sql::task_columns!(), " FROM tasks WHERE id = $1")
                 };
-                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await?;
+                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.conn).await?;
                 match row {
                     Some(row) => Ok(Some(task_cols(&row)?.into_task()?)),
                     None => Ok(None),
@@ -156,7 +194,7 @@ macro_rules! sql_tx {
                 .bind(c.reason)
                 .bind(c.blocked_by)
                 .bind(now)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await?;
                 Ok(())
             }
@@ -188,7 +226,7 @@ macro_rules! sql_tx {
                 .bind(c.reason)
                 .bind(c.blocked_by)
                 .bind(now)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await?;
                 Ok(())
             }
@@ -200,7 +238,7 @@ macro_rules! sql_tx {
                     .bind(json)
                     .bind(&spec.title)
                     .bind(spec.priority as i64)
-                    .execute(&mut *self.tx)
+                    .execute(&mut *self.conn)
                     .await?;
                 Ok(())
             }
@@ -209,7 +247,7 @@ macro_rules! sql_tx {
                 sqlx::query("UPDATE tasks SET path_weight = $2 WHERE id = $1 AND path_weight <> $2")
                     .bind(id.as_str())
                     .bind(weight)
-                    .execute(&mut *self.tx)
+                    .execute(&mut *self.conn)
                     .await?;
                 Ok(())
             }
@@ -217,18 +255,18 @@ macro_rules! sql_tx {
             async fn spec(&mut self, id: &str) -> $crate::tx::Result<colony_core::TaskSpec> {
                 let text: String = sqlx::query_scalar("SELECT spec FROM tasks WHERE id = $1")
                     .bind(id)
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(&mut *self.conn)
                     .await?;
                 $crate::row::json(format!("spec of task {id}"), &text)
             }
 
             async fn replace_deps(&mut self, id: &colony_core::TaskId, deps: &[colony_core::TaskId]) -> $crate::tx::Result<()> {
-                sqlx::query("DELETE FROM task_deps WHERE task = $1").bind(id.as_str()).execute(&mut *self.tx).await?;
+                sqlx::query("DELETE FROM task_deps WHERE task = $1").bind(id.as_str()).execute(&mut *self.conn).await?;
                 for dep in deps {
                     sqlx::query("INSERT INTO task_deps (task, dep) VALUES ($1, $2)")
                         .bind(id.as_str())
                         .bind(dep.as_str())
-                        .execute(&mut *self.tx)
+                        .execute(&mut *self.conn)
                         .await?;
                 }
                 Ok(())
@@ -237,7 +275,7 @@ macro_rules! sql_tx {
             async fn deps(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
                 let rows: Vec<String> = sqlx::query_scalar("SELECT dep FROM task_deps WHERE task = $1 ORDER BY dep")
                     .bind(id)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 ids(rows)
             }
@@ -249,20 +287,20 @@ macro_rules! sql_tx {
                     " FROM tasks WHERE id IN (SELECT dep FROM task_deps WHERE task = $1) ORDER BY id"
                 ))
                 .bind(id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.conn)
                 .await?;
                 rows.iter().map(|row| task_cols(row)?.into_task()).collect()
             }
 
             async fn dependents_locked(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::Task>> {
-                let rows = sqlx::query($dependents_locked).bind(id).fetch_all(&mut *self.tx).await?;
+                let rows = sqlx::query($dependents_locked).bind(id).fetch_all(&mut *self.conn).await?;
                 rows.iter().map(|row| task_cols(row)?.into_task()).collect()
             }
 
             async fn dependents(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
                 let rows: Vec<String> = sqlx::query_scalar("SELECT task FROM task_deps WHERE dep = $1 ORDER BY task")
                     .bind(id)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 ids(rows)
             }
@@ -272,7 +310,7 @@ macro_rules! sql_tx {
                 now: colony_core::Millis,
             ) -> $crate::tx::Result<Option<(colony_core::Task, colony_core::TaskSpec)>> {
                 use sqlx::Row;
-                let Some(row) = sqlx::query($pick_ready).bind(now).fetch_optional(&mut *self.tx).await? else {
+                let Some(row) = sqlx::query($pick_ready).bind(now).fetch_optional(&mut *self.conn).await? else {
                     return Ok(None);
                 };
                 let task = task_cols(&row)?.into_task()?;
@@ -288,7 +326,7 @@ macro_rules! sql_tx {
                 )
                 .bind(now)
                 .bind(limit)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.conn)
                 .await?;
                 ids(rows)
             }
@@ -299,7 +337,7 @@ macro_rules! sql_tx {
                 now: colony_core::Millis,
             ) -> $crate::tx::Result<Option<(colony_core::Task, colony_core::TaskSpec)>> {
                 use sqlx::Row;
-                let Some(row) = sqlx::query($lock_ready).bind(id.as_str()).bind(now).fetch_optional(&mut *self.tx).await? else {
+                let Some(row) = sqlx::query($lock_ready).bind(id.as_str()).bind(now).fetch_optional(&mut *self.conn).await? else {
                     return Ok(None);
                 };
                 let task = task_cols(&row)?.into_task()?;
@@ -309,13 +347,13 @@ macro_rules! sql_tx {
             }
 
             async fn lock_file_claims(&mut self) -> $crate::tx::Result<()> {
-                sqlx::query($lock_file_claims).execute(&mut *self.tx).await?;
+                sqlx::query($lock_file_claims).execute(&mut *self.conn).await?;
                 Ok(())
             }
 
             async fn leased_specs(&mut self) -> $crate::tx::Result<Vec<colony_core::TaskSpec>> {
                 let rows: Vec<String> = sqlx::query_scalar("SELECT spec FROM tasks WHERE lease_until IS NOT NULL")
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 rows.iter().map(|s| $crate::row::json("a leased task's spec", s)).collect()
             }
@@ -334,7 +372,7 @@ macro_rules! sql_tx {
                 .bind(attempt as i64)
                 .bind(pgid)
                 .bind(boot_id)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -346,7 +384,7 @@ macro_rules! sql_tx {
                      LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempt \
                      WHERE t.lease_until IS NOT NULL ORDER BY t.id",
                 )
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.conn)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -378,7 +416,7 @@ macro_rules! sql_tx {
                 .bind(holder)
                 .bind(until)
                 .bind(now)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -387,7 +425,7 @@ macro_rules! sql_tx {
                 sqlx::query("DELETE FROM locks WHERE name = $1 AND holder = $2")
                     .bind(name)
                     .bind(holder)
-                    .execute(&mut *self.tx)
+                    .execute(&mut *self.conn)
                     .await?;
                 Ok(())
             }
@@ -397,7 +435,7 @@ macro_rules! sql_tx {
                     .bind(name)
                     .bind(holder)
                     .bind(now)
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(&mut *self.conn)
                     .await?;
                 Ok(n == 1)
             }
@@ -407,7 +445,7 @@ macro_rules! sql_tx {
                     .bind(id.as_str())
                     .bind(attempt as i64)
                     .bind(commit)
-                    .execute(&mut *self.tx)
+                    .execute(&mut *self.conn)
                     .await?;
                 Ok(())
             }
@@ -418,7 +456,7 @@ macro_rules! sql_tx {
                     "SELECT attempt, merge_commit FROM attempts WHERE task = $1 AND merge_commit IS NOT NULL ORDER BY attempt",
                 )
                 .bind(id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.conn)
                 .await?;
                 rows.iter().map(|r| Ok((r.try_get::<i64, _>("attempt")? as u32, r.try_get("merge_commit")?))).collect()
             }
@@ -427,7 +465,7 @@ macro_rules! sql_tx {
                 let rows: Vec<String> =
                     sqlx::query_scalar("SELECT id FROM tasks WHERE lease_until IS NOT NULL AND lease_until < $1 ORDER BY lease_until")
                         .bind(now)
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(&mut *self.conn)
                         .await?;
                 ids(rows)
             }
@@ -439,7 +477,7 @@ macro_rules! sql_tx {
                 .bind(id.as_str())
                 .bind(attempt as i64)
                 .bind(until)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -450,7 +488,7 @@ macro_rules! sql_tx {
                     .bind(attempt as i64)
                     .bind(worker)
                     .bind(now)
-                    .execute(&mut *self.tx)
+                    .execute(&mut *self.conn)
                     .await?;
                 Ok(())
             }
@@ -471,7 +509,7 @@ macro_rules! sql_tx {
                 .bind(now)
                 .bind(outcome)
                 .bind(reason)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await?;
                 Ok(())
             }
@@ -479,13 +517,13 @@ macro_rules! sql_tx {
             async fn next_ords(&mut self, n: i64) -> $crate::tx::Result<i64> {
                 let end: i64 = sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'task_ord' RETURNING value")
                     .bind(n)
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(&mut *self.conn)
                     .await?;
                 Ok(end - n + 1)
             }
 
             async fn plan_head(&mut self, name: &str) -> $crate::tx::Result<Option<String>> {
-                Ok(sqlx::query_scalar("SELECT body FROM plans WHERE name = $1").bind(name).fetch_optional(&mut *self.tx).await?)
+                Ok(sqlx::query_scalar("SELECT body FROM plans WHERE name = $1").bind(name).fetch_optional(&mut *self.conn).await?)
             }
 
             async fn put_plan(&mut self, name: &colony_core::PlanName, source: &str, head: &str, now: colony_core::Millis) -> $crate::tx::Result<()> {
@@ -497,7 +535,7 @@ macro_rules! sql_tx {
                 .bind(source)
                 .bind(head)
                 .bind(now)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await?;
                 Ok(())
             }
@@ -505,7 +543,7 @@ macro_rules! sql_tx {
             async fn plan_task_ids(&mut self, name: &str) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
                 let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM tasks WHERE plan = $1 ORDER BY ord")
                     .bind(name)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 ids(rows)
             }
@@ -513,7 +551,7 @@ macro_rules! sql_tx {
             async fn append(&mut self, events: &[(Option<colony_core::TaskId>, colony_core::EventKind)], now: colony_core::Millis) -> $crate::tx::Result<()> {
                 let last: i64 = sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'event_seq' RETURNING value")
                     .bind(events.len() as i64)
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(&mut *self.conn)
                     .await?;
                 let first = last - events.len() as i64 + 1;
                 // Many rows a statement (its text holds only placeholders),
@@ -528,14 +566,14 @@ macro_rules! sql_tx {
                             .push_bind(kind.name())
                             .push_bind(serde_json::to_string(kind).expect("an event always serializes"));
                     });
-                    builder.build().execute(&mut *self.tx).await?;
+                    builder.build().execute(&mut *self.conn).await?;
                 }
                 // Delivered on commit, to every process listening.
                 let notify: Option<&str> = $notify_ready;
                 if let Some(notify) = notify
                     && events.iter().any(|(_, kind)| $crate::ops::wakes_claimers(kind))
                 {
-                    sqlx::query(notify).execute(&mut *self.tx).await?;
+                    sqlx::query(notify).execute(&mut *self.conn).await?;
                 }
                 Ok(())
             }
@@ -543,7 +581,7 @@ macro_rules! sql_tx {
             async fn list(&mut self, filter: &$crate::types::TaskFilter) -> $crate::tx::Result<Vec<$crate::types::TaskRecord>> {
                 use sqlx::Row;
                 let mut deps: std::collections::HashMap<String, Vec<colony_core::TaskId>> = std::collections::HashMap::new();
-                let dep_rows = sqlx::query("SELECT task, dep FROM task_deps ORDER BY task, dep").fetch_all(&mut *self.tx).await?;
+                let dep_rows = sqlx::query("SELECT task, dep FROM task_deps ORDER BY task, dep").fetch_all(&mut *self.conn).await?;
                 for row in dep_rows {
                     let task: String = row.try_get("task")?;
                     let dep: String = row.try_get("dep")?;
@@ -552,7 +590,7 @@ macro_rules! sql_tx {
                 let rows = sqlx::query(
                     concat!("SELECT ", $crate::sql::record_columns!(), " FROM tasks ORDER BY ord"),
                 )
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.conn)
                 .await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
@@ -575,7 +613,7 @@ macro_rules! sql_tx {
                     concat!("SELECT ", $crate::sql::record_columns!(), " FROM tasks WHERE id = $1"),
                 )
                 .bind(id)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(&mut *self.conn)
                 .await?;
                 let Some(row) = row else { return Ok(None) };
                 let deps = $crate::tx::Tx::deps(self, id).await?;
@@ -589,7 +627,7 @@ macro_rules! sql_tx {
                      FROM attempts WHERE task = $1 ORDER BY attempt",
                 )
                 .bind(id)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.conn)
                 .await?;
                 rows.iter()
                     .map(|row| {
@@ -609,7 +647,7 @@ macro_rules! sql_tx {
             async fn task_events(&mut self, id: &str) -> $crate::tx::Result<Vec<colony_core::Event>> {
                 let rows = sqlx::query("SELECT seq, at, task, data FROM events WHERE task = $1 ORDER BY seq")
                     .bind(id)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 rows.iter().map(event_row).collect()
             }
@@ -618,7 +656,7 @@ macro_rules! sql_tx {
                 let rows = sqlx::query("SELECT seq, at, task, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
                     .bind(since)
                     .bind(limit)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 rows.iter().map(event_row).collect()
             }
@@ -628,12 +666,12 @@ macro_rules! sql_tx {
                 id: &colony_core::TaskId,
                 decision: &$crate::types::Decision,
             ) -> $crate::tx::Result<()> {
-                sqlx::query("DELETE FROM decisions WHERE task = $1").bind(id.as_str()).execute(&mut *self.tx).await?;
+                sqlx::query("DELETE FROM decisions WHERE task = $1").bind(id.as_str()).execute(&mut *self.conn).await?;
                 sqlx::query("INSERT INTO decisions (task, attempt, feedback) VALUES ($1, $2, $3)")
                     .bind(id.as_str())
                     .bind(decision.attempt as i64)
                     .bind(decision.feedback.as_deref())
-                    .execute(&mut *self.tx)
+                    .execute(&mut *self.conn)
                     .await?;
                 Ok(())
             }
@@ -645,7 +683,7 @@ macro_rules! sql_tx {
                 use sqlx::Row;
                 let row = sqlx::query("DELETE FROM decisions WHERE task = $1 RETURNING attempt, feedback")
                     .bind(id.as_str())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(&mut *self.conn)
                     .await?;
                 row.map(|row| {
                     Ok($crate::types::Decision {
@@ -674,7 +712,7 @@ macro_rules! sql_tx {
                 .bind(usage.output as i64)
                 .bind(usage.cached as i64)
                 .bind(usage.cost_usd)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await?;
                 Ok(())
             }
@@ -688,14 +726,14 @@ macro_rules! sql_tx {
                      CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
                      CAST(SUM(cost_usd) AS DOUBLE PRECISION) AS cost_usd FROM attempts",
                 )
-                .fetch_one(&mut *self.tx)
+                .fetch_one(&mut *self.conn)
                 .await?;
                 usage_cols(&row)
             }
 
             async fn status_counts(&mut self) -> $crate::tx::Result<Vec<(String, i64)>> {
                 use sqlx::Row;
-                let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").fetch_all(&mut *self.tx).await?;
+                let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").fetch_all(&mut *self.conn).await?;
                 rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
             }
 
@@ -705,7 +743,7 @@ macro_rules! sql_tx {
                     "SELECT p.name, p.source, p.added_at, (SELECT COUNT(*) FROM tasks t WHERE t.plan = p.name) AS n \
                      FROM plans p ORDER BY p.added_at, p.name",
                 )
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.conn)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -726,13 +764,13 @@ macro_rules! sql_tx {
             async fn plan_specs(&mut self, name: &str) -> $crate::tx::Result<Vec<colony_core::TaskSpec>> {
                 let rows: Vec<String> = sqlx::query_scalar("SELECT spec FROM tasks WHERE plan = $1 ORDER BY ord")
                     .bind(name)
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 rows.iter().map(|s| $crate::row::json(format!("a task spec of plan {name}"), s)).collect()
             }
 
             async fn last_seq(&mut self) -> $crate::tx::Result<i64> {
-                Ok(sqlx::query_scalar("SELECT value FROM counters WHERE name = 'event_seq'").fetch_one(&mut *self.tx).await?)
+                Ok(sqlx::query_scalar("SELECT value FROM counters WHERE name = 'event_seq'").fetch_one(&mut *self.conn).await?)
             }
 
             async fn page(&mut self, query: &$crate::types::TaskQuery) -> $crate::tx::Result<$crate::types::TaskPage> {
@@ -759,12 +797,12 @@ macro_rules! sql_tx {
                 let pattern = query.text.as_deref().filter(|t| !t.is_empty()).map($crate::sql::like_pattern);
                 let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) AS n FROM tasks");
                 push_filter(&mut count, query, &pattern);
-                let total: i64 = count.build().fetch_one(&mut *self.tx).await?.try_get("n")?;
+                let total: i64 = count.build().fetch_one(&mut *self.conn).await?.try_get("n")?;
                 let mut page = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", $crate::sql::record_columns!(), " FROM tasks"));
                 push_filter(&mut page, query, &pattern);
                 page.push(" ORDER BY ord LIMIT ").push_bind(query.limit.min(i64::MAX as u64) as i64);
                 page.push(" OFFSET ").push_bind(query.offset.min(i64::MAX as u64) as i64);
-                let rows = page.build().fetch_all(&mut *self.tx).await?;
+                let rows = page.build().fetch_all(&mut *self.conn).await?;
                 let mut deps: std::collections::HashMap<String, Vec<colony_core::TaskId>> = std::collections::HashMap::new();
                 if !rows.is_empty() {
                     let mut q = sqlx::QueryBuilder::<$db>::new("SELECT task, dep FROM task_deps WHERE task IN (");
@@ -773,7 +811,7 @@ macro_rules! sql_tx {
                         list.push_bind(row.try_get::<String, _>("id")?);
                     }
                     list.push_unseparated(") ORDER BY task, dep");
-                    for row in q.build().fetch_all(&mut *self.tx).await? {
+                    for row in q.build().fetch_all(&mut *self.conn).await? {
                         let task: String = row.try_get("task")?;
                         deps.entry(task).or_default().extend(ids(vec![row.try_get("dep")?])?);
                     }
@@ -793,7 +831,7 @@ macro_rules! sql_tx {
                      LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempt \
                      WHERE t.lease_until IS NOT NULL ORDER BY a.started_at, t.id",
                 )
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.conn)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -820,17 +858,29 @@ macro_rules! sql_tx {
                     "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(ended_at - started_at), 0) AS BIGINT) AS ms \
                      FROM attempts WHERE outcome = 'done'",
                 )
-                .fetch_one(&mut *self.tx)
+                .fetch_one(&mut *self.conn)
                 .await?;
                 Ok($crate::types::AttemptStats { done: row.try_get::<i64, _>("n")? as u64, done_ms: row.try_get("ms")? })
             }
 
-            async fn commit(self) -> $crate::tx::Result<()> {
-                Ok(self.tx.commit().await?)
+            async fn commit(mut self) -> $crate::tx::Result<()> {
+                use sqlx_core::transaction::TransactionManager;
+                self.open = false;
+                let committed = <$db as sqlx::Database>::TransactionManager::commit(&mut self.conn).await;
+                if committed.is_err() {
+                    self.settle().await;
+                }
+                Ok(committed?)
             }
 
-            async fn rollback(self) -> $crate::tx::Result<()> {
-                Ok(self.tx.rollback().await?)
+            async fn rollback(mut self) -> $crate::tx::Result<()> {
+                use sqlx_core::transaction::TransactionManager;
+                self.open = false;
+                let rolled_back = <$db as sqlx::Database>::TransactionManager::rollback(&mut self.conn).await;
+                if rolled_back.is_err() {
+                    self.settle().await;
+                }
+                Ok(rolled_back?)
             }
         }
     };

@@ -134,12 +134,11 @@ impl Backend for Sqlite {
     async fn begin_write(&self) -> Result<SqliteTx> {
         let gate = self.write_gate.clone().lock_owned().await;
         let file = FileLock::acquire(gate.clone()).await.map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(SqliteTx::new(tx, Some(WriteLock { _file: file, _gate: gate })))
+        SqliteTx::begin(&self.pool, Some("BEGIN IMMEDIATE"), Some(WriteLock { _file: file, _gate: gate })).await
     }
 
     async fn begin_read(&self) -> Result<SqliteTx> {
-        Ok(SqliteTx::new(self.pool.begin().await?, None))
+        SqliteTx::begin(&self.pool, None, None).await
     }
 
     async fn ready_listener(&self) -> Result<Option<crate::ReadyListener>> {

@@ -176,7 +176,9 @@ const TRANSIENT_RETRIES: u32 = 12;
 /// and runs it again on a transient conflict. A failed body is rolled back
 /// before this returns: a transaction merely dropped is rolled back later,
 /// and until then its row locks make `SKIP LOCKED` claims pass over rows
-/// that are free.
+/// that are free. The body's error is the one returned: a rollback that
+/// fails too (a full disk fails both) leaves the connection closed, not
+/// in doubt (see `sql.rs`).
 macro_rules! write_tx {
     ($self:ident, |$tx:ident, $now:ident| $body:expr) => {{
         let mut tries = 0u32;
@@ -191,7 +193,7 @@ macro_rules! write_tx {
                         Ok(value)
                     }
                     Err(e) => {
-                        Tx::rollback($tx).await?;
+                        let _ = Tx::rollback($tx).await;
                         Err(e)
                     }
                 }

@@ -24,6 +24,9 @@ const CONFIG_FILE: &str = "colony.toml";
 const EXCLUDE_LINE: &str = "/.colony/";
 
 pub async fn run(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
+    if let StoreUrl::Sqlite(path) = &ctx.url {
+        ctx.refuse_lost_store(path, true)?;
+    }
     let mut done = Vec::new();
     let mut changed = false;
     let mut step = |did_change: bool, line: String| {

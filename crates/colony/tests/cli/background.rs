@@ -4,7 +4,7 @@
 //! process still running when its `Background` is dropped is killed.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -19,22 +19,46 @@ pub struct Background {
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
+    errors: Receiver<String>,
+    seen_errors: Vec<String>,
 }
 
 impl Background {
     /// `colony ARGS` in the repository, stdout and stderr piped.
     pub fn start(repo: &TestRepo, args: &[&str]) -> Background {
-        let mut child = repo.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    return;
+        Background::spawn(repo.command(args))
+    }
+
+    /// Starts `command`, stdout and stderr piped and read line by line.
+    pub fn spawn(mut command: Command) -> Background {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let lines = read_lines(child.stdout.take().unwrap());
+        let errors = read_lines(child.stderr.take().unwrap());
+        Background { child, lines, seen: Vec::new(), errors, seen_errors: Vec::new() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a line of stderr containing `text`.
+    pub fn wait_for_stderr(&mut self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.errors.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    self.seen_errors.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("no line of stderr with {text:?}; saw:\n{}", self.seen_errors.join("\n"))
                 }
             }
-        });
-        Background { child, lines, seen: Vec::new() }
+        }
     }
 
     /// Waits for the first line `pick` takes something from, and returns
@@ -52,8 +76,9 @@ impl Background {
                 }
                 Err(_) => {
                     let _ = self.child.kill();
-                    let stderr = std::io::read_to_string(self.child.stderr.take().unwrap()).unwrap();
-                    panic!("no line with {what}; saw:\n{}\nstderr:\n{stderr}", self.seen.join("\n"))
+                    let _ = self.child.wait();
+                    let stderr: Vec<String> = self.errors.try_iter().collect();
+                    panic!("no line with {what}; saw:\n{}\nstderr:\n{}", self.seen.join("\n"), stderr.join("\n"))
                 }
             }
         }
@@ -89,12 +114,28 @@ impl Background {
             // Polls a child's exit; there is no event to wait on here.
             std::thread::sleep(Duration::from_millis(50));
         };
-        let stderr = std::io::read_to_string(self.child.stderr.take().unwrap()).unwrap();
-        // The reader ends at the end of stdout: every line is in by then.
+        // The readers end at the end of their streams: every line is in by then.
         let rest: Vec<String> = self.lines.iter().collect();
         self.seen.extend(rest);
+        let rest: Vec<String> = self.errors.iter().collect();
+        self.seen_errors.extend(rest);
+        let stderr = self.seen_errors.iter().map(|l| format!("{l}\n")).collect();
         (status.code(), self.seen.join("\n"), stderr)
     }
+}
+
+/// The lines of `stream` as they come, on a thread of their own.
+fn read_lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
 }
 
 impl Drop for Background {

@@ -5,8 +5,10 @@
 //! finish the plan with every task merged exactly once and nothing left
 //! behind.
 
+use crate::background::Background;
+use crate::live::processes_in;
 use crate::repo::TestRepo;
-use crate::run::{FAKE_CONFIG, merges, worktrees};
+use crate::run::{FAKE_CONFIG, merges, slow_dag, worktrees};
 
 /// Three tasks, two of them chained; the crash hits the first merge.
 const PLAN: &str = "name: crash\ntasks:\n  - id: a\n    title: Task a\n    prompt: Do a.\n  - id: b\n    title: Task b\n    prompt: Do b.\n    deps: [a]\n  - id: c\n    title: Task c\n    prompt: Do c.\n    deps: [b]\n";
@@ -77,4 +79,45 @@ fn a_crash_after_a_train_moves_the_branch_completes_its_tasks_without_merging_ag
         logs.matches("has this task's merge already").count() >= 2,
         "every rider's next attempt finds its merge: {logs}"
     );
+}
+
+/// xorshift64: the kill moments are random, and the same in every run.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+/// `kill -9` of `colony run` ten times, each after a seeded number of its
+/// progress lines, then a run to the end: colony's deaths cost no task a
+/// try, nothing merges twice, and nothing is left behind.
+#[test]
+fn ten_kills_of_colony_cost_no_task_a_try_and_leave_nothing_behind() {
+    let repo = TestRepo::for_runs(FAKE_CONFIG);
+    let plan = repo.write_plan("kills.yaml", &slow_dag("kills", 30, 150));
+    let mut seed = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..10 {
+        let lines = 1 + next(&mut seed) % 12;
+        let mut run = Background::start(&repo, &["run", &plan, "-j", "4"]);
+        for _ in 0..lines {
+            run.wait_for_line("a line of progress", |_| Some(()));
+        }
+        run.signal(libc::SIGKILL);
+        let (code, _, _) = run.finish();
+        assert_eq!(code, None, "killed");
+    }
+
+    let out = repo.stdout(&["run", &plan, "-j", "4"], 0);
+    assert!(out.contains("all 30 tasks done"), "{out}");
+    let counts = merges(&repo, "colony/kills");
+    assert_eq!(counts.len(), 30, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "each task merged exactly once: {counts:?}");
+    let events = repo.events();
+    let kinds = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
+    assert_eq!((kinds("attempt_failed"), kinds("lease_expired")), (0, 0), "no try was counted");
+    assert!(kinds("released") > 0, "some attempts were running when colony died");
+    assert_eq!(repo.git_out(&["branch", "--list", "colony-task/*"]), "", "no task branch is left");
+    assert_eq!(worktrees(&repo).len(), 1, "only the main tree is left");
+    assert_eq!(processes_in(repo.root()), Vec::<String>::new(), "no process is left");
 }

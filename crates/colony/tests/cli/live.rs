@@ -96,7 +96,8 @@ fn a_run_killed_mid_attempt_is_cleaned_up_and_finished_by_the_next() {
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("cleaned up after an earlier run that did not finish:"), "{out}");
     assert!(out.contains("  stopped the agent processes of slow attempt 1 (group "), "{out}");
-    assert!(out.contains("  slow attempt 1 of a dead run: ready"), "{out}");
+    assert!(out.contains("  slow attempt 1: colony process "), "{out}");
+    assert!(out.contains(" died; the try is not counted"), "{out}");
     assert!(out.contains("all 1 task done in "), "{out}");
     assert_eq!(status_of(&repo, "slow")["attempt"], 2);
     assert_eq!(processes_in(repo.root()), Vec::<String>::new(), "nothing is left running");

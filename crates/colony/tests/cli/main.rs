@@ -7,11 +7,13 @@
 mod agents;
 mod background;
 mod crash;
+mod disk_full;
 mod failures;
 mod hostile;
 mod hosts;
 mod land;
 mod live;
+mod lost_store;
 mod plans;
 mod postgres;
 mod refused;

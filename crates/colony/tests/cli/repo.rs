@@ -98,8 +98,20 @@ impl TestRepo {
     /// `colony ARGS` run in the repository root.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_colony"));
-        cmd.args(args)
-            .current_dir(&self.root)
+        cmd.args(args);
+        self.isolate(cmd)
+    }
+
+    /// `WRAPPER... COLONY ARGS` run in the repository root, `COLONY` the
+    /// path of the colony binary: colony started by another program.
+    pub fn command_under(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_colony")).args(args);
+        self.isolate(cmd)
+    }
+
+    fn isolate(&self, mut cmd: Command) -> Command {
+        cmd.current_dir(&self.root)
             .env("HOME", &self.home)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("TZ", "UTC")
