@@ -154,6 +154,10 @@ pub enum EventKind {
         #[serde(flatten)]
         usage: Usage,
     },
+    /// The user's checkout changed while the attempt's agent ran, perhaps
+    /// beside other attempts' agents: an agent may have written outside
+    /// its worktree. `changes` says what changed. Changes no state.
+    CheckoutChanged { attempt: u32, changes: Vec<String> },
     /// The attempt's work is merged.
     Completed { attempt: u32 },
     /// The attempt failed. With `retry_at` the task is ready again from then;
@@ -190,6 +194,7 @@ impl EventKind {
             EventKind::ReviewRecorded { .. } => "review_recorded",
             EventKind::FeedbackRound { .. } => "feedback_round",
             EventKind::UsageRecorded { .. } => "usage_recorded",
+            EventKind::CheckoutChanged { .. } => "checkout_changed",
             EventKind::Completed { .. } => "completed",
             EventKind::AttemptFailed { .. } => "attempt_failed",
             EventKind::LeaseExpired { .. } => "lease_expired",
@@ -261,6 +266,11 @@ impl EventKind {
                 let cached = if usage.cached > 0 { format!(" (+{} cached)", usage.cached) } else { String::new() };
                 format!("attempt {attempt} used {} tokens in{cached}, {} out{cost}", usage.input, usage.output)
             }
+            EventKind::CheckoutChanged { attempt, changes } => format!(
+                "attempt {attempt}: your checkout changed while its agent ran ({}); if that was not you, \
+                 an agent wrote outside its worktree",
+                changes.join("; ")
+            ),
             EventKind::Completed { attempt } => format!("attempt {attempt} done"),
             EventKind::AttemptFailed { attempt, reason, retry_at } => {
                 let then = if retry_at.is_some() { "will retry" } else { "no attempts left" };

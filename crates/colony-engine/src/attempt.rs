@@ -496,7 +496,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 grace: settings.grace,
                 linger: settings.linger,
             };
-            let mut outcome = round.go(log, &self.cancel).await?;
+            let watched = inner
+                .watch
+                .started(crate::watch::Suspect { task: self.claim.task.clone(), attempt: self.claim.attempt });
+            let outcome = round.go(log, &self.cancel).await;
+            inner.watch.ended(watched);
+            inner.look_at_checkout().await;
+            let mut outcome = outcome?;
             outcome.usage = self.record_usage(agent, outcome.usage).await?;
             if let (Role::Builder, Some(id)) = (role, &outcome.session) {
                 *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());

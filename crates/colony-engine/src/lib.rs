@@ -28,6 +28,7 @@ mod run;
 mod settings;
 mod shutdown;
 mod train;
+mod watch;
 
 pub use error::EngineError;
 pub use layout::{Layout, integration_branch, task_branch};

@@ -153,6 +153,9 @@ impl<S: Store> Store for Patient<S> {
     async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {
         self.patiently(|| self.store.record_usage(task, attempt, usage)).await
     }
+    async fn record_checkout_change(&self, task: &TaskId, attempt: u32, changes: &[String]) -> Result<()> {
+        self.patiently(|| self.store.record_checkout_change(task, attempt, changes)).await
+    }
     /// As [`Patient::set_phase`]: a request that committed unseen is
     /// refused when tried again, the task awaiting approval already.
     async fn request_approval(&self, task: &TaskId, attempt: u32) -> Result<()> {

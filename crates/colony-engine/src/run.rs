@@ -83,6 +83,9 @@ pub(crate) struct Inner<S> {
     pub(crate) merged: crate::merged::MergedIndex,
     /// New work waits while the disk has no room.
     room: crate::room::Room,
+    /// The user's checkout, watched for agents that write outside their
+    /// worktrees.
+    pub(crate) watch: crate::watch::Watch,
     /// Worker slots not in use: a worker whose attempt waits to merge
     /// takes another (see [`Inner::run_attempt`]).
     free_slots: std::sync::Mutex<std::collections::BTreeSet<usize>>,
@@ -152,6 +155,7 @@ impl<S: Store + 'static> Engine<S> {
                 tips: std::sync::Mutex::new(HashMap::new()),
                 merged: crate::merged::MergedIndex::default(),
                 room: crate::room::Room::default(),
+                watch: crate::watch::Watch::default(),
                 free_slots: std::sync::Mutex::new(Default::default()),
                 next_slot: std::sync::atomic::AtomicUsize::new(0),
                 merging: std::sync::Mutex::new(Vec::new()),
@@ -178,6 +182,7 @@ impl<S: Store + 'static> Engine<S> {
             })
         };
         let recovered = inner.recover().await?;
+        inner.look_at_checkout().await;
         let done = tokio_util::sync::CancellationToken::new();
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
         let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
@@ -209,6 +214,7 @@ impl<S: Store + 'static> Engine<S> {
         if let Some(e) = first_error {
             return Err(e);
         }
+        inner.look_at_checkout().await;
         inner.fetch_integration_branches().await?;
         // colony's commits leave git's automatic maintenance to this one
         // call; the work is safe whether or not it succeeds.

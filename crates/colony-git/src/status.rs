@@ -1,13 +1,47 @@
 //! Reading a working tree's state from `git status --porcelain=v1 -z`.
 //!
-//! Used before touching the user's checkout, so only tracked changes count:
-//! untracked files (colony's own `.colony/` among them) are left to git,
-//! whose merge refuses to overwrite them on its own.
+//! Used before touching the user's checkout, where only tracked changes
+//! count: untracked files (colony's own `.colony/` among them) are left to
+//! git, whose merge refuses to overwrite them on its own. And, with
+//! untracked files and the refs, to notice the checkout change during a
+//! run ([`Repo::status_entries`], [`Repo::refs`]).
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use crate::error::Result;
+use crate::repo::{Oid, Repo};
 use crate::run::{argv, run_git};
+
+/// One path `git status` lists, with its two-letter code (` M`, `??`, …).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StatusEntry {
+    pub code: String,
+    pub path: String,
+}
+
+impl Repo {
+    /// Every changed, staged or untracked path of the top level's working
+    /// tree (not ignored ones), but those under `exclude` (`.colony`).
+    pub fn status_entries(&self, exclude: &[&str]) -> Result<Vec<StatusEntry>> {
+        let mut args: Vec<&OsStr> =
+            argv!["status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "."].to_vec();
+        let excluded: Vec<String> = exclude.iter().map(|path| format!(":(exclude){path}")).collect();
+        args.extend(excluded.iter().map(OsStr::new));
+        let output = run_git(self.top_level(), &args)?;
+        Ok(parse_status_entries(&output.stdout))
+    }
+
+    /// Every ref of the repository and the object it names, by name.
+    pub fn refs(&self) -> Result<Vec<(String, Oid)>> {
+        let output = run_git(self.top_level(), &argv!["for-each-ref", "--format=%(objectname) %(refname)"])?;
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .filter_map(|(oid, name)| Some((name.to_owned(), Oid::parse(oid)?)))
+            .collect())
+    }
+}
 
 /// Tracked paths with staged or unstaged changes (including unmerged
 /// ones) in the working tree at `dir`.
@@ -20,17 +54,22 @@ pub(crate) fn tracked_changes(dir: &Path) -> Result<Vec<String>> {
 /// `XY PATH\0`, and a rename or copy adds its source as `ORIG_PATH\0`,
 /// which is skipped. Names that are not UTF-8 are shown lossily.
 pub fn parse_status_paths(output: &[u8]) -> Vec<String> {
-    let mut paths = Vec::new();
+    parse_status_entries(output).into_iter().map(|entry| entry.path).collect()
+}
+
+/// [`parse_status_paths`] with each path's code.
+pub fn parse_status_entries(output: &[u8]) -> Vec<StatusEntry> {
+    let mut entries = Vec::new();
     let mut fields = output.split(|&b| b == 0).filter(|f| !f.is_empty());
     while let Some(entry) = fields.next() {
         let Some(path) = entry.get(3..) else { continue };
-        paths.push(String::from_utf8_lossy(path).into_owned());
-        let status = &entry[..2];
-        if status.contains(&b'R') || status.contains(&b'C') {
+        let code = String::from_utf8_lossy(&entry[..2]).into_owned();
+        if code.contains('R') || code.contains('C') {
             fields.next();
         }
+        entries.push(StatusEntry { code, path: String::from_utf8_lossy(path).into_owned() });
     }
-    paths
+    entries
 }
 
 #[cfg(test)]
@@ -47,6 +86,13 @@ mod tests {
     fn skips_the_source_of_a_rename() {
         let out = b"R  new name.rs\0old name.rs\0 D gone.rs\0";
         assert_eq!(parse_status_paths(out), ["new name.rs", "gone.rs"]);
+    }
+
+    #[test]
+    fn entries_keep_their_codes() {
+        let out = b" M a.rs\0R  new.rs\0old.rs\0?? n\0";
+        let entry = |code: &str, path: &str| StatusEntry { code: code.into(), path: path.into() };
+        assert_eq!(parse_status_entries(out), [entry(" M", "a.rs"), entry("R ", "new.rs"), entry("??", "n")]);
     }
 
     #[test]

@@ -122,6 +122,9 @@ impl Store for AnyStore {
     async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {
         delegate!(self, s => s.record_usage(task, attempt, usage).await)
     }
+    async fn record_checkout_change(&self, task: &TaskId, attempt: u32, changes: &[String]) -> Result<()> {
+        delegate!(self, s => s.record_checkout_change(task, attempt, changes).await)
+    }
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
         delegate!(self, s => s.complete(task, attempt).await)
     }

@@ -368,6 +368,21 @@ pub(crate) async fn record_review<T: Tx>(tx: &mut T, id: &TaskId, review: EventK
     log.flush(tx, now).await
 }
 
+/// Records that the user's checkout changed while the attempt's agent ran.
+pub(crate) async fn record_checkout_change<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    changes: &[String],
+    now: Millis,
+) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    let event = EventKind::CheckoutChanged { attempt, changes: changes.to_vec() };
+    transition(tx, &task, event, now, &mut log).await?;
+    log.flush(tx, now).await
+}
+
 /// Adds a round's spend to its attempt, with its event.
 pub(crate) async fn record_usage<T: Tx>(
     tx: &mut T,

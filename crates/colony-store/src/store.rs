@@ -70,6 +70,15 @@ pub trait Store: Send + Sync {
     /// Adds what an agent round spent to its attempt. Not fenced by the
     /// lease: the money is spent whoever holds the task now.
     fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> impl Future<Output = Result<()>> + Send;
+    /// Records that the user's checkout changed (`changes`) while the
+    /// attempt's agent ran. Not fenced: it happened whoever holds the task
+    /// now.
+    fn record_checkout_change(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        changes: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Marks the attempt's work merged; dependents whose deps are all done
     /// become ready.
     fn complete(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<()>> + Send;
@@ -266,6 +275,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn record_usage(&self, task: &TaskId, attempt: u32, usage: Usage) -> Result<()> {
         write_tx!(self, |tx, now| ops::record_usage(&mut tx, task, attempt, usage, now).await?)
+    }
+
+    async fn record_checkout_change(&self, task: &TaskId, attempt: u32, changes: &[String]) -> Result<()> {
+        write_tx!(self, |tx, now| ops::record_checkout_change(&mut tx, task, attempt, changes, now).await?)
     }
 
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {

@@ -54,6 +54,7 @@ function eventText(e) {
     case 'attempt_failed': return `attempt ${e.attempt} failed: ${e.reason}`;
     case 'lease_expired': return `attempt ${e.attempt} lease expired`;
     case 'released': return `attempt ${e.attempt} released: ${e.reason}`;
+    case 'checkout_changed': return `attempt ${e.attempt}: your checkout changed while its agent ran (${e.changes.join('; ')})`;
     case 'blocked': return `blocked by ${e.by}`;
     default: return e.type.replace('_', ' ');
   }

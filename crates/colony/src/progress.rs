@@ -145,6 +145,7 @@ pub fn line(kind: &EventKind) -> Option<String> {
         | EventKind::Blocked { .. }
         | EventKind::Released { .. }
         | EventKind::LeaseExpired { .. }
+        | EventKind::CheckoutChanged { .. }
         | EventKind::Cancelled => Some(kind.summary()),
         _ => None,
     }

@@ -307,7 +307,7 @@ impl Task {
                 fenced(*attempt)?;
                 self.state.clone()
             }
-            EventKind::UsageRecorded { attempt, .. } => {
+            EventKind::UsageRecorded { attempt, .. } | EventKind::CheckoutChanged { attempt, .. } => {
                 if *attempt == 0 || *attempt > self.attempt {
                     return Err(not_allowed());
                 }

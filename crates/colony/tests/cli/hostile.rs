@@ -101,3 +101,43 @@ fn an_agent_that_leaves_for_unrelated_history_fails_and_nothing_merges() {
     assert!(reason.starts_with("the agent moved its worktree off its task branch to branch `elsewhere`"), "{reason}");
     assert!(merges(&repo, "colony/p").is_empty(), "nothing was reported merged");
 }
+
+#[test]
+fn an_agent_that_writes_into_the_users_checkout_is_named() {
+    let repo = TestRepo::for_runs(&agent_config("echo x > f.txt; echo appended >> ../../../README.md"));
+    repo.write_plan("p.yaml", PLAN);
+    repo.commit_all("The plan");
+
+    let out = repo.command(&["run", "plans/p.yaml"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    assert!(
+        stderr.contains(
+            "colony: your checkout changed while the agents of t attempt 1 ran: README.md modified; \
+             if that was not you, an agent wrote outside its worktree"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("t  attempt 1: your checkout changed while its agent ran (README.md modified)"),
+        "{stdout}"
+    );
+    let events = repo.events();
+    let recorded: Vec<_> = events.iter().filter(|e| e["type"] == "checkout_changed").collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!((&recorded[0]["task"], &recorded[0]["changes"][0]), (&"t".into(), &"README.md modified".into()));
+}
+
+#[test]
+fn colony_alone_never_reports_the_checkout_changed() {
+    let repo = TestRepo::for_runs(&agent_config("echo x > f.txt"));
+    repo.write_plan("p.yaml", PLAN);
+    std::fs::write(repo.root().join("README.md"), "# A project\n\nthe user's edit, not committed\n").unwrap();
+
+    let out = repo.command(&["run", "plans/p.yaml"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("your checkout changed"), "{stderr}");
+    assert!(repo.events().iter().all(|e| e["type"] != "checkout_changed"));
+}
