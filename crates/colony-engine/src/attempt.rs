@@ -4,15 +4,21 @@
 //! 2. Agent rounds: the agent runs; colony commits what it left; the gates
 //!    run; a failure goes back to the agent as feedback, up to
 //!    `max_fix_rounds` times.
-//! 3. The merge, under the store's merge lock: the integration tip is
-//!    brought into the task branch (conflicts go to the agent for up to
-//!    `max_resolver_rounds` rounds), the gates run on the result, and the
-//!    integration branch moves to it by compare-and-swap. With gates,
-//!    merges that wait at once ride one train instead (`train.rs`).
+//! 3. The merge (`merge.rs`), under the store's merge lock: the
+//!    integration tip is brought into the task branch (conflicts go to the
+//!    agent for up to `max_resolver_rounds` rounds), the gates run on the
+//!    result, and the integration branch moves to it by compare-and-swap.
+//!    With gates, merges that wait at once ride one train instead
+//!    (`train.rs`).
+//!
+//! After every agent round the worktree is inspected (`check_tree`): an
+//! agent that broke it fails the attempt, one that moved HEAD off the task
+//! branch has its HEAD taken only when it builds on the task's work.
 //!
 //! Every store write is fenced by the attempt; a lost lease stops the agent
 //! and the attempt writes nothing more. The worktree is removed whatever
-//! happens; the branch is kept when the attempt failed.
+//! happens; the branch is kept when the attempt failed or waits for a
+//! person.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,35 +26,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::{Phase, RoundCause, TaskSpec, Usage};
-use colony_git::{BringIn, MergeOutcome, Oid, TaskTree, TreeState, branch_ref};
+use colony_git::{Oid, TaskTree, TreeState, branch_ref};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 use crate::layout::task_branch;
-use crate::remote::Advance;
 use crate::review::ReviewEnd;
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
-use crate::train::{Led, Ride, Ticket};
-
-/// The store lock that makes merges one at a time, across processes.
-pub(crate) const MERGE_LOCK: &str = "merge";
-
-/// Who holds the merge lock for an attempt. Derived, so that recovery can
-/// free the lock of an attempt whose process died holding it.
-pub(crate) fn merge_holder(worker: &str, task: &colony_core::TaskId, attempt: u32) -> String {
-    format!("{worker}/{task}-a{attempt}")
-}
-
-/// How the wait for a merge turn ended.
-enum Turn<'a> {
-    /// This process's merge gate: merge, or lead a train.
-    Mine(tokio::sync::MutexGuard<'a, ()>),
-    /// A train dealt with this merge.
-    Answered(Ride),
-    Stopped,
-}
 
 /// How an attempt ended, as the worker sees it.
 #[derive(Debug)]
@@ -403,7 +389,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
 
     /// Runs the builder once, on `feedback` when there is some. `Some` when
     /// the attempt ends here.
-    async fn agent_round(
+    pub(crate) async fn agent_round(
         &self,
         agent: &ChosenAgent,
         feedback: Option<&str>,
@@ -577,7 +563,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
     }
 
-    fn commit(&self) -> Result<Option<Oid>, EngineError> {
+    pub(crate) fn commit(&self) -> Result<Option<Oid>, EngineError> {
         self.inner.git(|r| r.commit_all(self.tree(), &self.spec().title, self.inner.settings.author.as_ref()))
     }
 
@@ -597,7 +583,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
     }
 
-    async fn complete(&self) -> Result<Ending, EngineError> {
+    pub(crate) async fn complete(&self) -> Result<Ending, EngineError> {
         Ok(match self.fenced(self.inner.store.complete(&self.claim.task, self.claim.attempt)).await? {
             Ok(()) => Ending::Merged,
             Err(e) => e,
@@ -609,316 +595,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
     pub(crate) fn already_merged(&self, integration: &str, tip: &Oid) -> Result<Option<Oid>, EngineError> {
         self.inner.git(|r| self.inner.merged.find(r, integration, tip, self.spec()))
     }
-
-    /// Whether the integration tip was taken on trust (see
-    /// [`Attempt::integration_tip`]); it is forgotten then, so that the
-    /// next look reads the branch. A tip taken on trust is confirmed
-    /// before it ends the attempt: the branch may have moved back since.
-    fn doubt_trusted_tip(&self, integration: &str) -> bool {
-        let trusted = self.inner.settings.remote.is_none() && self.inner.known_tip(integration).is_some();
-        if trusted {
-            self.inner.forget_tip(integration);
-        }
-        trusted
-    }
-
-    /// The merge step, one at a time across every worker of the store.
-    async fn merge(&self, agent: &ChosenAgent, integration: &str, log: &mut LogWriter) -> Result<Ending, EngineError> {
-        if let Err(e) =
-            self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Merging)).await?
-        {
-            return Ok(e);
-        }
-        self.publish_task_branch(log);
-        // With gates a merge can take a while, none of it an agent's: the
-        // worker moves on to its next task. Only where merges ride trains:
-        // one at a time, the merges that piled up would wait in arrival
-        // order, the critical path's behind the rest (the bench measured
-        // 1.86x the bound against 1.50x with the worker kept).
-        if self.inner.trains_run()
-            && let Some(worker) = self.moved_on.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-        {
-            let _ = worker.send(());
-        }
-        let mut boards = self.inner.trains_run();
-        let (in_process, leads) = loop {
-            let mut ticket = boards.then(|| self.inner.platform.board(self.car()));
-            match self.merge_turn(&mut ticket).await {
-                Turn::Mine(gate) => break (gate, ticket.is_some()),
-                Turn::Answered(Ride::Merged { leader, candidate, cars }) => {
-                    log_note(
-                        log,
-                        format!(
-                            "colony: merged into {integration} at {candidate} in a train of {cars} led by {leader}; \
-                             the gates ran once on the train's result"
-                        ),
-                    );
-                    return self.complete().await;
-                }
-                Turn::Answered(Ride::Alone(why)) => {
-                    log_note(log, format!("colony: merging alone: {why}"));
-                    boards = false;
-                }
-                Turn::Answered(Ride::Again) => {}
-                Turn::Stopped => return Ok(self.interrupted()),
-            }
-        };
-        let holder = merge_holder(&self.worker, &self.claim.task, self.claim.attempt);
-        let lock = crate::lock::StoreLock::acquire(
-            &self.inner.store,
-            MERGE_LOCK,
-            &holder,
-            self.inner.settings.lease,
-            &self.cancel,
-        )
-        .await?;
-        let Some(lock) = lock else {
-            return Ok(self.interrupted());
-        };
-        let ending = match leads {
-            true => match self.lead_train(integration, log).await {
-                Ok(Led::Merged) => Ok(Ending::Merged),
-                Ok(Led::Alone) => self.merge_locked(agent, integration, log).await,
-                Ok(Led::Ends(ending)) => Ok(ending),
-                Err(e) => Err(e),
-            },
-            false => self.merge_locked(agent, integration, log).await,
-        };
-        lock.release().await;
-        drop(in_process);
-        // `Merged` from under the lock means the work is in the integration
-        // branch; the store is told now that both gates are open, so that
-        // the next merge does not wait for it. A crash in between is found
-        // by the next attempt's look at the integration branch.
-        match ending? {
-            Ending::Merged => self.complete().await,
-            other => Ok(other),
-        }
-    }
-
-    /// Waits for this process's merge turn, or, on the platform with a
-    /// `ticket`, for a train to carry this merge.
-    async fn merge_turn(&self, ticket: &mut Option<Ticket>) -> Turn<'_> {
-        enum Woke<G> {
-            Gate(G),
-            Answer(Ride),
-            Cancelled,
-        }
-        let woke = {
-            let answer = async {
-                match ticket.as_mut() {
-                    Some(t) => t.answer().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                gate = self.inner.merge_gate.lock() => Woke::Gate(gate),
-                ride = answer => Woke::Answer(ride),
-                () = self.cancel.cancelled() => Woke::Cancelled,
-            }
-        };
-        let platform = &self.inner.platform;
-        match woke {
-            Woke::Answer(ride) => Turn::Answered(ride),
-            // A train answers its riders before its leader lets go of the
-            // gate: a rider still on the platform now was not taken, and
-            // leads.
-            Woke::Gate(gate) => match ticket {
-                Some(t) if !platform.leave(t) => {
-                    drop(gate);
-                    Turn::Answered(t.answer().await)
-                }
-                _ => Turn::Mine(gate),
-            },
-            Woke::Cancelled => match ticket {
-                Some(t) if !platform.leave(t) => Turn::Answered(t.answer().await),
-                _ => Turn::Stopped,
-            },
-        }
-    }
-
-    /// The merge, under the lock. `Merged` here means in the integration
-    /// branch, the store not told yet.
-    async fn merge_locked(
-        &self,
-        agent: &ChosenAgent,
-        integration: &str,
-        log: &mut LogWriter,
-    ) -> Result<Ending, EngineError> {
-        let inner = self.inner;
-        let worktree = self.worktree();
-        let mut resolver_rounds = 0;
-        loop {
-            let tip = self
-                .integration_tip(integration)
-                .await?
-                .ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
-            // An earlier attempt of this task may have merged and died (or
-            // lost its lease) before telling the store; on a shared remote,
-            // on another host.
-            if let Some(commit) = self.already_merged(integration, &tip)? {
-                if self.doubt_trusted_tip(integration) {
-                    continue;
-                }
-                log_note(log, format!("colony: {integration} has this task's merge already, at {commit}"));
-                return Ok(Ending::Merged);
-            }
-            let head = self.task_tip()?;
-            if self.inner.git(|r| r.is_ancestor(&head, &tip))? {
-                if self.doubt_trusted_tip(integration) {
-                    continue;
-                }
-                log_note(log, "colony: already in the integration branch");
-                return Ok(Ending::Merged);
-            }
-            // Without gates nothing has to see the merged tree on disk: merge
-            // in memory, and use the worktree only for a resolver round.
-            let in_memory = match inner.settings.gates.is_empty() {
-                true => match self.inner.git(|r| r.merge_tree(&tip, &head))? {
-                    MergeOutcome::Clean { tree } => Some(tree),
-                    MergeOutcome::Conflict { .. } => None,
-                },
-                false => None,
-            };
-            let (work, tree) = match in_memory {
-                Some(tree) => (head, tree),
-                None => {
-                    // `git merge` is the dearest step here; skip it when the task
-                    // branch already holds the tip (the first task, or no merge since).
-                    let bring = if self.inner.git(|r| r.is_ancestor(&tip, &head))? {
-                        BringIn::UpToDate
-                    } else {
-                        self.inner.git(|r| r.bring_in(self.tree(), &tip, inner.settings.author.as_ref()))?
-                    };
-                    let brought_in = !matches!(bring, BringIn::UpToDate);
-                    match bring {
-                        BringIn::UpToDate => {}
-                        BringIn::Merged { .. } => {
-                            log_note(
-                                log,
-                                format!("colony: brought {integration} in; gates again on the merged result"),
-                            );
-                            match self.run_gates(log).await? {
-                                GateEnd::Passed => {}
-                                GateEnd::Cancelled => return Ok(self.interrupted()),
-                                GateEnd::Failed { command, tail } => {
-                                    return Ok(Ending::Failed(format!(
-                                        "gate `{command}` failed on the merge with {integration}:\n{tail}"
-                                    )));
-                                }
-                            }
-                        }
-                        BringIn::Conflict(conflict) => {
-                            if resolver_rounds == inner.settings.max_resolver_rounds {
-                                self.inner.git(|r| r.abort_merge(self.tree()))?;
-                                return Ok(Ending::Failed(format!(
-                                    "merge conflict with {integration} in {}",
-                                    conflict.paths.join(", ")
-                                )));
-                            }
-                            resolver_rounds += 1;
-                            log_note(
-                                log,
-                                format!(
-                                    "colony: conflict in {}; resolver round {resolver_rounds}",
-                                    conflict.paths.join(", ")
-                                ),
-                            );
-                            let cause = RoundCause::Conflict { paths: conflict.paths.clone() };
-                            if let Err(e) = self
-                                .fenced(inner.store.feedback_round(
-                                    &self.claim.task,
-                                    self.claim.attempt,
-                                    resolver_rounds,
-                                    cause,
-                                ))
-                                .await?
-                            {
-                                self.inner.git(|r| r.abort_merge(self.tree()))?;
-                                return Ok(e);
-                            }
-                            let feedback = resolver_prompt(integration, &conflict);
-                            if let Some(end) = self.agent_round(agent, Some(&feedback), log).await? {
-                                self.inner.git(|r| r.abort_merge(self.tree()))?;
-                                return Ok(end);
-                            }
-                            // git would commit the markers as they are.
-                            let unresolved = with_conflict_markers(&worktree, &conflict.paths);
-                            if !unresolved.is_empty() {
-                                self.inner.git(|r| r.abort_merge(self.tree()))?;
-                                if resolver_rounds == inner.settings.max_resolver_rounds {
-                                    return Ok(Ending::Failed(format!(
-                                        "merge conflict with {integration} in {}: conflict markers left in {}",
-                                        conflict.paths.join(", "),
-                                        unresolved.join(", ")
-                                    )));
-                                }
-                                log_note(log, format!("colony: conflict markers left in {}", unresolved.join(", ")));
-                                continue;
-                            }
-                            self.commit()?;
-                            // Around again: gates run on the resolved merge, and
-                            // the tip may have moved meanwhile.
-                            match self.run_gates(log).await? {
-                                GateEnd::Passed => {}
-                                GateEnd::Cancelled => return Ok(self.interrupted()),
-                                GateEnd::Failed { command, tail } => {
-                                    return Ok(Ending::Failed(format!(
-                                        "gate `{command}` failed after resolving the conflict:\n{tail}"
-                                    )));
-                                }
-                            }
-                            continue;
-                        }
-                    }
-                    // The task branch now holds the integration tip and passed the
-                    // gates. The branch moves to a merge commit of exactly that tree
-                    // whose first parent is the old tip: `git log --first-parent`
-                    // then reads one merge per task.
-                    let work = if brought_in { self.task_tip()? } else { head };
-                    let MergeOutcome::Clean { tree } = self.inner.git(|r| r.merge_tree(&tip, &work))? else {
-                        unreachable!("the task branch contains the integration tip, so merging them is clean")
-                    };
-                    (work, tree)
-                }
-            };
-            // The integration branch moves to a merge commit of the checked
-            // tree whose first parent is the old tip: `git log
-            // --first-parent` then reads one merge per task, and its
-            // trailers say which (see `merged.rs`).
-            crate::failpoint::hit("before-merge");
-            let message = crate::merged::merge_message(self.spec());
-            let candidate =
-                self.inner.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref()))?;
-            if self.cancel.is_cancelled() {
-                return Ok(self.interrupted());
-            }
-            match self.advance(integration, &candidate, &tip, log).await? {
-                Advance::Moved => {
-                    crate::failpoint::hit("after-merge");
-                    log_note(log, format!("colony: merged into {integration} at {candidate}"));
-                    return Ok(Ending::Merged);
-                }
-                Advance::Stale => log_note(log, format!("colony: {integration} moved meanwhile; merging again")),
-                Advance::Ended(ending) => return Ok(ending),
-            }
-        }
-    }
-}
-
-/// Which of `paths` in `worktree` still hold a conflict marker line.
-fn with_conflict_markers(worktree: &std::path::Path, paths: &[String]) -> Vec<String> {
-    paths
-        .iter()
-        .filter(|p| {
-            std::fs::read(worktree.join(p)).is_ok_and(|bytes| {
-                bytes
-                    .split(|b| *b == b'\n')
-                    .any(|line| line.starts_with(b"<<<<<<< ") || line.starts_with(b">>>>>>> ") || line == b"=======")
-            })
-        })
-        .cloned()
-        .collect()
 }
 
 /// The prompt an agent gets: the task's, its acceptance criteria, and the
@@ -936,21 +612,6 @@ pub(crate) fn prompt(spec: &TaskSpec, feedback: Option<&str>) -> String {
         text.push_str(feedback);
     }
     text.push('\n');
-    text
-}
-
-fn resolver_prompt(integration: &str, c: &colony_git::MergeConflict) -> String {
-    let mut text = format!(
-        "Merging {integration} into your branch stopped with conflicts in: {}.\n\
-         Resolve them in the working tree (remove every conflict marker), keeping both sides' intent.\n",
-        c.paths.join(", ")
-    );
-    if !c.integration_subjects.is_empty() {
-        text.push_str(&format!("\nCommits on {integration}: {}\n", c.integration_subjects.join("; ")));
-    }
-    if !c.task_subjects.is_empty() {
-        text.push_str(&format!("Your commits: {}\n", c.task_subjects.join("; ")));
-    }
     text
 }
 

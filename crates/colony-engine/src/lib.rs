@@ -16,6 +16,7 @@ mod error;
 mod failpoint;
 pub mod layout;
 mod lock;
+mod merge;
 mod merged;
 mod pacing;
 mod patient;

@@ -16,8 +16,8 @@
 use colony_agents::{Pgid, boot_id, kill_group};
 use colony_store::{LiveAttempt, Store, StoreError};
 
-use crate::attempt::{MERGE_LOCK, merge_holder};
 use crate::error::EngineError;
+use crate::merge::{MERGE_LOCK, merge_holder};
 use crate::run::Inner;
 
 /// Attempt outcomes whose branch holds nothing anyone needs.

@@ -24,9 +24,10 @@ use colony_agents::LogWriter;
 use colony_git::{CasOutcome, Oid, PushOutcome, branch_ref};
 use colony_store::{Store, StoreError};
 
-use crate::attempt::{Attempt, Ending, MERGE_LOCK, merge_holder};
+use crate::attempt::{Attempt, Ending};
 use crate::error::{EngineError, error_chain};
 use crate::layout::integration_branch;
+use crate::merge::{MERGE_LOCK, merge_holder};
 use crate::round::log_note;
 use crate::run::{Inner, PlanRun};
 
