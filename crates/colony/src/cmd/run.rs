@@ -20,6 +20,7 @@ use colony_core::{Plan, TaskStatus};
 use colony_engine::{Engine, RunReport, Shutdown};
 use colony_git::Repo;
 use colony_store::{AddOptions, AnyStore, Store, TaskFilter};
+use colony_web::Server;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -74,10 +75,24 @@ pub async fn execute(ctx: &Ctx, job: &Job, out: &mut impl Write) -> Result<Optio
         settings::check_agent_name(&config, agent)?;
     }
     let repo = open_repo(ctx)?;
+    // Bound before anything is written: a taken address changes nothing.
+    let server = match job.serve {
+        Some(addr) => Some(Dashboard::bind(addr).await?),
+        None => None,
+    };
+    let checked = Checked { plans, config, repo, server };
     let store = Arc::new(ctx.open_store().await?);
-    let outcome = drive(ctx, job, plans, &config, repo, &store, out).await;
+    let outcome = drive(ctx, job, checked, &store, out).await;
     store.close().await;
     outcome
+}
+
+/// What is read, checked and bound before the store is opened.
+struct Checked {
+    plans: Vec<(PathBuf, Plan)>,
+    config: Config,
+    repo: Repo,
+    server: Option<Server>,
 }
 
 /// The repository, checked for a git that can run the merge queue.
@@ -96,12 +111,12 @@ fn open_repo(ctx: &Ctx) -> Result<Repo> {
 async fn drive(
     ctx: &Ctx,
     job: &Job,
-    plans: Vec<(PathBuf, Plan)>,
-    config: &Config,
-    repo: Repo,
+    checked: Checked,
     store: &Arc<AnyStore>,
     out: &mut impl Write,
 ) -> Result<Option<RunReport>> {
+    let Checked { plans, config, repo, server } = checked;
+    let config = &config;
     if !plans.is_empty() {
         let reports = add::import(ctx, &**store, plans, config, AddOptions::default()).await?;
         if job.mode.for_people() {
@@ -127,13 +142,12 @@ async fn drive(
     let to_run: usize = TaskStatus::UNFINISHED.iter().map(|s| counts.get(*s)).sum();
     let longest_id =
         store.tasks(&TaskFilter::default()).await?.iter().map(|t| t.task.id.as_str().len()).max().unwrap_or(0);
-    // Bound before anything starts: a taken address changes nothing.
     let shutdown = Shutdown::new();
-    let dashboard = match job.serve {
-        Some(addr) => {
+    let dashboard = match server {
+        Some(server) => {
             let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
             let pattern = &config.run.integration_branch;
-            Some(Dashboard::start(ctx, addr, store, pattern, Some(shutdown.clone()), text).await?)
+            Some(Dashboard::start(ctx, server, store, pattern, Some(shutdown.clone()), text)?)
         }
         None => None,
     };
