@@ -116,7 +116,7 @@ impl Default for RunConfig {
         RunConfig {
             workers: 4,
             agent: None,
-            integration_branch: "colony/{plan}".into(),
+            integration_branch: crate::branch::DEFAULT_INTEGRATION.into(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff_base: Duration::from_secs(5),
             backoff_cap: Duration::from_secs(5 * 60),

@@ -5,6 +5,7 @@
 //! engine and the tests share one definition of what a task is and how it
 //! may change.
 
+pub mod branch;
 pub mod config;
 pub mod dag;
 pub mod event;

@@ -17,6 +17,7 @@ use super::{
     AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MergeConfig, Price, Remote,
     ReviewConfig, RunConfig, cli_kind,
 };
+use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
 use crate::plan::closest;
 use crate::spec::opt_duration;
@@ -536,18 +537,27 @@ impl Reader<'_> {
         result.map_err(|m| self.error(value.span(), Some(key.to_owned()), m)).ok()
     }
 
-    /// A branch pattern: not empty, and `{plan}` the only placeholder.
+    /// A branch pattern: not empty, `{plan}` the only placeholder, and a
+    /// name git takes once a plan's name is put in. The sample name is
+    /// letters only, so it can neither cause nor hide a broken rule; a plan
+    /// whose own name breaks one is refused when it is added.
     fn branch(&mut self, key: &str, value: &Value) -> Option<String> {
+        const SAMPLE: &str = "plan";
         let pattern = self.string(key, value)?;
-        let rest = pattern.replace("{plan}", "");
+        let rest = pattern.replace(PLAN_PLACEHOLDER, "");
         let problem = if pattern.trim().is_empty() {
-            "must not be empty"
+            "must not be empty".to_owned()
         } else if rest.contains(['{', '}']) {
-            "the only placeholder is `{plan}`"
+            "the only placeholder is `{plan}`".to_owned()
+        } else if let Err(e) = check_branch(&pattern.replace(PLAN_PLACEHOLDER, SAMPLE)) {
+            match pattern.contains(PLAN_PLACEHOLDER) {
+                true => format!("git refuses the branches it makes, such as `{}`: {}", e.name, e.rule),
+                false => format!("git refuses the branch `{pattern}`: {}", e.rule),
+            }
         } else {
             return Some(pattern);
         };
-        self.error(value.span(), Some(key.to_owned()), problem.into());
+        self.error(value.span(), Some(key.to_owned()), problem);
         None
     }
 

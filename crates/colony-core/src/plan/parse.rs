@@ -44,7 +44,9 @@ impl Format {
 
 /// Reads and validates the plan at `path`. The format comes from the
 /// extension; a plan without a `name` is named after the file's stem.
-pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
+/// `integration` is the integration branch pattern (`colony/{plan}`): the
+/// branches the plan will make must be names git takes.
+pub fn load(path: &Path, integration: &str) -> Result<Plan, PlanErrors> {
     let file = path.display().to_string();
     let fail = |message: String| PlanErrors::one(PlanError { file: file.clone(), line: None, task: None, message });
     let format = Format::from_path(path).ok_or_else(|| {
@@ -61,12 +63,19 @@ pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
     }
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the plan file: {e}")))?;
     let stem = path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
-    parse(&file, &bytes, format, &stem)
+    parse(&file, &bytes, format, &stem, integration)
 }
 
 /// Parses and validates a plan. `file` is the name errors show;
-/// `default_name` names a plan that does not name itself.
-pub fn parse(file: &str, bytes: &[u8], format: Format, default_name: &str) -> Result<Plan, PlanErrors> {
+/// `default_name` names a plan that does not name itself; `integration`
+/// is the integration branch pattern.
+pub fn parse(
+    file: &str,
+    bytes: &[u8],
+    format: Format,
+    default_name: &str,
+    integration: &str,
+) -> Result<Plan, PlanErrors> {
     let fail = |line: Option<usize>, message: String| {
         PlanErrors::one(PlanError { file: file.to_owned(), line, task: None, message })
     };
@@ -85,7 +94,7 @@ pub fn parse(file: &str, bytes: &[u8], format: Format, default_name: &str) -> Re
     }
     let outline = locate::outline(text, format).map_err(|e| PlanErrors::one(e.locate(file, None)))?;
     let draft = strict(text, format, outline.dialect).map_err(|e| PlanErrors::one(e.locate(file, Some(&outline))))?;
-    validate::plan(file, draft, &outline, default_name)
+    validate::plan(file, draft, &outline, default_name, integration)
 }
 
 /// The plan in the native YAML shape; `parse` reads it back equal.

@@ -69,8 +69,8 @@ pub struct Job {
 /// prints the summary. Returns the engine's report, or `None` when the
 /// store holds no tasks at all.
 pub async fn execute(ctx: &Ctx, job: &Job, out: &mut impl Write) -> Result<Option<RunReport>> {
-    let plans = add::load_all(&job.plans)?;
     let config = settings::load_config(&ctx.root)?;
+    let plans = add::load_all(&job.plans, &config)?;
     if let Some(agent) = &job.overrides.agent {
         settings::check_agent_name(&config, agent)?;
     }
