@@ -11,6 +11,7 @@ pub mod dag;
 pub mod event;
 pub mod files;
 pub mod id;
+pub mod input;
 pub mod plan;
 pub mod review;
 pub mod spec;

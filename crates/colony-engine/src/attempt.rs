@@ -19,11 +19,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
+use colony_core::input::read_limited;
 use colony_core::{Phase, RoundCause, TaskSpec, Usage};
 use colony_git::{BringIn, MergeOutcome, Oid, branch_ref};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
+use crate::conflict::with_conflict_markers;
 use crate::error::EngineError;
 use crate::layout::task_branch;
 use crate::remote::Advance;
@@ -34,6 +36,10 @@ use crate::train::{Led, Ride, Ticket};
 
 /// The store lock that makes merges one at a time, across processes.
 pub(crate) const MERGE_LOCK: &str = "merge";
+
+/// The most read back of an attempt's one-line records (its merge commit,
+/// its agent's session): a record larger than that is not colony's.
+const MAX_RECORD_BYTES: u64 = 64 * 1024;
 
 /// Who holds the merge lock for an attempt. Derived, so that recovery can
 /// free the lock of an attempt whose process died holding it.
@@ -482,8 +488,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// The session an earlier attempt saved; none on another host, or
     /// when its agent announced none.
     fn saved_session(&self, attempt: u32) -> Option<String> {
-        let text = std::fs::read_to_string(self.session_file(attempt)).ok()?;
-        Some(text.trim().to_owned()).filter(|s| !s.is_empty())
+        let bytes = read_limited(&self.session_file(attempt), MAX_RECORD_BYTES).ok()?;
+        Some(String::from_utf8_lossy(&bytes).trim().to_owned()).filter(|s| !s.is_empty())
     }
 
     /// Keeps what a round spent, priced from the configured table when the
@@ -544,7 +550,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         for attempt in 1..self.claim.attempt {
             let file = self.layout().merge_record(&self.claim.task, attempt);
-            let Some(commit) = std::fs::read_to_string(&file).ok().and_then(|t| Oid::parse(t.trim())) else {
+            let text = read_limited(&file, MAX_RECORD_BYTES).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+            let Some(commit) = text.and_then(|t| Oid::parse(t.trim())) else {
                 continue;
             };
             if self.inner.git(|r| r.is_ancestor(&commit, tip))? {
@@ -858,21 +865,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
         }
     }
-}
-
-/// Which of `paths` in `worktree` still hold a conflict marker line.
-fn with_conflict_markers(worktree: &std::path::Path, paths: &[String]) -> Vec<String> {
-    paths
-        .iter()
-        .filter(|p| {
-            std::fs::read(worktree.join(p)).is_ok_and(|bytes| {
-                bytes
-                    .split(|b| *b == b'\n')
-                    .any(|line| line.starts_with(b"<<<<<<< ") || line.starts_with(b">>>>>>> ") || line == b"=======")
-            })
-        })
-        .cloned()
-        .collect()
 }
 
 /// The prompt an agent gets: the task's, its acceptance criteria, and the

@@ -14,8 +14,8 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MergeConfig, Price, Remote,
-    ReviewConfig, RunConfig, cli_kind,
+    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Price,
+    Remote, ReviewConfig, RunConfig, cli_kind,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
@@ -174,7 +174,7 @@ impl Reader<'_> {
         for (k, v) in table {
             let key = &format!("[run] {}", k.get_ref());
             match k.get_ref().as_ref() {
-                "workers" => set(&mut run.workers, self.count(key, v, 1)),
+                "workers" => set(&mut run.workers, self.count_up_to(key, v, 1, MAX_WORKERS.into())),
                 "agent" => agent = self.name(key, v).map(|a| (a, v.span())),
                 "integration_branch" => set(&mut run.integration_branch, self.branch(key, v)),
                 "max_attempts" => set(&mut run.max_attempts, self.count(key, v, 1)),
@@ -479,11 +479,18 @@ impl Reader<'_> {
 
     /// A whole number, at least `min`, that fits in `T`.
     fn count<T: TryFrom<i64>>(&mut self, key: &str, value: &Value, min: i64) -> Option<T> {
+        self.count_up_to(key, value, min, i64::MAX)
+    }
+
+    /// A whole number from `min` to `max` that fits in `T`.
+    fn count_up_to<T: TryFrom<i64>>(&mut self, key: &str, value: &Value, min: i64, max: i64) -> Option<T> {
         let n = self.integer(key, value, "expected a whole number")?;
         let message = if n < 0 && min == 0 {
             format!("must be 0 or more, found {n}")
         } else if n < min {
             format!("must be at least {min}, found {n}")
+        } else if n > max {
+            format!("must be at most {max}, found {n}")
         } else if let Ok(n) = T::try_from(n) {
             return Some(n);
         } else {

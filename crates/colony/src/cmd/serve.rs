@@ -65,7 +65,11 @@ impl Dashboard {
         run: Option<Shutdown>,
         out: &mut dyn Write,
     ) -> Result<Dashboard> {
-        let token = Token::load_or_create(&ctx.root.join(STATE_DIR)).context("the dashboard's token")?;
+        let token = Token::load_or_create(&ctx.root.join(STATE_DIR)).map_err(|e| match e {
+            // What is in the file, not the system, is wrong: bad input.
+            WebError::EmptyToken { .. } | WebError::BadTokenFile { .. } => bad_input(e.to_string()),
+            other => anyhow::Error::new(other).context("the dashboard's token"),
+        })?;
         let bound = server.local_addr();
         writeln!(out, "dashboard: http://{bound}/?token={}", token.as_str())?;
         if !bound.ip().is_loopback() {

@@ -10,6 +10,7 @@ mod crash;
 mod failures;
 mod hosts;
 mod land;
+mod limits;
 mod live;
 mod plans;
 mod postgres;
