@@ -1,11 +1,11 @@
 //! The run: recovery, the workers, the rescuer, and the report.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use colony_agents::{LogWriter, Pgid, boot_id, kill_group};
+use colony_agents::{LogWriter, Pgid, boot_id, end_strays_of, kill_group};
 use colony_core::{Approval, PlanName, Review, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_git::{Oid, Repo, branch_ref};
 use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
@@ -614,11 +614,13 @@ impl<S: Store + 'static> Inner<S> {
     }
 
     /// Cleans up after runs that died: attempts of workers on this host
-    /// whose process is gone lose their lease and their process groups are
-    /// stopped; worktrees no live attempt owns are removed.
+    /// whose process is gone lose their lease, their process groups are
+    /// stopped, and so is whatever that process started that left its
+    /// group; worktrees no live attempt owns are removed.
     async fn recover(&self) -> Result<Vec<String>, EngineError> {
         let mut notes = Vec::new();
         let this_boot = boot_id();
+        let mut dead = HashSet::new();
         for live in self.store.live_attempts().await? {
             let Some((host, pid)) = parse_worker(&live.worker) else {
                 continue;
@@ -637,6 +639,15 @@ impl<S: Store + 'static> Inner<S> {
                     live.attempt,
                     pgid.get()
                 ));
+            }
+            // Its tags tell what left the groups; a tag lives only as long
+            // as its process, so no boot check is needed.
+            if dead.insert(pid) {
+                let killed = end_strays_of(pid).await;
+                if killed > 0 {
+                    let what = if killed == 1 { "process" } else { "processes" };
+                    notes.push(format!("stopped {killed} {what} the dead run {pid} left outside its groups"));
+                }
             }
             self.store.unlock(MERGE_LOCK, &merge_holder(&live.worker, &live.task, live.attempt)).await?;
             match self.store.expire(&live.task, live.attempt).await {

@@ -8,6 +8,10 @@
 //! within the shutdown grace), the second stops everything at once. Either
 //! way the tasks that did not finish go back to `ready`, and the next
 //! `colony run` carries on.
+//!
+//! While it runs, colony is the subreaper of what its agents start: an
+//! orphan among those processes is reparented to colony, not to init, and
+//! whatever of them still runs when the run ends is stopped.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -168,6 +172,11 @@ async fn drive(
         out.flush()?;
     }
 
+    // Orphans among the agents' processes come to colony rather than to
+    // init, so that none outlives the run.
+    if let Err(e) = colony_agents::adopt_orphans() {
+        eprintln!("colony: {e}; a process an agent starts outside its group may outlive colony");
+    }
     let engine = Engine::new(store.clone(), repo, settings);
     let mut interrupts = Interrupts::install()?;
     let mut progress = Progress::new(job.mode, store.last_seq().await?, longest_id, counts.total, done_before);
@@ -196,6 +205,11 @@ async fn drive(
         eprintln!("stopping now: the agents are being stopped and their tasks go back to the queue");
     };
     let (report, shown, ()) = tokio::join!(engine_run, watch, stop);
+    let stray = colony_agents::end_adopted().await;
+    if stray > 0 {
+        let what = if stray == 1 { "process" } else { "processes" };
+        eprintln!("colony: stopped {stray} {what} the agents left running");
+    }
     if let Some(dashboard) = dashboard {
         dashboard.stop().await?;
     }

@@ -7,6 +7,7 @@
 mod agents;
 mod background;
 mod crash;
+mod daemons;
 mod failures;
 mod hosts;
 mod land;
