@@ -536,7 +536,8 @@ impl Reader<'_> {
         let result = match value.get_ref() {
             DeValue::String(s) => opt_duration::parse(s),
             DeValue::Integer(_) => match self.integer(key, value, DURATION)? {
-                n if n > 0 => Ok(Duration::from_secs(n.unsigned_abs())),
+                n if n > 0 => opt_duration::at_most_max(Duration::from_secs(n.unsigned_abs()))
+                    .map_err(|m| format!("{n} seconds {m}")),
                 n => Err(format!("must be more than zero, found {n}")),
             },
             _ => return self.wrong(key, value, DURATION),

@@ -288,6 +288,7 @@ const CASES: &[(&str, &str)] = &[
         "[run]\nworkers = 0\nmax_attempts = 0\n[merge]\nmax_resolver_rounds = -1\n[review]\nmax_rounds = 99999999999\n",
     ),
     ("workers past the limit", "[run]\nworkers = 100000000000\n"),
+    ("durations past a year", "[run]\ntimeout = 9223372036854775807\nlease = \"400d\"\n"),
     ("bad durations", "[run]\nlease = \"soon\"\ntimeout = -5\nbackoff_base = \"0s\"\ngrace = true\n"),
     ("bad author", "[run]\nauthor = \"Colony Bot\"\n"),
     ("bad integration branch", "[run]\nintegration_branch = \"colony/{plna}\"\n"),

@@ -296,7 +296,8 @@ fn duration(raw: &RawDuration) -> Result<Duration, String> {
     let d = match raw {
         RawDuration::Seconds(n) => u64::try_from(*n)
             .map(Duration::from_secs)
-            .map_err(|_| format!("`timeout` is {n} seconds; it must be more than zero"))?,
+            .map_err(|_| format!("`timeout` is {n} seconds; it must be more than zero"))
+            .and_then(|d| opt_duration::at_most_max(d).map_err(|m| format!("`timeout` of {n} seconds {m}")))?,
         RawDuration::Text(t) => opt_duration::parse(t).map_err(|m| format!("bad `timeout`: {m}"))?,
     };
     if d.is_zero() {
@@ -333,12 +334,21 @@ mod tests {
     }
 
     #[test]
-    fn durations_refuse_zero_and_negative() {
+    fn durations_refuse_zero_negative_and_past_a_year() {
         assert_eq!(duration(&RawDuration::Seconds(90)), Ok(Duration::from_secs(90)));
         assert_eq!(duration(&RawDuration::Text("1h 30m".into())), Ok(Duration::from_secs(5400)));
         assert!(duration(&RawDuration::Seconds(0)).is_err());
         assert!(duration(&RawDuration::Seconds(-5)).is_err());
         assert!(duration(&RawDuration::Text("0".into())).is_err());
         assert!(duration(&RawDuration::Text("soon".into())).is_err());
+        assert_eq!(duration(&RawDuration::Text("365d".into())), Ok(opt_duration::MAX));
+        assert_eq!(
+            duration(&RawDuration::Seconds(i64::MAX)),
+            Err(format!("`timeout` of {} seconds is longer than a year, the longest colony takes", i64::MAX))
+        );
+        assert_eq!(
+            duration(&RawDuration::Text("366d".into())),
+            Err("bad `timeout`: duration `366d` is longer than a year, the longest colony takes".into())
+        );
     }
 }

@@ -147,3 +147,19 @@ fn an_exclude_file_that_is_a_device_is_refused_unread() {
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(err, format!("error: {} is not a regular file but a character device\n", exclude.display()));
 }
+
+/// A timer set centuries ahead overflowed the clock and panicked colony in
+/// the middle of a run, its task left claimed; a year is the longest
+/// duration taken, in colony.toml and in plans alike.
+#[test]
+fn durations_past_a_year_are_refused() {
+    let repo = TestRepo::for_runs(&format!("{FAKE_CONFIG}timeout = 9223372036854775807\n"));
+    let plan = repo.write_plan("p.yaml", "name: p\ntasks:\n  - id: a\n    prompt: p\n");
+    let expected = "error: colony.toml is refused; nothing was done\n  colony.toml:5: [run] timeout: 9223372036854775807 seconds is longer than a year, the longest colony takes\n";
+    assert_eq!(bounded(&repo, &["run", "-q", &plan]), (Some(2), expected.to_owned()));
+    std::fs::write(repo.root().join("colony.toml"), FAKE_CONFIG).unwrap();
+    let plan = repo.write_plan("p.yaml", "name: p\ntasks:\n  - id: a\n    prompt: p\n    timeout: 400d\n");
+    let expected = "error: the plan is refused; nothing was added\n  plans/p.yaml:3: task `a`: bad `timeout`: duration `400d` is longer than a year, the longest colony takes\n";
+    assert_eq!(bounded(&repo, &["run", "-q", &plan]), (Some(2), expected.to_owned()));
+    assert!(repo.events().is_empty());
+}
