@@ -42,6 +42,12 @@ pub enum AgentError {
     /// The group is colony's own; signalling it would stop colony itself.
     #[error("refusing to signal process group {pgid}: it is colony's own")]
     OwnGroup { pgid: i32 },
+    /// This process could not be made the subreaper of its descendants.
+    #[error("cannot make colony the subreaper of the processes it starts")]
+    Subreaper {
+        #[source]
+        source: io::Error,
+    },
     /// A `command` agent was configured with an empty argv.
     #[error("the command agent has an empty `command`")]
     EmptyCommand,

@@ -27,5 +27,5 @@ pub use harness::{
 pub use log::{LogReader, LogRecord, LogWriter, millis};
 pub use supervise::{
     ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, OutputLine, Pgid, RunObserver, RunOutcome, StdinSource, StopReason,
-    Stream, boot_id, group_alive, kill_group, run,
+    Stream, TAG_VAR, adopt_orphans, boot_id, end_adopted, end_strays_of, group_alive, kill_group, run,
 };

@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::input::{ReadError, read_limited};
 use crate::spec::DEFAULT_MAX_ATTEMPTS;
 
 mod read;
@@ -22,6 +23,15 @@ mod tests;
 
 /// The config file's name, at the repository root.
 pub const FILE_NAME: &str = "colony.toml";
+
+/// Config files larger than this are refused unread: a generous bound for
+/// a file of settings, and far below what would strain memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The most agents one colony process runs at once, in `[run] workers` as
+/// with `colony run -j`. A bound, not advice: workers are started all at
+/// once, each with its own store polling.
+pub const MAX_WORKERS: u16 = u16::MAX;
 
 /// The agent name that means colony's own fake agent, configured or not.
 pub const FAKE_AGENT: &str = "fake";
@@ -116,7 +126,7 @@ impl Default for RunConfig {
         RunConfig {
             workers: 4,
             agent: None,
-            integration_branch: "colony/{plan}".into(),
+            integration_branch: crate::branch::DEFAULT_INTEGRATION.into(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff_base: Duration::from_secs(5),
             backoff_cap: Duration::from_secs(5 * 60),
@@ -296,16 +306,15 @@ impl std::error::Error for ConfigErrors {}
 pub fn load(repo_root: &Path) -> Result<Config, ConfigErrors> {
     let path = repo_root.join(FILE_NAME);
     let file = path.display().to_string();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&file, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(e) => Err(ConfigErrors(vec![ConfigError {
-            file,
-            line: None,
-            key: None,
-            message: format!("cannot read the config file: {e}"),
-        }])),
-    }
+    let fail = |message: String| ConfigErrors(vec![ConfigError { file: file.clone(), line: None, key: None, message }]);
+    let bytes = match read_limited(&path, MAX_CONFIG_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_missing() => return Ok(Config::default()),
+        Err(ReadError::Io(e)) => return Err(fail(format!("cannot read the config file: {e}"))),
+        Err(refused) => return Err(fail(format!("the config file is {refused}"))),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| fail("the config file is not valid UTF-8".into()))?;
+    parse(&file, &text)
 }
 
 /// Reads a config file's text. `file` is the name errors show.

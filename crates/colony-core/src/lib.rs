@@ -5,11 +5,13 @@
 //! engine and the tests share one definition of what a task is and how it
 //! may change.
 
+pub mod branch;
 pub mod config;
 pub mod dag;
 pub mod event;
 pub mod files;
 pub mod id;
+pub mod input;
 pub mod plan;
 pub mod review;
 pub mod spec;

@@ -203,19 +203,32 @@ pub mod opt_duration {
         }
     }
 
-    /// Parses `30m`, `1h30m`, `90s` or `120`.
+    /// The longest duration colony takes: a year. A timer further off
+    /// means nothing for a run, and one far enough off overflows the
+    /// clock's arithmetic.
+    pub const MAX: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+    /// Parses `30m`, `1h30m`, `90s` or `120`; at most [`MAX`].
     pub fn parse(text: &str) -> Result<Duration, String> {
         let t = text.trim();
-        match t.parse::<u64>() {
-            Ok(0) => return Err(format!("duration `{text}` is zero")),
-            Ok(n) => return Ok(Duration::from_secs(n)),
-            Err(_) => {}
+        let d = match t.parse::<u64>() {
+            Ok(n) => Duration::from_secs(n),
+            Err(_) => humantime::parse_duration(t)
+                .map_err(|e| format!("`{text}` is not a duration like `30m` or `1h 30m` ({e})"))?,
+        };
+        if d.is_zero() {
+            return Err(format!("duration `{text}` is zero"));
         }
-        match humantime::parse_duration(t) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            Ok(_) => Err(format!("duration `{text}` is zero")),
-            Err(e) => Err(format!("`{text}` is not a duration like `30m` or `1h 30m` ({e})")),
+        at_most_max(d).map_err(|m| format!("duration `{text}` {m}"))
+    }
+
+    /// `d` if it is at most [`MAX`]; else what is wrong, to follow the
+    /// duration as written.
+    pub fn at_most_max(d: Duration) -> Result<Duration, String> {
+        if d > MAX {
+            return Err("is longer than a year, the longest colony takes".into());
         }
+        Ok(d)
     }
 }
 

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
+use colony_core::input::read_limited;
 use colony_core::{Phase, RoundCause, TaskSpec, Usage};
 use colony_git::{Oid, TaskTree, TreeState, branch_ref};
 use colony_store::{Claim, Store, StoreError};
@@ -35,6 +36,10 @@ use crate::layout::task_branch;
 use crate::review::ReviewEnd;
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
+
+/// The most read back of an attempt's session record: a record larger
+/// than that is not colony's.
+const MAX_RECORD_BYTES: u64 = 64 * 1024;
 
 /// How an attempt ended, as the worker sees it.
 #[derive(Debug)]
@@ -539,8 +544,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// The session an earlier attempt saved; none on another host, or
     /// when its agent announced none.
     fn saved_session(&self, attempt: u32) -> Option<String> {
-        let text = std::fs::read_to_string(self.session_file(attempt)).ok()?;
-        Some(text.trim().to_owned()).filter(|s| !s.is_empty())
+        let bytes = read_limited(&self.session_file(attempt), MAX_RECORD_BYTES).ok()?;
+        Some(String::from_utf8_lossy(&bytes).trim().to_owned()).filter(|s| !s.is_empty())
     }
 
     /// Keeps what a round spent, priced from the configured table when the

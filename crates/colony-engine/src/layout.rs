@@ -11,11 +11,12 @@
 //! Attempt files live outside the worktree so the agent cannot commit them.
 //! Task branches are `colony-task/<plan>/<task>-a<n>`: not under the
 //! integration branch `colony/<plan>`, since git cannot hold both a ref and
-//! refs below it.
+//! refs below it. Both names are made (and checked against git's rules)
+//! in `colony_core::branch`.
 
 use std::path::{Path, PathBuf};
 
-use colony_core::{PlanName, TaskId};
+use colony_core::TaskId;
 
 /// The paths of one repository's colony state.
 #[derive(Debug, Clone)]
@@ -62,32 +63,17 @@ impl Layout {
     }
 }
 
-/// Where every task branch lives.
-pub const TASK_BRANCHES: &str = "colony-task/";
-
-/// The branch an attempt works on.
-pub fn task_branch(plan: &PlanName, task: &TaskId, attempt: u32) -> String {
-    format!("{TASK_BRANCHES}{plan}/{task}-a{attempt}")
-}
-
-/// The integration branch of a plan, from the configured pattern
-/// (`colony/{plan}` by default).
-pub fn integration_branch(pattern: &str, plan: &PlanName) -> String {
-    pattern.replace("{plan}", plan.as_str())
-}
+pub use colony_core::branch::{TASK_BRANCHES, integration_branch, task_branch};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn paths_and_branches() {
+    fn paths() {
         let l = Layout::new("/r");
         let t = TaskId::new("db-schema").unwrap();
-        let p = PlanName::new("auth").unwrap();
         assert_eq!(l.worktree(&t, 2), Path::new("/r/.colony/worktrees/db-schema-a2"));
         assert_eq!(l.log(&t, 2), Path::new("/r/.colony/runs/db-schema/a2/log.jsonl"));
-        assert_eq!(task_branch(&p, &t, 2), "colony-task/auth/db-schema-a2");
-        assert_eq!(integration_branch("colony/{plan}", &p), "colony/auth");
     }
 }

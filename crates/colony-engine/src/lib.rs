@@ -12,6 +12,7 @@
 //! which moves by lease-checked push (`remote.rs`).
 
 mod attempt;
+mod conflict;
 mod error;
 mod failpoint;
 pub mod layout;

@@ -11,6 +11,7 @@ use colony_git::{BringIn, MergeOutcome};
 use colony_store::Store;
 
 use crate::attempt::{Attempt, ChosenAgent, Ending};
+use crate::conflict::with_conflict_markers;
 use crate::error::EngineError;
 use crate::remote::Advance;
 use crate::round::{GateEnd, log_note};
@@ -334,21 +335,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
         }
     }
-}
-
-/// Which of `paths` in `worktree` still hold a conflict marker line.
-fn with_conflict_markers(worktree: &std::path::Path, paths: &[String]) -> Vec<String> {
-    paths
-        .iter()
-        .filter(|p| {
-            std::fs::read(worktree.join(p)).is_ok_and(|bytes| {
-                bytes
-                    .split(|b| *b == b'\n')
-                    .any(|line| line.starts_with(b"<<<<<<< ") || line.starts_with(b">>>>>>> ") || line == b"=======")
-            })
-        })
-        .cloned()
-        .collect()
 }
 
 fn resolver_prompt(integration: &str, c: &colony_git::MergeConflict) -> String {

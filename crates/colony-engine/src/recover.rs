@@ -2,6 +2,9 @@
 //! behind, taken back at a run's start and, for processes that die while
 //! this one runs, at every tick of the rescuer.
 //!
+//! Its agents' process groups are stopped, and the processes that left
+//! them but still carry its tags (`COLONY_PROCESS_TAG`).
+//!
 //! A colony that dies is not its agents' failure: a task it held goes back
 //! to the queue without counting a try (`released`). Only this host can
 //! tell a dead holder from a slow one, by its pid (and the boot it ran in);
@@ -13,7 +16,9 @@
 //! ended by a stop or a death). A failed attempt's branch stays for people
 //! to look at; an attempt that waits for a person keeps its work there.
 
-use colony_agents::{Pgid, boot_id, kill_group};
+use std::collections::HashSet;
+
+use colony_agents::{Pgid, boot_id, end_strays_of, kill_group};
 use colony_store::{LiveAttempt, Store, StoreError};
 
 use crate::error::EngineError;
@@ -40,6 +45,7 @@ impl<S: Store + 'static> Inner<S> {
     pub(crate) async fn take_back_dead(&self) -> Result<Vec<String>, EngineError> {
         let mut notes = Vec::new();
         let this_boot = boot_id();
+        let mut dead = HashSet::new();
         for live in self.store.live_attempts().await? {
             let Some(pid) = self.dead_holder(&live, this_boot.as_deref()) else {
                 continue;
@@ -55,6 +61,15 @@ impl<S: Store + 'static> Inner<S> {
                     live.attempt,
                     pgid.get()
                 ));
+            }
+            // Its tags tell what left the groups; a tag lives only as long
+            // as its process, so no boot check is needed.
+            if dead.insert(pid) {
+                let killed = end_strays_of(pid).await;
+                if killed > 0 {
+                    let what = if killed == 1 { "process" } else { "processes" };
+                    notes.push(format!("stopped {killed} {what} the dead run {pid} left outside its groups"));
+                }
             }
             self.store.unlock(MERGE_LOCK, &merge_holder(&live.worker, &live.task, live.attempt)).await?;
             let why = format!("colony process {pid} on {} died; the try is not counted", self.host);

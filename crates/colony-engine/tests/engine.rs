@@ -174,9 +174,11 @@ async fn tasks_name_agents_and_unknown_ones_fail_clearly() {
 }
 
 /// What a colony killed with SIGKILL leaves: a claimed task whose worker
-/// process is gone, its agent's process group still running, the merge
-/// lock, and its worktree. The next run stops the group, takes the task
-/// back and frees the lock at once, removes the worktree, and finishes.
+/// process is gone, its agent's process group still running, a daemon the
+/// agent started in a session of its own (carrying the dead colony's tag),
+/// the merge lock, and its worktree. The next run stops the group and the
+/// daemon, takes the task back and frees the lock at once, removes the
+/// worktree, and finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_run_recovers_what_a_killed_one_left() {
     use std::os::unix::process::CommandExt;
@@ -191,6 +193,11 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
     let claim = f.store.claim(&format!("{host}:{dead_pid}:0"), Duration::from_secs(3600)).await.unwrap().unwrap();
     let mut orphan = Command::new("sleep").arg("1000").process_group(0).spawn().unwrap();
     let pgid = orphan.id() as i64;
+    let mut daemon = Command::new("setsid")
+        .args(["sleep", "1000"])
+        .env(colony_agents::TAG_VAR, format!("{dead_pid}-00000000000000ff-3"))
+        .spawn()
+        .unwrap();
     let boot = colony_agents::boot_id().unwrap();
     f.store.record_process(&claim.task, claim.attempt, pgid, &boot).await.unwrap();
     // It died holding the merge lock, taken for an hour: the new run must
@@ -206,6 +213,12 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
     assert!(report.recovered.iter().any(|n| n.contains("leftover worktree")), "{:?}", report.recovered);
     let status = orphan.wait().unwrap();
     assert!(!status.success(), "the orphaned agent was killed: {status:?}");
+    let ended = daemon.try_wait().unwrap();
+    if ended.is_none() {
+        daemon.kill().unwrap();
+    }
+    assert!(ended.is_some_and(|s| !s.success()), "the daemon outside the group was killed: {ended:?}");
+    assert!(report.recovered.iter().any(|n| n.contains("stopped 1 process the dead run")), "{:?}", report.recovered);
     let detail = f.store.task("a").await.unwrap().unwrap();
     assert_eq!(detail.attempts[0].outcome.as_deref(), Some("released"), "colony's death costs no try");
     assert_eq!(detail.record.task.tries, 1, "only the attempt that merged counts");

@@ -45,6 +45,9 @@ pub enum WebError {
     },
     #[error("the token file {path} is empty; delete it and colony makes a new one")]
     EmptyToken { path: PathBuf },
+    /// The token file is a device, a FIFO, or too large to be colony's.
+    #[error("the token file {path} is {problem}; delete it and colony makes a new one")]
+    BadTokenFile { path: PathBuf, problem: colony_core::input::ReadError },
     #[error("the server stopped on an error")]
     Serve(#[source] std::io::Error),
     #[error(transparent)]

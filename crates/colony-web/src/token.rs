@@ -6,6 +6,8 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use colony_core::input::{ReadError, read_limited};
+
 use crate::error::WebError;
 
 /// The token's file name inside `.colony/`.
@@ -13,6 +15,10 @@ pub const TOKEN_FILE: &str = "token";
 
 /// The name of the cookie the page's URL sets.
 pub const COOKIE: &str = "colony_token";
+
+/// A token file larger than this is refused unread; colony's own is 65
+/// bytes.
+const MAX_TOKEN_BYTES: u64 = 1024;
 
 #[derive(Clone)]
 pub struct Token(String);
@@ -39,8 +45,12 @@ impl Token {
                 Ok(Token(hex))
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let text = std::fs::read_to_string(&path).map_err(fail)?;
-                match text.trim() {
+                let bytes = match read_limited(&path, MAX_TOKEN_BYTES) {
+                    Ok(bytes) => bytes,
+                    Err(ReadError::Io(e)) => return Err(fail(e)),
+                    Err(problem) => return Err(WebError::BadTokenFile { path, problem }),
+                };
+                match String::from_utf8_lossy(&bytes).trim() {
                     "" => Err(WebError::EmptyToken { path }),
                     t => Ok(Token(t.to_owned())),
                 }
@@ -88,6 +98,25 @@ mod tests {
         for wrong in ["", "abc", "abcde", "abce", "ABCD"] {
             assert!(!t.matches(wrong), "{wrong}");
         }
+    }
+
+    #[test]
+    fn a_token_file_that_is_no_small_regular_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(TOKEN_FILE)).unwrap();
+        let e = Token::load_or_create(dir.path()).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("is not a regular file but a character device; delete it and colony makes a new one"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.path().join(TOKEN_FILE)).unwrap();
+        std::fs::write(dir.path().join(TOKEN_FILE), "x".repeat(2000)).unwrap();
+        let e = Token::load_or_create(dir.path()).unwrap_err();
+        assert!(
+            e.to_string().ends_with("is larger than the limit of 1 KiB; delete it and colony makes a new one"),
+            "{e}"
+        );
     }
 
     #[test]

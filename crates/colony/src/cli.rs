@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
+use colony_core::config::MAX_WORKERS;
 use colony_core::{TaskId, TaskStatus};
 
 const ABOUT: &str = "Run a plan of coding tasks through many AI coding agents at once";
@@ -317,7 +318,7 @@ pub struct RunArgs {
     pub plans: Vec<PathBuf>,
 
     /// How many agents work at once [default: `workers` in colony.toml]
-    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_WORKERS)))]
     pub jobs: Option<u16>,
 
     /// The agent for tasks whose plan names none [default: `agent` in
@@ -355,7 +356,7 @@ pub struct ServeArgs {
 pub struct WorkerArgs {
     /// How many agents work at once on this machine [default: `workers` in
     /// colony.toml]
-    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_WORKERS)))]
     pub jobs: Option<u16>,
 
     /// The agent for tasks whose plan names none [default: `agent` in

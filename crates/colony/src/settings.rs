@@ -266,7 +266,14 @@ mod tests {
     fn the_config_default_for_attempts_reaches_plans_that_set_none() {
         let mut config = Config::default();
         let text = "name: p\ntasks:\n  - id: a\n    prompt: p\n";
-        let plan = colony_core::plan::parse("p.yaml", text.as_bytes(), colony_core::plan::Format::Yaml, "p").unwrap();
+        let plan = colony_core::plan::parse(
+            "p.yaml",
+            text.as_bytes(),
+            colony_core::plan::Format::Yaml,
+            "p",
+            colony_core::branch::DEFAULT_INTEGRATION,
+        )
+        .unwrap();
 
         let mut same = plan.clone();
         apply_plan_defaults(&mut same, &config);

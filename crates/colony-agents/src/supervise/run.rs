@@ -1,6 +1,7 @@
 //! Running one child under supervision: spawn it as a group leader, feed
 //! its stdin, stream its output, enforce the timeouts and the stop sequence,
-//! and make sure nothing of its group outlives it.
+//! and make sure nothing of its group, nor anything it started that left
+//! the group, outlives it.
 //!
 //! Why not process-wrap: its group wrapper gives `setpgid` and a group
 //! kill-on-drop, both a few lines here, while its `wait` blocks a thread in
@@ -23,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::escalate::{Action, Happening, Stage, step};
 use super::group::Pgid;
+use super::orphans;
 use super::spec::{ChildSpec, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream};
+use super::strays::{TAG_VAR, Target};
 use super::unix;
 use crate::AgentError;
 
@@ -49,8 +52,9 @@ enum Feed {
 /// anything else, then every output line. A wall-clock or silence timeout,
 /// or `cancel`, starts the stop sequence: SIGTERM to the group, up to
 /// `grace` for the leader to exit, SIGKILL to the group. Whenever the
-/// leader exits, any member of its group still running is killed. If this
-/// future is dropped midway, the group is killed as well.
+/// leader exits, any member of its group still running is killed, and so is
+/// any process that carries the child's [`TAG_VAR`] (a daemon that left the
+/// group). If this future is dropped midway, both are killed as well.
 pub async fn run(
     spec: ChildSpec,
     cancel: &CancellationToken,
@@ -60,11 +64,15 @@ pub async fn run(
         StdinSource::Bytes(bytes) => (Some(bytes), Stdio::piped()),
         StdinSource::Null => (None, Stdio::null()),
     };
+    // Unique to this child and inherited by what it starts: how its strays
+    // are known once they have left its group.
+    let tag = orphans::next_tag();
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env(TAG_VAR, &tag)
         .stdin(stdin_cfg)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -72,7 +80,7 @@ pub async fn run(
         // after exec, so the group exists before we can signal it.
         .process_group(0);
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| AgentError::Spawn {
+    let (mut child, leader) = orphans::spawn_leader(&mut command).map_err(|source| AgentError::Spawn {
         program: spec.program.clone(),
         cwd: spec.cwd.clone(),
         source,
@@ -80,7 +88,7 @@ pub async fn run(
     let raw_pid = child.id().expect("a child that was just spawned is not yet reaped");
     let pgid =
         Pgid::new(i32::try_from(raw_pid).expect("pids fit in i32")).expect("a new group leader's pid is above 1");
-    let guard = KillOnDrop(pgid);
+    let guard = KillOnDrop { pgid, tag: tag.clone() };
     observer.started(pgid);
 
     let (tx, mut rx) = mpsc::channel(64);
@@ -109,6 +117,7 @@ pub async fn run(
         let (happening, reason) = tokio::select! {
             status = child.wait() => {
                 let status = status.map_err(|source| AgentError::Wait { pgid: pgid.get(), source })?;
+                orphans::forget(leader);
                 exit = Some((unix::exit_of(status), started.elapsed()));
                 // The leader is reaped, so its pid could in principle be
                 // reused; but the number stays reserved while any member of
@@ -148,6 +157,9 @@ pub async fn run(
     // The group was checked and, if need be, killed when the leader exited;
     // a later blind SIGKILL could only hit a reused number.
     std::mem::forget(guard);
+    // Before the drain: a stray holding the output pipes open would keep it
+    // waiting.
+    stragglers |= orphans::end(Target::Tag(&tag)).await.killed > 0;
 
     let drain_until = Instant::now() + DRAIN;
     while output_open {
@@ -162,14 +174,19 @@ pub async fn run(
     Ok(RunOutcome { exit, stopped, pgid, duration, stragglers })
 }
 
-/// Kills the whole group if [`run`] is dropped before the leader exits
-/// (the engine gave up on the attempt, or the runtime is shutting down).
-struct KillOnDrop(Pgid);
+/// Kills the whole group, and the strays carrying the child's tag, if
+/// [`run`] is dropped before the leader exits (the engine gave up on the
+/// attempt, or the runtime is shutting down).
+struct KillOnDrop {
+    pgid: Pgid,
+    tag: String,
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         // Nothing more can be done about a failure while dropping.
-        let _ = unix::signal_group(self.0.get(), super::escalate::GroupSignal::Kill);
+        let _ = unix::signal_group(self.pgid.get(), super::escalate::GroupSignal::Kill);
+        orphans::end_now(Target::Tag(&self.tag));
     }
 }
 

@@ -27,7 +27,8 @@ pub enum StdinSource {
 /// One child to start as the leader of a new process group.
 ///
 /// `program` and `args` go to `execve` as they are; no shell reads them.
-/// The child inherits colony's environment plus `env` (later pairs win).
+/// The child inherits colony's environment plus `env` (later pairs win),
+/// and [`TAG_VAR`](super::TAG_VAR), set by [`run`](super::run) last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildSpec {
     pub program: OsString,
@@ -132,8 +133,8 @@ pub struct RunOutcome {
     pub pgid: Pgid,
     /// From spawn to the leader's exit.
     pub duration: Duration,
-    /// Members of the group were still running when the leader exited, and
-    /// were killed.
+    /// Processes it started were still running when the leader exited, in
+    /// its group or out of it, and were killed.
     pub stragglers: bool,
 }
 

@@ -9,6 +9,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use super::escalate::GroupSignal;
+use super::procfs;
 use super::spec::Exit;
 
 /// Sends `signal` to every process in group `pgid`. A group that no longer
@@ -61,41 +62,8 @@ pub(crate) fn group_alive(pgid: i32) -> bool {
         // EPERM: the group exists but belongs to someone else.
         return io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
     }
-    live_member(pgid).unwrap_or(true)
-}
-
-/// `Some(found)` from a scan of `/proc`; `None` where there is no `/proc`.
-#[cfg(target_os = "linux")]
-fn live_member(pgid: i32) -> Option<bool> {
-    let dir = std::fs::read_dir("/proc").ok()?;
-    let found = dir.flatten().any(|entry| {
-        let name = entry.file_name();
-        let is_pid = name.to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
-        // A process can vanish between listing and reading: skip it.
-        is_pid
-            && std::fs::read_to_string(entry.path().join("stat"))
-                .ok()
-                .and_then(|stat| stat_group_and_state(&stat))
-                .is_some_and(|(group, state)| group == pgid && !matches!(state, 'Z' | 'X'))
-    });
-    Some(found)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn live_member(_pgid: i32) -> Option<bool> {
-    None
-}
-
-/// The process group and state from a `/proc/PID/stat` line:
-/// `pid (comm) state ppid pgrp ...`, where `comm` may hold spaces and `)`.
-#[cfg(target_os = "linux")]
-fn stat_group_and_state(stat: &str) -> Option<(i32, char)> {
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_comm.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((pgrp, state))
+    // Where there is no `/proc`, the kernel's answer stands.
+    procfs::stats().is_none_or(|stats| stats.iter().any(|s| s.pgid == pgid && !s.dead()))
 }
 
 /// The process group colony itself is in.
@@ -132,13 +100,6 @@ pub fn boot_id() -> Option<String> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_with_awkward_command_names_parse() {
-        assert_eq!(stat_group_and_state("42 (sleep) S 1 40 40 0"), Some((40, 'S')));
-        assert_eq!(stat_group_and_state("42 (a b) c) Z 1 7 7 0"), Some((7, 'Z')));
-        assert_eq!(stat_group_and_state("garbage"), None);
-    }
 
     #[test]
     fn own_group_is_alive_and_boot_id_is_stable() {

@@ -3,6 +3,8 @@
 //! scaffolding in `support` and link once.
 
 mod command;
+#[path = "../common/daemon.rs"]
+mod daemon;
 mod groups;
 mod supervise;
 mod support;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use colony_agents::{AgentError, Exit, StdinSource, StopReason, Stream, group_alive, run};
 use tokio_util::sync::CancellationToken;
 
+use crate::daemon::{daemon, daemon_pid, running};
 use crate::support::{Collect, REAP_BOUND, eventually, kernel_knows_group, script};
 
 const SIGTERM: i32 = 15;
@@ -145,9 +146,27 @@ async fn a_background_grandchild_does_not_outlive_its_leader() {
 }
 
 #[tokio::test]
-async fn dropping_the_run_kills_the_group() {
+async fn a_daemon_that_left_the_group_does_not_outlive_its_leader() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = script(dir.path(), "echo ready\nsleep 1000\n");
+    let pid_file = dir.path().join("daemon.pid");
+    let spec = script(dir.path(), &format!("{}echo started\n", daemon(&pid_file, "")));
+    let out = run(spec, &CancellationToken::new(), &mut Collect::default()).await.unwrap();
+    let pid = daemon_pid(&pid_file);
+    let killed = !running(pid);
+    if !killed {
+        // SAFETY: kill(2) of the sleep this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(killed, "the daemon {pid} still runs after its child ended");
+    assert!(out.stragglers, "the daemon was still running when the leader exited");
+    assert_eq!(out.exit, Exit::Code(0));
+}
+
+#[tokio::test]
+async fn dropping_the_run_kills_the_group_and_what_left_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("daemon.pid");
+    let spec = script(dir.path(), &format!("{}echo ready\nsleep 1000\n", daemon(&pid_file, "")));
     // The run never sees this token; the test drops the run when it fires.
     let ready = CancellationToken::new();
     let mut seen = Collect::cancelling_on("ready", &ready);
@@ -158,6 +177,13 @@ async fn dropping_the_run_kills_the_group() {
     }
     let pgid = seen.pgid.unwrap();
     assert!(eventually(Duration::from_secs(2), || !group_alive(pgid)).await);
+    let pid = daemon_pid(&pid_file);
+    let killed = eventually(Duration::from_secs(2), || !running(pid)).await;
+    if !killed {
+        // SAFETY: kill(2) of the sleep this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(killed, "the daemon {pid} still runs after the run was dropped");
 }
 
 #[tokio::test]

@@ -14,9 +14,10 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MergeConfig, Price, Remote,
-    ReviewConfig, RunConfig, cli_kind,
+    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Price,
+    Remote, ReviewConfig, RunConfig, cli_kind,
 };
+use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
 use crate::plan::closest;
 use crate::spec::opt_duration;
@@ -173,7 +174,7 @@ impl Reader<'_> {
         for (k, v) in table {
             let key = &format!("[run] {}", k.get_ref());
             match k.get_ref().as_ref() {
-                "workers" => set(&mut run.workers, self.count(key, v, 1)),
+                "workers" => set(&mut run.workers, self.count_up_to(key, v, 1, MAX_WORKERS.into())),
                 "agent" => agent = self.name(key, v).map(|a| (a, v.span())),
                 "integration_branch" => set(&mut run.integration_branch, self.branch(key, v)),
                 "max_attempts" => set(&mut run.max_attempts, self.count(key, v, 1)),
@@ -478,11 +479,18 @@ impl Reader<'_> {
 
     /// A whole number, at least `min`, that fits in `T`.
     fn count<T: TryFrom<i64>>(&mut self, key: &str, value: &Value, min: i64) -> Option<T> {
+        self.count_up_to(key, value, min, i64::MAX)
+    }
+
+    /// A whole number from `min` to `max` that fits in `T`.
+    fn count_up_to<T: TryFrom<i64>>(&mut self, key: &str, value: &Value, min: i64, max: i64) -> Option<T> {
         let n = self.integer(key, value, "expected a whole number")?;
         let message = if n < 0 && min == 0 {
             format!("must be 0 or more, found {n}")
         } else if n < min {
             format!("must be at least {min}, found {n}")
+        } else if n > max {
+            format!("must be at most {max}, found {n}")
         } else if let Ok(n) = T::try_from(n) {
             return Some(n);
         } else {
@@ -528,7 +536,8 @@ impl Reader<'_> {
         let result = match value.get_ref() {
             DeValue::String(s) => opt_duration::parse(s),
             DeValue::Integer(_) => match self.integer(key, value, DURATION)? {
-                n if n > 0 => Ok(Duration::from_secs(n.unsigned_abs())),
+                n if n > 0 => opt_duration::at_most_max(Duration::from_secs(n.unsigned_abs()))
+                    .map_err(|m| format!("{n} seconds {m}")),
                 n => Err(format!("must be more than zero, found {n}")),
             },
             _ => return self.wrong(key, value, DURATION),
@@ -536,18 +545,27 @@ impl Reader<'_> {
         result.map_err(|m| self.error(value.span(), Some(key.to_owned()), m)).ok()
     }
 
-    /// A branch pattern: not empty, and `{plan}` the only placeholder.
+    /// A branch pattern: not empty, `{plan}` the only placeholder, and a
+    /// name git takes once a plan's name is put in. The sample name is
+    /// letters only, so it can neither cause nor hide a broken rule; a plan
+    /// whose own name breaks one is refused when it is added.
     fn branch(&mut self, key: &str, value: &Value) -> Option<String> {
+        const SAMPLE: &str = "plan";
         let pattern = self.string(key, value)?;
-        let rest = pattern.replace("{plan}", "");
+        let rest = pattern.replace(PLAN_PLACEHOLDER, "");
         let problem = if pattern.trim().is_empty() {
-            "must not be empty"
+            "must not be empty".to_owned()
         } else if rest.contains(['{', '}']) {
-            "the only placeholder is `{plan}`"
+            "the only placeholder is `{plan}`".to_owned()
+        } else if let Err(e) = check_branch(&pattern.replace(PLAN_PLACEHOLDER, SAMPLE)) {
+            match pattern.contains(PLAN_PLACEHOLDER) {
+                true => format!("git refuses the branches it makes, such as `{}`: {}", e.name, e.rule),
+                false => format!("git refuses the branch `{pattern}`: {}", e.rule),
+            }
         } else {
             return Some(pattern);
         };
-        self.error(value.span(), Some(key.to_owned()), problem.into());
+        self.error(value.span(), Some(key.to_owned()), problem);
         None
     }
 

@@ -5,7 +5,8 @@
 //! DESIGN.md, "Plan file") and amplifier-swarm's `tasks.yaml`, told apart by
 //! their keys. A file goes through four steps, each owned by one file here:
 //!
-//! 1. `parse`: the size limit (16 MiB) and UTF-8 check;
+//! 1. `parse`: reading only a regular file of at most 16 MiB
+//!    ([`crate::input`]), and the UTF-8 check;
 //! 2. `locate`: a lenient outline read that picks the dialect and finds the
 //!    line each task starts on;
 //! 3. `raw`: a strict read into the dialect's exact shape, refusing unknown

@@ -11,6 +11,7 @@ use super::error::{PlanError, PlanErrors, closest};
 use super::locate::{self, Lines, Outline, Pos};
 use super::raw::{AmplifierPlan, Dialect, DraftPlan, FIELD_ALIASES, Mapping, NativePlan};
 use super::validate;
+use crate::input::{ReadError, read_limited};
 use crate::spec::Plan;
 
 /// Plan files larger than this are refused before parsing.
@@ -44,7 +45,9 @@ impl Format {
 
 /// Reads and validates the plan at `path`. The format comes from the
 /// extension; a plan without a `name` is named after the file's stem.
-pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
+/// `integration` is the integration branch pattern (`colony/{plan}`): the
+/// branches the plan will make must be names git takes.
+pub fn load(path: &Path, integration: &str) -> Result<Plan, PlanErrors> {
     let file = path.display().to_string();
     let fail = |message: String| PlanErrors::one(PlanError { file: file.clone(), line: None, task: None, message });
     let format = Format::from_path(path).ok_or_else(|| {
@@ -53,25 +56,32 @@ pub fn load(path: &Path) -> Result<Plan, PlanErrors> {
             None => "no file extension to tell the format by; use .yaml, .yml, .toml or .json".into(),
         })
     })?;
-    // Checked before reading so a huge file is never loaded into memory.
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.len() > MAX_PLAN_BYTES as u64
-    {
-        return Err(fail(too_big(meta.len())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the plan file: {e}")))?;
+    let bytes = read_limited(path, MAX_PLAN_BYTES as u64).map_err(|e| {
+        fail(match e {
+            ReadError::Io(e) => format!("cannot read the plan file: {e}"),
+            refused => format!("plan file is {refused}"),
+        })
+    })?;
     let stem = path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
-    parse(&file, &bytes, format, &stem)
+    parse(&file, &bytes, format, &stem, integration)
 }
 
 /// Parses and validates a plan. `file` is the name errors show;
-/// `default_name` names a plan that does not name itself.
-pub fn parse(file: &str, bytes: &[u8], format: Format, default_name: &str) -> Result<Plan, PlanErrors> {
+/// `default_name` names a plan that does not name itself; `integration`
+/// is the integration branch pattern.
+pub fn parse(
+    file: &str,
+    bytes: &[u8],
+    format: Format,
+    default_name: &str,
+    integration: &str,
+) -> Result<Plan, PlanErrors> {
     let fail = |line: Option<usize>, message: String| {
         PlanErrors::one(PlanError { file: file.to_owned(), line, task: None, message })
     };
     if bytes.len() > MAX_PLAN_BYTES {
-        return Err(fail(None, too_big(bytes.len() as u64)));
+        let refused = ReadError::TooBig { limit: MAX_PLAN_BYTES as u64 };
+        return Err(fail(None, format!("plan file is {refused}")));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -85,7 +95,7 @@ pub fn parse(file: &str, bytes: &[u8], format: Format, default_name: &str) -> Re
     }
     let outline = locate::outline(text, format).map_err(|e| PlanErrors::one(e.locate(file, None)))?;
     let draft = strict(text, format, outline.dialect).map_err(|e| PlanErrors::one(e.locate(file, Some(&outline))))?;
-    validate::plan(file, draft, &outline, default_name)
+    validate::plan(file, draft, &outline, default_name, integration)
 }
 
 /// The plan in the native YAML shape; `parse` reads it back equal.
@@ -98,12 +108,6 @@ pub fn to_json(plan: &Plan) -> String {
     let mut json = serde_json::to_string_pretty(plan).expect("a plan always serializes to JSON");
     json.push('\n');
     json
-}
-
-fn too_big(bytes: u64) -> String {
-    const MIB: u64 = 1024 * 1024;
-    let limit = MAX_PLAN_BYTES as u64 / MIB;
-    format!("plan file is {} MiB; the limit is {limit} MiB", bytes.div_ceil(MIB))
 }
 
 /// The YAML reader's settings: no source snippets in errors (we print one

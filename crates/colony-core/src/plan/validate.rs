@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::error::{PlanError, PlanErrors, closest};
 use super::locate::Outline;
 use super::raw::{Dialect, Draft, DraftPlan, RawDefaults, RawDuration, RawPriority};
+use crate::branch::{check_branch, integration_branch, task_branch};
 use crate::dag::Dag;
 use crate::id::{PlanName, TaskId};
 use crate::spec::{Defaults, Plan, TaskSpec, opt_duration};
@@ -18,14 +19,20 @@ use crate::spec::{Defaults, Plan, TaskSpec, opt_duration};
 /// Titles made from a prompt are cut to this many characters.
 const TITLE_CHARS: usize = 72;
 
-pub(super) fn plan(file: &str, draft: DraftPlan, outline: &Outline, default_name: &str) -> Result<Plan, PlanErrors> {
+pub(super) fn plan(
+    file: &str,
+    draft: DraftPlan,
+    outline: &Outline,
+    default_name: &str,
+    integration: &str,
+) -> Result<Plan, PlanErrors> {
     let mut v = Validator { file, outline, dialect: draft.dialect, errors: Vec::new() };
-    let name = v.name(draft.name, default_name);
+    let name = v.name(draft.name, default_name, integration);
     let defaults = v.defaults(draft.defaults);
     if draft.tasks.is_empty() {
         v.error(None, None, "plan has no tasks".into());
     }
-    let tasks = v.tasks(draft.tasks);
+    let tasks = v.tasks(draft.tasks, name.as_ref());
     match (name, defaults, tasks) {
         (Some(name), Some(defaults), Some(tasks)) if v.errors.is_empty() => {
             Ok(Plan { name, base: draft.base, defaults, tasks })
@@ -51,13 +58,36 @@ impl Validator<'_> {
         self.outline.task_line(index)
     }
 
-    fn name(&mut self, name: Option<String>, default_name: &str) -> Option<PlanName> {
+    /// The plan's name, when it is an id and makes branches git takes:
+    /// its integration branch, and its part of every task branch.
+    fn name(&mut self, name: Option<String>, default_name: &str, integration: &str) -> Option<PlanName> {
         let line = self.outline.key_line("name");
         let (text, origin) = match name {
             Some(n) => (n, ""),
             None => (default_name.to_owned(), " (taken from the file name)"),
         };
-        PlanName::new(text).map_err(|e| self.error(line, None, format!("bad plan name{origin}: {e}"))).ok()
+        let name =
+            PlanName::new(text).map_err(|e| self.error(line, None, format!("bad plan name{origin}: {e}"))).ok()?;
+        let any_task = TaskId::new("t").expect("`t` is an id");
+        let branches = [
+            ("the integration branch", integration_branch(integration, &name)),
+            ("its task branches, such as", task_branch(&name, &any_task, 1)),
+        ];
+        for (what, branch) in branches {
+            if let Err(e) = check_branch(&branch) {
+                self.error(line, None, format!("bad plan name{origin}: git refuses {what} `{branch}`: {}", e.rule));
+                return None;
+            }
+        }
+        Some(name)
+    }
+
+    /// A task's branch must be a name git takes. Checked for attempt 1:
+    /// the attempt number adds only digits, which change nothing.
+    fn branch(&mut self, line: Option<usize>, plan: &PlanName, id: &TaskId) {
+        if let Err(e) = check_branch(&task_branch(plan, id, 1)) {
+            self.error(line, Some(id.as_str()), format!("git refuses its branch `{}`: {}", e.name, e.rule));
+        }
     }
 
     fn defaults(&mut self, d: RawDefaults) -> Option<Defaults> {
@@ -78,8 +108,9 @@ impl Validator<'_> {
         })
     }
 
-    /// Judges every task; `Some` only when all of them are sound.
-    fn tasks(&mut self, drafts: Vec<Draft>) -> Option<Vec<TaskSpec>> {
+    /// Judges every task; `Some` only when all of them are sound. `plan`
+    /// is the plan's name when it is sound, to check the task branches.
+    fn tasks(&mut self, drafts: Vec<Draft>, plan: Option<&PlanName>) -> Option<Vec<TaskSpec>> {
         // Ids as written, valid or not, so a dependency on a task whose id
         // is bad reports only the bad id, not also an unknown dependency.
         let written: HashSet<String> = drafts.iter().filter_map(|t| t.id.clone()).collect();
@@ -93,6 +124,9 @@ impl Validator<'_> {
         for (index, draft) in drafts.into_iter().enumerate() {
             let line = self.task_line(index);
             let id = self.task_id(index, &draft, &mut first_seen);
+            if let (Some(id), Some(plan)) = (&id, plan) {
+                self.branch(line, plan, id);
+            }
             // Name the task as written even when its id is refused (taken,
             // say), so its other errors can still be found.
             let shown = draft.id.as_deref().filter(|s| !s.is_empty());
@@ -262,7 +296,8 @@ fn duration(raw: &RawDuration) -> Result<Duration, String> {
     let d = match raw {
         RawDuration::Seconds(n) => u64::try_from(*n)
             .map(Duration::from_secs)
-            .map_err(|_| format!("`timeout` is {n} seconds; it must be more than zero"))?,
+            .map_err(|_| format!("`timeout` is {n} seconds; it must be more than zero"))
+            .and_then(|d| opt_duration::at_most_max(d).map_err(|m| format!("`timeout` of {n} seconds {m}")))?,
         RawDuration::Text(t) => opt_duration::parse(t).map_err(|m| format!("bad `timeout`: {m}"))?,
     };
     if d.is_zero() {
@@ -299,12 +334,21 @@ mod tests {
     }
 
     #[test]
-    fn durations_refuse_zero_and_negative() {
+    fn durations_refuse_zero_negative_and_past_a_year() {
         assert_eq!(duration(&RawDuration::Seconds(90)), Ok(Duration::from_secs(90)));
         assert_eq!(duration(&RawDuration::Text("1h 30m".into())), Ok(Duration::from_secs(5400)));
         assert!(duration(&RawDuration::Seconds(0)).is_err());
         assert!(duration(&RawDuration::Seconds(-5)).is_err());
         assert!(duration(&RawDuration::Text("0".into())).is_err());
         assert!(duration(&RawDuration::Text("soon".into())).is_err());
+        assert_eq!(duration(&RawDuration::Text("365d".into())), Ok(opt_duration::MAX));
+        assert_eq!(
+            duration(&RawDuration::Seconds(i64::MAX)),
+            Err(format!("`timeout` of {} seconds is longer than a year, the longest colony takes", i64::MAX))
+        );
+        assert_eq!(
+            duration(&RawDuration::Text("366d".into())),
+            Err("bad `timeout`: duration `366d` is longer than a year, the longest colony takes".into())
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! `colony add PLAN...`: import plan files.
 //!
-//! Every file is read and validated before the store is even opened, so a
-//! refused plan leaves no trace: not a half-imported plan, not an empty
-//! database. The store then takes all the plans in one transaction: if it refuses
-//! one (a started task changed, an id another plan owns), none is added.
+//! `colony.toml` is read first (a plan is checked against the branch names
+//! it sets), then every file is read and validated before the store is
+//! even opened, so a refused plan leaves no trace: not a half-imported
+//! plan, not an empty database. The store then takes all the plans in one
+//! transaction: if it refuses one (a started task changed, an id another
+//! plan owns), none is added.
 //!
 //! `colony run PLAN...` imports through the same functions.
 
@@ -26,8 +28,8 @@ use crate::{render, settings};
 const MAX_NAMES: usize = 5;
 
 pub async fn run(ctx: &Ctx, args: AddArgs, out: &mut impl Write) -> Result<()> {
-    let plans = load_all(&args.plans)?;
     let config = settings::load_config(&ctx.root)?;
+    let plans = load_all(&args.plans, &config)?;
     let store = ctx.open_store().await?;
     let reports = import(ctx, &store, plans, &config, AddOptions { force: args.force }).await;
     store.close().await;
@@ -71,13 +73,14 @@ pub fn write_reports(out: &mut impl Write, reports: &[(AddReport, usize)]) -> Re
     Ok(())
 }
 
-/// Reads every file; any problem in any of them refuses them all.
-pub fn load_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Plan)>> {
+/// Reads every file; any problem in any of them refuses them all. The
+/// config names the integration branches the plans will make.
+pub fn load_all(paths: &[PathBuf], config: &Config) -> Result<Vec<(PathBuf, Plan)>> {
     let mut plans = Vec::new();
     let mut problems = Vec::new();
     let mut refused = 0;
     for path in paths {
-        match plan::load(path) {
+        match plan::load(path, &config.run.integration_branch) {
             Ok(plan) => plans.push((path.clone(), plan)),
             Err(errors) => {
                 refused += 1;

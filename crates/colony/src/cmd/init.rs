@@ -10,9 +10,11 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use colony_core::input::{ReadError, read_limited};
 use colony_store::{Store, StoreUrl};
 
 use crate::ctx::{Ctx, STATE_DIR};
+use crate::exit::bad_input;
 use crate::repo;
 
 /// The commented `colony.toml` a new repository gets.
@@ -23,10 +25,17 @@ const CONFIG_FILE: &str = "colony.toml";
 /// The line that keeps colony's state out of git.
 const EXCLUDE_LINE: &str = "/.colony/";
 
+/// An exclude file larger than this is refused unread: it is rewritten
+/// whole, so it is held in memory.
+const MAX_EXCLUDE_BYTES: u64 = 16 * 1024 * 1024;
+
 pub async fn run(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
     if let StoreUrl::Sqlite(path) = &ctx.url {
         ctx.refuse_lost_store(path, true)?;
     }
+    // Read first: one that is refused must leave everything as it was.
+    let exclude = repo::exclude_file(&ctx.root)?;
+    let excluded = read_exclude(&exclude)?;
     let mut done = Vec::new();
     let mut changed = false;
     let mut step = |did_change: bool, line: String| {
@@ -64,9 +73,8 @@ pub async fn run(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
         step(true, format!("created the store {}", ctx.store_label()));
     }
 
-    let exclude = repo::exclude_file(&ctx.root)?;
     let shown = ctx.rel(&exclude);
-    if add_exclude(&exclude)? {
+    if add_exclude(&exclude, excluded)? {
         step(true, format!("added {EXCLUDE_LINE} to {shown}, so git ignores colony's state"));
     } else {
         step(false, format!("{shown} already lists {STATE_DIR}/"));
@@ -90,14 +98,19 @@ pub async fn run(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// Appends the exclude line unless the file already ignores `.colony/`.
-/// Returns whether it wrote.
-fn add_exclude(path: &Path) -> Result<bool> {
-    let current = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
-    };
+/// The exclude file's text; empty when there is none.
+fn read_exclude(path: &Path) -> Result<String> {
+    match read_limited(path, MAX_EXCLUDE_BYTES) {
+        Ok(bytes) => String::from_utf8(bytes).with_context(|| format!("could not read {}", path.display())),
+        Err(e) if e.is_missing() => Ok(String::new()),
+        Err(ReadError::Io(e)) => Err(e).with_context(|| format!("could not read {}", path.display())),
+        Err(refused) => Err(bad_input(format!("{} is {refused}", path.display()))),
+    }
+}
+
+/// Appends the exclude line to the file holding `current` unless it
+/// already ignores `.colony/`. Returns whether it wrote.
+fn add_exclude(path: &Path, current: String) -> Result<bool> {
     let listed = current.lines().map(str::trim).any(|l| matches!(l, ".colony" | ".colony/" | "/.colony" | "/.colony/"));
     if listed {
         return Ok(false);
@@ -124,13 +137,14 @@ mod tests {
     fn exclude_is_added_once_and_respects_an_existing_entry() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("info/exclude");
-        assert!(add_exclude(&path).unwrap());
-        assert!(!add_exclude(&path).unwrap());
+        let add = |path: &Path| add_exclude(path, read_exclude(path).unwrap()).unwrap();
+        assert!(add(&path));
+        assert!(!add(&path));
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches(EXCLUDE_LINE).count(), 1);
 
         fs::write(&path, "*.log\n.colony/").unwrap();
-        assert!(!add_exclude(&path).unwrap());
+        assert!(!add(&path));
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! within the shutdown grace), the second stops everything at once. Either
 //! way the tasks that did not finish go back to `ready`, and the next
 //! `colony run` carries on.
+//!
+//! While it runs, colony is the subreaper of what its agents start: an
+//! orphan among those processes is reparented to colony, not to init, and
+//! whatever of them still runs when the run ends is stopped.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -20,6 +24,7 @@ use colony_core::{Plan, TaskStatus};
 use colony_engine::{Engine, RunReport, Shutdown};
 use colony_git::Repo;
 use colony_store::{AddOptions, AnyStore, Store, TaskFilter};
+use colony_web::Server;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -68,16 +73,30 @@ pub struct Job {
 /// prints the summary. Returns the engine's report, or `None` when the
 /// store holds no tasks at all.
 pub async fn execute(ctx: &Ctx, job: &Job, out: &mut impl Write) -> Result<Option<RunReport>> {
-    let plans = add::load_all(&job.plans)?;
     let config = settings::load_config(&ctx.root)?;
+    let plans = add::load_all(&job.plans, &config)?;
     if let Some(agent) = &job.overrides.agent {
         settings::check_agent_name(&config, agent)?;
     }
     let repo = open_repo(ctx)?;
+    // Bound before anything is written: a taken address changes nothing.
+    let server = match job.serve {
+        Some(addr) => Some(Dashboard::bind(addr).await?),
+        None => None,
+    };
+    let checked = Checked { plans, config, repo, server };
     let store = Arc::new(ctx.open_store().await?);
-    let outcome = drive(ctx, job, plans, &config, repo, &store, out).await;
+    let outcome = drive(ctx, job, checked, &store, out).await;
     store.close().await;
     outcome
+}
+
+/// What is read, checked and bound before the store is opened.
+struct Checked {
+    plans: Vec<(PathBuf, Plan)>,
+    config: Config,
+    repo: Repo,
+    server: Option<Server>,
 }
 
 /// The repository, checked for a git that can run the merge queue.
@@ -96,12 +115,12 @@ fn open_repo(ctx: &Ctx) -> Result<Repo> {
 async fn drive(
     ctx: &Ctx,
     job: &Job,
-    plans: Vec<(PathBuf, Plan)>,
-    config: &Config,
-    repo: Repo,
+    checked: Checked,
     store: &Arc<AnyStore>,
     out: &mut impl Write,
 ) -> Result<Option<RunReport>> {
+    let Checked { plans, config, repo, server } = checked;
+    let config = &config;
     if !plans.is_empty() {
         let reports = add::import(ctx, &**store, plans, config, AddOptions::default()).await?;
         if job.mode.for_people() {
@@ -127,13 +146,12 @@ async fn drive(
     let to_run: usize = TaskStatus::UNFINISHED.iter().map(|s| counts.get(*s)).sum();
     let longest_id =
         store.tasks(&TaskFilter::default()).await?.iter().map(|t| t.task.id.as_str().len()).max().unwrap_or(0);
-    // Bound before anything starts: a taken address changes nothing.
     let shutdown = Shutdown::new();
-    let dashboard = match job.serve {
-        Some(addr) => {
+    let dashboard = match server {
+        Some(server) => {
             let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
             let pattern = &config.run.integration_branch;
-            Some(Dashboard::start(ctx, addr, store, pattern, Some(shutdown.clone()), text).await?)
+            Some(Dashboard::start(ctx, server, store, pattern, Some(shutdown.clone()), text)?)
         }
         None => None,
     };
@@ -154,6 +172,11 @@ async fn drive(
         out.flush()?;
     }
 
+    // Orphans among the agents' processes come to colony rather than to
+    // init, so that none outlives the run.
+    if let Err(e) = colony_agents::adopt_orphans() {
+        eprintln!("colony: {e}; a process an agent starts outside its group may outlive colony");
+    }
     let engine = Engine::new(store.clone(), repo, settings);
     let mut interrupts = Interrupts::install()?;
     let mut progress = Progress::new(job.mode, store.last_seq().await?, longest_id, counts.total, done_before);
@@ -182,6 +205,11 @@ async fn drive(
         eprintln!("stopping now: the agents are being stopped and their tasks go back to the queue");
     };
     let (report, shown, ()) = tokio::join!(engine_run, watch, stop);
+    let stray = colony_agents::end_adopted().await;
+    if stray > 0 {
+        let what = if stray == 1 { "process" } else { "processes" };
+        eprintln!("colony: stopped {stray} {what} the agents left running");
+    }
     if let Some(dashboard) = dashboard {
         dashboard.stop().await?;
     }

@@ -19,9 +19,10 @@ use crate::{settings, signal};
 
 pub async fn run(ctx: &Ctx, args: ServeArgs, out: &mut impl Write) -> Result<()> {
     let config = settings::load_config(&ctx.root)?;
+    let server = Dashboard::bind(args.addr).await?;
     let store = Arc::new(ctx.open_store().await?);
     let outcome = async {
-        let dashboard = Dashboard::start(ctx, args.addr, &store, &config.run.integration_branch, None, out).await?;
+        let dashboard = Dashboard::start(ctx, server, &store, &config.run.integration_branch, None, out)?;
         writeln!(out, "Ctrl-C stops the server")?;
         out.flush()?;
         signal::stop_requested()?.await;
@@ -39,27 +40,36 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// Binds `addr` and serves the store; prints the URL to open, which
-    /// carries the token (`/?token=…` sets the cookie and drops it from the
-    /// address bar). A taken or unusable address is bad input: nothing has
-    /// started yet.
-    pub async fn start(
-        ctx: &Ctx,
-        addr: SocketAddr,
-        store: &Arc<AnyStore>,
-        branch_pattern: &str,
-        run: Option<Shutdown>,
-        out: &mut dyn Write,
-    ) -> Result<Dashboard> {
-        let server = Server::bind(addr).await.map_err(|e| match e {
+    /// Binds `addr`. Called before anything is written (the store opened,
+    /// a plan imported, the token created), so that a taken or unusable
+    /// address, which is bad input, leaves everything as it was.
+    pub async fn bind(addr: SocketAddr) -> Result<Server> {
+        Server::bind(addr).await.map_err(|e| match e {
             WebError::AddrInUse { .. } => bad_input(e.to_string()),
             WebError::Bind { .. } => bad_input(format!(
                 "{e}: {}",
                 std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()
             )),
             other => other.into(),
+        })
+    }
+
+    /// Serves the store on the bound `server`; prints the URL to open,
+    /// which carries the token (`/?token=…` sets the cookie and drops it
+    /// from the address bar).
+    pub fn start(
+        ctx: &Ctx,
+        server: Server,
+        store: &Arc<AnyStore>,
+        branch_pattern: &str,
+        run: Option<Shutdown>,
+        out: &mut dyn Write,
+    ) -> Result<Dashboard> {
+        let token = Token::load_or_create(&ctx.root.join(STATE_DIR)).map_err(|e| match e {
+            // What is in the file, not the system, is wrong: bad input.
+            WebError::EmptyToken { .. } | WebError::BadTokenFile { .. } => bad_input(e.to_string()),
+            other => anyhow::Error::new(other).context("the dashboard's token"),
         })?;
-        let token = Token::load_or_create(&ctx.root.join(STATE_DIR)).context("the dashboard's token")?;
         let bound = server.local_addr();
         writeln!(out, "dashboard: http://{bound}/?token={}", token.as_str())?;
         if !bound.ip().is_loopback() {

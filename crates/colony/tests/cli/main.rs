@@ -7,11 +7,13 @@
 mod agents;
 mod background;
 mod crash;
+mod daemons;
 mod disk_full;
 mod failures;
 mod hostile;
 mod hosts;
 mod land;
+mod limits;
 mod live;
 mod lost_store;
 mod plans;

@@ -83,3 +83,61 @@ fn a_task_id_of_another_plan_is_refused() {
     snap!(&repo, "refused_id_taken", err);
     assert_eq!(repo.json(&["status"])["plans"].as_array().unwrap().len(), 1);
 }
+
+/// Names that are ids but make branches git refuses: the plan is refused
+/// by `colony add` and `colony run` alike, before any attempt is spent.
+#[test]
+fn names_git_refuses_as_branches_are_refused_whole() {
+    let repo = TestRepo::for_runs(crate::run::FAKE_CONFIG);
+    let plan = |name: &str, id: &str| {
+        format!("name: {name}\ntasks:\n  - id: ok\n    prompt: p\n  - id: {id}\n    prompt: q\n")
+    };
+    let cases = [
+        ("a..b", "ok2", "1: bad plan name: git refuses the integration branch `colony/a..b`: it contains `..`"),
+        (
+            "x.lock",
+            "ok2",
+            "1: bad plan name: git refuses the integration branch `colony/x.lock`: its part `x.lock` ends with `.lock`",
+        ),
+        (
+            ".x",
+            "ok2",
+            "1: bad plan name: git refuses the integration branch `colony/.x`: its part `.x` starts with `.`",
+        ),
+        ("a.", "ok2", "1: bad plan name: git refuses the integration branch `colony/a.`: it ends with `.`"),
+        ("p", "a..b", "5: task `a..b`: git refuses its branch `colony-task/p/a..b-a1`: it contains `..`"),
+        ("p", ".a", "5: task `.a`: git refuses its branch `colony-task/p/.a-a1`: its part `.a-a1` starts with `.`"),
+    ];
+    for (name, id, problem) in cases {
+        let path = repo.write_plan("names.yaml", &plan(name, id));
+        let expected = format!("error: the plan is refused; nothing was added\n  {path}:{problem}\n");
+        assert_eq!(repo.stderr(&["add", &path], 2), expected, "add: {name} / {id}");
+        assert_eq!(repo.stderr(&["run", "-q", &path], 2), expected, "run: {name} / {id}");
+        assert_eq!(repo.stdout(&["list", "--json"], 0), "[]\n", "{name} / {id} stored tasks");
+    }
+    assert!(repo.events().is_empty(), "events were written");
+    assert_eq!(repo.git_out(&["branch", "--list", "colony*"]), "", "branches were made");
+}
+
+/// An integration branch pattern git would refuse is refused where it is
+/// written, whatever the command.
+#[test]
+fn an_integration_branch_git_refuses_is_refused_in_colony_toml() {
+    let repo = TestRepo::for_runs(crate::run::FAKE_CONFIG);
+    let path = repo.write_plan("p.yaml", "name: p\ntasks:\n  - id: a\n    prompt: p\n");
+    for (pattern, problem) in [
+        ("a..b/{plan}", "git refuses the branches it makes, such as `a..b/plan`: it contains `..`"),
+        ("HEAD", "git refuses the branch `HEAD`: `HEAD` is git's name for the current commit"),
+    ] {
+        let config = format!("{}integration_branch = \"{pattern}\"\n", crate::run::FAKE_CONFIG);
+        std::fs::write(repo.root().join("colony.toml"), &config).unwrap();
+        let expected = format!(
+            "error: colony.toml is refused; nothing was done\n  colony.toml:5: [run] integration_branch: {problem}\n"
+        );
+        assert_eq!(repo.stderr(&["add", &path], 2), expected, "add: {pattern}");
+        assert_eq!(repo.stderr(&["run", "-q", &path], 2), expected, "run: {pattern}");
+    }
+    std::fs::write(repo.root().join("colony.toml"), crate::run::FAKE_CONFIG).unwrap();
+    assert_eq!(repo.stdout(&["list", "--json"], 0), "[]\n");
+    assert!(repo.events().is_empty(), "events were written");
+}

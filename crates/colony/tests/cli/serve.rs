@@ -65,6 +65,27 @@ fn serve_prints_its_url_with_the_token_and_refuses_a_taken_address() {
     assert_eq!(token_again, token, "the token is kept");
 }
 
+/// `colony run PLAN --serve` on a port another program holds is refused
+/// before the plan is stored: the error says nothing was changed, and
+/// nothing was.
+#[test]
+fn run_serve_on_a_taken_port_stores_nothing() {
+    let repo = TestRepo::for_runs(crate::run::FAKE_CONFIG);
+    let plan = repo.write_plan("p.yaml", "name: p\ntasks:\n  - id: a\n    prompt: p\n");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = repo.stderr(&["run", &plan, "--serve", "--addr", &addr], 2);
+    assert_eq!(
+        err,
+        format!(
+            "error: {addr} is already in use (is another colony serving?); pick another address with --addr, or --addr 127.0.0.1:0 for any free port\n"
+        )
+    );
+    assert_eq!(repo.stdout(&["list", "--json"], 0), "[]\n", "the plan was stored");
+    assert!(repo.events().is_empty(), "events were written");
+    assert!(!repo.root().join(".colony/token").exists(), "a token was written");
+}
+
 /// Runs colony's browser tests (crates/colony-web/tests/browser) against
 /// `colony run --serve`. They need `npm ci` in that directory and Debian's
 /// chromium; `.ci/run` sets both up. Missing, this test fails: it does not

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::super::Format::{Json, Toml, Yaml};
 use super::super::{PlanError, parse};
 use super::{accepted, parse_as};
+use crate::branch::DEFAULT_INTEGRATION;
 use crate::id::TaskId;
 use crate::spec::{Approval, Review, ReviewNone};
 
@@ -178,7 +179,8 @@ const AMPLIFIER: &str = r#"tasks:
 
 #[test]
 fn amplifier_tasks_yaml_reads_with_its_own_names() {
-    let plan = parse("tasks.yaml", AMPLIFIER.as_bytes(), Yaml, "tasks").unwrap_or_else(|e| panic!("{e}"));
+    let plan =
+        parse("tasks.yaml", AMPLIFIER.as_bytes(), Yaml, "tasks", DEFAULT_INTEGRATION).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.name.as_str(), "tasks", "named after the file");
     let [a, b, c, d] = &plan.tasks[..] else { panic!("four tasks: {plan:?}") };
     assert_eq!((a.id.as_str(), a.title.as_str()), ("2.6.1.a", "Implement user authentication"));
@@ -266,9 +268,10 @@ fn empty_lists_and_nulls_read_as_absent() {
 #[test]
 fn amplifier_exports_import_with_their_bookkeeping_ignored() {
     let export = "version: \"1.0\"\nexported_at: \"2026-01-26T10:00:00\"\nsummary: {total: 1, completed: 1}\ntasks:\n  - id: a\n    name: A\n    description: do a\n    status: completed\n    completed_at: \"2026-01-26T09:00:00\"\n    retry_count: 2\n    last_error: null\n";
-    let plan = parse("tasks.yaml", export.as_bytes(), Yaml, "tasks").unwrap_or_else(|e| panic!("{e}"));
+    let plan =
+        parse("tasks.yaml", export.as_bytes(), Yaml, "tasks", DEFAULT_INTEGRATION).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((plan.tasks[0].id.as_str(), plan.tasks[0].prompt.as_str()), ("a", "do a"));
     let native = "name: p\nversion: 1\ntasks:\n  - id: a\n    prompt: do a\n";
-    let err = parse("p.yaml", native.as_bytes(), Yaml, "p").unwrap_err().to_string();
+    let err = parse("p.yaml", native.as_bytes(), Yaml, "p", DEFAULT_INTEGRATION).unwrap_err().to_string();
     assert!(err.contains("unknown field `version`"), "only amplifier plans carry it: {err}");
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::super::Format::{self, Json, Toml, Yaml};
 use super::super::{MAX_PLAN_BYTES, PlanError, load, parse};
 use super::{accepted, parse_as, refused};
+use crate::branch::DEFAULT_INTEGRATION;
 use crate::id::IdError;
 
 /// The errors of a refused plan, as data.
@@ -218,14 +219,15 @@ fn plan_names_are_checked_like_ids() {
     let named = summary(Yaml, "name: a/b\ntasks: [{id: a, prompt: x}]\n");
     assert_eq!(named[0].2, "bad plan name: id `a/b` has `/`; ids use only letters, digits, `.`, `_` and `-`");
     assert_eq!(named[0].0, Some(1));
-    let from_file = parse("my plan.yaml", b"tasks: [{id: a, prompt: x}]", Yaml, "my plan").unwrap_err();
+    let from_file =
+        parse("my plan.yaml", b"tasks: [{id: a, prompt: x}]", Yaml, "my plan", DEFAULT_INTEGRATION).unwrap_err();
     assert!(from_file.0[0].message.starts_with("bad plan name (taken from the file name): "), "{from_file}");
 }
 
 #[test]
 fn invalid_utf8_names_the_line_of_the_first_bad_byte() {
     let bytes = b"tasks:\n  - id: a\n    prompt: caf\xe9\n";
-    let e = parse("plan.yaml", bytes, Yaml, "plan").unwrap_err();
+    let e = parse("plan.yaml", bytes, Yaml, "plan", DEFAULT_INTEGRATION).unwrap_err();
     assert_eq!(e.to_string(), "plan.yaml:3: not valid UTF-8");
 }
 
@@ -233,8 +235,8 @@ fn invalid_utf8_names_the_line_of_the_first_bad_byte() {
 fn oversized_files_are_refused_before_parsing() {
     // Not even valid YAML: the size is checked first.
     let big = vec![b'['; MAX_PLAN_BYTES + 1];
-    let e = parse("plan.yaml", &big, Yaml, "plan").unwrap_err();
-    assert_eq!(e.to_string(), "plan.yaml: plan file is 17 MiB; the limit is 16 MiB");
+    let e = parse("plan.yaml", &big, Yaml, "plan", DEFAULT_INTEGRATION).unwrap_err();
+    assert_eq!(e.to_string(), "plan.yaml: plan file is larger than the limit of 16 MiB");
 }
 
 /// Nine levels of anchors, each a list of nine of the one before: 9^9
@@ -270,14 +272,14 @@ fn load_takes_the_format_from_the_extension_and_the_name_from_the_stem() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = dir.path().join("auth.yml");
     std::fs::write(&yaml, "tasks:\n  - id: a\n    prompt: x\n").unwrap();
-    assert_eq!(load(&yaml).unwrap().name.as_str(), "auth");
+    assert_eq!(load(&yaml, DEFAULT_INTEGRATION).unwrap().name.as_str(), "auth");
     let amplifier = dir.path().join("tasks.json");
     std::fs::write(&amplifier, r#"{"tasks": [{"id": "a", "name": "A", "description": "x"}]}"#).unwrap();
-    let plan = load(&amplifier).unwrap();
+    let plan = load(&amplifier, DEFAULT_INTEGRATION).unwrap();
     assert_eq!((plan.name.as_str(), plan.tasks[0].title.as_str()), ("tasks", "A"));
     let named = dir.path().join("x.toml");
     std::fs::write(&named, "name = \"auth\"\n[[tasks]]\nid = \"a\"\nprompt = \"x\"\n").unwrap();
-    assert_eq!(load(&named).unwrap().name.as_str(), "auth");
+    assert_eq!(load(&named, DEFAULT_INTEGRATION).unwrap().name.as_str(), "auth");
 }
 
 #[test]
@@ -285,11 +287,52 @@ fn load_refuses_unknown_extensions_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     let txt = dir.path().join("plan.txt");
     std::fs::write(&txt, "tasks: []").unwrap();
-    let e = load(&txt).unwrap_err();
+    let e = load(&txt, DEFAULT_INTEGRATION).unwrap_err();
     assert!(e.to_string().ends_with("plan.txt: unknown plan format `.txt`; use .yaml, .yml, .toml or .json"), "{e}");
     let bare = dir.path().join("plan");
     std::fs::write(&bare, "tasks: []").unwrap();
-    assert!(load(&bare).unwrap_err().to_string().contains("no file extension"));
-    let missing = load(&dir.path().join("missing.yaml")).unwrap_err();
+    assert!(load(&bare, DEFAULT_INTEGRATION).unwrap_err().to_string().contains("no file extension"));
+    let missing = load(&dir.path().join("missing.yaml"), DEFAULT_INTEGRATION).unwrap_err();
     assert!(missing.to_string().contains("missing.yaml: cannot read the plan file: "), "{missing}");
+}
+
+#[test]
+fn plan_names_that_make_branches_git_refuses_are_refused_at_the_name() {
+    for (name, problem) in [
+        ("a..b", "git refuses the integration branch `colony/a..b`: it contains `..`"),
+        ("x.lock", "git refuses the integration branch `colony/x.lock`: its part `x.lock` ends with `.lock`"),
+        (".x", "git refuses the integration branch `colony/.x`: its part `.x` starts with `.`"),
+        ("a.", "git refuses the integration branch `colony/a.`: it ends with `.`"),
+    ] {
+        let plan = format!("name: {name}\ntasks:\n  - id: a\n    prompt: x\n");
+        assert_eq!(summary(Yaml, &plan), vec![at(1, None, &format!("bad plan name: {problem}"))], "{name}");
+    }
+    let from_file = parse("a..b.yaml", b"tasks: [{id: a, prompt: x}]", Yaml, "a..b", DEFAULT_INTEGRATION).unwrap_err();
+    assert!(from_file.to_string().contains("bad plan name (taken from the file name): git refuses"), "{from_file}");
+}
+
+#[test]
+fn a_plan_name_is_checked_in_the_configured_pattern_and_in_task_branches() {
+    let plan = b"name: .x\ntasks:\n  - id: a\n    prompt: x\n";
+    let e = parse("p.yaml", plan, Yaml, "p", "int-{plan}").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "p.yaml:1: bad plan name: git refuses its task branches, such as `colony-task/.x/t-a1`: its part `.x` starts with `.`"
+    );
+    let plan = b"name: x\ntasks:\n  - id: a\n    prompt: x\n";
+    let e = parse("p.yaml", plan, Yaml, "p", "a.{plan}.").unwrap_err();
+    assert_eq!(e.to_string(), "p.yaml:1: bad plan name: git refuses the integration branch `a.x.`: it ends with `.`");
+}
+
+#[test]
+fn task_ids_that_make_branches_git_refuses_name_the_task_and_line() {
+    let plan =
+        "name: p\ntasks:\n  - id: ok.lock\n    prompt: x\n  - id: a..b\n    prompt: y\n  - id: .a\n    prompt: z\n";
+    assert_eq!(
+        summary(Yaml, plan),
+        vec![
+            at(5, Some("a..b"), "git refuses its branch `colony-task/p/a..b-a1`: it contains `..`"),
+            at(7, Some(".a"), "git refuses its branch `colony-task/p/.a-a1`: its part `.a-a1` starts with `.`"),
+        ]
+    );
 }

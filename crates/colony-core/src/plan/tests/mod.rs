@@ -7,6 +7,7 @@ mod roundtrip;
 mod snapshots;
 
 use super::{Format, PlanErrors, parse};
+use crate::branch::DEFAULT_INTEGRATION;
 use crate::spec::Plan;
 
 /// The file name errors show for a plan in `format`.
@@ -20,7 +21,7 @@ fn file_for(format: Format) -> &'static str {
 
 /// Parses `text` as a file named `plan.<ext>`, default name `plan`.
 fn parse_as(format: Format, text: &str) -> Result<Plan, PlanErrors> {
-    parse(file_for(format), text.as_bytes(), format, "plan")
+    parse(file_for(format), text.as_bytes(), format, "plan", DEFAULT_INTEGRATION)
 }
 
 /// Parses a plan that must be accepted.

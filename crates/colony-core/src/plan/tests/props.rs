@@ -185,7 +185,8 @@ fn task() -> impl Strategy<Value = TaskSpec> {
 /// A valid plan: unique ids, each task depending only on earlier ones.
 fn valid_plan() -> impl Strategy<Value = Plan> {
     let ids = prop::collection::hash_set(
-        "[A-Za-z0-9._-]{1,12}".prop_filter("not only dots", |s| !s.chars().all(|c| c == '.')),
+        // Git refuses `..` anywhere in a branch, and a part starting with `.`.
+        "[A-Za-z0-9._-]{1,12}".prop_filter("a name git takes", |s| !s.starts_with('.') && !s.contains("..")),
         1..6,
     );
     let name = "[A-Za-z0-9_-]{1,20}";

@@ -4,6 +4,7 @@ use super::super::Format::{self, Json, Toml, Yaml};
 use super::super::{MAX_PLAN_BYTES, parse};
 use super::errors::billion_laughs;
 use super::refused;
+use crate::branch::DEFAULT_INTEGRATION;
 
 /// (what the case shows, format, plan text)
 const CASES: &[(&str, Format, &str)] = &[
@@ -148,7 +149,7 @@ fn refusals_read_well() {
         ("too big", vec![b' '; MAX_PLAN_BYTES + 1]),
     ];
     for (what, bytes) in bytes {
-        let e = parse("plan.yaml", &bytes, Yaml, "plan").expect_err("refused");
+        let e = parse("plan.yaml", &bytes, Yaml, "plan", DEFAULT_INTEGRATION).expect_err("refused");
         out.push_str(&format!("## {what}\n{e}\n\n"));
     }
     insta::assert_snapshot!(out);
