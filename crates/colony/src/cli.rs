@@ -145,7 +145,9 @@ The page shows progress, every task with its log, diff and gate output,
 the dependency graph and the workers, updated live. Reading is open to
 anyone who can reach the address (127.0.0.1 by default: this machine
 only); the controls (retry, cancel, kill) need the token colony keeps in
-.colony/token. The URL printed at start carries it: open that one.
+.colony/token. The URL printed at start carries it: open that one. The
+server answers only to its address, localhost and loopback addresses
+(bound to 0.0.0.0, to any address), not to other names (DNS rebinding).
 
 To stop a run from the page, serve it from the run itself with
 `colony run --serve`.")]
