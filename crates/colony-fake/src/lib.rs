@@ -12,7 +12,8 @@
 //! 1. read the whole prompt, the task and its block; anything malformed is
 //!    reported on stderr with exit code 2, before anything changes;
 //! 2. on attempts up to `fail_attempts`, fail at once with exit code 1;
-//! 3. print the `print` lines, then stay silent `silent_after_print_ms`;
+//! 3. print the `print` lines, the `eprint` lines on stderr, then stay
+//!    silent `silent_after_print_ms`;
 //! 4. change files: `fix_on_feedback` when there is feedback, else `write`
 //!    then `append`, else nothing with `no_changes`, else write
 //!    `colony-fake/<task-id>.txt` holding the prompt;
@@ -91,6 +92,9 @@ impl Run {
         }
         for line in &s.print {
             println!("{line}");
+        }
+        for line in &s.eprint {
+            eprintln!("{line}");
         }
         if s.silent_after_print_ms > 0 {
             sleep(Duration::from_millis(s.silent_after_print_ms));

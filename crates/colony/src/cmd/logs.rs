@@ -22,7 +22,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::cli::LogsArgs;
 use crate::ctx::Ctx;
 use crate::exit::bad_input;
-use crate::{render, signal};
+use crate::{render, signal, terminal};
 
 /// How often following asks the store about the attempt and the file.
 const POLL: Duration = Duration::from_millis(200);
@@ -160,7 +160,7 @@ fn print(out: &mut impl Write, record: Result<LogRecord, colony_agents::AgentErr
         }
         Ok(record) => out.write_all(render_record(&record).as_bytes())?,
         // One torn line (colony died mid-write) should not hide the rest.
-        Err(e) => eprintln!("warning: {e}; skipped"),
+        Err(e) => eprintln!("warning: {}; skipped", terminal::safe(&e.to_string())),
     }
     Ok(())
 }

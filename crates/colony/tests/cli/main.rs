@@ -7,6 +7,7 @@
 mod agents;
 mod background;
 mod crash;
+mod escapes;
 mod failures;
 mod hosts;
 mod land;
