@@ -25,6 +25,7 @@ mod run;
 mod settings;
 mod shutdown;
 mod train;
+mod transcript;
 
 pub use error::EngineError;
 pub use layout::{Layout, integration_branch, task_branch};

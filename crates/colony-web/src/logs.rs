@@ -154,6 +154,7 @@ pub(crate) fn one_line(entry: &Entry) -> String {
         Entry::Finished { is_error: true, message } => {
             format!("finished with an error: {}", message.as_deref().unwrap_or("no message"))
         }
+        Entry::Omitted { records, bytes } => format!("{records} records ({bytes} bytes) of output left out"),
     };
     text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
 }

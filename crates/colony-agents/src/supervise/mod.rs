@@ -4,12 +4,14 @@
 
 mod escalate;
 mod group;
+mod line;
 mod run;
 mod spec;
 #[cfg(unix)]
 mod unix;
 
 pub use group::{GroupEnd, Pgid, group_alive, kill_group};
+pub use line::MAX_LINE;
 pub use run::run;
 pub use spec::{ChildSpec, DEFAULT_GRACE, Exit, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream};
 pub use unix::boot_id;

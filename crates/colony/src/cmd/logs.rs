@@ -213,6 +213,13 @@ fn render_record(record: &LogRecord) -> String {
             let until = reset_at.map(|t| format!(" (until {})", render::clock(t))).unwrap_or_default();
             line("ERROR", &format!("{}: {message}{until}", class_name(*class)))
         }
+        Entry::Omitted { records, bytes } => line(
+            "cut",
+            &format!(
+                "{records} records ({:.1} MiB) of output left out here; the log keeps its head and its tail",
+                *bytes as f64 / (1 << 20) as f64
+            ),
+        ),
     }
 }
 
@@ -290,6 +297,10 @@ mod tests {
         assert_eq!(
             rec(Entry::Error { class: ErrorClass::RateLimit, message: "429".into(), reset_at: None }),
             "ERROR  rate limited: 429\n"
+        );
+        assert_eq!(
+            rec(Entry::Omitted { records: 12, bytes: 3 << 20 }),
+            "cut    12 records (3.0 MiB) of output left out here; the log keeps its head and its tail\n"
         );
     }
 

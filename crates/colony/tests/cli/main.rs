@@ -9,6 +9,7 @@ mod background;
 mod crash;
 mod escapes;
 mod failures;
+mod flood;
 mod hosts;
 mod land;
 mod live;
