@@ -383,6 +383,15 @@ pub struct LogsArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub attempt: Option<u32>,
 
+    /// Print only the last N records already written (then, with -f, each
+    /// new one)
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 200, conflicts_with = "all")]
+    pub tail: usize,
+
+    /// Print every record, however long the log
+    #[arg(long)]
+    pub all: bool,
+
     /// Print the log's records as they are stored, one JSON object a line
     #[arg(long)]
     pub json: bool,

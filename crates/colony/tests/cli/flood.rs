@@ -1,6 +1,6 @@
 //! An agent that floods its output, in many lines and in one line with no
-//! newline: the run stays small, and the log keeps the head and the tail
-//! and says what it left out.
+//! newline: the run stays small, the log keeps the head and the tail and
+//! says what it left out, and `colony logs` prints a bounded part of it.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus, Stdio};
@@ -83,4 +83,16 @@ fn a_flooding_agent_leaves_a_bounded_log_with_its_head_and_tail() {
     assert_eq!(long.len() as u64 - marker.len() as u64 + cut, FLOOD_LINE, "every byte kept or counted, once");
     assert!(at("fake: exiting with 0").is_some_and(|end| end > last));
     assert!(at("colony: merged into colony/flood at ").is_some(), "notes are never left out");
+
+    // `colony logs` prints the end, and says how much more there is.
+    let out = repo.colony(&["logs", "flood"]).success().get_output().clone();
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert_eq!(stdout.lines().count(), 200, "the default tail");
+    assert!(stdout.contains("fake: exiting with 0") && !stdout.contains("first words"));
+    let earlier = records.len() - 200;
+    assert_eq!(stderr, format!("({earlier} earlier records not shown; --all shows every one)\n"));
+    let all = repo.stdout(&["logs", "flood", "--all", "--json"], 0);
+    assert_eq!(all.lines().count(), records.len());
+    let ten = repo.stdout(&["logs", "flood", "-n", "10"], 0);
+    assert_eq!(ten.lines().count(), 10);
 }
