@@ -228,7 +228,8 @@ fn judge(harness: &dyn Harness, exit: Exit, entries: &[Entry]) -> RoundEnd {
 }
 
 /// The agent's last word: its final event's message, else all it said as
-/// text, else its stdout.
+/// text, else its stdout (of what the transcript kept: the newest
+/// megabyte).
 fn answer_of(entries: &[Entry]) -> String {
     let last = entries.iter().rev().find_map(|e| match e {
         Entry::Finished { message: Some(m), .. } if !m.trim().is_empty() => Some(m.clone()),
