@@ -11,7 +11,8 @@
 //! `engine` measures the run engine on real repositories: its overhead
 //! against the same git work done by a shell script, its makespan on random
 //! DAGs against the lower bound, and its peak memory, with each engine run
-//! in a child process (the hidden `engine-child`).
+//! in a child process (the hidden `engine-child`); `flood`, its memory and
+//! the log it leaves when an agent prints far too much.
 //!
 //! `web` measures the dashboard's API at 10,000 tasks with 50 event streams
 //! open, against the same store reads called directly, and the server's
@@ -49,6 +50,9 @@ enum Command {
     Run(run::Args),
     /// Measure the run engine: overhead against a script, makespan, memory.
     Engine(engine::Args),
+    /// Measure the engine's memory and the log's size when an agent floods
+    /// its output.
+    Flood(engine::flood::Args),
     /// Run the engine on a prepared repository; one JSON line (for `engine`).
     #[command(hide = true)]
     EngineChild(engine::runner::Args),
@@ -66,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::Seed(args) => runtime()?.block_on(seed::main(args)),
         Command::Run(args) => run::main(args),
         Command::Engine(args) => engine::main(args),
+        Command::Flood(args) => engine::flood::main(args),
         Command::EngineChild(args) => engine::runner::main(args),
         Command::Web(args) => web::main(args),
         Command::WebChild(args) => web::child(args),

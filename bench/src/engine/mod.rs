@@ -14,6 +14,7 @@
 //! command harness.
 
 mod dag;
+pub mod flood;
 mod makespan;
 mod overhead;
 pub mod runner;

@@ -13,6 +13,7 @@
 compile_error!("colony-agents supervises Unix process groups; it does not build elsewhere");
 
 pub mod adapters;
+pub mod cut;
 mod error;
 pub mod harness;
 pub mod log;
@@ -26,6 +27,6 @@ pub use harness::{
 };
 pub use log::{LogReader, LogRecord, LogWriter, millis};
 pub use supervise::{
-    ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, OutputLine, Pgid, RunObserver, RunOutcome, StdinSource, StopReason,
-    Stream, TAG_VAR, adopt_orphans, boot_id, end_adopted, end_strays_of, group_alive, kill_group, run,
+    ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, MAX_LINE, OutputLine, Pgid, RunObserver, RunOutcome, StdinSource,
+    StopReason, Stream, TAG_VAR, adopt_orphans, boot_id, end_adopted, end_strays_of, group_alive, kill_group, run,
 };

@@ -5,7 +5,13 @@
 //! `colony logs -f` (another process) sees it at once; the reader tails the
 //! growing file by polling, because a plain file gives no portable change
 //! notice, and hands out only lines that are complete.
+//!
+//! A log is bounded ([`LogLimits`]): an agent that prints 200 MB leaves
+//! the head of its output, an [`Entry::Omitted`] record saying how much
+//! was left out, and the tail. Each record's texts are cut to
+//! [`MAX_TEXT`](crate::cut::MAX_TEXT) first.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +23,7 @@ use tokio::time::sleep;
 use tokio_util::sync::CancellationToken;
 
 use crate::AgentError;
+use crate::cut::{MAX_TEXT, cap_entry};
 use crate::harness::Entry;
 
 /// How often a following reader looks for new lines.
@@ -37,11 +44,51 @@ pub fn millis(at: SystemTime) -> Millis {
     Millis::try_from(since.as_millis()).unwrap_or(Millis::MAX)
 }
 
+/// How big a log grows. Output records are written as they come until the
+/// file holds `head` bytes. Later ones wait in memory, only the newest
+/// `tail` bytes of them, until the writer is flushed (the engine flushes
+/// at the end of each child it runs, and before each note of its own):
+/// then an [`Entry::Omitted`] record counts those dropped, and the kept
+/// ones follow. Output stops being written once the file holds `max`
+/// bytes; colony's own notes, which readers find gates and merges by, are
+/// always written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    pub head: u64,
+    pub tail: usize,
+    pub max: u64,
+}
+
+impl LogLimits {
+    /// An agent CLI's log of a long task is a few megabytes, mostly tool
+    /// output; 8 MiB of head and 2 MiB of tail per child keep all of it,
+    /// and an output flood costs 2 MiB of memory and 16 MiB of disk.
+    pub const DEFAULT: LogLimits = LogLimits { head: 8 << 20, tail: 2 << 20, max: 16 << 20 };
+}
+
 /// Appends records to one attempt's log.
 #[derive(Debug)]
 pub struct LogWriter {
     file: File,
     path: PathBuf,
+    limits: LogLimits,
+    /// Bytes in the file.
+    size: u64,
+    /// Output past the head, waiting for the next flush: the newest
+    /// records, as lines, with their times.
+    held: VecDeque<(Millis, Vec<u8>)>,
+    held_bytes: usize,
+    /// Records dropped since the last flush.
+    gap: Option<Gap>,
+}
+
+/// Output records dropped from the held tail.
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    /// The time of the first.
+    from: Millis,
+    records: u64,
+    bytes: u64,
 }
 
 impl LogWriter {
@@ -49,33 +96,114 @@ impl LogWriter {
     /// whose last line was cut short (colony died mid-write) gets a newline
     /// first, so the cut line stays one bad line and the next record reads.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, AgentError> {
+        Self::open_with(path, LogLimits::DEFAULT)
+    }
+
+    fn open_with(path: impl Into<PathBuf>, limits: LogLimits) -> Result<Self, AgentError> {
         let path = path.into();
         let fail = |source| AgentError::Log { path: path.clone(), source };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
         let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(fail)?;
-        let len = file.metadata().map_err(fail)?.len();
-        if len > 0 {
+        let mut size = file.metadata().map_err(fail)?.len();
+        if size > 0 {
             let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1)).map_err(fail)?;
+            file.seek(SeekFrom::Start(size - 1)).map_err(fail)?;
             file.read_exact(&mut last).map_err(fail)?;
             if last != *b"\n" {
                 file.write_all(b"\n").map_err(fail)?;
+                size += 1;
             }
         }
-        Ok(Self { file, path })
+        Ok(Self { file, path, limits, size, held: VecDeque::new(), held_bytes: 0, gap: None })
     }
 
-    /// Appends one record. The file is unbuffered: the line reaches the OS
-    /// (and any reader) before this returns; no fsync, a tail reads the
-    /// page cache.
+    /// Appends one record of output (an agent's, a gate's), its texts cut
+    /// to [`MAX_TEXT`]. Within the head it reaches the OS (and any reader)
+    /// before this returns: the file is unbuffered, and there is no fsync,
+    /// a tail reads the page cache. Past the head it is held for the next
+    /// [`flush`](Self::flush), or dropped for a newer one.
     pub fn append(&mut self, t: Millis, entry: &Entry) -> Result<(), AgentError> {
-        let record = LogRecord { t, entry: entry.clone() };
-        let mut line = serde_json::to_vec(&record).expect("a log record always serializes");
-        line.push(b'\n');
-        self.file.write_all(&line).map_err(|source| AgentError::Log { path: self.path.clone(), source })
+        let line = line(t, entry);
+        if self.held.is_empty() && self.size + line.len() as u64 <= self.limits.head {
+            return self.write(&line);
+        }
+        self.held_bytes += line.len();
+        self.held.push_back((t, line));
+        while self.held_bytes > self.limits.tail {
+            self.drop_oldest();
+        }
+        Ok(())
     }
+
+    /// Appends a record of colony's own: written at once, after the output
+    /// held so far, whatever the log's size.
+    pub fn note(&mut self, t: Millis, entry: &Entry) -> Result<(), AgentError> {
+        self.flush()?;
+        self.write(&line(t, entry))
+    }
+
+    /// Writes the output held past the head: a record of what was dropped,
+    /// if anything was, then the newest records, as many as the log's
+    /// `max` leaves room for.
+    pub fn flush(&mut self) -> Result<(), AgentError> {
+        let room = self.limits.max.saturating_sub(self.size);
+        while self.held_bytes as u64 > room {
+            self.drop_oldest();
+        }
+        if let Some(gap) = self.gap.take() {
+            self.write(&line(gap.from, &Entry::Omitted { records: gap.records, bytes: gap.bytes }))?;
+        }
+        let held: Vec<u8> = self.held.drain(..).flat_map(|(_, line)| line).collect();
+        self.held_bytes = 0;
+        if held.is_empty() { Ok(()) } else { self.write(&held) }
+    }
+
+    fn drop_oldest(&mut self) {
+        let Some((t, line)) = self.held.pop_front() else { return };
+        self.held_bytes -= line.len();
+        let gap = self.gap.get_or_insert(Gap { from: t, records: 0, bytes: 0 });
+        gap.records += 1;
+        gap.bytes += line.len() as u64;
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), AgentError> {
+        self.file.write_all(bytes).map_err(|source| AgentError::Log { path: self.path.clone(), source })?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+impl Drop for LogWriter {
+    /// What is held is written: a writer dropped without a flush (an
+    /// attempt that ended on an error) loses no tail.
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// A [`LogRecord`] to write, borrowing its entry.
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    t: Millis,
+    #[serde(flatten)]
+    entry: &'a Entry,
+}
+
+/// One record as a line of the log, its texts cut to [`MAX_TEXT`].
+fn line(t: Millis, entry: &Entry) -> Vec<u8> {
+    let serialize = |entry: &Entry| {
+        let mut line = serde_json::to_vec(&RecordOut { t, entry }).expect("a log record always serializes");
+        line.push(b'\n');
+        line
+    };
+    let line = serialize(entry);
+    if line.len() <= MAX_TEXT {
+        return line;
+    }
+    let mut capped = entry.clone();
+    if cap_entry(&mut capped) { serialize(&capped) } else { line }
 }
 
 /// Reads one attempt's log from the start, and follows it as it grows.
@@ -231,6 +359,93 @@ mod tests {
         stop.cancel();
         assert_eq!(r.next_follow(&stop).await.unwrap().unwrap().t, 9);
         assert!(r.next_follow(&stop).await.is_none());
+    }
+
+    fn read_all(path: &Path) -> Vec<LogRecord> {
+        let mut r = LogReader::open(path).unwrap();
+        std::iter::from_fn(|| r.next_now()).map(|rec| rec.unwrap()).collect()
+    }
+
+    fn numbered(records: &[LogRecord]) -> Vec<i64> {
+        records.iter().filter(|r| matches!(r.entry, Entry::Raw { .. })).map(|r| r.t).collect()
+    }
+
+    #[test]
+    fn output_past_the_head_keeps_the_newest_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.jsonl");
+        let limits = LogLimits { head: 1000, tail: 500, max: 4000 };
+        let mut w = LogWriter::open_with(&path, limits).unwrap();
+        for i in 0..1000 {
+            w.append(i, &raw(&format!("line {i:04}"))).unwrap();
+        }
+        let written = std::fs::metadata(&path).unwrap().len();
+        assert!(written <= limits.head, "only the head is written before a flush: {written}");
+        w.flush().unwrap();
+        let records = read_all(&path);
+        let kept = numbered(&records);
+        let head = kept.iter().enumerate().take_while(|&(i, &t)| t == i as i64).count();
+        assert!(head > 10, "the head, in order: {kept:?}");
+        assert_eq!(*kept.last().unwrap(), 999, "the tail ends with the last record");
+        let Some(Entry::Omitted { records: left_out, bytes }) =
+            records.iter().map(|r| &r.entry).find(|e| matches!(e, Entry::Omitted { .. }))
+        else {
+            panic!("no omitted record: {records:?}");
+        };
+        assert_eq!(kept.len() as u64 + left_out, 1000, "every record is kept or counted");
+        assert!(*bytes > 0);
+        let gap = records.iter().position(|r| matches!(r.entry, Entry::Omitted { .. })).unwrap();
+        assert_eq!(records[gap].t, head as i64, "the omitted record is dated at its first record");
+        assert_eq!(kept[head..], (1000 - (kept.len() - head) as i64..1000).collect::<Vec<_>>()[..]);
+        assert!(std::fs::metadata(&path).unwrap().len() <= limits.max);
+    }
+
+    #[test]
+    fn past_the_max_only_notes_and_counts_are_written_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.jsonl");
+        let limits = LogLimits { head: 300, tail: 200, max: 400 };
+        let mut w = LogWriter::open_with(&path, limits).unwrap();
+        for round in 0..3 {
+            for i in 0..50 {
+                w.append(round * 100 + i, &raw("some output of a child")).unwrap();
+            }
+            w.note(round * 100 + 99, &raw(&format!("colony: note {round}"))).unwrap();
+        }
+        drop(w);
+        let records = read_all(&path);
+        let notes: Vec<_> = records
+            .iter()
+            .filter_map(|r| match &r.entry {
+                Entry::Raw { text, .. } if text.starts_with("colony:") => Some(r.t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(notes, [99, 199, 299], "every note, whatever the size");
+        let ts: Vec<i64> = records.iter().map(|r| r.t).collect();
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]), "in order: {ts:?}");
+        let counted: u64 = records
+            .iter()
+            .map(|r| match r.entry {
+                Entry::Omitted { records, .. } => records,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(numbered(&records).len() as u64 - 3 + counted, 150, "each output record kept or counted");
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert!(size <= limits.max + 3 * 200, "output stops at the max; notes and counts pass: {size}");
+    }
+
+    #[test]
+    fn a_huge_record_keeps_the_head_and_tail_of_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.jsonl");
+        let text = format!("START{}END", "z".repeat(10 << 20));
+        LogWriter::open(&path).unwrap().append(1, &raw(&text)).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 2 * MAX_TEXT as u64);
+        let Entry::Raw { text, .. } = &read_all(&path)[0].entry else { panic!("a raw record") };
+        assert!(text.starts_with("STARTzzz") && text.ends_with("zzzEND"), "{}", &text[..20]);
+        assert!(text.contains(&format!("[… {} bytes cut …]", 10 * 1024 * 1024 + 8 - MAX_TEXT)), "{}", text.len());
     }
 
     #[test]

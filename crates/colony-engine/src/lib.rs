@@ -30,6 +30,7 @@ mod run;
 mod settings;
 mod shutdown;
 mod train;
+mod transcript;
 mod watch;
 
 pub use error::EngineError;

@@ -1,13 +1,19 @@
 //! One run of a child for an attempt: the agent, or a gate. The output goes
 //! to the attempt's log; the agent's process group goes to the store as
 //! soon as it is known, so a later colony can stop it if this one dies.
+//! What the round keeps in memory is bounded whatever the child prints:
+//! each entry's texts are cut to [`MAX_TEXT`](colony_agents::cut::MAX_TEXT),
+//! the entries go into a [`Transcript`], and the feedback tail keeps
+//! [`TAIL_LINES`] lines of at most [`TAIL_LINE`] bytes.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use colony_agents::cut::{cap_entry, cut_middle};
 use colony_agents::{
     AgentRun, AgentVerdict, ChildSpec, Entry, ErrorClass, Exit, Harness, LogWriter, OutputLine, Pgid, RunObserver,
     StdinSource, StopReason, Stream, millis,
@@ -18,9 +24,13 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
+use crate::transcript::Transcript;
 
 /// Lines of output quoted back as feedback or as a failure reason.
 pub(crate) const TAIL_LINES: usize = 40;
+
+/// The most of one such line quoted: its head and its tail.
+const TAIL_LINE: usize = 4096;
 
 /// How a round ended.
 #[derive(Debug)]
@@ -61,8 +71,8 @@ pub(crate) struct AgentOutcome {
 struct Collector<'a> {
     harness: Option<&'a dyn Harness>,
     log: &'a mut LogWriter,
-    entries: Vec<Entry>,
-    tail: Vec<String>,
+    transcript: Transcript,
+    tail: VecDeque<String>,
     pgids: Option<mpsc::UnboundedSender<Pgid>>,
     /// Told when the agent's final event arrives.
     finished: Option<Arc<Notify>>,
@@ -82,23 +92,32 @@ impl RunObserver for Collector<'_> {
             Some(h) => h.parse_line(line.stream, &line.text, at),
             None => vec![Entry::Raw { stream: line.stream, text: line.text.clone() }],
         };
-        for entry in &entries {
+        for mut entry in entries {
+            cap_entry(&mut entry);
             // A log that cannot be written must not stop the agent.
-            let _ = self.log.append(at, entry);
-            if let (Entry::Finished { .. }, Some(finished)) = (entry, &self.finished) {
+            let _ = self.log.append(at, &entry);
+            if let (Entry::Finished { .. }, Some(finished)) = (&entry, &self.finished) {
                 finished.notify_one();
             }
+            self.transcript.push(entry);
         }
-        self.entries.extend(entries);
-        self.tail.push(line.text);
+        self.tail.push_back(cut_middle(&line.text, TAIL_LINE).into_owned());
         if self.tail.len() > TAIL_LINES {
-            self.tail.remove(0);
+            self.tail.pop_front();
         }
     }
 }
 
+impl Collector<'_> {
+    /// Writes what the log holds back (output past its head): the child
+    /// has ended, and a reader of the log should see how.
+    fn done(&mut self) {
+        let _ = self.log.flush();
+    }
+}
+
 fn note(log: &mut LogWriter, text: String) {
-    let _ = log.append(millis(SystemTime::now()), &Entry::Raw { stream: Stream::Stderr, text });
+    let _ = log.note(millis(SystemTime::now()), &Entry::Raw { stream: Stream::Stderr, text });
 }
 
 /// What an agent round needs beyond the harness.
@@ -146,8 +165,8 @@ impl<S: Store> AgentRound<'_, S> {
         let mut collector = Collector {
             harness: Some(self.harness),
             log,
-            entries: Vec::new(),
-            tail: Vec::new(),
+            transcript: Transcript::default(),
+            tail: VecDeque::new(),
             pgids: Some(tx),
             finished: Some(finished.clone()),
         };
@@ -172,7 +191,9 @@ impl<S: Store> AgentRound<'_, S> {
             }
         };
         let (outcome, ()) = tokio::join!(supervised, record);
+        collector.done();
         let outcome = outcome?;
+        let entries = collector.transcript.entries();
         let lingered = lingered.load(Ordering::SeqCst) && !cancel.is_cancelled();
         let end = match outcome.stopped {
             Some(StopReason::Cancelled) if lingered => {
@@ -183,7 +204,7 @@ impl<S: Store> AgentRound<'_, S> {
                         human(self.linger)
                     ),
                 );
-                judge(self.harness, Exit::Code(0), &collector.entries)
+                judge(self.harness, Exit::Code(0), &entries)
             }
             Some(StopReason::Cancelled) => RoundEnd::Cancelled,
             Some(StopReason::WallTimeout) => {
@@ -193,10 +214,10 @@ impl<S: Store> AgentRound<'_, S> {
                 "the agent printed nothing for {}",
                 human(self.silence_timeout.unwrap_or_default())
             )),
-            None => judge(self.harness, outcome.exit, &collector.entries),
+            None => judge(self.harness, outcome.exit, &entries),
         };
-        let entries = &collector.entries;
-        Ok(AgentOutcome { end, usage: usage_of(entries), session: session_of(entries), answer: answer_of(entries) })
+        let transcript = &collector.transcript;
+        Ok(AgentOutcome { end, usage: transcript.usage(), session: transcript.session(), answer: answer_of(&entries) })
     }
 }
 
@@ -207,20 +228,9 @@ fn judge(harness: &dyn Harness, exit: Exit, entries: &[Entry]) -> RoundEnd {
     }
 }
 
-/// The tokens and cost a round's entries report; adapters emit them so
-/// that they add up.
-fn usage_of(entries: &[Entry]) -> Usage {
-    entries.iter().fold(Usage::default(), |sum, entry| match entry {
-        Entry::Usage { input, output, cached } => {
-            sum.plus(Usage { input: *input, output: *output, cached: *cached, cost_usd: None })
-        }
-        Entry::Cost { usd } => sum.plus(Usage { cost_usd: Some(*usd), ..Usage::default() }),
-        _ => sum,
-    })
-}
-
 /// The agent's last word: its final event's message, else all it said as
-/// text, else its stdout.
+/// text, else its stdout (of what the transcript kept: the newest
+/// megabyte).
 fn answer_of(entries: &[Entry]) -> String {
     let last = entries.iter().rev().find_map(|e| match e {
         Entry::Finished { message: Some(m), .. } if !m.trim().is_empty() => Some(m.clone()),
@@ -239,13 +249,6 @@ fn answer_of(entries: &[Entry]) -> String {
             Entry::Raw { stream: Stream::Stdout, text } => Some(text),
             _ => None,
         })
-    })
-}
-
-fn session_of(entries: &[Entry]) -> Option<String> {
-    entries.iter().rev().find_map(|e| match e {
-        Entry::Session { id } => Some(id.clone()),
-        _ => None,
     })
 }
 
@@ -274,10 +277,18 @@ pub(crate) async fn gates(
         spec.stdin = StdinSource::Null;
         spec.wall_timeout = Some(timeout);
         spec.grace = grace;
-        let mut collector =
-            Collector { harness: None, log, entries: Vec::new(), tail: Vec::new(), pgids: None, finished: None };
-        let outcome = colony_agents::run(spec, cancel, &mut collector).await?;
-        let tail = collector.tail.join("\n");
+        let mut collector = Collector {
+            harness: None,
+            log,
+            transcript: Transcript::default(),
+            tail: VecDeque::new(),
+            pgids: None,
+            finished: None,
+        };
+        let outcome = colony_agents::run(spec, cancel, &mut collector).await;
+        collector.done();
+        let outcome = outcome?;
+        let tail = Vec::from(collector.tail).join("\n");
         match (outcome.stopped, outcome.exit) {
             (Some(StopReason::Cancelled), _) => return Ok(GateEnd::Cancelled),
             (Some(_), _) => {

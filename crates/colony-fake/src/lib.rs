@@ -12,8 +12,9 @@
 //! 1. read the whole prompt, the task and its block; anything malformed is
 //!    reported on stderr with exit code 2, before anything changes;
 //! 2. on attempts up to `fail_attempts`, fail at once with exit code 1;
-//! 3. print the `print` lines, then stay silent `silent_after_print_ms`,
-//!    then wait until the file `wait_for` exists;
+//! 3. print the `print` lines, the `eprint` lines on stderr, the
+//!    `flood_lines` and the `flood_line`, then stay silent
+//!    `silent_after_print_ms`, then wait until the file `wait_for` exists;
 //! 4. change files: `fix_on_feedback` when there is feedback, else `write`
 //!    then `append`, else nothing with `no_changes`, else write
 //!    `colony-fake/<task-id>.txt` holding the prompt;
@@ -93,6 +94,10 @@ impl Run {
         for line in &s.print {
             println!("{line}");
         }
+        for line in &s.eprint {
+            eprintln!("{line}");
+        }
+        flood(s.flood_lines, s.flood_line).map_err(|e| format!("flooding stdout: {e}"))?;
         if s.silent_after_print_ms > 0 {
             sleep(Duration::from_millis(s.silent_after_print_ms));
         }
@@ -127,6 +132,29 @@ impl Run {
         println!("fake: exiting with {}", s.exit);
         Ok(ExitCode::from(s.exit))
     }
+}
+
+/// `lines` numbered lines of 100 bytes, then one line of `line` bytes, on
+/// stdout, a block at a time: the fake's memory stays small however much
+/// it prints, so a measure of colony's is not one of the fake's.
+fn flood(lines: u64, line: u64) -> io::Result<()> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut out = io::BufWriter::with_capacity(BLOCK as usize, io::stdout().lock());
+    let pad = "x".repeat(78);
+    for i in 1..=lines {
+        writeln!(out, "flood line {i:09} {pad}")?;
+    }
+    let piece = vec![b'x'; BLOCK as usize];
+    let mut left = line;
+    while left > 0 {
+        let n = left.min(BLOCK);
+        out.write_all(&piece[..n as usize])?;
+        left -= n;
+    }
+    if line > 0 {
+        writeln!(out)?;
+    }
+    out.flush()
 }
 
 /// The task in `COLONY_TASK_FILE` and the script of its `fake:` block.

@@ -30,6 +30,14 @@ pub struct Script {
     pub wait_for: Option<std::path::PathBuf>,
     /// Lines for stdout.
     pub print: Vec<String>,
+    /// Lines for stderr, after `print`.
+    pub eprint: Vec<String>,
+    /// Then this many numbered lines of 100 bytes on stdout
+    /// (`flood line 000000001 xxx…`), to flood the log.
+    pub flood_lines: u64,
+    /// Then one line of this many bytes (`x`…), written a piece at a time,
+    /// its newline last.
+    pub flood_line: u64,
     /// After printing, say nothing for this long (to trip a silence timeout).
     pub silent_after_print_ms: u64,
     /// Never finish.
@@ -121,13 +129,14 @@ mod tests {
     fn every_field_reads() {
         let s = Script::new(Some(&json!({
             "write": {"a": "1"}, "append": {"b": "2"}, "commit": true, "sleep_ms": 5,
-            "print": ["x"], "silent_after_print_ms": 6, "hang": true, "crash": true,
+            "print": ["x"], "eprint": ["e"], "flood_lines": 3, "flood_line": 4, "silent_after_print_ms": 6, "hang": true, "crash": true,
             "exit": 7, "fail_attempts": 2, "fix_on_feedback": {"./c/d": "3"}, "wait_for": "/tmp/go",
         })))
         .unwrap();
         assert_eq!(s.wait_for.as_deref(), Some(Path::new("/tmp/go")));
         assert_eq!((s.write["a"].as_str(), s.append["b"].as_str()), ("1", "2"));
         assert_eq!((s.commit, s.sleep_ms, s.print.as_slice()), (true, 5, ["x".to_owned()].as_slice()));
+        assert_eq!((s.eprint.as_slice(), s.flood_lines, s.flood_line), (["e".to_owned()].as_slice(), 3, 4));
         assert_eq!((s.silent_after_print_ms, s.hang, s.crash), (6, true, true));
         assert_eq!((s.exit, s.fail_attempts), (7, 2));
         assert_eq!(s.fix_on_feedback.unwrap()["./c/d"], "3");

@@ -272,6 +272,7 @@ function LogLine({ r }) {
     case 'session': text = `session ${r.id}`; break;
     case 'error': text = `${r.class}: ${r.message}`; break;
     case 'finished': text = r.message || (r.is_error ? 'finished with an error' : 'finished'); break;
+    case 'omitted': kind = 'cut'; text = `${r.records} records (${r.bytes} bytes) of output left out here: the log keeps the head and the tail`; break;
     default: text = JSON.stringify(r);
   }
   return html`<div class="line"><span class="t">${clock(r.t)}</span><span class=${`k ${kind === 'error' ? 'err' : ''}`}>${kind}</span><pre>${text}</pre></div>`;
@@ -301,7 +302,7 @@ function Log({ task, tail, running }) {
   useEffect(() => { if (end.current) end.current.scrollTop = end.current.scrollHeight; }, [records]);
   if (tail.attempt == null) return html`<p class="muted">No attempt yet.</p>`;
   return html`<div class="log" ref=${end} aria-label="log">
-    ${tail.skipped > 0 && html`<p class="muted">${tail.skipped} earlier records not shown; <code>colony logs ${task}</code> has them all.</p>`}
+    ${tail.skipped > 0 && html`<p class="muted">${tail.skipped} earlier records not shown; <code>colony logs ${task} --all</code> has them all.</p>`}
     ${records.map((r) => html`<${LogLine} r=${r} />`)}
     ${records.length === 0 && html`<p class="muted">The log is empty so far.</p>`}
   </div>`;

@@ -7,6 +7,7 @@ use colony_core::{Millis, PlanName};
 use colony_engine::{Layout, Shutdown, integration_branch};
 use colony_store::Store;
 
+use crate::guard::Hosts;
 use crate::hub::Hub;
 use crate::token::Token;
 
@@ -15,6 +16,8 @@ pub(crate) struct App<S> {
     pub hub: Arc<Hub<S>>,
     pub layout: Layout,
     pub token: Token,
+    /// The names the server answers to, for the `Origin` check.
+    pub hosts: Hosts,
     /// `colony/{plan}` unless colony.toml says otherwise.
     pub branch_pattern: String,
     /// The run in this process, when there is one (`colony run --serve`).

@@ -2,19 +2,20 @@
 //! dashboard's own origin (or from no browser at all).
 
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
+use axum::http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 
 use crate::error::WebError;
+use crate::guard::Hosts;
 use crate::token::{self, Token};
 
 /// Allows a mutation, or says why not. A browser names the page that sent
-/// a request in `Origin`; another site's page is refused even with the
-/// cookie (which `SameSite=Strict` already keeps from it).
-pub(crate) fn authorize(headers: &HeaderMap, token: &Token) -> Result<(), WebError> {
+/// a request in `Origin`; a page that is not this server's (under any of
+/// the names [`Hosts`] accepts) is refused even with the cookie (which
+/// `SameSite=Strict` already keeps from it).
+pub(crate) fn authorize(headers: &HeaderMap, token: &Token, hosts: &Hosts) -> Result<(), WebError> {
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
-        let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-        if host.is_empty() || origin != format!("http://{host}") {
+        if !origin.strip_prefix("http://").is_some_and(|authority| hosts.allows(authority)) {
             return Err(WebError::CrossOrigin { origin });
         }
     }
@@ -42,6 +43,7 @@ pub(crate) fn has_token(headers: &HeaderMap, token: &Token) -> bool {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use axum::http::header::HOST;
 
     fn headers(pairs: &[(axum::http::HeaderName, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -55,6 +57,8 @@ mod tests {
     fn bearer_or_cookie_from_the_same_origin() {
         let dir = tempfile::tempdir().unwrap();
         let t = Token::load_or_create(dir.path()).unwrap();
+        let hosts = Hosts::new("127.0.0.1:1".parse().unwrap());
+        let authorize = |h: &HeaderMap, t: &Token| authorize(h, t, &hosts);
         let bearer = format!("Bearer {}", t.as_str());
         let cookie = format!("theme=dark; colony_token={}", t.as_str());
         assert!(authorize(&headers(&[(AUTHORIZATION, &bearer)]), &t).is_ok());
@@ -67,6 +71,10 @@ mod tests {
         assert!(matches!(authorize(&headers(&[(COOKIE, "colony_token_x=1")]), &t), Err(WebError::Unauthorized)));
         let other = headers(&[(AUTHORIZATION, &bearer), (HOST, "127.0.0.1:1"), (ORIGIN, "http://evil.example")]);
         assert!(matches!(authorize(&other, &t), Err(WebError::CrossOrigin { .. })));
+        let localhost = headers(&[(AUTHORIZATION, &bearer), (HOST, "127.0.0.1:1"), (ORIGIN, "http://localhost:1")]);
+        assert!(authorize(&localhost, &t).is_ok(), "localhost names this server too");
+        let port = headers(&[(AUTHORIZATION, &bearer), (ORIGIN, "http://127.0.0.1:2")]);
+        assert!(matches!(authorize(&port, &t), Err(WebError::CrossOrigin { .. })));
         assert!(matches!(
             authorize(&headers(&[(AUTHORIZATION, &bearer), (ORIGIN, "null")]), &t),
             Err(WebError::CrossOrigin { .. })

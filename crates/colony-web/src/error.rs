@@ -24,6 +24,15 @@ pub enum WebError {
     /// A mutation sent from another site's page.
     #[error("refused: the request comes from {origin}, not from this dashboard")]
     CrossOrigin { origin: String },
+    /// A request to a name that is not this server's: another site's page
+    /// that pointed its name here (DNS rebinding).
+    #[error(
+        "refused: this dashboard does not answer to the name `{host}`; open it as http://{bound}/ (localhost and loopback addresses work too)"
+    )]
+    UnknownHost { host: String, bound: SocketAddr },
+    /// A request body over the limit.
+    #[error("the request body is over {limit} bytes")]
+    TooLarge { limit: usize },
     /// Not possible in the current state (the task's, or the process's).
     #[error("{0}")]
     Conflict(String),
@@ -69,6 +78,8 @@ impl WebError {
             }
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::CrossOrigin { .. } => StatusCode::FORBIDDEN,
+            WebError::UnknownHost { .. } => StatusCode::MISDIRECTED_REQUEST,
+            WebError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Conflict(_) | WebError::Store(StoreError::NotAllowed(_) | StoreError::LeaseLost { .. }) => {
                 StatusCode::CONFLICT
             }

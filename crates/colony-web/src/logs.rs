@@ -5,16 +5,31 @@
 //! with `colony: `; a gate's run is framed by them:
 //! ``colony: gate `CMD` ``, the gate's own output, then either
 //! ``colony: gate `CMD` failed (…)`` or the next note (it passed).
+//!
+//! What one read keeps is bounded ([`Keep`]), and so is each gate's
+//! output, whatever the log holds.
 
 use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use colony_agents::cut::{cut_middle, text_len};
 use colony_agents::{Entry, LogReader, LogRecord, Stream};
 use serde::Serialize;
 
 /// Lines of a gate's output kept: its end, where the error usually is.
 pub(crate) const GATE_LINES: usize = 200;
+
+/// The most of one line of a gate's output kept: its head and its tail.
+const GATE_LINE: usize = 4096;
+
+/// How much of a log's end one read keeps: at most `records` records of
+/// at most `bytes` bytes of text in all (the newest record always).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keep {
+    pub records: usize,
+    pub bytes: usize,
+}
 
 /// What agents spent, as the page shows it: the store's usage, with a
 /// cost nobody reported or priced as `null`.
@@ -39,9 +54,9 @@ pub struct GateRun {
     pub command: String,
     /// `None` while it runs (or if the attempt stopped during it).
     pub passed: Option<bool>,
-    /// The end of what it printed.
+    /// The end of what it printed, each line cut to 4 KiB.
     pub output: Vec<String>,
-    /// Earlier lines were dropped.
+    /// Earlier lines were dropped, here or from the log.
     pub truncated: bool,
 }
 
@@ -52,15 +67,17 @@ pub(crate) struct AttemptLog {
     /// Lines that did not read as records (a write cut short by a crash).
     pub bad_lines: usize,
     pub tail: VecDeque<LogRecord>,
+    /// The text bytes in `tail`.
+    tail_bytes: usize,
     pub gates: Vec<GateRun>,
     /// The integration commit the attempt made, from its merge note.
     pub merged_at: Option<String>,
 }
 
 impl AttemptLog {
-    /// Reads the log at `path`, keeping its last `keep` records; a missing
+    /// Reads the log at `path`, keeping its end as `keep` says; a missing
     /// file is an empty log.
-    pub fn read(path: &Path, attempt: u32, keep: usize) -> AttemptLog {
+    pub fn read(path: &Path, attempt: u32, keep: Keep) -> AttemptLog {
         let mut log = AttemptLog::default();
         let Ok(mut reader) = LogReader::open(path) else {
             return log;
@@ -74,16 +91,25 @@ impl AttemptLog {
         log
     }
 
-    fn push(&mut self, attempt: u32, record: LogRecord, keep: usize) {
+    fn push(&mut self, attempt: u32, record: LogRecord, keep: Keep) {
         self.records += 1;
-        if let Entry::Raw { stream, text } = &record.entry {
-            self.see_line(attempt, *stream, text);
-        }
-        if keep > 0 {
-            if self.tail.len() == keep {
-                self.tail.pop_front();
+        match &record.entry {
+            Entry::Raw { stream, text } => self.see_line(attempt, *stream, text),
+            Entry::Omitted { .. } => {
+                if let Some(gate) = self.gates.last_mut().filter(|g| g.passed.is_none()) {
+                    gate.truncated = true;
+                }
             }
-            self.tail.push_back(record);
+            _ => {}
+        }
+        if keep.records == 0 {
+            return;
+        }
+        self.tail_bytes += text_len(&record.entry);
+        self.tail.push_back(record);
+        while self.tail.len() > 1 && (self.tail.len() > keep.records || self.tail_bytes > keep.bytes) {
+            let old = self.tail.pop_front().expect("the tail has records");
+            self.tail_bytes -= text_len(&old.entry);
         }
     }
 
@@ -116,7 +142,7 @@ impl AttemptLog {
                     gate.output.remove(0);
                     gate.truncated = true;
                 }
-                gate.output.push(text.to_owned());
+                gate.output.push(cut_middle(text, GATE_LINE).into_owned());
             }
             (None, None) => {}
         }
@@ -154,6 +180,7 @@ pub(crate) fn one_line(entry: &Entry) -> String {
         Entry::Finished { is_error: true, message } => {
             format!("finished with an error: {}", message.as_deref().unwrap_or("no message"))
         }
+        Entry::Omitted { records, bytes } => format!("{records} records ({bytes} bytes) of output left out"),
     };
     text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
 }
@@ -195,7 +222,7 @@ mod tests {
                 raw(Stream::Stderr, "colony: merged into colony/p at 0123abcd"),
             ],
         );
-        let log = AttemptLog::read(&path, 2, 3);
+        let log = AttemptLog::read(&path, 2, Keep { records: 3, bytes: 1 << 20 });
         assert_eq!(log.records, 11);
         assert_eq!(log.tail.len(), 3);
         let gates: Vec<_> = log.gates.iter().map(|g| (g.command.as_str(), g.passed, g.output.clone())).collect();
@@ -217,11 +244,29 @@ mod tests {
         let mut entries = vec![raw(Stream::Stderr, "colony: gate `make`")];
         entries.extend((0..GATE_LINES + 5).map(|i| raw(Stream::Stdout, &format!("line {i}"))));
         write(&path, &entries);
-        let log = AttemptLog::read(&path, 1, 0);
+        let log = AttemptLog::read(&path, 1, Keep { records: 0, bytes: 0 });
         let gate = &log.gates[0];
         assert_eq!((gate.passed, gate.truncated, gate.output.len()), (None, true, GATE_LINES));
         assert_eq!(gate.output.last().unwrap(), &format!("line {}", GATE_LINES + 4));
         assert!(log.tail.is_empty());
+    }
+
+    #[test]
+    fn the_tail_is_bounded_in_bytes_and_a_gate_cut_in_the_log_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let mut entries = vec![raw(Stream::Stderr, "colony: gate `make`"), Entry::Omitted { records: 5, bytes: 500 }];
+        entries.extend((0..10).map(|i| raw(Stream::Stdout, &format!("{i}{}", "x".repeat(999)))));
+        entries.push(raw(Stream::Stdout, &"y".repeat(10_000)));
+        write(&path, &entries);
+        let log = AttemptLog::read(&path, 1, Keep { records: 100, bytes: 12_500 });
+        assert_eq!((log.records, log.tail.len()), (13, 3), "the newest that fit in the bytes");
+        assert!(matches!(&log.tail[0].entry, Entry::Raw { text, .. } if text.starts_with('8')));
+        let gate = &log.gates[0];
+        assert!(gate.truncated, "the log left part of it out");
+        assert!(gate.output.last().unwrap().len() < GATE_LINE + 64, "a long line is cut");
+        let one = AttemptLog::read(&path, 1, Keep { records: 100, bytes: 10 });
+        assert_eq!(one.tail.len(), 1, "the newest record is kept even over the bytes");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! below reads this file and the document and fails if they disagree.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use colony_store::Store;
@@ -9,9 +10,14 @@ use colony_store::Store;
 use crate::api::{control, overview, stream, tasks};
 use crate::app::Shared;
 use crate::error::WebError;
-use crate::page;
+use crate::{guard, page};
+
+/// The largest request body read: a rejection's feedback is the only body
+/// longer than a few bytes.
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 pub(crate) fn router<S: Store + 'static>(app: Shared<S>) -> Router {
+    let hosts = app.hosts;
     Router::new()
         .route("/", get(page::index::<S>))
         .route("/assets/{*path}", get(page::asset))
@@ -31,6 +37,8 @@ pub(crate) fn router<S: Store + 'static>(app: Shared<S>) -> Router {
         .route("/api/run/stop", post(control::stop::<S>))
         .fallback(|uri: axum::http::Uri| async move { WebError::NotFound(format!("no route {}", uri.path())) })
         .method_not_allowed_fallback(|| async { WebError::BadRequest("this route does not take that method".into()) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(hosts, guard::guard))
         .layer(middleware::map_response(page::security_headers))
         .with_state(app)
 }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, now};
 use crate::error::WebError;
+use crate::guard::Hosts;
 use crate::hub::Hub;
 use crate::token::Token;
 
@@ -71,6 +72,7 @@ impl Server {
             store,
             layout,
             token: config.token,
+            hosts: Hosts::new(self.addr),
             branch_pattern: config.branch_pattern,
             run: config.run,
             started_at: now(),

@@ -146,7 +146,9 @@ The page shows progress, every task with its log, diff and gate output,
 the dependency graph and the workers, updated live. Reading is open to
 anyone who can reach the address (127.0.0.1 by default: this machine
 only); the controls (retry, cancel, kill) need the token colony keeps in
-.colony/token. The URL printed at start carries it: open that one.
+.colony/token. The URL printed at start carries it: open that one. The
+server answers only to its address, localhost and loopback addresses
+(bound to 0.0.0.0, to any address), not to other names (DNS rebinding).
 
 To stop a run from the page, serve it from the run itself with
 `colony run --serve`.")]
@@ -381,6 +383,15 @@ pub struct LogsArgs {
     /// Which attempt [default: the latest]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub attempt: Option<u32>,
+
+    /// Print only the last N records already written (then, with -f, each
+    /// new one)
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 200, conflicts_with = "all")]
+    pub tail: usize,
+
+    /// Print every record, however long the log
+    #[arg(long)]
+    pub all: bool,
 
     /// Print the log's records as they are stored, one JSON object a line
     #[arg(long)]

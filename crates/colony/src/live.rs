@@ -4,7 +4,8 @@
 //!
 //! What the lines say is decided by [`Board`], a plain state machine fed
 //! the store's events and unit-tested without a terminal; [`View`] only
-//! draws it with indicatif.
+//! draws it with indicatif, which writes to the terminal itself: its lines
+//! pass [`terminal::safe`] on the way.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 use colony_core::{Event, EventKind, Millis, Phase, RoundCause, TaskId, TaskStatus};
 use colony_store::Counts;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::terminal;
 
 /// What one worker is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +166,7 @@ impl View {
         self.board.apply(event);
         if let Some(line) = line {
             // Printing is best effort: a closed terminal must not stop the run.
-            let _ = self.multi.println(line);
+            let _ = self.multi.println(terminal::safe(&line));
         }
     }
 
@@ -179,7 +182,7 @@ impl View {
             self.workers.push(bar);
         }
         for (bar, line) in self.workers.iter().zip(lines) {
-            bar.set_message(line);
+            bar.set_message(terminal::safe(&line).into_owned());
         }
     }
 

@@ -17,6 +17,7 @@ mod settings;
 mod signal;
 mod summary;
 mod table;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if !exit::is_broken_pipe(&err) {
-                eprint!("{}", exit::render(&err));
+                eprint!("{}", terminal::safe(&exit::render(&err)));
             }
             ExitCode::from(exit::code(&err))
         }

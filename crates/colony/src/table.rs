@@ -6,6 +6,8 @@
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use crate::terminal;
+
 /// The widest a table may be.
 pub const MAX_WIDTH: usize = 80;
 
@@ -83,9 +85,10 @@ impl Table {
 }
 
 /// `text` cut to `width` display columns, ending in `…` when cut. Line
-/// breaks become spaces, so one cell is one line.
+/// breaks and tabs become spaces, so one cell is one line; other control
+/// characters are shown as [`terminal::safe`] shows them.
 pub fn truncate(text: &str, width: usize) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat: String = terminal::safe(text).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if flat.width() <= width {
         return flat;
     }

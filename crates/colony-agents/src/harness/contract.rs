@@ -171,6 +171,15 @@ pub enum Entry {
         stream: Stream,
         text: String,
     },
+    /// Not from a harness: the log's record of output left out to keep
+    /// the log bounded, between its head and its tail (see
+    /// [`LogWriter`](crate::LogWriter)).
+    Omitted {
+        /// Records left out.
+        records: u64,
+        /// Their size in the log, in bytes.
+        bytes: u64,
+    },
 }
 
 /// A harness's judgement of one attempt.

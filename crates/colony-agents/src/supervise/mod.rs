@@ -6,6 +6,7 @@
 
 mod escalate;
 mod group;
+mod line;
 mod orphans;
 mod procfs;
 mod run;
@@ -15,6 +16,7 @@ mod strays;
 mod unix;
 
 pub use group::{GroupEnd, Pgid, group_alive, kill_group};
+pub use line::MAX_LINE;
 pub use orphans::{adopt_orphans, end_adopted, end_strays_of};
 pub use run::run;
 pub use spec::{ChildSpec, DEFAULT_GRACE, Exit, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream};

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::escalate::{Action, Happening, Stage, step};
 use super::group::Pgid;
+use super::line::LineBuf;
 use super::orphans;
 use super::spec::{ChildSpec, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream};
 use super::strays::{TAG_VAR, Target};
@@ -220,10 +221,12 @@ async fn feed_stdin(stdin: Option<ChildStdin>, bytes: Option<Vec<u8>>) {
 /// Reads one pipe to its end, sending each complete line, and a
 /// [`Feed::Partial`] for reads that completed none (a progress bar is
 /// output too). A read error ends the stream like EOF: on a pipe it only
-/// happens when the other end is gone.
+/// happens when the other end is gone. A line is buffered only up to
+/// [`MAX_LINE`](super::line::MAX_LINE); see [`LineBuf`].
 async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, tx: mpsc::Sender<Feed>) {
-    let mut pending = Vec::new();
+    let mut pending = LineBuf::default();
     let mut chunk = vec![0u8; CHUNK];
+    let line = |pending: &mut LineBuf| OutputLine { stream, at: SystemTime::now(), text: pending.take() };
     loop {
         let n = match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
@@ -232,33 +235,21 @@ async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, tx: mpsc::Sender
         let mut rest = &chunk[..n];
         let mut completed = false;
         while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-            pending.extend_from_slice(&rest[..i]);
+            pending.push(&rest[..i]);
             rest = &rest[i + 1..];
             completed = true;
-            if tx.send(Feed::Line(line(stream, &mut pending))).await.is_err() {
+            if tx.send(Feed::Line(line(&mut pending))).await.is_err() {
                 return;
             }
         }
-        pending.extend_from_slice(rest);
+        pending.push(rest);
         if !completed && tx.send(Feed::Partial).await.is_err() {
             return;
         }
     }
     if !pending.is_empty() {
-        let _ = tx.send(Feed::Line(line(stream, &mut pending))).await;
+        let _ = tx.send(Feed::Line(line(&mut pending))).await;
     }
-}
-
-/// Turns the bytes gathered so far into a line, leaving `pending` empty.
-fn line(stream: Stream, pending: &mut Vec<u8>) -> OutputLine {
-    let mut bytes = std::mem::take(pending);
-    // CRLF endings come from tools written for Windows; parsers want the
-    // line alone.
-    if bytes.last() == Some(&b'\r') {
-        bytes.pop();
-    }
-    let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    OutputLine { stream, at: SystemTime::now(), text }
 }
 
 #[cfg(test)]

@@ -71,8 +71,10 @@ pub enum Stream {
 
 /// One line of the child's output, without its line ending.
 ///
-/// Lines have no length cap (an agent's tool result can be megabytes on one
-/// line); bytes that are not UTF-8 become U+FFFD.
+/// A line is whole up to [`MAX_LINE`](super::MAX_LINE) bytes (an agent's
+/// tool result can be megabytes on one line); a longer one keeps only its
+/// head and tail, around a marker saying how much was cut. Bytes that are
+/// not UTF-8 become U+FFFD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputLine {
     pub stream: Stream,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use colony_agents::{AgentError, Exit, StdinSource, StopReason, Stream, group_alive, run};
+use colony_agents::{AgentError, Exit, MAX_LINE, StdinSource, StopReason, Stream, group_alive, run};
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{daemon, daemon_pid, running};
@@ -200,6 +200,25 @@ async fn a_one_mebibyte_line_passes_whole() {
     assert_eq!((stdout.len(), stderr.len()), (1, 1));
     assert!(stdout[0].len() == 1 << 20 && stdout[0].bytes().all(|b| b == b'x'));
     assert!(stderr[0].len() == 1 << 20 && stderr[0].bytes().all(|b| b == b'y'));
+}
+
+#[tokio::test]
+async fn a_line_past_the_limit_arrives_as_its_head_and_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mib = 3 * MAX_LINE / (1 << 20);
+    let body = format!("printf START\nhead -c {mib}M /dev/zero | tr '\\0' x\nprintf 'END\\nnext\\n'\n");
+    let mut seen = Collect::default();
+    let out = run(script(dir.path(), &body), &CancellationToken::new(), &mut seen).await.unwrap();
+    assert_eq!(out.exit, Exit::Code(0));
+    let lines = seen.texts(Stream::Stdout);
+    assert_eq!(lines.len(), 2, "one cut line, then the next whole");
+    assert!(lines[0].starts_with("STARTxxx") && lines[0].ends_with("xxxEND"));
+    assert!(lines[0].len() <= colony_agents::cut::MAX_TEXT, "{}", lines[0].len());
+    let count = lines[0].split_once(" [… ").and_then(|(_, rest)| rest.split_once(" bytes cut …] ")).unwrap().0;
+    let cut: usize = count.parse().unwrap();
+    let kept = lines[0].len() - colony_agents::cut::around("", cut as u64, "").len();
+    assert_eq!(kept + cut, (mib << 20) + 8, "every byte kept or counted");
+    assert_eq!(lines[1], "next");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use colony_core::TaskId;
@@ -52,7 +53,7 @@ pub(crate) async fn kill<S: Store + 'static>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    authorize(&headers, &app.token)?;
+    authorize(&headers, &app.token, &app.hosts)?;
     let task = load_task(&app, &id).await?.record.task;
     if !task.status().is_leased() {
         return Err(WebError::Conflict(format!(
@@ -89,11 +90,11 @@ pub(crate) async fn reject<S: Store + 'static>(
     State(app): State<Shared<S>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    // Without the token, nothing of the request is read.
-    authorize(&headers, &app.token)?;
-    let body: RejectBody = serde_json::from_slice(&body)
+    // Without the token, nothing of the request is looked at.
+    authorize(&headers, &app.token, &app.hosts)?;
+    let body: RejectBody = serde_json::from_slice(&read(body)?)
         .map_err(|e| WebError::BadRequest(format!("reject needs a JSON body {{\"feedback\": \"…\"}}: {e}")))?;
     if body.feedback.trim().is_empty() {
         return Err(WebError::BadRequest("`feedback` is empty; say what the agent should change".into()));
@@ -109,8 +110,13 @@ struct StopBody {
 
 /// `POST /api/run/stop`, `{"now": true}` for an emergency stop: as Ctrl-C
 /// once or twice in the terminal of `colony run --serve`.
-pub(crate) async fn stop<S: Store + 'static>(State(app): State<Shared<S>>, headers: HeaderMap, body: Bytes) -> Answer {
-    authorize(&headers, &app.token)?;
+pub(crate) async fn stop<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    authorize(&headers, &app.token, &app.hosts)?;
+    let body = read(body)?;
     let body: StopBody = match body.is_empty() {
         true => StopBody::default(),
         false => serde_json::from_slice(&body)
@@ -130,7 +136,15 @@ pub(crate) async fn stop<S: Store + 'static>(State(app): State<Shared<S>>, heade
     Ok((StatusCode::ACCEPTED, Json(json!({ "stopping": what }))))
 }
 
-/// The task after a change, as the list shows it.
+/// The request's body, or why it could not be read: over
+/// [`MAX_BODY`](crate::routes::MAX_BODY) is 413, in the API's own shape.
+fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, WebError> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => WebError::TooLarge { limit: crate::routes::MAX_BODY },
+        _ => WebError::BadRequest(rejection.body_text()),
+    })
+}
+
 /// A control on one task: with the token, `make` changes the task, and
 /// the answer is the task as it is then.
 async fn change<S: Store + 'static>(
@@ -139,7 +153,7 @@ async fn change<S: Store + 'static>(
     id: &str,
     make: impl AsyncFnOnce(&S, &TaskId) -> Result<(), StoreError>,
 ) -> Answer {
-    authorize(headers, &app.token)?;
+    authorize(headers, &app.token, &app.hosts)?;
     let task = load_task(app, id).await?.record.task.id;
     make(&*app.store, &task).await?;
     let record = load_task(app, id).await?.record;

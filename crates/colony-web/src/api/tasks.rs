@@ -20,15 +20,18 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{latest_attempt, load_task};
 use crate::app::Shared;
 use crate::error::WebError;
-use crate::logs::{AttemptLog, GateRun, Spend};
+use crate::logs::{AttemptLog, GateRun, Keep, Spend};
 
 /// Tasks a page holds unless `per_page` says.
 const PER_PAGE: u64 = 50;
 const MAX_PER_PAGE: u64 = 500;
-/// Log records the task detail carries.
-const DETAIL_TAIL: usize = 200;
-/// Log records `/log` gives unless `tail` says.
+/// The end of the log the task detail carries: 200 records, 256 KiB of text.
+const DETAIL_TAIL: Keep = Keep { records: 200, bytes: 256 * 1024 };
+/// Log records `/log` gives unless `tail` says, and at most.
 const LOG_TAIL: usize = 1000;
+const MAX_LOG_TAIL: usize = 10_000;
+/// The most text `/log` gives, however many records `tail` asks for.
+const LOG_BYTES: usize = 4 << 20;
 /// A diff longer than this is cut.
 const MAX_DIFF: usize = 512 * 1024;
 /// How often a followed log asks whether its attempt has ended.
@@ -180,7 +183,7 @@ pub(crate) async fn detail<S: Store + 'static>(
         let mut tail = LogTail { attempt: latest, records: Vec::new(), skipped: 0, bad_lines: 0 };
         let mut merged_at = None;
         for &n in &attempts {
-            let keep = if Some(n) == latest { DETAIL_TAIL } else { 0 };
+            let keep = if Some(n) == latest { DETAIL_TAIL } else { Keep { records: 0, bytes: 0 } };
             let log = AttemptLog::read(&layout.log(&task, n), n, keep);
             gates.extend(log.gates);
             if Some(n) == latest {
@@ -238,9 +241,10 @@ pub(crate) struct LogQuery {
     follow: Option<String>,
 }
 
-/// `GET /api/tasks/{id}/log?attempt=&tail=`: the attempt's records as
-/// JSON; with `follow=1`, server-sent events, one record each, until the
-/// attempt ends (then an `end` event).
+/// `GET /api/tasks/{id}/log?attempt=&tail=`: the end of the attempt's
+/// records as JSON (`tail` of them, at most [`MAX_LOG_TAIL`] and
+/// [`LOG_BYTES`] of text); with `follow=1`, server-sent events, one record
+/// each, until the attempt ends (then an `end` event).
 pub(crate) async fn log<S: Store + 'static>(
     State(app): State<Shared<S>>,
     Path(id): Path<String>,
@@ -265,7 +269,7 @@ pub(crate) async fn log<S: Store + 'static>(
         let stream = follow(app.clone(), task, attempt, path);
         return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
     }
-    let keep = query.tail.unwrap_or(LOG_TAIL).max(1);
+    let keep = Keep { records: query.tail.unwrap_or(LOG_TAIL).clamp(1, MAX_LOG_TAIL), bytes: LOG_BYTES };
     let log = tokio::task::spawn_blocking(move || AttemptLog::read(&path, attempt, keep)).await?;
     Ok(Json(LogTail {
         attempt: Some(attempt),

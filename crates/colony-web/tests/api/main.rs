@@ -4,5 +4,6 @@
 
 mod control;
 mod events;
+mod hosts;
 mod reads;
 mod support;

@@ -130,6 +130,31 @@ async fn a_task_shows_its_log_gates_spend_and_diff() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_log_is_read_in_bounded_answers() {
+    let s = Served::start(&[plan("p", &[("a", "A", &[])])], None).await;
+    s.store.claim("host:1:0", LEASE).await.unwrap().unwrap();
+    let mut log = LogWriter::open(s.root.join(".colony/runs/a/a1/log.jsonl")).unwrap();
+    for i in 0..300 {
+        log.append(i, &Entry::Raw { stream: Stream::Stdout, text: format!("{i:03}{}", "x".repeat(60_000)) }).unwrap();
+    }
+    drop(log);
+    let detail = s.get("/api/tasks/a").send().await.unwrap().text().await.unwrap();
+    assert!(detail.len() < 400 << 10, "the detail is {} bytes", detail.len());
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    let records = detail["log"]["records"].as_array().unwrap();
+    assert!(records.len() < 10 && detail["log"]["skipped"].as_u64().unwrap() > 100, "{}", records.len());
+    assert!(records.last().unwrap()["text"].as_str().unwrap().starts_with("299"), "the newest records");
+
+    for path in ["/api/tasks/a/log", "/api/tasks/a/log?tail=1000000"] {
+        let body = s.get(path).send().await.unwrap().text().await.unwrap();
+        assert!(body.len() < (4 << 20) + (64 << 10), "{path} is {} bytes", body.len());
+        let tail: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let kept = tail["records"].as_array().unwrap().len() as u64;
+        assert!(kept > 60 && tail["skipped"].as_u64().unwrap() > 0, "{path}: {kept}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_show_each_attempt_and_its_last_line() {
     let s = Served::start(&[plan("p", &[("a", "A", &[]), ("b", "B", &["a"]), ("c", "C", &["a", "b"])])], None).await;
     assert_eq!(s.json("/api/workers", 200).await.as_array().unwrap().len(), 0);

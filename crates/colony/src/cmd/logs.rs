@@ -3,10 +3,13 @@
 //! The log is the attempt's normalized record (`.colony/runs/<task>/a<n>/
 //! log.jsonl`), written by the engine as the agent works; its own notes
 //! (gates, conflicts, merges) are in it too, as stderr lines starting with
-//! `colony:`. Following tails the file and asks the store every
-//! [`POLL`] whether the attempt has ended, so it stops by itself once the
-//! last line is in.
+//! `colony:`. Only the last `--tail` records (200) already written are
+//! printed unless `--all` says otherwise: the log itself is bounded (its
+//! head and tail, 16 MiB), but that is still more than a terminal wants.
+//! Following tails the file and asks the store every [`POLL`] whether the
+//! attempt has ended, so it stops by itself once the last line is in.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -22,7 +25,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::cli::LogsArgs;
 use crate::ctx::Ctx;
 use crate::exit::bad_input;
-use crate::{render, signal};
+use crate::{render, signal, terminal};
 
 /// How often following asks the store about the attempt and the file.
 const POLL: Duration = Duration::from_millis(200);
@@ -75,7 +78,7 @@ async fn show(ctx: &Ctx, store: &AnyStore, args: &LogsArgs, out: &mut impl Write
     let path = Layout::new(&ctx.root).log(&task, attempt);
     if args.follow {
         let watcher = watch_attempt(store, &task, attempt, &stop);
-        let (printed, ()) = tokio::join!(follow(&path, args.json, out, &stop), watcher);
+        let (printed, ()) = tokio::join!(follow(&path, args, out, &stop), watcher);
         if !printed? {
             writeln!(out, "no log for task {task} attempt {attempt}: it ended before its agent started")?;
         }
@@ -85,7 +88,31 @@ async fn show(ctx: &Ctx, store: &AnyStore, args: &LogsArgs, out: &mut impl Write
         writeln!(out, "no log yet for task {task} attempt {attempt}")?;
         return Ok(());
     };
+    print_written(&mut reader, args, out)
+}
+
+/// Prints the records already in the log: every one with `--all`, else the
+/// last `--tail`, after a word on stderr about those left out.
+fn print_written(reader: &mut LogReader, args: &LogsArgs, out: &mut impl Write) -> Result<()> {
+    if args.all {
+        while let Some(record) = reader.next_now() {
+            print(out, record, args.json)?;
+        }
+        return Ok(());
+    }
+    let mut last = VecDeque::with_capacity(args.tail.min(1024));
+    let mut earlier = 0u64;
     while let Some(record) = reader.next_now() {
+        last.push_back(record);
+        if last.len() > args.tail {
+            last.pop_front();
+            earlier += 1;
+        }
+    }
+    if earlier > 0 {
+        eprintln!("({earlier} earlier records not shown; --all shows every one)");
+    }
+    for record in last {
         print(out, record, args.json)?;
     }
     Ok(())
@@ -128,8 +155,9 @@ async fn watch_attempt(store: &AnyStore, task: &TaskId, attempt: u32, stop: &Can
 }
 
 /// Prints the log as it grows until `stop`, waiting for the file to appear
-/// first. Returns whether there was a file.
-async fn follow(path: &Path, json: bool, out: &mut impl Write, stop: &CancellationToken) -> Result<bool> {
+/// first: what is written already as [`print_written`] does, then every
+/// new record. Returns whether there was a file.
+async fn follow(path: &Path, args: &LogsArgs, out: &mut impl Write, stop: &CancellationToken) -> Result<bool> {
     let mut reader = loop {
         // Checked before the stop, so a log written just before the
         // attempt ended is still read.
@@ -144,8 +172,10 @@ async fn follow(path: &Path, json: bool, out: &mut impl Write, stop: &Cancellati
             () = stop.cancelled() => {}
         }
     };
+    print_written(&mut reader, args, out)?;
+    out.flush()?;
     while let Some(record) = reader.next_follow(stop).await {
-        print(out, record, json)?;
+        print(out, record, args.json)?;
         out.flush()?;
     }
     Ok(true)
@@ -160,7 +190,7 @@ fn print(out: &mut impl Write, record: Result<LogRecord, colony_agents::AgentErr
         }
         Ok(record) => out.write_all(render_record(&record).as_bytes())?,
         // One torn line (colony died mid-write) should not hide the rest.
-        Err(e) => eprintln!("warning: {e}; skipped"),
+        Err(e) => eprintln!("warning: {}; skipped", terminal::safe(&e.to_string())),
     }
     Ok(())
 }
@@ -213,6 +243,13 @@ fn render_record(record: &LogRecord) -> String {
             let until = reset_at.map(|t| format!(" (until {})", render::clock(t))).unwrap_or_default();
             line("ERROR", &format!("{}: {message}{until}", class_name(*class)))
         }
+        Entry::Omitted { records, bytes } => line(
+            "cut",
+            &format!(
+                "{records} records ({:.1} MiB) of output left out here; the log keeps its head and its tail",
+                *bytes as f64 / (1 << 20) as f64
+            ),
+        ),
     }
 }
 
@@ -290,6 +327,10 @@ mod tests {
         assert_eq!(
             rec(Entry::Error { class: ErrorClass::RateLimit, message: "429".into(), reset_at: None }),
             "ERROR  rate limited: 429\n"
+        );
+        assert_eq!(
+            rec(Entry::Omitted { records: 12, bytes: 3 << 20 }),
+            "cut    12 records (3.0 MiB) of output left out here; the log keeps its head and its tail\n"
         );
     }
 

@@ -23,7 +23,8 @@ use crate::cli::{Cli, Command};
 use crate::ctx::Ctx;
 
 pub async fn run(cli: Cli) -> Result<()> {
-    let out = &mut std::io::stdout().lock();
+    // Everything a command prints passes through the one terminal filter.
+    let out = &mut crate::terminal::Safe::new(std::io::stdout().lock());
     // Every command but `completions` and `demo` works in a repository.
     let ctx = || Ctx::new(&cli.global);
     match cli.command {

@@ -35,7 +35,7 @@ use crate::exit::Unfinished;
 use crate::progress::{Mode, Progress};
 use crate::settings::{self, Overrides};
 use crate::signal::Interrupts;
-use crate::{render, summary};
+use crate::{render, summary, terminal};
 
 pub async fn run(ctx: &Ctx, args: RunArgs, out: &mut impl Write) -> Result<()> {
     let mode = match (args.json, args.quiet) {
@@ -129,7 +129,8 @@ async fn drive(
     }
     let counts = store.counts().await?;
     if counts.total == 0 && !job.join {
-        let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
+        let mut stderr = terminal::stderr();
+        let text: &mut dyn Write = if job.mode == Mode::Json { &mut stderr } else { out };
         writeln!(
             text,
             "nothing to do: there are no tasks yet; give `colony run` a plan file, or add one with `colony add PLAN`"
@@ -139,7 +140,7 @@ async fn drive(
     let mut settings = settings::engine_settings(config, &job.overrides, &**store, &ctx.root).await?;
     settings.remote = settings::shared_remote(config, &ctx.url, &repo)?;
     settings.wait_for_plans = job.join;
-    settings.notices = colony_engine::Notices::new(|text| eprintln!("colony: {text}"));
+    settings.notices = colony_engine::Notices::new(|text| eprintln!("colony: {}", terminal::safe(text)));
     let workers = settings.workers;
     let grace = settings.shutdown_grace;
     let done_before = counts.get(TaskStatus::Done);
@@ -149,7 +150,8 @@ async fn drive(
     let shutdown = Shutdown::new();
     let dashboard = match server {
         Some(server) => {
-            let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
+            let mut stderr = terminal::stderr();
+            let text: &mut dyn Write = if job.mode == Mode::Json { &mut stderr } else { out };
             let pattern = &config.run.integration_branch;
             Some(Dashboard::start(ctx, server, store, pattern, Some(shutdown.clone()), text)?)
         }
@@ -218,7 +220,8 @@ async fn drive(
 
     // With --json, stdout carries only events; people read the rest on
     // stderr.
-    let text: &mut dyn Write = if job.mode == Mode::Json { &mut std::io::stderr() } else { out };
+    let mut stderr = terminal::stderr();
+    let text: &mut dyn Write = if job.mode == Mode::Json { &mut stderr } else { out };
     if job.mode.for_people() && to_run > 0 {
         // Set the summary apart from the progress lines.
         writeln!(text)?;

@@ -21,14 +21,19 @@ fn dashboard(process: &mut Background) -> (String, String) {
 
 /// `GET path` over a plain socket: the status and the body.
 fn get(base: &str, path: &str) -> (u16, String) {
-    let host = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
+    let (status, _, body) = get_as(base, base.trim_start_matches("http://"), path);
+    (status, body)
+}
+
+/// `GET path` with `Host: host`: the status, the head and the body.
+fn get_as(base: &str, host: &str, path: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
+    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 #[test]
@@ -84,6 +89,30 @@ fn run_serve_on_a_taken_port_stores_nothing() {
     assert_eq!(repo.stdout(&["list", "--json"], 0), "[]\n", "the plan was stored");
     assert!(repo.events().is_empty(), "events were written");
     assert!(!repo.root().join(".colony/token").exists(), "a token was written");
+}
+
+/// DNS rebinding: a page on another site whose name now points at this
+/// machine sends its own name as `Host`; it gets no prompt, diff or log.
+#[test]
+fn serve_answers_only_to_its_own_names() {
+    let repo = TestRepo::with_auth_plan();
+    let mut server = Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]);
+    let (base, _) = dashboard(&mut server);
+    let port = base.rsplit_once(':').unwrap().1;
+    for path in ["/api/tasks/db-schema", "/api/events", "/"] {
+        let (status, head, body) = get_as(&base, &format!("evil.example:{port}"), path);
+        assert_eq!(status, 421, "{path}: {body}");
+        assert!(head.contains("cache-control: no-store"), "{head}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(error["error"].as_str().unwrap().contains("evil.example"), "{body}");
+        assert!(!body.contains("users table"), "{body}");
+    }
+    let (status, head, body) = get_as(&base, &format!("localhost:{port}"), "/api/tasks/db-schema");
+    assert_eq!(status, 200);
+    assert!(head.contains("cache-control: no-store"), "{head}");
+    assert!(body.contains("users table"), "{body}");
+    server.signal(libc::SIGINT);
+    assert_eq!(server.finish().0, Some(0));
 }
 
 /// Runs colony's browser tests (crates/colony-web/tests/browser) against
