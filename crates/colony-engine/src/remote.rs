@@ -26,7 +26,6 @@ use colony_store::{Store, StoreError};
 
 use crate::attempt::{Attempt, Ending};
 use crate::error::{EngineError, error_chain};
-use crate::layout::integration_branch;
 use crate::merge::{MERGE_LOCK, merge_holder};
 use crate::round::log_note;
 use crate::run::{Inner, PlanRun};
@@ -71,8 +70,7 @@ impl<S: Store + 'static> Inner<S> {
         let Some(remote) = &self.settings.remote else {
             return Ok(());
         };
-        for plan in self.store.plans().await? {
-            let name = integration_branch(&self.settings.integration_branch, &plan.name);
+        for name in self.integration_branches().await? {
             if let Err(e) = self.fetch_integration(remote, &name).await {
                 self.settings.notices.say(&format!("could not fetch {name} from {remote}: {}", error_chain(&e)));
             }

@@ -670,6 +670,12 @@ impl<S: Store + 'static> Inner<S> {
         })
     }
 
+    /// The integration branch of every plan in the store.
+    pub(crate) async fn integration_branches(&self) -> Result<Vec<String>, EngineError> {
+        let pattern = &self.settings.integration_branch;
+        Ok(self.store.plans().await?.iter().map(|p| integration_branch(pattern, &p.name)).collect())
+    }
+
     async fn report(
         &self,
         wall: Duration,
@@ -690,13 +696,7 @@ impl<S: Store + 'static> Inner<S> {
                 _ => {}
             }
         }
-        let branches = self
-            .store
-            .plans()
-            .await?
-            .iter()
-            .map(|p| integration_branch(&self.settings.integration_branch, &p.name))
-            .collect();
+        let branches = self.integration_branches().await?;
         let usage = self.pacing.spent();
         let halted = self.pacing.halt_reason();
         Ok(RunReport { counts, failed, blocked, awaiting, branches, wall, interrupted, recovered, usage, halted })

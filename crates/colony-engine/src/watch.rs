@@ -21,7 +21,6 @@ use colony_git::Repo;
 use colony_store::Store;
 
 use crate::error::{EngineError, error_chain};
-use crate::layout::integration_branch;
 use crate::run::Inner;
 
 /// How many changes a report names before it says how many more.
@@ -117,13 +116,7 @@ impl<S: Store + 'static> Inner<S> {
     }
 
     async fn try_look_at_checkout(&self) -> Result<(), EngineError> {
-        let integration: Vec<String> = self
-            .store
-            .plans()
-            .await?
-            .iter()
-            .map(|p| integration_branch(&self.settings.integration_branch, &p.name))
-            .collect();
+        let integration = self.integration_branches().await?;
         let found = tokio::task::block_in_place(|| {
             let _turn = lock(&self.watch.looking);
             snapshot(&self.repo, &integration).map(|now| self.watch.look(now))

@@ -39,6 +39,18 @@ fn seen_by(pid: u32, dir: &Path) -> std::path::PathBuf {
     Path::new(&format!("/proc/{pid}/root")).join(dir.strip_prefix("/").unwrap())
 }
 
+/// Fills the tmpfs on `dir` that `run` sees, lets its agents work (the
+/// file `release`), waits for colony to say the disk is full (`said[0]`),
+/// empties it, and waits for colony to say it goes on (`said[1]`).
+fn full_while_released(run: &mut Background, dir: &Path, release: &Path, said: [&str; 2]) {
+    let filler = seen_by(run.pid(), dir).join("filler");
+    fill(&filler);
+    std::fs::write(release, "").unwrap();
+    run.wait_for_stderr(said[0]);
+    std::fs::remove_file(&filler).unwrap();
+    run.wait_for_stderr(said[1]);
+}
+
 /// A plan of `n` tasks whose agents wait for the file `release`.
 fn waiting_plan(name: &str, n: usize, release: &Path) -> String {
     let mut plan = format!("name: {name}\ntasks:\n");
@@ -82,12 +94,9 @@ fn a_full_disk_under_the_store_pauses_the_run_until_there_is_room() {
     run.wait_for("attempt 1 claimed by");
 
     // Both agents are at work; the disk fills before they report back.
-    let filler = seen_by(run.pid(), &store_dir).join("filler");
-    fill(&filler);
-    std::fs::write(&release, "").unwrap();
-    run.wait_for_stderr("colony: the disk holding the store is full");
-    std::fs::remove_file(&filler).unwrap();
-    run.wait_for_stderr("colony: the store can be written again; new work goes on");
+    let said =
+        ["colony: the disk holding the store is full", "colony: the store can be written again; new work goes on"];
+    full_while_released(&mut run, &store_dir, &release, said);
 
     let (code, out, err) = run.finish();
     assert_eq!(code, Some(0), "{out}\n{err}");
@@ -113,12 +122,9 @@ fn a_full_disk_under_the_worktrees_gives_the_tasks_back_and_waits_for_room() {
     }
 
     // The agents' writes fail on the full disk: colony's problem, not theirs.
-    let filler = seen_by(run.pid(), &worktrees).join("filler");
-    fill(&filler);
-    std::fs::write(&release, "").unwrap();
-    run.wait_for_stderr("colony: the disk holding the worktrees is full");
-    std::fs::remove_file(&filler).unwrap();
-    run.wait_for_stderr("colony: there is room on the disk again; new work goes on");
+    let said =
+        ["colony: the disk holding the worktrees is full", "colony: there is room on the disk again; new work goes on"];
+    full_while_released(&mut run, &worktrees, &release, said);
 
     let (code, out, err) = run.finish();
     assert_eq!(code, Some(0), "{out}\n{err}");
