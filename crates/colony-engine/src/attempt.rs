@@ -431,7 +431,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         Ok(match spoken {
             Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. })
-                if !crate::room::has_room(&self.worktree()) =>
+                if crate::room::says_full(&reason) || !crate::room::has_room(&self.worktree()) =>
             {
                 Some(Ending::NoRoom(format!("the agent failed with the disk full ({})", one_line(&reason))))
             }

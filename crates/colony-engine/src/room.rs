@@ -82,6 +82,13 @@ fn free_space(path: &Path) -> Option<(u64, u64)> {
     Some((free * block, total * block))
 }
 
+/// Whether a failure's words say the disk was full, as the C library
+/// says `ENOSPC` (an agent's tool, or the agent itself, failing to
+/// write): the disk may have room again by the time colony looks.
+pub(crate) fn says_full(reason: &str) -> bool {
+    reason.contains("No space left on device")
+}
+
 /// Whether an attempt's error was the disk being full: a file write's
 /// `ENOSPC`, or git saying so.
 pub(crate) fn out_of_room(e: &EngineError) -> bool {
@@ -91,7 +98,7 @@ pub(crate) fn out_of_room(e: &EngineError) -> bool {
             return true;
         }
         if let Some(colony_git::GitError::Failed { stderr_tail, .. }) = s.downcast_ref::<colony_git::GitError>()
-            && stderr_tail.contains("No space left on device")
+            && says_full(stderr_tail)
         {
             return true;
         }
@@ -118,6 +125,12 @@ mod tests {
     fn this_directory_has_room_and_a_missing_one_is_not_judged() {
         assert!(free_space(Path::new(".")).is_some_and(|(_, total)| total > 0));
         assert!(has_room(Path::new("/no/such/place")));
+    }
+
+    #[test]
+    fn a_failure_that_says_the_disk_was_full_is_told_apart() {
+        assert!(says_full("exit code 1; stderr ends:\nwriting a.txt: No space left on device (os error 28)"));
+        assert!(!says_full("exit code 1; stderr ends:\nerror: no such file"));
     }
 
     #[test]

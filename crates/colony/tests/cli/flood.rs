@@ -1,9 +1,12 @@
 //! An agent that floods its output, in many lines and in one line with no
-//! newline: the run stays small, the log keeps the head and the tail and
-//! says what it left out, and `colony logs` prints a bounded part of it.
+//! newline: the log keeps the head and the tail and says what it left
+//! out, and `colony logs` prints a bounded part of it. What the run's
+//! memory comes to is a benchmark's to say (`colony-bench flood`): a
+//! child's peak resident set as the kernel reports it includes its
+//! parent's at the exec, and this test binary's depends on what else runs
+//! in it.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::Stdio;
 
 use crate::repo::TestRepo;
 use crate::run::FAKE_CONFIG;
@@ -16,33 +19,6 @@ const FLOOD_LINE: u64 = 60_000_000;
 /// plus room for colony's own notes.
 const LOG_BOUND: u64 = (16 << 20) + (64 << 10);
 
-/// The most memory the run may take (the largest of `colony` and the
-/// processes it waited for), in KiB. It takes about 45 MiB; without the
-/// bounds it took 320 MiB for this flood, and left a 124 MB log.
-const RSS_BOUND_KIB: i64 = 150 << 10;
-
-/// Runs `colony ARGS` and waits for it: its exit and peak resident set.
-fn run_measured(repo: &TestRepo, args: &[&str]) -> (ExitStatus, i64) {
-    wait_measured(repo.command(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
-}
-
-/// Reaps `child` with `wait4`, which reports the peak resident set (KiB)
-/// of it and of what it reaped. Takes the child by value: once reaped,
-/// std's `wait` must not run.
-fn wait_measured(child: Child) -> (ExitStatus, i64) {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: both pointers are valid for the duration of the call.
-        if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } == pid {
-            return (ExitStatus::from_raw(status), usage.ru_maxrss);
-        }
-        assert_eq!(std::io::Error::last_os_error().kind(), std::io::ErrorKind::Interrupted);
-    }
-}
-
 #[test]
 fn a_flooding_agent_leaves_a_bounded_log_with_its_head_and_tail() {
     let repo = TestRepo::for_runs(FAKE_CONFIG);
@@ -50,9 +26,9 @@ fn a_flooding_agent_leaves_a_bounded_log_with_its_head_and_tail() {
         "name: flood\ntasks:\n  - id: flood\n    title: Prints far too much\n    prompt: p\n    fake: {{print: [first words], flood_lines: {FLOOD_LINES}, flood_line: {FLOOD_LINE}}}\n"
     );
     repo.write_plan("flood.yaml", &plan);
-    let (status, rss_kib) = run_measured(&repo, &["run", "plans/flood.yaml"]);
+    let status =
+        repo.command(&["run", "plans/flood.yaml"]).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
     assert!(status.success(), "{status}");
-    assert!(rss_kib < RSS_BOUND_KIB, "the run took {} MiB", rss_kib >> 10);
 
     let log = repo.root().join(".colony/runs/flood/a1/log.jsonl");
     let size = std::fs::metadata(&log).unwrap().len();
