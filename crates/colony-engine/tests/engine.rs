@@ -230,7 +230,8 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
 /// comes: the task is another attempt's now, which may have merged it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_whose_lease_was_taken_while_it_waited_to_merge_moves_nothing() {
-    let f = Fixture::new(&["a"]).await;
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[])], |spec| spec.max_attempts = Some(20)).await;
     f.hold_merge_lock().await;
     // Each attempt writes its own number: two never make the same commit.
     let mut settings = settings(&f, "echo \"$COLONY_ATTEMPT\" > a.txt\n");
@@ -238,9 +239,9 @@ async fn an_attempt_whose_lease_was_taken_while_it_waited_to_merge_moves_nothing
     // Whether attempt 1's turn comes before the task is attempt 3's or
     // after, it must not merge.
     settings.lease = Duration::from_secs(60);
-    let (report, held) = tokio::join!(f.run(settings), f.take_over_while_merging("a", 1));
+    let (report, (held, first)) = tokio::join!(f.run(settings), f.take_over_while_merging("a", 1));
     assert!(report.all_done(), "{report:?}");
-    assert!(!f.recorded_commit_in("a", 1, "colony/p"), "attempt 1 moved the branch after its lease was taken");
+    assert!(!f.merged_into(&first, "colony/p"), "attempt 1 moved the branch after its lease was taken");
     let detail = f.store.task("a").await.unwrap().unwrap();
     assert_eq!(detail.attempts.len() as u32, held + 1, "the attempt after the other worker's merged");
     let merges = git(f.repo(), &["rev-list", "--count", "--first-parent", "main..colony/p"]);

@@ -214,16 +214,19 @@ impl Fixture {
     /// takes attempt 1 of `task` away as a rescuer would once its lease ran
     /// out, gives the task to another worker, lets the merges go, and a
     /// moment later gives the task back (another attempt follows). Returns
-    /// the attempt that other worker held.
-    pub async fn take_over_while_merging(&self, task: &str, merging: usize) -> u32 {
+    /// the attempt that other worker held, and the commit attempt 1 had
+    /// made: it must never reach the integration branch.
+    pub async fn take_over_while_merging(&self, task: &str, merging: usize) -> (u32, String) {
         while self.store.counts().await.unwrap().get(colony_core::TaskStatus::Merging) < merging {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // The last to say it is merging waits for its turn just after.
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let first = git(self.repo(), &["rev-parse", &format!("colony-task/p/{task}-a1")]).trim().to_owned();
         let task = TaskId::new(task).unwrap();
         // An idle worker of the run may claim the task first: then that
         // attempt's lease is taken too, until the other worker holds it.
+        // Each take counts a try: the task needs attempts to spare.
         let mut attempt = 1;
         let held = loop {
             // An attempt that has ended already has nothing to take.
@@ -235,21 +238,20 @@ impl Fixture {
                 }
                 None => attempt += 1,
             }
+            let now = self.store.task(task.as_str()).await.unwrap().unwrap().record.task;
+            assert!(now.status().is_leased() || now.status() == colony_core::TaskStatus::Ready, "{task} is {now:?}");
         };
         self.store.unlock("merge", "test").await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         self.store.release(&task, held, "gone elsewhere").await.unwrap();
-        held
+        (held, first)
     }
 
-    /// Whether the commit that `attempt` of `task` recorded before merging
-    /// is in `branch` (false when it recorded none).
-    pub fn recorded_commit_in(&self, task: &str, attempt: u32, branch: &str) -> bool {
-        let record = self.repo().join(format!(".colony/runs/{task}/a{attempt}/commit"));
-        let Ok(commit) = std::fs::read_to_string(record) else { return false };
+    /// Whether `commit` is in `branch`.
+    pub fn merged_into(&self, commit: &str, branch: &str) -> bool {
         std::process::Command::new("git")
             .current_dir(self.repo())
-            .args(["merge-base", "--is-ancestor", commit.trim(), branch])
+            .args(["merge-base", "--is-ancestor", commit, branch])
             .status()
             .unwrap()
             .success()
