@@ -41,6 +41,7 @@ impl Transcript {
             }
             Entry::Cost { usd } => self.usage = self.usage.plus(Usage { cost_usd: Some(usd), ..Usage::default() }),
             Entry::Session { id } => self.session = Some(id),
+            Entry::Version { .. } => {}
             Entry::Finished { .. } | Entry::Error { .. } => {
                 self.marks.push_back((self.seen, entry));
                 if self.marks.len() > KEEP_MARKS {

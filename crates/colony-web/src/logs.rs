@@ -175,6 +175,7 @@ pub(crate) fn one_line(entry: &Entry) -> String {
         Entry::Usage { input, output, .. } => format!("{input} tokens in, {output} out"),
         Entry::Cost { usd } => format!("${usd:.4}"),
         Entry::Session { id } => format!("session {id}"),
+        Entry::Version { version } => format!("version {version}"),
         Entry::Error { message, .. } => format!("error: {message}"),
         Entry::Finished { is_error: false, message } => message.clone().unwrap_or_else(|| "finished".into()),
         Entry::Finished { is_error: true, message } => {

@@ -78,7 +78,7 @@ pub fn classify(message: &str, at: Millis) -> (ErrorClass, Option<Millis>) {
     let class = [by_status, by_words].into_iter().flatten().max_by_key(|c| rank(*c)).unwrap_or(ErrorClass::Other);
     let reset = match class {
         ErrorClass::RateLimit | ErrorClass::Overloaded => reset_time(&lower, at),
-        ErrorClass::Auth | ErrorClass::Other => None,
+        ErrorClass::Auth | ErrorClass::SpendLimit | ErrorClass::Other => None,
     };
     (class, reset)
 }
@@ -97,7 +97,8 @@ pub fn status_class(status: u16) -> Option<ErrorClass> {
 /// the user must act on first, then the ones colony waits out.
 pub(super) fn rank(class: ErrorClass) -> u8 {
     match class {
-        ErrorClass::Auth => 3,
+        ErrorClass::Auth => 4,
+        ErrorClass::SpendLimit => 3,
         ErrorClass::RateLimit => 2,
         ErrorClass::Overloaded => 1,
         ErrorClass::Other => 0,

@@ -104,6 +104,10 @@ pub enum ErrorClass {
     Overloaded,
     /// Not logged in or key refused: fail fast and tell the user.
     Auth,
+    /// A spend cap reached or credit used up (a monthly spend limit, an
+    /// empty balance): waiting does not lift it, a person must raise the
+    /// cap or pay. Like [`ErrorClass::Auth`], new work for the agent stops.
+    SpendLimit,
     /// Anything else: retry within the attempt budget.
     Other,
 }
@@ -146,6 +150,10 @@ pub enum Entry {
     /// The CLI's session id, to resume it in the next round.
     Session {
         id: String,
+    },
+    /// The CLI's version, as its own output gave it (an init event).
+    Version {
+        version: String,
     },
     Error {
         class: ErrorClass,

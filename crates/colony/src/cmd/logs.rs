@@ -228,6 +228,7 @@ fn render_record(record: &LogRecord) -> String {
         Entry::Usage { input, output, cached } => line("tokens", &format!("{input} in, {output} out, {cached} cached")),
         Entry::Cost { usd } => line("cost", &format!("${usd:.4}")),
         Entry::Session { id } => line("agent", &format!("session {id}")),
+        Entry::Version { version } => line("agent", &format!("version {version}")),
         Entry::Finished { is_error: false, message } => line(
             "end",
             &format!("finished{}", message.as_deref().map(|m| format!(": {}", first_line(m))).unwrap_or_default()),
@@ -268,6 +269,7 @@ fn class_name(class: ErrorClass) -> &'static str {
         ErrorClass::RateLimit => "rate limited",
         ErrorClass::Overloaded => "overloaded",
         ErrorClass::Auth => "not signed in",
+        ErrorClass::SpendLimit => "spend limit reached",
         ErrorClass::Other => "error",
     }
 }
