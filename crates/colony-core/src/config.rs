@@ -101,8 +101,12 @@ pub struct RunConfig {
     pub shutdown_grace: Duration,
     /// (name, email) of colony's commits; `None` means the user's git identity.
     pub author: Option<(String, String)>,
-    /// Spend in US dollars after which the run claims no new work.
+    /// Spend in US dollars, by every run on this store, after which no new
+    /// work is claimed.
     pub max_cost_usd: Option<f64>,
+    /// Spend in US dollars on one plan's tasks after which its tasks are
+    /// claimed no more.
+    pub max_plan_cost_usd: Option<f64>,
     /// The git remote a run across machines shares.
     pub remote: Remote,
 }
@@ -137,6 +141,7 @@ impl Default for RunConfig {
             shutdown_grace: Duration::from_secs(60),
             author: None,
             max_cost_usd: None,
+            max_plan_cost_usd: None,
             remote: Remote::Origin,
         }
     }

@@ -158,6 +158,17 @@ pub enum EventKind {
     /// beside other attempts' agents: an agent may have written outside
     /// its worktree. `changes` says what changed. Changes no state.
     CheckoutChanged { attempt: u32, changes: Vec<String> },
+    /// A round of the attempt found its agent unable to take work: rate
+    /// limited for `wait_ms` (its tasks wait, the attempt's try is not
+    /// used, tasks for other agents go on), or, with `wait_ms` absent,
+    /// until a person acts (a refused login, a spend cap). Changes no state.
+    AgentWaiting {
+        attempt: u32,
+        agent: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_ms: Option<u64>,
+    },
     /// The attempt's work is merged.
     Completed { attempt: u32 },
     /// The attempt failed. With `retry_at` the task is ready again from then;
@@ -195,6 +206,7 @@ impl EventKind {
             EventKind::FeedbackRound { .. } => "feedback_round",
             EventKind::UsageRecorded { .. } => "usage_recorded",
             EventKind::CheckoutChanged { .. } => "checkout_changed",
+            EventKind::AgentWaiting { .. } => "agent_waiting",
             EventKind::Completed { .. } => "completed",
             EventKind::AttemptFailed { .. } => "attempt_failed",
             EventKind::LeaseExpired { .. } => "lease_expired",
@@ -270,6 +282,14 @@ impl EventKind {
                 "attempt {attempt}: your checkout changed while its agent ran ({}); if that was not you, \
                  an agent wrote outside its worktree",
                 changes.join("; ")
+            ),
+            EventKind::AgentWaiting { attempt, agent, reason, wait_ms: Some(ms) } => format!(
+                "attempt {attempt}: the `{agent}` agent is rate limited ({reason}); its tasks wait {}, \
+                 tasks for other agents go on",
+                crate::time::human_millis(*ms)
+            ),
+            EventKind::AgentWaiting { attempt, agent, reason, wait_ms: None } => format!(
+                "attempt {attempt}: the `{agent}` agent needs you ({reason}); its tasks wait, tasks for other agents go on"
             ),
             EventKind::Completed { attempt } => format!("attempt {attempt} done"),
             EventKind::AttemptFailed { attempt, reason, retry_at } => {

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod review;
 pub mod spec;
 pub mod state;
+pub mod time;
 
 pub use event::{Event, EventKind, Millis, Phase, ReviewOutcome, RoundCause, Usage};
 pub use id::{IdError, PlanName, TaskId};

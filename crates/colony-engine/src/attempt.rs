@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 use crate::layout::task_branch;
+use crate::pacing::Go;
 use crate::review::ReviewEnd;
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
@@ -53,11 +54,13 @@ pub(crate) enum Ending {
     /// The checks passed and the work waits for a person's decision; the
     /// store knows already.
     AwaitingApproval,
-    /// The agent is not logged in or its key was refused: no attempt can
-    /// succeed until the user acts, so the task goes back unharmed.
+    /// The agent is not logged in, its key was refused or it reached a
+    /// spend cap: no attempt can succeed until the user acts, so the task
+    /// goes back unharmed, and the agent takes no more work in this run.
     AgentLocked {
         agent: String,
-        reason: String,
+        /// What the person must do, and what the agent said.
+        why: String,
     },
     /// The disk holding the worktree is full: not the agent's failure,
     /// and no attempt can work until there is room (`room.rs`).
@@ -93,6 +96,11 @@ pub(crate) struct Attempt<'a, S> {
     /// Tells the worker to move on to its next task (see
     /// `Inner::run_attempt`).
     pub moved_on: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// The worker slot the attempt holds while its agent may run.
+    pub permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    pub shutdown: crate::Shutdown,
+    /// The agent's version is in the store for this attempt.
+    pub version_recorded: AtomicBool,
 }
 
 /// Whose round an agent runs.
@@ -457,9 +465,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// Runs `agent` once on what `make_run` gives, waiting out rate limits
-    /// (which do not use up the attempt: every worker of that agent waits),
-    /// and keeps what it spent and, for the builder, the session it
-    /// announced (a reviewer runs on its own, never in the builder's).
+    /// (which do not use up the attempt: every worker of that agent waits,
+    /// and this one gives its slot back meanwhile, so tasks for other
+    /// agents go on), and keeps what it spent, the version it reported and,
+    /// for the builder, the session it announced (a reviewer runs on its
+    /// own, never in the builder's).
     pub(crate) async fn run_agent(
         &self,
         agent: &ChosenAgent,
@@ -473,8 +483,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let wall = self.spec().timeout.or(plan.default_timeout).unwrap_or(settings.timeout);
         let mut waits = 0;
         loop {
-            if !inner.pacing.wait_for(&agent.name, &self.cancel).await {
-                return Ok(Spoken::Ends(self.interrupted()));
+            if let Some(ending) = self.wait_for_agent(agent).await {
+                return Ok(Spoken::Ends(ending));
             }
             let round = AgentRound {
                 store: &*inner.store,
@@ -495,12 +505,16 @@ impl<S: Store + 'static> Attempt<'_, S> {
             inner.look_at_checkout().await;
             let mut outcome = outcome?;
             outcome.usage = self.record_usage(agent, outcome.usage).await?;
-            if let (Role::Builder, Some(id)) = (role, &outcome.session) {
-                *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
+            if role == Role::Builder {
+                self.record_version(agent, outcome.version.take()).await?;
+                if let Some(id) = &outcome.session {
+                    *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
+                }
             }
             return Ok(match &outcome.end {
                 RoundEnd::Done => {
                     inner.pacing.went_through(&agent.name);
+                    inner.store.agent_through(&agent.name).await?;
                     Spoken::Finished(outcome)
                 }
                 RoundEnd::Failed { reason, class: ErrorClass::RateLimit | ErrorClass::Overloaded, reset_at }
@@ -509,23 +523,100 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     waits += 1;
                     let until = inner.pacing.pause(&agent.name, *reset_at, |strikes| settings.rate_limit_wait(strikes));
                     let wait = until.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+                    let said = one_line(reason);
                     log_note(
                         log,
                         format!(
-                            "colony: the `{}` agent is rate limited or overloaded ({}); every worker using it waits {} — this does not use up the attempt",
+                            "colony: the `{}` agent is rate limited or overloaded ({said}); its tasks wait {} and \
+                             this attempt gives its worker to tasks for other agents meanwhile — this does not use \
+                             up the attempt",
                             agent.name,
-                            one_line(reason),
                             human(wait)
                         ),
                     );
+                    inner.agent_waits(&self.claim.task, self.claim.attempt, &agent.name, &said, Some(until)).await?;
                     continue;
                 }
-                RoundEnd::Failed { reason, class: ErrorClass::Auth, .. } => {
-                    Spoken::Ends(Ending::AgentLocked { agent: agent.name.clone(), reason: one_line(reason) })
+                RoundEnd::Failed { reason, class: class @ (ErrorClass::Auth | ErrorClass::SpendLimit), .. } => {
+                    let why = needs_person(&agent.name, *class, &one_line(reason));
+                    inner.pacing.lock(&agent.name, why.clone());
+                    inner.agent_waits(&self.claim.task, self.claim.attempt, &agent.name, &why, None).await?;
+                    Spoken::Ends(Ending::AgentLocked { agent: agent.name.clone(), why })
                 }
                 RoundEnd::Failed { .. } => Spoken::Finished(outcome),
                 RoundEnd::Cancelled => Spoken::Ends(self.interrupted()),
             });
+        }
+    }
+
+    /// Waits until `agent` may run a round: at once, unless it is rate
+    /// limited, when the attempt gives its worker slot back, waits, and
+    /// takes a slot again. A stop during the wait ends the attempt at once
+    /// (no agent runs); so does an agent that now waits for a person.
+    async fn wait_for_agent(&self, agent: &ChosenAgent) -> Option<Ending> {
+        let stop = async {
+            tokio::select! {
+                () = self.shutdown.draining() => {}
+                () = self.cancel.cancelled() => {}
+            }
+        };
+        if self.inner.pacing.blocked(std::time::SystemTime::now()).contains(&agent.name) {
+            self.move_on();
+        }
+        match self.inner.pacing.wait_for(&agent.name, stop).await {
+            Go::Ahead => {}
+            Go::Stopped => return Some(self.interrupted_or_stopped()),
+            Go::Locked(why) => return Some(Ending::AgentLocked { agent: agent.name.clone(), why }),
+        }
+        if self.holds_slot() {
+            return None;
+        }
+        let slots = self.inner.slots.clone();
+        tokio::select! {
+            permit = slots.acquire_owned() => {
+                *self.permit.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(permit.expect("the worker slots are never closed"));
+                None
+            }
+            () = self.shutdown.draining() => Some(self.interrupted_or_stopped()),
+            () = self.cancel.cancelled() => Some(self.interrupted_or_stopped()),
+        }
+    }
+
+    fn holds_slot(&self) -> bool {
+        self.permit.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+    }
+
+    /// Ended by a stop while no agent ran: the task goes back.
+    fn interrupted_or_stopped(&self) -> Ending {
+        if self.cancel.is_cancelled() { self.interrupted() } else { Ending::Stopped }
+    }
+
+    /// Gives the attempt's worker slot back and tells its worker to move on
+    /// to its next task: what the attempt does next runs no agent for a
+    /// while (a merge, a rate-limit wait).
+    pub(crate) fn move_on(&self) {
+        self.permit.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(worker) = self.moved_on.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            let _ = worker.send(());
+        }
+    }
+
+    /// Keeps the version the builder's CLI reported for this attempt: from
+    /// its own output, else from its `--version`, asked once a run.
+    async fn record_version(&self, agent: &ChosenAgent, said: Option<String>) -> Result<(), EngineError> {
+        if said.is_none() && self.version_recorded.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let version = match said {
+            Some(v) => Some(v),
+            None => self.inner.agent_version(&agent.name).await,
+        };
+        let Some(version) = version else { return Ok(()) };
+        self.version_recorded.store(true, Ordering::SeqCst);
+        match self.inner.store.record_agent_version(&self.claim.task, self.claim.attempt, &version).await {
+            Ok(()) | Err(StoreError::NotAllowed(_)) => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -561,11 +652,15 @@ impl<S: Store + 'static> Attempt<'_, S> {
         {
             usage.cost_usd = Some(price.cost(usage.input, usage.output, usage.cached));
         }
-        self.inner.pacing.spend(usage, settings.max_cost_usd);
+        self.inner.pacing.spend(usage);
         match self.inner.store.record_usage(&self.claim.task, self.claim.attempt, usage).await {
-            Ok(()) | Err(StoreError::NotAllowed(_)) => Ok(usage),
-            Err(e) => Err(e.into()),
+            Ok(()) | Err(StoreError::NotAllowed(_)) => {}
+            Err(e) => return Err(e.into()),
         }
+        if let Some(why) = crate::held::over_budget(&self.inner.store.spend().await?, settings.max_cost_usd) {
+            self.inner.pacing.halt(why);
+        }
+        Ok(usage)
     }
 
     pub(crate) fn commit(&self) -> Result<Option<Oid>, EngineError> {
@@ -618,6 +713,20 @@ pub(crate) fn prompt(spec: &TaskSpec, feedback: Option<&str>) -> String {
     }
     text.push('\n');
     text
+}
+
+/// What a person must do for an agent that cannot work until they act.
+fn needs_person(agent: &str, class: ErrorClass, said: &str) -> String {
+    match class {
+        ErrorClass::SpendLimit => format!(
+            "the `{agent}` agent reached a spend cap or ran out of credit ({said}); raise the cap or add credit \
+             with its provider, then `colony run` carries on"
+        ),
+        _ => format!(
+            "the `{agent}` agent is not logged in or its key was refused ({said}); log it in \
+             (`colony doctor` says how), then `colony run` carries on"
+        ),
+    }
 }
 
 /// The first line of a reason, for a one-line note.

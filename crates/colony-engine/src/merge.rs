@@ -66,10 +66,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         // one at a time, the merges that piled up would wait in arrival
         // order, the critical path's behind the rest (the bench measured
         // 1.86x the bound against 1.50x with the worker kept).
-        if self.inner.trains_run()
-            && let Some(worker) = self.moved_on.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-        {
-            let _ = worker.send(());
+        if self.inner.trains_run() {
+            self.move_on();
         }
         let mut boards = self.inner.trains_run();
         let (in_process, leads) = loop {

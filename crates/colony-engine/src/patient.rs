@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use colony_core::{Event, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId, TaskStatus, Usage};
 use colony_store::{
-    AddOptions, AddReport, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, ReadyListener, Rescued, RunningAttempt,
-    Store, StoreError, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
+    Accept, AddOptions, AddReport, AgentWait, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, ReadyListener,
+    Rescued, RunningAttempt, Store, StoreError, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -123,8 +123,8 @@ impl<S: Store> Store for Patient<S> {
     async fn add_plans(&self, plans: &[(&Plan, &str)], opts: AddOptions) -> Result<Vec<AddReport>> {
         self.patiently(|| self.store.add_plans(plans, opts)).await
     }
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
-        self.patiently(|| self.store.claim(worker, lease)).await
+    async fn claim_where(&self, worker: &str, lease: Duration, accept: Accept<'_>) -> Result<Option<Claim>> {
+        self.patiently(|| self.store.claim_where(worker, lease, accept)).await
     }
     async fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> Result<Millis> {
         self.patiently(|| self.store.heartbeat(task, attempt, lease)).await
@@ -254,6 +254,24 @@ impl<S: Store> Store for Patient<S> {
     }
     async fn spend(&self) -> Result<Usage> {
         self.patiently(|| self.store.spend()).await
+    }
+    async fn plan_spend(&self, plan: &str) -> Result<Usage> {
+        self.patiently(|| self.store.plan_spend(plan)).await
+    }
+    async fn agent_waiting(&self, task: &TaskId, attempt: u32, wait: &AgentWait) -> Result<()> {
+        self.patiently(|| self.store.agent_waiting(task, attempt, wait)).await
+    }
+    async fn agent_through(&self, agent: &str) -> Result<()> {
+        self.patiently(|| self.store.agent_through(agent)).await
+    }
+    async fn clear_person_waits(&self) -> Result<()> {
+        self.patiently(|| self.store.clear_person_waits()).await
+    }
+    async fn agent_waits(&self) -> Result<Vec<AgentWait>> {
+        self.patiently(|| self.store.agent_waits()).await
+    }
+    async fn record_agent_version(&self, task: &TaskId, attempt: u32, version: &str) -> Result<()> {
+        self.patiently(|| self.store.record_agent_version(task, attempt, version)).await
     }
     async fn events(&self, since: i64, limit: usize) -> Result<Vec<Event>> {
         self.patiently(|| self.store.events(since, limit)).await

@@ -61,6 +61,8 @@ pub(crate) struct AgentOutcome {
     pub usage: Usage,
     /// The last session the agent announced, to resume it.
     pub session: Option<String>,
+    /// The version the agent's own output gave (an init event).
+    pub version: Option<String>,
     /// What it answered in the end: its final message, else its text,
     /// else what it printed (a `command` agent's stdout).
     pub answer: String,
@@ -217,7 +219,13 @@ impl<S: Store> AgentRound<'_, S> {
             None => judge(self.harness, outcome.exit, &entries),
         };
         let transcript = &collector.transcript;
-        Ok(AgentOutcome { end, usage: transcript.usage(), session: transcript.session(), answer: answer_of(&entries) })
+        Ok(AgentOutcome {
+            end,
+            usage: transcript.usage(),
+            session: transcript.session(),
+            version: transcript.version(),
+            answer: answer_of(&entries),
+        })
     }
 }
 
@@ -325,18 +333,7 @@ fn confine_git(spec: &mut ChildSpec) {
     }
 }
 
-/// A short duration for messages: `30m`, `1h 30m`, `45s`.
-pub(crate) fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    match (secs / 3600, secs % 3600 / 60, secs % 60) {
-        (0, 0, s) if d.subsec_millis() > 0 && s < 10 => format!("{:.1}s", d.as_secs_f64()),
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m {s}s"),
-        (h, 0, _) => format!("{h}h"),
-        (h, m, _) => format!("{h}h {m}m"),
-    }
-}
+pub(crate) use colony_core::time::human;
 
 pub(crate) fn log_note(log: &mut LogWriter, text: impl Into<String>) {
     note(log, text.into());

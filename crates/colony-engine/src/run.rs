@@ -90,8 +90,17 @@ pub(crate) struct Inner<S> {
     /// takes another (see [`Inner::run_attempt`]).
     free_slots: std::sync::Mutex<std::collections::BTreeSet<usize>>,
     next_slot: std::sync::atomic::AtomicUsize,
-    /// Attempts whose worker moved on while they merge.
+    /// Attempts whose worker moved on while they merge or wait out a
+    /// rate limit.
     merging: std::sync::Mutex<Vec<tokio::task::JoinHandle<Result<(), EngineError>>>>,
+    /// One permit per worker: held by an attempt while its agent may run,
+    /// given back while it waits (a rate limit) or merges, so that tasks
+    /// for other agents go on.
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    /// Notices said once a run.
+    said: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Each agent's version as its `--version` says, asked once a run.
+    pub(crate) versions: Mutex<HashMap<String, Option<String>>>,
 }
 
 /// How a run ended.
@@ -133,6 +142,7 @@ pub struct Engine<S> {
 impl<S: Store + 'static> Engine<S> {
     pub fn new(store: Arc<S>, repo: Repo, settings: Settings) -> Self {
         let layout = Layout::new(repo.top_level());
+        let settings_workers = settings.workers.max(1);
         let stop_now = tokio_util::sync::CancellationToken::new();
         Engine {
             inner: Arc::new(Inner {
@@ -159,6 +169,9 @@ impl<S: Store + 'static> Engine<S> {
                 free_slots: std::sync::Mutex::new(Default::default()),
                 next_slot: std::sync::atomic::AtomicUsize::new(0),
                 merging: std::sync::Mutex::new(Vec::new()),
+                slots: Arc::new(tokio::sync::Semaphore::new(settings_workers)),
+                said: std::sync::Mutex::new(Default::default()),
+                versions: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -182,6 +195,9 @@ impl<S: Store + 'static> Engine<S> {
             })
         };
         let recovered = inner.recover().await?;
+        // A new run says the person has acted on what an agent waited for
+        // (a login, a spend cap); if not, its next round says so again.
+        inner.store.clear_person_waits().await?;
         inner.look_at_checkout().await;
         let done = tokio_util::sync::CancellationToken::new();
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
@@ -318,6 +334,11 @@ impl<S: Store + 'static> Inner<S> {
             if shutdown.is_draining() || self.pacing.is_halted() || !self.wait_for_room(&shutdown).await {
                 return Ok(());
             }
+            let permit = tokio::select! {
+                permit = self.slots.clone().acquire_owned() => permit.expect("the worker slots are never closed"),
+                () = shutdown.draining() => return Ok(()),
+                () = self.pacing.halted() => return Ok(()),
+            };
             // Listening before the claim: an attempt that ends between an
             // empty claim and the wait still wakes this worker.
             let ended = self.attempt_ended.notified();
@@ -325,21 +346,38 @@ impl<S: Store + 'static> Inner<S> {
             tokio::pin!(ended, ready);
             ended.as_mut().enable();
             ready.as_mut().enable();
-            match self.store.claim(&worker, self.settings.lease).await? {
+            let held = self.held().await?;
+            if self.pacing.is_halted() {
+                return Ok(());
+            }
+            let accept = |plan: &PlanName, spec: &TaskSpec| held.accepts(plan, spec);
+            match self.store.claim_where(&worker, self.settings.lease, &accept).await? {
                 Some(claim) => {
-                    if self.run_attempt(claim, slot, &shutdown).await? {
+                    if self.run_attempt(claim, slot, permit, &shutdown).await? {
                         slot = self.take_slot();
                     }
                 }
-                None if self.finished().await? => return Ok(()),
-                None => tokio::select! {
-                    () = tokio::time::sleep(self.idle_poll()) => {}
-                    () = ended => {}
-                    () = ready => {}
-                    () = shutdown.draining() => {}
-                    () = self.pacing.halted() => {}
-                },
+                None => {
+                    drop(permit);
+                    if self.finished().await? {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(self.idle_poll()) => {}
+                        () = ended => {}
+                        () = ready => {}
+                        () = shutdown.draining() => {}
+                        () = self.pacing.halted() => {}
+                    }
+                }
             }
+        }
+    }
+
+    /// Says `note` once a run.
+    pub(crate) fn say_once(&self, note: String) {
+        if self.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(note.clone()) {
+            self.settings.notices.say(&note);
         }
     }
 
@@ -353,12 +391,13 @@ impl<S: Store + 'static> Inner<S> {
         self: &Arc<Self>,
         claim: Claim,
         slot: usize,
+        permit: tokio::sync::OwnedSemaphorePermit,
         shutdown: &Shutdown,
     ) -> Result<bool, EngineError> {
         let (moved_on, merging) = tokio::sync::oneshot::channel();
         let mut attempt = tokio::spawn({
             let (inner, shutdown) = (self.clone(), shutdown.clone());
-            async move { inner.attempt(claim, &inner.worker_id(slot), &shutdown, moved_on).await }
+            async move { inner.attempt(claim, &inner.worker_id(slot), &shutdown, permit, moved_on).await }
         });
         tokio::select! {
             joined = &mut attempt => {
@@ -427,13 +466,18 @@ impl<S: Store + 'static> Inner<S> {
 
     /// Nothing is runnable or running anywhere: what is left, if anything,
     /// waits for a person (and, for a worker that waits for plans, there
-    /// is something at all).
+    /// is something at all). Ready tasks that only a person can free (their
+    /// agent is not logged in, their plan's budget is spent) end the run
+    /// too, with the reasons as its halt.
     async fn finished(&self) -> Result<bool, EngineError> {
         let counts = self.store.counts().await?;
         if self.settings.wait_for_plans && counts.total == 0 {
             return Ok(false);
         }
-        Ok(TaskStatus::MOVING.iter().all(|s| counts.get(*s) == 0))
+        if TaskStatus::MOVING.iter().all(|s| counts.get(*s) == 0) {
+            return Ok(true);
+        }
+        self.only_held_left().await
     }
 
     async fn attempt(
@@ -441,6 +485,7 @@ impl<S: Store + 'static> Inner<S> {
         claim: Claim,
         worker: &str,
         shutdown: &Shutdown,
+        permit: tokio::sync::OwnedSemaphorePermit,
         moved_on: tokio::sync::oneshot::Sender<()>,
     ) -> Result<(), EngineError> {
         let (task, attempt, tries) = (claim.task.clone(), claim.attempt, claim.tries);
@@ -468,6 +513,9 @@ impl<S: Store + 'static> Inner<S> {
             session: std::sync::Mutex::new(None),
             checking: AtomicBool::new(false),
             moved_on: std::sync::Mutex::new(Some(moved_on)),
+            permit: std::sync::Mutex::new(Some(permit)),
+            shutdown: shutdown.clone(),
+            version_recorded: AtomicBool::new(false),
         };
         let ending = run.run(&mut log).await;
         heartbeat.abort();
@@ -481,12 +529,8 @@ impl<S: Store + 'static> Inner<S> {
             Err(e) if crate::room::out_of_room(&e) => {
                 self.out_of_room(&task, attempt, &error_chain(&e), &mut log).await
             }
-            Ok(Ending::AgentLocked { agent, reason }) => {
-                self.pacing.halt(format!(
-                    "the `{agent}` agent is not logged in or its key was refused ({reason}); log it in \
-                     (`colony doctor` says how), then `colony run` carries on"
-                ));
-                self.store.release(&task, attempt, &format!("the `{agent}` agent could not log in")).await
+            Ok(Ending::AgentLocked { agent, why }) => {
+                self.store.release(&task, attempt, &format!("the `{agent}` agent needs you: {why}")).await
             }
             // The store could not be reached even after waiting (the run is
             // stopping now): the task is no worse for it.

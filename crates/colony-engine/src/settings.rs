@@ -17,11 +17,14 @@ pub struct AgentSetup {
     pub harness: Arc<dyn Harness>,
     /// The model it runs when a task names none, to price its tokens.
     pub model: Option<String>,
+    /// The program and arguments that print its version (`claude
+    /// --version`), for an agent CLI.
+    pub version_command: Option<Vec<std::ffi::OsString>>,
 }
 
 impl AgentSetup {
     pub fn new(harness: impl Harness + 'static, model: Option<String>) -> Self {
-        AgentSetup { harness: Arc::new(harness), model }
+        AgentSetup { harness: Arc::new(harness), model, version_command: None }
     }
 
     /// A `command` agent: a program and its arguments (never a shell
@@ -73,8 +76,10 @@ pub struct Settings {
     pub agents: BTreeMap<String, AgentSetup>,
     /// What tokens cost by model, for agents that report no cost.
     pub prices: BTreeMap<String, Price>,
-    /// Spend after which no new work is claimed.
+    /// Spend of every run on the store after which no new work is claimed.
     pub max_cost_usd: Option<f64>,
+    /// Spend on one plan's tasks after which they are claimed no more.
+    pub max_plan_cost_usd: Option<f64>,
     /// `colony/{plan}` unless configured.
     pub integration_branch: String,
     pub lease: Duration,
@@ -140,6 +145,7 @@ impl Settings {
             agents,
             prices: BTreeMap::new(),
             max_cost_usd: None,
+            max_plan_cost_usd: None,
             integration_branch: "colony/{plan}".into(),
             lease: Duration::from_secs(30),
             backoff_base: Duration::from_secs(5),

@@ -24,6 +24,7 @@ const KEEP_MARKS: usize = 64;
 pub(crate) struct Transcript {
     usage: Usage,
     session: Option<String>,
+    version: Option<String>,
     /// The newest entries, each with its place in the order they came.
     recent: VecDeque<(u64, Entry)>,
     recent_bytes: usize,
@@ -41,7 +42,7 @@ impl Transcript {
             }
             Entry::Cost { usd } => self.usage = self.usage.plus(Usage { cost_usd: Some(usd), ..Usage::default() }),
             Entry::Session { id } => self.session = Some(id),
-            Entry::Version { .. } => {}
+            Entry::Version { version } => self.version = Some(version),
             Entry::Finished { .. } | Entry::Error { .. } => {
                 self.marks.push_back((self.seen, entry));
                 if self.marks.len() > KEEP_MARKS {
@@ -69,6 +70,11 @@ impl Transcript {
     /// The last session the agent announced.
     pub fn session(&self) -> Option<String> {
         self.session.clone()
+    }
+
+    /// The version the agent's own output gave.
+    pub fn version(&self) -> Option<String> {
+        self.version.clone()
     }
 
     /// The entries kept, in the order they came.

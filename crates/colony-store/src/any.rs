@@ -8,13 +8,14 @@ use colony_core::{Event, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId,
 
 use crate::clock::Clock;
 use crate::error::StoreError;
+use crate::ops::Accept;
 use crate::postgres::{PgStore, ReadyListener, redact};
 use crate::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::tx::Result;
 use crate::types::{
-    AddOptions, AddReport, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, Rescued, RunningAttempt, TaskDetail,
-    TaskFilter, TaskPage, TaskQuery, TaskRecord,
+    AddOptions, AddReport, AgentWait, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, Rescued, RunningAttempt,
+    TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
 
 /// Where the store lives, as given by `--store` or `COLONY_STORE`.
@@ -86,8 +87,8 @@ impl Store for AnyStore {
     async fn add_plans(&self, plans: &[(&Plan, &str)], opts: AddOptions) -> Result<Vec<AddReport>> {
         delegate!(self, s => s.add_plans(plans, opts).await)
     }
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
-        delegate!(self, s => s.claim(worker, lease).await)
+    async fn claim_where(&self, worker: &str, lease: Duration, accept: Accept<'_>) -> Result<Option<Claim>> {
+        delegate!(self, s => s.claim_where(worker, lease, accept).await)
     }
     async fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> Result<Millis> {
         delegate!(self, s => s.heartbeat(task, attempt, lease).await)
@@ -124,6 +125,21 @@ impl Store for AnyStore {
     }
     async fn record_checkout_change(&self, task: &TaskId, attempt: u32, changes: &[String]) -> Result<()> {
         delegate!(self, s => s.record_checkout_change(task, attempt, changes).await)
+    }
+    async fn agent_waiting(&self, task: &TaskId, attempt: u32, wait: &AgentWait) -> Result<()> {
+        delegate!(self, s => s.agent_waiting(task, attempt, wait).await)
+    }
+    async fn agent_through(&self, agent: &str) -> Result<()> {
+        delegate!(self, s => s.agent_through(agent).await)
+    }
+    async fn clear_person_waits(&self) -> Result<()> {
+        delegate!(self, s => s.clear_person_waits().await)
+    }
+    async fn agent_waits(&self) -> Result<Vec<AgentWait>> {
+        delegate!(self, s => s.agent_waits().await)
+    }
+    async fn record_agent_version(&self, task: &TaskId, attempt: u32, version: &str) -> Result<()> {
+        delegate!(self, s => s.record_agent_version(task, attempt, version).await)
     }
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
         delegate!(self, s => s.complete(task, attempt).await)
@@ -194,6 +210,9 @@ impl Store for AnyStore {
     }
     async fn spend(&self) -> Result<Usage> {
         delegate!(self, s => s.spend().await)
+    }
+    async fn plan_spend(&self, plan: &str) -> Result<Usage> {
+        delegate!(self, s => s.plan_spend(plan).await)
     }
     async fn events(&self, since: i64, limit: usize) -> Result<Vec<Event>> {
         delegate!(self, s => s.events(since, limit).await)

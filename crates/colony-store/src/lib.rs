@@ -22,10 +22,11 @@ mod types;
 pub use any::{AnyStore, StoreUrl};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
+pub use ops::Accept;
 pub use postgres::{PgStore, ReadyListener};
 pub use sqlite::SqliteStore;
 pub use store::{SqlStore, Store};
 pub use types::{
-    AddOptions, AddReport, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo, Rescued,
-    RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
+    AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo,
+    Rescued, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };

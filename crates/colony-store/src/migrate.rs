@@ -32,6 +32,7 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
     migrations.push(migration(4, "usage", include_str!("../migrations/0004_usage.sql")));
     migrations.push(migration(5, "decisions", include_str!("../migrations/0005_decisions.sql")));
     migrations.push(migration(6, "merge commits", include_str!("../migrations/0006_merge_commits.sql")));
+    migrations.push(migration(7, "agents", include_str!("../migrations/0007_agents.sql")));
     Migrator::with_migrations(migrations)
 }
 

@@ -10,12 +10,12 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use colony_core::dag::Dag;
-use colony_core::{EventKind, Millis, Phase, Plan, Task, TaskId, TaskSpec, TaskState, TaskStatus, settle};
+use colony_core::{EventKind, Millis, Phase, Plan, PlanName, Task, TaskId, TaskSpec, TaskState, TaskStatus, settle};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::tx::{NewTask, Result, Tx};
-use crate::types::{AddOptions, AddReport, Claim, Rescued};
+use crate::types::{AddOptions, AddReport, AgentWait, Claim, Rescued};
 
 /// Events collected during a transaction, appended at its end.
 #[derive(Default)]
@@ -225,38 +225,62 @@ pub(crate) async fn add_plan<T: Tx>(
 /// not overlap a running task's.
 const CLAIM_LOOKAHEAD: i64 = 64;
 
-/// The first ready task whose declared files overlap no leased task's, and
-/// its spec, locked.
-async fn pick_claimable<T: Tx>(tx: &mut T, now: Millis) -> Result<Option<(Task, TaskSpec)>> {
-    let Some((task, spec)) = tx.pick_ready(now).await? else {
-        return Ok(None);
-    };
-    if spec.files.is_empty() {
-        return Ok(Some((task, spec)));
-    }
-    // Claims of tasks with files queue here, so what is leased cannot
-    // change between this look and the claim's commit.
-    tx.lock_file_claims().await?;
-    let leased: Vec<Vec<String>> = tx.leased_specs().await?.into_iter().map(|s| s.files).collect();
-    let clashes = |s: &TaskSpec| leased.iter().any(|files| colony_core::files::overlap(&s.files, files));
-    if !clashes(&spec) {
-        return Ok(Some((task, spec)));
-    }
-    for id in tx.ready_ids(now, CLAIM_LOOKAHEAD).await? {
-        if id == task.id {
-            continue;
-        }
-        if let Some((other, other_spec)) = tx.lock_ready(&id, now).await?
-            && !clashes(&other_spec)
-        {
-            return Ok(Some((other, other_spec)));
-        }
-    }
-    Ok(None)
+/// Which ready tasks a claim may take: given the task's plan and spec.
+pub type Accept<'a> = &'a (dyn Fn(&PlanName, &TaskSpec) -> bool + Sync);
+
+/// Every ready task: the [`Accept`] of a plain claim.
+pub(crate) fn any_task(_: &PlanName, _: &TaskSpec) -> bool {
+    true
 }
 
-pub(crate) async fn claim<T: Tx>(tx: &mut T, worker: &str, lease: Duration, now: Millis) -> Result<Option<Claim>> {
-    let Some((task, spec)) = pick_claimable(tx, now).await? else {
+/// The first ready task that `accept` takes and whose declared files
+/// overlap no leased task's, and its spec, locked.
+async fn pick_claimable<T: Tx>(tx: &mut T, now: Millis, accept: Accept<'_>) -> Result<Option<(Task, TaskSpec)>> {
+    let Some(first) = tx.pick_ready(now).await? else {
+        return Ok(None);
+    };
+    let first_id = first.0.id.clone();
+    let mut candidate = Some(first);
+    let mut leased: Option<Vec<Vec<String>>> = None;
+    let mut further: Option<std::vec::IntoIter<TaskId>> = None;
+    loop {
+        if let Some((task, spec)) = candidate.take()
+            && accept(&task.plan, &spec)
+        {
+            if spec.files.is_empty() {
+                return Ok(Some((task, spec)));
+            }
+            if leased.is_none() {
+                // Claims of tasks with files queue here, so what is leased
+                // cannot change between this look and the claim's commit.
+                tx.lock_file_claims().await?;
+                leased = Some(tx.leased_specs().await?.into_iter().map(|s| s.files).collect());
+            }
+            let clashes = leased.iter().flatten().any(|files| colony_core::files::overlap(&spec.files, files));
+            if !clashes {
+                return Ok(Some((task, spec)));
+            }
+        }
+        if further.is_none() {
+            further = Some(tx.ready_ids(now, CLAIM_LOOKAHEAD).await?.into_iter());
+        }
+        let Some(id) = further.as_mut().and_then(Iterator::next) else {
+            return Ok(None);
+        };
+        if id != first_id {
+            candidate = tx.lock_ready(&id, now).await?;
+        }
+    }
+}
+
+pub(crate) async fn claim<T: Tx>(
+    tx: &mut T,
+    worker: &str,
+    lease: Duration,
+    accept: Accept<'_>,
+    now: Millis,
+) -> Result<Option<Claim>> {
+    let Some((task, spec)) = pick_claimable(tx, now, accept).await? else {
         return Ok(None);
     };
     let id = task.id.clone();
@@ -379,6 +403,32 @@ pub(crate) async fn record_checkout_change<T: Tx>(
     let task = must_load(tx, id.as_str()).await?;
     let mut log = Log::default();
     let event = EventKind::CheckoutChanged { attempt, changes: changes.to_vec() };
+    transition(tx, &task, event, now, &mut log).await?;
+    log.flush(tx, now).await
+}
+
+/// Records that a round of the attempt found `wait.agent` unable to take
+/// work, with its event. A wait for a person is not shortened by a rate
+/// limit, and of two rate limits the later end is kept.
+pub(crate) async fn agent_waiting<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    wait: &AgentWait,
+    now: Millis,
+) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let kept = match tx.agent_wait(&wait.agent).await? {
+        Some(old) if old.ends_at.is_none() && wait.ends_at.is_some() => old,
+        Some(old) if old.ends_at > wait.ends_at && wait.ends_at.is_some() => {
+            AgentWait { ends_at: old.ends_at, ..wait.clone() }
+        }
+        _ => wait.clone(),
+    };
+    tx.put_agent_wait(&kept).await?;
+    let mut log = Log::default();
+    let wait_ms = kept.ends_at.map(|end| end.saturating_sub(now).max(0) as u64);
+    let event = EventKind::AgentWaiting { attempt, agent: kept.agent.clone(), reason: kept.reason.clone(), wait_ms };
     transition(tx, &task, event, now, &mut log).await?;
     log.flush(tx, now).await
 }

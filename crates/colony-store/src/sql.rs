@@ -101,6 +101,16 @@ macro_rules! sql_tx {
             }
         }
 
+        fn wait_row(row: &<$db as sqlx::Database>::Row) -> $crate::tx::Result<$crate::types::AgentWait> {
+            use sqlx::Row;
+            Ok($crate::types::AgentWait {
+                agent: row.try_get("agent")?,
+                reason: row.try_get("reason")?,
+                since: row.try_get("since")?,
+                ends_at: row.try_get("ends_at")?,
+            })
+        }
+
         fn task_cols(row: &<$db as sqlx::Database>::Row) -> std::result::Result<$crate::row::TaskCols, sqlx::Error> {
             use sqlx::Row;
             Ok($crate::row::TaskCols {
@@ -623,8 +633,8 @@ macro_rules! sql_tx {
             async fn attempts(&mut self, id: &str) -> $crate::tx::Result<Vec<$crate::types::AttemptRecord>> {
                 use sqlx::Row;
                 let rows = sqlx::query(
-                    "SELECT attempt, worker, started_at, ended_at, outcome, reason, input_tokens, output_tokens, cached_tokens, cost_usd \
-                     FROM attempts WHERE task = $1 ORDER BY attempt",
+                    "SELECT attempt, worker, started_at, ended_at, outcome, reason, input_tokens, output_tokens, cached_tokens, cost_usd, \
+                     agent_version FROM attempts WHERE task = $1 ORDER BY attempt",
                 )
                 .bind(id)
                 .fetch_all(&mut *self.conn)
@@ -639,6 +649,7 @@ macro_rules! sql_tx {
                             outcome: row.try_get("outcome")?,
                             reason: row.try_get("reason")?,
                             usage: usage_cols(row)?,
+                            agent_version: row.try_get("agent_version")?,
                         })
                     })
                     .collect()
@@ -729,6 +740,75 @@ macro_rules! sql_tx {
                 .fetch_one(&mut *self.conn)
                 .await?;
                 usage_cols(&row)
+            }
+
+            async fn plan_usage(&mut self, plan: &str) -> $crate::tx::Result<colony_core::Usage> {
+                let row = sqlx::query(
+                    "SELECT CAST(COALESCE(SUM(a.input_tokens), 0) AS BIGINT) AS input_tokens, \
+                     CAST(COALESCE(SUM(a.output_tokens), 0) AS BIGINT) AS output_tokens, \
+                     CAST(COALESCE(SUM(a.cached_tokens), 0) AS BIGINT) AS cached_tokens, \
+                     CAST(SUM(a.cost_usd) AS DOUBLE PRECISION) AS cost_usd \
+                     FROM attempts a JOIN tasks t ON t.id = a.task WHERE t.plan = $1",
+                )
+                .bind(plan)
+                .fetch_one(&mut *self.conn)
+                .await?;
+                usage_cols(&row)
+            }
+
+            async fn set_agent_version(
+                &mut self,
+                id: &colony_core::TaskId,
+                attempt: u32,
+                version: &str,
+            ) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE attempts SET agent_version = $3 WHERE task = $1 AND attempt = $2")
+                    .bind(id.as_str())
+                    .bind(attempt as i64)
+                    .bind(version)
+                    .execute(&mut *self.conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn agent_wait(&mut self, agent: &str) -> $crate::tx::Result<Option<$crate::types::AgentWait>> {
+                let row = sqlx::query("SELECT agent, reason, since, ends_at FROM agent_waits WHERE agent = $1")
+                    .bind(agent)
+                    .fetch_optional(&mut *self.conn)
+                    .await?;
+                row.as_ref().map(wait_row).transpose()
+            }
+
+            async fn put_agent_wait(&mut self, wait: &$crate::types::AgentWait) -> $crate::tx::Result<()> {
+                sqlx::query("DELETE FROM agent_waits WHERE agent = $1").bind(&wait.agent).execute(&mut *self.conn).await?;
+                sqlx::query("INSERT INTO agent_waits (agent, reason, since, ends_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&wait.agent)
+                    .bind(&wait.reason)
+                    .bind(wait.since)
+                    .bind(wait.ends_at)
+                    .execute(&mut *self.conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_agent_wait(&mut self, agent: &str, timed_only: bool) -> $crate::tx::Result<()> {
+                let sql = if timed_only {
+                    "DELETE FROM agent_waits WHERE agent = $1 AND ends_at IS NOT NULL"
+                } else {
+                    "DELETE FROM agent_waits WHERE agent = $1"
+                };
+                sqlx::query(sql).bind(agent).execute(&mut *self.conn).await?;
+                Ok(())
+            }
+
+            async fn agent_waits(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<$crate::types::AgentWait>> {
+                let rows = sqlx::query(
+                    "SELECT agent, reason, since, ends_at FROM agent_waits WHERE ends_at IS NULL OR ends_at > $1 ORDER BY agent",
+                )
+                .bind(now)
+                .fetch_all(&mut *self.conn)
+                .await?;
+                rows.iter().map(wait_row).collect()
             }
 
             async fn status_counts(&mut self) -> $crate::tx::Result<Vec<(String, i64)>> {

@@ -8,12 +8,12 @@ use colony_core::{Event, EventKind, Millis, Phase, Plan, ReviewOutcome, RoundCau
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::ops::{self, PlanHead};
+use crate::ops::{self, Accept, PlanHead};
 use crate::postgres::ReadyListener;
 use crate::tx::{Result, Tx};
 use crate::types::{
-    AddOptions, AddReport, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, Rescued, RunningAttempt, TaskDetail,
-    TaskFilter, TaskPage, TaskQuery, TaskRecord,
+    AddOptions, AddReport, AgentWait, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, Rescued, RunningAttempt,
+    TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
 
 /// colony's durable state: plans, the task projection, attempts and the
@@ -36,7 +36,17 @@ pub trait Store: Send + Sync {
         }
     }
     /// Takes the first ready task in ready order under a lease, or `None`.
-    fn claim(&self, worker: &str, lease: Duration) -> impl Future<Output = Result<Option<Claim>>> + Send;
+    fn claim(&self, worker: &str, lease: Duration) -> impl Future<Output = Result<Option<Claim>>> + Send {
+        self.claim_where(worker, lease, &crate::ops::any_task)
+    }
+    /// Claims the first ready task `accept` takes, as [`Store::claim`]:
+    /// tasks whose agent cannot take work now are passed over.
+    fn claim_where(
+        &self,
+        worker: &str,
+        lease: Duration,
+        accept: Accept<'_>,
+    ) -> impl Future<Output = Result<Option<Claim>>> + Send;
     /// Extends the lease of `attempt`; returns its new end, or
     /// [`StoreError::LeaseLost`].
     fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> impl Future<Output = Result<Millis>> + Send;
@@ -78,6 +88,24 @@ pub trait Store: Send + Sync {
         task: &TaskId,
         attempt: u32,
         changes: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records that a round of the attempt found its agent unable to take
+    /// work (`wait`), for every process sharing the store, with an event on
+    /// the task. Not fenced: it is true whoever holds the task now.
+    fn agent_waiting(&self, task: &TaskId, attempt: u32, wait: &AgentWait) -> impl Future<Output = Result<()>> + Send;
+    /// A round of `agent` went through: its rate limit, if any, is over.
+    fn agent_through(&self, agent: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Ends every wait for a person: a new `colony run` says the person
+    /// has acted.
+    fn clear_person_waits(&self) -> impl Future<Output = Result<()>> + Send;
+    /// The agents that cannot take work now.
+    fn agent_waits(&self) -> impl Future<Output = Result<Vec<AgentWait>>> + Send;
+    /// Records the version the attempt's agent CLI reported.
+    fn record_agent_version(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        version: &str,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Marks the attempt's work merged; dependents whose deps are all done
     /// become ready.
@@ -153,6 +181,8 @@ pub trait Store: Send + Sync {
     fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
     /// What every attempt of every task spent.
     fn spend(&self) -> impl Future<Output = Result<Usage>> + Send;
+    /// What the attempts of one plan's tasks spent.
+    fn plan_spend(&self, plan: &str) -> impl Future<Output = Result<Usage>> + Send;
     /// Events after `since`, oldest first, at most `limit`.
     fn events(&self, since: i64, limit: usize) -> impl Future<Output = Result<Vec<Event>>> + Send;
     fn last_seq(&self) -> impl Future<Output = Result<i64>> + Send;
@@ -236,8 +266,8 @@ impl<B: Backend> Store for SqlStore<B> {
         })
     }
 
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
-        write_tx!(self, |tx, now| ops::claim(&mut tx, worker, lease, now).await?)
+    async fn claim_where(&self, worker: &str, lease: Duration, accept: Accept<'_>) -> Result<Option<Claim>> {
+        write_tx!(self, |tx, now| ops::claim(&mut tx, worker, lease, accept, now).await?)
     }
 
     async fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> Result<Millis> {
@@ -279,6 +309,33 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn record_checkout_change(&self, task: &TaskId, attempt: u32, changes: &[String]) -> Result<()> {
         write_tx!(self, |tx, now| ops::record_checkout_change(&mut tx, task, attempt, changes, now).await?)
+    }
+
+    async fn agent_waiting(&self, task: &TaskId, attempt: u32, wait: &AgentWait) -> Result<()> {
+        write_tx!(self, |tx, now| ops::agent_waiting(&mut tx, task, attempt, wait, now).await?)
+    }
+
+    async fn agent_through(&self, agent: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.delete_agent_wait(agent, true).await?)
+    }
+
+    async fn clear_person_waits(&self) -> Result<()> {
+        write_tx!(self, |tx, now| {
+            for wait in tx.agent_waits(now).await? {
+                if wait.ends_at.is_none() {
+                    tx.delete_agent_wait(&wait.agent, false).await?;
+                }
+            }
+        })
+    }
+
+    async fn agent_waits(&self) -> Result<Vec<AgentWait>> {
+        let now = self.clock.now();
+        self.read().await?.agent_waits(now).await
+    }
+
+    async fn record_agent_version(&self, task: &TaskId, attempt: u32, version: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.set_agent_version(task, attempt, version).await?)
     }
 
     async fn complete(&self, task: &TaskId, attempt: u32) -> Result<()> {
@@ -382,6 +439,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn spend(&self) -> Result<Usage> {
         self.read().await?.total_usage().await
+    }
+
+    async fn plan_spend(&self, plan: &str) -> Result<Usage> {
+        self.read().await?.plan_usage(plan).await
     }
 
     async fn counts(&self) -> Result<Counts> {

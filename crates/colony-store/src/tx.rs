@@ -143,6 +143,26 @@ pub trait Tx: Send {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The spend of every attempt of every task.
     fn total_usage(&mut self) -> impl Future<Output = Result<colony_core::Usage>> + Send;
+    /// The spend of every attempt of the plan's tasks.
+    fn plan_usage(&mut self, plan: &str) -> impl Future<Output = Result<colony_core::Usage>> + Send;
+    /// Records the version an attempt's agent CLI reported.
+    fn set_agent_version(
+        &mut self,
+        id: &TaskId,
+        attempt: u32,
+        version: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The agent's wait, if it has one.
+    fn agent_wait(&mut self, agent: &str) -> impl Future<Output = Result<Option<crate::types::AgentWait>>> + Send;
+    /// Replaces the agent's wait.
+    fn put_agent_wait(&mut self, wait: &crate::types::AgentWait) -> impl Future<Output = Result<()>> + Send;
+    /// Ends the agent's wait: a timed one only, or any.
+    fn delete_agent_wait(&mut self, agent: &str, timed_only: bool) -> impl Future<Output = Result<()>> + Send;
+    /// Every wait still in force at `now`.
+    fn agent_waits(
+        &mut self,
+        now: colony_core::Millis,
+    ) -> impl Future<Output = Result<Vec<crate::types::AgentWait>>> + Send;
     fn plans(&mut self) -> impl Future<Output = Result<Vec<PlanInfo>>> + Send;
     fn plan_specs(&mut self, name: &str) -> impl Future<Output = Result<Vec<TaskSpec>>> + Send;
     fn last_seq(&mut self) -> impl Future<Output = Result<i64>> + Send;

@@ -85,6 +85,23 @@ pub struct AttemptRecord {
     pub reason: Option<String>,
     /// What its agent spent, over all its rounds.
     pub usage: Usage,
+    /// The version its agent CLI reported, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+}
+
+/// An agent that cannot take work for now: its tasks are passed over by
+/// claims, in every process sharing the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentWait {
+    pub agent: String,
+    /// What the agent said, on one line.
+    pub reason: String,
+    /// When the wait began.
+    pub since: Millis,
+    /// When a rate limit lifts; `None`: when a person has acted (logged
+    /// the agent in, raised a spend cap) and started `colony run` again.
+    pub ends_at: Option<Millis>,
 }
 
 /// Everything the store knows of one task.

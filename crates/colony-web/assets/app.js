@@ -54,6 +54,9 @@ function eventText(e) {
     case 'attempt_failed': return `attempt ${e.attempt} failed: ${e.reason}`;
     case 'lease_expired': return `attempt ${e.attempt} lease expired`;
     case 'released': return `attempt ${e.attempt} released: ${e.reason}`;
+    case 'agent_waiting': return e.wait_ms == null
+      ? `attempt ${e.attempt}: the ${e.agent} agent needs you (${e.reason})`
+      : `attempt ${e.attempt}: the ${e.agent} agent is rate limited for ${duration(e.wait_ms)}; its tasks wait, others go on`;
     case 'checkout_changed': return `attempt ${e.attempt}: your checkout changed while its agent ran (${e.changes.join('; ')})`;
     case 'blocked': return `blocked by ${e.by}`;
     default: return e.type.replace('_', ' ');
@@ -158,6 +161,11 @@ function Overview({ status, recent }) {
       <div class="card"><h3>Spend</h3><div class="big">${money(status.spend.usd)}</div>
         <span class="muted">${tokens(status.spend.input_tokens)} tokens in, ${tokens(status.spend.output_tokens)} out</span></div>
     </div>
+    ${(status.waiting || []).length === 0 ? '' : html`<section class="waiting" aria-label="agents waiting"><h2>Agents waiting</h2>
+      ${status.waiting.map((w) => html`<p class="message">${w.ends_at == null
+        ? `${w.agent}: ${w.tasks} ${w.tasks === 1 ? 'task' : 'tasks'} waiting for you — ${w.reason}`
+        : `${w.agent}: rate-limited until ${clock(w.ends_at)}, ${w.tasks} ${w.tasks === 1 ? 'task' : 'tasks'} waiting (${w.reason})`}</p>`)}
+    </section>`}
     <section><h2>Tasks by state</h2>
       <div class="chips">${STATES.map((s) => html`<a class=${`badge s-${s}`} href=${`#/tasks?status=${s}`}>${label(s)}: ${counts[s]}</a>`)}</div>
     </section>

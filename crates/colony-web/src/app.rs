@@ -20,6 +20,9 @@ pub(crate) struct App<S> {
     pub hosts: Hosts,
     /// `colony/{plan}` unless colony.toml says otherwise.
     pub branch_pattern: String,
+    /// The agent of tasks and plans that name none, to count the tasks
+    /// waiting for an agent.
+    pub default_agent: Option<String>,
     /// The run in this process, when there is one (`colony run --serve`).
     pub run: Option<Shutdown>,
     pub started_at: Millis,

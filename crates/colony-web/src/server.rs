@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub repo: PathBuf,
     /// The integration branch pattern, `colony/{plan}` by default.
     pub branch_pattern: String,
+    /// The agent of tasks and plans that name none.
+    pub default_agent: Option<String>,
     pub token: Token,
     /// The run in this process, for `POST /api/run/stop`; `None` for a
     /// standalone `colony serve`.
@@ -74,6 +76,7 @@ impl Server {
             token: config.token,
             hosts: Hosts::new(self.addr),
             branch_pattern: config.branch_pattern,
+            default_agent: config.default_agent,
             run: config.run,
             started_at: now(),
         });

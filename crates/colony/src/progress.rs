@@ -146,6 +146,7 @@ pub fn line(kind: &EventKind) -> Option<String> {
         | EventKind::Released { .. }
         | EventKind::LeaseExpired { .. }
         | EventKind::CheckoutChanged { .. }
+        | EventKind::AgentWaiting { .. }
         | EventKind::Cancelled => Some(kind.summary()),
         _ => None,
     }

@@ -82,9 +82,26 @@ pub fn usage(u: &Usage) -> String {
     format!("{} tokens in{cached}, {} out, {cost}", tokens(u.input), tokens(u.output))
 }
 
-/// `$0.42`; a fraction of a cent keeps its first figures, `$0.0012`.
-pub fn dollars(usd: f64) -> String {
-    if usd > 0.0 && usd < 0.01 { format!("${usd:.4}") } else { format!("${usd:.2}") }
+pub use colony_core::time::dollars;
+
+/// `claude: rate limited until 14:05 (local time), 3 tasks waiting (why)`,
+/// or, for a wait on a person, what they must do.
+pub fn agent_waiting(w: &colony_engine::AgentWaiting) -> String {
+    let tasks = count(w.tasks, "task");
+    let reason = &w.reason;
+    match w.ends_at {
+        Some(end) => format!("{}: rate limited until {}, {tasks} waiting ({reason})", w.agent, local_clock(end)),
+        None => format!("{}: {tasks} waiting for you: {reason}", w.agent),
+    }
+}
+
+/// `14:05`, or `Dec 4 14:05` on another day, in the machine's time zone.
+pub fn local_clock(at: colony_core::Millis) -> String {
+    let zone = jiff::tz::TimeZone::system();
+    let Ok(then) = jiff::Timestamp::from_millisecond(at) else { return at.to_string() };
+    let then = then.to_zoned(zone.clone());
+    let today = jiff::Timestamp::now().to_zoned(zone).date();
+    if then.date() == today { then.strftime("%H:%M").to_string() } else { then.strftime("%b %-d %H:%M").to_string() }
 }
 
 /// `950`, `12.3k`, `4.1M`.

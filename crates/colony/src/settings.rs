@@ -128,6 +128,7 @@ pub async fn engine_settings(
     settings.approval = config.review.approval;
     settings.prices = config.prices.clone();
     settings.max_cost_usd = run.max_cost_usd;
+    settings.max_plan_cost_usd = run.max_plan_cost_usd;
     Ok(settings)
 }
 
@@ -164,6 +165,8 @@ pub fn cli_agent(cli: &CliAgent, env: Vec<(String, String)>, root: &Path) -> Age
         p if p.is_relative() && b.contains('/') => root.join(p),
         p => p.to_owned(),
     });
+    let program = binary.clone().map_or_else(|| kind.binary().into(), PathBuf::into_os_string);
+    let version_command = std::iter::once(program).chain(kind.version_args().iter().map(Into::into)).collect();
     let options = CliOptions {
         binary,
         model: cli.model.clone(),
@@ -172,7 +175,9 @@ pub fn cli_agent(cli: &CliAgent, env: Vec<(String, String)>, root: &Path) -> Age
         extra_args: cli.args.clone(),
         env,
     };
-    AgentSetup::new(CliHarness::new(kind, options), cli.model.clone())
+    let mut setup = AgentSetup::new(CliHarness::new(kind, options), cli.model.clone());
+    setup.version_command = Some(version_command);
+    setup
 }
 
 /// The agents the tasks still to run will use, as builders or reviewers,

@@ -52,6 +52,7 @@ const RUN_KEYS: &[&str] = &[
     "shutdown_grace",
     "author",
     "max_cost_usd",
+    "max_plan_cost_usd",
     "remote",
 ];
 const AGENT_KEYS: &[&str] = &["kind", "command", "env", "model", "effort", "permission", "args", "binary"];
@@ -187,6 +188,7 @@ impl Reader<'_> {
                 "shutdown_grace" => set(&mut run.shutdown_grace, self.duration(key, v)),
                 "author" => run.author = self.author(key, v),
                 "max_cost_usd" => run.max_cost_usd = self.dollars(key, v),
+                "max_plan_cost_usd" => run.max_plan_cost_usd = self.dollars(key, v),
                 "remote" => set(&mut run.remote, self.remote(key, v)),
                 _ => self.unknown("[run]", k, RUN_KEYS),
             }

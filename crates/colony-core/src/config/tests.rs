@@ -173,9 +173,10 @@ fn several_reviewers_a_policy_and_approval_are_read() {
 #[test]
 fn prices_and_the_budget_are_read_in_dollars() {
     let config = accepted(
-        "[run]\nmax_cost_usd = 25\n[prices.\"gpt-5-codex\"]\ninput = 1.25\noutput = 10\ncached_input = 0.125\n",
+        "[run]\nmax_cost_usd = 25\nmax_plan_cost_usd = 5.5\n[prices.\"gpt-5-codex\"]\ninput = 1.25\noutput = 10\ncached_input = 0.125\n",
     );
     assert_eq!(config.run.max_cost_usd, Some(25.0));
+    assert_eq!(config.run.max_plan_cost_usd, Some(5.5));
 
     let price = config.prices["gpt-5-codex"];
     assert_eq!(price, Price { input: 1.25, output: 10.0, cached_input: Some(0.125) });
@@ -313,6 +314,7 @@ const CASES: &[(&str, &str)] = &[
         "[prices.\"gpt-5\"]\ninput = \"cheap\"\n[prices.opus]\ninput = -1\noutput = 75\nper_call = 1\n[prices.x]\n",
     ),
     ("bad budget", "[run]\nmax_cost_usd = \"ten\"\n"),
+    ("bad plan budget", "[run]\nmax_plan_cost_usd = -1\n"),
     (
         "bad review settings",
         "[review]\nagent = \"codex\"\nagents = [\"gemini\"]\npolicy = \"most\"\napproval = \"yes\"\n",

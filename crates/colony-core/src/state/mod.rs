@@ -307,7 +307,9 @@ impl Task {
                 fenced(*attempt)?;
                 self.state.clone()
             }
-            EventKind::UsageRecorded { attempt, .. } | EventKind::CheckoutChanged { attempt, .. } => {
+            EventKind::UsageRecorded { attempt, .. }
+            | EventKind::CheckoutChanged { attempt, .. }
+            | EventKind::AgentWaiting { attempt, .. } => {
                 if *attempt == 0 || *attempt > self.attempt {
                     return Err(not_allowed());
                 }

@@ -20,7 +20,7 @@ use colony_git::Repo;
 use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
 
 /// A harness over a script whose lines say what an adapter would report:
-/// `ERROR <class> [reset in ms]`, `USAGE <in> <out> <cached>`, `COST <usd>`,
+/// `ERROR <class> [reset in ms, maybe past]`, `VERSION <v>`, `USAGE <in> <out> <cached>`, `COST <usd>`,
 /// `SESSION <id>`, `FINAL`; any other line is the agent's text. The
 /// session to resume reaches the script as `RESUME`.
 pub struct Scripted {
@@ -54,14 +54,16 @@ impl Harness for Scripted {
                 class: match *class {
                     "rate_limit" => ErrorClass::RateLimit,
                     "auth" => ErrorClass::Auth,
+                    "spend_limit" => ErrorClass::SpendLimit,
                     _ => ErrorClass::Other,
                 },
                 message: line.to_owned(),
-                reset_at: words.get(2).map(|_| at + num(2) as Millis),
+                reset_at: words.get(2).and_then(|w| w.parse::<Millis>().ok()).map(|ms| at + ms),
             }],
             ["USAGE", ..] => vec![Entry::Usage { input: num(1), output: num(2), cached: num(3) }],
             ["COST", usd] => vec![Entry::Cost { usd: usd.parse().unwrap() }],
             ["SESSION", id] => vec![Entry::Session { id: (*id).to_owned() }],
+            ["VERSION", version] => vec![Entry::Version { version: (*version).to_owned() }],
             ["FINAL"] => vec![Entry::Finished { is_error: false, message: None }],
             _ => vec![Entry::Text { text: line.to_owned() }],
         }

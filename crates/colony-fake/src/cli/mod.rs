@@ -5,6 +5,7 @@
 //!
 //! In order:
 //!
+//! 0. answer `--version` with [`FAKE_VERSION`], and do nothing else;
 //! 1. check argv as the real CLI would for the flags colony uses
 //!    ([`argv`]); a refusal prints the CLI's error and exits with its code;
 //! 2. read the prompt (stdin to its end, or aider's message file) and, when
@@ -69,6 +70,9 @@ impl Cli {
     }
 }
 
+/// What every fake CLI answers to `--version`.
+pub const FAKE_VERSION: &str = "9.9.9";
+
 /// The whole program: plays the CLI named by argv[0] and returns the exit
 /// code to end the process with.
 pub fn run_cli() -> ExitCode {
@@ -81,6 +85,11 @@ pub fn run_cli() -> ExitCode {
         return ExitCode::from(2);
     };
     let args: Vec<String> = args.collect();
+    // As the real CLIs do: the version, and nothing else happens.
+    if args == ["--version"] {
+        println!("{} {FAKE_VERSION} (colony-fake-cli)", cli.program());
+        return ExitCode::SUCCESS;
+    }
     match play(cli, &args) {
         Ok(code) => code,
         Err(Refusal { message, code }) => {

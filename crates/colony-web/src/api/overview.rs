@@ -29,6 +29,8 @@ pub(crate) struct Status {
     /// the workers busy now; `None` until an attempt has been merged.
     pub eta_ms: Option<Millis>,
     pub spend: Spend,
+    /// Agents that cannot take work now, and the tasks waiting for each.
+    pub waiting: Vec<colony_engine::AgentWaiting>,
     pub plans: Vec<PlanView>,
     pub run: RunView,
     pub last_seq: i64,
@@ -63,6 +65,7 @@ pub(crate) async fn status<S: Store + 'static>(State(app): State<Shared<S>>) -> 
         (done, left) => Some(stats.done_ms / done as i64 * left as i64 / busy.max(1) as i64),
     };
     let spend = Spend::from(app.store.spend().await?);
+    let waiting = colony_engine::agents_waiting(&*app.store, app.default_agent.as_deref()).await?;
     let run = RunView {
         in_process: app.run.is_some(),
         state: app.run.as_ref().map(|r| match (r.is_stopping_now(), r.is_draining()) {
@@ -80,6 +83,7 @@ pub(crate) async fn status<S: Store + 'static>(State(app): State<Shared<S>>) -> 
         busy_workers: busy,
         eta_ms,
         spend,
+        waiting,
         plans: plans
             .iter()
             .map(|p| PlanView { name: p.name.to_string(), tasks: p.tasks, integration_branch: app.branch(&p.name) })

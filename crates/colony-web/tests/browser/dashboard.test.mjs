@@ -6,13 +6,14 @@
 //   COLONY_URL      the server's base URL (http://127.0.0.1:PORT)
 //   COLONY_TOKEN    the token from .colony/token
 //   COLONY_BIN      the colony binary, COLONY_REPO the repository it runs in
+//   COLONY_RELEASE  a file the task `quick` waits for
 //   CHROMIUM        the browser executable
 //   SCREENSHOTS     where to save screenshots
 // The tests run in order and share the run: the last one stops it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -66,6 +67,7 @@ test('tasks appear and change state live, without a reload', async () => {
   assert.notEqual(first, 'done', 'quick has not finished when the page opens');
   let reloaded = false;
   page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) reloaded = true; });
+  writeFileSync(env('COLONY_RELEASE'), 'go');
   await page.locator('tr[data-id="quick"] .badge', { hasText: 'done' }).waitFor(PATIENCE);
   // A task added while the page is open shows up by itself.
   execFileSync(env('COLONY_BIN'), ['add', 'plans/late.yaml'], { cwd: env('COLONY_REPO') });

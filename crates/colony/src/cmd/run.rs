@@ -153,7 +153,8 @@ async fn drive(
             let mut stderr = terminal::stderr();
             let text: &mut dyn Write = if job.mode == Mode::Json { &mut stderr } else { out };
             let pattern = &config.run.integration_branch;
-            Some(Dashboard::start(ctx, server, store, pattern, Some(shutdown.clone()), text)?)
+            let agent = settings.default_agent.clone();
+            Some(Dashboard::start(ctx, server, store, pattern, agent, Some(shutdown.clone()), text)?)
         }
         None => None,
     };

@@ -22,7 +22,8 @@ pub async fn run(ctx: &Ctx, args: ServeArgs, out: &mut impl Write) -> Result<()>
     let server = Dashboard::bind(args.addr).await?;
     let store = Arc::new(ctx.open_store().await?);
     let outcome = async {
-        let dashboard = Dashboard::start(ctx, server, &store, &config.run.integration_branch, None, out)?;
+        let dashboard =
+            Dashboard::start(ctx, server, &store, &config.run.integration_branch, config.run.agent.clone(), None, out)?;
         writeln!(out, "Ctrl-C stops the server")?;
         out.flush()?;
         signal::stop_requested()?.await;
@@ -62,6 +63,7 @@ impl Dashboard {
         server: Server,
         store: &Arc<AnyStore>,
         branch_pattern: &str,
+        default_agent: Option<String>,
         run: Option<Shutdown>,
         out: &mut dyn Write,
     ) -> Result<Dashboard> {
@@ -83,6 +85,7 @@ impl Dashboard {
         let config = ServeConfig {
             repo: ctx.root.clone(),
             branch_pattern: branch_pattern.to_owned(),
+            default_agent,
             token,
             run,
             event_poll: EVENT_POLL,

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use colony_core::{TaskStatus, Usage};
+use colony_engine::{AgentWaiting, agents_waiting};
 use colony_store::{Counts, PlanInfo, Store};
 use serde::Serialize;
 
@@ -21,6 +22,8 @@ struct StatusJson<'a> {
     plans: &'a [PlanInfo],
     /// What every attempt of every task spent.
     spend: Usage,
+    /// Agents that cannot take work now, and the tasks waiting for each.
+    waiting: &'a [AgentWaiting],
 }
 
 pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
@@ -28,10 +31,13 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     let counts = store.counts().await?;
     let plans = store.plans().await?;
     let spend = store.spend().await?;
+    // A colony.toml that does not read only loses the default agent here.
+    let default_agent = crate::settings::load_config(&ctx.root).ok().and_then(|c| c.run.agent);
+    let waiting = agents_waiting(&store, default_agent.as_deref()).await?;
     store.close().await;
 
     if args.json {
-        return render::json(out, &StatusJson { counts: &counts, plans: &plans, spend });
+        return render::json(out, &StatusJson { counts: &counts, plans: &plans, spend, waiting: &waiting });
     }
     if plans.is_empty() {
         writeln!(out, "no plans yet; add one with `colony add PLAN`")?;
@@ -48,6 +54,9 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     writeln!(out, "progress:  {}/{} done", counts.get(TaskStatus::Done), counts.total)?;
     if !spend.is_empty() {
         writeln!(out, "spend:     {}", render::usage(&spend))?;
+    }
+    for w in &waiting {
+        writeln!(out, "waiting:   {}", render::agent_waiting(w))?;
     }
     writeln!(out, "next:      {}", next_step(&counts))?;
     Ok(())

@@ -108,6 +108,8 @@ fn every_cli_runs_a_plan_to_the_end_through_its_adapter() {
             assert!(cwd.contains("/.colony/worktrees/"), "{name}: runs in its worktree: {cwd}");
         }
         let a = fakes.task("a");
+        let version = a["attempts"][0]["agent_version"].as_str().unwrap_or_default();
+        assert!(version.contains("9.9.9"), "{name}: the CLI's version is kept for the attempt: {a}");
         let log = fakes.repo.stdout(&["logs", "a"], 0);
         // Aider prints plain text, kept as it is.
         let shown = if *name == "aider" { "stdout" } else { "tool" };

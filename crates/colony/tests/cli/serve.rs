@@ -141,7 +141,9 @@ fn the_dashboard_works_in_a_browser() {
     let repo = TestRepo::for_runs(
         "[run]\nagent = \"fake\"\nworkers = 4\nlease = \"6s\"\nshutdown_grace = \"1s\"\ngrace = \"1s\"\n",
     );
-    repo.write_plan("web.yaml", WEB_PLAN);
+    // `quick` runs until the browser test has seen it unfinished.
+    let release = repo.base().join("release-quick");
+    repo.write_plan("web.yaml", &WEB_PLAN.replace("RELEASE", &release.display().to_string()));
     repo.write_plan("late.yaml", "name: late\ntasks:\n  - id: late\n    title: Added while the page is open\n    prompt: p\n    fake: {sleep_ms: 100}\n");
     let mut run = Background::start(&repo, &["run", "--serve", "--addr", "127.0.0.1:0", "plans/web.yaml"]);
     let (base, token) = dashboard(&mut run);
@@ -155,6 +157,7 @@ fn the_dashboard_works_in_a_browser() {
         .env("COLONY_TOKEN", &token)
         .env("COLONY_BIN", env!("CARGO_BIN_EXE_colony"))
         .env("COLONY_REPO", repo.root())
+        .env("COLONY_RELEASE", &release)
         .env("COLONY_FAKE_AGENT", env!("CARGO_BIN_EXE_colony-fake-agent"))
         .env("HOME", repo.base().join("home"))
         .env("CHROMIUM", &chromium)
@@ -184,7 +187,7 @@ tasks:
   - id: quick
     title: A quick task
     prompt: p
-    fake: {print: ["working on quick"], sleep_ms: 4000}
+    fake: {print: ["working on quick"], wait_for: RELEASE}
   - id: hostile
     title: "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">"
     prompt: "<b>prompt</b>"
