@@ -4,7 +4,9 @@
 use colony_core::Millis;
 use serde_json::Value;
 
-use super::classify::{classify, rank, status_class};
+use jiff::tz::TimeZone;
+
+use super::classify::classify_with_status;
 use crate::harness::Entry;
 
 /// Characters of a tool input summary: enough to recognise a path or a
@@ -82,13 +84,8 @@ pub(super) fn error(message: &str, at: Millis) -> Entry {
 /// it: the status decides when it says more than the words ("API Error:
 /// request failed" with status 529 is an overload).
 pub(super) fn error_with_status(message: &str, status: Option<&Value>, at: Millis) -> Entry {
-    let (mut class, reset_at) = classify(message, at);
-    let by_status = status.and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).and_then(status_class);
-    if let Some(by_status) = by_status
-        && rank(by_status) > rank(class)
-    {
-        class = by_status;
-    }
+    let status = status.and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok());
+    let (class, reset_at) = classify_with_status(message, status, at, &TimeZone::system());
     Entry::Error { class, message: message.to_owned(), reset_at }
 }
 

@@ -24,6 +24,6 @@ mod judge;
 mod kind;
 mod opencode;
 
-pub use classify::{classify, status_class};
+pub use classify::{classify, classify_in, status_class};
 pub use harness::CliHarness;
 pub use kind::{CliKind, CliOptions};
