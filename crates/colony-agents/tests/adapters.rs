@@ -139,6 +139,12 @@ fn usage_and_cost_add_up_to_the_run_totals() {
     let codex = read(CliKind::Codex, "success");
     assert_eq!((codex.tokens.input + codex.tokens.cached, codex.tokens.output), (24763, 122));
     assert_eq!(codex.cost_usd, None);
+    // Amp: each message's own usage, added up; its result has none.
+    let amp = read(CliKind::Amp, "success");
+    assert_eq!((amp.tokens.input, amp.tokens.output, amp.tokens.cached), (10 + 2400 + 12 + 40, 80 + 4, 6000 + 8400));
+    // Cursor: the result's camelCase usage, cache writes as input.
+    let cursor = read(CliKind::Cursor, "success");
+    assert_eq!((cursor.tokens.input, cursor.tokens.output, cursor.tokens.cached), (9 + 3100, 210, 11200));
     let gemini = read(CliKind::Gemini, "success");
     assert_eq!((gemini.tokens.input + gemini.tokens.cached, gemini.tokens.output), (15210, 270));
     assert_eq!(gemini.cost_usd, None);

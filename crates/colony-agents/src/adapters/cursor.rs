@@ -7,6 +7,11 @@
 //! such as `shellToolCall` or `readToolCall` holding its `args` and, once
 //! done, its `result`.
 //!
+//! The final `result` carries the run's tokens in camelCase (`inputTokens`,
+//! `outputTokens`, `cacheReadTokens`, `cacheWriteTokens`), read once there
+//! as Claude's are. A refused login is printed on stderr ("Error:
+//! Authentication required…", exit code 1, nothing on stdout).
+//!
 //! Effort is part of Cursor's model names (`gpt-5-high`): `effort` is
 //! ignored. Without `--force` commands wait for an approval nobody gives;
 //! any `permission` value leaves it out so Cursor's own settings decide.
@@ -40,8 +45,11 @@ pub(super) fn argv(a: &Args) -> Vec<OsString> {
 
 /// The entries of one Cursor event.
 pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
-    if text(v, "type") != Some("tool_call") {
-        return claude::parse(v, line, at);
+    match text(v, "type") {
+        Some("tool_call") => {}
+        // Its reasoning, streamed: not shown.
+        Some("thinking") => return vec![],
+        _ => return claude::parse(v, line, at),
     }
     let Some((name, call)) = v.get("tool_call").and_then(Value::as_object).and_then(|calls| calls.iter().next()) else {
         return vec![];

@@ -29,6 +29,28 @@ const SUMMARY_KEYS: &[&str] = &[
     "prompt",
 ];
 
+/// An event of a type the adapter does not read: noted, skipped.
+pub(super) fn unknown(event: &str) -> Vec<Entry> {
+    let event = if event.is_empty() { "(no type)" } else { event };
+    vec![Entry::Unknown { event: event.to_owned() }]
+}
+
+/// The tokens of a `usage` object, in Claude's and Amp's snake_case
+/// (`input_tokens`, `cache_read_input_tokens`, …) or cursor-agent's
+/// camelCase (`inputTokens`, `cacheReadTokens`, …). Cache writes count as
+/// input.
+pub(super) fn usage(usage: &Value) -> Option<Entry> {
+    if !usage.is_object() {
+        return None;
+    }
+    let sum = |keys: &[&str]| keys.iter().map(|k| count(usage, k)).sum::<u64>();
+    Some(Entry::Usage {
+        input: sum(&["input_tokens", "cache_creation_input_tokens", "inputTokens", "cacheWriteTokens"]),
+        output: sum(&["output_tokens", "outputTokens"]),
+        cached: sum(&["cache_read_input_tokens", "cacheReadTokens"]),
+    })
+}
+
 /// `v[key]` as a string, if it is one.
 pub(super) fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)

@@ -66,7 +66,9 @@ pub(super) fn parse(v: &Value, _line: &str, at: Millis) -> Vec<Entry> {
         "tool_use" => tool(part),
         "step_finish" => step_finish(v, part),
         "error" => error(v, at),
-        _ => vec![],
+        // A step begins: nothing to show.
+        "step_start" => vec![],
+        other => event::unknown(other),
     }
 }
 
