@@ -1,7 +1,9 @@
 //! Cursor's agent CLI, `cursor-agent` (targets the 2026 releases).
 //!
-//! colony runs `cursor-agent -p --output-format stream-json --force
-//! [--model M] [--resume ID] [ARGS]` with the prompt on stdin. Its lines
+//! colony runs `cursor-agent -p --output-format stream-json --trust
+//! --force [--model M] [--resume ID] [ARGS]` with the prompt on stdin.
+//! `--trust` trusts the worktree, which headless mode would otherwise
+//! refuse as a folder never trusted (each worktree is new). Its lines
 //! are Claude Code's `system`/`assistant`/`result` events (read by
 //! [`claude::parse`]) plus `tool_call` events, which name the tool by a key
 //! such as `shellToolCall` or `readToolCall` holding its `args` and, once
@@ -29,7 +31,7 @@ use crate::harness::Entry;
 
 /// The argv after `cursor-agent`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
-    let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json"].map(OsString::from).into();
+    let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json", "--trust"].map(OsString::from).into();
     if a.permission.is_none() {
         argv.push("--force".into());
     }
@@ -105,7 +107,7 @@ mod tests {
 
     #[test]
     fn argv_by_default_forces_commands() {
-        assert_eq!(args(&Args::default()), ["-p", "--output-format", "stream-json", "--force"]);
+        assert_eq!(args(&Args::default()), ["-p", "--output-format", "stream-json", "--trust", "--force"]);
     }
 
     #[test]
@@ -121,7 +123,17 @@ mod tests {
         };
         assert_eq!(
             args(&a),
-            ["-p", "--output-format", "stream-json", "--model", "gpt-5", "--resume", "c0ffee-chat", "--browser"]
+            [
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--trust",
+                "--model",
+                "gpt-5",
+                "--resume",
+                "c0ffee-chat",
+                "--browser"
+            ]
         );
     }
 
