@@ -5,13 +5,16 @@
 //!
 //! A transcript is written as colony-agents' test transcripts are: each
 //! line goes to stdout, except `#stderr TEXT` (a line on stderr), `#exit N`
-//! (the exit code, 0 by default) and `#signal N` (die by SIGABRT, whatever
-//! N: the fake cannot send itself other signals portably).
+//! (the exit code, 0 by default), `#signal N` (die by SIGABRT, whatever
+//! N: the fake cannot send itself other signals portably) and `#sleep MS`
+//! (go quiet that long, as a CLI does while a tool runs).
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::thread::sleep;
+use std::time::Duration;
 
 /// How a played transcript ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,12 +28,20 @@ pub(crate) enum End {
 enum Line<'a> {
     Out(&'a str),
     Err(&'a str),
+    Pause(Duration),
     End(End),
 }
 
 fn read_line(line: &str) -> Result<Line<'_>, String> {
     if let Some(code) = line.strip_prefix("#exit ") {
         return code.trim().parse().map(|c| Line::End(End::Exit(c))).map_err(|e| format!("bad `{line}`: {e}"));
+    }
+    if let Some(ms) = line.strip_prefix("#sleep ") {
+        return ms
+            .trim()
+            .parse()
+            .map(|ms| Line::Pause(Duration::from_millis(ms)))
+            .map_err(|e| format!("bad `{line}`: {e}"));
     }
     if line.starts_with("#signal ") {
         return Ok(Line::End(End::Abort));
@@ -63,6 +74,10 @@ pub(crate) fn play(file: &Path) -> Result<End, String> {
         let written = match read_line(line)? {
             Line::Out(text) => writeln!(out, "{text}").and_then(|()| out.flush()),
             Line::Err(text) => writeln!(err, "{text}"),
+            Line::Pause(quiet) => {
+                sleep(quiet);
+                Ok(())
+            }
             Line::End(how) => {
                 end = how;
                 Ok(())
@@ -94,6 +109,7 @@ mod tests {
         assert_eq!(read_line("#stderr boom"), Ok(Line::Err("boom")));
         assert_eq!(read_line("#exit 41"), Ok(Line::End(End::Exit(41))));
         assert_eq!(read_line("#signal 9"), Ok(Line::End(End::Abort)));
+        assert_eq!(read_line("#sleep 250"), Ok(Line::Pause(Duration::from_millis(250))));
         assert!(read_line("#exit many").is_err());
     }
 
