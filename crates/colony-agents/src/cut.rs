@@ -37,11 +37,12 @@ pub fn around(head: &str, cut: u64, tail: &str) -> String {
 /// The bytes of `entry`'s texts: what a bound on entries kept counts.
 pub fn text_len(entry: &Entry) -> usize {
     match entry {
-        Entry::Text { text } | Entry::Raw { text, .. } => text.len(),
+        Entry::Text { text } | Entry::TextDelta { text } | Entry::Raw { text, .. } => text.len(),
+        Entry::Unknown { event } => event.len(),
         Entry::ToolUse { name, input_summary } => name.len() + input_summary.len(),
         Entry::ToolResult { output, .. } => output.len(),
         Entry::Session { id } | Entry::Version { version: id } => id.len(),
-        Entry::Error { message, .. } => message.len(),
+        Entry::Error { message, .. } | Entry::StderrError { message, .. } => message.len(),
         Entry::Finished { message, .. } => message.as_ref().map_or(0, String::len),
         Entry::Usage { .. } | Entry::Cost { .. } | Entry::Omitted { .. } => 0,
     }
@@ -50,11 +51,12 @@ pub fn text_len(entry: &Entry) -> usize {
 /// Cuts each text of `entry` to [`MAX_TEXT`]; whether any was cut.
 pub fn cap_entry(entry: &mut Entry) -> bool {
     let texts: Vec<&mut String> = match entry {
-        Entry::Text { text } | Entry::Raw { text, .. } => vec![text],
+        Entry::Text { text } | Entry::TextDelta { text } | Entry::Raw { text, .. } => vec![text],
+        Entry::Unknown { event } => vec![event],
         Entry::ToolUse { name, input_summary } => vec![name, input_summary],
         Entry::ToolResult { output, .. } => vec![output],
         Entry::Session { id } | Entry::Version { version: id } => vec![id],
-        Entry::Error { message, .. } => vec![message],
+        Entry::Error { message, .. } | Entry::StderrError { message, .. } => vec![message],
         Entry::Finished { message, .. } => message.iter_mut().collect(),
         Entry::Usage { .. } | Entry::Cost { .. } | Entry::Omitted { .. } => vec![],
     };

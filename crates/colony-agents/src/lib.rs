@@ -19,7 +19,7 @@ pub mod harness;
 pub mod log;
 pub mod supervise;
 
-pub use adapters::{CliHarness, CliKind, CliOptions};
+pub use adapters::{CliHarness, CliKind, CliOptions, CliVersion};
 pub use error::AgentError;
 pub use harness::{
     AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, agent_env, stderr_tail,

@@ -6,12 +6,19 @@
 //! growing file by polling, because a plain file gives no portable change
 //! notice, and hands out only lines that are complete.
 //!
+//! The writer is the one thing that lives exactly as long as an attempt,
+//! so what an attempt's log needs of memory lives here: pieces of a
+//! streamed message ([`Entry::TextDelta`]) are written as one
+//! [`Entry::Text`] once the message ends (the next other entry, a note, a
+//! flush), and of [`Entry::Unknown`] only the first of each event type is
+//! written.
+//!
 //! A log is bounded ([`LogLimits`]): an agent that prints 200 MB leaves
 //! the head of its output, an [`Entry::Omitted`] record saying how much
 //! was left out, and the tail. Each record's texts are cut to
 //! [`MAX_TEXT`](crate::cut::MAX_TEXT) first.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -80,6 +87,11 @@ pub struct LogWriter {
     held_bytes: usize,
     /// Records dropped since the last flush.
     gap: Option<Gap>,
+    /// The message being streamed: when its first piece came, and the
+    /// pieces so far.
+    streamed: Option<(Millis, String)>,
+    /// The unknown event types written so far.
+    unknown: HashSet<String>,
 }
 
 /// Output records dropped from the held tail.
@@ -116,7 +128,17 @@ impl LogWriter {
                 size += 1;
             }
         }
-        Ok(Self { file, path, limits, size, held: VecDeque::new(), held_bytes: 0, gap: None })
+        Ok(Self {
+            file,
+            path,
+            limits,
+            size,
+            held: VecDeque::new(),
+            held_bytes: 0,
+            gap: None,
+            streamed: None,
+            unknown: HashSet::new(),
+        })
     }
 
     /// Appends one record of output (an agent's, a gate's), its texts cut
@@ -124,7 +146,34 @@ impl LogWriter {
     /// before this returns: the file is unbuffered, and there is no fsync,
     /// a tail reads the page cache. Past the head it is held for the next
     /// [`flush`](Self::flush), or dropped for a newer one.
+    ///
+    /// An [`Entry::TextDelta`] waits for the rest of its message; an
+    /// [`Entry::Unknown`] of a type already written is left out.
     pub fn append(&mut self, t: Millis, entry: &Entry) -> Result<(), AgentError> {
+        match entry {
+            Entry::TextDelta { text } => {
+                let (_, joined) = self.streamed.get_or_insert_with(|| (t, String::new()));
+                joined.push_str(text);
+                // A message longer than a record holds is written in parts.
+                return if joined.len() >= MAX_TEXT { self.end_message() } else { Ok(()) };
+            }
+            Entry::Unknown { event } if !self.unknown.insert(event.clone()) => return Ok(()),
+            _ => {}
+        }
+        self.end_message()?;
+        self.append_line(t, entry)
+    }
+
+    /// Appends the streamed message, if one is under way, as one
+    /// [`Entry::Text`].
+    fn end_message(&mut self) -> Result<(), AgentError> {
+        match self.streamed.take() {
+            Some((t, text)) => self.append_line(t, &Entry::Text { text }),
+            None => Ok(()),
+        }
+    }
+
+    fn append_line(&mut self, t: Millis, entry: &Entry) -> Result<(), AgentError> {
         let line = line(t, entry);
         if self.held.is_empty() && self.size + line.len() as u64 <= self.limits.head {
             return self.write(&line);
@@ -148,6 +197,7 @@ impl LogWriter {
     /// if anything was, then the newest records, as many as the log's
     /// `max` leaves room for.
     pub fn flush(&mut self) -> Result<(), AgentError> {
+        self.end_message()?;
         let room = self.limits.max.saturating_sub(self.size);
         while self.held_bytes as u64 > room {
             self.drop_oldest();
@@ -284,6 +334,39 @@ mod tests {
 
     fn raw(text: &str) -> Entry {
         Entry::Raw { stream: Stream::Stdout, text: text.into() }
+    }
+
+    #[test]
+    fn a_streamed_message_is_one_text_record_and_an_unknown_type_one_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.jsonl");
+        let mut w = LogWriter::open(&path).unwrap();
+        let delta = |text: &str| Entry::TextDelta { text: text.into() };
+        let unknown = |event: &str| Entry::Unknown { event: event.into() };
+        w.append(1, &delta("I will add")).unwrap();
+        w.append(2, &delta(" the table.\n")).unwrap();
+        w.append(3, &unknown("thought")).unwrap();
+        w.append(4, &unknown("thought")).unwrap();
+        w.append(5, &Entry::ToolUse { name: "write_file".into(), input_summary: "a.sql".into() }).unwrap();
+        w.append(6, &unknown("citation")).unwrap();
+        w.append(7, &delta("Done.")).unwrap();
+        w.note(8, &raw("colony: note")).unwrap();
+        w.append(9, &delta("After the note")).unwrap();
+        w.append(10, &unknown("thought")).unwrap();
+        drop(w);
+        let records: Vec<(Millis, Entry)> = read_all(&path).into_iter().map(|r| (r.t, r.entry)).collect();
+        assert_eq!(
+            records,
+            [
+                (1, Entry::Text { text: "I will add the table.\n".into() }),
+                (3, unknown("thought")),
+                (5, Entry::ToolUse { name: "write_file".into(), input_summary: "a.sql".into() }),
+                (6, unknown("citation")),
+                (7, Entry::Text { text: "Done.".into() }),
+                (8, raw("colony: note")),
+                (9, Entry::Text { text: "After the note".into() }),
+            ]
+        );
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub struct Script {
     /// What a fake agent CLI (`colony-fake-cli`) reports; the fake
     /// `command` agent ignores it.
     pub cli: Scenario,
+    /// Transcript files (absolute paths) a fake agent CLI plays instead of
+    /// `cli`: the n-th call for the task plays the n-th file, the last once
+    /// they run out. The file work is done first, whatever they say.
+    pub play: Vec<std::path::PathBuf>,
 }
 
 /// The story a fake agent CLI tells in its own output format.

@@ -168,7 +168,9 @@ pub(crate) fn last_record(path: &Path) -> Option<LogRecord> {
 /// A record as one line of text, for the workers view.
 pub(crate) fn one_line(entry: &Entry) -> String {
     let text = match entry {
-        Entry::Raw { text, .. } | Entry::Text { text } => text.clone(),
+        Entry::Raw { text, .. } | Entry::Text { text } | Entry::TextDelta { text } => text.clone(),
+        Entry::StderrError { message, .. } => message.clone(),
+        Entry::Unknown { event } => format!("skipped events of unknown type {event}"),
         Entry::ToolUse { name, input_summary } => format!("{name} {input_summary}"),
         Entry::ToolResult { output, is_error: false } => output.clone(),
         Entry::ToolResult { output, is_error: true } => format!("tool failed: {output}"),

@@ -1,17 +1,24 @@
 //! What kind of failure an agent CLI reported, from its own words.
 //!
-//! CLIs report a rate limit, an overloaded provider or a refused login in
-//! prose ("You've hit your limit · resets 1pm", "exceeded retry limit, last
-//! status: 429", "Invalid API key · Please run /login"), rarely as a field.
-//! Every adapter sends such text through [`classify`], so one table of
-//! phrases decides what colony does: wait until the reset, back off, or
-//! stop and tell the user.
+//! CLIs report a rate limit, an overloaded provider, a spend cap or a
+//! refused login in prose ("You've hit your limit · resets 1pm", "exceeded
+//! retry limit, last status: 429", "Invalid API key · Please run /login",
+//! "You've hit your monthly spend limit"), rarely as a field. Every adapter
+//! sends such text through [`classify`], so one table of phrases decides
+//! what colony does: wait until the reset, back off, or stop and tell the
+//! user.
 //!
-//! Clock times without a date ("resets 1pm") are taken as UTC and mean the
-//! next such time after the line arrived; a CLI that names a time zone is
-//! not followed, because none of them does so consistently.
+//! Clock times without a date ("resets 1pm") mean the next such time after
+//! the line arrived, in the zone the CLI names right after it ("resets 2pm
+//! (Asia/Shanghai)", as Claude Code says), else in the machine's local
+//! zone, which is the one a CLI formats its clock times in (Codex's "try
+//! again at 7:54 PM"). [`classify`] reads the local zone from the system
+//! (`TZ` first); [`classify_in`] takes it as a value, for tests.
 
 use colony_core::Millis;
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
 
 use crate::harness::ErrorClass;
 
@@ -21,7 +28,7 @@ const HOUR: Millis = 60 * MINUTE;
 const DAY: Millis = 24 * HOUR;
 
 /// Phrases of a refused login or key: waiting does not help, the user must
-/// act. A spent credit balance is here too, for the same reason.
+/// act.
 const AUTH: &[&str] = &[
     "invalid api key",
     "invalid x-api-key",
@@ -36,9 +43,29 @@ const AUTH: &[&str] = &[
     "login required",
     "please log in",
     "token has expired",
-    "credit balance is too low",
+    "authentication required",
     "permission_error",
     "gemini_api_key",
+];
+
+/// Phrases of a spend cap reached or credit used up: waiting does not lift
+/// it, a person must raise the cap or pay. Providers send these with status
+/// 429 (Claude's monthly spend limit), 402 (OpenCode's `provider.quota`) or
+/// 401 (OpenCode's "Insufficient balance"), so these words win over the
+/// status.
+const SPEND_LIMIT: &[&str] = &[
+    "spend limit",
+    "spending limit",
+    "spend cap",
+    "requires more credits",
+    "out of credits",
+    "insufficient balance",
+    "insufficient credit",
+    "credit balance is too low",
+    "insufficient_quota",
+    "billing hard limit",
+    "billing_hard_limit",
+    "check your plan and billing",
 ];
 
 /// Phrases of a rate limit or a spent quota.
@@ -60,24 +87,59 @@ const OVERLOADED: &[&str] =
     &["overloaded", "service unavailable", "temporarily unavailable", "at capacity", "server is busy"];
 
 /// Words after which a number introduces a wait ("try again in 5 minutes").
-const RELATIVE: &[&str] = &["try again in", "retry in", "retry after", "resets in", "reset in", "available in"];
+const RELATIVE: &[&str] = &[
+    "try again in",
+    "retry in",
+    "retry after",
+    "resets in",
+    "reset in",
+    "resets after",
+    "reset after",
+    "available in",
+];
 
 /// Words after which a clock time is when the limit lifts ("resets 1pm").
 const CLOCK: &[&str] = &["resets at", "reset at", "try again at", "retry at", "available at", "resets"];
 
 /// The class of an error a CLI reported in `message`, and when a rate limit
 /// (or an overload) lifts if the message says; `at` is when it was said.
+/// Clock times are in the zone the message names, else the system's.
 pub fn classify(message: &str, at: Millis) -> (ErrorClass, Option<Millis>) {
+    classify_in(message, at, &TimeZone::system())
+}
+
+/// [`classify`] with `local` as the machine's time zone.
+pub fn classify_in(message: &str, at: Millis, local: &TimeZone) -> (ErrorClass, Option<Millis>) {
+    classify_with_status(message, None, at, local)
+}
+
+/// [`classify_in`] of `message` and the HTTP status the CLI gave with it
+/// in a field: the status decides when it says more than the words ("API
+/// Error: request failed" with status 529 is an overload).
+pub(super) fn classify_with_status(
+    message: &str,
+    status: Option<u16>,
+    at: Millis,
+    local: &TimeZone,
+) -> (ErrorClass, Option<Millis>) {
     let lower = message.to_lowercase();
-    let by_status = statuses(&lower).into_iter().filter_map(status_class).max_by_key(|c| rank(*c));
-    let by_words =
-        [(ErrorClass::Auth, AUTH), (ErrorClass::RateLimit, RATE_LIMIT), (ErrorClass::Overloaded, OVERLOADED)]
-            .into_iter()
-            .find(|(_, phrases)| phrases.iter().any(|p| lower.contains(p)))
-            .map(|(class, _)| class);
-    let class = [by_status, by_words].into_iter().flatten().max_by_key(|c| rank(*c)).unwrap_or(ErrorClass::Other);
+    let by_status = statuses(&lower).into_iter().chain(status).filter_map(status_class).max_by_key(|c| rank(*c));
+    let by_words = [
+        (ErrorClass::Auth, AUTH),
+        (ErrorClass::SpendLimit, SPEND_LIMIT),
+        (ErrorClass::RateLimit, RATE_LIMIT),
+        (ErrorClass::Overloaded, OVERLOADED),
+    ]
+    .into_iter()
+    .find(|(_, phrases)| phrases.iter().any(|p| lower.contains(p)))
+    .map(|(class, _)| class);
+    let class = match (by_words, by_status) {
+        // The words name a cap; the status is only how it was refused.
+        (Some(ErrorClass::SpendLimit), _) => ErrorClass::SpendLimit,
+        (words, status) => [words, status].into_iter().flatten().max_by_key(|c| rank(*c)).unwrap_or(ErrorClass::Other),
+    };
     let reset = match class {
-        ErrorClass::RateLimit | ErrorClass::Overloaded => reset_time(&lower, at),
+        ErrorClass::RateLimit | ErrorClass::Overloaded => reset_time(&lower, at, local),
         ErrorClass::Auth | ErrorClass::SpendLimit | ErrorClass::Other => None,
     };
     (class, reset)
@@ -87,6 +149,7 @@ pub fn classify(message: &str, at: Millis) -> (ErrorClass, Option<Millis>) {
 pub fn status_class(status: u16) -> Option<ErrorClass> {
     match status {
         429 => Some(ErrorClass::RateLimit),
+        402 => Some(ErrorClass::SpendLimit),
         503 | 529 => Some(ErrorClass::Overloaded),
         401 | 403 => Some(ErrorClass::Auth),
         _ => None,
@@ -134,10 +197,10 @@ fn statuses(lower: &str) -> Vec<u16> {
 }
 
 /// When the limit described by `lower` (a lowercased message) lifts.
-fn reset_time(lower: &str, at: Millis) -> Option<Millis> {
+fn reset_time(lower: &str, at: Millis, local: &TimeZone) -> Option<Millis> {
     epoch_after_pipe(lower)
         .or_else(|| after_any(lower, RELATIVE).find_map(|rest| duration(rest).map(|d| at + d)))
-        .or_else(|| after_any(lower, CLOCK).find_map(|rest| clock(rest, at)))
+        .or_else(|| after_any(lower, CLOCK).find_map(|rest| clock(rest, at, local)))
 }
 
 /// The text after each occurrence of each of `keys`.
@@ -185,14 +248,16 @@ fn duration(text: &str) -> Option<Millis> {
     }
 }
 
-/// The next UTC time after `at` matching the clock time at the start of
-/// `text`: "1pm", "1:30 pm", "13:00". A bare number is no clock time.
-fn clock(text: &str, at: Millis) -> Option<Millis> {
+/// The next time after `at` matching the clock time at the start of
+/// `text` ("1pm", "1:30 pm", "13:00"), in the zone named in parentheses
+/// right after it ("2pm (asia/shanghai)"), else in `local`. A bare number
+/// is no clock time.
+fn clock(text: &str, at: Millis, local: &TimeZone) -> Option<Millis> {
     let text = text.trim_start();
     let hour_len = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let mut hour: Millis = text[..hour_len].parse().ok()?;
+    let mut hour: i8 = text[..hour_len].parse().ok()?;
     let mut rest = &text[hour_len..];
-    let mut minute = 0;
+    let mut minute: i8 = 0;
     let mut has_minutes = false;
     if let Some(after) = rest.strip_prefix(':') {
         let len = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
@@ -203,7 +268,7 @@ fn clock(text: &str, at: Millis) -> Option<Millis> {
         has_minutes = true;
         rest = &after[len..];
     }
-    let rest = rest.trim_start();
+    rest = rest.trim_start();
     let meridiem = ["am", "pm"]
         .into_iter()
         .find(|m| rest.strip_prefix(m).is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_alphabetic())));
@@ -213,19 +278,37 @@ fn clock(text: &str, at: Millis) -> Option<Millis> {
                 return None;
             }
             hour = hour % 12 + if m == "pm" { 12 } else { 0 };
+            rest = &rest[m.len()..];
         }
         None if has_minutes && hour < 24 => {}
         None => return None,
     }
-    if minute >= 60 {
-        return None;
+    let time = Time::new(hour, minute, 0, 0).ok()?;
+    let zone = named_zone(rest).unwrap_or_else(|| local.clone());
+    next_clock_time(time, at, &zone)
+}
+
+/// The zone named in parentheses at the start of `text`, if it is one.
+fn named_zone(text: &str) -> Option<TimeZone> {
+    let inner = text.trim_start().strip_prefix('(')?;
+    let name = &inner[..inner.find(')')?];
+    // Zone names are matched without regard to case: `text` is lowercased.
+    TimeZone::get(name.trim()).ok()
+}
+
+/// The first instant after `at` whose wall clock in `zone` reads `time`:
+/// today's, or tomorrow's when today's is not later. A time a change to
+/// summer time skips is taken as the instant after the gap.
+fn next_clock_time(time: Time, at: Millis, zone: &TimeZone) -> Option<Millis> {
+    let now = Timestamp::from_millisecond(at).ok()?.to_zoned(zone.clone());
+    let today = now.date();
+    for date in [today, today.checked_add(1.day()).ok()?] {
+        let then = date.to_datetime(time).to_zoned(zone.clone()).ok()?.timestamp();
+        if then > now.timestamp() {
+            return Some(then.as_millisecond());
+        }
     }
-    let day = at.div_euclid(DAY) * DAY;
-    let mut time = day + hour * HOUR + minute * MINUTE;
-    if time <= at {
-        time += DAY;
-    }
-    Some(time)
+    None
 }
 
 #[cfg(test)]
@@ -236,11 +319,19 @@ mod tests {
     const AT: Millis = 1_767_261_600_000;
 
     fn class(message: &str) -> ErrorClass {
-        classify(message, AT).0
+        classify_in(message, AT, &TimeZone::UTC).0
     }
 
     fn reset(message: &str) -> Option<Millis> {
-        classify(message, AT).1
+        classify_in(message, AT, &TimeZone::UTC).1
+    }
+
+    /// The reset of `message` said at `at` (RFC 3339) on a machine in
+    /// zone `local`, as RFC 3339 in UTC.
+    fn reset_in(message: &str, at: &str, local: &str) -> Option<String> {
+        let at = at.parse::<Timestamp>().unwrap().as_millisecond();
+        let local = TimeZone::get(local).unwrap();
+        classify_in(message, at, &local).1.map(|t| Timestamp::from_millisecond(t).unwrap().to_string())
     }
 
     #[test]
@@ -279,7 +370,7 @@ mod tests {
             "Not logged in",
             "unexpected status 403 Forbidden",
             "exceeded retry limit, last status: 401 Unauthorized",
-            "Credit balance is too low",
+            "Error: Authentication required. Please run 'agent login' first, or set AGENT_API_KEY.",
             "When using Gemini API, you must specify the GEMINI_API_KEY environment variable.",
         ] {
             assert_eq!(class(message), ErrorClass::Auth, "{message}");
@@ -295,7 +386,7 @@ mod tests {
             "exceeded retry limit, last status: 500 Internal Server Error",
             "",
         ] {
-            assert_eq!(classify(message, AT), (ErrorClass::Other, None), "{message}");
+            assert_eq!(classify_in(message, AT, &TimeZone::UTC), (ErrorClass::Other, None), "{message}");
         }
     }
 
@@ -318,10 +409,82 @@ mod tests {
     }
 
     #[test]
-    fn clock_resets_are_the_next_such_utc_time() {
+    fn spend_caps_by_phrase_and_status_outrank_a_rate_limit() {
+        for message in [
+            "You've hit your monthly spend limit. Switch to another model to continue.",
+            "API Error: 429 spend limit reached for this organization",
+            "This request requires more credits, or fewer max_tokens.",
+            "Insufficient balance. Top up at https://example.invalid/billing",
+            "Credit balance is too low",
+            "You exceeded your current quota, please check your plan and billing details.",
+            "status 402 Payment Required",
+        ] {
+            assert_eq!(class(message), ErrorClass::SpendLimit, "{message}");
+        }
+        let (class, reset) = classify_with_status("Insufficient balance.", Some(401), AT, &TimeZone::UTC);
+        assert_eq!((class, reset), (ErrorClass::SpendLimit, None), "the words win over the status");
+        let (class, _) = classify_with_status("monthly spend limit", Some(429), AT, &TimeZone::UTC);
+        assert_eq!(class, ErrorClass::SpendLimit);
+        let (class, _) = classify_with_status("provider refused", Some(402), AT, &TimeZone::UTC);
+        assert_eq!(class, ErrorClass::SpendLimit);
+        assert_eq!(rank(ErrorClass::SpendLimit).cmp(&rank(ErrorClass::RateLimit)), std::cmp::Ordering::Greater);
+    }
+
+    #[test]
+    fn a_named_zone_is_followed() {
+        // 10:00Z is 18:00 in Shanghai: 2pm there is tomorrow's, 06:00Z.
+        assert_eq!(
+            reset_in("You've hit your limit · resets 2pm (Asia/Shanghai)", "2026-01-01T10:00:00Z", "UTC").as_deref(),
+            Some("2026-01-02T06:00:00Z")
+        );
+        // The named zone wins over the local one.
+        assert_eq!(
+            reset_in("hit your limit · resets 7pm (Europe/Berlin)", "2026-07-01T10:00:00Z", "Asia/Tokyo").as_deref(),
+            Some("2026-07-01T17:00:00Z")
+        );
+        // Not a zone: the local one.
+        assert_eq!(
+            reset_in("hit your limit · resets 7pm (soon)", "2026-07-01T10:00:00Z", "Europe/Berlin").as_deref(),
+            Some("2026-07-01T17:00:00Z")
+        );
+    }
+
+    #[test]
+    fn without_a_zone_the_clock_is_local() {
+        let codex = "You've hit your usage limit. To get more access now, try again at 7:54 PM.";
+        assert_eq!(reset_in(codex, "2026-01-01T10:00:00Z", "Europe/Berlin").as_deref(), Some("2026-01-01T18:54:00Z"));
+        assert_eq!(reset_in(codex, "2026-01-01T10:00:00Z", "Asia/Tokyo").as_deref(), Some("2026-01-01T10:54:00Z"));
+        // 19:54 in Tokyo has passed at 11:00Z (20:00 there): tomorrow's.
+        assert_eq!(reset_in(codex, "2026-01-01T11:00:00Z", "Asia/Tokyo").as_deref(), Some("2026-01-02T10:54:00Z"));
+    }
+
+    #[test]
+    fn clock_resets_across_a_change_to_and_from_summer_time() {
+        // New York springs forward on 2026-03-08 at 2am (EST, -5, to EDT, -4).
+        // Said at 11pm EST the day before: 9am is EDT, 13:00Z.
+        let said = "2026-03-08T04:00:00Z";
+        assert_eq!(
+            reset_in("usage limit; resets 9am", said, "America/New_York").as_deref(),
+            Some("2026-03-08T13:00:00Z")
+        );
+        // 2:30am does not exist that day: the instant after the gap.
+        assert_eq!(
+            reset_in("usage limit; resets 2:30", said, "America/New_York").as_deref(),
+            Some("2026-03-08T07:30:00Z")
+        );
+        // Falls back on 2026-11-01: 9am is EST again, 14:00Z.
+        assert_eq!(
+            reset_in("usage limit; resets 9am", "2026-11-01T04:00:00Z", "America/New_York").as_deref(),
+            Some("2026-11-01T14:00:00Z")
+        );
+    }
+
+    #[test]
+    fn clock_resets_are_the_next_such_time_in_the_local_zone() {
         // 13:00 today: later than 10:00.
         assert_eq!(reset("You've hit your limit · resets 1pm"), Some(AT + 3 * HOUR));
-        assert_eq!(reset("You've hit your limit · resets 1:30 PM (Europe/Berlin)"), Some(AT + 3 * HOUR + 30 * MINUTE));
+        // 13:30 in Berlin is 12:30Z in winter.
+        assert_eq!(reset("You've hit your limit · resets 1:30 PM (Europe/Berlin)"), Some(AT + 2 * HOUR + 30 * MINUTE));
         // 09:00 has passed today: tomorrow's.
         assert_eq!(reset("usage limit; try again at 9:00"), Some(AT + 23 * HOUR));
         assert_eq!(reset("rate limit; resets at 12am"), Some(AT + 14 * HOUR));
@@ -360,6 +523,7 @@ mod tests {
     fn statuses_map_to_classes() {
         assert_eq!(status_class(429), Some(ErrorClass::RateLimit));
         assert_eq!(status_class(529), Some(ErrorClass::Overloaded));
+        assert_eq!(status_class(402), Some(ErrorClass::SpendLimit));
         assert_eq!(status_class(503), Some(ErrorClass::Overloaded));
         assert_eq!(status_class(401), Some(ErrorClass::Auth));
         assert_eq!(status_class(403), Some(ErrorClass::Auth));

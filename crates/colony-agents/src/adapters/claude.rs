@@ -5,17 +5,24 @@
 //! --permission-mode bypassPermissions [--model M] [--resume ID] [ARGS]`
 //! with the prompt on stdin. `stream-json` without `--verbose` is refused.
 //!
+//! Tested against 2.1.59 (a whole `stream-json` run) and 2.1.284 (a
+//! `result` refusing for a monthly spend limit).
+//!
 //! Tokens and dollars come from the `result` event only: every streamed
-//! `assistant` line repeats the usage of its message so far, so adding
-//! those up would count tokens several times. An API failure can arrive as
-//! a `result` with `is_error: true` and exit code 0, so `is_error` decides.
+//! `assistant` line (one per content block, `stop_reason` still null)
+//! repeats the usage of its message so far, so adding those up would count
+//! tokens several times. An API failure can arrive as a `result` with
+//! `is_error: true` and exit code 0, so `is_error` decides. A failed
+//! `result` of subtype `error_during_execution` or `error_max_turns` gives
+//! its cause in `errors`, an array of strings, which the failure keeps.
+//! The `init` event names the CLI's version (`claude_code_version`).
 
 use std::ffi::OsString;
 
 use colony_core::Millis;
 use serde_json::Value;
 
-use super::event::{self, content_text, count, kind, summarize, text};
+use super::event::{self, content_text, kind, summarize, text};
 use super::harness::Args;
 use crate::harness::{Entry, ErrorClass};
 use crate::supervise::Stream;
@@ -46,13 +53,20 @@ pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
         "user" => tool_results(v),
         "result" => result(v, at),
         "rate_limit_event" => rate_limit(v),
-        _ => vec![],
+        // Pieces of messages, with `--include-partial-messages` only; the
+        // whole messages follow.
+        "stream_event" => vec![],
+        other => event::unknown(other),
     }
 }
 
 fn system(v: &Value, line: &str) -> Vec<Entry> {
     match text(v, "subtype") {
-        Some("init") => text(v, "session_id").map(|id| Entry::Session { id: id.to_owned() }).into_iter().collect(),
+        Some("init") => {
+            let session = text(v, "session_id").map(|id| Entry::Session { id: id.to_owned() });
+            let version = text(v, "claude_code_version").map(|version| Entry::Version { version: version.to_owned() });
+            session.into_iter().chain(version).collect()
+        }
         // Kept as it is so that a log shows why nothing else happens while
         // Claude waits between retries.
         Some("api_retry") => vec![Entry::Raw { stream: Stream::Stdout, text: line.to_owned() }],
@@ -95,30 +109,33 @@ fn blocks(v: &Value) -> impl Iterator<Item = &Value> {
 /// The final event: the run's tokens and cost, its error if any, and
 /// [`Entry::Finished`].
 fn result(v: &Value, at: Millis) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    if let Some(usage) = v.get("usage").filter(|u| u.is_object()) {
-        entries.push(Entry::Usage {
-            input: count(usage, "input_tokens") + count(usage, "cache_creation_input_tokens"),
-            output: count(usage, "output_tokens"),
-            cached: count(usage, "cache_read_input_tokens"),
-        });
-    }
+    let mut entries: Vec<Entry> = v.get("usage").and_then(event::usage).into_iter().collect();
     if let Some(usd) = v.get("total_cost_usd").and_then(Value::as_f64) {
         entries.push(Entry::Cost { usd });
     }
     let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
     // With `--json-schema` the answer comes as `structured_output`.
     let structured = v.get("structured_output").filter(|s| s.is_object()).map(Value::to_string);
-    // Amp puts a failure's words in `error`.
+    // Amp puts a failure's words in `error`; Claude's error subtypes give
+    // their causes in `errors`, named after the subtype.
+    let causes: Vec<&str> =
+        v.get("errors").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
     let said = text(v, "result").or_else(|| text(v, "error")).filter(|r| !r.trim().is_empty());
-    let message = match (structured, said, is_error) {
+    let said = match (said, causes.is_empty()) {
+        (said, true) => said.map(str::to_owned),
+        (None, false) => Some(causes.join("; ")),
+        (Some(said), false) => Some(format!("{said}; {}", causes.join("; "))),
+    };
+    let subtype = text(v, "subtype").unwrap_or("error");
+    let message = match (structured, said.as_deref(), is_error) {
         (Some(answer), _, false) => Some(answer),
+        (_, Some(said), true) if !causes.is_empty() => Some(format!("{subtype}: {said}")),
         (_, Some(said), _) => Some(said.to_owned()),
-        (_, None, true) => Some(text(v, "subtype").unwrap_or("error").to_owned()),
+        (_, None, true) => Some(subtype.to_owned()),
         (_, None, false) => None,
     };
     if is_error {
-        let described = message.as_deref().unwrap_or("error");
+        let described = said.as_deref().unwrap_or(subtype);
         entries.push(event::error_with_status(described, v.get("api_error_status"), at));
     }
     entries.push(Entry::Finished { is_error, message });
@@ -194,6 +211,32 @@ mod tests {
                        "result": "API Error: request failed", "api_error_status": 529});
         let entries = parse(&v, "", 0);
         assert!(matches!(entries[0], Entry::Error { class: ErrorClass::Overloaded, .. }));
+    }
+
+    #[test]
+    fn an_error_result_keeps_its_causes() {
+        let v = json!({"type": "result", "subtype": "error_max_turns", "is_error": true,
+                       "errors": ["Stopped after 12 turns, the limit set"], "session_id": "s"});
+        let entries = parse(&v, "", 0);
+        assert_eq!(
+            entries.last(),
+            Some(&Entry::Finished {
+                is_error: true,
+                message: Some("error_max_turns: Stopped after 12 turns, the limit set".into())
+            })
+        );
+        assert!(
+            matches!(&entries[entries.len() - 2], Entry::Error { message, .. } if message == "Stopped after 12 turns, the limit set")
+        );
+    }
+
+    #[test]
+    fn init_names_the_session_and_the_version() {
+        let v = json!({"type": "system", "subtype": "init", "session_id": "s-1", "claude_code_version": "2.1.90"});
+        assert_eq!(
+            parse(&v, "", 0),
+            [Entry::Session { id: "s-1".into() }, Entry::Version { version: "2.1.90".into() }]
+        );
     }
 
     #[test]

@@ -66,7 +66,9 @@ pub(super) fn parse(v: &Value, _line: &str, at: Millis) -> Vec<Entry> {
             vec![event::error(message, at), Entry::Finished { is_error: true, message: Some(message.to_owned()) }]
         }
         "error" => text(v, "message").map(|m| event::error(m, at)).into_iter().collect(),
-        _ => vec![],
+        // Nothing colony reads: a turn begins, an item's progress.
+        "turn.started" | "item.updated" => vec![],
+        other => event::unknown(other),
     }
 }
 

@@ -1,11 +1,18 @@
 //! Cursor's agent CLI, `cursor-agent` (targets the 2026 releases).
 //!
-//! colony runs `cursor-agent -p --output-format stream-json --force
-//! [--model M] [--resume ID] [ARGS]` with the prompt on stdin. Its lines
+//! colony runs `cursor-agent -p --output-format stream-json --trust
+//! --force [--model M] [--resume ID] [ARGS]` with the prompt on stdin.
+//! `--trust` trusts the worktree, which headless mode would otherwise
+//! refuse as a folder never trusted (each worktree is new). Its lines
 //! are Claude Code's `system`/`assistant`/`result` events (read by
 //! [`claude::parse`]) plus `tool_call` events, which name the tool by a key
 //! such as `shellToolCall` or `readToolCall` holding its `args` and, once
 //! done, its `result`.
+//!
+//! The final `result` carries the run's tokens in camelCase (`inputTokens`,
+//! `outputTokens`, `cacheReadTokens`, `cacheWriteTokens`), read once there
+//! as Claude's are. A refused login is printed on stderr ("Error:
+//! Authentication required…", exit code 1, nothing on stdout).
 //!
 //! Effort is part of Cursor's model names (`gpt-5-high`): `effort` is
 //! ignored. Without `--force` commands wait for an approval nobody gives;
@@ -24,7 +31,7 @@ use crate::harness::Entry;
 
 /// The argv after `cursor-agent`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
-    let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json"].map(OsString::from).into();
+    let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json", "--trust"].map(OsString::from).into();
     if a.permission.is_none() {
         argv.push("--force".into());
     }
@@ -40,8 +47,11 @@ pub(super) fn argv(a: &Args) -> Vec<OsString> {
 
 /// The entries of one Cursor event.
 pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
-    if text(v, "type") != Some("tool_call") {
-        return claude::parse(v, line, at);
+    match text(v, "type") {
+        Some("tool_call") => {}
+        // Its reasoning, streamed: not shown.
+        Some("thinking") => return vec![],
+        _ => return claude::parse(v, line, at),
     }
     let Some((name, call)) = v.get("tool_call").and_then(Value::as_object).and_then(|calls| calls.iter().next()) else {
         return vec![];
@@ -97,7 +107,7 @@ mod tests {
 
     #[test]
     fn argv_by_default_forces_commands() {
-        assert_eq!(args(&Args::default()), ["-p", "--output-format", "stream-json", "--force"]);
+        assert_eq!(args(&Args::default()), ["-p", "--output-format", "stream-json", "--trust", "--force"]);
     }
 
     #[test]
@@ -113,7 +123,17 @@ mod tests {
         };
         assert_eq!(
             args(&a),
-            ["-p", "--output-format", "stream-json", "--model", "gpt-5", "--resume", "c0ffee-chat", "--browser"]
+            [
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--trust",
+                "--model",
+                "gpt-5",
+                "--resume",
+                "c0ffee-chat",
+                "--browser"
+            ]
         );
     }
 

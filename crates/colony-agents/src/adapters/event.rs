@@ -4,7 +4,9 @@
 use colony_core::Millis;
 use serde_json::Value;
 
-use super::classify::{classify, rank, status_class};
+use jiff::tz::TimeZone;
+
+use super::classify::classify_with_status;
 use crate::harness::Entry;
 
 /// Characters of a tool input summary: enough to recognise a path or a
@@ -26,6 +28,28 @@ const SUMMARY_KEYS: &[&str] = &[
     "description",
     "prompt",
 ];
+
+/// An event of a type the adapter does not read: noted, skipped.
+pub(super) fn unknown(event: &str) -> Vec<Entry> {
+    let event = if event.is_empty() { "(no type)" } else { event };
+    vec![Entry::Unknown { event: event.to_owned() }]
+}
+
+/// The tokens of a `usage` object, in Claude's and Amp's snake_case
+/// (`input_tokens`, `cache_read_input_tokens`, …) or cursor-agent's
+/// camelCase (`inputTokens`, `cacheReadTokens`, …). Cache writes count as
+/// input.
+pub(super) fn usage(usage: &Value) -> Option<Entry> {
+    if !usage.is_object() {
+        return None;
+    }
+    let sum = |keys: &[&str]| keys.iter().map(|k| count(usage, k)).sum::<u64>();
+    Some(Entry::Usage {
+        input: sum(&["input_tokens", "cache_creation_input_tokens", "inputTokens", "cacheWriteTokens"]),
+        output: sum(&["output_tokens", "outputTokens"]),
+        cached: sum(&["cache_read_input_tokens", "cacheReadTokens"]),
+    })
+}
 
 /// `v[key]` as a string, if it is one.
 pub(super) fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -82,13 +106,8 @@ pub(super) fn error(message: &str, at: Millis) -> Entry {
 /// it: the status decides when it says more than the words ("API Error:
 /// request failed" with status 529 is an overload).
 pub(super) fn error_with_status(message: &str, status: Option<&Value>, at: Millis) -> Entry {
-    let (mut class, reset_at) = classify(message, at);
-    let by_status = status.and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).and_then(status_class);
-    if let Some(by_status) = by_status
-        && rank(by_status) > rank(class)
-    {
-        class = by_status;
-    }
+    let status = status.and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok());
+    let (class, reset_at) = classify_with_status(message, status, at, &TimeZone::system());
     Entry::Error { class, message: message.to_owned(), reset_at }
 }
 

@@ -7,6 +7,14 @@
 //! piped Gemini runs headless and takes stdin as the prompt (`-p` would
 //! only be appended to it), up to 8 MB.
 //!
+//! The assistant's words arrive as many `message` events with `delta:
+//! true`, pieces of one message: they become [`Entry::TextDelta`]s, which
+//! the log joins into one text.
+//!
+//! API failures (a spent quota, a refused key) are printed on stderr, with
+//! exit code 1 and no `result`: the stderr lines that read as such are
+//! [`Entry::StderrError`]s, which give the failure its class and reset.
+//!
 //! The final event is `result`, but a turn limit still ends in a `result`
 //! with status success: an `error` event or a non-zero exit code fails the
 //! run ([`RULES`]). Tokens come from `result.stats`; Gemini reports no
@@ -62,7 +70,13 @@ pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
             None => return vec![],
         },
         "message" => match (text(v, "role"), text(v, "content")) {
-            (Some("assistant"), Some(t)) if !t.is_empty() => Entry::Text { text: t.to_owned() },
+            (Some("assistant"), Some(t)) if !t.is_empty() => {
+                if v.get("delta").and_then(Value::as_bool) == Some(true) {
+                    Entry::TextDelta { text: t.to_owned() }
+                } else {
+                    Entry::Text { text: t.to_owned() }
+                }
+            }
             _ => return vec![],
         },
         "tool_use" => Entry::ToolUse {
@@ -82,7 +96,7 @@ pub(super) fn parse(v: &Value, line: &str, at: Millis) -> Vec<Entry> {
         }
         "error" => event::error(text(v, "message").unwrap_or("error"), at),
         "result" => return result(v, at),
-        _ => return vec![],
+        other => return event::unknown(other),
     };
     vec![entry]
 }

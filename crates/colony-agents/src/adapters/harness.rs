@@ -7,10 +7,11 @@ use std::ffi::OsString;
 use colony_core::Millis;
 use serde_json::Value;
 
+use super::classify::classify;
 use super::judge::{self, Rules};
 use super::kind::{CliKind, CliOptions};
 use super::{aider, amp, claude, codex, cursor, gemini, opencode};
-use crate::harness::{AgentRun, AgentVerdict, Entry, Harness, Invocation, agent_env};
+use crate::harness::{AgentRun, AgentVerdict, Entry, ErrorClass, Harness, Invocation, agent_env};
 use crate::supervise::{Exit, StdinSource, Stream};
 
 /// An agent CLI as configured in `[agents.NAME]`.
@@ -57,7 +58,8 @@ impl CliHarness {
     /// print JSON lines: all but aider.
     fn event_parser(&self) -> Option<EventParser> {
         Some(match self.kind {
-            CliKind::Claude | CliKind::Amp => claude::parse,
+            CliKind::Claude => claude::parse,
+            CliKind::Amp => amp::parse,
             CliKind::Cursor => cursor::parse,
             CliKind::Codex => codex::parse,
             CliKind::Gemini => gemini::parse,
@@ -119,14 +121,19 @@ impl Harness for CliHarness {
         Invocation { program, args, env, stdin, files }
     }
 
-    /// Stderr is kept raw; on stdout, a line that is not a JSON object (a
-    /// banner) stands for nothing, except for aider, which prints prose.
+    /// A stderr line is kept raw, or as an [`Entry::StderrError`] when it
+    /// reads as a failure of a known class; on stdout, a line that is not
+    /// a JSON object (a banner) stands for nothing, except for aider, which
+    /// prints prose.
     fn parse_line(&self, stream: Stream, line: &str, at: Millis) -> Vec<Entry> {
         let Some(parse) = self.event_parser() else {
             return aider::parse(stream, line, at);
         };
         if stream == Stream::Stderr {
-            return vec![Entry::Raw { stream, text: line.to_owned() }];
+            return vec![match classify(line, at) {
+                (ErrorClass::Other, _) => Entry::Raw { stream, text: line.to_owned() },
+                (class, reset_at) => Entry::StderrError { class, message: line.to_owned(), reset_at },
+            }];
         }
         match serde_json::from_str::<Value>(line) {
             Ok(event) if event.is_object() => parse(&event, line, at),
@@ -286,6 +293,28 @@ mod tests {
         );
         assert_eq!(h.parse_line(Stream::Stdout, "Codex v0.147 starting", 0), []);
         assert_eq!(h.parse_line(Stream::Stdout, "[1,2]", 0), []);
-        assert_eq!(h.parse_line(Stream::Stdout, r#"{"type":"mystery"}"#, 0), []);
+        assert_eq!(
+            h.parse_line(Stream::Stdout, r#"{"type":"mystery"}"#, 0),
+            [Entry::Unknown { event: "mystery".into() }]
+        );
+    }
+
+    #[test]
+    fn stderr_that_reads_as_a_known_failure_is_classified_for_every_cli() {
+        let login = "Error: Authentication required. Please run 'agent login' first.";
+        for kind in CliKind::ALL.into_iter().filter(|k| *k != CliKind::Aider) {
+            let h = CliHarness::new(kind, options());
+            assert_eq!(
+                h.parse_line(Stream::Stderr, login, 0),
+                [Entry::StderrError { class: ErrorClass::Auth, message: login.into(), reset_at: None }],
+                "{kind:?}"
+            );
+            let quota = "TerminalQuotaError: capacity spent. Your quota will reset after 2m5s.";
+            assert_eq!(
+                h.parse_line(Stream::Stderr, quota, 1_000),
+                [Entry::StderrError { class: ErrorClass::RateLimit, message: quota.into(), reset_at: Some(126_000) }],
+                "{kind:?}"
+            );
+        }
     }
 }

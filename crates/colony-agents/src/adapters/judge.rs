@@ -1,6 +1,11 @@
 //! Judging an attempt from its entries: success comes from the CLI's final
 //! event, not its exit code (AGENT_CLIS.md), with the exceptions each CLI
 //! needs spelled out as [`Rules`].
+//!
+//! Errors read on stderr ([`Entry::StderrError`]) never fail a run; once it
+//! has failed for another reason (no final event, a failed one, an exit
+//! code) they explain it like the errors of the CLI's events: Gemini CLI
+//! and cursor-agent print API failures and refused logins only there.
 
 use colony_core::Millis;
 
@@ -30,13 +35,14 @@ impl Rules {
 
 /// The verdict on an attempt that ended with `exit` after saying `entries`.
 pub(super) fn verdict(rules: Rules, exit: Exit, entries: &[Entry]) -> AgentVerdict {
-    let worst = worst_error(entries);
+    let worst = worst_error(entries, false);
+    let worst_heard = worst_error(entries, true);
     let meaning = match exit {
         Exit::Code(code) if code != 0 => (rules.exit_meaning)(code),
         _ => None,
     };
     let failed = |reason: String| {
-        let (class, reset_at) = match (meaning, &worst) {
+        let (class, reset_at) = match (meaning, &worst_heard) {
             (Some((class, _)), _) => (class, None),
             (None, Some(w)) => (w.class, w.reset_at),
             (None, None) => (ErrorClass::Other, None),
@@ -52,7 +58,7 @@ pub(super) fn verdict(rules: Rules, exit: Exit, entries: &[Entry]) -> AgentVerdi
         None => exit.to_string(),
     };
     if !rules.final_event {
-        return match (exit.success(), &worst) {
+        return match (exit.success(), &worst_heard) {
             (true, _) => AgentVerdict::Done,
             (false, Some(w)) => failed(with_tail(format!("{exit_text}: {}", w.message))),
             (false, None) => failed(with_tail(exit_text)),
@@ -63,9 +69,14 @@ pub(super) fn verdict(rules: Rules, exit: Exit, entries: &[Entry]) -> AgentVerdi
         _ => None,
     });
     match finished {
-        None => failed(with_tail(format!("the agent's output ended without its final event ({exit_text})"))),
+        None => match &worst_heard {
+            Some(w) if w.on_stderr => {
+                failed(format!("the agent ended without its final event ({exit_text}) after an error: {}", w.message))
+            }
+            _ => failed(with_tail(format!("the agent's output ended without its final event ({exit_text})"))),
+        },
         Some((true, message)) => {
-            let said = message.or(worst.as_ref().map(|w| w.message)).unwrap_or("no message");
+            let said = message.or(worst_heard.as_ref().map(|w| w.message)).unwrap_or("no message");
             failed(format!("the agent reported a failure: {said}"))
         }
         Some((false, _)) => {
@@ -85,15 +96,23 @@ struct Worst<'a> {
     class: ErrorClass,
     message: &'a str,
     reset_at: Option<Millis>,
+    /// Read on stderr rather than in an event.
+    on_stderr: bool,
 }
 
-/// The most relevant error entry: the highest [`rank`]ed class, and within
-/// it one that says when it lifts, the latest such.
-fn worst_error(entries: &[Entry]) -> Option<Worst<'_>> {
+/// The most relevant error entry, of the events' errors and, when
+/// `stderr`, of those read on stderr too: the highest [`rank`]ed class, and
+/// within it one that says when it lifts, the latest such.
+fn worst_error(entries: &[Entry], stderr: bool) -> Option<Worst<'_>> {
     entries
         .iter()
         .filter_map(|e| match e {
-            Entry::Error { class, message, reset_at } => Some(Worst { class: *class, message, reset_at: *reset_at }),
+            Entry::Error { class, message, reset_at } => {
+                Some(Worst { class: *class, message, reset_at: *reset_at, on_stderr: false })
+            }
+            Entry::StderrError { class, message, reset_at } if stderr => {
+                Some(Worst { class: *class, message, reset_at: *reset_at, on_stderr: true })
+            }
             _ => None,
         })
         .max_by_key(|w| (rank(w.class), w.reset_at.is_some(), w.reset_at))
@@ -180,6 +199,34 @@ mod tests {
         assert_eq!(verdict(Rules::FINAL_EVENT, Exit::Code(0), &entries), AgentVerdict::Done);
         let (reason, class, _) = failed(verdict(strict, Exit::Code(41), &[finished(false, None)]));
         assert_eq!(reason, "the agent finished but exited with exit code 41 (not signed in)");
+        assert_eq!(class, ErrorClass::Auth);
+    }
+
+    fn heard(class: ErrorClass, message: &str, reset_at: Option<Millis>) -> Entry {
+        Entry::StderrError { class, message: message.into(), reset_at }
+    }
+
+    #[test]
+    fn stderr_errors_explain_a_failure_but_fail_nothing() {
+        let quota = heard(ErrorClass::RateLimit, "quota will reset after 1h", Some(7));
+        let strict = Rules { errors_fail: true, exit_fails: true, ..Rules::FINAL_EVENT };
+        let success = [quota.clone(), finished(false, None)];
+        assert_eq!(verdict(strict, Exit::Code(0), &success), AgentVerdict::Done);
+        let (reason, class, reset_at) = failed(verdict(strict, Exit::Code(1), std::slice::from_ref(&quota)));
+        assert_eq!(
+            reason,
+            "the agent ended without its final event (exit code 1) after an error: quota will reset after 1h"
+        );
+        assert_eq!((class, reset_at), (ErrorClass::RateLimit, Some(7)));
+        let (reason, class, _) = failed(verdict(Rules::FINAL_EVENT, Exit::Code(1), &[quota, finished(true, None)]));
+        assert_eq!(
+            (reason.as_str(), class),
+            ("the agent reported a failure: quota will reset after 1h", ErrorClass::RateLimit)
+        );
+        let plain = Rules { final_event: false, ..Rules::FINAL_EVENT };
+        let login = heard(ErrorClass::Auth, "Authentication required", None);
+        assert_eq!(verdict(plain, Exit::Code(0), std::slice::from_ref(&login)), AgentVerdict::Done);
+        let (_, class, _) = failed(verdict(plain, Exit::Code(1), &[login]));
         assert_eq!(class, ErrorClass::Auth);
     }
 

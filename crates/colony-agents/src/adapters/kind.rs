@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::version::CliVersion;
+
 /// One agent CLI colony has an adapter for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CliKind {
@@ -66,6 +68,22 @@ impl CliKind {
     /// priced by colony.
     pub fn reports_cost(self) -> bool {
         matches!(self, CliKind::Claude | CliKind::Opencode)
+    }
+
+    /// The version the adapter is tested against: the newest whose real
+    /// output it was checked on. None for aider, whose prose output was
+    /// not checked against a real run.
+    pub fn tested_version(self) -> Option<CliVersion> {
+        let version = match self {
+            CliKind::Claude => "2.1.284",
+            CliKind::Codex => "0.101.0",
+            CliKind::Gemini => "0.31.0",
+            CliKind::Opencode => "1.18.18",
+            CliKind::Cursor => "2026.03.20",
+            CliKind::Amp => "0.0.1775837683",
+            CliKind::Aider => return None,
+        };
+        CliVersion::parse(version)
     }
 
     /// Arguments that print the CLI's version and exit.
@@ -134,6 +152,14 @@ mod tests {
         assert_eq!(CliKind::from_name("command"), None);
         assert_eq!(CliKind::Cursor.binary(), "cursor-agent");
         assert_eq!(CliKind::Claude.binary(), "claude");
+    }
+
+    #[test]
+    fn every_json_cli_has_a_tested_version() {
+        for kind in CliKind::ALL {
+            assert_eq!(kind.tested_version().is_some(), kind != CliKind::Aider, "{kind:?}");
+        }
+        assert_eq!(CliKind::Claude.tested_version().unwrap().to_string(), "2.1.284");
     }
 
     #[test]

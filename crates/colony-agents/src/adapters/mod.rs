@@ -23,7 +23,9 @@ mod harness;
 mod judge;
 mod kind;
 mod opencode;
+mod version;
 
-pub use classify::{classify, status_class};
+pub use classify::{classify, classify_in, status_class};
 pub use harness::CliHarness;
 pub use kind::{CliKind, CliOptions};
+pub use version::CliVersion;

@@ -5,10 +5,20 @@
 //! must be closed. Without `--auto` every permission request is rejected.
 //!
 //! Every line is `{type, timestamp, sessionID, part}`. Each `step_finish`
-//! carries its step's tokens and dollars, so they add up over the run. The
-//! final event is the `step_finish` whose reason is not `tool-calls` (the
-//! model stopped rather than asked for tools), or an `error`. The session
-//! id rides on every line; it is announced once, with the final event.
+//! carries its step's tokens and dollars, so they add up over the run. A
+//! run is many steps: a step that ends asking for tools (`part.reason`
+//! `tool-calls`, or `tool_use`/`tool_calls` as some providers name it) is
+//! followed by another. The final event is the `step_finish` whose reason
+//! says the model stopped ([`STOP_REASONS`], or no reason) or failed
+//! ([`FAILED_REASONS`]), or an `error`; a reason colony does not know ends
+//! nothing, since ending early would have the engine stop a working CLI.
+//! The session id rides on every line; it is announced once, with the
+//! final event.
+//!
+//! Errors come in two shapes: 1.x's `{name, data: {message, statusCode}}`
+//! and 2.x's `{type, message, status}` (`provider.rate-limit`,
+//! `provider.quota`). A `provider.quota` error or status 402 is a spend
+//! cap ([`ErrorClass::SpendLimit`]).
 
 use std::ffi::OsString;
 
@@ -17,10 +27,13 @@ use serde_json::Value;
 
 use super::event::{self, count, kind, summarize, text};
 use super::harness::Args;
-use crate::harness::Entry;
+use crate::harness::{Entry, ErrorClass};
+
+/// Finish reasons of a model that is done: the run ends well.
+const STOP_REASONS: &[&str] = &["stop", "end_turn", "end-turn", "stop_sequence"];
 
 /// Finish reasons that end a run badly.
-const FAILED_REASONS: &[&str] = &["length", "content-filter", "error"];
+const FAILED_REASONS: &[&str] = &["length", "max_tokens", "content-filter", "content_filter", "error"];
 
 /// The argv after `opencode`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
@@ -53,7 +66,9 @@ pub(super) fn parse(v: &Value, _line: &str, at: Millis) -> Vec<Entry> {
         "tool_use" => tool(part),
         "step_finish" => step_finish(v, part),
         "error" => error(v, at),
-        _ => vec![],
+        // A step begins: nothing to show.
+        "step_start" => vec![],
+        other => event::unknown(other),
     }
 }
 
@@ -90,8 +105,8 @@ fn step_finish(v: &Value, part: &Value) -> Vec<Entry> {
         entries.push(Entry::Cost { usd });
     }
     let reason = text(part, "reason").unwrap_or("stop");
-    if reason != "tool-calls" {
-        let is_error = FAILED_REASONS.contains(&reason);
+    let is_error = FAILED_REASONS.contains(&reason);
+    if is_error || STOP_REASONS.contains(&reason) {
         entries.extend(session(v));
         entries.push(Entry::Finished { is_error, message: is_error.then(|| format!("the model stopped: {reason}")) });
     }
@@ -106,9 +121,16 @@ fn error(v: &Value, at: Millis) -> Vec<Entry> {
         .and_then(Value::as_str)
         .or_else(|| text(e, "message"))
         .or_else(|| text(e, "name"))
+        .or_else(|| text(e, "type"))
         .unwrap_or("error")
         .to_owned();
-    let mut entries = vec![event::error_with_status(&message, e.pointer("/data/statusCode"), at)];
+    let status = e.pointer("/data/statusCode").or_else(|| e.get("status"));
+    let mut error = event::error_with_status(&message, status, at);
+    if let (Entry::Error { class, reset_at, .. }, Some("provider.quota")) = (&mut error, text(e, "type")) {
+        *class = ErrorClass::SpendLimit;
+        *reset_at = None;
+    }
+    let mut entries = vec![error];
     entries.extend(session(v));
     entries.push(Entry::Finished { is_error: true, message: Some(message) });
     entries
@@ -120,7 +142,44 @@ fn session(v: &Value) -> Option<Entry> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn finishes(reason: &str) -> bool {
+        let v = json!({"type": "step_finish", "sessionID": "ses_1",
+                       "part": {"type": "step-finish", "reason": reason, "tokens": {"input": 1}}});
+        parse(&v, "", 0).iter().any(|e| matches!(e, Entry::Finished { .. }))
+    }
+
+    #[test]
+    fn only_a_stop_or_a_failure_ends_the_run() {
+        for reason in ["stop", "end_turn", "length", "error", "content-filter"] {
+            assert!(finishes(reason), "{reason}");
+        }
+        for reason in ["tool-calls", "tool_use", "tool_calls", "unknown", "pause_turn"] {
+            assert!(!finishes(reason), "{reason} goes on");
+        }
+    }
+
+    #[test]
+    fn both_error_shapes_read_with_their_status() {
+        let old = json!({"type": "error", "sessionID": "ses_1", "error": {"name": "APIError",
+                         "data": {"message": "Service Unavailable", "statusCode": 503}}});
+        let new = json!({"type": "error", "sessionID": "ses_1", "error": {"type": "provider.overloaded",
+                         "message": "upstream said no", "status": 529}});
+        let quota = json!({"type": "error", "sessionID": "ses_1", "error": {"type": "provider.quota",
+                           "message": "This call needs 9000 tokens of credit; 120 are left.", "status": 400}});
+        for (v, class, said) in [
+            (old, ErrorClass::Overloaded, "Service Unavailable"),
+            (new, ErrorClass::Overloaded, "upstream said no"),
+            (quota, ErrorClass::SpendLimit, "This call needs 9000 tokens of credit; 120 are left."),
+        ] {
+            let entries = parse(&v, "", 0);
+            assert_eq!(entries[0], Entry::Error { class, message: said.into(), reset_at: None }, "{v}");
+            assert!(matches!(entries.last(), Some(Entry::Finished { is_error: true, .. })));
+        }
+    }
 
     fn args(a: &Args) -> Vec<String> {
         argv(a).into_iter().map(|a| a.into_string().unwrap()).collect()

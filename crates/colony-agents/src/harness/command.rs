@@ -94,7 +94,9 @@ pub fn stderr_tail(entries: &[Entry]) -> String {
         .iter()
         .rev()
         .filter_map(|e| match e {
-            Entry::Raw { stream: Stream::Stderr, text } => Some(text.as_str()),
+            Entry::Raw { stream: Stream::Stderr, text } | Entry::StderrError { message: text, .. } => {
+                Some(text.as_str())
+            }
             _ => None,
         })
         .take(TAIL_LINES)

@@ -126,6 +126,12 @@ pub enum Entry {
     Text {
         text: String,
     },
+    /// A piece of the assistant's words, streamed (Gemini CLI sends a
+    /// message as many `delta` events). Consecutive pieces are one message:
+    /// the log writes them as one [`Entry::Text`], joined as they are.
+    TextDelta {
+        text: String,
+    },
     ToolUse {
         name: String,
         input_summary: String,
@@ -161,6 +167,24 @@ pub enum Entry {
         /// When a rate limit lifts, if the CLI said.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reset_at: Option<Millis>,
+    },
+    /// A line on stderr that reads as a failure of a known class (Gemini
+    /// CLI prints its API errors there, cursor-agent a refused login). It
+    /// explains a run that failed (no final event, a failed one, a bad
+    /// exit code) but fails nothing by itself: stray words on the stderr
+    /// of a run that succeeded change nothing. Shown like a stderr line.
+    StderrError {
+        class: ErrorClass,
+        /// The line as it was.
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reset_at: Option<Millis>,
+    },
+    /// An event of a type the adapter does not read, skipped: the CLI
+    /// changed. The log keeps the first of each type in an attempt.
+    Unknown {
+        /// The event's type.
+        event: String,
     },
     /// The CLI's final event: it has said all it will, and a CLI that
     /// lingers after it may be stopped. Emitted once per final event.

@@ -2,7 +2,8 @@
 //! colony uses: unknown flags refused, the real error messages and exit
 //! codes for the mistakes an adapter could make (Claude's `stream-json`
 //! without `--verbose`, Codex's removed `--full-auto`, Codex without `-`,
-//! Gemini in an untrusted folder, aider without its message file).
+//! Gemini or cursor-agent in an untrusted folder, aider without its message
+//! file).
 
 use std::path::PathBuf;
 
@@ -254,7 +255,7 @@ fn opencode(args: &[String]) -> Result<Call, Refusal> {
 fn cursor(args: &[String]) -> Result<Call, Refusal> {
     let p = parse(
         args,
-        &["-p", "--print", "-f", "--force"],
+        &["-p", "--print", "-f", "--force", "--yolo", "--trust", "--approve-mcps"],
         &["--output-format", "--model", "-m", "--resume", "--api-key"],
         |name| refuse(1, format!("error: unknown option '{name}'")),
     )?;
@@ -263,6 +264,12 @@ fn cursor(args: &[String]) -> Result<Call, Refusal> {
     }
     if p.value(&["--output-format"]) != Some("stream-json") {
         return Err(refuse(1, "fake cursor-agent: colony reads `--output-format stream-json`"));
+    }
+    if !p.has(&["--trust"]) {
+        return Err(refuse(
+            1,
+            "Workspace Trust Required: this folder has not been trusted. Pass --trust to trust it in headless mode.",
+        ));
     }
     if !p.positionals.is_empty() {
         return Err(refuse(1, "fake cursor-agent: the prompt belongs on stdin"));
@@ -372,6 +379,15 @@ mod tests {
     fn aider_needs_an_existing_message_file() {
         assert_eq!(refused(Cli::Aider, &["--yes-always"]).code, 2);
         assert_eq!(refused(Cli::Aider, &["--message-file", "/nonexistent/p.md"]).code, 1);
+    }
+
+    #[test]
+    fn cursor_refuses_an_untrusted_folder() {
+        let r = refused(Cli::Cursor, &["-p", "--output-format", "stream-json", "--force"]);
+        assert!(r.message.contains("--trust"), "{r:?}");
+        let call =
+            check(Cli::Cursor, &args(&["-p", "--output-format", "stream-json", "--trust", "--resume", "c1"]), no_env);
+        assert_eq!(call.unwrap().resume.as_deref(), Some("c1"));
     }
 
     #[test]

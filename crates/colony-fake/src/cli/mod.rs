@@ -18,9 +18,12 @@
 //! 5. for the `success` scenario (`fake: {cli: …}`, the default), do the
 //!    file work of the block, notes on stderr;
 //! 6. print the scenario in the CLI's format ([`transcript`]) and exit as
-//!    the CLI would (a crash aborts before the final event).
+//!    the CLI would (a crash aborts before the final event); or, when the
+//!    block names transcripts to `play`, print the next of them as it is
+//!    ([`play`]).
 
 mod argv;
+mod play;
 mod transcript;
 
 use std::fs::{self, OpenOptions};
@@ -117,8 +120,11 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
         read_task().map_err(|e| Refusal { message: format!("fake {}: {e}", cli.program()), code: 2 })?;
     let task_id = task.id.as_str();
     let sessions = sessions_file();
+    let playing = !script.play.is_empty();
     let session = match (&call.resume, cli) {
         (_, Cli::Aider) => String::new(),
+        // A played transcript names sessions this fake never issued.
+        (Some(id), _) if playing => id.clone(),
         (Some(id), _) => {
             if !issued(&sessions, id) {
                 return Err(fail(cli, format!("no session found with id {id}")));
@@ -132,7 +138,7 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
         }
     };
     let mut wrote = None;
-    if script.cli == Scenario::Success {
+    if script.cli == Scenario::Success || playing {
         let notes = &mut io::stderr();
         let changed = work::change_files(&script, task_id, &prompt, has_feedback(), notes).map_err(|e| fail(cli, e))?;
         if script.commit {
@@ -142,6 +148,13 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
     }
     if script.sleep_ms > 0 {
         sleep(Duration::from_millis(script.sleep_ms));
+    }
+    if playing {
+        let counter = sessions.with_file_name(format!("colony-fake-cli-plays-{task_id}"));
+        let call = play::count_call(&counter).map_err(|e| fail(cli, e))?;
+        let file = play::pick(&script.play, call).expect("playing: at least one file");
+        let end = play::play(file).map_err(|e| fail(cli, e))?;
+        return Ok(play::finish(end));
     }
     let steps = transcript::steps(script.cli, task_id, wrote);
     for line in transcript::render(cli, &session, &steps) {

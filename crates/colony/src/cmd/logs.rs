@@ -201,8 +201,9 @@ fn render_record(record: &LogRecord) -> String {
     let line = |label: &str, text: &str| format!("{at} {label:<LABEL$} {text}\n");
     match &record.entry {
         Entry::Raw { stream: Stream::Stdout, text } => line("stdout", text),
-        Entry::Raw { stream: Stream::Stderr, text } => line("stderr", text),
-        Entry::Text { text } => {
+        Entry::Raw { stream: Stream::Stderr, text } | Entry::StderrError { message: text, .. } => line("stderr", text),
+        Entry::Unknown { event } => line("agent", &format!("skipped events of unknown type `{event}`")),
+        Entry::Text { text } | Entry::TextDelta { text } => {
             let indent = at.width() + 1 + LABEL + 1;
             let mut lines = wrap(text, WIDTH.saturating_sub(indent)).into_iter();
             let mut block = line("agent", &lines.next().unwrap_or_default());

@@ -6,6 +6,7 @@
 
 mod agents;
 mod background;
+mod conformance;
 mod crash;
 mod daemons;
 mod disk_full;
