@@ -247,7 +247,7 @@ fn answer_of(entries: &[Entry]) -> String {
     let joined = |pick: fn(&Entry) -> Option<&str>| entries.iter().filter_map(pick).collect::<Vec<_>>().join("\n");
     last.unwrap_or_else(|| {
         let text = joined(|e| match e {
-            Entry::Text { text } => Some(text),
+            Entry::Text { text } | Entry::TextDelta { text } => Some(text),
             _ => None,
         });
         if !text.trim().is_empty() {

@@ -43,10 +43,19 @@ impl Transcript {
             Entry::Cost { usd } => self.usage = self.usage.plus(Usage { cost_usd: Some(usd), ..Usage::default() }),
             Entry::Session { id } => self.session = Some(id),
             Entry::Version { version } => self.version = Some(version),
-            Entry::Finished { .. } | Entry::Error { .. } => {
+            Entry::Finished { .. } | Entry::Error { .. } | Entry::StderrError { .. } => {
                 self.marks.push_back((self.seen, entry));
                 if self.marks.len() > KEEP_MARKS {
                     self.marks.pop_front();
+                }
+            }
+            // The pieces of one streamed message become one text.
+            Entry::TextDelta { text } if matches!(self.recent.back(), Some((last, Entry::TextDelta { .. })) if *last + 1 == self.seen) =>
+            {
+                self.recent_bytes += text.len();
+                if let Some((last, Entry::TextDelta { text: joined })) = self.recent.back_mut() {
+                    joined.push_str(&text);
+                    *last = self.seen;
                 }
             }
             entry => {
@@ -121,5 +130,24 @@ mod tests {
         assert!(text.starts_with("line 199999 "));
         assert_eq!(t.usage(), Usage { input: 200, output: 400, cached: 0, cost_usd: Some(0.5) });
         assert_eq!(t.session().as_deref(), Some("s1"));
+    }
+
+    #[test]
+    fn the_pieces_of_a_streamed_message_are_one_text() {
+        let mut t = Transcript::default();
+        for piece in ["{\"verdict\":", " \"approved\"", "}"] {
+            t.push(Entry::TextDelta { text: piece.into() });
+        }
+        t.push(Entry::ToolUse { name: "read".into(), input_summary: "a".into() });
+        t.push(Entry::TextDelta { text: "after".into() });
+        let texts: Vec<String> = t
+            .entries()
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::TextDelta { text } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, [r#"{"verdict": "approved"}"#, "after"]);
     }
 }

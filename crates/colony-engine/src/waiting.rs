@@ -15,18 +15,20 @@ pub struct AgentWaiting {
     pub since: Millis,
     /// When a rate limit lifts; `None`: when a person has acted.
     pub ends_at: Option<Millis>,
-    /// Ready tasks for the agent.
+    /// Tasks for the agent that wait: ready ones, and running ones (an
+    /// attempt that met the limit waits before its next round).
     pub tasks: usize,
 }
 
-/// Every agent's wait in the store, with its ready tasks counted: a task's
-/// own agent, else its plan's default, else `default_agent`.
+/// Every agent's wait in the store, with its ready and running tasks
+/// counted: a task's own agent, else its plan's default, else
+/// `default_agent`.
 pub async fn agents_waiting<S: Store>(store: &S, default_agent: Option<&str>) -> Result<Vec<AgentWaiting>, StoreError> {
     let waits: Vec<AgentWait> = store.agent_waits().await?;
     if waits.is_empty() {
         return Ok(Vec::new());
     }
-    let ready = store.tasks(&TaskFilter { statuses: vec![TaskStatus::Ready], plan: None }).await?;
+    let ready = store.tasks(&TaskFilter { statuses: vec![TaskStatus::Ready, TaskStatus::Running], plan: None }).await?;
     let mut plans: BTreeMap<PlanName, (Option<String>, Vec<TaskSpec>)> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for rec in &ready {

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use colony_agents::CliVersion;
 use colony_agents::adapters::CliKind;
 use colony_core::config::{AgentKind, CLI_KINDS, Config};
 use colony_git::GitVersion;
@@ -34,6 +35,9 @@ struct AgentCheck {
     /// Where it was found.
     path: Option<PathBuf>,
     version: Option<String>,
+    /// The version colony's adapter is tested against, when the one found
+    /// is older: its output may not read as colony expects.
+    older_than_tested: Option<String>,
     /// What to do when it is missing, or how it logs in when it is there.
     hint: Option<String>,
 }
@@ -140,6 +144,14 @@ fn write(out: &mut impl Write, r: &Report) -> Result<()> {
             (Some(path), version) => {
                 let version = version.as_deref().map(|v| format!("  {v}")).unwrap_or_default();
                 writeln!(out, "  {:<width$}  ok       {}{version}{mark}", a.name, path.display())?;
+                if let Some(tested) = &a.older_than_tested {
+                    writeln!(
+                        out,
+                        "  {:<width$}  warning  older than {tested}, the version colony reads the output of; \
+                         update it, or failures it reports may go unrecognized",
+                        ""
+                    )?;
+                }
             }
             (None, _) => {
                 let hint = match (a.kind.as_str(), a.hint.as_deref()) {
@@ -204,12 +216,21 @@ fn check_agents(config: &Config, root: Option<&Path>) -> Vec<AgentCheck> {
                     let path = find_program(&program, root);
                     let version = path.as_deref().and_then(|p| version_of(p, kind.version_args()));
                     let hint = Some(if path.is_some() { kind.login_hint() } else { kind.install_hint() }.to_owned());
-                    AgentCheck { name, kind: kind.name().to_owned(), program, path, version, hint }
+                    let older_than_tested = older_than_tested(kind, version.as_deref());
+                    AgentCheck { name, kind: kind.name().to_owned(), program, path, version, older_than_tested, hint }
                 }
                 AgentKind::Command { command } => {
                     let program = command[0].clone();
                     let path = find_program(&program, root);
-                    AgentCheck { name, kind: "command".into(), program, path, version: None, hint: None }
+                    AgentCheck {
+                        name,
+                        kind: "command".into(),
+                        program,
+                        path,
+                        version: None,
+                        older_than_tested: None,
+                        hint: None,
+                    }
                 }
                 AgentKind::Fake => {
                     let path = settings::fake_agent_exe().ok();
@@ -220,12 +241,20 @@ fn check_agents(config: &Config, root: Option<&Path>) -> Vec<AgentCheck> {
                         program: "colony-fake-agent".into(),
                         path,
                         version: None,
+                        older_than_tested: None,
                         hint,
                     }
                 }
             })
         })
         .collect()
+}
+
+/// The tested version of `kind`'s adapter, when `version` (what the CLI
+/// printed) is older than it.
+fn older_than_tested(kind: CliKind, version: Option<&str>) -> Option<String> {
+    let (found, tested) = (CliVersion::parse(version?)?, kind.tested_version()?);
+    (found < tested).then(|| tested.to_string())
 }
 
 /// `program` as a path (relative ones with a `/` from the repository root)

@@ -228,6 +228,26 @@ fn doctor_finds_the_clis_on_path_and_fails_for_a_missing_default() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("the default agent `claude` cannot run"));
 }
 
+/// A CLI older than the one its adapter is tested against is pointed out.
+#[test]
+fn doctor_warns_about_a_cli_older_than_its_adapter_is_tested_against() {
+    let fakes = Fakes::new(&config("claude"));
+    std::fs::remove_file(fakes.bin.join("claude")).unwrap();
+    let old = fakes.bin.join("claude");
+    std::fs::write(&old, "#!/bin/sh\necho '2.0.14 (Claude Code)'\n").unwrap();
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = fakes.run(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let warning = text.lines().find(|l| l.contains("warning")).unwrap_or_else(|| panic!("{text}"));
+    assert!(warning.contains("older than 2.1."), "{text}");
+    let report: Value = serde_json::from_slice(&fakes.run(&["doctor", "--json"]).stdout).unwrap();
+    let agents = report["agents"].as_array().unwrap();
+    let claude = agents.iter().find(|a| a["name"] == "claude").unwrap();
+    assert!(claude["older_than_tested"].as_str().unwrap().starts_with("2.1."), "{claude}");
+    let codex = agents.iter().find(|a| a["name"] == "codex").unwrap();
+    assert!(codex["older_than_tested"].is_null(), "the fake's 9.9.9 is newer: {codex}");
+}
+
 /// `binary` points an agent at a program of another name.
 #[test]
 fn a_binary_override_is_used_instead_of_path() {

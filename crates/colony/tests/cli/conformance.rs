@@ -33,9 +33,13 @@ struct Stage {
 
 impl Stage {
     fn new(agent: &str) -> Stage {
-        let config =
-            format!("[run]\nagent = \"{agent}\"\nbackoff_base = \"1s\"\nbackoff_cap = \"1s\"\nmax_attempts = 1\n");
-        let repo = TestRepo::for_runs(&config);
+        Stage::with_config(&format!(
+            "[run]\nagent = \"{agent}\"\nbackoff_base = \"1s\"\nbackoff_cap = \"1s\"\nmax_attempts = 1\n"
+        ))
+    }
+
+    fn with_config(config: &str) -> Stage {
+        let repo = TestRepo::for_runs(config);
         let bin = repo.base().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         for (_, program) in PROGRAMS {
@@ -231,4 +235,67 @@ fn a_codex_clock_reset_is_read_in_the_local_zone() {
     assert!(logs.contains("(until 19:54:00)"), "{logs}");
     // The run waits hours for that reset: dropping it kills it.
     drop(running);
+}
+
+/// Claude rate limited for hours, one worker: the worker goes to the task
+/// for another agent, `colony status` says who waits until when, and
+/// Ctrl-C ends the wait at once, the try not counted.
+#[test]
+fn a_rate_limited_agent_gives_its_worker_away_is_shown_waiting_and_stops_at_once() {
+    let stage = Stage::with_config("[run]\nagent = \"claude\"\nworkers = 1\nshutdown_grace = \"1h\"\n");
+    let limit = stage.transcript(
+        "limit.jsonl",
+        &[
+            r#"{"type":"system","subtype":"init","session_id":"5e55-10n","model":"claude-sonnet-4-5"}"#,
+            r#"{"type":"result","subtype":"success","is_error":true,"result":"Rate limit reached. Try again in 3 hours.","session_id":"5e55-10n","api_error_status":429}"#,
+        ],
+    );
+    let plan = format!(
+        "name: p\ntasks:\n  - id: t1\n    title: Orders\n    prompt: Give orders an id\n    fake: {{play: [\"{}\"]}}\n  - id: t2\n    title: Users\n    prompt: Add users\n    agent: fake\n",
+        limit.display()
+    );
+    let plan = stage.repo.write_plan("p.yaml", &plan);
+    let mut run = Background::spawn(stage.command(&["run", &plan]));
+    run.wait_for("the `claude` agent is rate limited");
+    run.wait_for("t2");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while stage.repo.json(&["show", "t2"])["status"] != "done" {
+        assert!(Instant::now() < deadline, "t2 never ran while t1 waited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = String::from_utf8(stage.command(&["status"]).output().unwrap().stdout).unwrap();
+    let line = status.lines().find(|l| l.starts_with("waiting:")).unwrap_or_else(|| panic!("{status}"));
+    assert!(line.contains("claude: rate limited until") && line.contains("1 task waiting"), "{line}");
+    assert!(line.contains("Try again in 3 hours"), "{line}");
+    let json = stage.repo.json(&["status"]);
+    let waiting = &json["waiting"][0];
+    assert_eq!((waiting["agent"].as_str(), waiting["tasks"].as_u64()), (Some("claude"), Some(1)), "{json}");
+    let hours = (waiting["ends_at"].as_i64().unwrap() - waiting["since"].as_i64().unwrap()) as f64 / 3.6e6;
+    assert!((2.9..=3.1).contains(&hours), "the wait the agent gave: {json}");
+    run.interrupt();
+    let (code, out, err) = run.finish();
+    assert!(code.is_some(), "{out}{err}");
+    let t1 = stage.repo.json(&["show", "t1"]);
+    assert_eq!((t1["status"].as_str(), t1["tries"].as_u64()), (Some("ready"), Some(0)), "{t1}");
+}
+
+/// A spend cap, from Claude (429 with the words) or OpenCode (402): the
+/// agent gets no more work, the task keeps its tries, and the run says
+/// what to do; the version the init event gave is kept.
+#[test]
+fn a_spend_cap_stops_the_agent_and_keeps_the_tries() {
+    for (cli, case) in [("claude", "spend_cap"), ("opencode", "spend_cap")] {
+        let stage = Stage::new(cli);
+        let out = stage.run(&[&recorded(cli, case)]);
+        let task = stage.task();
+        assert_eq!((task["status"].as_str(), task["tries"].as_u64()), (Some("ready"), Some(0)), "{cli}: {task}");
+        let said = said(&out);
+        assert!(said.contains("reached a spend cap or ran out of credit"), "{cli}: {said}");
+        assert!(said.contains("raise the cap or add credit"), "{cli}: {said}");
+        let waiting = &stage.repo.json(&["status"])["waiting"][0];
+        assert_eq!((waiting["agent"].as_str(), waiting["ends_at"].as_i64()), (Some(cli), None), "{cli}");
+        if cli == "claude" {
+            assert_eq!(task["attempts"][0]["agent_version"], "2.1.90", "{task}");
+        }
+    }
 }
