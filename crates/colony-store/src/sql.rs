@@ -59,9 +59,17 @@ macro_rules! sql_tx {
         /// transaction itself on a full disk, and a connection whose
         /// bookkeeping still counts it open would refuse every later
         /// `BEGIN` ("non-zero transaction depth").
+        ///
+        /// A transaction dropped while its commit or rollback was under way
+        /// (its future cancelled: an aborted heartbeat, a stop) is in
+        /// doubt: the database may have ended it while the connection
+        /// still counts it open. Its connection is closed, never given
+        /// back to the pool, where the next `BEGIN` would become a
+        /// `SAVEPOINT` outside any transaction.
         pub struct $tx {
             conn: sqlx::pool::PoolConnection<$db>,
-            open: bool,
+            /// A commit or rollback has begun.
+            ending: bool,
             _lock: Option<$crate::sqlite::WriteLock>,
         }
 
@@ -77,7 +85,7 @@ macro_rules! sql_tx {
                 let mut conn = pool.acquire().await?;
                 let statement = statement.map(SqlSafeStr::into_sql_str);
                 <$db as sqlx::Database>::TransactionManager::begin(&mut conn, statement).await?;
-                Ok($tx { conn, open: true, _lock: lock })
+                Ok($tx { conn, ending: false, _lock: lock })
             }
 
             /// After a commit or rollback that failed: ends whatever is left
@@ -95,8 +103,14 @@ macro_rules! sql_tx {
         impl Drop for $tx {
             fn drop(&mut self) {
                 use sqlx_core::transaction::TransactionManager;
-                if self.open {
-                    <$db as sqlx::Database>::TransactionManager::start_rollback(&mut self.conn);
+                type Manager = <$db as sqlx::Database>::TransactionManager;
+                if Manager::get_transaction_depth(&self.conn) == 0 {
+                    return;
+                }
+                if self.ending {
+                    self.conn.close_on_drop();
+                } else {
+                    Manager::start_rollback(&mut self.conn);
                 }
             }
         }
@@ -945,7 +959,7 @@ macro_rules! sql_tx {
 
             async fn commit(mut self) -> $crate::tx::Result<()> {
                 use sqlx_core::transaction::TransactionManager;
-                self.open = false;
+                self.ending = true;
                 let committed = <$db as sqlx::Database>::TransactionManager::commit(&mut self.conn).await;
                 if committed.is_err() {
                     self.settle().await;
@@ -955,7 +969,7 @@ macro_rules! sql_tx {
 
             async fn rollback(mut self) -> $crate::tx::Result<()> {
                 use sqlx_core::transaction::TransactionManager;
-                self.open = false;
+                self.ending = true;
                 let rolled_back = <$db as sqlx::Database>::TransactionManager::rollback(&mut self.conn).await;
                 if rolled_back.is_err() {
                     self.settle().await;

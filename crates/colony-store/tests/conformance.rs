@@ -8,7 +8,8 @@ use std::time::Duration;
 use colony_core::review::{Issue, ReviewAnswer, Verdict};
 use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_store::{
-    AddOptions, AttemptStats, Decision, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter, TaskQuery,
+    AddOptions, AgentWait, AttemptStats, Decision, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter,
+    TaskQuery,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -680,6 +681,79 @@ async fn reviews_are_kept_round_by_round<S: Store>(f: Fixture<S>) {
     assert_replays(s).await;
 }
 
+async fn agent_waits_are_kept_and_claims_pass_over_their_tasks<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &[]), ("c", &[])]);
+    p.tasks[0].agent = Some("claude".into());
+    p.tasks[1].agent = Some("codex".into());
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let not_claude = |_: &PlanName, spec: &TaskSpec| spec.agent.as_deref() != Some("claude");
+    let first = s.claim_where("w", LEASE, &not_claude).await.unwrap().unwrap();
+    assert_eq!(first.task.as_str(), "b", "a is passed over though it comes first");
+    let wait = AgentWait { agent: "claude".into(), reason: "limit".into(), since: T0, ends_at: Some(T0 + 60_000) };
+    s.agent_waiting(&first.task, first.attempt, &wait).await.unwrap();
+    let shorter = AgentWait { ends_at: Some(T0 + 1_000), reason: "again".into(), ..wait.clone() };
+    s.agent_waiting(&first.task, first.attempt, &shorter).await.unwrap();
+    assert_eq!(s.agent_waits().await.unwrap()[0].ends_at, Some(T0 + 60_000), "the later end is kept");
+    let events = s.task("b").await.unwrap().unwrap().events;
+    assert!(
+        events.iter().any(
+            |e| matches!(&e.kind, EventKind::AgentWaiting { agent, wait_ms: Some(60_000), .. } if agent == "claude")
+        )
+    );
+    f.clock.advance(61_000);
+    assert!(s.agent_waits().await.unwrap().is_empty(), "a rate limit's wait ends by itself");
+
+    let person = AgentWait { agent: "codex".into(), reason: "log in".into(), since: T0, ends_at: None };
+    s.agent_waiting(&first.task, first.attempt, &person).await.unwrap();
+    s.agent_waiting(&first.task, first.attempt, &AgentWait { ends_at: Some(T0 + 90_000_000), ..person.clone() })
+        .await
+        .unwrap();
+    assert_eq!(s.agent_waits().await.unwrap()[0].ends_at, None, "a rate limit does not lift a wait for a person");
+    s.agent_through("codex").await.unwrap();
+    assert_eq!(s.agent_waits().await.unwrap().len(), 1, "a round that went through ends only a timed wait");
+    s.clear_person_waits().await.unwrap();
+    assert!(s.agent_waits().await.unwrap().is_empty());
+
+    s.record_agent_version(&first.task, first.attempt, "2.1.90").await.unwrap();
+    s.record_usage(&first.task, first.attempt, Usage { cost_usd: Some(0.5), ..Usage::default() }).await.unwrap();
+    assert_eq!(s.task("b").await.unwrap().unwrap().attempts[0].agent_version.as_deref(), Some("2.1.90"));
+    assert_eq!(s.plan_spend("p").await.unwrap().cost_usd, Some(0.5));
+    assert_eq!(s.plan_spend("q").await.unwrap().cost_usd, None);
+    assert_replays(s).await;
+}
+
+/// Store calls cancelled at every moment (an aborted heartbeat, a stop):
+/// none leaves a connection that the pool hands out in doubt.
+async fn writes_cancelled_midway_leave_no_connection_in_doubt<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    // Each call is dropped a little later than the one before: at its
+    // begin, its statements, its commit, or not at all. (Timers tick in
+    // milliseconds, too coarse: the cancel yields until its moment.)
+    for step in 0..400u32 {
+        let cancel = async {
+            let at = std::time::Instant::now() + Duration::from_micros(u64::from(step) * 25);
+            while std::time::Instant::now() < at {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = s.heartbeat(&a.task, a.attempt, LEASE) => {}
+            () = cancel => {}
+        }
+    }
+    for _ in 0..20 {
+        s.heartbeat(&a.task, a.attempt, LEASE).await.unwrap();
+    }
+    let b = s.claim("w", LEASE).await.unwrap().unwrap();
+    s.complete(&b.task, b.attempt).await.unwrap();
+    s.complete(&a.task, a.attempt).await.unwrap();
+    assert_replays(s).await;
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -730,6 +804,8 @@ conformance!(
     running_attempts_show_phase_worker_and_start,
     attempt_stats_count_merged_attempts_and_their_time,
     a_merge_is_fenced_by_the_lock_and_the_lease_and_its_commit_kept,
+    agent_waits_are_kept_and_claims_pass_over_their_tasks,
+    writes_cancelled_midway_leave_no_connection_in_doubt,
 );
 
 /// PostgreSQL wakes listeners in other connections when tasks become
