@@ -288,9 +288,10 @@ impl EventKind {
                  tasks for other agents go on",
                 crate::time::human_millis(*ms)
             ),
-            EventKind::AgentWaiting { attempt, agent, reason, wait_ms: None } => format!(
-                "attempt {attempt}: the `{agent}` agent needs you ({reason}); its tasks wait, tasks for other agents go on"
-            ),
+            // The reason names the agent and says what to do.
+            EventKind::AgentWaiting { attempt, reason, wait_ms: None, .. } => {
+                format!("attempt {attempt}: {reason}; its tasks wait, tasks for other agents go on")
+            }
             EventKind::Completed { attempt } => format!("attempt {attempt} done"),
             EventKind::AttemptFailed { attempt, reason, retry_at } => {
                 let then = if retry_at.is_some() { "will retry" } else { "no attempts left" };

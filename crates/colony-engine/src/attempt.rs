@@ -58,8 +58,7 @@ pub(crate) enum Ending {
     /// spend cap: no attempt can succeed until the user acts, so the task
     /// goes back unharmed, and the agent takes no more work in this run.
     AgentLocked {
-        agent: String,
-        /// What the person must do, and what the agent said.
+        /// The agent, what the person must do, and what the agent said.
         why: String,
     },
     /// The disk holding the worktree is full: not the agent's failure,
@@ -541,7 +540,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     let why = needs_person(&agent.name, *class, &one_line(reason));
                     inner.pacing.lock(&agent.name, why.clone());
                     inner.agent_waits(&self.claim.task, self.claim.attempt, &agent.name, &why, None).await?;
-                    Spoken::Ends(Ending::AgentLocked { agent: agent.name.clone(), why })
+                    Spoken::Ends(Ending::AgentLocked { why })
                 }
                 RoundEnd::Failed { .. } => Spoken::Finished(outcome),
                 RoundEnd::Cancelled => Spoken::Ends(self.interrupted()),
@@ -566,7 +565,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         match self.inner.pacing.wait_for(&agent.name, stop).await {
             Go::Ahead => {}
             Go::Stopped => return Some(self.interrupted_or_stopped()),
-            Go::Locked(why) => return Some(Ending::AgentLocked { agent: agent.name.clone(), why }),
+            Go::Locked(why) => return Some(Ending::AgentLocked { why }),
         }
         if self.holds_slot() {
             return None;

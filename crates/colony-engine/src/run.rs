@@ -529,9 +529,8 @@ impl<S: Store + 'static> Inner<S> {
             Err(e) if crate::room::out_of_room(&e) => {
                 self.out_of_room(&task, attempt, &error_chain(&e), &mut log).await
             }
-            Ok(Ending::AgentLocked { agent, why }) => {
-                self.store.release(&task, attempt, &format!("the `{agent}` agent needs you: {why}")).await
-            }
+            // `why` names the agent.
+            Ok(Ending::AgentLocked { why }) => self.store.release(&task, attempt, &why).await,
             // The store could not be reached even after waiting (the run is
             // stopping now): the task is no worse for it.
             Err(EngineError::Store(e)) if e.is_connection() => {

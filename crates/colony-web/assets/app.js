@@ -55,7 +55,7 @@ function eventText(e) {
     case 'lease_expired': return `attempt ${e.attempt} lease expired`;
     case 'released': return `attempt ${e.attempt} released: ${e.reason}`;
     case 'agent_waiting': return e.wait_ms == null
-      ? `attempt ${e.attempt}: the ${e.agent} agent needs you (${e.reason})`
+      ? `attempt ${e.attempt}: ${e.reason}`
       : `attempt ${e.attempt}: the ${e.agent} agent is rate limited for ${duration(e.wait_ms)}; its tasks wait, others go on`;
     case 'checkout_changed': return `attempt ${e.attempt}: your checkout changed while its agent ran (${e.changes.join('; ')})`;
     case 'blocked': return `blocked by ${e.by}`;
