@@ -6,7 +6,7 @@
 //! usage, resumed sessions, the merge.
 
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -24,13 +24,13 @@ const CLIS: &[(&str, &str)] = &[
 ];
 
 /// A repository whose `PATH` starts with fake agent CLIs.
-struct Fakes {
-    repo: TestRepo,
-    bin: PathBuf,
+pub(crate) struct Fakes {
+    pub repo: TestRepo,
+    pub bin: PathBuf,
 }
 
 impl Fakes {
-    fn new(config: &str) -> Fakes {
+    pub(crate) fn new(config: &str) -> Fakes {
         let repo = TestRepo::for_runs(config);
         let bin = repo.base().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
@@ -44,9 +44,17 @@ impl Fakes {
         self.repo.base().join("calls.jsonl")
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    /// `colony ARGS` in the repository, the fakes first on `PATH`, their
+    /// calls logged.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default());
-        self.repo.command(args).env("PATH", path).env("COLONY_FAKE_CLI_LOG", self.calls_log()).output().unwrap()
+        let mut command = self.repo.command(args);
+        command.env("PATH", path).env("COLONY_FAKE_CLI_LOG", self.calls_log());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     /// Every invocation the fakes logged, in order.

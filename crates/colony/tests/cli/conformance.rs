@@ -12,23 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::agents::Fakes;
 use crate::background::Background;
 use crate::repo::TestRepo;
 
-/// The programs faked, by the name colony.toml gives their agent.
-const PROGRAMS: &[(&str, &str)] = &[
-    ("claude", "claude"),
-    ("codex", "codex"),
-    ("gemini", "gemini"),
-    ("opencode", "opencode"),
-    ("cursor", "cursor-agent"),
-    ("amp", "amp"),
-];
-
 /// A repository whose `PATH` starts with the fake CLIs, running `agent`.
 struct Stage {
-    repo: TestRepo,
-    bin: PathBuf,
+    fakes: Fakes,
 }
 
 impl Stage {
@@ -39,27 +29,22 @@ impl Stage {
     }
 
     fn with_config(config: &str) -> Stage {
-        let repo = TestRepo::for_runs(config);
-        let bin = repo.base().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for (_, program) in PROGRAMS {
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_colony-fake-cli"), bin.join(program)).unwrap();
-        }
-        Stage { repo, bin }
+        Stage { fakes: Fakes::new(config) }
+    }
+
+    fn repo(&self) -> &TestRepo {
+        &self.fakes.repo
     }
 
     /// Writes a transcript of this test's own beside the repository.
     fn transcript(&self, name: &str, lines: &[&str]) -> PathBuf {
-        let path = self.repo.base().join(name);
+        let path = self.repo().base().join(name);
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         path
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default());
-        let mut command = self.repo.command(args);
-        command.env("PATH", path);
-        command
+        self.fakes.command(args)
     }
 
     /// A one-task plan whose agent plays `files` in turn, and its path.
@@ -69,7 +54,7 @@ impl Stage {
             "name: p\ntasks:\n  - id: t1\n    title: Orders\n    prompt: Give orders an id\n    fake: {{play: [{}], write: {{orders.txt: \"id\\n\"}}}}\n",
             files.join(", ")
         );
-        self.repo.write_plan("p.yaml", &plan)
+        self.repo().write_plan("p.yaml", &plan)
     }
 
     fn run(&self, files: &[&Path]) -> Output {
@@ -78,7 +63,7 @@ impl Stage {
     }
 
     fn task(&self) -> Value {
-        self.repo.json(&["show", "t1"])
+        self.repo().json(&["show", "t1"])
     }
 
     fn logs(&self) -> String {
@@ -254,12 +239,12 @@ fn a_rate_limited_agent_gives_its_worker_away_is_shown_waiting_and_stops_at_once
         "name: p\ntasks:\n  - id: t1\n    title: Orders\n    prompt: Give orders an id\n    fake: {{play: [\"{}\"]}}\n  - id: t2\n    title: Users\n    prompt: Add users\n    agent: fake\n",
         limit.display()
     );
-    let plan = stage.repo.write_plan("p.yaml", &plan);
+    let plan = stage.repo().write_plan("p.yaml", &plan);
     let mut run = Background::spawn(stage.command(&["run", &plan]));
     run.wait_for("the `claude` agent is rate limited");
     run.wait_for("t2");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while stage.repo.json(&["show", "t2"])["status"] != "done" {
+    while stage.repo().json(&["show", "t2"])["status"] != "done" {
         assert!(Instant::now() < deadline, "t2 never ran while t1 waited");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -267,7 +252,7 @@ fn a_rate_limited_agent_gives_its_worker_away_is_shown_waiting_and_stops_at_once
     let line = status.lines().find(|l| l.starts_with("waiting:")).unwrap_or_else(|| panic!("{status}"));
     assert!(line.contains("claude: rate limited until") && line.contains("1 task waiting"), "{line}");
     assert!(line.contains("Try again in 3 hours"), "{line}");
-    let json = stage.repo.json(&["status"]);
+    let json = stage.repo().json(&["status"]);
     let waiting = &json["waiting"][0];
     assert_eq!((waiting["agent"].as_str(), waiting["tasks"].as_u64()), (Some("claude"), Some(1)), "{json}");
     let hours = (waiting["ends_at"].as_i64().unwrap() - waiting["since"].as_i64().unwrap()) as f64 / 3.6e6;
@@ -275,7 +260,7 @@ fn a_rate_limited_agent_gives_its_worker_away_is_shown_waiting_and_stops_at_once
     run.interrupt();
     let (code, out, err) = run.finish();
     assert!(code.is_some(), "{out}{err}");
-    let t1 = stage.repo.json(&["show", "t1"]);
+    let t1 = stage.repo().json(&["show", "t1"]);
     assert_eq!((t1["status"].as_str(), t1["tries"].as_u64()), (Some("ready"), Some(0)), "{t1}");
 }
 
@@ -292,7 +277,7 @@ fn a_spend_cap_stops_the_agent_and_keeps_the_tries() {
         let said = said(&out);
         assert!(said.contains("reached a spend cap or ran out of credit"), "{cli}: {said}");
         assert!(said.contains("raise the cap or add credit"), "{cli}: {said}");
-        let waiting = &stage.repo.json(&["status"])["waiting"][0];
+        let waiting = &stage.repo().json(&["status"])["waiting"][0];
         assert_eq!((waiting["agent"].as_str(), waiting["ends_at"].as_i64()), (Some(cli), None), "{cli}");
         if cli == "claude" {
             assert_eq!(task["attempts"][0]["agent_version"], "2.1.90", "{task}");
