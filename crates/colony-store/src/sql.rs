@@ -88,6 +88,19 @@ macro_rules! sql_tx {
                 Ok($tx { conn, ending: false, _lock: lock })
             }
 
+            /// Commits or rolls back; on a failure, [`settle`s](Self::settle).
+            async fn end(mut self, commit: bool) -> $crate::tx::Result<()> {
+                use sqlx_core::transaction::TransactionManager;
+                type Manager = <$db as sqlx::Database>::TransactionManager;
+                self.ending = true;
+                let ended =
+                    if commit { Manager::commit(&mut self.conn).await } else { Manager::rollback(&mut self.conn).await };
+                if ended.is_err() {
+                    self.settle().await;
+                }
+                Ok(ended?)
+            }
+
             /// After a commit or rollback that failed: ends whatever is left
             /// of the transaction, or, when that fails too, closes the
             /// connection rather than give it back to the pool in doubt.
@@ -957,24 +970,12 @@ macro_rules! sql_tx {
                 Ok($crate::types::AttemptStats { done: row.try_get::<i64, _>("n")? as u64, done_ms: row.try_get("ms")? })
             }
 
-            async fn commit(mut self) -> $crate::tx::Result<()> {
-                use sqlx_core::transaction::TransactionManager;
-                self.ending = true;
-                let committed = <$db as sqlx::Database>::TransactionManager::commit(&mut self.conn).await;
-                if committed.is_err() {
-                    self.settle().await;
-                }
-                Ok(committed?)
+            async fn commit(self) -> $crate::tx::Result<()> {
+                self.end(true).await
             }
 
-            async fn rollback(mut self) -> $crate::tx::Result<()> {
-                use sqlx_core::transaction::TransactionManager;
-                self.ending = true;
-                let rolled_back = <$db as sqlx::Database>::TransactionManager::rollback(&mut self.conn).await;
-                if rolled_back.is_err() {
-                    self.settle().await;
-                }
-                Ok(rolled_back?)
+            async fn rollback(self) -> $crate::tx::Result<()> {
+                self.end(false).await
             }
         }
     };
