@@ -125,6 +125,18 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
     }
 
+    /// The gates again on the merge being made; `Some` ends the attempt:
+    /// a failure says it happened `when`.
+    async fn gate_merge(&self, when: &str, log: &mut LogWriter) -> Result<Option<Ending>, EngineError> {
+        Ok(match self.run_gates(log).await? {
+            GateEnd::Passed => None,
+            GateEnd::Cancelled => Some(self.interrupted()),
+            GateEnd::Failed { command, tail } => {
+                Some(Ending::Failed(format!("gate `{command}` failed {when}:\n{tail}")))
+            }
+        })
+    }
+
     /// Waits for this process's merge turn, or, on the platform with a
     /// `ticket`, for a train to carry this merge.
     async fn merge_turn(&self, ticket: &mut Option<Ticket>) -> Turn<'_> {
@@ -227,14 +239,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
                                 log,
                                 format!("colony: brought {integration} in; gates again on the merged result"),
                             );
-                            match self.run_gates(log).await? {
-                                GateEnd::Passed => {}
-                                GateEnd::Cancelled => return Ok(self.interrupted()),
-                                GateEnd::Failed { command, tail } => {
-                                    return Ok(Ending::Failed(format!(
-                                        "gate `{command}` failed on the merge with {integration}:\n{tail}"
-                                    )));
-                                }
+                            if let Some(ending) =
+                                self.gate_merge(&format!("on the merge with {integration}"), log).await?
+                            {
+                                return Ok(ending);
                             }
                         }
                         BringIn::Conflict(conflict) => {
@@ -288,14 +296,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
                             self.commit()?;
                             // Around again: gates run on the resolved merge, and
                             // the tip may have moved meanwhile.
-                            match self.run_gates(log).await? {
-                                GateEnd::Passed => {}
-                                GateEnd::Cancelled => return Ok(self.interrupted()),
-                                GateEnd::Failed { command, tail } => {
-                                    return Ok(Ending::Failed(format!(
-                                        "gate `{command}` failed after resolving the conflict:\n{tail}"
-                                    )));
-                                }
+                            if let Some(ending) = self.gate_merge("after resolving the conflict", log).await? {
+                                return Ok(ending);
                             }
                             continue;
                         }
