@@ -17,6 +17,7 @@ pub mod cut;
 mod error;
 pub mod harness;
 pub mod log;
+mod probe;
 pub mod supervise;
 
 pub use adapters::{CliHarness, CliKind, CliOptions, CliVersion};
@@ -26,6 +27,7 @@ pub use harness::{
     write_task_file,
 };
 pub use log::{LogReader, LogRecord, LogWriter, millis};
+pub use probe::ask_version;
 pub use supervise::{
     ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, MAX_LINE, OutputLine, Pgid, RunObserver, RunOutcome, StdinSource,
     StopReason, Stream, TAG_VAR, adopt_orphans, boot_id, end_adopted, end_strays_of, group_alive, kill_group, run,

@@ -6,14 +6,15 @@
 //! Whether a CLI is logged in cannot be seen without spending a request;
 //! a run that meets one that is not stops claiming work and says so.
 
-use std::io::{Read, Write};
+use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
-use colony_agents::CliVersion;
 use colony_agents::adapters::CliKind;
+use colony_agents::{CliVersion, ask_version};
 use colony_core::config::{AgentKind, CLI_KINDS, Config};
 use colony_git::GitVersion;
 use colony_store::Store;
@@ -75,7 +76,7 @@ pub async fn run(global: &Global, args: DoctorArgs, out: &mut impl Write) -> Res
         None => Config::default(),
     };
     let root = ctx.as_ref().map(|c| c.root.clone());
-    let agents = check_agents(&config, root.as_deref());
+    let agents = check_agents(&config, root.as_deref()).await;
     let default_agent = args.agent.clone().or_else(|| config.run.agent.clone());
     if let Some(name) = &default_agent {
         match agents.iter().find(|a| &a.name == name) {
@@ -202,52 +203,59 @@ fn write(out: &mut impl Write, r: &Report) -> Result<()> {
 
 /// Every agent CLI colony knows, as configured or with its defaults, then
 /// the other configured agents.
-fn check_agents(config: &Config, root: Option<&Path>) -> Vec<AgentCheck> {
+async fn check_agents(config: &Config, root: Option<&Path>) -> Vec<AgentCheck> {
     let mut names: Vec<String> = CLI_KINDS.iter().map(|k| (*k).to_owned()).collect();
     names.extend(config.agents.keys().filter(|k| !CLI_KINDS.contains(&k.as_str())).cloned());
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let agent = config.agent(&name)?;
-            Some(match agent.kind {
-                AgentKind::Cli(cli) => {
-                    let kind = CliKind::from_name(&cli.cli).expect("colony.toml only accepts known CLIs");
-                    let program = cli.binary.clone().unwrap_or_else(|| kind.binary().to_owned());
-                    let path = find_program(&program, root);
-                    let version = path.as_deref().and_then(|p| version_of(p, kind.version_args()));
-                    let hint = Some(if path.is_some() { kind.login_hint() } else { kind.install_hint() }.to_owned());
-                    let older_than_tested = older_than_tested(kind, version.as_deref());
-                    AgentCheck { name, kind: kind.name().to_owned(), program, path, version, older_than_tested, hint }
-                }
-                AgentKind::Command { command } => {
-                    let program = command[0].clone();
-                    let path = find_program(&program, root);
-                    AgentCheck {
-                        name,
-                        kind: "command".into(),
-                        program,
-                        path,
-                        version: None,
-                        older_than_tested: None,
-                        hint: None,
+    let mut checks = Vec::new();
+    for name in names {
+        let Some(agent) = config.agent(&name) else { continue };
+        checks.push(match agent.kind {
+            AgentKind::Cli(cli) => {
+                let kind = CliKind::from_name(&cli.cli).expect("colony.toml only accepts known CLIs");
+                let program = cli.binary.clone().unwrap_or_else(|| kind.binary().to_owned());
+                let path = find_program(&program, root);
+                let version = match &path {
+                    Some(path) => {
+                        let argv: Vec<OsString> = std::iter::once(path.clone().into_os_string())
+                            .chain(kind.version_args().iter().map(Into::into))
+                            .collect();
+                        ask_version(&argv, &std::env::temp_dir(), VERSION_TIMEOUT).await
                     }
+                    None => None,
+                };
+                let hint = Some(if path.is_some() { kind.login_hint() } else { kind.install_hint() }.to_owned());
+                let older_than_tested = older_than_tested(kind, version.as_deref());
+                AgentCheck { name, kind: kind.name().to_owned(), program, path, version, older_than_tested, hint }
+            }
+            AgentKind::Command { command } => {
+                let program = command[0].clone();
+                let path = find_program(&program, root);
+                AgentCheck {
+                    name,
+                    kind: "command".into(),
+                    program,
+                    path,
+                    version: None,
+                    older_than_tested: None,
+                    hint: None,
                 }
-                AgentKind::Fake => {
-                    let path = settings::fake_agent_exe().ok();
-                    let hint = Some("it is built with colony: `cargo build` puts it next to colony".to_owned());
-                    AgentCheck {
-                        name,
-                        kind: "fake".into(),
-                        program: "colony-fake-agent".into(),
-                        path,
-                        version: None,
-                        older_than_tested: None,
-                        hint,
-                    }
+            }
+            AgentKind::Fake => {
+                let path = settings::fake_agent_exe().ok();
+                let hint = Some("it is built with colony: `cargo build` puts it next to colony".to_owned());
+                AgentCheck {
+                    name,
+                    kind: "fake".into(),
+                    program: "colony-fake-agent".into(),
+                    path,
+                    version: None,
+                    older_than_tested: None,
+                    hint,
                 }
-            })
-        })
-        .collect()
+            }
+        });
+    }
+    checks
 }
 
 /// The tested version of `kind`'s adapter, when `version` (what the CLI
@@ -274,35 +282,6 @@ fn find_program(program: &str, root: Option<&Path>) -> Option<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The first line a program prints for its version, within the timeout.
-fn version_of(path: &Path, args: &[&str]) -> Option<String> {
-    let mut child = Command::new(path)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() < VERSION_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-    let mut text = String::new();
-    child.stdout.take()?.read_to_string(&mut text).ok()?;
-    if text.trim().is_empty() {
-        child.stderr.take()?.read_to_string(&mut text).ok()?;
-    }
-    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
 }
 
 /// `git version 2.47.3`, from the repository's git when there is one.
