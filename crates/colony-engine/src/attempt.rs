@@ -512,8 +512,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
             return Ok(match &outcome.end {
                 RoundEnd::Done => {
-                    inner.pacing.went_through(&agent.name);
-                    inner.store.agent_through(&agent.name).await?;
+                    if inner.pacing.went_through(&agent.name) {
+                        inner.store.agent_through(&agent.name).await?;
+                    }
                     Spoken::Finished(outcome)
                 }
                 RoundEnd::Failed { reason, class: ErrorClass::RateLimit | ErrorClass::Overloaded, reset_at }
@@ -601,10 +602,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
     }
 
-    /// Keeps the version the builder's CLI reported for this attempt: from
-    /// its own output, else from its `--version`, asked once a run.
+    /// Keeps the version the builder's CLI reported for this attempt, once:
+    /// from its own output, else from its `--version`, asked once a run.
     async fn record_version(&self, agent: &ChosenAgent, said: Option<String>) -> Result<(), EngineError> {
-        if said.is_none() && self.version_recorded.load(Ordering::SeqCst) {
+        if self.version_recorded.load(Ordering::SeqCst) {
             return Ok(());
         }
         let version = match said {
@@ -656,9 +657,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             Ok(()) | Err(StoreError::NotAllowed(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        if let Some(why) = crate::held::over_budget(&self.inner.store.spend().await?, settings.max_cost_usd) {
-            self.inner.pacing.halt(why);
-        }
+        self.inner.check_budget().await?;
         Ok(usage)
     }
 

@@ -8,19 +8,20 @@ use std::time::SystemTime;
 
 use colony_core::time::dollars;
 use colony_core::{PlanName, TaskSpec, TaskStatus, Usage};
-use colony_store::{AgentWait, Store, TaskFilter};
+use colony_store::{AgentWait, Store};
 
 use crate::error::EngineError;
 use crate::pacing::millis_of;
 use crate::run::Inner;
+use crate::waiting::{agent_of, tasks_in};
 
 /// What a claim passes over.
 #[derive(Debug, Default)]
 pub(crate) struct Held {
     /// Agents that cannot take work now.
     pub agents: BTreeSet<String>,
-    /// Plans whose budget is spent.
-    pub plans: BTreeSet<PlanName>,
+    /// Plans whose budget is spent, and what that says.
+    pub plans: BTreeMap<PlanName, String>,
     /// Each plan's default agent, for tasks that name none.
     pub plan_agents: BTreeMap<PlanName, Option<String>>,
     pub default_agent: Option<String>,
@@ -29,18 +30,14 @@ pub(crate) struct Held {
 impl Held {
     /// Whether a claim may take `spec` of `plan`.
     pub fn accepts(&self, plan: &PlanName, spec: &TaskSpec) -> bool {
-        if self.plans.contains(plan) {
+        if self.plans.contains_key(plan) {
             return false;
         }
         if self.agents.is_empty() {
             return true;
         }
-        let agent = spec
-            .agent
-            .as_ref()
-            .or_else(|| self.plan_agents.get(plan).and_then(Option::as_ref))
-            .or(self.default_agent.as_ref());
-        agent.is_none_or(|a| !self.agents.contains(a))
+        let plan_agent = self.plan_agents.get(plan).and_then(Option::as_ref);
+        agent_of(spec, plan_agent, self.default_agent.as_ref()).is_none_or(|a| !self.agents.contains(a))
     }
 }
 
@@ -71,12 +68,20 @@ pub(crate) fn plan_over_budget(plan: &PlanName, spent: &Usage, cap: Option<f64>)
 }
 
 impl<S: Store + 'static> Inner<S> {
+    /// Halts the run when the store's spend is over `max_cost_usd`.
+    pub(crate) async fn check_budget(&self) -> Result<(), EngineError> {
+        if self.settings.max_cost_usd.is_some()
+            && let Some(why) = over_budget(&self.store.spend().await?, self.settings.max_cost_usd)
+        {
+            self.pacing.halt(why);
+        }
+        Ok(())
+    }
+
     /// What the next claim passes over; halts the run when the store's
     /// spend is over the budget.
     pub(crate) async fn held(&self) -> Result<Held, EngineError> {
-        if let Some(why) = over_budget(&self.store.spend().await?, self.settings.max_cost_usd) {
-            self.pacing.halt(why);
-        }
+        self.check_budget().await?;
         let waits = self.store.agent_waits().await?;
         self.pacing.absorb(&waits);
         let mut held = Held {
@@ -84,21 +89,17 @@ impl<S: Store + 'static> Inner<S> {
             default_agent: self.settings.default_agent.clone(),
             ..Held::default()
         };
-        let budgeted = self.settings.max_plan_cost_usd.is_some();
-        if held.agents.is_empty() && !budgeted {
+        let cap = self.settings.max_plan_cost_usd;
+        if held.agents.is_empty() && cap.is_none() {
             return Ok(held);
         }
         for plan in self.store.plans().await? {
             let name = plan.name;
-            if budgeted
-                && let Some(why) = plan_over_budget(
-                    &name,
-                    &self.store.plan_spend(name.as_str()).await?,
-                    self.settings.max_plan_cost_usd,
-                )
+            if cap.is_some()
+                && let Some(why) = plan_over_budget(&name, &self.store.plan_spend(name.as_str()).await?, cap)
             {
-                self.say_once(why);
-                held.plans.insert(name.clone());
+                self.say_once(why.clone());
+                held.plans.insert(name.clone(), why);
             }
             if !held.agents.is_empty() {
                 let run = self.plan_info(&name).await?;
@@ -124,27 +125,12 @@ impl<S: Store + 'static> Inner<S> {
         if held.agents.is_empty() && held.plans.is_empty() {
             return Ok(false);
         }
-        let ready = self.store.tasks(&TaskFilter { statuses: vec![TaskStatus::Ready], plan: None }).await?;
-        let mut specs: BTreeMap<PlanName, Vec<TaskSpec>> = BTreeMap::new();
-        for rec in &ready {
-            let plan = &rec.task.plan;
-            if !specs.contains_key(plan) {
-                specs.insert(plan.clone(), self.store.export_plan(plan.as_str()).await?.tasks);
-            }
-            let spec = specs[plan].iter().find(|t| t.id == rec.task.id);
-            if spec.is_some_and(|spec| held.accepts(plan, spec)) {
-                return Ok(false);
-            }
+        let ready = tasks_in(&*self.store, vec![TaskStatus::Ready]).await?;
+        if ready.iter().any(|t| held.accepts(&t.plan, &t.spec)) {
+            return Ok(false);
         }
-        for why in locked.into_values() {
+        for why in locked.into_values().chain(held.plans.into_values()) {
             self.pacing.halt(why);
-        }
-        for plan in &held.plans {
-            if let Some(why) =
-                plan_over_budget(plan, &self.store.plan_spend(plan.as_str()).await?, self.settings.max_plan_cost_usd)
-            {
-                self.pacing.halt(why);
-            }
         }
         Ok(true)
     }
@@ -187,7 +173,7 @@ mod tests {
         let q = PlanName::new("q").unwrap();
         let held = Held {
             agents: BTreeSet::from(["claude".to_owned()]),
-            plans: BTreeSet::new(),
+            plans: BTreeMap::new(),
             plan_agents: BTreeMap::from([(p.clone(), Some("codex".to_owned())), (q.clone(), None)]),
             default_agent: Some("claude".into()),
         };
@@ -195,7 +181,7 @@ mod tests {
         assert!(held.accepts(&p, &spec("b", None)), "the plan's default, codex");
         assert!(!held.accepts(&q, &spec("c", None)), "the run's default, claude");
         assert!(held.accepts(&q, &spec("d", Some("gemini"))));
-        let spent = Held { plans: BTreeSet::from([q.clone()]), ..Held::default() };
+        let spent = Held { plans: BTreeMap::from([(q.clone(), "spent".to_owned())]), ..Held::default() };
         assert!(!spent.accepts(&q, &spec("e", Some("gemini"))), "a plan over its budget");
         assert!(spent.accepts(&p, &spec("f", None)));
     }

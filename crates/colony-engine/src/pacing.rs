@@ -85,14 +85,16 @@ impl Pacing {
     }
 
     /// A round of `agent` went through: its rate limit is over, and the
-    /// next one starts the backoff over.
-    pub fn went_through(&self, agent: &str) {
-        if let Some(pace) = lock(&self.agents).get_mut(agent) {
-            pace.strikes = 0;
-            if matches!(pace.wait, Some(Wait::Until(_))) {
-                pace.wait = None;
-            }
+    /// next one starts the backoff over. Whether it had one to end.
+    pub fn went_through(&self, agent: &str) -> bool {
+        let mut agents = lock(&self.agents);
+        let Some(pace) = agents.get_mut(agent) else { return false };
+        pace.strikes = 0;
+        let limited = matches!(pace.wait, Some(Wait::Until(_)));
+        if limited {
+            pace.wait = None;
         }
+        limited
     }
 
     /// Takes in the waits the store holds (other processes learnt of them):
@@ -221,8 +223,9 @@ mod tests {
         assert!(first >= start + secs(10) && first <= start + secs(13), "10s and up to a quarter more");
         let second = p.pause("claude", None, backoff);
         assert!(second >= start + secs(20), "the second limit in a row waits longer");
-        p.went_through("claude");
+        assert!(p.went_through("claude"), "there was a pause to end");
         assert!(p.blocked(SystemTime::now()).is_empty(), "a round that went through ends the pause");
+        assert!(!p.went_through("claude") && !p.went_through("codex"), "nothing left to end");
         let in_an_hour = start + secs(3600);
         let reset = p.pause("claude", Some(at(in_an_hour)), backoff);
         assert!(reset >= in_an_hour - secs(1) && reset <= in_an_hour + secs(1));

@@ -667,11 +667,7 @@ impl<S: Store + 'static> Inner<S> {
     /// The agent a task runs with, and the model: the task's, else its
     /// plan's default, else the agent's own.
     pub(crate) fn agent_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<ChosenAgent, EngineError> {
-        let name = spec
-            .agent
-            .as_ref()
-            .or(plan.default_agent.as_ref())
-            .or(self.settings.default_agent.as_ref())
+        let name = crate::waiting::agent_of(spec, plan.default_agent.as_ref(), self.settings.default_agent.as_ref())
             .ok_or_else(|| EngineError::NoAgent { task: spec.id.to_string() })?;
         self.chosen(spec, plan, name)
     }
