@@ -82,7 +82,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                              the gates ran once on the train's result"
                         ),
                     );
-                    return self.complete().await;
+                    return Ok(Ending::Merged);
                 }
                 Turn::Answered(Ride::Alone(why)) => {
                     log_note(log, format!("colony: merging alone: {why}"));
@@ -115,14 +115,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
         };
         lock.release().await;
         drop(in_process);
-        // `Merged` from under the lock means the work is in the integration
-        // branch; the store is told now that both gates are open, so that
-        // the next merge does not wait for it. A crash in between is found
-        // by the next attempt's look at the integration branch.
-        match ending? {
-            Ending::Merged => self.complete().await,
-            other => Ok(other),
-        }
+        // `Merged` means the work is in the integration branch; the
+        // attempt tells the store now that both gates are open, so that the
+        // next merge does not wait for it. A crash in between is found by
+        // the next attempt's look at the integration branch.
+        ending
     }
 
     /// The gates again on the merge being made; `Some` ends the attempt:
@@ -275,7 +272,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                                 return Ok(e);
                             }
                             let feedback = resolver_prompt(integration, &conflict);
-                            if let Some(end) = self.agent_round(agent, Some(&feedback), log).await? {
+                            if let Some(end) = self.resolver_round(agent, &feedback, log).await? {
                                 self.inner.git(|r| r.abort_merge(self.tree()))?;
                                 return Ok(end);
                             }

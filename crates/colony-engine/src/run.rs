@@ -511,7 +511,6 @@ impl<S: Store + 'static> Inner<S> {
             made_branch: AtomicBool::new(false),
             tree: std::sync::OnceLock::new(),
             session: std::sync::Mutex::new(None),
-            checking: AtomicBool::new(false),
             moved_on: std::sync::Mutex::new(Some(moved_on)),
             permit: std::sync::Mutex::new(Some(permit)),
             shutdown: shutdown.clone(),

@@ -26,15 +26,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::input::read_limited;
-use colony_core::{Phase, RoundCause, TaskSpec, Usage};
+use colony_core::{Phase, TaskSpec, Usage};
 use colony_git::{Oid, TaskTree, TreeState, branch_ref};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
+mod machine;
+
+use machine::{Decided, Effect, Gated, Happening, Limits, Machine, Ran, Reviewed};
+pub(crate) use machine::{Ending, one_line};
+
 use crate::error::EngineError;
 use crate::layout::task_branch;
 use crate::pacing::Go;
-use crate::review::ReviewEnd;
+use crate::review::{ReviewEnd, Reviewers};
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
 
@@ -42,28 +47,14 @@ use crate::run::Inner;
 /// than that is not colony's.
 const MAX_RECORD_BYTES: u64 = 64 * 1024;
 
-/// How an attempt ended, as the worker sees it.
-#[derive(Debug)]
-pub(crate) enum Ending {
-    Merged,
-    Failed(String),
-    /// The run is stopping: give the task back.
-    Stopped,
-    /// Another worker owns the task now; write nothing.
-    LeaseLost,
-    /// The checks passed and the work waits for a person's decision; the
-    /// store knows already.
-    AwaitingApproval,
-    /// The agent is not logged in, its key was refused or it reached a
-    /// spend cap: no attempt can succeed until the user acts, so the task
-    /// goes back unharmed, and the agent takes no more work in this run.
-    AgentLocked {
-        /// The agent, what the person must do, and what the agent said.
-        why: String,
-    },
-    /// The disk holding the worktree is full: not the agent's failure,
-    /// and no attempt can work until there is room (`room.rs`).
-    NoRoom(String),
+/// What an attempt's effects are carried out with, decided before its
+/// first.
+struct Ways<'a> {
+    agent: &'a ChosenAgent,
+    reviewers: &'a Reviewers,
+    /// The integration tip the attempt started from.
+    start: &'a Oid,
+    integration: &'a str,
 }
 
 /// The agent an attempt runs with.
@@ -90,8 +81,6 @@ pub(crate) struct Attempt<'a, S> {
     /// The agent's session, once it has announced one: later rounds
     /// resume it where the harness can.
     pub session: std::sync::Mutex<Option<String>>,
-    /// The task's phase is `checking` already.
-    pub checking: AtomicBool,
     /// Tells the worker to move on to its next task (see
     /// `Inner::run_attempt`).
     pub moved_on: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
@@ -174,12 +163,19 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let plan = inner.plan_info(&self.claim.plan).await?;
         let integration = plan.integration_branch.clone();
         let start = inner.ensure_integration(&plan).await?;
-        if let Some(commit) = self.already_merged(&integration, &start)? {
-            log_note(log, format!("colony: {integration} has this task's merge already, at {commit}"));
-            return self.complete().await;
-        }
         let agent = inner.agent_for(self.spec(), &plan)?;
         let reviewers = inner.reviewers_for(self.spec(), &plan)?;
+        let limits = Limits {
+            max_fix_rounds: inner.settings.max_fix_rounds,
+            max_review_rounds: inner.settings.max_review_rounds,
+            reviewed: !reviewers.agents.is_empty(),
+            approval: inner.approval_required(self.spec(), &plan),
+        };
+        let ways = Ways { agent: &agent, reviewers: &reviewers, start: &start, integration: &integration };
+        if let Some(commit) = self.already_merged(&integration, &start)? {
+            log_note(log, format!("colony: {integration} has this task's merge already, at {commit}"));
+            return self.drive(Machine::new(limits), Happening::AlreadyMerged, &ways, log).await;
+        }
         // Work a person decided on goes on from where it stopped.
         let from = match &self.claim.decision {
             Some(d) => {
@@ -235,125 +231,112 @@ impl<S: Store + 'static> Attempt<'_, S> {
         );
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
         write_task_file(&task_file, self.spec())?;
-
-        let mut feedback = None;
-        if let Some(d) = &self.claim.decision {
-            *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = self.saved_session(d.attempt);
-            match &d.feedback {
-                None => {
-                    log_note(log, format!("colony: a person approved attempt {}; merging it", d.attempt));
-                    return self.merge(&agent, &integration, log).await;
-                }
-                Some(text) => {
-                    log_note(log, format!("colony: a person sent attempt {} back: {}", d.attempt, one_line(text)));
-                    feedback =
-                        Some(format!("A person reviewed your work and asks for changes:\n\n{}\n", text.trim_end()));
-                }
-            }
-        }
-        let mut findings: Option<String> = None;
-        let mut review_round = 0;
-        loop {
-            if let Some(end) = self.build(&agent, feedback.take(), &start, log).await? {
-                return Ok(end);
-            }
-            if reviewers.agents.is_empty() {
-                break;
-            }
-            review_round += 1;
-            match self.review(&reviewers, review_round, findings.as_deref(), &start, &integration, log).await? {
-                ReviewEnd::Approved => break,
-                ReviewEnd::Ends(ending) => return Ok(ending),
-                ReviewEnd::NeedsChanges { asked, issues } => {
-                    if review_round >= inner.settings.max_review_rounds {
-                        return Ok(Ending::Failed(format!(
-                            "the review still asks for changes after {review_round} round{}:\n{issues}",
-                            if review_round == 1 { "" } else { "s" }
-                        )));
+        let decided = match &self.claim.decision {
+            None => None,
+            Some(d) => {
+                *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = self.saved_session(d.attempt);
+                Some(match &d.feedback {
+                    None => {
+                        log_note(log, format!("colony: a person approved attempt {}; merging it", d.attempt));
+                        Decided::Approved
                     }
-                    let cause = RoundCause::Review { reviewers: asked };
-                    if let Err(e) = self
-                        .fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, review_round, cause))
-                        .await?
-                    {
-                        return Ok(e);
+                    Some(text) => {
+                        log_note(log, format!("colony: a person sent attempt {} back: {}", d.attempt, one_line(text)));
+                        Decided::Rejected { feedback: text.clone() }
                     }
-                    feedback = Some(format!(
-                        "A review of your work asks for changes. Address every issue, then finish.\n\n{issues}\n"
-                    ));
-                    findings = Some(issues);
-                }
+                })
             }
-        }
-        if inner.approval_required(self.spec(), &plan) {
-            self.save_session()?;
-            // Whichever host carries out the decision finds the work there.
-            self.publish_task_branch(log);
-            if let Err(e) = self.fenced(inner.store.request_approval(&self.claim.task, self.claim.attempt)).await? {
-                return Ok(e);
-            }
-            log_note(
-                log,
-                "colony: the checks passed; the work waits for a person: `colony approve` or `colony reject`",
-            );
-            return Ok(Ending::AwaitingApproval);
-        }
-        self.merge(&agent, &integration, log).await
+        };
+        self.drive(Machine::new(limits), Happening::Began { decided }, &ways, log).await
     }
 
-    /// The agent's rounds until the gates pass: it works (on `feedback`
-    /// when there is some), colony commits what it left, the gates run,
-    /// and a failure goes back to it, up to `max_fix_rounds` times. `None`
-    /// when the gates passed; else how the attempt ends.
-    async fn build(
+    /// Runs the attempt's machine from `first` to its end, carrying out
+    /// each effect it asks for.
+    async fn drive(
         &self,
-        agent: &ChosenAgent,
-        mut feedback: Option<String>,
-        start: &Oid,
+        mut machine: Machine,
+        first: Happening,
+        ways: &Ways<'_>,
         log: &mut LogWriter,
-    ) -> Result<Option<Ending>, EngineError> {
-        let inner = self.inner;
-        for round in 0..=inner.settings.max_fix_rounds {
-            if let Some(end) = self.agent_round(agent, feedback.as_deref(), log).await? {
-                return Ok(Some(end));
-            }
-            // Nothing left to commit may still be work: the agent can
-            // commit by itself (or did in an earlier round). What counts is
-            // the task branch, the work that merges.
-            if self.commit()?.is_none() {
-                let tip = self.task_tip()?;
-                if !self.inner.git(|r| r.has_commits_since(&tip, start))? {
-                    return Ok(Some(Ending::Failed("no changes".into())));
-                }
-            }
-            if !self.checking.swap(true, Ordering::SeqCst)
-                && let Err(e) = self
-                    .fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Checking))
-                    .await?
-            {
-                return Ok(Some(e));
-            }
-            match self.run_gates(log).await? {
-                GateEnd::Passed => return Ok(None),
-                GateEnd::Cancelled => return Ok(Some(self.interrupted())),
-                GateEnd::Failed { command, tail } => {
-                    if round == inner.settings.max_fix_rounds {
-                        return Ok(Some(Ending::Failed(format!("gate `{command}` failed:\n{tail}"))));
-                    }
-                    let cause = RoundCause::Gate { command: command.clone() };
-                    if let Err(e) = self
-                        .fenced(inner.store.feedback_round(&self.claim.task, self.claim.attempt, round + 1, cause))
-                        .await?
-                    {
-                        return Ok(Some(e));
-                    }
-                    feedback = Some(format!(
-                        "The gate `{command}` failed after your change. Fix the problem it reports.\n\nIts output ends with:\n{tail}\n"
-                    ));
-                }
-            }
+    ) -> Result<Ending, EngineError> {
+        let mut effect = machine.step(first);
+        loop {
+            let happening = match effect {
+                Effect::End(ending) => return Ok(ending),
+                effect => self.carry_out(effect, ways, log).await?,
+            };
+            effect = machine.step(happening);
         }
-        unreachable!("the last fix round returns")
+    }
+
+    /// Carries out one effect of the attempt's machine; what came of it
+    /// is the machine's next happening.
+    async fn carry_out(&self, effect: Effect, on: &Ways<'_>, log: &mut LogWriter) -> Result<Happening, EngineError> {
+        let (task, attempt) = (&self.claim.task, self.claim.attempt);
+        let store = &self.inner.store;
+        Ok(match effect {
+            Effect::RunBuilder { feedback } => self.agent_round(on.agent, feedback.as_deref(), log).await?,
+            Effect::CheckTree => Happening::TreeChecked(self.check_tree(log)?),
+            Effect::Commit => Happening::Committed { work: self.commit_work(on.start)? },
+            Effect::MarkChecking => self.written(store.set_phase(task, attempt, Phase::Checking)).await?,
+            Effect::RunGates => match self.run_gates(log).await? {
+                GateEnd::Passed => Happening::GatesRan(Gated::Passed),
+                GateEnd::Failed { command, tail } => Happening::GatesRan(Gated::Failed { command, tail }),
+                GateEnd::Cancelled => Happening::Ended(self.interrupted()),
+            },
+            Effect::RecordRound { round, cause } => {
+                self.written(store.feedback_round(task, attempt, round, cause)).await?
+            }
+            Effect::Review { round, findings } => {
+                match self.review(on.reviewers, round, findings.as_deref(), on.start, on.integration, log).await? {
+                    ReviewEnd::Approved => Happening::Reviewed(Reviewed::Approved),
+                    ReviewEnd::NeedsChanges { asked, issues } => {
+                        Happening::Reviewed(Reviewed::NeedsChanges { asked, issues })
+                    }
+                    ReviewEnd::Ends(ending) => Happening::Ended(ending),
+                }
+            }
+            Effect::AskApproval => {
+                self.save_session()?;
+                // Whichever host carries out the decision finds the work there.
+                self.publish_task_branch(log);
+                let asked = self.written(store.request_approval(task, attempt)).await?;
+                if asked == Happening::Written {
+                    log_note(
+                        log,
+                        "colony: the checks passed; the work waits for a person: `colony approve` or `colony reject`",
+                    );
+                }
+                asked
+            }
+            Effect::Merge => match self.merge(on.agent, on.integration, log).await? {
+                Ending::Merged => Happening::Landed,
+                other => Happening::Ended(other),
+            },
+            Effect::Complete => self.written(store.complete(task, attempt)).await?,
+            Effect::End(_) => unreachable!("the attempt's loop ends on its end"),
+        })
+    }
+
+    /// A store write fenced by the attempt, as a happening: written, or
+    /// the attempt ends (its lease is lost).
+    async fn written<T>(&self, write: impl Future<Output = Result<T, StoreError>>) -> Result<Happening, EngineError> {
+        Ok(match self.fenced(write).await? {
+            Ok(_) => Happening::Written,
+            Err(ending) => Happening::Ended(ending),
+        })
+    }
+
+    /// Commits what the agent left; whether the task branch holds work of
+    /// its own. Nothing left to commit may still be work: the agent can
+    /// commit by itself (or did in an earlier round). What counts is the
+    /// task branch, the work that merges.
+    fn commit_work(&self, start: &Oid) -> Result<bool, EngineError> {
+        if self.commit()?.is_some() {
+            return Ok(true);
+        }
+        let tip = self.task_tip()?;
+        self.inner.git(|r| r.has_commits_since(&tip, start))
     }
 
     /// The project's gates, in this attempt's worktree.
@@ -374,11 +357,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// detached it) on top of the task's work has its HEAD taken as the
     /// task's work; one that moved it anywhere else, or broke the
     /// worktree, fails the attempt with what it did.
-    async fn check_tree(&self, log: &mut LogWriter) -> Result<Option<Ending>, EngineError> {
+    fn check_tree(&self, log: &mut LogWriter) -> Result<Result<(), String>, EngineError> {
         let branch = self.branch();
         match self.inner.git(|r| r.inspect(self.tree(), &branch))? {
-            TreeState::OnBranch => Ok(None),
-            TreeState::Broken(how) => Ok(Some(Ending::Failed(format!("the agent broke its worktree: {how}")))),
+            TreeState::OnBranch => Ok(Ok(())),
+            TreeState::Broken(how) => Ok(Err(format!("the agent broke its worktree: {how}"))),
             TreeState::OffBranch { branch: went, head } => {
                 let went = went.map_or_else(|| "a detached HEAD".to_owned(), |b| format!("branch `{b}`"));
                 let tip = self.task_tip()?;
@@ -387,26 +370,26 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     None => false,
                 };
                 let Some(head) = head.filter(|_| builds_on) else {
-                    return Ok(Some(Ending::Failed(format!(
+                    return Ok(Err(format!(
                         "the agent moved its worktree off its task branch to {went}, which does not build on \
                          the task's work; colony merges only the task branch"
-                    ))));
+                    )));
                 };
                 self.inner.git(|r| r.take_head(self.tree(), &branch, &head, &tip))?;
                 log_note(log, format!("colony: the agent moved to {went}; its work there ({head}) is the task's"));
-                Ok(None)
+                Ok(Ok(()))
             }
         }
     }
 
-    /// Runs the builder once, on `feedback` when there is some. `Some` when
-    /// the attempt ends here.
-    pub(crate) async fn agent_round(
+    /// Runs the builder once, on `feedback` when there is some: how its
+    /// round ran, or the attempt's end.
+    async fn agent_round(
         &self,
         agent: &ChosenAgent,
         feedback: Option<&str>,
         log: &mut LogWriter,
-    ) -> Result<Option<Ending>, EngineError> {
+    ) -> Result<Happening, EngineError> {
         let feedback_file = self.layout().feedback_file(&self.claim.task, self.claim.attempt);
         let feedback_path = match feedback {
             Some(text) => {
@@ -429,21 +412,32 @@ impl<S: Store + 'static> Attempt<'_, S> {
             run.session = session;
             run
         };
-        let spoken = self.run_agent(agent, Role::Builder, make_run, log).await?;
-        if let Spoken::Ends(ending) = spoken {
-            return Ok(Some(ending));
-        }
-        if let Some(ending) = self.check_tree(log).await? {
-            return Ok(Some(ending));
-        }
-        Ok(match spoken {
+        Ok(match self.run_agent(agent, Role::Builder, make_run, log).await? {
+            Spoken::Ends(ending) => Happening::Ended(ending),
             Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. })
                 if crate::room::says_full(&reason) || !crate::room::has_room(&self.worktree()) =>
             {
-                Some(Ending::NoRoom(format!("the agent failed with the disk full ({})", one_line(&reason))))
+                Happening::AgentRan(Ran::DiskFull(reason))
             }
-            Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. }) => Some(Ending::Failed(reason)),
-            _ => None,
+            Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. }) => {
+                Happening::AgentRan(Ran::Failed(reason))
+            }
+            Spoken::Finished(_) => Happening::AgentRan(Ran::Done),
+        })
+    }
+
+    /// A resolver's round at a merge: the builder's agent on the conflict,
+    /// then a look at the worktree. `Some` when the attempt ends here.
+    pub(crate) async fn resolver_round(
+        &self,
+        agent: &ChosenAgent,
+        feedback: &str,
+        log: &mut LogWriter,
+    ) -> Result<Option<Ending>, EngineError> {
+        Ok(match self.agent_round(agent, Some(feedback), log).await? {
+            Happening::AgentRan(ran) => machine::round_end(ran, self.check_tree(log)?),
+            Happening::Ended(ending) => Some(ending),
+            other => unreachable!("an agent round ends as {other:?}"),
         })
     }
 
@@ -681,13 +675,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
     }
 
-    pub(crate) async fn complete(&self) -> Result<Ending, EngineError> {
-        Ok(match self.fenced(self.inner.store.complete(&self.claim.task, self.claim.attempt)).await? {
-            Ok(()) => Ending::Merged,
-            Err(e) => e,
-        })
-    }
-
     /// The merge commit of this task, as specified now, on `tip`'s line
     /// of `integration` (see `merged.rs`).
     pub(crate) fn already_merged(&self, integration: &str, tip: &Oid) -> Result<Option<Oid>, EngineError> {
@@ -725,11 +712,6 @@ fn needs_person(agent: &str, class: ErrorClass, said: &str) -> String {
              (`colony doctor` says how), then `colony run` carries on"
         ),
     }
-}
-
-/// The first line of a reason, for a one-line note.
-pub(crate) fn one_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
 }
 
 #[cfg(test)]
