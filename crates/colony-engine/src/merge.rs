@@ -55,9 +55,18 @@ impl<S: Store + 'static> Attempt<'_, S> {
         integration: &str,
         log: &mut LogWriter,
     ) -> Result<Ending, EngineError> {
+        let trains = self.inner.trains_run();
+        // It boards before it says it is merging: whoever sees it merging
+        // (the next train's leader, a test) finds it on the platform.
+        let mut ticket = trains.then(|| self.inner.platform.board(self.car()));
         if let Err(e) =
             self.fenced(self.inner.store.set_phase(&self.claim.task, self.claim.attempt, Phase::Merging)).await?
         {
+            // A train that took it already finds its lease gone, and
+            // leaves it out.
+            if let Some(t) = &ticket {
+                self.inner.platform.leave(t);
+            }
             return Ok(e);
         }
         self.publish_task_branch(log);
@@ -66,12 +75,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
         // one at a time, the merges that piled up would wait in arrival
         // order, the critical path's behind the rest (the bench measured
         // 1.86x the bound against 1.50x with the worker kept).
-        if self.inner.trains_run() {
+        if trains {
             self.move_on();
         }
-        let mut boards = self.inner.trains_run();
         let (in_process, leads) = loop {
-            let mut ticket = boards.then(|| self.inner.platform.board(self.car()));
             match self.merge_turn(&mut ticket).await {
                 Turn::Mine(gate) => break (gate, ticket.is_some()),
                 Turn::Answered(Ride::Merged { leader, candidate, cars }) => {
@@ -86,9 +93,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 }
                 Turn::Answered(Ride::Alone(why)) => {
                     log_note(log, format!("colony: merging alone: {why}"));
-                    boards = false;
+                    ticket = None;
                 }
-                Turn::Answered(Ride::Again) => {}
+                Turn::Answered(Ride::Again) => ticket = Some(self.inner.platform.board(self.car())),
                 Turn::Stopped => return Ok(self.interrupted()),
             }
         };

@@ -98,8 +98,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// Moves the integration branch from `tip` to `candidate`: by
-    /// compare-and-swap here, or on a shared remote by the last fenced
-    /// write and a lease-checked push.
+    /// compare-and-swap here, or on a shared remote by a lease-checked
+    /// push. Either way the last fenced write comes first: it checks, in
+    /// one transaction, that the attempt still holds its lease and its
+    /// holder the merge lock, and records the commit being merged.
     pub(crate) async fn advance(
         &self,
         integration: &str,
@@ -107,30 +109,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
         tip: &Oid,
         log: &mut LogWriter,
     ) -> Result<Advance, EngineError> {
-        let Some(remote) = &self.inner.settings.remote else {
-            // Under the merge lock, an attempt whose lease was taken moves
-            // nothing: its task's next attempt may be merging it too. That
-            // one, under the same lock, finds this attempt's merge commit
-            // in the branch if it did move it.
-            let lease = self.inner.settings.lease;
-            if let Err(ending) =
-                self.fenced(self.inner.store.heartbeat(&self.claim.task, self.claim.attempt, lease)).await?
-            {
-                return Ok(Advance::Ended(ending));
-            }
-            let integration_ref = branch_ref(integration);
-            return Ok(match self.inner.git(|r| r.update_ref_cas(&integration_ref, candidate, tip))? {
-                CasOutcome::Moved => {
-                    self.inner.remember_tip(integration, candidate);
-                    self.inner.merged.moved(integration, tip, candidate, &[(self.spec(), candidate)]);
-                    Advance::Moved
-                }
-                CasOutcome::Stale { .. } => {
-                    self.inner.forget_tip(integration);
-                    Advance::Stale
-                }
-            });
-        };
         let inner = self.inner;
         let holder = merge_holder(&self.worker, &self.claim.task, self.claim.attempt);
         let fence = inner.store.fence_merge(
@@ -142,6 +120,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
         );
         match fence.await {
             Ok(()) => {}
+            // Its task may be another attempt's now, which may be merging
+            // it too: this one moves nothing. That one, under the same
+            // lock, finds this attempt's merge commit in the branch if it
+            // did move it.
             Err(StoreError::LeaseLost { .. }) => {
                 self.lease_lost.store(true, Ordering::SeqCst);
                 self.cancel.cancel();
@@ -155,14 +137,29 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 if !crate::lock::wait_for(&inner.store, MERGE_LOCK, &holder, ttl, &self.cancel).await? {
                     return Ok(Advance::Ended(self.interrupted()));
                 }
+                inner.forget_tip(integration);
                 return Ok(Advance::Stale);
             }
             Err(e) => return Err(e.into()),
         }
+        let Some(remote) = &inner.settings.remote else {
+            let integration_ref = branch_ref(integration);
+            return Ok(match inner.git(|r| r.update_ref_cas(&integration_ref, candidate, tip))? {
+                CasOutcome::Moved => {
+                    inner.remember_tip(integration, candidate);
+                    inner.merged.moved(integration, tip, candidate, &[(self.spec(), candidate)]);
+                    Advance::Moved
+                }
+                CasOutcome::Stale { .. } => {
+                    inner.forget_tip(integration);
+                    Advance::Stale
+                }
+            });
+        };
         crate::failpoint::hit("before-push");
-        Ok(match self.inner.git(|r| r.push_lease(remote, integration, candidate, Some(tip)))? {
+        Ok(match inner.git(|r| r.push_lease(remote, integration, candidate, Some(tip)))? {
             PushOutcome::Pushed => {
-                self.inner.merged.moved(integration, tip, candidate, &[(self.spec(), candidate)]);
+                inner.merged.moved(integration, tip, candidate, &[(self.spec(), candidate)]);
                 Advance::Moved
             }
             PushOutcome::Stale { .. } => Advance::Stale,

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{Attempt, Ending};
 use crate::error::EngineError;
+use crate::merge::{MERGE_LOCK, merge_holder};
 use crate::round::{GateEnd, log_note};
 
 /// This process's attempts waiting for their merge turn.
@@ -216,24 +217,38 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 return Ok(Led::Alone);
             }
         }
-        // Under the merge lock, an attempt whose lease was taken rides no
-        // further (see `Attempt::advance`).
-        for (i, _) in &aboard {
+        // Under the merge lock, each rider's last fenced write, as a single
+        // merge's (see `Attempt::advance`): one whose lease was taken rides
+        // no further, and each one's own merge commit is recorded.
+        let holder = merge_holder(&self.worker, &self.claim.task, self.claim.attempt);
+        for (i, commit) in &aboard {
             let car = &cars[*i].0;
-            match inner.store.heartbeat(&car.task, car.attempt, inner.settings.lease).await {
-                Ok(_) => {}
-                Err(StoreError::LeaseLost { .. }) => {
-                    log_note(log, format!("colony: {} lost its lease; the train is off", car.task));
-                    let lost = *i;
-                    answers.extend(aboard.iter().map(|(i, _)| match *i == lost {
-                        true => (*i, Ride::Alone("its lease ran out".into())),
-                        false => (*i, Ride::Again),
-                    }));
-                    answer_all(&mut cars, answers);
-                    return Ok(Led::Alone);
-                }
+            let fenced = inner.store.fence_merge(
+                &car.task,
+                car.attempt,
+                inner.settings.lease,
+                (MERGE_LOCK, &holder),
+                commit.as_str(),
+            );
+            let lost = match fenced.await {
+                Ok(()) => continue,
+                Err(StoreError::LeaseLost { .. }) => Some(*i),
+                Err(StoreError::LockLost { .. }) => None,
                 Err(e) => return Err(e.into()),
-            }
+            };
+            log_note(
+                log,
+                match lost {
+                    Some(_) => format!("colony: {} lost its lease; the train is off", car.task),
+                    None => "colony: the merge lock lapsed; the train is off".to_owned(),
+                },
+            );
+            answers.extend(aboard.iter().map(|(i, _)| match Some(*i) == lost {
+                true => (*i, Ride::Alone("its lease ran out".into())),
+                false => (*i, Ride::Again),
+            }));
+            answer_all(&mut cars, answers);
+            return Ok(Led::Alone);
         }
         crate::failpoint::hit("before-train-merge");
         if self.cancel.is_cancelled() {

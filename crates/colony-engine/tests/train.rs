@@ -45,8 +45,7 @@ async fn run_held(f: &Fixture, settings: Settings, n: usize) -> colony_engine::R
             assert!(std::time::Instant::now() < deadline, "the tasks never all waited to merge");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // The last to be `merging` boards right after saying so.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Each boards before it says it is merging.
         f.store.unlock("merge", "test").await.unwrap();
     };
     let (report, ()) = tokio::join!(f.run(settings), release);
@@ -90,6 +89,14 @@ async fn waiting_merges_ride_one_train_gated_once_and_a_conflicting_one_merges_a
     let mut tasks: Vec<&str> = subjects.lines().map(|s| s.split(' ').nth(2).unwrap().trim_end_matches(':')).collect();
     tasks.sort();
     assert_eq!(tasks, ["a", "b", "c1", "c2", "d"], "{subjects}");
+    // The store records each task's own merge commit, a rider's as a
+    // merge alone's: what the dashboard shows its diff by.
+    for line in git(f.repo(), &["log", "--first-parent", "--format=%H %s", "main..colony/p"]).lines() {
+        let (commit, subject) = line.split_once(' ').unwrap();
+        let task = subject.split(' ').nth(2).unwrap().trim_end_matches(':');
+        let recorded = f.store.merge_commits(&colony_core::TaskId::new(task).unwrap()).await.unwrap();
+        assert_eq!(recorded.last().map(|(_, c)| c.as_str()), Some(commit), "{task}: {recorded:?}");
+    }
     assert_eq!(f.worktrees(), 1);
     assert_eq!(f.branches(), ["colony/p", "main"]);
     assert_eq!(git(f.repo(), &["status", "--porcelain", "--untracked-files=no"]), "");

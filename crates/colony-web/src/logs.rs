@@ -70,8 +70,6 @@ pub(crate) struct AttemptLog {
     /// The text bytes in `tail`.
     tail_bytes: usize,
     pub gates: Vec<GateRun>,
-    /// The integration commit the attempt made, from its merge note.
-    pub merged_at: Option<String>,
 }
 
 impl AttemptLog {
@@ -132,9 +130,6 @@ impl AttemptLog {
                 } else if let Some(gate) = open {
                     let failed = note.starts_with(&format!("gate `{}` failed (", gate.command));
                     gate.passed = Some(!failed);
-                }
-                if let Some(oid) = note.strip_prefix("merged into ").and_then(|rest| rest.rsplit_once(" at ")) {
-                    self.merged_at = Some(oid.1.trim().to_owned());
                 }
             }
             (None, Some(gate)) => {
@@ -237,7 +232,6 @@ mod tests {
                 ("cargo fmt --check", Some(true), vec![]),
             ]
         );
-        assert_eq!(log.merged_at.as_deref(), Some("0123abcd"));
     }
 
     #[test]

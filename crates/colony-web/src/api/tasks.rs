@@ -178,10 +178,17 @@ pub(crate) async fn detail<S: Store + 'static>(
             _ => None,
         })
         .collect();
+    // The merge commit the store recorded for the latest attempt, once it
+    // is done: merged alone or in a train, its first parent is the tip it
+    // merged onto.
+    let done = detail.attempts.iter().any(|a| Some(a.attempt) == latest && a.outcome.as_deref() == Some("done"));
+    let merged_at = match done {
+        true => app.store.merge_commits(&task).await?.into_iter().rfind(|(n, _)| Some(*n) == latest).map(|(_, c)| c),
+        false => None,
+    };
     let (gates, log, diff) = tokio::task::spawn_blocking(move || {
         let mut gates = Vec::new();
         let mut tail = LogTail { attempt: latest, records: Vec::new(), skipped: 0, bad_lines: 0 };
-        let mut merged_at = None;
         for &n in &attempts {
             let keep = if Some(n) == latest { DETAIL_TAIL } else { Keep { records: 0, bytes: 0 } };
             let log = AttemptLog::read(&layout.log(&task, n), n, keep);
@@ -190,7 +197,6 @@ pub(crate) async fn detail<S: Store + 'static>(
                 tail.skipped = log.records - log.tail.len();
                 tail.bad_lines = log.bad_lines;
                 tail.records = log.tail.into();
-                merged_at = log.merged_at;
             }
         }
         let diff = latest.and_then(|n| {

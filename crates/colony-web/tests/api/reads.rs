@@ -202,3 +202,38 @@ async fn the_page_is_embedded_and_locked_down() {
     let js = s.get("/assets/app.js").send().await.unwrap().text().await.unwrap();
     assert!(!js.contains("innerHTML") && !js.contains("dangerouslySetInnerHTML"), "text is never parsed as markup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_merged_in_a_train_shows_what_its_own_merge_brought() {
+    let s = Served::start(&[plan("p", &[("a", "A", &[]), ("b", "B", &[])])], None).await;
+    let a = s.store.claim("host:1:0", LEASE).await.unwrap().unwrap();
+    let b = s.store.claim("host:1:1", LEASE).await.unwrap().unwrap();
+    // A train's chain, as the engine leaves it: one merge commit per task,
+    // each the first parent of the next, and the task branches gone.
+    git(&s.root, &["checkout", "-q", "-b", "colony/p"]);
+    let mut merges = Vec::new();
+    for task in ["a", "b"] {
+        git(&s.root, &["checkout", "-q", "-b", "work", "main"]);
+        std::fs::write(s.root.join(format!("{task}.txt")), format!("{task}\n")).unwrap();
+        git(&s.root, &["add", "."]);
+        git(&s.root, &["commit", "-qm", task]);
+        git(&s.root, &["checkout", "-q", "colony/p"]);
+        git(&s.root, &["merge", "-q", "--no-ff", "-m", &format!("Merge task {task}"), "work"]);
+        git(&s.root, &["branch", "-q", "-D", "work"]);
+        merges.push(git(&s.root, &["rev-parse", "HEAD"]).trim().to_owned());
+    }
+    git(&s.root, &["checkout", "-q", "main"]);
+    // The leader's fenced writes under the merge lock, then each rider's
+    // completion; no log says where either merged.
+    assert!(s.store.try_lock("merge", "leader", LEASE).await.unwrap());
+    for (claim, commit) in [(&a, &merges[0]), (&b, &merges[1])] {
+        s.store.fence_merge(&claim.task, claim.attempt, LEASE, ("merge", "leader"), commit).await.unwrap();
+        s.store.complete(&claim.task, claim.attempt).await.unwrap();
+    }
+
+    let detail = s.json("/api/tasks/b", 200).await;
+    assert_eq!(detail["diff"]["source"], "merged", "{detail}");
+    assert_eq!(detail["diff"]["to"], merges[1].as_str());
+    let diff = detail["diff"]["text"].as_str().unwrap();
+    assert!(diff.contains("+++ b/b.txt") && !diff.contains("a.txt"), "{diff}");
+}
