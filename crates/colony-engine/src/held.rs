@@ -12,7 +12,7 @@ use colony_store::{AgentWait, Store};
 
 use crate::error::EngineError;
 use crate::pacing::millis_of;
-use crate::run::Inner;
+use crate::shared::Inner;
 use crate::waiting::{agent_of, tasks_in};
 
 /// What a claim passes over.

@@ -9,29 +9,27 @@
 //! With a shared store and a git remote (`Settings::remote`), processes on
 //! several machines work one run together: the store holds the queue, the
 //! leases and the merge lock; the remote holds the integration branch,
-//! which moves by lease-checked push (`remote.rs`).
+//! which moves by lease-checked push (`queue/integration.rs`).
 
 mod attempt;
-mod conflict;
+mod base;
+mod ending;
 mod error;
 mod failpoint;
 mod held;
 pub mod layout;
 mod lock;
-mod merge;
-mod merged;
 mod pacing;
 mod patient;
 mod probe;
+mod queue;
 mod recover;
-mod remote;
-mod review;
 mod room;
 mod round;
 mod run;
 mod settings;
+mod shared;
 mod shutdown;
-mod train;
 mod transcript;
 mod waiting;
 mod watch;

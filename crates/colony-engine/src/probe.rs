@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use colony_store::Store;
 
-use crate::run::Inner;
+use crate::shared::Inner;
 
 /// How long a `--version` may take: some CLIs start a runtime first.
 const TIMEOUT: Duration = Duration::from_secs(15);

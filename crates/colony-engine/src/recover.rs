@@ -22,8 +22,8 @@ use colony_agents::{Pgid, boot_id, end_strays_of, kill_group};
 use colony_store::{LiveAttempt, Store, StoreError};
 
 use crate::error::EngineError;
-use crate::merge::{MERGE_LOCK, merge_holder};
-use crate::run::Inner;
+use crate::queue::{MERGE_LOCK, merge_holder};
+use crate::shared::Inner;
 
 /// Attempt outcomes whose branch holds nothing anyone needs.
 const DISCARDED: &[&str] = &["done", "released", "expired", "abandoned"];

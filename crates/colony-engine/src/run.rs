@@ -1,27 +1,22 @@
 //! The run: recovery, the workers, the rescuer, and the report.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use colony_agents::LogWriter;
 use colony_core::{Approval, PlanName, Review, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
-use colony_git::{Oid, Repo, branch_ref};
+use colony_git::Repo;
 use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
-use tokio::sync::Mutex;
 
-use crate::attempt::{Attempt, ChosenAgent, Ending};
+use crate::attempt::{Attempt, ChosenAgent, Ending, Reviewers};
+use crate::base::{Base, PlanRun};
 use crate::error::{EngineError, error_chain};
-use crate::layout::{Layout, integration_branch};
-use crate::pacing::Pacing;
 use crate::patient::Patient;
-use crate::review::Reviewers;
+use crate::queue::Queue;
 use crate::settings::Settings;
+use crate::shared::Inner;
 use crate::shutdown::Shutdown;
-
-/// Times a failed `git worktree` command is tried again.
-const WORKTREE_RETRIES: u64 = 3;
 
 /// How often an idle worker looks for work while the store's wakeups come
 /// in: for tasks whose retry time comes, and to see the run end.
@@ -29,79 +24,6 @@ const LISTENING_POLL: Duration = Duration::from_secs(1);
 /// Waits between tries to listen to the store again.
 const LISTEN_RETRY_FIRST: Duration = Duration::from_millis(500);
 const LISTEN_RETRY_MAX: Duration = Duration::from_secs(10);
-
-/// What a plan's attempts share.
-#[derive(Debug, Clone)]
-pub(crate) struct PlanRun {
-    pub integration_branch: String,
-    pub base: Option<String>,
-    pub default_agent: Option<String>,
-    pub default_model: Option<String>,
-    pub default_timeout: Option<Duration>,
-    pub default_review: Option<Review>,
-    pub default_approval: Option<Approval>,
-}
-
-pub(crate) struct Inner<S> {
-    /// Every call waits out connection errors (see [`Patient`]).
-    pub store: Arc<Patient<S>>,
-    pub repo: Repo,
-    pub layout: Layout,
-    pub settings: Settings,
-    pub(crate) host: String,
-    pub(crate) pid: u32,
-    plans: Mutex<HashMap<PlanName, Arc<PlanRun>>>,
-    /// Creating an integration branch is check-then-create; on a shared
-    /// remote, fetches into it are queued here too (git cannot update one
-    /// ref from two fetches at once).
-    pub(crate) branch_gate: Mutex<()>,
-    /// This process's merges queue here before the store's merge lock: a
-    /// waiter wakes the moment the one before it lets go, instead of at its
-    /// next poll of the store.
-    pub(crate) merge_gate: Mutex<()>,
-    /// Attempts waiting for their turn at `merge_gate`, for a merge train.
-    pub(crate) platform: crate::train::Platform,
-    /// See [`Inner::worktree_git`].
-    worktree_gate: std::sync::Mutex<()>,
-    /// Rung when an attempt of this process ends: its dependents may have
-    /// become ready, so idle workers look at once rather than at their next
-    /// poll (which still catches work other processes free).
-    attempt_ended: tokio::sync::Notify,
-    /// Rung when the store says tasks became claimable (PostgreSQL's
-    /// NOTIFY, from any process on any machine).
-    ready: tokio::sync::Notify,
-    /// The store's wakeups are coming in: idle workers need only poll now
-    /// and then (for retry times and the run's end), not every `idle_poll`.
-    listening: AtomicBool,
-    /// Cancelled when the run must stop at once: store calls stop waiting
-    /// out connection errors.
-    stop_now: tokio_util::sync::CancellationToken,
-    pub(crate) pacing: Pacing,
-    /// The integration tips this process's merges left, by branch.
-    tips: std::sync::Mutex<HashMap<String, Oid>>,
-    /// Which tasks the integration branches hold merged.
-    pub(crate) merged: crate::merged::MergedIndex,
-    /// New work waits while the disk has no room.
-    room: crate::room::Room,
-    /// The user's checkout, watched for agents that write outside their
-    /// worktrees.
-    pub(crate) watch: crate::watch::Watch,
-    /// Worker slots not in use: a worker whose attempt waits to merge
-    /// takes another (see [`Inner::run_attempt`]).
-    free_slots: std::sync::Mutex<std::collections::BTreeSet<usize>>,
-    next_slot: std::sync::atomic::AtomicUsize,
-    /// Attempts whose worker moved on while they merge or wait out a
-    /// rate limit.
-    merging: std::sync::Mutex<Vec<tokio::task::JoinHandle<Result<(), EngineError>>>>,
-    /// One permit per worker: held by an attempt while its agent may run,
-    /// given back while it waits (a rate limit) or merges, so that tasks
-    /// for other agents go on.
-    pub(crate) slots: Arc<tokio::sync::Semaphore>,
-    /// Notices said once a run.
-    said: std::sync::Mutex<std::collections::BTreeSet<String>>,
-    /// Each agent's version as its `--version` says, asked once a run.
-    pub(crate) versions: Mutex<HashMap<String, Option<String>>>,
-}
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -141,39 +63,10 @@ pub struct Engine<S> {
 
 impl<S: Store + 'static> Engine<S> {
     pub fn new(store: Arc<S>, repo: Repo, settings: Settings) -> Self {
-        let layout = Layout::new(repo.top_level());
-        let settings_workers = settings.workers.max(1);
         let stop_now = tokio_util::sync::CancellationToken::new();
-        Engine {
-            inner: Arc::new(Inner {
-                store: Arc::new(Patient::new(store, settings.notices.clone(), stop_now.clone())),
-                repo,
-                layout,
-                settings,
-                host: hostname(),
-                pid: std::process::id(),
-                plans: Mutex::new(HashMap::new()),
-                branch_gate: Mutex::new(()),
-                merge_gate: Mutex::new(()),
-                platform: crate::train::Platform::default(),
-                worktree_gate: std::sync::Mutex::new(()),
-                attempt_ended: tokio::sync::Notify::new(),
-                ready: tokio::sync::Notify::new(),
-                listening: AtomicBool::new(false),
-                stop_now,
-                pacing: Pacing::default(),
-                tips: std::sync::Mutex::new(HashMap::new()),
-                merged: crate::merged::MergedIndex::default(),
-                room: crate::room::Room::default(),
-                watch: crate::watch::Watch::default(),
-                free_slots: std::sync::Mutex::new(Default::default()),
-                next_slot: std::sync::atomic::AtomicUsize::new(0),
-                merging: std::sync::Mutex::new(Vec::new()),
-                slots: Arc::new(tokio::sync::Semaphore::new(settings_workers)),
-                said: std::sync::Mutex::new(Default::default()),
-                versions: Mutex::new(HashMap::new()),
-            }),
-        }
+        let store = Arc::new(Patient::new(store, settings.notices.clone(), stop_now.clone()));
+        let queue = Queue::new(&settings);
+        Engine { inner: Arc::new(Inner::new(Base::new(store, repo, settings), queue, stop_now)) }
     }
 
     /// Runs until nothing is runnable, or until `shutdown` says stop.
@@ -198,7 +91,7 @@ impl<S: Store + 'static> Engine<S> {
         // A new run says the person has acted on what an agent waited for
         // (a login, a spend cap); if not, its next round says so again.
         inner.store.clear_person_waits().await?;
-        inner.look_at_checkout().await;
+        inner.watch.look_at_checkout(&inner.base).await;
         let done = tokio_util::sync::CancellationToken::new();
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
         let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
@@ -230,8 +123,8 @@ impl<S: Store + 'static> Engine<S> {
         if let Some(e) = first_error {
             return Err(e);
         }
-        inner.look_at_checkout().await;
-        inner.fetch_integration_branches().await?;
+        inner.watch.look_at_checkout(&inner.base).await;
+        inner.queue.fetch_integration_branches(&inner.base).await?;
         // colony's commits leave git's automatic maintenance to this one
         // call; the work is safe whether or not it succeeds.
         if let Err(e) = inner.git(|r| r.maintain()) {
@@ -371,13 +264,6 @@ impl<S: Store + 'static> Inner<S> {
                     }
                 }
             }
-        }
-    }
-
-    /// Says `note` once a run.
-    pub(crate) fn say_once(&self, note: String) {
-        if self.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(note.clone()) {
-            self.settings.notices.say(&note);
         }
     }
 
@@ -549,120 +435,6 @@ impl<S: Store + 'static> Inner<S> {
         }
     }
 
-    /// Runs git, which blocks: the runtime moves its other tasks off this
-    /// thread meanwhile (see [`Engine::run`]).
-    pub(crate) fn git<T>(&self, f: impl FnOnce(&Repo) -> Result<T, colony_git::GitError>) -> Result<T, EngineError> {
-        Ok(tokio::task::block_in_place(|| f(&self.repo))?)
-    }
-
-    /// Runs a `git worktree` command that registers or forgets worktrees.
-    /// They are not safe to run at once: one can read the half-written
-    /// registration of another ("failed to read
-    /// .git/worktrees/…/commondir") and fail. This process's are queued;
-    /// one that still fails (another colony on the same repository) is
-    /// tried again. Checkouts and deleting files need no turn.
-    pub(crate) fn worktree_git<T>(
-        &self,
-        f: impl Fn(&Repo) -> Result<T, colony_git::GitError>,
-    ) -> Result<T, EngineError> {
-        self.retried(true, f)
-    }
-
-    /// Runs a git command that reads every worktree's registration, as a
-    /// fetch does to check what it received against all worktrees' HEADs,
-    /// and so fails now and then beside a `git worktree add`. It is tried
-    /// again rather than queued: a fetch over the network is slow, and
-    /// the next worktree must not wait for it.
-    pub(crate) fn git_beside_worktrees<T>(
-        &self,
-        f: impl Fn(&Repo) -> Result<T, colony_git::GitError>,
-    ) -> Result<T, EngineError> {
-        self.retried(false, f)
-    }
-
-    fn retried<T>(&self, queued: bool, f: impl Fn(&Repo) -> Result<T, colony_git::GitError>) -> Result<T, EngineError> {
-        tokio::task::block_in_place(|| {
-            let mut tries = 0;
-            loop {
-                let result = match queued {
-                    true => {
-                        let _queue = self.worktree_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        f(&self.repo)
-                    }
-                    false => f(&self.repo),
-                };
-                match result {
-                    Err(_) if tries < WORKTREE_RETRIES => {
-                        tries += 1;
-                        std::thread::sleep(Duration::from_millis(20 * tries));
-                    }
-                    other => return Ok(other?),
-                }
-            }
-        })
-    }
-
-    pub(crate) async fn plan_info(&self, plan: &PlanName) -> Result<Arc<PlanRun>, EngineError> {
-        let mut plans = self.plans.lock().await;
-        if let Some(p) = plans.get(plan) {
-            return Ok(p.clone());
-        }
-        let stored = self.store.export_plan(plan.as_str()).await?;
-        let run = Arc::new(PlanRun {
-            integration_branch: integration_branch(&self.settings.integration_branch, plan),
-            base: stored.base,
-            default_agent: stored.defaults.agent,
-            default_model: stored.defaults.model,
-            default_timeout: stored.defaults.timeout,
-            default_review: stored.defaults.review,
-            default_approval: stored.defaults.approval,
-        });
-        plans.insert(plan.clone(), run.clone());
-        Ok(run)
-    }
-
-    /// The integration branch's tip, creating the branch from the plan's
-    /// base (or HEAD) the first time.
-    pub(crate) async fn ensure_integration(&self, plan: &PlanRun) -> Result<Oid, EngineError> {
-        let _gate = self.branch_gate.lock().await;
-        if let Some(remote) = &self.settings.remote {
-            return self.ensure_remote_integration(remote, plan);
-        }
-        let name = &plan.integration_branch;
-        if let Some(tip) = self.git(|r| r.rev_parse(&branch_ref(name)))? {
-            return Ok(tip);
-        }
-        let base = plan.base.as_deref().unwrap_or("HEAD");
-        if self.git(|r| r.rev_parse(base))?.is_none() {
-            return Err(EngineError::NoBase { branch: name.clone() });
-        }
-        match tokio::task::block_in_place(|| self.repo.create_branch(name, base)) {
-            Ok(tip) => Ok(tip),
-            // Another colony process made it first.
-            Err(e) => self.git(|r| r.rev_parse(&branch_ref(name)))?.ok_or(EngineError::Git(e)),
-        }
-    }
-
-    /// Whether waiting merges ride trains: only gates make a merge dear,
-    /// and on a shared remote every merge is fenced and pushed on its own.
-    pub(crate) fn trains_run(&self) -> bool {
-        self.settings.merge_train && !self.settings.gates.is_empty() && self.settings.remote.is_none()
-    }
-
-    /// The tip this process's last merge into `branch` left, if any.
-    pub(crate) fn known_tip(&self, branch: &str) -> Option<Oid> {
-        self.tips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(branch).cloned()
-    }
-
-    pub(crate) fn remember_tip(&self, branch: &str, tip: &Oid) {
-        self.tips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(branch.to_owned(), tip.clone());
-    }
-
-    /// Someone else moved `branch`: read it next time.
-    pub(crate) fn forget_tip(&self, branch: &str) {
-        self.tips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(branch);
-    }
-
     /// The agent a task runs with, and the model: the task's, else its
     /// plan's default, else the agent's own.
     pub(crate) fn agent_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<ChosenAgent, EngineError> {
@@ -706,12 +478,6 @@ impl<S: Store + 'static> Inner<S> {
             model: task_model.clone().or_else(|| setup.model.clone()),
             task_model,
         })
-    }
-
-    /// The integration branch of every plan in the store.
-    pub(crate) async fn integration_branches(&self) -> Result<Vec<String>, EngineError> {
-        let pattern = &self.settings.integration_branch;
-        Ok(self.store.plans().await?.iter().map(|p| integration_branch(pattern, &p.name)).collect())
     }
 
     async fn report(
@@ -764,12 +530,4 @@ async fn heartbeat<S: Store>(
             Err(_) => {}
         }
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }

@@ -21,7 +21,7 @@ use colony_git::Repo;
 use colony_store::Store;
 
 use crate::error::{EngineError, error_chain};
-use crate::run::Inner;
+use crate::base::Base;
 
 /// How many changes a report names before it says how many more.
 const MAX_NAMED: usize = 10;
@@ -104,22 +104,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl<S: Store + 'static> Inner<S> {
+impl Watch {
     /// Looks at the user's checkout: the first look of a run only sees;
     /// a later one that finds a change records it on the attempts whose
     /// agents ran since the look before, and says it. A look that fails
     /// is said and fails nothing else.
-    pub(crate) async fn look_at_checkout(&self) {
-        if let Err(e) = self.try_look_at_checkout().await {
-            self.settings.notices.say(&format!("could not look at your checkout: {}", error_chain(&e)));
+    pub(crate) async fn look_at_checkout<S: Store + 'static>(&self, base: &Base<S>) {
+        if let Err(e) = self.try_look_at_checkout(base).await {
+            base.settings.notices.say(&format!("could not look at your checkout: {}", error_chain(&e)));
         }
     }
 
-    async fn try_look_at_checkout(&self) -> Result<(), EngineError> {
-        let integration = self.integration_branches().await?;
+    async fn try_look_at_checkout<S: Store + 'static>(&self, base: &Base<S>) -> Result<(), EngineError> {
+        let integration = base.integration_branches().await?;
         let found = tokio::task::block_in_place(|| {
-            let _turn = lock(&self.watch.looking);
-            snapshot(&self.repo, &integration).map(|now| self.watch.look(now))
+            let _turn = lock(&self.looking);
+            snapshot(&base.repo, &integration).map(|now| self.look(now))
         })?;
         let Some(found) = found else { return Ok(()) };
         let who: Vec<String> = found.suspects.iter().map(|s| format!("{} attempt {}", s.task, s.attempt)).collect();
@@ -127,12 +127,12 @@ impl<S: Store + 'static> Inner<S> {
             true => "while no agent ran".to_owned(),
             false => format!("while the agents of {} ran", who.join(", ")),
         };
-        self.settings.notices.say(&format!(
+        base.settings.notices.say(&format!(
             "your checkout changed {while_}: {}; if that was not you, an agent wrote outside its worktree",
             found.changes.join("; ")
         ));
         for suspect in &found.suspects {
-            self.store.record_checkout_change(&suspect.task, suspect.attempt, &found.changes).await?;
+            base.store.record_checkout_change(&suspect.task, suspect.attempt, &found.changes).await?;
         }
         Ok(())
     }

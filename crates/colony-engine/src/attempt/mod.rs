@@ -32,20 +32,67 @@ use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 mod machine;
+mod review;
 
+pub(crate) use crate::ending::{Ending, one_line};
 use machine::{Decided, Effect, Gated, Happening, Limits, Machine, Ran, Reviewed};
-pub(crate) use machine::{Ending, one_line};
 
 use crate::error::EngineError;
 use crate::layout::task_branch;
 use crate::pacing::Go;
-use crate::review::{ReviewEnd, Reviewers};
+use crate::queue::{Car, Side};
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
-use crate::run::Inner;
+use crate::shared::Inner;
+use review::ReviewEnd;
+pub(crate) use review::Reviewers;
 
 /// The most read back of an attempt's session record: a record larger
 /// than that is not colony's.
 const MAX_RECORD_BYTES: u64 = 64 * 1024;
+
+/// The attempt as the merge queue sees it: its work, and its builder's
+/// agent for resolver rounds.
+struct Resolving<'a, 'b, S> {
+    attempt: &'a Attempt<'b, S>,
+    agent: &'a ChosenAgent,
+}
+
+impl<S: Store + 'static> Side for Resolving<'_, '_, S> {
+    fn car(&self) -> Car {
+        let a = self.attempt;
+        Car {
+            task: a.claim.task.clone(),
+            attempt: a.claim.attempt,
+            spec: a.spec().clone(),
+            branch: a.branch(),
+            cancel: a.cancel.clone(),
+        }
+    }
+
+    fn worker(&self) -> &str {
+        &self.attempt.worker
+    }
+
+    fn tree(&self) -> &TaskTree {
+        self.attempt.tree()
+    }
+
+    fn interrupted(&self) -> Ending {
+        self.attempt.interrupted()
+    }
+
+    fn lose_lease(&self) {
+        self.attempt.lose_lease();
+    }
+
+    fn move_on(&self) {
+        self.attempt.move_on();
+    }
+
+    async fn resolve(&self, feedback: &str, log: &mut LogWriter) -> Result<Option<Ending>, EngineError> {
+        self.attempt.resolver_round(self.agent, feedback, log).await
+    }
+}
 
 /// What an attempt's effects are carried out with, decided before its
 /// first.
@@ -153,7 +200,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             || outcome.as_ref().is_err_and(|e| !crate::room::out_of_room(e));
         if !keep && self.made_branch.load(Ordering::SeqCst) {
             self.inner.git(|r| r.delete_branch(&self.branch()))?;
-            self.unpublish_task_branch()?;
+            self.inner.queue.integration().unpublish(&self.inner.base, &self.branch())?;
         }
         outcome
     }
@@ -162,7 +209,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let inner = self.inner;
         let plan = inner.plan_info(&self.claim.plan).await?;
         let integration = plan.integration_branch.clone();
-        let start = inner.ensure_integration(&plan).await?;
+        let start = inner.queue.ensure_integration(&inner.base, &plan).await?;
         let agent = inner.agent_for(self.spec(), &plan)?;
         let reviewers = inner.reviewers_for(self.spec(), &plan)?;
         let limits = Limits {
@@ -172,7 +219,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             approval: inner.approval_required(self.spec(), &plan),
         };
         let ways = Ways { agent: &agent, reviewers: &reviewers, start: &start, integration: &integration };
-        if let Some(commit) = self.already_merged(&integration, &start)? {
+        if let Some(commit) = inner.queue.already_merged(&inner.base, &integration, &start, self.spec())? {
             log_note(log, format!("colony: {integration} has this task's merge already, at {commit}"));
             return self.drive(Machine::new(limits), Happening::AlreadyMerged, &ways, log).await;
         }
@@ -180,13 +227,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let from = match &self.claim.decision {
             Some(d) => {
                 let branch = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
-                let local = self.inner.git(|r| r.rev_parse(&branch_ref(&branch)))?;
-                // Another host may have done that attempt: its branch is on the remote.
-                let tip = match (local, &inner.settings.remote) {
-                    (None, Some(remote)) => self.inner.git_beside_worktrees(|r| r.fetch_branch(remote, &branch))?,
-                    (local, _) => local,
-                };
-                match tip {
+                match inner.queue.integration().branch_tip(&inner.base, &branch)? {
                     Some(tip) => tip,
                     None => {
                         return Ok(Ending::Failed(format!(
@@ -219,10 +260,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
             // This attempt's branch holds that work now, and goes on from it.
             let old = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
             self.inner.git(|r| r.delete_branch(&old))?;
-            if let Some(remote) = &inner.settings.remote
-                && let Err(e) = self.inner.git(|r| r.delete_remote_branch(remote, &old))
-            {
-                log_note(log, format!("colony: could not delete {old} on {remote}: {}", crate::error::error_chain(&e)));
+            if let Err(e) = inner.queue.integration().unpublish(&inner.base, &old) {
+                log_note(
+                    log,
+                    format!("colony: could not delete {old} on the remote: {}", crate::error::error_chain(&e)),
+                );
             }
         }
         log_note(
@@ -299,7 +341,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             Effect::AskApproval => {
                 self.save_session()?;
                 // Whichever host carries out the decision finds the work there.
-                self.publish_task_branch(log);
+                self.inner.queue.integration().publish(&self.inner.base, &self.branch(), log);
                 let asked = self.written(store.request_approval(task, attempt)).await?;
                 if asked == Happening::Written {
                     log_note(
@@ -309,10 +351,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 }
                 asked
             }
-            Effect::Merge => match self.merge(on.agent, on.integration, log).await? {
-                Ending::Merged => Happening::Landed,
-                other => Happening::Ended(other),
-            },
+            Effect::Merge => {
+                let side = Resolving { attempt: self, agent: on.agent };
+                match self.inner.queue.merge(&self.inner.base, &side, on.integration, log).await? {
+                    Ending::Merged => Happening::Landed,
+                    other => Happening::Ended(other),
+                }
+            }
             Effect::Complete => self.written(store.complete(task, attempt)).await?,
             Effect::End(_) => unreachable!("the attempt's loop ends on its end"),
         })
@@ -495,7 +540,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 .started(crate::watch::Suspect { task: self.claim.task.clone(), attempt: self.claim.attempt });
             let outcome = round.go(log, &self.cancel).await;
             inner.watch.ended(watched);
-            inner.look_at_checkout().await;
+            inner.watch.look_at_checkout(&inner.base).await;
             let mut outcome = outcome?;
             outcome.usage = self.record_usage(agent, outcome.usage).await?;
             if role == Role::Builder {
@@ -659,6 +704,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
         self.inner.git(|r| r.commit_all(self.tree(), &self.spec().title, self.inner.settings.author.as_ref()))
     }
 
+    /// Its lease is gone: it stops, and writes nothing more.
+    fn lose_lease(&self) {
+        self.lease_lost.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
+    }
+
     /// A store write fenced by the attempt; a lost lease ends the attempt.
     pub(crate) async fn fenced<T>(
         &self,
@@ -667,18 +718,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
         match write.await {
             Ok(v) => Ok(Ok(v)),
             Err(StoreError::LeaseLost { .. }) => {
-                self.lease_lost.store(true, Ordering::SeqCst);
-                self.cancel.cancel();
+                self.lose_lease();
                 Ok(Err(Ending::LeaseLost))
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// The merge commit of this task, as specified now, on `tip`'s line
-    /// of `integration` (see `merged.rs`).
-    pub(crate) fn already_merged(&self, integration: &str, tip: &Oid) -> Result<Option<Oid>, EngineError> {
-        self.inner.git(|r| self.inner.merged.find(r, integration, tip, self.spec()))
     }
 }
 

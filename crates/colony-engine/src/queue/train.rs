@@ -29,15 +29,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use colony_agents::LogWriter;
-use colony_core::{TaskId, TaskSpec};
+use colony_core::TaskId;
 use colony_git::{CasOutcome, MergeOutcome, Oid, branch_ref};
 use colony_store::{Store, StoreError};
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
 
-use crate::attempt::{Attempt, Ending};
+use super::{Car, MERGE_LOCK, Merge, Side};
+use crate::ending::Ending;
 use crate::error::EngineError;
-use crate::merge::{MERGE_LOCK, merge_holder};
 use crate::round::{GateEnd, log_note};
 
 /// This process's attempts waiting for their merge turn.
@@ -45,16 +44,6 @@ use crate::round::{GateEnd, log_note};
 pub(crate) struct Platform {
     riders: std::sync::Mutex<Vec<Rider>>,
     next_id: AtomicU64,
-}
-
-/// One attempt's merge, as a train carries it.
-pub(crate) struct Car {
-    pub task: TaskId,
-    pub attempt: u32,
-    pub spec: TaskSpec,
-    pub branch: String,
-    /// The attempt's own: a stopped one is not taken along.
-    pub cancel: CancellationToken,
 }
 
 struct Rider {
@@ -125,32 +114,18 @@ pub(crate) enum Led {
     Ends(Ending),
 }
 
-impl<S: Store + 'static> Attempt<'_, S> {
-    /// This attempt's merge, as a train carries it.
-    pub(crate) fn car(&self) -> Car {
-        Car {
-            task: self.claim.task.clone(),
-            attempt: self.claim.attempt,
-            spec: self.spec().clone(),
-            branch: self.branch(),
-            cancel: self.cancel.clone(),
-        }
-    }
-
+impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
     /// Leads a train of this attempt and whoever waits on the platform,
     /// under the merge lock. With nobody waiting, this is a single merge.
-    pub(crate) async fn lead_train(&self, integration: &str, log: &mut LogWriter) -> Result<Led, EngineError> {
-        let riders = self.inner.platform.take_all();
+    pub(super) async fn lead_train(&self, log: &mut LogWriter) -> Result<Led, EngineError> {
+        let riders = self.queue.platform.take_all();
         if riders.is_empty() {
             return Ok(Led::Alone);
         }
-        let inner = self.inner;
-        let tip = self
-            .integration_tip(integration)
-            .await?
-            .ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
+        let (inner, integration) = (self.base, self.integration);
+        let tip = self.tip().await?.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
         // The leader's car first, then the riders as they came.
-        let mut cars: Vec<(Car, Option<oneshot::Sender<Ride>>)> = vec![(self.car(), None)];
+        let mut cars: Vec<(Car, Option<oneshot::Sender<Ride>>)> = vec![(self.car.clone(), None)];
         cars.extend(riders.into_iter().map(|r| (r.car, Some(r.answer))));
         let mut head = tip.clone();
         let mut aboard = Vec::new();
@@ -160,19 +135,19 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 answers.push((i, Ride::Again));
                 continue;
             }
-            let Some(work) = self.inner.git(|r| r.rev_parse(&branch_ref(&car.branch)))? else {
+            let Some(work) = self.base.git(|r| r.rev_parse(&branch_ref(&car.branch)))? else {
                 answers.push((i, Ride::Alone(format!("its branch {} is gone", car.branch))));
                 continue;
             };
-            if self.inner.git(|r| r.is_ancestor(&work, &head))? {
+            if self.base.git(|r| r.is_ancestor(&work, &head))? {
                 answers.push((i, Ride::Alone(format!("{integration} has it already"))));
                 continue;
             }
-            match self.inner.git(|r| r.merge_tree(&head, &work))? {
+            match self.base.git(|r| r.merge_tree(&head, &work))? {
                 MergeOutcome::Clean { tree } => {
-                    let message = crate::merged::merge_message(&car.spec);
+                    let message = super::merged::merge_message(&car.spec);
                     head = self
-                        .inner
+                        .base
                         .git(|r| r.commit_tree(&tree, &[&head, &work], &message, inner.settings.author.as_ref()))?;
                     aboard.push((i, head.clone()));
                 }
@@ -199,15 +174,15 @@ impl<S: Store + 'static> Attempt<'_, S> {
             log,
             format!("colony: a merge train of {}: {}; the gates run once on {head}", aboard.len(), names.join(", ")),
         );
-        self.inner.git(|r| r.worktree_detach(self.tree(), &head))?;
-        let gated = self.run_gates(log).await;
-        self.inner.git(|r| r.worktree_attach(self.tree(), &self.branch()))?;
+        self.base.git(|r| r.worktree_detach(self.side.tree(), &head))?;
+        let gated = self.gates(log).await;
+        self.base.git(|r| r.worktree_attach(self.side.tree(), &self.car.branch))?;
         match gated? {
             GateEnd::Passed => {}
             GateEnd::Cancelled => {
                 answers.extend(aboard.iter().map(|(i, _)| (*i, Ride::Again)));
                 answer_all(&mut cars, answers);
-                return Ok(Led::Ends(self.interrupted()));
+                return Ok(Led::Ends(self.side.interrupted()));
             }
             GateEnd::Failed { command, .. } => {
                 log_note(log, format!("colony: gate `{command}` failed on the train; each merges alone"));
@@ -220,7 +195,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         // Under the merge lock, each rider's last fenced write, as a single
         // merge's (see `Attempt::advance`): one whose lease was taken rides
         // no further, and each one's own merge commit is recorded.
-        let holder = merge_holder(&self.worker, &self.claim.task, self.claim.attempt);
+        let holder = self.holder();
         for (i, commit) in &aboard {
             let car = &cars[*i].0;
             let fenced = inner.store.fence_merge(
@@ -251,19 +226,19 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return Ok(Led::Alone);
         }
         crate::failpoint::hit("before-train-merge");
-        if self.cancel.is_cancelled() {
+        if self.car.cancel.is_cancelled() {
             answers.extend(aboard.iter().map(|(i, _)| (*i, Ride::Again)));
             answer_all(&mut cars, answers);
-            return Ok(Led::Ends(self.interrupted()));
+            return Ok(Led::Ends(self.side.interrupted()));
         }
         let integration_ref = branch_ref(integration);
-        match self.inner.git(|r| r.update_ref_cas(&integration_ref, &head, &tip))? {
+        match self.base.git(|r| r.update_ref_cas(&integration_ref, &head, &tip))? {
             CasOutcome::Moved => {
                 crate::failpoint::hit("after-train-merge");
-                inner.remember_tip(integration, &head);
+                self.queue.remember_tip(integration, &head);
                 let merged: Vec<_> = aboard.iter().map(|(i, commit)| (&cars[*i].0.spec, commit)).collect();
-                inner.merged.moved(integration, &tip, &head, &merged);
-                let leader = &self.claim.task;
+                self.queue.merged.moved(integration, &tip, &head, &merged);
+                let leader = &self.car.task;
                 answers.extend(aboard.iter().map(|(i, _)| {
                     (*i, Ride::Merged { leader: leader.clone(), candidate: head.clone(), cars: aboard.len() })
                 }));
@@ -272,7 +247,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 Ok(if aboard.first().is_some_and(|(i, _)| *i == 0) { Led::Merged } else { Led::Alone })
             }
             CasOutcome::Stale { .. } => {
-                inner.forget_tip(integration);
+                self.queue.forget_tip(integration);
                 log_note(log, format!("colony: {integration} moved meanwhile; the train is off"));
                 answers.extend(aboard.iter().map(|(i, _)| (*i, Ride::Again)));
                 answer_all(&mut cars, answers);

@@ -1,0 +1,157 @@
+//! What every part of a run reaches for: the store, the repository and
+//! git, the layout of `.colony`, the settings, and what each plan's
+//! attempts share. The merge queue, the attempts and the workers build on
+//! it; it builds on none of them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use colony_core::{Approval, PlanName, Review};
+use colony_git::Repo;
+use colony_store::Store;
+use tokio::sync::Mutex;
+
+use crate::error::EngineError;
+use crate::layout::{Layout, integration_branch};
+use crate::patient::Patient;
+use crate::settings::Settings;
+
+/// Times a failed `git worktree` command is tried again.
+const WORKTREE_RETRIES: u64 = 3;
+
+/// What a plan's attempts share.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanRun {
+    pub integration_branch: String,
+    pub base: Option<String>,
+    pub default_agent: Option<String>,
+    pub default_model: Option<String>,
+    pub default_timeout: Option<Duration>,
+    pub default_review: Option<Review>,
+    pub default_approval: Option<Approval>,
+}
+
+pub(crate) struct Base<S> {
+    /// Every call waits out connection errors (see [`Patient`]).
+    pub store: Arc<Patient<S>>,
+    pub repo: Repo,
+    pub layout: Layout,
+    pub settings: Settings,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
+    plans: Mutex<HashMap<PlanName, Arc<PlanRun>>>,
+    /// See [`Base::worktree_git`].
+    worktree_gate: std::sync::Mutex<()>,
+    /// Notices said once a run.
+    said: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl<S: Store + 'static> Base<S> {
+    pub(crate) fn new(store: Arc<Patient<S>>, repo: Repo, settings: Settings) -> Self {
+        Base {
+            store,
+            layout: Layout::new(repo.top_level()),
+            repo,
+            settings,
+            host: hostname(),
+            pid: std::process::id(),
+            plans: Mutex::new(HashMap::new()),
+            worktree_gate: std::sync::Mutex::new(()),
+            said: std::sync::Mutex::new(Default::default()),
+        }
+    }
+
+    /// Runs git, which blocks: the runtime moves its other tasks off this
+    /// thread meanwhile (see `Engine::run`).
+    pub(crate) fn git<T>(&self, f: impl FnOnce(&Repo) -> Result<T, colony_git::GitError>) -> Result<T, EngineError> {
+        Ok(tokio::task::block_in_place(|| f(&self.repo))?)
+    }
+
+    /// Runs a `git worktree` command that registers or forgets worktrees.
+    /// They are not safe to run at once: one can read the half-written
+    /// registration of another ("failed to read
+    /// .git/worktrees/…/commondir") and fail. This process's are queued;
+    /// one that still fails (another colony on the same repository) is
+    /// tried again. Checkouts and deleting files need no turn.
+    pub(crate) fn worktree_git<T>(
+        &self,
+        f: impl Fn(&Repo) -> Result<T, colony_git::GitError>,
+    ) -> Result<T, EngineError> {
+        self.retried(true, f)
+    }
+
+    /// Runs a git command that reads every worktree's registration, as a
+    /// fetch does to check what it received against all worktrees' HEADs,
+    /// and so fails now and then beside a `git worktree add`. It is tried
+    /// again rather than queued: a fetch over the network is slow, and
+    /// the next worktree must not wait for it.
+    pub(crate) fn git_beside_worktrees<T>(
+        &self,
+        f: impl Fn(&Repo) -> Result<T, colony_git::GitError>,
+    ) -> Result<T, EngineError> {
+        self.retried(false, f)
+    }
+
+    fn retried<T>(&self, queued: bool, f: impl Fn(&Repo) -> Result<T, colony_git::GitError>) -> Result<T, EngineError> {
+        tokio::task::block_in_place(|| {
+            let mut tries = 0;
+            loop {
+                let result = match queued {
+                    true => {
+                        let _queue = self.worktree_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        f(&self.repo)
+                    }
+                    false => f(&self.repo),
+                };
+                match result {
+                    Err(_) if tries < WORKTREE_RETRIES => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(20 * tries));
+                    }
+                    other => return Ok(other?),
+                }
+            }
+        })
+    }
+
+    pub(crate) async fn plan_info(&self, plan: &PlanName) -> Result<Arc<PlanRun>, EngineError> {
+        let mut plans = self.plans.lock().await;
+        if let Some(p) = plans.get(plan) {
+            return Ok(p.clone());
+        }
+        let stored = self.store.export_plan(plan.as_str()).await?;
+        let run = Arc::new(PlanRun {
+            integration_branch: integration_branch(&self.settings.integration_branch, plan),
+            base: stored.base,
+            default_agent: stored.defaults.agent,
+            default_model: stored.defaults.model,
+            default_timeout: stored.defaults.timeout,
+            default_review: stored.defaults.review,
+            default_approval: stored.defaults.approval,
+        });
+        plans.insert(plan.clone(), run.clone());
+        Ok(run)
+    }
+
+    /// Says `note` once a run.
+    pub(crate) fn say_once(&self, note: String) {
+        if self.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(note.clone()) {
+            self.settings.notices.say(&note);
+        }
+    }
+
+    /// The integration branch of every plan in the store.
+    pub(crate) async fn integration_branches(&self) -> Result<Vec<String>, EngineError> {
+        let pattern = &self.settings.integration_branch;
+        Ok(self.store.plans().await?.iter().map(|p| integration_branch(pattern, &p.name)).collect())
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
