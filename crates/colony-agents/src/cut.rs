@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use colony_core::record::Record;
+
 use crate::harness::Entry;
 
 /// The most of one text of a log record that is kept: an agent's message,
@@ -44,6 +46,11 @@ pub fn text_len(entry: &Entry) -> usize {
         Entry::Session { id } | Entry::Version { version: id } => id.len(),
         Entry::Error { message, .. } | Entry::StderrError { message, .. } => message.len(),
         Entry::Finished { message, .. } => message.as_ref().map_or(0, String::len),
+        Entry::Colony(Record::GateEnded { command, tail, .. }) => {
+            command.len() + tail.iter().map(String::len).sum::<usize>()
+        }
+        // Records are few and short: their wording is their size.
+        Entry::Colony(record) => record.to_string().len(),
         Entry::Usage { .. } | Entry::Cost { .. } | Entry::Omitted { .. } => 0,
     }
 }
@@ -58,7 +65,9 @@ pub fn cap_entry(entry: &mut Entry) -> bool {
         Entry::Session { id } | Entry::Version { version: id } => vec![id],
         Entry::Error { message, .. } | Entry::StderrError { message, .. } => vec![message],
         Entry::Finished { message, .. } => message.iter_mut().collect(),
-        Entry::Usage { .. } | Entry::Cost { .. } | Entry::Omitted { .. } => vec![],
+        Entry::Colony(Record::Note { text }) => vec![text],
+        Entry::Colony(Record::GateEnded { tail, .. }) => tail.iter_mut().collect(),
+        Entry::Usage { .. } | Entry::Cost { .. } | Entry::Omitted { .. } | Entry::Colony(_) => vec![],
     };
     let mut cut = false;
     for text in texts {

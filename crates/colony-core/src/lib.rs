@@ -13,6 +13,7 @@ pub mod files;
 pub mod id;
 pub mod input;
 pub mod plan;
+pub mod record;
 pub mod review;
 pub mod spec;
 pub mod state;

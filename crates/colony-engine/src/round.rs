@@ -18,6 +18,7 @@ use colony_agents::{
     AgentRun, AgentVerdict, ChildSpec, Entry, ErrorClass, Exit, Harness, LogWriter, OutputLine, Pgid, RunObserver,
     StdinSource, StopReason, Stream, millis,
 };
+use colony_core::record::{self, Record};
 use colony_core::{Millis, TaskId, Usage};
 use colony_store::Store;
 use tokio::sync::{Notify, mpsc};
@@ -118,8 +119,14 @@ impl Collector<'_> {
     }
 }
 
+/// Writes colony's record of a step to the attempt's log. A log that
+/// cannot be written must not stop the attempt.
+pub(crate) fn log_record(log: &mut LogWriter, record: Record) {
+    let _ = log.note(millis(SystemTime::now()), &Entry::Colony(record));
+}
+
 fn note(log: &mut LogWriter, text: String) {
-    let _ = log.note(millis(SystemTime::now()), &Entry::Raw { stream: Stream::Stderr, text });
+    log_record(log, Record::Note { text });
 }
 
 /// What an agent round needs beyond the harness.
@@ -201,10 +208,7 @@ impl<S: Store> AgentRound<'_, S> {
             Some(StopReason::Cancelled) if lingered => {
                 note(
                     collector.log,
-                    format!(
-                        "colony: the agent was still running {} after its final event; stopped it",
-                        human(self.linger)
-                    ),
+                    format!("the agent was still running {} after its final event; stopped it", human(self.linger)),
                 );
                 judge(self.harness, Exit::Code(0), &entries)
             }
@@ -278,7 +282,7 @@ pub(crate) async fn gates(
     cancel: &CancellationToken,
 ) -> Result<GateEnd, EngineError> {
     for command in commands {
-        note(log, format!("colony: gate `{command}`"));
+        log_record(log, Record::Gate { command: command.clone() });
         let mut spec = ChildSpec::new("sh", PathBuf::from(dir));
         confine_git(&mut spec);
         spec.args = vec!["-c".into(), command.into()];
@@ -296,22 +300,26 @@ pub(crate) async fn gates(
         let outcome = colony_agents::run(spec, cancel, &mut collector).await;
         collector.done();
         let outcome = outcome?;
-        let tail = Vec::from(collector.tail).join("\n");
-        match (outcome.stopped, outcome.exit) {
-            (Some(StopReason::Cancelled), _) => return Ok(GateEnd::Cancelled),
+        let lines = Vec::from(collector.tail);
+        let end = match (outcome.stopped, outcome.exit) {
+            (Some(StopReason::Cancelled), _) => record::GateEnd::Stopped,
             (Some(_), _) => {
-                let tail = format!("{tail}\n(stopped after {})", human(timeout));
+                record::GateEnd::TimedOut { after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX) }
+            }
+            (None, Exit::Code(code)) => record::GateEnd::Exited { code },
+            (None, Exit::Signal(signal)) => record::GateEnd::Signalled { signal },
+        };
+        let failed = !end.passed() && end != record::GateEnd::Stopped;
+        let tail = if failed { lines.clone() } else { Vec::new() };
+        log_record(log, Record::GateEnded { command: command.clone(), end, tail });
+        match end {
+            record::GateEnd::Stopped => return Ok(GateEnd::Cancelled),
+            record::GateEnd::Exited { code: 0 } => {}
+            record::GateEnd::TimedOut { .. } => {
+                let tail = format!("{}\n(stopped after {})", lines.join("\n"), human(timeout));
                 return Ok(GateEnd::Failed { command: command.clone(), tail });
             }
-            (None, exit) if exit.success() => {}
-            (None, exit) => {
-                let how = match exit {
-                    Exit::Code(c) => format!("exit code {c}"),
-                    Exit::Signal(s) => format!("signal {s}"),
-                };
-                note(log, format!("colony: gate `{command}` failed ({how})"));
-                return Ok(GateEnd::Failed { command: command.clone(), tail });
-            }
+            _ => return Ok(GateEnd::Failed { command: command.clone(), tail: lines.join("\n") }),
         }
     }
     Ok(GateEnd::Passed)

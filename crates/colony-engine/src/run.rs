@@ -306,7 +306,7 @@ impl<S: Store + 'static> Inner<S> {
     /// The disk is full: the task goes back, the try not counted, and new
     /// work waits for room.
     async fn out_of_room(&self, task: &TaskId, attempt: u32, why: &str, log: &mut LogWriter) -> Result<(), StoreError> {
-        crate::round::log_note(log, format!("colony: the disk is full ({why}); the task goes back to the queue"));
+        crate::round::log_note(log, format!("the disk is full ({why}); the task goes back to the queue"));
         if self.room.pause(why.to_owned()) {
             self.settings.notices.say(&format!(
                 "the disk holding the worktrees is full ({why}); new work waits until there is room, \
@@ -424,7 +424,7 @@ impl<S: Store + 'static> Inner<S> {
             // A git or file error fails this attempt, not the whole run.
             Err(e) => {
                 let reason = error_chain(&e);
-                crate::round::log_note(&mut log, format!("colony: {reason}"));
+                crate::round::log_note(&mut log, format!("{reason}"));
                 self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop)
             }
         };

@@ -20,8 +20,8 @@ use colony_core::TaskId;
 use colony_git::Repo;
 use colony_store::Store;
 
-use crate::error::{EngineError, error_chain};
 use crate::base::Base;
+use crate::error::{EngineError, error_chain};
 
 /// How many changes a report names before it says how many more.
 const MAX_NAMED: usize = 10;

@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use colony_core::TaskStatus;
+use colony_core::record::Record;
 use colony_engine::Settings;
 use colony_store::Store;
 use common::{Fixture, git};
@@ -61,6 +62,25 @@ fn logs(f: &Fixture, tasks: &[&str]) -> String {
     tasks.iter().map(|t| f.log(t, 1)).collect()
 }
 
+/// The trains led, as their riders, in the first attempts of `tasks`.
+fn trains_led(f: &Fixture, tasks: &[&str]) -> Vec<Vec<String>> {
+    let records = tasks.iter().flat_map(|t| f.records(t, 1));
+    records
+        .filter_map(|r| match r {
+            Record::Train { riders, .. } => Some(riders),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The tasks whose first attempt merged in a train of `cars`.
+fn carried(f: &Fixture, tasks: &[&str], cars: usize) -> usize {
+    let merged_in = |t: &str| {
+        f.records(t, 1).iter().any(|r| matches!(r, Record::Merged { train: Some(ride), .. } if ride.cars == cars))
+    };
+    tasks.iter().filter(|t| merged_in(t)).count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_merges_ride_one_train_gated_once_and_a_conflicting_one_merges_alone() {
     let f = Fixture::new(&["a", "b", "c1", "c2", "d"]).await;
@@ -78,8 +98,9 @@ async fn waiting_merges_ride_one_train_gated_once_and_a_conflicting_one_merges_a
     // c1 and c2 write the same line: one rode, the other merged alone
     // through a resolver round.
     let all = logs(&f, &["a", "b", "c1", "c2", "d"]);
-    assert!(all.contains("a merge train of 4"), "{all}");
-    assert_eq!(all.matches("in a train of 4 led by").count(), 3, "{all}");
+    let led = trains_led(&f, &["a", "b", "c1", "c2", "d"]);
+    assert!(led.len() == 1 && led[0].len() == 4, "{led:?}");
+    assert_eq!(carried(&f, &["a", "b", "c1", "c2", "d"], 4), 4, "the leader and its three riders");
     assert!(all.contains("merging alone: it conflicts with colony/p or the train in shared.txt"), "{all}");
     assert_eq!(git(f.repo(), &["show", "colony/p:shared.txt"]), "c1\nc2\n");
 
@@ -96,6 +117,11 @@ async fn waiting_merges_ride_one_train_gated_once_and_a_conflicting_one_merges_a
         let task = subject.split(' ').nth(2).unwrap().trim_end_matches(':');
         let recorded = f.store.merge_commits(&colony_core::TaskId::new(task).unwrap()).await.unwrap();
         assert_eq!(recorded.last().map(|(_, c)| c.as_str()), Some(commit), "{task}: {recorded:?}");
+        let logged = f.records(task, 1).into_iter().find_map(|r| match r {
+            Record::Merged { commit, .. } => Some(commit),
+            _ => None,
+        });
+        assert_eq!(logged.as_deref(), Some(commit), "{task}'s log says where it merged");
     }
     assert_eq!(f.worktrees(), 1);
     assert_eq!(f.branches(), ["colony/p", "main"]);
@@ -159,7 +185,7 @@ async fn a_worker_moves_on_while_its_attempt_waits_to_merge() {
     settings.workers = 1;
     let report = run_held(&f, settings, 3).await;
     assert!(report.all_done(), "{report:?}");
-    assert!(logs(&f, &["a", "b", "d"]).contains("a merge train of 3"));
+    assert_eq!(trains_led(&f, &["a", "b", "d"]).first().map(Vec::len), Some(3));
     let mut workers = std::collections::BTreeSet::new();
     for t in ["a", "b", "d"] {
         workers.insert(f.store.task(t).await.unwrap().unwrap().attempts[0].worker.clone());

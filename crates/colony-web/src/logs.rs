@@ -14,7 +14,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use colony_agents::cut::{cut_middle, text_len};
-use colony_agents::{Entry, LogReader, LogRecord, Stream};
+use colony_agents::{Entry, LogReader, LogRecord};
+use colony_core::record::Record;
 use serde::Serialize;
 
 /// Lines of a gate's output kept: its end, where the error usually is.
@@ -91,13 +92,24 @@ impl AttemptLog {
 
     fn push(&mut self, attempt: u32, record: LogRecord, keep: Keep) {
         self.records += 1;
-        match &record.entry {
-            Entry::Raw { stream, text } => self.see_line(attempt, *stream, text),
-            Entry::Omitted { .. } => {
-                if let Some(gate) = self.gates.last_mut().filter(|g| g.passed.is_none()) {
+        let open = self.gates.last_mut().filter(|g| g.passed.is_none());
+        match (&record.entry, open) {
+            (Entry::Colony(Record::Gate { command }), _) => self.gates.push(GateRun {
+                attempt,
+                command: command.clone(),
+                passed: None,
+                output: Vec::new(),
+                truncated: false,
+            }),
+            (Entry::Colony(Record::GateEnded { end, .. }), Some(gate)) => gate.passed = Some(end.passed()),
+            (Entry::Raw { text, .. }, Some(gate)) => {
+                if gate.output.len() == GATE_LINES {
+                    gate.output.remove(0);
                     gate.truncated = true;
                 }
+                gate.output.push(cut_middle(text, GATE_LINE).into_owned());
             }
+            (Entry::Omitted { .. }, Some(gate)) => gate.truncated = true,
             _ => {}
         }
         if keep.records == 0 {
@@ -108,38 +120,6 @@ impl AttemptLog {
         while self.tail.len() > 1 && (self.tail.len() > keep.records || self.tail_bytes > keep.bytes) {
             let old = self.tail.pop_front().expect("the tail has records");
             self.tail_bytes -= text_len(&old.entry);
-        }
-    }
-
-    fn see_line(&mut self, attempt: u32, stream: Stream, text: &str) {
-        let open = self.gates.last_mut().filter(|g| g.passed.is_none());
-        let note = if stream == Stream::Stderr { text.strip_prefix("colony: ") } else { None };
-        match (note, open) {
-            (Some(note), open) => {
-                if let Some(command) = note.strip_prefix("gate `").and_then(|rest| rest.strip_suffix('`')) {
-                    if let Some(gate) = open {
-                        gate.passed = Some(true);
-                    }
-                    self.gates.push(GateRun {
-                        attempt,
-                        command: command.to_owned(),
-                        passed: None,
-                        output: Vec::new(),
-                        truncated: false,
-                    });
-                } else if let Some(gate) = open {
-                    let failed = note.starts_with(&format!("gate `{}` failed (", gate.command));
-                    gate.passed = Some(!failed);
-                }
-            }
-            (None, Some(gate)) => {
-                if gate.output.len() == GATE_LINES {
-                    gate.output.remove(0);
-                    gate.truncated = true;
-                }
-                gate.output.push(cut_middle(text, GATE_LINE).into_owned());
-            }
-            (None, None) => {}
         }
     }
 }
@@ -179,6 +159,7 @@ pub(crate) fn one_line(entry: &Entry) -> String {
             format!("finished with an error: {}", message.as_deref().unwrap_or("no message"))
         }
         Entry::Omitted { records, bytes } => format!("{records} records ({bytes} bytes) of output left out"),
+        Entry::Colony(record) => record.to_string(),
     };
     text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
 }
@@ -186,11 +167,20 @@ pub(crate) fn one_line(entry: &Entry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use colony_agents::LogWriter;
+    use colony_agents::{LogWriter, Stream};
+    use colony_core::record::GateEnd;
     use std::io::Write;
 
     fn raw(stream: Stream, text: &str) -> Entry {
         Entry::Raw { stream, text: text.into() }
+    }
+
+    fn gate(command: &str) -> Entry {
+        Entry::Colony(Record::Gate { command: command.into() })
+    }
+
+    fn ended(command: &str, code: i32) -> Entry {
+        Entry::Colony(Record::GateEnded { command: command.into(), end: GateEnd::Exited { code }, tail: vec![] })
     }
 
     fn write(path: &Path, entries: &[Entry]) {
@@ -201,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn gates_tail_and_merge_come_from_one_read() {
+    fn gates_and_the_tail_come_from_one_read_of_typed_records() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
         write(
@@ -210,18 +200,20 @@ mod tests {
                 raw(Stream::Stdout, "working"),
                 Entry::Usage { input: 10, output: 5, cached: 1 },
                 Entry::Cost { usd: 0.25 },
-                raw(Stream::Stderr, "colony: gate `cargo test`"),
+                gate("cargo test"),
                 raw(Stream::Stdout, "test a ... FAILED"),
-                raw(Stream::Stderr, "colony: gate `cargo test` failed (exit code 101)"),
+                ended("cargo test", 101),
                 Entry::Cost { usd: 0.5 },
-                raw(Stream::Stderr, "colony: gate `cargo test`"),
+                gate("cargo test"),
                 raw(Stream::Stdout, "test a ... ok"),
-                raw(Stream::Stderr, "colony: gate `cargo fmt --check`"),
-                raw(Stream::Stderr, "colony: merged into colony/p at 0123abcd"),
+                ended("cargo test", 0),
+                raw(Stream::Stderr, "colony: not a gate, whatever it says: gate `x`"),
+                gate("cargo fmt --check"),
+                ended("cargo fmt --check", 0),
             ],
         );
         let log = AttemptLog::read(&path, 2, Keep { records: 3, bytes: 1 << 20 });
-        assert_eq!(log.records, 11);
+        assert_eq!(log.records, 13);
         assert_eq!(log.tail.len(), 3);
         let gates: Vec<_> = log.gates.iter().map(|g| (g.command.as_str(), g.passed, g.output.clone())).collect();
         assert_eq!(
@@ -238,7 +230,7 @@ mod tests {
     fn a_running_gate_is_open_and_long_output_keeps_its_end() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
-        let mut entries = vec![raw(Stream::Stderr, "colony: gate `make`")];
+        let mut entries = vec![gate("make")];
         entries.extend((0..GATE_LINES + 5).map(|i| raw(Stream::Stdout, &format!("line {i}"))));
         write(&path, &entries);
         let log = AttemptLog::read(&path, 1, Keep { records: 0, bytes: 0 });
@@ -252,7 +244,7 @@ mod tests {
     fn the_tail_is_bounded_in_bytes_and_a_gate_cut_in_the_log_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
-        let mut entries = vec![raw(Stream::Stderr, "colony: gate `make`"), Entry::Omitted { records: 5, bytes: 500 }];
+        let mut entries = vec![gate("make"), Entry::Omitted { records: 5, bytes: 500 }];
         entries.extend((0..10).map(|i| raw(Stream::Stdout, &format!("{i}{}", "x".repeat(999)))));
         entries.push(raw(Stream::Stdout, &"y".repeat(10_000)));
         write(&path, &entries);

@@ -203,6 +203,9 @@ pub enum Entry {
         stream: Stream,
         text: String,
     },
+    /// Not from a harness: colony's own record of a step of the attempt
+    /// (a gate and how it ended, a conflict, a review round, the merge).
+    Colony(colony_core::record::Record),
     /// Not from a harness: the log's record of output left out to keep
     /// the log bounded, between its head and its tail (see
     /// [`LogWriter`](crate::LogWriter)).

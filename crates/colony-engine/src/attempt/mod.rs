@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::input::read_limited;
+use colony_core::record::Record;
 use colony_core::{Phase, TaskSpec, Usage};
 use colony_git::{Oid, TaskTree, TreeState, branch_ref};
 use colony_store::{Claim, Store, StoreError};
@@ -41,7 +42,7 @@ use crate::error::EngineError;
 use crate::layout::task_branch;
 use crate::pacing::Go;
 use crate::queue::{Car, Side};
-use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
+use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note, log_record};
 use crate::shared::Inner;
 use review::ReviewEnd;
 pub(crate) use review::Reviewers;
@@ -220,7 +221,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         };
         let ways = Ways { agent: &agent, reviewers: &reviewers, start: &start, integration: &integration };
         if let Some(commit) = inner.queue.already_merged(&inner.base, &integration, &start, self.spec())? {
-            log_note(log, format!("colony: {integration} has this task's merge already, at {commit}"));
+            log_note(log, format!("{integration} has this task's merge already, at {commit}"));
             return self.drive(Machine::new(limits), Happening::AlreadyMerged, &ways, log).await;
         }
         // Work a person decided on goes on from where it stopped.
@@ -261,15 +262,17 @@ impl<S: Store + 'static> Attempt<'_, S> {
             let old = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
             self.inner.git(|r| r.delete_branch(&old))?;
             if let Err(e) = inner.queue.integration().unpublish(&inner.base, &old) {
-                log_note(
-                    log,
-                    format!("colony: could not delete {old} on the remote: {}", crate::error::error_chain(&e)),
-                );
+                log_note(log, format!("could not delete {old} on the remote: {}", crate::error::error_chain(&e)));
             }
         }
-        log_note(
+        log_record(
             log,
-            format!("colony: attempt {} in {} from {integration} at {start}", self.claim.attempt, worktree.display()),
+            Record::Began {
+                attempt: self.claim.attempt,
+                worktree: worktree.display().to_string(),
+                integration: integration.clone(),
+                from: start.to_string(),
+            },
         );
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
         write_task_file(&task_file, self.spec())?;
@@ -279,11 +282,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = self.saved_session(d.attempt);
                 Some(match &d.feedback {
                     None => {
-                        log_note(log, format!("colony: a person approved attempt {}; merging it", d.attempt));
+                        log_note(log, format!("a person approved attempt {}; merging it", d.attempt));
                         Decided::Approved
                     }
                     Some(text) => {
-                        log_note(log, format!("colony: a person sent attempt {} back: {}", d.attempt, one_line(text)));
+                        log_note(log, format!("a person sent attempt {} back: {}", d.attempt, one_line(text)));
                         Decided::Rejected { feedback: text.clone() }
                     }
                 })
@@ -346,7 +349,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 if asked == Happening::Written {
                     log_note(
                         log,
-                        "colony: the checks passed; the work waits for a person: `colony approve` or `colony reject`",
+                        "the checks passed; the work waits for a person: `colony approve` or `colony reject`",
                     );
                 }
                 asked
@@ -421,7 +424,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     )));
                 };
                 self.inner.git(|r| r.take_head(self.tree(), &branch, &head, &tip))?;
-                log_note(log, format!("colony: the agent moved to {went}; its work there ({head}) is the task's"));
+                log_note(log, format!("the agent moved to {went}; its work there ({head}) is the task's"));
                 Ok(Ok(()))
             }
         }
@@ -566,7 +569,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     log_note(
                         log,
                         format!(
-                            "colony: the `{}` agent is rate limited or overloaded ({said}); its tasks wait {} and \
+                            "the `{}` agent is rate limited or overloaded ({said}); its tasks wait {} and \
                              this attempt gives its worker to tasks for other agents meanwhile — this does not use \
                              up the attempt",
                             agent.name,

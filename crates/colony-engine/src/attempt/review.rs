@@ -8,14 +8,15 @@
 //! around the diff; whatever it changes there is undone. An answer that
 //! does not read is asked for again, and is never taken as approval.
 
+use colony_core::record::Record;
 use colony_core::review::{ANSWER_SCHEMA, Issue, Policy, ReviewAnswer, Verdict, read_answer};
 use colony_core::{ReviewOutcome, TaskSpec, Usage};
 use colony_git::{Oid, TreeState, branch_ref};
 use colony_store::Store;
 
-use crate::attempt::{Attempt, ChosenAgent, Ending, Role, Spoken, one_line};
+use super::{Attempt, ChosenAgent, Ending, Role, Spoken, one_line};
 use crate::error::EngineError;
-use crate::round::{RoundEnd, log_note};
+use crate::round::{RoundEnd, log_note, log_record};
 
 /// Times a reviewer is asked in one round before its silence fails the
 /// attempt.
@@ -65,7 +66,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             let mut tries = 0;
             let answer = loop {
                 tries += 1;
-                log_note(log, format!("colony: review round {round} by `{}`", reviewer.name));
+                log_record(log, Record::Review { round, reviewer: reviewer.name.clone() });
                 let make_run = || {
                     let mut run = self.agent_run(reviewer, prompt.clone());
                     run.output_schema = Some(ANSWER_SCHEMA.to_owned());
@@ -87,7 +88,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     }
                 };
                 if self.inner.git(|r| r.restore(self.tree(), &head))? || moved {
-                    log_note(log, format!("colony: the reviewer `{}` changed the worktree; undone", reviewer.name));
+                    log_note(log, format!("the reviewer `{}` changed the worktree; undone", reviewer.name));
                 }
                 let outcome = match spoken {
                     Spoken::Ends(ending) => return Ok(ReviewEnd::Ends(ending)),
@@ -105,7 +106,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                         break answer;
                     }
                     Err(reason) => {
-                        log_note(log, format!("colony: `{}` gave no verdict ({reason})", reviewer.name));
+                        log_note(log, format!("`{}` gave no verdict ({reason})", reviewer.name));
                         let none = ReviewOutcome::NoVerdict { reason: reason.clone() };
                         self.keep_review(round, &reviewer.name, none, spent).await?;
                         if tries == REVIEW_TRIES {
@@ -121,22 +122,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         let verdicts: Vec<Verdict> = answers.iter().map(|(_, a)| a.verdict).collect();
         if reviewers.policy.approves(&verdicts) {
-            log_note(log, format!("colony: review round {round} approved"));
+            log_record(log, Record::Reviewed { round, approved: true, asked: Vec::new() });
             return Ok(ReviewEnd::Approved);
         }
         let asked: Vec<&(String, ReviewAnswer)> =
             answers.iter().filter(|(_, a)| a.verdict == Verdict::NeedsChanges).collect();
-        log_note(
-            log,
-            format!(
-                "colony: review round {round}: {} asked for changes",
-                asked.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-            ),
-        );
-        Ok(ReviewEnd::NeedsChanges {
-            asked: asked.iter().map(|(n, _)| n.clone()).collect(),
-            issues: findings_text(&asked),
-        })
+        let names: Vec<String> = asked.iter().map(|(n, _)| n.clone()).collect();
+        log_record(log, Record::Reviewed { round, approved: false, asked: names.clone() });
+        Ok(ReviewEnd::NeedsChanges { asked: names, issues: findings_text(&asked) })
     }
 
     async fn keep_review(

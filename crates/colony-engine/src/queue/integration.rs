@@ -74,7 +74,7 @@ impl Integration {
         if let Integration::Remote(remote) = self
             && let Err(e) = base.git(|r| r.push_branch(remote, branch))
         {
-            log_note(log, format!("colony: could not push {branch} to {remote}: {}", error_chain(&e)));
+            log_note(log, format!("could not push {branch} to {remote}: {}", error_chain(&e)));
         }
     }
 
@@ -226,7 +226,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             // This process outlived the lock's ttl (a long pause): take it
             // again before anything else, then merge onto what is there.
             Err(StoreError::LockLost { .. }) => {
-                log_note(log, "colony: the merge lock lapsed; waiting for it again");
+                log_note(log, "the merge lock lapsed; waiting for it again");
                 if !crate::lock::wait_for(&base.store, MERGE_LOCK, &holder, lease, &self.car.cancel).await? {
                     return Ok(Advance::Ended(self.side.interrupted()));
                 }

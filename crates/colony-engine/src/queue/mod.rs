@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::base::Base;
 use crate::ending::Ending;
 use crate::error::EngineError;
-use crate::round::{GateEnd, gates, log_note};
+use crate::round::{GateEnd, gates, log_note, log_record};
 use crate::settings::Settings;
 
 pub(crate) use integration::Integration;
@@ -209,18 +209,12 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
         let (in_process, leads) = loop {
             match self.turn(&mut ticket).await {
                 Turn::Mine(gate) => break (gate, ticket.is_some()),
-                Turn::Answered(Ride::Merged { leader, candidate, cars }) => {
-                    log_note(
-                        log,
-                        format!(
-                            "colony: merged into {integration} at {candidate} in a train of {cars} led by {leader}; \
-                             the gates ran once on the train's result"
-                        ),
-                    );
+                Turn::Answered(Ride::Merged { leader, commit, cars }) => {
+                    log_record(log, train::merged_record(integration, &leader, &commit, cars));
                     return Ok(Ending::Merged);
                 }
                 Turn::Answered(Ride::Alone(why)) => {
-                    log_note(log, format!("colony: merging alone: {why}"));
+                    log_note(log, format!("merging alone: {why}"));
                     ticket = None;
                 }
                 Turn::Answered(Ride::Again) => ticket = Some(queue.platform.board(self.car.clone())),

@@ -15,7 +15,9 @@ use super::integration::Advance;
 use super::{Merge, Side};
 use crate::ending::Ending;
 use crate::error::EngineError;
-use crate::round::{GateEnd, log_note};
+use colony_core::record::Record;
+
+use crate::round::{GateEnd, log_note, log_record};
 
 impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
     /// Whether the integration tip was taken on trust (see
@@ -58,7 +60,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                 if self.doubt_trusted_tip() {
                     continue;
                 }
-                log_note(log, format!("colony: {integration} has this task's merge already, at {commit}"));
+                log_note(log, format!("{integration} has this task's merge already, at {commit}"));
                 return Ok(Ending::Merged);
             }
             let head = self.task_tip()?;
@@ -66,7 +68,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                 if self.doubt_trusted_tip() {
                     continue;
                 }
-                log_note(log, "colony: already in the integration branch");
+                log_note(log, "already in the integration branch");
                 return Ok(Ending::Merged);
             }
             // Without gates nothing has to see the merged tree on disk: merge
@@ -92,10 +94,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                     match bring {
                         BringIn::UpToDate => {}
                         BringIn::Merged { .. } => {
-                            log_note(
-                                log,
-                                format!("colony: brought {integration} in; gates again on the merged result"),
-                            );
+                            log_record(log, Record::BroughtIn { integration: integration.to_owned() });
                             if let Some(ending) =
                                 self.gate_merge(&format!("on the merge with {integration}"), log).await?
                             {
@@ -111,13 +110,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                                 )));
                             }
                             resolver_rounds += 1;
-                            log_note(
-                                log,
-                                format!(
-                                    "colony: conflict in {}; resolver round {resolver_rounds}",
-                                    conflict.paths.join(", ")
-                                ),
-                            );
+                            log_record(log, Record::Conflict { paths: conflict.paths.clone(), round: resolver_rounds });
                             let cause = RoundCause::Conflict { paths: conflict.paths.clone() };
                             if let Err(e) = self
                                 .fenced(inner.store.feedback_round(
@@ -147,7 +140,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                                         unresolved.join(", ")
                                     )));
                                 }
-                                log_note(log, format!("colony: conflict markers left in {}", unresolved.join(", ")));
+                                log_record(log, Record::MarkersLeft { paths: unresolved });
                                 continue;
                             }
                             self.base.git(|r| {
@@ -186,10 +179,11 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             match self.advance(&candidate, &tip, log).await? {
                 Advance::Moved => {
                     crate::failpoint::hit("after-merge");
-                    log_note(log, format!("colony: merged into {integration} at {candidate}"));
+                    let commit = candidate.to_string();
+                    log_record(log, Record::Merged { integration: integration.to_owned(), commit, train: None });
                     return Ok(Ending::Merged);
                 }
-                Advance::Stale => log_note(log, format!("colony: {integration} moved meanwhile; merging again")),
+                Advance::Stale => log_note(log, format!("{integration} moved meanwhile; merging again")),
                 Advance::Ended(ending) => return Ok(ending),
             }
         }

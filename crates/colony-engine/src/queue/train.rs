@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use colony_agents::LogWriter;
 use colony_core::TaskId;
+use colony_core::record::{self, Record};
 use colony_git::{CasOutcome, MergeOutcome, Oid, branch_ref};
 use colony_store::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -37,7 +38,7 @@ use tokio::sync::oneshot;
 use super::{Car, MERGE_LOCK, Merge, Side};
 use crate::ending::Ending;
 use crate::error::EngineError;
-use crate::round::{GateEnd, log_note};
+use crate::round::{GateEnd, log_note, log_record};
 
 /// This process's attempts waiting for their merge turn.
 #[derive(Default)]
@@ -55,9 +56,10 @@ struct Rider {
 /// What a rider is told when a train has dealt with it.
 #[derive(Debug)]
 pub(crate) enum Ride {
-    /// Its work is in the integration branch at `candidate`, merged in a
-    /// train of `cars` led by `leader`; the store is not told yet.
-    Merged { leader: TaskId, candidate: Oid, cars: usize },
+    /// Its work is in the integration branch with its own merge `commit`,
+    /// merged in a train of `cars` led by `leader`; the store is not told
+    /// yet.
+    Merged { leader: TaskId, commit: Oid, cars: usize },
     /// Merge alone, for this reason.
     Alone(String),
     /// Not taken this time (the train was too short, or the branch moved
@@ -170,10 +172,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             return Ok(Led::Alone);
         }
         let names: Vec<String> = aboard.iter().map(|(i, _)| cars[*i].0.task.to_string()).collect();
-        log_note(
-            log,
-            format!("colony: a merge train of {}: {}; the gates run once on {head}", aboard.len(), names.join(", ")),
-        );
+        log_record(log, Record::Train { riders: names, candidate: head.to_string() });
         self.base.git(|r| r.worktree_detach(self.side.tree(), &head))?;
         let gated = self.gates(log).await;
         self.base.git(|r| r.worktree_attach(self.side.tree(), &self.car.branch))?;
@@ -185,7 +184,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                 return Ok(Led::Ends(self.side.interrupted()));
             }
             GateEnd::Failed { command, .. } => {
-                log_note(log, format!("colony: gate `{command}` failed on the train; each merges alone"));
+                log_note(log, format!("gate `{command}` failed on the train; each merges alone"));
                 let why = format!("gate `{command}` failed on the train it was on");
                 answers.extend(aboard.iter().map(|(i, _)| (*i, Ride::Alone(why.clone()))));
                 answer_all(&mut cars, answers);
@@ -214,8 +213,8 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             log_note(
                 log,
                 match lost {
-                    Some(_) => format!("colony: {} lost its lease; the train is off", car.task),
-                    None => "colony: the merge lock lapsed; the train is off".to_owned(),
+                    Some(_) => format!("{} lost its lease; the train is off", car.task),
+                    None => "the merge lock lapsed; the train is off".to_owned(),
                 },
             );
             answers.extend(aboard.iter().map(|(i, _)| match Some(*i) == lost {
@@ -238,21 +237,36 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                 self.queue.remember_tip(integration, &head);
                 let merged: Vec<_> = aboard.iter().map(|(i, commit)| (&cars[*i].0.spec, commit)).collect();
                 self.queue.merged.moved(integration, &tip, &head, &merged);
-                let leader = &self.car.task;
-                answers.extend(aboard.iter().map(|(i, _)| {
-                    (*i, Ride::Merged { leader: leader.clone(), candidate: head.clone(), cars: aboard.len() })
+                let (leader, count) = (&self.car.task, aboard.len());
+                answers.extend(aboard.iter().map(|(i, commit)| {
+                    (*i, Ride::Merged { leader: leader.clone(), commit: commit.clone(), cars: count })
                 }));
                 answer_all(&mut cars, answers);
-                log_note(log, format!("colony: merged the train into {integration} at {head}"));
-                Ok(if aboard.first().is_some_and(|(i, _)| *i == 0) { Led::Merged } else { Led::Alone })
+                // The leader's own answer, when it rode: it is in the branch.
+                match aboard.first() {
+                    Some((0, commit)) => {
+                        log_record(log, merged_record(integration, leader, commit, count));
+                        Ok(Led::Merged)
+                    }
+                    _ => Ok(Led::Alone),
+                }
             }
             CasOutcome::Stale { .. } => {
                 self.queue.forget_tip(integration);
-                log_note(log, format!("colony: {integration} moved meanwhile; the train is off"));
+                log_note(log, format!("{integration} moved meanwhile; the train is off"));
                 answers.extend(aboard.iter().map(|(i, _)| (*i, Ride::Again)));
                 answer_all(&mut cars, answers);
                 Ok(Led::Alone)
             }
         }
+    }
+}
+
+/// The record of a task's merge that a train carried.
+pub(super) fn merged_record(integration: &str, leader: &TaskId, commit: &Oid, cars: usize) -> Record {
+    Record::Merged {
+        integration: integration.to_owned(),
+        commit: commit.to_string(),
+        train: Some(record::Ride { leader: leader.to_string(), cars }),
     }
 }

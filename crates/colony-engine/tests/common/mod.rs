@@ -181,6 +181,18 @@ impl Fixture {
         std::fs::read_to_string(self.repo().join(format!(".colony/runs/{task}/a{attempt}/log.jsonl"))).unwrap()
     }
 
+    /// colony's own records in an attempt's log.
+    pub fn records(&self, task: &str, attempt: u32) -> Vec<colony_core::record::Record> {
+        let path = self.repo().join(format!(".colony/runs/{task}/a{attempt}/log.jsonl"));
+        let mut reader = colony_agents::LogReader::open(path).unwrap();
+        std::iter::from_fn(|| reader.next_now())
+            .filter_map(|r| match r.unwrap().entry {
+                colony_agents::Entry::Colony(record) => Some(record),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn read_state(&self, name: &str) -> String {
         std::fs::read_to_string(self.state().join(name)).unwrap_or_default()
     }

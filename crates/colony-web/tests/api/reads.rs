@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use colony_agents::{Entry, LogWriter, Stream};
+use colony_core::record::{GateEnd, Record};
 use colony_store::Store;
 
 use crate::support::{Served, SseReader, git, id, plan};
@@ -88,9 +89,11 @@ async fn a_task_shows_its_log_gates_spend_and_diff() {
     log.append(1, &raw(Stream::Stdout, "<script>alert(2)</script>")).unwrap();
     let usage = colony_core::Usage { input: 10, output: 2, cached: 0, cost_usd: Some(0.5) };
     s.store.record_usage(&colony_core::TaskId::new("a").unwrap(), 1, usage).await.unwrap();
-    log.append(3, &raw(Stream::Stderr, "colony: gate `make check`")).unwrap();
+    let gate = |record| Entry::Colony(record);
+    log.append(3, &gate(Record::Gate { command: "make check".into() })).unwrap();
     log.append(4, &raw(Stream::Stdout, "1 test failed")).unwrap();
-    log.append(5, &raw(Stream::Stderr, "colony: gate `make check` failed (exit code 2)")).unwrap();
+    let end = GateEnd::Exited { code: 2 };
+    log.append(5, &gate(Record::GateEnded { command: "make check".into(), end, tail: vec![] })).unwrap();
 
     let detail = s.json("/api/tasks/a", 200).await;
     assert_eq!(
@@ -214,8 +217,9 @@ async fn a_task_merged_in_a_train_shows_what_its_own_merge_brought() {
     let mut merges = Vec::new();
     for task in ["a", "b"] {
         git(&s.root, &["checkout", "-q", "-b", "work", "main"]);
-        std::fs::write(s.root.join(format!("{task}.txt")), format!("{task}\n")).unwrap();
-        git(&s.root, &["add", "."]);
+        let file = format!("{task}.txt");
+        std::fs::write(s.root.join(&file), format!("{task}\n")).unwrap();
+        git(&s.root, &["add", &file]);
         git(&s.root, &["commit", "-qm", task]);
         git(&s.root, &["checkout", "-q", "colony/p"]);
         git(&s.root, &["merge", "-q", "--no-ff", "-m", &format!("Merge task {task}"), "work"]);

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result};
 use colony_agents::{Entry, LogReader};
 use colony_core::TaskId;
+use colony_core::record::Record;
 use colony_engine::Layout;
 use colony_store::{Store, StoreUrl, TaskFilter};
 
@@ -158,19 +159,21 @@ async fn what_happened(ctx: &Ctx, store: &impl Store) -> Result<Vec<String>> {
             detail.attempts.len()
         ));
     }
-    let gate_failed = |t: &str| t.starts_with("colony: gate `") && t.contains("` failed (");
-    if let Some(note) = find_note(&layout, store, GATE_FIXED, gate_failed).await? {
-        // `colony: gate `CMD` failed (exit code 1)`
-        let gate = note.trim_start_matches("colony: ").split(" failed (").next().unwrap_or_default();
+    let gate_failed = |r: &Record| match r {
+        Record::GateEnded { command, end, .. } if !end.passed() => Some(command.clone()),
+        _ => None,
+    };
+    if let Some(gate) = find_record(&layout, store, GATE_FIXED, gate_failed).await? {
         story.push(format!(
-            "{GATE_FIXED} left a TODO; the {gate} failed, its output went back to the agent as feedback, and the fix passed"
+            "{GATE_FIXED} left a TODO; the gate `{gate}` failed, its output went back to the agent as feedback, and the fix passed"
         ));
     }
     for task in CONFLICTING {
-        let conflict = |t: &str| t.starts_with("colony: conflict in ");
-        if let Some(note) = find_note(&layout, store, task, conflict).await? {
-            // `colony: conflict in PATHS; resolver round N`
-            let paths = note.trim_start_matches("colony: conflict in ").split(';').next().unwrap_or_default();
+        let conflict = |r: &Record| match r {
+            Record::Conflict { paths, .. } => Some(paths.join(", ")),
+            _ => None,
+        };
+        if let Some(paths) = find_record(&layout, store, task, conflict).await? {
             let other = CONFLICTING.iter().find(|t| **t != task).expect("two tasks");
             story.push(format!(
                 "{task} and {other} both wrote {paths}; {task} merged second, met a conflict, and its agent resolved it"
@@ -188,56 +191,56 @@ async fn what_happened(ctx: &Ctx, store: &impl Store) -> Result<Vec<String>> {
     Ok(story)
 }
 
-/// The tasks of the first merge train that merged, as its leader's note
+/// The tasks of the first merge train that merged, as its leader's log
 /// names them, if one did.
 async fn merge_train(layout: &Layout, store: &impl Store) -> Result<Option<String>> {
     for task in store.tasks(&TaskFilter::default()).await? {
         let id = task.task.id.as_str();
-        let merged = |t: &str| t.starts_with("colony: merged the train into ");
-        if find_note(layout, store, id, merged).await?.is_none() {
+        let led = |r: &Record| match r {
+            Record::Merged { train: Some(ride), .. } if ride.leader == id => Some(()),
+            _ => None,
+        };
+        if find_record(layout, store, id, led).await?.is_none() {
             continue;
         }
-        let formed = |t: &str| t.starts_with(TRAIN_NOTE);
-        if let Some(riders) = find_note(layout, store, id, formed).await?.as_deref().and_then(train_riders) {
-            return Ok(Some(riders));
+        let riders = |r: &Record| match r {
+            Record::Train { riders, .. } => Some(riders.clone()),
+            _ => None,
+        };
+        if let Some(riders) = find_record(layout, store, id, riders).await? {
+            return Ok(Some(names(&riders)));
         }
     }
     Ok(None)
 }
 
-const TRAIN_NOTE: &str = "colony: a merge train of ";
-
-/// `colony: a merge train of N: A, B, C; the gates run once on OID` →
-/// `A, B and C`.
-fn train_riders(note: &str) -> Option<String> {
-    let (_, rest) = note.strip_prefix(TRAIN_NOTE)?.split_once(": ")?;
-    let names: Vec<&str> = rest.split(';').next()?.split(", ").collect();
-    let (last, others) = names.split_last()?;
-    Some(match others {
-        [] => (*last).to_owned(),
-        _ => format!("{} and {last}", others.join(", ")),
-    })
+/// `a`, `b`, `c` → `a, b and c`.
+fn names(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, others)) => format!("{} and {last}", others.join(", ")),
+    }
 }
 
-/// The first of colony's own notes in the task's latest attempt log that
-/// `wanted` picks. The notes are the engine's words, so a change there
-/// makes the demo say less, never something untrue.
-async fn find_note(
+/// What `wanted` picks of the first of colony's own records in the task's
+/// latest attempt log that it picks anything of.
+async fn find_record<T>(
     layout: &Layout,
     store: &impl Store,
     task: &str,
-    wanted: impl Fn(&str) -> bool,
-) -> Result<Option<String>> {
+    wanted: impl Fn(&Record) -> Option<T>,
+) -> Result<Option<T>> {
     let Some(detail) = store.task(task).await? else { return Ok(None) };
     let Some(attempt) = detail.attempts.iter().map(|a| a.attempt).max() else { return Ok(None) };
     let id = TaskId::new(task).expect("the demo's ids are valid");
     let Ok(mut reader) = LogReader::open(layout.log(&id, attempt)) else { return Ok(None) };
     while let Some(record) = reader.next_now() {
         if let Ok(record) = record
-            && let Entry::Raw { text, .. } = record.entry
-            && wanted(&text)
+            && let Entry::Colony(record) = record.entry
+            && let Some(found) = wanted(&record)
         {
-            return Ok(Some(text));
+            return Ok(Some(found));
         }
     }
     Ok(None)
@@ -266,16 +269,13 @@ fn where_to_look(out: &mut impl Write, root: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::train_riders;
+    use super::names;
 
     #[test]
-    fn a_train_note_names_its_riders() {
-        let note = "colony: a merge train of 3: notes-index, about-page, tags; the gates run once on 4cf11ee";
-        assert_eq!(train_riders(note).as_deref(), Some("notes-index, about-page and tags"));
-        assert_eq!(
-            train_riders("colony: a merge train of 2: a, b; the gates run once on 1").as_deref(),
-            Some("a and b")
-        );
-        assert_eq!(train_riders("colony: merged into colony/demo"), None);
+    fn riders_are_named_as_a_list() {
+        let list = |items: &[&str]| names(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(list(&["notes-index", "about-page", "tags"]), "notes-index, about-page and tags");
+        assert_eq!(list(&["a", "b"]), "a and b");
+        assert_eq!(list(&["a"]), "a");
     }
 }

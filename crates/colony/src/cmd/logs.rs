@@ -245,6 +245,7 @@ fn render_record(record: &LogRecord) -> String {
             let until = reset_at.map(|t| format!(" (until {})", render::clock(t))).unwrap_or_default();
             line("ERROR", &format!("{}: {message}{until}", class_name(*class)))
         }
+        Entry::Colony(record) => line("colony", &record.to_string()),
         Entry::Omitted { records, bytes } => line(
             "cut",
             &format!(

@@ -118,7 +118,7 @@ fn logs_show_what_the_agent_printed_and_follow_a_live_attempt() {
     let lines: Vec<&str> = logs.lines().map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest)).collect();
     assert!(lines.contains(&"stdout hello from quick"), "{logs}");
     assert!(lines.contains(&"stdout fake: exiting with 0"), "{logs}");
-    assert!(lines.iter().any(|l| l.starts_with("stderr colony: merged into colony/talk at ")), "{logs}");
+    assert!(lines.iter().any(|l| l.starts_with("colony merged into colony/talk at ")), "{logs}");
     let json = repo.stdout(&["logs", "quick", "--json"], 0);
     for line in json.lines() {
         let record: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -129,7 +129,7 @@ fn logs_show_what_the_agent_printed_and_follow_a_live_attempt() {
     let followed = repo.stdout(&["logs", "slow", "-f"], 0);
     assert!(followed.contains("stdout working slowly"), "{followed}");
     assert!(followed.contains("stdout fake: exiting with 0"), "{followed}");
-    assert!(followed.contains("colony: merged into colony/talk"), "{followed}");
+    assert!(followed.contains("colony merged into colony/talk"), "{followed}");
     let (code, out, _) = run.finish();
     assert_eq!(code, Some(0), "{out}");
 
