@@ -424,7 +424,7 @@ impl<S: Store + 'static> Inner<S> {
             // A git or file error fails this attempt, not the whole run.
             Err(e) => {
                 let reason = error_chain(&e);
-                crate::round::log_note(&mut log, format!("{reason}"));
+                crate::round::log_note(&mut log, reason.clone());
                 self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop)
             }
         };
