@@ -1,5 +1,7 @@
 //! The controls: every change needs the token (see [`crate::auth`]) and
-//! answers with what it did, or why it did nothing.
+//! answers with what it did, or why it did nothing. Each is a
+//! [`Request`] carried out by [`steer`], as the CLI's commands are, so
+//! both doors check, refuse and record alike.
 
 use axum::Json;
 use axum::body::Bytes;
