@@ -11,11 +11,17 @@ use crate::id::{PlanName, TaskId};
 use crate::review::{ReviewAnswer, Verdict};
 use crate::spec::TaskSpec;
 
+/// How an attempt a person killed ended: its end reason, the failed
+/// task's reason, and the words of its event.
+pub const KILLED: &str = "killed by a person";
+
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
-/// One entry of the event log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One entry of the event log. Serialized with `text`, its
+/// [`EventKind::summary`]: the CLI, the API and the dashboard all show
+/// an event in the words of that one function.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Event {
     /// Position in the log: strictly increasing in commit order.
     pub seq: i64,
@@ -24,6 +30,23 @@ pub struct Event {
     pub task: Option<TaskId>,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            seq: i64,
+            at: Millis,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            task: Option<&'a TaskId>,
+            #[serde(flatten)]
+            kind: &'a EventKind,
+            text: String,
+        }
+        Shown { seq: self.seq, at: self.at, task: self.task.as_ref(), kind: &self.kind, text: self.kind.summary() }
+            .serialize(serializer)
+    }
 }
 
 /// The phase a leased task is in after its agent has run.
@@ -176,6 +199,11 @@ pub enum EventKind {
     AttemptFailed { attempt: u32, reason: String, retry_at: Option<Millis> },
     /// The lease ran out without a heartbeat: the worker is presumed dead.
     LeaseExpired { attempt: u32, worker: String, retry_at: Option<Millis> },
+    /// A person killed the running attempt (`colony kill`, the dashboard):
+    /// its lease is taken back at once, so the worker, alive, finds it gone
+    /// and stops the agent. Counted as a try: with `retry_at` the task is
+    /// ready again, without it the attempts are used up.
+    Killed { attempt: u32, worker: String, retry_at: Option<Millis> },
     /// The worker gave the task back unfinished (colony was asked to stop):
     /// ready again, and the attempt does not count against its tries.
     Released { attempt: u32, reason: String },
@@ -210,6 +238,7 @@ impl EventKind {
             EventKind::Completed { .. } => "completed",
             EventKind::AttemptFailed { .. } => "attempt_failed",
             EventKind::LeaseExpired { .. } => "lease_expired",
+            EventKind::Killed { .. } => "killed",
             EventKind::Released { .. } => "released",
             EventKind::Cancelled => "cancelled",
             EventKind::Retried => "retried",
@@ -301,11 +330,35 @@ impl EventKind {
                 let then = if retry_at.is_some() { "requeued" } else { "no attempts left" };
                 format!("attempt {attempt} lease of {worker} expired ({then})")
             }
+            EventKind::Killed { attempt, worker, retry_at } => {
+                let then = if retry_at.is_some() { "requeued" } else { "no attempts left" };
+                format!("attempt {attempt} of {worker} {KILLED} ({then})")
+            }
             EventKind::Released { attempt, reason } => {
                 format!("attempt {attempt} released: {reason}")
             }
             EventKind::Cancelled => "cancelled".into(),
             EventKind::Retried => "retried".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_carries_its_text_and_reads_back_without_it() {
+        let task = TaskId::new("a").unwrap();
+        let killed = EventKind::Killed { attempt: 2, worker: "h:1:0".into(), retry_at: Some(5) };
+        for (task, kind) in [(Some(task), killed), (None, EventKind::Ready)] {
+            let event = Event { seq: 7, at: 1, task, kind };
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["text"], event.kind.summary());
+            assert_eq!(json["type"], event.kind.name());
+            assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+        }
+        let killed = EventKind::Killed { attempt: 2, worker: "h:1:0".into(), retry_at: Some(5) };
+        assert_eq!(killed.summary(), "attempt 2 of h:1:0 killed by a person (requeued)");
     }
 }

@@ -199,6 +199,12 @@ impl<S: Store> Store for Patient<S> {
     async fn expire(&self, task: &TaskId, attempt: u32) -> Result<Rescued> {
         self.patiently(|| self.store.expire(task, attempt)).await
     }
+    async fn kill(&self, ids: &[TaskId]) -> Result<Vec<Rescued>> {
+        self.patiently(|| self.store.kill(ids)).await
+    }
+    async fn record_session(&self, task: &TaskId, attempt: u32, session: &str) -> Result<()> {
+        self.patiently(|| self.store.record_session(task, attempt, session)).await
+    }
     async fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> Result<()> {
         self.patiently(|| self.store.record_process(task, attempt, pgid, boot_id)).await
     }

@@ -49,3 +49,15 @@ impl Shutdown {
         self.now.child_token()
     }
 }
+
+/// A person's stop (`colony_store::Request::Stop`) acts on the run's
+/// shutdown, as Ctrl-C does.
+impl colony_store::RunControl for Shutdown {
+    fn drain(&self) {
+        Shutdown::drain(self);
+    }
+
+    fn stop_now(&self) {
+        Shutdown::now(self);
+    }
+}

@@ -156,6 +156,14 @@ impl Store for AnyStore {
     async fn expire(&self, task: &TaskId, attempt: u32) -> Result<Rescued> {
         delegate!(self, s => s.expire(task, attempt).await)
     }
+
+    async fn kill(&self, ids: &[TaskId]) -> Result<Vec<Rescued>> {
+        delegate!(self, s => s.kill(ids).await)
+    }
+
+    async fn record_session(&self, task: &TaskId, attempt: u32, session: &str) -> Result<()> {
+        delegate!(self, s => s.record_session(task, attempt, session).await)
+    }
     async fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> Result<()> {
         delegate!(self, s => s.record_process(task, attempt, pgid, boot_id).await)
     }

@@ -15,6 +15,7 @@ mod postgres;
 mod row;
 mod sql;
 mod sqlite;
+mod steer;
 mod store;
 mod tx;
 mod types;
@@ -25,6 +26,7 @@ pub use error::StoreError;
 pub use ops::Accept;
 pub use postgres::{PgStore, ReadyListener};
 pub use sqlite::SqliteStore;
+pub use steer::{Request, RunControl, SteerError, Steered, steer};
 pub use store::{SqlStore, Store};
 pub use types::{
     AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo,

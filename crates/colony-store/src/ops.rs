@@ -41,7 +41,13 @@ impl Log {
 /// Whether an event leaves its task claimable now: idle workers of every
 /// process sharing the store are woken for it (PostgreSQL's NOTIFY).
 pub(crate) fn wakes_claimers(kind: &EventKind) -> bool {
-    matches!(kind, EventKind::Ready | EventKind::Released { .. } | EventKind::LeaseExpired { retry_at: Some(_), .. })
+    matches!(
+        kind,
+        EventKind::Ready
+            | EventKind::Released { .. }
+            | EventKind::LeaseExpired { retry_at: Some(_), .. }
+            | EventKind::Killed { retry_at: Some(_), .. }
+    )
 }
 
 fn millis(d: Duration) -> Millis {
@@ -527,6 +533,29 @@ pub(crate) async fn expire<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: Mi
     cascade(tx, id, now, &mut log).await?;
     log.flush(tx, now).await?;
     Ok(Rescued { task: id.clone(), attempt, worker: lease.worker, now: after.status() })
+}
+
+/// A person kills the running attempts of `ids`, all or none.
+pub(crate) async fn kill<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Result<Vec<Rescued>> {
+    let mut log = Log::default();
+    let mut killed = Vec::new();
+    for id in ids {
+        let task = must_load(tx, id.as_str()).await?;
+        let Some(lease) = task.state.lease().cloned() else {
+            return Err(StoreError::NotAllowed(format!(
+                "task {id} is {}; only a running attempt can be killed",
+                task.status()
+            )));
+        };
+        let retry_at = task.has_attempts_left().then_some(now);
+        let event = EventKind::Killed { attempt: task.attempt, worker: lease.worker.clone(), retry_at };
+        let after = transition(tx, &task, event, now, &mut log).await?;
+        tx.end_attempt(id, task.attempt, "killed", Some(colony_core::event::KILLED), now).await?;
+        cascade(tx, id, now, &mut log).await?;
+        killed.push(Rescued { task: id.clone(), attempt: task.attempt, worker: lease.worker, now: after.status() });
+    }
+    log.flush(tx, now).await?;
+    Ok(killed)
 }
 
 pub(crate) async fn retry<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Result<()> {

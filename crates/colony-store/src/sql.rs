@@ -661,7 +661,7 @@ macro_rules! sql_tx {
                 use sqlx::Row;
                 let rows = sqlx::query(
                     "SELECT attempt, worker, started_at, ended_at, outcome, reason, input_tokens, output_tokens, cached_tokens, cost_usd, \
-                     agent_version FROM attempts WHERE task = $1 ORDER BY attempt",
+                     agent_version, session FROM attempts WHERE task = $1 ORDER BY attempt",
                 )
                 .bind(id)
                 .fetch_all(&mut *self.conn)
@@ -677,6 +677,7 @@ macro_rules! sql_tx {
                             reason: row.try_get("reason")?,
                             usage: usage_cols(row)?,
                             agent_version: row.try_get("agent_version")?,
+                            session: row.try_get("session")?,
                         })
                     })
                     .collect()
@@ -793,6 +794,16 @@ macro_rules! sql_tx {
                     .bind(id.as_str())
                     .bind(attempt as i64)
                     .bind(version)
+                    .execute(&mut *self.conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_session(&mut self, id: &colony_core::TaskId, attempt: u32, session: &str) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE attempts SET session = $3 WHERE task = $1 AND attempt = $2")
+                    .bind(id.as_str())
+                    .bind(attempt as i64)
+                    .bind(session)
                     .execute(&mut *self.conn)
                     .await?;
                 Ok(())

@@ -127,6 +127,13 @@ pub trait Store: Send + Sync {
     /// Takes a task back from a worker known to be dead (its process is
     /// gone), as the rescuer would once the lease ran out.
     fn expire(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<Rescued>> + Send;
+    /// A person kills the running attempts of `ids`, all or none: each
+    /// lease is taken back at once (the worker finds it gone at its next
+    /// heartbeat and stops the agent), the try counts, and the task is
+    /// ready again while it has attempts left, else failed.
+    fn kill(&self, ids: &[TaskId]) -> impl Future<Output = Result<Vec<Rescued>>> + Send;
+    /// Records the agent session the attempt's rounds ran in.
+    fn record_session(&self, task: &TaskId, attempt: u32, session: &str) -> impl Future<Output = Result<()>> + Send;
     /// Records the process group the attempt's agent leads and the boot it
     /// started in, so a later colony can stop it if this one dies.
     fn record_process(
@@ -360,6 +367,14 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn expire(&self, task: &TaskId, attempt: u32) -> Result<Rescued> {
         write_tx!(self, |tx, now| ops::expire(&mut tx, task, attempt, now).await?)
+    }
+
+    async fn kill(&self, ids: &[TaskId]) -> Result<Vec<Rescued>> {
+        write_tx!(self, |tx, now| ops::kill(&mut tx, ids, now).await?)
+    }
+
+    async fn record_session(&self, task: &TaskId, attempt: u32, session: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.set_session(task, attempt, session).await?)
     }
 
     async fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> Result<()> {

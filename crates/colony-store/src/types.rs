@@ -80,7 +80,8 @@ pub struct AttemptRecord {
     pub worker: String,
     pub started_at: Millis,
     pub ended_at: Option<Millis>,
-    /// `done`, `failed`, `expired` or `abandoned`; none while it runs.
+    /// `done`, `failed`, `expired`, `killed`, `released`, `cancelled`,
+    /// `awaiting_approval` or `abandoned`; none while it runs.
     pub outcome: Option<String>,
     pub reason: Option<String>,
     /// What its agent spent, over all its rounds.
@@ -88,6 +89,10 @@ pub struct AttemptRecord {
     /// The version its agent CLI reported, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<String>,
+    /// The agent session its rounds ran in, as its CLI named it, when it
+    /// named one: a person can resume it by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// An agent that cannot take work for now: its tasks are passed over by
@@ -198,7 +203,8 @@ pub struct LiveAttempt {
     pub boot_id: Option<String>,
 }
 
-/// A task the rescuer took back from a worker whose lease ran out.
+/// A task taken back from its worker: by the rescuer when the lease ran
+/// out, or by a person's kill.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rescued {
     pub task: TaskId,

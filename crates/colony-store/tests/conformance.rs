@@ -507,6 +507,30 @@ async fn processes_are_recorded_and_dead_workers_expired_at_once<S: Store>(f: Fi
     assert_replays(s).await;
 }
 
+async fn a_kill_takes_the_lease_counts_a_try_and_refuses_all_or_nothing<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &["a"]), ("c", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let c = s.claim("host:1:0", LEASE).await.unwrap().unwrap();
+    let before = event_count(s).await;
+    let refused = s.kill(&[c.task.clone(), id("b")]).await;
+    assert!(matches!(&refused, Err(StoreError::NotAllowed(why)) if why.contains("task b is pending")), "{refused:?}");
+    assert!(matches!(s.kill(&[id("zz")]).await, Err(StoreError::NoSuchTask(_))));
+    assert_eq!(event_count(s).await, before, "a refused kill writes nothing");
+    let killed = s.kill(std::slice::from_ref(&c.task)).await.unwrap();
+    assert_eq!((killed.len(), killed[0].attempt, killed[0].now), (1, c.attempt, TaskStatus::Ready));
+    assert!(matches!(s.heartbeat(&c.task, c.attempt, LEASE).await, Err(StoreError::LeaseLost { .. })));
+    let detail = s.task(c.task.as_str()).await.unwrap().unwrap();
+    let attempt = &detail.attempts[0];
+    assert_eq!((attempt.outcome.as_deref(), attempt.reason.as_deref()), (Some("killed"), Some("killed by a person")));
+    assert_eq!(detail.record.task.tries, 1, "a kill counts as a try");
+    assert!(matches!(&detail.events.last().unwrap().kind, EventKind::Killed { worker, .. } if worker == "host:1:0"));
+    let again = s.claim("host:1:0", LEASE).await.unwrap().unwrap();
+    s.record_session(&again.task, again.attempt, "sess-2").await.unwrap();
+    let detail = s.task(again.task.as_str()).await.unwrap().unwrap();
+    assert_eq!((detail.attempts[0].session.as_deref(), detail.attempts[1].session.as_deref()), (None, Some("sess-2")));
+    assert_replays(s).await;
+}
+
 async fn named_locks_have_one_holder_until_released_or_expired<S: Store>(f: Fixture<S>) {
     let s = &f.store;
     assert!(s.try_lock("merge", "w1", LEASE).await.unwrap());
@@ -795,6 +819,7 @@ conformance!(
     tasks_whose_files_overlap_never_run_together,
     a_release_gives_the_task_back_without_using_a_try,
     processes_are_recorded_and_dead_workers_expired_at_once,
+    a_kill_takes_the_lease_counts_a_try_and_refuses_all_or_nothing,
     named_locks_have_one_holder_until_released_or_expired,
     usage_adds_up_per_attempt_and_in_all,
     a_persons_decision_waits_in_the_store_for_the_next_claim,

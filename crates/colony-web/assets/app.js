@@ -43,26 +43,6 @@ const clock = (t) => (t ? new Date(t).toLocaleTimeString() : '—');
 const money = (usd) => (usd === null || usd === undefined ? 'unknown' : usd > 0 && usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`);
 const tokens = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : `${n}`);
 
-function eventText(e) {
-  switch (e.type) {
-    case 'plan_added': return `plan ${e.plan} added (${e.tasks} tasks)`;
-    case 'task_added': return `added: ${e.spec.title}`;
-    case 'claimed': return `attempt ${e.attempt} claimed by ${e.worker}`;
-    case 'phase_changed': return `attempt ${e.attempt} ${e.phase}`;
-    case 'feedback_round': return `attempt ${e.attempt} round ${e.round} (${e.cause})`;
-    case 'completed': return `attempt ${e.attempt} done`;
-    case 'attempt_failed': return `attempt ${e.attempt} failed: ${e.reason}`;
-    case 'lease_expired': return `attempt ${e.attempt} lease expired`;
-    case 'released': return `attempt ${e.attempt} released: ${e.reason}`;
-    case 'agent_waiting': return e.wait_ms == null
-      ? `attempt ${e.attempt}: ${e.reason}`
-      : `attempt ${e.attempt}: the ${e.agent} agent is rate limited for ${duration(e.wait_ms)}; its tasks wait, others go on`;
-    case 'checkout_changed': return `attempt ${e.attempt}: your checkout changed while its agent ran (${e.changes.join('; ')})`;
-    case 'blocked': return `blocked by ${e.by}`;
-    default: return e.type.replace('_', ' ');
-  }
-}
-
 const Badge = ({ status }) => html`<span class=${`badge s-${status}`}>${label(status)}</span>`;
 const TaskLink = ({ id }) => html`<a href=${`#/task/${encodeURIComponent(id)}`}>${id}</a>`;
 
@@ -178,7 +158,7 @@ function Overview({ status, recent }) {
     <section><h2>Recent activity</h2>
       ${recent.length === 0 ? html`<p class="muted">Nothing yet since this page opened.</p>` : html`
       <table><tbody>${recent.slice(0, 15).map((e) => html`<tr>
-        <td class="muted mono">${clock(e.at)}</td><td>${e.task ? html`<${TaskLink} id=${e.task} />` : ''}</td><td>${eventText(e)}</td></tr>`)}
+        <td class="muted mono">${clock(e.at)}</td><td>${e.task ? html`<${TaskLink} id=${e.task} />` : ''}</td><td>${e.text}</td></tr>`)}
       </tbody></table>`}
     </section>`;
 }
@@ -381,7 +361,7 @@ function TaskDetail({ id, tick, act }) {
         ${data.attempts.map((a) => html`<tr><td>${a.attempt}</td><td class="mono">${a.worker}</td><td>${clock(a.started_at)}</td>
           <td>${a.ended_at ? duration(a.ended_at - a.started_at) : 'running'}</td><td>${a.outcome || ''} ${a.reason ? html`<pre class="muted">${a.reason}</pre>` : ''}</td></tr>`)}
       </tbody></table>`}
-      ${tab === 'events' && html`<table><tbody>${data.events.map((e) => html`<tr><td class="muted mono">${clock(e.at)}</td><td>${eventText(e)}</td></tr>`)}</tbody></table>`}
+      ${tab === 'events' && html`<table><tbody>${data.events.map((e) => html`<tr><td class="muted mono">${clock(e.at)}</td><td>${e.text}</td></tr>`)}</tbody></table>`}
     </section>`;
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use colony_store::StoreError;
+use colony_store::{SteerError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -33,9 +33,6 @@ pub enum WebError {
     /// A request body over the limit.
     #[error("the request body is over {limit} bytes")]
     TooLarge { limit: usize },
-    /// Not possible in the current state (the task's, or the process's).
-    #[error("{0}")]
-    Conflict(String),
     #[error(
         "{addr} is already in use (is another colony serving?); pick another address with --addr, or --addr 127.0.0.1:0 for any free port"
     )]
@@ -61,6 +58,9 @@ pub enum WebError {
     Serve(#[source] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A person's request the store refused, or could not carry out.
+    #[error(transparent)]
+    Steer(#[from] SteerError),
     #[error(transparent)]
     Git(#[from] colony_git::GitError),
     /// A blocking job (reading logs, running git) panicked or was cancelled.
@@ -72,17 +72,16 @@ impl WebError {
     /// The HTTP status of each error: the one place they are chosen.
     pub fn status(&self) -> StatusCode {
         match self {
-            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::NotFound(_) | WebError::Store(StoreError::NoSuchTask(_) | StoreError::NoSuchPlan(_)) => {
-                StatusCode::NOT_FOUND
-            }
+            WebError::BadRequest(_) | WebError::Steer(SteerError::Bad(_)) => StatusCode::BAD_REQUEST,
+            WebError::NotFound(_)
+            | WebError::Store(StoreError::NoSuchTask(_) | StoreError::NoSuchPlan(_))
+            | WebError::Steer(SteerError::NoSuchTask(_)) => StatusCode::NOT_FOUND,
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::CrossOrigin { .. } => StatusCode::FORBIDDEN,
             WebError::UnknownHost { .. } => StatusCode::MISDIRECTED_REQUEST,
             WebError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            WebError::Conflict(_) | WebError::Store(StoreError::NotAllowed(_) | StoreError::LeaseLost { .. }) => {
-                StatusCode::CONFLICT
-            }
+            WebError::Store(StoreError::NotAllowed(_) | StoreError::LeaseLost { .. })
+            | WebError::Steer(SteerError::NotAllowed(_) | SteerError::NoRun) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

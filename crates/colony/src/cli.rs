@@ -202,6 +202,21 @@ cancelled task is retried with `colony retry`. Either every named task is
 cancelled or, if one cannot be, none is.")]
     Cancel(IdsArg),
 
+    /// Stop running attempts now; each task gets a new try
+    #[command(long_about = "\
+Kill the running attempts of tasks: each lease is taken back at once, and
+the worker holding it, in any colony process on any machine sharing the
+store, stops the agent at its next heartbeat (within a third of the
+lease). The kill counts as a try: the task is queued again while it has
+attempts left (`max_attempts`), else it fails, recorded as killed by a
+person. Either every named task is killed or, if one is not running,
+none is.
+
+Like retry, cancel, approve and reject (and the dashboard's buttons), it
+is one request carried out by the store the same way whichever door it
+came by.")]
+    Kill(IdsArg),
+
     /// Send a task that awaits approval on to the merge
     #[command(long_about = "\
 Approve a task whose automatic checks (gates, review) passed and that waits

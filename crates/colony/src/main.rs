@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if !exit::is_broken_pipe(&err) {
-                eprint!("{}", terminal::safe(&exit::render(&err)));
+                terminal::eprint(&exit::render(&err));
             }
             ExitCode::from(exit::code(&err))
         }

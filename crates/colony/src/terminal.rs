@@ -48,6 +48,14 @@ impl<W: Write> Safe<W> {
     }
 }
 
+/// Writes `text` to stderr through [`safe`]. A stderr its reader closed
+/// is not an error worth stopping for (and `eprint!` would panic on it):
+/// the text is dropped. colony's stdout goes through [`Safe`], whose
+/// errors end the command quietly (see `exit::is_broken_pipe`).
+pub fn eprint(text: &str) {
+    let _ = io::stderr().write_all(safe(text).as_bytes());
+}
+
 /// colony's stderr, for text that is written there instead of stdout.
 pub fn stderr() -> Safe<io::Stderr> {
     Safe::new(io::stderr())

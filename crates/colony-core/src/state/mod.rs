@@ -327,6 +327,10 @@ impl Task {
                 fenced(*attempt)?;
                 after_failure(retry_at, &format!("lease of {worker} expired"))
             }
+            EventKind::Killed { attempt, retry_at, .. } => {
+                fenced(*attempt)?;
+                after_failure(retry_at, crate::event::KILLED)
+            }
             EventKind::Released { attempt, .. } => {
                 fenced(*attempt)?;
                 next.tries = self.tries.saturating_sub(1);

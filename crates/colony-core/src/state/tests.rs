@@ -82,6 +82,18 @@ fn lease_expiry_is_fenced_and_names_the_worker() {
 }
 
 #[test]
+fn a_kill_is_fenced_counts_a_try_and_says_a_person_did_it() {
+    let t = claim(&new_task("a", 2).apply(&EventKind::Ready).unwrap());
+    let requeued = t.apply(&EventKind::Killed { attempt: 1, worker: "w".into(), retry_at: Some(9) }).unwrap();
+    assert_eq!((requeued.state.clone(), requeued.tries), (TaskState::Ready { not_before: Some(9) }, 1));
+    let last = claim(&requeued);
+    let failed = last.apply(&EventKind::Killed { attempt: 2, worker: "w".into(), retry_at: None }).unwrap();
+    assert_eq!(failed.state, TaskState::Failed { reason: "killed by a person".into() });
+    assert!(last.apply(&EventKind::Killed { attempt: 1, worker: "w".into(), retry_at: None }).is_err(), "fenced");
+    assert!(failed.apply(&EventKind::Killed { attempt: 2, worker: "w".into(), retry_at: None }).is_err());
+}
+
+#[test]
 fn only_waiting_tasks_take_unforced_updates() {
     let spec = TaskSpec::new(id("a"), "new title", "p");
     let update = EventKind::TaskUpdated { spec: spec.clone(), max_attempts: 3, forced: false };
@@ -175,7 +187,7 @@ fn a_feedback_round_is_fenced_and_changes_nothing() {
     let json = serde_json::to_string(&event).unwrap();
     assert_eq!(
         json,
-        r#"{"seq":1,"at":0,"task":"a","type":"feedback_round","attempt":1,"round":1,"cause":"gate","command":"make"}"#
+        r#"{"seq":1,"at":0,"task":"a","type":"feedback_round","attempt":1,"round":1,"cause":"gate","command":"make","text":"attempt 1 fix round 1: gate `make` failed"}"#
     );
     assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, round);
 }
@@ -196,7 +208,7 @@ fn usage_changes_nothing_and_outlives_the_lease() {
     let json = serde_json::to_string(&event).unwrap();
     assert_eq!(
         json,
-        r#"{"seq":3,"at":0,"task":"a","type":"usage_recorded","attempt":1,"input":100,"output":7,"cached":40,"cost_usd":0.5}"#
+        r#"{"seq":3,"at":0,"task":"a","type":"usage_recorded","attempt":1,"input":100,"output":7,"cached":40,"cost_usd":0.5,"text":"attempt 1 used 100 tokens in (+40 cached), 7 out, $0.5000"}"#
     );
     assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, spent);
 }
@@ -247,7 +259,7 @@ fn a_review_changes_nothing_and_reads_back() {
     let json = serde_json::to_string(&event).unwrap();
     assert_eq!(
         json,
-        r#"{"seq":4,"at":0,"task":"a","type":"review_recorded","attempt":1,"round":1,"reviewer":"codex","outcome":"answered","verdict":"needs_changes","summary":"add a test","spent":{"input":50,"output":9,"cached":0}}"#
+        r#"{"seq":4,"at":0,"task":"a","type":"review_recorded","attempt":1,"round":1,"reviewer":"codex","outcome":"answered","verdict":"needs_changes","summary":"add a test","spent":{"input":50,"output":9,"cached":0},"text":"attempt 1 review 1: codex asks for changes"}"#
     );
     assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, review);
     assert_eq!(review.summary(), "attempt 1 review 1: codex asks for changes");

@@ -549,6 +549,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             if role == Role::Builder {
                 self.record_version(agent, outcome.version.take()).await?;
                 if let Some(id) = &outcome.session {
+                    inner.store.record_session(&self.claim.task, self.claim.attempt, id).await?;
                     *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
                 }
             }

@@ -1,5 +1,7 @@
 //! The controls: every change needs the token (see [`crate::auth`]) and
-//! answers with what it did, or why it did nothing.
+//! answers with what it did, or why it did nothing. Each is a
+//! [`Request`] carried out by [`steer`], as the CLI's commands are, so
+//! both doors check, refuse and record alike.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -7,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use colony_core::TaskId;
-use colony_store::{Store, StoreError};
+use colony_store::{Request, RunControl, Store, steer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,7 +33,9 @@ pub(crate) async fn retry<S: Store + 'static>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    change(&app, &headers, &id, async |store, task| store.retry(std::slice::from_ref(task)).await).await
+    authorize(&headers, &app.token, &app.hosts)?;
+    let task = task_id(&id)?;
+    on_task(&app, &id, Request::Retry(vec![task])).await
 }
 
 /// `POST /api/tasks/{id}/cancel`: its dependents become blocked.
@@ -40,7 +44,9 @@ pub(crate) async fn cancel<S: Store + 'static>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    change(&app, &headers, &id, async |store, task| store.cancel(std::slice::from_ref(task)).await).await
+    authorize(&headers, &app.token, &app.hosts)?;
+    let task = task_id(&id)?;
+    on_task(&app, &id, Request::Cancel(vec![task])).await
 }
 
 /// `POST /api/tasks/{id}/kill`: ends the running attempt. Its lease is
@@ -54,21 +60,13 @@ pub(crate) async fn kill<S: Store + 'static>(
     Path(id): Path<String>,
 ) -> Answer {
     authorize(&headers, &app.token, &app.hosts)?;
-    let task = load_task(&app, &id).await?.record.task;
-    if !task.status().is_leased() {
-        return Err(WebError::Conflict(format!(
-            "task {} is {}; only a running attempt can be killed",
-            task.id,
-            task.status()
-        )));
-    }
-    let rescued = app.store.expire(&task.id, task.attempt).await?;
-    Ok((
-        StatusCode::OK,
-        Json(
-            json!({ "task": rescued.task, "attempt": rescued.attempt, "worker": rescued.worker, "status": rescued.now }),
-        ),
-    ))
+    let task = task_id(&id)?;
+    let steered = steer(&*app.store, None, &Request::Kill(vec![task])).await?;
+    let answer = match steered.killed.first() {
+        Some(k) => json!({ "task": k.task, "attempt": k.attempt, "worker": k.worker, "status": k.now }),
+        None => json!({}),
+    };
+    Ok((StatusCode::OK, Json(answer)))
 }
 
 /// `POST /api/tasks/{id}/approve`.
@@ -77,7 +75,9 @@ pub(crate) async fn approve<S: Store + 'static>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    change(&app, &headers, &id, async |store, task| store.decide(task, None).await).await
+    authorize(&headers, &app.token, &app.hosts)?;
+    let task = task_id(&id)?;
+    on_task(&app, &id, Request::Approve(task)).await
 }
 
 #[derive(Deserialize)]
@@ -96,10 +96,8 @@ pub(crate) async fn reject<S: Store + 'static>(
     authorize(&headers, &app.token, &app.hosts)?;
     let body: RejectBody = serde_json::from_slice(&read(body)?)
         .map_err(|e| WebError::BadRequest(format!("reject needs a JSON body {{\"feedback\": \"…\"}}: {e}")))?;
-    if body.feedback.trim().is_empty() {
-        return Err(WebError::BadRequest("`feedback` is empty; say what the agent should change".into()));
-    }
-    change(&app, &headers, &id, async |store, task| store.decide(task, Some(&body.feedback)).await).await
+    let task = task_id(&id)?;
+    on_task(&app, &id, Request::Reject { task, feedback: body.feedback }).await
 }
 
 #[derive(Deserialize, Default)]
@@ -122,16 +120,8 @@ pub(crate) async fn stop<S: Store + 'static>(
         false => serde_json::from_slice(&body)
             .map_err(|e| WebError::BadRequest(format!("stop takes an empty body or {{\"now\": true}}: {e}")))?,
     };
-    let Some(run) = &app.run else {
-        return Err(WebError::Conflict(
-            "no run in this process; stop the `colony run` itself (Ctrl-C in its terminal), or serve with `colony run --serve`".into(),
-        ));
-    };
-    if body.now {
-        run.now();
-    } else {
-        run.drain();
-    }
+    let run = app.run.as_ref().map(|run| run as &dyn RunControl);
+    steer(&*app.store, run, &Request::Stop { now: body.now }).await?;
     let what = if body.now { "now" } else { "graceful" };
     Ok((StatusCode::ACCEPTED, Json(json!({ "stopping": what }))))
 }
@@ -145,17 +135,15 @@ fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, WebError> {
     })
 }
 
-/// A control on one task: with the token, `make` changes the task, and
-/// the answer is the task as it is then.
-async fn change<S: Store + 'static>(
-    app: &Shared<S>,
-    headers: &HeaderMap,
-    id: &str,
-    make: impl AsyncFnOnce(&S, &TaskId) -> Result<(), StoreError>,
-) -> Answer {
-    authorize(headers, &app.token, &app.hosts)?;
-    let task = load_task(app, id).await?.record.task.id;
-    make(&*app.store, &task).await?;
+/// The task a path names, or 404 for a name no task could have.
+fn task_id(raw: &str) -> Result<TaskId, WebError> {
+    TaskId::new(raw).map_err(|_| WebError::NotFound(format!("no task `{raw}`")))
+}
+
+/// Carries out a request on the task `id` and answers with the task as it
+/// is then.
+async fn on_task<S: Store + 'static>(app: &Shared<S>, id: &str, request: Request) -> Answer {
+    steer(&*app.store, None, &request).await?;
     let record = load_task(app, id).await?.record;
     Ok((StatusCode::OK, Json(json!({ "task": record }))))
 }

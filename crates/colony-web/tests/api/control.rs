@@ -42,7 +42,7 @@ async fn cancel_and_retry_with_the_token_or_the_cookie() {
     let again = expect(s.act("/api/tasks/a/cancel").send().await.unwrap(), 409).await;
     assert!(again["error"].as_str().unwrap().contains("cancelled"), "{again}");
     let blocked = expect(s.act("/api/tasks/b/retry").send().await.unwrap(), 409).await;
-    assert_eq!(blocked["error"], "task b is blocked by a; retry a and b will follow");
+    assert_eq!(blocked["error"], "task b is blocked by a; retry a and b will follow; nothing was changed");
 
     // The printed URL sets the cookie and drops the token from the address.
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -75,7 +75,7 @@ async fn cancel_and_retry_with_the_token_or_the_cookie() {
 async fn kill_ends_the_running_attempt_and_the_worker_loses_its_lease() {
     let s = Served::start(&[plan("p", &[("a", "A", &[])])], None).await;
     let not_running = expect(s.act("/api/tasks/a/kill").send().await.unwrap(), 409).await;
-    assert_eq!(not_running["error"], "task a is ready; only a running attempt can be killed");
+    assert_eq!(not_running["error"], "task a is ready; only a running attempt can be killed; nothing was changed");
     let claim = s.store.claim("host:1:0", LEASE).await.unwrap().unwrap();
     let killed = expect(s.act("/api/tasks/a/kill").send().await.unwrap(), 200).await;
     assert_eq!((killed["attempt"].as_u64(), killed["status"].as_str()), (Some(1), Some("ready")));
@@ -83,8 +83,12 @@ async fn kill_ends_the_running_attempt_and_the_worker_loses_its_lease() {
     let beat = s.store.heartbeat(&claim.task, claim.attempt, LEASE).await;
     assert!(matches!(beat, Err(colony_store::StoreError::LeaseLost { .. })), "{beat:?}");
     let detail = s.json("/api/tasks/a", 200).await;
-    assert_eq!(detail["attempts"][0]["outcome"], "expired");
-    assert!(detail["events"].as_array().unwrap().iter().any(|e| e["type"] == "lease_expired"));
+    assert_eq!(detail["attempts"][0]["outcome"], "killed");
+    assert_eq!(detail["attempts"][0]["reason"], "killed by a person");
+    let events = detail["events"].as_array().unwrap();
+    let killed = events.iter().find(|e| e["type"] == "killed").expect("a killed event");
+    assert_eq!(killed["text"], "attempt 1 of host:1:0 killed by a person (requeued)");
+    assert!(events.iter().all(|e| e["text"].is_string()), "every event carries its text: {events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +100,7 @@ async fn approve_and_reject_pass_a_waiting_task_on_and_refuse_the_rest() {
     let no_body = expect(s.act("/api/tasks/a/reject").send().await.unwrap(), 400).await;
     assert!(no_body["error"].as_str().unwrap().starts_with("reject needs a JSON body"), "{no_body}");
     let empty = s.act("/api/tasks/a/reject").json(&serde_json::json!({"feedback": " "})).send().await.unwrap();
-    assert!(expect(empty, 400).await["error"].as_str().unwrap().contains("`feedback` is empty"));
+    assert!(expect(empty, 400).await["error"].as_str().unwrap().contains("the feedback is empty"));
 
     // Both tasks' checks pass and they wait for a person.
     for _ in 0..2 {

@@ -17,6 +17,8 @@ async fn read_until(mut reader: SseReader, last: i64) -> Vec<i64> {
         let seq: i64 = event.id.unwrap().parse().unwrap();
         let body: serde_json::Value = serde_json::from_str(&event.data).unwrap();
         assert_eq!(body["seq"], seq, "the id is the event's sequence number");
+        let kind: colony_core::Event = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(body["text"], kind.kind.summary(), "each event carries its text, in colony's words");
         seqs.push(seq);
     }
     seqs

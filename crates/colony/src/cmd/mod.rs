@@ -18,6 +18,7 @@ mod status;
 mod worker;
 
 use anyhow::Result;
+use colony_store::Request;
 
 use crate::cli::{Cli, Command};
 use crate::ctx::Ctx;
@@ -38,14 +39,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status::run(&ctx()?, args, out).await,
         Command::Logs(args) => logs::run(&ctx()?, args, out).await,
         Command::Events(args) => events::run(&ctx()?, args, out).await,
-        Command::Retry(args) => change::run(&ctx()?, change::Change::Retry, args, out).await,
-        Command::Cancel(args) => change::run(&ctx()?, change::Change::Cancel, args, out).await,
-        Command::Approve(args) => {
-            change::run(&ctx()?, change::Change::Approve, crate::cli::IdsArg { ids: vec![args.id] }, out).await
-        }
+        Command::Retry(args) => change::run(&ctx()?, Request::Retry(args.ids), out).await,
+        Command::Cancel(args) => change::run(&ctx()?, Request::Cancel(args.ids), out).await,
+        Command::Kill(args) => change::run(&ctx()?, Request::Kill(args.ids), out).await,
+        Command::Approve(args) => change::run(&ctx()?, Request::Approve(args.id), out).await,
         Command::Reject(args) => {
-            let ids = crate::cli::IdsArg { ids: vec![args.id] };
-            change::run(&ctx()?, change::Change::Reject(args.feedback), ids, out).await
+            change::run(&ctx()?, Request::Reject { task: args.id, feedback: args.feedback }, out).await
         }
         Command::Land(args) => land::run(&ctx()?, args, out).await,
         Command::Export(args) => export::run(&ctx()?, args, out).await,

@@ -140,7 +140,7 @@ async fn drive(
     let mut settings = settings::engine_settings(config, &job.overrides, &**store, &ctx.root).await?;
     settings.remote = settings::shared_remote(config, &ctx.url, &repo)?;
     settings.wait_for_plans = job.join;
-    settings.notices = colony_engine::Notices::new(|text| eprintln!("colony: {}", terminal::safe(text)));
+    settings.notices = colony_engine::Notices::new(|text| terminal::eprint(&format!("colony: {text}\n")));
     let workers = settings.workers;
     let grace = settings.shutdown_grace;
     let done_before = counts.get(TaskStatus::Done);
@@ -178,7 +178,7 @@ async fn drive(
     // Orphans among the agents' processes come to colony rather than to
     // init, so that none outlives the run.
     if let Err(e) = colony_agents::adopt_orphans() {
-        eprintln!("colony: {e}; a process an agent starts outside its group may outlive colony");
+        terminal::eprint(&format!("colony: {e}; a process an agent starts outside its group may outlive colony\n"));
     }
     let engine = Engine::new(store.clone(), repo, settings);
     let mut interrupts = Interrupts::install()?;
@@ -196,22 +196,22 @@ async fn drive(
             () = finished.cancelled() => return,
         }
         shutdown.drain();
-        eprintln!(
-            "stopping: running attempts may finish (up to {}); press Ctrl-C again to stop now",
+        terminal::eprint(&format!(
+            "stopping: running attempts may finish (up to {}); press Ctrl-C again to stop now\n",
             humantime::format_duration(grace)
-        );
+        ));
         tokio::select! {
             () = interrupts.next() => {}
             () = finished.cancelled() => return,
         }
         shutdown.now();
-        eprintln!("stopping now: the agents are being stopped and their tasks go back to the queue");
+        terminal::eprint("stopping now: the agents are being stopped and their tasks go back to the queue\n");
     };
     let (report, shown, ()) = tokio::join!(engine_run, watch, stop);
     let stray = colony_agents::end_adopted().await;
     if stray > 0 {
         let what = if stray == 1 { "process" } else { "processes" };
-        eprintln!("colony: stopped {stray} {what} the agents left running");
+        terminal::eprint(&format!("colony: stopped {stray} {what} the agents left running\n"));
     }
     if let Some(dashboard) = dashboard {
         dashboard.stop().await?;

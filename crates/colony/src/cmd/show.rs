@@ -119,6 +119,13 @@ fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId,
             if let Some(version) = &a.agent_version {
                 writeln!(out, "      agent version {version}")?;
             }
+            if let Some(session) = &a.session {
+                writeln!(out, "      agent session {session}")?;
+                writeln!(
+                    out,
+                    "        resume by hand: `claude --resume {session}` (gemini, cursor-agent alike), `codex resume {session}`"
+                )?;
+            }
             if !a.usage.is_empty() {
                 writeln!(out, "      spent {}", render::usage(&a.usage))?;
             }

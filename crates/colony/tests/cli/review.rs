@@ -56,7 +56,7 @@ fn a_review_round_then_a_persons_approval_merge_the_work() {
     let err = repo.stderr(&["approve", "b"], 2);
     assert!(err.contains("task b is pending, not awaiting approval"), "{err}");
     let err = repo.stderr(&["reject", "a", "--feedback", "  "], 2);
-    assert!(err.contains("--feedback is empty"), "{err}");
+    assert!(err.contains("the feedback is empty"), "{err}");
 
     let approved = repo.stdout(&["approve", "a"], 0);
     assert!(approved.contains("attempt 1 approved"), "{approved}");

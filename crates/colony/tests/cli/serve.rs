@@ -138,8 +138,11 @@ fn the_dashboard_works_in_a_browser() {
     let node = Command::new("node").arg("--version").output();
     assert!(node.is_ok_and(|o| o.status.success()), "the browser tests need node (20 or later) on PATH");
 
+    // Nothing here waits for a lease to run out, and a busy machine must
+    // not make one run out: a lease missed three times would fail `long`
+    // (and block `parked`) before the page has seen them.
     let repo = TestRepo::for_runs(
-        "[run]\nagent = \"fake\"\nworkers = 4\nlease = \"6s\"\nshutdown_grace = \"1s\"\ngrace = \"1s\"\n",
+        "[run]\nagent = \"fake\"\nworkers = 4\nlease = \"60s\"\nshutdown_grace = \"1s\"\ngrace = \"1s\"\n",
     );
     // `quick` runs until the browser test has seen it unfinished.
     let release = repo.base().join("release-quick");

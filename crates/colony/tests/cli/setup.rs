@@ -111,6 +111,7 @@ fn every_help_fits_80_columns_and_lists_only_built_commands() {
         "events",
         "retry",
         "cancel",
+        "kill",
         "approve",
         "reject",
         "doctor",
@@ -123,7 +124,6 @@ fn every_help_fits_80_columns_and_lists_only_built_commands() {
     for name in commands {
         assert!(top.contains(&format!("  {name} ")), "{name} missing from --help");
     }
-    assert!(!top.contains("  kill "), "kill is not a command (the dashboard has it) but listed");
     for name in commands {
         let help = repo.stdout(&[name, "--help"], 0);
         for line in help.lines().chain(top.lines()) {
