@@ -32,11 +32,11 @@ use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
-use crate::layout::task_branch;
 use crate::pacing::Go;
 use crate::review::ReviewEnd;
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note};
 use crate::run::Inner;
+use colony_core::branch::task_branch;
 
 /// The most read back of an attempt's session record: a record larger
 /// than that is not colony's.
@@ -97,7 +97,7 @@ pub(crate) struct Attempt<'a, S> {
     pub moved_on: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// The worker slot the attempt holds while its agent may run.
     pub permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
-    pub shutdown: crate::Shutdown,
+    pub shutdown: colony_agents::Shutdown,
     /// The agent's version is in the store for this attempt.
     pub version_recorded: AtomicBool,
 }
@@ -119,7 +119,7 @@ pub(crate) enum Spoken {
 }
 
 impl<S: Store + 'static> Attempt<'_, S> {
-    pub(crate) fn layout(&self) -> &crate::Layout {
+    pub(crate) fn layout(&self) -> &colony_core::layout::Layout {
         &self.inner.layout
     }
 
@@ -265,7 +265,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 ReviewEnd::Approved => break,
                 ReviewEnd::Ends(ending) => return Ok(ending),
                 ReviewEnd::NeedsChanges { asked, issues } => {
-                    if review_round >= inner.settings.max_review_rounds {
+                    if review_round >= inner.settings.config.review.max_rounds {
                         return Ok(Ending::Failed(format!(
                             "the review still asks for changes after {review_round} round{}:\n{issues}",
                             if review_round == 1 { "" } else { "s" }
@@ -313,7 +313,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         log: &mut LogWriter,
     ) -> Result<Option<Ending>, EngineError> {
         let inner = self.inner;
-        for round in 0..=inner.settings.max_fix_rounds {
+        for round in 0..=inner.settings.config.gates.max_fix_rounds {
             if let Some(end) = self.agent_round(agent, feedback.as_deref(), log).await? {
                 return Ok(Some(end));
             }
@@ -337,7 +337,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 GateEnd::Passed => return Ok(None),
                 GateEnd::Cancelled => return Ok(Some(self.interrupted())),
                 GateEnd::Failed { command, tail } => {
-                    if round == inner.settings.max_fix_rounds {
+                    if round == inner.settings.config.gates.max_fix_rounds {
                         return Ok(Some(Ending::Failed(format!("gate `{command}` failed:\n{tail}"))));
                     }
                     let cause = RoundCause::Gate { command: command.clone() };
@@ -359,7 +359,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// The project's gates, in this attempt's worktree.
     pub(crate) async fn run_gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
         let s = &self.inner.settings;
-        gates(&s.gates, &self.worktree(), s.gate_timeout, s.grace, log, &self.cancel).await
+        let g = &s.config.gates;
+        gates(&g.commands, &self.worktree(), g.timeout, s.config.run.grace, log, &self.cancel).await
     }
 
     /// The task branch's tip.
@@ -479,7 +480,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let inner = self.inner;
         let settings = &inner.settings;
         let plan = inner.plan_info(&self.claim.plan).await?;
-        let wall = self.spec().timeout.or(plan.default_timeout).unwrap_or(settings.timeout);
+        let resolved = inner.task_settings(self.spec(), &plan);
         let mut waits = 0;
         loop {
             if let Some(ending) = self.wait_for_agent(agent).await {
@@ -491,9 +492,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 attempt: self.claim.attempt,
                 harness: &*agent.harness,
                 run: make_run(),
-                wall_timeout: wall,
-                silence_timeout: settings.silence_timeout,
-                grace: settings.grace,
+                wall_timeout: resolved.timeout,
+                silence_timeout: Some(resolved.silence_timeout),
+                grace: settings.config.run.grace,
                 linger: settings.linger,
             };
             let watched = inner
@@ -648,7 +649,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         let settings = &self.inner.settings;
         if usage.cost_usd.is_none()
-            && let Some(price) = agent.model.as_ref().and_then(|m| settings.prices.get(m))
+            && let Some(price) = agent.model.as_ref().and_then(|m| settings.config.prices.get(m))
         {
             usage.cost_usd = Some(price.cost(usage.input, usage.output, usage.cached));
         }
@@ -662,7 +663,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     pub(crate) fn commit(&self) -> Result<Option<Oid>, EngineError> {
-        self.inner.git(|r| r.commit_all(self.tree(), &self.spec().title, self.inner.settings.author.as_ref()))
+        self.inner.git(|r| r.commit_all(self.tree(), &self.spec().title, self.inner.author.as_ref()))
     }
 
     /// A store write fenced by the attempt; a lost lease ends the attempt.

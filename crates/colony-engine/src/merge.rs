@@ -97,7 +97,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             &self.inner.store,
             MERGE_LOCK,
             &holder,
-            self.inner.settings.lease,
+            self.inner.settings.config.run.lease,
             &self.cancel,
         )
         .await?;
@@ -214,7 +214,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
             // Without gates nothing has to see the merged tree on disk: merge
             // in memory, and use the worktree only for a resolver round.
-            let in_memory = match inner.settings.gates.is_empty() {
+            let in_memory = match inner.settings.config.gates.commands.is_empty() {
                 true => match self.inner.git(|r| r.merge_tree(&tip, &head))? {
                     MergeOutcome::Clean { tree } => Some(tree),
                     MergeOutcome::Conflict { .. } => None,
@@ -229,7 +229,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     let bring = if self.inner.git(|r| r.is_ancestor(&tip, &head))? {
                         BringIn::UpToDate
                     } else {
-                        self.inner.git(|r| r.bring_in(self.tree(), &tip, inner.settings.author.as_ref()))?
+                        self.inner.git(|r| r.bring_in(self.tree(), &tip, inner.author.as_ref()))?
                     };
                     let brought_in = !matches!(bring, BringIn::UpToDate);
                     match bring {
@@ -246,7 +246,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                             }
                         }
                         BringIn::Conflict(conflict) => {
-                            if resolver_rounds == inner.settings.max_resolver_rounds {
+                            if resolver_rounds == inner.settings.config.merge.max_resolver_rounds {
                                 self.inner.git(|r| r.abort_merge(self.tree()))?;
                                 return Ok(Ending::Failed(format!(
                                     "merge conflict with {integration} in {}",
@@ -283,7 +283,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                             let unresolved = with_conflict_markers(&worktree, &conflict.paths);
                             if !unresolved.is_empty() {
                                 self.inner.git(|r| r.abort_merge(self.tree()))?;
-                                if resolver_rounds == inner.settings.max_resolver_rounds {
+                                if resolver_rounds == inner.settings.config.merge.max_resolver_rounds {
                                     return Ok(Ending::Failed(format!(
                                         "merge conflict with {integration} in {}: conflict markers left in {}",
                                         conflict.paths.join(", "),
@@ -320,7 +320,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             crate::failpoint::hit("before-merge");
             let message = crate::merged::merge_message(self.spec());
             let candidate =
-                self.inner.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref()))?;
+                self.inner.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.author.as_ref()))?;
             if self.cancel.is_cancelled() {
                 return Ok(self.interrupted());
             }

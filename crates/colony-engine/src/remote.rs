@@ -112,7 +112,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             // nothing: its task's next attempt may be merging it too. That
             // one, under the same lock, finds this attempt's merge commit
             // in the branch if it did move it.
-            let lease = self.inner.settings.lease;
+            let lease = self.inner.settings.config.run.lease;
             if let Err(ending) =
                 self.fenced(self.inner.store.heartbeat(&self.claim.task, self.claim.attempt, lease)).await?
             {
@@ -136,7 +136,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let fence = inner.store.fence_merge(
             &self.claim.task,
             self.claim.attempt,
-            inner.settings.lease,
+            inner.settings.config.run.lease,
             (MERGE_LOCK, &holder),
             candidate.as_str(),
         );
@@ -151,7 +151,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             // again before anything else, then merge onto what is there.
             Err(StoreError::LockLost { .. }) => {
                 log_note(log, "colony: the merge lock lapsed; waiting for it again");
-                let ttl = inner.settings.lease;
+                let ttl = inner.settings.config.run.lease;
                 if !crate::lock::wait_for(&inner.store, MERGE_LOCK, &holder, ttl, &self.cancel).await? {
                     return Ok(Advance::Ended(self.interrupted()));
                 }

@@ -5,20 +5,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use colony_agents::LogWriter;
-use colony_core::{Approval, PlanName, Review, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
-use colony_git::{Oid, Repo, branch_ref};
+use colony_agents::{LogWriter, Shutdown};
+use colony_core::branch::integration_branch;
+use colony_core::layout::Layout;
+use colony_core::resolve::{AgentChoice, TaskSettings, resolve};
+use colony_core::{Defaults, PlanName, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
+use colony_git::{Identity, Oid, Repo, branch_ref};
 use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
 use tokio::sync::Mutex;
 
 use crate::attempt::{Attempt, ChosenAgent, Ending};
 use crate::error::{EngineError, error_chain};
-use crate::layout::{Layout, integration_branch};
 use crate::pacing::Pacing;
 use crate::patient::Patient;
 use crate::review::Reviewers;
 use crate::settings::Settings;
-use crate::shutdown::Shutdown;
 
 /// Times a failed `git worktree` command is tried again.
 const WORKTREE_RETRIES: u64 = 3;
@@ -35,11 +36,8 @@ const LISTEN_RETRY_MAX: Duration = Duration::from_secs(10);
 pub(crate) struct PlanRun {
     pub integration_branch: String,
     pub base: Option<String>,
-    pub default_agent: Option<String>,
-    pub default_model: Option<String>,
-    pub default_timeout: Option<Duration>,
-    pub default_review: Option<Review>,
-    pub default_approval: Option<Approval>,
+    /// What its tasks' settings are resolved with (see [`Inner::task_settings`]).
+    pub defaults: Defaults,
 }
 
 pub(crate) struct Inner<S> {
@@ -48,6 +46,8 @@ pub(crate) struct Inner<S> {
     pub repo: Repo,
     pub layout: Layout,
     pub settings: Settings,
+    /// The author of colony's commits (`[run] author`); `None`: the user's.
+    pub(crate) author: Option<Identity>,
     pub(crate) host: String,
     pub(crate) pid: u32,
     plans: Mutex<HashMap<PlanName, Arc<PlanRun>>>,
@@ -149,6 +149,7 @@ impl<S: Store + 'static> Engine<S> {
                 store: Arc::new(Patient::new(store, settings.notices.clone(), stop_now.clone())),
                 repo,
                 layout,
+                author: settings.config.run.author.as_ref().map(|(name, email)| Identity::new(name, email)),
                 settings,
                 host: hostname(),
                 pid: std::process::id(),
@@ -202,7 +203,7 @@ impl<S: Store + 'static> Engine<S> {
         let done = tokio_util::sync::CancellationToken::new();
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
         let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
-        let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.shutdown_grace, done.clone()));
+        let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.config.run.shutdown_grace, done.clone()));
         let mut workers = Vec::new();
         for _ in 0..inner.settings.workers.max(1) {
             workers.push(tokio::spawn(inner.clone().worker(inner.take_slot(), shutdown.clone())));
@@ -256,7 +257,7 @@ async fn grace_timer(shutdown: Shutdown, grace: Duration, done: tokio_util::sync
 /// Takes back tasks whose worker stopped heartbeating, in this process or
 /// any other sharing the store.
 async fn rescue_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::sync::CancellationToken) {
-    let every = (inner.settings.lease / 2).max(Duration::from_millis(100));
+    let every = (inner.settings.config.run.lease / 2).max(Duration::from_millis(100));
     loop {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
@@ -351,7 +352,7 @@ impl<S: Store + 'static> Inner<S> {
                 return Ok(());
             }
             let accept = |plan: &PlanName, spec: &TaskSpec| held.accepts(plan, spec);
-            match self.store.claim_where(&worker, self.settings.lease, &accept).await? {
+            match self.store.claim_where(&worker, self.settings.config.run.lease, &accept).await? {
                 Some(claim) => {
                     if self.run_attempt(claim, slot, permit, &shutdown).await? {
                         slot = self.take_slot();
@@ -495,7 +496,7 @@ impl<S: Store + 'static> Inner<S> {
             self.store.clone(),
             task.clone(),
             attempt,
-            self.settings.lease,
+            self.settings.config.run.lease,
             cancel.clone(),
             lease_lost.clone(),
         ));
@@ -610,13 +611,9 @@ impl<S: Store + 'static> Inner<S> {
         }
         let stored = self.store.export_plan(plan.as_str()).await?;
         let run = Arc::new(PlanRun {
-            integration_branch: integration_branch(&self.settings.integration_branch, plan),
+            integration_branch: integration_branch(&self.settings.config.run.integration_branch, plan),
             base: stored.base,
-            default_agent: stored.defaults.agent,
-            default_model: stored.defaults.model,
-            default_timeout: stored.defaults.timeout,
-            default_review: stored.defaults.review,
-            default_approval: stored.defaults.approval,
+            defaults: stored.defaults,
         });
         plans.insert(plan.clone(), run.clone());
         Ok(run)
@@ -647,7 +644,8 @@ impl<S: Store + 'static> Inner<S> {
     /// Whether waiting merges ride trains: only gates make a merge dear,
     /// and on a shared remote every merge is fenced and pushed on its own.
     pub(crate) fn trains_run(&self) -> bool {
-        self.settings.merge_train && !self.settings.gates.is_empty() && self.settings.remote.is_none()
+        let config = &self.settings.config;
+        config.merge.train && !config.gates.commands.is_empty() && self.settings.remote.is_none()
     }
 
     /// The tip this process's last merge into `branch` left, if any.
@@ -664,54 +662,49 @@ impl<S: Store + 'static> Inner<S> {
         self.tips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(branch);
     }
 
-    /// The agent a task runs with, and the model: the task's, else its
-    /// plan's default, else the agent's own.
+    /// What the task runs with: `colony_core::resolve` over its plan's
+    /// defaults and the config, the one place that decides it.
+    pub(crate) fn task_settings(&self, spec: &TaskSpec, plan: &PlanRun) -> TaskSettings {
+        resolve(spec, &plan.defaults, &self.settings.config)
+    }
+
+    /// The agent a task runs with, and the model.
     pub(crate) fn agent_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<ChosenAgent, EngineError> {
-        let name = crate::waiting::agent_of(spec, plan.default_agent.as_ref(), self.settings.default_agent.as_ref())
-            .ok_or_else(|| EngineError::NoAgent { task: spec.id.to_string() })?;
-        self.chosen(spec, plan, name)
+        let choice =
+            self.task_settings(spec, plan).agent.ok_or_else(|| EngineError::NoAgent { task: spec.id.to_string() })?;
+        self.chosen(spec, choice)
     }
 
-    /// The task's reviewers: its own `review:`, else its plan's, else the
-    /// config's; `review: none` is nobody.
+    /// The task's reviewers; none: no review.
     pub(crate) fn reviewers_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<Reviewers, EngineError> {
-        let names: Vec<String> = match spec.review.as_ref().or(plan.default_review.as_ref()) {
-            Some(Review::Skip(_)) => Vec::new(),
-            Some(Review::Agent { agent }) => vec![agent.clone()],
-            None => self.settings.reviewers.clone(),
-        };
-        let agents = names.iter().map(|name| self.chosen(spec, plan, name)).collect::<Result<_, _>>()?;
-        Ok(Reviewers { agents, policy: self.settings.review_policy })
+        let review = self.task_settings(spec, plan).review;
+        let agents = review.reviewers.into_iter().map(|choice| self.chosen(spec, choice)).collect::<Result<_, _>>()?;
+        Ok(Reviewers { agents, policy: review.policy })
     }
 
-    /// Whether a person approves the task's merge: the task says, else its
-    /// plan, else the config.
+    /// Whether a person approves the task's merge.
     pub(crate) fn approval_required(&self, spec: &TaskSpec, plan: &PlanRun) -> bool {
-        match spec.approval.or(plan.default_approval) {
-            Some(Approval::Required) => true,
-            Some(Approval::Auto) => false,
-            None => self.settings.approval,
-        }
+        self.task_settings(spec, plan).approval
     }
 
-    fn chosen(&self, spec: &TaskSpec, plan: &PlanRun, name: &String) -> Result<ChosenAgent, EngineError> {
-        let setup = self.settings.agents.get(name).ok_or_else(|| EngineError::UnknownAgent {
+    /// The resolved agent with its harness.
+    fn chosen(&self, spec: &TaskSpec, choice: AgentChoice) -> Result<ChosenAgent, EngineError> {
+        let setup = self.settings.agents.get(&choice.name).ok_or_else(|| EngineError::UnknownAgent {
             task: spec.id.to_string(),
-            agent: name.clone(),
+            agent: choice.name.clone(),
             known: self.settings.agents.keys().cloned().collect::<Vec<_>>().join(", "),
         })?;
-        let task_model = spec.model.clone().or_else(|| plan.default_model.clone());
         Ok(ChosenAgent {
-            name: name.clone(),
             harness: setup.harness.clone(),
-            model: task_model.clone().or_else(|| setup.model.clone()),
-            task_model,
+            name: choice.name,
+            model: choice.model,
+            task_model: choice.task_model,
         })
     }
 
     /// The integration branch of every plan in the store.
     pub(crate) async fn integration_branches(&self) -> Result<Vec<String>, EngineError> {
-        let pattern = &self.settings.integration_branch;
+        let pattern = &self.settings.config.run.integration_branch;
         Ok(self.store.plans().await?.iter().map(|p| integration_branch(pattern, &p.name)).collect())
     }
 

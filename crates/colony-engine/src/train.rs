@@ -170,9 +170,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
             match self.inner.git(|r| r.merge_tree(&head, &work))? {
                 MergeOutcome::Clean { tree } => {
                     let message = crate::merged::merge_message(&car.spec);
-                    head = self
-                        .inner
-                        .git(|r| r.commit_tree(&tree, &[&head, &work], &message, inner.settings.author.as_ref()))?;
+                    head =
+                        self.inner.git(|r| r.commit_tree(&tree, &[&head, &work], &message, inner.author.as_ref()))?;
                     aboard.push((i, head.clone()));
                 }
                 MergeOutcome::Conflict { paths, .. } => answers.push((
@@ -220,7 +219,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         // further (see `Attempt::advance`).
         for (i, _) in &aboard {
             let car = &cars[*i].0;
-            match inner.store.heartbeat(&car.task, car.attempt, inner.settings.lease).await {
+            match inner.store.heartbeat(&car.task, car.attempt, inner.settings.config.run.lease).await {
                 Ok(_) => {}
                 Err(StoreError::LeaseLost { .. }) => {
                     log_note(log, format!("colony: {} lost its lease; the train is off", car.task));
