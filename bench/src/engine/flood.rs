@@ -36,7 +36,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let task = TaskSpec::new(TaskId::new("flood").expect("a valid id"), "print far too much", "flood");
     let plan = Plan { name: PlanName::new("flood")?, base: None, defaults: Defaults::default(), tasks: vec![task] };
     scratch::add_plan(&rt, &repo, &plan)?;
-    let defaults = colony_engine::Settings::new(Default::default(), None);
+    let defaults = colony_engine::Settings::new(Default::default(), Default::default());
     let opts = EngineOpts { workers: 1, idle_poll: defaults.idle_poll, gate_ms: 0, trains: true, threads: 0 };
     let started = Instant::now();
     let run = scratch::run_engine(&rt, &repo, &agent, opts, &[])?;

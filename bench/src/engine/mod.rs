@@ -82,13 +82,13 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let rt = crate::runtime()?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let git = scratch::git(std::path::Path::new("."), &["version"]).unwrap_or_default();
-    let defaults = colony_engine::Settings::new(Default::default(), None);
+    let defaults = colony_engine::Settings::new(Default::default(), Default::default());
     let engine = scratch::EngineOpts {
         workers: args.workers,
         idle_poll: args.idle_poll_ms.map_or(defaults.idle_poll, Duration::from_millis),
         threads: args.threads,
         gate_ms: 0,
-        trains: defaults.merge_train,
+        trains: defaults.config.merge.train,
     };
     println!(
         "colony-bench engine: real git repositories, SQLite stores, shell-script agents; {cores} cores, {}, load average {}",
@@ -99,8 +99,8 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     println!(
         "engine settings: idle poll {} ms, everything else default (lease {} s, {} gates); tokio worker threads: {threads}",
         engine.idle_poll.as_millis(),
-        defaults.lease.as_secs(),
-        defaults.gates.len()
+        defaults.config.run.lease.as_secs(),
+        defaults.config.gates.commands.len()
     );
     let scratch = scratch::Scratch::new()?;
     let overhead = overhead::measure(

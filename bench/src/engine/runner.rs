@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use colony_agents::Shutdown;
 use colony_core::TaskStatus;
-use colony_engine::{AgentSetup, Engine, Settings, Shutdown};
+use colony_engine::{AgentSetup, Engine, Settings};
 use colony_git::Repo;
 use serde_json::json;
 
@@ -53,13 +54,15 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         let repo = Repo::open(&args.repo).context("cannot open the repository")?;
         let agent =
             AgentSetup::command(vec!["/bin/sh".into(), args.agent.display().to_string()], Vec::new(), &args.repo)?;
-        let mut settings = Settings::new(BTreeMap::from([("bench".to_owned(), agent)]), Some("bench".into()));
+        let mut config = colony_core::config::Config::default();
+        config.run.agent = Some("bench".into());
+        let mut settings = Settings::new(config, BTreeMap::from([("bench".to_owned(), agent)]));
         settings.workers = args.workers;
         settings.idle_poll = Duration::from_millis(args.idle_poll_ms);
         if args.gate_ms > 0 {
-            settings.gates = vec![crate::engine::scratch::sleep_command(args.gate_ms)];
+            settings.config.gates.commands = vec![crate::engine::scratch::sleep_command(args.gate_ms)];
         }
-        settings.merge_train = !args.no_trains;
+        settings.config.merge.train = !args.no_trains;
         let report =
             Engine::new(store.clone(), repo, settings).run(Shutdown::new()).await.context("the engine failed")?;
         store.close().await;

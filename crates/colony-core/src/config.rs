@@ -15,6 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::input::{ReadError, read_limited};
+use crate::kind::{self, CliKind};
 use crate::spec::DEFAULT_MAX_ATTEMPTS;
 
 mod read;
@@ -32,13 +33,6 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// with `colony run -j`. A bound, not advice: workers are started all at
 /// once, each with its own store polling.
 pub const MAX_WORKERS: u16 = u16::MAX;
-
-/// The agent name that means colony's own fake agent, configured or not.
-pub const FAKE_AGENT: &str = "fake";
-
-/// The agent CLIs colony has an adapter for, by the name a `kind` (or an
-/// `[agents.NAME]` table without one) gives them.
-pub const CLI_KINDS: &[&str] = &["claude", "codex", "gemini", "opencode", "cursor", "amp", "aider"];
 
 /// Everything `colony.toml` says, with defaults for what it leaves out.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -170,11 +164,11 @@ pub enum AgentKind {
     Cli(CliAgent),
 }
 
-/// An `[agents.NAME]` table for one of [`CLI_KINDS`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// An `[agents.NAME]` table for an agent CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CliAgent {
-    /// Which CLI: one of [`CLI_KINDS`].
-    pub cli: String,
+    /// Which CLI.
+    pub cli: CliKind,
     /// The model; a task's `model:` overrides it.
     pub model: Option<String>,
     /// Reasoning effort, where the CLI has such a setting.
@@ -186,6 +180,13 @@ pub struct CliAgent {
     pub args: Vec<String>,
     /// The program to run instead of the CLI's usual name on `PATH`.
     pub binary: Option<String>,
+}
+
+impl CliAgent {
+    /// The CLI with its own defaults.
+    pub fn new(cli: CliKind) -> Self {
+        CliAgent { cli, model: None, effort: None, permission: None, args: Vec::new(), binary: None }
+    }
 }
 
 /// `[gates]`: the project's own checks of each task's work.
@@ -252,21 +253,12 @@ impl Config {
         if let Some(agent) = self.agents.get(name) {
             return Some(agent.clone());
         }
-        let kind = match cli_kind(name) {
-            _ if name == FAKE_AGENT => AgentKind::Fake,
-            Some(cli) => AgentKind::Cli(CliAgent { cli: cli.to_owned(), ..CliAgent::default() }),
+        let kind = match CliKind::from_name(name) {
+            _ if name == kind::FAKE => AgentKind::Fake,
+            Some(cli) => AgentKind::Cli(CliAgent::new(cli)),
             None => return None,
         };
         Some(AgentConfig { kind, env: BTreeMap::new() })
-    }
-}
-
-/// The CLI a kind names: one of [`CLI_KINDS`], or `cursor-agent`, the
-/// name Cursor's CLI goes by on `PATH`.
-pub fn cli_kind(name: &str) -> Option<&'static str> {
-    match name {
-        "cursor-agent" => Some("cursor"),
-        _ => CLI_KINDS.iter().copied().find(|k| *k == name),
     }
 }
 

@@ -7,14 +7,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_core::{Approval, PlanName, Review};
-use colony_git::Repo;
+use colony_core::branch::integration_branch;
+use colony_core::layout::Layout;
+use colony_core::{Defaults, PlanName};
+use colony_git::{Identity, Repo};
 use colony_store::Store;
 use tokio::sync::Mutex;
 
 use crate::error::EngineError;
-use crate::layout::{Layout, integration_branch};
 use crate::patient::Patient;
+use crate::round::GateEnd;
 use crate::settings::Settings;
 
 /// Times a failed `git worktree` command is tried again.
@@ -25,11 +27,9 @@ const WORKTREE_RETRIES: u64 = 3;
 pub(crate) struct PlanRun {
     pub integration_branch: String,
     pub base: Option<String>,
-    pub default_agent: Option<String>,
-    pub default_model: Option<String>,
-    pub default_timeout: Option<Duration>,
-    pub default_review: Option<Review>,
-    pub default_approval: Option<Approval>,
+    /// What its tasks' settings are resolved with (see
+    /// `Inner::task_settings`).
+    pub defaults: Defaults,
 }
 
 pub(crate) struct Base<S> {
@@ -38,6 +38,8 @@ pub(crate) struct Base<S> {
     pub repo: Repo,
     pub layout: Layout,
     pub settings: Settings,
+    /// The author of colony's commits (`[run] author`); `None`: the user's.
+    pub(crate) author: Option<Identity>,
     pub(crate) host: String,
     pub(crate) pid: u32,
     plans: Mutex<HashMap<PlanName, Arc<PlanRun>>>,
@@ -53,6 +55,7 @@ impl<S: Store + 'static> Base<S> {
             store,
             layout: Layout::new(repo.top_level()),
             repo,
+            author: settings.config.run.author.as_ref().map(|(name, email)| Identity::new(name, email)),
             settings,
             host: hostname(),
             pid: std::process::id(),
@@ -122,16 +125,24 @@ impl<S: Store + 'static> Base<S> {
         }
         let stored = self.store.export_plan(plan.as_str()).await?;
         let run = Arc::new(PlanRun {
-            integration_branch: integration_branch(&self.settings.integration_branch, plan),
+            integration_branch: integration_branch(&self.settings.config.run.integration_branch, plan),
             base: stored.base,
-            default_agent: stored.defaults.agent,
-            default_model: stored.defaults.model,
-            default_timeout: stored.defaults.timeout,
-            default_review: stored.defaults.review,
-            default_approval: stored.defaults.approval,
+            defaults: stored.defaults,
         });
         plans.insert(plan.clone(), run.clone());
         Ok(run)
+    }
+
+    /// The project's gates, one after another in `dir` until one fails.
+    pub(crate) async fn gates(
+        &self,
+        dir: &std::path::Path,
+        log: &mut colony_agents::LogWriter,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<GateEnd, EngineError> {
+        let config = &self.settings.config;
+        let gates = &config.gates;
+        crate::round::gates(&gates.commands, dir, gates.timeout, config.run.grace, log, cancel).await
     }
 
     /// Says `note` once a run.
@@ -143,7 +154,7 @@ impl<S: Store + 'static> Base<S> {
 
     /// The integration branch of every plan in the store.
     pub(crate) async fn integration_branches(&self) -> Result<Vec<String>, EngineError> {
-        let pattern = &self.settings.integration_branch;
+        let pattern = &self.settings.config.run.integration_branch;
         Ok(self.store.plans().await?.iter().map(|p| integration_branch(pattern, &p.name)).collect())
     }
 }

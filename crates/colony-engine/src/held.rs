@@ -6,14 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
+use colony_core::resolve::agent_name;
 use colony_core::time::dollars;
-use colony_core::{PlanName, TaskSpec, TaskStatus, Usage};
-use colony_store::{AgentWait, Store};
+use colony_core::{Defaults, PlanName, TaskSpec, TaskStatus, Usage};
+use colony_store::{AgentWait, Store, tasks_in};
 
 use crate::error::EngineError;
 use crate::pacing::millis_of;
 use crate::shared::Inner;
-use crate::waiting::{agent_of, tasks_in};
 
 /// What a claim passes over.
 #[derive(Debug, Default)]
@@ -22,8 +22,8 @@ pub(crate) struct Held {
     pub agents: BTreeSet<String>,
     /// Plans whose budget is spent, and what that says.
     pub plans: BTreeMap<PlanName, String>,
-    /// Each plan's default agent, for tasks that name none.
-    pub plan_agents: BTreeMap<PlanName, Option<String>>,
+    /// Each plan's defaults, for tasks that name no agent.
+    pub plan_defaults: BTreeMap<PlanName, Defaults>,
     pub default_agent: Option<String>,
 }
 
@@ -36,8 +36,9 @@ impl Held {
         if self.agents.is_empty() {
             return true;
         }
-        let plan_agent = self.plan_agents.get(plan).and_then(Option::as_ref);
-        agent_of(spec, plan_agent, self.default_agent.as_ref()).is_none_or(|a| !self.agents.contains(a))
+        let none = Defaults::default();
+        let defaults = self.plan_defaults.get(plan).unwrap_or(&none);
+        agent_name(spec, defaults, self.default_agent.as_deref()).is_none_or(|a| !self.agents.contains(a))
     }
 }
 
@@ -70,8 +71,9 @@ pub(crate) fn plan_over_budget(plan: &PlanName, spent: &Usage, cap: Option<f64>)
 impl<S: Store + 'static> Inner<S> {
     /// Halts the run when the store's spend is over `max_cost_usd`.
     pub(crate) async fn check_budget(&self) -> Result<(), EngineError> {
-        if self.settings.max_cost_usd.is_some()
-            && let Some(why) = over_budget(&self.store.spend().await?, self.settings.max_cost_usd)
+        let cap = self.settings.config.run.max_cost_usd;
+        if cap.is_some()
+            && let Some(why) = over_budget(&self.store.spend().await?, cap)
         {
             self.pacing.halt(why);
         }
@@ -86,10 +88,10 @@ impl<S: Store + 'static> Inner<S> {
         self.pacing.absorb(&waits);
         let mut held = Held {
             agents: self.pacing.blocked(SystemTime::now()),
-            default_agent: self.settings.default_agent.clone(),
+            default_agent: self.settings.config.run.agent.clone(),
             ..Held::default()
         };
-        let cap = self.settings.max_plan_cost_usd;
+        let cap = self.settings.config.run.max_plan_cost_usd;
         if held.agents.is_empty() && cap.is_none() {
             return Ok(held);
         }
@@ -103,7 +105,7 @@ impl<S: Store + 'static> Inner<S> {
             }
             if !held.agents.is_empty() {
                 let run = self.plan_info(&name).await?;
-                held.plan_agents.insert(name, run.default_agent.clone());
+                held.plan_defaults.insert(name, run.defaults.clone());
             }
         }
         Ok(held)
@@ -174,7 +176,10 @@ mod tests {
         let held = Held {
             agents: BTreeSet::from(["claude".to_owned()]),
             plans: BTreeMap::new(),
-            plan_agents: BTreeMap::from([(p.clone(), Some("codex".to_owned())), (q.clone(), None)]),
+            plan_defaults: BTreeMap::from([
+                (p.clone(), Defaults { agent: Some("codex".to_owned()), ..Defaults::default() }),
+                (q.clone(), Defaults::default()),
+            ]),
             default_agent: Some("claude".into()),
         };
         assert!(!held.accepts(&p, &spec("a", Some("claude"))), "the task's own agent");

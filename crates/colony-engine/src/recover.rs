@@ -54,7 +54,7 @@ impl<S: Store + 'static> Inner<S> {
                 && this_boot.as_ref() == Some(boot)
                 && let Ok(pgid) = Pgid::new(pgid as i32)
             {
-                kill_group(pgid, self.settings.grace).await?;
+                kill_group(pgid, self.settings.config.run.grace).await?;
                 notes.push(format!(
                     "stopped the agent processes of {} attempt {} (group {})",
                     live.task,
@@ -123,7 +123,7 @@ impl<S: Store + 'static> Inner<S> {
     /// Deletes the task branches of attempts whose work is not kept.
     async fn sweep_branches(&self) -> Result<Vec<String>, EngineError> {
         let mut deleted = Vec::new();
-        for branch in self.git(|r| r.branches(crate::layout::TASK_BRANCHES))? {
+        for branch in self.git(|r| r.branches(colony_core::branch::TASK_BRANCHES))? {
             let Some((task, attempt)) = branch.rsplit('/').next().and_then(parse_worktree_name) else {
                 continue;
             };

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use colony_agents::LogWriter;
-use colony_core::{Approval, PlanName, Review, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
+use colony_agents::{LogWriter, Shutdown};
+use colony_core::resolve::{AgentChoice, TaskSettings, resolve};
+use colony_core::{PlanName, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_git::Repo;
 use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
 
@@ -16,7 +17,6 @@ use crate::patient::Patient;
 use crate::queue::Queue;
 use crate::settings::Settings;
 use crate::shared::Inner;
-use crate::shutdown::Shutdown;
 
 /// How often an idle worker looks for work while the store's wakeups come
 /// in: for tasks whose retry time comes, and to see the run end.
@@ -95,7 +95,7 @@ impl<S: Store + 'static> Engine<S> {
         let done = tokio_util::sync::CancellationToken::new();
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
         let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
-        let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.shutdown_grace, done.clone()));
+        let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.config.run.shutdown_grace, done.clone()));
         let mut workers = Vec::new();
         for _ in 0..inner.settings.workers.max(1) {
             workers.push(tokio::spawn(inner.clone().worker(inner.take_slot(), shutdown.clone())));
@@ -149,7 +149,7 @@ async fn grace_timer(shutdown: Shutdown, grace: Duration, done: tokio_util::sync
 /// Takes back tasks whose worker stopped heartbeating, in this process or
 /// any other sharing the store.
 async fn rescue_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::sync::CancellationToken) {
-    let every = (inner.settings.lease / 2).max(Duration::from_millis(100));
+    let every = (inner.settings.config.run.lease / 2).max(Duration::from_millis(100));
     loop {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
@@ -244,7 +244,7 @@ impl<S: Store + 'static> Inner<S> {
                 return Ok(());
             }
             let accept = |plan: &PlanName, spec: &TaskSpec| held.accepts(plan, spec);
-            match self.store.claim_where(&worker, self.settings.lease, &accept).await? {
+            match self.store.claim_where(&worker, self.settings.config.run.lease, &accept).await? {
                 Some(claim) => {
                     if self.run_attempt(claim, slot, permit, &shutdown).await? {
                         slot = self.take_slot();
@@ -381,7 +381,7 @@ impl<S: Store + 'static> Inner<S> {
             self.store.clone(),
             task.clone(),
             attempt,
-            self.settings.lease,
+            self.settings.config.run.lease,
             cancel.clone(),
             lease_lost.clone(),
         ));
@@ -435,48 +435,43 @@ impl<S: Store + 'static> Inner<S> {
         }
     }
 
-    /// The agent a task runs with, and the model: the task's, else its
-    /// plan's default, else the agent's own.
+    /// What the task runs with: `colony_core::resolve` over its plan's
+    /// defaults and the config, the one place that decides it.
+    pub(crate) fn task_settings(&self, spec: &TaskSpec, plan: &PlanRun) -> TaskSettings {
+        resolve(spec, &plan.defaults, &self.settings.config)
+    }
+
+    /// The agent a task runs with, and the model.
     pub(crate) fn agent_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<ChosenAgent, EngineError> {
-        let name = crate::waiting::agent_of(spec, plan.default_agent.as_ref(), self.settings.default_agent.as_ref())
-            .ok_or_else(|| EngineError::NoAgent { task: spec.id.to_string() })?;
-        self.chosen(spec, plan, name)
+        let choice =
+            self.task_settings(spec, plan).agent.ok_or_else(|| EngineError::NoAgent { task: spec.id.to_string() })?;
+        self.chosen(spec, choice)
     }
 
-    /// The task's reviewers: its own `review:`, else its plan's, else the
-    /// config's; `review: none` is nobody.
+    /// The task's reviewers; none: no review.
     pub(crate) fn reviewers_for(&self, spec: &TaskSpec, plan: &PlanRun) -> Result<Reviewers, EngineError> {
-        let names: Vec<String> = match spec.review.as_ref().or(plan.default_review.as_ref()) {
-            Some(Review::Skip(_)) => Vec::new(),
-            Some(Review::Agent { agent }) => vec![agent.clone()],
-            None => self.settings.reviewers.clone(),
-        };
-        let agents = names.iter().map(|name| self.chosen(spec, plan, name)).collect::<Result<_, _>>()?;
-        Ok(Reviewers { agents, policy: self.settings.review_policy })
+        let review = self.task_settings(spec, plan).review;
+        let agents = review.reviewers.into_iter().map(|choice| self.chosen(spec, choice)).collect::<Result<_, _>>()?;
+        Ok(Reviewers { agents, policy: review.policy })
     }
 
-    /// Whether a person approves the task's merge: the task says, else its
-    /// plan, else the config.
+    /// Whether a person approves the task's merge.
     pub(crate) fn approval_required(&self, spec: &TaskSpec, plan: &PlanRun) -> bool {
-        match spec.approval.or(plan.default_approval) {
-            Some(Approval::Required) => true,
-            Some(Approval::Auto) => false,
-            None => self.settings.approval,
-        }
+        self.task_settings(spec, plan).approval
     }
 
-    fn chosen(&self, spec: &TaskSpec, plan: &PlanRun, name: &String) -> Result<ChosenAgent, EngineError> {
-        let setup = self.settings.agents.get(name).ok_or_else(|| EngineError::UnknownAgent {
+    /// The resolved agent with its harness.
+    fn chosen(&self, spec: &TaskSpec, choice: AgentChoice) -> Result<ChosenAgent, EngineError> {
+        let setup = self.settings.agents.get(&choice.name).ok_or_else(|| EngineError::UnknownAgent {
             task: spec.id.to_string(),
-            agent: name.clone(),
+            agent: choice.name.clone(),
             known: self.settings.agents.keys().cloned().collect::<Vec<_>>().join(", "),
         })?;
-        let task_model = spec.model.clone().or_else(|| plan.default_model.clone());
         Ok(ChosenAgent {
-            name: name.clone(),
             harness: setup.harness.clone(),
-            model: task_model.clone().or_else(|| setup.model.clone()),
-            task_model,
+            name: choice.name,
+            model: choice.model,
+            task_model: choice.task_model,
         })
     }
 

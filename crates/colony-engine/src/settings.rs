@@ -1,5 +1,5 @@
-//! What the engine is told: resolved from `colony.toml` and the command
-//! line by the caller, so the engine never reads configuration files.
+//! What the engine is told: `colony.toml` as the caller read it, and the
+//! harnesses it built, so the engine never reads configuration files.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,36 +8,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use colony_agents::{AgentError, CommandHarness, Harness};
-use colony_core::config::Price;
-use colony_git::Identity;
+use colony_core::config::Config;
 
 /// A configured agent the engine can start.
 #[derive(Clone)]
 pub struct AgentSetup {
     pub harness: Arc<dyn Harness>,
-    /// The model it runs when a task names none, to price its tokens.
-    pub model: Option<String>,
     /// The program and arguments that print its version (`claude
     /// --version`), for an agent CLI.
     pub version_command: Option<Vec<std::ffi::OsString>>,
 }
 
 impl AgentSetup {
-    pub fn new(harness: impl Harness + 'static, model: Option<String>) -> Self {
-        AgentSetup { harness: Arc::new(harness), model, version_command: None }
+    pub fn new(harness: impl Harness + 'static) -> Self {
+        AgentSetup { harness: Arc::new(harness), version_command: None }
     }
 
     /// A `command` agent: a program and its arguments (never a shell
     /// string) with extra environment; a relative program is taken from
     /// `base`.
     pub fn command(argv: Vec<String>, env: Vec<(String, String)>, base: &Path) -> Result<Self, AgentError> {
-        Ok(Self::new(CommandHarness::new(argv, env, base)?, None))
+        Ok(Self::new(CommandHarness::new(argv, env, base)?))
     }
 }
 
 impl fmt::Debug for AgentSetup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentSetup").field("model", &self.model).finish_non_exhaustive()
+        f.debug_struct("AgentSetup").field("version_command", &self.version_command).finish_non_exhaustive()
     }
 }
 
@@ -67,52 +64,18 @@ impl fmt::Debug for Notices {
     }
 }
 
+/// What the engine is told: `colony.toml` as read, and what is not
+/// configuration (the harnesses, `-j`, the remote, where notices go, the
+/// engine's own pace).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Attempts run at once by this process.
-    pub workers: usize,
-    /// The agent for tasks and plans that name none.
-    pub default_agent: Option<String>,
+    /// `colony.toml` as read, `--agent` written into `[run] agent`: every
+    /// task's settings are resolved from it (`colony_core::resolve`).
+    pub config: Config,
+    /// A harness for each agent a task may name, by name.
     pub agents: BTreeMap<String, AgentSetup>,
-    /// What tokens cost by model, for agents that report no cost.
-    pub prices: BTreeMap<String, Price>,
-    /// Spend of every run on the store after which no new work is claimed.
-    pub max_cost_usd: Option<f64>,
-    /// Spend on one plan's tasks after which they are claimed no more.
-    pub max_plan_cost_usd: Option<f64>,
-    /// `colony/{plan}` unless configured.
-    pub integration_branch: String,
-    pub lease: Duration,
-    pub backoff_base: Duration,
-    pub backoff_cap: Duration,
-    /// Wall clock per agent run, unless the task or its plan says.
-    pub timeout: Duration,
-    pub silence_timeout: Option<Duration>,
-    /// SIGTERM to SIGKILL.
-    pub grace: Duration,
-    /// After a stop is asked for, how long running attempts may finish.
-    pub shutdown_grace: Duration,
-    /// The project's gates, run through `sh -c` in the worktree: they are
-    /// the user's own configuration, never task input.
-    pub gates: Vec<String>,
-    pub gate_timeout: Duration,
-    pub max_fix_rounds: u32,
-    pub max_resolver_rounds: u32,
-    /// Merges that wait at once are gated together on their combined
-    /// result (see `train.rs`); off: one at a time. Only with gates, on
-    /// one machine.
-    pub merge_train: bool,
-    /// The agents that review each attempt after its gates pass, unless
-    /// the task or its plan names its own (or none).
-    pub reviewers: Vec<String>,
-    pub review_policy: colony_core::review::Policy,
-    /// Review rounds an attempt gets; changes still asked for after the
-    /// last one fail it.
-    pub max_review_rounds: u32,
-    /// A person approves every merge, unless the task or its plan says.
-    pub approval: bool,
-    /// Author of colony's commits; `None`: the user's git identity.
-    pub author: Option<Identity>,
+    /// Attempts run at once by this process: `-j`, else `[run] workers`.
+    pub workers: usize,
     /// How often an idle worker looks for work.
     pub idle_poll: Duration,
     /// How long an agent may go on after its final event before its
@@ -137,33 +100,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for everything but the agents.
-    pub fn new(agents: BTreeMap<String, AgentSetup>, default_agent: Option<String>) -> Self {
+    /// `config`'s run with `agents`, on one machine; the engine's own pace
+    /// at its defaults.
+    pub fn new(config: Config, agents: BTreeMap<String, AgentSetup>) -> Self {
         Settings {
-            workers: 4,
-            default_agent,
+            workers: config.run.workers,
+            config,
             agents,
-            prices: BTreeMap::new(),
-            max_cost_usd: None,
-            max_plan_cost_usd: None,
-            integration_branch: "colony/{plan}".into(),
-            lease: Duration::from_secs(30),
-            backoff_base: Duration::from_secs(5),
-            backoff_cap: Duration::from_secs(300),
-            timeout: Duration::from_secs(30 * 60),
-            silence_timeout: Some(Duration::from_secs(10 * 60)),
-            grace: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(60),
-            gates: Vec::new(),
-            gate_timeout: Duration::from_secs(30 * 60),
-            max_fix_rounds: 3,
-            max_resolver_rounds: 2,
-            merge_train: true,
-            reviewers: Vec::new(),
-            review_policy: colony_core::review::Policy::All,
-            max_review_rounds: 3,
-            approval: false,
-            author: None,
             idle_poll: Duration::from_millis(200),
             linger: Duration::from_secs(5),
             rate_limit_base: Duration::from_secs(30),
@@ -178,7 +121,7 @@ impl Settings {
     /// The wait before the next attempt after `tries` failed ones:
     /// base × 2^(tries−1), capped.
     pub fn backoff(&self, tries: u32) -> Duration {
-        doubling(self.backoff_base, self.backoff_cap, tries)
+        doubling(self.config.run.backoff_base, self.config.run.backoff_cap, tries)
     }
 
     /// The wait on a rate-limited agent after `strikes` limits in a row.
@@ -199,9 +142,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let s = Settings::new(BTreeMap::new(), None);
+        let s = Settings::new(Config::default(), BTreeMap::new());
         let secs: Vec<u64> = (1..=9).map(|t| s.backoff(t).as_secs()).collect();
         assert_eq!(secs, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
-        assert_eq!(s.backoff(200), s.backoff_cap);
+        assert_eq!(s.backoff(200), s.config.run.backoff_cap);
     }
 }

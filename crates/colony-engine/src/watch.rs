@@ -234,7 +234,7 @@ pub(crate) fn is_colonys(name: &str, integration: &[String]) -> bool {
             None => return false,
         },
     };
-    branch.starts_with(crate::layout::TASK_BRANCHES) || integration.iter().any(|i| i == branch)
+    branch.starts_with(colony_core::branch::TASK_BRANCHES) || integration.iter().any(|i| i == branch)
 }
 
 #[cfg(test)]

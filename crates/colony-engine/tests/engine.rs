@@ -8,8 +8,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use colony_agents::Shutdown;
 use colony_core::TaskStatus;
-use colony_engine::{Engine, Settings, Shutdown};
+use colony_engine::{Engine, Settings};
 use colony_git::Repo;
 use colony_store::{SqliteStore, Store, SystemClock};
 use common::{Fixture, git};
@@ -90,7 +91,7 @@ async fn a_failing_gate_goes_back_to_the_agent_then_passes() {
     // First round writes "bad"; with feedback it writes "good".
     let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo good > v.txt; else echo bad > v.txt; fi\n";
     let mut settings = settings(&f, script);
-    settings.gates = vec!["grep -q good v.txt || { echo 'v.txt is not good'; exit 1; }".into()];
+    settings.config.gates.commands = vec!["grep -q good v.txt || { echo 'v.txt is not good'; exit 1; }".into()];
     let report = f.run(settings).await;
     assert!(report.all_done(), "{report:?}");
     assert_eq!(git(f.repo(), &["show", "colony/p:v.txt"]), "good\n");
@@ -105,8 +106,8 @@ async fn a_gate_that_never_passes_fails_with_its_output() {
     let f = Fixture::empty().await;
     f.add(&[("a", &[])], |t| t.max_attempts = Some(1)).await;
     let mut settings = settings(&f, WRITER);
-    settings.gates = vec!["echo 'tests: 3 failed'; exit 1".into()];
-    settings.max_fix_rounds = 1;
+    settings.config.gates.commands = vec!["echo 'tests: 3 failed'; exit 1".into()];
+    settings.config.gates.max_fix_rounds = 1;
     let report = f.run(settings).await;
     let (_, reason) = &report.failed[0];
     assert!(reason.contains("gate") && reason.contains("tests: 3 failed"), "{reason}");
@@ -120,7 +121,7 @@ async fn a_hanging_agent_times_out_and_the_retry_succeeds() {
     // Attempt 1 hangs (with a grandchild); attempt 2 works.
     let script = "if [ \"$COLONY_ATTEMPT\" = 1 ]; then sleep 1000 & sleep 1000; fi\necho done > a.txt\n";
     let mut settings = settings(&f, script);
-    settings.timeout = Duration::from_millis(500);
+    settings.config.run.timeout = Duration::from_millis(500);
     let report = f.run(settings).await;
     assert!(report.all_done(), "{report:?}");
     let detail = f.store.task("a").await.unwrap().unwrap();
@@ -151,7 +152,7 @@ async fn an_unresolved_conflict_fails_naming_the_paths() {
         "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo looking; else echo \"$COLONY_TASK_ID\" > shared.txt; fi\n";
     let mut settings = settings(&f, script);
     settings.workers = 2;
-    settings.max_resolver_rounds = 1;
+    settings.config.merge.max_resolver_rounds = 1;
     let report = f.run(settings).await;
     assert_eq!(report.counts.get(TaskStatus::Done), 1, "{report:?}");
     let (_, reason) = &report.failed[0];
@@ -238,7 +239,7 @@ async fn an_attempt_whose_lease_was_taken_while_it_waited_to_merge_moves_nothing
     // Its own heartbeat would notice only after 20 s: the merge must.
     // Whether attempt 1's turn comes before the task is attempt 3's or
     // after, it must not merge.
-    settings.lease = Duration::from_secs(60);
+    settings.config.run.lease = Duration::from_secs(60);
     let (report, (held, first)) = tokio::join!(f.run(settings), f.take_over_while_merging("a", 1));
     assert!(report.all_done(), "{report:?}");
     assert!(!f.merged_into(&first, "colony/p"), "attempt 1 moved the branch after its lease was taken");
@@ -279,7 +280,7 @@ async fn feedback_rounds_are_recorded_as_events() {
     f.add(&[("a", &[])], |_| {}).await;
     let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo good > v.txt; else echo bad > v.txt; fi\n";
     let mut settings = settings(&f, script);
-    settings.gates = vec!["grep -q good v.txt".into()];
+    settings.config.gates.commands = vec!["grep -q good v.txt".into()];
     assert!(f.run(settings).await.all_done());
     let rounds: Vec<String> = f
         .store

@@ -43,7 +43,7 @@ async fn a_limit_that_never_lifts_fails_the_attempt_after_the_allowed_waits() {
     let mut settings = f.settings(&format!("{COUNT_RUNS}echo 'ERROR rate_limit'; exit 1\n"), false);
     settings.rate_limit_base = Duration::from_millis(1);
     settings.max_rate_limit_waits = 2;
-    settings.max_fix_rounds = 0;
+    settings.config.gates.max_fix_rounds = 0;
     let mut spec_attempts = f.store.export_plan("p").await.unwrap();
     spec_attempts.tasks[0].max_attempts = Some(1);
     f.store.add_plan(&spec_attempts, "p.yaml", AddOptions { force: true }).await.unwrap();
@@ -71,7 +71,7 @@ async fn a_refused_login_halts_the_run_and_gives_the_task_back() {
 async fn the_budget_stops_new_work_once_spent() {
     let f = Fixture::new(&["a", "b", "c", "d"]).await;
     let mut settings = f.settings(&format!("{WRITE}echo 'USAGE 100 10 0'\necho 'COST 0.6'\n"), false);
-    settings.max_cost_usd = Some(1.0);
+    settings.config.run.max_cost_usd = Some(1.0);
     let report = f.run(settings).await;
     assert_eq!(report.counts.get(TaskStatus::Done), 2, "{report:?}");
     assert_eq!(report.counts.get(TaskStatus::Ready), 2);
@@ -87,7 +87,7 @@ async fn the_budget_stops_new_work_once_spent() {
 async fn tokens_are_priced_from_the_table_when_the_agent_reports_no_cost() {
     let f = Fixture::new(&["a"]).await;
     let mut settings = f.settings(&format!("{WRITE}echo 'USAGE 1000000 500000 0'\n"), false);
-    settings.prices = BTreeMap::from([("m".to_owned(), Price { input: 2.0, output: 8.0, cached_input: None })]);
+    settings.config.prices = BTreeMap::from([("m".to_owned(), Price { input: 2.0, output: 8.0, cached_input: None })]);
     assert!(f.run(settings).await.all_done());
     let usage = f.store.task("a").await.unwrap().unwrap().attempts[0].usage;
     assert_eq!(usage.cost_usd, Some(6.0), "1M in at $2 and 0.5M out at $8");
@@ -103,7 +103,7 @@ const SESSION_SCRIPT: &str = "echo 'SESSION s-1'\n\
 async fn a_fix_round_resumes_the_agents_session_with_the_feedback_alone() {
     let f = Fixture::new(&["a"]).await;
     let mut settings = f.settings(SESSION_SCRIPT, true);
-    settings.gates = vec!["test -f fixed || { echo 'fixed is missing'; exit 1; }".into()];
+    settings.config.gates.commands = vec!["test -f fixed || { echo 'fixed is missing'; exit 1; }".into()];
     assert!(f.run(settings).await.all_done());
     assert_eq!(f.read_state("resumed").trim(), "s-1");
     let prompt = f.read_state("prompt");
@@ -117,7 +117,7 @@ async fn an_agent_that_cannot_resume_gets_the_whole_task_again_with_the_feedback
     let script =
         "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then cat > \"$STATE/prompt\"; touch fixed; else echo w > w.txt; fi\n";
     let mut settings = f.settings(script, false);
-    settings.gates = vec!["test -f fixed".into()];
+    settings.config.gates.commands = vec!["test -f fixed".into()];
     assert!(f.run(settings).await.all_done());
     let prompt = f.read_state("prompt");
     assert!(prompt.starts_with("Do a.") && prompt.contains("Feedback on your previous round:"), "{prompt}");
@@ -139,12 +139,11 @@ async fn an_agent_lingering_after_its_final_event_is_stopped_and_judged_by_it() 
 fn two_agents(f: &Fixture, slow: &str, quick: &str) -> colony_engine::Settings {
     let slow = f.script("slow", slow);
     let quick = f.script("quick", quick);
-    let mut settings = f
-        .settings_with("slow", colony_engine::AgentSetup::new(common::Scripted { script: slow, resumes: false }, None));
-    settings.agents.insert(
-        "quick".into(),
-        colony_engine::AgentSetup::new(common::Scripted { script: quick, resumes: false }, None),
-    );
+    let mut settings =
+        f.settings_with("slow", colony_engine::AgentSetup::new(common::Scripted { script: slow, resumes: false }));
+    settings
+        .agents
+        .insert("quick".into(), colony_engine::AgentSetup::new(common::Scripted { script: quick, resumes: false }));
     settings
 }
 
@@ -183,8 +182,8 @@ async fn a_stop_during_a_rate_limit_wait_is_immediate_and_costs_no_try() {
     let f = Fixture::new(&["a"]).await;
     let mut settings = f.settings("echo 'ERROR rate_limit 3600000'; exit 1\n", false);
     // Were the stop to wait for the grace, this test would not end.
-    settings.shutdown_grace = Duration::from_secs(3600);
-    let shutdown = colony_engine::Shutdown::new();
+    settings.config.run.shutdown_grace = Duration::from_secs(3600);
+    let shutdown = colony_agents::Shutdown::new();
     let engine = colony_engine::Engine::new(f.store.clone(), colony_git::Repo::open(f.repo()).unwrap(), settings);
     let run = tokio::spawn({
         let shutdown = shutdown.clone();
@@ -227,7 +226,7 @@ async fn the_budget_is_kept_in_the_store_across_runs() {
     let f = Fixture::new(&["a", "b", "c", "d"]).await;
     let script = format!("{COUNT_RUNS}{WRITE}echo 'USAGE 100 10 0'\necho 'COST 0.6'\n");
     let mut settings = f.settings(&script, false);
-    settings.max_cost_usd = Some(1.5);
+    settings.config.run.max_cost_usd = Some(1.5);
     let first = f.run(settings.clone()).await;
     assert_eq!(first.counts.get(TaskStatus::Done), 3, "{first:?}");
     let second = f.run(settings.clone()).await;
@@ -241,7 +240,7 @@ async fn the_budget_is_kept_in_the_store_across_runs() {
 async fn a_plans_budget_holds_its_tasks_only() {
     let f = Fixture::new(&["a", "b"]).await;
     let mut settings = f.settings(&format!("{WRITE}echo 'COST 0.7'\n"), false);
-    settings.max_plan_cost_usd = Some(0.5);
+    settings.config.run.max_plan_cost_usd = Some(0.5);
     let report = f.run(settings).await;
     assert_eq!(report.counts.get(TaskStatus::Done), 1, "{report:?}");
     let why = report.halted.expect("the plan's budget halts its tasks");
@@ -254,7 +253,7 @@ async fn a_reset_already_past_backs_off_rather_than_calling_again_at_once() {
     let mut settings = f.settings(&format!("{COUNT_RUNS}echo 'ERROR rate_limit -60000'; exit 1\n"), false);
     settings.rate_limit_base = Duration::from_millis(200);
     settings.max_rate_limit_waits = 2;
-    settings.max_fix_rounds = 0;
+    settings.config.gates.max_fix_rounds = 0;
     let report = f.run(settings).await;
     assert_eq!(report.counts.get(TaskStatus::Failed), 1, "{report:?}");
     let log = f.log("a", 1);

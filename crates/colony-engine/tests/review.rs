@@ -38,7 +38,7 @@ fn settings(f: &Fixture, reviewers: &[(&str, String)], resumes: bool) -> Setting
     let mut s = f.settings(BUILDER, resumes);
     for (name, script) in reviewers {
         s.agents.insert((*name).to_owned(), f.command_agent(name, script));
-        s.reviewers.push((*name).to_owned());
+        s.config.review.agents.push((*name).to_owned());
     }
     s
 }
@@ -77,7 +77,7 @@ async fn a_reviewer_that_always_asks_for_changes_fails_the_task_and_nothing_merg
     let f = Fixture::new(&["a"]).await;
     f.add(&[("a", &[])], |t| t.max_attempts = Some(1)).await;
     let mut s = settings(&f, &[("r", reviewer("r", CHANGES))], false);
-    s.max_review_rounds = 2;
+    s.config.review.max_rounds = 2;
     let report = f.run(s).await;
     assert_eq!(report.counts.get(TaskStatus::Failed), 1, "{report:?}");
     let reason = &report.failed[0].1;
@@ -120,7 +120,7 @@ async fn several_reviewers_decide_by_policy() {
         let stubborn = reviewer("c", &format!("if [ $n = 1 ]; then {CHANGES}; else {APPROVE}; fi"));
         let mut s =
             settings(&f, &[("a1", reviewer("a1", APPROVE)), ("a2", reviewer("a2", APPROVE)), ("c", stubborn)], false);
-        s.review_policy = policy;
+        s.config.review.policy = policy;
         assert!(f.run(s).await.all_done(), "{policy:?}");
         assert_eq!(f.read_state("a1").trim(), expect_rounds.to_string(), "{policy:?}: review rounds");
         assert_eq!(f.read_state("built-a").trim(), expect_rounds.to_string(), "{policy:?}: builds");
@@ -144,13 +144,16 @@ async fn a_reviews_spend_is_kept_with_it_and_priced() {
     let mut s = f.settings(BUILDER, false);
     s.agents.insert(
         "r".into(),
-        colony_engine::AgentSetup::new(
-            common::Scripted { script: f.script("r", &reviewer("r", PRICED_APPROVE)), resumes: false },
-            Some("m".into()),
-        ),
+        colony_engine::AgentSetup::new(common::Scripted {
+            script: f.script("r", &reviewer("r", PRICED_APPROVE)),
+            resumes: false,
+        }),
     );
-    s.reviewers.push("r".into());
-    s.prices.insert("m".into(), colony_core::config::Price { input: 1000.0, output: 1000.0, cached_input: None });
+    common::with_model(&mut s, "r", "m");
+    s.config.review.agents.push("r".into());
+    s.config
+        .prices
+        .insert("m".into(), colony_core::config::Price { input: 1000.0, output: 1000.0, cached_input: None });
     assert!(f.run(s).await.all_done());
     let detail = f.store.task("a").await.unwrap().unwrap();
     let spent = detail
@@ -173,9 +176,9 @@ async fn a_reviewers_session_never_replaces_the_builders() {
     let once = reviewer("r", &format!("echo 'SESSION reviewer-9'; if [ $n = 1 ]; then {CHANGES}; else {APPROVE}; fi"));
     s.agents.insert(
         "r".into(),
-        colony_engine::AgentSetup::new(common::Scripted { script: f.script("r", &once), resumes: true }, None),
+        colony_engine::AgentSetup::new(common::Scripted { script: f.script("r", &once), resumes: true }),
     );
-    s.reviewers.push("r".into());
+    s.config.review.agents.push("r".into());
     assert!(f.run(s).await.all_done());
     assert_eq!(f.read_state("built-a").trim(), "2");
     assert_eq!(f.read_state("resumed-a").trim(), "builder-1", "the fix round resumes the builder's own session");

@@ -32,7 +32,7 @@ fn gate(f: &Fixture, check: &str) -> String {
 fn settings(f: &Fixture, check: &str) -> Settings {
     let mut s = f.settings_with("script", f.command_agent("agent", AGENT));
     s.workers = 5;
-    s.gates = vec![gate(f, check)];
+    s.config.gates.commands = vec![gate(f, check)];
     s
 }
 
@@ -152,7 +152,7 @@ async fn a_train_whose_gate_fails_merges_each_alone_and_the_failure_lands_on_its
 async fn with_trains_off_every_merge_is_gated_alone() {
     let f = Fixture::new(&["a", "b", "d"]).await;
     let mut settings = settings(&f, "true");
-    settings.merge_train = false;
+    settings.config.merge.train = false;
     settings.workers = 3;
     let report = run_held(&f, settings, 3).await;
     assert!(report.all_done(), "{report:?}");
@@ -167,7 +167,7 @@ async fn a_rider_whose_lease_was_taken_is_not_merged_by_the_train() {
     let mut settings = settings(&f, "true");
     settings.workers = 3;
     // Heartbeats would notice only after 20 s: the train must.
-    settings.lease = Duration::from_secs(60);
+    settings.config.run.lease = Duration::from_secs(60);
     f.hold_merge_lock().await;
     let (report, (_, first)) = tokio::join!(f.run(settings), f.take_over_while_merging("b", 3));
     assert!(report.all_done(), "{report:?}");

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use colony_agents::{
-    AgentRun, AgentVerdict, CliHarness, CliKind, CliOptions, Entry, ErrorClass, Exit, Harness, Invocation, StdinSource,
-    Stream,
+    AgentRun, AgentVerdict, CliFacts, CliHarness, CliKind, CliOptions, Entry, ErrorClass, Exit, Harness, Invocation,
+    StdinSource, Stream,
 };
 use colony_core::{TaskId, TaskSpec};
 use serde_json::{Value, json};

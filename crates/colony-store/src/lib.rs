@@ -19,6 +19,7 @@ mod steer;
 mod store;
 mod tx;
 mod types;
+mod waiting;
 
 pub use any::{AnyStore, StoreUrl};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -32,3 +33,4 @@ pub use types::{
     AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo,
     Rescued, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
+pub use waiting::{AgentWaiting, StoredTask, agents_waiting, tasks_in};

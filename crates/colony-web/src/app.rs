@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use colony_agents::Shutdown;
+use colony_core::branch::integration_branch;
+use colony_core::layout::Layout;
 use colony_core::{Millis, PlanName};
-use colony_engine::{Layout, Shutdown, integration_branch};
 use colony_store::Store;
 
 use crate::guard::Hosts;

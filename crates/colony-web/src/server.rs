@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_engine::{Layout, Shutdown};
+use colony_agents::Shutdown;
+use colony_core::layout::Layout;
 use colony_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

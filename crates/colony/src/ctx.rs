@@ -128,7 +128,7 @@ impl Ctx {
             signs.push(format!("{} holds the attempts of {tasks} task{}", self.rel(&runs), plural(tasks)));
         }
         let repo = colony_git::Repo::open(&self.root)?;
-        for prefix in [colony_engine::layout::TASK_BRANCHES, "colony/"] {
+        for prefix in [colony_core::branch::TASK_BRANCHES, "colony/"] {
             let branches = repo.branches(prefix)?;
             if let Some(first) = branches.first() {
                 let more = match branches.len() {

@@ -86,7 +86,7 @@ pub use colony_core::time::dollars;
 
 /// `claude: rate limited until 14:05 (local time), 3 tasks waiting (why)`,
 /// or, for a wait on a person, what they must do.
-pub fn agent_waiting(w: &colony_engine::AgentWaiting) -> String {
+pub fn agent_waiting(w: &colony_store::AgentWaiting) -> String {
     let tasks = count(w.tasks, "task");
     let reason = &w.reason;
     match w.ends_at {

@@ -9,12 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use colony_agents::adapters::{CliHarness, CliKind, CliOptions};
-use colony_core::config::{self, AgentKind, CliAgent, Config, FAKE_AGENT, Remote};
-use colony_core::{Plan, Review, TaskStatus};
+use colony_agents::adapters::{CliFacts, CliHarness, CliOptions};
+use colony_core::config::{self, AgentKind, CliAgent, Config, Remote};
+use colony_core::kind;
+use colony_core::resolve::resolve;
+use colony_core::{Plan, TaskStatus};
 use colony_engine::{AgentSetup, Settings};
-use colony_git::{Identity, Repo};
-use colony_store::{Store, StoreUrl, TaskFilter};
+use colony_git::Repo;
+use colony_store::{Store, StoreUrl, tasks_in};
 
 use crate::exit::{BadInput, bad_input};
 
@@ -65,70 +67,67 @@ pub fn check_agent_name(config: &Config, name: &str) -> Result<()> {
     Err(bad_input(format!("no agent `{name}` is configured; {}", known_agents_near(config, name))))
 }
 
-/// Builds the engine's settings, after checking that every task still to
-/// run has an agent that exists: a misnamed agent should stop the run
-/// before it starts, not fail each of its tasks one attempt at a time.
+/// The configuration a run goes by: `colony.toml` with `--agent` as its
+/// `[run] agent`.
+pub fn run_config(config: &Config, overrides: &Overrides) -> Config {
+    let mut config = config.clone();
+    if let Some(agent) = &overrides.agent {
+        config.run.agent = Some(agent.clone());
+    }
+    config
+}
+
+/// Builds the engine's settings: a harness for every agent the
+/// configuration names and every built-in one (a `colony worker` may meet
+/// a plan that names any), after checking that the agents the
+/// configuration and the tasks still to run use exist, so that a misnamed
+/// agent stops the run before it starts rather than failing each of its
+/// tasks one attempt at a time.
 pub async fn engine_settings(
     config: &Config,
     overrides: &Overrides,
     store: &impl Store,
     root: &Path,
 ) -> Result<Settings> {
-    let default_agent = overrides.agent.clone().or_else(|| config.run.agent.clone());
-    let needed = needed_agents(store, default_agent.as_deref(), &config.review.agents).await?;
+    let config = run_config(config, overrides);
+    let needed = needed_agents(store, &config).await?;
     let mut agents = BTreeMap::new();
-    let mut fake_exe = None;
-    let names: BTreeSet<&str> =
-        config.agents.keys().map(String::as_str).chain([FAKE_AGENT]).chain(needed.keys().map(String::as_str)).collect();
+    let names: BTreeSet<String> = config
+        .agents
+        .keys()
+        .cloned()
+        .chain(kind::built_in().map(str::to_owned))
+        .chain(needed.keys().cloned())
+        .collect();
     for name in names {
-        let Some(agent) = config.agent(name) else {
-            let task = &needed[name];
+        let Some(agent) = config.agent(&name) else {
+            let user = match &needed[&name] {
+                Some(task) => format!("task {task}"),
+                None => config::FILE_NAME.to_owned(),
+            };
             return Err(bad_input(format!(
-                "task {task} asks for agent `{name}`, which is not configured; {}",
-                known_agents_near(config, name)
+                "{user} asks for agent `{name}`, which is not configured; {}",
+                known_agents_near(&config, &name)
             )));
         };
         let env: Vec<(String, String)> = agent.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let setup = match &agent.kind {
             AgentKind::Command { command } => AgentSetup::command(command.clone(), env, root)?,
-            // Looked for only when a task will use it, so a build without
+            // Required only when something uses it, so a build without
             // the fake agent runs real agents all the same.
-            AgentKind::Fake if needed.contains_key(name) => {
-                if fake_exe.is_none() {
-                    fake_exe = Some(fake_agent_exe()?);
-                }
-                let argv = vec![fake_exe.clone().expect("just set").display().to_string()];
-                AgentSetup::command(argv, env, root)?
-            }
-            AgentKind::Fake => continue,
+            AgentKind::Fake => match fake_agent_exe() {
+                Ok(exe) => AgentSetup::command(vec![exe.display().to_string()], env, root)?,
+                Err(missing) if needed.contains_key(&name) => return Err(missing),
+                Err(_) => continue,
+            },
             AgentKind::Cli(cli) => cli_agent(cli, env, root),
         };
-        agents.insert(name.to_owned(), setup);
+        agents.insert(name, setup);
     }
-    let run = &config.run;
-    let mut settings = Settings::new(agents, default_agent);
-    settings.workers = overrides.workers.unwrap_or(run.workers);
-    settings.integration_branch = run.integration_branch.clone();
-    settings.lease = run.lease;
-    settings.backoff_base = run.backoff_base;
-    settings.backoff_cap = run.backoff_cap;
-    settings.timeout = run.timeout;
-    settings.silence_timeout = Some(run.silence_timeout);
-    settings.grace = run.grace;
-    settings.shutdown_grace = run.shutdown_grace;
-    settings.author = run.author.as_ref().map(|(name, email)| Identity::new(name, email));
-    settings.gates = config.gates.commands.clone();
-    settings.gate_timeout = config.gates.timeout;
-    settings.max_fix_rounds = config.gates.max_fix_rounds;
-    settings.max_resolver_rounds = config.merge.max_resolver_rounds;
-    settings.merge_train = config.merge.train;
-    settings.reviewers = config.review.agents.clone();
-    settings.review_policy = config.review.policy;
-    settings.max_review_rounds = config.review.max_rounds;
-    settings.approval = config.review.approval;
-    settings.prices = config.prices.clone();
-    settings.max_cost_usd = run.max_cost_usd;
-    settings.max_plan_cost_usd = run.max_plan_cost_usd;
+    let mut settings = Settings::new(config, agents);
+    if let Some(workers) = overrides.workers {
+        settings.workers = workers;
+    }
     Ok(settings)
 }
 
@@ -160,7 +159,7 @@ const ORIGIN: &str = "origin";
 /// `binary` with a `/` is taken from the repository root, as a `command`
 /// agent's program is.
 pub fn cli_agent(cli: &CliAgent, env: Vec<(String, String)>, root: &Path) -> AgentSetup {
-    let kind = CliKind::from_name(&cli.cli).expect("colony.toml only accepts known CLIs");
+    let kind = cli.cli;
     let binary = cli.binary.as_ref().map(|b| match Path::new(b) {
         p if p.is_relative() && b.contains('/') => root.join(p),
         p => p.to_owned(),
@@ -175,51 +174,32 @@ pub fn cli_agent(cli: &CliAgent, env: Vec<(String, String)>, root: &Path) -> Age
         extra_args: cli.args.clone(),
         env,
     };
-    let mut setup = AgentSetup::new(CliHarness::new(kind, options), cli.model.clone());
+    let mut setup = AgentSetup::new(CliHarness::new(kind, options));
     setup.version_command = Some(version_command);
     setup
 }
 
-/// The agents the tasks still to run will use, as builders or reviewers,
-/// each with one task that uses it (for messages). A task with no agent at
-/// all is refused here.
-async fn needed_agents(
-    store: &impl Store,
-    default_agent: Option<&str>,
-    reviewers: &[String],
-) -> Result<BTreeMap<String, String>> {
+/// The agents the configuration names and the tasks still to run will
+/// use, as builders or reviewers, each with one task that uses it (for
+/// messages; `None`: colony.toml names it). A task with no agent at all is
+/// refused here.
+async fn needed_agents(store: &impl Store, config: &Config) -> Result<BTreeMap<String, Option<String>>> {
+    let named = config.run.agent.iter().chain(&config.review.agents);
+    let mut needed: BTreeMap<String, Option<String>> = named.map(|name| (name.clone(), None)).collect();
     // A task awaiting approval may be sent back to its agent.
     let mut active = TaskStatus::UNFINISHED.to_vec();
     active.push(TaskStatus::AwaitingApproval);
-    let to_run: BTreeSet<String> = store
-        .tasks(&TaskFilter { statuses: active, plan: None })
-        .await?
-        .into_iter()
-        .map(|r| r.task.id.to_string())
-        .collect();
-    let mut needed = BTreeMap::new();
-    if to_run.is_empty() {
-        return Ok(needed);
-    }
-    for info in store.plans().await? {
-        let plan = store.export_plan(info.name.as_str()).await?;
-        for task in plan.tasks.iter().filter(|t| to_run.contains(t.id.as_str())) {
-            let Some(agent) = task.agent.as_deref().or(plan.defaults.agent.as_deref()).or(default_agent) else {
-                return Err(bad_input(format!(
-                    "task {} names no agent and there is no default; pass --agent NAME, set `agent` \
-                     in colony.toml's [run], or `agent:` in the plan",
-                    task.id
-                )));
-            };
-            needed.entry(agent.to_owned()).or_insert_with(|| task.id.to_string());
-            let task_reviewers: Vec<&str> = match task.review.as_ref().or(plan.defaults.review.as_ref()) {
-                Some(Review::Skip(_)) => Vec::new(),
-                Some(Review::Agent { agent }) => vec![agent.as_str()],
-                None => reviewers.iter().map(String::as_str).collect(),
-            };
-            for reviewer in task_reviewers {
-                needed.entry(reviewer.to_owned()).or_insert_with(|| task.id.to_string());
-            }
+    for task in tasks_in(store, active).await? {
+        let settings = resolve(&task.spec, &task.defaults, config);
+        let Some(agent) = settings.agent else {
+            return Err(bad_input(format!(
+                "task {} names no agent and there is no default; pass --agent NAME, set `agent` \
+                 in colony.toml's [run], or `agent:` in the plan",
+                task.spec.id
+            )));
+        };
+        for choice in std::iter::once(agent).chain(settings.review.reviewers) {
+            needed.entry(choice.name).or_insert_with(|| Some(task.spec.id.to_string()));
         }
     }
     Ok(needed)
@@ -228,11 +208,7 @@ async fn needed_agents(
 /// `did you mean `claude`? configured agents: local; built in: fake, …`:
 /// what there is instead of `name`.
 fn known_agents_near(config: &Config, name: &str) -> String {
-    let built_in: Vec<&str> = [FAKE_AGENT]
-        .into_iter()
-        .chain(config::CLI_KINDS.iter().copied())
-        .filter(|n| !config.agents.contains_key(*n))
-        .collect();
+    let built_in: Vec<&str> = kind::built_in().filter(|n| !config.agents.contains_key(*n)).collect();
     let configured: Vec<&str> = config.agents.keys().map(String::as_str).collect();
     let near = colony_core::plan::closest(name, configured.iter().chain(&built_in).copied())
         .map(|n| format!("did you mean `{n}`? "))
@@ -299,7 +275,7 @@ mod tests {
     fn unknown_agents_list_the_known_ones() {
         let config = config::parse("colony.toml", "[agents.local]\nkind = \"command\"\ncommand = [\"x\"]\n").unwrap();
         assert!(check_agent_name(&config, "local").is_ok());
-        assert!(check_agent_name(&config, FAKE_AGENT).is_ok());
+        assert!(check_agent_name(&config, kind::FAKE).is_ok());
         assert!(check_agent_name(&config, "claude").is_ok(), "agent CLIs are built in");
         let err = check_agent_name(&config, "robot").unwrap_err();
         assert_eq!(

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::classify::classify;
 use super::judge::{self, Rules};
-use super::kind::{CliKind, CliOptions};
+use super::kind::{CliFacts, CliKind, CliOptions};
 use super::{aider, amp, claude, codex, cursor, gemini, opencode};
 use crate::harness::{AgentRun, AgentVerdict, Entry, ErrorClass, Harness, Invocation, agent_env};
 use crate::supervise::{Exit, StdinSource, Stream};

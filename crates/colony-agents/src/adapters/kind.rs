@@ -1,79 +1,41 @@
-//! Which agent CLIs colony knows, and the facts about each that need no
-//! run: names, program, how to install it and log in.
+//! The facts about each agent CLI that need no run: whether it resumes,
+//! its tested version, how to install it and log in. Which CLIs there are,
+//! and their names, is `colony_core::kind`.
 
 use std::path::PathBuf;
 
 use super::version::CliVersion;
 
-/// One agent CLI colony has an adapter for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CliKind {
-    Claude,
-    Codex,
-    Gemini,
-    Opencode,
-    Cursor,
-    Amp,
-    Aider,
+pub use colony_core::kind::CliKind;
+
+/// What colony's adapter knows of each CLI beyond its name (which, with
+/// the list of CLIs, is [`colony_core::kind`]'s).
+pub trait CliFacts {
+    fn resumes(self) -> bool;
+    fn reports_cost(self) -> bool;
+    fn tested_version(self) -> Option<CliVersion>;
+    fn version_args(self) -> &'static [&'static str];
+    fn install_hint(self) -> &'static str;
+    fn login_hint(self) -> &'static str;
 }
 
-impl CliKind {
-    pub const ALL: [CliKind; 7] = [
-        CliKind::Claude,
-        CliKind::Codex,
-        CliKind::Gemini,
-        CliKind::Opencode,
-        CliKind::Cursor,
-        CliKind::Amp,
-        CliKind::Aider,
-    ];
-
-    /// The name in `colony.toml` (`[agents.NAME]` or `kind = NAME`).
-    pub fn name(self) -> &'static str {
-        match self {
-            CliKind::Claude => "claude",
-            CliKind::Codex => "codex",
-            CliKind::Gemini => "gemini",
-            CliKind::Opencode => "opencode",
-            CliKind::Cursor => "cursor",
-            CliKind::Amp => "amp",
-            CliKind::Aider => "aider",
-        }
-    }
-
-    /// The kind called `name`: a [`name`](CliKind::name), or `cursor-agent`,
-    /// the name of Cursor's program.
-    pub fn from_name(name: &str) -> Option<CliKind> {
-        if name == "cursor-agent" {
-            return Some(CliKind::Cursor);
-        }
-        CliKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// The program looked up on `PATH` unless one is configured.
-    pub fn binary(self) -> &'static str {
-        match self {
-            CliKind::Cursor => "cursor-agent",
-            other => other.name(),
-        }
-    }
-
+impl CliFacts for CliKind {
     /// Whether the adapter resumes a session from an earlier round. Aider
     /// has no session to resume: it starts afresh with the feedback prompt.
-    pub fn resumes(self) -> bool {
+    fn resumes(self) -> bool {
         self != CliKind::Aider
     }
 
     /// Whether the CLI reports the dollars it spent; the others' tokens are
     /// priced by colony.
-    pub fn reports_cost(self) -> bool {
+    fn reports_cost(self) -> bool {
         matches!(self, CliKind::Claude | CliKind::Opencode)
     }
 
     /// The version the adapter is tested against: the newest whose real
     /// output it was checked on. None for aider, whose prose output was
     /// not checked against a real run.
-    pub fn tested_version(self) -> Option<CliVersion> {
+    fn tested_version(self) -> Option<CliVersion> {
         let version = match self {
             CliKind::Claude => "2.1.284",
             CliKind::Codex => "0.101.0",
@@ -87,12 +49,12 @@ impl CliKind {
     }
 
     /// Arguments that print the CLI's version and exit.
-    pub fn version_args(self) -> &'static [&'static str] {
+    fn version_args(self) -> &'static [&'static str] {
         &["--version"]
     }
 
     /// How to install the CLI, for a "not found" message.
-    pub fn install_hint(self) -> &'static str {
+    fn install_hint(self) -> &'static str {
         match self {
             CliKind::Claude => "npm install -g @anthropic-ai/claude-code",
             CliKind::Codex => "npm install -g @openai/codex",
@@ -105,7 +67,7 @@ impl CliKind {
     }
 
     /// How to log in, for an auth failure.
-    pub fn login_hint(self) -> &'static str {
+    fn login_hint(self) -> &'static str {
         match self {
             CliKind::Claude => "run `claude` once and log in, or set ANTHROPIC_API_KEY",
             CliKind::Codex => "run `codex login`, or set OPENAI_API_KEY",
@@ -142,17 +104,6 @@ pub struct CliOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip_and_cursor_answers_to_its_program_name() {
-        for kind in CliKind::ALL {
-            assert_eq!(CliKind::from_name(kind.name()), Some(kind));
-        }
-        assert_eq!(CliKind::from_name("cursor-agent"), Some(CliKind::Cursor));
-        assert_eq!(CliKind::from_name("command"), None);
-        assert_eq!(CliKind::Cursor.binary(), "cursor-agent");
-        assert_eq!(CliKind::Claude.binary(), "claude");
-    }
 
     #[test]
     fn every_json_cli_has_a_tested_version() {

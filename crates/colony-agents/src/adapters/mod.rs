@@ -27,5 +27,5 @@ mod version;
 
 pub use classify::{classify, classify_in, status_class};
 pub use harness::CliHarness;
-pub use kind::{CliKind, CliOptions};
+pub use kind::{CliFacts, CliKind, CliOptions};
 pub use version::CliVersion;

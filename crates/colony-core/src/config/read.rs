@@ -14,11 +14,12 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CLI_KINDS, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Price,
-    Remote, ReviewConfig, RunConfig, cli_kind,
+    AgentConfig, AgentKind, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Price, Remote,
+    ReviewConfig, RunConfig,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
+use crate::kind::{self, CliKind};
 use crate::plan::closest;
 use crate::spec::opt_duration;
 
@@ -63,12 +64,25 @@ const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
 const MERGE_KEYS: &[&str] = &["max_resolver_rounds", "train"];
 const REVIEW_KEYS: &[&str] = &["agent", "agents", "policy", "max_rounds", "approval"];
 
-/// Agent kinds besides the CLIs.
-const KINDS: &[&str] = &["command", "fake"];
-
 const DURATION: &str = "expected a duration like `30m` or `1h 30m`, or a number of seconds";
 
 type Value<'i> = Spanned<DeValue<'i>>;
+
+/// What is wrong with naming `name`, an agent there is not: the nearest
+/// configured or built-in name, else how to make one.
+fn unknown_agent(config: &Config, name: &str) -> String {
+    let built_in: Vec<&str> = kind::built_in().collect();
+    let hint = match closest(name, config.agents.keys().map(String::as_str).chain(built_in)) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None => format!("add an [agents.{name}] table"),
+    };
+    format!("no agent `{name}` is configured; {hint}")
+}
+
+/// The agent CLIs' names, for messages: `claude, codex, …`.
+fn cli_names() -> String {
+    CliKind::ALL.map(CliKind::name).join(", ")
+}
 
 /// Walks the document, building the config and collecting problems.
 struct Reader<'a> {
@@ -221,7 +235,8 @@ impl Reader<'_> {
         // `Some(None)`: written, and its problem reported.
         let mut command = None;
         let mut env = BTreeMap::new();
-        let mut cli = CliAgent::default();
+        // The CLI's keys, read before its kind is known.
+        let mut cli = CliAgent::new(CliKind::Claude);
         // Where the first CLI-only key is written, to refuse it elsewhere.
         let mut cli_key = None;
         for (k, v) in table {
@@ -248,9 +263,9 @@ impl Reader<'_> {
             None => (name.to_owned(), section.to_owned(), at.clone()),
         };
         if let Some((key, span)) = &cli_key
-            && KINDS.contains(&kind.as_str())
+            && [kind::COMMAND, kind::FAKE].contains(&kind.as_str())
         {
-            let m = format!("only an agent CLI ({}) takes `{key}`; this one is `{kind}`", CLI_KINDS.join(", "));
+            let m = format!("only an agent CLI ({}) takes `{key}`; this one is `{kind}`", cli_names());
             self.error(span.clone(), Some(format!("{section} {key}")), m);
             return None;
         }
@@ -262,23 +277,22 @@ impl Reader<'_> {
                 self.error(at, Some(section.to_owned()), m.into());
                 return None;
             }
-            (other, Some((_, span))) if other == "fake" || cli_kind(other).is_some() => {
+            (other, Some((_, span))) if other == kind::FAKE || CliKind::from_name(other).is_some() => {
                 let m = format!("only a `command` agent takes a command; this one is `{other}`");
                 self.error(span, Some(format!("{section} command")), m);
                 return None;
             }
             ("fake", None) => AgentKind::Fake,
-            (other, _) => match cli_kind(other) {
-                Some(cli_name) => AgentKind::Cli(CliAgent { cli: cli_name.to_owned(), ..cli }),
+            (other, _) => match CliKind::from_name(other) {
+                Some(kind) => AgentKind::Cli(CliAgent { cli: kind, ..cli }),
                 None => {
-                    let kinds = KINDS.iter().chain(CLI_KINDS).copied();
-                    let message = match closest(other, kinds) {
+                    let message = match closest(other, kind::names()) {
                         Some(near) => {
                             format!("unknown agent kind `{other}`; did you mean `{near}`?")
                         }
                         None => format!(
                             "unknown agent kind `{other}`; set kind = \"command\" (any program), \"fake\", or one of {}",
-                            CLI_KINDS.join(", ")
+                            cli_names()
                         ),
                     };
                     self.error(kind_at, Some(kind_key), message);
@@ -398,11 +412,7 @@ impl Reader<'_> {
     fn check_reviewers(&mut self, config: &Config, at: Range<usize>) {
         for name in &config.review.agents {
             if config.agent(name).is_none() {
-                let hint = match closest(name, config.agents.keys().map(String::as_str)) {
-                    Some(near) => format!("did you mean `{near}`?"),
-                    None => format!("add an [agents.{name}] table"),
-                };
-                self.error(at.clone(), Some("[review]".into()), format!("no agent `{name}` is configured; {hint}"));
+                self.error(at.clone(), Some("[review]".into()), unknown_agent(config, name));
             }
         }
     }
@@ -425,14 +435,7 @@ impl Reader<'_> {
     fn default_agent(&mut self, config: &mut Config, named: Option<(String, Range<usize>)>) {
         match named {
             Some((name, _)) if config.agent(&name).is_some() => config.run.agent = Some(name),
-            Some((name, span)) => {
-                let hint = match closest(&name, config.agents.keys().map(String::as_str)) {
-                    Some(near) => format!("did you mean `{near}`?"),
-                    None => format!("add an [agents.{name}] table"),
-                };
-                let message = format!("no agent `{name}` is configured; {hint}");
-                self.error(span, Some("[run] agent".into()), message);
-            }
+            Some((name, span)) => self.error(span, Some("[run] agent".into()), unknown_agent(config, &name)),
             None if config.agents.len() == 1 => config.run.agent = config.agents.keys().next().cloned(),
             None => {}
         }

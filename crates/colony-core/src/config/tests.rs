@@ -129,12 +129,11 @@ fn the_default_agent_is_the_named_one_else_the_only_one() {
 fn built_in_names_resolve_to_their_agents_unless_configured() {
     let config = Config::default();
     assert_eq!(config.agent("fake").map(|a| a.kind), Some(AgentKind::Fake));
-    for name in CLI_KINDS {
-        let cli = CliAgent { cli: (*name).to_owned(), ..CliAgent::default() };
-        assert_eq!(config.agent(name).map(|a| a.kind), Some(AgentKind::Cli(cli)));
+    for kind in CliKind::ALL {
+        assert_eq!(config.agent(kind.name()).map(|a| a.kind), Some(AgentKind::Cli(CliAgent::new(kind))));
     }
     let cursor = config.agent("cursor-agent").map(|a| a.kind);
-    assert_eq!(cursor, Some(AgentKind::Cli(CliAgent { cli: "cursor".into(), ..CliAgent::default() })));
+    assert_eq!(cursor, Some(AgentKind::Cli(CliAgent::new(CliKind::Cursor))));
     assert_eq!(config.agent("robot"), None);
 
     let mine = accepted("[agents.fake]\nkind = \"command\"\ncommand = [\"./my-fake\"]\n");
@@ -146,10 +145,10 @@ fn an_agent_cli_table_takes_its_settings() {
     let config = accepted(
         "[agents.claude]\nmodel = \"opus\"\n\n[agents.fast]\nkind = \"codex\"\nmodel = \"gpt-5-codex\"\neffort = \"high\"\npermission = \"workspace-write\"\nargs = [\"-c\", \"x=1\"]\nbinary = \"/opt/codex/bin/codex\"\nenv = { CODEX_HOME = \"/tmp/c\" }\n",
     );
-    let claude = CliAgent { cli: "claude".into(), model: Some("opus".into()), ..CliAgent::default() };
+    let claude = CliAgent { model: Some("opus".into()), ..CliAgent::new(CliKind::Claude) };
     assert_eq!(config.agents["claude"].kind, AgentKind::Cli(claude));
     let fast = CliAgent {
-        cli: "codex".into(),
+        cli: CliKind::Codex,
         model: Some("gpt-5-codex".into()),
         effort: Some("high".into()),
         permission: Some("workspace-write".into()),
@@ -299,6 +298,7 @@ const CASES: &[(&str, &str)] = &[
     ("integration branch ending in .lock", "# the branch\n[run]\nintegration_branch = \"work/{plan}.lock\"\n"),
     ("unconfigured default agent", "[run]\nagent = \"locl\"\n[agents.local]\nkind = \"fake\"\n"),
     ("unconfigured default agent, nothing close", "[run]\nagent = \"robot\"\n"),
+    ("misspelt built-in default agent", "[run]\nagent = \"claud\"\n"),
     ("bad agent names", "[run]\nagent = \"a b\"\n[agents.\"x/y\"]\nkind = \"fake\"\n"),
     ("agent that is not a table", "[agents]\nkind = \"command\"\n"),
     ("command agent without a command", "[agents.local]\nkind = \"command\"\n"),

@@ -39,11 +39,11 @@ pub(crate) use crate::ending::{Ending, one_line};
 use machine::{Decided, Effect, Gated, Happening, Limits, Machine, Ran, Reviewed};
 
 use crate::error::EngineError;
-use crate::layout::task_branch;
 use crate::pacing::Go;
 use crate::queue::{Car, Side};
-use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, gates, human, log_note, log_record};
+use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, human, log_note, log_record};
 use crate::shared::Inner;
+use colony_core::branch::task_branch;
 use review::ReviewEnd;
 pub(crate) use review::Reviewers;
 
@@ -134,7 +134,7 @@ pub(crate) struct Attempt<'a, S> {
     pub moved_on: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// The worker slot the attempt holds while its agent may run.
     pub permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
-    pub shutdown: crate::Shutdown,
+    pub shutdown: colony_agents::Shutdown,
     /// The agent's version is in the store for this attempt.
     pub version_recorded: AtomicBool,
 }
@@ -156,7 +156,7 @@ pub(crate) enum Spoken {
 }
 
 impl<S: Store + 'static> Attempt<'_, S> {
-    pub(crate) fn layout(&self) -> &crate::Layout {
+    pub(crate) fn layout(&self) -> &colony_core::layout::Layout {
         &self.inner.layout
     }
 
@@ -214,8 +214,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let agent = inner.agent_for(self.spec(), &plan)?;
         let reviewers = inner.reviewers_for(self.spec(), &plan)?;
         let limits = Limits {
-            max_fix_rounds: inner.settings.max_fix_rounds,
-            max_review_rounds: inner.settings.max_review_rounds,
+            max_fix_rounds: inner.settings.config.gates.max_fix_rounds,
+            max_review_rounds: inner.settings.config.review.max_rounds,
             reviewed: !reviewers.agents.is_empty(),
             approval: inner.approval_required(self.spec(), &plan),
         };
@@ -389,8 +389,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
 
     /// The project's gates, in this attempt's worktree.
     pub(crate) async fn run_gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
-        let s = &self.inner.settings;
-        gates(&s.gates, &self.worktree(), s.gate_timeout, s.grace, log, &self.cancel).await
+        self.inner.gates(&self.worktree(), log, &self.cancel).await
     }
 
     /// The task branch's tip.
@@ -521,7 +520,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let inner = self.inner;
         let settings = &inner.settings;
         let plan = inner.plan_info(&self.claim.plan).await?;
-        let wall = self.spec().timeout.or(plan.default_timeout).unwrap_or(settings.timeout);
+        let resolved = inner.task_settings(self.spec(), &plan);
         let mut waits = 0;
         loop {
             if let Some(ending) = self.wait_for_agent(agent).await {
@@ -533,9 +532,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 attempt: self.claim.attempt,
                 harness: &*agent.harness,
                 run: make_run(),
-                wall_timeout: wall,
-                silence_timeout: settings.silence_timeout,
-                grace: settings.grace,
+                wall_timeout: resolved.timeout,
+                silence_timeout: Some(resolved.silence_timeout),
+                grace: settings.config.run.grace,
                 linger: settings.linger,
             };
             let watched = inner
@@ -691,7 +690,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         }
         let settings = &self.inner.settings;
         if usage.cost_usd.is_none()
-            && let Some(price) = agent.model.as_ref().and_then(|m| settings.prices.get(m))
+            && let Some(price) = agent.model.as_ref().and_then(|m| settings.config.prices.get(m))
         {
             usage.cost_usd = Some(price.cost(usage.input, usage.output, usage.cached));
         }
@@ -705,7 +704,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     pub(crate) fn commit(&self) -> Result<Option<Oid>, EngineError> {
-        self.inner.git(|r| r.commit_all(self.tree(), &self.spec().title, self.inner.settings.author.as_ref()))
+        self.inner.git(|r| r.commit_all(self.tree(), &self.spec().title, self.inner.author.as_ref()))
     }
 
     /// Its lease is gone: it stops, and writes nothing more.

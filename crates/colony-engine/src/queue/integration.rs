@@ -210,7 +210,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
     ) -> Result<Advance, EngineError> {
         let (base, queue, integration) = (self.base, self.queue, self.integration);
         let holder = self.holder();
-        let lease = base.settings.lease;
+        let lease = base.settings.config.run.lease;
         let fence =
             base.store.fence_merge(&self.car.task, self.car.attempt, lease, (MERGE_LOCK, &holder), candidate.as_str());
         match fence.await {

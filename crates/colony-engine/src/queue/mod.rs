@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::base::Base;
 use crate::ending::Ending;
 use crate::error::EngineError;
-use crate::round::{GateEnd, gates, log_note, log_record};
+use crate::round::{GateEnd, log_note, log_record};
 use crate::settings::Settings;
 
 pub(crate) use integration::Integration;
@@ -118,7 +118,7 @@ impl Queue {
     pub(crate) fn new(settings: &Settings) -> Self {
         let integration = Integration::of(settings);
         Queue {
-            trains: settings.merge_train && !settings.gates.is_empty() && integration.is_local(),
+            trains: settings.config.merge.train && !settings.config.gates.commands.is_empty() && integration.is_local(),
             integration,
             branch_gate: Mutex::new(()),
             merge_gate: Mutex::new(()),
@@ -222,7 +222,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             }
         };
         let holder = self.holder();
-        let lease = self.base.settings.lease;
+        let lease = self.base.settings.config.run.lease;
         let lock =
             crate::lock::StoreLock::acquire(&self.base.store, MERGE_LOCK, &holder, lease, &self.car.cancel).await?;
         let Some(lock) = lock else {
@@ -304,8 +304,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
 
     /// The project's gates, in the attempt's worktree.
     async fn gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
-        let s = &self.base.settings;
-        gates(&s.gates, self.side.tree().path(), s.gate_timeout, s.grace, log, &self.car.cancel).await
+        self.base.gates(self.side.tree().path(), log, &self.car.cancel).await
     }
 
     /// The task branch's tip.

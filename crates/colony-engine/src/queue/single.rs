@@ -73,7 +73,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             }
             // Without gates nothing has to see the merged tree on disk: merge
             // in memory, and use the worktree only for a resolver round.
-            let in_memory = match inner.settings.gates.is_empty() {
+            let in_memory = match inner.settings.config.gates.commands.is_empty() {
                 true => match self.base.git(|r| r.merge_tree(&tip, &head))? {
                     MergeOutcome::Clean { tree } => Some(tree),
                     MergeOutcome::Conflict { .. } => None,
@@ -88,7 +88,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                     let bring = if self.base.git(|r| r.is_ancestor(&tip, &head))? {
                         BringIn::UpToDate
                     } else {
-                        self.base.git(|r| r.bring_in(self.side.tree(), &tip, inner.settings.author.as_ref()))?
+                        self.base.git(|r| r.bring_in(self.side.tree(), &tip, inner.author.as_ref()))?
                     };
                     let brought_in = !matches!(bring, BringIn::UpToDate);
                     match bring {
@@ -102,7 +102,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                             }
                         }
                         BringIn::Conflict(conflict) => {
-                            if resolver_rounds == inner.settings.max_resolver_rounds {
+                            if resolver_rounds == inner.settings.config.merge.max_resolver_rounds {
                                 self.base.git(|r| r.abort_merge(self.side.tree()))?;
                                 return Ok(Ending::Failed(format!(
                                     "merge conflict with {integration} in {}",
@@ -133,7 +133,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                             let unresolved = with_conflict_markers(worktree, &conflict.paths);
                             if !unresolved.is_empty() {
                                 self.base.git(|r| r.abort_merge(self.side.tree()))?;
-                                if resolver_rounds == inner.settings.max_resolver_rounds {
+                                if resolver_rounds == inner.settings.config.merge.max_resolver_rounds {
                                     return Ok(Ending::Failed(format!(
                                         "merge conflict with {integration} in {}: conflict markers left in {}",
                                         conflict.paths.join(", "),
@@ -143,9 +143,8 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                                 log_record(log, Record::MarkersLeft { paths: unresolved });
                                 continue;
                             }
-                            self.base.git(|r| {
-                                r.commit_all(self.side.tree(), &self.car.spec.title, inner.settings.author.as_ref())
-                            })?;
+                            self.base
+                                .git(|r| r.commit_all(self.side.tree(), &self.car.spec.title, inner.author.as_ref()))?;
                             // Around again: gates run on the resolved merge, and
                             // the tip may have moved meanwhile.
                             if let Some(ending) = self.gate_merge("after resolving the conflict", log).await? {
@@ -171,8 +170,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             // trailers say which (see `merged.rs`).
             crate::failpoint::hit("before-merge");
             let message = super::merged::merge_message(&self.car.spec);
-            let candidate =
-                self.base.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.settings.author.as_ref()))?;
+            let candidate = self.base.git(|r| r.commit_tree(&tree, &[&tip, &work], &message, inner.author.as_ref()))?;
             if self.car.cancel.is_cancelled() {
                 return Ok(self.side.interrupted());
             }

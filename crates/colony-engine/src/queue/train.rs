@@ -148,9 +148,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             match self.base.git(|r| r.merge_tree(&head, &work))? {
                 MergeOutcome::Clean { tree } => {
                     let message = super::merged::merge_message(&car.spec);
-                    head = self
-                        .base
-                        .git(|r| r.commit_tree(&tree, &[&head, &work], &message, inner.settings.author.as_ref()))?;
+                    head = self.base.git(|r| r.commit_tree(&tree, &[&head, &work], &message, inner.author.as_ref()))?;
                     aboard.push((i, head.clone()));
                 }
                 MergeOutcome::Conflict { paths, .. } => answers.push((
@@ -200,7 +198,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             let fenced = inner.store.fence_merge(
                 &car.task,
                 car.attempt,
-                inner.settings.lease,
+                inner.settings.config.run.lease,
                 (MERGE_LOCK, &holder),
                 commit.as_str(),
             );

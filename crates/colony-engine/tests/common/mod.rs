@@ -13,9 +13,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use colony_agents::Shutdown;
 use colony_agents::{AgentRun, AgentVerdict, Entry, ErrorClass, Exit, Harness, Invocation, StdinSource, Stream};
+use colony_core::config::{AgentConfig, AgentKind, CliAgent, Config};
+use colony_core::kind::CliKind;
 use colony_core::{Millis, Plan, PlanName, TaskId, TaskSpec};
-use colony_engine::{AgentSetup, Engine, RunReport, Settings, Shutdown};
+use colony_engine::{AgentSetup, Engine, RunReport, Settings};
 use colony_git::Repo;
 use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
 
@@ -155,19 +158,23 @@ impl Fixture {
     /// through the [`Scripted`] harness, as agent `bot` of model `m`.
     pub fn settings(&self, script: &str, resumes: bool) -> Settings {
         let path = self.script("agent", script);
-        self.settings_with("bot", AgentSetup::new(Scripted { script: path, resumes }, Some("m".into())))
+        let mut s = self.settings_with("bot", AgentSetup::new(Scripted { script: path, resumes }));
+        with_model(&mut s, "bot", "m");
+        s
     }
 
     /// Settings with `agent` as the one agent, named `name`: one worker,
     /// and timings short enough for tests.
     pub fn settings_with(&self, name: &str, agent: AgentSetup) -> Settings {
-        let mut s = Settings::new(BTreeMap::from([(name.to_owned(), agent)]), Some(name.into()));
+        let mut config = Config::default();
+        config.run.agent = Some(name.into());
+        config.run.lease = Duration::from_secs(5);
+        config.run.backoff_base = Duration::from_millis(10);
+        config.run.backoff_cap = Duration::from_millis(50);
+        config.run.grace = Duration::from_millis(500);
+        let mut s = Settings::new(config, BTreeMap::from([(name.to_owned(), agent)]));
         s.workers = 1;
-        s.lease = Duration::from_secs(5);
-        s.backoff_base = Duration::from_millis(10);
-        s.backoff_cap = Duration::from_millis(50);
         s.idle_poll = Duration::from_millis(20);
-        s.grace = Duration::from_millis(500);
         s.rate_limit_base = Duration::from_millis(50);
         s
     }
@@ -274,4 +281,11 @@ impl Fixture {
     pub fn branches(&self) -> Vec<String> {
         git(self.repo(), &["branch", "--format=%(refname:short)"]).lines().map(str::to_owned).collect()
     }
+}
+
+/// Gives agent `name` the model `model` the way colony.toml does: in its
+/// `[agents.NAME]` table, as an agent CLI's (the harness stays the test's).
+pub fn with_model(settings: &mut Settings, name: &str, model: &str) {
+    let cli = CliAgent { model: Some(model.into()), ..CliAgent::new(CliKind::Claude) };
+    settings.config.agents.insert(name.into(), AgentConfig { kind: AgentKind::Cli(cli), env: BTreeMap::new() });
 }

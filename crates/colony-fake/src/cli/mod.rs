@@ -40,37 +40,14 @@ use crate::{has_feedback, read_task, work};
 use argv::{Call, Prompt, Refusal};
 use transcript::Line;
 
-/// The CLI a fake plays, from the name it was started under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cli {
-    Claude,
-    Codex,
-    Gemini,
-    Opencode,
-    Cursor,
-    Amp,
-    Aider,
-}
+/// The CLI a fake plays: one of colony's agent CLIs, the list
+/// [`colony_core::kind`] keeps.
+pub(crate) use colony_core::kind::CliKind as Cli;
 
-impl Cli {
-    const ALL: [Cli; 7] = [Cli::Claude, Cli::Codex, Cli::Gemini, Cli::Opencode, Cli::Cursor, Cli::Amp, Cli::Aider];
-
-    /// The program name.
-    fn program(self) -> &'static str {
-        match self {
-            Cli::Claude => "claude",
-            Cli::Codex => "codex",
-            Cli::Gemini => "gemini",
-            Cli::Opencode => "opencode",
-            Cli::Cursor => "cursor-agent",
-            Cli::Amp => "amp",
-            Cli::Aider => "aider",
-        }
-    }
-
-    fn from_program(name: &str) -> Option<Cli> {
-        Cli::ALL.into_iter().find(|c| c.program() == name)
-    }
+/// The CLI started as `name`: only by its program's name (`cursor-agent`,
+/// not `cursor`), as a shell would find it.
+fn from_program(name: &str) -> Option<Cli> {
+    Cli::ALL.into_iter().find(|c| c.binary() == name)
 }
 
 /// What every fake CLI answers to `--version`.
@@ -82,15 +59,15 @@ pub fn run_cli() -> ExitCode {
     let mut args = std::env::args();
     let argv0 = args.next().unwrap_or_default();
     let name = Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let Some(cli) = Cli::from_program(&name) else {
-        let names: Vec<_> = Cli::ALL.iter().map(|c| c.program()).collect();
+    let Some(cli) = from_program(&name) else {
+        let names: Vec<_> = Cli::ALL.iter().map(|c| c.binary()).collect();
         eprintln!("colony-fake-cli: started as `{name}`; link it as one of {}", names.join(", "));
         return ExitCode::from(2);
     };
     let args: Vec<String> = args.collect();
     // As the real CLIs do: the version, and nothing else happens.
     if args == ["--version"] {
-        println!("{} {FAKE_VERSION} (colony-fake-cli)", cli.program());
+        println!("{} {FAKE_VERSION} (colony-fake-cli)", cli.binary());
         return ExitCode::SUCCESS;
     }
     match play(cli, &args) {
@@ -117,7 +94,7 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
         return Err(fail(cli, "no prompt: stdin was empty".into()));
     }
     let (task, script) =
-        read_task().map_err(|e| Refusal { message: format!("fake {}: {e}", cli.program()), code: 2 })?;
+        read_task().map_err(|e| Refusal { message: format!("fake {}: {e}", cli.binary()), code: 2 })?;
     let task_id = task.id.as_str();
     let sessions = sessions_file();
     let playing = !script.play.is_empty();
@@ -172,7 +149,7 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
         Scenario::Success | Scenario::IsErrorExit0 => ExitCode::SUCCESS,
         Scenario::Error | Scenario::RateLimit => ExitCode::FAILURE,
         Scenario::Crash => {
-            eprintln!("fake {}: crashing", cli.program());
+            eprintln!("fake {}: crashing", cli.binary());
             let _ = io::stdout().flush();
             std::process::abort();
         }
@@ -181,7 +158,7 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
 
 /// A failure after argv was accepted: exit code 1, as the CLIs have it.
 fn fail(cli: Cli, message: String) -> Refusal {
-    Refusal { message: format!("fake {}: {message}", cli.program()), code: 1 }
+    Refusal { message: format!("fake {}: {message}", cli.binary()), code: 1 }
 }
 
 fn read_prompt(call: &Call) -> Result<String, String> {
@@ -202,7 +179,7 @@ fn log(cli: Cli, args: &[String], prompt_len: Option<usize>, resume: Option<&str
         return;
     };
     let cwd = std::env::current_dir().unwrap_or_default();
-    let line = json!({"cli": cli.program(), "argv": args, "cwd": cwd,
+    let line = json!({"cli": cli.binary(), "argv": args, "cwd": cwd,
                       "prompt_len": prompt_len, "resume": resume});
     let written = OpenOptions::new()
         .create(true)
@@ -242,7 +219,7 @@ fn record(file: &Path, id: &str) -> Result<(), String> {
 /// The session id of `task` under `cli`: the same every time, shaped like
 /// the CLI's own.
 fn session_id(cli: Cli, task: &str) -> String {
-    let key = format!("{}/{task}", cli.program());
+    let key = format!("{}/{task}", cli.binary());
     let hex = format!("{:016x}{:016x}", fnv1a(&key), fnv1a(&key.repeat(2)));
     let uuid = format!("{}-{}-4{}-8{}-{}", &hex[..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..]);
     match cli {
@@ -274,8 +251,8 @@ mod tests {
     #[test]
     fn program_names_round_trip() {
         for cli in Cli::ALL {
-            assert_eq!(Cli::from_program(cli.program()), Some(cli));
+            assert_eq!(from_program(cli.binary()), Some(cli));
         }
-        assert_eq!(Cli::from_program("cursor"), None);
+        assert_eq!(from_program("cursor"), None);
     }
 }

@@ -120,7 +120,8 @@ pub(crate) async fn stop<S: Store + 'static>(
         false => serde_json::from_slice(&body)
             .map_err(|e| WebError::BadRequest(format!("stop takes an empty body or {{\"now\": true}}: {e}")))?,
     };
-    let run = app.run.as_ref().map(|run| run as &dyn RunControl);
+    let run = app.run.as_ref().map(Run);
+    let run = run.as_ref().map(|run| run as &dyn RunControl);
     steer(&*app.store, run, &Request::Stop { now: body.now }).await?;
     let what = if body.now { "now" } else { "graceful" };
     Ok((StatusCode::ACCEPTED, Json(json!({ "stopping": what }))))
@@ -146,4 +147,18 @@ async fn on_task<S: Store + 'static>(app: &Shared<S>, id: &str, request: Request
     steer(&*app.store, None, &request).await?;
     let record = load_task(app, id).await?.record;
     Ok((StatusCode::OK, Json(json!({ "task": record }))))
+}
+
+/// A person's stop (`Request::Stop`) acts on the run's shutdown, as
+/// Ctrl-C does.
+struct Run<'a>(&'a colony_agents::Shutdown);
+
+impl RunControl for Run<'_> {
+    fn drain(&self) {
+        self.0.drain();
+    }
+
+    fn stop_now(&self) {
+        self.0.now();
+    }
 }

@@ -30,7 +30,7 @@ pub(crate) struct Status {
     pub eta_ms: Option<Millis>,
     pub spend: Spend,
     /// Agents that cannot take work now, and the tasks waiting for each.
-    pub waiting: Vec<colony_engine::AgentWaiting>,
+    pub waiting: Vec<colony_store::AgentWaiting>,
     pub plans: Vec<PlanView>,
     pub run: RunView,
     pub last_seq: i64,
@@ -65,7 +65,7 @@ pub(crate) async fn status<S: Store + 'static>(State(app): State<Shared<S>>) -> 
         (done, left) => Some(stats.done_ms / done as i64 * left as i64 / busy.max(1) as i64),
     };
     let spend = Spend::from(app.store.spend().await?);
-    let waiting = colony_engine::agents_waiting(&*app.store, app.default_agent.as_deref()).await?;
+    let waiting = colony_store::agents_waiting(&*app.store, app.default_agent.as_deref()).await?;
     let run = RunView {
         in_process: app.run.is_some(),
         state: app.run.as_ref().map(|r| match (r.is_stopping_now(), r.is_draining()) {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use colony_engine::Shutdown;
+use colony_agents::Shutdown;
 use colony_store::Store;
 
 use crate::support::{Served, expect, plan};

@@ -5,8 +5,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use colony_agents::Shutdown;
 use colony_core::{Plan, PlanName, TaskId, TaskSpec};
-use colony_engine::Shutdown;
 use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
 use colony_web::{ServeConfig, Server, Token};
 use futures_util::StreamExt;

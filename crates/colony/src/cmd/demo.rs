@@ -15,8 +15,8 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result};
 use colony_agents::{Entry, LogReader};
 use colony_core::TaskId;
+use colony_core::layout::Layout;
 use colony_core::record::Record;
-use colony_engine::Layout;
 use colony_store::{Store, StoreUrl, TaskFilter};
 
 use crate::cli::DemoArgs;

@@ -13,15 +13,17 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Result;
-use colony_agents::adapters::CliKind;
-use colony_agents::{CliVersion, ask_version};
-use colony_core::config::{AgentKind, CLI_KINDS, Config};
+use colony_agents::{CliFacts, CliVersion, ask_version};
+use colony_core::config::{AgentKind, Config};
+use colony_core::kind::{self, CliKind};
+use colony_core::resolve::named_agents;
 use colony_git::GitVersion;
 use colony_store::Store;
 use serde::Serialize;
 
 use crate::cli::{DoctorArgs, Global};
 use crate::ctx::Ctx;
+use crate::settings::Overrides;
 use crate::{render, settings};
 
 /// How long a `--version` may take; some CLIs start a runtime first.
@@ -75,9 +77,11 @@ pub async fn run(global: &Global, args: DoctorArgs, out: &mut impl Write) -> Res
         Some(ctx) => settings::load_config(&ctx.root)?,
         None => Config::default(),
     };
+    // The agents as a run would have them, `--agent` included.
+    let config = settings::run_config(&config, &Overrides { workers: None, agent: args.agent.clone() });
     let root = ctx.as_ref().map(|c| c.root.clone());
     let agents = check_agents(&config, root.as_deref()).await;
-    let default_agent = args.agent.clone().or_else(|| config.run.agent.clone());
+    let default_agent = config.run.agent.clone();
     if let Some(name) = &default_agent {
         match agents.iter().find(|a| &a.name == name) {
             Some(a) if a.runs() => {}
@@ -202,16 +206,19 @@ fn write(out: &mut impl Write, r: &Report) -> Result<()> {
 }
 
 /// Every agent CLI colony knows, as configured or with its defaults, then
-/// the other configured agents.
+/// the other agents the configuration names (its tables, its default, its
+/// reviewers), as a run resolves them.
 async fn check_agents(config: &Config, root: Option<&Path>) -> Vec<AgentCheck> {
-    let mut names: Vec<String> = CLI_KINDS.iter().map(|k| (*k).to_owned()).collect();
-    names.extend(config.agents.keys().filter(|k| !CLI_KINDS.contains(&k.as_str())).cloned());
+    let clis = CliKind::ALL.map(CliKind::name);
+    let mut names: Vec<&str> = clis.to_vec();
+    names.extend(named_agents(config).into_iter().filter(|name| !clis.contains(name)));
     let mut checks = Vec::new();
     for name in names {
-        let Some(agent) = config.agent(&name) else { continue };
+        let Some(agent) = config.agent(name) else { continue };
+        let name = name.to_owned();
         checks.push(match agent.kind {
             AgentKind::Cli(cli) => {
-                let kind = CliKind::from_name(&cli.cli).expect("colony.toml only accepts known CLIs");
+                let kind = cli.cli;
                 let program = cli.binary.clone().unwrap_or_else(|| kind.binary().to_owned());
                 let path = find_program(&program, root);
                 let version = match &path {
@@ -232,7 +239,7 @@ async fn check_agents(config: &Config, root: Option<&Path>) -> Vec<AgentCheck> {
                 let path = find_program(&program, root);
                 AgentCheck {
                     name,
-                    kind: "command".into(),
+                    kind: kind::COMMAND.into(),
                     program,
                     path,
                     version: None,
@@ -245,7 +252,7 @@ async fn check_agents(config: &Config, root: Option<&Path>) -> Vec<AgentCheck> {
                 let hint = Some("it is built with colony: `cargo build` puts it next to colony".to_owned());
                 AgentCheck {
                     name,
-                    kind: "fake".into(),
+                    kind: kind::FAKE.into(),
                     program: "colony-fake-agent".into(),
                     path,
                     version: None,

@@ -11,7 +11,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use colony_core::TaskStatus;
-use colony_engine::integration_branch;
+use colony_core::branch::integration_branch;
 use colony_git::{GitError, LandOutcome, Oid, Repo};
 use colony_store::{AnyStore, Store, TaskFilter};
 

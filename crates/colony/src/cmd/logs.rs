@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Result;
 use colony_agents::{Entry, ErrorClass, LogReader, LogRecord, Stream};
 use colony_core::TaskId;
-use colony_engine::Layout;
+use colony_core::layout::Layout;
 use colony_store::{AnyStore, Store, TaskDetail};
 use tokio_util::sync::CancellationToken;
 use unicode_width::UnicodeWidthStr;

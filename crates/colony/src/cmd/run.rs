@@ -19,9 +19,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use colony_agents::Shutdown;
 use colony_core::config::Config;
 use colony_core::{Plan, TaskStatus};
-use colony_engine::{Engine, RunReport, Shutdown};
+use colony_engine::{Engine, RunReport};
 use colony_git::Repo;
 use colony_store::{AddOptions, AnyStore, Store, TaskFilter};
 use colony_web::Server;
@@ -142,7 +143,7 @@ async fn drive(
     settings.wait_for_plans = job.join;
     settings.notices = colony_engine::Notices::new(|text| terminal::eprint(&format!("colony: {text}\n")));
     let workers = settings.workers;
-    let grace = settings.shutdown_grace;
+    let grace = settings.config.run.shutdown_grace;
     let done_before = counts.get(TaskStatus::Done);
     let to_run: usize = TaskStatus::UNFINISHED.iter().map(|s| counts.get(*s)).sum();
     let longest_id =
@@ -153,7 +154,7 @@ async fn drive(
             let mut stderr = terminal::stderr();
             let text: &mut dyn Write = if job.mode == Mode::Json { &mut stderr } else { out };
             let pattern = &config.run.integration_branch;
-            let agent = settings.default_agent.clone();
+            let agent = settings.config.run.agent.clone();
             Some(Dashboard::start(ctx, server, store, pattern, agent, Some(shutdown.clone()), text)?)
         }
         None => None,

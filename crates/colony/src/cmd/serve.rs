@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use colony_engine::Shutdown;
+use colony_agents::Shutdown;
 use colony_store::AnyStore;
 use colony_web::{EVENT_POLL, ServeConfig, Server, Token, WebError};
 use tokio::task::JoinHandle;

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use colony_core::{TaskStatus, Usage};
-use colony_engine::{AgentWaiting, agents_waiting};
+use colony_store::{AgentWaiting, agents_waiting};
 use colony_store::{Counts, PlanInfo, Store};
 use serde::Serialize;
 

@@ -72,15 +72,20 @@ fn land_before_any_run_has_nothing_to_land() {
 fn the_demo_shows_retry_gate_fix_and_conflict_in_under_a_minute() {
     let dir = tempfile::tempdir().unwrap();
     let keep = dir.path().join("demo");
+    // colony as a user starts it: the fake agent found beside it.
+    let colony = |args: &[&str], cwd: &std::path::Path| {
+        assert_cmd::Command::new(env!("CARGO_BIN_EXE_colony"))
+            .args(args)
+            .current_dir(cwd)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir.path())
+            .env_remove("COLONY_STORE")
+            .env_remove("COLONY_FAKE_AGENT")
+            .output()
+            .unwrap()
+    };
     let started = Instant::now();
-    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_colony"))
-        .args(["demo", "--keep", keep.to_str().unwrap()])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir.path())
-        .env_remove("COLONY_STORE")
-        .env_remove("COLONY_FAKE_AGENT")
-        .output()
-        .unwrap();
+    let out = colony(&["demo", "--keep", keep.to_str().unwrap()], dir.path());
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
@@ -103,6 +108,15 @@ fn the_demo_shows_retry_gate_fix_and_conflict_in_under_a_minute() {
     assert!(css.contains("font-family") && css.contains("prefers-color-scheme"), "both sides kept: {css}");
     assert!(!git(&["show", "colony/demo:site/about.html"]).contains("TODO"));
     assert_eq!(git(&["status", "--porcelain"]), "", "the demo leaves a clean checkout");
+
+    // The demo's repository passes `colony doctor`: its default agent is
+    // the built-in fake, which needs no table.
+    let doctor = colony(&["doctor"], &keep);
+    let report = String::from_utf8(doctor.stdout).unwrap();
+    assert_eq!(doctor.status.code(), Some(0), "{report}\n{}", String::from_utf8_lossy(&doctor.stderr));
+    assert!(!report.contains("problems:"), "{report}");
+    let fake = report.lines().find(|l| l.trim_start().starts_with("fake ")).unwrap_or_else(|| panic!("{report}"));
+    assert!(fake.contains(" ok ") && fake.ends_with("(default)"), "{report}");
 
     let err = assert_cmd::Command::new(env!("CARGO_BIN_EXE_colony"))
         .args(["demo", "--keep", keep.to_str().unwrap()])

@@ -28,3 +28,4 @@ mod run;
 mod serve;
 mod setup;
 mod steer;
+mod worker;

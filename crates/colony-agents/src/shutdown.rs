@@ -1,4 +1,7 @@
-//! Stopping a run: first gracefully, then at once.
+//! Stopping a run: first gracefully, then at once. It lives beside the
+//! supervision of the children it stops so that the engine, which runs
+//! them, and the dashboard, which may ask for the stop, share one type
+//! without the dashboard depending on the engine.
 
 use tokio_util::sync::CancellationToken;
 
@@ -45,19 +48,7 @@ impl Shutdown {
 
     /// A token cancelled when the run must stop at once; an attempt adds its
     /// own reasons (a lost lease) by cancelling it too.
-    pub(crate) fn attempt_token(&self) -> CancellationToken {
+    pub fn attempt_token(&self) -> CancellationToken {
         self.now.child_token()
-    }
-}
-
-/// A person's stop (`colony_store::Request::Stop`) acts on the run's
-/// shutdown, as Ctrl-C does.
-impl colony_store::RunControl for Shutdown {
-    fn drain(&self) {
-        Shutdown::drain(self);
-    }
-
-    fn stop_now(&self) {
-        Shutdown::now(self);
     }
 }

@@ -12,11 +12,11 @@
 //! Task branches are `colony-task/<plan>/<task>-a<n>`: not under the
 //! integration branch `colony/<plan>`, since git cannot hold both a ref and
 //! refs below it. Both names are made (and checked against git's rules)
-//! in `colony_core::branch`.
+//! in [`crate::branch`].
 
 use std::path::{Path, PathBuf};
 
-use colony_core::TaskId;
+use crate::TaskId;
 
 /// The paths of one repository's colony state.
 #[derive(Debug, Clone)]
@@ -62,8 +62,6 @@ impl Layout {
         self.attempt_dir(task, attempt).join("feedback.md")
     }
 }
-
-pub use colony_core::branch::{TASK_BRANCHES, integration_branch, task_branch};
 
 #[cfg(test)]
 mod tests {
