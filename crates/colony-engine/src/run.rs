@@ -15,7 +15,6 @@ use crate::attempt::{Attempt, ChosenAgent, Ending};
 use crate::error::{EngineError, error_chain};
 use crate::layout::{Layout, integration_branch};
 use crate::pacing::Pacing;
-use crate::patient::Patient;
 use crate::review::Reviewers;
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
@@ -43,8 +42,9 @@ pub(crate) struct PlanRun {
 }
 
 pub(crate) struct Inner<S> {
-    /// Every call waits out connection errors (see [`Patient`]).
-    pub store: Arc<Patient<S>>,
+    /// Every call waits out connection errors and a full disk (see
+    /// `patient.rs`).
+    pub store: Arc<S>,
     pub repo: Repo,
     pub layout: Layout,
     pub settings: Settings,
@@ -146,7 +146,7 @@ impl<S: Store + 'static> Engine<S> {
         let stop_now = tokio_util::sync::CancellationToken::new();
         Engine {
             inner: Arc::new(Inner {
-                store: Arc::new(Patient::new(store, settings.notices.clone(), stop_now.clone())),
+                store: Arc::new(store.patient(crate::patient::patience(settings.notices.clone(), stop_now.clone()))),
                 repo,
                 layout,
                 settings,

@@ -6,11 +6,11 @@
 //! fenced by that number, so a worker that lost its lease cannot change
 //! anything. See `docs/architecture.md` for why it is built this way.
 
-mod any;
 mod clock;
 mod error;
 mod migrate;
 mod ops;
+mod patience;
 mod postgres;
 mod row;
 mod sql;
@@ -18,15 +18,16 @@ mod sqlite;
 mod store;
 mod tx;
 mod types;
+mod url;
 
-pub use any::{AnyStore, StoreUrl};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use ops::Accept;
-pub use postgres::{PgStore, ReadyListener};
-pub use sqlite::SqliteStore;
+pub use patience::{Outage, Patience};
+pub use postgres::ReadyListener;
 pub use store::{SqlStore, Store};
 pub use types::{
     AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo,
     Rescued, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
+pub use url::StoreUrl;

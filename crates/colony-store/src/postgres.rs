@@ -19,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolO
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::store::{Backend, SqlStore};
+use crate::store::{Backend, Db, SqlStore};
 use crate::tx::Result;
 
 crate::sql::sql_tx!(
@@ -59,12 +59,9 @@ pub struct Postgres {
     options: Box<PgConnectOptions>,
 }
 
-/// The store on a PostgreSQL database.
-pub type PgStore = SqlStore<Postgres>;
-
-impl PgStore {
+impl SqlStore {
     /// Connects to `url` (`postgres://…`) and brings the schema up to date.
-    pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub async fn open_postgres(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
         let options: PgConnectOptions =
             url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl { url: redact(url), why: e.to_string() })?;
         // One direct connection first: a pool reports an unreachable server
@@ -76,11 +73,7 @@ impl PgStore {
             .connect_with(options.clone())
             .await?;
         crate::migrate::run(&pool, crate::migrate::Dialect::Postgres).await?;
-        Ok(SqlStore { backend: Postgres { pool, options: Box::new(options) }, clock })
-    }
-
-    pub async fn close(&self) {
-        self.backend.pool.close().await;
+        Ok(SqlStore::new(Db::Postgres(Postgres { pool, options: Box::new(options) }), clock))
     }
 }
 
@@ -126,6 +119,10 @@ impl Backend for Postgres {
         listener.ignore_pool_close_event(true);
         listener.listen(READY_CHANNEL).await?;
         Ok(Some(ReadyListener { listener }))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }
 

@@ -8,8 +8,7 @@ use std::time::Duration;
 use colony_core::review::{Issue, ReviewAnswer, Verdict};
 use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_store::{
-    AddOptions, AgentWait, AttemptStats, Decision, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter,
-    TaskQuery,
+    AddOptions, AgentWait, AttemptStats, Decision, ManualClock, SqlStore, Store, StoreError, TaskFilter, TaskQuery,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -42,17 +41,17 @@ struct Fixture<S> {
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn sqlite() -> Fixture<SqliteStore> {
+async fn sqlite() -> Fixture<SqlStore> {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(T0);
-    let store = SqliteStore::open(&dir.path().join("colony.db"), Arc::new(clock.clone())).await.unwrap();
+    let store = SqlStore::open_sqlite(&dir.path().join("colony.db"), Arc::new(clock.clone())).await.unwrap();
     Fixture { store, clock, _dir: Some(dir) }
 }
 
-async fn postgres() -> Fixture<PgStore> {
+async fn postgres() -> Fixture<SqlStore> {
     let url = colony_testkit::PgServer::shared().fresh_db();
     let clock = ManualClock::at(T0);
-    let store = PgStore::open(&url, Arc::new(clock.clone())).await.unwrap();
+    let store = SqlStore::open_postgres(&url, Arc::new(clock.clone())).await.unwrap();
     Fixture { store, clock, _dir: None }
 }
 

@@ -18,7 +18,7 @@ use anyhow::Result;
 use colony_agents::{Entry, ErrorClass, LogReader, LogRecord, Stream};
 use colony_core::TaskId;
 use colony_engine::Layout;
-use colony_store::{AnyStore, Store, TaskDetail};
+use colony_store::{SqlStore, Store, TaskDetail};
 use tokio_util::sync::CancellationToken;
 use unicode_width::UnicodeWidthStr;
 
@@ -43,7 +43,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs, out: &mut impl Write) -> Result<()> 
     outcome
 }
 
-async fn show(ctx: &Ctx, store: &AnyStore, args: &LogsArgs, out: &mut impl Write) -> Result<()> {
+async fn show(ctx: &Ctx, store: &SqlStore, args: &LogsArgs, out: &mut impl Write) -> Result<()> {
     let Some(detail) = store.task(&args.id).await? else {
         return Err(bad_input(format!("no task `{}`; see `colony list`", args.id)));
     };
@@ -124,7 +124,7 @@ fn latest(detail: &TaskDetail) -> Option<u32> {
 }
 
 /// Waits for the task's first attempt to start; `None` if stopped first.
-async fn first_attempt(store: &AnyStore, task: &TaskId, stop: &CancellationToken) -> Result<Option<u32>> {
+async fn first_attempt(store: &SqlStore, task: &TaskId, stop: &CancellationToken) -> Result<Option<u32>> {
     loop {
         if let Some(n) = store.task(task.as_str()).await?.as_ref().and_then(latest) {
             return Ok(Some(n));
@@ -138,7 +138,7 @@ async fn first_attempt(store: &AnyStore, task: &TaskId, stop: &CancellationToken
 
 /// Cancels `stop` once the attempt has ended. The engine writes its last
 /// log line before it records the end, so nothing is missed.
-async fn watch_attempt(store: &AnyStore, task: &TaskId, attempt: u32, stop: &CancellationToken) {
+async fn watch_attempt(store: &SqlStore, task: &TaskId, attempt: u32, stop: &CancellationToken) {
     loop {
         // A failed read is asked again next time; Ctrl-C still stops.
         if let Ok(Some(detail)) = store.task(task.as_str()).await
