@@ -15,6 +15,7 @@ mod attempt;
 mod conflict;
 mod error;
 mod failpoint;
+mod follow;
 mod held;
 pub mod layout;
 mod lock;
@@ -37,6 +38,7 @@ mod waiting;
 mod watch;
 
 pub use error::EngineError;
+pub use follow::LogFollower;
 pub use layout::{Layout, integration_branch, task_branch};
 pub use run::{Engine, RunReport};
 pub use settings::{AgentSetup, Notices, Settings};

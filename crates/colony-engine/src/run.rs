@@ -279,7 +279,7 @@ async fn rescue_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util:
 /// cannot make a new one), workers poll every `idle_poll`.
 async fn listen_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::sync::CancellationToken) {
     let mut wait = LISTEN_RETRY_FIRST;
-    let mut listener: Option<colony_store::ReadyListener> = None;
+    let mut listener: Option<colony_store::Listener> = None;
     loop {
         // `Ok(false)`: the store has nothing to listen to.
         let next = async {

@@ -16,6 +16,7 @@ mod row;
 mod sql;
 mod sqlite;
 mod store;
+mod tail;
 mod tx;
 mod types;
 mod url;
@@ -24,8 +25,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use ops::Accept;
 pub use patience::{Outage, Patience};
-pub use postgres::ReadyListener;
+pub use postgres::Listener;
 pub use store::{SqlStore, Store};
+pub use tail::Tail;
 pub use types::{
     AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo,
     Rescued, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,

@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::store::{Backend, Db, SqlStore};
+use crate::store::{Backend, Channel, Db, SqlStore};
 use crate::tx::Result;
 
 crate::sql::sql_tx!(
@@ -49,8 +49,9 @@ crate::sql::sql_tx!(
     ),
     // Write transactions are serialized already: nothing more to take.
     lock_file_claims: "SELECT 1",
-    // No LISTEN/NOTIFY: idle workers poll.
-    notify_ready: None
+    // No LISTEN/NOTIFY: idle workers and tails poll.
+    notify_ready: None,
+    notify_events: None
 );
 
 /// How long a writer waits for another process's write lock.
@@ -134,7 +135,7 @@ impl Backend for Sqlite {
         SqliteTx::begin(&self.pool, None, None).await
     }
 
-    async fn ready_listener(&self) -> Result<Option<crate::ReadyListener>> {
+    async fn listen(&self, _channel: Channel) -> Result<Option<crate::Listener>> {
         Ok(None)
     }
 

@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ops::{self, Accept, PlanHead};
 use crate::patience::{Patience, Retry};
-use crate::postgres::{Postgres, ReadyListener};
+use crate::postgres::{Listener, Postgres};
 use crate::sqlite::Sqlite;
 use crate::tx::{Result, Tx};
 use crate::types::{
@@ -165,7 +165,10 @@ pub trait Store: Send + Sync {
     /// Wakes idle workers of every process sharing the store when tasks
     /// become claimable (PostgreSQL's LISTEN/NOTIFY); `None` on a backend
     /// without it (SQLite), whose workers poll.
-    fn ready_listener(&self) -> impl Future<Output = Result<Option<ReadyListener>>> + Send;
+    fn ready_listener(&self) -> impl Future<Output = Result<Option<Listener>>> + Send;
+    /// Wakes a tail of the event log when any process sharing the store
+    /// writes events, as [`Store::ready_listener`]; `None` on SQLite.
+    fn event_listener(&self) -> impl Future<Output = Result<Option<Listener>>> + Send;
     /// Sends failed or cancelled tasks back to the queue, all or none.
     fn retry(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
     /// Cancels tasks, all or none; their dependents become blocked.
@@ -207,10 +210,19 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// holds the write lock from the start and never fails to upgrade.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
     fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
-    /// See [`Store::ready_listener`].
-    fn ready_listener(&self) -> impl Future<Output = Result<Option<ReadyListener>>> + Send;
+    /// Listens on `channel`; see [`Store::ready_listener`].
+    fn listen(&self, channel: Channel) -> impl Future<Output = Result<Option<Listener>>> + Send;
     /// Closes the connection pool.
     fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// What a [`Listener`] hears of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Channel {
+    /// Tasks became claimable.
+    Ready,
+    /// Events were written.
+    Events,
 }
 
 /// The database a store is on, chosen when it is opened.
@@ -452,8 +464,12 @@ impl Store for SqlStore {
         read_tx!(self, |tx| tx.merge_commits(task.as_str()).await)
     }
 
-    async fn ready_listener(&self) -> Result<Option<ReadyListener>> {
-        on_backend!(self, |backend| backend.ready_listener().await)
+    async fn ready_listener(&self) -> Result<Option<Listener>> {
+        on_backend!(self, |backend| backend.listen(Channel::Ready).await)
+    }
+
+    async fn event_listener(&self) -> Result<Option<Listener>> {
+        on_backend!(self, |backend| backend.listen(Channel::Events).await)
     }
 
     async fn retry(&self, ids: &[TaskId]) -> Result<()> {
