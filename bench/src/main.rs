@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use colony_store::{AnyStore, StoreUrl, SystemClock};
+use colony_store::{SqlStore, StoreUrl, SystemClock};
 
 #[derive(Parser)]
 #[command(name = "colony-bench", version, about = "Load tools and benchmarks for colony's store and engine")]
@@ -83,10 +83,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Opens the store `url` names (`sqlite:PATH` or `postgres://…`).
-async fn open_store(url: &str) -> anyhow::Result<AnyStore> {
+async fn open_store(url: &str) -> anyhow::Result<SqlStore> {
     let cwd = std::env::current_dir().context("no current directory")?;
     let parsed = StoreUrl::parse(url, &cwd)?;
-    AnyStore::open(&parsed, Arc::new(SystemClock))
+    SqlStore::open(&parsed, Arc::new(SystemClock))
         .await
         .with_context(|| format!("cannot open store {}", parsed.display()))
 }

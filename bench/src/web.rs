@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use colony_core::{Plan, PlanName, TaskId, TaskSpec};
-use colony_store::{AddOptions, SqliteStore, Store, SystemClock, TaskQuery};
+use colony_store::{AddOptions, SqlStore, Store, SystemClock, TaskQuery};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +55,7 @@ pub fn child(args: ChildArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let colony = args.repo.join(".colony");
-        let store = Arc::new(SqliteStore::open(&colony.join("colony.db"), Arc::new(SystemClock)).await?);
+        let store = Arc::new(SqlStore::open_sqlite(&colony.join("colony.db"), Arc::new(SystemClock)).await?);
         let server = colony_web::Server::bind("127.0.0.1:0".parse()?).await?;
         println!("{}", server.local_addr());
         let config = colony_web::ServeConfig {
@@ -75,7 +75,7 @@ async fn measure(args: Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let repo = dir.path().to_path_buf();
     std::fs::create_dir_all(repo.join(".colony"))?;
-    let store = Arc::new(SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await?);
+    let store = Arc::new(SqlStore::open_sqlite(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await?);
     let seeded = Instant::now();
     seed(&store, args.tasks).await?;
     let events = store.last_seq().await?;
@@ -173,7 +173,7 @@ async fn measure(args: Args) -> Result<()> {
 
 /// A plan of `n` tasks, each depending on one or two earlier ones, a fifth
 /// of them run to the end.
-async fn seed(store: &SqliteStore, n: usize) -> Result<()> {
+async fn seed(store: &SqlStore, n: usize) -> Result<()> {
     let id = |i: usize| TaskId::new(format!("t{i:05}")).expect("a valid id");
     let tasks = (0..n)
         .map(|i| {
@@ -200,7 +200,7 @@ async fn seed(store: &SqliteStore, n: usize) -> Result<()> {
 
 /// A claim and a completion every 5 ms until told to stop; returns the
 /// number of writes.
-async fn write_events(store: Arc<SqliteStore>, stop: CancellationToken) -> Result<usize> {
+async fn write_events(store: Arc<SqlStore>, stop: CancellationToken) -> Result<usize> {
     let mut writes = 0;
     while !stop.is_cancelled() {
         if let Some(claim) = store.claim("writer", Duration::from_secs(60)).await? {

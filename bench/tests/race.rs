@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use colony_core::{EventKind, TaskId, TaskState, TaskStatus};
-use colony_store::{AnyStore, Rescued, Store, StoreUrl, SystemClock, TaskFilter, TaskRecord};
+use colony_store::{Rescued, SqlStore, Store, StoreUrl, SystemClock, TaskFilter, TaskRecord};
 use colony_testkit::PgServer;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -39,9 +39,9 @@ impl TestStore {
         TestStore { url: PgServer::shared().fresh_db(), _dir: None }
     }
 
-    async fn open(&self) -> AnyStore {
+    async fn open(&self) -> SqlStore {
         let url = StoreUrl::parse(&self.url, Path::new("/")).unwrap();
-        AnyStore::open(&url, Arc::new(SystemClock)).await.unwrap()
+        SqlStore::open(&url, Arc::new(SystemClock)).await.unwrap()
     }
 
     async fn seed(&self, tasks: usize, width: usize) {
@@ -142,7 +142,7 @@ fn completions(lines: &[Line]) -> BTreeMap<String, Attempt> {
 ///   than the last, and it ends (completed, failed or expired) before the
 ///   next claim of the task;
 /// - a task is claimed only once all its dependencies are done.
-async fn check_history(store: &AnyStore) -> HashSet<TaskId> {
+async fn check_history(store: &SqlStore) -> HashSet<TaskId> {
     let records: Vec<TaskRecord> = store.tasks(&TaskFilter::default()).await.unwrap();
     let events = store.events(0, usize::MAX).await.unwrap();
     assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "event seqs are not increasing");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use colony_core::{Event, EventKind, Millis, Phase, Plan, TaskId};
-use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
+use colony_store::{AddOptions, SqlStore, Store, SystemClock};
 use tokio::runtime::Runtime;
 
 use crate::child::Running;
@@ -110,9 +110,9 @@ fn store_path(repo: &Path) -> PathBuf {
     repo.join(".colony").join("colony.db")
 }
 
-pub async fn open_store(repo: &Path) -> anyhow::Result<SqliteStore> {
+pub async fn open_store(repo: &Path) -> anyhow::Result<SqlStore> {
     let path = store_path(repo);
-    SqliteStore::open(&path, Arc::new(SystemClock))
+    SqlStore::open_sqlite(&path, Arc::new(SystemClock))
         .await
         .with_context(|| format!("cannot open the store {}", path.display()))
 }

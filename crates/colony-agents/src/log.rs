@@ -22,19 +22,14 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use colony_core::Millis;
 use serde::{Deserialize, Serialize};
-use tokio::time::sleep;
-use tokio_util::sync::CancellationToken;
 
 use crate::AgentError;
 use crate::cut::{MAX_TEXT, cap_entry};
 use crate::harness::Entry;
-
-/// How often a following reader looks for new lines.
-const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 /// One line of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,7 +251,8 @@ fn line(t: Millis, entry: &Entry) -> Vec<u8> {
     if cap_entry(&mut capped) { serialize(&capped) } else { line }
 }
 
-/// Reads one attempt's log from the start, and follows it as it grows.
+/// Reads one attempt's log from the start; a later read finds what was
+/// written since.
 #[derive(Debug)]
 pub struct LogReader {
     file: File,
@@ -306,28 +302,12 @@ impl LogReader {
             }
         }
     }
-
-    /// The next record, waiting for the file to grow. Once `stop` is
-    /// cancelled it no longer waits: it returns what is already written,
-    /// then `None`.
-    pub async fn next_follow(&mut self, stop: &CancellationToken) -> Option<Result<LogRecord, AgentError>> {
-        loop {
-            if let Some(record) = self.next_now() {
-                return Some(record);
-            }
-            if stop.is_cancelled() {
-                return None;
-            }
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = sleep(FOLLOW_POLL) => {}
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::harness::ErrorClass;
     use crate::supervise::Stream;
@@ -417,31 +397,6 @@ mod tests {
         assert!(matches!(r.next_now(), Some(Err(AgentError::BadLogLine { line: 1, .. }))));
         assert_eq!(r.next_now().unwrap().unwrap(), LogRecord { t: 2, entry: raw("after") });
         assert!(r.next_now().is_none());
-    }
-
-    #[tokio::test]
-    async fn a_follower_sees_new_records_and_stops_when_told() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("1.jsonl");
-        let mut w = LogWriter::open(&path).unwrap();
-        let mut r = LogReader::open(&path).unwrap();
-        let stop = CancellationToken::new();
-        let writer = tokio::spawn(async move {
-            for i in 0..3 {
-                w.append(i, &raw(&format!("line {i}"))).unwrap();
-                tokio::task::yield_now().await;
-            }
-            w
-        });
-        for i in 0..3 {
-            let rec = r.next_follow(&stop).await.unwrap().unwrap();
-            assert_eq!(rec.entry, raw(&format!("line {i}")));
-        }
-        let mut w = writer.await.unwrap();
-        w.append(9, &raw("written before the stop")).unwrap();
-        stop.cancel();
-        assert_eq!(r.next_follow(&stop).await.unwrap().unwrap().t, 9);
-        assert!(r.next_follow(&stop).await.is_none());
     }
 
     fn read_all(path: &Path) -> Vec<LogRecord> {

@@ -15,7 +15,6 @@ use colony_store::Store;
 use tokio::sync::Mutex;
 
 use crate::error::EngineError;
-use crate::patient::Patient;
 use crate::round::GateEnd;
 use crate::settings::Settings;
 
@@ -33,8 +32,9 @@ pub(crate) struct PlanRun {
 }
 
 pub(crate) struct Base<S> {
-    /// Every call waits out connection errors (see [`Patient`]).
-    pub store: Arc<Patient<S>>,
+    /// Every call waits out connection errors and a full disk (see
+    /// `patient.rs`).
+    pub store: Arc<S>,
     pub repo: Repo,
     pub layout: Layout,
     pub settings: Settings,
@@ -50,7 +50,7 @@ pub(crate) struct Base<S> {
 }
 
 impl<S: Store + 'static> Base<S> {
-    pub(crate) fn new(store: Arc<Patient<S>>, repo: Repo, settings: Settings) -> Self {
+    pub(crate) fn new(store: Arc<S>, repo: Repo, settings: Settings) -> Self {
         Base {
             store,
             layout: Layout::new(repo.top_level()),

@@ -13,7 +13,6 @@ use colony_store::{Claim, Counts, Store, StoreError, TaskFilter};
 use crate::attempt::{Attempt, ChosenAgent, Ending, Reviewers};
 use crate::base::{Base, PlanRun};
 use crate::error::{EngineError, error_chain};
-use crate::patient::Patient;
 use crate::queue::Queue;
 use crate::settings::Settings;
 use crate::shared::Inner;
@@ -64,7 +63,7 @@ pub struct Engine<S> {
 impl<S: Store + 'static> Engine<S> {
     pub fn new(store: Arc<S>, repo: Repo, settings: Settings) -> Self {
         let stop_now = tokio_util::sync::CancellationToken::new();
-        let store = Arc::new(Patient::new(store, settings.notices.clone(), stop_now.clone()));
+        let store = Arc::new(store.patient(crate::patient::patience(settings.notices.clone(), stop_now.clone())));
         let queue = Queue::new(&settings);
         Engine { inner: Arc::new(Inner::new(Base::new(store, repo, settings), queue, stop_now)) }
     }
@@ -172,7 +171,7 @@ async fn rescue_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util:
 /// cannot make a new one), workers poll every `idle_poll`.
 async fn listen_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::sync::CancellationToken) {
     let mut wait = LISTEN_RETRY_FIRST;
-    let mut listener: Option<colony_store::ReadyListener> = None;
+    let mut listener: Option<colony_store::Listener> = None;
     loop {
         // `Ok(false)`: the store has nothing to listen to.
         let next = async {

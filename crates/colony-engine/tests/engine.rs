@@ -12,7 +12,7 @@ use colony_agents::Shutdown;
 use colony_core::TaskStatus;
 use colony_engine::{Engine, Settings};
 use colony_git::Repo;
-use colony_store::{SqliteStore, Store, SystemClock};
+use colony_store::{SqlStore, Store, SystemClock};
 use common::{Fixture, git};
 
 /// The fixture's settings with `script` as a `command` agent, on three
@@ -258,7 +258,8 @@ async fn two_engines_on_one_store_share_the_work() {
     let ids: Vec<String> = (0..12).map(|i| format!("t{i}")).collect();
     let tasks: Vec<(&str, &[&str])> = ids.iter().map(|t| (t.as_str(), &[][..])).collect();
     f.add(&tasks, |_| {}).await;
-    let second = Arc::new(SqliteStore::open(&f.repo().join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap());
+    let second =
+        Arc::new(SqlStore::open_sqlite(&f.repo().join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap());
     let repo_a = Repo::open(f.repo()).unwrap();
     let repo_b = Repo::open(f.repo()).unwrap();
     let (mut sa, mut sb) = (settings(&f, WRITER), settings(&f, WRITER));

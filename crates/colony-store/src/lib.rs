@@ -6,31 +6,36 @@
 //! fenced by that number, so a worker that lost its lease cannot change
 //! anything. See `docs/architecture.md` for why it is built this way.
 
-mod any;
 mod clock;
 mod error;
+mod follow;
 mod migrate;
 mod ops;
+mod patience;
 mod postgres;
 mod row;
 mod sql;
 mod sqlite;
 mod steer;
 mod store;
+mod tail;
 mod tx;
 mod types;
+mod url;
 mod waiting;
 
-pub use any::{AnyStore, StoreUrl};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
+pub use follow::LogFollower;
 pub use ops::Accept;
-pub use postgres::{PgStore, ReadyListener};
-pub use sqlite::SqliteStore;
+pub use patience::{Outage, Patience};
+pub use postgres::Listener;
 pub use steer::{Request, RunControl, SteerError, Steered, steer};
 pub use store::{SqlStore, Store};
+pub use tail::Tail;
 pub use types::{
     AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo,
     Rescued, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
+pub use url::StoreUrl;
 pub use waiting::{AgentWaiting, StoredTask, agents_waiting, tasks_in};

@@ -336,8 +336,31 @@ pub(crate) async fn fence_merge<T: Tx>(
     tx.set_merge_commit(id, attempt, commit).await
 }
 
-pub(crate) async fn set_phase<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, phase: Phase, now: Millis) -> Result<()> {
+/// Whether `task` is where `attempt`'s write would have put it: a write
+/// tried again after its answer was lost finds its own change.
+fn made_already(task: &Task, attempt: u32, status: TaskStatus) -> bool {
+    task.attempt == attempt && task.status() == status
+}
+
+/// Moves the attempt to `phase`. `retried`: an earlier try may have
+/// committed unseen, so the task found in that phase already counts as
+/// moved by it.
+pub(crate) async fn set_phase<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    phase: Phase,
+    retried: bool,
+    now: Millis,
+) -> Result<()> {
     let task = must_load(tx, id.as_str()).await?;
+    let status = match phase {
+        Phase::Checking => TaskStatus::Checking,
+        Phase::Merging => TaskStatus::Merging,
+    };
+    if retried && made_already(&task, attempt, status) {
+        return Ok(());
+    }
     let mut log = Log::default();
     transition(tx, &task, EventKind::PhaseChanged { attempt, phase }, now, &mut log).await?;
     log.flush(tx, now).await
@@ -359,8 +382,18 @@ pub(crate) async fn feedback_round<T: Tx>(
 }
 
 /// Ends a leased attempt whose checks passed: it waits for a person.
-pub(crate) async fn request_approval<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: Millis) -> Result<()> {
+/// `retried` as for [`set_phase`].
+pub(crate) async fn request_approval<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    retried: bool,
+    now: Millis,
+) -> Result<()> {
     let task = must_load(tx, id.as_str()).await?;
+    if retried && made_already(&task, attempt, TaskStatus::AwaitingApproval) {
+        return Ok(());
+    }
     let mut log = Log::default();
     transition(tx, &task, EventKind::ApprovalRequested { attempt }, now, &mut log).await?;
     tx.end_attempt(id, attempt, "awaiting_approval", None, now).await?;

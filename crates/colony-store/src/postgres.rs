@@ -7,8 +7,10 @@
 //! hold (`FOR UPDATE SKIP LOCKED`), so claimers never queue behind each other.
 //!
 //! A write that leaves a task claimable sends `NOTIFY colony_ready` in its
-//! transaction, so PostgreSQL delivers it on commit; a [`ReadyListener`]
-//! wakes the idle workers of its process, on whatever machine.
+//! transaction, and every write `NOTIFY colony_events`, so PostgreSQL
+//! delivers them on commit; a [`Listener`] on the first wakes the idle
+//! workers of its process, on whatever machine, and one on the second
+//! wakes a [`crate::Tail`] of the event log.
 
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolO
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::store::{Backend, SqlStore};
+use crate::store::{Backend, Channel, Db, SqlStore};
 use crate::tx::Result;
 
 crate::sql::sql_tx!(
@@ -43,15 +45,21 @@ crate::sql::sql_tx!(
         ", spec FROM tasks WHERE id = $1 AND status = 'ready' AND (not_before IS NULL OR not_before <= $2) FOR UPDATE SKIP LOCKED"
     ),
     lock_file_claims: "SELECT value FROM counters WHERE name = 'claim_files' FOR UPDATE",
-    notify_ready: Some("NOTIFY colony_ready")
+    notify_ready: Some("NOTIFY colony_ready"),
+    notify_events: Some("NOTIFY colony_events")
 );
 
 /// How long a query waits for a free connection before giving up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The channel `NOTIFY colony_ready` (the `notify_ready` statement above)
-/// sends on.
-const READY_CHANNEL: &str = "colony_ready";
+/// The channels the `notify_ready` and `notify_events` statements above
+/// send on.
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Ready => "colony_ready",
+        Channel::Events => "colony_events",
+    }
+}
 
 pub struct Postgres {
     pool: PgPool,
@@ -59,12 +67,9 @@ pub struct Postgres {
     options: Box<PgConnectOptions>,
 }
 
-/// The store on a PostgreSQL database.
-pub type PgStore = SqlStore<Postgres>;
-
-impl PgStore {
+impl SqlStore {
     /// Connects to `url` (`postgres://…`) and brings the schema up to date.
-    pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub async fn open_postgres(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
         let options: PgConnectOptions =
             url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl { url: redact(url), why: e.to_string() })?;
         // One direct connection first: a pool reports an unreachable server
@@ -76,11 +81,7 @@ impl PgStore {
             .connect_with(options.clone())
             .await?;
         crate::migrate::run(&pool, crate::migrate::Dialect::Postgres).await?;
-        Ok(SqlStore { backend: Postgres { pool, options: Box::new(options) }, clock })
-    }
-
-    pub async fn close(&self) {
-        self.backend.pool.close().await;
+        Ok(SqlStore::new(Db::Postgres(Postgres { pool, options: Box::new(options) }), clock))
     }
 }
 
@@ -113,7 +114,7 @@ impl Backend for Postgres {
 
     /// On a connection of its own, outside the store's pool, which it would
     /// otherwise hold a slot of for good.
-    async fn ready_listener(&self) -> Result<Option<ReadyListener>> {
+    async fn listen(&self, channel: Channel) -> Result<Option<Listener>> {
         let pool = PgPoolOptions::new()
             .max_connections(1)
             .max_lifetime(None)
@@ -124,24 +125,31 @@ impl Backend for Postgres {
         let mut listener = PgListener::connect_with(&pool).await?;
         // The pool is the listener's alone and never closed while it lives.
         listener.ignore_pool_close_event(true);
-        listener.listen(READY_CHANNEL).await?;
-        Ok(Some(ReadyListener { listener }))
+        listener.listen(channel_name(channel)).await?;
+        Ok(Some(Listener { listener }))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }
 
-/// Notifications that tasks became claimable, from every process sharing
-/// a PostgreSQL store.
-pub struct ReadyListener {
+/// Notifications from every process sharing a PostgreSQL store: that
+/// tasks became claimable ([`crate::Store::ready_listener`]), or that
+/// events were written ([`crate::Store::event_listener`]).
+pub struct Listener {
     listener: PgListener,
 }
 
-impl ReadyListener {
-    /// Returns when there may be new work: a task became claimable, or the
+impl Listener {
+    /// Returns when there may be news: a notification came, or the
     /// connection was lost and made again, so notifications may have been
-    /// missed. An error means no connection could be made; calling again
-    /// tries again.
+    /// missed. Notifications already received with it are taken too: one
+    /// return stands for them all. An error means no connection could be
+    /// made; calling again tries again.
     pub async fn next(&mut self) -> Result<()> {
         self.listener.try_recv().await?;
+        while self.listener.next_buffered().is_some() {}
         Ok(())
     }
 }

@@ -48,7 +48,8 @@ macro_rules! sql_tx {
         pick_ready: $pick_ready:expr,
         lock_ready: $lock_ready:expr,
         lock_file_claims: $lock_file_claims:expr,
-        notify_ready: $notify_ready:expr
+        notify_ready: $notify_ready:expr,
+        notify_events: $notify_events:expr
     ) => {
         /// An open transaction on a connection of the pool, and for SQLite
         /// writes colony's write lock, held until the transaction ends.
@@ -610,6 +611,10 @@ macro_rules! sql_tx {
                 if let Some(notify) = notify
                     && events.iter().any(|(_, kind)| $crate::ops::wakes_claimers(kind))
                 {
+                    sqlx::query(notify).execute(&mut *self.conn).await?;
+                }
+                let notify: Option<&str> = $notify_events;
+                if let Some(notify) = notify {
                     sqlx::query(notify).execute(&mut *self.conn).await?;
                 }
                 Ok(())

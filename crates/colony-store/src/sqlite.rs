@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::store::{Backend, SqlStore};
+use crate::store::{Backend, Channel, Db, SqlStore};
 use crate::tx::Result;
 
 crate::sql::sql_tx!(
@@ -49,8 +49,9 @@ crate::sql::sql_tx!(
     ),
     // Write transactions are serialized already: nothing more to take.
     lock_file_claims: "SELECT 1",
-    // No LISTEN/NOTIFY: idle workers poll.
-    notify_ready: None
+    // No LISTEN/NOTIFY: idle workers and tails poll.
+    notify_ready: None,
+    notify_events: None
 );
 
 /// How long a writer waits for another process's write lock.
@@ -94,13 +95,10 @@ impl FileLock {
     }
 }
 
-/// The store on a SQLite file.
-pub type SqliteStore = SqlStore<Sqlite>;
-
-impl SqliteStore {
+impl SqlStore {
     /// Opens (creating if missing) the database at `path` and brings its
     /// schema up to date.
-    pub async fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub async fn open_sqlite(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(StoreError::Db)?
             .filename(path)
@@ -120,11 +118,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         crate::migrate::run(&pool, crate::migrate::Dialect::Sqlite).await?;
         let write_gate = Arc::new(Mutex::new(Arc::new(lock_file)));
-        Ok(SqlStore { backend: Sqlite { pool, write_gate }, clock })
-    }
-
-    pub async fn close(&self) {
-        self.backend.pool.close().await;
+        Ok(SqlStore::new(Db::Sqlite(Sqlite { pool, write_gate }), clock))
     }
 }
 
@@ -141,7 +135,11 @@ impl Backend for Sqlite {
         SqliteTx::begin(&self.pool, None, None).await
     }
 
-    async fn ready_listener(&self) -> Result<Option<crate::ReadyListener>> {
+    async fn listen(&self, _channel: Channel) -> Result<Option<crate::Listener>> {
         Ok(None)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }

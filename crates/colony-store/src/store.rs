@@ -1,6 +1,7 @@
 //! The `Store` trait and its one SQL implementation over two backends.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use colony_core::{Event, EventKind, Millis, Phase, Plan, ReviewOutcome, RoundCau
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ops::{self, Accept, PlanHead};
-use crate::postgres::ReadyListener;
+use crate::patience::{Patience, Retry};
+use crate::postgres::{Listener, Postgres};
+use crate::sqlite::Sqlite;
 use crate::tx::{Result, Tx};
 use crate::types::{
     AddOptions, AddReport, AgentWait, AttemptStats, Claim, Counts, LiveAttempt, PlanInfo, Rescued, RunningAttempt,
@@ -169,7 +172,10 @@ pub trait Store: Send + Sync {
     /// Wakes idle workers of every process sharing the store when tasks
     /// become claimable (PostgreSQL's LISTEN/NOTIFY); `None` on a backend
     /// without it (SQLite), whose workers poll.
-    fn ready_listener(&self) -> impl Future<Output = Result<Option<ReadyListener>>> + Send;
+    fn ready_listener(&self) -> impl Future<Output = Result<Option<Listener>>> + Send;
+    /// Wakes a tail of the event log when any process sharing the store
+    /// writes events, as [`Store::ready_listener`]; `None` on SQLite.
+    fn event_listener(&self) -> impl Future<Output = Result<Option<Listener>>> + Send;
     /// Sends failed or cancelled tasks back to the queue, all or none.
     fn retry(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
     /// Cancels tasks, all or none; their dependents become blocked.
@@ -196,41 +202,93 @@ pub trait Store: Send + Sync {
     fn plans(&self) -> impl Future<Output = Result<Vec<PlanInfo>>> + Send;
     /// The plan as stored, in the shape `add_plan` takes.
     fn export_plan(&self, name: &str) -> impl Future<Output = Result<Plan>> + Send;
+
+    /// This store, on the same connections, waiting out connection errors
+    /// and a full disk as `patience` says (see [`crate::patience`]): what
+    /// a run uses, which must not fail a task because the database was
+    /// away for a while.
+    fn patient(&self, patience: Patience) -> Self;
 }
 
 /// How a database opens transactions.
-pub trait Backend: Send + Sync + 'static {
+pub(crate) trait Backend: Send + Sync + 'static {
     type Tx: Tx;
     /// A transaction that will write: on SQLite `BEGIN IMMEDIATE`, so it
     /// holds the write lock from the start and never fails to upgrade.
     fn begin_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
     fn begin_read(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
-    /// See [`Store::ready_listener`].
-    fn ready_listener(&self) -> impl Future<Output = Result<Option<ReadyListener>>> + Send;
+    /// Listens on `channel`; see [`Store::ready_listener`].
+    fn listen(&self, channel: Channel) -> impl Future<Output = Result<Option<Listener>>> + Send;
+    /// Closes the connection pool.
+    fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
-/// The store over a SQL backend.
-pub struct SqlStore<B> {
-    pub(crate) backend: B,
+/// What a [`Listener`] hears of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Channel {
+    /// Tasks became claimable.
+    Ready,
+    /// Events were written.
+    Events,
+}
+
+/// The database a store is on, chosen when it is opened.
+pub(crate) enum Db {
+    Sqlite(Sqlite),
+    Postgres(Postgres),
+}
+
+/// The store: one implementation of [`Store`] over SQLite or PostgreSQL.
+///
+/// Clones share the database's connections. A handle made
+/// [`patient`](Store::patient) waits out connection errors and a full
+/// disk (see [`crate::patience`]); one as opened returns them at once.
+#[derive(Clone)]
+pub struct SqlStore {
+    pub(crate) db: Arc<Db>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) patience: Option<Arc<Patience>>,
 }
 
-/// Conflicts (deadlock, busy) are retried this many times.
-const TRANSIENT_RETRIES: u32 = 12;
+/// Evaluates `$body` with `$b` bound to the store's backend, whichever it
+/// is: the body is written once and compiled for each.
+macro_rules! on_backend {
+    ($self:ident, |$b:ident| $body:expr) => {
+        match &*$self.db {
+            Db::Sqlite($b) => $body,
+            Db::Postgres($b) => $body,
+        }
+    };
+}
+
+/// Runs a call's tries until [`Retry::again`] has its result: `$try`
+/// evaluates one try, seeing the call's `Retry` as `$retry`.
+macro_rules! retrying {
+    ($self:ident, |$retry:ident| $try:expr) => {{
+        let mut $retry = Retry::default();
+        loop {
+            let outcome = $try;
+            if let ControlFlow::Break(result) = $retry.again(outcome, $self.patience.as_deref()).await {
+                break result;
+            }
+        }
+    }};
+}
 
 /// Runs `$body` in a write transaction named `$tx` at time `$now`, commits,
-/// and runs it again on a transient conflict. A failed body is rolled back
-/// before this returns: a transaction merely dropped is rolled back later,
-/// and until then its row locks make `SKIP LOCKED` claims pass over rows
-/// that are free. The body's error is the one returned: a rollback that
-/// fails too (a full disk fails both) leaves the connection closed, not
-/// in doubt (see `sql.rs`).
+/// and runs it again on a transient conflict and, when the store is
+/// patient, on an outage (`$retried`, if named, is then true). A failed
+/// body is rolled back before this returns: a transaction merely dropped is
+/// rolled back later, and until then its row locks make `SKIP LOCKED`
+/// claims pass over rows that are free. The body's error is the one
+/// returned: a rollback that fails too (a full disk fails both) leaves the
+/// connection closed, not in doubt (see `sql.rs`).
 macro_rules! write_tx {
-    ($self:ident, |$tx:ident, $now:ident| $body:expr) => {{
-        let mut tries = 0u32;
-        loop {
-            let outcome = async {
-                let mut $tx = $self.backend.begin_write().await?;
+    ($self:ident, |$tx:ident, $now:ident $(, $retried:ident)?| $body:expr) => {
+        retrying!($self, |retry| {
+            $(let $retried = retry.after_outage();)?
+            on_backend!($self, |backend| async {
+                let mut $tx = backend.begin_write().await?;
                 let $now = $self.clock.now();
                 let result: Result<_> = async { Ok($body) }.await;
                 match result {
@@ -244,25 +302,36 @@ macro_rules! write_tx {
                     }
                 }
             }
-            .await;
-            match outcome {
-                Err(e) if StoreError::is_transient(&e) && tries < TRANSIENT_RETRIES => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(2u64 << tries.min(8))).await;
-                }
-                other => break other,
-            }
-        }
-    }};
+            .await)
+        })
+    };
 }
 
-impl<B: Backend> SqlStore<B> {
-    async fn read(&self) -> Result<B::Tx> {
-        self.backend.begin_read().await
+/// Runs `$body` in a read transaction named `$tx`, again on an outage when
+/// the store is patient.
+macro_rules! read_tx {
+    ($self:ident, |$tx:ident| $body:expr) => {
+        retrying!($self, |_retry| on_backend!($self, |backend| async {
+            #[allow(unused_mut)]
+            let mut $tx = backend.begin_read().await?;
+            $body
+        }
+        .await))
+    };
+}
+
+impl SqlStore {
+    pub(crate) fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        SqlStore { db: Arc::new(db), clock, patience: None }
+    }
+
+    /// Closes the store's connections.
+    pub async fn close(&self) {
+        on_backend!(self, |backend| backend.close().await)
     }
 }
 
-impl<B: Backend> Store for SqlStore<B> {
+impl Store for SqlStore {
     async fn add_plans(&self, plans: &[(&Plan, &str)], opts: AddOptions) -> Result<Vec<AddReport>> {
         write_tx!(self, |tx, now| {
             let mut reports = Vec::with_capacity(plans.len());
@@ -282,7 +351,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> Result<()> {
-        write_tx!(self, |tx, now| ops::set_phase(&mut tx, task, attempt, phase, now).await?)
+        write_tx!(self, |tx, now, retried| ops::set_phase(&mut tx, task, attempt, phase, retried, now).await?)
     }
 
     async fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> Result<()> {
@@ -290,7 +359,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn request_approval(&self, task: &TaskId, attempt: u32) -> Result<()> {
-        write_tx!(self, |tx, now| ops::request_approval(&mut tx, task, attempt, now).await?)
+        write_tx!(self, |tx, now, retried| ops::request_approval(&mut tx, task, attempt, retried, now).await?)
     }
 
     async fn decide(&self, task: &TaskId, feedback: Option<&str>) -> Result<()> {
@@ -338,7 +407,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn agent_waits(&self) -> Result<Vec<AgentWait>> {
         let now = self.clock.now();
-        self.read().await?.agent_waits(now).await
+        read_tx!(self, |tx| tx.agent_waits(now).await)
     }
 
     async fn record_agent_version(&self, task: &TaskId, attempt: u32, version: &str) -> Result<()> {
@@ -355,7 +424,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn rescue_expired(&self) -> Result<Vec<Rescued>> {
         // Workers poll this while idle; look before taking the write lock.
-        if self.read().await?.expired(self.clock.now()).await?.is_empty() {
+        if read_tx!(self, |tx| tx.expired(self.clock.now()).await)?.is_empty() {
             return Ok(Vec::new());
         }
         write_tx!(self, |tx, now| ops::rescue(&mut tx, now).await?)
@@ -384,7 +453,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn live_attempts(&self) -> Result<Vec<LiveAttempt>> {
-        self.read().await?.live_attempts().await
+        read_tx!(self, |tx| tx.live_attempts().await)
     }
 
     async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
@@ -407,11 +476,15 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn merge_commits(&self, task: &TaskId) -> Result<Vec<(u32, String)>> {
-        self.read().await?.merge_commits(task.as_str()).await
+        read_tx!(self, |tx| tx.merge_commits(task.as_str()).await)
     }
 
-    async fn ready_listener(&self) -> Result<Option<ReadyListener>> {
-        self.backend.ready_listener().await
+    async fn ready_listener(&self) -> Result<Option<Listener>> {
+        on_backend!(self, |backend| backend.listen(Channel::Ready).await)
+    }
+
+    async fn event_listener(&self) -> Result<Option<Listener>> {
+        on_backend!(self, |backend| backend.listen(Channel::Events).await)
     }
 
     async fn retry(&self, ids: &[TaskId]) -> Result<()> {
@@ -423,45 +496,46 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>> {
-        self.read().await?.list(filter).await
+        read_tx!(self, |tx| tx.list(filter).await)
     }
 
     async fn task_page(&self, query: &TaskQuery) -> Result<TaskPage> {
-        self.read().await?.page(query).await
+        read_tx!(self, |tx| tx.page(query).await)
     }
 
     async fn running(&self) -> Result<Vec<RunningAttempt>> {
-        self.read().await?.running().await
+        read_tx!(self, |tx| tx.running().await)
     }
 
     async fn attempt_stats(&self) -> Result<AttemptStats> {
-        self.read().await?.attempt_stats().await
+        read_tx!(self, |tx| tx.attempt_stats().await)
     }
 
     async fn task(&self, id: &str) -> Result<Option<TaskDetail>> {
-        let mut tx = self.read().await?;
-        let Some(record) = tx.record(id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(TaskDetail {
-            record,
-            spec: tx.spec(id).await?,
-            dependents: tx.dependents(id).await?,
-            attempts: tx.attempts(id).await?,
-            events: tx.task_events(id).await?,
-        }))
+        read_tx!(self, |tx| {
+            let Some(record) = tx.record(id).await? else {
+                return Ok(None);
+            };
+            Ok(Some(TaskDetail {
+                record,
+                spec: tx.spec(id).await?,
+                dependents: tx.dependents(id).await?,
+                attempts: tx.attempts(id).await?,
+                events: tx.task_events(id).await?,
+            }))
+        })
     }
 
     async fn spend(&self) -> Result<Usage> {
-        self.read().await?.total_usage().await
+        read_tx!(self, |tx| tx.total_usage().await)
     }
 
     async fn plan_spend(&self, plan: &str) -> Result<Usage> {
-        self.read().await?.plan_usage(plan).await
+        read_tx!(self, |tx| tx.plan_usage(plan).await)
     }
 
     async fn counts(&self) -> Result<Counts> {
-        let rows = self.read().await?.status_counts().await?;
+        let rows = read_tx!(self, |tx| tx.status_counts().await)?;
         let mut counts = Counts::default();
         for (status, n) in rows {
             let status: TaskStatus = status.parse().map_err(|_| StoreError::Corrupt {
@@ -475,22 +549,81 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn events(&self, since: i64, limit: usize) -> Result<Vec<Event>> {
-        self.read().await?.events(since, limit.min(i64::MAX as usize) as i64).await
+        read_tx!(self, |tx| tx.events(since, limit.min(i64::MAX as usize) as i64).await)
     }
 
     async fn last_seq(&self) -> Result<i64> {
-        self.read().await?.last_seq().await
+        read_tx!(self, |tx| tx.last_seq().await)
     }
 
     async fn plans(&self) -> Result<Vec<PlanInfo>> {
-        self.read().await?.plans().await
+        read_tx!(self, |tx| tx.plans().await)
     }
 
     async fn export_plan(&self, name: &str) -> Result<Plan> {
-        let mut tx = self.read().await?;
-        let head = tx.plan_head(name).await?.ok_or_else(|| StoreError::NoSuchPlan(name.to_owned()))?;
-        let head: PlanHead = crate::row::json(format!("plan {name}"), &head)?;
-        let tasks = tx.plan_specs(name).await?;
-        Ok(Plan { name: head.name, base: head.base, defaults: head.defaults, tasks })
+        read_tx!(self, |tx| {
+            let head = tx.plan_head(name).await?.ok_or_else(|| StoreError::NoSuchPlan(name.to_owned()))?;
+            let head: PlanHead = crate::row::json(format!("plan {name}"), &head)?;
+            let tasks = tx.plan_specs(name).await?;
+            Ok(Plan { name: head.name, base: head.base, defaults: head.defaults, tasks })
+        })
+    }
+
+    fn patient(&self, patience: Patience) -> Self {
+        SqlStore { patience: Some(Arc::new(patience)), ..self.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use colony_core::{PlanName, TaskSpec};
+
+    use super::*;
+    use crate::clock::SystemClock;
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    /// A SQLite store holding one task, claimed and moved to checking.
+    async fn checking() -> (tempfile::TempDir, SqlStore, TaskId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite(&dir.path().join("c.db"), Arc::new(SystemClock)).await.unwrap();
+        let id = TaskId::new("t").unwrap();
+        let tasks = vec![TaskSpec::new(id.clone(), "T", "Do it.")];
+        let plan = Plan { name: PlanName::new("p").unwrap(), base: None, defaults: Default::default(), tasks };
+        store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
+        store.claim("w", LEASE).await.unwrap().unwrap();
+        store.set_phase(&id, 1, Phase::Checking).await.unwrap();
+        (dir, store, id)
+    }
+
+    /// A phase change or approval request tried again after an outage,
+    /// whose first try committed unseen, finds its change made and counts
+    /// it as its own; the same write without an outage is refused.
+    #[tokio::test]
+    async fn a_write_retried_after_an_outage_takes_its_change_found_made_as_its_own() {
+        let (_dir, store, id) = checking().await;
+        let again = |attempt, retried| {
+            let (store, id) = (&store, &id);
+            async move {
+                write_tx!(store, |tx, now| ops::set_phase(&mut tx, id, attempt, Phase::Checking, retried, now).await?)
+            }
+        };
+        assert!(matches!(again(1, false).await, Err(StoreError::NotAllowed(_))));
+        again(1, true).await.unwrap();
+        assert!(
+            matches!(again(2, true).await, Err(StoreError::LeaseLost { .. })),
+            "another attempt's is not found made"
+        );
+
+        store.request_approval(&id, 1).await.unwrap();
+        let approve = |retried| {
+            let (store, id) = (&store, &id);
+            async move { write_tx!(store, |tx, now| ops::request_approval(&mut tx, id, 1, retried, now).await?) }
+        };
+        assert!(approve(false).await.is_err());
+        approve(true).await.unwrap();
+        let events = store.events(0, usize::MAX).await.unwrap();
+        let approvals = events.iter().filter(|e| matches!(e.kind, EventKind::ApprovalRequested { .. })).count();
+        assert_eq!(approvals, 1, "the retried request wrote nothing more");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use colony_core::review::{Issue, ReviewAnswer, Verdict};
 use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_store::{
-    AddOptions, AgentWait, AttemptStats, Decision, ManualClock, PgStore, SqliteStore, Store, StoreError, TaskFilter,
+    AddOptions, AgentWait, AttemptStats, Decision, ManualClock, SqlStore, Store, StoreError, Tail, TaskFilter,
     TaskQuery,
 };
 
@@ -42,17 +42,17 @@ struct Fixture<S> {
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn sqlite() -> Fixture<SqliteStore> {
+async fn sqlite() -> Fixture<SqlStore> {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(T0);
-    let store = SqliteStore::open(&dir.path().join("colony.db"), Arc::new(clock.clone())).await.unwrap();
+    let store = SqlStore::open_sqlite(&dir.path().join("colony.db"), Arc::new(clock.clone())).await.unwrap();
     Fixture { store, clock, _dir: Some(dir) }
 }
 
-async fn postgres() -> Fixture<PgStore> {
+async fn postgres() -> Fixture<SqlStore> {
     let url = colony_testkit::PgServer::shared().fresh_db();
     let clock = ManualClock::at(T0);
-    let store = PgStore::open(&url, Arc::new(clock.clone())).await.unwrap();
+    let store = SqlStore::open_postgres(&url, Arc::new(clock.clone())).await.unwrap();
     Fixture { store, clock, _dir: None }
 }
 
@@ -778,6 +778,47 @@ async fn writes_cancelled_midway_leave_no_connection_in_doubt<S: Store>(f: Fixtu
     assert_replays(s).await;
 }
 
+/// A tail started at the end of the log yields every event written after
+/// it, in order and once, across batch boundaries, while a writer adds
+/// them.
+async fn a_tail_yields_each_later_event_once_in_order(f: Fixture<SqlStore>) {
+    let s = &f.store;
+    s.add_plan(&plan("first", &[("f1", &[])]), "first.yaml", AddOptions::default()).await.unwrap();
+    let start = s.last_seq().await.unwrap();
+    let mut tail = Tail::new(s, start, 3, Duration::from_millis(10)).listening().await;
+    let writer = tokio::spawn({
+        let s = s.clone();
+        async move {
+            let tasks: Vec<(String, &[&str])> = (0..5).map(|i| (format!("w{i}"), &[][..])).collect();
+            let tasks: Vec<(&str, &[&str])> = tasks.iter().map(|(t, d)| (t.as_str(), *d)).collect();
+            s.add_plan(&plan("later", &tasks), "later.yaml", AddOptions::default()).await.unwrap();
+            while let Some(claim) = s.claim("w", LEASE).await.unwrap() {
+                s.complete(&claim.task, claim.attempt).await.unwrap();
+            }
+            s.last_seq().await.unwrap()
+        }
+    });
+    let mut writer = writer;
+    let (mut seen, mut end) = (Vec::new(), None);
+    let reading = async {
+        while end.is_none_or(|end| tail.since() < end) {
+            tokio::select! {
+                batch = tail.next() => {
+                    let batch = batch.unwrap();
+                    assert!(batch.len() <= 3, "a batch is bounded");
+                    seen.extend(batch.iter().map(|e| e.seq));
+                }
+                last = &mut writer, if end.is_none() => end = Some(last.unwrap()),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), reading).await.expect("the tail reaches the writer's last event");
+    let expected: Vec<i64> = s.events(start, usize::MAX).await.unwrap().iter().map(|e| e.seq).collect();
+    assert!(expected.len() > 3 * 4, "the writer wrote several batches' worth: {expected:?}");
+    assert_eq!(seen, expected, "every later event once, in order");
+    assert!(tail.read().await.unwrap().is_empty(), "nothing more");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -800,6 +841,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_tail_yields_each_later_event_once_in_order,
     adds_tasks_ready_or_pending_with_events,
     adding_the_same_plan_twice_changes_nothing,
     re_adding_a_changed_waiting_task_updates_it,
@@ -840,7 +882,7 @@ async fn postgres_notifies_listeners_of_ready_work() {
     let f = postgres().await;
     let s = &f.store;
     let mut listener = s.ready_listener().await.unwrap().expect("PostgreSQL listens");
-    let woken = async |listener: &mut colony_store::ReadyListener| {
+    let woken = async |listener: &mut colony_store::Listener| {
         tokio::time::timeout(Duration::from_millis(300), listener.next()).await.is_ok()
     };
     assert!(!woken(&mut listener).await, "nothing happened yet");
@@ -851,4 +893,21 @@ async fn postgres_notifies_listeners_of_ready_work() {
     s.complete(&a.task, a.attempt).await.unwrap();
     assert!(woken(&mut listener).await, "`b` became ready");
     assert!(sqlite().await.store.ready_listener().await.unwrap().is_none());
+}
+
+/// On PostgreSQL a listening tail is woken by the write itself: its poll
+/// is an hour, and the event still arrives at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_wakes_a_listening_tail_on_every_write() {
+    let f = postgres().await;
+    let s = &f.store;
+    let mut tail = Tail::new(s, 0, 100, Duration::from_secs(3600)).listening().await;
+    assert!(tail.read().await.unwrap().is_empty());
+    let writer = tokio::spawn({
+        let s = s.clone();
+        async move { s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap() }
+    });
+    let batch = tokio::time::timeout(Duration::from_secs(30), tail.next()).await.expect("woken by the write").unwrap();
+    writer.await.unwrap();
+    assert!(matches!(batch[0].kind, EventKind::PlanAdded { .. }), "{batch:?}");
 }

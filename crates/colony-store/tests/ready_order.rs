@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use colony_core::dag::Dag;
 use colony_core::{Plan, PlanName, TaskId, TaskSpec, TaskStatus};
-use colony_store::{AddOptions, ManualClock, SqliteStore, Store, TaskFilter};
+use colony_store::{AddOptions, ManualClock, SqlStore, Store, TaskFilter};
 use proptest::prelude::*;
 
 /// A DAG as, for each task, the earlier tasks it depends on (so no cycle).
@@ -47,7 +47,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(&dir.path().join("c.db"), Arc::new(ManualClock::at(0))).await.unwrap();
+            let store = SqlStore::open_sqlite(&dir.path().join("c.db"), Arc::new(ManualClock::at(0))).await.unwrap();
             let plan = plan(&deps, &hours);
             store.add_plan(&plan, "p.yaml", AddOptions::default()).await.unwrap();
             let weights: HashMap<String, f64> = plan

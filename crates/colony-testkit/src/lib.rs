@@ -1,5 +1,6 @@
 //! Fixtures for colony's tests: a real PostgreSQL server, started from the
-//! binaries installed on the machine.
+//! binaries installed on the machine, and a TCP [`Proxy`] that cuts the
+//! connections to it.
 //!
 //! The PostgreSQL store is only trustworthy when its tests run against the
 //! real thing (row locks, `SKIP LOCKED`, deadlock codes), so tests get a
@@ -23,6 +24,8 @@ compile_error!("colony-testkit ties each PostgreSQL server to the test process w
 
 mod block;
 mod linux;
+mod proxy;
 mod server;
 
+pub use proxy::Proxy;
 pub use server::PgServer;

@@ -1,5 +1,5 @@
-//! The event stream: one poller reads new events from the store and fans
-//! them out to every client.
+//! The event stream: one tail of the store's event log reads new events
+//! and fans them out to every client.
 //!
 //! A client starts from a sequence number (its `Last-Event-ID`). It
 //! subscribes to the broadcast first and then reads what it missed from the
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::response::sse::Event as SseEvent;
 use colony_core::Event;
-use colony_store::Store;
+use colony_store::{Store, Tail};
 use futures_util::Stream;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -54,8 +54,9 @@ pub(crate) struct Hub<S> {
 }
 
 impl<S: Store + 'static> Hub<S> {
-    /// Starts the poller, reading events after `from` every `poll` until
-    /// `stop`.
+    /// Starts the poller, reading events after `from` as the store's
+    /// [`Tail`] finds them (polling every `poll` where the store cannot
+    /// say) until `stop`.
     pub fn start(store: Arc<S>, from: i64, poll: Duration, stop: CancellationToken) -> Arc<Hub<S>> {
         let (sender, _) = broadcast::channel(BUFFER);
         let hub = Arc::new(Hub { store, sender, poll, stop });
@@ -63,22 +64,17 @@ impl<S: Store + 'static> Hub<S> {
         hub
     }
 
-    async fn poll_loop(self: Arc<Self>, mut last: i64) {
+    async fn poll_loop(self: Arc<Self>, from: i64) {
+        let mut tail = Tail::new(&*self.store, from, BATCH, self.poll).listening().await;
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(self.poll) => {}
-                () = self.stop.cancelled() => return,
+            // A failed read is tried again at the next wakeup.
+            for event in tail.read().await.iter().flatten() {
+                // No receiver is fine: nobody is watching.
+                let _ = self.sender.send(Item::new(event));
             }
-            // A failed read is tried again at the next tick.
-            while let Ok(batch) = self.store.events(last, BATCH).await {
-                for event in &batch {
-                    last = event.seq;
-                    // No receiver is fine: nobody is watching.
-                    let _ = self.sender.send(Item::new(event));
-                }
-                if batch.len() < BATCH {
-                    break;
-                }
+            tokio::select! {
+                () = tail.wait() => {}
+                () = self.stop.cancelled() => return,
             }
         }
     }
@@ -97,14 +93,15 @@ impl<S: Store + 'static> Hub<S> {
     async fn feed(self: Arc<Self>, mut last: i64, out: mpsc::Sender<Arc<Item>>) {
         'catch_up: loop {
             let mut live = self.sender.subscribe();
+            let mut missed = Tail::new(&*self.store, last, BATCH, self.poll);
             loop {
                 let batch = tokio::select! {
-                    batch = self.store.events(last, BATCH) => batch,
+                    batch = missed.read() => batch,
                     () = out.closed() => return,
                     () = self.stop.cancelled() => return,
                 };
                 let Ok(batch) = batch else {
-                    tokio::time::sleep(self.poll).await;
+                    missed.wait().await;
                     continue;
                 };
                 for event in &batch {

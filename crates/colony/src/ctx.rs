@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use colony_store::{AnyStore, StoreUrl, SystemClock};
+use colony_store::{SqlStore, StoreUrl, SystemClock};
 
 use crate::cli::Global;
 use crate::exit::bad_input;
@@ -53,13 +53,13 @@ impl Ctx {
 
     /// Opens the store, creating it and its schema if missing. Only `init`
     /// calls this directly.
-    pub async fn create_store(&self) -> Result<AnyStore> {
+    pub async fn create_store(&self) -> Result<SqlStore> {
         if let StoreUrl::Sqlite(path) = &self.url
             && let Some(dir) = path.parent()
         {
             std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
         }
-        AnyStore::open(&self.url, Arc::new(SystemClock))
+        SqlStore::open(&self.url, Arc::new(SystemClock))
             .await
             .with_context(|| format!("could not open the store {}", self.store_label()))
     }
@@ -68,7 +68,7 @@ impl Ctx {
     /// exist yet is an error rather than created: a typo in `--store` or a
     /// command run in the wrong repository should not leave an empty
     /// database behind.
-    pub async fn open_store(&self) -> Result<AnyStore> {
+    pub async fn open_store(&self) -> Result<SqlStore> {
         if !self.root.join(STATE_DIR).is_dir() {
             return Err(bad_input(format!("colony is not set up in {}; run `colony init` first", self.root.display())));
         }

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 use colony_core::{Event, EventKind};
-use colony_store::Store;
+use colony_store::{Store, Tail};
 use tokio_util::sync::CancellationToken;
 
 use crate::{render, table};
 
-/// How often the log is read.
+/// How often the log is read where the store cannot say it was written
+/// (SQLite), and the live view redrawn.
 const POLL: Duration = Duration::from_millis(200);
 
 /// Events read per query.
@@ -63,13 +64,15 @@ impl Progress {
         Progress { mode, since, task_width: longest_id.min(MAX_TASK_WIDTH), live }
     }
 
-    /// Prints new events every [`POLL`] until `done`, then the last ones.
-    /// A failed read is tried again at the next tick: the run goes on
+    /// Prints new events as the store's [`Tail`] finds them until `done`,
+    /// then the last ones; the live view is redrawn every [`POLL`] too.
+    /// A failed read is tried again at the next wakeup: the run goes on
     /// whether or not it can be watched.
     pub async fn follow(&mut self, store: &impl Store, out: &mut impl Write, done: &CancellationToken) -> Result<()> {
+        let mut tail = Tail::new(store, self.since, BATCH, POLL).listening().await;
         loop {
             let finished = done.is_cancelled();
-            match store.events(self.since, BATCH).await {
+            match tail.read().await {
                 Ok(batch) => {
                     for event in &batch {
                         self.write(out, event)?;
@@ -80,9 +83,6 @@ impl Progress {
                         view.tick(&counts, crate::render::now_millis());
                     }
                     out.flush()?;
-                    if let Some(last) = batch.last() {
-                        self.since = last.seq;
-                    }
                     if batch.len() == BATCH {
                         continue;
                     }
@@ -97,7 +97,8 @@ impl Progress {
                 return Ok(());
             }
             tokio::select! {
-                () = tokio::time::sleep(POLL) => {}
+                () = tail.wait() => {}
+                () = tokio::time::sleep(POLL), if self.live.is_some() => {}
                 () = done.cancelled() => {}
             }
         }

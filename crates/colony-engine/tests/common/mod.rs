@@ -20,7 +20,7 @@ use colony_core::kind::CliKind;
 use colony_core::{Millis, Plan, PlanName, TaskId, TaskSpec};
 use colony_engine::{AgentSetup, Engine, RunReport, Settings};
 use colony_git::Repo;
-use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
+use colony_store::{AddOptions, SqlStore, Store, SystemClock};
 
 /// A harness over a script whose lines say what an adapter would report:
 /// `ERROR <class> [reset in ms, maybe past]`, `VERSION <v>`, `USAGE <in> <out> <cached>`, `COST <usd>`,
@@ -99,7 +99,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<SqlStore>,
 }
 
 impl Fixture {
@@ -122,7 +122,7 @@ impl Fixture {
         git(repo, &["commit", "-qm", "start"]);
         std::fs::create_dir_all(repo.join(".colony/state")).unwrap();
         std::fs::write(repo.join(".git/info/exclude"), "/.colony/\n").unwrap();
-        let store = SqliteStore::open(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap();
+        let store = SqlStore::open_sqlite(&repo.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap();
         Fixture { dir, store: Arc::new(store) }
     }
 

@@ -9,13 +9,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use colony_agents::{LogReader, LogRecord};
+use colony_agents::LogRecord;
 use colony_core::branch::task_branch;
 use colony_core::{TaskId, TaskStatus};
 use colony_git::{Oid, Repo, branch_ref};
+use colony_store::LogFollower;
 use colony_store::{Store, TaskDetail, TaskQuery, TaskRecord};
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 use crate::api::{latest_attempt, load_task};
 use crate::app::Shared;
@@ -295,58 +295,36 @@ fn follow<S: Store + 'static>(
     path: PathBuf,
 ) -> impl futures_util::Stream<Item = Result<SseEvent, Infallible>> {
     let (out, rx) = tokio::sync::mpsc::channel::<SseEvent>(256);
-    let ended = CancellationToken::new();
-    tokio::spawn({
-        let (ended, out) = (ended.clone(), out.clone());
-        async move {
-            loop {
-                let over = matches!(app.store.task(task.as_str()).await, Ok(Some(d))
-                    if d.attempts.iter().any(|a| a.attempt == attempt && a.ended_at.is_some()));
-                if over {
-                    ended.cancel();
-                    return;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(ATTEMPT_POLL) => {}
-                    () = out.closed() => return,
-                }
-            }
-        }
-    });
     tokio::spawn(async move {
-        let mut reader = loop {
-            // Looked for before the end is checked: a log written just
-            // before the attempt ended is still read.
-            if let Ok(reader) = LogReader::open(&path) {
-                break Some(reader);
-            }
-            if ended.is_cancelled() {
-                break None;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(ATTEMPT_POLL) => {}
-                () = ended.cancelled() => {}
-                () = out.closed() => return,
-            }
+        let mut log = LogFollower::new(&*app.store, &task, attempt, path, ATTEMPT_POLL);
+        let opened = tokio::select! {
+            opened = log.open() => opened,
+            () = out.closed() => return,
         };
-        if let Some(reader) = reader.as_mut() {
-            let mut line = 0u64;
-            loop {
-                let next = tokio::select! {
-                    next = reader.next_follow(&ended) => next,
-                    () = out.closed() => return,
-                };
-                let Some(record) = next else { break };
-                line += 1;
-                // A torn line is skipped, as `colony logs` does.
-                let Ok(record) = record else { continue };
-                let json = serde_json::to_string(&record).expect("a log record always serializes");
-                if out.send(SseEvent::default().id(line.to_string()).data(json)).await.is_err() {
-                    return;
-                }
-            }
+        if opened && !send_records(&mut log, &out).await {
+            return;
         }
         let _ = out.send(SseEvent::default().event("end").data(format!("{{\"attempt\":{attempt}}}"))).await;
     });
     futures_util::stream::unfold(rx, |mut rx| async move { Some((Ok(rx.recv().await?), rx)) })
+}
+
+/// Sends each record of the log as it is written, until the attempt has
+/// ended; `false` if the client went away first.
+async fn send_records<S: Store>(log: &mut LogFollower<'_, S>, out: &tokio::sync::mpsc::Sender<SseEvent>) -> bool {
+    let mut line = 0u64;
+    loop {
+        let next = tokio::select! {
+            next = log.next() => next,
+            () = out.closed() => return false,
+        };
+        let Some(record) = next else { return true };
+        line += 1;
+        // A torn line is skipped, as `colony logs` does.
+        let Ok(record) = record else { continue };
+        let json = serde_json::to_string(&record).expect("a log record always serializes");
+        if out.send(SseEvent::default().id(line.to_string()).data(json)).await.is_err() {
+            return false;
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use colony_agents::Shutdown;
 use colony_core::{Plan, PlanName, TaskId, TaskSpec};
-use colony_store::{AddOptions, SqliteStore, Store, SystemClock};
+use colony_store::{AddOptions, SqlStore, Store, SystemClock};
 use colony_web::{ServeConfig, Server, Token};
 use futures_util::StreamExt;
 use reqwest::{Client, RequestBuilder, Response};
@@ -20,7 +20,7 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 pub struct Served {
     _dir: TempDir,
     pub root: PathBuf,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<SqlStore>,
     pub base: String,
     pub token: String,
     pub client: Client,
@@ -77,7 +77,8 @@ impl Served {
         git(&root, &["add", "."]);
         git(&root, &["commit", "-qm", "Start"]);
         std::fs::create_dir_all(root.join(".colony")).unwrap();
-        let store = Arc::new(SqliteStore::open(&root.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap());
+        let store =
+            Arc::new(SqlStore::open_sqlite(&root.join(".colony/colony.db"), Arc::new(SystemClock)).await.unwrap());
         for p in plans {
             store.add_plan(p, "plan.yaml", AddOptions::default()).await.unwrap();
         }

@@ -1,16 +1,15 @@
 //! `colony events`: the event log, optionally followed live.
 //!
-//! Following polls the store rather than subscribing to it: it works the
-//! same on SQLite and PostgreSQL, and a store's sequence numbers only grow
-//! in commit order, so asking for "after the last seq seen" never misses
-//! or repeats an event.
+//! Following is the store's [`Tail`]: woken by PostgreSQL's notifications,
+//! polling SQLite; a store's sequence numbers only grow in commit order, so
+//! asking for "after the last seq seen" never misses or repeats an event.
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
 use colony_core::Event;
-use colony_store::Store;
+use colony_store::Tail;
 
 use crate::cli::EventsArgs;
 use crate::ctx::Ctx;
@@ -19,7 +18,8 @@ use crate::{render, signal};
 /// Events read per query, so a long log streams instead of loading whole.
 const BATCH: usize = 1000;
 
-/// How often `--follow` asks for new events.
+/// How often `--follow` asks for new events where the store cannot say
+/// (SQLite).
 const POLL: Duration = Duration::from_millis(200);
 
 /// The task column's width; longer ids push the summary right.
@@ -27,35 +27,30 @@ const TASK_WIDTH: usize = 16;
 
 pub async fn run(ctx: &Ctx, args: EventsArgs, out: &mut impl Write) -> Result<()> {
     let store = ctx.open_store().await?;
-    let stop = match args.follow {
-        true => Some(signal::stop_requested()?),
+    let mut tail = Tail::new(&store, args.since, BATCH, POLL);
+    let mut stop = match args.follow {
+        true => {
+            tail = tail.listening().await;
+            Some(Box::pin(signal::stop_requested()?))
+        }
         false => None,
     };
-    let mut stop = std::pin::pin!(stop);
-    let mut since = args.since;
     loop {
-        loop {
-            let batch = store.events(since, BATCH).await?;
-            for event in &batch {
-                write_event(out, event, args.json)?;
-            }
-            match batch.last() {
-                Some(last) => since = last.seq,
-                None => break,
-            }
-            if batch.len() < BATCH {
-                break;
-            }
+        let batch = tail.read().await?;
+        for event in &batch {
+            write_event(out, event, args.json)?;
         }
         out.flush()?;
-        let Some(stop) = stop.as_mut().as_pin_mut() else {
-            break;
-        };
-        tokio::select! {
-            () = stop => break,
-            () = tokio::time::sleep(POLL) => {}
+        match &mut stop {
+            None if batch.is_empty() => break,
+            None => {}
+            Some(stop) => tokio::select! {
+                () = stop => break,
+                () = tail.wait() => {}
+            },
         }
     }
+    let since = tail.since();
     store.close().await;
     if since == 0 && !args.follow && !args.json {
         writeln!(out, "no events yet; add a plan with `colony add PLAN`")?;

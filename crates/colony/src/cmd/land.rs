@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use colony_core::TaskStatus;
 use colony_core::branch::integration_branch;
 use colony_git::{GitError, LandOutcome, Oid, Repo};
-use colony_store::{AnyStore, Store, TaskFilter};
+use colony_store::{SqlStore, Store, TaskFilter};
 
 use crate::cli::LandArgs;
 use crate::cmd::export::only_plan;
@@ -57,7 +57,7 @@ pub async fn run(ctx: &Ctx, args: LandArgs, out: &mut impl Write) -> Result<()> 
 }
 
 /// The plan to land and how many of its tasks are not done.
-async fn plan_and_unfinished(store: &AnyStore, wanted: Option<String>) -> Result<(String, usize)> {
+async fn plan_and_unfinished(store: &SqlStore, wanted: Option<String>) -> Result<(String, usize)> {
     let name = match wanted {
         Some(name) => {
             let plans = store.plans().await?;

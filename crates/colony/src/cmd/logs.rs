@@ -6,19 +6,19 @@
 //! `colony:`. Only the last `--tail` records (200) already written are
 //! printed unless `--all` says otherwise: the log itself is bounded (its
 //! head and tail, 16 MiB), but that is still more than a terminal wants.
-//! Following tails the file and asks the store every [`POLL`] whether the
-//! attempt has ended, so it stops by itself once the last line is in.
+//! Following is the engine's [`LogFollower`]: it reads the file as it
+//! grows and asks the store every [`POLL`] whether the attempt has ended,
+//! so it stops by itself once the last line is in.
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use colony_agents::{Entry, ErrorClass, LogReader, LogRecord, Stream};
+use colony_agents::{AgentError, Entry, ErrorClass, LogReader, LogRecord, Stream};
 use colony_core::TaskId;
 use colony_core::layout::Layout;
-use colony_store::{AnyStore, Store, TaskDetail};
+use colony_store::{LogFollower, SqlStore, Store, TaskDetail};
 use tokio_util::sync::CancellationToken;
 use unicode_width::UnicodeWidthStr;
 
@@ -43,7 +43,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs, out: &mut impl Write) -> Result<()> 
     outcome
 }
 
-async fn show(ctx: &Ctx, store: &AnyStore, args: &LogsArgs, out: &mut impl Write) -> Result<()> {
+async fn show(ctx: &Ctx, store: &SqlStore, args: &LogsArgs, out: &mut impl Write) -> Result<()> {
     let Some(detail) = store.task(&args.id).await? else {
         return Err(bad_input(format!("no task `{}`; see `colony list`", args.id)));
     };
@@ -77,9 +77,8 @@ async fn show(ctx: &Ctx, store: &AnyStore, args: &LogsArgs, out: &mut impl Write
     };
     let path = Layout::new(&ctx.root).log(&task, attempt);
     if args.follow {
-        let watcher = watch_attempt(store, &task, attempt, &stop);
-        let (printed, ()) = tokio::join!(follow(&path, args, out, &stop), watcher);
-        if !printed? {
+        let mut log = LogFollower::new(store, &task, attempt, path, POLL);
+        if !follow(&mut log, args, out, &stop).await? {
             writeln!(out, "no log for task {task} attempt {attempt}: it ended before its agent started")?;
         }
         return Ok(());
@@ -88,21 +87,22 @@ async fn show(ctx: &Ctx, store: &AnyStore, args: &LogsArgs, out: &mut impl Write
         writeln!(out, "no log yet for task {task} attempt {attempt}")?;
         return Ok(());
     };
-    print_written(&mut reader, args, out)
+    print_written(|| reader.next_now(), args, out)
 }
 
-/// Prints the records already in the log: every one with `--all`, else the
-/// last `--tail`, after a word on stderr about those left out.
-fn print_written(reader: &mut LogReader, args: &LogsArgs, out: &mut impl Write) -> Result<()> {
+/// Prints the records already in the log (`next` gives them one by one):
+/// every one with `--all`, else the last `--tail`, after a word on stderr
+/// about those left out.
+fn print_written(mut next: impl FnMut() -> Option<Record>, args: &LogsArgs, out: &mut impl Write) -> Result<()> {
     if args.all {
-        while let Some(record) = reader.next_now() {
+        while let Some(record) = next() {
             print(out, record, args.json)?;
         }
         return Ok(());
     }
     let mut last = VecDeque::with_capacity(args.tail.min(1024));
     let mut earlier = 0u64;
-    while let Some(record) = reader.next_now() {
+    while let Some(record) = next() {
         last.push_back(record);
         if last.len() > args.tail {
             last.pop_front();
@@ -124,7 +124,7 @@ fn latest(detail: &TaskDetail) -> Option<u32> {
 }
 
 /// Waits for the task's first attempt to start; `None` if stopped first.
-async fn first_attempt(store: &AnyStore, task: &TaskId, stop: &CancellationToken) -> Result<Option<u32>> {
+async fn first_attempt(store: &SqlStore, task: &TaskId, stop: &CancellationToken) -> Result<Option<u32>> {
     loop {
         if let Some(n) = store.task(task.as_str()).await?.as_ref().and_then(latest) {
             return Ok(Some(n));
@@ -136,53 +136,41 @@ async fn first_attempt(store: &AnyStore, task: &TaskId, stop: &CancellationToken
     }
 }
 
-/// Cancels `stop` once the attempt has ended. The engine writes its last
-/// log line before it records the end, so nothing is missed.
-async fn watch_attempt(store: &AnyStore, task: &TaskId, attempt: u32, stop: &CancellationToken) {
-    loop {
-        // A failed read is asked again next time; Ctrl-C still stops.
-        if let Ok(Some(detail)) = store.task(task.as_str()).await
-            && detail.attempts.iter().any(|a| a.attempt == attempt && a.ended_at.is_some())
-        {
-            stop.cancel();
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            () = stop.cancelled() => return,
-        }
-    }
-}
-
-/// Prints the log as it grows until `stop`, waiting for the file to appear
-/// first: what is written already as [`print_written`] does, then every
-/// new record. Returns whether there was a file.
-async fn follow(path: &Path, args: &LogsArgs, out: &mut impl Write, stop: &CancellationToken) -> Result<bool> {
-    let mut reader = loop {
-        // Checked before the stop, so a log written just before the
-        // attempt ended is still read.
-        if let Ok(reader) = LogReader::open(path) {
-            break reader;
-        }
-        if stop.is_cancelled() {
-            return Ok(false);
-        }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            () = stop.cancelled() => {}
-        }
+/// Prints the log as it grows until the attempt ends or `stop`, waiting
+/// for the file to appear first: what is written already as
+/// [`print_written`] does, then every new record. Returns `false` when
+/// the attempt ended without a log.
+async fn follow(
+    log: &mut LogFollower<'_, SqlStore>,
+    args: &LogsArgs,
+    out: &mut impl Write,
+    stop: &CancellationToken,
+) -> Result<bool> {
+    let opened = tokio::select! {
+        opened = log.open() => opened,
+        () = stop.cancelled() => return Ok(true),
     };
-    print_written(&mut reader, args, out)?;
+    if !opened {
+        return Ok(false);
+    }
+    print_written(|| log.written(), args, out)?;
     out.flush()?;
-    while let Some(record) = reader.next_follow(stop).await {
+    loop {
+        let next = tokio::select! {
+            next = log.next() => next,
+            () = stop.cancelled() => return Ok(true),
+        };
+        let Some(record) = next else { return Ok(true) };
         print(out, record, args.json)?;
         out.flush()?;
     }
-    Ok(true)
 }
 
+/// A log record as read: a line that does not read is an error.
+type Record = std::result::Result<LogRecord, AgentError>;
+
 /// One record, or a warning about a line that does not read.
-fn print(out: &mut impl Write, record: Result<LogRecord, colony_agents::AgentError>, json: bool) -> Result<()> {
+fn print(out: &mut impl Write, record: Record, json: bool) -> Result<()> {
     match record {
         Ok(record) if json => {
             serde_json::to_writer(&mut *out, &record)?;

@@ -24,7 +24,7 @@ use colony_core::config::Config;
 use colony_core::{Plan, TaskStatus};
 use colony_engine::{Engine, RunReport};
 use colony_git::Repo;
-use colony_store::{AddOptions, AnyStore, Store, TaskFilter};
+use colony_store::{AddOptions, SqlStore, Store, TaskFilter};
 use colony_web::Server;
 use tokio_util::sync::CancellationToken;
 
@@ -117,7 +117,7 @@ async fn drive(
     ctx: &Ctx,
     job: &Job,
     checked: Checked,
-    store: &Arc<AnyStore>,
+    store: &Arc<SqlStore>,
     out: &mut impl Write,
 ) -> Result<Option<RunReport>> {
     let Checked { plans, config, repo, server } = checked;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use colony_agents::Shutdown;
-use colony_store::AnyStore;
+use colony_store::SqlStore;
 use colony_web::{EVENT_POLL, ServeConfig, Server, Token, WebError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -61,7 +61,7 @@ impl Dashboard {
     pub fn start(
         ctx: &Ctx,
         server: Server,
-        store: &Arc<AnyStore>,
+        store: &Arc<SqlStore>,
         branch_pattern: &str,
         default_agent: Option<String>,
         run: Option<Shutdown>,

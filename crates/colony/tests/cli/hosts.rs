@@ -5,15 +5,11 @@
 //! and the remote, as it would between machines.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use colony_testkit::PgServer;
+use colony_testkit::{PgServer, Proxy};
 
 use crate::repo::TestRepo;
 use crate::run::slow_dag;
@@ -245,68 +241,12 @@ fn a_host_that_dies_before_its_push_is_merged_by_another() {
     assert_eq!(attempts["attempts"].as_array().unwrap().len(), 2);
 }
 
-/// A TCP proxy between the hosts and PostgreSQL that can cut every
-/// connection and turn new ones away, as a network blink would.
-struct Proxy {
-    port: u16,
-    cut: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(upstream: u16) -> Proxy {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = Arc::new(AtomicBool::new(false));
-        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (cut2, open2) = (cut.clone(), open.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                if cut2.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, upstream)) else { continue };
-                let mut open = open2.lock().unwrap();
-                open.push(client.try_clone().unwrap());
-                open.push(server.try_clone().unwrap());
-                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
-                pipe(server, client);
-            }
-        });
-        Proxy { port, cut, open }
-    }
-
-    /// Cuts every connection and refuses new ones for `outage`.
-    fn blink(&self, outage: Duration) {
-        self.cut.store(true, Ordering::SeqCst);
-        for stream in self.open.lock().unwrap().drain(..) {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        std::thread::sleep(outage);
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 16 * 1024];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 || to.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-        let _ = to.shutdown(Shutdown::Both);
-    });
-}
-
 #[test]
 fn a_store_that_blinks_is_waited_out_and_fails_no_task() {
     let server = PgServer::shared();
     let direct = server.fresh_db();
     let proxy = Proxy::start(server.port());
-    let through_proxy = direct.replace(&format!(":{}/", server.port()), &format!(":{}/", proxy.port));
-    let cluster = Cluster::new(2, through_proxy);
+    let cluster = Cluster::new(2, proxy.url(&direct, server.port()));
     let plan = cluster.hosts[0].write_plan("blink.yaml", &slow_dag("blink", 12, 300));
     let out = cluster.command(0, &["add", &plan]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -315,7 +255,10 @@ fn a_store_that_blinks_is_waited_out_and_fails_no_task() {
     wait_until(Duration::from_secs(60), "work under way", || {
         cluster.list().iter().filter(|t| t["status"] == "done").count() >= 2
     });
-    proxy.blink(Duration::from_secs(3));
+    // The outage lasts a while, as a network's would.
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(3));
+    proxy.restore();
     for host in workers {
         let (code, stdout, stderr) = finish(host, Duration::from_secs(90));
         assert_eq!(code, Some(0), "{stdout}\n{stderr}");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use colony_store::{SqliteStore, Store, SystemClock};
+use colony_store::{SqlStore, Store, SystemClock};
 
 use crate::background::Background;
 use crate::repo::{TestRepo, example};
@@ -65,7 +65,7 @@ fn naming_a_task_twice_is_one_request() {
 fn claim(repo: &TestRepo, fail: Option<&str>) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let store = SqliteStore::open(&repo.db(), Arc::new(SystemClock)).await.unwrap();
+        let store = SqlStore::open_sqlite(&repo.db(), Arc::new(SystemClock)).await.unwrap();
         let claim = store.claim("worker-1", Duration::from_secs(600)).await.unwrap().expect("a ready task");
         if let Some(reason) = fail {
             store.fail(&claim.task, claim.attempt, reason, Duration::ZERO).await.unwrap();
@@ -206,7 +206,7 @@ fn show_gives_each_attempts_agent_session_and_how_to_resume_it() {
     let repo = TestRepo::with_auth_plan();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let store = SqliteStore::open(&repo.db(), Arc::new(SystemClock)).await.unwrap();
+        let store = SqlStore::open_sqlite(&repo.db(), Arc::new(SystemClock)).await.unwrap();
         let claim = store.claim("worker-1", Duration::from_secs(600)).await.unwrap().unwrap();
         store.record_session(&claim.task, claim.attempt, "5f1c-session").await.unwrap();
         store.close().await;
