@@ -19,14 +19,15 @@
 use std::collections::HashSet;
 
 use colony_agents::{Pgid, boot_id, end_strays_of, kill_group};
-use colony_store::{LiveAttempt, Store, StoreError};
+use colony_core::branch::task_branch;
+use colony_store::{Claim, LiveAttempt, Store, StoreError};
 
 use crate::error::EngineError;
 use crate::queue::{MERGE_LOCK, merge_holder};
 use crate::shared::Inner;
 
 /// Attempt outcomes whose branch holds nothing anyone needs.
-const DISCARDED: &[&str] = &["done", "released", "expired", "abandoned"];
+const DISCARDED: &[&str] = &["done", "released", "expired", "abandoned", "killed"];
 
 impl<S: Store + 'static> Inner<S> {
     /// At a run's start: takes back what dead colony processes of this
@@ -149,6 +150,30 @@ impl<S: Store + 'static> Inner<S> {
                 deleted.join(", ")
             )],
         })
+    }
+
+    /// Deletes the branches of `task`'s earlier attempts whose work is not
+    /// kept, here and on a shared remote: called once the task merged.
+    /// An attempt that ends by itself deletes its own; one whose colony
+    /// died, or whose lease was taken, while this run went on did not, and
+    /// no sweep at a run's start comes before this run ends.
+    pub(crate) async fn sweep_task_branches(&self, claim: &Claim) -> Result<(), EngineError> {
+        let Some(detail) = self.store.task(claim.task.as_str()).await? else {
+            return Ok(());
+        };
+        let discarded = detail.attempts.iter().filter(|a| {
+            a.attempt != claim.attempt && a.outcome.as_deref().is_some_and(|outcome| DISCARDED.contains(&outcome))
+        });
+        for earlier in discarded {
+            let branch = task_branch(&claim.plan, &claim.task, earlier.attempt);
+            if self.git(|r| r.branch_exists(&branch))?
+                && self.git(|r| r.checked_out_in(&colony_git::branch_ref(&branch)))?.is_none()
+            {
+                self.git(|r| r.delete_branch(&branch))?;
+            }
+            self.queue.integration().unpublish(&self.base, &branch)?;
+        }
+        Ok(())
     }
 
     /// Whether the worktree named `name` (`<task>-a<n>`) belongs to an

@@ -224,6 +224,46 @@ async fn a_new_run_recovers_what_a_killed_one_left() {
     assert_eq!(detail.attempts[0].outcome.as_deref(), Some("released"), "colony's death costs no try");
     assert_eq!(detail.record.task.tries, 1, "only the attempt that merged counts");
     assert_eq!(f.worktrees(), 1);
+    assert_eq!(f.branches(), ["colony/p", "main"], "the dead attempt's branch goes with its worktree");
+}
+
+/// A colony process of this host that dies while this run goes on (a
+/// `colony worker` beside a `colony run`): the rescuer takes its task
+/// back, this run merges it, and the dead attempt's branch goes then, not
+/// at some later run's start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_left_by_a_process_that_died_mid_run_goes_when_its_task_merges() {
+    let f = Fixture::empty().await;
+    f.add(&[("a", &[]), ("x", &[])], |_| {}).await;
+    // x holds the run open until a is done.
+    let script = "if [ \"$COLONY_TASK_ID\" = x ]; then while [ ! -e \"$STATE/go\" ]; do sleep 0.02; done; fi\n\
+                  mkdir -p out && cat > \"out/$COLONY_TASK_ID.txt\"\n";
+    let mut settings = settings(&f, script);
+    settings.workers = 2;
+    settings.config.run.lease = Duration::from_secs(2);
+    // a's holder: a colony process of this host, alive when the run
+    // starts (so its start takes nothing back), dead once it is going.
+    let mut holder = Command::new("sleep").arg("1000").spawn().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned();
+    let claim = f.store.claim(&format!("{host}:{}:0", holder.id()), Duration::from_secs(3600)).await.unwrap().unwrap();
+    assert_eq!(claim.task.as_str(), "a");
+    git(f.repo(), &["branch", "colony-task/p/a-a1", "main"]);
+    let release = async {
+        while f.store.task("x").await.unwrap().unwrap().attempts.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        while f.store.task("a").await.unwrap().unwrap().record.task.status() != colony_core::TaskStatus::Done {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::fs::write(f.state().join("go"), "").unwrap();
+    };
+    let (report, ()) = tokio::join!(f.run(settings), release);
+    assert!(report.all_done(), "{report:?}");
+    let detail = f.store.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("released"));
+    assert_eq!(f.branches(), ["colony/p", "main"]);
 }
 
 /// An attempt that waits to merge while its lease is taken (a paused

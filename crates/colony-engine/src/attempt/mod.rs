@@ -203,6 +203,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
             self.inner.git(|r| r.delete_branch(&self.branch()))?;
             self.inner.queue.integration().unpublish(&self.inner.base, &self.branch())?;
         }
+        if self.claim.attempt > 1 && matches!(outcome, Ok(Ending::Merged)) {
+            self.inner.sweep_task_branches(&self.claim).await?;
+        }
         outcome
     }
 

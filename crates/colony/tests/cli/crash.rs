@@ -40,6 +40,8 @@ fn crash_then_resume_with(failpoint: &str, config: &str, plan: &str, tasks: &[&s
         assert_eq!(file, format!("Do {t}.\n"));
     }
     assert_eq!(worktrees(&repo).len(), 1, "only the main tree is left");
+    let branches = repo.git_out(&["branch", "--list", "colony-task/*"]);
+    assert_eq!(branches, "", "the crashed attempts' branches are gone once their tasks merged");
     repo
 }
 
