@@ -260,6 +260,7 @@ function LogLine({ r }) {
     case 'session': text = `session ${r.id}`; break;
     case 'error': text = `${r.class}: ${r.message}`; break;
     case 'finished': text = r.message || (r.is_error ? 'finished with an error' : 'finished'); break;
+    case 'colony': text = r.says; break;
     case 'omitted': kind = 'cut'; text = `${r.records} records (${r.bytes} bytes) of output left out here: the log keeps the head and the tail`; break;
     default: text = JSON.stringify(r);
   }

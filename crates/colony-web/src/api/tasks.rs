@@ -127,10 +127,31 @@ pub(crate) struct AttemptSpend {
     pub spend: Spend,
 }
 
+/// A log record as the API gives it: as it was written, and for colony's
+/// own records (`kind: colony`) their wording in `says`, the one the CLI
+/// prints too.
+#[derive(Serialize)]
+pub(crate) struct LogLine {
+    #[serde(flatten)]
+    record: LogRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    says: Option<String>,
+}
+
+impl From<LogRecord> for LogLine {
+    fn from(record: LogRecord) -> Self {
+        let says = match &record.entry {
+            colony_agents::Entry::Colony(step) => Some(step.to_string()),
+            _ => None,
+        };
+        LogLine { record, says }
+    }
+}
+
 #[derive(Serialize)]
 pub(crate) struct LogTail {
     pub attempt: Option<u32>,
-    pub records: Vec<LogRecord>,
+    pub records: Vec<LogLine>,
     /// Records before these that were left out.
     pub skipped: usize,
     pub bad_lines: usize,
@@ -196,7 +217,7 @@ pub(crate) async fn detail<S: Store + 'static>(
             if Some(n) == latest {
                 tail.skipped = log.records - log.tail.len();
                 tail.bad_lines = log.bad_lines;
-                tail.records = log.tail.into();
+                tail.records = log.tail.into_iter().map(LogLine::from).collect();
             }
         }
         let diff = latest.and_then(|n| {
@@ -281,7 +302,7 @@ pub(crate) async fn log<S: Store + 'static>(
         attempt: Some(attempt),
         skipped: log.records - log.tail.len(),
         bad_lines: log.bad_lines,
-        records: log.tail.into(),
+        records: log.tail.into_iter().map(LogLine::from).collect(),
     })
     .into_response())
 }
@@ -322,7 +343,7 @@ async fn send_records<S: Store>(log: &mut LogFollower<'_, S>, out: &tokio::sync:
         line += 1;
         // A torn line is skipped, as `colony logs` does.
         let Ok(record) = record else { continue };
-        let json = serde_json::to_string(&record).expect("a log record always serializes");
+        let json = serde_json::to_string(&LogLine::from(record)).expect("a log record always serializes");
         if out.send(SseEvent::default().id(line.to_string()).data(json)).await.is_err() {
             return false;
         }

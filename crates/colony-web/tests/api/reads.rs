@@ -104,6 +104,11 @@ async fn a_task_shows_its_log_gates_spend_and_diff() {
     assert_eq!(detail["attempts"][0]["worker"], "host:1:0");
     assert_eq!(detail["log"]["records"].as_array().unwrap().len(), 4);
     assert_eq!(detail["log"]["records"][0]["text"], "<script>alert(2)</script>");
+    let says = |i: usize| detail["log"]["records"][i]["says"].as_str().map(str::to_owned);
+    assert_eq!(detail["log"]["records"][1]["step"], "gate", "colony's records come typed");
+    assert_eq!(says(1).as_deref(), Some("gate `make check`"));
+    assert_eq!(says(3).as_deref(), Some("gate `make check` failed (exit code 2)"), "and worded once, in Rust");
+    assert_eq!(says(0), None, "the agent's own lines say themselves");
     assert_eq!(detail["gates"][0]["command"], "make check");
     assert_eq!(detail["gates"][0]["passed"], false);
     assert_eq!(detail["gates"][0]["output"][0], "1 test failed");
