@@ -233,16 +233,17 @@ impl Fixture {
 
     /// Once `merging` tasks wait to merge (behind [`Fixture::hold_merge_lock`]),
     /// takes attempt 1 of `task` away as a rescuer would once its lease ran
-    /// out, gives the task to another worker, lets the merges go, and a
-    /// moment later gives the task back (another attempt follows). Returns
+    /// out, gives the task to another worker, lets the merges go, and once
+    /// attempt 1 has had its turn gives the task back (another attempt
+    /// follows). Returns
     /// the attempt that other worker held, and the commit attempt 1 had
     /// made: it must never reach the integration branch.
     pub async fn take_over_while_merging(&self, task: &str, merging: usize) -> (u32, String) {
         while self.store.counts().await.unwrap().get(colony_core::TaskStatus::Merging) < merging {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // The last to say it is merging waits for its turn just after.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Each says it is merging once it waits for its turn (with trains,
+        // on the platform).
         let first = git(self.repo(), &["rev-parse", &format!("colony-task/p/{task}-a1")]).trim().to_owned();
         let task = TaskId::new(task).unwrap();
         // An idle worker of the run may claim the task first: then that
@@ -263,7 +264,11 @@ impl Fixture {
             assert!(now.status().is_leased() || now.status() == colony_core::TaskStatus::Ready, "{task} is {now:?}");
         };
         self.store.unlock("merge", "test").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Attempt 1 has had its turn once its worktree is gone.
+        let worktree = self.repo().join(format!(".colony/worktrees/{task}-a1"));
+        while worktree.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.store.release(&task, held, "gone elsewhere").await.unwrap();
         (held, first)
     }
