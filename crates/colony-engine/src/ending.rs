@@ -30,3 +30,19 @@ pub(crate) enum Ending {
 pub(crate) fn one_line(text: &str) -> String {
     text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
 }
+
+/// Awaits a store write fenced by an attempt: a lost lease is no error but
+/// the attempt's end, after `lose_lease` has stopped it.
+pub(crate) async fn fenced<T>(
+    write: impl Future<Output = Result<T, colony_store::StoreError>>,
+    lose_lease: impl FnOnce(),
+) -> Result<Result<T, Ending>, crate::error::EngineError> {
+    match write.await {
+        Ok(v) => Ok(Ok(v)),
+        Err(colony_store::StoreError::LeaseLost { .. }) => {
+            lose_lease();
+            Ok(Err(Ending::LeaseLost))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

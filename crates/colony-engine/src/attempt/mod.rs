@@ -721,14 +721,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         &self,
         write: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<Result<T, Ending>, EngineError> {
-        match write.await {
-            Ok(v) => Ok(Ok(v)),
-            Err(StoreError::LeaseLost { .. }) => {
-                self.lose_lease();
-                Ok(Err(Ending::LeaseLost))
-            }
-            Err(e) => Err(e.into()),
-        }
+        crate::ending::fenced(write, || self.lose_lease()).await
     }
 }
 

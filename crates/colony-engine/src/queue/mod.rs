@@ -292,14 +292,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
         &self,
         write: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<Result<T, Ending>, EngineError> {
-        match write.await {
-            Ok(v) => Ok(Ok(v)),
-            Err(StoreError::LeaseLost { .. }) => {
-                self.side.lose_lease();
-                Ok(Err(Ending::LeaseLost))
-            }
-            Err(e) => Err(e.into()),
-        }
+        crate::ending::fenced(write, || self.side.lose_lease()).await
     }
 
     /// The project's gates, in the attempt's worktree.
