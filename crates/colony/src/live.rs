@@ -57,6 +57,7 @@ impl Board {
             | EventKind::AttemptFailed { .. }
             | EventKind::Released { .. }
             | EventKind::LeaseExpired { .. }
+            | EventKind::Killed { .. }
             | EventKind::Cancelled
             | EventKind::TaskUpdated { forced: true, .. } => {
                 for slot in self.slots.values_mut() {
@@ -230,6 +231,9 @@ mod tests {
         let failed = EventKind::AttemptFailed { attempt: 1, reason: "x".into(), retry_at: None };
         b.apply(&ev(4_000, "api", failed));
         assert_eq!(b.lines(5_000), ["42:0  idle", "42:1  idle"]);
+        b.apply(&ev(5_000, "api", claimed("vm:42:1")));
+        b.apply(&ev(6_000, "api", EventKind::Killed { attempt: 1, worker: "vm:42:1".into(), retry_at: Some(0) }));
+        assert_eq!(b.lines(7_000)[1], "42:1  idle", "a person's kill frees the worker");
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub fn line(kind: &EventKind) -> Option<String> {
         | EventKind::Blocked { .. }
         | EventKind::Released { .. }
         | EventKind::LeaseExpired { .. }
+        | EventKind::Killed { .. }
         | EventKind::CheckoutChanged { .. }
         | EventKind::AgentWaiting { .. }
         | EventKind::Cancelled => Some(kind.summary()),
@@ -177,6 +178,8 @@ mod tests {
         assert_eq!(line(&EventKind::Ready), None);
         let claimed = EventKind::Claimed { attempt: 1, worker: "h:1:0".into(), lease_until: 0 };
         assert_eq!(line(&claimed).unwrap(), "attempt 1 claimed by h:1:0");
+        let killed = EventKind::Killed { attempt: 1, worker: "h:1:0".into(), retry_at: Some(0) };
+        assert_eq!(line(&killed), Some(killed.summary()), "a person's kill shows in the run's progress");
         let phase = EventKind::PhaseChanged { attempt: 2, phase: Phase::Merging };
         assert_eq!(line(&phase).unwrap(), "attempt 2 merging");
         let blocked = EventKind::Blocked { by: TaskId::new("a").unwrap() };
