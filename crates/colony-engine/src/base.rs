@@ -133,6 +133,13 @@ impl<S: Store + 'static> Base<S> {
         Ok(run)
     }
 
+    /// The tip of `branch`, which must exist (a task branch while its
+    /// attempt runs).
+    pub(crate) fn branch_tip(&self, branch: &str) -> Result<colony_git::Oid, EngineError> {
+        self.git(|r| r.rev_parse(&colony_git::branch_ref(branch)))?
+            .ok_or_else(|| colony_git::GitError::UnknownRevision { rev: branch.to_owned() }.into())
+    }
+
     /// The project's gates, one after another in `dir` until one fails.
     pub(crate) async fn gates(
         &self,

@@ -1,15 +1,13 @@
-//! One attempt at a task, from worktree to merge:
+//! One attempt at a task, from worktree to merge: the shell of the
+//! attempt's machine (`machine.rs`), which decides each step.
 //!
 //! 1. A fresh worktree on its own branch from the integration tip.
 //! 2. Agent rounds: the agent runs; colony commits what it left; the gates
 //!    run; a failure goes back to the agent as feedback, up to
-//!    `max_fix_rounds` times.
-//! 3. The merge (`merge.rs`), under the store's merge lock: the
-//!    integration tip is brought into the task branch (conflicts go to the
-//!    agent for up to `max_resolver_rounds` rounds), the gates run on the
-//!    result, and the integration branch moves to it by compare-and-swap.
-//!    With gates, merges that wait at once ride one train instead
-//!    (`train.rs`).
+//!    `max_fix_rounds` times. Then review (`review.rs`) and, where asked, a
+//!    person's approval.
+//! 3. The merge queue (`crate::queue`) lands the work, and the attempt
+//!    tells the store.
 //!
 //! After every agent round the worktree is inspected (`check_tree`): an
 //! agent that broke it fails the attempt, one that moved HEAD off the task
@@ -28,7 +26,7 @@ use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::input::read_limited;
 use colony_core::record::Record;
 use colony_core::{Phase, TaskSpec, Usage};
-use colony_git::{Oid, TaskTree, TreeState, branch_ref};
+use colony_git::{Oid, TaskTree, TreeState};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -396,10 +394,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// The task branch's tip.
-    pub(crate) fn task_tip(&self) -> Result<Oid, colony_git::GitError> {
-        let branch = self.branch();
-        tokio::task::block_in_place(|| self.inner.repo.rev_parse(&branch_ref(&branch)))?
-            .ok_or(colony_git::GitError::UnknownRevision { rev: branch })
+    pub(crate) fn task_tip(&self) -> Result<Oid, EngineError> {
+        self.inner.branch_tip(&self.branch())
     }
 
     /// Whether the agent left its worktree fit to go on from: `Some` ends

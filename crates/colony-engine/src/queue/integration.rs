@@ -99,24 +99,6 @@ impl Integration {
             (local, _) => Ok(local),
         }
     }
-
-    /// The integration tip to merge onto: the remote's, fetched, on a
-    /// shared remote; else the local branch's, or the tip this process's
-    /// last merge left, taken on trust.
-    pub(crate) async fn tip<S: Store + 'static>(
-        &self,
-        base: &Base<S>,
-        queue: &Queue,
-        integration: &str,
-    ) -> Result<Option<Oid>, EngineError> {
-        match self {
-            Integration::Remote(remote) => queue.fetch_integration(base, remote, integration).await,
-            Integration::Local => match queue.known_tip(integration) {
-                Some(tip) => Ok(Some(tip)),
-                None => base.git(|r| r.rev_parse(&branch_ref(integration))),
-            },
-        }
-    }
 }
 
 impl Queue {
@@ -192,9 +174,19 @@ impl Queue {
 }
 
 impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
-    /// The tip to merge onto (see [`Integration::tip`]).
-    pub(super) async fn tip(&self) -> Result<Option<Oid>, EngineError> {
-        self.queue.integration.tip(self.base, self.queue, self.integration).await
+    /// The integration tip to merge onto: the remote's, fetched, on a
+    /// shared remote; else the local branch's, or the tip this process's
+    /// last merge left, taken on trust.
+    pub(super) async fn tip(&self) -> Result<Oid, EngineError> {
+        let (base, queue, integration) = (self.base, self.queue, self.integration);
+        let tip = match &queue.integration {
+            Integration::Remote(remote) => queue.fetch_integration(base, remote, integration).await?,
+            Integration::Local => match queue.known_tip(integration) {
+                Some(tip) => Some(tip),
+                None => base.git(|r| r.rev_parse(&branch_ref(integration)))?,
+            },
+        };
+        tip.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })
     }
 
     /// Moves the integration branch from `tip` to `candidate`: by

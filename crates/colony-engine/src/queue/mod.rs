@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use colony_agents::LogWriter;
 use colony_core::{Phase, TaskId, TaskSpec};
-use colony_git::{Oid, TaskTree, branch_ref};
+use colony_git::{Oid, TaskTree};
 use colony_store::{Store, StoreError};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -302,9 +302,6 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
 
     /// The task branch's tip.
     fn task_tip(&self) -> Result<Oid, EngineError> {
-        let branch = &self.car.branch;
-        self.base
-            .git(|r| r.rev_parse(&branch_ref(branch)))?
-            .ok_or_else(|| colony_git::GitError::UnknownRevision { rev: branch.clone() }.into())
+        self.base.branch_tip(&self.car.branch)
     }
 }

@@ -52,7 +52,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
         let worktree = self.side.tree().path();
         let mut resolver_rounds = 0;
         loop {
-            let tip = self.tip().await?.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
+            let tip = self.tip().await?;
             // An earlier attempt of this task may have merged and died (or
             // lost its lease) before telling the store; on a shared remote,
             // on another host.

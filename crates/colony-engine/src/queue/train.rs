@@ -125,7 +125,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             return Ok(Led::Alone);
         }
         let (inner, integration) = (self.base, self.integration);
-        let tip = self.tip().await?.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })?;
+        let tip = self.tip().await?;
         // The leader's car first, then the riders as they came.
         let mut cars: Vec<(Car, Option<oneshot::Sender<Ride>>)> = vec![(self.car.clone(), None)];
         cars.extend(riders.into_iter().map(|r| (r.car, Some(r.answer))));
