@@ -9,7 +9,7 @@ use colony_core::{Defaults, Plan, PlanName, TaskId, TaskSpec};
 use tokio::runtime::Runtime;
 
 use super::dag::{Dag, Order, Rng, SHAPES};
-use super::scratch::{self, EngineOpts, EngineRun, Scratch};
+use super::scratch::{self, EngineOpts, EngineRun, Merges, Scratch};
 use crate::table;
 
 const GOAL: &str = "<= 1.10x";
@@ -43,10 +43,11 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
 pub fn measure(rt: &Runtime, scratch: &Scratch, args: &Args) -> anyhow::Result<Vec<(String, EngineRun)>> {
     let mut runs = Vec::new();
     for &durations in &args.durations {
-        runs.extend(measure_durations(rt, scratch, args, durations, 0, true)?);
+        runs.extend(measure_durations(rt, scratch, args, durations, 0, Merges::Speculate)?);
         if args.gate_ms > 0 {
-            runs.extend(measure_durations(rt, scratch, args, durations, args.gate_ms, false)?);
-            runs.extend(measure_durations(rt, scratch, args, durations, args.gate_ms, true)?);
+            for merges in [Merges::Alone, Merges::Trains, Merges::Speculate] {
+                runs.extend(measure_durations(rt, scratch, args, durations, args.gate_ms, merges)?);
+            }
         }
     }
     Ok(runs)
@@ -58,18 +59,18 @@ fn measure_durations(
     args: &Args,
     (min_ms, max_ms): (u64, u64),
     gate_ms: u64,
-    trains: bool,
+    merges: Merges,
 ) -> anyhow::Result<Vec<(String, EngineRun)>> {
-    let (gated, gate) = match (gate_ms, trains) {
+    let (gated, gate) = match (gate_ms, merges) {
         (0, _) => (String::new(), String::new()),
-        (ms, false) => (
+        (ms, Merges::Alone) => (
             format!(
                 "; a gate of {ms} ms after each agent (counted in the task's work and the bound) \
                  and again on each merge candidate, under the merge lock, every merge gated alone"
             ),
             format!(" gate {ms} ms alone"),
         ),
-        (ms, true) => (
+        (ms, Merges::Trains) => (
             format!(
                 "; a gate of {ms} ms after each agent (counted in the task's work and the bound) \
                  and again on each merge candidate, under the merge lock; merges waiting at once ride one train, \
@@ -77,12 +78,20 @@ fn measure_durations(
             ),
             format!(" gate {ms} ms trains"),
         ),
+        (ms, Merges::Speculate) => (
+            format!(
+                "; a gate of {ms} ms after each agent (counted in the task's work and the bound), run on the task's \
+                 merge before its turn (onto the tip and the merges queued ahead), gated again only when one ahead \
+                 did not land"
+            ),
+            format!(" gate {ms} ms speculate"),
+        ),
     };
     println!(
         "\nmakespan: random DAGs of {} tasks of {min_ms}-{max_ms} ms (seed {}), {} workers; tasks carry their duration as estimated_hours{gated}",
         args.tasks, args.seed, args.engine.workers
     );
-    let engine = EngineOpts { gate_ms, trains, ..args.engine };
+    let engine = EngineOpts { gate_ms, merges, ..args.engine };
     let workers = args.engine.workers;
     let mut rows = Vec::new();
     let mut overhead_rows = Vec::new();
@@ -92,7 +101,7 @@ fn measure_durations(
         let sleeps = Dag::random(args.tasks, shape, (min_ms, max_ms), &mut rng);
         // The work each task is: its agent's sleep and its first gate.
         let dag = sleeps.lengthened(gate_ms);
-        let name = format!("makespan-{}-{min_ms}-{max_ms}-gate-{gate_ms}-trains-{trains}", shape.name);
+        let name = format!("makespan-{}-{min_ms}-{max_ms}-gate-{gate_ms}-{}", shape.name, merges.arg());
         let repo = scratch.repo(&name)?;
         scratch::add_plan(rt, &repo, &plan(&sleeps, &dag)?)?;
         let run = scratch::run_engine(rt, &repo, &scratch.agent(), engine, &[])?;

@@ -48,9 +48,10 @@ pub struct Args {
     durations: Vec<(u64, u64)>,
     /// Also run the makespan DAGs with a gate that sleeps this many
     /// milliseconds, after each agent and again on each merge candidate
-    /// under the merge lock (0: no such runs), once with merge trains and
-    /// once with every merge gated alone. Shows what gates in the merge
-    /// queue cost a run, and what trains win back.
+    /// under the merge lock (0: no such runs): once with every merge gated
+    /// alone, once with merge trains, once gated before their turn (the
+    /// default). Shows what gates in the merge queue cost a run, and what
+    /// trains and speculation win back.
     #[arg(long, default_value_t = 0)]
     gate_ms: u64,
     /// Seed of the random DAGs and their durations.
@@ -88,7 +89,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         idle_poll: args.idle_poll_ms.map_or(defaults.idle_poll, Duration::from_millis),
         threads: args.threads,
         gate_ms: 0,
-        trains: defaults.config.merge.train,
+        merges: scratch::Merges::Speculate,
     };
     println!(
         "colony-bench engine: real git repositories, SQLite stores, shell-script agents; {cores} cores, {}, load average {}",

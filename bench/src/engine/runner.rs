@@ -36,9 +36,9 @@ pub struct Args {
     /// A gate that sleeps this many milliseconds; 0: no gates.
     #[arg(long, default_value_t = 0)]
     gate_ms: u64,
-    /// Gate every merge on its own, with no merge trains.
-    #[arg(long)]
-    no_trains: bool,
+    /// How merges are gated.
+    #[arg(long, value_enum)]
+    merges: crate::engine::scratch::Merges,
 }
 
 pub fn main(args: Args) -> anyhow::Result<()> {
@@ -62,7 +62,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         if args.gate_ms > 0 {
             settings.config.gates.commands = vec![crate::engine::scratch::sleep_command(args.gate_ms)];
         }
-        settings.config.merge.train = !args.no_trains;
+        use crate::engine::scratch::Merges;
+        settings.config.merge.train = args.merges != Merges::Alone;
+        settings.config.merge.speculate = args.merges == Merges::Speculate;
         let report =
             Engine::new(store.clone(), repo, settings).run(Shutdown::new()).await.context("the engine failed")?;
         store.close().await;

@@ -153,10 +153,32 @@ pub struct EngineOpts {
     /// A gate that sleeps this long, run after each agent and again on
     /// each merge candidate; 0: no gates.
     pub gate_ms: u64,
-    /// Merges that wait at once ride one train (the engine's default).
-    pub trains: bool,
+    /// How merges are gated.
+    pub merges: Merges,
     /// Tokio worker threads; 0: one per core.
     pub threads: usize,
+}
+
+/// How a run's merges are gated, when there are gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Merges {
+    /// Every merge gated on its own, under the merge lock.
+    Alone,
+    /// Merges waiting at once ride one train, gated once.
+    Trains,
+    /// Gated before their turn, in the line (the engine's default), trains
+    /// for the rest.
+    Speculate,
+}
+
+impl Merges {
+    pub fn arg(self) -> &'static str {
+        match self {
+            Merges::Alone => "alone",
+            Merges::Trains => "trains",
+            Merges::Speculate => "speculate",
+        }
+    }
 }
 
 /// Runs the engine on `repo` until no task is left, in a child process with
@@ -178,7 +200,7 @@ pub fn run_engine(
         .arg(agent)
         .args(["--workers", &opts.workers.to_string(), "--idle-poll-ms", &opts.idle_poll.as_millis().to_string()])
         .args(["--threads", &opts.threads.to_string(), "--gate-ms", &opts.gate_ms.to_string()])
-        .args((!opts.trains).then_some("--no-trains"))
+        .args(["--merges", opts.merges.arg()])
         .envs(GIT_ENV)
         .envs(env.iter().copied())
         .stdin(Stdio::null())

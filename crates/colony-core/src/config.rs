@@ -215,11 +215,15 @@ pub struct MergeConfig {
     /// Merges waiting at once are gated together, once, on their combined
     /// result (a merge train); off: each is gated on its own.
     pub train: bool,
+    /// An attempt's gates run on its merge before its turn: on the
+    /// integration tip and every merge queued ahead of it, so that it
+    /// lands without gating again (`colony-engine`'s `queue/line.rs`).
+    pub speculate: bool,
 }
 
 impl Default for MergeConfig {
     fn default() -> Self {
-        MergeConfig { max_resolver_rounds: 2, train: true }
+        MergeConfig { max_resolver_rounds: 2, train: true, speculate: true }
     }
 }
 

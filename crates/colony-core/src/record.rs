@@ -35,6 +35,10 @@ pub enum Record {
     Review { round: u32, reviewer: String },
     /// A review round decided: approved, or changes asked by `asked`.
     Reviewed { round: u32, approved: bool, asked: Vec<String> },
+    /// The gates run on this attempt's merge into `integration` before its
+    /// turn: `candidate`, its work merged onto the merges of `ahead`, still
+    /// to land, or onto the tip when `ahead` is empty.
+    Candidate { integration: String, ahead: Vec<String>, candidate: String },
     /// This attempt leads a train of these tasks (itself first), gated
     /// once on `candidate`.
     Train { riders: Vec<String>, candidate: String },
@@ -105,7 +109,7 @@ impl fmt::Display for Record {
             Record::Gate { command } => write!(f, "gate `{command}`"),
             Record::GateEnded { command, end, .. } => write!(f, "gate `{command}` {end}"),
             Record::BroughtIn { integration } => {
-                write!(f, "brought {integration} in; gates again on the merged result")
+                write!(f, "brought {integration} in; the gates run on the merged result")
             }
             Record::Conflict { paths, round } => write!(f, "conflict in {}; resolver round {round}", list(paths)),
             Record::MarkersLeft { paths } => write!(f, "conflict markers left in {}", list(paths)),
@@ -115,6 +119,14 @@ impl fmt::Display for Record {
                 let who: Vec<String> = asked.iter().map(|a| format!("`{a}`")).collect();
                 write!(f, "review round {round}: {} asked for changes", list(&who))
             }
+            Record::Candidate { integration, ahead, candidate } if ahead.is_empty() => {
+                write!(f, "the gates run on its merge into {integration} before its turn: {candidate}")
+            }
+            Record::Candidate { integration, ahead, candidate } => write!(
+                f,
+                "the gates run on its merge into {integration} before its turn, after {} (still to land): {candidate}",
+                list(ahead)
+            ),
             Record::Train { riders, candidate } => {
                 write!(f, "a merge train of {}: {}; the gates run once on {candidate}", riders.len(), list(riders))
             }
@@ -164,6 +176,12 @@ mod tests {
         assert!(GateEnd::Exited { code: 0 }.passed() && !GateEnd::Stopped.passed());
         let asked = Record::Reviewed { round: 2, approved: false, asked: vec!["a".into(), "b".into()] };
         assert_eq!(asked.to_string(), "review round 2: `a`, `b` asked for changes");
+        let ahead =
+            Record::Candidate { integration: "colony/p".into(), ahead: vec!["a".into()], candidate: "c0".into() };
+        assert_eq!(
+            ahead.to_string(),
+            "the gates run on its merge into colony/p before its turn, after a (still to land): c0"
+        );
         let train = Record::Train { riders: vec!["a".into(), "b".into()], candidate: "c0ffee".into() };
         assert_eq!(train.to_string(), "a merge train of 2: a, b; the gates run once on c0ffee");
     }

@@ -400,6 +400,7 @@ impl<S: Store + 'static> Inner<S> {
             permit: std::sync::Mutex::new(Some(permit)),
             shutdown: shutdown.clone(),
             version_recorded: AtomicBool::new(false),
+            place: std::sync::Mutex::new(None),
         };
         let ending = run.run(&mut log).await;
         heartbeat.abort();

@@ -33,6 +33,8 @@ fn settings(f: &Fixture, check: &str) -> Settings {
     let mut s = f.settings_with("script", f.command_agent("agent", AGENT));
     s.workers = 5;
     s.config.gates.commands = vec![gate(f, check)];
+    // Gated before their turn, merges would not wait to ride a train.
+    s.config.merge.speculate = false;
     s
 }
 

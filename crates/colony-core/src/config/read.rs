@@ -61,7 +61,7 @@ const AGENT_KEYS: &[&str] = &["kind", "command", "env", "model", "effort", "perm
 const CLI_KEYS: &[&str] = &["model", "effort", "permission", "args", "binary"];
 const PRICE_KEYS: &[&str] = &["input", "output", "cached_input"];
 const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
-const MERGE_KEYS: &[&str] = &["max_resolver_rounds", "train"];
+const MERGE_KEYS: &[&str] = &["max_resolver_rounds", "train", "speculate"];
 const REVIEW_KEYS: &[&str] = &["agent", "agents", "policy", "max_rounds", "approval"];
 
 const DURATION: &str = "expected a duration like `30m` or `1h 30m`, or a number of seconds";
@@ -357,6 +357,7 @@ impl Reader<'_> {
             match k.get_ref().as_ref() {
                 "max_resolver_rounds" => set(&mut merge.max_resolver_rounds, self.count(key, v, 0)),
                 "train" => set(&mut merge.train, self.boolean(key, v)),
+                "speculate" => set(&mut merge.speculate, self.boolean(key, v)),
                 _ => self.unknown("[merge]", k, MERGE_KEYS),
             }
         }

@@ -41,7 +41,7 @@ fn no_file_and_an_empty_file_mean_the_documented_defaults() {
     assert!(config.agents.is_empty());
     assert_eq!(config.gates.commands, Vec::<String>::new());
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (3, secs(1800)));
-    assert_eq!((config.merge.max_resolver_rounds, config.merge.train), (2, true));
+    assert_eq!((config.merge.max_resolver_rounds, config.merge.train, config.merge.speculate), (2, true, true));
     assert_eq!((config.review.agents.len(), config.review.max_rounds, config.review.approval), (0, 3, false));
 }
 
@@ -79,6 +79,7 @@ timeout = 600
 [merge]
 max_resolver_rounds = 0
 train = false
+speculate = false
 
 [review]
 agent = "codex"
@@ -109,7 +110,7 @@ fn every_key_is_read() {
 
     assert_eq!(config.gates.commands, ["cargo test --quiet", "cargo clippy -- -D warnings"]);
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (0, secs(600)));
-    assert_eq!((config.merge.max_resolver_rounds, config.merge.train), (0, false));
+    assert_eq!((config.merge.max_resolver_rounds, config.merge.train, config.merge.speculate), (0, false, false));
     assert_eq!((config.review.agents.as_slice(), config.review.max_rounds), (&["codex".to_owned()][..], 1));
 }
 

@@ -26,7 +26,7 @@ use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::input::read_limited;
 use colony_core::record::Record;
 use colony_core::{Phase, TaskSpec, Usage};
-use colony_git::{Oid, TaskTree, TreeState};
+use colony_git::{BringIn, MergeOutcome, Oid, TaskTree, TreeState};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -38,7 +38,7 @@ use machine::{Decided, Effect, Gated, Happening, Limits, Machine, Ran, Reviewed}
 
 use crate::error::EngineError;
 use crate::pacing::Go;
-use crate::queue::{Car, Side};
+use crate::queue::{Car, Place, Side, Verdict};
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, human, log_note, log_record};
 use crate::shared::Inner;
 use colony_core::branch::task_branch;
@@ -88,6 +88,10 @@ impl<S: Store + 'static> Side for Resolving<'_, '_, S> {
         self.attempt.move_on();
     }
 
+    fn take_place(&self) -> Option<Place> {
+        self.attempt.place.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
     async fn resolve(&self, feedback: &str, log: &mut LogWriter) -> Result<Option<Ending>, EngineError> {
         self.attempt.resolver_round(self.agent, feedback, log).await
     }
@@ -101,6 +105,9 @@ struct Ways<'a> {
     /// The integration tip the attempt started from.
     start: &'a Oid,
     integration: &'a str,
+    /// Its gates run on its merge before its turn (`queue/line.rs`): it
+    /// goes straight from them to the merge.
+    in_line: bool,
 }
 
 /// The agent an attempt runs with.
@@ -135,6 +142,9 @@ pub(crate) struct Attempt<'a, S> {
     pub shutdown: colony_agents::Shutdown,
     /// The agent's version is in the store for this attempt.
     pub version_recorded: AtomicBool,
+    /// Its place in the merge queue's line, once its gates passed on its
+    /// merge before its turn.
+    pub place: std::sync::Mutex<Option<Place>>,
 }
 
 /// Whose round an agent runs.
@@ -220,7 +230,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
             reviewed: !reviewers.agents.is_empty(),
             approval: inner.approval_required(self.spec(), &plan),
         };
-        let ways = Ways { agent: &agent, reviewers: &reviewers, start: &start, integration: &integration };
+        let in_line = inner.queue.speculating() && !limits.reviewed && !limits.approval;
+        let ways = Ways { agent: &agent, reviewers: &reviewers, start: &start, integration: &integration, in_line };
         if let Some(commit) = inner.queue.already_merged(&inner.base, &integration, &start, self.spec())? {
             log_note(log, format!("{integration} has this task's merge already, at {commit}"));
             return self.drive(Machine::new(limits), Happening::AlreadyMerged, &ways, log).await;
@@ -325,7 +336,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             Effect::CheckTree => Happening::TreeChecked(self.check_tree(log)?),
             Effect::Commit => Happening::Committed { work: self.commit_work(on.start)? },
             Effect::MarkChecking => self.written(store.set_phase(task, attempt, Phase::Checking)).await?,
-            Effect::RunGates => match self.run_gates(log).await? {
+            Effect::RunGates => match self.gate_as_merged(on, log).await? {
                 GateEnd::Passed => Happening::GatesRan(Gated::Passed),
                 GateEnd::Failed { command, tail } => Happening::GatesRan(Gated::Failed { command, tail }),
                 GateEnd::Cancelled => Happening::Ended(self.interrupted()),
@@ -388,9 +399,84 @@ impl<S: Store + 'static> Attempt<'_, S> {
         self.inner.git(|r| r.has_commits_since(&tip, start))
     }
 
-    /// The project's gates, in this attempt's worktree.
-    pub(crate) async fn run_gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
+    /// The gates on the work as it would merge. In the line (see
+    /// `queue/line.rs`), they run on its candidate, its work merged onto
+    /// what lands before it, and a failure counts once everything ahead has
+    /// landed. Else, where the integration tip moved since the task branch
+    /// took it and merges into the branch without conflict, it is brought
+    /// in first: the merge queue then finds the branch holding the tip and
+    /// gates nothing again unless the tip moves once more. Either way a
+    /// failure only the combination causes goes back to this task's agent,
+    /// with the tip in its branch. A conflict is left for the merge queue,
+    /// whose resolver rounds deal with it.
+    async fn gate_as_merged(&self, on: &Ways<'_>, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
+        if on.in_line
+            && let Some(end) = self.gate_in_line(on.integration, log).await?
+        {
+            return Ok(end);
+        }
+        self.bring_in_tip(on.integration, log).await?;
         self.inner.gates(&self.worktree(), log, &self.cancel).await
+    }
+
+    /// The gates on this attempt's candidate in the line; `None` when its
+    /// work conflicts with what is ahead of it (it is gated as before).
+    async fn gate_in_line(&self, integration: &str, log: &mut LogWriter) -> Result<Option<GateEnd>, EngineError> {
+        let (inner, spec, task) = (self.inner, self.spec(), &self.claim.task);
+        let head = self.task_tip()?;
+        let Some(mut place) = inner.queue.join(&inner.base, integration, spec, task, &head).await? else {
+            return Ok(None);
+        };
+        loop {
+            log_record(log, place.record());
+            let end = crate::queue::gate_candidate(
+                &inner.base,
+                self.tree(),
+                &self.branch(),
+                &place.candidate,
+                log,
+                &self.cancel,
+            )
+            .await?;
+            match end {
+                GateEnd::Passed => {
+                    *self.place.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(place);
+                    return Ok(Some(end));
+                }
+                GateEnd::Cancelled => return Ok(Some(end)),
+                GateEnd::Failed { .. } => {}
+            }
+            match inner.queue.verdict(&inner.base, &mut place, spec, &head, &self.cancel).await? {
+                Verdict::Stands => {
+                    drop(place);
+                    self.bring_in_tip(integration, log).await?;
+                    return Ok(Some(end));
+                }
+                Verdict::Rebuilt => {}
+                Verdict::Conflict => return Ok(None),
+                Verdict::Stopped => return Ok(Some(GateEnd::Cancelled)),
+            }
+        }
+    }
+
+    /// Brings the integration tip into the task branch where it moved
+    /// since the branch took it and merges without conflict.
+    async fn bring_in_tip(&self, integration: &str, log: &mut LogWriter) -> Result<(), EngineError> {
+        let inner = self.inner;
+        let tip = inner.queue.tip(&inner.base, integration).await?;
+        let head = self.task_tip()?;
+        if inner.git(|r| r.is_ancestor(&tip, &head))? {
+            return Ok(());
+        }
+        if let MergeOutcome::Conflict { .. } = inner.git(|r| r.merge_tree(&tip, &head))? {
+            return Ok(());
+        }
+        match inner.git(|r| r.bring_in(self.tree(), &tip, inner.author.as_ref()))? {
+            BringIn::Merged { .. } => log_record(log, Record::BroughtIn { integration: integration.to_owned() }),
+            BringIn::UpToDate => {}
+            BringIn::Conflict(_) => inner.git(|r| r.abort_merge(self.tree()))?,
+        }
+        Ok(())
     }
 
     /// The task branch's tip.

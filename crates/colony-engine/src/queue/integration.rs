@@ -168,25 +168,29 @@ impl Queue {
         Ok(())
     }
 
+    /// The tip of `integration` as a merge would see it: the remote's,
+    /// fetched, on a shared remote; else the local branch's, or the tip
+    /// this process's last merge left, taken on trust.
+    pub(crate) async fn tip<S: Store + 'static>(&self, base: &Base<S>, integration: &str) -> Result<Oid, EngineError> {
+        let tip = match &self.integration {
+            Integration::Remote(remote) => self.fetch_integration(base, remote, integration).await?,
+            Integration::Local => match self.known_tip(integration) {
+                Some(tip) => Some(tip),
+                None => base.git(|r| r.rev_parse(&branch_ref(integration)))?,
+            },
+        };
+        tip.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })
+    }
+
     pub(crate) fn integration(&self) -> &Integration {
         &self.integration
     }
 }
 
 impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
-    /// The integration tip to merge onto: the remote's, fetched, on a
-    /// shared remote; else the local branch's, or the tip this process's
-    /// last merge left, taken on trust.
+    /// The integration tip to merge onto (see [`Queue::tip`]).
     pub(super) async fn tip(&self) -> Result<Oid, EngineError> {
-        let (base, queue, integration) = (self.base, self.queue, self.integration);
-        let tip = match &queue.integration {
-            Integration::Remote(remote) => queue.fetch_integration(base, remote, integration).await?,
-            Integration::Local => match queue.known_tip(integration) {
-                Some(tip) => Some(tip),
-                None => base.git(|r| r.rev_parse(&branch_ref(integration)))?,
-            },
-        };
-        tip.ok_or_else(|| EngineError::NoBase { branch: integration.to_owned() })
+        self.queue.tip(self.base, self.integration).await
     }
 
     /// Moves the integration branch from `tip` to `candidate`: by

@@ -18,6 +18,7 @@
 
 mod conflict;
 mod integration;
+mod line;
 mod merged;
 mod single;
 mod train;
@@ -38,6 +39,7 @@ use crate::round::{GateEnd, log_note, log_record};
 use crate::settings::Settings;
 
 pub(crate) use integration::Integration;
+pub(crate) use line::{Place, Verdict};
 use merged::MergedIndex;
 use train::{Led, Platform, Ride, Ticket};
 
@@ -74,6 +76,9 @@ pub(crate) trait Side: Sync {
     /// What it does next runs no agent for a while: its worker may take
     /// the next task.
     fn move_on(&self);
+    /// Its place in the line, when its gates ran on its merge before its
+    /// turn (`line.rs`).
+    fn take_place(&self) -> Option<Place>;
     /// A resolver round on `feedback` (the conflict); `Some` ends the
     /// attempt.
     fn resolve(
@@ -89,6 +94,9 @@ pub(crate) struct Queue {
     /// Waiting merges ride trains: only gates make a merge dear, and on a
     /// shared remote every merge is fenced and pushed on its own.
     trains: bool,
+    /// Merges are gated before their turn, in the line (`line.rs`).
+    speculate: bool,
+    line: std::sync::Arc<line::Line>,
     /// Creating an integration branch is check-then-create; on a shared
     /// remote, fetches into it are queued here too (git cannot update one
     /// ref from two fetches at once).
@@ -117,8 +125,11 @@ enum Turn<'a> {
 impl Queue {
     pub(crate) fn new(settings: &Settings) -> Self {
         let integration = Integration::of(settings);
+        let (merge, gated) = (&settings.config.merge, !settings.config.gates.commands.is_empty());
         Queue {
-            trains: settings.config.merge.train && !settings.config.gates.commands.is_empty() && integration.is_local(),
+            trains: merge.train && gated && integration.is_local(),
+            speculate: merge.speculate && gated && integration.is_local(),
+            line: Default::default(),
             integration,
             branch_gate: Mutex::new(()),
             merge_gate: Mutex::new(()),
@@ -184,10 +195,10 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
 
     async fn run(&self, log: &mut LogWriter) -> Result<Ending, EngineError> {
         let queue = self.queue;
-        let integration = self.integration;
+        let place = self.side.take_place();
         // It boards before it says it is merging: whoever sees it merging
         // (the next train's leader, a test) finds it on the platform.
-        let mut ticket = queue.trains.then(|| queue.platform.board(self.car.clone()));
+        let ticket = (queue.trains && place.is_none()).then(|| queue.platform.board(self.car.clone()));
         let merging = self.base.store.set_phase(&self.car.task, self.car.attempt, Phase::Merging);
         if let Err(e) = self.fenced(merging).await? {
             // A train that took it already finds its lease gone, and
@@ -198,6 +209,9 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             return Ok(e);
         }
         queue.integration.publish(self.base, &self.car.branch, log);
+        if let Some(place) = place {
+            return self.land_in_line(place, log).await;
+        }
         // With gates a merge can take a while, none of it an agent's: the
         // worker moves on to its next task. Only where merges ride trains:
         // one at a time, the merges that piled up would wait in arrival
@@ -206,6 +220,13 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
         if queue.trains {
             self.side.move_on();
         }
+        self.in_turn(ticket, log).await
+    }
+
+    /// The merge in its turn: this process's gate and the store's lock,
+    /// or a train.
+    async fn in_turn(&self, mut ticket: Option<Ticket>, log: &mut LogWriter) -> Result<Ending, EngineError> {
+        let (queue, integration) = (self.queue, self.integration);
         let (in_process, leads) = loop {
             match self.turn(&mut ticket).await {
                 Turn::Mine(gate) => break (gate, ticket.is_some()),
@@ -300,8 +321,31 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
         self.base.gates(self.side.tree().path(), log, &self.car.cancel).await
     }
 
+    /// The project's gates on `candidate`, checked out in the attempt's
+    /// worktree for them (see [`gate_candidate`]).
+    async fn gate_candidate(&self, candidate: &Oid, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
+        gate_candidate(self.base, self.side.tree(), &self.car.branch, candidate, log, &self.car.cancel).await
+    }
+
     /// The task branch's tip.
     fn task_tip(&self) -> Result<Oid, EngineError> {
         self.base.branch_tip(&self.car.branch)
     }
+}
+
+/// The project's gates on `candidate`, a commit the task branch does not
+/// hold: the worktree is detached at it for them, its build output making
+/// them quick, and put back on `branch` after.
+pub(crate) async fn gate_candidate<S: Store + 'static>(
+    base: &Base<S>,
+    tree: &TaskTree,
+    branch: &str,
+    candidate: &Oid,
+    log: &mut LogWriter,
+    cancel: &CancellationToken,
+) -> Result<GateEnd, EngineError> {
+    base.git(|r| r.worktree_detach(tree, candidate))?;
+    let gated = base.gates(tree.path(), log, cancel).await;
+    base.git(|r| r.worktree_attach(tree, branch))?;
+    gated
 }

@@ -171,10 +171,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
         }
         let names: Vec<String> = aboard.iter().map(|(i, _)| cars[*i].0.task.to_string()).collect();
         log_record(log, Record::Train { riders: names, candidate: head.to_string() });
-        self.base.git(|r| r.worktree_detach(self.side.tree(), &head))?;
-        let gated = self.gates(log).await;
-        self.base.git(|r| r.worktree_attach(self.side.tree(), &self.car.branch))?;
-        match gated? {
+        match self.gate_candidate(&head, log).await? {
             GateEnd::Passed => {}
             GateEnd::Cancelled => {
                 answers.extend(aboard.iter().map(|(i, _)| (*i, Ride::Again)));

@@ -180,6 +180,12 @@ async fn what_happened(ctx: &Ctx, store: &impl Store) -> Result<Vec<String>> {
             ));
         }
     }
+    if let Some((task, ahead)) = gated_ahead(&layout, store).await? {
+        story.push(format!(
+            "{task}'s gates ran before its turn, on its merge onto the work of {ahead}, which was still to land: \
+             merges are gated side by side and land in order"
+        ));
+    }
     if let Some(riders) = merge_train(&layout, store).await? {
         story.push(format!(
             "{riders} waited to merge at the same time and rode one merge train: the gates ran once, on their combined result"
@@ -189,6 +195,25 @@ async fn what_happened(ctx: &Ctx, store: &impl Store) -> Result<Vec<String>> {
         story.push("`colony logs ID` shows any task's log, with colony's own notes in it".to_owned());
     }
     Ok(story)
+}
+
+/// A task that merged on a candidate gated before its turn with merges
+/// ahead of it, and those merges, if one did.
+async fn gated_ahead(layout: &Layout, store: &impl Store) -> Result<Option<(String, String)>> {
+    for task in store.tasks(&TaskFilter::default()).await? {
+        let id = task.task.id.as_str();
+        let ahead = |r: &Record| match r {
+            Record::Candidate { ahead, .. } if !ahead.is_empty() => Some(ahead.clone()),
+            _ => None,
+        };
+        let merged = |r: &Record| matches!(r, Record::Merged { .. }).then_some(());
+        if let Some(ahead) = find_record(layout, store, id, ahead).await?
+            && find_record(layout, store, id, merged).await?.is_some()
+        {
+            return Ok(Some((id.to_owned(), names(&ahead))));
+        }
+    }
+    Ok(None)
 }
 
 /// The tasks of the first merge train that merged, as its leader's log

@@ -16,8 +16,10 @@ const PLAN: &str = "name: crash\ntasks:\n  - id: a\n    title: Task a\n    promp
 /// Four tasks at once, and a gate that is slow on merge commits only, so
 /// that while one merge is gated the others wait and then ride a train.
 const TRAIN_PLAN: &str = "name: crash\ntasks:\n  - id: a\n    prompt: Do a.\n  - id: b\n    prompt: Do b.\n  - id: c\n    prompt: Do c.\n  - id: d\n    prompt: Do d.\n";
-const TRAIN_CONFIG: &str =
-    "[gates]\ncommands = [\"if git rev-parse -q --verify HEAD^2 >/dev/null; then sleep 1; fi\"]\n";
+const TRAIN_CONFIG: &str = "[gates]\ncommands = [\"if git rev-parse -q --verify HEAD^2 >/dev/null; then sleep 1; fi\"]\n\
+     [merge]\nspeculate = false\n";
+/// Gates, so that merges are gated before their turn, in the line.
+const LINE_CONFIG: &str = "[gates]\ncommands = [\"true\"]\n";
 
 fn crash_then_resume(failpoint: &str) -> TestRepo {
     crash_then_resume_with(failpoint, FAKE_CONFIG, PLAN, &["a", "b", "c"], &["run", "-q"])
@@ -81,6 +83,26 @@ fn a_crash_after_a_train_moves_the_branch_completes_its_tasks_without_merging_ag
         logs.matches("has this task's merge already").count() >= 2,
         "every rider's next attempt finds its merge: {logs}"
     );
+}
+
+fn crash_in_the_line_then_resume(failpoint: &str) -> String {
+    let config = format!("{FAKE_CONFIG}{LINE_CONFIG}");
+    let tasks = ["a", "b", "c", "d"];
+    let repo = crash_then_resume_with(failpoint, &config, TRAIN_PLAN, &tasks, &["run", "-q", "-j", "4"]);
+    let logs: String = tasks.iter().map(|t| repo.stdout(&["logs", "--attempt", "1", t], 0)).collect();
+    assert!(logs.contains("before its turn"), "{logs}");
+    tasks.iter().map(|t| repo.stdout(&["logs", t], 0)).collect()
+}
+
+#[test]
+fn a_crash_before_the_line_moves_the_branch_merges_each_task_once_on_resume() {
+    crash_in_the_line_then_resume("before-merge");
+}
+
+#[test]
+fn a_crash_after_the_line_moves_the_branch_completes_without_merging_again() {
+    let logs = crash_in_the_line_then_resume("after-merge");
+    assert!(logs.contains("has this task's merge already"), "the next attempt finds the first one's merge: {logs}");
 }
 
 /// xorshift64: the kill moments are random, and the same in every run.
