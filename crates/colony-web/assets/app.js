@@ -271,22 +271,24 @@ function LogLine({ r }) {
 function Log({ task, tail, running }) {
   const [records, setRecords] = useState(tail.records);
   const end = useRef(null);
-  useEffect(() => setRecords(tail.records), [tail]);
+  // Once the stream has begun, it alone says what the log holds: a tail
+  // fetched meanwhile may hold records the stream has yet to send.
+  const streaming = useRef(false);
+  useEffect(() => { if (!streaming.current) setRecords(tail.records); }, [tail]);
   useEffect(() => {
     if (!running || tail.attempt == null) return;
     const source = new EventSource(`/api/tasks/${encodeURIComponent(task)}/log?follow=1&attempt=${tail.attempt}`);
-    let first = true;
+    // Each connection, a reconnection too, starts from the log's beginning.
+    source.onopen = () => { streaming.current = false; };
     source.onmessage = (m) => {
       const r = JSON.parse(m.data);
-      setRecords((rs) => {
-        // The stream starts from the log's beginning: replace the tail once.
-        const next = first ? [r] : [...rs, r];
-        first = false;
-        return next.slice(-2000);
-      });
+      // Its first record replaces what is shown.
+      const first = !streaming.current;
+      streaming.current = true;
+      setRecords((rs) => (first ? [r] : [...rs, r]).slice(-2000));
     };
     source.addEventListener('end', () => source.close());
-    return () => source.close();
+    return () => { source.close(); streaming.current = false; };
   }, [task, tail.attempt, running]);
   useEffect(() => { if (end.current) end.current.scrollTop = end.current.scrollHeight; }, [records]);
   if (tail.attempt == null) return html`<p class="muted">No attempt yet.</p>`;
