@@ -116,8 +116,10 @@ async fn a_failure_ahead_in_the_line_costs_the_task_behind_nothing() {
     assert_eq!(candidates(&f, "y"), vec![vec!["x".to_owned()], vec![]]);
     assert_eq!(gate_ends(&f, "y"), vec![false, true]);
     assert_eq!(agent_runs(&f, "y"), 1);
-    // x's failure was its own: a fix round.
-    assert_eq!(gate_ends(&f, "x"), vec![false, true]);
+    // x's failure was its own: a fix round. (Its fixed work may be gated
+    // twice: once more if it queued behind y before y was built again.)
+    let x = gate_ends(&f, "x");
+    assert!(x.len() >= 2 && !x[0] && x[1..].iter().all(|passed| *passed), "{x:?}");
     assert_eq!(agent_runs(&f, "x"), 2);
     assert!(f.log("x", 1).contains("x is broken"));
 
