@@ -6,6 +6,8 @@
 //! .colony/runs/<task>/a<n>/log.jsonl     attempt n's normalized agent log
 //! .colony/runs/<task>/a<n>/task.json     the task, for COLONY_TASK_FILE
 //! .colony/runs/<task>/a<n>/feedback.md   the last round's feedback, for COLONY_FEEDBACK_FILE
+//! .colony/baseline/<pid>/                a process's look at an integration tip, gated
+//! .colony/baseline/<pid>.jsonl           its gates' output
 //! ```
 //!
 //! Attempt files live outside the worktree so the agent cannot commit them.
@@ -60,6 +62,16 @@ impl Layout {
 
     pub fn feedback_file(&self, task: &TaskId, attempt: u32) -> PathBuf {
         self.attempt_dir(task, attempt).join("feedback.md")
+    }
+
+    /// Where process `pid` checks an integration tip out to gate it; not
+    /// under the worktrees, whose leftovers another process sweeps.
+    pub fn baseline(&self, pid: u32) -> PathBuf {
+        self.colony_dir().join("baseline").join(pid.to_string())
+    }
+
+    pub fn baseline_log(&self, pid: u32) -> PathBuf {
+        self.colony_dir().join("baseline").join(format!("{pid}.jsonl"))
     }
 }
 

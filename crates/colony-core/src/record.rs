@@ -24,6 +24,12 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tail: Vec<String>,
     },
+    /// A gate was not run: its verdict on this very tree is known from an
+    /// earlier run.
+    GateKnown { command: String, tree: String, passed: bool },
+    /// A gate failed on the work, and fails on the integration branch at
+    /// `tip` too: with `--allow-failing-gates`, not held against the work.
+    GateFailsOnBase { command: String, integration: String, tip: String },
     /// The integration tip was brought into the task branch.
     BroughtIn { integration: String },
     /// Merging the integration tip stopped on conflicts: resolver round
@@ -108,6 +114,16 @@ impl fmt::Display for Record {
             }
             Record::Gate { command } => write!(f, "gate `{command}`"),
             Record::GateEnded { command, end, .. } => write!(f, "gate `{command}` {end}"),
+            Record::GateKnown { command, tree, passed } => write!(
+                f,
+                "gate `{command}` {} on tree {tree} before; not run again",
+                if *passed { "passed" } else { "failed" }
+            ),
+            Record::GateFailsOnBase { command, integration, tip } => write!(
+                f,
+                "gate `{command}` fails on {integration} at {tip} too; with --allow-failing-gates it is not held \
+                 against this work"
+            ),
             Record::BroughtIn { integration } => {
                 write!(f, "brought {integration} in; the gates run on the merged result")
             }
@@ -176,6 +192,8 @@ mod tests {
         assert!(GateEnd::Exited { code: 0 }.passed() && !GateEnd::Stopped.passed());
         let asked = Record::Reviewed { round: 2, approved: false, asked: vec!["a".into(), "b".into()] };
         assert_eq!(asked.to_string(), "review round 2: `a`, `b` asked for changes");
+        let known = Record::GateKnown { command: "make".into(), tree: "t1".into(), passed: true };
+        assert_eq!(known.to_string(), "gate `make` passed on tree t1 before; not run again");
         let ahead =
             Record::Candidate { integration: "colony/p".into(), ahead: vec!["a".into()], candidate: "c0".into() };
         assert_eq!(

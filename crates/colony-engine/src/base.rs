@@ -15,7 +15,6 @@ use colony_store::Store;
 use tokio::sync::Mutex;
 
 use crate::error::EngineError;
-use crate::round::GateEnd;
 use crate::settings::Settings;
 
 /// Times a failed `git worktree` command is tried again.
@@ -47,6 +46,8 @@ pub(crate) struct Base<S> {
     worktree_gate: std::sync::Mutex<()>,
     /// Notices said once a run.
     said: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Each gate's verdict on each tree gated (`baseline.rs`).
+    pub(crate) verdicts: crate::baseline::Verdicts,
 }
 
 impl<S: Store + 'static> Base<S> {
@@ -62,6 +63,7 @@ impl<S: Store + 'static> Base<S> {
             plans: Mutex::new(HashMap::new()),
             worktree_gate: std::sync::Mutex::new(()),
             said: std::sync::Mutex::new(Default::default()),
+            verdicts: Default::default(),
         }
     }
 
@@ -138,18 +140,6 @@ impl<S: Store + 'static> Base<S> {
     pub(crate) fn branch_tip(&self, branch: &str) -> Result<colony_git::Oid, EngineError> {
         self.git(|r| r.rev_parse(&colony_git::branch_ref(branch)))?
             .ok_or_else(|| colony_git::GitError::UnknownRevision { rev: branch.to_owned() }.into())
-    }
-
-    /// The project's gates, one after another in `dir` until one fails.
-    pub(crate) async fn gates(
-        &self,
-        dir: &std::path::Path,
-        log: &mut colony_agents::LogWriter,
-        cancel: &tokio_util::sync::CancellationToken,
-    ) -> Result<GateEnd, EngineError> {
-        let config = &self.settings.config;
-        let gates = &config.gates;
-        crate::round::gates(&gates.commands, dir, gates.timeout, config.run.grace, log, cancel).await
     }
 
     /// Says `note` once a run.

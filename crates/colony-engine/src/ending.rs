@@ -24,6 +24,10 @@ pub(crate) enum Ending {
     /// The disk holding the worktree is full: not the agent's failure,
     /// and no attempt can work until there is room (`room.rs`).
     NoRoom(String),
+    /// A gate failed on the work and fails on the integration branch too
+    /// (`baseline.rs`): not the agent's failure, and every task would meet
+    /// it, so the task goes back and the run takes no new work.
+    OnBase(String),
 }
 
 /// The first line of a reason, for a one-line note.

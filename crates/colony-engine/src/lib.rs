@@ -13,6 +13,7 @@
 
 mod attempt;
 mod base;
+mod baseline;
 mod ending;
 mod error;
 mod failpoint;

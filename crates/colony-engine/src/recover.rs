@@ -36,6 +36,7 @@ impl<S: Store + 'static> Inner<S> {
     pub(crate) async fn recover(&self) -> Result<Vec<String>, EngineError> {
         let mut notes = self.take_back_dead().await?;
         notes.extend(self.sweep_worktrees().await?);
+        self.sweep_baselines()?;
         notes.extend(self.sweep_branches().await?);
         Ok(notes)
     }
@@ -119,6 +120,28 @@ impl<S: Store + 'static> Inner<S> {
             }
         }
         Ok(notes)
+    }
+
+    /// Removes the looks at integration tips (`baseline.rs`) that colony
+    /// processes of this host left when they died mid-look.
+    fn sweep_baselines(&self) -> Result<(), EngineError> {
+        let Ok(entries) = std::fs::read_dir(self.layout.colony_dir().join("baseline")) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|n| n.trim_end_matches(".jsonl").parse::<u32>().ok());
+            if let Some(pid) = pid.filter(|pid| *pid != self.pid && !process_alive(*pid)) {
+                let dir = self.layout.baseline(pid);
+                self.git(|r| r.worktree_discard(&dir))?;
+                self.worktree_git(|r| r.worktree_forget(&dir))?;
+                let log = self.layout.baseline_log(pid);
+                std::fs::remove_file(&log)
+                    .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+                    .map_err(|source| EngineError::Io { path: log, source })?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the task branches of attempts whose work is not kept.

@@ -268,8 +268,13 @@ fn answer_of(entries: &[Entry]) -> String {
 #[derive(Debug)]
 pub(crate) enum GateEnd {
     Passed,
-    Failed { command: String, tail: String },
+    Failed {
+        command: String,
+        tail: String,
+    },
     Cancelled,
+    /// It failed, and fails on the integration branch too: not the work's.
+    OnBase(crate::baseline::FailsOnBase),
 }
 
 /// Runs the gates one after another in `dir` until one fails.

@@ -91,6 +91,9 @@ impl<S: Store + 'static> Engine<S> {
         // (a login, a spend cap); if not, its next round says so again.
         inner.store.clear_person_waits().await?;
         inner.watch.look_at_checkout(&inner.base).await;
+        if let Some(fails) = inner.check_baselines().await? {
+            inner.pacing.halt(fails.to_string());
+        }
         let done = tokio_util::sync::CancellationToken::new();
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
         let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
@@ -216,6 +219,29 @@ async fn listen_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util:
 }
 
 impl<S: Store + 'static> Inner<S> {
+    /// Before any agent starts, the gates on the integration branch of
+    /// every plan with work to do (`baseline.rs`): the first that fails
+    /// there, unless failing gates are allowed.
+    async fn check_baselines(&self) -> Result<Option<crate::baseline::FailsOnBase>, EngineError> {
+        if self.settings.config.gates.commands.is_empty() {
+            return Ok(None);
+        }
+        let mut plans = std::collections::BTreeSet::new();
+        for task in self.store.tasks(&TaskFilter::default()).await? {
+            let status = task.task.status();
+            if (status.is_waiting() && status != TaskStatus::Blocked) || status.is_leased() {
+                plans.insert(task.task.plan.clone());
+            }
+        }
+        let mut integrations = Vec::new();
+        for plan in plans {
+            let plan = self.plan_info(&plan).await?;
+            self.queue.ensure_integration(&self.base, &plan).await?;
+            integrations.push(plan.integration_branch.clone());
+        }
+        self.base.check(&integrations, &self.stop_now).await
+    }
+
     fn worker_id(&self, slot: usize) -> String {
         format!("{}:{}:{}", self.host, self.pid, slot)
     }
@@ -411,6 +437,11 @@ impl<S: Store + 'static> Inner<S> {
             }
             Ok(Ending::Stopped) => self.store.release(&task, attempt, "colony was stopped").await,
             Ok(Ending::NoRoom(why)) => self.out_of_room(&task, attempt, &why, &mut log).await,
+            Ok(Ending::OnBase(why)) => {
+                crate::round::log_note(&mut log, format!("{why}; the task goes back to the queue"));
+                self.pacing.halt(why.clone());
+                self.store.release(&task, attempt, &why).await
+            }
             Err(e) if crate::room::out_of_room(&e) => {
                 self.out_of_room(&task, attempt, &error_chain(&e), &mut log).await
             }

@@ -96,6 +96,9 @@ pub struct Settings {
     /// An empty store is waited on, not taken for the end of the run: a
     /// `colony worker` may join before the plan is added.
     pub wait_for_plans: bool,
+    /// A gate that fails on the integration branch too does not stop the
+    /// run, and is not held against the work (`baseline.rs`).
+    pub allow_failing_gates: bool,
     pub notices: Notices,
 }
 
@@ -114,6 +117,7 @@ impl Settings {
             max_rate_limit_waits: 20,
             remote: None,
             wait_for_plans: false,
+            allow_failing_gates: false,
             notices: Notices::default(),
         }
     }

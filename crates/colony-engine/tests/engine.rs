@@ -91,7 +91,10 @@ async fn a_failing_gate_goes_back_to_the_agent_then_passes() {
     // First round writes "bad"; with feedback it writes "good".
     let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo good > v.txt; else echo bad > v.txt; fi\n";
     let mut settings = settings(&f, script);
-    settings.config.gates.commands = vec!["grep -q good v.txt || { echo 'v.txt is not good'; exit 1; }".into()];
+    // Passes on the branch itself (no v.txt): a gate failing there would
+    // stop the run before any agent.
+    settings.config.gates.commands =
+        vec!["test ! -e v.txt || grep -q good v.txt || { echo 'v.txt is not good'; exit 1; }".into()];
     let report = f.run(settings).await;
     assert!(report.all_done(), "{report:?}");
     assert_eq!(git(f.repo(), &["show", "colony/p:v.txt"]), "good\n");
@@ -106,7 +109,7 @@ async fn a_gate_that_never_passes_fails_with_its_output() {
     let f = Fixture::empty().await;
     f.add(&[("a", &[])], |t| t.max_attempts = Some(1)).await;
     let mut settings = settings(&f, WRITER);
-    settings.config.gates.commands = vec!["echo 'tests: 3 failed'; exit 1".into()];
+    settings.config.gates.commands = vec!["test ! -e out || { echo 'tests: 3 failed'; exit 1; }".into()];
     settings.config.gates.max_fix_rounds = 1;
     let report = f.run(settings).await;
     let (_, reason) = &report.failed[0];
@@ -321,7 +324,7 @@ async fn feedback_rounds_are_recorded_as_events() {
     f.add(&[("a", &[])], |_| {}).await;
     let script = "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then echo good > v.txt; else echo bad > v.txt; fi\n";
     let mut settings = settings(&f, script);
-    settings.config.gates.commands = vec!["grep -q good v.txt".into()];
+    settings.config.gates.commands = vec!["test ! -e v.txt || grep -q good v.txt".into()];
     assert!(f.run(settings).await.all_done());
     let rounds: Vec<String> = f
         .store
@@ -334,7 +337,7 @@ async fn feedback_rounds_are_recorded_as_events() {
         .filter(|e| e.kind.name() == "feedback_round")
         .map(|e| e.kind.summary())
         .collect();
-    assert_eq!(rounds, ["attempt 1 fix round 1: gate `grep -q good v.txt` failed"]);
+    assert_eq!(rounds, ["attempt 1 fix round 1: gate `test ! -e v.txt || grep -q good v.txt` failed"]);
 }
 
 /// Eight workers adding and removing worktrees at once: git's worktree

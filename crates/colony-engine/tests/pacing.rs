@@ -103,11 +103,12 @@ const SESSION_SCRIPT: &str = "echo 'SESSION s-1'\n\
 async fn a_fix_round_resumes_the_agents_session_with_the_feedback_alone() {
     let f = Fixture::new(&["a"]).await;
     let mut settings = f.settings(SESSION_SCRIPT, true);
-    settings.config.gates.commands = vec!["test -f fixed || { echo 'fixed is missing'; exit 1; }".into()];
+    settings.config.gates.commands =
+        vec!["test ! -e work.txt || test -f fixed || { echo 'fixed is missing'; exit 1; }".into()];
     assert!(f.run(settings).await.all_done());
     assert_eq!(f.read_state("resumed").trim(), "s-1");
     let prompt = f.read_state("prompt");
-    assert!(prompt.starts_with("The gate `test -f fixed"), "{prompt}");
+    assert!(prompt.starts_with("The gate `test ! -e work.txt || test -f fixed"), "{prompt}");
     assert!(prompt.contains("fixed is missing") && !prompt.contains("Do a."), "{prompt}");
 }
 
@@ -117,7 +118,7 @@ async fn an_agent_that_cannot_resume_gets_the_whole_task_again_with_the_feedback
     let script =
         "if [ -n \"$COLONY_FEEDBACK_FILE\" ]; then cat > \"$STATE/prompt\"; touch fixed; else echo w > w.txt; fi\n";
     let mut settings = f.settings(script, false);
-    settings.config.gates.commands = vec!["test -f fixed".into()];
+    settings.config.gates.commands = vec!["test ! -e w.txt || test -f fixed".into()];
     assert!(f.run(settings).await.all_done());
     let prompt = f.read_state("prompt");
     assert!(prompt.starts_with("Do a.") && prompt.contains("Feedback on your previous round:"), "{prompt}");

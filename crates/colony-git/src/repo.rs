@@ -28,6 +28,11 @@ impl Oid {
         &self.0
     }
 
+    /// Its first 12 digits, for people.
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+
     /// git writes an all-zero id for "no object" (an unborn HEAD).
     pub(crate) fn is_null(&self) -> bool {
         self.0.bytes().all(|b| b == b'0')
@@ -126,6 +131,14 @@ impl Repo {
         }
     }
 
+    /// The tree of `commit`.
+    pub fn tree_of(&self, commit: &Oid) -> Result<Oid> {
+        let rev = format!("{commit}^{{tree}}");
+        let args = argv!["rev-parse", "--verify", "--end-of-options", rev];
+        let output = run_git(&self.top_level, &args)?;
+        Oid::parse(&stdout_line(&output)).ok_or_else(|| unexpected(&args, &output.stdout))
+    }
+
     /// [`rev_parse`](Self::rev_parse) for a revision that must exist.
     pub(crate) fn resolve(&self, rev: &str) -> Result<Oid> {
         self.rev_parse(rev)?.ok_or_else(|| GitError::UnknownRevision { rev: rev.to_owned() })
@@ -219,6 +232,13 @@ impl Repo {
 /// The commit checked out in the working tree at `at`.
 pub(crate) fn head_in<'a>(at: impl Into<At<'a>>) -> Result<Oid> {
     let args = argv!["rev-parse", "--verify", "HEAD"];
+    let output = run_git(at, &args)?;
+    Oid::parse(&stdout_line(&output)).ok_or_else(|| unexpected(&args, &output.stdout))
+}
+
+/// The tree of the commit checked out in the working tree at `at`.
+pub(crate) fn head_tree_in<'a>(at: impl Into<At<'a>>) -> Result<Oid> {
+    let args = argv!["rev-parse", "--verify", "HEAD^{tree}"];
     let output = run_git(at, &args)?;
     Oid::parse(&stdout_line(&output)).ok_or_else(|| unexpected(&args, &output.stdout))
 }

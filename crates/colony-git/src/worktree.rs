@@ -128,12 +128,25 @@ impl Repo {
                 start
             ],
         )?;
-        // Just written by git, before anything else ran in the worktree.
-        let git_dir = gitdir_named_in(path).ok_or_else(|| GitError::UnexpectedOutput {
-            args: vec!["worktree".into(), "add".into()],
-            output: format!("no readable .git file in {}", path.display()),
-        })?;
-        Ok(TaskTree { path: path.to_path_buf(), git_dir })
+        just_added(path)
+    }
+
+    /// Registers a worktree at `path` with its HEAD detached at `commit`,
+    /// nothing checked out yet: [`worktree_register`](Self::worktree_register)
+    /// without a branch, for a look at a commit that no task works on.
+    pub fn worktree_register_detached(&self, path: &Path, commit: &Oid) -> Result<TaskTree> {
+        refuse_existing(path)?;
+        run_git(
+            self.top_level(),
+            &argv!["worktree", "add", "--quiet", "--no-checkout", "--detach", "--end-of-options", path, commit],
+        )?;
+        just_added(path)
+    }
+
+    /// The tree of the commit checked out in `tree`: what its gates see,
+    /// once its work is committed.
+    pub fn head_tree(&self, tree: &TaskTree) -> Result<Oid> {
+        crate::repo::head_tree_in(tree)
     }
 
     /// The task worktree registered at `path`, found from git's own
@@ -330,6 +343,16 @@ fn gitdir_named_in(worktree: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
     let named = text.lines().next()?.strip_prefix("gitdir: ")?.trim();
     Some(worktree.join(named))
+}
+
+/// The worktree `git worktree add` just made at `path`, read from the
+/// `.git` file it wrote before anything else ran in the worktree.
+fn just_added(path: &Path) -> Result<TaskTree> {
+    let git_dir = gitdir_named_in(path).ok_or_else(|| GitError::UnexpectedOutput {
+        args: vec!["worktree".into(), "add".into()],
+        output: format!("no readable .git file in {}", path.display()),
+    })?;
+    Ok(TaskTree { path: path.to_path_buf(), git_dir })
 }
 
 fn refuse_existing(path: &Path) -> Result<()> {

@@ -359,6 +359,11 @@ pub struct RunArgs {
     /// The dashboard's address, with --serve
     #[arg(long, value_name = "HOST:PORT", default_value = colony_web::DEFAULT_ADDR, requires = "serve")]
     pub addr: SocketAddr,
+
+    /// Run even when a gate already fails on the integration branch; a
+    /// gate failure the branch shares is then not held against a task
+    #[arg(long)]
+    pub allow_failing_gates: bool,
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +389,11 @@ pub struct WorkerArgs {
     /// Print nothing but the summary at the end
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Work even when a gate already fails on the integration branch (as
+    /// `colony run --allow-failing-gates`)
+    #[arg(long)]
+    pub allow_failing_gates: bool,
 }
 
 #[derive(Debug, Args)]

@@ -340,6 +340,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 GateEnd::Passed => Happening::GatesRan(Gated::Passed),
                 GateEnd::Failed { command, tail } => Happening::GatesRan(Gated::Failed { command, tail }),
                 GateEnd::Cancelled => Happening::Ended(self.interrupted()),
+                GateEnd::OnBase(fails) => Happening::Ended(Ending::OnBase(fails.to_string())),
             },
             Effect::RecordRound { round, cause } => {
                 self.written(store.feedback_round(task, attempt, round, cause)).await?
@@ -416,7 +417,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return Ok(end);
         }
         self.bring_in_tip(on.integration, log).await?;
-        self.inner.gates(&self.worktree(), log, &self.cancel).await
+        self.inner.gates(self.tree(), on.integration, log, &self.cancel).await
     }
 
     /// The gates on this attempt's candidate in the line; `None` when its
@@ -429,10 +430,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
         };
         loop {
             log_record(log, place.record());
+            let (tree, branch) = (self.tree(), self.branch());
             let end = crate::queue::gate_candidate(
                 &inner.base,
-                self.tree(),
-                &self.branch(),
+                tree,
+                &branch,
+                integration,
                 &place.candidate,
                 log,
                 &self.cancel,
@@ -443,7 +446,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                     *self.place.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(place);
                     return Ok(Some(end));
                 }
-                GateEnd::Cancelled => return Ok(Some(end)),
+                GateEnd::Cancelled | GateEnd::OnBase(_) => return Ok(Some(end)),
                 GateEnd::Failed { .. } => {}
             }
             match inner.queue.verdict(&inner.base, &mut place, spec, &head, &self.cancel).await? {

@@ -266,6 +266,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                     match self.gate_candidate(&place.candidate, log).await? {
                         GateEnd::Passed => continue,
                         GateEnd::Cancelled => return Ok(self.side.interrupted()),
+                        GateEnd::OnBase(fails) => return Ok(Ending::OnBase(fails.to_string())),
                         GateEnd::Failed { command, tail } => {
                             return Ok(Ending::Failed(format!(
                                 "gate `{command}` failed on the merge with {integration}:\n{tail}"

@@ -318,13 +318,14 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
 
     /// The project's gates, in the attempt's worktree.
     async fn gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
-        self.base.gates(self.side.tree().path(), log, &self.car.cancel).await
+        self.base.gates(self.side.tree(), self.integration, log, &self.car.cancel).await
     }
 
     /// The project's gates on `candidate`, checked out in the attempt's
     /// worktree for them (see [`gate_candidate`]).
     async fn gate_candidate(&self, candidate: &Oid, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
-        gate_candidate(self.base, self.side.tree(), &self.car.branch, candidate, log, &self.car.cancel).await
+        let (tree, branch, cancel) = (self.side.tree(), &self.car.branch, &self.car.cancel);
+        gate_candidate(self.base, tree, branch, self.integration, candidate, log, cancel).await
     }
 
     /// The task branch's tip.
@@ -340,12 +341,13 @@ pub(crate) async fn gate_candidate<S: Store + 'static>(
     base: &Base<S>,
     tree: &TaskTree,
     branch: &str,
+    integration: &str,
     candidate: &Oid,
     log: &mut LogWriter,
     cancel: &CancellationToken,
 ) -> Result<GateEnd, EngineError> {
     base.git(|r| r.worktree_detach(tree, candidate))?;
-    let gated = base.gates(tree.path(), log, cancel).await;
+    let gated = base.gates(tree, integration, log, cancel).await;
     base.git(|r| r.worktree_attach(tree, branch))?;
     gated
 }

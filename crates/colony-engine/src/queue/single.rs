@@ -39,6 +39,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
         Ok(match self.gates(log).await? {
             GateEnd::Passed => None,
             GateEnd::Cancelled => Some(self.side.interrupted()),
+            GateEnd::OnBase(fails) => Some(Ending::OnBase(fails.to_string())),
             GateEnd::Failed { command, tail } => {
                 Some(Ending::Failed(format!("gate `{command}` failed {when}:\n{tail}")))
             }

@@ -36,6 +36,7 @@ use colony_store::{Store, StoreError};
 use tokio::sync::oneshot;
 
 use super::{Car, MERGE_LOCK, Merge, Side};
+use crate::baseline::FailsOnBase;
 use crate::ending::Ending;
 use crate::error::EngineError;
 use crate::round::{GateEnd, log_note, log_record};
@@ -178,7 +179,9 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                 answer_all(&mut cars, answers);
                 return Ok(Led::Ends(self.side.interrupted()));
             }
-            GateEnd::Failed { command, .. } => {
+            // One that fails on the integration branch too is found by
+            // each rider merging alone.
+            GateEnd::Failed { command, .. } | GateEnd::OnBase(FailsOnBase { command, .. }) => {
                 log_note(log, format!("gate `{command}` failed on the train; each merges alone"));
                 let why = format!("gate `{command}` failed on the train it was on");
                 answers.extend(aboard.iter().map(|(i, _)| (*i, Ride::Alone(why.clone()))));

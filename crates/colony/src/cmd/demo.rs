@@ -72,6 +72,7 @@ pub async fn run(args: DemoArgs, out: &mut impl Write) -> Result<()> {
         mode: if std::io::stdout().is_terminal() { Mode::Live } else { Mode::Lines },
         serve: None,
         join: false,
+        allow_failing_gates: false,
     };
     let report = run::execute(&ctx, &job, out).await?;
     let store = ctx.open_store().await?;

@@ -51,6 +51,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs, out: &mut impl Write) -> Result<()> {
         mode,
         serve: args.serve.then_some(args.addr),
         join: false,
+        allow_failing_gates: args.allow_failing_gates,
     };
     match execute(ctx, &job, out).await? {
         Some(report) if !report.all_done() => Err(Unfinished.into()),
@@ -68,6 +69,8 @@ pub struct Job {
     pub serve: Option<SocketAddr>,
     /// `colony worker`: an empty store is waited on, not "nothing to do".
     pub join: bool,
+    /// `--allow-failing-gates`.
+    pub allow_failing_gates: bool,
 }
 
 /// Imports the job's plans, runs the engine to the end with progress, and
@@ -141,6 +144,7 @@ async fn drive(
     let mut settings = settings::engine_settings(config, &job.overrides, &**store, &ctx.root).await?;
     settings.remote = settings::shared_remote(config, &ctx.url, &repo)?;
     settings.wait_for_plans = job.join;
+    settings.allow_failing_gates = job.allow_failing_gates;
     settings.notices = colony_engine::Notices::new(|text| terminal::eprint(&format!("colony: {text}\n")));
     let workers = settings.workers;
     let grace = settings.config.run.shutdown_grace;

@@ -28,6 +28,7 @@ pub async fn run(ctx: &Ctx, args: WorkerArgs, out: &mut impl Write) -> Result<()
         mode,
         serve: None,
         join: true,
+        allow_failing_gates: args.allow_failing_gates,
     };
     match execute(ctx, &job, out).await? {
         Some(report) if !report.all_done() => Err(Unfinished.into()),

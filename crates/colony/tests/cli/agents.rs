@@ -175,7 +175,7 @@ fn a_task_model_overrides_the_agents_and_codex_tokens_are_priced() {
 
 #[test]
 fn a_gate_fix_round_resumes_the_agents_own_session() {
-    let config = format!("{}[gates]\ncommands = [\"grep -q fixed a.txt\"]\n", config("claude"));
+    let config = format!("{}[gates]\ncommands = [\"test ! -e a.txt || grep -q fixed a.txt\"]\n", config("claude"));
     let fakes = Fakes::new(&config);
     let plan = "name: p\ntasks:\n  - id: a\n    title: Add a\n    prompt: Write a.txt\n    fake: {write: {a.txt: \"draft\\n\"}, fix_on_feedback: {a.txt: \"fixed\\n\"}}\n";
     let plan = fakes.repo.write_plan("p.yaml", plan);

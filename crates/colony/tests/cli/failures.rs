@@ -63,3 +63,27 @@ fn a_first_attempt_that_fails_is_retried_and_merges() {
     assert_eq!(reasons(&repo)[1], "", "attempt 2 merged");
     assert_eq!(repo.git_out(&["show", "colony/once:colony-fake/t.txt"]), "p\n");
 }
+
+/// A gate broken on the branch the run starts from: no agent round is
+/// spent on it, and the summary names the gate, the branch and the commit;
+/// with `--allow-failing-gates` the tasks merge.
+#[test]
+fn a_gate_that_fails_on_the_base_branch_costs_no_agent_round() {
+    let config = format!("{CONFIG}[gates]\ncommands = [\"test ! -e BROKEN\"]\n");
+    let repo = TestRepo::for_runs(&config);
+    std::fs::write(repo.root().join("BROKEN"), "x\n").unwrap();
+    repo.commit_all("break the gate");
+    let tip = repo.git_out(&["rev-parse", "HEAD"]);
+    let plan = repo.write_plan("p.yaml", "name: p\ntasks:\n  - id: a\n    prompt: p\n  - id: b\n    prompt: p\n");
+
+    let out = repo.stdout(&["run", &plan], 3);
+    let said = format!("no new work was started: gate `test ! -e BROKEN` already fails on colony/p at {}", &tip[..12]);
+    assert!(out.contains(&said) && out.contains("--allow-failing-gates"), "{out}");
+    let claims = repo.events().iter().filter(|e| e["type"] == "claimed").count();
+    assert_eq!(claims, 0, "no agent ran");
+
+    let out = repo.stdout(&["run", "--allow-failing-gates"], 0);
+    assert!(out.contains("all 2 tasks done"), "{out}");
+    let merged = repo.git_out(&["log", "--first-parent", "--format=%s", "main..colony/p"]);
+    assert_eq!(merged.lines().count(), 2, "{merged}");
+}

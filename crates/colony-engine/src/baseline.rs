@@ -1,0 +1,220 @@
+//! The gates against the integration branch itself, and what a run keeps
+//! of every gate run.
+//!
+//! A gate that already fails on the integration branch fails on every
+//! task's work too, and each of those failures would go back to an agent
+//! as its own, a round of agent work each. So before any agent starts,
+//! colony gates each plan's integration tip (`check`); where a gate fails
+//! there the run does not start, unless `--allow-failing-gates` says to go
+//! on, and then a gate that fails on the work and on the integration tip
+//! alike is not held against the work. The same look is taken before a
+//! gate failure goes back to an agent, so that a tip that moved to a tree
+//! not gated yet (a person's push, another process) is judged too: a
+//! failure it shares stops the run rather than costing the task a try.
+//!
+//! Each command's verdict on each tree is kept for the run ([`Verdicts`]):
+//! an identical tree is never gated twice. A candidate that lands is the
+//! next tip, whose look then costs nothing; a train or a candidate built
+//! again onto a tree seen before is not gated again.
+
+use std::collections::HashMap;
+
+use colony_agents::LogWriter;
+use colony_core::record::Record;
+use colony_git::{Oid, TaskTree, branch_ref};
+use colony_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::base::Base;
+use crate::error::EngineError;
+use crate::round::{GateEnd, log_record};
+
+/// Each gate command's verdict on each tree this run gated: `None` passed,
+/// else the tail of its output.
+#[derive(Default)]
+pub(crate) struct Verdicts {
+    known: std::sync::Mutex<HashMap<(Oid, String), Option<String>>>,
+    /// Gate runs on an integration tip go one at a time, in one worktree.
+    looking: tokio::sync::Mutex<()>,
+}
+
+impl Verdicts {
+    fn get(&self, tree: &Oid, command: &str) -> Option<Option<String>> {
+        self.lock().get(&(tree.clone(), command.to_owned())).cloned()
+    }
+
+    fn keep(&self, tree: &Oid, command: &str, failed: Option<String>) {
+        self.lock().insert((tree.clone(), command.to_owned()), failed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Oid, String), Option<String>>> {
+        self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// How a gate fares on an integration branch's tip.
+enum OnTip {
+    Passes,
+    Fails { tip: Oid, tail: String },
+    Stopped,
+}
+
+/// A gate that fails on an integration branch's tip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailsOnBase {
+    pub command: String,
+    pub integration: String,
+    pub tip: Oid,
+    pub tail: String,
+}
+
+impl std::fmt::Display for FailsOnBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let FailsOnBase { command, integration, tip, tail } = self;
+        let short = tip.short();
+        write!(
+            f,
+            "gate `{command}` already fails on {integration} at {short}; fix it there, or run with --allow-failing-gates"
+        )?;
+        if !tail.trim().is_empty() {
+            write!(f, "\nits output there ends with:")?;
+            for line in tail.trim_end().lines() {
+                write!(f, "\n  {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store + 'static> Base<S> {
+    /// The project's gates on the work committed in `tree`, until one
+    /// fails: a command whose verdict on this tree is known is not run
+    /// again. A failure is checked against `integration`'s tip first: one
+    /// the tip shares is the base's, not the work's ([`GateEnd::OnBase`],
+    /// or passed over with `--allow-failing-gates`).
+    pub(crate) async fn gates(
+        &self,
+        tree: &TaskTree,
+        integration: &str,
+        log: &mut LogWriter,
+        cancel: &CancellationToken,
+    ) -> Result<GateEnd, EngineError> {
+        let at = self.git(|r| r.head_tree(tree))?;
+        for command in &self.settings.config.gates.commands {
+            let failed = match self.verdicts.get(&at, command) {
+                Some(failed) => {
+                    let (command, tree, passed) = (command.clone(), at.short().to_owned(), failed.is_none());
+                    log_record(log, Record::GateKnown { command, tree, passed });
+                    failed
+                }
+                None => match self.run_gate(command, tree.path(), log, cancel).await? {
+                    None => return Ok(GateEnd::Cancelled),
+                    Some(failed) => {
+                        self.verdicts.keep(&at, command, failed.clone());
+                        failed
+                    }
+                },
+            };
+            let Some(tail) = failed else { continue };
+            match self.on_tip(integration, command, cancel).await? {
+                OnTip::Passes => return Ok(GateEnd::Failed { command: command.clone(), tail }),
+                OnTip::Stopped => return Ok(GateEnd::Cancelled),
+                OnTip::Fails { tip, .. } if self.settings.allow_failing_gates => {
+                    let (command, integration, tip) = (command.clone(), integration.to_owned(), tip.to_string());
+                    log_record(log, Record::GateFailsOnBase { command, integration, tip });
+                }
+                OnTip::Fails { tip, tail } => {
+                    let (command, integration) = (command.clone(), integration.to_owned());
+                    return Ok(GateEnd::OnBase(FailsOnBase { command, integration, tip, tail }));
+                }
+            }
+        }
+        Ok(GateEnd::Passed)
+    }
+
+    /// Runs one gate command in `dir`: `Some(None)` passed, `Some(tail)`
+    /// failed, `None` stopped.
+    async fn run_gate(
+        &self,
+        command: &str,
+        dir: &std::path::Path,
+        log: &mut LogWriter,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Option<String>>, EngineError> {
+        let config = &self.settings.config;
+        let (timeout, grace) = (config.gates.timeout, config.run.grace);
+        Ok(match crate::round::gates(&[command.to_owned()], dir, timeout, grace, log, cancel).await? {
+            GateEnd::Passed => Some(None),
+            GateEnd::Failed { tail, .. } => Some(Some(tail)),
+            GateEnd::Cancelled | GateEnd::OnBase(_) => None,
+        })
+    }
+
+    /// How `command` fares on `integration`'s tip: known, or run there in
+    /// a worktree of this process's, one look at a time.
+    async fn on_tip(&self, integration: &str, command: &str, cancel: &CancellationToken) -> Result<OnTip, EngineError> {
+        let Some(tip) = self.git(|r| r.rev_parse(&branch_ref(integration)))? else {
+            return Ok(OnTip::Passes);
+        };
+        let at = self.git(|r| r.tree_of(&tip))?;
+        let _one = tokio::select! {
+            one = self.verdicts.looking.lock() => one,
+            () = cancel.cancelled() => return Ok(OnTip::Stopped),
+        };
+        let failed = match self.verdicts.get(&at, command) {
+            Some(failed) => failed,
+            None => {
+                let dir = self.layout.baseline(self.pid);
+                let mut log = LogWriter::open(self.layout.baseline_log(self.pid))?;
+                self.drop_baseline_tree(&dir)?;
+                let tree = self.worktree_git(|r| r.worktree_register_detached(&dir, &tip))?;
+                self.git(|r| r.worktree_checkout(&tree))?;
+                let ran = self.run_gate(command, &dir, &mut log, cancel).await;
+                self.drop_baseline_tree(&dir)?;
+                let Some(failed) = ran? else { return Ok(OnTip::Stopped) };
+                self.verdicts.keep(&at, command, failed.clone());
+                failed
+            }
+        };
+        Ok(match failed {
+            None => OnTip::Passes,
+            Some(tail) => OnTip::Fails { tip, tail },
+        })
+    }
+
+    fn drop_baseline_tree(&self, dir: &std::path::Path) -> Result<(), EngineError> {
+        self.git(|r| r.worktree_discard(dir))?;
+        self.worktree_git(|r| r.worktree_forget(dir))
+    }
+
+    /// Before any agent starts: every gate on each of `integrations`' tips
+    /// (branch names). The first that fails there, unless failing gates are
+    /// allowed; with them, each is said once.
+    pub(crate) async fn check(
+        &self,
+        integrations: &[String],
+        cancel: &CancellationToken,
+    ) -> Result<Option<FailsOnBase>, EngineError> {
+        for integration in integrations {
+            for command in &self.settings.config.gates.commands {
+                match self.on_tip(integration, command, cancel).await? {
+                    OnTip::Passes => {}
+                    OnTip::Stopped => return Ok(None),
+                    OnTip::Fails { tip, tail } => {
+                        let fails =
+                            FailsOnBase { command: command.clone(), integration: integration.clone(), tip, tail };
+                        if !self.settings.allow_failing_gates {
+                            return Ok(Some(fails));
+                        }
+                        self.settings.notices.say(&format!(
+                            "gate `{command}` already fails on {integration} at {}; with --allow-failing-gates, \
+                             its failures that the branch shares are not held against tasks",
+                            fails.tip.short()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
