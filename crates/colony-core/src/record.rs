@@ -1,6 +1,7 @@
 //! colony's own records of an attempt's steps, written to the attempt's
-//! log beside its agent's output: the gates and how each ended, conflicts
-//! and resolver rounds, review rounds, trains, and where the work merged.
+//! log beside its agent's output: the worktree's setup commands and the
+//! gates and how each ended, conflicts and resolver rounds, review rounds,
+//! trains, and where the work merged.
 //! The dashboard, `colony logs` and `colony demo` read these records, never
 //! sentences; each has one wording for people ([`Record`]'s `Display`).
 
@@ -18,6 +19,18 @@ pub enum Record {
     Gate { command: String },
     /// A gate ended.
     GateEnded {
+        command: String,
+        end: GateEnd,
+        /// The last lines of its output, when it failed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tail: Vec<String>,
+    },
+    /// A `[worktree] setup` command starts in the fresh worktree, before
+    /// the agent's first round; its output follows until it ends.
+    Setup { command: String },
+    /// A setup command ended; one that failed ends the attempt before any
+    /// agent runs.
+    SetupEnded {
         command: String,
         end: GateEnd,
         /// The last lines of its output, when it failed.
@@ -54,7 +67,7 @@ pub enum Record {
     Note { text: String },
 }
 
-/// How a gate ended.
+/// How a gate or a setup command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "how", rename_all = "snake_case")]
 pub enum GateEnd {
@@ -108,6 +121,8 @@ impl fmt::Display for Record {
             }
             Record::Gate { command } => write!(f, "gate `{command}`"),
             Record::GateEnded { command, end, .. } => write!(f, "gate `{command}` {end}"),
+            Record::Setup { command } => write!(f, "setup `{command}`"),
+            Record::SetupEnded { command, end, .. } => write!(f, "setup `{command}` {end}"),
             Record::BroughtIn { integration } => {
                 write!(f, "brought {integration} in; the gates run on the merged result")
             }
@@ -174,6 +189,10 @@ mod tests {
         assert_eq!(end(GateEnd::Exited { code: 1 }), "gate `make` failed (exit code 1)");
         assert_eq!(end(GateEnd::TimedOut { after_ms: 90_000 }), "gate `make` failed (stopped after 1m 30s)");
         assert!(GateEnd::Exited { code: 0 }.passed() && !GateEnd::Stopped.passed());
+        assert_eq!(Record::Setup { command: "npm ci".into() }.to_string(), "setup `npm ci`");
+        let setup = |end| Record::SetupEnded { command: "npm ci".into(), end, tail: vec![] }.to_string();
+        assert_eq!(setup(GateEnd::Exited { code: 0 }), "setup `npm ci` passed");
+        assert_eq!(setup(GateEnd::Signalled { signal: 9 }), "setup `npm ci` failed (signal 9)");
         let asked = Record::Reviewed { round: 2, approved: false, asked: vec!["a".into(), "b".into()] };
         assert_eq!(asked.to_string(), "review round 2: `a`, `b` asked for changes");
         let ahead =
