@@ -15,7 +15,7 @@ use colony_store::Store;
 use tokio::sync::Mutex;
 
 use crate::error::EngineError;
-use crate::round::GateEnd;
+use crate::round::{Commands, GateEnd, Step};
 use crate::settings::Settings;
 
 /// Times a failed `git worktree` command is tried again.
@@ -148,8 +148,15 @@ impl<S: Store + 'static> Base<S> {
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<GateEnd, EngineError> {
         let config = &self.settings.config;
-        let gates = &config.gates;
-        crate::round::gates(&gates.commands, dir, gates.timeout, config.run.grace, log, cancel).await
+        let gates = Commands {
+            step: Step::Gate,
+            commands: &config.gates.commands,
+            dir,
+            env: &config.worktree.env,
+            timeout: config.gates.timeout,
+            grace: config.run.grace,
+        };
+        crate::round::commands(gates, log, cancel).await
     }
 
     /// Says `note` once a run.
