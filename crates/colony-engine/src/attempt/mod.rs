@@ -1,7 +1,8 @@
 //! One attempt at a task, from worktree to merge: the shell of the
 //! attempt's machine (`machine.rs`), which decides each step.
 //!
-//! 1. A fresh worktree on its own branch from the integration tip.
+//! 1. A fresh worktree on its own branch from the integration tip, given
+//!    what `[worktree]` asks for (`crate::setup`).
 //! 2. Agent rounds: the agent runs; colony commits what it left; the gates
 //!    run; a failure goes back to the agent as feedback, up to
 //!    `max_fix_rounds` times. Then review (`review.rs`) and, where asked, a
