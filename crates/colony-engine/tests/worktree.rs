@@ -34,13 +34,19 @@ async fn with_env_file() -> Fixture {
     f
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_copy_a_gate_needing_an_ignored_file_fails() {
-    let f = with_env_file().await;
+/// An agent that writes its task's file, and the gate that reads `.env`,
+/// with no fix round.
+fn gated_on_env(f: &Fixture) -> colony_engine::Settings {
     let mut settings = f.settings(WRITE, false);
     settings.config.gates.commands = vec![READS_ENV.into()];
     settings.config.gates.max_fix_rounds = 0;
-    let report = f.run(settings).await;
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_copy_a_gate_needing_an_ignored_file_fails() {
+    let f = with_env_file().await;
+    let report = f.run(gated_on_env(&f)).await;
     assert_eq!(report.counts.get(TaskStatus::Failed), 1, "{report:?}");
     assert!(report.failed[0].1.contains("no .env with TOKEN"), "{report:?}");
 }
@@ -48,9 +54,7 @@ async fn without_copy_a_gate_needing_an_ignored_file_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copied_files_reach_the_worktree_and_never_the_integration_branch() {
     let f = with_env_file().await;
-    let mut settings = f.settings(WRITE, false);
-    settings.config.gates.commands = vec![READS_ENV.into()];
-    settings.config.gates.max_fix_rounds = 0;
+    let mut settings = gated_on_env(&f);
     settings.config.worktree.copy = vec![".env".into(), "*.key".into()];
     let report = f.run(settings).await;
     assert!(report.all_done(), "{report:?}");
