@@ -46,7 +46,7 @@ pub fn text_len(entry: &Entry) -> usize {
         Entry::Session { id } | Entry::Version { version: id } => id.len(),
         Entry::Error { message, .. } | Entry::StderrError { message, .. } => message.len(),
         Entry::Finished { message, .. } => message.as_ref().map_or(0, String::len),
-        Entry::Colony(Record::GateEnded { command, tail, .. }) => {
+        Entry::Colony(Record::GateEnded { command, tail, .. } | Record::SetupEnded { command, tail, .. }) => {
             command.len() + tail.iter().map(String::len).sum::<usize>()
         }
         // Records are few and short: their wording is their size.
@@ -66,7 +66,7 @@ pub fn cap_entry(entry: &mut Entry) -> bool {
         Entry::Error { message, .. } | Entry::StderrError { message, .. } => vec![message],
         Entry::Finished { message, .. } => message.iter_mut().collect(),
         Entry::Colony(Record::Note { text }) => vec![text],
-        Entry::Colony(Record::GateEnded { tail, .. }) => tail.iter_mut().collect(),
+        Entry::Colony(Record::GateEnded { tail, .. } | Record::SetupEnded { tail, .. }) => tail.iter_mut().collect(),
         Entry::Usage { .. } | Entry::Cost { .. } | Entry::Omitted { .. } | Entry::Colony(_) => vec![],
     };
     let mut cut = false;
@@ -100,8 +100,13 @@ mod tests {
         assert!(cap_entry(&mut tool));
         let Entry::ToolUse { name, input_summary } = &tool else { unreachable!() };
         assert!(name.len() < MAX_TEXT + 64 && input_summary.len() < MAX_TEXT + 64);
-        let mut finished = Entry::Finished { is_error: false, message: Some(big) };
+        let mut finished = Entry::Finished { is_error: false, message: Some(big.clone()) };
         assert!(cap_entry(&mut finished));
+        let end = colony_core::record::GateEnd::Exited { code: 1 };
+        let mut setup = Entry::Colony(Record::SetupEnded { command: "npm ci".into(), end, tail: vec![big] });
+        assert!(text_len(&setup) > MAX_TEXT * 3);
+        assert!(cap_entry(&mut setup));
+        assert!(text_len(&setup) < MAX_TEXT + 64);
         let mut small = Entry::Raw { stream: Stream::Stdout, text: "ok".into() };
         assert!(!cap_entry(&mut small));
     }

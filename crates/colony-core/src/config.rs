@@ -43,6 +43,7 @@ pub struct Config {
     pub gates: GatesConfig,
     pub merge: MergeConfig,
     pub review: ReviewConfig,
+    pub worktree: WorktreeConfig,
     /// `[prices.MODEL]`: what tokens cost, for agents that report none.
     pub prices: BTreeMap<String, Price>,
 }
@@ -246,6 +247,71 @@ pub struct ReviewConfig {
 impl Default for ReviewConfig {
     fn default() -> Self {
         ReviewConfig { agents: Vec::new(), policy: crate::review::Policy::All, max_rounds: 3, approval: false }
+    }
+}
+
+/// `[worktree]`: what a fresh worktree needs before its agent starts,
+/// which git does not bring: the files it ignores, installed dependencies,
+/// the project's own environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorktreeConfig {
+    /// Globs, relative to the repository root, of files copied from the
+    /// main checkout into each new worktree (usually git-ignored, like
+    /// `.env`).
+    pub copy: Vec<String>,
+    /// Globs of what each new worktree links to in the main checkout,
+    /// for what is safe to share (a cache).
+    pub link: Vec<String>,
+    /// Run in the worktree through `sh -c` before the agent's first round,
+    /// like gates: the user's own config, never task input.
+    pub setup: Vec<String>,
+    /// Extra environment of the setup commands, the agents and the gates.
+    pub env: BTreeMap<String, String>,
+}
+
+/// One `/`-separated part of a `[worktree]` glob.
+#[derive(Debug, Clone)]
+pub enum GlobPart {
+    /// A name as written.
+    Name(String),
+    /// `**`: any depth of directories, none included.
+    AnyDirs,
+    /// A name with wildcards (`*`, `?`, `[ab]`, `{a,b}`), matched within one
+    /// part of a path.
+    Wild(globset::GlobMatcher),
+}
+
+/// The top-level directories no `[worktree]` glob reaches into: git's own,
+/// and colony's (which holds the worktrees themselves).
+pub const UNSHARED_DIRS: [&str; 2] = [".git", ".colony"];
+
+/// A `[worktree]` glob's parts, or what is wrong with it. Globs are
+/// relative to the repository root and stay inside it, so a worktree
+/// never receives anything from outside the repository.
+pub fn glob_parts(glob: &str) -> Result<Vec<GlobPart>, String> {
+    if glob.starts_with('/') {
+        return Err("must be relative to the repository root, not absolute".into());
+    }
+    let mut parts = Vec::new();
+    for part in glob.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let next = match part {
+            ".." => return Err("must stay inside the repository (no `..`)".into()),
+            "**" => GlobPart::AnyDirs,
+            _ if part.contains(['*', '?', '[', '{', '\\']) => {
+                let glob = globset::GlobBuilder::new(part).literal_separator(true).build();
+                GlobPart::Wild(glob.map_err(|e| format!("not a glob: {}", e.kind()))?.compile_matcher())
+            }
+            _ if parts.is_empty() && UNSHARED_DIRS.contains(&part) => {
+                return Err(format!("must not reach into `{part}`"));
+            }
+            _ => GlobPart::Name(part.to_owned()),
+        };
+        parts.push(next);
+    }
+    match parts.last() {
+        None => Err("names no path".into()),
+        Some(GlobPart::AnyDirs) => Err("must end in a name or a wildcard, not `**`".into()),
+        Some(_) => Ok(parts),
     }
 }
 

@@ -1,6 +1,7 @@
 //! colony's own records of an attempt's steps, written to the attempt's
-//! log beside its agent's output: the gates and how each ended, conflicts
-//! and resolver rounds, review rounds, trains, and where the work merged.
+//! log beside its agent's output: the worktree's setup commands and the
+//! gates and how each ended, conflicts and resolver rounds, review rounds,
+//! trains, and where the work merged.
 //! The dashboard, `colony logs` and `colony demo` read these records, never
 //! sentences; each has one wording for people ([`Record`]'s `Display`).
 
@@ -30,6 +31,18 @@ pub enum Record {
     /// A gate failed on the work, and fails on the integration branch at
     /// `tip` too: with `--allow-failing-gates`, not held against the work.
     GateFailsOnBase { command: String, integration: String, tip: String },
+    /// A `[worktree] setup` command starts in the fresh worktree, before
+    /// the agent's first round; its output follows until it ends.
+    Setup { command: String },
+    /// A setup command ended; one that failed ends the attempt before any
+    /// agent runs.
+    SetupEnded {
+        command: String,
+        end: GateEnd,
+        /// The last lines of its output, when it failed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tail: Vec<String>,
+    },
     /// The integration tip was brought into the task branch.
     BroughtIn { integration: String },
     /// Merging the integration tip stopped on conflicts: resolver round
@@ -60,7 +73,7 @@ pub enum Record {
     Note { text: String },
 }
 
-/// How a gate ended.
+/// How a gate or a setup command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "how", rename_all = "snake_case")]
 pub enum GateEnd {
@@ -124,6 +137,8 @@ impl fmt::Display for Record {
                 "gate `{command}` fails on {integration} at {tip} too; with --allow-failing-gates it is not held \
                  against this work"
             ),
+            Record::Setup { command } => write!(f, "setup `{command}`"),
+            Record::SetupEnded { command, end, .. } => write!(f, "setup `{command}` {end}"),
             Record::BroughtIn { integration } => {
                 write!(f, "brought {integration} in; the gates run on the merged result")
             }
@@ -190,6 +205,10 @@ mod tests {
         assert_eq!(end(GateEnd::Exited { code: 1 }), "gate `make` failed (exit code 1)");
         assert_eq!(end(GateEnd::TimedOut { after_ms: 90_000 }), "gate `make` failed (stopped after 1m 30s)");
         assert!(GateEnd::Exited { code: 0 }.passed() && !GateEnd::Stopped.passed());
+        assert_eq!(Record::Setup { command: "npm ci".into() }.to_string(), "setup `npm ci`");
+        let setup = |end| Record::SetupEnded { command: "npm ci".into(), end, tail: vec![] }.to_string();
+        assert_eq!(setup(GateEnd::Exited { code: 0 }), "setup `npm ci` passed");
+        assert_eq!(setup(GateEnd::Signalled { signal: 9 }), "setup `npm ci` failed (signal 9)");
         let asked = Record::Reviewed { round: 2, approved: false, asked: vec!["a".into(), "b".into()] };
         assert_eq!(asked.to_string(), "review round 2: `a`, `b` asked for changes");
         let known = Record::GateKnown { command: "make".into(), tree: "t1".into(), passed: true };

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::base::Base;
 use crate::error::EngineError;
-use crate::round::{GateEnd, log_record};
+use crate::round::{Commands, CommandsEnd, GateEnd, Step, log_record};
 
 /// Each gate command's verdict on each tree this run gated: `None` passed,
 /// else the tail of its output.
@@ -142,11 +142,19 @@ impl<S: Store + 'static> Base<S> {
         cancel: &CancellationToken,
     ) -> Result<Option<Option<String>>, EngineError> {
         let config = &self.settings.config;
-        let (timeout, grace) = (config.gates.timeout, config.run.grace);
-        Ok(match crate::round::gates(&[command.to_owned()], dir, timeout, grace, log, cancel).await? {
-            GateEnd::Passed => Some(None),
-            GateEnd::Failed { tail, .. } => Some(Some(tail)),
-            GateEnd::Cancelled | GateEnd::OnBase(_) => None,
+        let command = [command.to_owned()];
+        let one = Commands {
+            step: Step::Gate,
+            commands: &command,
+            dir,
+            env: &config.worktree.env,
+            timeout: config.gates.timeout,
+            grace: config.run.grace,
+        };
+        Ok(match crate::round::commands(one, log, cancel).await? {
+            CommandsEnd::Passed => Some(None),
+            CommandsEnd::Failed { tail, .. } => Some(Some(tail)),
+            CommandsEnd::Cancelled => None,
         })
     }
 

@@ -28,6 +28,7 @@ mod room;
 mod round;
 mod run;
 mod settings;
+mod setup;
 mod shared;
 mod transcript;
 mod watch;

@@ -1,12 +1,14 @@
-//! One run of a child for an attempt: the agent, or a gate. The output goes
-//! to the attempt's log; the agent's process group goes to the store as
-//! soon as it is known, so a later colony can stop it if this one dies.
+//! One run of a child for an attempt: the agent, or one of the user's
+//! commands (a gate, a setup command). The output goes to the attempt's
+//! log; the agent's process group goes to the store as soon as it is
+//! known, so a later colony can stop it if this one dies.
 //! What the round keeps in memory is bounded whatever the child prints:
 //! each entry's texts are cut to [`MAX_TEXT`](colony_agents::cut::MAX_TEXT),
 //! the entries go into a [`Transcript`], and the feedback tail keeps
 //! [`TAIL_LINES`] lines of at most [`TAIL_LINE`] bytes.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -141,6 +143,8 @@ pub(crate) struct AgentRound<'a, S> {
     pub grace: Duration,
     /// How long the agent may go on after its final event.
     pub linger: Duration,
+    /// `[worktree] env`.
+    pub env: &'a BTreeMap<String, String>,
 }
 
 impl<S: Store> AgentRound<'_, S> {
@@ -156,6 +160,8 @@ impl<S: Store> AgentRound<'_, S> {
         // from the run stopping.
         let child_cancel = cancel.child_token();
         let mut spec = invocation.into_child(&self.run.worktree);
+        // First, so that what the agent's own table and colony set wins.
+        spec.env.splice(0..0, project_env(self.env));
         confine_git(&mut spec);
         spec.wall_timeout = Some(self.wall_timeout);
         spec.silence_timeout = self.silence_timeout;
@@ -264,6 +270,14 @@ fn answer_of(entries: &[Entry]) -> String {
     })
 }
 
+/// How a run of commands (gates, setup) ended.
+#[derive(Debug)]
+pub(crate) enum CommandsEnd {
+    Passed,
+    Failed { command: String, tail: String },
+    Cancelled,
+}
+
 /// A gate's verdict.
 #[derive(Debug)]
 pub(crate) enum GateEnd {
@@ -277,18 +291,55 @@ pub(crate) enum GateEnd {
     OnBase(crate::baseline::FailsOnBase),
 }
 
-/// Runs the gates one after another in `dir` until one fails.
-pub(crate) async fn gates(
-    commands: &[String],
-    dir: &Path,
-    timeout: Duration,
-    grace: Duration,
+/// Which of the user's own commands a run of [`commands`] is: each has
+/// its records in the attempt's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Gate,
+    /// `[worktree] setup`, before the agent's first round.
+    Setup,
+}
+
+impl Step {
+    fn started(self, command: String) -> Record {
+        match self {
+            Step::Gate => Record::Gate { command },
+            Step::Setup => Record::Setup { command },
+        }
+    }
+
+    fn ended(self, command: String, end: record::GateEnd, tail: Vec<String>) -> Record {
+        match self {
+            Step::Gate => Record::GateEnded { command, end, tail },
+            Step::Setup => Record::SetupEnded { command, end, tail },
+        }
+    }
+}
+
+/// The user's commands (gates, setup), run in `dir` through `sh -c`:
+/// they are colony.toml's, never task input.
+pub(crate) struct Commands<'a> {
+    pub step: Step,
+    pub commands: &'a [String],
+    pub dir: &'a Path,
+    /// `[worktree] env`.
+    pub env: &'a BTreeMap<String, String>,
+    /// Of each command.
+    pub timeout: Duration,
+    pub grace: Duration,
+}
+
+/// Runs the commands one after another until one fails.
+pub(crate) async fn commands(
+    run: Commands<'_>,
     log: &mut LogWriter,
     cancel: &CancellationToken,
-) -> Result<GateEnd, EngineError> {
+) -> Result<CommandsEnd, EngineError> {
+    let Commands { step, commands, dir, env, timeout, grace } = run;
     for command in commands {
-        log_record(log, Record::Gate { command: command.clone() });
+        log_record(log, step.started(command.clone()));
         let mut spec = ChildSpec::new("sh", PathBuf::from(dir));
+        spec.env.extend(project_env(env));
         confine_git(&mut spec);
         spec.args = vec!["-c".into(), command.into()];
         spec.stdin = StdinSource::Null;
@@ -316,18 +367,23 @@ pub(crate) async fn gates(
         };
         let failed = !end.passed() && end != record::GateEnd::Stopped;
         let tail = if failed { lines.clone() } else { Vec::new() };
-        log_record(log, Record::GateEnded { command: command.clone(), end, tail });
+        log_record(log, step.ended(command.clone(), end, tail));
         match end {
-            record::GateEnd::Stopped => return Ok(GateEnd::Cancelled),
+            record::GateEnd::Stopped => return Ok(CommandsEnd::Cancelled),
             record::GateEnd::Exited { code: 0 } => {}
             record::GateEnd::TimedOut { .. } => {
                 let tail = format!("{}\n(stopped after {})", lines.join("\n"), human(timeout));
-                return Ok(GateEnd::Failed { command: command.clone(), tail });
+                return Ok(CommandsEnd::Failed { command: command.clone(), tail });
             }
-            _ => return Ok(GateEnd::Failed { command: command.clone(), tail: lines.join("\n") }),
+            _ => return Ok(CommandsEnd::Failed { command: command.clone(), tail: lines.join("\n") }),
         }
     }
-    Ok(GateEnd::Passed)
+    Ok(CommandsEnd::Passed)
+}
+
+/// `[worktree] env`, as a child's environment.
+fn project_env(env: &BTreeMap<String, String>) -> impl Iterator<Item = (OsString, OsString)> + '_ {
+    env.iter().map(|(k, v)| (k.into(), v.into()))
 }
 
 /// Keeps git, run by a child in a task worktree, to that worktree: with

@@ -15,7 +15,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
     AgentConfig, AgentKind, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Price, Remote,
-    ReviewConfig, RunConfig,
+    ReviewConfig, RunConfig, WorktreeConfig, glob_parts,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
@@ -38,7 +38,7 @@ pub(super) fn read(file: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
     if reader.errors.is_empty() { Ok(config) } else { Err(reader.errors) }
 }
 
-const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review", "prices"];
+const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review", "worktree", "prices"];
 const RUN_KEYS: &[&str] = &[
     "workers",
     "agent",
@@ -63,6 +63,9 @@ const PRICE_KEYS: &[&str] = &["input", "output", "cached_input"];
 const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
 const MERGE_KEYS: &[&str] = &["max_resolver_rounds", "train", "speculate"];
 const REVIEW_KEYS: &[&str] = &["agent", "agents", "policy", "max_rounds", "approval"];
+const WORKTREE_KEYS: &[&str] = &["copy", "link", "setup", "env"];
+/// What `[worktree] env` may not set: colony's own variables.
+const RESERVED_ENV: &str = "COLONY_";
 
 const DURATION: &str = "expected a duration like `30m` or `1h 30m`, or a number of seconds";
 
@@ -136,6 +139,7 @@ impl Reader<'_> {
                 "gates" => self.gates(table, &mut config.gates),
                 "merge" => self.merge(table, &mut config.merge),
                 "review" => reviewers_at = self.review(table, &mut config.review),
+                "worktree" => self.worktree(table, &mut config.worktree),
                 // The last of SECTIONS.
                 _ => config.prices = self.prices(table),
             }
@@ -151,7 +155,7 @@ impl Reader<'_> {
     /// written above the section it belongs in.
     fn unknown_section(&mut self, key: &Spanned<DeString>, value: &Value) {
         let name = key.get_ref().as_ref();
-        let home = [("run", RUN_KEYS), ("gates", GATES_KEYS), ("merge", MERGE_KEYS)]
+        let home = [("run", RUN_KEYS), ("gates", GATES_KEYS), ("merge", MERGE_KEYS), ("worktree", WORKTREE_KEYS)]
             .into_iter()
             .find(|(_, keys)| keys.contains(&name));
         let (shown, message) = match (value.get_ref(), closest(name, SECTIONS.iter().copied())) {
@@ -160,14 +164,14 @@ impl Reader<'_> {
             }
             (DeValue::Table(_), None) => (
                 format!("[{name}]"),
-                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review] or [prices.MODEL]"
+                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review], [worktree] or [prices.MODEL]"
                     .to_owned(),
             ),
             (_, _) => match home {
                 Some((section, _)) => (name.to_owned(), format!("unknown key here; it belongs in [{section}]")),
                 None => (
                     name.to_owned(),
-                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review] or [prices.MODEL]"
+                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review], [worktree] or [prices.MODEL]"
                         .to_owned(),
                 ),
             },
@@ -248,7 +252,7 @@ impl Reader<'_> {
             match name {
                 "kind" => kind = self.string(key, v).map(|s| (s, v.span())),
                 "command" => command = Some((self.command(key, v), v.span())),
-                "env" => env = self.env(key, v),
+                "env" => env = self.env(key, v, env_name_problem),
                 "model" => cli.model = self.string(key, v),
                 "effort" => cli.effort = self.string(key, v),
                 "permission" => cli.permission = self.string(key, v),
@@ -361,6 +365,32 @@ impl Reader<'_> {
                 _ => self.unknown("[merge]", k, MERGE_KEYS),
             }
         }
+    }
+
+    fn worktree(&mut self, table: &DeTable, worktree: &mut WorktreeConfig) {
+        for (k, v) in table {
+            let key = &format!("[worktree] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "copy" => set(&mut worktree.copy, self.globs(key, v)),
+                "link" => set(&mut worktree.link, self.globs(key, v)),
+                "setup" => set(&mut worktree.setup, self.gate_commands(key, v)),
+                "env" => worktree.env = self.env(key, v, worktree_env_problem),
+                _ => self.unknown("[worktree]", k, WORKTREE_KEYS),
+            }
+        }
+    }
+
+    /// Globs of paths in the repository (see [`glob_parts`]).
+    fn globs(&mut self, key: &str, value: &Value) -> Option<Vec<String>> {
+        let globs = self.strings(key, value)?;
+        let mut good = Vec::with_capacity(globs.len());
+        for glob in globs {
+            match glob_parts(&glob) {
+                Ok(_) => good.push(glob),
+                Err(problem) => self.error(value.span(), Some(key.to_owned()), format!("`{glob}`: {problem}")),
+            }
+        }
+        Some(good)
     }
 
     /// Reads `[review]`; returns where its reviewers are named, for
@@ -629,7 +659,9 @@ impl Reader<'_> {
         Some(commands)
     }
 
-    fn env(&mut self, key: &str, value: &Value) -> BTreeMap<String, String> {
+    /// A table of environment variables; `problem` says what is wrong
+    /// with a name, if anything.
+    fn env(&mut self, key: &str, value: &Value, problem: fn(&str) -> Option<&'static str>) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         let DeValue::Table(table) = value.get_ref() else {
             self.wrong::<()>(key, value, "expected a table of strings, like env = { KEY = \"value\" }");
@@ -638,8 +670,7 @@ impl Reader<'_> {
         for (k, v) in table {
             let name = k.get_ref().as_ref();
             let var = format!("{key}.{name}");
-            if !is_env_name(name) {
-                let m = "not a variable name; use letters, digits and `_`, not starting with a digit";
+            if let Some(m) = problem(name) {
                 self.error(k.span(), Some(var.clone()), m.into());
             }
             if let Some(text) = self.string(&var, v) {
@@ -667,6 +698,19 @@ fn found(value: &DeValue) -> &'static str {
         DeValue::Array(_) => "a list",
         DeValue::Table(_) => "a table",
     }
+}
+
+/// What is wrong with `name` as a variable's name, if anything.
+fn env_name_problem(name: &str) -> Option<&'static str> {
+    (!is_env_name(name)).then_some("not a variable name; use letters, digits and `_`, not starting with a digit")
+}
+
+/// As [`env_name_problem`], and colony's own variables are not the
+/// project's to set: they say which task, attempt and ports are whose.
+fn worktree_env_problem(name: &str) -> Option<&'static str> {
+    env_name_problem(name).or_else(|| {
+        name.starts_with(RESERVED_ENV).then_some("names starting with `COLONY_` are colony's own; choose another")
+    })
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: a name every shell and `env` accept.

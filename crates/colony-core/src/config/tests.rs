@@ -43,6 +43,7 @@ fn no_file_and_an_empty_file_mean_the_documented_defaults() {
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (3, secs(1800)));
     assert_eq!((config.merge.max_resolver_rounds, config.merge.train, config.merge.speculate), (2, true, true));
     assert_eq!((config.review.agents.len(), config.review.max_rounds, config.review.approval), (0, 3, false));
+    assert_eq!(config.worktree, WorktreeConfig::default(), "a worktree is a bare checkout unless told");
 }
 
 const EVERY_KEY: &str = r#"
@@ -84,6 +85,12 @@ speculate = false
 [review]
 agent = "codex"
 max_rounds = 1
+
+[worktree]
+copy = [".env", "config/*.local.yml", "./secrets/**/*.key"]
+link = ["node_modules/.cache"]
+setup = ["npm ci", "npm run build"]
+env = { NODE_ENV = "test", API_URL = "http://localhost" }
 "#;
 
 #[test]
@@ -112,6 +119,42 @@ fn every_key_is_read() {
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (0, secs(600)));
     assert_eq!((config.merge.max_resolver_rounds, config.merge.train, config.merge.speculate), (0, false, false));
     assert_eq!((config.review.agents.as_slice(), config.review.max_rounds), (&["codex".to_owned()][..], 1));
+
+    let worktree = &config.worktree;
+    assert_eq!(worktree.copy, [".env", "config/*.local.yml", "./secrets/**/*.key"]);
+    assert_eq!(
+        (worktree.link.as_slice(), worktree.setup.as_slice()),
+        (&["node_modules/.cache".to_owned()][..], &["npm ci".to_owned(), "npm run build".to_owned()][..])
+    );
+    let env: Vec<(&str, &str)> = worktree.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(env, [("API_URL", "http://localhost"), ("NODE_ENV", "test")]);
+}
+
+#[test]
+fn a_worktree_glob_is_split_into_its_parts_inside_the_repository() {
+    let shown = |glob: &str| -> Result<Vec<String>, String> {
+        let parts = glob_parts(glob)?;
+        Ok(parts
+            .iter()
+            .map(|p| match p {
+                GlobPart::Name(name) => name.clone(),
+                GlobPart::AnyDirs => "**".into(),
+                GlobPart::Wild(m) => format!("~{}", m.glob()),
+            })
+            .collect())
+    };
+    assert_eq!(shown("./config//*.local.yml"), Ok(vec!["config".into(), "~*.local.yml".into()]));
+    assert_eq!(shown("a/**/b"), Ok(vec!["a".into(), "**".into(), "b".into()]));
+    assert_eq!(shown("sub/.git"), Ok(vec!["sub".into(), ".git".into()]), "only the top-level .git is git's");
+    let Some(GlobPart::Wild(star)) = glob_parts("*.yml").unwrap().pop() else { panic!("a wildcard") };
+    assert!(star.is_match("a.yml") && star.is_match(".hidden.yml") && !star.is_match("a.yaml"));
+    assert_eq!(shown("/etc/passwd").unwrap_err(), "must be relative to the repository root, not absolute");
+    assert_eq!(shown("a/../../b").unwrap_err(), "must stay inside the repository (no `..`)");
+    assert_eq!(shown(".git/config").unwrap_err(), "must not reach into `.git`");
+    assert_eq!(shown("./.colony").unwrap_err(), "must not reach into `.colony`");
+    assert_eq!(shown("a/**").unwrap_err(), "must end in a name or a wildcard, not `**`");
+    assert_eq!(shown("").unwrap_err(), "names no path");
+    assert!(shown("a[b").unwrap_err().starts_with("not a glob"));
 }
 
 #[test]
@@ -328,6 +371,11 @@ const CASES: &[(&str, &str)] = &[
     ("bad env", "[agents.f]\nkind = \"fake\"\nenv = { \"1X\" = \"a\", OK = 2 }\n"),
     ("env that is not a table", "[agents.f]\nkind = \"fake\"\nenv = [\"A=1\"]\n"),
     ("empty gate command", "[gates]\ncommands = [\"cargo test\", \"  \"]\n"),
+    ("unknown worktree key", "[worktree]\ncopy = []\nsetpu = [\"npm ci\"]\n"),
+    ("worktree key above its section", "setup = [\"npm ci\"]\n[worktree]\n"),
+    ("bad worktree globs", "[worktree]\ncopy = [\"/etc/hosts\", \"../x\", \".git/config\"]\nlink = \"node_modules\"\n"),
+    ("empty setup command", "[worktree]\nsetup = [\"npm ci\", \"\"]\n"),
+    ("bad worktree env", "[worktree]\nenv = { COLONY_PORT = \"1\", \"A-B\" = \"x\", OK = 1 }\n"),
 ];
 
 #[test]

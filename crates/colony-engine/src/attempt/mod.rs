@@ -1,7 +1,8 @@
 //! One attempt at a task, from worktree to merge: the shell of the
 //! attempt's machine (`machine.rs`), which decides each step.
 //!
-//! 1. A fresh worktree on its own branch from the integration tip.
+//! 1. A fresh worktree on its own branch from the integration tip, given
+//!    what `[worktree]` asks for (`crate::setup`).
 //! 2. Agent rounds: the agent runs; colony commits what it left; the gates
 //!    run; a failure goes back to the agent as feedback, up to
 //!    `max_fix_rounds` times. Then review (`review.rs`) and, where asked, a
@@ -40,6 +41,7 @@ use crate::error::EngineError;
 use crate::pacing::Go;
 use crate::queue::{Car, Place, Side, Verdict};
 use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, human, log_note, log_record};
+use crate::setup::Prepared;
 use crate::shared::Inner;
 use colony_core::branch::task_branch;
 use review::ReviewEnd;
@@ -286,6 +288,11 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 from: start.to_string(),
             },
         );
+        match crate::setup::prepare(inner, &worktree, log, &self.cancel).await? {
+            Prepared::Ready => {}
+            Prepared::Failed(why) => return Ok(Ending::Failed(why)),
+            Prepared::Cancelled => return Ok(self.interrupted()),
+        }
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
         write_task_file(&task_file, self.spec())?;
         let decided = match &self.claim.decision {
@@ -624,6 +631,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 silence_timeout: Some(resolved.silence_timeout),
                 grace: settings.config.run.grace,
                 linger: settings.linger,
+                env: &settings.config.worktree.env,
             };
             let watched = inner
                 .watch
