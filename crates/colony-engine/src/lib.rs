@@ -13,7 +13,6 @@
 
 mod attempt;
 mod base;
-mod baseline;
 mod ending;
 mod error;
 mod failpoint;
@@ -28,7 +27,6 @@ mod room;
 mod round;
 mod run;
 mod settings;
-mod setup;
 mod shared;
 mod transcript;
 mod watch;

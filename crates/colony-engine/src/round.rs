@@ -278,19 +278,6 @@ pub(crate) enum CommandsEnd {
     Cancelled,
 }
 
-/// A gate's verdict.
-#[derive(Debug)]
-pub(crate) enum GateEnd {
-    Passed,
-    Failed {
-        command: String,
-        tail: String,
-    },
-    Cancelled,
-    /// It failed, and fails on the integration branch too: not the work's.
-    OnBase(crate::baseline::FailsOnBase),
-}
-
 /// Which of the user's own commands a run of [`commands`] is: each has
 /// its records in the attempt's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -222,7 +222,7 @@ impl<S: Store + 'static> Inner<S> {
     /// Before any agent starts, the gates on the integration branch of
     /// every plan with work to do (`baseline.rs`): the first that fails
     /// there, unless failing gates are allowed.
-    async fn check_baselines(&self) -> Result<Option<crate::baseline::FailsOnBase>, EngineError> {
+    async fn check_baselines(&self) -> Result<Option<crate::base::baseline::FailsOnBase>, EngineError> {
         if self.settings.config.gates.commands.is_empty() {
             return Ok(None);
         }

@@ -49,7 +49,7 @@ pub(crate) struct Inner<S> {
     /// Each agent's version as its `--version` says, asked once a run.
     pub versions: Mutex<HashMap<String, Option<String>>>,
     /// Worktree setup commands that failed in a row.
-    pub setup_failures: crate::setup::Failures,
+    pub setup_failures: crate::base::setup::Failures,
 }
 
 impl<S> Inner<S> {
@@ -70,7 +70,7 @@ impl<S> Inner<S> {
             merging: std::sync::Mutex::new(Vec::new()),
             slots: Arc::new(tokio::sync::Semaphore::new(workers)),
             versions: Mutex::new(HashMap::new()),
-            setup_failures: crate::setup::Failures::default(),
+            setup_failures: crate::base::setup::Failures::default(),
         }
     }
 }

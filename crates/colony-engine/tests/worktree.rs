@@ -7,6 +7,7 @@ mod common;
 
 use colony_core::TaskStatus;
 use colony_core::record::{GateEnd, Record};
+use colony_store::Store;
 
 use common::{Fixture, git};
 
@@ -44,11 +45,13 @@ fn gated_on_env(f: &Fixture) -> colony_engine::Settings {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_copy_a_gate_needing_an_ignored_file_fails() {
+async fn without_copy_a_gate_needing_an_ignored_file_fails_on_the_branch_itself_and_no_agent_runs() {
     let f = with_env_file().await;
     let report = f.run(gated_on_env(&f)).await;
-    assert_eq!(report.counts.get(TaskStatus::Failed), 1, "{report:?}");
-    assert!(report.failed[0].1.contains("no .env with TOKEN"), "{report:?}");
+    let halted = report.halted.clone().unwrap_or_default();
+    assert!(halted.contains("already fails on colony/p") && halted.contains("no .env with TOKEN"), "{report:?}");
+    assert_eq!(report.counts.get(TaskStatus::Ready), 1, "{report:?}");
+    assert!(f.store.task("a").await.unwrap().unwrap().attempts.is_empty(), "no agent ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

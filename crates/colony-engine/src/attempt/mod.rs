@@ -2,7 +2,7 @@
 //! attempt's machine (`machine.rs`), which decides each step.
 //!
 //! 1. A fresh worktree on its own branch from the integration tip, given
-//!    what `[worktree]` asks for (`crate::setup`).
+//!    what `[worktree]` asks for (`crate::base::setup`).
 //! 2. Agent rounds: the agent runs; colony commits what it left; the gates
 //!    run; a failure goes back to the agent as feedback, up to
 //!    `max_fix_rounds` times. Then review (`review.rs`) and, where asked, a
@@ -37,11 +37,12 @@ mod review;
 pub(crate) use crate::ending::{Ending, one_line};
 use machine::{Decided, Effect, Gated, Happening, Limits, Machine, Ran, Reviewed};
 
+use crate::base::baseline::GateEnd;
+use crate::base::setup::Prepared;
 use crate::error::EngineError;
 use crate::pacing::Go;
 use crate::queue::{Car, Place, Side, Verdict};
-use crate::round::{AgentOutcome, AgentRound, GateEnd, RoundEnd, human, log_note, log_record};
-use crate::setup::Prepared;
+use crate::round::{AgentOutcome, AgentRound, RoundEnd, human, log_note, log_record};
 use crate::shared::Inner;
 use colony_core::branch::task_branch;
 use review::ReviewEnd;
@@ -288,9 +289,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 from: start.to_string(),
             },
         );
-        match crate::setup::prepare(inner, &worktree, log, &self.cancel).await? {
-            Prepared::Ready => {}
-            Prepared::Failed(why) => return Ok(Ending::Failed(why)),
+        match inner.base.prepare(&worktree, log, &self.cancel).await? {
+            Prepared::Ready => self.count_setup(None),
+            Prepared::Failed { why, command } => {
+                if let Some(command) = command {
+                    self.count_setup(Some(&command));
+                }
+                return Ok(Ending::Failed(why));
+            }
             Prepared::Cancelled => return Ok(self.interrupted()),
         }
         let task_file = self.layout().task_file(&self.claim.task, self.claim.attempt);
@@ -312,6 +318,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
         };
         self.drive(Machine::new(limits), Happening::Began { decided }, &ways, log).await
+    }
+
+    /// Counts how this attempt's setup commands ended (`failed` names the
+    /// one that failed): the same one failing again halts new work.
+    fn count_setup(&self, failed: Option<&str>) {
+        if let Some(why) = self.inner.setup_failures.count(failed) {
+            self.inner.pacing.halt(why);
+        }
     }
 
     /// Runs the attempt's machine from `first` to its end, carrying out

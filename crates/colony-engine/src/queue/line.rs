@@ -39,9 +39,10 @@ use tokio_util::sync::CancellationToken;
 use super::integration::Advance;
 use super::{MERGE_LOCK, Merge, Queue, Side};
 use crate::base::Base;
+use crate::base::baseline::GateEnd;
 use crate::ending::Ending;
 use crate::error::EngineError;
-use crate::round::{GateEnd, log_note, log_record};
+use crate::round::{log_note, log_record};
 
 /// This process's merges gated before their turn, in the order they land.
 #[derive(Default)]

@@ -33,9 +33,10 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::base::Base;
+use crate::base::baseline::GateEnd;
 use crate::ending::Ending;
 use crate::error::EngineError;
-use crate::round::{GateEnd, log_note, log_record};
+use crate::round::{log_note, log_record};
 use crate::settings::Settings;
 
 pub(crate) use integration::Integration;

@@ -17,7 +17,8 @@ use crate::ending::Ending;
 use crate::error::EngineError;
 use colony_core::record::Record;
 
-use crate::round::{GateEnd, log_note, log_record};
+use crate::base::baseline::GateEnd;
+use crate::round::{log_note, log_record};
 
 impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
     /// Whether the integration tip was taken on trust (see

@@ -36,10 +36,10 @@ use colony_store::{Store, StoreError};
 use tokio::sync::oneshot;
 
 use super::{Car, MERGE_LOCK, Merge, Side};
-use crate::baseline::FailsOnBase;
+use crate::base::baseline::{FailsOnBase, GateEnd};
 use crate::ending::Ending;
 use crate::error::EngineError;
-use crate::round::{GateEnd, log_note, log_record};
+use crate::round::{log_note, log_record};
 
 /// This process's attempts waiting for their merge turn.
 #[derive(Default)]

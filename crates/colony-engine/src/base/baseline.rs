@@ -25,15 +25,19 @@ use colony_git::{Oid, TaskTree, branch_ref};
 use colony_store::Store;
 use tokio_util::sync::CancellationToken;
 
+use super::setup::Prepared;
 use crate::base::Base;
 use crate::error::EngineError;
-use crate::round::{Commands, CommandsEnd, GateEnd, Step, log_record};
+use crate::round::{Commands, CommandsEnd, Step, log_record};
 
 /// Each gate command's verdict on each tree this run gated: `None` passed,
 /// else the tail of its output.
 #[derive(Default)]
 pub(crate) struct Verdicts {
     known: std::sync::Mutex<HashMap<(Oid, String), Option<String>>>,
+    /// One gate run per tree at a time: a second gating of a tree waits
+    /// for the first's verdicts rather than running them again.
+    trees: std::sync::Mutex<HashMap<Oid, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Gate runs on an integration tip go one at a time, in one worktree.
     looking: tokio::sync::Mutex<()>,
 }
@@ -47,9 +51,28 @@ impl Verdicts {
         self.lock().insert((tree.clone(), command.to_owned()), failed);
     }
 
+    /// The turn to gate `tree`.
+    fn tree(&self, tree: &Oid) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut trees = self.trees.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        trees.entry(tree.clone()).or_default().clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Oid, String), Option<String>>> {
         self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A gate's verdict.
+#[derive(Debug)]
+pub(crate) enum GateEnd {
+    Passed,
+    Failed {
+        command: String,
+        tail: String,
+    },
+    Cancelled,
+    /// It failed, and fails on the integration branch too: not the work's.
+    OnBase(FailsOnBase),
 }
 
 /// How a gate fares on an integration branch's tip.
@@ -100,6 +123,11 @@ impl<S: Store + 'static> Base<S> {
         cancel: &CancellationToken,
     ) -> Result<GateEnd, EngineError> {
         let at = self.git(|r| r.head_tree(tree))?;
+        let turn = self.verdicts.tree(&at);
+        let _turn = tokio::select! {
+            turn = turn.lock() => turn,
+            () = cancel.cancelled() => return Ok(GateEnd::Cancelled),
+        };
         for command in &self.settings.config.gates.commands {
             let failed = match self.verdicts.get(&at, command) {
                 Some(failed) => {
@@ -169,25 +197,54 @@ impl<S: Store + 'static> Base<S> {
             one = self.verdicts.looking.lock() => one,
             () = cancel.cancelled() => return Ok(OnTip::Stopped),
         };
-        let failed = match self.verdicts.get(&at, command) {
-            Some(failed) => failed,
-            None => {
-                let dir = self.layout.baseline(self.pid);
-                let mut log = LogWriter::open(self.layout.baseline_log(self.pid))?;
-                self.drop_baseline_tree(&dir)?;
-                let tree = self.worktree_git(|r| r.worktree_register_detached(&dir, &tip))?;
-                self.git(|r| r.worktree_checkout(&tree))?;
-                let ran = self.run_gate(command, &dir, &mut log, cancel).await;
-                self.drop_baseline_tree(&dir)?;
-                let Some(failed) = ran? else { return Ok(OnTip::Stopped) };
-                self.verdicts.keep(&at, command, failed.clone());
-                failed
+        if self.verdicts.get(&at, command).is_none() {
+            let dir = self.layout.baseline(self.pid);
+            self.drop_baseline_tree(&dir)?;
+            let looked = self.look_at(&tip, &at, &dir, cancel).await;
+            self.drop_baseline_tree(&dir)?;
+            if !looked? {
+                return Ok(OnTip::Stopped);
             }
-        };
-        Ok(match failed {
+        }
+        Ok(match self.verdicts.get(&at, command).flatten() {
             None => OnTip::Passes,
             Some(tail) => OnTip::Fails { tip, tail },
         })
+    }
+
+    /// Gates `tip`, whose tree is `at`, in a worktree at `dir` made as a
+    /// task's is: every gate whose verdict on it is not known yet, so that
+    /// its setup runs once. A setup that fails there is every such gate's
+    /// failure. False when stopped.
+    async fn look_at(
+        &self,
+        tip: &Oid,
+        at: &Oid,
+        dir: &std::path::Path,
+        cancel: &CancellationToken,
+    ) -> Result<bool, EngineError> {
+        let mut log = LogWriter::open(self.layout.baseline_log(self.pid))?;
+        let tree = self.worktree_git(|r| r.worktree_register_detached(dir, tip))?;
+        self.git(|r| r.worktree_checkout(&tree))?;
+        let unknown: Vec<&String> =
+            self.settings.config.gates.commands.iter().filter(|c| self.verdicts.get(at, c).is_none()).collect();
+        match self.prepare(dir, &mut log, cancel).await? {
+            Prepared::Ready => {}
+            Prepared::Cancelled => return Ok(false),
+            Prepared::Failed { why, .. } => {
+                for command in unknown {
+                    self.verdicts.keep(at, command, Some(why.clone()));
+                }
+                return Ok(true);
+            }
+        }
+        for command in unknown {
+            let Some(failed) = self.run_gate(command, dir, &mut log, cancel).await? else {
+                return Ok(false);
+            };
+            self.verdicts.keep(at, command, failed);
+        }
+        Ok(true)
     }
 
     fn drop_baseline_tree(&self, dir: &std::path::Path) -> Result<(), EngineError> {

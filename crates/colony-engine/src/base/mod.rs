@@ -3,6 +3,9 @@
 //! attempts share. The merge queue, the attempts and the workers build on
 //! it; it builds on none of them.
 
+pub(crate) mod baseline;
+pub(crate) mod setup;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +50,7 @@ pub(crate) struct Base<S> {
     /// Notices said once a run.
     said: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Each gate's verdict on each tree gated (`baseline.rs`).
-    pub(crate) verdicts: crate::baseline::Verdicts,
+    pub(crate) verdicts: baseline::Verdicts,
 }
 
 impl<S: Store + 'static> Base<S> {

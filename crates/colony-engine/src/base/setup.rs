@@ -6,7 +6,7 @@
 //!
 //! Deciding what goes where is a pure function of what the globs matched
 //! ([`plan`]); copying, linking and running the setup commands is the IO
-//! around it ([`prepare`]), called by the attempt once its worktree is
+//! around it ([`Base::prepare`]), called by the attempt once its worktree is
 //! checked out. Globs never reach outside the repository: they
 //! are relative to its root, skip `.git` and `.colony`, never walk through
 //! a symlinked directory, and a match that is a symlink leading out of the
@@ -23,9 +23,9 @@ use colony_core::config::{GlobPart, UNSHARED_DIRS, WorktreeConfig, glob_parts};
 use colony_store::Store;
 use tokio_util::sync::CancellationToken;
 
+use crate::base::Base;
 use crate::error::EngineError;
 use crate::round::{Commands, CommandsEnd, Step, log_note};
-use crate::shared::Inner;
 
 /// Failures in a row of one setup command after which no new work is
 /// claimed: one may be the task's bad luck, two are the project's setup.
@@ -190,48 +190,50 @@ fn matches(root: &Path, config: &WorktreeConfig) -> Vec<Matched> {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Prepared {
     Ready,
-    /// It cannot be worked in: why, for the attempt's failure.
-    Failed(String),
+    /// It cannot be worked in: why, for the attempt's failure, and the
+    /// setup command that failed, if one did.
+    Failed {
+        why: String,
+        command: Option<String>,
+    },
     Cancelled,
 }
 
-/// Makes the fresh `worktree` fit to work in: copies and links what
-/// `[worktree]` asks for from the main checkout, then runs the setup
-/// commands there, as the gates run, with setup's records. A setup
-/// command failing again halts the claiming of new work.
-pub(crate) async fn prepare<S: Store + 'static>(
-    inner: &Inner<S>,
-    worktree: &Path,
-    log: &mut LogWriter,
-    cancel: &CancellationToken,
-) -> Result<Prepared, EngineError> {
-    let config = &inner.settings.config;
-    if let Err(why) = tokio::task::block_in_place(|| share(inner.repo.top_level(), worktree, &config.worktree, log)) {
-        return Ok(Prepared::Failed(why));
-    }
-    let setup = &config.worktree.setup;
-    if setup.is_empty() {
-        return Ok(Prepared::Ready);
-    }
-    let commands = Commands {
-        step: Step::Setup,
-        commands: setup,
-        dir: worktree,
-        env: &config.worktree.env,
-        timeout: config.gates.timeout,
-        grace: config.run.grace,
-    };
-    let (prepared, failed) = match crate::round::commands(commands, log, cancel).await? {
-        CommandsEnd::Passed => (Prepared::Ready, None),
-        CommandsEnd::Failed { command, tail } => {
-            (Prepared::Failed(format!("setup `{command}` failed:\n{tail}")), Some(command))
+impl<S: Store + 'static> Base<S> {
+    /// Makes the fresh `worktree` fit to work in: copies and links what
+    /// `[worktree]` asks for from the main checkout, then runs the setup
+    /// commands there, as the gates run, with setup's records.
+    pub(crate) async fn prepare(
+        &self,
+        worktree: &Path,
+        log: &mut LogWriter,
+        cancel: &CancellationToken,
+    ) -> Result<Prepared, EngineError> {
+        let config = &self.settings.config;
+        let shared = tokio::task::block_in_place(|| share(self.repo.top_level(), worktree, &config.worktree, log));
+        if let Err(why) = shared {
+            return Ok(Prepared::Failed { why, command: None });
         }
-        CommandsEnd::Cancelled => return Ok(Prepared::Cancelled),
-    };
-    if let Some(why) = inner.setup_failures.count(failed.as_deref()) {
-        inner.pacing.halt(why);
+        let setup = &config.worktree.setup;
+        if setup.is_empty() {
+            return Ok(Prepared::Ready);
+        }
+        let commands = Commands {
+            step: Step::Setup,
+            commands: setup,
+            dir: worktree,
+            env: &config.worktree.env,
+            timeout: config.gates.timeout,
+            grace: config.run.grace,
+        };
+        Ok(match crate::round::commands(commands, log, cancel).await? {
+            CommandsEnd::Passed => Prepared::Ready,
+            CommandsEnd::Failed { command, tail } => {
+                Prepared::Failed { why: format!("setup `{command}` failed:\n{tail}"), command: Some(command) }
+            }
+            CommandsEnd::Cancelled => Prepared::Cancelled,
+        })
     }
-    Ok(prepared)
 }
 
 /// Copies and links what `config`'s globs match in the main checkout at
