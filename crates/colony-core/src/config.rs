@@ -45,6 +45,7 @@ pub struct Config {
     pub review: ReviewConfig,
     /// `[prices.MODEL]`: what tokens cost, for agents that report none.
     pub prices: BTreeMap<String, Price>,
+    pub sandbox: SandboxConfig,
 }
 
 /// US dollars per million tokens of one model.
@@ -247,6 +248,40 @@ impl Default for ReviewConfig {
     fn default() -> Self {
         ReviewConfig { agents: Vec::new(), policy: crate::review::Policy::All, max_rounds: 3, approval: false }
     }
+}
+
+/// `[sandbox]`: how far each agent's process tree, and each gate, is
+/// confined to its worktree (Linux Landlock; docs/architecture.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxConfig {
+    pub mode: SandboxMode,
+    /// More places agents and gates may write, as written: absolute, or
+    /// starting with `~/` for the user's home.
+    pub writable: Vec<String>,
+    /// Whether `command` agents and gates may use TCP.
+    pub network: Network,
+}
+
+/// `[sandbox] mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// Confined where the kernel can; unconfined, with a warning, where not.
+    #[default]
+    Worktree,
+    /// Never confined.
+    Off,
+    /// Confined, or colony refuses to run.
+    Required,
+}
+
+/// `[sandbox] network`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    #[default]
+    Allow,
+    /// No TCP bind or connect for `command` agents and gates: agent CLIs
+    /// keep theirs, since they talk to their model's API.
+    Deny,
 }
 
 impl Config {

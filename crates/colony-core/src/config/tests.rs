@@ -84,6 +84,11 @@ speculate = false
 [review]
 agent = "codex"
 max_rounds = 1
+
+[sandbox]
+mode = "required"
+writable = ["/srv/shared", "~/.m2"]
+network = "deny"
 "#;
 
 #[test]
@@ -112,6 +117,15 @@ fn every_key_is_read() {
     assert_eq!((config.gates.max_fix_rounds, config.gates.timeout), (0, secs(600)));
     assert_eq!((config.merge.max_resolver_rounds, config.merge.train, config.merge.speculate), (0, false, false));
     assert_eq!((config.review.agents.as_slice(), config.review.max_rounds), (&["codex".to_owned()][..], 1));
+    assert_eq!((config.sandbox.mode, config.sandbox.network), (SandboxMode::Required, Network::Deny));
+    assert_eq!(config.sandbox.writable, ["/srv/shared", "~/.m2"]);
+}
+
+#[test]
+fn the_sandbox_confines_to_the_worktree_unless_turned_off() {
+    let defaults = accepted("[sandbox]\n").sandbox;
+    assert_eq!((defaults.mode, defaults.network, defaults.writable.len()), (SandboxMode::Worktree, Network::Allow, 0));
+    assert_eq!(accepted("[sandbox]\nmode = \"off\"\n").sandbox.mode, SandboxMode::Off);
 }
 
 #[test]
@@ -328,6 +342,9 @@ const CASES: &[(&str, &str)] = &[
     ("bad env", "[agents.f]\nkind = \"fake\"\nenv = { \"1X\" = \"a\", OK = 2 }\n"),
     ("env that is not a table", "[agents.f]\nkind = \"fake\"\nenv = [\"A=1\"]\n"),
     ("empty gate command", "[gates]\ncommands = [\"cargo test\", \"  \"]\n"),
+    ("bad sandbox settings", "[sandbox]\nmode = \"strict\"\nnetwork = false\nwritable = [\"cache\"]\n"),
+    ("unknown sandbox key", "[sandbox]\nwriteable = [\"/srv\"]\n"),
+    ("sandbox key above its section", "network = \"deny\"\n"),
 ];
 
 #[test]
