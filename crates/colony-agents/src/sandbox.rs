@@ -188,26 +188,27 @@ fn normal(path: &Path) -> PathBuf {
 const REFUSALS: &[&str] = &["Permission denied", "permission denied", "EACCES", "Read-only file system", "EROFS"];
 
 /// The path outside `tree` that `line` says a write to was refused, if it
-/// says so: a refusal's words and a path (absolute, `~/…` or `../…`, as
-/// tools print them) that lies outside the tree. A guess from words: a
-/// tool that prints neither is not caught.
+/// says so: a refusal's words and, as its last path (absolute, `~/…` or
+/// `../…`: tools name the file last, after the program's own name), one
+/// that lies outside the tree. A guess from words: a tool that prints
+/// neither is not caught.
 pub fn refused_write(line: &str, tree: &Path, home: Option<&Path>) -> Option<PathBuf> {
     if !REFUSALS.iter().any(|w| line.contains(w)) {
         return None;
     }
     let token = |t: &str| t.trim_matches(|c: char| "'\"`,:;()[]{}<>".contains(c)).to_owned();
-    line.split_whitespace().map(token).find_map(|word| {
-        let path = if let Some(rel) = word.strip_prefix("~/") {
-            home?.join(rel)
+    let mut paths = line.split_whitespace().rev().map(token).filter_map(|word| {
+        if let Some(rel) = word.strip_prefix("~/") {
+            home.map(|h| h.join(rel))
         } else if word.starts_with('/') {
-            PathBuf::from(&word)
+            Some(PathBuf::from(&word))
         } else if word.starts_with("../") {
-            normal(&tree.join(&word))
+            Some(normal(&tree.join(&word)))
         } else {
-            return None;
-        };
-        (!normal(&path).starts_with(tree)).then_some(path)
-    })
+            None
+        }
+    });
+    paths.next().filter(|p| !normal(p).starts_with(tree))
 }
 
 /// Builds the ruleset of `confinement`, for the child to take on: write
@@ -290,7 +291,8 @@ mod tests {
         let tree = Path::new("/r/.colony/worktrees/t-a1");
         let home = Some(Path::new("/home/u"));
         let seen = |line: &str| refused_write(line, tree, home);
-        assert_eq!(seen("sh: 1: cannot create ../../outside: Permission denied"), Some("/r/.colony/outside".into()));
+        let sh = "/r/.colony/agent.sh: 1: cannot create ../../outside: Permission denied";
+        assert_eq!(seen(sh), Some("/r/.colony/outside".into()), "the file, not the script");
         assert_eq!(seen("touch: cannot touch '/home/u/x': Permission denied"), Some("/home/u/x".into()));
         assert_eq!(seen("EACCES: permission denied, open '~/.config/x.json'"), Some("/home/u/.config/x.json".into()));
         assert_eq!(seen("cp: cannot create regular file '/r/a.txt': Read-only file system"), Some("/r/a.txt".into()));

@@ -149,7 +149,13 @@ impl<S: Store + 'static> Base<S> {
     ) -> Result<GateEnd, EngineError> {
         let config = &self.settings.config;
         let gates = &config.gates;
-        crate::round::gates(&gates.commands, dir, gates.timeout, config.run.grace, log, cancel).await
+        let run = crate::round::Gates {
+            commands: &gates.commands,
+            timeout: gates.timeout,
+            grace: config.run.grace,
+            sandbox: self.settings.sandbox.as_ref(),
+        };
+        crate::round::gates(run, dir, log, cancel).await
     }
 
     /// Says `note` once a run.

@@ -97,6 +97,9 @@ pub struct Settings {
     /// `colony worker` may join before the plan is added.
     pub wait_for_plans: bool,
     pub notices: Notices,
+    /// Where agents and gates may write (`[sandbox]`, with the kernel's
+    /// Landlock as the caller found it); `None`: anywhere.
+    pub sandbox: Option<colony_agents::sandbox::Sandbox>,
 }
 
 impl Settings {
@@ -115,6 +118,7 @@ impl Settings {
             remote: None,
             wait_for_plans: false,
             notices: Notices::default(),
+            sandbox: None,
         }
     }
 

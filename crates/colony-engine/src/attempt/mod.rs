@@ -621,6 +621,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 silence_timeout: Some(resolved.silence_timeout),
                 grace: settings.config.run.grace,
                 linger: settings.linger,
+                sandbox: settings.sandbox.as_ref(),
             };
             let watched = inner
                 .watch
