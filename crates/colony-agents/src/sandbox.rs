@@ -106,7 +106,9 @@ impl Sandbox {
             Some(rel) => under_home(rel),
             None => Some(PathBuf::from(p)),
         }));
-        writable.dedup();
+        // `~/.cache` is both a cache and, by default, XDG's.
+        let mut seen = std::collections::HashSet::new();
+        writable.retain(|p| seen.insert(p.clone()));
         Sandbox { writable, home, deny_tcp }
     }
 
@@ -246,6 +248,8 @@ mod tests {
         }
         assert!(has("/srv/shared") && has("/home/u/.m2"));
         assert!(!has("/home/u"), "the home itself stays read-only");
+        let caches = sandbox.writable.iter().filter(|p| p.ends_with(".cache")).count();
+        assert_eq!(caches, 1, "each place once: {:?}", sandbox.writable);
 
         let xdg = Places { xdg_cache: Some("/c".into()), xdg_state: Some("/s".into()), ..places() };
         let sandbox = Sandbox::new(&xdg, &[], false);
