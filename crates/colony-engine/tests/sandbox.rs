@@ -1,6 +1,6 @@
 //! Agents and gates confined to their worktree, for real (the kernel must
-//! have Landlock): every write outside it is refused, and noted in the
-//! attempt's log, while the task's own work, its own commits included,
+//! have Landlock): every write outside it is refused, an agent's and a
+//! gate's, and noted in the attempt's log, while the task's own work, its own commits included,
 //! still merges; without TCP a gate cannot reach a listener.
 
 mod common;
@@ -66,6 +66,9 @@ async fn an_agent_writes_only_in_its_worktree_and_its_work_still_merges() {
     let mut settings: Settings = f.settings_with("script", f.command_agent("agent", &script));
     settings.workers = 2;
     settings.sandbox = Some(sandbox(home.path(), temp.path(), false));
+    // Gates run in the same sandbox; this one only tries.
+    let gate = repo.join("gate-was-here");
+    settings.config.gates.commands = vec![format!("(echo gate > '{}') 2>&1; true", gate.display())];
     let report = f.run(settings).await;
 
     assert!(report.all_done(), "{report:?}\n{}", f.log("a", 1));
@@ -88,7 +91,8 @@ async fn an_agent_writes_only_in_its_worktree_and_its_work_still_merges() {
         })
         .collect();
     let other = repo.join(".colony/worktrees/b-a1/x");
-    for path in [repo.join(".colony/outside"), home.path().join("x"), repo.join("README.md"), other] {
+    assert!(!gate.exists(), "the gate was refused too");
+    for path in [repo.join(".colony/outside"), home.path().join("x"), repo.join("README.md"), other, gate] {
         let named = format!("refused a write to {}", path.display());
         assert!(notes.iter().any(|n| n.contains(&named)), "{named} in {notes:#?}");
     }
