@@ -37,8 +37,14 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let plan = Plan { name: PlanName::new("flood")?, base: None, defaults: Defaults::default(), tasks: vec![task] };
     scratch::add_plan(&rt, &repo, &plan)?;
     let defaults = colony_engine::Settings::new(Default::default(), Default::default());
-    let opts =
-        EngineOpts { workers: 1, idle_poll: defaults.idle_poll, gate_ms: 0, merges: Merges::Speculate, threads: 0 };
+    let opts = EngineOpts {
+        workers: 1,
+        idle_poll: defaults.idle_poll,
+        gate_ms: 0,
+        merges: Merges::Speculate,
+        threads: 0,
+        sandbox: false,
+    };
     let started = Instant::now();
     let run = scratch::run_engine(&rt, &repo, &agent, opts, &[])?;
     let wall = started.elapsed();

@@ -2,7 +2,8 @@
 //! measured in the same run. Prints figures and goals; judges nothing.
 //!
 //! 1. Orchestration overhead ([`overhead`]): colony at one worker against a
-//!    shell script doing the same git work by hand.
+//!    shell script doing the same git work by hand, and colony with its
+//!    agents in the sandbox against colony without.
 //! 2. Makespan ([`makespan`]): colony at several workers on random DAGs of
 //!    sleeping tasks, against the lower bound and simulated schedules.
 //! 3. Peak memory: every engine run happens in a child process
@@ -90,6 +91,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         threads: args.threads,
         gate_ms: 0,
         merges: scratch::Merges::Speculate,
+        sandbox: false,
     };
     println!(
         "colony-bench engine: real git repositories, SQLite stores, shell-script agents; {cores} cores, {}, load average {}",

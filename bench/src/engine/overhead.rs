@@ -2,7 +2,9 @@
 //! only writes a file, against a shell script doing the same git work by
 //! hand with the same agent, in the same run. What colony adds on top of
 //! the script is its overhead: store transactions, process supervision,
-//! logs, and the git calls it makes beyond the minimum.
+//! logs, and the git calls it makes beyond the minimum. colony runs once
+//! more with its agents confined (`[sandbox] mode = "worktree"`), against
+//! its own run unconfined: the sandbox's added time per attempt.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -87,6 +89,7 @@ pub fn measure(rt: &Runtime, scratch: &Scratch, args: &Args) -> anyhow::Result<E
     let engine = EngineOpts { workers: 1, ..args.engine };
     let mut scripts = Vec::new();
     let mut colonies = Vec::new();
+    let mut confined = Vec::new();
     for round in 1..=args.rounds {
         let repo = scratch.repo(&format!("script-{round}"))?;
         scripts.push(run_script(scratch, &repo, args.tasks, args.width, &[])?);
@@ -95,6 +98,12 @@ pub fn measure(rt: &Runtime, scratch: &Scratch, args: &Args) -> anyhow::Result<E
         let repo = scratch.repo(&format!("colony-{round}"))?;
         scratch::add_plan(rt, &repo, &seed::plan("bench", args.tasks, args.width)?)?;
         colonies.push(scratch::run_engine(rt, &repo, &scratch.agent(), engine, &[])?);
+        scratch::check_result(&repo, BRANCH, args.tasks)?;
+
+        let repo = scratch.repo(&format!("sandboxed-{round}"))?;
+        scratch::add_plan(rt, &repo, &seed::plan("bench", args.tasks, args.width)?)?;
+        let sandboxed = EngineOpts { sandbox: true, ..engine };
+        confined.push(scratch::run_engine(rt, &repo, &scratch.agent(), sandboxed, &[])?);
         scratch::check_result(&repo, BRANCH, args.tasks)?;
     }
 
@@ -106,6 +115,9 @@ pub fn measure(rt: &Runtime, scratch: &Scratch, args: &Args) -> anyhow::Result<E
     for (i, (script, colony)) in scripts.iter().zip(&colonies).enumerate() {
         rows.push(row("script (git by hand)", i + 1, script.wall, script.cpu));
         rows.push(row("colony (engine process)", i + 1, colony.process_wall, colony.engine_cpu + colony.children_cpu));
+        let sandboxed = &confined[i];
+        let cpu = sandboxed.engine_cpu + sandboxed.children_cpu;
+        rows.push(row("colony, sandbox worktree", i + 1, sandboxed.process_wall, cpu));
     }
     table::print(&["run", "round", "wall", "wall/task", "CPU incl. children", "CPU/task"], &rows);
     let script = scripts.into_iter().min_by_key(|r| r.wall).context("no round ran")?;
@@ -123,11 +135,63 @@ pub fn measure(rt: &Runtime, scratch: &Scratch, args: &Args) -> anyhow::Result<E
         secs(colony.engine_cpu),
         secs(colony.children_cpu)
     );
+    let sandboxed = confined.into_iter().min_by_key(|r| r.process_wall).context("no round ran")?;
+    let added = |a: Duration, b: Duration| {
+        format!("{:+.1} ms", (a.as_secs_f64() - b.as_secs_f64()) * 1000.0 / args.tasks as f64)
+    };
+    println!(
+        "  sandbox worktree / off, best round of each: wall {:.2}x ({} per attempt), Engine::run {:.2}x ({} per attempt)",
+        ratio(sandboxed.process_wall, colony.process_wall),
+        added(sandboxed.process_wall, colony.process_wall),
+        ratio(sandboxed.engine_wall, colony.engine_wall),
+        added(sandboxed.engine_wall, colony.engine_wall),
+    );
+    let (off, on) = spawn_times(rt, scratch)?;
+    println!(
+        "  one child started and waited for, median of {SPAWNS}: unconfined {:.2} ms, confined {:.2} ms: {:+.2} ms per child",
+        off.as_secs_f64() * 1000.0,
+        on.as_secs_f64() * 1000.0,
+        (on.as_secs_f64() - off.as_secs_f64()) * 1000.0,
+    );
     print_steps(&colony, args.tasks);
     if args.trace_tasks > 0 {
         print_git_counts(rt, scratch, args)?;
     }
     Ok(colony)
+}
+
+/// Children started for the sandbox's cost per child.
+const SPAWNS: usize = 200;
+
+/// The median time to start `/bin/true` under supervision and see it
+/// end, unconfined and confined to the scratch directory (alternating,
+/// so that load from elsewhere falls on both): what the sandbox adds to
+/// each agent and gate, its ruleset built and taken on, measured apart
+/// from the noise of whole attempts.
+fn spawn_times(rt: &Runtime, scratch: &Scratch) -> anyhow::Result<(Duration, Duration)> {
+    use colony_agents::sandbox::{Places, Sandbox};
+    let sandbox = Sandbox::new(&Places::from_env(), &[], false);
+    let mut times = [Vec::with_capacity(SPAWNS), Vec::with_capacity(SPAWNS)];
+    for i in 0..SPAWNS * 2 {
+        let mut spec = colony_agents::ChildSpec::new("/bin/true", scratch.path());
+        let confined = i % 2 == 1;
+        spec.confine = confined.then(|| sandbox.confine(scratch.path(), &[], false));
+        let started = Instant::now();
+        rt.block_on(colony_agents::run(spec, &Default::default(), &mut Quiet))?;
+        times[usize::from(confined)].push(started.elapsed());
+    }
+    let [mut off, mut on] = times;
+    off.sort();
+    on.sort();
+    Ok((off[SPAWNS / 2], on[SPAWNS / 2]))
+}
+
+/// Hears a child and keeps nothing.
+struct Quiet;
+
+impl colony_agents::RunObserver for Quiet {
+    fn started(&mut self, _: colony_agents::Pgid) {}
+    fn line(&mut self, _: colony_agents::OutputLine) {}
 }
 
 /// Runs the baseline on `repo` for a plan of `tasks` tasks, timed from

@@ -39,6 +39,10 @@ pub struct Args {
     /// How merges are gated.
     #[arg(long, value_enum)]
     merges: crate::engine::scratch::Merges,
+    /// Confine agents and gates with Landlock, as `[sandbox] mode =
+    /// "worktree"` does.
+    #[arg(long)]
+    sandbox: bool,
 }
 
 pub fn main(args: Args) -> anyhow::Result<()> {
@@ -59,6 +63,14 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         let mut settings = Settings::new(config, BTreeMap::from([("bench".to_owned(), agent)]));
         settings.workers = args.workers;
         settings.idle_poll = Duration::from_millis(args.idle_poll_ms);
+        if args.sandbox {
+            anyhow::ensure!(
+                colony_agents::sandbox::probe() >= colony_agents::sandbox::MIN_ABI,
+                "--sandbox needs a kernel with Landlock"
+            );
+            let places = colony_agents::sandbox::Places::from_env();
+            settings.sandbox = Some(colony_agents::sandbox::Sandbox::new(&places, &[], false));
+        }
         if args.gate_ms > 0 {
             settings.config.gates.commands = vec![crate::engine::scratch::sleep_command(args.gate_ms)];
         }

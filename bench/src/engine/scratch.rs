@@ -157,6 +157,9 @@ pub struct EngineOpts {
     pub merges: Merges,
     /// Tokio worker threads; 0: one per core.
     pub threads: usize,
+    /// Agents and gates confined with Landlock, as `[sandbox] mode =
+    /// "worktree"` has them.
+    pub sandbox: bool,
 }
 
 /// How a run's merges are gated, when there are gates.
@@ -201,6 +204,7 @@ pub fn run_engine(
         .args(["--workers", &opts.workers.to_string(), "--idle-poll-ms", &opts.idle_poll.as_millis().to_string()])
         .args(["--threads", &opts.threads.to_string(), "--gate-ms", &opts.gate_ms.to_string()])
         .args(["--merges", opts.merges.arg()])
+        .args(opts.sandbox.then_some("--sandbox"))
         .envs(GIT_ENV)
         .envs(env.iter().copied())
         .stdin(Stdio::null())

@@ -27,6 +27,9 @@ pub enum AgentError {
         #[source]
         source: io::Error,
     },
+    /// The Landlock ruleset of a confined child could not be built.
+    #[error("cannot confine `{}` to its worktree: {message}", program.to_string_lossy())]
+    Sandbox { program: OsString, message: String },
     /// A signal could not be sent to a process group that exists.
     #[error("cannot send signal {signal} to process group {pgid}")]
     Signal {

@@ -19,6 +19,7 @@ mod error;
 pub mod harness;
 pub mod log;
 mod probe;
+pub mod sandbox;
 mod shutdown;
 pub mod supervise;
 

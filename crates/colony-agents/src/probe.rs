@@ -49,6 +49,7 @@ pub async fn ask_version(argv: &[OsString], cwd: &Path, timeout: Duration) -> Op
         wall_timeout: Some(timeout),
         silence_timeout: None,
         grace: Duration::from_secs(1),
+        confine: None,
     };
     let mut first = FirstLines::default();
     let outcome = supervise::run(spec, &CancellationToken::new(), &mut first).await.ok()?;

@@ -46,6 +46,7 @@ pub struct Config {
     pub worktree: WorktreeConfig,
     /// `[prices.MODEL]`: what tokens cost, for agents that report none.
     pub prices: BTreeMap<String, Price>,
+    pub sandbox: SandboxConfig,
 }
 
 /// US dollars per million tokens of one model.
@@ -313,6 +314,40 @@ pub fn glob_parts(glob: &str) -> Result<Vec<GlobPart>, String> {
         Some(GlobPart::AnyDirs) => Err("must end in a name or a wildcard, not `**`".into()),
         Some(_) => Ok(parts),
     }
+}
+
+/// `[sandbox]`: how far each agent's process tree, and each gate, is
+/// confined to its worktree (Linux Landlock; docs/architecture.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxConfig {
+    pub mode: SandboxMode,
+    /// More places agents and gates may write, as written: absolute, or
+    /// starting with `~/` for the user's home.
+    pub writable: Vec<String>,
+    /// Whether `command` agents and gates may use TCP.
+    pub network: Network,
+}
+
+/// `[sandbox] mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// Confined where the kernel can; unconfined, with a warning, where not.
+    #[default]
+    Worktree,
+    /// Never confined.
+    Off,
+    /// Confined, or colony refuses to run.
+    Required,
+}
+
+/// `[sandbox] network`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    #[default]
+    Allow,
+    /// No TCP bind or connect for `command` agents and gates: agent CLIs
+    /// keep theirs, since they talk to their model's API.
+    Deny,
 }
 
 impl Config {

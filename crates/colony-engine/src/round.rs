@@ -7,7 +7,7 @@
 //! the entries go into a [`Transcript`], and the feedback tail keeps
 //! [`TAIL_LINES`] lines of at most [`TAIL_LINE`] bytes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use colony_agents::cut::{cap_entry, cut_middle};
+use colony_agents::sandbox::{Sandbox, refused_write};
 use colony_agents::{
     AgentRun, AgentVerdict, ChildSpec, Entry, ErrorClass, Exit, Harness, LogWriter, OutputLine, Pgid, RunObserver,
     StdinSource, StopReason, Stream, millis,
@@ -34,6 +35,9 @@ pub(crate) const TAIL_LINES: usize = 40;
 
 /// The most of one such line quoted: its head and its tail.
 const TAIL_LINE: usize = 4096;
+
+/// Refused writes noted in one child's log: the first few tell the story.
+const MAX_REFUSALS: usize = 10;
 
 /// How a round ended.
 #[derive(Debug)]
@@ -81,6 +85,34 @@ struct Collector<'a> {
     pgids: Option<mpsc::UnboundedSender<Pgid>>,
     /// Told when the agent's final event arrives.
     finished: Option<Arc<Notify>>,
+    /// Set when the child is confined: its refused writes are noted.
+    refusals: Option<Refusals>,
+}
+
+/// The writes outside its tree a confined child said were refused.
+struct Refusals {
+    tree: PathBuf,
+    home: Option<PathBuf>,
+    noted: BTreeSet<PathBuf>,
+}
+
+impl Refusals {
+    fn of(sandbox: Option<&Sandbox>, tree: &Path) -> Option<Self> {
+        sandbox.map(|s| Refusals { tree: tree.to_owned(), home: s.home.clone(), noted: BTreeSet::new() })
+    }
+
+    /// The note for `line`, if it tells of a refused write not noted yet.
+    fn note(&mut self, line: &str) -> Option<String> {
+        let path = refused_write(line, &self.tree, self.home.as_deref())?;
+        if self.noted.len() >= MAX_REFUSALS || !self.noted.insert(path.clone()) {
+            return None;
+        }
+        Some(format!(
+            "the sandbox refused a write to {}, outside the worktree (the child printed: {})",
+            path.display(),
+            cut_middle(line, TAIL_LINE)
+        ))
+    }
 }
 
 impl RunObserver for Collector<'_> {
@@ -105,6 +137,9 @@ impl RunObserver for Collector<'_> {
                 finished.notify_one();
             }
             self.transcript.push(entry);
+        }
+        if let Some(text) = self.refusals.as_mut().and_then(|r| r.note(&line.text)) {
+            note(self.log, text);
         }
         self.tail.push_back(cut_middle(&line.text, TAIL_LINE).into_owned());
         if self.tail.len() > TAIL_LINES {
@@ -145,6 +180,8 @@ pub(crate) struct AgentRound<'a, S> {
     pub linger: Duration,
     /// `[worktree] env`.
     pub env: &'a BTreeMap<String, String>,
+    /// Where the agent may write; `None`: anywhere.
+    pub sandbox: Option<&'a Sandbox>,
 }
 
 impl<S: Store> AgentRound<'_, S> {
@@ -163,6 +200,8 @@ impl<S: Store> AgentRound<'_, S> {
         // First, so that what the agent's own table and colony set wins.
         spec.env.splice(0..0, project_env(self.env));
         confine_git(&mut spec);
+        let tree = &self.run.worktree;
+        spec.confine = self.sandbox.map(|s| s.confine(tree, self.harness.state(), self.harness.needs_network()));
         spec.wall_timeout = Some(self.wall_timeout);
         spec.silence_timeout = self.silence_timeout;
         spec.grace = self.grace;
@@ -184,6 +223,7 @@ impl<S: Store> AgentRound<'_, S> {
             tail: VecDeque::new(),
             pgids: Some(tx),
             finished: Some(finished.clone()),
+            refusals: Refusals::of(self.sandbox, tree),
         };
         let supervised = async {
             let outcome = colony_agents::run(spec, &child_cancel, &mut collector).await;
@@ -314,6 +354,8 @@ pub(crate) struct Commands<'a> {
     /// Of each command.
     pub timeout: Duration,
     pub grace: Duration,
+    /// Where the commands may write; `None`: anywhere.
+    pub sandbox: Option<&'a Sandbox>,
 }
 
 /// Runs the commands one after another until one fails.
@@ -322,12 +364,15 @@ pub(crate) async fn commands(
     log: &mut LogWriter,
     cancel: &CancellationToken,
 ) -> Result<CommandsEnd, EngineError> {
-    let Commands { step, commands, dir, env, timeout, grace } = run;
+    let Commands { step, commands, dir, env, timeout, grace, sandbox } = run;
     for command in commands {
         log_record(log, step.started(command.clone()));
         let mut spec = ChildSpec::new("sh", PathBuf::from(dir));
         spec.env.extend(project_env(env));
         confine_git(&mut spec);
+        // Gates are the user's own commands, but run on the agent's work:
+        // they are held as the agent is, TCP included.
+        spec.confine = sandbox.map(|s| s.confine(dir, &[], false));
         spec.args = vec!["-c".into(), command.into()];
         spec.stdin = StdinSource::Null;
         spec.wall_timeout = Some(timeout);
@@ -339,6 +384,7 @@ pub(crate) async fn commands(
             tail: VecDeque::new(),
             pgids: None,
             finished: None,
+            refusals: Refusals::of(sandbox, dir),
         };
         let outcome = colony_agents::run(spec, cancel, &mut collector).await;
         collector.done();

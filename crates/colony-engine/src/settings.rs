@@ -100,6 +100,9 @@ pub struct Settings {
     /// run, and is not held against the work (`baseline.rs`).
     pub allow_failing_gates: bool,
     pub notices: Notices,
+    /// Where agents and gates may write (`[sandbox]`, with the kernel's
+    /// Landlock as the caller found it); `None`: anywhere.
+    pub sandbox: Option<colony_agents::sandbox::Sandbox>,
 }
 
 impl Settings {
@@ -119,6 +122,7 @@ impl Settings {
             wait_for_plans: false,
             allow_failing_gates: false,
             notices: Notices::default(),
+            sandbox: None,
         }
     }
 

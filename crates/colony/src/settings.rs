@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use colony_agents::adapters::{CliFacts, CliHarness, CliOptions};
-use colony_core::config::{self, AgentKind, CliAgent, Config, Remote};
+use colony_agents::sandbox::{self, MIN_ABI, NET_ABI, Places, Sandbox};
+use colony_core::config::{self, AgentKind, CliAgent, Config, Network, Remote, SandboxConfig, SandboxMode};
 use colony_core::kind;
 use colony_core::resolve::resolve;
 use colony_core::{Plan, TaskStatus};
@@ -239,6 +240,69 @@ pub fn fake_agent_exe() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// What `[sandbox]` comes to on this machine: the run's sandbox (`None`:
+/// unconfined), and what to warn of once before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxChoice {
+    pub sandbox: Option<Sandbox>,
+    pub warnings: Vec<String>,
+}
+
+/// Decides the run's sandbox from `[sandbox]` and the kernel's Landlock
+/// `abi`, for a repository at `root`. `required` without what it needs is
+/// bad input: nothing has been done yet.
+pub fn choose_sandbox(config: &SandboxConfig, abi: u8, places: &Places, root: &Path) -> Result<SandboxChoice> {
+    let deny_tcp = config.network == Network::Deny;
+    let mut warnings = Vec::new();
+    let lacking = match (abi < MIN_ABI, deny_tcp && abi < NET_ABI) {
+        _ if config.mode == SandboxMode::Off => {
+            return Ok(SandboxChoice { sandbox: None, warnings });
+        }
+        (true, _) => {
+            Some(format!("this kernel has no usable Landlock (ABI {abi}; colony needs {MIN_ABI}, Linux 5.19 or later)"))
+        }
+        (false, true) => Some(format!(
+            "[sandbox] network = \"deny\" needs Landlock ABI {NET_ABI} (Linux 6.7 or later); this kernel has {abi}"
+        )),
+        (false, false) => None,
+    };
+    if let Some(lacking) = lacking {
+        if config.mode == SandboxMode::Required {
+            return Err(bad_input(format!(
+                "{}'s [sandbox] mode is \"required\", but {lacking}; nothing was done",
+                config::FILE_NAME
+            )));
+        }
+        let unconfined = match abi < MIN_ABI {
+            true => "agents and gates run unconfined and may write anywhere you can",
+            false => "TCP is not blocked",
+        };
+        warnings.push(format!(
+            "{lacking}: {unconfined}; set [sandbox] mode = \"off\" to say so, or \"required\" to refuse"
+        ));
+        if abi < MIN_ABI {
+            return Ok(SandboxChoice { sandbox: None, warnings });
+        }
+    }
+    let sandbox = Sandbox::new(places, &config.writable, deny_tcp && abi >= NET_ABI);
+    if let Some(place) = sandbox.writable.iter().find(|p| root.starts_with(p)) {
+        warnings.push(format!(
+            "the repository lies under {}, which agents may write: the sandbox does not keep them out of it",
+            place.display()
+        ));
+    }
+    Ok(SandboxChoice { sandbox: Some(sandbox), warnings })
+}
+
+/// The run's sandbox on this machine, its warnings said on stderr.
+pub fn sandbox(config: &Config, root: &Path) -> Result<Option<Sandbox>> {
+    let choice = choose_sandbox(&config.sandbox, sandbox::probe(), &Places::from_env(), root)?;
+    for warning in &choice.warnings {
+        crate::terminal::eprint(&format!("warning: {warning}\n"));
+    }
+    Ok(choice.sandbox)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +348,39 @@ mod tests {
         );
         let err = check_agent_name(&config, "locl").unwrap_err();
         assert!(err.to_string().starts_with("no agent `locl` is configured; did you mean `local`?"), "{err}");
+    }
+
+    #[test]
+    fn the_sandbox_follows_the_mode_and_what_the_kernel_has() {
+        let places = Places { home: Some("/home/u".into()), temp: "/tmp".into(), ..Places::default() };
+        let root = Path::new("/home/u/project");
+        let mode = |mode, network| SandboxConfig { mode, writable: Vec::new(), network };
+        let choose = |config: &SandboxConfig, abi| choose_sandbox(config, abi, &places, root);
+
+        let worktree = mode(SandboxMode::Worktree, Network::Allow);
+        let confined = choose(&worktree, 7).unwrap();
+        assert!(confined.sandbox.is_some() && confined.warnings.is_empty(), "{confined:?}");
+        let bare = choose(&worktree, 0).unwrap();
+        assert_eq!(bare.sandbox, None);
+        assert!(bare.warnings[0].starts_with("this kernel has no usable Landlock (ABI 0;"), "{bare:?}");
+        assert_eq!(choose(&worktree, 1).unwrap().sandbox, None, "ABI 1 refuses renames across directories");
+
+        let required = mode(SandboxMode::Required, Network::Allow);
+        let refused = choose(&required, 0).unwrap_err();
+        assert!(crate::exit::code(&refused) == 2, "{refused}");
+        assert!(refused.to_string().contains("[sandbox] mode is \"required\", but this kernel has no usable Landlock"));
+        assert!(choose(&required, 2).unwrap().sandbox.is_some());
+
+        let off = choose(&mode(SandboxMode::Off, Network::Deny), 0).unwrap();
+        assert_eq!(off, SandboxChoice { sandbox: None, warnings: Vec::new() });
+
+        let deny = mode(SandboxMode::Worktree, Network::Deny);
+        assert!(choose(&deny, 4).unwrap().sandbox.unwrap().deny_tcp);
+        let old = choose(&deny, 3).unwrap();
+        assert!(!old.sandbox.unwrap().deny_tcp && old.warnings[0].contains("TCP is not blocked"), "{:?}", old.warnings);
+        assert!(choose(&mode(SandboxMode::Required, Network::Deny), 3).is_err());
+
+        let in_temp = choose_sandbox(&worktree, 7, &places, Path::new("/tmp/project")).unwrap();
+        assert!(in_temp.warnings[0].starts_with("the repository lies under /tmp"), "{:?}", in_temp.warnings);
     }
 }

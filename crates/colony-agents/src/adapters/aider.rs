@@ -24,6 +24,10 @@ use super::judge::Rules;
 use crate::harness::{Entry, ErrorClass};
 use crate::supervise::Stream;
 
+/// Where the CLI writes under the home directory, kept writable by the
+/// sandbox: its caches and analytics in `~/.aider` (its chat history goes in the repository: the worktree).
+pub(super) const STATE: &[&str] = &[".aider"];
+
 /// No final event: the exit code decides.
 pub(super) const RULES: Rules = Rules { final_event: false, ..Rules::FINAL_EVENT };
 

@@ -27,6 +27,10 @@ use super::event::{self, kind};
 use super::harness::Args;
 use crate::harness::Entry;
 
+/// Where the CLI writes under the home directory, kept writable by the
+/// sandbox: settings in `~/.config/amp`, threads and secrets in `~/.local/share/amp`.
+pub(super) const STATE: &[&str] = &[".config/amp", ".local/share/amp"];
+
 /// The argv after `amp`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
     let mut argv: Vec<OsString> = Vec::new();

@@ -27,6 +27,10 @@ use super::harness::Args;
 use crate::harness::{Entry, ErrorClass};
 use crate::supervise::Stream;
 
+/// Where the CLI writes under the home directory, kept writable by the
+/// sandbox: the session transcripts and settings in `~/.claude`, the config in `~/.claude.json` (written in place when its atomic rename beside it is refused), and the native install with its updates in `~/.local/share/claude`.
+pub(super) const STATE: &[&str] = &[".claude", ".claude.json", ".local/share/claude"];
+
 /// The argv after `claude`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
     let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json", "--verbose"].map(OsString::from).into();

@@ -18,6 +18,10 @@ use super::event::{self, content_text, count, kind, summarize, text};
 use super::harness::Args;
 use crate::harness::Entry;
 
+/// Where the CLI writes under the home directory, kept writable by the
+/// sandbox: sessions, logins and config in `~/.codex` (its `CODEX_HOME`).
+pub(super) const STATE: &[&str] = &[".codex"];
+
 /// The argv after `codex`.
 pub(super) fn argv(a: &Args, schema_file: Option<&std::path::Path>) -> Vec<OsString> {
     let mut argv: Vec<OsString> = ["exec", "--json", "--skip-git-repo-check"].map(OsString::from).into();

@@ -29,6 +29,10 @@ use super::event::{content_text, summarize, text};
 use super::harness::Args;
 use crate::harness::Entry;
 
+/// Where the CLI writes under the home directory, kept writable by the
+/// sandbox: cursor-agent's config and chats in `~/.cursor`, its login in `~/.config/cursor`.
+pub(super) const STATE: &[&str] = &[".cursor", ".config/cursor"];
+
 /// The argv after `cursor-agent`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
     let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json", "--trust"].map(OsString::from).into();

@@ -32,6 +32,10 @@ use super::judge::Rules;
 use crate::harness::{Entry, ErrorClass};
 use crate::supervise::Stream;
 
+/// Where the CLI writes under the home directory, kept writable by the
+/// sandbox: settings, logins and chats in `~/.gemini`.
+pub(super) const STATE: &[&str] = &[".gemini"];
+
 /// Errors and exit codes count besides the final event.
 pub(super) const RULES: Rules = Rules { final_event: true, errors_fail: true, exit_fails: true, exit_meaning };
 

@@ -148,6 +148,14 @@ impl Harness for CliHarness {
     fn resumes(&self) -> bool {
         self.kind.resumes()
     }
+
+    fn state(&self) -> &'static [&'static str] {
+        self.kind.state()
+    }
+
+    fn needs_network(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub trait CliFacts {
     fn version_args(self) -> &'static [&'static str];
     fn install_hint(self) -> &'static str;
     fn login_hint(self) -> &'static str;
+    fn state(self) -> &'static [&'static str];
 }
 
 impl CliFacts for CliKind {
@@ -78,6 +79,20 @@ impl CliFacts for CliKind {
             CliKind::Aider => "set your model provider's key, e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY",
         }
     }
+
+    /// Where the CLI keeps its own state, relative to the home directory:
+    /// what the sandbox lets it write besides its worktree.
+    fn state(self) -> &'static [&'static str] {
+        match self {
+            CliKind::Claude => super::claude::STATE,
+            CliKind::Codex => super::codex::STATE,
+            CliKind::Gemini => super::gemini::STATE,
+            CliKind::Opencode => super::opencode::STATE,
+            CliKind::Cursor => super::cursor::STATE,
+            CliKind::Amp => super::amp::STATE,
+            CliKind::Aider => super::aider::STATE,
+        }
+    }
 }
 
 /// What `[agents.NAME]` configures for a CLI agent.
@@ -111,6 +126,15 @@ mod tests {
             assert_eq!(kind.tested_version().is_some(), kind != CliKind::Aider, "{kind:?}");
         }
         assert_eq!(CliKind::Claude.tested_version().unwrap().to_string(), "2.1.284");
+    }
+
+    #[test]
+    fn every_cli_keeps_its_state_under_the_home_directory() {
+        for kind in CliKind::ALL {
+            assert!(!kind.state().is_empty(), "{kind:?}");
+            assert!(kind.state().iter().all(|p| !p.starts_with('/') && !p.contains("..")), "{kind:?}");
+        }
+        assert_eq!(CliKind::Claude.state(), [".claude", ".claude.json", ".local/share/claude"]);
     }
 
     #[test]

@@ -29,6 +29,10 @@ use super::event::{self, count, kind, summarize, text};
 use super::harness::Args;
 use crate::harness::{Entry, ErrorClass};
 
+/// Where the CLI writes under the home directory, kept writable by the
+/// sandbox: config in `~/.config/opencode`, sessions and logins in `~/.local/share/opencode`.
+pub(super) const STATE: &[&str] = &[".config/opencode", ".local/share/opencode"];
+
 /// Finish reasons of a model that is done: the run ends well.
 const STOP_REASONS: &[&str] = &["stop", "end_turn", "end-turn", "stop_sequence"];
 

@@ -41,6 +41,18 @@ pub trait Harness: Send + Sync {
     fn resumes(&self) -> bool {
         false
     }
+
+    /// Paths under the home directory the agent keeps its own state in,
+    /// which the sandbox lets it write besides its worktree.
+    fn state(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether the agent talks to its model's API over TCP, which
+    /// `[sandbox] network = "deny"` then leaves it.
+    fn needs_network(&self) -> bool {
+        false
+    }
 }
 
 /// Everything a harness may use to start one attempt at a task.
@@ -90,6 +102,7 @@ impl Invocation {
             wall_timeout: None,
             silence_timeout: None,
             grace: DEFAULT_GRACE,
+            confine: None,
         }
     }
 }

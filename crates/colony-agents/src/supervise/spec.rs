@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::group::Pgid;
+use crate::sandbox::Confinement;
 
 /// How long a child gets between SIGTERM and SIGKILL unless told otherwise:
 /// long enough for an agent CLI to write its session out, short enough that
@@ -42,6 +43,8 @@ pub struct ChildSpec {
     pub silence_timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Where the child and all it starts may write; `None`: unconfined.
+    pub confine: Option<Confinement>,
 }
 
 impl ChildSpec {
@@ -57,6 +60,7 @@ impl ChildSpec {
             wall_timeout: None,
             silence_timeout: None,
             grace: DEFAULT_GRACE,
+            confine: None,
         }
     }
 }

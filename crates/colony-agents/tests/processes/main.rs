@@ -6,5 +6,6 @@ mod command;
 #[path = "../common/daemon.rs"]
 mod daemon;
 mod groups;
+mod sandbox;
 mod supervise;
 mod support;

@@ -14,8 +14,8 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Price, Remote,
-    ReviewConfig, RunConfig, WorktreeConfig, glob_parts,
+    AgentConfig, AgentKind, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Network, Price,
+    Remote, ReviewConfig, RunConfig, SandboxConfig, SandboxMode, WorktreeConfig, glob_parts,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
@@ -38,7 +38,7 @@ pub(super) fn read(file: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
     if reader.errors.is_empty() { Ok(config) } else { Err(reader.errors) }
 }
 
-const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review", "worktree", "prices"];
+const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review", "worktree", "prices", "sandbox"];
 const RUN_KEYS: &[&str] = &[
     "workers",
     "agent",
@@ -66,6 +66,7 @@ const REVIEW_KEYS: &[&str] = &["agent", "agents", "policy", "max_rounds", "appro
 const WORKTREE_KEYS: &[&str] = &["copy", "link", "setup", "env"];
 /// What `[worktree] env` may not set: colony's own variables.
 const RESERVED_ENV: &str = "COLONY_";
+const SANDBOX_KEYS: &[&str] = &["mode", "writable", "network"];
 
 const DURATION: &str = "expected a duration like `30m` or `1h 30m`, or a number of seconds";
 
@@ -140,8 +141,9 @@ impl Reader<'_> {
                 "merge" => self.merge(table, &mut config.merge),
                 "review" => reviewers_at = self.review(table, &mut config.review),
                 "worktree" => self.worktree(table, &mut config.worktree),
+                "prices" => config.prices = self.prices(table),
                 // The last of SECTIONS.
-                _ => config.prices = self.prices(table),
+                _ => self.sandbox(table, &mut config.sandbox),
             }
         }
         self.default_agent(&mut config, default_agent);
@@ -155,23 +157,29 @@ impl Reader<'_> {
     /// written above the section it belongs in.
     fn unknown_section(&mut self, key: &Spanned<DeString>, value: &Value) {
         let name = key.get_ref().as_ref();
-        let home = [("run", RUN_KEYS), ("gates", GATES_KEYS), ("merge", MERGE_KEYS), ("worktree", WORKTREE_KEYS)]
-            .into_iter()
-            .find(|(_, keys)| keys.contains(&name));
+        let home = [
+            ("run", RUN_KEYS),
+            ("gates", GATES_KEYS),
+            ("merge", MERGE_KEYS),
+            ("worktree", WORKTREE_KEYS),
+            ("sandbox", SANDBOX_KEYS),
+        ]
+        .into_iter()
+        .find(|(_, keys)| keys.contains(&name));
         let (shown, message) = match (value.get_ref(), closest(name, SECTIONS.iter().copied())) {
             (DeValue::Table(_), Some(near)) => {
                 (format!("[{name}]"), format!("unknown section; did you mean [{near}]?"))
             }
             (DeValue::Table(_), None) => (
                 format!("[{name}]"),
-                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review], [worktree] or [prices.MODEL]"
+                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL] or [sandbox]"
                     .to_owned(),
             ),
             (_, _) => match home {
                 Some((section, _)) => (name.to_owned(), format!("unknown key here; it belongs in [{section}]")),
                 None => (
                     name.to_owned(),
-                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review], [worktree] or [prices.MODEL]"
+                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL] or [sandbox]"
                         .to_owned(),
                 ),
             },
@@ -437,6 +445,52 @@ impl Reader<'_> {
             }
         }
         named
+    }
+
+    fn sandbox(&mut self, table: &DeTable, sandbox: &mut SandboxConfig) {
+        for (k, v) in table {
+            let key = &format!("[sandbox] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "mode" => {
+                    let modes = [
+                        ("worktree", SandboxMode::Worktree),
+                        ("off", SandboxMode::Off),
+                        ("required", SandboxMode::Required),
+                    ];
+                    set(&mut sandbox.mode, self.choice(key, v, &modes));
+                }
+                "writable" => set(&mut sandbox.writable, self.writable(key, v)),
+                "network" => set(
+                    &mut sandbox.network,
+                    self.choice(key, v, &[("allow", Network::Allow), ("deny", Network::Deny)]),
+                ),
+                _ => self.unknown("[sandbox]", k, SANDBOX_KEYS),
+            }
+        }
+    }
+
+    /// One of `choices`, by its name.
+    fn choice<T: Copy>(&mut self, key: &str, value: &Value, choices: &[(&str, T)]) -> Option<T> {
+        let text = self.string(key, value)?;
+        if let Some((_, choice)) = choices.iter().find(|(name, _)| *name == text) {
+            return Some(*choice);
+        }
+        let names: Vec<String> = choices.iter().map(|(name, _)| format!("\"{name}\"")).collect();
+        let message = format!("expected one of {}, found `{text}`", names.join(", "));
+        self.error(value.span(), Some(key.to_owned()), message);
+        None
+    }
+
+    /// Paths that are absolute or start with `~/`: a relative one would
+    /// depend on where each child runs.
+    fn writable(&mut self, key: &str, value: &Value) -> Option<Vec<String>> {
+        let paths = self.strings(key, value)?;
+        if let Some(bad) = paths.iter().find(|p| !(p.starts_with('/') || p.starts_with("~/"))) {
+            let message = format!("expected absolute paths or paths starting with `~/`, found `{bad}`");
+            self.error(value.span(), Some(key.to_owned()), message);
+            return None;
+        }
+        Some(paths)
     }
 
     /// Every reviewer must be an agent there is.

@@ -91,6 +91,10 @@ copy = [".env", "config/*.local.yml", "./secrets/**/*.key"]
 link = ["node_modules/.cache"]
 setup = ["npm ci", "npm run build"]
 env = { NODE_ENV = "test", API_URL = "http://localhost" }
+[sandbox]
+mode = "required"
+writable = ["/srv/shared", "~/.m2"]
+network = "deny"
 "#;
 
 #[test]
@@ -128,6 +132,8 @@ fn every_key_is_read() {
     );
     let env: Vec<(&str, &str)> = worktree.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("API_URL", "http://localhost"), ("NODE_ENV", "test")]);
+    assert_eq!((config.sandbox.mode, config.sandbox.network), (SandboxMode::Required, Network::Deny));
+    assert_eq!(config.sandbox.writable, ["/srv/shared", "~/.m2"]);
 }
 
 #[test]
@@ -155,6 +161,13 @@ fn a_worktree_glob_is_split_into_its_parts_inside_the_repository() {
     assert_eq!(shown("a/**").unwrap_err(), "must end in a name or a wildcard, not `**`");
     assert_eq!(shown("").unwrap_err(), "names no path");
     assert!(shown("a[b").unwrap_err().starts_with("not a glob"));
+}
+
+#[test]
+fn the_sandbox_confines_to_the_worktree_unless_turned_off() {
+    let defaults = accepted("[sandbox]\n").sandbox;
+    assert_eq!((defaults.mode, defaults.network, defaults.writable.len()), (SandboxMode::Worktree, Network::Allow, 0));
+    assert_eq!(accepted("[sandbox]\nmode = \"off\"\n").sandbox.mode, SandboxMode::Off);
 }
 
 #[test]
@@ -376,6 +389,9 @@ const CASES: &[(&str, &str)] = &[
     ("bad worktree globs", "[worktree]\ncopy = [\"/etc/hosts\", \"../x\", \".git/config\"]\nlink = \"node_modules\"\n"),
     ("empty setup command", "[worktree]\nsetup = [\"npm ci\", \"\"]\n"),
     ("bad worktree env", "[worktree]\nenv = { COLONY_PORT = \"1\", \"A-B\" = \"x\", OK = 1 }\n"),
+    ("bad sandbox settings", "[sandbox]\nmode = \"strict\"\nnetwork = false\nwritable = [\"cache\"]\n"),
+    ("unknown sandbox key", "[sandbox]\nwriteable = [\"/srv\"]\n"),
+    ("sandbox key above its section", "network = \"deny\"\n"),
 ];
 
 #[test]

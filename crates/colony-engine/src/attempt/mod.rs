@@ -646,6 +646,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 grace: settings.config.run.grace,
                 linger: settings.linger,
                 env: &settings.config.worktree.env,
+                sandbox: settings.sandbox.as_ref(),
             };
             let watched = inner
                 .watch

@@ -178,6 +178,7 @@ impl<S: Store + 'static> Base<S> {
             env: &config.worktree.env,
             timeout: config.gates.timeout,
             grace: config.run.grace,
+            sandbox: self.settings.sandbox.as_ref(),
         };
         Ok(match crate::round::commands(one, log, cancel).await? {
             CommandsEnd::Passed => Some(None),

@@ -225,6 +225,7 @@ impl<S: Store + 'static> Base<S> {
             env: &config.worktree.env,
             timeout: config.gates.timeout,
             grace: config.run.grace,
+            sandbox: self.settings.sandbox.as_ref(),
         };
         Ok(match crate::round::commands(commands, log, cancel).await? {
             CommandsEnd::Passed => Prepared::Ready,

@@ -191,13 +191,13 @@ fn log(cli: Cli, args: &[String], prompt_len: Option<usize>, resume: Option<&str
     }
 }
 
-/// Where issued sessions are kept: in the repository's git directory
-/// (shared by its worktrees), else in the temporary directory.
+/// Where issued sessions are kept: in the temporary directory, one file
+/// per repository (its git directory, shared by its worktrees, names it).
+/// Not in the repository itself: colony's sandbox lets an agent write its
+/// worktree and the temporary directory, not the main `.git`.
 fn sessions_file() -> PathBuf {
-    let dir = work::git(&["rev-parse", "--path-format=absolute", "--git-common-dir"])
-        .map(|out| PathBuf::from(out.trim()))
-        .unwrap_or_else(|_| std::env::temp_dir());
-    dir.join("colony-fake-cli-sessions")
+    let repo = work::git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]).unwrap_or_default();
+    std::env::temp_dir().join(format!("colony-fake-cli-sessions-{:016x}", fnv1a(repo.trim())))
 }
 
 fn issued(file: &Path, id: &str) -> bool {

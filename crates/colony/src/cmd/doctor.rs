@@ -13,8 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Result;
+use colony_agents::sandbox::{self, Places};
 use colony_agents::{CliFacts, CliVersion, ask_version};
-use colony_core::config::{AgentKind, Config};
+use colony_core::config::{AgentKind, Config, SandboxMode};
 use colony_core::kind::{self, CliKind};
 use colony_core::resolve::named_agents;
 use colony_git::GitVersion;
@@ -61,7 +62,34 @@ struct Report {
     store: Option<String>,
     /// Tasks in the store, when it answered.
     tasks: Option<usize>,
+    sandbox: SandboxCheck,
     problems: Vec<String>,
+}
+
+/// `[sandbox]` on this machine.
+#[derive(Debug, Serialize)]
+struct SandboxCheck {
+    /// `[sandbox] mode`, as written or by default.
+    mode: &'static str,
+    /// The kernel's Landlock ABI; 0: none.
+    landlock_abi: u8,
+    /// Whether a run here confines its agents and gates.
+    confined: bool,
+    /// Whether a run here refuses to start (`required` without Landlock).
+    refused: bool,
+}
+
+fn check_sandbox(config: &Config, root: Option<&Path>) -> SandboxCheck {
+    let mode = match config.sandbox.mode {
+        SandboxMode::Worktree => "worktree",
+        SandboxMode::Off => "off",
+        SandboxMode::Required => "required",
+    };
+    let landlock_abi = sandbox::probe();
+    let root = root.unwrap_or(Path::new("/"));
+    let choice = settings::choose_sandbox(&config.sandbox, landlock_abi, &Places::from_env(), root);
+    let confined = choice.as_ref().is_ok_and(|c| c.sandbox.is_some());
+    SandboxCheck { mode, landlock_abi, confined, refused: choice.is_err() }
 }
 
 pub async fn run(global: &Global, args: DoctorArgs, out: &mut impl Write) -> Result<()> {
@@ -122,7 +150,16 @@ pub async fn run(global: &Global, args: DoctorArgs, out: &mut impl Write) -> Res
         },
         None => (None, None),
     };
-    let report = Report { agents, default_agent, git, merge_tree_write_tree, repository: root, store, tasks, problems };
+    let sandbox = check_sandbox(&config, root.as_deref());
+    if sandbox.refused {
+        problems.push(format!(
+            "[sandbox] mode is \"required\", but this kernel cannot confine agents (Landlock ABI {}): \
+             `colony run` refuses to start",
+            sandbox.landlock_abi
+        ));
+    }
+    let report =
+        Report { agents, default_agent, git, merge_tree_write_tree, repository: root, store, tasks, sandbox, problems };
     if args.json {
         render::json(out, &report)?;
     } else {
@@ -180,6 +217,17 @@ fn write(out: &mut impl Write, r: &Report) -> Result<()> {
         (Some(url), None) => writeln!(out, "  {url}, not reachable")?,
         (None, _) => writeln!(out, "  none: not in a git repository")?,
     }
+    writeln!(out, "sandbox:")?;
+    let abi = match r.sandbox.landlock_abi {
+        0 => "no Landlock".to_owned(),
+        abi => format!("Landlock ABI {abi}"),
+    };
+    let what = match (r.sandbox.confined, r.sandbox.refused) {
+        (true, _) => "agents and gates write only to their worktrees",
+        (false, true) => "`colony run` refuses to start",
+        (false, false) => "agents and gates run unconfined",
+    };
+    writeln!(out, "  {}, {abi}: {what}", r.sandbox.mode)?;
     if r.default_agent.is_none() {
         writeln!(out, "\nno default agent: set [run] agent in colony.toml, or pass `colony run --agent NAME`")?;
     }

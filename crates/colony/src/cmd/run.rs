@@ -83,12 +83,13 @@ pub async fn execute(ctx: &Ctx, job: &Job, out: &mut impl Write) -> Result<Optio
         settings::check_agent_name(&config, agent)?;
     }
     let repo = open_repo(ctx)?;
+    let sandbox = settings::sandbox(&config, &ctx.root)?;
     // Bound before anything is written: a taken address changes nothing.
     let server = match job.serve {
         Some(addr) => Some(Dashboard::bind(addr).await?),
         None => None,
     };
-    let checked = Checked { plans, config, repo, server };
+    let checked = Checked { plans, config, repo, server, sandbox };
     let store = Arc::new(ctx.open_store().await?);
     let outcome = drive(ctx, job, checked, &store, out).await;
     store.close().await;
@@ -101,6 +102,7 @@ struct Checked {
     config: Config,
     repo: Repo,
     server: Option<Server>,
+    sandbox: Option<colony_agents::sandbox::Sandbox>,
 }
 
 /// The repository, checked for a git that can run the merge queue.
@@ -123,7 +125,7 @@ async fn drive(
     store: &Arc<SqlStore>,
     out: &mut impl Write,
 ) -> Result<Option<RunReport>> {
-    let Checked { plans, config, repo, server } = checked;
+    let Checked { plans, config, repo, server, sandbox } = checked;
     let config = &config;
     if !plans.is_empty() {
         let reports = add::import(ctx, &**store, plans, config, AddOptions::default()).await?;
@@ -145,6 +147,7 @@ async fn drive(
     settings.remote = settings::shared_remote(config, &ctx.url, &repo)?;
     settings.wait_for_plans = job.join;
     settings.allow_failing_gates = job.allow_failing_gates;
+    settings.sandbox = sandbox;
     settings.notices = colony_engine::Notices::new(|text| terminal::eprint(&format!("colony: {text}\n")));
     let workers = settings.workers;
     let grace = settings.config.run.shutdown_grace;

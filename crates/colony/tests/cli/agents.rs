@@ -40,8 +40,9 @@ impl Fakes {
         Fakes { repo, bin }
     }
 
+    /// In the temp dir, which the fake CLIs may write in their sandbox.
     fn calls_log(&self) -> PathBuf {
-        self.repo.base().join("calls.jsonl")
+        self.repo.base().join("tmp/calls.jsonl")
     }
 
     /// `colony ARGS` in the repository, the fakes first on `PATH`, their

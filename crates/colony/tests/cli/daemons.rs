@@ -52,10 +52,12 @@ fn a_daemon_an_agent_starts_is_ended_and_reaped_when_its_attempt_ends() {
     std::fs::write(&agent, AGENT).unwrap();
     let pid_file = scaffold.path().join("daemon.pid");
     let _daemon = Daemon(&pid_file);
+    // The scaffold is writable in the sandbox: the pid file is written there.
     let config = format!(
-        "[run]\nagent = \"daemon\"\nmax_attempts = 1\n[agents.daemon]\nkind = \"command\"\ncommand = [\"sh\", \"{}\"]\nenv = {{ PID_FILE = \"{}\" }}\n",
+        "[run]\nagent = \"daemon\"\nmax_attempts = 1\n[agents.daemon]\nkind = \"command\"\ncommand = [\"sh\", \"{}\"]\nenv = {{ PID_FILE = \"{}\" }}\n[sandbox]\nwritable = [\"{}\"]\n",
         agent.display(),
-        pid_file.display()
+        pid_file.display(),
+        scaffold.path().display()
     );
     let repo = TestRepo::for_runs(&config);
     let plan = repo.write_plan("d.yaml", PLAN);

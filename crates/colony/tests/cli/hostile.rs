@@ -7,12 +7,15 @@ use crate::repo::TestRepo;
 use crate::run::merges;
 
 /// A `command` agent running `script` with `sh`: the project's own
-/// configuration, so nothing from a task reaches the shell.
+/// configuration, so nothing from a task reaches the shell. Without the
+/// sandbox, which would refuse its writes outside the worktree: these
+/// tests hold colony's checks that need none.
 fn agent_config(script: &str) -> String {
     let script = script.replace('\\', "\\\\").replace('"', "\\\"");
     format!(
         "[run]\nagent = \"hostile\"\nbackoff_base = \"100ms\"\nbackoff_cap = \"100ms\"\n\n\
-         [agents.hostile]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n"
+         [agents.hostile]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n\n\
+         [sandbox]\nmode = \"off\"\n"
     )
 }
 

@@ -25,6 +25,7 @@ mod refused;
 mod repo;
 mod review;
 mod run;
+mod sandbox;
 mod serve;
 mod setup;
 mod steer;

@@ -30,6 +30,7 @@ impl TestRepo {
         let home = base.join("home");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(base.join("tmp")).unwrap();
         let repo = TestRepo { _dir: dir, root, home };
         let out = repo.git(&["init", "--quiet", "--initial-branch=main"]);
         assert!(out.status.success(), "git init failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -113,6 +114,10 @@ impl TestRepo {
     fn isolate(&self, mut cmd: Command) -> Command {
         cmd.current_dir(&self.root)
             .env("HOME", &self.home)
+            // Beside the repository, not around it: agents may write to
+            // the temp dir, and the sandbox must keep them out of the
+            // repository.
+            .env("TMPDIR", self.base().join("tmp"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("TZ", "UTC")
             .env("COLONY_FAKE_AGENT", env!("CARGO_BIN_EXE_colony-fake-agent"))

@@ -5,11 +5,12 @@
 use crate::repo::TestRepo;
 use crate::run::merges;
 
-/// The reviewer: counts its runs in `.git/review-runs` and asks for a
-/// change the first time.
+/// The reviewer: counts its runs in the temp dir (each test has its own,
+/// and the sandbox lets agents write there) and asks for a change the
+/// first time.
 const REVIEWER: &str = r#"#!/bin/sh
 cat > /dev/null
-runs="$(git rev-parse --git-common-dir)/review-runs"
+runs="$TMPDIR/review-runs"
 n=$(( $(cat "$runs" 2>/dev/null || echo 0) + 1 ))
 echo $n > "$runs"
 if [ $n = 1 ]; then
