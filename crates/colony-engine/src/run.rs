@@ -427,6 +427,7 @@ impl<S: Store + 'static> Inner<S> {
             shutdown: shutdown.clone(),
             version_recorded: AtomicBool::new(false),
             place: std::sync::Mutex::new(None),
+            from: std::sync::OnceLock::new(),
         };
         let ending = run.run(&mut log).await;
         heartbeat.abort();

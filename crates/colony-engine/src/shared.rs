@@ -55,6 +55,7 @@ pub(crate) struct Inner<S> {
 impl<S> Inner<S> {
     pub(crate) fn new(base: Base<S>, queue: Queue, stop_now: tokio_util::sync::CancellationToken) -> Self {
         let workers = base.settings.workers.max(1);
+        let watch = crate::watch::Watch::new(base.settings.sandbox.is_none());
         Inner {
             base,
             queue,
@@ -64,7 +65,7 @@ impl<S> Inner<S> {
             stop_now,
             pacing: Pacing::default(),
             room: crate::room::Room::default(),
-            watch: crate::watch::Watch::default(),
+            watch,
             free_slots: std::sync::Mutex::new(Default::default()),
             next_slot: std::sync::atomic::AtomicUsize::new(0),
             merging: std::sync::Mutex::new(Vec::new()),

@@ -9,6 +9,12 @@
 //! every attempt whose agent ran since the last look (`checkout_changed`)
 //! and said once: it may be the person at the keyboard, or one of them.
 //!
+//! Where the sandbox holds the agents, none of them can have written there
+//! (`colony-agents`' `sandbox.rs`): the change is the person's, and only
+//! said. Without it, each of those attempts is blamed: it fails after its
+//! round ([`Watch::take_blame`]), and nothing of it merges. colony cannot
+//! tell which of the agents that ran together did it, so all of them fail.
+//!
 //! Colony's own refs (task branches, integration branches, and their
 //! copies on a remote) and `.colony/` are not the user's and are not
 //! watched; neither are ignored files.
@@ -57,6 +63,9 @@ pub(crate) struct Finding {
 /// The rounds running and run since the last look, and what that look saw.
 #[derive(Debug, Default)]
 pub(crate) struct Watch {
+    /// A change fails the attempts whose agents ran: no sandbox kept them
+    /// out of the checkout.
+    blames: bool,
     state: Mutex<State>,
     /// Held from taking a snapshot until it is compared, so that looks
     /// compare in the order they saw.
@@ -69,9 +78,17 @@ struct State {
     running: BTreeMap<u64, Suspect>,
     ran: BTreeSet<Suspect>,
     next: u64,
+    /// Why each attempt blamed for a change fails, until it takes it.
+    blamed: BTreeMap<Suspect, String>,
 }
 
 impl Watch {
+    /// A watch that blames agents for changes (`blames`), or only says
+    /// them.
+    pub(crate) fn new(blames: bool) -> Self {
+        Watch { blames, ..Watch::default() }
+    }
+
     /// An agent round of `suspect` starts; returns its token for
     /// [`Watch::ended`].
     pub(crate) fn started(&self, suspect: Suspect) -> u64 {
@@ -96,8 +113,44 @@ impl Watch {
         suspects.extend(state.running.values().cloned());
         state.ran = state.running.values().cloned().collect();
         let changes = changes(&before, &now);
-        (!changes.is_empty()).then(|| Finding { changes, suspects: suspects.into_iter().collect() })
+        if changes.is_empty() {
+            return None;
+        }
+        let suspects: Vec<Suspect> = suspects.into_iter().collect();
+        let harms = named(changes.iter().filter(|c| c.harms));
+        if self.blames && !harms.is_empty() {
+            for suspect in &suspects {
+                let why = blame(suspect, &suspects, &harms);
+                state.blamed.entry(suspect.clone()).or_insert(why);
+            }
+        }
+        Some(Finding { changes: named(changes.iter()), suspects })
     }
+
+    /// Why `suspect` fails, if a look since its round began blamed it for
+    /// a change to the user's checkout. Asked after each of its rounds,
+    /// once that round's look is done: a look that saw the change before
+    /// it blamed it then.
+    pub(crate) fn take_blame(&self, suspect: &Suspect) -> Option<String> {
+        lock(&self.state).blamed.remove(suspect)
+    }
+}
+
+/// Why `suspect`, one of `all` whose agents ran when `changes` were made,
+/// fails.
+fn blame(suspect: &Suspect, all: &[Suspect], changes: &[String]) -> String {
+    let others: Vec<String> =
+        all.iter().filter(|s| *s != suspect).map(|s| format!("{} attempt {}", s.task, s.attempt)).collect();
+    let beside = match others.is_empty() {
+        true => String::new(),
+        false => format!(" (beside the agents of {}; colony cannot tell which did it)", others.join(", ")),
+    };
+    format!(
+        "your checkout changed while this attempt's agent ran{beside}: {}. Without the sandbox nothing keeps an \
+         agent out of it, so nothing of this attempt merges; if the change was yours, `colony retry {}`",
+        changes.join("; "),
+        suspect.task
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -164,21 +217,32 @@ fn snapshot(repo: &Repo, integration: &[String]) -> Result<Snapshot, colony_git:
     Ok(Snapshot { head, refs, paths })
 }
 
-/// What changed from `before` to `after`, for people.
-pub(crate) fn changes(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+/// One thing that changed in the user's checkout, for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub what: String,
+    /// It undoes or alters something of the user's: everything but a new
+    /// ref (an agent may make a branch of its own work; it takes nothing
+    /// from the user).
+    pub harms: bool,
+}
+
+/// What changed from `before` to `after`.
+pub(crate) fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
     let mut changes = Vec::new();
+    let harm = |what: String| Change { what, harms: true };
     if before.head != after.head {
-        changes.push(format!("HEAD is now {} (was {})", after.head.trim(), before.head.trim()));
+        changes.push(harm(format!("HEAD is now {} (was {})", after.head.trim(), before.head.trim())));
     }
     let names: BTreeSet<&String> = before.refs.keys().chain(after.refs.keys()).collect();
     for name in names {
-        let what = match (before.refs.get(name), after.refs.get(name)) {
-            (None, Some(_)) => "created",
-            (Some(_), None) => "deleted",
-            (Some(a), Some(b)) if a != b => "moved",
+        let (what, harms) = match (before.refs.get(name), after.refs.get(name)) {
+            (None, Some(_)) => ("created", false),
+            (Some(_), None) => ("deleted", true),
+            (Some(a), Some(b)) if a != b => ("moved", true),
             _ => continue,
         };
-        changes.push(format!("{} {what}", ref_words(name)));
+        changes.push(Change { what: format!("{} {what}", ref_words(name)), harms });
     }
     let paths: BTreeSet<&String> = before.paths.keys().chain(after.paths.keys()).collect();
     for path in paths {
@@ -190,14 +254,21 @@ pub(crate) fn changes(before: &Snapshot, after: &Snapshot) -> Vec<String> {
             (Some((_, a)), Some((_, b))) if a != b => "written again".to_owned(),
             _ => continue,
         };
-        changes.push(format!("{path} {change}"));
-    }
-    if changes.len() > MAX_NAMED {
-        let more = changes.len() - MAX_NAMED;
-        changes.truncate(MAX_NAMED);
-        changes.push(format!("and {more} more"));
+        changes.push(harm(format!("{path} {change}")));
     }
     changes
+}
+
+/// `changes` as people read them: the first [`MAX_NAMED`], then how many
+/// more.
+fn named<'a>(changes: impl Iterator<Item = &'a Change>) -> Vec<String> {
+    let mut named: Vec<String> = changes.map(|c| c.what.clone()).collect();
+    if named.len() > MAX_NAMED {
+        let more = named.len() - MAX_NAMED;
+        named.truncate(MAX_NAMED);
+        named.push(format!("and {more} more"));
+    }
+    named
 }
 
 /// `refs/heads/main` → `branch main`.
@@ -261,8 +332,11 @@ mod tests {
             &[("refs/heads/main", "b"), ("refs/tags/v1", "c")],
             &[("README", " M", 9), ("new.txt", "??", 1), ("f.txt", "A ", 1)],
         );
+        let found = changes(&before, &after);
+        let harmless: Vec<&str> = found.iter().filter(|c| !c.harms).map(|c| c.what.as_str()).collect();
+        assert_eq!(harmless, ["tag v1 created"], "a new ref takes nothing from the user");
         assert_eq!(
-            changes(&before, &after),
+            named(found.iter()),
             [
                 "HEAD is now ref: refs/heads/other (was ref: refs/heads/main)",
                 "branch main moved",
@@ -272,7 +346,7 @@ mod tests {
                 "new.txt new (untracked)",
             ]
         );
-        assert_eq!(changes(&after, &before).last().unwrap(), "new.txt back as committed");
+        assert_eq!(changes(&after, &before).last().unwrap().what, "new.txt back as committed");
         assert!(changes(&after, &after).is_empty());
     }
 
@@ -281,7 +355,7 @@ mod tests {
         let before = Snapshot::default();
         let paths: Vec<(String, &str, u64)> = (0..15).map(|i| (format!("f{i:02}"), "??", 1)).collect();
         let paths: Vec<(&str, &str, u64)> = paths.iter().map(|(p, c, l)| (p.as_str(), *c, *l)).collect();
-        let found = changes(&before, &snapshot("", &[], &paths));
+        let found = named(changes(&before, &snapshot("", &[], &paths)).iter());
         assert_eq!(found.len(), 11);
         assert_eq!(found[10], "and 5 more");
     }
@@ -303,6 +377,38 @@ mod tests {
         let found = watch.look(quiet).unwrap();
         assert_eq!(found.suspects, [suspect("b", 2)], "b still ran after the last look; a did not");
         assert_eq!(watch.look(snapshot("h2", &[], &[])).unwrap().suspects, Vec::<Suspect>::new());
+        assert_eq!(watch.take_blame(&suspect("a", 1)), None, "a watch that does not blame only says");
+    }
+
+    #[test]
+    fn without_a_sandbox_every_attempt_whose_agent_ran_is_blamed_once() {
+        let watch = Watch::new(true);
+        watch.look(snapshot("h", &[], &[]));
+        let a = watch.started(suspect("a", 1));
+        watch.ended(a);
+        let found = watch.look(snapshot("h", &[("refs/heads/main", "x")], &[])).unwrap();
+        assert_eq!(found.suspects, [suspect("a", 1)]);
+        assert_eq!(watch.take_blame(&suspect("a", 1)), None, "a new branch harms nothing");
+        let a = watch.started(suspect("a", 1));
+        let b = watch.started(suspect("b", 2));
+        watch.ended(a);
+        let found = watch.look(snapshot("h", &[("refs/heads/main", "y")], &[])).unwrap();
+        assert_eq!(found.suspects, [suspect("a", 1), suspect("b", 2)]);
+        let why = watch.take_blame(&suspect("a", 1)).expect("a ran when main moved");
+        assert_eq!(
+            why,
+            "your checkout changed while this attempt's agent ran (beside the agents of b attempt 2; colony \
+             cannot tell which did it): branch main moved. Without the sandbox nothing keeps an agent out of \
+             it, so nothing of this attempt merges; if the change was yours, `colony retry a`"
+        );
+        assert_eq!(watch.take_blame(&suspect("a", 1)), None, "taken once");
+        watch.ended(b);
+        assert_eq!(watch.look(snapshot("h", &[("refs/heads/main", "y")], &[])), None);
+        assert!(watch.take_blame(&suspect("b", 2)).is_some(), "b's blame waits for its round's end");
+        let c = watch.started(suspect("c", 1));
+        watch.ended(c);
+        assert_eq!(watch.look(snapshot("h", &[("refs/heads/main", "y")], &[])), None);
+        assert_eq!(watch.take_blame(&suspect("c", 1)), None, "c ran after the change was seen");
     }
 
     #[test]

@@ -148,6 +148,9 @@ pub(crate) struct Attempt<'a, S> {
     /// Its place in the merge queue's line, once its gates passed on its
     /// merge before its turn.
     pub place: std::sync::Mutex<Option<Place>>,
+    /// The commit its worktree began from, which its branch must always
+    /// build on.
+    pub from: std::sync::OnceLock<Oid>,
 }
 
 /// Whose round an agent runs.
@@ -270,6 +273,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
         };
         let tree = self.tree.get_or_init(|| tree);
+        self.from.get_or_init(|| from.clone());
         self.made_branch.store(true, Ordering::SeqCst);
         self.inner.git(|r| r.worktree_checkout(tree))?;
         if let Some(d) = &self.claim.decision {
@@ -511,9 +515,30 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// Whether the agent left its worktree fit to go on from: `Some` ends
     /// the attempt. An agent that moved HEAD to another branch (or
     /// detached it) on top of the task's work has its HEAD taken as the
-    /// task's work; one that moved it anywhere else, or broke the
-    /// worktree, fails the attempt with what it did.
+    /// task's work; one that moved it anywhere else, rewrote the branch
+    /// below where the attempt began, or broke the worktree, fails the
+    /// attempt with what it did.
     fn check_tree(&self, log: &mut LogWriter) -> Result<Result<(), String>, EngineError> {
+        let on_branch = self.check_head(log)?;
+        if on_branch.is_err() {
+            return Ok(on_branch);
+        }
+        let from = self.from.get().expect("the worktree began before any agent ran in it");
+        let tip = self.task_tip()?;
+        if !self.inner.git(|r| r.is_ancestor(from, &tip))? {
+            return Ok(Err(format!(
+                "the agent rewrote its task branch below where the attempt began: {} no longer builds on {}, \
+                 so its history is not what was checked out; colony merges only work on top of it",
+                self.branch(),
+                from.short()
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    /// The worktree's HEAD, on the task branch: taken from where the agent
+    /// moved it when that builds on the task's work.
+    fn check_head(&self, log: &mut LogWriter) -> Result<Result<(), String>, EngineError> {
         let branch = self.branch();
         match self.inner.git(|r| r.inspect(self.tree(), &branch))? {
             TreeState::OnBranch => Ok(Ok(())),
@@ -648,13 +673,16 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 env: &settings.config.worktree.env,
                 sandbox: settings.sandbox.as_ref(),
             };
-            let watched = inner
-                .watch
-                .started(crate::watch::Suspect { task: self.claim.task.clone(), attempt: self.claim.attempt });
+            let suspect = crate::watch::Suspect { task: self.claim.task.clone(), attempt: self.claim.attempt };
+            let watched = inner.watch.started(suspect.clone());
             let outcome = round.go(log, &self.cancel).await;
             inner.watch.ended(watched);
             inner.watch.look_at_checkout(&inner.base).await;
             let mut outcome = outcome?;
+            if let Some(why) = inner.watch.take_blame(&suspect) {
+                self.record_usage(agent, outcome.usage).await?;
+                return Ok(Spoken::Ends(Ending::Failed(why)));
+            }
             outcome.usage = self.record_usage(agent, outcome.usage).await?;
             if role == Role::Builder {
                 self.record_version(agent, outcome.version.take()).await?;

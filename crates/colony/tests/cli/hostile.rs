@@ -1,8 +1,11 @@
 //! Agents that attack the repository rather than do their task, through
 //! the real binary: whatever an agent does in its worktree, the user's
-//! checkout and branches are never touched, and the work colony merges is
-//! the work it checked.
+//! checkout and branches are never touched by colony, the work colony
+//! merges is the work it checked, and an agent that changes the user's
+//! checkout or branches without a sandbox to stop it fails, its work
+//! merged nowhere.
 
+use crate::background::Background;
 use crate::repo::TestRepo;
 use crate::run::merges;
 
@@ -105,31 +108,91 @@ fn an_agent_that_leaves_for_unrelated_history_fails_and_nothing_merges() {
     assert!(merges(&repo, "colony/p").is_empty(), "nothing was reported merged");
 }
 
-#[test]
-fn an_agent_that_writes_into_the_users_checkout_is_named() {
-    let repo = TestRepo::for_runs(&agent_config("echo x > f.txt; echo appended >> ../../../README.md"));
+/// Runs `script` as the agent of a one-task plan in a repository whose
+/// `main` has two commits, with no sandbox: the attempt fails with a
+/// reason that has `named` in it, and nothing of it merges.
+fn fails_naming(script: &str, named: &str) -> TestRepo {
+    let repo = TestRepo::for_runs(&agent_config(script));
     repo.write_plan("p.yaml", PLAN);
     repo.commit_all("The plan");
 
-    let out = repo.command(&["run", "plans/p.yaml"]).output().unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let out = repo.stdout(&["run", "plans/p.yaml"], 3);
 
-    assert!(
-        stderr.contains(
-            "colony: your checkout changed while the agents of t attempt 1 ran: README.md modified; \
-             if that was not you, an agent wrote outside its worktree"
-        ),
-        "{stderr}"
-    );
-    assert!(
-        stdout.contains("t  attempt 1: your checkout changed while its agent ran (README.md modified)"),
-        "{stdout}"
+    let reason = reason_of(&repo, "t");
+    assert!(reason.contains(named), "{reason}");
+    assert!(out.contains("failed:\n  t  "), "{out}");
+    assert!(repo.events().iter().all(|e| e["type"] != "completed"), "the task never completed");
+    let integration = repo.git_out(&["log", "--format=%s", "colony/p"]);
+    assert!(!integration.contains("Hostile title"), "nothing of it merged: {integration}");
+    repo
+}
+
+#[test]
+fn an_agent_that_writes_into_the_users_checkout_fails_and_is_named() {
+    let repo = fails_naming(
+        "echo x > f.txt; echo appended >> ../../../README.md",
+        "your checkout changed while this attempt's agent ran: README.md modified.",
     );
     let events = repo.events();
     let recorded: Vec<_> = events.iter().filter(|e| e["type"] == "checkout_changed").collect();
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!((&recorded[0]["task"], &recorded[0]["changes"][0]), (&"t".into(), &"README.md modified".into()));
+    assert!(reason_of(&repo, "t").ends_with("if the change was yours, `colony retry t`"));
+}
+
+#[test]
+fn an_agent_that_switches_the_users_checkout_to_another_branch_fails() {
+    fails_naming(
+        "echo x > f.txt; git -C ../../.. checkout -q -b elsewhere",
+        "ran: HEAD is now ref: refs/heads/elsewhere (was ref: refs/heads/main). Without",
+    );
+}
+
+#[test]
+fn an_agent_that_commits_to_the_users_branch_fails() {
+    let script = format!(
+        "echo x > f.txt; {GIT_AS_AGENT} add f.txt; {GIT_AS_AGENT} commit -qm work; git update-ref refs/heads/main HEAD"
+    );
+    fails_naming(&script, "branch main moved");
+}
+
+#[test]
+fn an_agent_that_rewrites_its_branch_below_where_it_began_fails() {
+    fails_naming(
+        "git reset -q --hard HEAD~1; echo x > f.txt",
+        "the agent rewrote its task branch below where the attempt began: colony-task/p/t-a1 no longer builds on ",
+    );
+}
+
+#[test]
+fn with_the_sandbox_a_change_to_the_checkout_is_the_persons_and_only_said() {
+    // The agent says it started and waits until the test has edited the
+    // checkout, as a person at the keyboard would while it ran.
+    let script = "touch \"$TMPDIR/started\"; while [ ! -e \"$TMPDIR/go\" ]; do sleep 0.05; done; echo x > f.txt";
+    let config = agent_config(script).replace("mode = \"off\"", "mode = \"worktree\"");
+    let repo = TestRepo::for_runs(&config);
+    repo.write_plan("p.yaml", PLAN);
+    repo.commit_all("The plan");
+    let tmp = repo.base().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+
+    let run = Background::start(&repo, &["run", "plans/p.yaml"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !tmp.join("started").exists() {
+        assert!(std::time::Instant::now() < deadline, "the agent never started");
+        // Polls a file the agent makes; there is no event to wait on.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(repo.root().join("README.md"), "# A project\n\nthe person's edit\n").unwrap();
+    std::fs::write(tmp.join("go"), "").unwrap();
+    let (code, _, stderr) = run.finish();
+
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("your checkout changed while the agents of t attempt 1 ran: README.md modified"),
+        "{stderr}"
+    );
+    assert_eq!(repo.git_out(&["show", "colony/p:f.txt"]), "x\n", "the task's work merged");
 }
 
 #[test]
