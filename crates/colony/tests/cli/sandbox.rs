@@ -1,5 +1,6 @@
 //! `[sandbox]` through the real binary: by default an agent writes only
-//! in its worktree; `off` lets it write anywhere the user can; `required`
+//! in its worktree; `off` lets it write anywhere the user can (and the
+//! damage check fails the attempt that wrote into the checkout); `required`
 //! on a kernel without Landlock (the probe forced to fail) refuses to run
 //! and changes nothing; `colony doctor` tells which.
 
@@ -44,11 +45,20 @@ fn by_default_an_agent_writes_only_in_its_worktree() {
 }
 
 #[test]
-fn off_lets_an_agent_write_anywhere_the_user_can() {
+fn off_lets_an_agent_write_anywhere_the_user_can_and_its_attempt_fails() {
     let repo = repo("[sandbox]\nmode = \"off\"\n");
-    repo.colony(&["run", "plans/p.yaml"]).success();
+    repo.colony(&["run", "plans/p.yaml"]).code(3);
     assert_eq!(home_x(&repo).as_deref(), Some("agent\n"));
     assert_eq!(readme(&repo), "# A project\nagent\n");
+    assert_agent_blamed(&repo);
+}
+
+/// The damage check that holds without a sandbox failed the attempt that
+/// wrote into the main checkout: nothing of it merged.
+fn assert_agent_blamed(repo: &TestRepo) {
+    let reason = repo.json(&["show", "t"])["attempts"][0]["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.starts_with("your checkout changed while this attempt's agent ran: README.md modified"), "{reason}");
+    assert!(!repo.git_out(&["ls-tree", "--name-only", "colony/p"]).contains("own.txt"));
 }
 
 #[test]
@@ -79,10 +89,11 @@ fn required_without_landlock_refuses_to_run_and_changes_nothing() {
 fn without_landlock_worktree_mode_warns_once_and_runs_unconfined() {
     let repo = repo("");
     let out = repo.command(&["run", "plans/p.yaml"]).env("COLONY_LANDLOCK_ABI", "0").output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("warning: this kernel has no usable Landlock").count(), 1, "{stderr}");
     assert_eq!(home_x(&repo).as_deref(), Some("agent\n"));
+    assert_agent_blamed(&repo);
 }
 
 #[test]
