@@ -60,6 +60,11 @@ impl Layout {
         self.attempt_dir(task, attempt).join("task.json")
     }
 
+    /// A project's own prompt templates, `<role>.md` each.
+    pub fn prompts(&self) -> PathBuf {
+        self.colony_dir().join("prompts")
+    }
+
     pub fn feedback_file(&self, task: &TaskId, attempt: u32) -> PathBuf {
         self.attempt_dir(task, attempt).join("feedback.md")
     }

@@ -69,6 +69,9 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         train: Option<Ride>,
     },
+    /// The prompt sent to an agent (`to`: `builder` or `reviewer`) for a
+    /// round, as sent.
+    Prompt { to: String, text: String },
     /// Anything else colony says about the attempt, for people.
     Note { text: String },
 }
@@ -167,6 +170,11 @@ impl fmt::Display for Record {
                 "merged into {integration} at {commit} in a train of {cars} led by {leader}; \
                  the gates ran once on the train's result"
             ),
+            Record::Prompt { to, text } => {
+                let lines = text.lines().count();
+                let s = if lines == 1 { "" } else { "s" };
+                write!(f, "prompt sent to the {to}: {lines} line{s} (`colony show` with `--prompt` prints it)")
+            }
             Record::Note { text } => f.write_str(text),
         }
     }
@@ -211,6 +219,8 @@ mod tests {
         assert_eq!(setup(GateEnd::Signalled { signal: 9 }), "setup `npm ci` failed (signal 9)");
         let asked = Record::Reviewed { round: 2, approved: false, asked: vec!["a".into(), "b".into()] };
         assert_eq!(asked.to_string(), "review round 2: `a`, `b` asked for changes");
+        let prompt = Record::Prompt { to: "builder".into(), text: "Do it.\n\nNow.\n".into() };
+        assert_eq!(prompt.to_string(), "prompt sent to the builder: 3 lines (`colony show` with `--prompt` prints it)");
         let known = Record::GateKnown { command: "make".into(), tree: "t1".into(), passed: true };
         assert_eq!(known.to_string(), "gate `make` passed on tree t1 before; not run again");
         let ahead =

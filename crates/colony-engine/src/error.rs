@@ -6,6 +6,8 @@ use colony_store::StoreError;
 pub enum EngineError {
     #[error("store error")]
     Store(#[from] StoreError),
+    #[error("prompt template {0}")]
+    Prompt(#[from] crate::prompts::PromptError),
     #[error("git error")]
     Git(#[from] colony_git::GitError),
     #[error("agent error")]

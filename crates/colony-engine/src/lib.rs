@@ -21,6 +21,7 @@ mod lock;
 mod pacing;
 mod patient;
 mod probe;
+pub mod prompts;
 mod queue;
 mod recover;
 mod room;

@@ -103,6 +103,8 @@ pub struct Settings {
     /// Where agents and gates may write (`[sandbox]`, with the kernel's
     /// Landlock as the caller found it); `None`: anywhere.
     pub sandbox: Option<colony_agents::sandbox::Sandbox>,
+    /// The templates every prompt is made from (`prompts/`).
+    pub prompts: std::sync::Arc<crate::prompts::Prompts>,
 }
 
 impl Settings {
@@ -123,6 +125,7 @@ impl Settings {
             allow_failing_gates: false,
             notices: Notices::default(),
             sandbox: None,
+            prompts: std::sync::Arc::default(),
         }
     }
 

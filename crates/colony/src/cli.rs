@@ -266,6 +266,16 @@ the same file conflict and are reconciled. It takes under a minute; the
 repository is kept so you can look around.")]
     Demo(DemoArgs),
 
+    /// See, and take over, the templates colony makes its prompts from
+    #[command(long_about = "\
+See, and take over, the templates colony makes every prompt from: builder
+(the task's first round), fixer (feedback: failed gates, review findings, a
+person's answer, a conflict), reviewer, and resolver (a conflict at the
+merge). A project's own .colony/prompts/<role>.md replaces the shipped one;
+`eject` writes the shipped one there to start from. docs/prompts.md lists
+what each template is given. `colony show ID --prompt` prints what was sent.")]
+    Prompts(PromptsArgs),
+
     /// Print a shell completion script
     #[command(long_about = "\
 Print a shell completion script. For example:
@@ -463,6 +473,10 @@ pub struct ShowArgs {
     /// The task's id, as `colony list` shows it
     pub id: String,
 
+    /// Print the prompts sent to its agents, round by round, as sent
+    #[arg(long)]
+    pub prompt: bool,
+
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -509,6 +523,31 @@ pub struct ExportArgs {
 pub enum ExportFormat {
     Yaml,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PromptsArgs {
+    #[command(subcommand)]
+    pub action: PromptsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromptsAction {
+    /// Every role: where its template comes from, and what it is given
+    List,
+    /// Print the template a role's prompts are made from now
+    Show {
+        /// builder, fixer, reviewer or resolver
+        role: String,
+    },
+    /// Write the shipped template to .colony/prompts/ROLE.md, to edit
+    Eject {
+        /// builder, fixer, reviewer or resolver
+        role: String,
+        /// Replace the project's template if it has one
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ use colony_core::config::{self, AgentKind, CliAgent, Config, Network, Remote, Sa
 use colony_core::kind;
 use colony_core::resolve::resolve;
 use colony_core::{Plan, TaskStatus};
+use colony_engine::prompts::Prompts;
 use colony_engine::{AgentSetup, Settings};
 use colony_git::Repo;
 use colony_store::{Store, StoreUrl, tasks_in};
@@ -292,6 +293,14 @@ pub fn choose_sandbox(config: &SandboxConfig, abi: u8, places: &Places, root: &P
         ));
     }
     Ok(SandboxChoice { sandbox: Some(sandbox), warnings })
+}
+
+/// The run's prompt templates: the shipped ones, and the project's own in
+/// `.colony/prompts/`, checked before anything runs.
+pub fn prompts(root: &Path) -> Result<std::sync::Arc<Prompts>> {
+    let dir = colony_core::layout::Layout::new(root).prompts();
+    let prompts = Prompts::load(&dir).map_err(|e| bad_input(format!("the prompt template {e}")))?;
+    Ok(std::sync::Arc::new(prompts))
 }
 
 /// The run's sandbox on this machine, its warnings said on stderr.

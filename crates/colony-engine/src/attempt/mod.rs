@@ -161,6 +161,15 @@ pub(crate) enum Role {
     Reviewer,
 }
 
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Builder => "builder",
+            Role::Reviewer => "reviewer",
+        }
+    }
+}
+
 /// How a round of an agent ended, as the attempt sees it.
 pub(crate) enum Spoken {
     /// It ran to its end: done, or failed for a reason of its own.
@@ -580,14 +589,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
             None => None,
         };
+        let fresh = self.builder_prompt(feedback, false)?;
+        let resumed = self.builder_prompt(feedback, true)?;
         let make_run = || {
             let session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
             let session = session.filter(|_| agent.harness.resumes());
-            // A resumed session has the task already: it needs only the news.
-            let prompt = match (&session, feedback) {
-                (Some(_), Some(feedback)) => format!("{}\n", feedback.trim_end()),
-                _ => prompt(self.spec(), feedback),
-            };
+            let prompt = if session.is_some() { resumed.clone() } else { fresh.clone() };
             let mut run = self.agent_run(agent, prompt);
             run.feedback_file = feedback_path.clone();
             run.session = session;
@@ -604,6 +611,22 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 Happening::AgentRan(Ran::Failed(reason))
             }
             Spoken::Finished(_) => Happening::AgentRan(Ran::Done),
+        })
+    }
+
+    /// What the task's agent is told: the task (the builder's template),
+    /// or `feedback` on it (the fixer's), in a session that goes on
+    /// (`resumed`: it has the task already) or a new one.
+    fn builder_prompt(&self, feedback: Option<&str>, resumed: bool) -> Result<String, EngineError> {
+        use crate::prompts::{Builder, Fixer, Role, TaskVars};
+        let prompts = &self.inner.settings.prompts;
+        let task = TaskVars::of(self.spec(), self.claim.plan.as_str());
+        Ok(match feedback {
+            None => prompts.render(Role::Builder, &Builder { task })?,
+            Some(feedback) => {
+                let feedback = feedback.trim_end().to_owned();
+                prompts.render(Role::Fixer, &Fixer { task, feedback, resumed })?
+            }
         })
     }
 
@@ -673,6 +696,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 env: &settings.config.worktree.env,
                 sandbox: settings.sandbox.as_ref(),
             };
+            log_record(log, Record::Prompt { to: role.name().to_owned(), text: round.run.prompt.clone() });
             let suspect = crate::watch::Suspect { task: self.claim.task.clone(), attempt: self.claim.attempt };
             let watched = inner.watch.started(suspect.clone());
             let outcome = round.go(log, &self.cancel).await;
@@ -861,24 +885,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 }
 
-/// The prompt an agent gets: the task's, its acceptance criteria, and the
-/// last round's feedback.
-pub(crate) fn prompt(spec: &TaskSpec, feedback: Option<&str>) -> String {
-    let mut text = spec.prompt.trim_end().to_owned();
-    if !spec.acceptance.is_empty() {
-        text.push_str("\n\nAcceptance criteria:\n");
-        for item in &spec.acceptance {
-            text.push_str(&format!("- {item}\n"));
-        }
-    }
-    if let Some(feedback) = feedback {
-        text.push_str("\n\nFeedback on your previous round:\n");
-        text.push_str(feedback);
-    }
-    text.push('\n');
-    text
-}
-
 /// What a person must do for an agent that cannot work until they act.
 fn needs_person(agent: &str, class: ErrorClass, said: &str) -> String {
     match class {
@@ -890,23 +896,5 @@ fn needs_person(agent: &str, class: ErrorClass, said: &str) -> String {
             "the `{agent}` agent is not logged in or its key was refused ({said}); log it in \
              (`colony doctor` says how), then `colony run` carries on"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use colony_core::TaskId;
-
-    #[test]
-    fn the_prompt_carries_acceptance_and_feedback() {
-        let mut spec = TaskSpec::new(TaskId::new("a").unwrap(), "A", "Do a.\n");
-        spec.acceptance = vec!["tests pass".into()];
-        let p = prompt(&spec, Some("gate failed"));
-        assert_eq!(
-            p,
-            "Do a.\n\nAcceptance criteria:\n- tests pass\n\n\nFeedback on your previous round:\ngate failed\n"
-        );
-        assert_eq!(prompt(&TaskSpec::new(TaskId::new("b").unwrap(), "B", "Do b."), None), "Do b.\n");
     }
 }

@@ -126,7 +126,13 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
                                 self.base.git(|r| r.abort_merge(self.side.tree()))?;
                                 return Ok(e);
                             }
-                            let feedback = resolver_prompt(integration, &conflict);
+                            let vars = crate::prompts::Resolver {
+                                integration: integration.to_owned(),
+                                conflicted: conflict.paths.clone(),
+                                integration_commits: conflict.integration_subjects.clone(),
+                                task_commits: conflict.task_subjects.clone(),
+                            };
+                            let feedback = self.base.settings.prompts.render(crate::prompts::Role::Resolver, &vars)?;
                             if let Some(end) = self.side.resolve(&feedback, log).await? {
                                 self.base.git(|r| r.abort_merge(self.side.tree()))?;
                                 return Ok(end);
@@ -188,19 +194,4 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
             }
         }
     }
-}
-
-fn resolver_prompt(integration: &str, c: &colony_git::MergeConflict) -> String {
-    let mut text = format!(
-        "Merging {integration} into your branch stopped with conflicts in: {}.\n\
-         Resolve them in the working tree (remove every conflict marker), keeping both sides' intent.\n",
-        c.paths.join(", ")
-    );
-    if !c.integration_subjects.is_empty() {
-        text.push_str(&format!("\nCommits on {integration}: {}\n", c.integration_subjects.join("; ")));
-    }
-    if !c.task_subjects.is_empty() {
-        text.push_str(&format!("Your commits: {}\n", c.task_subjects.join("; ")));
-    }
-    text
 }

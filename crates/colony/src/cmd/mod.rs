@@ -11,6 +11,7 @@ mod init;
 mod land;
 mod list;
 mod logs;
+mod prompts;
 mod run;
 mod serve;
 mod show;
@@ -50,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export::run(&ctx()?, args, out).await,
         Command::Demo(args) => demo::run(args, out).await,
         Command::Doctor(args) => doctor::run(&cli.global, args, out).await,
+        Command::Prompts(args) => prompts::run(&ctx()?, args, out),
         Command::Completions(args) => completions::run(&args, out),
     }
 }

@@ -22,6 +22,7 @@ use anyhow::{Context, Result};
 use colony_agents::Shutdown;
 use colony_core::config::Config;
 use colony_core::{Plan, TaskStatus};
+use colony_engine::prompts::Prompts;
 use colony_engine::{Engine, RunReport};
 use colony_git::Repo;
 use colony_store::{AddOptions, SqlStore, Store, TaskFilter};
@@ -84,12 +85,13 @@ pub async fn execute(ctx: &Ctx, job: &Job, out: &mut impl Write) -> Result<Optio
     }
     let repo = open_repo(ctx)?;
     let sandbox = settings::sandbox(&config, &ctx.root)?;
+    let prompts = settings::prompts(&ctx.root)?;
     // Bound before anything is written: a taken address changes nothing.
     let server = match job.serve {
         Some(addr) => Some(Dashboard::bind(addr).await?),
         None => None,
     };
-    let checked = Checked { plans, config, repo, server, sandbox };
+    let checked = Checked { plans, config, repo, server, sandbox, prompts };
     let store = Arc::new(ctx.open_store().await?);
     let outcome = drive(ctx, job, checked, &store, out).await;
     store.close().await;
@@ -103,6 +105,7 @@ struct Checked {
     repo: Repo,
     server: Option<Server>,
     sandbox: Option<colony_agents::sandbox::Sandbox>,
+    prompts: Arc<Prompts>,
 }
 
 /// The repository, checked for a git that can run the merge queue.
@@ -125,7 +128,7 @@ async fn drive(
     store: &Arc<SqlStore>,
     out: &mut impl Write,
 ) -> Result<Option<RunReport>> {
-    let Checked { plans, config, repo, server, sandbox } = checked;
+    let Checked { plans, config, repo, server, sandbox, prompts } = checked;
     let config = &config;
     if !plans.is_empty() {
         let reports = add::import(ctx, &**store, plans, config, AddOptions::default()).await?;
@@ -148,6 +151,7 @@ async fn drive(
     settings.wait_for_plans = job.join;
     settings.allow_failing_gates = job.allow_failing_gates;
     settings.sandbox = sandbox;
+    settings.prompts = prompts;
     settings.notices = colony_engine::Notices::new(|text| terminal::eprint(&format!("colony: {text}\n")));
     let workers = settings.workers;
     let grace = settings.config.run.shutdown_grace;

@@ -4,6 +4,9 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::Result;
+use colony_agents::{Entry, LogReader};
+use colony_core::layout::Layout;
+use colony_core::record::Record;
 use colony_core::review::Verdict;
 use colony_core::spec::Review;
 use colony_core::{Approval, EventKind, ReviewOutcome, TaskId, TaskState, TaskStatus};
@@ -30,10 +33,55 @@ pub async fn run(ctx: &Ctx, args: ShowArgs, out: &mut impl Write) -> Result<()> 
         store.tasks(&filter).await?.into_iter().map(|t| (t.task.id.clone(), t.task.status())).collect();
     store.close().await;
 
+    if args.prompt {
+        let layout = Layout::new(&ctx.root);
+        let sent = prompts_sent(&layout, &detail.record.task.id, &detail.attempts);
+        return match args.json {
+            true => render::json(out, &sent),
+            false => write_prompts(out, &detail.record.task.id, &sent),
+        };
+    }
     if args.json {
         return render::json(out, &detail);
     }
     write_detail(out, &detail, &statuses)
+}
+
+/// A prompt as an attempt's log recorded it.
+#[derive(Debug, serde::Serialize)]
+struct Sent {
+    attempt: u32,
+    /// `builder` or `reviewer`.
+    to: String,
+    text: String,
+}
+
+/// Every prompt the task's attempts sent, in order, from their logs.
+fn prompts_sent(layout: &Layout, task: &TaskId, attempts: &[AttemptRecord]) -> Vec<Sent> {
+    let mut sent = Vec::new();
+    for a in attempts {
+        let Ok(mut reader) = LogReader::open(layout.log(task, a.attempt)) else { continue };
+        while let Some(Ok(record)) = reader.next_now() {
+            if let Entry::Colony(Record::Prompt { to, text }) = record.entry {
+                sent.push(Sent { attempt: a.attempt, to, text });
+            }
+        }
+    }
+    sent
+}
+
+fn write_prompts(out: &mut impl Write, task: &TaskId, sent: &[Sent]) -> Result<()> {
+    if sent.is_empty() {
+        writeln!(out, "no prompt was sent for task {task} yet")?;
+    }
+    for (i, s) in sent.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "--- attempt {}, to the {} ---", s.attempt, s.to)?;
+        out.write_all(s.text.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId, TaskStatus>) -> Result<()> {

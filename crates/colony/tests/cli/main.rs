@@ -21,6 +21,7 @@ mod live;
 mod lost_store;
 mod plans;
 mod postgres;
+mod prompts;
 mod refused;
 mod repo;
 mod review;
