@@ -9,7 +9,7 @@ use colony_core::ports::Ports;
 use colony_core::review::{Issue, ReviewAnswer, Verdict};
 use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_store::{
-    AddOptions, AgentWait, AttemptStats, Decision, ManualClock, SqlStore, Store, StoreError, Tail, TaskFilter,
+    AddOptions, AgentWait, AttemptStats, Claim, Decision, ManualClock, SqlStore, Store, StoreError, Tail, TaskFilter,
     TaskQuery,
 };
 
@@ -400,19 +400,29 @@ async fn attempt_stats_count_merged_attempts_and_their_time<S: Store>(f: Fixture
     assert_eq!(s.attempt_stats().await.unwrap(), AttemptStats { done: 1, done_ms: 4_000 });
 }
 
-async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S>) {
-    let s = Arc::new(f.store);
-    let tasks: Vec<(String, Vec<&str>)> = (0..200).map(|i| (format!("t{i}"), vec![])).collect();
+/// Adds plan `p` of `n` independent tasks, `t0` on.
+async fn add_independent<S: Store>(s: &S, n: usize) {
+    let tasks: Vec<(String, Vec<&str>)> = (0..n).map(|i| (format!("t{i}"), vec![])).collect();
     let refs: Vec<(&str, &[&str])> = tasks.iter().map(|(t, d)| (t.as_str(), d.as_slice())).collect();
     s.add_plan(&plan("p", &refs), "p.yaml", AddOptions::default()).await.unwrap();
+}
+
+/// Eight workers at once, each claiming until nothing is ready and doing
+/// `with` to each claim: what they all gave back.
+async fn eight_claimers<S, T, F, Fut>(s: &Arc<S>, with: F) -> Vec<T>
+where
+    S: Store + 'static,
+    T: Send + 'static,
+    F: Fn(Arc<S>, Claim) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send,
+{
     let mut workers = Vec::new();
     for w in 0..8 {
-        let s = s.clone();
+        let (s, with) = (s.clone(), with.clone());
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             while let Some(c) = s.claim(&format!("w{w}"), LEASE).await.unwrap() {
-                s.complete(&c.task, c.attempt).await.unwrap();
-                mine.push(c.task);
+                mine.push(with(s.clone(), c).await);
             }
             mine
         }));
@@ -421,6 +431,17 @@ async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S
     for w in workers {
         all.extend(w.await.unwrap());
     }
+    all
+}
+
+async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S>) {
+    let s = Arc::new(f.store);
+    add_independent(&*s, 200).await;
+    let mut all = eight_claimers(&s, |s: Arc<S>, c: Claim| async move {
+        s.complete(&c.task, c.attempt).await.unwrap();
+        c.task
+    })
+    .await;
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 200, "each task claimed exactly once");
@@ -994,25 +1015,12 @@ async fn held_ports_are_let_go_or_expire<S: Store>(f: Fixture<S>) {
 
 async fn concurrent_allocations_never_share_a_port<S: Store + 'static>(f: Fixture<S>) {
     let s = Arc::new(f.store);
-    let tasks: Vec<(String, Vec<&str>)> = (0..40).map(|i| (format!("t{i}"), vec![])).collect();
-    let refs: Vec<(&str, &[&str])> = tasks.iter().map(|(t, d)| (t.as_str(), d.as_slice())).collect();
-    s.add_plan(&plan("p", &refs), "p.yaml", AddOptions::default()).await.unwrap();
+    add_independent(&*s, 40).await;
     let range = ports(20000, 29999);
-    let mut workers = Vec::new();
-    for w in 0..8 {
-        let s = s.clone();
-        workers.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            while let Some(c) = s.claim(&format!("w{w}"), LEASE).await.unwrap() {
-                mine.push(s.take_ports(&c.task, c.attempt, (range, 2), &any_port).await.unwrap().unwrap());
-            }
-            mine
-        }));
-    }
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.unwrap());
-    }
+    let mut all = eight_claimers(&s, move |s: Arc<S>, c: Claim| async move {
+        s.take_ports(&c.task, c.attempt, (range, 2), &any_port).await.unwrap().unwrap()
+    })
+    .await;
     all.sort_by_key(|p| p.first);
     let expected: Vec<Ports> = (0..40).map(|i| ports(20000 + 2 * i, 20001 + 2 * i)).collect();
     assert_eq!(all, expected, "every attempt is live: the 40 lowest blocks, each once");

@@ -136,11 +136,6 @@ fn two_processes_on_one_store_never_share_a_port() {
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     }
     check(&repo, &state, (42100, 42199));
-    let workers: std::collections::BTreeSet<String> = repo
-        .events()
-        .iter()
-        .filter(|e| e["type"] == "claimed")
-        .map(|e| e["worker"].as_str().unwrap().rsplit_once(':').unwrap().0.to_owned())
-        .collect();
+    let workers = crate::run::claimers(&repo);
     assert_eq!(workers.len(), 2, "both processes claimed work: {workers:?}");
 }
