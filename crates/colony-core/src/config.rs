@@ -268,6 +268,11 @@ pub struct WorktreeConfig {
     pub setup: Vec<String>,
     /// Extra environment of the setup commands, the agents and the gates.
     pub env: BTreeMap<String, String>,
+    /// Ports each live attempt holds for itself alone (`COLONY_PORT`, the
+    /// first, and `COLONY_PORTS`, `first-last`); 0: none.
+    pub ports: u16,
+    /// Where those blocks are taken from.
+    pub port_range: crate::ports::Ports,
 }
 
 /// One `/`-separated part of a `[worktree]` glob.

@@ -15,6 +15,7 @@ pub mod input;
 pub mod kind;
 pub mod layout;
 pub mod plan;
+pub mod ports;
 pub mod record;
 pub mod resolve;
 pub mod review;

@@ -28,6 +28,9 @@ pub(crate) enum Ending {
     /// (`baseline.rs`): not the agent's failure, and every task would meet
     /// it, so the task goes back and the run takes no new work.
     OnBase(String),
+    /// No block of ports (`[worktree] ports`) is free: the attempt never
+    /// started work, so the task goes back without counting a try.
+    NoPorts(String),
 }
 
 /// The first line of a reason, for a one-line note.

@@ -20,6 +20,7 @@ mod held;
 mod lock;
 mod pacing;
 mod patient;
+mod ports;
 mod probe;
 pub mod prompts;
 mod queue;

@@ -361,6 +361,17 @@ impl<S: Store + 'static> Inner<S> {
         true
     }
 
+    /// After an attempt found no block of ports free: waits for an attempt
+    /// of this process to end (or a while, for one of another process),
+    /// rather than claim again at once and find none again.
+    async fn wait_for_ports(&self, shutdown: &Shutdown) {
+        tokio::select! {
+            () = self.attempt_ended.notified() => {}
+            () = tokio::time::sleep(crate::ports::NO_BLOCK_WAIT) => {}
+            () = shutdown.draining() => {}
+        }
+    }
+
     /// The lowest free worker slot, or a new one: the workers' first slots
     /// are 0, 1, …; a worker that moved on takes another.
     fn take_slot(&self) -> usize {
@@ -421,6 +432,7 @@ impl<S: Store + 'static> Inner<S> {
             lease_lost,
             made_branch: AtomicBool::new(false),
             tree: std::sync::OnceLock::new(),
+            env: std::sync::OnceLock::new(),
             session: std::sync::Mutex::new(None),
             moved_on: std::sync::Mutex::new(Some(moved_on)),
             permit: std::sync::Mutex::new(Some(permit)),
@@ -430,6 +442,8 @@ impl<S: Store + 'static> Inner<S> {
             from: std::sync::OnceLock::new(),
         };
         let ending = run.run(&mut log).await;
+        // Its worker slot is free before any wait below.
+        drop(run);
         heartbeat.abort();
         let outcome = match ending {
             Ok(Ending::Merged | Ending::LeaseLost | Ending::AwaitingApproval) => Ok(()),
@@ -445,6 +459,13 @@ impl<S: Store + 'static> Inner<S> {
             }
             Err(e) if crate::room::out_of_room(&e) => {
                 self.out_of_room(&task, attempt, &error_chain(&e), &mut log).await
+            }
+            Ok(Ending::NoPorts(why)) => {
+                crate::round::log_note(&mut log, format!("{why}; the task goes back to the queue"));
+                self.say_once(format!("{why}; tasks wait for running attempts to end"));
+                let released = self.store.release(&task, attempt, &why).await;
+                self.wait_for_ports(shutdown).await;
+                released
             }
             // `why` names the agent.
             Ok(Ending::AgentLocked { why }) => self.store.release(&task, attempt, &why).await,

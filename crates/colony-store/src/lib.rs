@@ -27,7 +27,7 @@ mod waiting;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use follow::LogFollower;
-pub use ops::Accept;
+pub use ops::{Accept, Bindable};
 pub use patience::{Outage, Patience};
 pub use postgres::Listener;
 pub use steer::{Request, RunControl, SteerError, Steered, steer};

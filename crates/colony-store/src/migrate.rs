@@ -34,6 +34,7 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
     migrations.push(migration(6, "merge commits", include_str!("../migrations/0006_merge_commits.sql")));
     migrations.push(migration(7, "agents", include_str!("../migrations/0007_agents.sql")));
     migrations.push(migration(8, "sessions", include_str!("../migrations/0008_sessions.sql")));
+    migrations.push(migration(9, "ports", include_str!("../migrations/0009_ports.sql")));
     Migrator::with_migrations(migrations)
 }
 

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use colony_core::dag::Dag;
+use colony_core::ports::Ports;
 use colony_core::{EventKind, Millis, Phase, Plan, PlanName, Task, TaskId, TaskSpec, TaskState, TaskStatus, settle};
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +51,7 @@ pub(crate) fn wakes_claimers(kind: &EventKind) -> bool {
     )
 }
 
-fn millis(d: Duration) -> Millis {
+pub(crate) fn millis(d: Duration) -> Millis {
     d.as_millis().min(i64::MAX as u128) as Millis
 }
 
@@ -314,6 +315,65 @@ pub(crate) async fn heartbeat<T: Tx>(
     }
     let task = must_load_unlocked(tx, id.as_str()).await?;
     Err(StoreError::LeaseLost { task: id.clone(), attempt, current: task.attempt, status: task.status() })
+}
+
+/// Whether a port can be bound on this machine now: asked of each port of
+/// a block before it is handed out (another program, or a colony on
+/// another store, may be holding it).
+pub type Bindable<'a> = &'a (dyn Fn(u16) -> bool + Sync);
+
+/// The lowest block of `count` ports in `range` free of every live block
+/// and bindable, under the ports' queue.
+async fn free_block<T: Tx>(
+    tx: &mut T,
+    range: Ports,
+    count: u16,
+    bindable: Bindable<'_>,
+    now: Millis,
+) -> Result<Option<Ports>> {
+    tx.lock_ports().await?;
+    let live = tx.live_ports(now).await?;
+    Ok(colony_core::ports::lowest_free(range, count, &live, bindable))
+}
+
+/// Gives the live attempt a block of `count` ports of `range`, recorded on
+/// it; `None` when no block is free. Fenced: a lost lease takes none.
+pub(crate) async fn take_ports<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    (range, count): (Ports, u16),
+    bindable: Bindable<'_>,
+    now: Millis,
+) -> Result<Option<Ports>> {
+    let task = must_load(tx, id.as_str()).await?;
+    if task.attempt != attempt || task.state.lease().is_none_or(|l| l.until < now) {
+        return Err(StoreError::LeaseLost { task: id.clone(), attempt, current: task.attempt, status: task.status() });
+    }
+    let block = free_block(tx, range, count, bindable, now).await?;
+    if let Some(block) = block {
+        tx.set_attempt_ports(id, attempt, block).await?;
+    }
+    Ok(block)
+}
+
+/// Gives `holder`, which is not an attempt, a block of `count` ports of
+/// `range` until `until`, in place of any it held; `None` when no block
+/// is free.
+pub(crate) async fn hold_ports<T: Tx>(
+    tx: &mut T,
+    holder: &str,
+    (range, count): (Ports, u16),
+    until: Millis,
+    bindable: Bindable<'_>,
+    now: Millis,
+) -> Result<Option<Ports>> {
+    tx.delete_port_hold(holder).await?;
+    let block = free_block(tx, range, count, bindable, now).await?;
+    if let Some(block) = block {
+        tx.put_port_hold(holder, block, until).await?;
+    }
+    Ok(block)
 }
 
 /// The last fenced write before an attempt publishes its merge: `holder`

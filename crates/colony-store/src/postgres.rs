@@ -45,6 +45,7 @@ crate::sql::sql_tx!(
         ", spec FROM tasks WHERE id = $1 AND status = 'ready' AND (not_before IS NULL OR not_before <= $2) FOR UPDATE SKIP LOCKED"
     ),
     lock_file_claims: "SELECT value FROM counters WHERE name = 'claim_files' FOR UPDATE",
+    lock_ports: "SELECT value FROM counters WHERE name = 'ports' FOR UPDATE",
     notify_ready: Some("NOTIFY colony_ready"),
     notify_events: Some("NOTIFY colony_events")
 );

@@ -48,6 +48,7 @@ macro_rules! sql_tx {
         pick_ready: $pick_ready:expr,
         lock_ready: $lock_ready:expr,
         lock_file_claims: $lock_file_claims:expr,
+        lock_ports: $lock_ports:expr,
         notify_ready: $notify_ready:expr,
         notify_events: $notify_events:expr
     ) => {
@@ -186,6 +187,17 @@ macro_rules! sql_tx {
         fn event_row(row: &<$db as sqlx::Database>::Row) -> $crate::tx::Result<colony_core::Event> {
             use sqlx::Row;
             $crate::row::event_from(row.try_get("seq")?, row.try_get("at")?, row.try_get("task")?, row.try_get("data")?)
+        }
+
+        /// A block of ports as stored.
+        fn ports_of(first: i64, last: i64) -> $crate::tx::Result<colony_core::ports::Ports> {
+            match (u16::try_from(first), u16::try_from(last)) {
+                (Ok(first), Ok(last)) if first <= last => Ok(colony_core::ports::Ports { first, last }),
+                _ => Err($crate::error::StoreError::Corrupt {
+                    what: format!("ports {first}-{last}"),
+                    source: serde::de::Error::custom("not a range of TCP ports"),
+                }),
+            }
         }
 
         fn ids(rows: Vec<String>) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
@@ -386,6 +398,62 @@ macro_rules! sql_tx {
 
             async fn lock_file_claims(&mut self) -> $crate::tx::Result<()> {
                 sqlx::query($lock_file_claims).execute(&mut *self.conn).await?;
+                Ok(())
+            }
+
+            async fn lock_ports(&mut self) -> $crate::tx::Result<()> {
+                sqlx::query($lock_ports).execute(&mut *self.conn).await?;
+                Ok(())
+            }
+
+            async fn live_ports(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<colony_core::ports::Ports>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT a.port_first, a.port_last FROM attempts a JOIN tasks t ON t.id = a.task \
+                     WHERE a.port_first IS NOT NULL AND a.ended_at IS NULL AND t.attempt = a.attempt \
+                     AND t.lease_until IS NOT NULL AND t.lease_until >= $1 \
+                     UNION ALL SELECT port_first, port_last FROM port_holds WHERE until >= $1",
+                )
+                .bind(now)
+                .fetch_all(&mut *self.conn)
+                .await?;
+                rows.iter().map(|r| ports_of(r.try_get("port_first")?, r.try_get("port_last")?)).collect()
+            }
+
+            async fn set_attempt_ports(
+                &mut self,
+                id: &colony_core::TaskId,
+                attempt: u32,
+                ports: colony_core::ports::Ports,
+            ) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE attempts SET port_first = $3, port_last = $4 WHERE task = $1 AND attempt = $2")
+                    .bind(id.as_str())
+                    .bind(attempt as i64)
+                    .bind(i64::from(ports.first))
+                    .bind(i64::from(ports.last))
+                    .execute(&mut *self.conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn put_port_hold(
+                &mut self,
+                holder: &str,
+                ports: colony_core::ports::Ports,
+                until: colony_core::Millis,
+            ) -> $crate::tx::Result<()> {
+                sqlx::query("INSERT INTO port_holds (holder, port_first, port_last, until) VALUES ($1, $2, $3, $4)")
+                    .bind(holder)
+                    .bind(i64::from(ports.first))
+                    .bind(i64::from(ports.last))
+                    .bind(until)
+                    .execute(&mut *self.conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_port_hold(&mut self, holder: &str) -> $crate::tx::Result<()> {
+                sqlx::query("DELETE FROM port_holds WHERE holder = $1").bind(holder).execute(&mut *self.conn).await?;
                 Ok(())
             }
 
@@ -666,7 +734,7 @@ macro_rules! sql_tx {
                 use sqlx::Row;
                 let rows = sqlx::query(
                     "SELECT attempt, worker, started_at, ended_at, outcome, reason, input_tokens, output_tokens, cached_tokens, cost_usd, \
-                     agent_version, session FROM attempts WHERE task = $1 ORDER BY attempt",
+                     agent_version, session, port_first, port_last FROM attempts WHERE task = $1 ORDER BY attempt",
                 )
                 .bind(id)
                 .fetch_all(&mut *self.conn)
@@ -683,6 +751,10 @@ macro_rules! sql_tx {
                             usage: usage_cols(row)?,
                             agent_version: row.try_get("agent_version")?,
                             session: row.try_get("session")?,
+                            ports: match (row.try_get("port_first")?, row.try_get("port_last")?) {
+                                (Some(first), Some(last)) => Some(ports_of(first, last)?),
+                                _ => None,
+                            },
                         })
                     })
                     .collect()

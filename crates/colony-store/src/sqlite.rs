@@ -49,6 +49,7 @@ crate::sql::sql_tx!(
     ),
     // Write transactions are serialized already: nothing more to take.
     lock_file_claims: "SELECT 1",
+    lock_ports: "SELECT 1",
     // No LISTEN/NOTIFY: idle workers and tails poll.
     notify_ready: None,
     notify_events: None

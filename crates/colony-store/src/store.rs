@@ -5,11 +5,12 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use colony_core::ports::Ports;
 use colony_core::{Event, EventKind, Millis, Phase, Plan, ReviewOutcome, RoundCause, TaskId, TaskStatus, Usage};
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::ops::{self, Accept, PlanHead};
+use crate::ops::{self, Accept, Bindable, PlanHead};
 use crate::patience::{Patience, Retry};
 use crate::postgres::{Listener, Postgres};
 use crate::sqlite::Sqlite;
@@ -166,6 +167,29 @@ pub trait Store: Send + Sync {
         lock: (&str, &str),
         commit: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Gives the live attempt the lowest block of `want.1` ports of the
+    /// range `want.0` that overlaps no live block and whose every port
+    /// `bindable` accepts, and records it on the attempt; `None` when
+    /// there is none. The block is the attempt's until it ends or loses
+    /// its lease; nothing needs to let it go. Fenced by the lease.
+    fn take_ports(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        want: (Ports, u16),
+        bindable: Bindable<'_>,
+    ) -> impl Future<Output = Result<Option<Ports>>> + Send;
+    /// As [`Store::take_ports`], for `holder`, which is not an attempt:
+    /// the block is its own for `ttl`, or until [`Store::free_ports`].
+    fn hold_ports(
+        &self,
+        holder: &str,
+        want: (Ports, u16),
+        ttl: Duration,
+        bindable: Bindable<'_>,
+    ) -> impl Future<Output = Result<Option<Ports>>> + Send;
+    /// Lets go of `holder`'s block of ports.
+    fn free_ports(&self, holder: &str) -> impl Future<Output = Result<()>> + Send;
     /// The merge commits recorded by [`Store::fence_merge`] for the task's
     /// attempts, by attempt number.
     fn merge_commits(&self, task: &TaskId) -> impl Future<Output = Result<Vec<(u32, String)>>> + Send;
@@ -473,6 +497,30 @@ impl Store for SqlStore {
         commit: &str,
     ) -> Result<()> {
         write_tx!(self, |tx, now| ops::fence_merge(&mut tx, task, attempt, lease, lock, commit, now).await?)
+    }
+
+    async fn take_ports(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        want: (Ports, u16),
+        bindable: Bindable<'_>,
+    ) -> Result<Option<Ports>> {
+        write_tx!(self, |tx, now| ops::take_ports(&mut tx, task, attempt, want, bindable, now).await?)
+    }
+
+    async fn hold_ports(
+        &self,
+        holder: &str,
+        want: (Ports, u16),
+        ttl: Duration,
+        bindable: Bindable<'_>,
+    ) -> Result<Option<Ports>> {
+        write_tx!(self, |tx, now| ops::hold_ports(&mut tx, holder, want, now + ops::millis(ttl), bindable, now).await?)
+    }
+
+    async fn free_ports(&self, holder: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.delete_port_hold(holder).await?)
     }
 
     async fn merge_commits(&self, task: &TaskId) -> Result<Vec<(u32, String)>> {

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 
+use colony_core::ports::Ports;
 use colony_core::{Event, EventKind, Millis, PlanName, Task, TaskId, TaskSpec};
 
 use crate::error::StoreError;
@@ -53,6 +54,17 @@ pub trait Tx: Send {
     /// Queues claims of tasks that declare files (PostgreSQL; SQLite writes
     /// are serialized already).
     fn lock_file_claims(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Queues allocations of ports (PostgreSQL; SQLite writes are
+    /// serialized already).
+    fn lock_ports(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Every block of ports live at `now`: held by a live attempt (not
+    /// ended, its task's current one, its lease not run out), or by a
+    /// holder whose hold has not expired.
+    fn live_ports(&mut self, now: Millis) -> impl Future<Output = Result<Vec<Ports>>> + Send;
+    fn set_attempt_ports(&mut self, id: &TaskId, attempt: u32, ports: Ports)
+    -> impl Future<Output = Result<()>> + Send;
+    fn put_port_hold(&mut self, holder: &str, ports: Ports, until: Millis) -> impl Future<Output = Result<()>> + Send;
+    fn delete_port_hold(&mut self, holder: &str) -> impl Future<Output = Result<()>> + Send;
     /// The specs of every leased task.
     fn leased_specs(&mut self) -> impl Future<Output = Result<Vec<TaskSpec>>> + Send;
     fn record_process(

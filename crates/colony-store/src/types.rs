@@ -93,6 +93,9 @@ pub struct AttemptRecord {
     /// named one: a person can resume it by hand.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// The block of ports it held (`[worktree] ports`), when it took one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<colony_core::ports::Ports>,
 }
 
 /// An agent that cannot take work for now: its tasks are passed over by

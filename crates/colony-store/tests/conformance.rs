@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use colony_core::ports::Ports;
 use colony_core::review::{Issue, ReviewAnswer, Verdict};
 use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_store::{
-    AddOptions, AgentWait, AttemptStats, Decision, ManualClock, SqlStore, Store, StoreError, Tail, TaskFilter,
+    AddOptions, AgentWait, AttemptStats, Claim, Decision, ManualClock, SqlStore, Store, StoreError, Tail, TaskFilter,
     TaskQuery,
 };
 
@@ -399,19 +400,29 @@ async fn attempt_stats_count_merged_attempts_and_their_time<S: Store>(f: Fixture
     assert_eq!(s.attempt_stats().await.unwrap(), AttemptStats { done: 1, done_ms: 4_000 });
 }
 
-async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S>) {
-    let s = Arc::new(f.store);
-    let tasks: Vec<(String, Vec<&str>)> = (0..200).map(|i| (format!("t{i}"), vec![])).collect();
+/// Adds plan `p` of `n` independent tasks, `t0` on.
+async fn add_independent<S: Store>(s: &S, n: usize) {
+    let tasks: Vec<(String, Vec<&str>)> = (0..n).map(|i| (format!("t{i}"), vec![])).collect();
     let refs: Vec<(&str, &[&str])> = tasks.iter().map(|(t, d)| (t.as_str(), d.as_slice())).collect();
     s.add_plan(&plan("p", &refs), "p.yaml", AddOptions::default()).await.unwrap();
+}
+
+/// Eight workers at once, each claiming until nothing is ready and doing
+/// `with` to each claim: what they all gave back.
+async fn eight_claimers<S, T, F, Fut>(s: &Arc<S>, with: F) -> Vec<T>
+where
+    S: Store + 'static,
+    T: Send + 'static,
+    F: Fn(Arc<S>, Claim) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send,
+{
     let mut workers = Vec::new();
     for w in 0..8 {
-        let s = s.clone();
+        let (s, with) = (s.clone(), with.clone());
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             while let Some(c) = s.claim(&format!("w{w}"), LEASE).await.unwrap() {
-                s.complete(&c.task, c.attempt).await.unwrap();
-                mine.push(c.task);
+                mine.push(with(s.clone(), c).await);
             }
             mine
         }));
@@ -420,6 +431,17 @@ async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S
     for w in workers {
         all.extend(w.await.unwrap());
     }
+    all
+}
+
+async fn concurrent_claimers_never_share_a_task<S: Store + 'static>(f: Fixture<S>) {
+    let s = Arc::new(f.store);
+    add_independent(&*s, 200).await;
+    let mut all = eight_claimers(&s, |s: Arc<S>, c: Claim| async move {
+        s.complete(&c.task, c.attempt).await.unwrap();
+        c.task
+    })
+    .await;
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 200, "each task claimed exactly once");
@@ -873,7 +895,136 @@ conformance!(
     a_merge_is_fenced_by_the_lock_and_the_lease_and_its_commit_kept,
     agent_waits_are_kept_and_claims_pass_over_their_tasks,
     writes_cancelled_midway_leave_no_connection_in_doubt,
+    live_attempts_get_the_lowest_blocks_that_overlap_no_other,
+    ended_and_expired_attempts_free_their_ports,
+    ports_that_cannot_be_bound_are_passed_over,
+    held_ports_are_let_go_or_expire,
+    concurrent_allocations_never_share_a_port,
 );
+
+fn ports(first: u16, last: u16) -> Ports {
+    Ports { first, last }
+}
+
+/// The range the ports tests take blocks of three from.
+const RANGE: Ports = Ports { first: 20000, last: 20009 };
+
+fn any_port(_: u16) -> bool {
+    true
+}
+
+/// The block recorded on the task's attempt.
+async fn recorded_ports<S: Store>(s: &S, task: &str, attempt: u32) -> Option<Ports> {
+    let detail = s.task(task).await.unwrap().unwrap();
+    detail.attempts.iter().find(|a| a.attempt == attempt).unwrap().ports
+}
+
+async fn live_attempts_get_the_lowest_blocks_that_overlap_no_other<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[])]), "p.yaml", AddOptions::default())
+        .await
+        .unwrap();
+    let mut blocks = Vec::new();
+    for _ in 0..3 {
+        let c = s.claim("w", LEASE).await.unwrap().unwrap();
+        let block = s.take_ports(&c.task, c.attempt, (RANGE, 3), &any_port).await.unwrap();
+        assert_eq!(recorded_ports(s, c.task.as_str(), c.attempt).await, block, "kept on the attempt");
+        blocks.push(block);
+    }
+    assert_eq!(blocks, [Some(ports(20000, 20002)), Some(ports(20003, 20005)), Some(ports(20006, 20008))]);
+    let d = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(s.take_ports(&d.task, d.attempt, (RANGE, 3), &any_port).await.unwrap(), None, "one port is left");
+    assert_eq!(recorded_ports(s, d.task.as_str(), d.attempt).await, None);
+    assert_eq!(
+        s.take_ports(&d.task, d.attempt, (RANGE, 1), &any_port).await.unwrap(),
+        Some(ports(20009, 20009)),
+        "a smaller block fits"
+    );
+    let stale = s.take_ports(&d.task, d.attempt + 1, (RANGE, 1), &any_port).await;
+    assert!(matches!(stale, Err(StoreError::LeaseLost { .. })), "{stale:?}");
+}
+
+async fn ended_and_expired_attempts_free_their_ports<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let tasks = [("a", &[][..]), ("b", &[]), ("c", &[]), ("d", &[]), ("e", &[])];
+    s.add_plan(&plan("p", &tasks), "p.yaml", AddOptions::default()).await.unwrap();
+    let take = async |c: &colony_store::Claim| s.take_ports(&c.task, c.attempt, (RANGE, 3), &any_port).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let b = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!((take(&a).await, take(&b).await), (Some(ports(20000, 20002)), Some(ports(20003, 20005))));
+
+    // b's lease runs out; nobody has rescued it yet.
+    f.clock.advance(20_000);
+    s.heartbeat(&a.task, a.attempt, LEASE).await.unwrap();
+    f.clock.advance(15_000);
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(take(&c).await, Some(ports(20003, 20005)), "an expired lease's block is free");
+
+    s.fail(&a.task, a.attempt, "broken", Duration::from_secs(3600)).await.unwrap();
+    let d = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(take(&d).await, Some(ports(20000, 20002)), "an ended attempt's block is free");
+
+    // b taken back and claimed again: its old attempt is superseded.
+    s.rescue_expired().await.unwrap();
+    let b2 = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!((b2.task.as_str(), b2.attempt), ("b", 2));
+    assert_eq!(take(&b2).await, Some(ports(20006, 20008)));
+    let e = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(take(&e).await, None, "every block is live: c, d and b's second attempt hold them");
+    assert_eq!(recorded_ports(s, "b", 1).await, Some(ports(20003, 20005)), "the record stays for the history");
+}
+
+async fn ports_that_cannot_be_bound_are_passed_over<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let busy = |p: u16| p != 20001 && p != 20005;
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(s.take_ports(&a.task, a.attempt, (RANGE, 3), &busy).await.unwrap(), Some(ports(20002, 20004)));
+    let b = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(s.take_ports(&b.task, b.attempt, (RANGE, 3), &busy).await.unwrap(), Some(ports(20006, 20008)));
+}
+
+async fn held_ports_are_let_go_or_expire<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &[]), ("c", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let ttl = Duration::from_secs(10);
+    assert_eq!(s.hold_ports("look", (RANGE, 3), ttl, &any_port).await.unwrap(), Some(ports(20000, 20002)));
+    assert_eq!(
+        s.hold_ports("look", (RANGE, 3), ttl, &any_port).await.unwrap(),
+        Some(ports(20000, 20002)),
+        "a holder's new block replaces its old one"
+    );
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(s.take_ports(&a.task, a.attempt, (RANGE, 3), &any_port).await.unwrap(), Some(ports(20003, 20005)));
+    s.free_ports("look").await.unwrap();
+    let b = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(s.take_ports(&b.task, b.attempt, (RANGE, 3), &any_port).await.unwrap(), Some(ports(20000, 20002)));
+
+    assert_eq!(s.hold_ports("look", (RANGE, 3), ttl, &any_port).await.unwrap(), Some(ports(20006, 20008)));
+    f.clock.advance(11_000);
+    for t in [&a, &b] {
+        s.heartbeat(&t.task, t.attempt, LEASE).await.unwrap();
+    }
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        s.take_ports(&c.task, c.attempt, (RANGE, 3), &any_port).await.unwrap(),
+        Some(ports(20006, 20008)),
+        "an expired hold is free"
+    );
+}
+
+async fn concurrent_allocations_never_share_a_port<S: Store + 'static>(f: Fixture<S>) {
+    let s = Arc::new(f.store);
+    add_independent(&*s, 40).await;
+    let range = ports(20000, 29999);
+    let mut all = eight_claimers(&s, move |s: Arc<S>, c: Claim| async move {
+        s.take_ports(&c.task, c.attempt, (range, 2), &any_port).await.unwrap().unwrap()
+    })
+    .await;
+    all.sort_by_key(|p| p.first);
+    let expected: Vec<Ports> = (0..40).map(|i| ports(20000 + 2 * i, 20001 + 2 * i)).collect();
+    assert_eq!(all, expected, "every attempt is live: the 40 lowest blocks, each once");
+}
 
 /// PostgreSQL wakes listeners in other connections when tasks become
 /// claimable, on commit; SQLite has no listener.

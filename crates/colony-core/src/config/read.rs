@@ -63,7 +63,9 @@ const PRICE_KEYS: &[&str] = &["input", "output", "cached_input"];
 const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
 const MERGE_KEYS: &[&str] = &["max_resolver_rounds", "train", "speculate"];
 const REVIEW_KEYS: &[&str] = &["agent", "agents", "policy", "max_rounds", "approval"];
-const WORKTREE_KEYS: &[&str] = &["copy", "link", "setup", "env"];
+const WORKTREE_KEYS: &[&str] = &["copy", "link", "setup", "env", "ports", "port_range"];
+/// The most ports one attempt may hold.
+const MAX_PORTS: i64 = 1000;
 /// What `[worktree] env` may not set: colony's own variables.
 const RESERVED_ENV: &str = "COLONY_";
 const SANDBOX_KEYS: &[&str] = &["mode", "writable", "network"];
@@ -376,6 +378,7 @@ impl Reader<'_> {
     }
 
     fn worktree(&mut self, table: &DeTable, worktree: &mut WorktreeConfig) {
+        let mut ports_at = None;
         for (k, v) in table {
             let key = &format!("[worktree] {}", k.get_ref());
             match k.get_ref().as_ref() {
@@ -383,9 +386,25 @@ impl Reader<'_> {
                 "link" => set(&mut worktree.link, self.globs(key, v)),
                 "setup" => set(&mut worktree.setup, self.gate_commands(key, v)),
                 "env" => worktree.env = self.env(key, v, worktree_env_problem),
+                "ports" => {
+                    set(&mut worktree.ports, self.count_up_to(key, v, 0, MAX_PORTS));
+                    ports_at = Some(v.span());
+                }
+                "port_range" => set(&mut worktree.port_range, self.port_range(key, v)),
                 _ => self.unknown("[worktree]", k, WORKTREE_KEYS),
             }
         }
+        let range = worktree.port_range;
+        if let Some(at) = ports_at.filter(|_| u32::from(worktree.ports) > range.count()) {
+            let message = format!("{} ports do not fit in port_range {range}", worktree.ports);
+            self.error(at, Some("[worktree] ports".to_owned()), message);
+        }
+    }
+
+    /// `"20000-29999"`: a range of ports to take attempts' blocks from.
+    fn port_range(&mut self, key: &str, value: &Value) -> Option<crate::ports::Ports> {
+        let text = self.string(key, value)?;
+        text.parse().map_err(|m| self.error(value.span(), Some(key.to_owned()), m)).ok()
     }
 
     /// Globs of paths in the repository (see [`glob_parts`]).

@@ -44,6 +44,7 @@ fn no_file_and_an_empty_file_mean_the_documented_defaults() {
     assert_eq!((config.merge.max_resolver_rounds, config.merge.train, config.merge.speculate), (2, true, true));
     assert_eq!((config.review.agents.len(), config.review.max_rounds, config.review.approval), (0, 3, false));
     assert_eq!(config.worktree, WorktreeConfig::default(), "a worktree is a bare checkout unless told");
+    assert_eq!((config.worktree.ports, config.worktree.port_range.to_string().as_str()), (0, "20000-29999"));
 }
 
 const EVERY_KEY: &str = r#"
@@ -91,6 +92,8 @@ copy = [".env", "config/*.local.yml", "./secrets/**/*.key"]
 link = ["node_modules/.cache"]
 setup = ["npm ci", "npm run build"]
 env = { NODE_ENV = "test", API_URL = "http://localhost" }
+ports = 3
+port_range = "40000-40099"
 [sandbox]
 mode = "required"
 writable = ["/srv/shared", "~/.m2"]
@@ -132,6 +135,7 @@ fn every_key_is_read() {
     );
     let env: Vec<(&str, &str)> = worktree.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("API_URL", "http://localhost"), ("NODE_ENV", "test")]);
+    assert_eq!((worktree.ports, worktree.port_range.to_string().as_str()), (3, "40000-40099"));
     assert_eq!((config.sandbox.mode, config.sandbox.network), (SandboxMode::Required, Network::Deny));
     assert_eq!(config.sandbox.writable, ["/srv/shared", "~/.m2"]);
 }
@@ -388,6 +392,10 @@ const CASES: &[(&str, &str)] = &[
     ("worktree key above its section", "setup = [\"npm ci\"]\n[worktree]\n"),
     ("bad worktree globs", "[worktree]\ncopy = [\"/etc/hosts\", \"../x\", \".git/config\"]\nlink = \"node_modules\"\n"),
     ("empty setup command", "[worktree]\nsetup = [\"npm ci\", \"\"]\n"),
+    ("bad worktree ports", "[worktree]\nports = -1\nport_range = \"900-1000\"\n"),
+    ("too many worktree ports", "[worktree]\nports = 1001\n"),
+    ("worktree ports past their range", "[worktree]\nports = 5\nport_range = \"30000-30003\"\n"),
+    ("backwards port range", "[worktree]\nport_range = \"30000-20000\"\n"),
     ("bad worktree env", "[worktree]\nenv = { COLONY_PORT = \"1\", \"A-B\" = \"x\", OK = 1 }\n"),
     ("bad sandbox settings", "[sandbox]\nmode = \"strict\"\nnetwork = false\nwritable = [\"cache\"]\n"),
     ("unknown sandbox key", "[sandbox]\nwriteable = [\"/srv\"]\n"),

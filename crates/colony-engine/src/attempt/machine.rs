@@ -607,7 +607,7 @@ mod tests {
             Ending::LeaseLost => "lease lost",
             Ending::AwaitingApproval => "waits for a person",
             Ending::AgentLocked { .. } => "agent locked",
-            Ending::NoRoom(_) | Ending::OnBase(_) => "task goes back",
+            Ending::NoRoom(_) | Ending::OnBase(_) | Ending::NoPorts(_) => "task goes back",
         }
     }
 

@@ -37,10 +37,11 @@ mod review;
 pub(crate) use crate::ending::{Ending, one_line};
 use machine::{Decided, Effect, Gated, Happening, Limits, Machine, Ran, Reviewed};
 
-use crate::base::baseline::GateEnd;
+use crate::base::baseline::{GateEnd, GateIn};
 use crate::base::setup::Prepared;
 use crate::error::EngineError;
 use crate::pacing::Go;
+use crate::ports::Env;
 use crate::queue::{Car, Place, Side, Verdict};
 use crate::round::{AgentOutcome, AgentRound, RoundEnd, human, log_note, log_record};
 use crate::shared::Inner;
@@ -77,6 +78,10 @@ impl<S: Store + 'static> Side for Resolving<'_, '_, S> {
 
     fn tree(&self) -> &TaskTree {
         self.attempt.tree()
+    }
+
+    fn env(&self) -> &Env {
+        self.attempt.env()
     }
 
     fn interrupted(&self) -> Ending {
@@ -134,6 +139,9 @@ pub(crate) struct Attempt<'a, S> {
     pub made_branch: AtomicBool,
     /// Its worktree, once registered.
     pub tree: std::sync::OnceLock<TaskTree>,
+    /// The environment of its setup commands, agents and gates, once its
+    /// ports are known (`crate::ports`).
+    pub env: std::sync::OnceLock<Env>,
     /// The agent's session, once it has announced one: later rounds
     /// resume it where the harness can.
     pub session: std::sync::Mutex<Option<String>>,
@@ -199,6 +207,40 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// runs in it.
     pub(crate) fn tree(&self) -> &TaskTree {
         self.tree.get().expect("the worktree is registered before anything runs in it")
+    }
+
+    /// The environment of its setup commands, agents and gates, set before
+    /// any of them runs.
+    pub(crate) fn env(&self) -> &Env {
+        self.env.get().expect("the attempt's environment is set before anything runs in its worktree")
+    }
+
+    fn gate_in(&self) -> GateIn<'_> {
+        GateIn { tree: self.tree(), env: self.env() }
+    }
+
+    /// Takes the attempt's block of ports, if `[worktree] ports` asks for
+    /// one, and sets its environment; `Some` ends the attempt (no block is
+    /// free, or its lease is lost).
+    async fn take_ports(&self, log: &mut LogWriter) -> Result<Option<Ending>, EngineError> {
+        let config = &self.inner.settings.config.worktree;
+        let block = match crate::ports::wanted(config) {
+            None => None,
+            Some(want) => {
+                let (task, attempt) = (&self.claim.task, self.claim.attempt);
+                let taken = self.inner.store.take_ports(task, attempt, want, &crate::ports::bindable);
+                match self.fenced(taken).await? {
+                    Err(ending) => return Ok(Some(ending)),
+                    Ok(None) => return Ok(Some(Ending::NoPorts(crate::ports::none_free(want)))),
+                    Ok(Some(block)) => {
+                        log_note(log, crate::ports::note(block));
+                        Some(block)
+                    }
+                }
+            }
+        };
+        self.env.get_or_init(|| crate::ports::env(config, block));
+        Ok(None)
     }
 
     /// Why the attempt was stopped, once its token is cancelled.
@@ -302,7 +344,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 from: start.to_string(),
             },
         );
-        match inner.base.prepare(&worktree, log, &self.cancel).await? {
+        if let Some(ending) = self.take_ports(log).await? {
+            return Ok(ending);
+        }
+        match inner.base.prepare(&worktree, self.env(), log, &self.cancel).await? {
             Prepared::Ready => self.count_setup(None),
             Prepared::Failed { why, command } => {
                 if let Some(command) = command {
@@ -451,7 +496,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             return Ok(end);
         }
         self.bring_in_tip(on.integration, log).await?;
-        self.inner.gates(self.tree(), on.integration, log, &self.cancel).await
+        self.inner.gates(self.gate_in(), on.integration, log, &self.cancel).await
     }
 
     /// The gates on this attempt's candidate in the line; `None` when its
@@ -464,10 +509,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
         };
         loop {
             log_record(log, place.record());
-            let (tree, branch) = (self.tree(), self.branch());
+            let branch = self.branch();
             let end = crate::queue::gate_candidate(
                 &inner.base,
-                tree,
+                self.gate_in(),
                 &branch,
                 integration,
                 &place.candidate,
@@ -693,7 +738,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 silence_timeout: Some(resolved.silence_timeout),
                 grace: settings.config.run.grace,
                 linger: settings.linger,
-                env: &settings.config.worktree.env,
+                env: self.env(),
                 sandbox: settings.sandbox.as_ref(),
             };
             log_record(log, Record::Prompt { to: role.name().to_owned(), text: round.run.prompt.clone() });

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::setup::Prepared;
 use crate::base::Base;
 use crate::error::EngineError;
+use crate::ports::Env;
 use crate::round::{Commands, CommandsEnd, Step, log_record};
 
 /// Each gate command's verdict on each tree this run gated: `None` passed,
@@ -60,6 +61,14 @@ impl Verdicts {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Oid, String), Option<String>>> {
         self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Where gates run on an attempt's work: its worktree, with its
+/// environment (`crate::ports::env`).
+#[derive(Clone, Copy)]
+pub(crate) struct GateIn<'a> {
+    pub tree: &'a TaskTree,
+    pub env: &'a Env,
 }
 
 /// A gate's verdict.
@@ -110,18 +119,19 @@ impl std::fmt::Display for FailsOnBase {
 }
 
 impl<S: Store + 'static> Base<S> {
-    /// The project's gates on the work committed in `tree`, until one
-    /// fails: a command whose verdict on this tree is known is not run
+    /// The project's gates on the work committed in `work`'s tree, until
+    /// one fails: a command whose verdict on this tree is known is not run
     /// again. A failure is checked against `integration`'s tip first: one
     /// the tip shares is the base's, not the work's ([`GateEnd::OnBase`],
     /// or passed over with `--allow-failing-gates`).
     pub(crate) async fn gates(
         &self,
-        tree: &TaskTree,
+        work: GateIn<'_>,
         integration: &str,
         log: &mut LogWriter,
         cancel: &CancellationToken,
     ) -> Result<GateEnd, EngineError> {
+        let GateIn { tree, env } = work;
         let at = self.git(|r| r.head_tree(tree))?;
         let turn = self.verdicts.tree(&at);
         let _turn = tokio::select! {
@@ -135,7 +145,7 @@ impl<S: Store + 'static> Base<S> {
                     log_record(log, Record::GateKnown { command, tree, passed });
                     failed
                 }
-                None => match self.run_gate(command, tree.path(), log, cancel).await? {
+                None => match self.run_gate(command, tree.path(), env, log, cancel).await? {
                     None => return Ok(GateEnd::Cancelled),
                     Some(failed) => {
                         self.verdicts.keep(&at, command, failed.clone());
@@ -144,7 +154,7 @@ impl<S: Store + 'static> Base<S> {
                 },
             };
             let Some(tail) = failed else { continue };
-            match self.on_tip(integration, command, cancel).await? {
+            match self.on_tip(integration, command, Some(env), cancel).await? {
                 OnTip::Passes => return Ok(GateEnd::Failed { command: command.clone(), tail }),
                 OnTip::Stopped => return Ok(GateEnd::Cancelled),
                 OnTip::Fails { tip, .. } if self.settings.allow_failing_gates => {
@@ -160,12 +170,13 @@ impl<S: Store + 'static> Base<S> {
         Ok(GateEnd::Passed)
     }
 
-    /// Runs one gate command in `dir`: `Some(None)` passed, `Some(tail)`
-    /// failed, `None` stopped.
+    /// Runs one gate command in `dir` with `env`: `Some(None)` passed,
+    /// `Some(tail)` failed, `None` stopped.
     async fn run_gate(
         &self,
         command: &str,
         dir: &std::path::Path,
+        env: &Env,
         log: &mut LogWriter,
         cancel: &CancellationToken,
     ) -> Result<Option<Option<String>>, EngineError> {
@@ -175,7 +186,7 @@ impl<S: Store + 'static> Base<S> {
             step: Step::Gate,
             commands: &command,
             dir,
-            env: &config.worktree.env,
+            env,
             timeout: config.gates.timeout,
             grace: config.run.grace,
             sandbox: self.settings.sandbox.as_ref(),
@@ -188,8 +199,16 @@ impl<S: Store + 'static> Base<S> {
     }
 
     /// How `command` fares on `integration`'s tip: known, or run there in
-    /// a worktree of this process's, one look at a time.
-    async fn on_tip(&self, integration: &str, command: &str, cancel: &CancellationToken) -> Result<OnTip, EngineError> {
+    /// a worktree of this process's, one look at a time. `lent`: the
+    /// environment of the attempt that asks, for a look that finds no
+    /// block of ports free (see `crate::ports`).
+    async fn on_tip(
+        &self,
+        integration: &str,
+        command: &str,
+        lent: Option<&Env>,
+        cancel: &CancellationToken,
+    ) -> Result<OnTip, EngineError> {
         let Some(tip) = self.git(|r| r.rev_parse(&branch_ref(integration)))? else {
             return Ok(OnTip::Passes);
         };
@@ -201,7 +220,11 @@ impl<S: Store + 'static> Base<S> {
         if self.verdicts.get(&at, command).is_none() {
             let dir = self.layout.baseline(self.pid);
             self.drop_baseline_tree(&dir)?;
-            let looked = self.look_at(&tip, &at, &dir, cancel).await;
+            let Some(look) = self.look_env(lent, cancel).await? else {
+                return Ok(OnTip::Stopped);
+            };
+            let looked = self.look_at(&tip, &at, &dir, &look.env, cancel).await;
+            self.end_look(look).await?;
             self.drop_baseline_tree(&dir)?;
             if !looked? {
                 return Ok(OnTip::Stopped);
@@ -214,14 +237,15 @@ impl<S: Store + 'static> Base<S> {
     }
 
     /// Gates `tip`, whose tree is `at`, in a worktree at `dir` made as a
-    /// task's is: every gate whose verdict on it is not known yet, so that
-    /// its setup runs once. A setup that fails there is every such gate's
-    /// failure. False when stopped.
+    /// task's is, with `env`: every gate whose verdict on it is not known
+    /// yet, so that its setup runs once. A setup that fails there is every
+    /// such gate's failure. False when stopped.
     async fn look_at(
         &self,
         tip: &Oid,
         at: &Oid,
         dir: &std::path::Path,
+        env: &Env,
         cancel: &CancellationToken,
     ) -> Result<bool, EngineError> {
         let mut log = LogWriter::open(self.layout.baseline_log(self.pid))?;
@@ -229,7 +253,7 @@ impl<S: Store + 'static> Base<S> {
         self.git(|r| r.worktree_checkout(&tree))?;
         let unknown: Vec<&String> =
             self.settings.config.gates.commands.iter().filter(|c| self.verdicts.get(at, c).is_none()).collect();
-        match self.prepare(dir, &mut log, cancel).await? {
+        match self.prepare(dir, env, &mut log, cancel).await? {
             Prepared::Ready => {}
             Prepared::Cancelled => return Ok(false),
             Prepared::Failed { why, .. } => {
@@ -240,7 +264,7 @@ impl<S: Store + 'static> Base<S> {
             }
         }
         for command in unknown {
-            let Some(failed) = self.run_gate(command, dir, &mut log, cancel).await? else {
+            let Some(failed) = self.run_gate(command, dir, env, &mut log, cancel).await? else {
                 return Ok(false);
             };
             self.verdicts.keep(at, command, failed);
@@ -263,7 +287,7 @@ impl<S: Store + 'static> Base<S> {
     ) -> Result<Option<FailsOnBase>, EngineError> {
         for integration in integrations {
             for command in &self.settings.config.gates.commands {
-                match self.on_tip(integration, command, cancel).await? {
+                match self.on_tip(integration, command, None, cancel).await? {
                     OnTip::Passes => {}
                     OnTip::Stopped => return Ok(None),
                     OnTip::Fails { tip, tail } => {

@@ -202,10 +202,11 @@ pub(crate) enum Prepared {
 impl<S: Store + 'static> Base<S> {
     /// Makes the fresh `worktree` fit to work in: copies and links what
     /// `[worktree]` asks for from the main checkout, then runs the setup
-    /// commands there, as the gates run, with setup's records.
+    /// commands there with `env`, as the gates run, with setup's records.
     pub(crate) async fn prepare(
         &self,
         worktree: &Path,
+        env: &crate::ports::Env,
         log: &mut LogWriter,
         cancel: &CancellationToken,
     ) -> Result<Prepared, EngineError> {
@@ -222,7 +223,7 @@ impl<S: Store + 'static> Base<S> {
             step: Step::Setup,
             commands: setup,
             dir: worktree,
-            env: &config.worktree.env,
+            env,
             timeout: config.gates.timeout,
             grace: config.run.grace,
             sandbox: self.settings.sandbox.as_ref(),

@@ -33,9 +33,10 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::base::Base;
-use crate::base::baseline::GateEnd;
+use crate::base::baseline::{GateEnd, GateIn};
 use crate::ending::Ending;
 use crate::error::EngineError;
+use crate::ports::Env;
 use crate::round::{log_note, log_record};
 use crate::settings::Settings;
 
@@ -70,6 +71,8 @@ pub(crate) trait Side: Sync {
     /// The worker that runs it, for the merge lock's holder.
     fn worker(&self) -> &str;
     fn tree(&self) -> &TaskTree;
+    /// The environment of its setup commands, agents and gates.
+    fn env(&self) -> &Env;
     /// Why it stopped, once its token is cancelled.
     fn interrupted(&self) -> Ending;
     /// Its lease is gone: it stops, and writes nothing more.
@@ -319,14 +322,18 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
 
     /// The project's gates, in the attempt's worktree.
     async fn gates(&self, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
-        self.base.gates(self.side.tree(), self.integration, log, &self.car.cancel).await
+        self.base.gates(self.gate_in(), self.integration, log, &self.car.cancel).await
+    }
+
+    fn gate_in(&self) -> GateIn<'_> {
+        GateIn { tree: self.side.tree(), env: self.side.env() }
     }
 
     /// The project's gates on `candidate`, checked out in the attempt's
     /// worktree for them (see [`gate_candidate`]).
     async fn gate_candidate(&self, candidate: &Oid, log: &mut LogWriter) -> Result<GateEnd, EngineError> {
-        let (tree, branch, cancel) = (self.side.tree(), &self.car.branch, &self.car.cancel);
-        gate_candidate(self.base, tree, branch, self.integration, candidate, log, cancel).await
+        let (branch, cancel) = (&self.car.branch, &self.car.cancel);
+        gate_candidate(self.base, self.gate_in(), branch, self.integration, candidate, log, cancel).await
     }
 
     /// The task branch's tip.
@@ -340,15 +347,15 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
 /// them quick, and put back on `branch` after.
 pub(crate) async fn gate_candidate<S: Store + 'static>(
     base: &Base<S>,
-    tree: &TaskTree,
+    work: GateIn<'_>,
     branch: &str,
     integration: &str,
     candidate: &Oid,
     log: &mut LogWriter,
     cancel: &CancellationToken,
 ) -> Result<GateEnd, EngineError> {
-    base.git(|r| r.worktree_detach(tree, candidate))?;
-    let gated = base.gates(tree, integration, log, cancel).await;
-    base.git(|r| r.worktree_attach(tree, branch))?;
+    base.git(|r| r.worktree_detach(work.tree, candidate))?;
+    let gated = base.gates(work, integration, log, cancel).await;
+    base.git(|r| r.worktree_attach(work.tree, branch))?;
     gated
 }

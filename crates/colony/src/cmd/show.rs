@@ -164,6 +164,9 @@ fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId,
         writeln!(out, "\nattempt history:")?;
         for a in &d.attempts {
             writeln!(out, "  {}", attempt_line(a))?;
+            if let Some(ports) = &a.ports {
+                writeln!(out, "      ports {ports} (COLONY_PORT={})", ports.first)?;
+            }
             if let Some(version) = &a.agent_version {
                 writeln!(out, "      agent version {version}")?;
             }

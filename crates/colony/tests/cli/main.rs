@@ -20,6 +20,7 @@ mod limits;
 mod live;
 mod lost_store;
 mod plans;
+mod ports;
 mod postgres;
 mod prompts;
 mod refused;

@@ -64,6 +64,15 @@ pub fn worktrees(repo: &TestRepo) -> Vec<String> {
 
 /// `text` with every run of spaces made one, so a line reads the same
 /// whatever width the task column took.
+/// The processes (`host:pid`) that claimed tasks.
+pub fn claimers(repo: &TestRepo) -> std::collections::BTreeSet<String> {
+    repo.events()
+        .iter()
+        .filter(|e| e["type"] == "claimed")
+        .map(|e| e["worker"].as_str().unwrap().rsplit_once(':').unwrap().0.to_owned())
+        .collect()
+}
+
 pub fn squeeze(text: &str) -> String {
     text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n")
 }
@@ -176,12 +185,7 @@ fn two_runs_on_one_store_share_the_work_and_merge_each_task_once() {
     let merged = merges(&repo, "colony/shared");
     assert_eq!(merged.len(), 20, "{merged:?}");
     assert!(merged.values().all(|n| *n == 1), "{merged:?}");
-    let workers: std::collections::BTreeSet<String> = repo
-        .events()
-        .iter()
-        .filter(|e| e["type"] == "claimed")
-        .map(|e| e["worker"].as_str().unwrap().rsplit_once(':').unwrap().0.to_owned())
-        .collect();
+    let workers = claimers(&repo);
     assert_eq!(workers.len(), 2, "both processes claimed work: {workers:?}");
     assert_eq!(worktrees(&repo).len(), 1);
 }
