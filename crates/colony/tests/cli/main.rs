@@ -22,6 +22,7 @@ mod lost_store;
 mod plans;
 mod ports;
 mod postgres;
+mod project;
 mod prompts;
 mod refused;
 mod repo;

@@ -69,14 +69,14 @@ fn project(range: &str) -> (TestRepo, PathBuf) {
 /// A task's one attempt: its block, when its log noted it, and when the
 /// attempt ended.
 #[derive(Debug)]
-struct Held {
-    first: u16,
-    last: u16,
-    taken: i64,
-    ended: i64,
+pub struct Held {
+    pub first: u16,
+    pub last: u16,
+    pub taken: i64,
+    pub ended: i64,
 }
 
-fn held(repo: &TestRepo, task: &str) -> Held {
+pub fn held(repo: &TestRepo, task: &str) -> Held {
     let shown = repo.json(&["show", task]);
     assert_eq!(shown["status"], "done", "{shown}");
     let attempts = shown["attempts"].as_array().unwrap();

@@ -1,0 +1,88 @@
+//! A small real project run as a user would: a Node package with a
+//! lockfile and a local dependency, a git-ignored `.env` its test reads,
+//! and a test that starts an HTTP server on the port colony gives the
+//! attempt (`tests/fixtures/greeter`). The gate is the project's own `npm
+//! test`; nothing is stubbed but the agent.
+
+use std::path::Path;
+
+use crate::ports::held;
+use crate::repo::TestRepo;
+
+const ROUTES: [&str; 6] = ["ada", "grace", "edsger", "barbara", "donald", "frances"];
+
+/// What a user of such a project writes in colony.toml to make each
+/// worktree fit to test in.
+const WORKTREE: &str =
+    "[worktree]\ncopy = [\".env\"]\nsetup = [\"npm ci --offline --no-audit --no-fund\"]\nports = 1\n";
+
+/// Six tasks, each adding one route with its own file: all can run at once.
+fn plan() -> String {
+    let mut plan = String::from("name: greeter\ntasks:\n");
+    for name in ROUTES {
+        plan.push_str(&format!(
+            "  - id: {name}\n    prompt: Add a route that greets {name}.\n    files: [\"src/routes/{name}.js\"]\n    \
+             fake:\n      write:\n        src/routes/{name}.js: \"module.exports = {{ name: '{name}' }};\\n\"\n"
+        ));
+    }
+    plan
+}
+
+/// The greeter project with `config`, committed, its `.env` in the main
+/// checkout only.
+fn greeter(config: &str) -> TestRepo {
+    let repo =
+        TestRepo::for_runs(&format!("[run]\nagent = \"fake\"\n\n[gates]\ncommands = [\"npm test\"]\n\n{config}"));
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/greeter"), repo.root());
+    repo.write_plan("greeter.yaml", &plan());
+    repo.commit_all("The greeter");
+    std::fs::write(repo.root().join(".env"), "GREETING=Hello\n").unwrap();
+    assert_eq!(repo.git_out(&["status", "--porcelain"]), "", ".env is ignored");
+    repo
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn six_tasks_of_a_real_project_merge_with_setup_copy_and_ports() {
+    let repo = greeter(WORKTREE);
+
+    let out = repo.stdout(&["run", "plans/greeter.yaml", "-j", "3"], 0);
+
+    assert!(out.contains("all 6 tasks done"), "{out}");
+    let routes = repo.git_out(&["ls-tree", "--name-only", "colony/greeter", "src/routes/"]);
+    assert_eq!(routes.lines().count(), 6, "{routes}");
+    assert!(!repo.git_out(&["ls-tree", "-r", "--name-only", "colony/greeter"]).contains(".env"));
+    let held: Vec<_> = ROUTES.iter().map(|t| (*t, held(&repo, t))).collect();
+    for (i, (x, xh)) in held.iter().enumerate() {
+        for (y, yh) in &held[i + 1..] {
+            let at_once = xh.taken < yh.ended && yh.taken < xh.ended;
+            assert!(!at_once || xh.last < yh.first || yh.last < xh.first, "{x} {xh:?} and {y} {yh:?} shared ports");
+        }
+    }
+}
+
+#[test]
+fn without_setup_and_copy_the_same_run_fails_its_gate_and_costs_no_agent() {
+    let repo = greeter("[worktree]\nports = 1\n");
+
+    let out = repo.command(&["run", "plans/greeter.yaml", "-j", "3"]).output().unwrap();
+
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    let said = format!("{stdout}\n{stderr}");
+    assert!(said.contains("gate `npm test` already fails on colony/greeter"), "{said}");
+    assert!(said.contains("src/server.js:5"), "the output ends at the require of the missing module: {said}");
+    assert!(repo.events().iter().all(|e| e["type"] != "claimed"), "no agent ran");
+}
