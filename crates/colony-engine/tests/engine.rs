@@ -44,7 +44,8 @@ async fn a_dag_runs_to_the_end_and_merges_every_task_once() {
     assert_eq!(git(f.repo(), &["status", "--porcelain", "--untracked-files=no"]), "", "the user's tree is untouched");
     assert_eq!(git(f.repo(), &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
     let prompt = git(f.repo(), &["show", "colony/p:out/d.txt"]);
-    assert_eq!(prompt, "Do d.\n");
+    let told = "\n\nThis task builds on work already merged into your branch:\n\n- b: Task b\n  Files it changed: out/b.txt\n\n- c: Task c\n  Files it changed: out/c.txt\n";
+    assert_eq!(prompt, format!("Do d.{told}"), "d is told what its dependencies changed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

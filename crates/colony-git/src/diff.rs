@@ -1,4 +1,6 @@
-//! Diffs for people to read: what a task's work changes, for the dashboard.
+//! Diffs for people to read: what a task's work changes, for the
+//! dashboard, and which files a merge brought in, for the prompts of the
+//! tasks that build on it.
 
 use crate::error::Result;
 use crate::repo::{Oid, Repo};
@@ -14,6 +16,24 @@ impl Repo {
             &argv!["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--end-of-options", from, to],
         )?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The paths `commit` changed against its first parent (for a merge:
+    /// what it brought in), sorted, renames as a deletion and an addition.
+    /// Names that are not UTF-8 are shown lossily.
+    pub fn changed_paths(&self, commit: &Oid) -> Result<Vec<String>> {
+        let parent = format!("{commit}^1");
+        let args =
+            argv!["diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--end-of-options", parent, commit];
+        let output = run_git(self.top_level(), &args)?;
+        let mut paths: Vec<String> = output
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        paths.sort();
+        Ok(paths)
     }
 
     /// The best common ancestor of two commits, `None` when their histories

@@ -53,6 +53,18 @@ fn clean_merge_builds_a_two_parent_commit_and_moves_the_ref() {
 }
 
 #[test]
+fn a_merge_commit_changed_what_the_task_brought_in_not_what_was_there() {
+    let t = with_integration();
+    let other = t.commit_on("colony/plan", &[("other.txt", "o\n")], "Other task");
+    t.commit_on("colony-task/a", &[("src/a.txt", "a\n")], "Task a, first");
+    let task = t.commit_on("colony-task/a", &[("docs/a.md", "a\n"), ("README.md", "changed\n")], "Task a");
+    let repo = t.repo();
+    let commit = merge_commit(&repo, &other, &task, "Merge task a");
+    assert_eq!(repo.changed_paths(&commit).unwrap(), ["README.md", "docs/a.md", "src/a.txt"], "not other.txt");
+    assert_eq!(repo.changed_paths(&other).unwrap(), ["other.txt"], "a plain commit against its parent");
+}
+
+#[test]
 fn merge_tree_reports_a_conflict_with_its_paths_and_moves_nothing() {
     let t = with_integration();
     let before = t.main_state();

@@ -35,6 +35,7 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
     migrations.push(migration(7, "agents", include_str!("../migrations/0007_agents.sql")));
     migrations.push(migration(8, "sessions", include_str!("../migrations/0008_sessions.sql")));
     migrations.push(migration(9, "ports", include_str!("../migrations/0009_ports.sql")));
+    migrations.push(migration(10, "answers", include_str!("../migrations/0010_answers.sql")));
     Migrator::with_migrations(migrations)
 }
 

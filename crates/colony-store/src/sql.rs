@@ -734,7 +734,7 @@ macro_rules! sql_tx {
                 use sqlx::Row;
                 let rows = sqlx::query(
                     "SELECT attempt, worker, started_at, ended_at, outcome, reason, input_tokens, output_tokens, cached_tokens, cost_usd, \
-                     agent_version, session, port_first, port_last FROM attempts WHERE task = $1 ORDER BY attempt",
+                     agent_version, session, port_first, port_last, answer FROM attempts WHERE task = $1 ORDER BY attempt",
                 )
                 .bind(id)
                 .fetch_all(&mut *self.conn)
@@ -751,6 +751,7 @@ macro_rules! sql_tx {
                             usage: usage_cols(row)?,
                             agent_version: row.try_get("agent_version")?,
                             session: row.try_get("session")?,
+                            answer: row.try_get("answer")?,
                             ports: match (row.try_get("port_first")?, row.try_get("port_last")?) {
                                 (Some(first), Some(last)) => Some(ports_of(first, last)?),
                                 _ => None,
@@ -881,6 +882,16 @@ macro_rules! sql_tx {
                     .bind(id.as_str())
                     .bind(attempt as i64)
                     .bind(session)
+                    .execute(&mut *self.conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_answer(&mut self, id: &colony_core::TaskId, attempt: u32, answer: &str) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE attempts SET answer = $3 WHERE task = $1 AND attempt = $2")
+                    .bind(id.as_str())
+                    .bind(attempt as i64)
+                    .bind(answer)
                     .execute(&mut *self.conn)
                     .await?;
                 Ok(())

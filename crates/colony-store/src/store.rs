@@ -138,6 +138,9 @@ pub trait Store: Send + Sync {
     fn kill(&self, ids: &[TaskId]) -> impl Future<Output = Result<Vec<Rescued>>> + Send;
     /// Records the agent session the attempt's rounds ran in.
     fn record_session(&self, task: &TaskId, attempt: u32, session: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Records what the attempt's agent said last when it was done; a
+    /// later round's answer replaces an earlier one's.
+    fn record_answer(&self, task: &TaskId, attempt: u32, answer: &str) -> impl Future<Output = Result<()>> + Send;
     /// Records the process group the attempt's agent leads and the boot it
     /// started in, so a later colony can stop it if this one dies.
     fn record_process(
@@ -468,6 +471,10 @@ impl Store for SqlStore {
 
     async fn record_session(&self, task: &TaskId, attempt: u32, session: &str) -> Result<()> {
         write_tx!(self, |tx, _now| tx.set_session(task, attempt, session).await?)
+    }
+
+    async fn record_answer(&self, task: &TaskId, attempt: u32, answer: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.set_answer(task, attempt, answer).await?)
     }
 
     async fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> Result<()> {

@@ -166,6 +166,8 @@ pub trait Tx: Send {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Records the agent session an attempt's rounds ran in.
     fn set_session(&mut self, id: &TaskId, attempt: u32, session: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Records what an attempt's agent said last.
+    fn set_answer(&mut self, id: &TaskId, attempt: u32, answer: &str) -> impl Future<Output = Result<()>> + Send;
     /// The agent's wait, if it has one.
     fn agent_wait(&mut self, agent: &str) -> impl Future<Output = Result<Option<crate::types::AgentWait>>> + Send;
     /// Replaces the agent's wait.

@@ -93,6 +93,10 @@ pub struct AttemptRecord {
     /// named one: a person can resume it by hand.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// What its agent said last when it was done (bounded), when it said
+    /// something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     /// The block of ports it held (`[worktree] ports`), when it took one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ports: Option<colony_core::ports::Ports>,

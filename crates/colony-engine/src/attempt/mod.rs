@@ -31,6 +31,7 @@ use colony_git::{BringIn, MergeOutcome, Oid, TaskTree, TreeState};
 use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
+mod dependencies;
 mod machine;
 mod review;
 
@@ -634,8 +635,9 @@ impl<S: Store + 'static> Attempt<'_, S> {
             }
             None => None,
         };
-        let fresh = self.builder_prompt(feedback, false)?;
-        let resumed = self.builder_prompt(feedback, true)?;
+        let dependencies = self.dependencies(log).await?;
+        let fresh = self.builder_prompt(&dependencies, feedback, false)?;
+        let resumed = self.builder_prompt(&dependencies, feedback, true)?;
         let make_run = || {
             let session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
             let session = session.filter(|_| agent.harness.resumes());
@@ -655,22 +657,34 @@ impl<S: Store + 'static> Attempt<'_, S> {
             Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. }) => {
                 Happening::AgentRan(Ran::Failed(reason))
             }
-            Spoken::Finished(_) => Happening::AgentRan(Ran::Done),
+            Spoken::Finished(outcome) => {
+                if let Some(answer) = dependencies::kept_answer(&outcome.answer) {
+                    self.inner.store.record_answer(&self.claim.task, self.claim.attempt, &answer).await?;
+                }
+                Happening::AgentRan(Ran::Done)
+            }
         })
     }
 
-    /// What the task's agent is told: the task (the builder's template),
-    /// or `feedback` on it (the fixer's), in a session that goes on
-    /// (`resumed`: it has the task already) or a new one.
-    fn builder_prompt(&self, feedback: Option<&str>, resumed: bool) -> Result<String, EngineError> {
+    /// What the task's agent is told: the task and what its `dependencies`
+    /// did (the builder's template), or `feedback` on it (the fixer's), in
+    /// a session that goes on (`resumed`: it has the task already) or a
+    /// new one.
+    fn builder_prompt(
+        &self,
+        dependencies: &[crate::prompts::Dependency],
+        feedback: Option<&str>,
+        resumed: bool,
+    ) -> Result<String, EngineError> {
         use crate::prompts::{Builder, Fixer, Role, TaskVars};
         let prompts = &self.inner.settings.prompts;
         let task = TaskVars::of(self.spec(), self.claim.plan.as_str());
+        let dependencies = dependencies.to_vec();
         Ok(match feedback {
-            None => prompts.render(Role::Builder, &Builder { task })?,
+            None => prompts.render(Role::Builder, &Builder { task, dependencies })?,
             Some(feedback) => {
                 let feedback = feedback.trim_end().to_owned();
-                prompts.render(Role::Fixer, &Fixer { task, feedback, resumed })?
+                prompts.render(Role::Fixer, &Fixer { task, dependencies, feedback, resumed })?
             }
         })
     }

@@ -64,8 +64,8 @@ impl Role {
     /// The names a template of this role may use.
     pub fn variables(self) -> &'static [&'static str] {
         match self {
-            Role::Builder => &["task"],
-            Role::Fixer => &["task", "feedback", "resumed"],
+            Role::Builder => &["task", "dependencies"],
+            Role::Fixer => &["task", "dependencies", "feedback", "resumed"],
             Role::Reviewer => &["task", "diff", "integration", "findings"],
             Role::Resolver => &["integration", "conflicted", "integration_commits", "task_commits"],
         }
@@ -91,11 +91,21 @@ impl Role {
             files: vec!["src/**".into()],
             plan: "p".into(),
         };
+        let dependencies = vec![Dependency {
+            id: "d".into(),
+            title: "A dependency".into(),
+            files: vec!["src/d.rs".into()],
+            more_files: 0,
+            answer: Some("Done.".into()),
+        }];
         match self {
-            Role::Builder => minijinja::Value::from(Serde(Builder { task })),
-            Role::Fixer => {
-                minijinja::Value::from(Serde(Fixer { task, feedback: "A gate failed.".into(), resumed: false }))
-            }
+            Role::Builder => minijinja::Value::from(Serde(Builder { task, dependencies })),
+            Role::Fixer => minijinja::Value::from(Serde(Fixer {
+                task,
+                dependencies,
+                feedback: "A gate failed.".into(),
+                resumed: false,
+            })),
             Role::Reviewer => minijinja::Value::from(Serde(Reviewer {
                 task,
                 diff: "diff --git a/x b/x".into(),
@@ -137,16 +147,38 @@ impl TaskVars {
     }
 }
 
+/// A task this one depends on, merged before it started: what its work
+/// was, so that the agent builds on it instead of finding it out again.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    pub id: String,
+    pub title: String,
+    /// The files its merge brought in, at most [`Dependency::MAX_FILES`].
+    pub files: Vec<String>,
+    /// How many more it changed than `files` names.
+    pub more_files: usize,
+    /// Its agent's final message (bounded), when it said one.
+    pub answer: Option<String>,
+}
+
+impl Dependency {
+    /// The most files named per dependency.
+    pub const MAX_FILES: usize = 40;
+}
+
 /// The builder's variables.
 #[derive(Debug, Serialize)]
 pub struct Builder {
     pub task: TaskVars,
+    /// The task's dependencies, in the plan's order.
+    pub dependencies: Vec<Dependency>,
 }
 
 /// The fixer's variables.
 #[derive(Debug, Serialize)]
 pub struct Fixer {
     pub task: TaskVars,
+    pub dependencies: Vec<Dependency>,
     /// What the agent is told, trailing whitespace trimmed.
     pub feedback: String,
     /// The agent's session goes on: it has the task already.
@@ -351,15 +383,19 @@ mod tests {
     }
 
     fn fixer(resumed: bool) -> Fixer {
-        Fixer { task: task(&["tests pass"]), feedback: "gate failed".into(), resumed }
+        Fixer { task: task(&["tests pass"]), dependencies: vec![], feedback: "gate failed".into(), resumed }
+    }
+
+    fn builder(acceptance: &[&str]) -> Builder {
+        Builder { task: task(acceptance), dependencies: vec![] }
     }
 
     #[test]
     fn the_builder_and_fixer_carry_the_task_its_criteria_and_the_feedback() {
         let prompts = Prompts::default();
-        let bare = prompts.render(Role::Builder, &Builder { task: task(&[]) }).unwrap();
+        let bare = prompts.render(Role::Builder, &builder(&[])).unwrap();
         assert_eq!(bare, "Create the users table.\n", "a task's prompt alone is sent as written");
-        let built = prompts.render(Role::Builder, &Builder { task: task(&["tests pass", "docs"]) }).unwrap();
+        let built = prompts.render(Role::Builder, &builder(&["tests pass", "docs"])).unwrap();
         assert_eq!(built, "Create the users table.\n\nAcceptance criteria:\n- tests pass\n- docs\n");
         assert_eq!(
             prompts.render(Role::Fixer, &fixer(false)).unwrap(),
@@ -370,6 +406,31 @@ mod tests {
             "gate failed\n",
             "a resumed session has the task"
         );
+    }
+
+    #[test]
+    fn the_builder_is_told_what_each_dependency_changed_and_said() {
+        let schema = Dependency {
+            id: "schema".into(),
+            title: "The users schema".into(),
+            files: vec!["db/users.sql".into(), "src/db.rs".into()],
+            more_files: 3,
+            answer: Some("Added the users table.\nRun `make db` to apply it.".into()),
+        };
+        let quiet = Dependency { id: "ci".into(), title: "CI".into(), files: vec![], more_files: 0, answer: None };
+        let vars = Builder { dependencies: vec![schema, quiet], ..builder(&["tests pass"]) };
+        let prompt = Prompts::default().render(Role::Builder, &vars).unwrap();
+        assert_eq!(
+            prompt,
+            "Create the users table.\n\nAcceptance criteria:\n- tests pass\n\n\
+             This task builds on work already merged into your branch:\n\n\
+             - schema: The users schema\n  Files it changed: db/users.sql, src/db.rs\n  (and 3 more)\n\
+             \x20 What its agent said when it was done:\n  Added the users table.\n  Run `make db` to apply it.\n\n\
+             - ci: CI\n"
+        );
+        let fixed = Fixer { dependencies: vars.dependencies.clone(), ..fixer(false) };
+        let fixed = Prompts::default().render(Role::Fixer, &fixed).unwrap();
+        assert!(fixed.contains("- schema: The users schema\n") && fixed.ends_with("round:\ngate failed\n"), "{fixed}");
     }
 
     #[test]
@@ -426,7 +487,7 @@ mod tests {
         let prompts = loaded.unwrap();
         assert_eq!(prompts.origin(Role::Builder), &Origin::Project(dir.path().join("builder.md")));
         assert_eq!(prompts.origin(Role::Fixer), &Origin::Shipped);
-        assert_eq!(prompts.render(Role::Builder, &Builder { task: task(&[]) }).unwrap(), "[a in p] Add users\n");
+        assert_eq!(prompts.render(Role::Builder, &builder(&[])).unwrap(), "[a in p] Add users\n");
         let fixed = prompts.render(Role::Fixer, &fixer(false)).unwrap();
         assert_eq!(fixed, "[a in p] Add users\n\nFeedback on your previous round:\ngate failed\n");
         let (_dir, missing) = (tempfile::tempdir().unwrap(), Prompts::load(Path::new("/nonexistent/prompts")));
@@ -445,7 +506,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{}:3: unknown variable `repo_summary`: the builder template is given `task`",
+                "{}:3: unknown variable `repo_summary`: the builder template is given `task`, `dependencies`",
                 dir.path().join("builder.md").display()
             )
         );

@@ -177,6 +177,17 @@ fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId,
                     "        resume by hand: `claude --resume {session}` (gemini, cursor-agent alike), `codex resume {session}`"
                 )?;
             }
+            if let Some(answer) = &a.answer {
+                let first = answer.lines().next().unwrap_or_default();
+                match answer.lines().count() {
+                    1 => writeln!(out, "      agent said: {first}")?,
+                    n => writeln!(
+                        out,
+                        "      agent said: {first} (and {} more, in --json)",
+                        render::count(n - 1, "line")
+                    )?,
+                }
+            }
             if !a.usage.is_empty() {
                 writeln!(out, "      spent {}", render::usage(&a.usage))?;
             }

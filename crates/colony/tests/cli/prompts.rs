@@ -60,7 +60,9 @@ fn a_broken_template_is_refused_with_its_line_and_nothing_changes() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("builder.md:2: unknown variable `repo_summary`: the builder template is given `task`"),
+        stderr.contains(
+            "builder.md:2: unknown variable `repo_summary`: the builder template is given `task`, `dependencies`"
+        ),
         "{stderr}"
     );
 }
@@ -70,8 +72,9 @@ fn prompts_are_listed_shown_and_ejected() {
     let repo = TestRepo::for_runs(FAKE_CONFIG);
     let listed = repo.stdout(&["prompts", "list"], 0);
     assert!(
-        listed
-            .starts_with("builder   shipped\n          the task's agent, on its first round\n          given: task\n"),
+        listed.starts_with(
+            "builder   shipped\n          the task's agent, on its first round\n          given: task, dependencies\n"
+        ),
         "{listed}"
     );
 
@@ -93,5 +96,26 @@ fn prompts_are_listed_shown_and_ejected() {
     assert!(
         String::from_utf8_lossy(&unknown.stderr)
             .contains("no prompt role `planner`; the roles are builder, fixer, reviewer, resolver")
+    );
+}
+
+#[test]
+fn a_task_is_told_what_its_dependencies_changed_and_said() {
+    let repo = TestRepo::for_runs(FAKE_CONFIG);
+    repo.write_plan(
+        "p.yaml",
+        "name: p\ntasks:\n  - id: a\n    title: Make the users table\n    prompt: Add users.\n    fake:\n      write: {db/users.sql: \"create table users;\\n\"}\n      print: [Added db/users.sql with the users table.]\n  - id: b\n    title: Log in\n    prompt: Add login.\n    deps: [a]\n",
+    );
+
+    repo.colony(&["run", "plans/p.yaml"]).success();
+
+    let received = repo.git_out(&["show", "colony/p:colony-fake/b.txt"]);
+    assert!(received.starts_with("Add login.\n\nThis task builds on work already merged into your branch:\n\n- a: Make the users table\n  Files it changed: db/users.sql\n  What its agent said when it was done:\n"), "{received}");
+    assert!(received.contains("\n  Added db/users.sql with the users table.\n"), "{received}");
+    let answer = &repo.json(&["show", "a"])["attempts"][0]["answer"];
+    assert!(answer.as_str().is_some_and(|a| a.contains("Added db/users.sql with the users table.")), "{answer}");
+    assert_eq!(
+        repo.json(&["show", "b"])["attempts"][0]["answer"].as_str().map(|a| a.contains("wrote colony-fake/b.txt")),
+        Some(true)
     );
 }
