@@ -46,6 +46,7 @@ pub struct Config {
     pub worktree: WorktreeConfig,
     /// `[prices.MODEL]`: what tokens cost, for agents that report none.
     pub prices: BTreeMap<String, Price>,
+    pub plan: PlanConfig,
     pub sandbox: SandboxConfig,
 }
 
@@ -248,6 +249,22 @@ pub struct ReviewConfig {
 impl Default for ReviewConfig {
     fn default() -> Self {
         ReviewConfig { agents: Vec::new(), policy: crate::review::Policy::All, max_rounds: 3, approval: false }
+    }
+}
+
+/// `[plan]`: how `colony plan` makes a plan from a goal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanConfig {
+    /// The planner's agent; `None`: the run's agent (`[run] agent`).
+    pub agent: Option<String>,
+    /// Answers a planner may give before colony gives up on it: each
+    /// refused plan goes back to it with the refusal.
+    pub max_rounds: u32,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig { agent: None, max_rounds: 3 }
     }
 }
 

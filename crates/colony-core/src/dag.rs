@@ -110,6 +110,63 @@ impl<'a> Dag<'a> {
     }
 }
 
+/// What a plan's graph says of how it will run: how long its longest
+/// chain is, how many tasks can run at once, and which `files` globs the
+/// most tasks share (which serialises them at the merge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape<'a> {
+    /// Tasks on the longest chain of dependencies.
+    pub depth: usize,
+    /// The heaviest chain (by `estimated_hours`, else one per task), in
+    /// the order it runs.
+    pub critical_path: Vec<&'a str>,
+    /// The most tasks at one level (a task's level: the longest chain of
+    /// dependencies below it), that is how many can run at once.
+    pub width: usize,
+    /// Globs named by more than one task, the most shared first, with how
+    /// many name them; at most five.
+    pub contended: Vec<(&'a str, usize)>,
+}
+
+impl<'a> Dag<'a> {
+    /// The plan's [`Shape`]; `None` if there is a cycle.
+    pub fn shape(&self) -> Option<Shape<'a>> {
+        let order = self.topo_order()?;
+        let mut level = vec![0usize; self.tasks.len()];
+        for &i in &order {
+            level[i] = self.deps[i].iter().map(|&d| level[d] + 1).max().unwrap_or(0);
+        }
+        let depth = level.iter().max().map_or(0, |l| l + 1);
+        let mut per_level = vec![0usize; depth];
+        for &l in &level {
+            per_level[l] += 1;
+        }
+        let rank = self.critical_path()?;
+        let mut critical_path = Vec::new();
+        let heaviest = |among: &mut dyn Iterator<Item = usize>| {
+            among.fold(None, |best: Option<usize>, i| match best {
+                Some(b) if rank[b] >= rank[i] => Some(b),
+                _ => Some(i),
+            })
+        };
+        let mut next = heaviest(&mut (0..self.tasks.len()).filter(|&i| self.deps[i].is_empty()));
+        while let Some(i) = next {
+            critical_path.push(self.tasks[i].id.as_str());
+            next = heaviest(&mut self.dependents[i].iter().copied());
+        }
+        let mut shared: HashMap<&str, usize> = HashMap::new();
+        for t in self.tasks {
+            for glob in t.files.iter().collect::<std::collections::BTreeSet<_>>() {
+                *shared.entry(glob.as_str()).or_default() += 1;
+            }
+        }
+        let mut contended: Vec<(&str, usize)> = shared.into_iter().filter(|&(_, n)| n > 1).collect();
+        contended.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        contended.truncate(5);
+        Some(Shape { depth, critical_path, width: per_level.into_iter().max().unwrap_or(0), contended })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +221,27 @@ mod tests {
         let dag = Dag::new(&ts);
         assert!(dag.find_cycle().is_none());
         assert_eq!(dag.critical_path().unwrap()[0], 100_000.0);
+    }
+
+    #[test]
+    fn a_plans_shape_names_its_longest_chain_its_width_and_shared_files() {
+        let mut ts = tasks(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &[]), ("f", &["e"])]);
+        for (t, files) in ts.iter_mut().zip([
+            &["src/db/**"][..],
+            &["src/api/**", "src/db/**"],
+            &["src/db/**"],
+            &["docs/**"],
+            &[],
+            &["docs/**"],
+        ]) {
+            t.files = files.iter().map(|f| f.to_string()).collect();
+        }
+        let shape = Dag::new(&ts).shape().unwrap();
+        assert_eq!((shape.depth, shape.width), (3, 3), "b, c and f at once");
+        assert_eq!(shape.critical_path, ["a", "b", "d"]);
+        assert_eq!(shape.contended, [("src/db/**", 3), ("docs/**", 2)]);
+        assert!(Dag::new(&tasks(&[("a", &["b"]), ("b", &["a"])])).shape().is_none());
+        let empty = Dag::new(&[]).shape().unwrap();
+        assert_eq!((empty.depth, empty.width, empty.critical_path.len()), (0, 0, 0));
     }
 }

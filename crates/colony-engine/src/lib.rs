@@ -20,6 +20,7 @@ mod held;
 mod lock;
 mod pacing;
 mod patient;
+pub mod planner;
 mod ports;
 mod probe;
 pub mod prompts;

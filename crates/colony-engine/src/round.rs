@@ -166,11 +166,18 @@ fn note(log: &mut LogWriter, text: String) {
     log_record(log, Record::Note { text });
 }
 
-/// What an agent round needs beyond the harness.
-pub(crate) struct AgentRound<'a, S> {
+/// The attempt an agent round is part of, whose store keeps the round's
+/// process groups for the sweep after a crash.
+pub(crate) struct Owner<'a, S> {
     pub store: &'a S,
     pub task: &'a TaskId,
     pub attempt: u32,
+}
+
+/// What an agent round needs beyond the harness.
+pub(crate) struct AgentRound<'a, S> {
+    /// `None` for a round of no task (the planner's).
+    pub owner: Option<Owner<'a, S>>,
     pub harness: &'a dyn Harness,
     pub run: AgentRun,
     pub wall_timeout: Duration,
@@ -211,7 +218,9 @@ impl<S: Store> AgentRound<'_, S> {
             while let Some(pgid) = rx.recv().await {
                 // Best effort: without it a crash leaves the group to the
                 // lease expiry and the next start's sweep of this host.
-                let _ = self.store.record_process(self.task, self.attempt, pgid.get().into(), &boot).await;
+                if let Some(Owner { store, task, attempt }) = &self.owner {
+                    let _ = store.record_process(task, *attempt, pgid.get().into(), &boot).await;
+                }
             }
         };
         let finished = Arc::new(Notify::new());

@@ -211,6 +211,29 @@ impl Repo {
         Ok(stdout_line(&output))
     }
 
+    /// Every file `commit` tracks, by path, in git's order.
+    pub fn files_at(&self, commit: &Oid) -> Result<Vec<String>> {
+        let output =
+            run_git(&self.top_level, &argv!["ls-tree", "-r", "-z", "--name-only", "--end-of-options", commit])?;
+        Ok(output
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect())
+    }
+
+    /// `abbreviated-id subject` of the newest `limit` commits of `commit`'s
+    /// first-parent history, newest first.
+    pub fn recent_commits(&self, commit: &Oid, limit: usize) -> Result<Vec<String>> {
+        let max = format!("--max-count={limit}");
+        let output = run_git(
+            &self.top_level,
+            &argv!["log", "--first-parent", "--format=%h %s", max, "--end-of-options", commit, "--"],
+        )?;
+        Ok(String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect())
+    }
+
     /// Subjects of the commits reachable from `tip` but not from `other`
     /// that touch any of `paths`, newest first, at most `limit`.
     pub(crate) fn subjects_touching(

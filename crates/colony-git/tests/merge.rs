@@ -65,6 +65,22 @@ fn a_merge_commit_changed_what_the_task_brought_in_not_what_was_there() {
 }
 
 #[test]
+fn a_commits_files_and_recent_history_are_read_from_the_commit_not_the_checkout() {
+    let t = with_integration();
+    let first = t.commit_on("colony/plan", &[("src/a.txt", "a\n")], "Add a");
+    let second = t.commit_on("colony/plan", &[("docs/b.md", "b\n")], "Add b");
+    write_in(t.path(), "untracked.txt", "u\n");
+    let repo = t.repo();
+    let files = repo.files_at(&second).unwrap();
+    assert!(files.contains(&"src/a.txt".to_owned()) && files.contains(&"docs/b.md".to_owned()), "{files:?}");
+    assert!(!files.contains(&"untracked.txt".to_owned()));
+    assert!(!repo.files_at(&first).unwrap().contains(&"docs/b.md".to_owned()));
+    let recent = repo.recent_commits(&second, 2).unwrap();
+    assert_eq!(recent.len(), 2);
+    assert!(recent[0].ends_with(" Add b") && recent[1].ends_with(" Add a"), "{recent:?}");
+}
+
+#[test]
 fn merge_tree_reports_a_conflict_with_its_paths_and_moves_nothing() {
     let t = with_integration();
     let before = t.main_state();

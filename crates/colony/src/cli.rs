@@ -91,6 +91,24 @@ there is none, and creates the store. Running it again changes nothing that
 is already there.")]
     Init,
 
+    /// Make a plan from a goal: an agent plans the tasks
+    #[command(long_about = "\
+Make a plan from a goal: a planner agent reads the goal and a summary of the
+repository (its files, languages, README and recent commits) and answers
+with a plan of tasks. colony checks the plan as `colony add` would; a plan it
+refuses goes back to the planner with the reason, up to [plan] max_rounds
+times (default 3). The planner works in a worktree of its own that is thrown
+away, confined to it when the sandbox is on; your checkout is not touched.
+
+The plan is written to plans/<name>.yaml (or --output) and summarised: its
+tasks, its longest chain of dependencies, how many tasks can run at once,
+and the files most tasks share. Read it, then `colony run` it, or pass --run.
+
+The planner is --agent, else [plan] agent in colony.toml, else the run's
+agent. Exit code: 0 with a plan, 2 for bad input, 3 when the planner gave no
+plan colony accepts (the last refusal is printed).")]
+    Plan(PlanArgs),
+
     /// Import plan files (again, to update the tasks that changed)
     #[command(long_about = "\
 Import plan files into the store.
@@ -339,6 +357,39 @@ pub struct AddArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["goal", "file"])))]
+pub struct PlanArgs {
+    /// What the plan is to achieve, in a sentence or more
+    #[arg(value_name = "GOAL")]
+    pub goal: Option<String>,
+
+    /// Read the goal from this file instead
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Where to write the plan [default: plans/<name>.yaml]
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The planner's agent [default: `agent` in colony.toml's [plan], else
+    /// its [run]]
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Open the plan in $VISUAL or $EDITOR before it is summarised
+    #[arg(long)]
+    pub edit: bool,
+
+    /// Then run it, as `colony run PLAN` would
+    #[arg(long)]
+    pub run: bool,
+
+    /// With --run: how many agents work at once
+    #[arg(long = "jobs", short = 'j', value_name = "N", requires = "run", value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_WORKERS)))]
+    pub jobs: Option<u16>,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// Plan files to import first, as `colony add` would
     #[arg(value_name = "PLAN")]
@@ -569,6 +620,6 @@ impl Command {
     /// calls block a thread while they last, and the dashboard answers many
     /// browsers at once.
     pub fn runs_agents(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Worker(_) | Command::Demo(_) | Command::Serve(_))
+        matches!(self, Command::Run(_) | Command::Plan(_) | Command::Worker(_) | Command::Demo(_) | Command::Serve(_))
     }
 }

@@ -9,8 +9,9 @@
 //!   state does not allow, not inside a repository (clap's own usage errors
 //!   exit 2 too);
 //! - 3: `colony run` ended with work not done: tasks failed, blocked or
-//!   cancelled, or the run was stopped before the end. Its summary has
-//!   already said which, so nothing more is printed.
+//!   cancelled, or the run was stopped before the end; `colony plan` ended
+//!   without a plan it accepts. Its summary has already said which, so
+//!   nothing more is printed.
 
 use std::fmt;
 use std::io;

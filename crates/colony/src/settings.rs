@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use colony_agents::adapters::{CliFacts, CliHarness, CliOptions};
 use colony_agents::sandbox::{self, MIN_ABI, NET_ABI, Places, Sandbox};
-use colony_core::config::{self, AgentKind, CliAgent, Config, Network, Remote, SandboxConfig, SandboxMode};
+use colony_core::config::{
+    self, AgentConfig, AgentKind, CliAgent, Config, Network, Remote, SandboxConfig, SandboxMode,
+};
 use colony_core::kind;
 use colony_core::resolve::resolve;
 use colony_core::{Plan, TaskStatus};
@@ -112,17 +114,12 @@ pub async fn engine_settings(
                 known_agents_near(&config, &name)
             )));
         };
-        let env: Vec<(String, String)> = agent.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let setup = match &agent.kind {
-            AgentKind::Command { command } => AgentSetup::command(command.clone(), env, root)?,
+        let setup = match agent_setup(&agent, root) {
+            Ok(setup) => setup,
             // Required only when something uses it, so a build without
             // the fake agent runs real agents all the same.
-            AgentKind::Fake => match fake_agent_exe() {
-                Ok(exe) => AgentSetup::command(vec![exe.display().to_string()], env, root)?,
-                Err(missing) if needed.contains_key(&name) => return Err(missing),
-                Err(_) => continue,
-            },
-            AgentKind::Cli(cli) => cli_agent(cli, env, root),
+            Err(_) if matches!(agent.kind, AgentKind::Fake) && !needed.contains_key(&name) => continue,
+            Err(e) => return Err(e),
         };
         agents.insert(name, setup);
     }
@@ -131,6 +128,23 @@ pub async fn engine_settings(
         settings.workers = workers;
     }
     Ok(settings)
+}
+
+/// How to start `agent`.
+pub fn agent_setup(agent: &AgentConfig, root: &Path) -> Result<AgentSetup> {
+    let env: Vec<(String, String)> = agent.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(match &agent.kind {
+        AgentKind::Command { command } => AgentSetup::command(command.clone(), env, root)?,
+        AgentKind::Fake => AgentSetup::command(vec![fake_agent_exe()?.display().to_string()], env, root)?,
+        AgentKind::Cli(cli) => cli_agent(cli, env, root),
+    })
+}
+
+/// The agent `name`, configured or built in, or what there is instead.
+pub fn named_agent(config: &Config, name: &str) -> Result<AgentConfig> {
+    config
+        .agent(name)
+        .ok_or_else(|| bad_input(format!("there is no agent `{name}`; {}", known_agents_near(config, name))))
 }
 
 /// The git remote a run shares across machines, decided once before it

@@ -14,8 +14,8 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Network, Price,
-    Remote, ReviewConfig, RunConfig, SandboxConfig, SandboxMode, WorktreeConfig, glob_parts,
+    AgentConfig, AgentKind, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Network, PlanConfig,
+    Price, Remote, ReviewConfig, RunConfig, SandboxConfig, SandboxMode, WorktreeConfig, glob_parts,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
@@ -38,7 +38,7 @@ pub(super) fn read(file: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
     if reader.errors.is_empty() { Ok(config) } else { Err(reader.errors) }
 }
 
-const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review", "worktree", "prices", "sandbox"];
+const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review", "worktree", "prices", "plan", "sandbox"];
 const RUN_KEYS: &[&str] = &[
     "workers",
     "agent",
@@ -69,6 +69,7 @@ const MAX_PORTS: i64 = 1000;
 /// What `[worktree] env` may not set: colony's own variables.
 const RESERVED_ENV: &str = "COLONY_";
 const SANDBOX_KEYS: &[&str] = &["mode", "writable", "network"];
+const PLAN_KEYS: &[&str] = &["agent", "max_rounds"];
 
 const DURATION: &str = "expected a duration like `30m` or `1h 30m`, or a number of seconds";
 
@@ -127,6 +128,7 @@ impl Reader<'_> {
         let mut config = Config::default();
         let mut default_agent = None;
         let mut reviewers_at = None;
+        let mut planner_at = None;
         for (key, value) in doc {
             let name = key.get_ref().as_ref();
             if !SECTIONS.contains(&name) {
@@ -144,6 +146,7 @@ impl Reader<'_> {
                 "review" => reviewers_at = self.review(table, &mut config.review),
                 "worktree" => self.worktree(table, &mut config.worktree),
                 "prices" => config.prices = self.prices(table),
+                "plan" => planner_at = self.plan(table, &mut config.plan),
                 // The last of SECTIONS.
                 _ => self.sandbox(table, &mut config.sandbox),
             }
@@ -151,6 +154,11 @@ impl Reader<'_> {
         self.default_agent(&mut config, default_agent);
         if let Some(at) = reviewers_at {
             self.check_reviewers(&config, at);
+        }
+        if let (Some(at), Some(name)) = (planner_at, &config.plan.agent)
+            && config.agent(name).is_none()
+        {
+            self.error(at, Some("[plan] agent".into()), unknown_agent(&config, name));
         }
         config
     }
@@ -165,6 +173,7 @@ impl Reader<'_> {
             ("merge", MERGE_KEYS),
             ("worktree", WORKTREE_KEYS),
             ("sandbox", SANDBOX_KEYS),
+            ("plan", PLAN_KEYS),
         ]
         .into_iter()
         .find(|(_, keys)| keys.contains(&name));
@@ -174,14 +183,14 @@ impl Reader<'_> {
             }
             (DeValue::Table(_), None) => (
                 format!("[{name}]"),
-                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL] or [sandbox]"
+                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL], [plan] or [sandbox]"
                     .to_owned(),
             ),
             (_, _) => match home {
                 Some((section, _)) => (name.to_owned(), format!("unknown key here; it belongs in [{section}]")),
                 None => (
                     name.to_owned(),
-                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL] or [sandbox]"
+                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL], [plan] or [sandbox]"
                         .to_owned(),
                 ),
             },
@@ -461,6 +470,24 @@ impl Reader<'_> {
                     None => {}
                 },
                 _ => self.unknown("[review]", k, REVIEW_KEYS),
+            }
+        }
+        named
+    }
+
+    /// Reads `[plan]`; returns where its agent is named, for checking
+    /// once the agents are known.
+    fn plan(&mut self, table: &DeTable, plan: &mut PlanConfig) -> Option<Range<usize>> {
+        let mut named = None;
+        for (k, v) in table {
+            let key = &format!("[plan] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "agent" => {
+                    named = Some(v.span());
+                    plan.agent = self.name(key, v);
+                }
+                "max_rounds" => set(&mut plan.max_rounds, self.count(key, v, 1)),
+                _ => self.unknown("[plan]", k, PLAN_KEYS),
             }
         }
         named

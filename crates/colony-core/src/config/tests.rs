@@ -410,3 +410,17 @@ fn refusals_read_well() {
     }
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn the_planner_is_an_agent_there_is_and_gets_a_few_rounds() {
+    assert_eq!(Config::default().plan, PlanConfig { agent: None, max_rounds: 3 });
+    let config = accepted("[plan]\nagent = \"codex\"\nmax_rounds = 5\n");
+    assert_eq!(config.plan, PlanConfig { agent: Some("codex".into()), max_rounds: 5 });
+
+    let e = refused("[plan]\nagent = \"cladue\"\n");
+    assert!(e.starts_with("colony.toml:2: [plan] agent: ") && e.contains("did you mean `claude`?"), "{e}");
+    let e = refused("[plan]\nmax_rounds = 0\n");
+    assert!(e.starts_with("colony.toml:2: [plan] max_rounds: "), "{e}");
+    let e = refused("[plan]\nrounds = 2\n");
+    assert!(e.contains("unknown key") && e.contains("max_rounds"), "{e}");
+}

@@ -22,6 +22,7 @@
 //! integer (`1` is the id `1`).
 
 mod error;
+mod guide;
 mod locate;
 mod parse;
 mod raw;
@@ -33,6 +34,7 @@ mod tests;
 pub use error::closest;
 pub use error::{PlanError, PlanErrors};
 pub(crate) use error::{write_lines, write_located};
+pub use guide::{PLAN_FIELDS, TASK_FIELDS, format_guide};
 pub use parse::{Format, MAX_PLAN_BYTES, load, parse, to_json, to_yaml};
 
 #[cfg(doc)]

@@ -44,7 +44,7 @@ use crate::error::EngineError;
 use crate::pacing::Go;
 use crate::ports::Env;
 use crate::queue::{Car, Place, Side, Verdict};
-use crate::round::{AgentOutcome, AgentRound, RoundEnd, human, log_note, log_record};
+use crate::round::{AgentOutcome, AgentRound, Owner, RoundEnd, human, log_note, log_record};
 use crate::shared::Inner;
 use colony_core::branch::task_branch;
 use review::ReviewEnd;
@@ -743,9 +743,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 return Ok(Spoken::Ends(ending));
             }
             let round = AgentRound {
-                store: &*inner.store,
-                task: &self.claim.task,
-                attempt: self.claim.attempt,
+                owner: Some(Owner { store: &*inner.store, task: &self.claim.task, attempt: self.claim.attempt }),
                 harness: &*agent.harness,
                 run: make_run(),
                 wall_timeout: resolved.timeout,

@@ -33,10 +33,12 @@ pub enum Role {
     /// What the task's agent is told of a conflict at the merge; sent as
     /// the fixer's feedback.
     Resolver,
+    /// The agent that makes a plan from a goal (`colony plan`).
+    Planner,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Builder, Role::Fixer, Role::Reviewer, Role::Resolver];
+    pub const ALL: [Role; 5] = [Role::Builder, Role::Fixer, Role::Reviewer, Role::Resolver, Role::Planner];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,6 +46,7 @@ impl Role {
             Role::Fixer => "fixer",
             Role::Reviewer => "reviewer",
             Role::Resolver => "resolver",
+            Role::Planner => "planner",
         }
     }
 
@@ -58,6 +61,7 @@ impl Role {
             Role::Fixer => "the task's agent on feedback: failed gates, review findings, a person's answer, a conflict",
             Role::Reviewer => "a reviewer reading the work",
             Role::Resolver => "a conflict at the merge, told to the task's agent (as the fixer's feedback)",
+            Role::Planner => "the agent that makes a plan from a goal (`colony plan`)",
         }
     }
 
@@ -68,6 +72,7 @@ impl Role {
             Role::Fixer => &["task", "dependencies", "feedback", "resumed"],
             Role::Reviewer => &["task", "diff", "integration", "findings"],
             Role::Resolver => &["integration", "conflicted", "integration_commits", "task_commits"],
+            Role::Planner => &["goal", "repository", "format", "previous", "refusal"],
         }
     }
 
@@ -78,6 +83,7 @@ impl Role {
             Role::Fixer => include_str!("fixer.md"),
             Role::Reviewer => include_str!("reviewer.md"),
             Role::Resolver => include_str!("resolver.md"),
+            Role::Planner => include_str!("planner.md"),
         }
     }
 
@@ -117,6 +123,13 @@ impl Role {
                 conflicted: vec!["x".into()],
                 integration_commits: vec!["Merge task a".into()],
                 task_commits: vec!["work".into()],
+            })),
+            Role::Planner => minijinja::Value::from(Serde(Planner {
+                goal: "Add a /health endpoint.".into(),
+                repository: "Files: src/main.rs".into(),
+                format: "A plan is YAML.".into(),
+                previous: Some("name: p".into()),
+                refusal: Some("p.yaml:1: no tasks".into()),
             })),
         }
     }
@@ -205,6 +218,22 @@ pub struct Resolver {
     /// lacks, and of the task's own.
     pub integration_commits: Vec<String>,
     pub task_commits: Vec<String>,
+}
+
+/// The planner's variables.
+#[derive(Debug, Serialize)]
+pub struct Planner {
+    /// What the plan is to achieve, trailing whitespace trimmed.
+    pub goal: String,
+    /// What colony says of the repository: files, languages, README,
+    /// recent history, bounded.
+    pub repository: String,
+    /// The plan format: every field, and an example.
+    pub format: String,
+    /// The planner's previous answer, when it was refused.
+    pub previous: Option<String>,
+    /// Why it was refused.
+    pub refusal: Option<String>,
 }
 
 /// A template that cannot be used, and where.
@@ -516,7 +545,7 @@ mod tests {
         assert_eq!(e.line, Some(2), "{e}");
         assert!(e.message.contains("undefined"), "{e}");
 
-        let (_dir, stray) = load(&[("planner.md", "x")]);
+        let (_dir, stray) = load(&[("summary.md", "x")]);
         let e = stray.unwrap_err();
         assert!(e.message.starts_with("not a prompt template: templates are named after their role"), "{e}");
     }

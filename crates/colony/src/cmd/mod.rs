@@ -11,6 +11,7 @@ mod init;
 mod land;
 mod list;
 mod logs;
+mod plan;
 mod prompts;
 mod run;
 mod serve;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let ctx = || Ctx::new(&cli.global);
     match cli.command {
         Command::Init => init::run(&ctx()?, out).await,
+        Command::Plan(args) => plan::run(&ctx()?, args, out).await,
         Command::Add(args) => add::run(&ctx()?, args, out).await,
         Command::Run(args) => run::run(&ctx()?, args, out).await,
         Command::Serve(args) => serve::run(&ctx()?, args, out).await,

@@ -19,6 +19,7 @@ mod land;
 mod limits;
 mod live;
 mod lost_store;
+mod planner;
 mod plans;
 mod ports;
 mod postgres;

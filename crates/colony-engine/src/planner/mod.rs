@@ -1,0 +1,260 @@
+//! A plan made from a goal by an agent (`colony plan`).
+//!
+//! The planner is an agent like any other, run in a worktree of its own
+//! that is thrown away after (confined to it when the sandbox is on): it
+//! is told the goal, the repository ([`repository`]) and the plan format,
+//! and answers with a plan. Judging an answer is a pure function
+//! ([`judge`]): the YAML is taken from the answer and read with the same
+//! checks as `colony add`, and a plan whose name is taken is refused too.
+//! A refusal goes back to the planner with its previous answer, for up to
+//! `[plan] max_rounds` answers; [`Planner::plan`] is the IO around that.
+
+mod repository;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use colony_agents::sandbox::Sandbox;
+use colony_agents::{AgentRun, LogWriter};
+use colony_core::plan::{Format, format_guide, parse};
+use colony_core::{Plan, TaskId, TaskSpec};
+use colony_git::Repo;
+use colony_store::SqlStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::EngineError;
+use crate::prompts::{Planner as PlannerVars, Prompts, Role};
+use crate::round::{AgentRound, RoundEnd, log_note};
+use crate::settings::AgentSetup;
+
+/// How a planner is run.
+pub struct Planner<'a> {
+    pub repo: &'a Repo,
+    /// Where the planner's worktree, log and task file go, removed but for
+    /// the log when it is done.
+    pub dir: PathBuf,
+    pub agent: &'a AgentSetup,
+    pub prompts: &'a Prompts,
+    pub sandbox: Option<&'a Sandbox>,
+    /// `[worktree] env`.
+    pub env: &'a BTreeMap<String, String>,
+    /// Answers it may give.
+    pub max_rounds: u32,
+    pub timeout: Duration,
+    pub silence_timeout: Duration,
+    pub grace: Duration,
+    /// The integration branch pattern plans are checked against.
+    pub integration: &'a str,
+    /// Plan names that may not be used (plans the store or the plans
+    /// directory has already).
+    pub taken: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// How planning ended.
+#[derive(Debug)]
+pub enum Planned {
+    /// A plan that passed every check: the text the planner wrote and
+    /// the plan read from it.
+    Plan { text: String, plan: Box<Plan>, rounds: u32 },
+    /// Every answer was refused; the last refusal.
+    Refused { rounds: u32, refusal: String },
+    /// Stopped (Ctrl-C) before a plan came.
+    Stopped,
+}
+
+/// What a planner hears between rounds, for the person waiting.
+pub trait Progress {
+    fn asking(&mut self, round: u32, of: u32);
+    fn refused(&mut self, round: u32, refusal: &str);
+}
+
+impl Planner<'_> {
+    /// Plans `goal` from the commit `HEAD` names.
+    pub async fn plan(
+        &self,
+        goal: &str,
+        progress: &mut dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Planned, EngineError> {
+        let Some(head) = self.repo.rev_parse("HEAD")? else {
+            return Err(EngineError::NoBase { branch: "HEAD".into() });
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|source| EngineError::Io { path: self.dir.clone(), source })?;
+        let tree_path = self.dir.join("tree");
+        let tree = self.repo.worktree_register_detached(&tree_path, &head)?;
+        let planned = async {
+            self.repo.worktree_checkout(&tree)?;
+            let repository = repository::describe(self.repo, &head, &tree_path)?;
+            self.rounds(goal, &repository, tree_path.clone(), progress, cancel).await
+        }
+        .await;
+        // A worktree left behind is only clutter: the next `git worktree
+        // prune` takes it, so the plan is not lost over it.
+        let _ = self.repo.worktree_remove(&tree_path);
+        planned
+    }
+
+    async fn rounds(
+        &self,
+        goal: &str,
+        repository: &str,
+        tree: PathBuf,
+        progress: &mut dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Planned, EngineError> {
+        let mut log = LogWriter::open(self.dir.join("log.jsonl"))?;
+        let default_name = default_name(goal);
+        let (mut previous, mut refusal) = (None, None);
+        for round in 1..=self.max_rounds {
+            let vars = PlannerVars {
+                goal: goal.trim_end().to_owned(),
+                repository: repository.to_owned(),
+                format: format_guide().trim_end().to_owned(),
+                previous: previous.take(),
+                refusal: refusal.take(),
+            };
+            let prompt = self.prompts.render(Role::Planner, &vars)?;
+            progress.asking(round, self.max_rounds);
+            let task = TaskSpec::new(TaskId::new("plan").expect("a valid id"), "Plan the goal", goal.trim_end());
+            let run = AgentRun {
+                task,
+                attempt: round,
+                worktree: tree.clone(),
+                task_file: self.dir.join("task.json"),
+                feedback_file: None,
+                prompt,
+                session: None,
+                output_schema: None,
+            };
+            let agent_round = AgentRound::<SqlStore> {
+                owner: None,
+                harness: &*self.agent.harness,
+                run,
+                wall_timeout: self.timeout,
+                silence_timeout: Some(self.silence_timeout),
+                grace: self.grace,
+                linger: Duration::from_secs(5),
+                env: self.env,
+                sandbox: self.sandbox,
+            };
+            let outcome = agent_round.go(&mut log, cancel).await?;
+            let why = match outcome.end {
+                RoundEnd::Cancelled => return Ok(Planned::Stopped),
+                RoundEnd::Failed { reason, .. } => format!("the planner failed: {reason}"),
+                RoundEnd::Done => {
+                    let text = plan_text(&outcome.answer).to_owned();
+                    match judge(&text, &default_name, self.integration, self.taken) {
+                        Ok(plan) => return Ok(Planned::Plan { text, plan: Box::new(plan), rounds: round }),
+                        Err(why) => {
+                            previous = Some(text);
+                            why
+                        }
+                    }
+                }
+            };
+            log_note(&mut log, format!("answer {round} refused: {why}"));
+            progress.refused(round, &why);
+            refusal = Some(why);
+        }
+        let refusal = refusal.unwrap_or_else(|| "the planner was given no round".into());
+        Ok(Planned::Refused { rounds: self.max_rounds, refusal })
+    }
+}
+
+/// The plan in a planner's answer: its last fenced YAML block, else its
+/// last fenced block of any kind, else all of it.
+pub fn plan_text(answer: &str) -> &str {
+    let mut blocks: Vec<(&str, &str)> = Vec::new();
+    let mut rest = answer;
+    while let Some(start) = rest.find("```") {
+        let after = &rest[start + 3..];
+        let Some(line_end) = after.find('\n') else { break };
+        let info = after[..line_end].trim();
+        let body = &after[line_end + 1..];
+        let Some(end) = body.find("```") else { break };
+        blocks.push((info, &body[..end]));
+        rest = &body[end + 3..];
+    }
+    let yaml = blocks.iter().rev().find(|(info, _)| matches!(*info, "yaml" | "yml"));
+    match yaml.or(blocks.last()) {
+        Some((_, body)) => body,
+        None => answer.trim(),
+    }
+}
+
+/// A planner's plan read as `colony add` reads a file, or why it is
+/// refused, told as the planner will be told it.
+pub fn judge(
+    text: &str,
+    default_name: &str,
+    integration: &str,
+    taken: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, String> {
+    let plan =
+        parse("plan.yaml", text.as_bytes(), Format::Yaml, default_name, integration).map_err(|e| e.to_string())?;
+    if plan.tasks.is_empty() {
+        return Err("plan.yaml: the plan has no tasks".into());
+    }
+    if let Some(why) = taken(plan.name.as_str()) {
+        return Err(format!("plan.yaml: the name `{}` is taken ({why}); choose another `name`", plan.name));
+    }
+    Ok(plan)
+}
+
+/// A plan name from the goal's first words (`add-a-health-endpoint`), for
+/// a planner that gives none.
+pub fn default_name(goal: &str) -> String {
+    let words: Vec<String> = goal
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(5)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut name = words.join("-");
+    name.truncate(40);
+    let name = name.trim_end_matches('-');
+    if name.is_empty() { "plan".to_owned() } else { name.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str =
+        "name: health\ntasks:\n  - id: a\n    prompt: Add /health.\n  - id: b\n    prompt: Test it.\n    deps: [a]\n";
+
+    fn free(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn the_plan_is_the_last_yaml_block_of_the_answer() {
+        assert_eq!(plan_text(GOOD), GOOD.trim());
+        let answer = format!("Here it is:\n```text\nnot this\n```\n```yaml\n{GOOD}```\nDone.");
+        assert_eq!(plan_text(&answer), GOOD);
+        assert_eq!(plan_text("```\nname: x\n```"), "name: x\n", "an unlabelled block");
+        assert_eq!(plan_text("```yaml\nname: x\n"), "```yaml\nname: x", "an unclosed block is all of it");
+    }
+
+    #[test]
+    fn an_answer_is_judged_as_colony_add_would_and_a_taken_name_is_refused() {
+        assert_eq!(judge(GOOD, "p", "colony/{plan}", &free).unwrap().tasks.len(), 2);
+        let cycle = GOOD.replace("prompt: Add /health.", "prompt: Add /health.\n    deps: [b]");
+        let why = judge(&cycle, "p", "colony/{plan}", &free).unwrap_err();
+        assert!(why.starts_with("plan.yaml:") && why.contains("cycle"), "{why}");
+        let why = judge("name: x\ntasks: []\n", "p", "colony/{plan}", &free).unwrap_err();
+        assert!(why.contains("no tasks"), "{why}");
+        let taken = |name: &str| (name == "health").then(|| "plans/health.yaml exists".to_owned());
+        let why = judge(GOOD, "p", "colony/{plan}", &taken).unwrap_err();
+        assert_eq!(why, "plan.yaml: the name `health` is taken (plans/health.yaml exists); choose another `name`");
+        let unnamed = GOOD.replace("name: health\n", "");
+        assert_eq!(judge(&unnamed, "add-health", "colony/{plan}", &free).unwrap().name.as_str(), "add-health");
+    }
+
+    #[test]
+    fn a_goal_names_its_plan() {
+        assert_eq!(default_name("Add a /health endpoint with a test"), "add-a-health-endpoint-with");
+        assert_eq!(default_name("  ¿¡ "), "plan");
+    }
+}
