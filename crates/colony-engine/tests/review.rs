@@ -235,3 +235,40 @@ async fn approval_waits_for_a_person_without_holding_a_worker() {
         f.branches()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_outlives_an_attempt_given_back_before_it_carried_it_out() {
+    let f = Fixture::new(&[]).await;
+    f.add(&[("a", &[])], |t| t.approval = Some(Approval::Required)).await;
+    let mut s = settings(&f, &[], true);
+    assert_eq!(f.run(s.clone()).await.awaiting.len(), 1);
+    let a = colony_core::TaskId::new("a").unwrap();
+    f.store.decide(&a, Some("call it round one")).await.unwrap();
+
+    // Another program holds the only block of ports: the attempt that
+    // takes the decision up is given back before it can carry it out.
+    s.config.worktree.ports = 2;
+    s.config.worktree.port_range = colony_core::ports::Ports { first: 41300, last: 41301 };
+    let holder = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 41300)).unwrap();
+    let run = tokio::spawn({
+        let repo = colony_git::Repo::open(f.repo()).unwrap();
+        let engine = colony_engine::Engine::new(f.store.clone(), repo, s.clone());
+        async move { engine.run(colony_agents::Shutdown::new()).await.unwrap() }
+    });
+    while !f.store.task("a").await.unwrap().unwrap().attempts.iter().any(|t| t.outcome.as_deref() == Some("released")) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(f.branches().contains(&"colony-task/p/a-a1".to_owned()), "the decided work is kept: {:?}", f.branches());
+    drop(holder);
+    let report = run.await.unwrap();
+    assert_eq!(report.awaiting.len(), 1, "{report:?}");
+    let prompt = f.read_state("prompt-a");
+    assert!(prompt.starts_with("A person reviewed your work and asks for changes:\n\ncall it round one"), "{prompt}");
+    assert!(!f.branches().contains(&"colony-task/p/a-a1".to_owned()), "carried out, the decided work's branch goes");
+
+    f.store.decide(&a, None).await.unwrap();
+    assert!(f.run(s).await.all_done());
+    let merged = common::git(f.repo(), &["show", "colony/p:out/a.txt"]);
+    assert_eq!(merged, "round 1\nround 2\n", "the work went on from what the person saw");
+    assert_eq!(f.store.task("a").await.unwrap().unwrap().record.task.tries, 1);
+}

@@ -297,7 +297,10 @@ pub(crate) async fn claim<T: Tx>(
     let claimed = EventKind::Claimed { attempt, worker: worker.to_owned(), lease_until };
     let task = transition(tx, &task, claimed, now, &mut log).await?;
     tx.start_attempt(&id, attempt, worker, now).await?;
-    let decision = tx.take_decision(&id).await?;
+    // Read, not taken: an attempt given back before it carried the
+    // decision out (stopped, its lease lost, its agent locked out) leaves
+    // it to the next.
+    let decision = tx.decision(&id).await?;
     log.flush(tx, now).await?;
     Ok(Some(Claim { task: id, plan: task.plan, attempt, tries: task.tries, lease_until, spec, decision }))
 }
@@ -457,6 +460,8 @@ pub(crate) async fn request_approval<T: Tx>(
     let mut log = Log::default();
     transition(tx, &task, EventKind::ApprovalRequested { attempt }, now, &mut log).await?;
     tx.end_attempt(id, attempt, "awaiting_approval", None, now).await?;
+    // New work waits for a new decision.
+    tx.take_decision(id).await?;
     log.flush(tx, now).await
 }
 
@@ -552,6 +557,7 @@ pub(crate) async fn complete<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: 
     let mut log = Log::default();
     transition(tx, &task, EventKind::Completed { attempt }, now, &mut log).await?;
     tx.end_attempt(id, attempt, "done", None, now).await?;
+    tx.take_decision(id).await?;
     cascade(tx, id, now, &mut log).await?;
     log.flush(tx, now).await
 }
@@ -573,6 +579,8 @@ pub(crate) async fn fail<T: Tx>(
     let event = EventKind::AttemptFailed { attempt, reason: reason.to_owned(), retry_at };
     let task = transition(tx, &task, event, now, &mut log).await?;
     tx.end_attempt(id, attempt, "failed", Some(reason), now).await?;
+    // The decided work failed its checks, or is gone: it is not tried again.
+    tx.take_decision(id).await?;
     cascade(tx, id, now, &mut log).await?;
     log.flush(tx, now).await?;
     Ok(task.status())

@@ -793,15 +793,15 @@ macro_rules! sql_tx {
                 Ok(())
             }
 
-            async fn take_decision(
+            async fn decision(
                 &mut self,
                 id: &colony_core::TaskId,
             ) -> $crate::tx::Result<Option<$crate::types::Decision>> {
-                use sqlx::Row;
-                let row = sqlx::query("DELETE FROM decisions WHERE task = $1 RETURNING attempt, feedback")
+                let row = sqlx::query("SELECT attempt, feedback FROM decisions WHERE task = $1")
                     .bind(id.as_str())
                     .fetch_optional(&mut *self.conn)
                     .await?;
+                use sqlx::Row;
                 row.map(|row| {
                     Ok($crate::types::Decision {
                         attempt: row.try_get::<i64, _>("attempt")? as u32,
@@ -809,6 +809,15 @@ macro_rules! sql_tx {
                     })
                 })
                 .transpose()
+            }
+
+            async fn take_decision(
+                &mut self,
+                id: &colony_core::TaskId,
+            ) -> $crate::tx::Result<Option<$crate::types::Decision>> {
+                let decision = self.decision(id).await?;
+                sqlx::query("DELETE FROM decisions WHERE task = $1").bind(id.as_str()).execute(&mut *self.conn).await?;
+                Ok(decision)
             }
 
             async fn add_usage(

@@ -144,6 +144,10 @@ pub trait Tx: Send {
         id: &TaskId,
         decision: &crate::types::Decision,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The task's decision, if any, kept until an attempt carries it out
+    /// (merged, failed, or waiting for a person again) or the task is
+    /// given up.
+    fn decision(&mut self, id: &TaskId) -> impl Future<Output = Result<Option<crate::types::Decision>>> + Send;
     /// Removes and returns the task's decision, if any.
     fn take_decision(&mut self, id: &TaskId) -> impl Future<Output = Result<Option<crate::types::Decision>>> + Send;
     /// Adds a round's spend to its attempt.

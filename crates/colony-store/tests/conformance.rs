@@ -628,7 +628,7 @@ async fn usage_adds_up_per_attempt_and_in_all<S: Store>(f: Fixture<S>) {
 async fn a_persons_decision_waits_in_the_store_for_the_next_claim<S: Store>(f: Fixture<S>) {
     let s = &f.store;
     let mut p = plan("p", &[("a", &[]), ("b", &["a"]), ("c", &[])]);
-    p.tasks[0].max_attempts = Some(1);
+    p.tasks[0].max_attempts = Some(2);
     s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
     let a = s.claim("w", LEASE).await.unwrap().unwrap();
     assert_eq!(a.decision, None);
@@ -659,7 +659,18 @@ async fn a_persons_decision_waits_in_the_store_for_the_next_claim<S: Store>(f: F
     assert_eq!((d.attempt, d.decision.clone()), (3, Some(Decision { attempt: 2, feedback: None })));
     s.release(&d.task, d.attempt, "stopping").await.unwrap();
     let e = s.claim("w", LEASE).await.unwrap().unwrap();
-    assert_eq!((e.task.as_str(), e.decision.clone()), ("a", None), "a decision is carried out once");
+    assert_eq!(
+        (e.task.as_str(), e.attempt, e.decision.clone()),
+        ("a", 4, Some(Decision { attempt: 2, feedback: None })),
+        "an attempt given back leaves the decision to the next"
+    );
+    s.expire(&e.task, e.attempt).await.unwrap();
+    let f2 = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(f2.decision, Some(Decision { attempt: 2, feedback: None }), "so does a worker that died");
+    s.fail(&f2.task, f2.attempt, "the merge failed its gates", Duration::ZERO).await.unwrap();
+    s.retry(std::slice::from_ref(&f2.task)).await.unwrap();
+    let g = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!((g.task.as_str(), g.decision.clone()), ("a", None), "a decision is carried out once");
 
     let kinds: Vec<&str> = s.task("a").await.unwrap().unwrap().events.iter().map(|e| e.kind.name()).collect();
     assert!(kinds.contains(&"approved") && kinds.contains(&"rejected"), "{kinds:?}");

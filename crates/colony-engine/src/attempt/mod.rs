@@ -272,6 +272,20 @@ impl<S: Store + 'static> Attempt<'_, S> {
         if self.claim.attempt > 1 && matches!(outcome, Ok(Ending::Merged)) {
             self.inner.sweep_task_branches(&self.claim).await?;
         }
+        if let Some(d) = &self.claim.decision
+            && matches!(outcome, Ok(Ending::Merged | Ending::Failed(_) | Ending::AwaitingApproval))
+        {
+            // The decision is carried out, and the store has forgotten it;
+            // the work it was about lives on in this attempt's branch. An
+            // attempt given back before then leaves both to the next.
+            let old = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
+            if self.inner.git(|r| r.branch_exists(&old))? {
+                self.inner.git(|r| r.delete_branch(&old))?;
+            }
+            if let Err(e) = self.inner.queue.integration().unpublish(&self.inner.base, &old) {
+                log_note(log, format!("could not delete {old} on the remote: {}", crate::error::error_chain(&e)));
+            }
+        }
         outcome
     }
 
@@ -328,14 +342,6 @@ impl<S: Store + 'static> Attempt<'_, S> {
         self.from.get_or_init(|| from.clone());
         self.made_branch.store(true, Ordering::SeqCst);
         self.inner.git(|r| r.worktree_checkout(tree))?;
-        if let Some(d) = &self.claim.decision {
-            // This attempt's branch holds that work now, and goes on from it.
-            let old = task_branch(&self.claim.plan, &self.claim.task, d.attempt);
-            self.inner.git(|r| r.delete_branch(&old))?;
-            if let Err(e) = inner.queue.integration().unpublish(&inner.base, &old) {
-                log_note(log, format!("could not delete {old} on the remote: {}", crate::error::error_chain(&e)));
-            }
-        }
         log_record(
             log,
             Record::Began {
