@@ -12,7 +12,7 @@
 mod repository;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use colony_agents::sandbox::Sandbox;
@@ -80,7 +80,18 @@ impl Planner<'_> {
         let Some(head) = self.repo.rev_parse("HEAD")? else {
             return Err(EngineError::NoBase { branch: "HEAD".into() });
         };
-        std::fs::create_dir_all(&self.dir).map_err(|source| EngineError::Io { path: self.dir.clone(), source })?;
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| EngineError::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        // Held while this planner runs, released by the kernel if it dies.
+        let lock_path = self.dir.join(LOCK);
+        let lock = std::fs::File::create(&lock_path).map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        if let Some(all) = self.dir.parent() {
+            sweep_left(self.repo, all, &self.dir)?;
+        }
         let tree_path = self.dir.join("tree");
         let tree = self.repo.worktree_register_detached(&tree_path, &head)?;
         let planned = async {
@@ -92,6 +103,7 @@ impl Planner<'_> {
         // A worktree left behind is only clutter: the next `git worktree
         // prune` takes it, so the plan is not lost over it.
         let _ = self.repo.worktree_remove(&tree_path);
+        drop(lock);
         planned
     }
 
@@ -160,6 +172,30 @@ impl Planner<'_> {
         let refusal = refusal.unwrap_or_else(|| "the planner was given no round".into());
         Ok(Planned::Refused { rounds: self.max_rounds, refusal })
     }
+}
+
+/// The file each planner holds locked in its directory while it runs.
+const LOCK: &str = "lock";
+
+/// Removes the worktrees that planners which died (a crash, `kill -9`)
+/// left in the directories beside `own`: those whose lock nobody holds.
+fn sweep_left(repo: &Repo, all: &Path, own: &Path) -> Result<(), EngineError> {
+    let entries = std::fs::read_dir(all).map_err(|source| EngineError::Io { path: all.to_owned(), source })?;
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let tree = dir.join("tree");
+        if dir == own || !tree.exists() {
+            continue;
+        }
+        let free = match std::fs::File::open(dir.join(LOCK)) {
+            Ok(file) => file.try_lock().is_ok(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if free {
+            repo.worktree_remove(&tree)?;
+        }
+    }
+    Ok(())
 }
 
 /// The plan in a planner's answer: its last fenced YAML block, else its

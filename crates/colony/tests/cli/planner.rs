@@ -155,6 +155,14 @@ fn a_planner_that_never_gets_it_right_exits_3_with_the_last_refusal() {
     let config = CONFIG.replace("agent = \"claude\"\n", "agent = \"claude\"\nmax_rounds = 2\n");
     let cyclic = cyclic();
     let p = Planning::new(&config, &[&cyclic]);
+    // What a planner killed mid-plan left, and one planning now.
+    let (dead, live) = (p.repo.root().join(".colony/planner/1"), p.repo.root().join(".colony/planner/2"));
+    for dir in [&dead, &live] {
+        p.repo.git_out(&["worktree", "add", "--detach", dir.join("tree").to_str().unwrap(), "HEAD"]);
+    }
+    let held = std::fs::File::create(live.join("lock")).unwrap();
+    held.lock().unwrap();
+
     let out = p.command(&["plan", "add a /health endpoint"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
@@ -164,6 +172,10 @@ fn a_planner_that_never_gets_it_right_exits_3_with_the_last_refusal() {
     assert!(stderr.contains("cycle"), "{stderr}");
     assert_eq!(p.calls(), 2);
     assert!(!p.repo.root().join("plans").exists(), "nothing was written");
+    assert!(!dead.join("tree").exists(), "a dead planner's worktree is swept");
+    assert!(live.join("tree").exists(), "a live one's is not");
+    let trees = p.repo.git_out(&["worktree", "list", "--porcelain"]);
+    assert_eq!(trees.lines().filter(|l| l.starts_with("worktree ")).count(), 2, "{trees}");
 }
 
 #[test]
