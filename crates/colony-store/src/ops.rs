@@ -684,6 +684,29 @@ pub(crate) async fn retry<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Res
     log.flush(tx, now).await
 }
 
+pub(crate) async fn replace_task<T: Tx>(
+    tx: &mut T,
+    plan: &Plan,
+    source: &str,
+    replaced: &TaskId,
+    now: Millis,
+) -> Result<AddReport> {
+    let task = must_load(tx, replaced.as_str()).await?;
+    if !matches!(task.state, TaskState::Failed { .. } | TaskState::Blocked { .. }) || task.plan != plan.name {
+        return Err(StoreError::NotAllowed(format!(
+            "task {replaced} is {}; only a failed or blocked task of plan {} can be replaced",
+            task.status(),
+            plan.name
+        )));
+    }
+    if plan.tasks.iter().any(|t| &t.id == replaced || t.deps.contains(replaced)) {
+        return Err(StoreError::NotAllowed(format!("the plan replacing task {replaced} still holds it")));
+    }
+    let report = add_plan(tx, plan, source, AddOptions::default(), now).await?;
+    cancel(tx, std::slice::from_ref(replaced), now).await?;
+    Ok(report)
+}
+
 pub(crate) async fn cancel<T: Tx>(tx: &mut T, ids: &[TaskId], now: Millis) -> Result<()> {
     let mut log = Log::default();
     for id in ids {

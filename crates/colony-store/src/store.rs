@@ -207,6 +207,16 @@ pub trait Store: Send + Sync {
     fn retry(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
     /// Cancels tasks, all or none; their dependents become blocked.
     fn cancel(&self, ids: &[TaskId]) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces a failed or blocked task, in one transaction: `plan` (the
+    /// task's plan as it is to be, without it, its dependents rewired to
+    /// the new tasks; `colony_core::plan::replace`) is imported from
+    /// `source`, then the task is cancelled.
+    fn replace_task(
+        &self,
+        plan: &Plan,
+        source: &str,
+        replaced: &TaskId,
+    ) -> impl Future<Output = Result<AddReport>> + Send;
 
     fn tasks(&self, filter: &TaskFilter) -> impl Future<Output = Result<Vec<TaskRecord>>> + Send;
     /// One page of the tasks `query` selects, in plan order, and how many
@@ -548,6 +558,10 @@ impl Store for SqlStore {
 
     async fn cancel(&self, ids: &[TaskId]) -> Result<()> {
         write_tx!(self, |tx, now| ops::cancel(&mut tx, ids, now).await?)
+    }
+
+    async fn replace_task(&self, plan: &Plan, source: &str, replaced: &TaskId) -> Result<AddReport> {
+        write_tx!(self, |tx, now| ops::replace_task(&mut tx, plan, source, replaced, now).await?)
     }
 
     async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>> {

@@ -691,6 +691,30 @@ async fn an_approved_task_cancelled_before_its_merge_forgets_the_decision<S: Sto
     assert_replays(s).await;
 }
 
+async fn a_failed_task_is_replaced_and_its_dependents_wait_for_the_new_tasks<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let mut p = plan("p", &[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
+    p.tasks[0].max_attempts = Some(1);
+    s.add_plan(&p, "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let replaced = plan("p", &[("b", &["a2"]), ("c", &["b"]), ("a1", &[]), ("a2", &["a1"])]);
+    let refused = s.replace_task(&replaced, "p.yaml", &id("a")).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotAllowed(m)) if m.contains("task a is running; only a failed or blocked"))
+    );
+    s.fail(&a.task, a.attempt, "too big", Duration::ZERO).await.unwrap();
+    assert!(matches!(status(s, "c").await, TaskState::Blocked { .. }));
+
+    let report = s.replace_task(&replaced, "p.yaml", &id("a")).await.unwrap();
+    assert_eq!((report.added.clone(), report.updated.clone()), (vec![id("a1"), id("a2")], vec![id("b")]));
+    assert_eq!(status(s, "a").await, TaskState::Cancelled);
+    assert_eq!(status(s, "a1").await, TaskState::Ready { not_before: None });
+    assert_eq!((status(s, "b").await, status(s, "c").await), (TaskState::Pending, TaskState::Pending));
+    let again = s.replace_task(&replaced, "p.yaml", &id("a")).await;
+    assert!(matches!(again, Err(StoreError::NotAllowed(_))), "a cancelled task is not replaced twice");
+    assert_replays(s).await;
+}
+
 async fn reviews_are_kept_round_by_round<S: Store>(f: Fixture<S>) {
     let s = &f.store;
     s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
@@ -899,6 +923,7 @@ conformance!(
     usage_adds_up_per_attempt_and_in_all,
     a_persons_decision_waits_in_the_store_for_the_next_claim,
     an_approved_task_cancelled_before_its_merge_forgets_the_decision,
+    a_failed_task_is_replaced_and_its_dependents_wait_for_the_new_tasks,
     reviews_are_kept_round_by_round,
     pages_filter_search_and_count,
     running_attempts_show_phase_worker_and_start,

@@ -109,6 +109,23 @@ agent. Exit code: 0 with a plan, 2 for bad input, 3 when the planner gave no
 plan colony accepts (the last refusal is printed).")]
     Plan(PlanArgs),
 
+    /// Replace a failed task with new ones a planner agent proposes
+    #[command(long_about = "\
+Replace a failed (or blocked) task with new tasks: a planner agent is given
+the task, why each of its attempts ended, what its agent said last and the
+rest of its plan, and proposes tasks to do what it was for. colony checks
+them as `colony add` would (a refusal goes back to the planner, up to [plan]
+max_rounds times) and shows them. Once you say yes (or with --yes), in one
+step: the new tasks join the plan, the tasks that depended on the replaced
+one depend on the last of the new ones instead, and the replaced task is
+cancelled. The plan's file is rewritten to match, as `colony export` writes
+it. Then `colony run` works on them.
+
+Exit code: 0 when replaced (or when you said no), 2 for bad input (a task
+that is not failed or blocked, no --yes without a terminal), 3 when the
+planner gave nothing colony accepts.")]
+    Replan(ReplanArgs),
+
     /// Import plan files (again, to update the tasks that changed)
     #[command(long_about = "\
 Import plan files into the store.
@@ -390,6 +407,22 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReplanArgs {
+    /// The failed or blocked task to replace
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// The planner's agent [default: `agent` in colony.toml's [plan], else
+    /// its [run]]
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Replace it without asking (needed when not on a terminal)
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// Plan files to import first, as `colony add` would
     #[arg(value_name = "PLAN")]
@@ -620,6 +653,14 @@ impl Command {
     /// calls block a thread while they last, and the dashboard answers many
     /// browsers at once.
     pub fn runs_agents(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Plan(_) | Command::Worker(_) | Command::Demo(_) | Command::Serve(_))
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Plan(_)
+                | Command::Replan(_)
+                | Command::Worker(_)
+                | Command::Demo(_)
+                | Command::Serve(_)
+        )
     }
 }

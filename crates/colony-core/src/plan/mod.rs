@@ -26,6 +26,7 @@ mod guide;
 mod locate;
 mod parse;
 mod raw;
+mod replace;
 mod validate;
 
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub use error::{PlanError, PlanErrors};
 pub(crate) use error::{write_lines, write_located};
 pub use guide::{PLAN_FIELDS, TASK_FIELDS, format_guide};
 pub use parse::{Format, MAX_PLAN_BYTES, load, parse, to_json, to_yaml};
+pub use replace::{Replacement, replace};
 
 #[cfg(doc)]
 use crate::spec::Plan;

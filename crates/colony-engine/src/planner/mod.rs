@@ -1,13 +1,16 @@
-//! A plan made from a goal by an agent (`colony plan`).
+//! Plans made by an agent: from a goal (`colony plan`), or tasks to
+//! replace one that failed (`colony replan`).
 //!
 //! The planner is an agent like any other, run in a worktree of its own
 //! that is thrown away after (confined to it when the sandbox is on): it
-//! is told the goal, the repository ([`repository`]) and the plan format,
-//! and answers with a plan. Judging an answer is a pure function
-//! ([`judge`]): the YAML is taken from the answer and read with the same
-//! checks as `colony add`, and a plan whose name is taken is refused too.
-//! A refusal goes back to the planner with its previous answer, for up to
-//! `[plan] max_rounds` answers; [`Planner::plan`] is the IO around that.
+//! is told the goal, or the task and why it failed, the repository
+//! ([`repository`]) and the plan format, and answers with a plan. Judging
+//! an answer is a pure function ([`judge`], or
+//! `colony_core::plan::replace`): the YAML is taken from the answer and read
+//! with the same checks as `colony add`, and a plan whose name is taken is
+//! refused too. A refusal goes back to the planner with its previous
+//! answer, for up to `[plan] max_rounds` answers; [`Planner::plan`] and
+//! [`Planner::replan`] are the IO around that.
 
 mod repository;
 
@@ -17,14 +20,14 @@ use std::time::Duration;
 
 use colony_agents::sandbox::Sandbox;
 use colony_agents::{AgentRun, LogWriter};
-use colony_core::plan::{Format, format_guide, parse};
+use colony_core::plan::{Format, Replacement, format_guide, parse, replace};
 use colony_core::{Plan, TaskId, TaskSpec};
 use colony_git::Repo;
 use colony_store::SqlStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
-use crate::prompts::{Planner as PlannerVars, Prompts, Role};
+use crate::prompts::{Planner as PlannerVars, Prompts, Replanner as ReplannerVars, Role};
 use crate::round::{AgentRound, RoundEnd, log_note};
 use crate::settings::AgentSetup;
 
@@ -46,17 +49,14 @@ pub struct Planner<'a> {
     pub grace: Duration,
     /// The integration branch pattern plans are checked against.
     pub integration: &'a str,
-    /// Plan names that may not be used (plans the store or the plans
-    /// directory has already).
-    pub taken: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// How planning ended.
 #[derive(Debug)]
-pub enum Planned {
-    /// A plan that passed every check: the text the planner wrote and
-    /// the plan read from it.
-    Plan { text: String, plan: Box<Plan>, rounds: u32 },
+pub enum Planned<T> {
+    /// An answer that passed every check: the text the planner wrote and
+    /// what was read from it.
+    Plan { text: String, plan: Box<T>, rounds: u32 },
     /// Every answer was refused; the last refusal.
     Refused { rounds: u32, refusal: String },
     /// Stopped (Ctrl-C) before a plan came.
@@ -69,14 +69,92 @@ pub trait Progress {
     fn refused(&mut self, round: u32, refusal: &str);
 }
 
+/// A task to replace, as the replanner is told it: [`ReplannerVars`]
+/// without what colony fills in (the repository, the format, the previous
+/// answer).
+pub struct Replacing<'a> {
+    pub plan: &'a Plan,
+    pub task: &'a TaskSpec,
+    /// Why it stopped, in a line: its last failure, or what blocks it.
+    pub why: String,
+    pub attempts: Vec<crate::prompts::AttemptVars>,
+    pub statuses: &'a BTreeMap<String, String>,
+}
+
 impl Planner<'_> {
-    /// Plans `goal` from the commit `HEAD` names.
+    /// Plans `goal` from the commit `HEAD` names; `taken` says why a plan
+    /// name may not be used (the store or the plans directory has it).
     pub async fn plan(
         &self,
         goal: &str,
+        taken: &dyn Fn(&str) -> Option<String>,
         progress: &mut dyn Progress,
         cancel: &CancellationToken,
-    ) -> Result<Planned, EngineError> {
+    ) -> Result<Planned<Plan>, EngineError> {
+        let default_name = default_name(goal);
+        let ask = |repository: &str, previous: Option<String>, refusal: Option<String>| {
+            let vars = PlannerVars {
+                goal: goal.trim_end().to_owned(),
+                repository: repository.to_owned(),
+                format: format_guide().trim_end().to_owned(),
+                previous,
+                refusal,
+            };
+            self.prompts.render(Role::Planner, &vars)
+        };
+        let judge = |text: &str| judge(text, &default_name, self.integration, taken);
+        let task = TaskSpec::new(TaskId::new("plan").expect("a valid id"), "Plan the goal", goal.trim_end());
+        self.in_tree(task, &ask, &judge, progress, cancel).await
+    }
+
+    /// Asks for tasks to replace `replacing.task`, and gives its plan as it
+    /// would be with them.
+    pub async fn replan(
+        &self,
+        replacing: &Replacing<'_>,
+        progress: &mut dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Planned<Replacement>, EngineError> {
+        let plan = replacing.plan;
+        let others = plan
+            .tasks
+            .iter()
+            .filter(|t| t.id != replacing.task.id)
+            .map(|t| crate::prompts::PlanTaskVars {
+                id: t.id.to_string(),
+                title: t.title.clone(),
+                status: replacing.statuses.get(t.id.as_str()).cloned().unwrap_or_default(),
+                deps: t.deps.iter().map(ToString::to_string).collect(),
+            })
+            .collect::<Vec<_>>();
+        let ask = |repository: &str, previous: Option<String>, refusal: Option<String>| {
+            let vars = ReplannerVars {
+                task: crate::prompts::TaskVars::of(replacing.task, plan.name.as_str()),
+                why: replacing.why.clone(),
+                attempts: replacing.attempts.clone(),
+                others: others.clone(),
+                repository: repository.to_owned(),
+                format: format_guide().trim_end().to_owned(),
+                previous,
+                refusal,
+            };
+            self.prompts.render(Role::Replanner, &vars)
+        };
+        let judge = |text: &str| replace(plan, &replacing.task.id, text, self.integration);
+        let title = format!("Replace task {}", replacing.task.id);
+        let task = TaskSpec::new(TaskId::new("replan").expect("a valid id"), title, replacing.task.prompt.clone());
+        self.in_tree(task, &ask, &judge, progress, cancel).await
+    }
+
+    /// Runs the rounds in a throwaway worktree of `HEAD`.
+    async fn in_tree<T>(
+        &self,
+        task: TaskSpec,
+        ask: &Ask<'_>,
+        judge: &dyn Fn(&str) -> Result<T, String>,
+        progress: &mut dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Planned<T>, EngineError> {
         let Some(head) = self.repo.rev_parse("HEAD")? else {
             return Err(EngineError::NoBase { branch: "HEAD".into() });
         };
@@ -97,7 +175,7 @@ impl Planner<'_> {
         let planned = async {
             self.repo.worktree_checkout(&tree)?;
             let repository = repository::describe(self.repo, &head, &tree_path)?;
-            self.rounds(goal, &repository, tree_path.clone(), progress, cancel).await
+            self.rounds(task, &repository, tree_path.clone(), ask, judge, progress, cancel).await
         }
         .await;
         // A worktree left behind is only clutter: the next `git worktree
@@ -107,30 +185,24 @@ impl Planner<'_> {
         planned
     }
 
-    async fn rounds(
+    #[allow(clippy::too_many_arguments)]
+    async fn rounds<T>(
         &self,
-        goal: &str,
+        task: TaskSpec,
         repository: &str,
         tree: PathBuf,
+        ask: &Ask<'_>,
+        judge: &dyn Fn(&str) -> Result<T, String>,
         progress: &mut dyn Progress,
         cancel: &CancellationToken,
-    ) -> Result<Planned, EngineError> {
+    ) -> Result<Planned<T>, EngineError> {
         let mut log = LogWriter::open(self.dir.join("log.jsonl"))?;
-        let default_name = default_name(goal);
         let (mut previous, mut refusal) = (None, None);
         for round in 1..=self.max_rounds {
-            let vars = PlannerVars {
-                goal: goal.trim_end().to_owned(),
-                repository: repository.to_owned(),
-                format: format_guide().trim_end().to_owned(),
-                previous: previous.take(),
-                refusal: refusal.take(),
-            };
-            let prompt = self.prompts.render(Role::Planner, &vars)?;
+            let prompt = ask(repository, previous.take(), refusal.take())?;
             progress.asking(round, self.max_rounds);
-            let task = TaskSpec::new(TaskId::new("plan").expect("a valid id"), "Plan the goal", goal.trim_end());
             let run = AgentRun {
-                task,
+                task: task.clone(),
                 attempt: round,
                 worktree: tree.clone(),
                 task_file: self.dir.join("task.json"),
@@ -156,7 +228,7 @@ impl Planner<'_> {
                 RoundEnd::Failed { reason, .. } => format!("the planner failed: {reason}"),
                 RoundEnd::Done => {
                     let text = plan_text(&outcome.answer).to_owned();
-                    match judge(&text, &default_name, self.integration, self.taken) {
+                    match judge(&text) {
                         Ok(plan) => return Ok(Planned::Plan { text, plan: Box::new(plan), rounds: round }),
                         Err(why) => {
                             previous = Some(text);
@@ -173,6 +245,10 @@ impl Planner<'_> {
         Ok(Planned::Refused { rounds: self.max_rounds, refusal })
     }
 }
+
+/// A round's prompt, from the repository's description, the previous
+/// answer and why it was refused.
+type Ask<'a> = dyn Fn(&str, Option<String>, Option<String>) -> Result<String, crate::prompts::PromptError> + 'a;
 
 /// The file each planner holds locked in its directory while it runs.
 const LOCK: &str = "lock";

@@ -35,10 +35,13 @@ pub enum Role {
     Resolver,
     /// The agent that makes a plan from a goal (`colony plan`).
     Planner,
+    /// The agent that replaces a failed task with new ones (`colony replan`).
+    Replanner,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Builder, Role::Fixer, Role::Reviewer, Role::Resolver, Role::Planner];
+    pub const ALL: [Role; 6] =
+        [Role::Builder, Role::Fixer, Role::Reviewer, Role::Resolver, Role::Planner, Role::Replanner];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -47,6 +50,7 @@ impl Role {
             Role::Reviewer => "reviewer",
             Role::Resolver => "resolver",
             Role::Planner => "planner",
+            Role::Replanner => "replanner",
         }
     }
 
@@ -62,6 +66,7 @@ impl Role {
             Role::Reviewer => "a reviewer reading the work",
             Role::Resolver => "a conflict at the merge, told to the task's agent (as the fixer's feedback)",
             Role::Planner => "the agent that makes a plan from a goal (`colony plan`)",
+            Role::Replanner => "the agent that replaces a failed task with new ones (`colony replan`)",
         }
     }
 
@@ -73,6 +78,7 @@ impl Role {
             Role::Reviewer => &["task", "diff", "integration", "findings"],
             Role::Resolver => &["integration", "conflicted", "integration_commits", "task_commits"],
             Role::Planner => &["goal", "repository", "format", "previous", "refusal"],
+            Role::Replanner => &["task", "why", "attempts", "others", "repository", "format", "previous", "refusal"],
         }
     }
 
@@ -84,6 +90,7 @@ impl Role {
             Role::Reviewer => include_str!("reviewer.md"),
             Role::Resolver => include_str!("resolver.md"),
             Role::Planner => include_str!("planner.md"),
+            Role::Replanner => include_str!("replanner.md"),
         }
     }
 
@@ -130,6 +137,26 @@ impl Role {
                 format: "A plan is YAML.".into(),
                 previous: Some("name: p".into()),
                 refusal: Some("p.yaml:1: no tasks".into()),
+            })),
+            Role::Replanner => minijinja::Value::from(Serde(Replanner {
+                task,
+                why: "failed: a gate failed".into(),
+                attempts: vec![AttemptVars {
+                    attempt: 1,
+                    outcome: "failed".into(),
+                    reason: Some("gate `cargo test` failed".into()),
+                    answer: Some("Done.".into()),
+                }],
+                others: vec![PlanTaskVars {
+                    id: "u".into(),
+                    title: "A dependent".into(),
+                    status: "blocked".into(),
+                    deps: vec!["t".into()],
+                }],
+                repository: "Files: src/main.rs".into(),
+                format: "A plan is YAML.".into(),
+                previous: Some("tasks: []".into()),
+                refusal: Some("the replacement has no tasks".into()),
             })),
         }
     }
@@ -234,6 +261,45 @@ pub struct Planner {
     pub previous: Option<String>,
     /// Why it was refused.
     pub refusal: Option<String>,
+}
+
+/// The replanner's variables.
+#[derive(Debug, Serialize)]
+pub struct Replanner {
+    /// The task to replace.
+    pub task: TaskVars,
+    /// Why it stopped, in a line.
+    pub why: String,
+    /// Its attempts, oldest first.
+    pub attempts: Vec<AttemptVars>,
+    /// The plan's other tasks, in plan order.
+    pub others: Vec<PlanTaskVars>,
+    pub repository: String,
+    pub format: String,
+    pub previous: Option<String>,
+    pub refusal: Option<String>,
+}
+
+/// An attempt of a task, as the replanner is told it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptVars {
+    pub attempt: u32,
+    /// How it ended: `failed`, `expired`, `killed`, …
+    pub outcome: String,
+    /// Why, bounded.
+    pub reason: Option<String>,
+    /// What its agent said last, bounded.
+    pub answer: Option<String>,
+}
+
+/// Another task of the plan: what the replacement may depend on, and what
+/// depends on the task replaced.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanTaskVars {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub deps: Vec<String>,
 }
 
 /// A template that cannot be used, and where.

@@ -13,6 +13,7 @@ mod list;
 mod logs;
 mod plan;
 mod prompts;
+mod replan;
 mod run;
 mod serve;
 mod show;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init => init::run(&ctx()?, out).await,
         Command::Plan(args) => plan::run(&ctx()?, args, out).await,
+        Command::Replan(args) => replan::run(&ctx()?, args, out).await,
         Command::Add(args) => add::run(&ctx()?, args, out).await,
         Command::Run(args) => run::run(&ctx()?, args, out).await,
         Command::Serve(args) => serve::run(&ctx()?, args, out).await,

@@ -5,12 +5,18 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
+use colony_agents::sandbox::Sandbox;
+use colony_core::config::Config;
 use colony_core::dag::Dag;
 use colony_core::input::read_limited;
 use colony_core::layout::Layout;
 use colony_core::{Millis, Plan};
+use colony_engine::AgentSetup;
 use colony_engine::planner::{Planned, Planner, Progress};
+use colony_engine::prompts::Prompts;
 use colony_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -27,25 +33,13 @@ const MAX_GOAL_BYTES: u64 = 64 * 1024;
 
 pub async fn run(ctx: &Ctx, args: PlanArgs, out: &mut impl Write) -> Result<()> {
     let goal = goal(&args)?;
-    let config = settings::load_config(&ctx.root)?;
-    let name = match args.agent.as_ref().or(config.plan.agent.as_ref()).or(config.run.agent.as_ref()) {
-        Some(name) => name.clone(),
-        None => {
-            return Err(bad_input(
-                "no agent to plan with: pass --agent NAME, or set `agent` in colony.toml's [plan] or [run]",
-            ));
-        }
-    };
-    let agent = settings::agent_setup(&settings::named_agent(&config, &name)?, &ctx.root)?;
-    let prompts = settings::prompts(&ctx.root)?;
-    let sandbox = settings::sandbox(&config, &ctx.root)?;
+    let setup = Setup::load(ctx, args.agent.as_ref())?;
+    let config = &setup.config;
     if let Some(path) = &args.output
         && path.exists()
     {
         return Err(bad_input(format!("{} exists already; name another file with --output", path.display())));
     }
-    let repo = colony_git::Repo::open(&ctx.root)
-        .with_context(|| format!("could not open the repository {}", ctx.root.display()))?;
     let store = ctx.open_store().await?;
     let taken_in_store: Vec<String> = store.plans().await?.into_iter().map(|p| p.name.to_string()).collect();
     store.close().await;
@@ -59,31 +53,9 @@ pub async fn run(ctx: &Ctx, args: PlanArgs, out: &mut impl Write) -> Result<()> 
         let file = plans_dir.join(format!("{plan}.yaml"));
         (!fixed_output && file.exists()).then(|| format!("plans/{plan}.yaml exists"))
     };
-    let stamp = render::now_millis();
-    let planner = Planner {
-        repo: &repo,
-        dir: Layout::new(&ctx.root).colony_dir().join("planner").join(stamp.to_string()),
-        agent: &agent,
-        prompts: &prompts,
-        sandbox: sandbox.as_ref(),
-        env: &config.worktree.env,
-        max_rounds: config.plan.max_rounds,
-        timeout: config.run.timeout,
-        silence_timeout: config.run.silence_timeout,
-        grace: config.run.grace,
-        integration: &config.run.integration_branch,
-        taken: &taken,
-    };
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stop.cancel();
-        }
-    });
-    let mut progress = Said { agent: &name };
-    let planned = planner.plan(&goal, &mut progress, &cancel).await;
-    ctrl_c.abort();
+    let planner = setup.planner();
+    let mut progress = Said { agent: &setup.name };
+    let planned = cancellable(async |cancel| planner.plan(&goal, &taken, &mut progress, cancel).await).await;
     let log = ctx.rel(&planner.dir.join("log.jsonl"));
     let (text, plan, rounds) = match planned? {
         Planned::Plan { text, plan, rounds } => (text, plan, rounds),
@@ -101,9 +73,9 @@ pub async fn run(ctx: &Ctx, args: PlanArgs, out: &mut impl Write) -> Result<()> 
         }
     };
     let path = args.output.clone().unwrap_or_else(|| plans_dir.join(format!("{}.yaml", plan.name)));
-    write_plan(&path, &header(&goal, &name, rounds, stamp), &text)?;
+    write_plan(&path, &header(&goal, &setup.name, rounds, setup.stamp), &text)?;
     let shown = ctx.rel(&path);
-    let plan = if args.edit { edited(&path, &config)? } else { *plan };
+    let plan = if args.edit { edited(&path, config)? } else { *plan };
     summarise(out, &plan, &shown, rounds)?;
     if !args.run {
         writeln!(out, "\nnext: read it, then `colony run {shown}`")?;
@@ -168,7 +140,7 @@ fn write_plan(path: &Path, header: &str, text: &str) -> Result<()> {
 
 /// Opens the plan in the person's editor, then reads it again: what they
 /// saved is what is summarised and run.
-fn edited(path: &Path, config: &colony_core::config::Config) -> Result<Plan> {
+fn edited(path: &Path, config: &Config) -> Result<Plan> {
     let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".into());
     let mut words = editor.split_whitespace();
     let program = words.next().ok_or_else(|| bad_input("$EDITOR is empty"))?;
@@ -209,9 +181,77 @@ fn summarise(out: &mut impl Write, plan: &Plan, shown: &str, rounds: u32) -> Res
     Ok(())
 }
 
+/// What a planner runs with, checked before it starts.
+pub(super) struct Setup {
+    /// The agent's name.
+    pub name: String,
+    pub config: Config,
+    agent: AgentSetup,
+    prompts: Arc<Prompts>,
+    sandbox: Option<Sandbox>,
+    repo: colony_git::Repo,
+    /// When it started: names its directory.
+    pub stamp: Millis,
+    dir: PathBuf,
+}
+
+impl Setup {
+    /// The planner's agent is `agent`, else `[plan] agent`, else `[run]
+    /// agent`.
+    pub fn load(ctx: &Ctx, agent: Option<&String>) -> Result<Setup> {
+        let config = settings::load_config(&ctx.root)?;
+        let name = match agent.or(config.plan.agent.as_ref()).or(config.run.agent.as_ref()) {
+            Some(name) => name.clone(),
+            None => {
+                return Err(bad_input(
+                    "no agent to plan with: pass --agent NAME, or set `agent` in colony.toml's [plan] or [run]",
+                ));
+            }
+        };
+        let agent = settings::agent_setup(&settings::named_agent(&config, &name)?, &ctx.root)?;
+        let prompts = settings::prompts(&ctx.root)?;
+        let sandbox = settings::sandbox(&config, &ctx.root)?;
+        let repo = colony_git::Repo::open(&ctx.root)
+            .with_context(|| format!("could not open the repository {}", ctx.root.display()))?;
+        let stamp = render::now_millis();
+        let dir = Layout::new(&ctx.root).colony_dir().join("planner").join(stamp.to_string());
+        Ok(Setup { name, config, agent, prompts, sandbox, repo, stamp, dir })
+    }
+
+    pub fn planner(&self) -> Planner<'_> {
+        Planner {
+            repo: &self.repo,
+            dir: self.dir.clone(),
+            agent: &self.agent,
+            prompts: &self.prompts,
+            sandbox: self.sandbox.as_ref(),
+            env: &self.config.worktree.env,
+            max_rounds: self.config.plan.max_rounds,
+            timeout: self.config.run.timeout,
+            silence_timeout: self.config.run.silence_timeout,
+            grace: self.config.run.grace,
+            integration: &self.config.run.integration_branch,
+        }
+    }
+}
+
+/// Runs `work` with a token that Ctrl-C cancels.
+pub(super) async fn cancellable<T>(work: impl AsyncFnOnce(&CancellationToken) -> T) -> T {
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.cancel();
+        }
+    });
+    let done = work(&cancel).await;
+    ctrl_c.abort();
+    done
+}
+
 /// Progress on stderr, so that stdout is the summary alone.
-struct Said<'a> {
-    agent: &'a str,
+pub(super) struct Said<'a> {
+    pub agent: &'a str,
 }
 
 impl Progress for Said<'_> {

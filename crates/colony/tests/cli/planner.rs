@@ -232,3 +232,55 @@ fn edit_opens_the_plan_and_what_was_saved_is_what_counts() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("failed") && stderr.contains("the plan is kept in plans/other.yaml"), "{stderr}");
 }
+
+#[test]
+fn a_failed_task_is_replaced_by_the_planners_tasks_and_the_plan_runs_to_the_end() {
+    let depends_on_it = "tasks:\n  - id: x\n    prompt: X.\n    deps: [a]\n";
+    let good = "tasks:\n  - id: a1\n    title: The schema\n    prompt: Add the schema.\n  - id: a2\n    title: The queries\n    prompt: Add the queries.\n    deps: [a1]\n";
+    let p = Planning::new(CONFIG, &[depends_on_it, good]);
+    p.repo.write_plan(
+        "p.yaml",
+        "name: p\ntasks:\n  - id: a\n    title: Do it all\n    prompt: Do everything at once.\n    max_attempts: 1\n    fake:\n      fail_attempts: 9\n  - id: b\n    prompt: Then b.\n    deps: [a]\n  - id: c\n    prompt: Then c.\n    deps: [b]\n",
+    );
+    assert_eq!(p.command(&["run", "plans/p.yaml"]).output().unwrap().status.code(), Some(3));
+
+    for (args, says) in [
+        (&["replan", "a"][..], "pass --yes to replace without asking"),
+        (&["replan", "zz", "--yes"][..], "there is no task `zz`"),
+        (&["replan", "c", "--yes", "--agent", "cladue"][..], "there is no agent `cladue`"),
+    ] {
+        let out = p.command(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(p.calls(), 0, "{args:?}: no planner ran");
+    }
+
+    let out = p.command(&["replan", "a", "--yes"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("answer 1 refused: task `x`: depends on `a`, the task it replaces"), "{stderr}");
+    assert_eq!(
+        stdout,
+        "replace task a (failed) with 2 tasks:\n  a1  The schema\n  a2  The queries (after a1)\n\
+         b will depend on a2 instead of a\nreplaced: task a is cancelled, its replacement is in the queue\n\
+         rewrote plans/p.yaml to match\nnext: `colony run`\n"
+    );
+    let first = p.prompt(1);
+    assert!(first.contains("The task to replace, `a` of plan p: Do it all\n\nDo everything at once."), "{first}");
+    assert!(first.contains("Why it stopped: it failed: ") && first.contains("Attempt 1 (failed): "), "{first}");
+    assert!(first.contains("- `b` (blocked): Then b.; depends on a\n"), "{first}");
+    assert!(p.prompt(2).contains("Your previous answer was refused:\n\ntask `x`: depends on `a`"));
+
+    assert_eq!(p.repo.stdout(&["add", "plans/p.yaml"], 0).lines().next(), Some("plan p: already up to date (4 tasks)"));
+    // The replaced task stays in the store, cancelled: a run counts it as
+    // work not done, as it does any cancelled task.
+    let run = p.repo.stdout(&["run"], 3);
+    assert!(run.contains("4 of 5 tasks done; 1 cancelled"), "{run}");
+    let merged = p.repo.git_out(&["log", "--first-parent", "--format=%s", "colony/p"]);
+    let merges: Vec<&str> = merged.lines().filter(|l| l.starts_with("Merge task ")).collect();
+    assert_eq!(merges.len(), 4, "a1, a2, b and c: {merged}");
+    let out = p.command(&["replan", "a", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("task a is cancelled; only a failed or blocked task"));
+}

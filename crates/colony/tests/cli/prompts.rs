@@ -91,11 +91,11 @@ fn prompts_are_listed_shown_and_ejected() {
     repo.colony(&["prompts", "eject", "reviewer", "--force"]).success();
     assert_eq!(std::fs::read_to_string(repo.root().join(".colony/prompts/reviewer.md")).unwrap(), ejected);
 
-    let unknown = repo.command(&["prompts", "show", "replanner"]).output().unwrap();
+    let unknown = repo.command(&["prompts", "show", "tester"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&unknown.stderr)
-            .contains("no prompt role `replanner`; the roles are builder, fixer, reviewer, resolver, planner")
+            .contains("no prompt role `tester`; the roles are builder, fixer, reviewer, resolver, planner, replanner")
     );
 }
 
