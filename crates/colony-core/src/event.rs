@@ -211,6 +211,9 @@ pub enum EventKind {
     Cancelled,
     /// A person asked for a failed or cancelled task to run again.
     Retried,
+    /// A failed or blocked task was replaced by new tasks (`colony
+    /// replan`), which its dependents now depend on instead.
+    Replaced { by: Vec<TaskId> },
 }
 
 impl EventKind {
@@ -242,6 +245,7 @@ impl EventKind {
             EventKind::Released { .. } => "released",
             EventKind::Cancelled => "cancelled",
             EventKind::Retried => "retried",
+            EventKind::Replaced { .. } => "replaced",
         }
     }
 
@@ -339,6 +343,9 @@ impl EventKind {
             }
             EventKind::Cancelled => "cancelled".into(),
             EventKind::Retried => "retried".into(),
+            EventKind::Replaced { by } => {
+                format!("replaced by {}", by.iter().map(TaskId::as_str).collect::<Vec<_>>().join(", "))
+            }
         }
     }
 }

@@ -49,9 +49,9 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Every task is done.
+    /// Every task is done, or replaced by tasks that are.
     pub fn all_done(&self) -> bool {
-        self.counts.get(TaskStatus::Done) == self.counts.total
+        self.counts.finished() == self.counts.total
     }
 }
 

@@ -703,7 +703,10 @@ pub(crate) async fn replace_task<T: Tx>(
         return Err(StoreError::NotAllowed(format!("the plan replacing task {replaced} still holds it")));
     }
     let report = add_plan(tx, plan, source, AddOptions::default(), now).await?;
-    cancel(tx, std::slice::from_ref(replaced), now).await?;
+    let mut log = Log::default();
+    transition(tx, &task, EventKind::Replaced { by: report.added.clone() }, now, &mut log).await?;
+    tx.take_decision(replaced).await?;
+    log.flush(tx, now).await?;
     Ok(report)
 }
 

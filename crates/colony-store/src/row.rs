@@ -49,6 +49,7 @@ impl TaskCols {
                 TaskState::Blocked { by }
             }
             TaskStatus::Cancelled => TaskState::Cancelled,
+            TaskStatus::Replaced => TaskState::Replaced,
         };
         Ok(Task {
             id: TaskId::new(&self.id).map_err(|_| bad("id"))?,

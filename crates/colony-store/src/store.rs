@@ -210,7 +210,7 @@ pub trait Store: Send + Sync {
     /// Replaces a failed or blocked task, in one transaction: `plan` (the
     /// task's plan as it is to be, without it, its dependents rewired to
     /// the new tasks; `colony_core::plan::replace`) is imported from
-    /// `source`, then the task is cancelled.
+    /// `source`, then the task is `replaced` by the new ones.
     fn replace_task(
         &self,
         plan: &Plan,

@@ -197,6 +197,11 @@ impl Counts {
     pub fn get(&self, s: TaskStatus) -> usize {
         self.by_status.get(&s).copied().unwrap_or(0)
     }
+
+    /// Tasks whose work is in: done, or replaced by others.
+    pub fn finished(&self) -> usize {
+        TaskStatus::ALL.into_iter().filter(|s| s.is_finished()).map(|s| self.get(s)).sum()
+    }
 }
 
 /// A leased task and the process its attempt recorded, for recovery.

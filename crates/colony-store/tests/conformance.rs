@@ -707,11 +707,17 @@ async fn a_failed_task_is_replaced_and_its_dependents_wait_for_the_new_tasks<S: 
 
     let report = s.replace_task(&replaced, "p.yaml", &id("a")).await.unwrap();
     assert_eq!((report.added.clone(), report.updated.clone()), (vec![id("a1"), id("a2")], vec![id("b")]));
-    assert_eq!(status(s, "a").await, TaskState::Cancelled);
+    assert_eq!(status(s, "a").await, TaskState::Replaced);
+    let last = s.task("a").await.unwrap().unwrap().events.last().unwrap().kind.summary();
+    assert_eq!(last, "replaced by a1, a2");
     assert_eq!(status(s, "a1").await, TaskState::Ready { not_before: None });
     assert_eq!((status(s, "b").await, status(s, "c").await), (TaskState::Pending, TaskState::Pending));
     let again = s.replace_task(&replaced, "p.yaml", &id("a")).await;
-    assert!(matches!(again, Err(StoreError::NotAllowed(_))), "a cancelled task is not replaced twice");
+    assert!(matches!(again, Err(StoreError::NotAllowed(_))), "a task is replaced once");
+    assert!(
+        s.cancel(std::slice::from_ref(&id("a"))).await.is_err()
+            && s.retry(std::slice::from_ref(&id("a"))).await.is_err()
+    );
     assert_replays(s).await;
 }
 

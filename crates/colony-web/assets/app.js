@@ -3,7 +3,7 @@
 // agent output can never become markup.
 import { html, render, useState, useEffect, useRef, useCallback, useLayoutEffect } from './vendor/htm-preact.js';
 
-const STATES = ['pending', 'ready', 'running', 'checking', 'merging', 'awaiting_approval', 'done', 'failed', 'blocked', 'cancelled'];
+const STATES = ['pending', 'ready', 'running', 'checking', 'merging', 'awaiting_approval', 'done', 'failed', 'blocked', 'cancelled', 'replaced'];
 const LEASED = ['running', 'checking', 'merging'];
 const label = (s) => s.replace('_', ' ');
 
@@ -336,7 +336,7 @@ function TaskDetail({ id, tick, act }) {
       <div class="controls">
         ${(s === 'failed' || s === 'cancelled') && control('retry', 'Retry', `Send ${id} back to the queue with its attempts reset?`)}
         ${LEASED.includes(s) && control('kill', 'Kill', `Stop the running attempt of ${id}? Its agent is stopped; the task is queued again while it has attempts left.`, { danger: true })}
-        ${s !== 'done' && s !== 'cancelled' && control('cancel', 'Cancel', `Cancel ${id}? Tasks that depend on it become blocked.`, { danger: true, confirm: 'Cancel the task' })}
+        ${s !== 'done' && s !== 'cancelled' && s !== 'replaced' && control('cancel', 'Cancel', `Cancel ${id}? Tasks that depend on it become blocked.`, { danger: true, confirm: 'Cancel the task' })}
         ${s === 'awaiting_approval' && control('approve', 'Approve', `Approve ${id}'s work for merging?`)}
         ${s === 'awaiting_approval' && control('reject', 'Reject', `Send ${id} back to its agent with your feedback?`, { feedback: true })}
       </div>

@@ -132,7 +132,8 @@ pub fn overall(counts: &Counts, done_at_start: usize, elapsed: Duration) -> Stri
         parts.push(format!("{blocked} blocked"));
     }
     let finished_here = done.saturating_sub(done_at_start);
-    let left = counts.total.saturating_sub(done + failed + blocked + counts.get(TaskStatus::Cancelled));
+    let ended = counts.get(TaskStatus::Cancelled) + counts.get(TaskStatus::Replaced);
+    let left = counts.total.saturating_sub(done + failed + blocked + ended);
     if finished_here > 0 && left > 0 {
         let per_task = elapsed.as_secs_f64() / finished_here as f64;
         parts.push(format!("ETA {}", clock((per_task * left as f64).round() as u64)));

@@ -49,9 +49,11 @@ pub fn state_note(state: &TaskState) -> String {
         }
         TaskState::Ready { not_before: Some(at) } => format!("retries after {}", clock(*at)),
         TaskState::AwaitingApproval => "needs a person's approval".to_owned(),
-        TaskState::Pending | TaskState::Ready { not_before: None } | TaskState::Done | TaskState::Cancelled => {
-            String::new()
-        }
+        TaskState::Pending
+        | TaskState::Ready { not_before: None }
+        | TaskState::Done
+        | TaskState::Cancelled
+        | TaskState::Replaced => String::new(),
     }
 }
 

@@ -18,7 +18,10 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
     let total = counts.total;
     let done = counts.get(TaskStatus::Done);
     let took = wall(report.wall);
-    if report.all_done() {
+    let replaced = counts.get(TaskStatus::Replaced);
+    if report.all_done() && replaced > 0 {
+        writeln!(out, "all {} done in {took}, and {replaced} replaced by new ones", render::count(done, "task"))?;
+    } else if report.all_done() {
         writeln!(out, "all {} done in {took}", render::count(total, "task"))?;
     } else {
         let how = match (ran, report.interrupted || report.halted.is_some()) {

@@ -27,10 +27,11 @@ pub enum TaskStatus {
     Failed,
     Blocked,
     Cancelled,
+    Replaced,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 10] = [
+    pub const ALL: [TaskStatus; 11] = [
         TaskStatus::Pending,
         TaskStatus::Ready,
         TaskStatus::Running,
@@ -41,6 +42,7 @@ impl TaskStatus {
         TaskStatus::Failed,
         TaskStatus::Blocked,
         TaskStatus::Cancelled,
+        TaskStatus::Replaced,
     ];
 
     /// The states a run can still move a task on from without a person:
@@ -67,7 +69,13 @@ impl TaskStatus {
             TaskStatus::Failed => "failed",
             TaskStatus::Blocked => "blocked",
             TaskStatus::Cancelled => "cancelled",
+            TaskStatus::Replaced => "replaced",
         }
+    }
+
+    /// Its work is in: done, or done by the tasks that replaced it.
+    pub fn is_finished(self) -> bool {
+        matches!(self, TaskStatus::Done | TaskStatus::Replaced)
     }
 
     /// A worker holds a lease on the task.
@@ -131,6 +139,8 @@ pub enum TaskState {
         by: TaskId,
     },
     Cancelled,
+    /// Its work is done by the tasks that replaced it (`colony replan`).
+    Replaced,
 }
 
 impl TaskState {
@@ -146,6 +156,7 @@ impl TaskState {
             TaskState::Failed { .. } => TaskStatus::Failed,
             TaskState::Blocked { .. } => TaskStatus::Blocked,
             TaskState::Cancelled => TaskStatus::Cancelled,
+            TaskState::Replaced => TaskStatus::Replaced,
         }
     }
 
@@ -337,8 +348,12 @@ impl Task {
                 S::Ready { not_before: None }
             }
             EventKind::Cancelled => match status {
-                TaskStatus::Done | TaskStatus::Cancelled => return Err(not_allowed()),
+                TaskStatus::Done | TaskStatus::Cancelled | TaskStatus::Replaced => return Err(not_allowed()),
                 _ => S::Cancelled,
+            },
+            EventKind::Replaced { .. } => match status {
+                TaskStatus::Failed | TaskStatus::Blocked => S::Replaced,
+                _ => return Err(not_allowed()),
             },
             EventKind::Retried => match status {
                 TaskStatus::Failed | TaskStatus::Cancelled => {
@@ -360,7 +375,7 @@ pub fn settle(task: &Task, deps: &[&Task]) -> Option<EventKind> {
         return None;
     }
     let root_cause = deps.iter().find_map(|d| match &d.state {
-        TaskState::Failed { .. } | TaskState::Cancelled => Some(d.id.clone()),
+        TaskState::Failed { .. } | TaskState::Cancelled | TaskState::Replaced => Some(d.id.clone()),
         TaskState::Blocked { by } => Some(by.clone()),
         _ => None,
     });

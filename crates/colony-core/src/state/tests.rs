@@ -119,6 +119,22 @@ fn cancel_takes_anything_but_done_and_cancelled() {
 }
 
 #[test]
+fn only_a_failed_or_blocked_task_is_replaced_and_that_is_final() {
+    let by = EventKind::Replaced { by: vec![id("a1"), id("a2")] };
+    let failed = fail(&claim(&new_task("a", 1).apply(&EventKind::Ready).unwrap()), None);
+    let replaced = failed.apply(&by).unwrap();
+    assert_eq!((replaced.state.clone(), replaced.status().is_finished()), (TaskState::Replaced, true));
+    for after in [&EventKind::Cancelled, &EventKind::Retried, &by] {
+        assert!(replaced.apply(after).is_err(), "{after:?}");
+    }
+    let blocked = new_task("b", 1).apply(&EventKind::Blocked { by: id("a") }).unwrap();
+    assert_eq!(blocked.apply(&by).unwrap().state, TaskState::Replaced);
+    let ready = new_task("c", 1).apply(&EventKind::Ready).unwrap();
+    assert!(ready.apply(&by).is_err() && claim(&ready).apply(&by).is_err());
+    assert_eq!(settle(&new_task("d", 1), &[&replaced]), Some(EventKind::Blocked { by: id("a") }));
+}
+
+#[test]
 fn settle_follows_dependencies() {
     let a = new_task("a", 1);
     let mut b = new_task("b", 1);

@@ -10,7 +10,6 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use colony_core::TaskStatus;
 use colony_core::branch::integration_branch;
 use colony_git::{GitError, LandOutcome, Oid, Repo};
 use colony_store::{SqlStore, Store, TaskFilter};
@@ -70,7 +69,7 @@ async fn plan_and_unfinished(store: &SqlStore, wanted: Option<String>) -> Result
         None => only_plan(store, "land").await?,
     };
     let tasks = store.tasks(&TaskFilter { statuses: Vec::new(), plan: Some(name.clone()) }).await?;
-    let unfinished = tasks.iter().filter(|t| t.task.status() != TaskStatus::Done).count();
+    let unfinished = tasks.iter().filter(|t| !t.task.status().is_finished()).count();
     Ok((name, unfinished))
 }
 

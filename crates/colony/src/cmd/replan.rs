@@ -1,6 +1,7 @@
 //! `colony replan ID`: a planner agent proposes tasks to replace a failed
 //! one (`colony_engine::planner`); once the person agrees, the store swaps
-//! them in, in one step, and the plan's file is rewritten to match.
+//! them in, in one step (the task ends `replaced`), and the plan's file is
+//! rewritten to match.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -90,7 +91,7 @@ pub async fn run(ctx: &Ctx, args: ReplanArgs, out: &mut impl Write) -> Result<()
     }
     store.replace_task(&replacement.plan, &source, &task.id).await?;
     store.close().await;
-    writeln!(out, "replaced: task {} is cancelled, its replacement is in the queue", task.id)?;
+    writeln!(out, "replaced: task {} is replaced, the new tasks are in the queue", task.id)?;
     match rewrite(&ctx.root.join(&source), &replacement.plan, task.id.as_str())? {
         true => writeln!(out, "rewrote {source} to match")?,
         false => writeln!(

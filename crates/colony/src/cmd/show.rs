@@ -267,6 +267,7 @@ fn status_line(state: &TaskState) -> String {
         TaskState::Ready { not_before: Some(at) } => format!("ready, retries after {}", render::date_time(*at)),
         TaskState::AwaitingApproval => "awaiting a person's approval".to_owned(),
         TaskState::Pending => "pending: waits for its dependencies".to_owned(),
+        TaskState::Replaced => "replaced: new tasks do its work (its history names them)".to_owned(),
         TaskState::Ready { not_before: None } | TaskState::Done | TaskState::Cancelled => state.status().to_string(),
     }
 }

@@ -74,7 +74,7 @@ fn next_step(counts: &Counts) -> String {
             render::count(failed, "task")
         );
     }
-    if n(TaskStatus::Done) == counts.total {
+    if counts.finished() == counts.total {
         return "all done".to_owned();
     }
     let waiting = n(TaskStatus::AwaitingApproval);

@@ -263,7 +263,7 @@ fn a_failed_task_is_replaced_by_the_planners_tasks_and_the_plan_runs_to_the_end(
     assert_eq!(
         stdout,
         "replace task a (failed) with 2 tasks:\n  a1  The schema\n  a2  The queries (after a1)\n\
-         b will depend on a2 instead of a\nreplaced: task a is cancelled, its replacement is in the queue\n\
+         b will depend on a2 instead of a\nreplaced: task a is replaced, the new tasks are in the queue\n\
          rewrote plans/p.yaml to match\nnext: `colony run`\n"
     );
     let first = p.prompt(1);
@@ -273,14 +273,14 @@ fn a_failed_task_is_replaced_by_the_planners_tasks_and_the_plan_runs_to_the_end(
     assert!(p.prompt(2).contains("Your previous answer was refused:\n\ntask `x`: depends on `a`"));
 
     assert_eq!(p.repo.stdout(&["add", "plans/p.yaml"], 0).lines().next(), Some("plan p: already up to date (4 tasks)"));
-    // The replaced task stays in the store, cancelled: a run counts it as
-    // work not done, as it does any cancelled task.
-    let run = p.repo.stdout(&["run"], 3);
-    assert!(run.contains("4 of 5 tasks done; 1 cancelled"), "{run}");
+    let run = p.repo.stdout(&["run"], 0);
+    assert!(run.contains("all 4 tasks done in ") && run.contains(", and 1 replaced by new ones\n"), "{run}");
+    let shown = p.repo.stdout(&["show", "a"], 0);
+    assert!(shown.contains("replaced: new tasks do its work") && shown.contains("replaced by a1, a2"), "{shown}");
     let merged = p.repo.git_out(&["log", "--first-parent", "--format=%s", "colony/p"]);
     let merges: Vec<&str> = merged.lines().filter(|l| l.starts_with("Merge task ")).collect();
     assert_eq!(merges.len(), 4, "a1, a2, b and c: {merged}");
     let out = p.command(&["replan", "a", "--yes"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("task a is cancelled; only a failed or blocked task"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("task a is replaced; only a failed or blocked task"));
 }
