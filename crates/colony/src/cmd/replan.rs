@@ -92,13 +92,15 @@ pub async fn run(ctx: &Ctx, args: ReplanArgs, out: &mut impl Write) -> Result<()
     store.replace_task(&replacement.plan, &source, &task.id).await?;
     store.close().await;
     writeln!(out, "replaced: task {} is replaced, the new tasks are in the queue", task.id)?;
-    match rewrite(&ctx.root.join(&source), &replacement.plan, task.id.as_str())? {
-        true => writeln!(out, "rewrote {source} to match")?,
-        false => writeln!(
-            out,
-            "{source} still holds task {}: `colony export --plan {} -o FILE` writes the plan as it is now",
-            task.id, task.plan
-        )?,
+    if !source.is_empty() {
+        match rewrite(&ctx.root.join(&source), &replacement.plan, task.id.as_str())? {
+            true => writeln!(out, "rewrote {source} to match")?,
+            false => writeln!(
+                out,
+                "{source} still holds task {}: `colony export --plan {} -o FILE` writes the plan as it is now",
+                task.id, task.plan
+            )?,
+        }
     }
     writeln!(out, "next: `colony run`")?;
     Ok(())

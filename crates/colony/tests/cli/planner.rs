@@ -2,8 +2,9 @@
 //! on `PATH`: it keeps the prompt it was sent and answers, in Claude Code's
 //! stream-json, with the plan the test gave for that call.
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde_json::json;
 
@@ -237,7 +238,7 @@ fn edit_opens_the_plan_and_what_was_saved_is_what_counts() {
 fn a_failed_task_is_replaced_by_the_planners_tasks_and_the_plan_runs_to_the_end() {
     let depends_on_it = "tasks:\n  - id: x\n    prompt: X.\n    deps: [a]\n";
     let good = "tasks:\n  - id: a1\n    title: The schema\n    prompt: Add the schema.\n  - id: a2\n    title: The queries\n    prompt: Add the queries.\n    deps: [a1]\n";
-    let p = Planning::new(CONFIG, &[depends_on_it, good]);
+    let p = Planning::new(CONFIG, &[depends_on_it, good, depends_on_it, good]);
     p.repo.write_plan(
         "p.yaml",
         "name: p\ntasks:\n  - id: a\n    title: Do it all\n    prompt: Do everything at once.\n    max_attempts: 1\n    fake:\n      fail_attempts: 9\n  - id: b\n    prompt: Then b.\n    deps: [a]\n  - id: c\n    prompt: Then c.\n    deps: [b]\n",
@@ -256,6 +257,17 @@ fn a_failed_task_is_replaced_by_the_planners_tasks_and_the_plan_runs_to_the_end(
         assert_eq!(p.calls(), 0, "{args:?}: no planner ran");
     }
 
+    // On a terminal (`script` gives it one) it asks, and no changes nothing.
+    let mut asked = p.repo.command_under(&["sh", "-c", "exec script -qec \"$0 $*\" /dev/null"], &["replan", "a"]);
+    asked.env("PATH", format!("{}:{}", p.bin.display(), std::env::var("PATH").unwrap_or_default()));
+    let mut child = asked.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("replace it? [y/N] ") && said.contains("nothing changed"), "{said}");
+    assert_eq!(p.calls(), 2);
+    assert!(p.repo.stdout(&["show", "a"], 0).contains("failed"), "no is no");
+
     let out = p.command(&["replan", "a", "--yes"]).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -270,7 +282,7 @@ fn a_failed_task_is_replaced_by_the_planners_tasks_and_the_plan_runs_to_the_end(
     assert!(first.contains("The task to replace, `a` of plan p: Do it all\n\nDo everything at once."), "{first}");
     assert!(first.contains("Why it stopped: it failed: ") && first.contains("Attempt 1 (failed): "), "{first}");
     assert!(first.contains("- `b` (blocked): Then b.; depends on a\n"), "{first}");
-    assert!(p.prompt(2).contains("Your previous answer was refused:\n\ntask `x`: depends on `a`"));
+    assert!(p.prompt(4).contains("Your previous answer was refused:\n\ntask `x`: depends on `a`"));
 
     assert_eq!(p.repo.stdout(&["add", "plans/p.yaml"], 0).lines().next(), Some("plan p: already up to date (4 tasks)"));
     let run = p.repo.stdout(&["run"], 0);
