@@ -290,6 +290,24 @@ pub struct WorktreeConfig {
     pub ports: u16,
     /// Where those blocks are taken from.
     pub port_range: crate::ports::Ports,
+    /// What setup made in one worktree may be kept and copied into the
+    /// next instead of running setup again, while the key files are the
+    /// same (`crate::reuse`).
+    pub reuse_setup: bool,
+    /// Globs of the files whose content keys what setup made; `None`: the
+    /// usual lockfiles ([`crate::reuse::DEFAULT_KEY_FILES`]).
+    pub reuse_key: Option<Vec<String>>,
+}
+
+impl WorktreeConfig {
+    /// The globs of the files that key a kept setup: `reuse_key`, else
+    /// the usual lockfiles.
+    pub fn reuse_key_globs(&self) -> Vec<String> {
+        match &self.reuse_key {
+            Some(globs) => globs.clone(),
+            None => crate::reuse::DEFAULT_KEY_FILES.iter().map(|g| (*g).to_owned()).collect(),
+        }
+    }
 }
 
 /// One `/`-separated part of a `[worktree]` glob.

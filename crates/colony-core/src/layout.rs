@@ -8,6 +8,7 @@
 //! .colony/runs/<task>/a<n>/feedback.md   the last round's feedback, for COLONY_FEEDBACK_FILE
 //! .colony/baseline/<pid>/                a process's look at an integration tip, gated
 //! .colony/baseline/<pid>.jsonl           its gates' output
+//! .colony/setup-cache/<key>/             what a worktree's setup made, kept to copy into the next
 //! ```
 //!
 //! Attempt files live outside the worktree so the agent cannot commit them.
@@ -77,6 +78,17 @@ impl Layout {
 
     pub fn baseline_log(&self, pid: u32) -> PathBuf {
         self.colony_dir().join("baseline").join(format!("{pid}.jsonl"))
+    }
+
+    /// Where what worktrees' setup made is kept (`[worktree]
+    /// reuse_setup`), one directory per key.
+    pub fn setup_cache(&self) -> PathBuf {
+        self.colony_dir().join("setup-cache")
+    }
+
+    /// What the setup keyed `key` made, as its paths in the worktree.
+    pub fn setup_cache_entry(&self, key: &str) -> PathBuf {
+        self.setup_cache().join(key)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod ports;
 pub mod record;
 pub mod resolve;
+pub mod reuse;
 pub mod review;
 pub mod spec;
 pub mod state;

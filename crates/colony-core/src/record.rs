@@ -43,6 +43,17 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tail: Vec<String>,
     },
+    /// The setup commands were not run: what they made in an earlier
+    /// worktree with the same key was copied in (`[worktree] reuse_setup`).
+    SetupReused {
+        key: String,
+        /// Files (and symlinks) copied.
+        files: u64,
+        commands: Vec<String>,
+    },
+    /// What the setup commands made was kept under `key`, for later
+    /// worktrees to copy.
+    SetupKept { key: String, files: u64 },
     /// The integration tip was brought into the task branch.
     BroughtIn { integration: String },
     /// Merging the integration tip stopped on conflicts: resolver round
@@ -142,6 +153,11 @@ impl fmt::Display for Record {
             ),
             Record::Setup { command } => write!(f, "setup `{command}`"),
             Record::SetupEnded { command, end, .. } => write!(f, "setup `{command}` {end}"),
+            Record::SetupReused { key, files, commands } => {
+                let commands: Vec<String> = commands.iter().map(|c| format!("`{c}`")).collect();
+                write!(f, "setup reused from {key} ({files} files) instead of running {}", list(&commands))
+            }
+            Record::SetupKept { key, files } => write!(f, "setup's result kept as {key} ({files} files)"),
             Record::BroughtIn { integration } => {
                 write!(f, "brought {integration} in; the gates run on the merged result")
             }
@@ -217,6 +233,12 @@ mod tests {
         let setup = |end| Record::SetupEnded { command: "npm ci".into(), end, tail: vec![] }.to_string();
         assert_eq!(setup(GateEnd::Exited { code: 0 }), "setup `npm ci` passed");
         assert_eq!(setup(GateEnd::Signalled { signal: 9 }), "setup `npm ci` failed (signal 9)");
+        let reused = Record::SetupReused { key: "0a1b".into(), files: 12, commands: vec!["npm ci".into()] };
+        assert_eq!(reused.to_string(), "setup reused from 0a1b (12 files) instead of running `npm ci`");
+        assert_eq!(
+            Record::SetupKept { key: "0a1b".into(), files: 3 }.to_string(),
+            "setup's result kept as 0a1b (3 files)"
+        );
         let asked = Record::Reviewed { round: 2, approved: false, asked: vec!["a".into(), "b".into()] };
         assert_eq!(asked.to_string(), "review round 2: `a`, `b` asked for changes");
         let prompt = Record::Prompt { to: "builder".into(), text: "Do it.\n\nNow.\n".into() };

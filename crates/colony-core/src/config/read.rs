@@ -63,7 +63,7 @@ const PRICE_KEYS: &[&str] = &["input", "output", "cached_input"];
 const GATES_KEYS: &[&str] = &["commands", "max_fix_rounds", "timeout"];
 const MERGE_KEYS: &[&str] = &["max_resolver_rounds", "train", "speculate"];
 const REVIEW_KEYS: &[&str] = &["agent", "agents", "policy", "max_rounds", "approval"];
-const WORKTREE_KEYS: &[&str] = &["copy", "link", "setup", "env", "ports", "port_range"];
+const WORKTREE_KEYS: &[&str] = &["copy", "link", "setup", "env", "ports", "port_range", "reuse_setup", "reuse_key"];
 /// The most ports one attempt may hold.
 const MAX_PORTS: i64 = 1000;
 /// What `[worktree] env` may not set: colony's own variables.
@@ -387,10 +387,15 @@ impl Reader<'_> {
     }
 
     fn worktree(&mut self, table: &DeTable, worktree: &mut WorktreeConfig) {
-        let mut ports_at = None;
+        let (mut ports_at, mut reuse_at) = (None, None);
         for (k, v) in table {
             let key = &format!("[worktree] {}", k.get_ref());
             match k.get_ref().as_ref() {
+                "reuse_setup" => {
+                    set(&mut worktree.reuse_setup, self.boolean(key, v));
+                    reuse_at = Some(v.span());
+                }
+                "reuse_key" => worktree.reuse_key = self.globs(key, v),
                 "copy" => set(&mut worktree.copy, self.globs(key, v)),
                 "link" => set(&mut worktree.link, self.globs(key, v)),
                 "setup" => set(&mut worktree.setup, self.gate_commands(key, v)),
@@ -407,6 +412,10 @@ impl Reader<'_> {
         if let Some(at) = ports_at.filter(|_| u32::from(worktree.ports) > range.count()) {
             let message = format!("{} ports do not fit in port_range {range}", worktree.ports);
             self.error(at, Some("[worktree] ports".to_owned()), message);
+        }
+        if let Some(at) = reuse_at.filter(|_| worktree.reuse_setup && worktree.setup.is_empty()) {
+            let message = "there is no setup to reuse: [worktree] setup names no commands".to_owned();
+            self.error(at, Some("[worktree] reuse_setup".to_owned()), message);
         }
     }
 

@@ -94,6 +94,8 @@ setup = ["npm ci", "npm run build"]
 env = { NODE_ENV = "test", API_URL = "http://localhost" }
 ports = 3
 port_range = "40000-40099"
+reuse_setup = true
+reuse_key = ["package-lock.json", "packages/*/package.json"]
 [sandbox]
 mode = "required"
 writable = ["/srv/shared", "~/.m2"]
@@ -136,8 +138,20 @@ fn every_key_is_read() {
     let env: Vec<(&str, &str)> = worktree.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("API_URL", "http://localhost"), ("NODE_ENV", "test")]);
     assert_eq!((worktree.ports, worktree.port_range.to_string().as_str()), (3, "40000-40099"));
+    assert!(worktree.reuse_setup);
+    assert_eq!(worktree.reuse_key_globs(), ["package-lock.json", "packages/*/package.json"]);
     assert_eq!((config.sandbox.mode, config.sandbox.network), (SandboxMode::Required, Network::Deny));
     assert_eq!(config.sandbox.writable, ["/srv/shared", "~/.m2"]);
+}
+
+#[test]
+fn setup_is_not_reused_unless_asked_and_is_keyed_by_the_usual_lockfiles() {
+    let config = accepted("[worktree]\nsetup = [\"npm ci\"]\n");
+    assert!(!config.worktree.reuse_setup);
+    let globs = config.worktree.reuse_key_globs();
+    assert!(globs.contains(&"package-lock.json".to_owned()) && globs.contains(&"requirements*.txt".to_owned()));
+    let config = accepted("[worktree]\nreuse_setup = false\n");
+    assert!(!config.worktree.reuse_setup, "off needs no setup");
 }
 
 #[test]
@@ -396,6 +410,11 @@ const CASES: &[(&str, &str)] = &[
     ("too many worktree ports", "[worktree]\nports = 1001\n"),
     ("worktree ports past their range", "[worktree]\nports = 5\nport_range = \"30000-30003\"\n"),
     ("backwards port range", "[worktree]\nport_range = \"30000-20000\"\n"),
+    ("reuse without setup", "[worktree]\nreuse_setup = true\n"),
+    (
+        "bad reuse settings",
+        "[worktree]\nsetup = [\"npm ci\"]\nreuse_setup = \"yes\"\nreuse_key = [\"../package-lock.json\"]\n",
+    ),
     ("bad worktree env", "[worktree]\nenv = { COLONY_PORT = \"1\", \"A-B\" = \"x\", OK = 1 }\n"),
     ("bad sandbox settings", "[sandbox]\nmode = \"strict\"\nnetwork = false\nwritable = [\"cache\"]\n"),
     ("unknown sandbox key", "[sandbox]\nwriteable = [\"/srv\"]\n"),
