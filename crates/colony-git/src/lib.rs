@@ -52,5 +52,5 @@ pub use merge::{BringIn, CasOutcome, MergeConflict, MergeMessage, MergeOutcome, 
 pub use remote::{PushOutcome, PushedRef, parse_push_porcelain};
 pub use repo::{Oid, Repo, branch_ref};
 pub use run::GitVersion;
-pub use status::{StatusEntry, parse_status_entries, parse_status_paths};
+pub use status::{StatusEntry, parse_ls_files_paths, parse_status_entries, parse_status_paths};
 pub use worktree::{Breakage, TaskTree, TreeState, WORKTREES_DIR, Worktree, parse_worktree_list};

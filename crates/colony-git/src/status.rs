@@ -4,14 +4,18 @@
 //! count: untracked files (colony's own `.colony/` among them) are left to
 //! git, whose merge refuses to overwrite them on its own. And, with
 //! untracked files and the refs, to notice the checkout change during a
-//! run ([`Repo::status_entries`], [`Repo::refs`]).
+//! run ([`Repo::status_entries`], [`Repo::refs`]). And what git ignores
+//! in a task worktree, which is what its setup made
+//! ([`Repo::ignored_paths`]).
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::repo::{Oid, Repo};
 use crate::run::{argv, run_git};
+use crate::worktree::TaskTree;
 
 /// One path `git status` lists, with its two-letter code (` M`, `??`, …).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,6 +34,15 @@ impl Repo {
         args.extend(excluded.iter().map(OsStr::new));
         let output = run_git(self.top_level(), &args)?;
         Ok(parse_status_entries(&output.stdout))
+    }
+
+    /// The untracked paths of `tree` that git ignores, relative to its
+    /// root: a directory whose whole content is ignored once, as itself,
+    /// not file by file.
+    pub fn ignored_paths(&self, tree: &TaskTree) -> Result<Vec<PathBuf>> {
+        let args = argv!["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"];
+        let output = run_git(tree, &args)?;
+        Ok(parse_ls_files_paths(&output.stdout))
     }
 
     /// Every ref of the repository and the object it names, by name.
@@ -72,9 +85,28 @@ pub fn parse_status_entries(output: &[u8]) -> Vec<StatusEntry> {
     entries
 }
 
+/// The paths of `git ls-files -z` output, as git wrote them (names need
+/// not be UTF-8), without the `/` that ends a directory's.
+pub fn parse_ls_files_paths(output: &[u8]) -> Vec<PathBuf> {
+    output
+        .split(|&b| b == 0)
+        .filter(|f| !f.is_empty())
+        .map(|f| PathBuf::from(OsStr::from_bytes(f.strip_suffix(b"/").unwrap_or(f))))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ls_files_paths_are_split_on_nul_and_lose_a_directorys_slash() {
+        let out = b".env\0build/x.o\0node_modules/\0odd \xff name\0";
+        let paths = parse_ls_files_paths(out);
+        assert_eq!(&paths[..3], [Path::new(".env"), Path::new("build/x.o"), Path::new("node_modules")]);
+        assert_eq!(paths[3].as_os_str().as_bytes(), b"odd \xff name");
+        assert!(parse_ls_files_paths(b"").is_empty());
+    }
 
     #[test]
     fn parses_modified_staged_and_unmerged_entries() {

@@ -281,3 +281,19 @@ fn a_worktree_moved_off_its_branch_is_reported_and_its_head_can_be_taken() {
     git_in(&path, &["checkout", "--quiet", "--detach", "HEAD^"]);
     assert!(repo.take_head(&tree, "colony-task/moved", &work, &start).is_err());
 }
+
+#[test]
+fn ignored_paths_are_what_git_ignores_in_the_worktree_each_ignored_directory_once() {
+    let t = TestRepo::new();
+    t.commit_on("main", &[(".gitignore", "deps/\n*.o\n.env\n")], "ignore");
+    let repo = t.repo();
+    let path = t.worktree_path("task-1");
+    let (tree, _) = repo.worktree_add(&path, "colony-task/task-1", "main").unwrap();
+    assert!(repo.ignored_paths(&tree).unwrap().is_empty(), "a fresh worktree has nothing ignored");
+    for file in ["deps/a/b/f", "deps/g", "build/x.o", "build/y.c", ".env", "src/new.rs"] {
+        write_in(&path, file, "x\n");
+    }
+    let ignored = repo.ignored_paths(&tree).unwrap();
+    let shown: Vec<&str> = ignored.iter().map(|p| p.to_str().unwrap()).collect();
+    assert_eq!(shown, [".env", "build/x.o", "deps"], "untracked files git does not ignore are left out");
+}
