@@ -132,6 +132,11 @@ impl fmt::Display for GateEnd {
     }
 }
 
+/// `1 file`, `3 files`.
+fn count_files(n: u64) -> String {
+    if n == 1 { "1 file".into() } else { format!("{n} files") }
+}
+
 impl fmt::Display for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let list = |items: &[String]| items.join(", ");
@@ -155,9 +160,9 @@ impl fmt::Display for Record {
             Record::SetupEnded { command, end, .. } => write!(f, "setup `{command}` {end}"),
             Record::SetupReused { key, files, commands } => {
                 let commands: Vec<String> = commands.iter().map(|c| format!("`{c}`")).collect();
-                write!(f, "setup reused from {key} ({files} files) instead of running {}", list(&commands))
+                write!(f, "setup reused from {key} ({}) instead of running {}", count_files(*files), list(&commands))
             }
-            Record::SetupKept { key, files } => write!(f, "setup's result kept as {key} ({files} files)"),
+            Record::SetupKept { key, files } => write!(f, "setup's result kept as {key} ({})", count_files(*files)),
             Record::BroughtIn { integration } => {
                 write!(f, "brought {integration} in; the gates run on the merged result")
             }

@@ -147,3 +147,68 @@ async fn the_projects_env_reaches_setup_the_agent_and_the_gates() {
         assert!(seen.contains(&format!("{who}:colony-test\n")), "{who}: {seen}");
     }
 }
+
+/// Counts its runs in `$STATE/setups` and installs `deps/lib.txt` from
+/// the lockfile, as `npm ci` would `node_modules`.
+fn counting_setup(f: &Fixture) -> String {
+    let runs = f.state().join("setups");
+    format!("echo run >> '{}'; mkdir -p deps && echo \"lib $(cat package-lock.json)\" > deps/lib.txt", runs.display())
+}
+
+/// Plan `p` of a chain of `tasks`, each after the one before, on a
+/// repository with a lockfile and `deps/` ignored; the agent keeps what
+/// it found in `deps/` and task `b` changes the lockfile.
+async fn chain(tasks: &[&str], reuse: bool) -> (Fixture, colony_engine::Settings) {
+    let f = Fixture::empty().await;
+    let deps: Vec<Vec<&str>> = (0..tasks.len()).map(|i| tasks[..i].iter().rev().take(1).copied().collect()).collect();
+    let plan: Vec<(&str, &[&str])> = tasks.iter().zip(&deps).map(|(t, d)| (*t, d.as_slice())).collect();
+    f.add(&plan, |spec| spec.max_attempts = Some(1)).await;
+    std::fs::write(f.repo().join(".gitignore"), "deps/\n").unwrap();
+    std::fs::write(f.repo().join("package-lock.json"), "v1\n").unwrap();
+    git(f.repo(), &["add", "."]);
+    git(f.repo(), &["commit", "-qm", "lockfile"]);
+    let script = format!(
+        "cat deps/lib.txt > \"$STATE/deps-$COLONY_TASK_ID\"\n\
+         if [ \"$COLONY_TASK_ID\" = b ]; then echo v2 > package-lock.json; fi\n{WRITE}"
+    );
+    let mut settings = f.settings(&script, false);
+    settings.config.worktree.setup = vec![counting_setup(&f)];
+    settings.config.worktree.reuse_setup = reuse;
+    (f, settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_setup_is_copied_into_the_next_worktree_until_the_lockfile_changes() {
+    let (f, settings) = chain(&["a", "b", "c"], true).await;
+    let report = f.run(settings).await;
+    assert!(report.all_done(), "{report:?}");
+    assert_eq!(f.read_state("setups"), "run\nrun\n", "setup ran for a, and for c after b changed the lockfile");
+    assert_eq!(f.read_state("deps-a"), "lib v1\n");
+    assert_eq!(f.read_state("deps-b"), "lib v1\n", "b got a's deps/ without running setup");
+    assert_eq!(f.read_state("deps-c"), "lib v2\n", "c's setup installed from the new lockfile");
+
+    let kept = f.records("a", 1).into_iter().find_map(|r| match r {
+        Record::SetupKept { key, files } => Some((key, files)),
+        _ => None,
+    });
+    let (key, files) = kept.expect("a's setup was kept");
+    assert_eq!(files, 1);
+    let reused = Record::SetupReused { key: key.clone(), files: 1, commands: vec![counting_setup(&f)] };
+    let b = f.records("b", 1);
+    assert!(b.contains(&reused), "{b:?}");
+    assert!(!b.iter().any(|r| matches!(r, Record::Setup { .. })), "b ran no setup command: {b:?}");
+    let c = f.records("c", 1);
+    assert!(c.iter().any(|r| matches!(r, Record::SetupKept { key: other, .. } if *other != key)), "{c:?}");
+    assert!(f.repo().join(".colony/setup-cache").join(&key).join("tree/deps/lib.txt").is_file());
+    assert!(!f.files_on("colony/p").iter().any(|p| p.starts_with("deps/")), "what setup made is never committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_reuse_setup_runs_in_every_worktree() {
+    let (f, settings) = chain(&["a", "b"], false).await;
+    let report = f.run(settings).await;
+    assert!(report.all_done(), "{report:?}");
+    assert_eq!(f.read_state("setups"), "run\nrun\n");
+    assert_eq!(f.read_state("deps-b"), "lib v1\n");
+    assert!(!f.repo().join(".colony/setup-cache").exists());
+}

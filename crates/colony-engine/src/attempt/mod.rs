@@ -354,7 +354,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         if let Some(ending) = self.take_ports(log).await? {
             return Ok(ending);
         }
-        match inner.base.prepare(&worktree, self.env(), log, &self.cancel).await? {
+        match inner.base.prepare(tree, self.env(), log, &self.cancel).await? {
             Prepared::Ready => self.count_setup(None),
             Prepared::Failed { why, command } => {
                 if let Some(command) = command {

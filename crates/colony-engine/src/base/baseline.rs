@@ -253,7 +253,7 @@ impl<S: Store + 'static> Base<S> {
         self.git(|r| r.worktree_checkout(&tree))?;
         let unknown: Vec<&String> =
             self.settings.config.gates.commands.iter().filter(|c| self.verdicts.get(at, c).is_none()).collect();
-        match self.prepare(dir, env, &mut log, cancel).await? {
+        match self.prepare(&tree, env, &mut log, cancel).await? {
             Prepared::Ready => {}
             Prepared::Cancelled => return Ok(false),
             Prepared::Failed { why, .. } => {

@@ -4,6 +4,7 @@
 //! it; it builds on none of them.
 
 pub(crate) mod baseline;
+mod reuse;
 pub(crate) mod setup;
 
 use std::collections::HashMap;

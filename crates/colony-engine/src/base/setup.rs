@@ -15,17 +15,22 @@
 //! A setup command that fails is colony's problem, not the agent's: the
 //! attempt fails before any agent round, and the same command failing for
 //! two attempts in a row halts the claiming of new work ([`Failures`]).
+//!
+//! With `reuse_setup`, what the setup commands made is kept and copied
+//! into later worktrees instead of running them again (`reuse.rs`).
 
 use std::path::{Path, PathBuf};
 
 use colony_agents::LogWriter;
 use colony_core::config::{GlobPart, UNSHARED_DIRS, WorktreeConfig, glob_parts};
+use colony_core::record::Record;
+use colony_git::TaskTree;
 use colony_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::base::Base;
+use crate::base::{Base, reuse};
 use crate::error::EngineError;
-use crate::round::{Commands, CommandsEnd, Step, log_note};
+use crate::round::{Commands, CommandsEnd, Step, log_note, log_record};
 
 /// Failures in a row of one setup command after which no new work is
 /// claimed: one may be the task's bad luck, two are the project's setup.
@@ -119,7 +124,7 @@ fn takes(part: &GlobPart, name: &str, at_root: bool) -> bool {
 }
 
 /// Every path under `root` that `parts` match, relative to it, sorted.
-fn expand(root: &Path, parts: &[GlobPart]) -> Vec<PathBuf> {
+pub(super) fn expand(root: &Path, parts: &[GlobPart]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(root, PathBuf::new(), parts, &mut out);
     out.sort();
@@ -200,25 +205,37 @@ pub(crate) enum Prepared {
 }
 
 impl<S: Store + 'static> Base<S> {
-    /// Makes the fresh `worktree` fit to work in: copies and links what
-    /// `[worktree]` asks for from the main checkout, then runs the setup
-    /// commands there with `env`, as the gates run, with setup's records.
+    /// Makes the fresh worktree `tree` fit to work in: copies and links
+    /// what `[worktree]` asks for from the main checkout, then runs the
+    /// setup commands there with `env`, as the gates run, with setup's
+    /// records; or, with `reuse_setup`, copies in what they made before
+    /// with the same key, and keeps what they make when nothing was kept.
     pub(crate) async fn prepare(
         &self,
-        worktree: &Path,
+        tree: &TaskTree,
         env: &crate::ports::Env,
         log: &mut LogWriter,
         cancel: &CancellationToken,
     ) -> Result<Prepared, EngineError> {
+        let worktree = tree.path();
         let config = &self.settings.config;
-        let shared = tokio::task::block_in_place(|| share(self.repo.top_level(), worktree, &config.worktree, log));
-        if let Err(why) = shared {
-            return Ok(Prepared::Failed { why, command: None });
-        }
+        let put = match tokio::task::block_in_place(|| share(self.repo.top_level(), worktree, &config.worktree, log)) {
+            Ok(put) => put,
+            Err(why) => return Ok(Prepared::Failed { why, command: None }),
+        };
         let setup = &config.worktree.setup;
         if setup.is_empty() {
             return Ok(Prepared::Ready);
         }
+        let key = match config.worktree.reuse_setup {
+            true => self.reused(worktree, log),
+            false => None,
+        };
+        let key = match key {
+            Some(Reuse::Done) => return Ok(Prepared::Ready),
+            Some(Reuse::Keep(key)) => Some(key),
+            None => None,
+        };
         let commands = Commands {
             step: Step::Setup,
             commands: setup,
@@ -229,18 +246,78 @@ impl<S: Store + 'static> Base<S> {
             sandbox: self.settings.sandbox.as_ref(),
         };
         Ok(match crate::round::commands(commands, log, cancel).await? {
-            CommandsEnd::Passed => Prepared::Ready,
+            CommandsEnd::Passed => {
+                if let Some(key) = key {
+                    self.keep_setup(tree, &key, &put, log);
+                }
+                Prepared::Ready
+            }
             CommandsEnd::Failed { command, tail } => {
                 Prepared::Failed { why: format!("setup `{command}` failed:\n{tail}"), command: Some(command) }
             }
             CommandsEnd::Cancelled => Prepared::Cancelled,
         })
     }
+
+    /// With `reuse_setup`: copies what the setup made before with this
+    /// worktree's key into it, if it was kept ([`Reuse::Done`]); else the
+    /// key to keep what it makes now under. `None` when the key cannot be
+    /// known; then setup runs as without reuse.
+    fn reused(&self, worktree: &Path, log: &mut LogWriter) -> Option<Reuse> {
+        let config = &self.settings.config.worktree;
+        let cache = self.layout.setup_cache();
+        tokio::task::block_in_place(|| {
+            let key = match reuse::key_of(worktree, config) {
+                Ok(key) => key,
+                Err(e) => {
+                    log_note(log, format!("[worktree] reuse_setup: cannot read the key files: {e}; setup runs"));
+                    return None;
+                }
+            };
+            if !reuse::has(&cache, &key) {
+                return Some(Reuse::Keep(key));
+            }
+            match reuse::restore(&cache, &key, worktree) {
+                Ok(files) => {
+                    let commands = config.setup.clone();
+                    log_record(log, Record::SetupReused { key, files, commands });
+                    Some(Reuse::Done)
+                }
+                Err(e) => {
+                    log_note(log, format!("[worktree] reuse_setup: could not copy {key} in: {e}; setup runs"));
+                    None
+                }
+            }
+        })
+    }
+
+    /// Keeps what setup made in `tree` under `key`, less what `put` (the
+    /// main checkout's) is. A failure here is noted, never the attempt's.
+    fn keep_setup(&self, tree: &TaskTree, key: &str, put: &[PathBuf], log: &mut LogWriter) {
+        let cache = self.layout.setup_cache();
+        let kept = tokio::task::block_in_place(|| {
+            let produced = self.repo.ignored_paths(tree).map_err(|e| crate::error::error_chain(&e))?;
+            reuse::keep(&cache, key, tree.path(), &produced, put).map_err(|e| e.to_string())
+        });
+        match kept {
+            Ok(Some(files)) => log_record(log, Record::SetupKept { key: key.to_owned(), files }),
+            Ok(None) => {}
+            Err(e) => log_note(log, format!("[worktree] reuse_setup: could not keep what setup made: {e}")),
+        }
+    }
+}
+
+/// How a kept setup was used.
+enum Reuse {
+    /// It was copied in: setup need not run.
+    Done,
+    /// There is none for this key yet: what setup makes is kept under it.
+    Keep(String),
 }
 
 /// Copies and links what `config`'s globs match in the main checkout at
-/// `root` into `worktree`; why it could not, if so.
-fn share(root: &Path, worktree: &Path, config: &WorktreeConfig, log: &mut LogWriter) -> Result<(), String> {
+/// `root` into `worktree`: the paths it put there, or why it could not.
+fn share(root: &Path, worktree: &Path, config: &WorktreeConfig, log: &mut LogWriter) -> Result<Vec<PathBuf>, String> {
     let planned = plan(&matches(root, config), |path| std::fs::symlink_metadata(worktree.join(path)).is_ok());
     for note in planned.notes {
         log_note(log, note);
@@ -258,7 +335,7 @@ fn share(root: &Path, worktree: &Path, config: &WorktreeConfig, log: &mut LogWri
     if !put.is_empty() {
         log_note(log, format!("[worktree] from the main checkout: {}", put.join(", ")));
     }
-    Ok(())
+    Ok(planned.puts.into_iter().map(|(_, path)| path).collect())
 }
 
 /// Copies `from` to `to`: a file, a directory with all it holds (a symlink
