@@ -14,6 +14,9 @@
 //! in a child process (the hidden `engine-child`); `flood`, its memory and
 //! the log it leaves when an agent prints far too much.
 //!
+//! `setup` measures what a worktree's setup costs each attempt with
+//! `[worktree] reuse_setup` against without.
+//!
 //! `web` measures the dashboard's API at 10,000 tasks with 50 event streams
 //! open, against the same store reads called directly, and the server's
 //! memory (in the hidden `web-child`).
@@ -23,6 +26,7 @@ mod cli_timing;
 mod engine;
 mod run;
 mod seed;
+mod setup;
 mod table;
 mod web;
 mod worker;
@@ -53,6 +57,9 @@ enum Command {
     /// Measure the engine's memory and the log's size when an agent floods
     /// its output.
     Flood(engine::flood::Args),
+    /// Measure a worktree's setup cost per attempt with `[worktree]
+    /// reuse_setup` against without.
+    Setup(setup::Args),
     /// Run the engine on a prepared repository; one JSON line (for `engine`).
     #[command(hide = true)]
     EngineChild(engine::runner::Args),
@@ -71,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => run::main(args),
         Command::Engine(args) => engine::main(args),
         Command::Flood(args) => engine::flood::main(args),
+        Command::Setup(args) => setup::main(args),
         Command::EngineChild(args) => engine::runner::main(args),
         Command::Web(args) => web::main(args),
         Command::WebChild(args) => web::child(args),
