@@ -86,3 +86,35 @@ fn without_setup_and_copy_the_same_run_fails_its_gate_and_costs_no_agent() {
     assert!(said.contains("src/server.js:5"), "the output ends at the require of the missing module: {said}");
     assert!(repo.events().iter().all(|e| e["type"] != "claimed"), "no agent ran");
 }
+
+/// How many records of `step` the attempt logs of the run hold.
+fn steps(repo: &TestRepo, step: &str) -> usize {
+    let runs = repo.root().join(".colony/runs");
+    let needle = format!("\"step\":\"{step}\"");
+    let mut count = 0;
+    for task in ROUTES {
+        let Ok(log) = std::fs::read_to_string(runs.join(task).join("a1/log.jsonl")) else { continue };
+        count += log.lines().filter(|l| l.contains(&needle)).count();
+    }
+    count
+}
+
+#[test]
+fn with_reuse_setup_npm_ci_runs_once_and_every_attempt_gets_its_copy() {
+    let repo = greeter(&format!("{WORKTREE}reuse_setup = true\n"));
+
+    let out = repo.stdout(&["run", "plans/greeter.yaml", "-j", "3"], 0);
+
+    assert!(out.contains("all 6 tasks done"), "{out}");
+    assert_eq!(steps(&repo, "setup"), 0, "no attempt ran npm ci");
+    assert_eq!(steps(&repo, "setup_reused"), ROUTES.len(), "each attempt copied what the look at the branch kept");
+    let cache = repo.root().join(".colony/setup-cache");
+    let keys: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let dependency = keys[0].join("tree/node_modules/greeting-words");
+    assert!(std::fs::symlink_metadata(&dependency).is_ok(), "npm's link to the local package is kept: {keys:?}");
+    let logs = repo.stdout(&["logs", "ada"], 0);
+    let key = keys[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(logs.contains(&format!("setup reused from {key} (")), "{logs}");
+    assert!(logs.contains("instead of running `npm ci --offline --no-audit --no-fund`"), "{logs}");
+}
