@@ -94,32 +94,45 @@ pub(crate) fn restore(cache: &Path, key: &str, worktree: &Path) -> io::Result<u6
     }
 }
 
+/// What became of keeping a setup.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Kept {
+    /// Kept, with this many files.
+    Files(u64),
+    /// Another process kept the same key first.
+    Already,
+    /// Setup made nothing git ignores: nothing is kept, since reusing an
+    /// empty entry would only skip a setup whose work is elsewhere.
+    Nothing,
+}
+
 /// Keeps `produced` (paths relative to `worktree`, what setup made) under
 /// `key`, but the paths in `put` and below them (the main checkout's,
-/// copied or linked). The number of files kept; `None` when another
-/// process kept the same key first. Then prunes the cache to
-/// [`KEPT_KEYS`] keys.
+/// copied or linked). Then prunes the cache to [`KEPT_KEYS`] keys.
 pub(crate) fn keep(
     cache: &Path,
     key: &str,
     worktree: &Path,
     produced: &[PathBuf],
     put: &[PathBuf],
-) -> io::Result<Option<u64>> {
+) -> io::Result<Kept> {
     std::fs::create_dir_all(cache)?;
     let tmp = cache.join(format!("{TMP_PREFIX}{:016x}", fastrand::u64(..)));
     let written = write_entry(&tmp, worktree, produced, put);
-    let kept = written.and_then(|files| match std::fs::rename(&tmp, cache.join(key)) {
-        Ok(()) => Ok(Some(files)),
-        Err(_) if has(cache, key) => Ok(None),
-        Err(e) => Err(e),
+    let kept = written.and_then(|files| match files {
+        0 => Ok(Kept::Nothing),
+        _ => match std::fs::rename(&tmp, cache.join(key)) {
+            Ok(()) => Ok(Kept::Files(files)),
+            Err(_) if has(cache, key) => Ok(Kept::Already),
+            Err(e) => Err(e),
+        },
     });
-    if !matches!(kept, Ok(Some(_))) {
+    if !matches!(kept, Ok(Kept::Files(_))) {
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    let files = kept?;
+    let kept = kept?;
     prune(cache, KEPT_KEYS)?;
-    Ok(files)
+    Ok(kept)
 }
 
 fn write_entry(tmp: &Path, worktree: &Path, produced: &[PathBuf], put: &[PathBuf]) -> io::Result<u64> {
@@ -286,9 +299,13 @@ mod tests {
 
         let produced: Vec<PathBuf> = ["deps", ".env", "node_modules"].map(PathBuf::from).into();
         let put: Vec<PathBuf> = [".env", "node_modules/.cache"].map(PathBuf::from).into();
-        assert_eq!(keep(&cache, "k1", &first, &produced, &put).unwrap(), Some(4));
+        assert_eq!(keep(&cache, "k1", &first, &produced, &put).unwrap(), Kept::Files(4));
         assert!(has(&cache, "k1"));
-        assert_eq!(keep(&cache, "k1", &first, &produced, &put).unwrap(), None, "kept already: the rename loses");
+        let again = keep(&cache, "k1", &first, &produced, &put).unwrap();
+        assert_eq!(again, Kept::Already, "kept already: the rename loses");
+        let only_put = keep(&cache, "k2", &first, &[PathBuf::from(".env")], &put).unwrap();
+        assert_eq!(only_put, Kept::Nothing, "nothing setup made");
+        assert!(!has(&cache, "k2"));
 
         write(&second, "README.md", "tracked");
         assert_eq!(restore(&cache, "k1", &second).unwrap(), 4);

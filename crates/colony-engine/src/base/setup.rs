@@ -28,7 +28,8 @@ use colony_git::TaskTree;
 use colony_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::base::{Base, reuse};
+use crate::base::Base;
+use crate::base::reuse::{self, Kept};
 use crate::error::EngineError;
 use crate::round::{Commands, CommandsEnd, Step, log_note, log_record};
 
@@ -300,8 +301,12 @@ impl<S: Store + 'static> Base<S> {
             reuse::keep(&cache, key, tree.path(), &produced, put).map_err(|e| e.to_string())
         });
         match kept {
-            Ok(Some(files)) => log_record(log, Record::SetupKept { key: key.to_owned(), files }),
-            Ok(None) => {}
+            Ok(Kept::Files(files)) => log_record(log, Record::SetupKept { key: key.to_owned(), files }),
+            Ok(Kept::Already) => {}
+            Ok(Kept::Nothing) => log_note(
+                log,
+                "[worktree] reuse_setup: setup made nothing git ignores; nothing is kept, and it runs every time",
+            ),
             Err(e) => log_note(log, format!("[worktree] reuse_setup: could not keep what setup made: {e}")),
         }
     }
