@@ -118,8 +118,8 @@ them as `colony add` would (a refusal goes back to the planner, up to [plan]
 max_rounds times) and shows them. Once you say yes (or with --yes), in one
 step: the new tasks join the plan, the tasks that depended on the replaced
 one depend on the last of the new ones instead, and the replaced task ends
-`replaced` (counted as finished). The plan's file is rewritten to match, as `colony export` writes
-it. Then `colony run` works on them.
+`replaced` (counted as finished). The plan's file is rewritten to match, as
+`colony export` writes it. Then `colony run` works on them.
 
 Exit code: 0 when replaced (or when you said no), 2 for bad input (a task
 that is not failed or blocked, no --yes without a terminal), 3 when the
