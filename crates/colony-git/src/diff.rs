@@ -26,12 +26,7 @@ impl Repo {
         let args =
             argv!["diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--end-of-options", parent, commit];
         let output = run_git(self.top_level(), &args)?;
-        let mut paths: Vec<String> = output
-            .stdout
-            .split(|&b| b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect();
+        let mut paths = crate::run::stdout_paths(&output);
         paths.sort();
         Ok(paths)
     }

@@ -188,12 +188,7 @@ impl Repo {
 /// Files left unmerged in the working tree at `at`.
 pub(crate) fn unmerged_paths(at: At<'_>) -> Result<Vec<String>> {
     let output = run_git(at, &argv!["diff", "--name-only", "--diff-filter=U", "-z"])?;
-    Ok(output
-        .stdout
-        .split(|&b| b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect())
+    Ok(crate::run::stdout_paths(&output))
 }
 
 /// Parses `git merge-tree --write-tree -z --name-only --messages` output:

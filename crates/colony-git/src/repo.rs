@@ -215,12 +215,7 @@ impl Repo {
     pub fn files_at(&self, commit: &Oid) -> Result<Vec<String>> {
         let output =
             run_git(&self.top_level, &argv!["ls-tree", "-r", "-z", "--name-only", "--end-of-options", commit])?;
-        Ok(output
-            .stdout
-            .split(|&b| b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect())
+        Ok(crate::run::stdout_paths(&output))
     }
 
     /// `abbreviated-id subject` of the newest `limit` commits of `commit`'s

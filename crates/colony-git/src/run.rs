@@ -164,6 +164,17 @@ pub(crate) fn stdout_line(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim_end().to_owned()
 }
 
+/// The paths of a `-z` listing on stdout (`ls-tree`, `diff --name-only`),
+/// each as text.
+pub(crate) fn stdout_paths(output: &Output) -> Vec<String> {
+    output
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
 fn arg_strings<S: AsRef<OsStr>>(args: &[S]) -> Vec<String> {
     args.iter().map(|arg| arg.as_ref().to_string_lossy().into_owned()).collect()
 }
