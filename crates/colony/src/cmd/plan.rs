@@ -56,22 +56,7 @@ pub async fn run(ctx: &Ctx, args: PlanArgs, out: &mut impl Write) -> Result<()> 
     let planner = setup.planner();
     let mut progress = Said { agent: &setup.name };
     let planned = cancellable(async |cancel| planner.plan(&goal, &taken, &mut progress, cancel).await).await;
-    let log = ctx.rel(&planner.dir.join("log.jsonl"));
-    let (text, plan, rounds) = match planned? {
-        Planned::Plan { text, plan, rounds } => (text, plan, rounds),
-        Planned::Stopped => {
-            terminal::eprint("stopped before the planner gave a plan; nothing was written\n");
-            return Err(Unfinished.into());
-        }
-        Planned::Refused { rounds, refusal } => {
-            terminal::eprint(&format!(
-                "error: the planner gave no plan colony accepts in {}; the last refusal:\n{refusal}\n\
-                 (its log: {log}; more rounds: `max_rounds` in colony.toml's [plan])\n",
-                render::count(rounds as usize, "answer")
-            ));
-            return Err(Unfinished.into());
-        }
-    };
+    let (text, plan, rounds) = setup.accepted(ctx, planned?, "plan", "nothing was written")?;
     let path = args.output.clone().unwrap_or_else(|| plans_dir.join(format!("{}.yaml", plan.name)));
     write_plan(&path, &header(&goal, &setup.name, rounds, setup.stamp), &text)?;
     let shown = ctx.rel(&path);
@@ -216,6 +201,29 @@ impl Setup {
         let stamp = render::now_millis();
         let dir = Layout::new(&ctx.root).colony_dir().join("planner").join(stamp.to_string());
         Ok(Setup { name, config, agent, prompts, sandbox, repo, stamp, dir })
+    }
+
+    /// What the planner gave, when colony accepted it; else says why not
+    /// (it was stopped, or every `noun` it gave was refused, and so
+    /// `untouched`) and exits 3.
+    pub fn accepted<T>(
+        &self,
+        ctx: &Ctx,
+        planned: Planned<T>,
+        noun: &str,
+        untouched: &str,
+    ) -> Result<(String, Box<T>, u32)> {
+        match planned {
+            Planned::Plan { text, plan, rounds } => return Ok((text, plan, rounds)),
+            Planned::Stopped => terminal::eprint(&format!("stopped before the planner gave a {noun}; {untouched}\n")),
+            Planned::Refused { rounds, refusal } => terminal::eprint(&format!(
+                "error: the planner gave no {noun} colony accepts in {}; the last refusal:\n{refusal}\n\
+                 (its log: {}; more rounds: `max_rounds` in colony.toml's [plan]); {untouched}\n",
+                render::count(rounds as usize, "answer"),
+                ctx.rel(&self.dir.join("log.jsonl"))
+            )),
+        }
+        Err(Unfinished.into())
     }
 
     pub fn planner(&self) -> Planner<'_> {

@@ -11,15 +11,15 @@ use anyhow::{Context, Result};
 use colony_agents::cut::cut_middle;
 use colony_core::plan::{Replacement, to_json, to_yaml};
 use colony_core::{Plan, TaskState};
-use colony_engine::planner::{Planned, Replacing};
+use colony_engine::planner::Replacing;
 use colony_engine::prompts::AttemptVars;
 use colony_store::{Store, TaskFilter};
 
 use super::plan::{Said, Setup, cancellable};
 use crate::cli::ReplanArgs;
 use crate::ctx::Ctx;
-use crate::exit::{Unfinished, bad_input};
-use crate::{render, terminal};
+use crate::exit::bad_input;
+use crate::render;
 
 /// The most of an attempt's reason, and of its agent's last words, the
 /// planner is told.
@@ -69,21 +69,7 @@ pub async fn run(ctx: &Ctx, args: ReplanArgs, out: &mut impl Write) -> Result<()
     let planner = setup.planner();
     let mut progress = Said { agent: &setup.name };
     let planned = cancellable(async |cancel| planner.replan(&replacing, &mut progress, cancel).await).await;
-    let replacement = match planned? {
-        Planned::Plan { plan, .. } => *plan,
-        Planned::Stopped => {
-            terminal::eprint("stopped before the planner answered; nothing changed\n");
-            return Err(Unfinished.into());
-        }
-        Planned::Refused { rounds, refusal } => {
-            terminal::eprint(&format!(
-                "error: the planner gave no replacement colony accepts in {}; the last refusal:\n{refusal}\n\
-                 (more rounds: `max_rounds` in colony.toml's [plan]); nothing changed\n",
-                render::count(rounds as usize, "answer")
-            ));
-            return Err(Unfinished.into());
-        }
-    };
+    let (_, replacement, _) = setup.accepted(ctx, planned?, "replacement", "nothing changed")?;
     show(out, task.id.as_str(), task.status().as_str(), &replacement)?;
     if asks && !agreed(out)? {
         writeln!(out, "nothing changed")?;
