@@ -186,7 +186,7 @@ fn prune(cache: &Path, keep: usize) -> io::Result<()> {
 /// Copies what the directory `from` holds into the directory `to`, which
 /// may hold other things already; records each path it made in `made`.
 /// The number of files and symlinks copied.
-fn copy_into(from: &Path, to: &Path, skip: &[PathBuf], made: &mut Vec<PathBuf>) -> io::Result<u64> {
+pub(super) fn copy_into(from: &Path, to: &Path, skip: &[PathBuf], made: &mut Vec<PathBuf>) -> io::Result<u64> {
     let mut files = 0;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;

@@ -350,24 +350,12 @@ fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    if std::fs::metadata(from)?.is_dir() { copy_dir(from, to) } else { std::fs::copy(from, to).map(|_| ()) }
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type()?;
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if kind.is_dir() {
-            copy_dir(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst)?;
-        }
+    if std::fs::metadata(from)?.is_dir() {
+        std::fs::create_dir_all(to)?;
+        reuse::copy_into(from, to, &[], &mut Vec::new()).map(drop)
+    } else {
+        std::fs::copy(from, to).map(drop)
     }
-    Ok(())
 }
 
 /// Makes `to` a symlink to `from` (absolute: the main checkout's path).
@@ -492,6 +480,22 @@ mod tests {
         let all = matches(root, &config);
         assert_eq!(all[0].found, [Found { path: "top.key".into(), leads_out: true }]);
         assert_eq!(all[1].found, [Found { path: ".env".into(), leads_out: false }]);
+    }
+
+    #[test]
+    fn a_copied_directory_keeps_its_symlinks_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("main/config"), dir.path().join("tree/config"));
+        std::fs::create_dir_all(from.join("nested")).unwrap();
+        std::fs::write(from.join("nested/app.yml"), "port: 1\n").unwrap();
+        std::fs::write(from.join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(from.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("nested/app.yml", from.join("current.yml")).unwrap();
+        copy(&from, &to).unwrap();
+        assert_eq!(std::fs::read_to_string(to.join("nested/app.yml")).unwrap(), "port: 1\n");
+        assert_eq!(std::fs::read_link(to.join("current.yml")).unwrap(), Path::new("nested/app.yml"));
+        assert_eq!(std::fs::metadata(to.join("run.sh")).unwrap().permissions().mode() & 0o777, 0o755);
     }
 
     #[test]
