@@ -260,12 +260,32 @@ pub struct PlanConfig {
     /// Answers a planner may give before colony gives up on it: each
     /// refused plan goes back to it with the refusal.
     pub max_rounds: u32,
+    /// What becomes of the follow-up tasks an agent proposes.
+    pub followups: Followups,
+    /// Follow-ups one task may propose; those past it are dropped.
+    pub max_followups: u32,
+    /// How long a chain of follow-ups may grow: a plan's own task proposes
+    /// at depth 1, its follow-up at depth 2, and so on.
+    pub followup_depth: u32,
 }
 
 impl Default for PlanConfig {
     fn default() -> Self {
-        PlanConfig { agent: None, max_rounds: 3 }
+        PlanConfig { agent: None, max_rounds: 3, followups: Followups::Approve, max_followups: 5, followup_depth: 2 }
     }
+}
+
+/// `[plan] followups`: what becomes of the tasks an agent proposes in
+/// `.colony/followups.yaml` once its work merges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Followups {
+    /// Added to the plan and run.
+    Auto,
+    /// Added as `proposed`, to run once a person approves them.
+    Approve,
+    /// Dropped, with a note.
+    Off,
 }
 
 /// `[worktree]`: what a fresh worktree needs before its agent starts,

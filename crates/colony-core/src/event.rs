@@ -124,8 +124,16 @@ pub enum EventKind {
     PlanAdded { plan: PlanName, tasks: usize, source: String },
     /// A plan's own settings (base, defaults) changed on re-add.
     PlanUpdated { plan: PlanName, source: String },
-    /// A task entered the store; it starts `pending`.
-    TaskAdded { plan: PlanName, spec: TaskSpec, max_attempts: u32 },
+    /// A task entered the store; it starts `pending`, or `proposed` when
+    /// an agent proposed it and a person is to approve it.
+    TaskAdded {
+        plan: PlanName,
+        spec: TaskSpec,
+        max_attempts: u32,
+        /// Set for a follow-up: the task whose agent proposed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proposal: Option<Proposal>,
+    },
     /// A re-added plan changed this task. `forced` when it had started and
     /// `--force` allowed the change; the task goes back to `pending`.
     TaskUpdated { spec: TaskSpec, max_attempts: u32, forced: bool },
@@ -145,8 +153,11 @@ pub enum EventKind {
     /// The lease ends: nobody works on the task until the person decides.
     ApprovalRequested { attempt: u32 },
     /// A person approved the attempt's work: it goes to the merge queue.
+    /// For a proposed task (`attempt` 0), it joins the plan's work.
     Approved { attempt: u32 },
     /// A person sent the attempt's work back to its agent with feedback.
+    /// For a proposed task (`attempt` 0), it is dropped, `feedback` saying
+    /// why.
     Rejected { attempt: u32, feedback: String },
     /// A reviewer's answer on one round of an attempt, or why it gave
     /// none. Changes no state.
@@ -214,6 +225,23 @@ pub enum EventKind {
     /// A failed or blocked task was replaced by new tasks (`colony
     /// replan`), which its dependents now depend on instead.
     Replaced { by: Vec<TaskId> },
+    /// Follow-ups the merged attempt's agent proposed that were not added,
+    /// each with why (`[plan] followups = "off"`, a limit, a refusal).
+    /// Changes no state.
+    FollowupsDropped { attempt: u32, dropped: Vec<String> },
+}
+
+/// Where a follow-up task came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The task whose agent proposed it, and its attempt.
+    pub by: TaskId,
+    pub attempt: u32,
+    /// How far down a chain of follow-ups it is: 1 when a plan's own task
+    /// proposed it.
+    pub depth: u32,
+    /// It waits as `proposed` for a person (`[plan] followups = "approve"`).
+    pub held: bool,
 }
 
 impl EventKind {
@@ -246,6 +274,7 @@ impl EventKind {
             EventKind::Cancelled => "cancelled",
             EventKind::Retried => "retried",
             EventKind::Replaced { .. } => "replaced",
+            EventKind::FollowupsDropped { .. } => "followups_dropped",
         }
     }
 
@@ -256,7 +285,13 @@ impl EventKind {
                 format!("plan {plan} added from {source} ({tasks} tasks)")
             }
             EventKind::PlanUpdated { plan, source } => format!("plan {plan} updated from {source}"),
-            EventKind::TaskAdded { spec, .. } => format!("added: {}", spec.title),
+            EventKind::TaskAdded { spec, proposal: None, .. } => format!("added: {}", spec.title),
+            EventKind::TaskAdded { spec, proposal: Some(p), .. } => {
+                let then = if p.held { "; it waits for `colony approve`" } else { "" };
+                format!("proposed by {} (attempt {}): {}{then}", p.by, p.attempt, spec.title)
+            }
+            EventKind::Approved { attempt: 0 } => "approved: the proposed task joins the plan".into(),
+            EventKind::Rejected { attempt: 0, feedback } => format!("dropped: {feedback}"),
             EventKind::TaskUpdated { forced: true, .. } => "updated (forced; runs again)".into(),
             EventKind::TaskUpdated { .. } => "updated".into(),
             EventKind::Ready => "ready".into(),
@@ -345,6 +380,9 @@ impl EventKind {
             EventKind::Retried => "retried".into(),
             EventKind::Replaced { by } => {
                 format!("replaced by {}", by.iter().map(TaskId::as_str).collect::<Vec<_>>().join(", "))
+            }
+            EventKind::FollowupsDropped { attempt, dropped } => {
+                format!("attempt {attempt}: follow-ups not added: {}", dropped.join("; "))
             }
         }
     }

@@ -34,6 +34,8 @@ pub struct RunReport {
     pub blocked: Vec<(TaskId, TaskId)>,
     /// Tasks whose checks passed, waiting for a person.
     pub awaiting: Vec<TaskId>,
+    /// Follow-ups agents proposed, waiting for a person, with their titles.
+    pub proposed: Vec<(TaskId, String)>,
     /// The integration branch of every plan in the store.
     pub branches: Vec<String>,
     pub wall: Duration,
@@ -535,23 +537,38 @@ impl<S: Store + 'static> Inner<S> {
         recovered: Vec<String>,
     ) -> Result<RunReport, EngineError> {
         let counts = self.store.counts().await?;
-        let statuses = vec![TaskStatus::Failed, TaskStatus::Blocked, TaskStatus::AwaitingApproval];
+        let statuses =
+            vec![TaskStatus::Failed, TaskStatus::Blocked, TaskStatus::AwaitingApproval, TaskStatus::Proposed];
         let filter = TaskFilter { statuses, plan: None };
         let mut failed = Vec::new();
         let mut blocked = Vec::new();
         let mut awaiting = Vec::new();
+        let mut proposed = Vec::new();
         for rec in self.store.tasks(&filter).await? {
             match rec.task.state {
                 TaskState::Failed { reason } => failed.push((rec.task.id, reason)),
                 TaskState::Blocked { by } => blocked.push((rec.task.id, by)),
                 TaskState::AwaitingApproval => awaiting.push(rec.task.id),
+                TaskState::Proposed => proposed.push((rec.task.id, rec.title)),
                 _ => {}
             }
         }
         let branches = self.integration_branches().await?;
         let usage = self.pacing.spent();
         let halted = self.pacing.halt_reason();
-        Ok(RunReport { counts, failed, blocked, awaiting, branches, wall, interrupted, recovered, usage, halted })
+        Ok(RunReport {
+            counts,
+            failed,
+            blocked,
+            awaiting,
+            proposed,
+            branches,
+            wall,
+            interrupted,
+            recovered,
+            usage,
+            halted,
+        })
     }
 }
 

@@ -36,6 +36,7 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
     migrations.push(migration(8, "sessions", include_str!("../migrations/0008_sessions.sql")));
     migrations.push(migration(9, "ports", include_str!("../migrations/0009_ports.sql")));
     migrations.push(migration(10, "answers", include_str!("../migrations/0010_answers.sql")));
+    migrations.push(migration(11, "followups", include_str!("../migrations/0011_followups.sql")));
     Migrator::with_migrations(migrations)
 }
 

@@ -9,8 +9,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use colony_core::config::Followups;
 use colony_core::dag::Dag;
+use colony_core::event::Proposal;
+use colony_core::plan::{Judged, Proposed};
 use colony_core::ports::Ports;
+use colony_core::state::InvalidTransition;
 use colony_core::{EventKind, Millis, Phase, Plan, PlanName, Task, TaskId, TaskSpec, TaskState, TaskStatus, settle};
 use serde::{Deserialize, Serialize};
 
@@ -175,7 +179,8 @@ pub(crate) async fn add_plan<T: Tx>(
         let max_attempts = plan.max_attempts(spec);
         match existing.get(spec.id.as_str()) {
             None => {
-                let added = EventKind::TaskAdded { plan: plan.name.clone(), spec: spec.clone(), max_attempts };
+                let added =
+                    EventKind::TaskAdded { plan: plan.name.clone(), spec: spec.clone(), max_attempts, proposal: None };
                 let task = Task::added(spec.id.clone(), &added).map_err(StoreError::from_transition)?;
                 tx.insert_task(NewTask { task: &task, spec, ord, path_weight: weight }, now).await?;
                 ord += 1;
@@ -469,9 +474,13 @@ pub(crate) async fn request_approval<T: Tx>(
 /// `Some(feedback)` sends it back to its agent.
 pub(crate) async fn decide<T: Tx>(tx: &mut T, id: &TaskId, feedback: Option<&str>, now: Millis) -> Result<()> {
     let task = must_load(tx, id.as_str()).await?;
+    if task.status() == TaskStatus::Proposed {
+        return decide_proposal(tx, task, feedback, now).await;
+    }
     if task.status() != TaskStatus::AwaitingApproval {
         return Err(StoreError::NotAllowed(format!(
-            "task {id} is {}, not awaiting approval; only a task whose checks passed and that waits for a person can be {}",
+            "task {id} is {}, not awaiting approval; only a task whose checks passed and that waits for a person, \
+             or a proposed follow-up, can be {}",
             task.status(),
             if feedback.is_some() { "rejected" } else { "approved" }
         )));
@@ -484,6 +493,32 @@ pub(crate) async fn decide<T: Tx>(tx: &mut T, id: &TaskId, feedback: Option<&str
     let mut log = Log::default();
     transition(tx, &task, event, now, &mut log).await?;
     tx.put_decision(id, &crate::types::Decision { attempt, feedback: feedback.map(str::to_owned) }).await?;
+    log.flush(tx, now).await
+}
+
+/// A person's decision on a proposed follow-up: approved, it joins the
+/// plan's work; dropped (with why), so are the proposals that depend on it.
+async fn decide_proposal<T: Tx>(tx: &mut T, task: Task, feedback: Option<&str>, now: Millis) -> Result<()> {
+    let mut log = Log::default();
+    let Some(why) = feedback else {
+        transition(tx, &task, EventKind::Approved { attempt: 0 }, now, &mut log).await?;
+        settle_one(tx, task.id.as_str(), now, &mut log).await?;
+        return log.flush(tx, now).await;
+    };
+    let mut queue = VecDeque::from([(task.id, why.to_owned())]);
+    while let Some((id, why)) = queue.pop_front() {
+        let task = must_load(tx, id.as_str()).await?;
+        if task.status() != TaskStatus::Proposed {
+            continue;
+        }
+        transition(tx, &task, EventKind::Rejected { attempt: 0, feedback: why }, now, &mut log).await?;
+        for dependent in tx.dependents_locked(id.as_str()).await? {
+            if dependent.status() == TaskStatus::Proposed {
+                queue.push_back((dependent.id, format!("it depends on {id}, which was dropped")));
+            }
+        }
+        cascade(tx, &id, now, &mut log).await?;
+    }
     log.flush(tx, now).await
 }
 
@@ -557,9 +592,103 @@ pub(crate) async fn complete<T: Tx>(tx: &mut T, id: &TaskId, attempt: u32, now: 
     let mut log = Log::default();
     transition(tx, &task, EventKind::Completed { attempt }, now, &mut log).await?;
     tx.end_attempt(id, attempt, "done", None, now).await?;
-    tx.take_decision(id).await?;
+    // Approved work merges in a later attempt than the one that made it.
+    let made_by = tx.take_decision(id).await?.map_or(attempt, |decision| decision.attempt);
     cascade(tx, id, now, &mut log).await?;
+    if let Some(json) = tx.followups(id, made_by).await? {
+        let proposed: Proposed = crate::row::json(format!("the follow-ups of task {id}"), &json)?;
+        let (judged, depth) = judge_followups(tx, &task, &proposed).await?;
+        if let Some(plan) = &judged.plan {
+            let proposal = Proposal {
+                by: id.clone(),
+                attempt: made_by,
+                depth: depth + 1,
+                held: proposed.mode == Followups::Approve,
+            };
+            add_followups(tx, plan, &judged.added, &proposal, now, &mut log).await?;
+        }
+        if !judged.dropped.is_empty() {
+            log.task(id, EventKind::FollowupsDropped { attempt: made_by, dropped: judged.dropped });
+        }
+    }
     log.flush(tx, now).await
+}
+
+/// Keeps the follow-ups an attempt's agent proposed, to be added when its
+/// work merges, and says what would become of them now.
+pub(crate) async fn record_followups<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    proposed: &Proposed,
+) -> Result<Judged> {
+    let task = must_load(tx, id.as_str()).await?;
+    if task.attempt != attempt || task.state.lease().is_none() {
+        return Err(StoreError::from_transition(InvalidTransition::LeaseLost {
+            task: id.clone(),
+            attempt,
+            current: task.attempt,
+            status: task.status(),
+        }));
+    }
+    tx.set_followups(id, attempt, &serde_json::to_string(proposed).expect("follow-ups always serialize")).await?;
+    Ok(judge_followups(tx, &task, proposed).await?.0)
+}
+
+/// `proposed` judged against the proposer's plan as stored; and how deep
+/// a follow-up the proposer is itself.
+async fn judge_followups<T: Tx>(tx: &mut T, proposer: &Task, proposed: &Proposed) -> Result<(Judged, u32)> {
+    let depth = match tx.added_event(&proposer.id).await? {
+        Some(EventKind::TaskAdded { proposal: Some(p), .. }) => p.depth,
+        _ => 0,
+    };
+    let plan = stored_plan(tx, proposer.plan.as_str()).await?;
+    Ok((colony_core::plan::judge(&plan, proposed, depth), depth))
+}
+
+/// The plan as stored, in the shape `add_plan` takes.
+pub(crate) async fn stored_plan<T: Tx>(tx: &mut T, name: &str) -> Result<Plan> {
+    let head = tx.plan_head(name).await?.ok_or_else(|| StoreError::NoSuchPlan(name.to_owned()))?;
+    let head: PlanHead = crate::row::json(format!("plan {name}"), &head)?;
+    let tasks = tx.plan_specs(name).await?;
+    Ok(Plan { name: head.name, base: head.base, defaults: head.defaults, tasks })
+}
+
+/// Adds the tasks `added` of `plan` (the stored plan with them) as
+/// follow-ups, each proposed as `proposal` says.
+async fn add_followups<T: Tx>(
+    tx: &mut T,
+    plan: &Plan,
+    added: &[TaskId],
+    proposal: &Proposal,
+    now: Millis,
+    log: &mut Log,
+) -> Result<()> {
+    let weights = Dag::new(&plan.tasks).critical_path().expect("a judged plan has no cycle");
+    let mut ord = tx.next_ords(added.len() as i64).await?;
+    for (spec, weight) in plan.tasks.iter().zip(weights) {
+        if !added.contains(&spec.id) {
+            tx.set_path_weight(&spec.id, weight).await?;
+            continue;
+        }
+        let event = EventKind::TaskAdded {
+            plan: plan.name.clone(),
+            spec: spec.clone(),
+            max_attempts: plan.max_attempts(spec),
+            proposal: Some(proposal.clone()),
+        };
+        let task = Task::added(spec.id.clone(), &event).map_err(StoreError::from_transition)?;
+        tx.insert_task(NewTask { task: &task, spec, ord, path_weight: weight }, now).await?;
+        ord += 1;
+        log.task(&spec.id, event);
+        tx.replace_deps(&spec.id, &spec.deps).await?;
+    }
+    for i in Dag::new(&plan.tasks).topo_order().expect("a judged plan has no cycle") {
+        if added.contains(&plan.tasks[i].id) {
+            settle_one(tx, plan.tasks[i].id.as_str(), now, log).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Fails the attempt: the task is ready again after `backoff` if it has

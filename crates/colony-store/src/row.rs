@@ -50,6 +50,8 @@ impl TaskCols {
             }
             TaskStatus::Cancelled => TaskState::Cancelled,
             TaskStatus::Replaced => TaskState::Replaced,
+            TaskStatus::Proposed => TaskState::Proposed,
+            TaskStatus::Dropped => TaskState::Dropped,
         };
         Ok(Task {
             id: TaskId::new(&self.id).map_err(|_| bad("id"))?,

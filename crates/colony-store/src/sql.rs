@@ -906,6 +906,36 @@ macro_rules! sql_tx {
                 Ok(())
             }
 
+            async fn set_followups(&mut self, id: &colony_core::TaskId, attempt: u32, json: &str) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE attempts SET followups = $3 WHERE task = $1 AND attempt = $2")
+                    .bind(id.as_str())
+                    .bind(attempt as i64)
+                    .bind(json)
+                    .execute(&mut *self.conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn followups(&mut self, id: &colony_core::TaskId, attempt: u32) -> $crate::tx::Result<Option<String>> {
+                let json: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT followups FROM attempts WHERE task = $1 AND attempt = $2")
+                        .bind(id.as_str())
+                        .bind(attempt as i64)
+                        .fetch_optional(&mut *self.conn)
+                        .await?;
+                Ok(json.flatten())
+            }
+
+            async fn added_event(&mut self, id: &colony_core::TaskId) -> $crate::tx::Result<Option<colony_core::EventKind>> {
+                let data: Option<String> = sqlx::query_scalar(
+                    "SELECT data FROM events WHERE task = $1 AND kind = 'task_added' ORDER BY seq LIMIT 1",
+                )
+                .bind(id.as_str())
+                .fetch_optional(&mut *self.conn)
+                .await?;
+                data.map(|data| $crate::row::json(format!("the event that added task {id}"), &data)).transpose()
+            }
+
             async fn agent_wait(&mut self, agent: &str) -> $crate::tx::Result<Option<$crate::types::AgentWait>> {
                 let row = sqlx::query("SELECT agent, reason, since, ends_at FROM agent_waits WHERE agent = $1")
                     .bind(agent)

@@ -10,7 +10,7 @@ use colony_core::{Event, EventKind, Millis, Phase, Plan, ReviewOutcome, RoundCau
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::ops::{self, Accept, Bindable, PlanHead};
+use crate::ops::{self, Accept, Bindable};
 use crate::patience::{Patience, Retry};
 use crate::postgres::{Listener, Postgres};
 use crate::sqlite::Sqlite;
@@ -141,6 +141,15 @@ pub trait Store: Send + Sync {
     /// Records what the attempt's agent said last when it was done; a
     /// later round's answer replaces an earlier one's.
     fn record_answer(&self, task: &TaskId, attempt: u32, answer: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Keeps the follow-up tasks the attempt's agent proposed; they join
+    /// the plan when the attempt's work merges (a later round's replace an
+    /// earlier one's). Returns what would become of them now.
+    fn record_followups(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        proposed: &colony_core::plan::Proposed,
+    ) -> impl Future<Output = Result<colony_core::plan::Judged>> + Send;
     /// Records the process group the attempt's agent leads and the boot it
     /// started in, so a later colony can stop it if this one dies.
     fn record_process(
@@ -487,6 +496,15 @@ impl Store for SqlStore {
         write_tx!(self, |tx, _now| tx.set_answer(task, attempt, answer).await?)
     }
 
+    async fn record_followups(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        proposed: &colony_core::plan::Proposed,
+    ) -> Result<colony_core::plan::Judged> {
+        write_tx!(self, |tx, _now| ops::record_followups(&mut tx, task, attempt, proposed).await?)
+    }
+
     async fn record_process(&self, task: &TaskId, attempt: u32, pgid: i64, boot_id: &str) -> Result<()> {
         write_tx!(self, |tx, _now| {
             tx.record_process(task, attempt, pgid, boot_id).await?;
@@ -630,12 +648,7 @@ impl Store for SqlStore {
     }
 
     async fn export_plan(&self, name: &str) -> Result<Plan> {
-        read_tx!(self, |tx| {
-            let head = tx.plan_head(name).await?.ok_or_else(|| StoreError::NoSuchPlan(name.to_owned()))?;
-            let head: PlanHead = crate::row::json(format!("plan {name}"), &head)?;
-            let tasks = tx.plan_specs(name).await?;
-            Ok(Plan { name: head.name, base: head.base, defaults: head.defaults, tasks })
-        })
+        read_tx!(self, |tx| ops::stored_plan(&mut tx, name).await)
     }
 
     fn patient(&self, patience: Patience) -> Self {

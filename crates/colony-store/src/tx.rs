@@ -172,6 +172,12 @@ pub trait Tx: Send {
     fn set_session(&mut self, id: &TaskId, attempt: u32, session: &str) -> impl Future<Output = Result<()>> + Send;
     /// Records what an attempt's agent said last.
     fn set_answer(&mut self, id: &TaskId, attempt: u32, answer: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Keeps what an attempt's agent proposed as follow-ups (JSON).
+    fn set_followups(&mut self, id: &TaskId, attempt: u32, json: &str) -> impl Future<Output = Result<()>> + Send;
+    /// What an attempt's agent proposed as follow-ups, if anything.
+    fn followups(&mut self, id: &TaskId, attempt: u32) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// The event that added the task.
+    fn added_event(&mut self, id: &TaskId) -> impl Future<Output = Result<Option<colony_core::EventKind>>> + Send;
     /// The agent's wait, if it has one.
     fn agent_wait(&mut self, agent: &str) -> impl Future<Output = Result<Option<crate::types::AgentWait>>> + Send;
     /// Replaces the agent's wait.

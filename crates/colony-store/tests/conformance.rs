@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use colony_core::config::{Followups, PlanConfig};
+use colony_core::plan::Proposed;
 use colony_core::ports::Ports;
 use colony_core::review::{Issue, ReviewAnswer, Verdict};
 use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
@@ -882,6 +884,89 @@ async fn a_tail_yields_each_later_event_once_in_order(f: Fixture<SqlStore>) {
     assert!(tail.read().await.unwrap().is_empty(), "nothing more");
 }
 
+fn followups(text: &str, mode: Followups) -> Proposed {
+    let config = PlanConfig { followups: mode, ..PlanConfig::default() };
+    Proposed::new(text.to_owned(), &config, "colony/{plan}")
+}
+
+async fn follow_ups_join_the_plan_when_the_work_that_proposed_them_merges<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("z", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let text = "- id: docs\n  prompt: Document.\n  deps: [a]\n- id: index\n  prompt: Index.\n  deps: [docs]\n- id: z\n  prompt: Taken.\n";
+    let judged = s.record_followups(&a.task, a.attempt, &followups(text, Followups::Approve)).await.unwrap();
+    assert_eq!(judged.added, [id("docs"), id("index")]);
+    assert!(judged.dropped[0].starts_with("`z`: plan p has a task with this id already"), "{:?}", judged.dropped);
+    let stale = s.record_followups(&a.task, a.attempt + 1, &followups(text, Followups::Approve)).await;
+    assert!(matches!(stale, Err(StoreError::LeaseLost { .. })), "{stale:?}");
+    assert_eq!(s.tasks(&TaskFilter::default()).await.unwrap().len(), 2, "nothing is added before the merge");
+
+    // The person approves attempt 1's work; attempt 2 merges it, and the
+    // follow-ups of the work that merged join the plan.
+    s.set_phase(&a.task, a.attempt, Phase::Checking).await.unwrap();
+    s.request_approval(&a.task, a.attempt).await.unwrap();
+    s.decide(&a.task, None).await.unwrap();
+    let merging = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(merging.attempt, 2);
+    s.complete(&merging.task, merging.attempt).await.unwrap();
+    assert_eq!((status(s, "docs").await, status(s, "index").await), (TaskState::Proposed, TaskState::Proposed));
+    let detail = s.task("docs").await.unwrap().unwrap();
+    assert_eq!(detail.events[0].kind.summary(), "proposed by a (attempt 1): Document.; it waits for `colony approve`");
+    let last = s.task("a").await.unwrap().unwrap().events.last().unwrap().kind.summary();
+    assert!(last.starts_with("attempt 1: follow-ups not added: `z`:"), "{last}");
+
+    s.decide(&id("docs"), None).await.unwrap();
+    assert_eq!(status(s, "docs").await, TaskState::Ready { not_before: None }, "its dependency is done");
+    s.decide(&id("docs"), None).await.expect_err("decided once");
+    s.decide(&id("index"), Some("not now")).await.unwrap();
+    assert_eq!(status(s, "index").await, TaskState::Dropped);
+    let counts = s.counts().await.unwrap();
+    assert_eq!((counts.total, counts.finished()), (4, 2), "a done, index dropped");
+    assert_replays(s).await;
+}
+
+async fn dropping_a_proposal_drops_the_proposals_that_depend_on_it<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let text = "- id: x\n  prompt: X.\n- id: x2\n  prompt: Y.\n  deps: [x]\n- id: x3\n  prompt: W.\n  deps: [x, x2]\n";
+    let judged = s.record_followups(&a.task, a.attempt, &followups(text, Followups::Approve)).await.unwrap();
+    assert_eq!(judged.added.len(), 3, "{judged:?}");
+    s.complete(&a.task, a.attempt).await.unwrap();
+    s.decide(&id("x"), Some("out of scope")).await.unwrap();
+    for t in ["x", "x2", "x3"] {
+        assert_eq!(status(s, t).await, TaskState::Dropped, "{t}");
+    }
+    let why = s.task("x3").await.unwrap().unwrap().events.last().unwrap().kind.summary();
+    assert!(why.starts_with("dropped: it depends on "), "{why}");
+    assert_replays(s).await;
+}
+
+async fn follow_ups_in_auto_mode_run_at_once<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w", LEASE).await.unwrap().unwrap();
+    let text = "- id: next\n  prompt: Next.\n  deps: [a]\n";
+    s.record_followups(&a.task, a.attempt, &followups(text, Followups::Auto)).await.unwrap();
+    s.complete(&a.task, a.attempt).await.unwrap();
+    assert_eq!(status(s, "next").await, TaskState::Ready { not_before: None });
+    let next = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(next.task.as_str(), "next");
+    // A follow-up's own proposals are a level deeper: at the default depth
+    // of 2 it may propose once more, and that one may not.
+    s.record_followups(&next.task, next.attempt, &followups("- id: deeper\n  prompt: D.\n", Followups::Auto))
+        .await
+        .unwrap();
+    s.complete(&next.task, next.attempt).await.unwrap();
+    let deeper = s.claim("w", LEASE).await.unwrap().unwrap();
+    let judged = s
+        .record_followups(&deeper.task, deeper.attempt, &followups("- id: deepest\n  prompt: D.\n", Followups::Auto))
+        .await
+        .unwrap();
+    assert!(judged.added.is_empty() && judged.dropped[0].contains("followup_depth is 2"), "{judged:?}");
+    assert_replays(s).await;
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -942,6 +1027,9 @@ conformance!(
     ports_that_cannot_be_bound_are_passed_over,
     held_ports_are_let_go_or_expire,
     concurrent_allocations_never_share_a_port,
+    follow_ups_join_the_plan_when_the_work_that_proposed_them_merges,
+    dropping_a_proposal_drops_the_proposals_that_depend_on_it,
+    follow_ups_in_auto_mode_run_at_once,
 );
 
 fn ports(first: u16, last: u16) -> Ports {

@@ -3,7 +3,7 @@
 // agent output can never become markup.
 import { html, render, useState, useEffect, useRef, useCallback, useLayoutEffect } from './vendor/htm-preact.js';
 
-const STATES = ['pending', 'ready', 'running', 'checking', 'merging', 'awaiting_approval', 'done', 'failed', 'blocked', 'cancelled', 'replaced'];
+const STATES = ['pending', 'ready', 'running', 'checking', 'merging', 'awaiting_approval', 'done', 'failed', 'blocked', 'cancelled', 'replaced', 'proposed', 'dropped'];
 const LEASED = ['running', 'checking', 'merging'];
 const label = (s) => s.replace('_', ' ');
 
@@ -110,7 +110,7 @@ function Confirm({ ask, onClose }) {
     <div class="dialog">
       <h3>${ask.title}</h3>
       <p>${ask.text}</p>
-      ${ask.feedback && html`<textarea aria-label="feedback" placeholder="What should the agent change?" value=${feedback} onInput=${(e) => setFeedback(e.target.value)}></textarea>`}
+      ${ask.feedback && html`<textarea aria-label="feedback" placeholder=${ask.placeholder || 'What should the agent change?'} value=${feedback} onInput=${(e) => setFeedback(e.target.value)}></textarea>`}
       <div class="buttons">
         <button onClick=${onClose}>Back</button>
         <button class=${ask.danger ? 'danger' : 'primary'} onClick=${go}>${ask.confirm}</button>
@@ -325,8 +325,9 @@ function TaskDetail({ id, tick, act }) {
   if (error && !data) return html`<p class="banner gone">${error.message}</p>`;
   if (!data) return html`<p class="muted">Loading…</p>`;
   const s = data.status;
+  const proposal = data.events.length > 0 && data.events[0].type === 'task_added' ? data.events[0].proposal : null;
   const control = (name, title, text, opts = {}) => html`<button class=${opts.danger ? 'danger' : ''} data-action=${name}
-      onClick=${() => act({ title, text, confirm: opts.confirm || title, danger: opts.danger, feedback: opts.feedback,
+      onClick=${() => act({ title, text, confirm: opts.confirm || title, danger: opts.danger, feedback: opts.feedback, placeholder: opts.placeholder,
         run: (feedback) => post(`/api/tasks/${encodeURIComponent(id)}/${name}`, opts.feedback ? { feedback } : {}).then(() => `${title}: ${id}`) })}>${title}</button>`;
   const tabs = [['log', 'Log'], ['prompt', 'Prompt'], ['diff', 'Diff'], ['gates', `Gates (${data.gates.length})`], ['reviews', 'Reviews'], ['attempts', `Attempts (${data.attempts.length})`], ['events', 'Events']];
   return html`
@@ -336,7 +337,9 @@ function TaskDetail({ id, tick, act }) {
       <div class="controls">
         ${(s === 'failed' || s === 'cancelled') && control('retry', 'Retry', `Send ${id} back to the queue with its attempts reset?`)}
         ${LEASED.includes(s) && control('kill', 'Kill', `Stop the running attempt of ${id}? Its agent is stopped; the task is queued again while it has attempts left.`, { danger: true })}
-        ${s !== 'done' && s !== 'cancelled' && s !== 'replaced' && control('cancel', 'Cancel', `Cancel ${id}? Tasks that depend on it become blocked.`, { danger: true, confirm: 'Cancel the task' })}
+        ${s === 'proposed' && control('approve', 'Add', `Add the follow-up ${id} to its plan's work? It runs once its dependencies are done.`)}
+        ${s === 'proposed' && control('reject', 'Drop', `Drop the follow-up ${id}? Proposals that depend on it are dropped too.`, { feedback: true, danger: true, placeholder: 'Why is it dropped?' })}
+        ${!['done', 'cancelled', 'replaced', 'proposed', 'dropped'].includes(s) && control('cancel', 'Cancel', `Cancel ${id}? Tasks that depend on it become blocked.`, { danger: true, confirm: 'Cancel the task' })}
         ${s === 'awaiting_approval' && control('approve', 'Approve', `Approve ${id}'s work for merging?`)}
         ${s === 'awaiting_approval' && control('reject', 'Reject', `Send ${id} back to its agent with your feedback?`, { feedback: true })}
       </div>
@@ -346,6 +349,7 @@ function TaskDetail({ id, tick, act }) {
         <dt>plan</dt><dd>${data.plan} → <code>${data.integration_branch}</code></dd>
         ${data.reason && html`<dt>reason</dt><dd><pre>${data.reason}</pre></dd>`}
         ${data.by && html`<dt>blocked by</dt><dd><${TaskLink} id=${data.by} /></dd>`}
+        ${proposal && html`<dt>proposed by</dt><dd>the agent of <${TaskLink} id=${proposal.by} />, attempt ${proposal.attempt}</dd>`}
         <dt>depends on</dt><dd>${data.deps.length ? data.deps.map((d, i) => html`${i ? ', ' : ''}<${TaskLink} id=${d} />`) : '—'}</dd>
         <dt>needed by</dt><dd>${data.dependents.length ? data.dependents.map((d, i) => html`${i ? ', ' : ''}<${TaskLink} id=${d} />`) : '—'}</dd>
         <dt>attempts</dt><dd>${data.attempt} of at most ${data.max_attempts} (${data.tries} since queued)</dd>

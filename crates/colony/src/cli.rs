@@ -256,14 +256,20 @@ came by.")]
     #[command(long_about = "\
 Approve a task whose automatic checks (gates, review) passed and that waits
 for a person (`approval: required`). A worker then merges its work: the
-running `colony run`, or the next one.")]
+running `colony run`, or the next one.
+
+Approving a follow-up an agent proposed (status `proposed`) adds it to its
+plan's work.")]
     Approve(ApproveArgs),
 
     /// Send a task that awaits approval back to its agent with feedback
     #[command(long_about = "\
 Reject a task that awaits approval: its agent gets your feedback (in its own
 session where the agent CLI can resume one) for another round, then the
-gates and the review run again and it waits for you once more.")]
+gates and the review run again and it waits for you once more.
+
+Rejecting a follow-up an agent proposed (status `proposed`) drops it, and
+the proposals that depend on it; the feedback says why.")]
     Reject(RejectArgs),
 
     /// Check which agent CLIs are installed, git, and the store

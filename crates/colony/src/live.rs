@@ -131,8 +131,15 @@ pub fn overall(counts: &Counts, done_at_start: usize, elapsed: Duration) -> Stri
     if blocked > 0 {
         parts.push(format!("{blocked} blocked"));
     }
+    let proposed = counts.get(TaskStatus::Proposed);
+    if proposed > 0 {
+        parts.push(format!("{proposed} proposed"));
+    }
     let finished_here = done.saturating_sub(done_at_start);
-    let ended = counts.get(TaskStatus::Cancelled) + counts.get(TaskStatus::Replaced);
+    let ended = [TaskStatus::Cancelled, TaskStatus::Replaced, TaskStatus::Proposed, TaskStatus::Dropped]
+        .iter()
+        .map(|s| counts.get(*s))
+        .sum::<usize>();
     let left = counts.total.saturating_sub(done + failed + blocked + ended);
     if finished_here > 0 && left > 0 {
         let per_task = elapsed.as_secs_f64() / finished_here as f64;

@@ -149,6 +149,8 @@ pub fn line(kind: &EventKind) -> Option<String> {
         | EventKind::Killed { .. }
         | EventKind::CheckoutChanged { .. }
         | EventKind::AgentWaiting { .. }
+        | EventKind::TaskAdded { proposal: Some(_), .. }
+        | EventKind::FollowupsDropped { .. }
         | EventKind::Cancelled => Some(kind.summary()),
         _ => None,
     }
@@ -184,6 +186,14 @@ mod tests {
         assert_eq!(line(&phase).unwrap(), "attempt 2 merging");
         let blocked = EventKind::Blocked { by: TaskId::new("a").unwrap() };
         assert_eq!(line(&blocked).unwrap(), "blocked by a");
+        let spec = colony_core::TaskSpec::new(TaskId::new("b").unwrap(), "Docs", "Write docs.");
+        let plan = colony_core::PlanName::new("p").unwrap();
+        let added = EventKind::TaskAdded { plan: plan.clone(), spec: spec.clone(), max_attempts: 3, proposal: None };
+        assert_eq!(line(&added), None, "a plan's own tasks are not news");
+        let by = TaskId::new("a").unwrap();
+        let proposal = Some(colony_core::event::Proposal { by, attempt: 1, depth: 1, held: false });
+        let proposed = EventKind::TaskAdded { plan, spec, max_attempts: 3, proposal };
+        assert_eq!(line(&proposed).unwrap(), "proposed by a (attempt 1): Docs", "a follow-up is");
     }
 
     #[test]

@@ -66,6 +66,13 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
             writeln!(out, "  {id}: `colony approve {id}`, or `colony reject {id} --feedback \"…\"`")?;
         }
     }
+    if !report.proposed.is_empty() {
+        writeln!(out, "\nfollow-ups proposed by agents, waiting for you:")?;
+        for (id, title) in &report.proposed {
+            let (title, _) = one_line(title, MAX_REASON);
+            writeln!(out, "  {id}: {title}")?;
+        }
+    }
 
     let mut footer = Vec::new();
     if done > 0 {
@@ -79,6 +86,12 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
     }
     if !report.awaiting.is_empty() {
         footer.push("next: approve or reject, then `colony run` merges or reworks them".to_owned());
+    } else if !report.proposed.is_empty() {
+        footer.push(
+            "next: `colony approve ID` adds a follow-up, `colony reject ID --feedback \"why\"` drops it; \
+             then `colony run` runs those added"
+                .to_owned(),
+        );
     } else if let Some((id, _)) = report.failed.first() {
         footer.push(format!(
             "next: `colony logs {id}` shows what its agent did; `colony retry {id}`, then `colony run`, tries again"

@@ -14,8 +14,8 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CliAgent, Config, ConfigError, GatesConfig, MAX_WORKERS, MergeConfig, Network, PlanConfig,
-    Price, Remote, ReviewConfig, RunConfig, SandboxConfig, SandboxMode, WorktreeConfig, glob_parts,
+    AgentConfig, AgentKind, CliAgent, Config, ConfigError, Followups, GatesConfig, MAX_WORKERS, MergeConfig, Network,
+    PlanConfig, Price, Remote, ReviewConfig, RunConfig, SandboxConfig, SandboxMode, WorktreeConfig, glob_parts,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
@@ -69,7 +69,7 @@ const MAX_PORTS: i64 = 1000;
 /// What `[worktree] env` may not set: colony's own variables.
 const RESERVED_ENV: &str = "COLONY_";
 const SANDBOX_KEYS: &[&str] = &["mode", "writable", "network"];
-const PLAN_KEYS: &[&str] = &["agent", "max_rounds"];
+const PLAN_KEYS: &[&str] = &["agent", "max_rounds", "followups", "max_followups", "followup_depth"];
 
 const DURATION: &str = "expected a duration like `30m` or `1h 30m`, or a number of seconds";
 
@@ -496,6 +496,12 @@ impl Reader<'_> {
                     plan.agent = self.name(key, v);
                 }
                 "max_rounds" => set(&mut plan.max_rounds, self.count(key, v, 1)),
+                "followups" => {
+                    let modes = [("auto", Followups::Auto), ("approve", Followups::Approve), ("off", Followups::Off)];
+                    set(&mut plan.followups, self.choice(key, v, &modes));
+                }
+                "max_followups" => set(&mut plan.max_followups, self.count(key, v, 1)),
+                "followup_depth" => set(&mut plan.followup_depth, self.count(key, v, 1)),
                 _ => self.unknown("[plan]", k, PLAN_KEYS),
             }
         }

@@ -432,9 +432,10 @@ fn refusals_read_well() {
 
 #[test]
 fn the_planner_is_an_agent_there_is_and_gets_a_few_rounds() {
-    assert_eq!(Config::default().plan, PlanConfig { agent: None, max_rounds: 3 });
+    let defaults = Config::default().plan;
+    assert_eq!((defaults.agent, defaults.max_rounds), (None, 3));
     let config = accepted("[plan]\nagent = \"codex\"\nmax_rounds = 5\n");
-    assert_eq!(config.plan, PlanConfig { agent: Some("codex".into()), max_rounds: 5 });
+    assert_eq!((config.plan.agent.as_deref(), config.plan.max_rounds), (Some("codex"), 5));
 
     let e = refused("[plan]\nagent = \"cladue\"\n");
     assert!(e.starts_with("colony.toml:2: [plan] agent: ") && e.contains("did you mean `claude`?"), "{e}");
@@ -442,4 +443,17 @@ fn the_planner_is_an_agent_there_is_and_gets_a_few_rounds() {
     assert!(e.starts_with("colony.toml:2: [plan] max_rounds: "), "{e}");
     let e = refused("[plan]\nrounds = 2\n");
     assert!(e.contains("unknown key") && e.contains("max_rounds"), "{e}");
+}
+
+#[test]
+fn follow_ups_wait_for_a_person_unless_told_otherwise_and_are_bounded() {
+    let defaults = Config::default().plan;
+    assert_eq!((defaults.followups, defaults.max_followups, defaults.followup_depth), (Followups::Approve, 5, 2));
+    let config = accepted("[plan]\nfollowups = \"auto\"\nmax_followups = 2\nfollowup_depth = 1\n");
+    assert_eq!((config.plan.followups, config.plan.max_followups, config.plan.followup_depth), (Followups::Auto, 2, 1));
+    assert_eq!(accepted("[plan]\nfollowups = \"off\"\n").plan.followups, Followups::Off);
+    let e = refused("[plan]\nfollowups = \"maybe\"\n");
+    assert!(e.starts_with("colony.toml:2: [plan] followups: ") && e.contains("\"auto\", \"approve\", \"off\""), "{e}");
+    let e = refused("[plan]\nfollowup_depth = 0\n");
+    assert!(e.starts_with("colony.toml:2: [plan] followup_depth: "), "{e}");
 }

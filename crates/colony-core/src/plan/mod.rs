@@ -22,6 +22,7 @@
 //! integer (`1` is the id `1`).
 
 mod error;
+mod followups;
 mod guide;
 mod locate;
 mod parse;
@@ -35,6 +36,7 @@ mod tests;
 pub use error::closest;
 pub use error::{PlanError, PlanErrors};
 pub(crate) use error::{write_lines, write_located};
+pub use followups::{FOLLOWUPS_FILE, Judged, MAX_FOLLOWUPS_BYTES, Proposed, judge};
 pub use guide::{PLAN_FIELDS, TASK_FIELDS, format_guide};
 pub use parse::{Format, MAX_PLAN_BYTES, load, parse, to_json, to_yaml};
 pub use replace::{Replacement, replace};

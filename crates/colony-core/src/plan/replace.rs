@@ -27,36 +27,10 @@ pub struct Replacement {
 /// list of tasks, or a mapping with `tasks`) put in its place; or why not,
 /// one problem per line, each naming its task.
 pub fn replace(plan: &Plan, replaced: &TaskId, answer: &str, integration: &str) -> Result<Replacement, String> {
-    let value: serde_json::Value =
-        serde_saphyr::from_str_with_options(answer, super::parse::yaml_options()).map_err(|e| {
-            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
-            format!("the answer is not YAML: {first}")
-        })?;
-    let tasks = match value {
-        serde_json::Value::Array(tasks) => tasks,
-        serde_json::Value::Object(mut map) => {
-            let others: Vec<String> = map.keys().filter(|k| *k != "tasks").map(|k| format!("`{k}`")).collect();
-            if !others.is_empty() {
-                return Err(format!(
-                    "a replacement is a list of tasks (or `tasks:` alone); {} cannot be set here",
-                    others.join(", ")
-                ));
-            }
-            match map.remove("tasks") {
-                Some(serde_json::Value::Array(tasks)) => tasks,
-                _ => return Err("`tasks` must be a list of tasks".into()),
-            }
-        }
-        _ => return Err("the answer must be a list of tasks".into()),
-    };
+    let tasks = task_list(answer, "a replacement")?;
     if tasks.is_empty() {
         return Err("the replacement has no tasks".into());
     }
-    let id_of = |task: &serde_json::Value| match task.get("id") {
-        Some(serde_json::Value::String(id)) => Some(id.clone()),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
     if let Some(taken) = tasks.iter().filter_map(id_of).find(|id| plan.tasks.iter().any(|t| t.id.as_str() == id)) {
         return Err(format!("task `{taken}` is in plan {} already: give each new task a new id", plan.name));
     }
@@ -89,6 +63,42 @@ pub fn replace(plan: &Plan, replaced: &TaskId, answer: &str, integration: &str) 
     }
     let plan = checked(&to_json(&result), plan, integration)?;
     Ok(Replacement { plan, added, rewired })
+}
+
+/// The tasks of `answer`: YAML, a list of tasks or a mapping with `tasks`
+/// alone; or why not, `what` naming what it was to be.
+pub(super) fn task_list(answer: &str, what: &str) -> Result<Vec<serde_json::Value>, String> {
+    let value: serde_json::Value =
+        serde_saphyr::from_str_with_options(answer, super::parse::yaml_options()).map_err(|e| {
+            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+            format!("the answer is not YAML: {first}")
+        })?;
+    match value {
+        serde_json::Value::Array(tasks) => Ok(tasks),
+        serde_json::Value::Object(mut map) => {
+            let others: Vec<String> = map.keys().filter(|k| *k != "tasks").map(|k| format!("`{k}`")).collect();
+            if !others.is_empty() {
+                return Err(format!(
+                    "{what} is a list of tasks (or `tasks:` alone); {} cannot be set here",
+                    others.join(", ")
+                ));
+            }
+            match map.remove("tasks") {
+                Some(serde_json::Value::Array(tasks)) => Ok(tasks),
+                _ => Err("`tasks` must be a list of tasks".into()),
+            }
+        }
+        _ => Err(format!("{what} must be a list of tasks")),
+    }
+}
+
+/// A task's id as given, before any check.
+pub(super) fn id_of(task: &serde_json::Value) -> Option<String> {
+    match task.get("id") {
+        Some(serde_json::Value::String(id)) => Some(id.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// `text` read as `colony add` reads a plan, its problems told by task (the

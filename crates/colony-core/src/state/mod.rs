@@ -28,10 +28,12 @@ pub enum TaskStatus {
     Blocked,
     Cancelled,
     Replaced,
+    Proposed,
+    Dropped,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 11] = [
+    pub const ALL: [TaskStatus; 13] = [
         TaskStatus::Pending,
         TaskStatus::Ready,
         TaskStatus::Running,
@@ -43,6 +45,8 @@ impl TaskStatus {
         TaskStatus::Blocked,
         TaskStatus::Cancelled,
         TaskStatus::Replaced,
+        TaskStatus::Proposed,
+        TaskStatus::Dropped,
     ];
 
     /// The states a run can still move a task on from without a person:
@@ -70,12 +74,15 @@ impl TaskStatus {
             TaskStatus::Blocked => "blocked",
             TaskStatus::Cancelled => "cancelled",
             TaskStatus::Replaced => "replaced",
+            TaskStatus::Proposed => "proposed",
+            TaskStatus::Dropped => "dropped",
         }
     }
 
-    /// Its work is in: done, or done by the tasks that replaced it.
+    /// Nothing more is wanted of it: done, done by the tasks that replaced
+    /// it, or a proposal a person dropped.
     pub fn is_finished(self) -> bool {
-        matches!(self, TaskStatus::Done | TaskStatus::Replaced)
+        matches!(self, TaskStatus::Done | TaskStatus::Replaced | TaskStatus::Dropped)
     }
 
     /// A worker holds a lease on the task.
@@ -141,6 +148,11 @@ pub enum TaskState {
     Cancelled,
     /// Its work is done by the tasks that replaced it (`colony replan`).
     Replaced,
+    /// A follow-up an agent proposed, waiting for a person to approve it
+    /// (it becomes `pending`) or drop it.
+    Proposed,
+    /// A proposed follow-up a person dropped.
+    Dropped,
 }
 
 impl TaskState {
@@ -157,6 +169,8 @@ impl TaskState {
             TaskState::Blocked { .. } => TaskStatus::Blocked,
             TaskState::Cancelled => TaskStatus::Cancelled,
             TaskState::Replaced => TaskStatus::Replaced,
+            TaskState::Proposed => TaskStatus::Proposed,
+            TaskState::Dropped => TaskStatus::Dropped,
         }
     }
 
@@ -202,11 +216,14 @@ impl Task {
     /// The task as a `task_added` event creates it.
     pub fn added(id: TaskId, event: &EventKind) -> Result<Task, InvalidTransition> {
         match event {
-            EventKind::TaskAdded { plan, spec, max_attempts } => Ok(Task {
+            EventKind::TaskAdded { plan, spec, max_attempts, proposal } => Ok(Task {
                 id,
                 plan: plan.clone(),
                 spec_digest: spec.digest(),
-                state: TaskState::Pending,
+                state: match proposal {
+                    Some(p) if p.held => TaskState::Proposed,
+                    _ => TaskState::Pending,
+                },
                 attempt: 0,
                 tries: 0,
                 max_attempts: *max_attempts,
@@ -301,6 +318,8 @@ impl Task {
             }
             // The decision's attempt is the waiting one. Claiming it again
             // takes a try, which a person's decision should not cost.
+            EventKind::Approved { attempt: 0 } if status == TaskStatus::Proposed => S::Pending,
+            EventKind::Rejected { attempt: 0, .. } if status == TaskStatus::Proposed => S::Dropped,
             EventKind::Approved { attempt } | EventKind::Rejected { attempt, .. } => match status {
                 TaskStatus::AwaitingApproval if *attempt == self.attempt => {
                     next.tries = self.tries.saturating_sub(1);
@@ -320,7 +339,8 @@ impl Task {
             }
             EventKind::UsageRecorded { attempt, .. }
             | EventKind::CheckoutChanged { attempt, .. }
-            | EventKind::AgentWaiting { attempt, .. } => {
+            | EventKind::AgentWaiting { attempt, .. }
+            | EventKind::FollowupsDropped { attempt, .. } => {
                 if *attempt == 0 || *attempt > self.attempt {
                     return Err(not_allowed());
                 }
@@ -348,7 +368,9 @@ impl Task {
                 S::Ready { not_before: None }
             }
             EventKind::Cancelled => match status {
-                TaskStatus::Done | TaskStatus::Cancelled | TaskStatus::Replaced => return Err(not_allowed()),
+                TaskStatus::Done | TaskStatus::Cancelled | TaskStatus::Replaced | TaskStatus::Dropped => {
+                    return Err(not_allowed());
+                }
                 _ => S::Cancelled,
             },
             EventKind::Replaced { .. } => match status {
@@ -375,7 +397,9 @@ pub fn settle(task: &Task, deps: &[&Task]) -> Option<EventKind> {
         return None;
     }
     let root_cause = deps.iter().find_map(|d| match &d.state {
-        TaskState::Failed { .. } | TaskState::Cancelled | TaskState::Replaced => Some(d.id.clone()),
+        TaskState::Failed { .. } | TaskState::Cancelled | TaskState::Replaced | TaskState::Dropped => {
+            Some(d.id.clone())
+        }
         TaskState::Blocked { by } => Some(by.clone()),
         _ => None,
     });

@@ -10,6 +10,18 @@ fn new_task(name: &str, max_attempts: u32) -> Task {
         plan: PlanName::new("p").unwrap(),
         spec: TaskSpec::new(id(name), "t", "p"),
         max_attempts,
+        proposal: None,
+    };
+    Task::added(id(name), &added).unwrap()
+}
+
+fn proposed(name: &str, held: bool) -> Task {
+    let proposal = crate::event::Proposal { by: id("a"), attempt: 1, depth: 1, held };
+    let added = EventKind::TaskAdded {
+        plan: PlanName::new("p").unwrap(),
+        spec: TaskSpec::new(id(name), "t", "p"),
+        max_attempts: 1,
+        proposal: Some(proposal),
     };
     Task::added(id(name), &added).unwrap()
 }
@@ -167,6 +179,7 @@ fn replay_folds_a_log_and_refuses_a_bad_one() {
         plan: PlanName::new("p").unwrap(),
         spec: TaskSpec::new(id("a"), "t", "p"),
         max_attempts: 2,
+        proposal: None,
     };
     let log = vec![
         ev(1, "a", added),
@@ -279,4 +292,30 @@ fn a_review_changes_nothing_and_reads_back() {
     );
     assert_eq!(serde_json::from_str::<Event>(&json).unwrap().kind, review);
     assert_eq!(review.summary(), "attempt 1 review 1: codex asks for changes");
+}
+
+#[test]
+fn a_held_proposal_waits_for_a_person_who_adds_or_drops_it() {
+    assert_eq!(proposed("f", false).status(), TaskStatus::Pending, "followups = auto: added as any task");
+    let held = proposed("f", true);
+    assert_eq!(held.status(), TaskStatus::Proposed);
+    assert_eq!(settle(&held, &[]), None, "a proposal does not run until approved");
+    assert!(held.apply(&EventKind::Ready).is_err());
+    assert!(held.apply(&EventKind::Approved { attempt: 1 }).is_err(), "a proposal has no attempt");
+    let approved = held.apply(&EventKind::Approved { attempt: 0 }).unwrap();
+    assert_eq!((approved.status(), approved.tries), (TaskStatus::Pending, 0));
+    assert_eq!(settle(&approved, &[]), Some(EventKind::Ready));
+
+    let dropped = held.apply(&EventKind::Rejected { attempt: 0, feedback: "not now".into() }).unwrap();
+    assert_eq!(dropped.status(), TaskStatus::Dropped);
+    assert!(dropped.status().is_finished(), "a dropped proposal is no work left");
+    for event in [EventKind::Cancelled, EventKind::Retried, EventKind::Approved { attempt: 0 }] {
+        assert!(dropped.apply(&event).is_err(), "{event:?} on a dropped proposal");
+    }
+    let after = approved.apply(&EventKind::Ready).unwrap();
+    assert_eq!(
+        settle(&after, &[&dropped]),
+        Some(EventKind::Blocked { by: id("f") }),
+        "an approved proposal on a dropped one"
+    );
 }

@@ -32,6 +32,7 @@ use colony_store::{Claim, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 mod dependencies;
+mod followups;
 mod machine;
 mod review;
 
@@ -667,6 +668,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 if let Some(answer) = dependencies::kept_answer(&outcome.answer) {
                     self.inner.store.record_answer(&self.claim.task, self.claim.attempt, &answer).await?;
                 }
+                self.take_followups(log).await?;
                 Happening::AgentRan(Ran::Done)
             }
         })
@@ -686,11 +688,12 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let prompts = &self.inner.settings.prompts;
         let task = TaskVars::of(self.spec(), self.claim.plan.as_str());
         let dependencies = dependencies.to_vec();
+        let followups = Builder::followups(self.inner.settings.config.plan.followups);
         Ok(match feedback {
-            None => prompts.render(Role::Builder, &Builder { task, dependencies })?,
+            None => prompts.render(Role::Builder, &Builder { task, dependencies, followups })?,
             Some(feedback) => {
                 let feedback = feedback.trim_end().to_owned();
-                prompts.render(Role::Fixer, &Fixer { task, dependencies, feedback, resumed })?
+                prompts.render(Role::Fixer, &Fixer { task, dependencies, followups, feedback, resumed })?
             }
         })
     }

@@ -73,8 +73,8 @@ impl Role {
     /// The names a template of this role may use.
     pub fn variables(self) -> &'static [&'static str] {
         match self {
-            Role::Builder => &["task", "dependencies"],
-            Role::Fixer => &["task", "dependencies", "feedback", "resumed"],
+            Role::Builder => &["task", "dependencies", "followups"],
+            Role::Fixer => &["task", "dependencies", "followups", "feedback", "resumed"],
             Role::Reviewer => &["task", "diff", "integration", "findings"],
             Role::Resolver => &["integration", "conflicted", "integration_commits", "task_commits"],
             Role::Planner => &["goal", "repository", "format", "previous", "refusal"],
@@ -112,10 +112,11 @@ impl Role {
             answer: Some("Done.".into()),
         }];
         match self {
-            Role::Builder => minijinja::Value::from(Serde(Builder { task, dependencies })),
+            Role::Builder => minijinja::Value::from(Serde(Builder { task, dependencies, followups: Some("approve") })),
             Role::Fixer => minijinja::Value::from(Serde(Fixer {
                 task,
                 dependencies,
+                followups: Some("approve"),
                 feedback: "A gate failed.".into(),
                 resumed: false,
             })),
@@ -212,6 +213,21 @@ pub struct Builder {
     pub task: TaskVars,
     /// The task's dependencies, in the plan's order.
     pub dependencies: Vec<Dependency>,
+    /// What becomes of follow-ups the agent proposes: `auto` or `approve`
+    /// (`[plan] followups`); none when they are off.
+    pub followups: Option<&'static str>,
+}
+
+impl Builder {
+    /// `[plan] followups` as the builder's template is told it.
+    pub fn followups(mode: colony_core::config::Followups) -> Option<&'static str> {
+        use colony_core::config::Followups;
+        match mode {
+            Followups::Auto => Some("auto"),
+            Followups::Approve => Some("approve"),
+            Followups::Off => None,
+        }
+    }
 }
 
 /// The fixer's variables.
@@ -219,6 +235,8 @@ pub struct Builder {
 pub struct Fixer {
     pub task: TaskVars,
     pub dependencies: Vec<Dependency>,
+    /// As the builder's: a fresh session's fixer prompt includes it.
+    pub followups: Option<&'static str>,
     /// What the agent is told, trailing whitespace trimmed.
     pub feedback: String,
     /// The agent's session goes on: it has the task already.
@@ -478,11 +496,17 @@ mod tests {
     }
 
     fn fixer(resumed: bool) -> Fixer {
-        Fixer { task: task(&["tests pass"]), dependencies: vec![], feedback: "gate failed".into(), resumed }
+        Fixer {
+            task: task(&["tests pass"]),
+            dependencies: vec![],
+            followups: None,
+            feedback: "gate failed".into(),
+            resumed,
+        }
     }
 
     fn builder(acceptance: &[&str]) -> Builder {
-        Builder { task: task(acceptance), dependencies: vec![] }
+        Builder { task: task(acceptance), dependencies: vec![], followups: None }
     }
 
     #[test]
@@ -501,6 +525,17 @@ mod tests {
             "gate failed\n",
             "a resumed session has the task"
         );
+    }
+
+    #[test]
+    fn the_builder_is_told_how_to_propose_follow_ups_unless_they_are_off() {
+        let prompts = Prompts::default();
+        let told = |followups| prompts.render(Role::Builder, &Builder { followups, ..builder(&[]) }).unwrap();
+        let approve = told(Some("approve"));
+        assert!(approve.contains("`.colony/followups.yaml`") && approve.contains("this task is\n`a`"), "{approve}");
+        assert!(approve.contains("a person decides"), "{approve}");
+        assert!(!told(Some("auto")).contains("a person decides"));
+        assert_eq!(told(None), "Create the users table.\n", "follow-ups off: nothing said");
     }
 
     #[test]
@@ -601,7 +636,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{}:3: unknown variable `repo_summary`: the builder template is given `task`, `dependencies`",
+                "{}:3: unknown variable `repo_summary`: the builder template is given `task`, `dependencies`, `followups`",
                 dir.path().join("builder.md").display()
             )
         );

@@ -161,6 +161,30 @@ test('with the token from the printed URL, controls work after confirmation', as
   await page.close();
 });
 
+test('follow-ups an agent proposed wait with controls to add or drop them', async () => {
+  const page = await operator.newPage();
+  await page.goto(`${BASE}/#/task/idea`);
+  await page.locator('.detail-head .badge', { hasText: 'proposed' }).waitFor(PATIENCE);
+  await page.locator('dd', { hasText: 'the agent of after, attempt 1' }).waitFor();
+  assert.equal(await page.locator('button[data-action="cancel"]').count(), 0, 'a proposal is added or dropped');
+  await page.locator('button[data-action="approve"]', { hasText: 'Add' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Add' }).click();
+  await page.locator('.message', { hasText: 'Add: idea' }).waitFor(PATIENCE);
+  const idea = await (await fetch(`${BASE}/api/tasks/idea`)).json();
+  assert.ok(!['proposed', 'dropped'].includes(idea.status), `added: ${idea.status}`);
+
+  await page.goto(`${BASE}/#/task/idea-more`);
+  await page.locator('.detail-head .badge', { hasText: 'proposed' }).waitFor(PATIENCE);
+  await page.locator('button[data-action="reject"]', { hasText: 'Drop' }).click();
+  await page.getByRole('dialog').getByLabel('feedback').fill('not tonight');
+  await page.getByRole('dialog').getByRole('button', { name: 'Drop' }).click();
+  await page.locator('.detail-head .badge', { hasText: 'dropped' }).waitFor(PATIENCE);
+  await page.getByRole('tab', { name: 'Events' }).click();
+  await page.locator('td', { hasText: 'dropped: not tonight' }).waitFor(PATIENCE);
+  await shot(page, 'followup-dropped');
+  await page.close();
+});
+
 test('the graph, the workers and the overview, also on a phone', async () => {
   const page = await open(operator, '#/graph');
   await page.locator('.node[data-id="after"]').waitFor(PATIENCE);

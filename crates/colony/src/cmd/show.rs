@@ -268,6 +268,10 @@ fn status_line(state: &TaskState) -> String {
         TaskState::AwaitingApproval => "awaiting a person's approval".to_owned(),
         TaskState::Pending => "pending: waits for its dependencies".to_owned(),
         TaskState::Replaced => "replaced: new tasks do its work (its history names them)".to_owned(),
+        TaskState::Proposed => {
+            "proposed by an agent as a follow-up: `colony approve` adds it, `colony reject -f WHY` drops it".to_owned()
+        }
+        TaskState::Dropped => "dropped: a proposed follow-up a person did not want".to_owned(),
         TaskState::Ready { not_before: None } | TaskState::Done | TaskState::Cancelled => state.status().to_string(),
     }
 }

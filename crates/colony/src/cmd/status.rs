@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Result;
 use colony_core::{TaskStatus, Usage};
 use colony_store::{AgentWaiting, agents_waiting};
-use colony_store::{Counts, PlanInfo, Store};
+use colony_store::{Counts, PlanInfo, Store, TaskFilter};
 use serde::Serialize;
 
 use crate::cli::JsonArg;
@@ -34,6 +34,10 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     // A colony.toml that does not read only loses the default agent here.
     let default_agent = crate::settings::load_config(&ctx.root).ok().and_then(|c| c.run.agent);
     let waiting = agents_waiting(&store, default_agent.as_deref()).await?;
+    let proposed = match counts.get(TaskStatus::Proposed) {
+        0 => Vec::new(),
+        _ => store.tasks(&TaskFilter { statuses: vec![TaskStatus::Proposed], plan: None }).await?,
+    };
     store.close().await;
 
     if args.json {
@@ -58,6 +62,9 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     for w in &waiting {
         writeln!(out, "waiting:   {}", render::agent_waiting(w))?;
     }
+    for rec in &proposed {
+        writeln!(out, "proposed:  {}: {}", rec.task.id, rec.title)?;
+    }
     writeln!(out, "next:      {}", next_step(&counts))?;
     Ok(())
 }
@@ -80,6 +87,14 @@ fn next_step(counts: &Counts) -> String {
     let waiting = n(TaskStatus::AwaitingApproval);
     if waiting > 0 {
         return format!("{} {} waiting for a person's approval", render::count(waiting, "task"), is_are(waiting));
+    }
+    let proposed = n(TaskStatus::Proposed);
+    if proposed > 0 {
+        return format!(
+            "{} proposed by agents {} waiting: `colony approve ID` adds one, `colony reject ID -f WHY` drops it",
+            render::count(proposed, "follow-up"),
+            is_are(proposed)
+        );
     }
     let ready = n(TaskStatus::Ready);
     match (ready, in_progress) {
@@ -128,5 +143,8 @@ mod tests {
         assert_eq!(next_step(&counts(&[(Ready, 2), (Running, 1)])), "2 ready to run, 1 in progress");
         assert!(next_step(&counts(&[(Blocked, 2), (Done, 1)])).starts_with("2 tasks are blocked"));
         assert!(next_step(&counts(&[(Cancelled, 1), (Done, 1)])).starts_with("nothing can run"));
+        assert!(
+            next_step(&counts(&[(Proposed, 2), (Done, 1)])).starts_with("2 follow-ups proposed by agents are waiting")
+        );
     }
 }

@@ -61,7 +61,8 @@ fn a_first_attempt_that_fails_is_retried_and_merges() {
     let out = repo.stdout(&["run", &plan], 0);
     assert!(out.contains("attempt 1 failed: exit code 1"), "{out}");
     assert_eq!(reasons(&repo)[1], "", "attempt 2 merged");
-    assert_eq!(repo.git_out(&["show", "colony/once:colony-fake/t.txt"]), "p\n");
+    let prompt = repo.git_out(&["show", "colony/once:colony-fake/t.txt"]);
+    assert!(prompt.starts_with("p\n\nIf you find work that belongs outside this task"), "{prompt}");
 }
 
 /// A gate broken on the branch the run starts from: no agent round is

@@ -13,6 +13,7 @@ mod disk_full;
 mod escapes;
 mod failures;
 mod flood;
+mod followups;
 mod hostile;
 mod hosts;
 mod land;

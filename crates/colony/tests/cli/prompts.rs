@@ -61,7 +61,7 @@ fn a_broken_template_is_refused_with_its_line_and_nothing_changes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(
-            "builder.md:2: unknown variable `repo_summary`: the builder template is given `task`, `dependencies`"
+            "builder.md:2: unknown variable `repo_summary`: the builder template is given `task`, `dependencies`, `followups`"
         ),
         "{stderr}"
     );
@@ -73,7 +73,7 @@ fn prompts_are_listed_shown_and_ejected() {
     let listed = repo.stdout(&["prompts", "list"], 0);
     assert!(
         listed.starts_with(
-            "builder   shipped\n          the task's agent, on its first round\n          given: task, dependencies\n"
+            "builder   shipped\n          the task's agent, on its first round\n          given: task, dependencies, followups\n"
         ),
         "{listed}"
     );

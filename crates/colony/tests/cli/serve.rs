@@ -177,14 +177,17 @@ fn the_dashboard_works_in_a_browser() {
     let (code, _, stderr) = run.finish();
     assert_eq!(code, Some(3), "a stopped run leaves work undone: {stderr}");
     assert!(stderr.contains("stopping now") || !stderr.contains("panicked"), "{stderr}");
-    for name in ["tasks", "task-hostile", "refused", "graph", "workers", "overview-phone", "server-gone"] {
+    for name in
+        ["tasks", "task-hostile", "refused", "graph", "workers", "overview-phone", "followup-dropped", "server-gone"]
+    {
         assert!(shots.join(format!("{name}.png")).is_file(), "screenshot {name}");
     }
 }
 
 /// Tasks that let the browser see every state: one finishes soon, one
 /// prints hostile text and keeps running, one fails at once, one runs long
-/// (to be killed), one waits on it (to be cancelled), one follows the first.
+/// (to be killed), one waits on it (to be cancelled), one follows the first
+/// and proposes two follow-ups (one to be added, one dropped).
 const WEB_PLAN: &str = r#"name: web
 tasks:
   - id: quick
@@ -212,5 +215,9 @@ tasks:
     title: Follows the quick one
     prompt: p
     deps: [quick]
-    fake: {sleep_ms: 500}
+    fake:
+      sleep_ms: 500
+      write:
+        after.txt: "after\n"
+        .colony/followups.yaml: "- id: idea\n  title: An idea its agent had\n  prompt: p\n  deps: [after]\n- id: idea-more\n  title: More of that idea\n  prompt: p\n  deps: [idea]\n"
 "#;
