@@ -61,7 +61,7 @@ pub fn child(args: ChildArgs) -> Result<()> {
         let config = colony_web::ServeConfig {
             repo: args.repo.clone(),
             branch_pattern: "colony/{plan}".into(),
-            default_agent: None,
+            default_agents: Default::default(),
             token: colony_web::Token::load_or_create(&colony)?,
             run: None,
             event_poll: colony_web::EVENT_POLL,

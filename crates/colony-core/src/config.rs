@@ -48,6 +48,28 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     pub plan: PlanConfig,
     pub sandbox: SandboxConfig,
+    /// The `[roles.NAME]` tables, by name.
+    pub roles: BTreeMap<String, RoleConfig>,
+}
+
+/// `[roles.NAME]`: a kind of task (a tester, docs, a migration…) with its
+/// own prompt template, agent, model, gates and review; a task's `role:`
+/// (or its plan's) picks one. What a role leaves out is as for any task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleConfig {
+    /// What the role is for, as the planner is told it.
+    pub description: Option<String>,
+    /// The builder's template for its tasks: a file relative to the
+    /// repository's root, checked as `.colony/prompts/builder.md` is.
+    pub template: Option<String>,
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    /// Its tasks' own gates, run after the project's `[gates]` on their work.
+    pub gates: Vec<String>,
+    /// Its tasks' reviewers: empty, none; `None`, as `[review]` says.
+    pub reviewers: Option<Vec<String>>,
+    /// A person approves its tasks' work; `None`, as `[review]` says.
+    pub approval: Option<bool>,
 }
 
 /// US dollars per million tokens of one model.

@@ -7,10 +7,15 @@
 //! before a run, `colony status` and the dashboard all ask here, so that
 //! none of them can pick a different agent for the same task.
 //!
+//! A task's role (`role:`, else its plan's, naming a `[roles.NAME]` of
+//! `colony.toml`) comes between the task and its plan: it is the kind of
+//! task it is, more particular than the plan it is in. Its template and
+//! gates are the role's alone.
+//!
 //! Gates and merges have no task or plan level: they are `[gates]` and
-//! `[merge]` as they are.
+//! `[merge]` as they are, and a role's gates come on top.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::config::{AgentKind, Config};
@@ -30,6 +35,19 @@ pub struct TaskSettings {
     pub timeout: Duration,
     /// An agent that prints nothing for this long is stopped.
     pub silence_timeout: Duration,
+    /// The role it takes, when it takes one `colony.toml` defines.
+    pub role: Option<RoleSettings>,
+}
+
+/// What a task takes of its role beyond its agent and review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSettings {
+    pub name: String,
+    /// The builder's template for the role's tasks, relative to the
+    /// repository's root.
+    pub template: Option<String>,
+    /// Gates its tasks run after the project's.
+    pub gates: Vec<String>,
 }
 
 /// An agent as a task runs it.
@@ -56,38 +74,73 @@ pub struct ReviewSettings {
 
 /// The settings `task` of a plan with `plan` as its defaults runs with.
 pub fn resolve(task: &TaskSpec, plan: &Defaults, config: &Config) -> TaskSettings {
-    let task_model = task.model.as_ref().or(plan.model.as_ref());
+    let role = role_name(task, plan).and_then(|name| Some((name, config.roles.get(name)?)));
+    let role_config = role.map(|(_, r)| r);
+    let task_model = task.model.as_ref().or(role_config.and_then(|r| r.model.as_ref())).or(plan.model.as_ref());
     let choice = |name: &str| AgentChoice {
         name: name.to_owned(),
         task_model: task_model.cloned(),
         model: task_model.cloned().or_else(|| agent_model(config, name)),
     };
-    let reviewers: Vec<&str> = match task.review.as_ref().or(plan.review.as_ref()) {
-        Some(Review::Skip(_)) => Vec::new(),
-        Some(Review::Agent { agent }) => vec![agent],
-        None => config.review.agents.iter().map(String::as_str).collect(),
+    let reviewers: Vec<&str> = match (task.review.as_ref(), role_config.and_then(|r| r.reviewers.as_ref())) {
+        (Some(Review::Skip(_)), _) => Vec::new(),
+        (Some(Review::Agent { agent }), _) => vec![agent],
+        (None, Some(agents)) => agents.iter().map(String::as_str).collect(),
+        (None, None) => match plan.review.as_ref() {
+            Some(Review::Skip(_)) => Vec::new(),
+            Some(Review::Agent { agent }) => vec![agent],
+            None => config.review.agents.iter().map(String::as_str).collect(),
+        },
     };
     TaskSettings {
-        agent: agent_name(task, plan, config.run.agent.as_deref()).map(&choice),
+        agent: DefaultAgents::of(config).agent_name(task, plan).map(&choice),
         review: ReviewSettings {
             reviewers: reviewers.into_iter().map(&choice).collect(),
             policy: config.review.policy,
             max_rounds: config.review.max_rounds,
         },
-        approval: match task.approval.or(plan.approval) {
-            Some(approval) => approval == Approval::Required,
-            None => config.review.approval,
+        approval: match (task.approval, role_config.and_then(|r| r.approval)) {
+            (Some(approval), _) => approval == Approval::Required,
+            (None, Some(required)) => required,
+            (None, None) => plan.approval.map_or(config.review.approval, |a| a == Approval::Required),
         },
         timeout: task.timeout.or(plan.timeout).unwrap_or(config.run.timeout),
         silence_timeout: config.run.silence_timeout,
+        role: role.map(|(name, r)| RoleSettings {
+            name: name.to_owned(),
+            template: r.template.clone(),
+            gates: r.gates.clone(),
+        }),
     }
 }
 
-/// The agent `task` runs with: its own, else its plan's default, else
-/// `default` (`[run] agent`, or `--agent`). For a reader that has only
-/// the default's name, not the whole configuration.
-pub fn agent_name<'a>(task: &'a TaskSpec, plan: &'a Defaults, default: Option<&'a str>) -> Option<&'a str> {
-    task.agent.as_deref().or(plan.agent.as_deref()).or(default)
+/// The role `task` names, else its plan's default.
+pub fn role_name<'a>(task: &'a TaskSpec, plan: &'a Defaults) -> Option<&'a str> {
+    task.role.as_deref().or(plan.role.as_deref())
+}
+
+/// Who does a task's work when the task names no agent: for readers that
+/// do not hold the whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefaultAgents {
+    /// `[run] agent`, or `--agent`.
+    pub run: Option<String>,
+    /// The agent each `[roles.NAME]` names.
+    pub roles: BTreeMap<String, String>,
+}
+
+impl DefaultAgents {
+    pub fn of(config: &Config) -> DefaultAgents {
+        let roles = config.roles.iter().filter_map(|(name, r)| Some((name.clone(), r.agent.clone()?))).collect();
+        DefaultAgents { run: config.run.agent.clone(), roles }
+    }
+
+    /// The agent `task` runs with: its own, else its role's, else its
+    /// plan's default, else `[run] agent`.
+    pub fn agent_name<'a>(&'a self, task: &'a TaskSpec, plan: &'a Defaults) -> Option<&'a str> {
+        let role = role_name(task, plan).and_then(|name| self.roles.get(name)).map(String::as_str);
+        task.agent.as_deref().or(role).or(plan.agent.as_deref()).or(self.run.as_deref())
+    }
 }
 
 /// The agents the configuration itself names: every `[agents.NAME]`

@@ -30,6 +30,9 @@ pub struct Plan {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
+    /// The `[roles.NAME]` of colony.toml its tasks take, unless they name one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +71,10 @@ pub struct TaskSpec {
     pub priority: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_hours: Option<f64>,
+    /// The `[roles.NAME]` of colony.toml it takes: its template, agent,
+    /// model, gates and review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,6 +116,7 @@ impl TaskSpec {
             files: Vec::new(),
             priority: 0,
             estimated_hours: None,
+            role: None,
             agent: None,
             model: None,
             review: None,

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-use colony_core::resolve::agent_name;
+use colony_core::resolve::DefaultAgents;
 use colony_core::time::dollars;
 use colony_core::{Defaults, PlanName, TaskSpec, TaskStatus, Usage};
 use colony_store::{AgentWait, Store, tasks_in};
@@ -24,7 +24,7 @@ pub(crate) struct Held {
     pub plans: BTreeMap<PlanName, String>,
     /// Each plan's defaults, for tasks that name no agent.
     pub plan_defaults: BTreeMap<PlanName, Defaults>,
-    pub default_agent: Option<String>,
+    pub default_agents: DefaultAgents,
 }
 
 impl Held {
@@ -38,7 +38,7 @@ impl Held {
         }
         let none = Defaults::default();
         let defaults = self.plan_defaults.get(plan).unwrap_or(&none);
-        agent_name(spec, defaults, self.default_agent.as_deref()).is_none_or(|a| !self.agents.contains(a))
+        self.default_agents.agent_name(spec, defaults).is_none_or(|a| !self.agents.contains(a))
     }
 }
 
@@ -88,7 +88,7 @@ impl<S: Store + 'static> Inner<S> {
         self.pacing.absorb(&waits);
         let mut held = Held {
             agents: self.pacing.blocked(SystemTime::now()),
-            default_agent: self.settings.config.run.agent.clone(),
+            default_agents: DefaultAgents::of(&self.settings.config),
             ..Held::default()
         };
         let cap = self.settings.config.run.max_plan_cost_usd;
@@ -180,7 +180,7 @@ mod tests {
                 (p.clone(), Defaults { agent: Some("codex".to_owned()), ..Defaults::default() }),
                 (q.clone(), Defaults::default()),
             ]),
-            default_agent: Some("claude".into()),
+            default_agents: DefaultAgents { run: Some("claude".into()), ..DefaultAgents::default() },
         };
         assert!(!held.accepts(&p, &spec("a", Some("claude"))), "the task's own agent");
         assert!(held.accepts(&p, &spec("b", None)), "the plan's default, codex");

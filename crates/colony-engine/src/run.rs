@@ -442,6 +442,7 @@ impl<S: Store + 'static> Inner<S> {
             version_recorded: AtomicBool::new(false),
             place: std::sync::Mutex::new(None),
             from: std::sync::OnceLock::new(),
+            role: std::sync::OnceLock::new(),
         };
         let ending = run.run(&mut log).await;
         // Its worker slot is free before any wait below.

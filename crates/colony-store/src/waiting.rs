@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use colony_core::resolve::agent_name;
+use colony_core::resolve::DefaultAgents;
 use colony_core::{Defaults, Millis, PlanName, TaskSpec, TaskStatus};
 use serde::Serialize;
 
@@ -51,15 +51,15 @@ pub async fn tasks_in<S: Store>(store: &S, statuses: Vec<TaskStatus>) -> Result<
 }
 
 /// Every agent's wait in the store, with its ready and running tasks;
-/// `default_agent` is the agent of tasks whose task and plan name none.
-pub async fn agents_waiting<S: Store>(store: &S, default_agent: Option<&str>) -> Result<Vec<AgentWaiting>, StoreError> {
+/// `defaults` say the agent of tasks that name none.
+pub async fn agents_waiting<S: Store>(store: &S, defaults: &DefaultAgents) -> Result<Vec<AgentWaiting>, StoreError> {
     let waits = store.agent_waits().await?;
     if waits.is_empty() {
         return Ok(Vec::new());
     }
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for task in tasks_in(store, vec![TaskStatus::Ready, TaskStatus::Running]).await? {
-        if let Some(agent) = agent_name(&task.spec, &task.defaults, default_agent) {
+        if let Some(agent) = defaults.agent_name(&task.spec, &task.defaults) {
             *counts.entry(agent.to_owned()).or_default() += 1;
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use colony_agents::Shutdown;
 use colony_core::branch::integration_branch;
 use colony_core::layout::Layout;
+use colony_core::resolve::DefaultAgents;
 use colony_core::{Millis, PlanName};
 use colony_store::Store;
 
@@ -22,9 +23,9 @@ pub(crate) struct App<S> {
     pub hosts: Hosts,
     /// `colony/{plan}` unless colony.toml says otherwise.
     pub branch_pattern: String,
-    /// The agent of tasks and plans that name none, to count the tasks
-    /// waiting for an agent.
-    pub default_agent: Option<String>,
+    /// The agent of tasks that name none, to count the tasks waiting for
+    /// an agent.
+    pub default_agents: DefaultAgents,
     /// The run in this process, when there is one (`colony run --serve`).
     pub run: Option<Shutdown>,
     pub started_at: Millis,

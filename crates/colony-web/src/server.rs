@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use colony_agents::Shutdown;
 use colony_core::layout::Layout;
+use colony_core::resolve::DefaultAgents;
 use colony_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,8 +30,8 @@ pub struct ServeConfig {
     pub repo: PathBuf,
     /// The integration branch pattern, `colony/{plan}` by default.
     pub branch_pattern: String,
-    /// The agent of tasks and plans that name none.
-    pub default_agent: Option<String>,
+    /// The agent of tasks that name none.
+    pub default_agents: DefaultAgents,
     pub token: Token,
     /// The run in this process, for `POST /api/run/stop`; `None` for a
     /// standalone `colony serve`.
@@ -77,7 +78,7 @@ impl Server {
             token: config.token,
             hosts: Hosts::new(self.addr),
             branch_pattern: config.branch_pattern,
-            default_agent: config.default_agent,
+            default_agents: config.default_agents,
             run: config.run,
             started_at: now(),
         });

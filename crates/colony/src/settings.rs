@@ -206,6 +206,16 @@ async fn needed_agents(store: &impl Store, config: &Config) -> Result<BTreeMap<S
     let mut active = TaskStatus::UNFINISHED.to_vec();
     active.push(TaskStatus::AwaitingApproval);
     for task in tasks_in(store, active).await? {
+        if let Some(role) = colony_core::resolve::role_name(&task.spec, &task.defaults)
+            && !config.roles.contains_key(role)
+        {
+            return Err(bad_input(format!(
+                "task {} asks for role `{role}`, which {} does not define; {}",
+                task.spec.id,
+                config::FILE_NAME,
+                known_roles_near(config, role)
+            )));
+        }
         let settings = resolve(&task.spec, &task.defaults, config);
         let Some(agent) = settings.agent else {
             return Err(bad_input(format!(
@@ -219,6 +229,18 @@ async fn needed_agents(store: &impl Store, config: &Config) -> Result<BTreeMap<S
         }
     }
     Ok(needed)
+}
+
+/// `did you mean `tester`? roles: docs, tester`: what there is instead of
+/// `name`.
+pub fn known_roles_near(config: &Config, name: &str) -> String {
+    if config.roles.is_empty() {
+        return "it defines none: add a [roles.NAME] table".to_owned();
+    }
+    let near = colony_core::plan::closest(name, config.roles.keys().map(String::as_str))
+        .map(|n| format!("did you mean `{n}`? "))
+        .unwrap_or_default();
+    format!("{near}roles: {}", config.roles.keys().cloned().collect::<Vec<_>>().join(", "))
 }
 
 /// `did you mean `claude`? configured agents: local; built in: fake, …`:
@@ -311,9 +333,14 @@ pub fn choose_sandbox(config: &SandboxConfig, abi: u8, places: &Places, root: &P
 
 /// The run's prompt templates: the shipped ones, and the project's own in
 /// `.colony/prompts/`, checked before anything runs.
-pub fn prompts(root: &Path) -> Result<std::sync::Arc<Prompts>> {
+pub fn prompts(root: &Path, config: &Config) -> Result<std::sync::Arc<Prompts>> {
     let dir = colony_core::layout::Layout::new(root).prompts();
-    let prompts = Prompts::load(&dir).map_err(|e| bad_input(format!("the prompt template {e}")))?;
+    let roles: BTreeMap<String, PathBuf> = config
+        .roles
+        .iter()
+        .filter_map(|(name, role)| Some((name.clone(), root.join(role.template.as_ref()?))))
+        .collect();
+    let prompts = Prompts::load_with_roles(&dir, &roles).map_err(|e| bad_input(format!("the prompt template {e}")))?;
     Ok(std::sync::Arc::new(prompts))
 }
 

@@ -15,7 +15,8 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
     AgentConfig, AgentKind, CliAgent, Config, ConfigError, Followups, GatesConfig, MAX_WORKERS, MergeConfig, Network,
-    PlanConfig, Price, Remote, ReviewConfig, RunConfig, SandboxConfig, SandboxMode, WorktreeConfig, glob_parts,
+    PlanConfig, Price, Remote, ReviewConfig, RoleConfig, RunConfig, SandboxConfig, SandboxMode, WorktreeConfig,
+    glob_parts,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
@@ -38,7 +39,9 @@ pub(super) fn read(file: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
     if reader.errors.is_empty() { Ok(config) } else { Err(reader.errors) }
 }
 
-const SECTIONS: &[&str] = &["run", "agents", "gates", "merge", "review", "worktree", "prices", "plan", "sandbox"];
+const SECTIONS: &[&str] =
+    &["run", "agents", "gates", "merge", "review", "worktree", "prices", "plan", "roles", "sandbox"];
+const ROLE_KEYS: &[&str] = &["description", "template", "agent", "model", "gates", "review", "approval"];
 const RUN_KEYS: &[&str] = &[
     "workers",
     "agent",
@@ -129,6 +132,7 @@ impl Reader<'_> {
         let mut default_agent = None;
         let mut reviewers_at = None;
         let mut planner_at = None;
+        let mut role_agents_at = Vec::new();
         for (key, value) in doc {
             let name = key.get_ref().as_ref();
             if !SECTIONS.contains(&name) {
@@ -147,6 +151,7 @@ impl Reader<'_> {
                 "worktree" => self.worktree(table, &mut config.worktree),
                 "prices" => config.prices = self.prices(table),
                 "plan" => planner_at = self.plan(table, &mut config.plan),
+                "roles" => config.roles = self.roles(table, &mut role_agents_at),
                 // The last of SECTIONS.
                 _ => self.sandbox(table, &mut config.sandbox),
             }
@@ -160,7 +165,66 @@ impl Reader<'_> {
         {
             self.error(at, Some("[plan] agent".into()), unknown_agent(&config, name));
         }
+        for (key, name, at) in role_agents_at {
+            if config.agent(&name).is_none() {
+                self.error(at, Some(key), unknown_agent(&config, &name));
+            }
+        }
         config
+    }
+
+    /// Reads `[roles.NAME]` tables; `agents_at` gets each agent a role
+    /// names, with its key and where, for checking once the agents are known.
+    fn roles(
+        &mut self,
+        table: &DeTable,
+        agents_at: &mut Vec<(String, String, Range<usize>)>,
+    ) -> BTreeMap<String, RoleConfig> {
+        let mut roles = BTreeMap::new();
+        for (k, v) in table {
+            let name = k.get_ref().as_ref();
+            let section = format!("[roles.{name}]");
+            let DeValue::Table(t) = v.get_ref() else {
+                self.wrong::<()>(&format!("[roles] {name}"), v, "expected a table [roles.NAME]");
+                continue;
+            };
+            if let Err(e) = check_id(name) {
+                self.error(k.span(), Some(section.clone()), format!("bad role name: {e}"));
+            }
+            let mut role = RoleConfig::default();
+            for (k, v) in t {
+                let key = format!("{section} {}", k.get_ref());
+                match k.get_ref().as_ref() {
+                    "description" => role.description = self.string(&key, v),
+                    "template" => role.template = self.string(&key, v),
+                    "agent" => {
+                        role.agent = self.name(&key, v);
+                        if let Some(agent) = &role.agent {
+                            agents_at.push((key.clone(), agent.clone(), v.span()));
+                        }
+                    }
+                    "model" => role.model = self.string(&key, v),
+                    "gates" => set(&mut role.gates, self.gate_commands(&key, v)),
+                    "review" => {
+                        role.reviewers = match v.get_ref() {
+                            DeValue::String(s) if s.as_ref() == "none" => Some(Vec::new()),
+                            DeValue::Array(_) => self.names(&key, v),
+                            _ => self.wrong(&key, v, "expected \"none\" or a list of reviewer agents"),
+                        };
+                        for agent in role.reviewers.iter().flatten() {
+                            agents_at.push((key.clone(), agent.clone(), v.span()));
+                        }
+                    }
+                    "approval" => {
+                        let choices = [("required", true), ("auto", false)];
+                        role.approval = self.choice(&key, v, &choices);
+                    }
+                    _ => self.unknown(&section, k, ROLE_KEYS),
+                }
+            }
+            roles.insert(name.to_owned(), role);
+        }
+        roles
     }
 
     /// A top-level key that is no section: a near miss of one, or a key
@@ -183,14 +247,14 @@ impl Reader<'_> {
             }
             (DeValue::Table(_), None) => (
                 format!("[{name}]"),
-                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL], [plan] or [sandbox]"
+                "unknown section; expected [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL], [plan], [roles.NAME] or [sandbox]"
                     .to_owned(),
             ),
             (_, _) => match home {
                 Some((section, _)) => (name.to_owned(), format!("unknown key here; it belongs in [{section}]")),
                 None => (
                     name.to_owned(),
-                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL], [plan] or [sandbox]"
+                    "unknown key; settings go in [run], [agents.NAME], [gates], [merge], [review], [worktree], [prices.MODEL], [plan], [roles.NAME] or [sandbox]"
                         .to_owned(),
                 ),
             },

@@ -457,3 +457,29 @@ fn follow_ups_wait_for_a_person_unless_told_otherwise_and_are_bounded() {
     let e = refused("[plan]\nfollowup_depth = 0\n");
     assert!(e.starts_with("colony.toml:2: [plan] followup_depth: "), "{e}");
 }
+
+#[test]
+fn roles_name_their_template_agent_gates_and_review() {
+    let config = accepted(
+        "[agents.codex]\n[roles.tester]\ndescription = \"Writes tests\"\ntemplate = \".colony/roles/tester.md\"\n\
+         agent = \"codex\"\nmodel = \"gpt-5\"\ngates = [\"make test-all\"]\nreview = \"none\"\napproval = \"required\"\n\
+         [roles.docs]\nreview = [\"codex\"]\n",
+    );
+    let tester = &config.roles["tester"];
+    assert_eq!(tester.description.as_deref(), Some("Writes tests"));
+    assert_eq!(tester.template.as_deref(), Some(".colony/roles/tester.md"));
+    assert_eq!((tester.agent.as_deref(), tester.model.as_deref()), (Some("codex"), Some("gpt-5")));
+    assert_eq!(tester.gates, ["make test-all"]);
+    assert_eq!((tester.reviewers.as_deref(), tester.approval), (Some(&[][..]), Some(true)));
+    assert_eq!(config.roles["docs"].reviewers.as_deref(), Some(&["codex".to_owned()][..]));
+    assert_eq!(config.roles["docs"].approval, None);
+
+    let e = refused("[roles.tester]\nagent = \"cladue\"\n");
+    assert!(e.starts_with("colony.toml:2: [roles.tester] agent: ") && e.contains("did you mean `claude`?"), "{e}");
+    let e = refused("[roles.tester]\nreview = [\"nobody\"]\n");
+    assert!(e.contains("[roles.tester] review: ") && e.contains("`nobody`"), "{e}");
+    let e = refused("[roles.tester]\ngate = [\"x\"]\n");
+    assert!(e.contains("[roles.tester] gate: unknown key") && e.contains("`gates`"), "{e}");
+    let e = refused("[roles.\"Bad Name\"]\n");
+    assert!(e.contains("bad role name"), "{e}");
+}

@@ -8,7 +8,7 @@
 pub const PLAN_FIELDS: &[(&str, &str)] = &[
     ("name", "the plan's name: letters, digits, `.`, `_` and `-`; its work merges into colony/<name>"),
     ("base", "the branch or commit the plan starts from (default: the current HEAD)"),
-    ("defaults", "settings every task inherits: agent, model, review, timeout, max_attempts, approval"),
+    ("defaults", "settings every task inherits: role, agent, model, review, timeout, max_attempts, approval"),
     ("tasks", "the list of tasks"),
 ];
 
@@ -22,7 +22,8 @@ pub const TASK_FIELDS: &[(&str, &str)] = &[
     ("files", "globs of the files the task works on (`src/auth/**`); tasks whose files are disjoint run in parallel"),
     ("priority", "an integer, or critical, high, medium, low: the order among tasks ready at once"),
     ("estimated_hours", "a number: the task's weight on the critical path"),
-    ("agent", "the agent that does it, when not the run's"),
+    ("role", "a kind of task colony.toml defines (`[roles.NAME]`), which brings its prompt, agent, gates and review"),
+    ("agent", "the agent that does it, when not the run's or its role's"),
     ("model", "the model that agent uses"),
     ("review", "`none`, or `{ agent: NAME }` for a reviewer of its own"),
     ("timeout", "how long one agent round may take (`30m`)"),

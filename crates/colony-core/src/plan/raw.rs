@@ -236,6 +236,7 @@ impl<'de> Deserialize<'de> for RawReview {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
+    pub role: Option<String>,
     pub agent: Option<String>,
     pub model: Option<String>,
     pub review: Option<RawReview>,
@@ -266,6 +267,7 @@ struct NativeTask<const YAML: bool> {
     files: Option<Vec<String>>,
     priority: Option<RawPriority>,
     estimated_hours: Option<f64>,
+    role: Option<String>,
     agent: Option<String>,
     model: Option<String>,
     review: Option<RawReview>,
@@ -340,6 +342,7 @@ pub struct Draft {
     pub files: Vec<String>,
     pub priority: Option<RawPriority>,
     pub estimated_hours: Option<f64>,
+    pub role: Option<String>,
     pub agent: Option<String>,
     pub model: Option<String>,
     pub review: Option<Review>,
@@ -379,6 +382,7 @@ impl<const YAML: bool> From<NativeTask<YAML>> for Draft {
             files: t.files.unwrap_or_default(),
             priority: t.priority,
             estimated_hours: t.estimated_hours,
+            role: t.role,
             agent: t.agent,
             model: t.model,
             review: t.review.map(|r| r.0),
@@ -416,6 +420,7 @@ impl<const YAML: bool> From<AmplifierTask<YAML>> for Draft {
             files: t.files.unwrap_or_default(),
             priority: t.priority,
             estimated_hours: t.estimated_hours,
+            role: None,
             agent: None,
             model: None,
             review: None,

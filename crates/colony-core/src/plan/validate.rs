@@ -99,6 +99,7 @@ impl Validator<'_> {
             self.error(line, None, format!("defaults: {m}"));
         }
         (self.errors.len() == before).then_some(Defaults {
+            role: d.role,
             agent: d.agent,
             model: d.model,
             review: d.review.map(|r| r.0),
@@ -250,6 +251,7 @@ impl Judged {
             files: d.files,
             priority: self.priority,
             estimated_hours: d.estimated_hours,
+            role: d.role,
             agent: d.agent,
             model: d.model,
             review: d.review,

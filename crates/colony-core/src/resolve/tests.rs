@@ -101,3 +101,38 @@ fn the_configuration_names_its_tables_its_default_and_its_reviewers() {
     assert_eq!(named_agents(&config), BTreeSet::from(["claude", "fake", "local"]));
     assert!(named_agents(&Config::default()).is_empty());
 }
+
+#[test]
+fn a_role_comes_between_the_task_and_its_plan() {
+    let config = config(
+        "[run]\nagent = \"claude\"\n[review]\nagent = \"gemini\"\n\
+         [roles.tester]\nagent = \"codex\"\nmodel = \"o3\"\nreview = \"none\"\napproval = \"required\"\n\
+         template = \"roles/tester.md\"\ngates = [\"make test-all\"]\n[roles.plain]\n",
+    );
+    let mut task = task();
+    let mut plan = Defaults { agent: Some("amp".into()), model: Some("m".into()), ..Defaults::default() };
+    let without = resolve(&task, &plan, &config);
+    assert_eq!((agent(&without), without.review.reviewers.len(), &without.role), (Some(("amp", Some("m"))), 1, &None));
+
+    plan.role = Some("tester".into());
+    let tester = resolve(&task, &plan, &config);
+    assert_eq!(agent(&tester), Some(("codex", Some("o3"))), "the plan's role over the plan's agent");
+    assert!(tester.review.reviewers.is_empty() && tester.approval);
+    let role = tester.role.unwrap();
+    assert_eq!((role.name.as_str(), role.template.as_deref()), ("tester", Some("roles/tester.md")));
+    assert_eq!(role.gates, ["make test-all"]);
+
+    task.agent = Some("opencode".into());
+    task.review = Some(Review::Agent { agent: "claude".into() });
+    task.approval = Some(Approval::Auto);
+    let own = resolve(&task, &plan, &config);
+    assert_eq!(agent(&own), Some(("opencode", Some("o3"))), "the task's own agent over its role's");
+    assert_eq!((own.review.reviewers[0].name.as_str(), own.approval), ("claude", false));
+
+    let plain = resolve(&self::task(), &Defaults { role: Some("plain".into()), ..Defaults::default() }, &config);
+    assert_eq!((agent(&plain), plain.review.reviewers.len()), (Some(("claude", None)), 1), "a role that sets nothing");
+    assert_eq!(plain.role.map(|r| r.gates), Some(vec![]));
+    let unknown = resolve(&self::task(), &Defaults { role: Some("nope".into()), ..Defaults::default() }, &config);
+    assert_eq!(unknown.role, None, "an undefined role is refused before a run, and is no role here");
+    assert_eq!(DefaultAgents::of(&config).agent_name(&self::task(), &plan), Some("codex"));
+}

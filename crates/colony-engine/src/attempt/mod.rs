@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use colony_agents::{AgentRun, ErrorClass, Harness, LogWriter, write_task_file};
 use colony_core::input::read_limited;
 use colony_core::record::Record;
+use colony_core::resolve::RoleSettings;
 use colony_core::{Phase, TaskSpec, Usage};
 use colony_git::{BringIn, MergeOutcome, Oid, TaskTree, TreeState};
 use colony_store::{Claim, Store, StoreError};
@@ -98,6 +99,10 @@ impl<S: Store + 'static> Side for Resolving<'_, '_, S> {
         self.attempt.move_on();
     }
 
+    fn role_gates(&self) -> &[String] {
+        self.attempt.role_gates()
+    }
+
     fn take_place(&self) -> Option<Place> {
         self.attempt.place.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
@@ -161,6 +166,8 @@ pub(crate) struct Attempt<'a, S> {
     /// The commit its worktree began from, which its branch must always
     /// build on.
     pub from: std::sync::OnceLock<Oid>,
+    /// The task role it takes (`[roles.NAME]`), once its plan is read.
+    pub role: std::sync::OnceLock<Option<RoleSettings>>,
 }
 
 /// Whose round an agent runs.
@@ -218,7 +225,16 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     fn gate_in(&self) -> GateIn<'_> {
-        GateIn { tree: self.tree(), env: self.env() }
+        GateIn { tree: self.tree(), env: self.env(), role_gates: self.role_gates() }
+    }
+
+    fn role(&self) -> Option<&RoleSettings> {
+        self.role.get().and_then(Option::as_ref)
+    }
+
+    /// Its task role's gates, run after the project's.
+    fn role_gates(&self) -> &[String] {
+        self.role().map_or(&[], |role| role.gates.as_slice())
     }
 
     /// Takes the attempt's block of ports, if `[worktree] ports` asks for
@@ -294,6 +310,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let inner = self.inner;
         let plan = inner.plan_info(&self.claim.plan).await?;
         let integration = plan.integration_branch.clone();
+        self.role.get_or_init(|| inner.task_settings(self.spec(), &plan).role);
         let start = inner.queue.ensure_integration(&inner.base, &plan).await?;
         let agent = inner.agent_for(self.spec(), &plan)?;
         let reviewers = inner.reviewers_for(self.spec(), &plan)?;
@@ -303,7 +320,8 @@ impl<S: Store + 'static> Attempt<'_, S> {
             reviewed: !reviewers.agents.is_empty(),
             approval: inner.approval_required(self.spec(), &plan),
         };
-        let in_line = inner.queue.speculating() && !limits.reviewed && !limits.approval;
+        // Gates of its own would not run on the candidates of those behind.
+        let in_line = inner.queue.speculating() && !limits.reviewed && !limits.approval && self.role_gates().is_empty();
         let ways = Ways { agent: &agent, reviewers: &reviewers, start: &start, integration: &integration, in_line };
         if let Some(commit) = inner.queue.already_merged(&inner.base, &integration, &start, self.spec())? {
             log_note(log, format!("{integration} has this task's merge already, at {commit}"));
@@ -689,11 +707,16 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let task = TaskVars::of(self.spec(), self.claim.plan.as_str());
         let dependencies = dependencies.to_vec();
         let followups = Builder::followups(self.inner.settings.config.plan.followups);
+        let task_role = self.role().map(|role| role.name.as_str());
         Ok(match feedback {
-            None => prompts.render(Role::Builder, &Builder { task, dependencies, followups })?,
+            None => prompts.render_for(task_role, Role::Builder, &Builder { task, dependencies, followups })?,
             Some(feedback) => {
                 let feedback = feedback.trim_end().to_owned();
-                prompts.render(Role::Fixer, &Fixer { task, dependencies, followups, feedback, resumed })?
+                prompts.render_for(
+                    task_role,
+                    Role::Fixer,
+                    &Fixer { task, dependencies, followups, feedback, resumed },
+                )?
             }
         })
     }

@@ -69,6 +69,8 @@ impl Verdicts {
 pub(crate) struct GateIn<'a> {
     pub tree: &'a TaskTree,
     pub env: &'a Env,
+    /// Its task role's gates, run after the project's.
+    pub role_gates: &'a [String],
 }
 
 /// A gate's verdict.
@@ -131,14 +133,14 @@ impl<S: Store + 'static> Base<S> {
         log: &mut LogWriter,
         cancel: &CancellationToken,
     ) -> Result<GateEnd, EngineError> {
-        let GateIn { tree, env } = work;
+        let GateIn { tree, env, role_gates } = work;
         let at = self.git(|r| r.head_tree(tree))?;
         let turn = self.verdicts.tree(&at);
         let _turn = tokio::select! {
             turn = turn.lock() => turn,
             () = cancel.cancelled() => return Ok(GateEnd::Cancelled),
         };
-        for command in &self.settings.config.gates.commands {
+        for command in self.settings.config.gates.commands.iter().chain(role_gates) {
             let failed = match self.verdicts.get(&at, command) {
                 Some(failed) => {
                     let (command, tree, passed) = (command.clone(), at.short().to_owned(), failed.is_none());

@@ -27,7 +27,7 @@ use colony_store::SqlStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
-use crate::prompts::{Planner as PlannerVars, Prompts, Replanner as ReplannerVars, Role};
+use crate::prompts::{Planner as PlannerVars, Prompts, Replanner as ReplannerVars, Role, RoleVars};
 use crate::round::{AgentRound, RoundEnd, log_note};
 use crate::settings::AgentSetup;
 
@@ -49,6 +49,9 @@ pub struct Planner<'a> {
     pub grace: Duration,
     /// The integration branch pattern plans are checked against.
     pub integration: &'a str,
+    /// The task roles colony.toml defines: the planner is told them, and
+    /// a task may take no other.
+    pub roles: &'a BTreeMap<String, colony_core::config::RoleConfig>,
 }
 
 /// How planning ended.
@@ -97,12 +100,16 @@ impl Planner<'_> {
                 goal: goal.trim_end().to_owned(),
                 repository: repository.to_owned(),
                 format: format_guide().trim_end().to_owned(),
+                roles: RoleVars::of(self.roles),
                 previous,
                 refusal,
             };
             self.prompts.render(Role::Planner, &vars)
         };
-        let judge = |text: &str| judge(text, &default_name, self.integration, taken);
+        let judge = |text: &str| {
+            let plan = judge(text, &default_name, self.integration, taken)?;
+            known_roles(&plan, self.roles).map(|()| plan)
+        };
         let task = TaskSpec::new(TaskId::new("plan").expect("a valid id"), "Plan the goal", goal.trim_end());
         self.in_tree(task, &ask, &judge, progress, cancel).await
     }
@@ -135,12 +142,16 @@ impl Planner<'_> {
                 others: others.clone(),
                 repository: repository.to_owned(),
                 format: format_guide().trim_end().to_owned(),
+                roles: RoleVars::of(self.roles),
                 previous,
                 refusal,
             };
             self.prompts.render(Role::Replanner, &vars)
         };
-        let judge = |text: &str| replace(plan, &replacing.task.id, text, self.integration);
+        let judge = |text: &str| {
+            let replacement = replace(plan, &replacing.task.id, text, self.integration)?;
+            known_roles(&replacement.plan, self.roles).map(|()| replacement)
+        };
         let title = format!("Replace task {}", replacing.task.id);
         let task = TaskSpec::new(TaskId::new("replan").expect("a valid id"), title, replacing.task.prompt.clone());
         self.in_tree(task, &ask, &judge, progress, cancel).await
@@ -314,6 +325,22 @@ pub fn judge(
     Ok(plan)
 }
 
+/// Refuses a plan whose tasks (or defaults) take a role `roles` does not
+/// define, naming the first.
+fn known_roles(plan: &Plan, roles: &BTreeMap<String, colony_core::config::RoleConfig>) -> Result<(), String> {
+    let defined = || match roles.is_empty() {
+        true => "colony.toml defines no roles: leave `role` out".to_owned(),
+        false => format!("the roles are {}", roles.keys().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")),
+    };
+    if let Some(role) = plan.defaults.role.as_deref().filter(|r| !roles.contains_key(*r)) {
+        return Err(format!("plan.yaml: defaults: unknown role `{role}`; {}", defined()));
+    }
+    match plan.tasks.iter().find_map(|t| t.role.as_deref().filter(|r| !roles.contains_key(*r)).map(|r| (t, r))) {
+        Some((task, role)) => Err(format!("plan.yaml: task `{}`: unknown role `{role}`; {}", task.id, defined())),
+        None => Ok(()),
+    }
+}
+
 /// A plan name from the goal's first words (`add-a-health-endpoint`), for
 /// a planner that gives none.
 pub fn default_name(goal: &str) -> String {
@@ -362,6 +389,28 @@ mod tests {
         assert_eq!(why, "plan.yaml: the name `health` is taken (plans/health.yaml exists); choose another `name`");
         let unnamed = GOOD.replace("name: health\n", "");
         assert_eq!(judge(&unnamed, "add-health", "colony/{plan}", &free).unwrap().name.as_str(), "add-health");
+    }
+
+    #[test]
+    fn a_task_may_take_only_a_role_colony_toml_defines() {
+        let roles = BTreeMap::from([("tester".to_owned(), colony_core::config::RoleConfig::default())]);
+        let with_role = |role: &str| {
+            judge(
+                &GOOD.replace("prompt: Test it.", &format!("prompt: Test it.\n    role: {role}")),
+                "p",
+                "colony/{plan}",
+                &free,
+            )
+            .unwrap()
+        };
+        assert_eq!(known_roles(&with_role("tester"), &roles), Ok(()));
+        let why = known_roles(&with_role("tset"), &roles).unwrap_err();
+        assert_eq!(why, "plan.yaml: task `b`: unknown role `tset`; the roles are `tester`");
+        let why = known_roles(&with_role("tester"), &BTreeMap::new()).unwrap_err();
+        assert!(why.ends_with("colony.toml defines no roles: leave `role` out"), "{why}");
+        let mut plan = with_role("tester");
+        plan.defaults.role = Some("docs".into());
+        assert!(known_roles(&plan, &roles).unwrap_err().starts_with("plan.yaml: defaults: unknown role `docs`"));
     }
 
     #[test]

@@ -77,8 +77,10 @@ impl Role {
             Role::Fixer => &["task", "dependencies", "followups", "feedback", "resumed"],
             Role::Reviewer => &["task", "diff", "integration", "findings"],
             Role::Resolver => &["integration", "conflicted", "integration_commits", "task_commits"],
-            Role::Planner => &["goal", "repository", "format", "previous", "refusal"],
-            Role::Replanner => &["task", "why", "attempts", "others", "repository", "format", "previous", "refusal"],
+            Role::Planner => &["goal", "repository", "format", "roles", "previous", "refusal"],
+            Role::Replanner => {
+                &["task", "why", "attempts", "others", "repository", "format", "roles", "previous", "refusal"]
+            }
         }
     }
 
@@ -136,6 +138,7 @@ impl Role {
                 goal: "Add a /health endpoint.".into(),
                 repository: "Files: src/main.rs".into(),
                 format: "A plan is YAML.".into(),
+                roles: vec![RoleVars { name: "tester".into(), description: Some("Writes tests".into()) }],
                 previous: Some("name: p".into()),
                 refusal: Some("p.yaml:1: no tasks".into()),
             })),
@@ -156,6 +159,7 @@ impl Role {
                 }],
                 repository: "Files: src/main.rs".into(),
                 format: "A plan is YAML.".into(),
+                roles: vec![RoleVars { name: "tester".into(), description: None }],
                 previous: Some("tasks: []".into()),
                 refusal: Some("the replacement has no tasks".into()),
             })),
@@ -275,6 +279,8 @@ pub struct Planner {
     pub repository: String,
     /// The plan format: every field, and an example.
     pub format: String,
+    /// The task roles colony.toml defines, which a task may take.
+    pub roles: Vec<RoleVars>,
     /// The planner's previous answer, when it was refused.
     pub previous: Option<String>,
     /// Why it was refused.
@@ -294,8 +300,24 @@ pub struct Replanner {
     pub others: Vec<PlanTaskVars>,
     pub repository: String,
     pub format: String,
+    pub roles: Vec<RoleVars>,
     pub previous: Option<String>,
     pub refusal: Option<String>,
+}
+
+/// A task role (`[roles.NAME]`) as a planner is told it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleVars {
+    pub name: String,
+    /// What it is for, when colony.toml says.
+    pub description: Option<String>,
+}
+
+impl RoleVars {
+    /// Each role `roles` defines, by name.
+    pub fn of(roles: &BTreeMap<String, colony_core::config::RoleConfig>) -> Vec<RoleVars> {
+        roles.iter().map(|(name, r)| RoleVars { name: name.clone(), description: r.description.clone() }).collect()
+    }
 }
 
 /// An attempt of a task, as the replanner is told it.
@@ -341,6 +363,10 @@ pub enum Origin {
 pub struct Prompts {
     env: Environment<'static>,
     origins: BTreeMap<Role, Origin>,
+    /// Each task role's own builder template (`[roles.NAME] template`):
+    /// the templates with the builder's replaced by it, so that a fixer
+    /// that includes the builder's includes the role's; and its file.
+    roles: BTreeMap<String, (Environment<'static>, PathBuf)>,
 }
 
 impl Default for Prompts {
@@ -355,10 +381,34 @@ impl Prompts {
     /// name the role does not give, or a template that fails on sample
     /// values is refused with its file and line.
     pub fn load(dir: &Path) -> Result<Prompts, PromptError> {
+        Prompts::with(&Prompts::overrides(dir)?)
+    }
+
+    /// [`Prompts::load`], with the builder's template of each task role of
+    /// `roles` (its name, and its file) checked as the builder's is.
+    pub fn load_with_roles(dir: &Path, roles: &BTreeMap<String, PathBuf>) -> Result<Prompts, PromptError> {
+        let mut prompts = Prompts::load(dir)?;
+        for (name, path) in roles {
+            let refuse = |message: String| PromptError { path: path.clone(), line: None, message };
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| refuse(format!("the template of role `{name}` cannot be read: {e}")))?;
+            let mut env = prompts.env.clone();
+            env.add_template_owned(Role::Builder.name(), text.clone()).map_err(|e| refused(path, &e))?;
+            let with_role = Prompts { env, origins: prompts.origins.clone(), roles: BTreeMap::new() };
+            for role in [Role::Builder, Role::Fixer] {
+                with_role.check(role, Some(&(path.clone(), text.clone())))?;
+            }
+            prompts.roles.insert(name.clone(), (with_role.env, path.clone()));
+        }
+        Ok(prompts)
+    }
+
+    /// The project's templates in `dir`, by the role each is for.
+    fn overrides(dir: &Path) -> Result<BTreeMap<Role, (PathBuf, String)>, PromptError> {
         let mut overrides = BTreeMap::new();
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Prompts::with(&overrides),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(overrides),
             Err(e) => return Err(PromptError { path: dir.to_owned(), line: None, message: e.to_string() }),
         };
         let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -379,7 +429,7 @@ impl Prompts {
             let text = std::fs::read_to_string(&path).map_err(|e| refuse(e.to_string()))?;
             overrides.insert(role, (path.clone(), text));
         }
-        Prompts::with(&overrides)
+        Ok(overrides)
     }
 
     fn with(overrides: &BTreeMap<Role, (PathBuf, String)>) -> Result<Prompts, PromptError> {
@@ -405,7 +455,7 @@ impl Prompts {
             env.add_template_owned(role.name(), text.clone()).map_err(|e| refused(&path, &e))?;
             origins.insert(role, origin);
         }
-        let prompts = Prompts { env, origins };
+        let prompts = Prompts { env, origins, roles: BTreeMap::new() };
         for role in Role::ALL {
             prompts.check(role, overrides.get(&role))?;
         }
@@ -445,11 +495,27 @@ impl Prompts {
 
     /// The prompt `role`'s template makes of `vars`, ending in one newline.
     pub fn render(&self, role: Role, vars: &impl Serialize) -> Result<String, PromptError> {
-        let path = match self.origin(role) {
+        self.render_for(None, role, vars)
+    }
+
+    /// As [`Prompts::render`], for a task of `task_role`: the builder's
+    /// template (and the fixer's, which includes it) is the role's own
+    /// where it has one.
+    pub fn render_for(
+        &self,
+        task_role: Option<&str>,
+        role: Role,
+        vars: &impl Serialize,
+    ) -> Result<String, PromptError> {
+        let shipped_or_project = || match self.origin(role) {
             Origin::Project(path) => path.clone(),
             Origin::Shipped => PathBuf::from(format!("(shipped) {}.md", role.name())),
         };
-        let template = self.env.get_template(role.name()).map_err(|e| refused(&path, &e))?;
+        let (env, path) = match task_role.and_then(|name| self.roles.get(name)) {
+            Some((env, path)) if matches!(role, Role::Builder | Role::Fixer) => (env, path.clone()),
+            _ => (&self.env, shipped_or_project()),
+        };
+        let template = env.get_template(role.name()).map_err(|e| refused(&path, &e))?;
         let text = template.render(minijinja::Value::from(Serde(vars))).map_err(|e| refused(&path, &e))?;
         Ok(format!("{}\n", text.trim_end()))
     }
@@ -622,6 +688,29 @@ mod tests {
         assert_eq!(fixed, "[a in p] Add users\n\nFeedback on your previous round:\ngate failed\n");
         let (_dir, missing) = (tempfile::tempdir().unwrap(), Prompts::load(Path::new("/nonexistent/prompts")));
         assert_eq!(missing.unwrap().origin(Role::Builder), &Origin::Shipped, "no directory: the shipped ones");
+    }
+
+    #[test]
+    fn a_task_roles_template_is_its_builders_and_its_fixers_first_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let tester = dir.path().join("tester.md");
+        std::fs::write(&tester, "Test {{ task.title }} only.\n").unwrap();
+        let roles = BTreeMap::from([("tester".to_owned(), tester.clone())]);
+        let prompts = Prompts::load_with_roles(&dir.path().join("prompts"), &roles).unwrap();
+        assert_eq!(prompts.render_for(Some("tester"), Role::Builder, &builder(&[])).unwrap(), "Test Add users only.\n");
+        let fixed = prompts.render_for(Some("tester"), Role::Fixer, &fixer(false)).unwrap();
+        assert_eq!(fixed, "Test Add users only.\n\nFeedback on your previous round:\ngate failed\n");
+        let plain = prompts.render_for(Some("docs"), Role::Builder, &builder(&[])).unwrap();
+        assert_eq!(plain, "Create the users table.\n", "a role without a template of its own");
+        assert_eq!(prompts.render(Role::Builder, &builder(&[])).unwrap(), "Create the users table.\n");
+
+        std::fs::write(&tester, "{{ task.prompt }}\n{{ goal }}\n").unwrap();
+        let e = Prompts::load_with_roles(&dir.path().join("prompts"), &roles).unwrap_err();
+        assert_eq!((e.path.clone(), e.line), (tester.clone(), Some(2)), "{e}");
+        assert!(e.message.starts_with("unknown variable `goal`"), "{e}");
+        let gone = BTreeMap::from([("docs".to_owned(), dir.path().join("docs.md"))]);
+        let e = Prompts::load_with_roles(&dir.path().join("prompts"), &gone).unwrap_err();
+        assert!(e.message.starts_with("the template of role `docs` cannot be read"), "{e}");
     }
 
     #[test]

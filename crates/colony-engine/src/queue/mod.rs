@@ -73,6 +73,8 @@ pub(crate) trait Side: Sync {
     fn tree(&self) -> &TaskTree;
     /// The environment of its setup commands, agents and gates.
     fn env(&self) -> &Env;
+    /// Its task role's gates, run after the project's.
+    fn role_gates(&self) -> &[String];
     /// Why it stopped, once its token is cancelled.
     fn interrupted(&self) -> Ending;
     /// Its lease is gone: it stops, and writes nothing more.
@@ -202,7 +204,10 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
         let place = self.side.take_place();
         // It boards before it says it is merging: whoever sees it merging
         // (the next train's leader, a test) finds it on the platform.
-        let ticket = (queue.trains && place.is_none()).then(|| queue.platform.board(self.car.clone()));
+        // A task with gates of its own merges alone: a train's gates are the
+        // project's and its leader's.
+        let rides = queue.trains && place.is_none() && self.side.role_gates().is_empty();
+        let ticket = rides.then(|| queue.platform.board(self.car.clone()));
         let merging = self.base.store.set_phase(&self.car.task, self.car.attempt, Phase::Merging);
         if let Err(e) = self.fenced(merging).await? {
             // A train that took it already finds its lease gone, and
@@ -326,7 +331,7 @@ impl<S: Store + 'static, A: Side> Merge<'_, S, A> {
     }
 
     fn gate_in(&self) -> GateIn<'_> {
-        GateIn { tree: self.side.tree(), env: self.side.env() }
+        GateIn { tree: self.side.tree(), env: self.side.env(), role_gates: self.side.role_gates() }
     }
 
     /// The project's gates on `candidate`, checked out in the attempt's

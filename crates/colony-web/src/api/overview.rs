@@ -65,7 +65,7 @@ pub(crate) async fn status<S: Store + 'static>(State(app): State<Shared<S>>) -> 
         (done, left) => Some(stats.done_ms / done as i64 * left as i64 / busy.max(1) as i64),
     };
     let spend = Spend::from(app.store.spend().await?);
-    let waiting = colony_store::agents_waiting(&*app.store, app.default_agent.as_deref()).await?;
+    let waiting = colony_store::agents_waiting(&*app.store, &app.default_agents).await?;
     let run = RunView {
         in_process: app.run.is_some(),
         state: app.run.as_ref().map(|r| match (r.is_stopping_now(), r.is_draining()) {

@@ -89,7 +89,7 @@ impl Served {
         let config = ServeConfig {
             repo: root.clone(),
             branch_pattern: "colony/{plan}".into(),
-            default_agent: None,
+            default_agents: Default::default(),
             token: token.clone(),
             run,
             event_poll: Duration::from_millis(50),

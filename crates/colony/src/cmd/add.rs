@@ -107,6 +107,23 @@ pub fn load_all(paths: &[PathBuf], config: &Config) -> Result<Vec<(PathBuf, Plan
                 plan.name
             )));
         }
+        let roles = plan
+            .defaults
+            .role
+            .iter()
+            .map(|r| ("defaults", r))
+            .chain(plan.tasks.iter().filter_map(|t| Some((t.id.as_str(), t.role.as_ref()?))));
+        for (whose, role) in roles {
+            if !config.roles.contains_key(role) {
+                let whose = if whose == "defaults" { "defaults".to_owned() } else { format!("task `{whose}`") };
+                return Err(bad_input(format!(
+                    "{}: {whose}: role `{role}` is not defined in {}; {}; nothing was added",
+                    path.display(),
+                    colony_core::config::FILE_NAME,
+                    crate::settings::known_roles_near(config, role)
+                )));
+            }
+        }
     }
     Ok(plans)
 }

@@ -194,7 +194,7 @@ impl Setup {
             }
         };
         let agent = settings::agent_setup(&settings::named_agent(&config, &name)?, &ctx.root)?;
-        let prompts = settings::prompts(&ctx.root)?;
+        let prompts = settings::prompts(&ctx.root, &config)?;
         let sandbox = settings::sandbox(&config, &ctx.root)?;
         let repo = colony_git::Repo::open(&ctx.root)
             .with_context(|| format!("could not open the repository {}", ctx.root.display()))?;
@@ -239,6 +239,7 @@ impl Setup {
             silence_timeout: self.config.run.silence_timeout,
             grace: self.config.run.grace,
             integration: &self.config.run.integration_branch,
+            roles: &self.config.roles,
         }
     }
 }

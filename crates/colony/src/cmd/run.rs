@@ -85,7 +85,7 @@ pub async fn execute(ctx: &Ctx, job: &Job, out: &mut impl Write) -> Result<Optio
     }
     let repo = open_repo(ctx)?;
     let sandbox = settings::sandbox(&config, &ctx.root)?;
-    let prompts = settings::prompts(&ctx.root)?;
+    let prompts = settings::prompts(&ctx.root, &config)?;
     // Bound before anything is written: a taken address changes nothing.
     let server = match job.serve {
         Some(addr) => Some(Dashboard::bind(addr).await?),
@@ -165,7 +165,7 @@ async fn drive(
             let mut stderr = terminal::stderr();
             let text: &mut dyn Write = if job.mode == Mode::Json { &mut stderr } else { out };
             let pattern = &config.run.integration_branch;
-            let agent = settings.config.run.agent.clone();
+            let agent = colony_core::resolve::DefaultAgents::of(&settings.config);
             Some(Dashboard::start(ctx, server, store, pattern, agent, Some(shutdown.clone()), text)?)
         }
         None => None,

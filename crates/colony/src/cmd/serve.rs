@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use colony_agents::Shutdown;
+use colony_core::resolve::DefaultAgents;
 use colony_store::SqlStore;
 use colony_web::{EVENT_POLL, ServeConfig, Server, Token, WebError};
 use tokio::task::JoinHandle;
@@ -22,8 +23,15 @@ pub async fn run(ctx: &Ctx, args: ServeArgs, out: &mut impl Write) -> Result<()>
     let server = Dashboard::bind(args.addr).await?;
     let store = Arc::new(ctx.open_store().await?);
     let outcome = async {
-        let dashboard =
-            Dashboard::start(ctx, server, &store, &config.run.integration_branch, config.run.agent.clone(), None, out)?;
+        let dashboard = Dashboard::start(
+            ctx,
+            server,
+            &store,
+            &config.run.integration_branch,
+            DefaultAgents::of(&config),
+            None,
+            out,
+        )?;
         writeln!(out, "Ctrl-C stops the server")?;
         out.flush()?;
         signal::stop_requested()?.await;
@@ -63,7 +71,7 @@ impl Dashboard {
         server: Server,
         store: &Arc<SqlStore>,
         branch_pattern: &str,
-        default_agent: Option<String>,
+        default_agents: DefaultAgents,
         run: Option<Shutdown>,
         out: &mut dyn Write,
     ) -> Result<Dashboard> {
@@ -85,7 +93,7 @@ impl Dashboard {
         let config = ServeConfig {
             repo: ctx.root.clone(),
             branch_pattern: branch_pattern.to_owned(),
-            default_agent,
+            default_agents,
             token,
             run,
             event_poll: EVENT_POLL,

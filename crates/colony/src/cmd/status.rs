@@ -32,8 +32,9 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     let plans = store.plans().await?;
     let spend = store.spend().await?;
     // A colony.toml that does not read only loses the default agent here.
-    let default_agent = crate::settings::load_config(&ctx.root).ok().and_then(|c| c.run.agent);
-    let waiting = agents_waiting(&store, default_agent.as_deref()).await?;
+    let config = crate::settings::load_config(&ctx.root).ok();
+    let default_agents = config.as_ref().map(colony_core::resolve::DefaultAgents::of).unwrap_or_default();
+    let waiting = agents_waiting(&store, &default_agents).await?;
     let proposed = match counts.get(TaskStatus::Proposed) {
         0 => Vec::new(),
         _ => store.tasks(&TaskFilter { statuses: vec![TaskStatus::Proposed], plan: None }).await?,

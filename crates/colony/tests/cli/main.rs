@@ -29,6 +29,7 @@ mod prompts;
 mod refused;
 mod repo;
 mod review;
+mod roles;
 mod run;
 mod sandbox;
 mod serve;

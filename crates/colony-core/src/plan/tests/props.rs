@@ -135,8 +135,9 @@ fn timeout() -> impl Strategy<Value = Option<Duration>> {
 }
 
 fn defaults() -> impl Strategy<Value = Defaults> {
-    (maybe_text(), maybe_text(), review(), timeout(), prop::option::of(1u32..), approval()).prop_map(
-        |(agent, model, review, timeout, max_attempts, approval)| Defaults {
+    (maybe_text(), maybe_text(), maybe_text(), review(), timeout(), prop::option::of(1u32..), approval()).prop_map(
+        |(role, agent, model, review, timeout, max_attempts, approval)| Defaults {
+            role,
             agent,
             model,
             review,
@@ -156,14 +157,15 @@ fn task() -> impl Strategy<Value = TaskSpec> {
         prop::option::of(1u32..),
     );
     let settings = (maybe_text(), maybe_text(), review(), timeout(), approval());
-    let labels = (maybe_text(), maybe_text());
+    let labels = (maybe_text(), maybe_text(), maybe_text());
     (text, numbers, settings, labels).prop_map(
         |(
             (title, prompt, acceptance, files, design_docs),
             (priority, estimated_hours, max_attempts),
             (agent, model, review, timeout, approval),
-            (phase, kind),
+            (phase, kind, role),
         )| TaskSpec {
+            role,
             acceptance,
             files,
             priority,

@@ -19,6 +19,7 @@ fn everything() -> Plan {
     full.files = vec!["migrations/**".into()];
     full.priority = -2;
     full.estimated_hours = Some(0.1);
+    full.role = Some("migration".into());
     full.agent = Some("claude".into());
     full.model = Some("opus".into());
     full.review = Some(Review::Skip(ReviewNone::None));
@@ -44,6 +45,7 @@ fn everything() -> Plan {
         name: PlanName::new("auth").unwrap(),
         base: Some("main".into()),
         defaults: Defaults {
+            role: Some("tester".into()),
             agent: Some("claude".into()),
             model: Some("sonnet".into()),
             review: Some(Review::Agent { agent: "codex".into() }),
