@@ -15,7 +15,10 @@ use crate::exit::bad_input;
 pub fn run(ctx: &Ctx, args: PromptsArgs, out: &mut impl Write) -> Result<()> {
     let dir = Layout::new(&ctx.root).prompts();
     match args.action {
-        PromptsAction::List => list(&loaded(&dir)?, &ctx.root, out),
+        PromptsAction::List => {
+            let config = crate::settings::load_config(&ctx.root)?;
+            list(&*crate::settings::prompts(&ctx.root, &config)?, &config, &ctx.root, out)
+        }
         PromptsAction::Show { role } => {
             let role = role_named(&role)?;
             let text = match loaded(&dir)?.origin(role) {
@@ -59,7 +62,7 @@ fn role_named(name: &str) -> Result<Role> {
     })
 }
 
-fn list(prompts: &Prompts, root: &Path, out: &mut impl Write) -> Result<()> {
+fn list(prompts: &Prompts, config: &colony_core::config::Config, root: &Path, out: &mut impl Write) -> Result<()> {
     for role in Role::ALL {
         let from = match prompts.origin(role) {
             Origin::Shipped => "shipped".to_owned(),
@@ -68,6 +71,12 @@ fn list(prompts: &Prompts, root: &Path, out: &mut impl Write) -> Result<()> {
         writeln!(out, "{:<9} {from}", role.name())?;
         writeln!(out, "          {}", role.about())?;
         writeln!(out, "          given: {}", role.variables().join(", "))?;
+    }
+    for (name, task_role) in &config.roles {
+        if let Some(template) = &task_role.template {
+            writeln!(out, "{:<9} {template}", format!("[roles.{name}]"))?;
+            writeln!(out, "          the builder (and what a fresh fixer includes) for tasks of role `{name}`")?;
+        }
     }
     Ok(())
 }

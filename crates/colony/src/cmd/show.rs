@@ -92,8 +92,14 @@ fn write_detail(out: &mut impl Write, d: &TaskDetail, statuses: &HashMap<TaskId,
     field("plan", task.plan.to_string())?;
     field("status", status_line(&task.state))?;
     field("attempts", format!("{} of {} used", task.tries, task.max_attempts))?;
+    if let Some(EventKind::TaskAdded { proposal: Some(p), .. }) = d.events.first().map(|e| &e.kind) {
+        field("proposed by", format!("the agent of {} (attempt {}), a follow-up {} deep", p.by, p.attempt, p.depth))?;
+    }
     if spec.priority != 0 {
         field("priority", spec.priority.to_string())?;
+    }
+    if let Some(role) = &spec.role {
+        field("role", role.clone())?;
     }
     if let Some(agent) = &spec.agent {
         field("agent", agent.clone())?;

@@ -64,6 +64,8 @@ fn proposed_follow_ups_wait_for_approval_then_run_and_merge() {
     assert!(shown.contains("2 follow-ups proposed by agents are waiting"), "{shown}");
     let events = repo.stdout(&["events"], 0);
     assert!(events.contains("proposed by a (attempt 1): Write docs.txt; it waits for `colony approve`"), "{events}");
+    let docs = repo.stdout(&["show", "docs-index"], 0);
+    assert!(docs.contains("proposed by the agent of a (attempt 1), a follow-up 1 deep"), "{docs}");
 
     repo.stdout(&["approve", "docs"], 0);
     repo.stdout(&["approve", "docs-index"], 0);

@@ -44,6 +44,9 @@ fn a_roles_template_and_gates_are_its_tasks_alone() {
     );
     let plain = repo.stdout(&["show", "plain", "--prompt"], 0);
     assert!(plain.contains("Write plain.") && !plain.contains("As the tester"), "{plain}");
+    assert!(repo.stdout(&["show", "tests"], 0).contains("\n  role        tester\n"));
+    let listed = repo.stdout(&["prompts", "list"], 0);
+    assert!(listed.contains("[roles.tester] roles/tester.md\n"), "{listed}");
     let logs = repo.stdout(&["logs", "plain"], 0);
     assert!(!logs.contains("proof.txt"), "the role's gate never ran for a task of no role: {logs}");
     assert_eq!(repo.git_out(&["show", "colony/p:proof.txt"]), "ok\n");
