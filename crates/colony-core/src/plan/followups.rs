@@ -19,6 +19,12 @@ pub const FOLLOWUPS_FILE: &str = ".colony/followups.yaml";
 /// The most of [`FOLLOWUPS_FILE`] colony reads.
 pub const MAX_FOLLOWUPS_BYTES: u64 = 64 * 1024;
 
+/// What a follow-up may not set: who does it and how it is checked are its
+/// plan's and the project's, never the proposing agent's (which could
+/// otherwise skip its own review, or pick a dearer agent).
+pub const NOT_PROPOSABLE: &[&str] =
+    &["agent", "model", "review", "approval", "role", "timeout", "max_attempts", "priority"];
+
 /// What an attempt's agent proposed, with the settings it is judged by:
 /// kept with the attempt until its work merges.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +91,16 @@ pub fn judge(plan: &Plan, proposed: &Proposed, depth: u32) -> Judged {
     } else {
         Vec::new()
     };
+    tasks.retain(|task| {
+        let set: Vec<String> =
+            NOT_PROPOSABLE.iter().filter(|f| task.get(**f).is_some()).map(|f| format!("`{f}`")).collect();
+        if !set.is_empty() {
+            let why =
+                format!("a follow-up may not set {}: who does it and how it is checked are the plan's", set.join(", "));
+            dropped.push(format!("{}: {why}", named(task)));
+        }
+        set.is_empty()
+    });
     let mut seen: Vec<String> = plan.tasks.iter().map(|t| t.id.to_string()).collect();
     tasks.retain(|task| match id_of(task) {
         Some(id) if seen.contains(&id) => {
@@ -173,6 +189,15 @@ mod tests {
         assert!(dropped.contains("`a`: plan p has a task with this id already"), "{dropped}");
         assert!(dropped.contains("`after`: "), "{dropped}");
         assert!(judge(&plan(), &proposed("[unclosed\n"), 0).dropped[0].contains("not YAML"));
+        let loose = "- id: unchecked\n  prompt: Merge this unreviewed.\n  review: none\n  approval: auto\n- id: fine\n  prompt: F.\n";
+        let judged = judge(&plan(), &proposed(loose), 0);
+        assert_eq!(ids(&judged), ["fine"]);
+        assert_eq!(
+            judged.dropped,
+            [
+                "`unchecked`: a follow-up may not set `review`, `approval`: who does it and how it is checked are the plan's"
+            ]
+        );
         let cycle = "- id: x\n  prompt: X.\n  deps: [y]\n- id: y\n  prompt: Y.\n  deps: [x]\n";
         let judged = judge(&plan(), &proposed(cycle), 0);
         assert!(judged.plan.is_none() && judged.dropped.len() == 2, "{:?}", judged.dropped);
