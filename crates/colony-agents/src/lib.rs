@@ -34,5 +34,6 @@ pub use probe::ask_version;
 pub use shutdown::Shutdown;
 pub use supervise::{
     ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, MAX_LINE, OutputLine, Pgid, RunObserver, RunOutcome, StdinSource,
-    StopReason, Stream, TAG_VAR, adopt_orphans, boot_id, end_adopted, end_strays_of, group_alive, kill_group, run,
+    StopReason, Stream, TAG_VAR, adopt_orphans, boot_id, end_adopted, end_strays_of, group_alive, hostname, kill_group,
+    run,
 };

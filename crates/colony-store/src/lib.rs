@@ -35,7 +35,7 @@ pub use store::{SqlStore, Store};
 pub use tail::Tail;
 pub use types::{
     AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo,
-    Rescued, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
+    Rescued, RunEntry, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
 pub use url::StoreUrl;
 pub use waiting::{AgentWaiting, StoredTask, agents_waiting, tasks_in};

@@ -37,6 +37,7 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
     migrations.push(migration(9, "ports", include_str!("../migrations/0009_ports.sql")));
     migrations.push(migration(10, "answers", include_str!("../migrations/0010_answers.sql")));
     migrations.push(migration(11, "followups", include_str!("../migrations/0011_followups.sql")));
+    migrations.push(migration(12, "runs", include_str!("../migrations/0012_runs.sql")));
     Migrator::with_migrations(migrations)
 }
 

@@ -966,6 +966,57 @@ macro_rules! sql_tx {
                 Ok(())
             }
 
+            async fn put_run(&mut self, run: &$crate::types::RunEntry) -> $crate::tx::Result<()> {
+                sqlx::query(
+                    "INSERT INTO runs (id, host, pid, boot_id, started_at, seen_at, detached, dashboard) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&run.id)
+                .bind(&run.host)
+                .bind(i64::from(run.pid))
+                .bind(run.boot_id.as_deref())
+                .bind(run.started_at)
+                .bind(run.seen_at)
+                .bind(i64::from(run.detached))
+                .bind(run.dashboard.as_deref())
+                .execute(&mut *self.conn)
+                .await?;
+                Ok(())
+            }
+
+            async fn touch_run(&mut self, id: &str, now: colony_core::Millis) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE runs SET seen_at = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *self.conn).await?;
+                Ok(())
+            }
+
+            async fn delete_run(&mut self, id: &str) -> $crate::tx::Result<()> {
+                sqlx::query("DELETE FROM runs WHERE id = $1").bind(id).execute(&mut *self.conn).await?;
+                Ok(())
+            }
+
+            async fn runs(&mut self) -> $crate::tx::Result<Vec<$crate::types::RunEntry>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, host, pid, boot_id, started_at, seen_at, detached, dashboard FROM runs ORDER BY started_at, id",
+                )
+                .fetch_all(&mut *self.conn)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::types::RunEntry {
+                            id: row.try_get("id")?,
+                            host: row.try_get("host")?,
+                            pid: row.try_get::<i64, _>("pid")? as u32,
+                            boot_id: row.try_get("boot_id")?,
+                            started_at: row.try_get("started_at")?,
+                            seen_at: row.try_get("seen_at")?,
+                            detached: row.try_get::<i64, _>("detached")? != 0,
+                            dashboard: row.try_get("dashboard")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn agent_waits(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<$crate::types::AgentWait>> {
                 let rows = sqlx::query(
                     "SELECT agent, reason, since, ends_at FROM agent_waits WHERE ends_at IS NULL OR ends_at > $1 ORDER BY agent",

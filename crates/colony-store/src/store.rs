@@ -104,6 +104,15 @@ pub trait Store: Send + Sync {
     fn clear_person_waits(&self) -> impl Future<Output = Result<()>> + Send;
     /// The agents that cannot take work now.
     fn agent_waits(&self) -> impl Future<Output = Result<Vec<AgentWait>>> + Send;
+    /// Records a colony process working on the store; its `started_at` and
+    /// `seen_at` are set to now. Returns it as recorded.
+    fn register_run(&self, run: crate::types::RunEntry) -> impl Future<Output = Result<crate::types::RunEntry>> + Send;
+    /// Says the process `id` is alive now.
+    fn touch_run(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Takes the process `id` out: it has ended.
+    fn end_run(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Every process recorded, alive or not, oldest first.
+    fn runs(&self) -> impl Future<Output = Result<Vec<crate::types::RunEntry>>> + Send;
     /// Records the version the attempt's agent CLI reported.
     fn record_agent_version(
         &self,
@@ -454,6 +463,31 @@ impl Store for SqlStore {
     async fn agent_waits(&self) -> Result<Vec<AgentWait>> {
         let now = self.clock.now();
         read_tx!(self, |tx| tx.agent_waits(now).await)
+    }
+
+    async fn register_run(&self, run: crate::types::RunEntry) -> Result<crate::types::RunEntry> {
+        write_tx!(self, |tx, now| {
+            let run = crate::types::RunEntry {
+                id: format!("{}:{}:{now}", run.host, run.pid),
+                started_at: now,
+                seen_at: now,
+                ..run.clone()
+            };
+            tx.put_run(&run).await?;
+            run
+        })
+    }
+
+    async fn touch_run(&self, id: &str) -> Result<()> {
+        write_tx!(self, |tx, now| tx.touch_run(id, now).await?)
+    }
+
+    async fn end_run(&self, id: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.delete_run(id).await?)
+    }
+
+    async fn runs(&self) -> Result<Vec<crate::types::RunEntry>> {
+        read_tx!(self, |tx| tx.runs().await)
     }
 
     async fn record_agent_version(&self, task: &TaskId, attempt: u32, version: &str) -> Result<()> {

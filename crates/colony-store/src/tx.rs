@@ -178,6 +178,14 @@ pub trait Tx: Send {
     fn followups(&mut self, id: &TaskId, attempt: u32) -> impl Future<Output = Result<Option<String>>> + Send;
     /// The event that added the task.
     fn added_event(&mut self, id: &TaskId) -> impl Future<Output = Result<Option<colony_core::EventKind>>> + Send;
+    /// Records a colony process working on the store.
+    fn put_run(&mut self, run: &crate::types::RunEntry) -> impl Future<Output = Result<()>> + Send;
+    /// Says the process `id` is alive at `now`.
+    fn touch_run(&mut self, id: &str, now: colony_core::Millis) -> impl Future<Output = Result<()>> + Send;
+    /// Takes the process `id` out.
+    fn delete_run(&mut self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Every process recorded, oldest first.
+    fn runs(&mut self) -> impl Future<Output = Result<Vec<crate::types::RunEntry>>> + Send;
     /// The agent's wait, if it has one.
     fn agent_wait(&mut self, agent: &str) -> impl Future<Output = Result<Option<crate::types::AgentWait>>> + Send;
     /// Replaces the agent's wait.

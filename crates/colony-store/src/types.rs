@@ -102,6 +102,25 @@ pub struct AttemptRecord {
     pub ports: Option<colony_core::ports::Ports>,
 }
 
+/// A colony process working on the store: a `colony run` or `colony worker`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunEntry {
+    /// `host:pid:started_at`.
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    /// The boot it started in, where the system says: a pid from before a
+    /// reboot is not this process.
+    pub boot_id: Option<String>,
+    pub started_at: Millis,
+    /// When it last said it was alive (every few seconds while it runs).
+    pub seen_at: Millis,
+    /// Started by `colony run --detach`.
+    pub detached: bool,
+    /// Its dashboard's address, under `--serve`.
+    pub dashboard: Option<String>,
+}
+
 /// An agent that cannot take work for now: its tasks are passed over by
 /// claims, in every process sharing the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -967,6 +967,35 @@ async fn follow_ups_in_auto_mode_run_at_once<S: Store>(f: Fixture<S>) {
     assert_replays(s).await;
 }
 
+async fn runs_are_recorded_seen_and_taken_out<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let entry = colony_store::RunEntry {
+        id: String::new(),
+        host: "vm".into(),
+        pid: 42,
+        boot_id: Some("b".into()),
+        started_at: 0,
+        seen_at: 0,
+        detached: true,
+        dashboard: Some("http://127.0.0.1:7777".into()),
+    };
+    let run = s.register_run(entry.clone()).await.unwrap();
+    assert_eq!((run.id.as_str(), run.started_at, run.seen_at), (format!("vm:42:{T0}").as_str(), T0, T0));
+    f.clock.advance(5000);
+    let other =
+        s.register_run(colony_store::RunEntry { pid: 43, detached: false, dashboard: None, ..entry }).await.unwrap();
+    s.touch_run(&run.id).await.unwrap();
+    let runs = s.runs().await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (runs[0].seen_at, runs[0].detached, runs[0].dashboard.as_deref()),
+        (T0 + 5000, true, Some("http://127.0.0.1:7777"))
+    );
+    assert_eq!((runs[1].pid, runs[1].detached, runs[1].dashboard.clone()), (43, false, None));
+    s.end_run(&run.id).await.unwrap();
+    assert_eq!(s.runs().await.unwrap(), [other]);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1030,6 +1059,7 @@ conformance!(
     follow_ups_join_the_plan_when_the_work_that_proposed_them_merges,
     dropping_a_proposal_drops_the_proposals_that_depend_on_it,
     follow_ups_in_auto_mode_run_at_once,
+    runs_are_recorded_seen_and_taken_out,
 );
 
 fn ports(first: u16, last: u16) -> Ports {

@@ -189,6 +189,22 @@ To stop a run from the page, serve it from the run itself with
 `colony run --serve`.")]
     Serve(ServeArgs),
 
+    /// Stop the runs working on this repository, from any shell
+    #[command(long_about = "\
+Stop the colony runs (and workers) of this machine that work on the store,
+as Ctrl-C in their terminal would: no new attempts start, running ones may
+finish within the shutdown grace, and the rest go back to the queue for the
+next `colony run`. With --now, the agents are stopped at once too. Waits
+until they have ended. A run on another machine is named, to be stopped
+there.")]
+    Stop(StopArgs),
+
+    /// Follow the run working on this repository until it ends
+    #[command(long_about = "\
+Follow a run started elsewhere (`colony run --detach`, another terminal):
+its progress, line by line, until it ends. Ctrl-C leaves the run running.")]
+    Attach,
+
     /// Join a run shared by several machines and work on its tasks
     #[command(long_about = "\
 Join a run whose store several machines share (--store postgres://…) and
@@ -464,6 +480,20 @@ pub struct RunArgs {
     /// gate failure the branch shares is then not held against a task
     #[arg(long)]
     pub allow_failing_gates: bool,
+
+    /// Run in the background, in a session of its own that outlives this
+    /// terminal, its output in .colony/run.log; `colony attach` follows it
+    /// and `colony stop` stops it
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Stop the agents at once too, as Ctrl-C twice; their tasks go back
+    /// to the queue
+    #[arg(long)]
+    pub now: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod cmd;
 mod ctx;
 mod exit;
 mod live;
+mod presence;
 mod progress;
 mod render;
 mod repo;

@@ -97,6 +97,16 @@ pub fn boot_id() -> Option<String> {
     None
 }
 
+/// This machine's name, as worker names and the store's record of runs
+/// carry it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;

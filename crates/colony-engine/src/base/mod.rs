@@ -62,7 +62,7 @@ impl<S: Store + 'static> Base<S> {
             repo,
             author: settings.config.run.author.as_ref().map(|(name, email)| Identity::new(name, email)),
             settings,
-            host: hostname(),
+            host: colony_agents::hostname(),
             pid: std::process::id(),
             plans: Mutex::new(HashMap::new()),
             worktree_gate: std::sync::Mutex::new(()),
@@ -158,12 +158,4 @@ impl<S: Store + 'static> Base<S> {
         let pattern = &self.settings.config.run.integration_branch;
         Ok(self.store.plans().await?.iter().map(|p| integration_branch(pattern, &p.name)).collect())
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }

@@ -4,6 +4,7 @@ mod add;
 mod change;
 mod completions;
 mod demo;
+mod detach;
 mod doctor;
 mod events;
 mod export;
@@ -38,6 +39,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Add(args) => add::run(&ctx()?, args, out).await,
         Command::Run(args) => run::run(&ctx()?, args, out).await,
         Command::Serve(args) => serve::run(&ctx()?, args, out).await,
+        Command::Stop(args) => detach::stop(&ctx()?, args, out).await,
+        Command::Attach => detach::attach(&ctx()?, out).await,
         Command::Worker(args) => worker::run(&ctx()?, args, out).await,
         Command::List(args) => list::run(&ctx()?, args, out).await,
         Command::Show(args) => show::run(&ctx()?, args, out).await,

@@ -34,12 +34,16 @@ use crate::cmd::add;
 use crate::cmd::serve::Dashboard;
 use crate::ctx::Ctx;
 use crate::exit::Unfinished;
+use crate::presence::Presence;
 use crate::progress::{Mode, Progress};
 use crate::settings::{self, Overrides};
 use crate::signal::Interrupts;
 use crate::{render, summary, terminal};
 
 pub async fn run(ctx: &Ctx, args: RunArgs, out: &mut impl Write) -> Result<()> {
+    if args.detach {
+        return crate::cmd::detach::start(ctx, out).await;
+    }
     let mode = match (args.json, args.quiet) {
         (true, _) => Mode::Json,
         (false, true) => Mode::Quiet,
@@ -160,6 +164,7 @@ async fn drive(
     let longest_id =
         store.tasks(&TaskFilter::default()).await?.iter().map(|t| t.task.id.as_str().len()).max().unwrap_or(0);
     let shutdown = Shutdown::new();
+    let dashboard_url = server.as_ref().map(|s| format!("http://{}", s.local_addr()));
     let dashboard = match server {
         Some(server) => {
             let mut stderr = terminal::stderr();
@@ -194,6 +199,15 @@ async fn drive(
     }
     let engine = Engine::new(store.clone(), repo, settings);
     let mut interrupts = Interrupts::install()?;
+    // Recorded once an interrupt is heard, so that `colony stop` never
+    // finds a run a signal would kill.
+    let presence = Presence::register(store, crate::cmd::detach::detached(), dashboard_url).await?;
+    if job.mode.for_people() {
+        for other in crate::presence::active(store).await?.iter().filter(|r| r.id != presence.entry.id) {
+            let how = crate::presence::describe(other);
+            writeln!(out, "another run works on this store too ({how}); this one adds its workers to it")?;
+        }
+    }
     let mut progress = Progress::new(job.mode, store.last_seq().await?, longest_id, counts.total, done_before);
     let finished = CancellationToken::new();
     let engine_run = async {
@@ -220,6 +234,7 @@ async fn drive(
         terminal::eprint("stopping now: the agents are being stopped and their tasks go back to the queue\n");
     };
     let (report, shown, ()) = tokio::join!(engine_run, watch, stop);
+    presence.end(store).await?;
     let stray = colony_agents::end_adopted().await;
     if stray > 0 {
         let what = if stray == 1 { "process" } else { "processes" };

@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Result;
 use colony_core::{TaskStatus, Usage};
 use colony_store::{AgentWaiting, agents_waiting};
-use colony_store::{Counts, PlanInfo, Store, TaskFilter};
+use colony_store::{Counts, PlanInfo, RunEntry, Store, TaskFilter};
 use serde::Serialize;
 
 use crate::cli::JsonArg;
@@ -24,6 +24,8 @@ struct StatusJson<'a> {
     spend: Usage,
     /// Agents that cannot take work now, and the tasks waiting for each.
     waiting: &'a [AgentWaiting],
+    /// The colony processes working on the store now.
+    runs: &'a [RunEntry],
 }
 
 pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
@@ -39,10 +41,14 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
         0 => Vec::new(),
         _ => store.tasks(&TaskFilter { statuses: vec![TaskStatus::Proposed], plan: None }).await?,
     };
+    let runs = crate::presence::active(&store).await?;
     store.close().await;
 
     if args.json {
-        return render::json(out, &StatusJson { counts: &counts, plans: &plans, spend, waiting: &waiting });
+        return render::json(
+            out,
+            &StatusJson { counts: &counts, plans: &plans, spend, waiting: &waiting, runs: &runs },
+        );
     }
     if plans.is_empty() {
         writeln!(out, "no plans yet; add one with `colony add PLAN`")?;
@@ -57,6 +63,12 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     }
     writeln!(out, "tasks:     {} total: {}", counts.total, render::status_counts(|s| counts.get(s)))?;
     writeln!(out, "progress:  {}/{} done", counts.get(TaskStatus::Done), counts.total)?;
+    if runs.is_empty() {
+        writeln!(out, "run:       none is working on it")?;
+    }
+    for run in &runs {
+        writeln!(out, "run:       active {}", crate::presence::describe(run))?;
+    }
     if !spend.is_empty() {
         writeln!(out, "spend:     {}", render::usage(&spend))?;
     }

@@ -9,6 +9,7 @@ mod background;
 mod conformance;
 mod crash;
 mod daemons;
+mod detach;
 mod disk_full;
 mod escapes;
 mod failures;
