@@ -35,5 +35,5 @@ pub use shutdown::Shutdown;
 pub use supervise::{
     ChildSpec, DEFAULT_GRACE, Exit, GroupEnd, MAX_LINE, OutputLine, Pgid, RunObserver, RunOutcome, StdinSource,
     StopReason, Stream, TAG_VAR, adopt_orphans, boot_id, end_adopted, end_strays_of, group_alive, hostname, kill_group,
-    run,
+    process_alive, run,
 };

@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 
-use colony_agents::{Pgid, boot_id, end_strays_of, kill_group};
+use colony_agents::{Pgid, boot_id, end_strays_of, kill_group, process_alive};
 use colony_core::branch::task_branch;
 use colony_store::{Claim, LiveAttempt, Store, StoreError};
 
@@ -225,15 +225,6 @@ fn parse_worker(worker: &str) -> Option<(&str, u32)> {
     let _slot = parts.next()?;
     let pid = parts.next()?.parse().ok()?;
     Some((parts.next()?, pid))
-}
-
-/// Whether a process runs: it exists and is not a zombie waiting to be
-/// reaped (a killed colony can linger as one for a few seconds).
-fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
-        Err(_) => false,
-    }
 }
 
 #[cfg(test)]

@@ -63,25 +63,9 @@ impl Presence {
 /// pid is alive; elsewhere, it was seen lately.
 pub fn alive(entry: &RunEntry) -> bool {
     if entry.host == colony_agents::hostname() && entry.boot_id.is_some() && entry.boot_id == colony_agents::boot_id() {
-        return pid_alive(entry.pid);
+        return colony_agents::process_alive(entry.pid);
     }
     render::now_millis() - entry.seen_at < STALE.as_millis() as i64
-}
-
-/// Whether a process `pid` exists and has not ended: signal 0 checks
-/// without sending, and a zombie (ended, not yet reaped by whoever adopted
-/// it) is ended.
-pub fn pid_alive(pid: u32) -> bool {
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command's name, which is in parentheses.
-        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
-        return state.is_some_and(|s| s != "Z" && s != "X");
-    }
-    let Ok(pid) = i32::try_from(pid) else { return false };
-    // SAFETY: kill with signal 0 sends nothing; it only asks whether the
-    // process exists and may be signalled.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The processes working on the store now, oldest first.

@@ -21,4 +21,4 @@ pub use orphans::{adopt_orphans, end_adopted, end_strays_of};
 pub use run::run;
 pub use spec::{ChildSpec, DEFAULT_GRACE, Exit, OutputLine, RunObserver, RunOutcome, StdinSource, StopReason, Stream};
 pub use strays::TAG_VAR;
-pub use unix::{boot_id, hostname};
+pub use unix::{boot_id, hostname, process_alive};

@@ -97,6 +97,13 @@ pub fn boot_id() -> Option<String> {
     None
 }
 
+/// Whether a process runs: it exists and has not ended (a zombie, ended
+/// but not yet reaped by whoever adopted it, has).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    super::procfs::stat(pid).is_some_and(|stat| !matches!(stat.state, 'Z' | 'X'))
+}
+
 /// This machine's name, as worker names and the store's record of runs
 /// carry it.
 pub fn hostname() -> String {

@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::StopArgs;
 use crate::ctx::{Ctx, STATE_DIR};
 use crate::exit::bad_input;
-use crate::presence::{active, describe, pid_alive};
+use colony_agents::process_alive;
+
+use crate::presence::{active, describe};
 use crate::progress::{Mode, Progress};
 use crate::render;
 
@@ -127,7 +129,7 @@ pub async fn stop(ctx: &Ctx, args: StopArgs, out: &mut impl Write) -> Result<()>
         writeln!(out, "stopping the run {}: {how}", describe(run))?;
         out.flush()?;
     }
-    while mine.iter().any(|r| pid_alive(r.pid)) {
+    while mine.iter().any(|r| process_alive(r.pid)) {
         tokio::time::sleep(LOOK_EVERY).await;
     }
     writeln!(out, "stopped; `colony run` carries on where it stopped")?;
