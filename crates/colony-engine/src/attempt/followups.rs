@@ -4,6 +4,8 @@
 //! the plan when its work merges (`colony_core::plan::judge` decides what
 //! joins, in the store's write that completes the task).
 
+use std::path::Path;
+
 use colony_agents::LogWriter;
 use colony_core::input::read_limited;
 use colony_core::plan::{FOLLOWUPS_FILE, MAX_FOLLOWUPS_BYTES, Proposed};
@@ -18,11 +20,25 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// one, keeps what it proposes with the attempt, and notes in the log
     /// what would become of it. A file that cannot be read is removed with
     /// a note; it never fails the attempt.
+    ///
+    /// Nothing is read or removed through a link: an agent that made
+    /// `.colony` (or the file) a link to a place outside its worktree, the
+    /// user's checkout say, must not have colony delete or read a file there.
     pub(crate) async fn take_followups(&self, log: &mut LogWriter) -> Result<(), EngineError> {
+        let dir = self.worktree().join(FOLLOWUPS_FILE).parent().map(Path::to_path_buf).unwrap_or_default();
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                log_note(log, format!("{} is not a directory; no follow-up is read from it", dir.display()));
+                return Ok(());
+            }
+            Err(_) => return Ok(()),
+        }
         let path = self.worktree().join(FOLLOWUPS_FILE);
-        let read = match read_limited(&path, MAX_FOLLOWUPS_BYTES) {
-            Err(e) if e.is_missing() => return Ok(()),
-            read => read,
+        let read = match std::fs::symlink_metadata(&path) {
+            Err(_) => return Ok(()),
+            Ok(meta) if meta.is_symlink() => Err(colony_core::input::ReadError::NotRegular { kind: "a symbolic link" }),
+            Ok(_) => read_limited(&path, MAX_FOLLOWUPS_BYTES),
         };
         let removed = match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),

@@ -130,3 +130,22 @@ fn a_chain_of_follow_ups_stops_at_the_depth_limit() {
     let prompt = repo.stdout(&["show", "a", "--prompt"], 0);
     assert!(prompt.contains(".colony/followups.yaml"), "{prompt}");
 }
+
+#[test]
+fn a_colony_directory_linked_out_of_the_worktree_deletes_nothing_there() {
+    let repo = TestRepo::for_runs(
+        "[run]\nagent = \"evil\"\nmax_attempts = 1\n[agents.evil]\nkind = \"command\"\ncommand = [\"./evil.sh\"]\n",
+    );
+    let script = repo.root().join("evil.sh");
+    let text = format!("#!/bin/sh\nrm -rf .colony\nln -s {} .colony\necho work > a.txt\n", repo.root().display());
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    repo.commit_all("an agent that links .colony to the user's checkout");
+    // The user's own file where the link would lead colony to delete it.
+    let mine = repo.root().join("followups.yaml");
+    std::fs::write(&mine, "- id: mine\n  prompt: The user's notes.\n").unwrap();
+    let plan = repo.write_plan("p.yaml", "name: p\ntasks:\n  - id: a\n    prompt: Work.\n");
+    repo.command(&["run", "-q", &plan]).output().unwrap();
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "- id: mine\n  prompt: The user's notes.\n");
+    assert_eq!(repo.json(&["list"]).as_array().map(Vec::len), Some(1), "nothing was proposed from the user's file");
+}
