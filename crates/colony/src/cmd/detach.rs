@@ -73,13 +73,21 @@ pub async fn start(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
             let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(12).collect();
             let said: Vec<&str> = tail.into_iter().rev().collect();
-            let why = format!(
-                "the detached run ended at once ({status}); the end of {}:\n{}",
-                ctx.rel(&log_path),
-                said.join("\n")
-            );
-            // Bad input stays bad input: exit code 2, as the run said.
-            return Err(if status.code() == Some(2) { bad_input(why) } else { anyhow::anyhow!(why) });
+            let said = said.join("\n");
+            let log = ctx.rel(&log_path);
+            match status.code() {
+                // It ran, and ended before it was seen at work: a quick
+                // run. Its summary is in the log, and that is the answer.
+                Some(0 | 3) => {
+                    writeln!(out, "the run has already ended; the end of {log}:\n{said}")?;
+                    return Ok(());
+                }
+                // Bad input stays bad input: exit code 2, as the run said.
+                Some(2) => {
+                    return Err(bad_input(format!("the detached run refused to start; the end of {log}:\n{said}")));
+                }
+                _ => anyhow::bail!("the detached run ended at once ({status}); the end of {log}:\n{said}"),
+            }
         }
         if let Some(run) = store.runs().await?.into_iter().find(|r| r.pid == pid && r.host == colony_agents::hostname())
         {
