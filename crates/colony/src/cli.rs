@@ -323,6 +323,20 @@ the same file conflict and are reconciled. It takes under a minute; the
 repository is kept so you can look around.")]
     Demo(DemoArgs),
 
+    /// Serve colony's tools to an agent session (MCP, on stdio)
+    #[command(long_about = "\
+Serve colony as an MCP server on standard input and output, for the agent
+session you work in (Claude Code, Codex, Gemini CLI, Cursor, OpenCode): it
+can then plan from a goal, add a plan, start a detached run, watch it,
+approve, reject, retry and land, as the commands of the same names do.
+Each tool runs that command for this repository, with the same checks and
+the same errors. Resources (colony://status, colony://tasks, a task, a plan)
+change notifications follow the run.
+
+Your client starts the server; `colony mcp install CLIENT` adds it to the
+client's configuration. docs/mcp.md lists the tools.")]
+    Mcp(McpArgs),
+
     /// See, and take over, the templates colony makes its prompts from
     #[command(long_about = "\
 See, and take over, the templates colony makes every prompt from: builder
@@ -668,6 +682,48 @@ pub enum PromptsAction {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    #[command(subcommand)]
+    pub action: Option<McpAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpAction {
+    /// Add colony's MCP server to an agent client's configuration
+    #[command(long_about = "\
+Add colony's MCP server to an agent client's configuration, keeping what
+else is there, and print what changed. Without --project, the user's own
+configuration (every project); with it, the repository's (committed with
+it, where the client reads one). Adding it again changes nothing.")]
+    Install(McpInstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpInstallArgs {
+    /// The client whose configuration to change
+    #[arg(value_enum)]
+    pub client: McpClient,
+
+    /// Write the repository's configuration instead of the user's
+    #[arg(long)]
+    pub project: bool,
+
+    /// Only print the configuration; change nothing
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// The MCP clients `colony mcp install` knows how to configure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum McpClient {
+    Claude,
+    Codex,
+    Gemini,
+    Cursor,
+    Opencode,
 }
 
 #[derive(Debug, Args)]

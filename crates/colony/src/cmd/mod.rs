@@ -12,6 +12,7 @@ mod init;
 mod land;
 mod list;
 mod logs;
+mod mcp;
 mod plan;
 mod prompts;
 mod replan;
@@ -28,6 +29,11 @@ use crate::cli::{Cli, Command};
 use crate::ctx::Ctx;
 
 pub async fn run(cli: Cli) -> Result<()> {
+    // The MCP server speaks its protocol on stdout from another thread, so
+    // it must not run under the stdout lock taken below.
+    if let Command::Mcp(args) = cli.command {
+        return mcp::run(&cli.global, args).await;
+    }
     // Everything a command prints passes through the one terminal filter.
     let out = &mut crate::terminal::Safe::new(std::io::stdout().lock());
     // Every command but `completions` and `demo` works in a repository.
@@ -58,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export::run(&ctx()?, args, out).await,
         Command::Demo(args) => demo::run(args, out).await,
         Command::Doctor(args) => doctor::run(&cli.global, args, out).await,
+        Command::Mcp(_) => unreachable!("handled above"),
         Command::Prompts(args) => prompts::run(&ctx()?, args, out),
         Command::Completions(args) => completions::run(&args, out),
     }

@@ -21,6 +21,7 @@ mod land;
 mod limits;
 mod live;
 mod lost_store;
+mod mcp;
 mod planner;
 mod plans;
 mod ports;

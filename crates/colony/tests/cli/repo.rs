@@ -111,6 +111,14 @@ impl TestRepo {
         self.isolate(cmd)
     }
 
+    /// `PROGRAM ARGS` run in the repository root, in the same isolation
+    /// as colony: a client that starts colony itself.
+    pub fn program(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        self.isolate(cmd)
+    }
+
     fn isolate(&self, mut cmd: Command) -> Command {
         cmd.current_dir(&self.root)
             .env("HOME", &self.home)
