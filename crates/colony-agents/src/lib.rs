@@ -26,7 +26,7 @@ pub mod supervise;
 pub use adapters::{CliFacts, CliHarness, CliKind, CliOptions, CliVersion};
 pub use error::AgentError;
 pub use harness::{
-    AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, agent_env, stderr_tail,
+    AgentRun, AgentVerdict, CommandHarness, Entry, ErrorClass, Harness, Invocation, TalkServer, agent_env, stderr_tail,
     write_task_file,
 };
 pub use log::{LogReader, LogRecord, LogWriter, millis};

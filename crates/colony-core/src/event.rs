@@ -229,6 +229,9 @@ pub enum EventKind {
     /// each with why (`[plan] followups = "off"`, a limit, a refusal).
     /// Changes no state.
     FollowupsDropped { attempt: u32, dropped: Vec<String> },
+    /// The running attempt's agent said how far it is (`report_progress`
+    /// on its colony MCP server). Changes no state.
+    ProgressReported { attempt: u32, message: String },
 }
 
 /// Where a follow-up task came from.
@@ -275,6 +278,7 @@ impl EventKind {
             EventKind::Retried => "retried",
             EventKind::Replaced { .. } => "replaced",
             EventKind::FollowupsDropped { .. } => "followups_dropped",
+            EventKind::ProgressReported { .. } => "progress_reported",
         }
     }
 
@@ -384,13 +388,46 @@ impl EventKind {
             EventKind::FollowupsDropped { attempt, dropped } => {
                 format!("attempt {attempt}: follow-ups not added: {}", dropped.join("; "))
             }
+            EventKind::ProgressReported { attempt, message } => format!("attempt {attempt}: {message}"),
         }
+    }
+}
+
+/// The most of an agent's progress report that is kept, in characters.
+pub const MAX_PROGRESS_CHARS: usize = 300;
+
+/// An agent's progress report as it is kept: on one line, its control
+/// characters (escape codes among them) dropped, cut to
+/// [`MAX_PROGRESS_CHARS`] with `…`; `None` when nothing is left to show.
+pub fn progress_message(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let line = words.join(" ");
+    match line.chars().count() {
+        0 => None,
+        n if n <= MAX_PROGRESS_CHARS => Some(line),
+        _ => Some(line.chars().take(MAX_PROGRESS_CHARS - 1).chain(['…']).collect()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_progress_report_is_one_clean_line_of_bounded_length() {
+        assert_eq!(
+            progress_message("  tests\n pass,\tnow the docs \u{1b}[31m "),
+            Some("tests pass, now the docs [31m".into())
+        );
+        assert_eq!(progress_message(" \n\u{7} "), None);
+        let long = progress_message(&"x".repeat(1000)).unwrap();
+        assert_eq!(long.chars().count(), MAX_PROGRESS_CHARS);
+        assert!(long.ends_with('…'));
+    }
 
     #[test]
     fn an_event_carries_its_text_and_reads_back_without_it() {

@@ -31,6 +31,7 @@ mod round;
 mod run;
 mod settings;
 mod shared;
+pub mod talk;
 mod transcript;
 mod watch;
 

@@ -28,6 +28,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
+use crate::talk::Said;
 use crate::transcript::Transcript;
 
 /// Lines of output quoted back as feedback or as a failure reason.
@@ -87,6 +88,9 @@ struct Collector<'a> {
     finished: Option<Arc<Notify>>,
     /// Set when the child is confined: its refused writes are noted.
     refusals: Option<Refusals>,
+    /// What the agent reported over colony's MCP server, noted in the log
+    /// as it comes (with the next line) and at the end.
+    said: Option<Said>,
 }
 
 /// The writes outside its tree a confined child said were refused.
@@ -124,6 +128,7 @@ impl RunObserver for Collector<'_> {
     }
 
     fn line(&mut self, line: OutputLine) {
+        self.note_said();
         let at = millis(line.at);
         let entries = match self.harness {
             Some(h) => h.parse_line(line.stream, &line.text, at),
@@ -152,7 +157,14 @@ impl Collector<'_> {
     /// Writes what the log holds back (output past its head): the child
     /// has ended, and a reader of the log should see how.
     fn done(&mut self) {
+        self.note_said();
         let _ = self.log.flush();
+    }
+
+    fn note_said(&mut self) {
+        for message in self.said.as_ref().map(Said::take).unwrap_or_default() {
+            note(self.log, format!("the agent reports: {message}"));
+        }
     }
 }
 
@@ -189,6 +201,8 @@ pub(crate) struct AgentRound<'a, S> {
     pub env: &'a BTreeMap<String, String>,
     /// Where the agent may write; `None`: anywhere.
     pub sandbox: Option<&'a Sandbox>,
+    /// Where its reports over colony's MCP server wait for the log.
+    pub said: Option<Said>,
 }
 
 impl<S: Store> AgentRound<'_, S> {
@@ -233,6 +247,7 @@ impl<S: Store> AgentRound<'_, S> {
             pgids: Some(tx),
             finished: Some(finished.clone()),
             refusals: Refusals::of(self.sandbox, tree),
+            said: self.said.clone(),
         };
         let supervised = async {
             let outcome = colony_agents::run(spec, &child_cancel, &mut collector).await;
@@ -394,6 +409,7 @@ pub(crate) async fn commands(
             pgids: None,
             finished: None,
             refusals: Refusals::of(sandbox, dir),
+            said: None,
         };
         let outcome = colony_agents::run(spec, cancel, &mut collector).await;
         collector.done();

@@ -99,6 +99,7 @@ impl<S: Store + 'static> Engine<S> {
         let done = tokio_util::sync::CancellationToken::new();
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
         let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
+        let talker = tokio::spawn(talk_loop(inner.clone(), done.clone()));
         let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.config.run.shutdown_grace, done.clone()));
         let mut workers = Vec::new();
         for _ in 0..inner.settings.workers.max(1) {
@@ -123,7 +124,7 @@ impl<S: Store + 'static> Engine<S> {
         }
         done.cancel();
         stop_now.abort();
-        let _ = tokio::join!(rescuer, grace, listener);
+        let _ = tokio::join!(rescuer, grace, listener, talker);
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -148,6 +149,35 @@ async fn grace_timer(shutdown: Shutdown, grace: Duration, done: tokio_util::sync
         () = tokio::time::sleep(grace) => shutdown.now(),
         () = done.cancelled() => {}
     }
+}
+
+/// Serves the MCP sessions of this process's attempts' agents (`talk`)
+/// on a socket of its own, when the run gives agents one, until the run
+/// ends. A socket that cannot be made is said once; agents then run
+/// without it.
+async fn talk_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::sync::CancellationToken) {
+    if inner.settings.talk.is_none() {
+        return;
+    }
+    let (path, listener) = match crate::talk::bind() {
+        Ok(bound) => bound,
+        Err(e) => {
+            inner.settings.notices.say(&format!("agents cannot talk back to colony this run: {e}"));
+            return;
+        }
+    };
+    inner.talk.listening(path.clone());
+    loop {
+        tokio::select! {
+            () = done.cancelled() => break,
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    tokio::spawn(crate::talk::serve(inner.clone(), stream));
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
 }
 
 /// Takes back tasks whose worker stopped heartbeating, in this process or
@@ -443,6 +473,7 @@ impl<S: Store + 'static> Inner<S> {
             place: std::sync::Mutex::new(None),
             from: std::sync::OnceLock::new(),
             role: std::sync::OnceLock::new(),
+            voice: self.talk.enter(&task, attempt),
         };
         let ending = run.run(&mut log).await;
         // Its worker slot is free before any wait below.

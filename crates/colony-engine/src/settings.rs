@@ -105,6 +105,9 @@ pub struct Settings {
     pub sandbox: Option<colony_agents::sandbox::Sandbox>,
     /// The templates every prompt is made from (`prompts/`).
     pub prompts: std::sync::Arc<crate::prompts::Prompts>,
+    /// How an attempt's agent starts colony's MCP server to talk back
+    /// (`crate::talk`); `None`: agents are given none.
+    pub talk: Option<crate::talk::TalkCommand>,
 }
 
 impl Settings {
@@ -126,6 +129,7 @@ impl Settings {
             notices: Notices::default(),
             sandbox: None,
             prompts: std::sync::Arc::default(),
+            talk: None,
         }
     }
 

@@ -50,6 +50,8 @@ pub(crate) struct Inner<S> {
     pub versions: Mutex<HashMap<String, Option<String>>>,
     /// Worktree setup commands that failed in a row.
     pub setup_failures: crate::base::setup::Failures,
+    /// The keys of attempts whose agents may talk back, and their socket.
+    pub talk: crate::talk::Talk,
 }
 
 impl<S> Inner<S> {
@@ -72,6 +74,7 @@ impl<S> Inner<S> {
             slots: Arc::new(tokio::sync::Semaphore::new(workers)),
             versions: Mutex::new(HashMap::new()),
             setup_failures: crate::base::setup::Failures::default(),
+            talk: crate::talk::Talk::default(),
         }
     }
 }

@@ -112,6 +112,12 @@ impl Run {
         if s.commit {
             work::commit(&format!("fake: {}", self.task.id), &mut out)?;
         }
+        if !s.mcp.is_empty() {
+            for answer in cli::talk_as_command(&s.mcp)? {
+                let how = if answer.error { " with an error" } else { "" };
+                println!("fake: {} answered{how}: {}", answer.tool, answer.text);
+            }
+        }
         if s.sleep_ms > 0 {
             println!("fake: sleeping {} ms", s.sleep_ms);
             sleep(Duration::from_millis(s.sleep_ms));

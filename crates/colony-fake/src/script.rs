@@ -59,6 +59,19 @@ pub struct Script {
     /// `cli`: the n-th call for the task plays the n-th file, the last once
     /// they run out. The file work is done first, whatever they say.
     pub play: Vec<std::path::PathBuf>,
+    /// Tools of colony's MCP server a fake agent CLI calls, in order, after
+    /// the file work (the fake `command` agent is given no server). Each
+    /// answer goes to stderr as `fake CLI: TOOL answered[ with an error]: …`.
+    pub mcp: Vec<McpCall>,
+}
+
+/// One call of a tool of colony's MCP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpCall {
+    pub tool: String,
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The story a fake agent CLI tells in its own output format.

@@ -64,6 +64,7 @@ impl Fixture {
             prompt: PROMPT.into(),
             session,
             output_schema: None,
+            talk: None,
         }
     }
 

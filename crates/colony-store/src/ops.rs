@@ -449,6 +449,14 @@ pub(crate) async fn feedback_round<T: Tx>(
     log.flush(tx, now).await
 }
 
+/// Records an event of the leased attempt that changes no state.
+pub(crate) async fn record_fenced<T: Tx>(tx: &mut T, id: &TaskId, event: EventKind, now: Millis) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let mut log = Log::default();
+    transition(tx, &task, event, now, &mut log).await?;
+    log.flush(tx, now).await
+}
+
 /// Ends a leased attempt whose checks passed: it waits for a person.
 /// `retried` as for [`set_phase`].
 pub(crate) async fn request_approval<T: Tx>(
@@ -631,8 +639,13 @@ pub(crate) async fn record_followups<T: Tx>(
             status: task.status(),
         }));
     }
-    tx.set_followups(id, attempt, &serde_json::to_string(proposed).expect("follow-ups always serialize")).await?;
-    Ok(judge_followups(tx, &task, proposed).await?.0)
+    let before: Option<Proposed> = match tx.followups(id, attempt).await? {
+        Some(json) => Some(crate::row::json(format!("the follow-ups of task {id}"), &json)?),
+        None => None,
+    };
+    let proposed = proposed.clone().after(before.as_ref());
+    tx.set_followups(id, attempt, &serde_json::to_string(&proposed).expect("follow-ups always serialize")).await?;
+    Ok(judge_followups(tx, &task, &proposed).await?.0)
 }
 
 /// `proposed` judged against the proposer's plan as stored; and how deep

@@ -1123,7 +1123,9 @@ macro_rules! sql_tx {
             async fn running(&mut self) -> $crate::tx::Result<Vec<$crate::types::RunningAttempt>> {
                 use sqlx::Row;
                 let rows = sqlx::query(
-                    "SELECT t.id, t.title, t.status, t.attempt, t.lease_owner, t.lease_until, a.started_at FROM tasks t \
+                    "SELECT t.id, t.title, t.status, t.attempt, t.lease_owner, t.lease_until, a.started_at, \
+                     (SELECT e.data FROM events e WHERE e.task = t.id AND e.kind = 'progress_reported' \
+                      ORDER BY e.seq DESC LIMIT 1) AS said FROM tasks t \
                      LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempt \
                      WHERE t.lease_until IS NOT NULL ORDER BY a.started_at, t.id",
                 )
@@ -1132,6 +1134,13 @@ macro_rules! sql_tx {
                 rows.iter()
                     .map(|r| {
                         let status: String = r.try_get("status")?;
+                        let attempt = r.try_get::<i64, _>("attempt")?;
+                        // The last report, if it is the current attempt's.
+                        let said: Option<String> = r.try_get("said")?;
+                        let said = said.and_then(|data| serde_json::from_str::<serde_json::Value>(&data).ok());
+                        let progress = said
+                            .filter(|d| d["attempt"].as_i64() == Some(attempt))
+                            .and_then(|d| d["message"].as_str().map(str::to_owned));
                         Ok($crate::types::RunningAttempt {
                             task: ids(vec![r.try_get("id")?])?.remove(0),
                             title: r.try_get("title")?,
@@ -1139,10 +1148,11 @@ macro_rules! sql_tx {
                                 what: format!("status `{status}`"),
                                 source: serde::de::Error::custom("unknown status"),
                             })?,
-                            attempt: r.try_get::<i64, _>("attempt")? as u32,
+                            attempt: attempt as u32,
                             worker: r.try_get("lease_owner")?,
                             lease_until: r.try_get("lease_until")?,
                             started_at: r.try_get("started_at")?,
+                            progress,
                         })
                     })
                     .collect()

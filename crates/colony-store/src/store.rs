@@ -55,6 +55,9 @@ pub trait Store: Send + Sync {
     /// [`StoreError::LeaseLost`].
     fn heartbeat(&self, task: &TaskId, attempt: u32, lease: Duration) -> impl Future<Output = Result<Millis>> + Send;
     fn set_phase(&self, task: &TaskId, attempt: u32, phase: Phase) -> impl Future<Output = Result<()>> + Send;
+    /// Records how far the leased attempt's agent says it is (`message`
+    /// as `colony_core::event::progress_message` made it).
+    fn report_progress(&self, task: &TaskId, attempt: u32, message: &str) -> impl Future<Output = Result<()>> + Send;
     /// Records that the attempt's agent gets another round (fix or
     /// resolver), fenced like every write of the attempt.
     fn feedback_round(
@@ -151,8 +154,9 @@ pub trait Store: Send + Sync {
     /// later round's answer replaces an earlier one's.
     fn record_answer(&self, task: &TaskId, attempt: u32, answer: &str) -> impl Future<Output = Result<()>> + Send;
     /// Keeps the follow-up tasks the attempt's agent proposed; they join
-    /// the plan when the attempt's work merges (a later round's replace an
-    /// earlier one's). Returns what would become of them now.
+    /// the plan when the attempt's work merges. What it proposes later is
+    /// added to what it proposed before, a task replacing the one with its
+    /// id (`Proposed::after`). Returns what would become of them all now.
     fn record_followups(
         &self,
         task: &TaskId,
@@ -411,6 +415,11 @@ impl Store for SqlStore {
 
     async fn feedback_round(&self, task: &TaskId, attempt: u32, round: u32, cause: RoundCause) -> Result<()> {
         write_tx!(self, |tx, now| ops::feedback_round(&mut tx, task, attempt, round, cause.clone(), now).await?)
+    }
+
+    async fn report_progress(&self, task: &TaskId, attempt: u32, message: &str) -> Result<()> {
+        let said = EventKind::ProgressReported { attempt, message: message.to_owned() };
+        write_tx!(self, |tx, now| ops::record_fenced(&mut tx, task, said.clone(), now).await?)
     }
 
     async fn request_approval(&self, task: &TaskId, attempt: u32) -> Result<()> {

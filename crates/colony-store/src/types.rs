@@ -185,6 +185,8 @@ pub struct RunningAttempt {
     pub lease_until: Millis,
     /// When the attempt began; `None` only if its row is missing.
     pub started_at: Option<Millis>,
+    /// What its agent last reported over colony's MCP server.
+    pub progress: Option<String>,
 }
 
 /// Finished attempts, for estimating how long the rest will take.

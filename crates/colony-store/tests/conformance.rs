@@ -390,6 +390,25 @@ async fn running_attempts_show_phase_worker_and_start<S: Store>(f: Fixture<S>) {
     assert_eq!(s.running().await.unwrap().len(), 1);
 }
 
+async fn an_agents_progress_is_its_attempts_and_fenced_like_its_writes<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(s.running().await.unwrap()[0].progress, None);
+    s.report_progress(&a.task, a.attempt, "tests written").await.unwrap();
+    s.report_progress(&a.task, a.attempt, "now the docs").await.unwrap();
+    assert_eq!(s.running().await.unwrap()[0].progress.as_deref(), Some("now the docs"));
+    s.fail(&a.task, a.attempt, "broke", Duration::ZERO).await.unwrap();
+    let err = s.report_progress(&a.task, a.attempt, "still here").await.unwrap_err();
+    assert!(err.to_string().contains("attempt 1 lost its lease"), "{err}");
+    f.clock.advance(1);
+    let again = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(again.attempt, 2);
+    assert_eq!(s.running().await.unwrap()[0].progress, None, "the last attempt's report is not this one's");
+    assert_eq!(event_count(s).await, 8);
+    assert_replays(s).await;
+}
+
 async fn attempt_stats_count_merged_attempts_and_their_time<S: Store>(f: Fixture<S>) {
     let s = &f.store;
     s.add_plan(&plan("p", &[("a", &[]), ("b", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
@@ -1047,6 +1066,7 @@ conformance!(
     reviews_are_kept_round_by_round,
     pages_filter_search_and_count,
     running_attempts_show_phase_worker_and_start,
+    an_agents_progress_is_its_attempts_and_fenced_like_its_writes,
     attempt_stats_count_merged_attempts_and_their_time,
     a_merge_is_fenced_by_the_lock_and_the_lease_and_its_commit_kept,
     agent_waits_are_kept_and_claims_pass_over_their_tasks,

@@ -240,12 +240,12 @@ function Workers({ tick }) {
   if (error) return html`<p class="banner gone">${error.message}</p>`;
   if (!data) return html`<p class="muted">Loading…</p>`;
   if (data.length === 0) return html`<p class="muted">No worker is on a task right now.</p>`;
-  return html`<table class="workers"><thead><tr><th>worker</th><th>task</th><th>phase</th><th>elapsed</th><th>last line</th></tr></thead>
+  return html`<table class="workers"><thead><tr><th>worker</th><th>task</th><th>phase</th><th>elapsed</th><th>progress · last line</th></tr></thead>
     <tbody>${data.map((w) => html`<tr>
       <td class="mono">${w.worker}</td><td><${TaskLink} id=${w.task} /><div class="muted">${w.title}</div></td>
       <td><${Badge} status=${w.phase} /> <span class="muted">a${w.attempt}</span></td>
       <td>${duration(w.elapsed_ms == null ? null : w.elapsed_ms + (now - loadedAt))}</td>
-      <td><pre class="muted">${w.last_line || ''}</pre></td></tr>`)}</tbody></table>`;
+      <td>${w.progress && html`<div class="progress">${w.progress}</div>`}<pre class="muted">${w.last_line || ''}</pre></td></tr>`)}</tbody></table>`;
 }
 
 function LogLine({ r }) {

@@ -699,6 +699,10 @@ else is there, and print what changed. Without --project, the user's own
 configuration (every project); with it, the repository's (committed with
 it, where the client reads one). Adding it again changes nothing.")]
     Install(McpInstallArgs),
+    /// The server an attempt's agent starts to talk back to the colony
+    /// running it (given to its CLI by colony; see docs/mcp.md)
+    #[command(hide = true)]
+    Attempt,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,12 @@ struct Slot {
     task: TaskId,
     phase: String,
     since: Millis,
+    /// What its agent last reported over colony's MCP server.
+    said: Option<String>,
 }
+
+/// The most of an agent's report a worker's line shows.
+const MAX_SAID: usize = 60;
 
 /// Every worker seen in the events, this process's and any other's.
 #[derive(Debug, Default)]
@@ -35,7 +40,7 @@ impl Board {
         let Some(task) = &event.task else { return };
         match &event.kind {
             EventKind::Claimed { worker, .. } => {
-                let slot = Slot { task: task.clone(), phase: "agent".into(), since: event.at };
+                let slot = Slot { task: task.clone(), phase: "agent".into(), since: event.at, said: None };
                 self.slots.insert(worker.clone(), Some(slot));
             }
             EventKind::PhaseChanged { phase, .. } => {
@@ -52,6 +57,11 @@ impl Board {
                     RoundCause::Review { .. } => format!("agent, review {round}"),
                 };
                 self.set_phase(task, word);
+            }
+            EventKind::ProgressReported { message, .. } => {
+                if let Some(slot) = self.slots.values_mut().flatten().find(|s| &s.task == task) {
+                    slot.said = Some(message.clone());
+                }
             }
             EventKind::Completed { .. }
             | EventKind::AttemptFailed { .. }
@@ -86,12 +96,18 @@ impl Board {
                 let name = short_worker(worker);
                 match slot {
                     None => format!("{name:<name_width$}  idle"),
-                    Some(s) => format!(
-                        "{name:<name_width$}  {:<task_width$}  {:<16}  {}",
-                        s.task.as_str(),
-                        s.phase,
-                        clock((now - s.since).max(0) as u64 / 1000)
-                    ),
+                    Some(s) => {
+                        let line = format!(
+                            "{name:<name_width$}  {:<task_width$}  {:<16}  {}",
+                            s.task.as_str(),
+                            s.phase,
+                            clock((now - s.since).max(0) as u64 / 1000)
+                        );
+                        match &s.said {
+                            Some(said) => format!("{line}  {}", crate::table::truncate(said, MAX_SAID)),
+                            None => line,
+                        }
+                    }
                 }
             })
             .collect()
@@ -234,7 +250,14 @@ mod tests {
             b.lines(5_000),
             ["42:0  db-schema  gates             0:05", "42:1  api        agent, fix 2      0:04"]
         );
+        let said = EventKind::ProgressReported { attempt: 1, message: "tests pass; now the docs".into() };
+        b.apply(&ev(3_500, "db-schema", said));
+        assert_eq!(b.lines(5_000)[0], "42:0  db-schema  gates             0:05  tests pass; now the docs");
         b.apply(&ev(4_000, "db-schema", EventKind::Completed { attempt: 1 }));
+        assert_eq!(b.lines(5_000)[0], "42:0  idle");
+        b.apply(&ev(4_500, "db-schema", claimed("vm:42:0")));
+        assert_eq!(b.lines(5_000)[0], "42:0  db-schema  agent             0:00", "a new attempt has said nothing");
+        b.apply(&ev(4_600, "db-schema", EventKind::Completed { attempt: 1 }));
         assert_eq!(b.lines(5_000)[0], "42:0  idle");
         let failed = EventKind::AttemptFailed { attempt: 1, reason: "x".into(), retry_at: None };
         b.apply(&ev(4_000, "api", failed));

@@ -151,6 +151,7 @@ pub fn line(kind: &EventKind) -> Option<String> {
         | EventKind::AgentWaiting { .. }
         | EventKind::TaskAdded { proposal: Some(_), .. }
         | EventKind::FollowupsDropped { .. }
+        | EventKind::ProgressReported { .. }
         | EventKind::Cancelled => Some(kind.summary()),
         _ => None,
     }

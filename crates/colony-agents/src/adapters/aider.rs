@@ -132,6 +132,7 @@ mod tests {
             extra: &extra,
             session: Some("ignored"),
             schema: None,
+            talk: &[],
         };
         let argv = args(&a);
         assert!(!argv.contains(&"--yes-always".to_owned()));

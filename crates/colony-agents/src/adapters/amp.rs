@@ -38,6 +38,7 @@ pub(super) fn argv(a: &Args) -> Vec<OsString> {
         argv.extend(["threads".into(), "continue".into(), thread.into()]);
     }
     argv.extend(["-x".into(), "--stream-json".into()]);
+    argv.extend(a.talk.iter().cloned());
     if a.permission.is_none() {
         argv.push("--dangerously-allow-all".into());
     }
@@ -103,6 +104,7 @@ mod tests {
             extra: &extra,
             session: Some("T-9a1b"),
             schema: None,
+            talk: &[],
         };
         assert_eq!(args(&a), ["threads", "continue", "T-9a1b", "-x", "--stream-json", "--no-notifications"]);
     }

@@ -34,6 +34,8 @@ pub(super) const STATE: &[&str] = &[".claude", ".claude.json", ".local/share/cla
 /// The argv after `claude`.
 pub(super) fn argv(a: &Args) -> Vec<OsString> {
     let mut argv: Vec<OsString> = ["-p", "--output-format", "stream-json", "--verbose"].map(OsString::from).into();
+    // `--mcp-config` and `--allowedTools` take lists: a flag must follow.
+    argv.extend(a.talk.iter().cloned());
     argv.push("--permission-mode".into());
     argv.push(a.permission.unwrap_or("bypassPermissions").into());
     if let Some(model) = a.model {
@@ -189,6 +191,7 @@ mod tests {
             extra: &extra,
             session: Some("4f1c-session"),
             schema: None,
+            talk: &[],
         };
         assert_eq!(
             args(argv(&a)),

@@ -25,6 +25,7 @@ pub(super) const STATE: &[&str] = &[".codex"];
 /// The argv after `codex`.
 pub(super) fn argv(a: &Args, schema_file: Option<&std::path::Path>) -> Vec<OsString> {
     let mut argv: Vec<OsString> = ["exec", "--json", "--skip-git-repo-check"].map(OsString::from).into();
+    argv.extend(a.talk.iter().cloned());
     match a.permission {
         None => argv.push("--dangerously-bypass-approvals-and-sandbox".into()),
         Some(sandbox) => argv.extend(["--sandbox".into(), sandbox.into()]),
@@ -163,6 +164,7 @@ mod tests {
             extra: &extra,
             session: Some("0199a213-81c0"),
             schema: None,
+            talk: &[],
         };
         assert_eq!(
             args(&a),

@@ -124,6 +124,7 @@ mod tests {
             extra: &extra,
             session: Some("c0ffee-chat"),
             schema: None,
+            talk: &[],
         };
         assert_eq!(
             args(&a),

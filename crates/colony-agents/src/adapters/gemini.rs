@@ -153,6 +153,7 @@ mod tests {
             extra: &extra,
             session: Some("5d3e-session"),
             schema: None,
+            talk: &[],
         };
         assert_eq!(
             args(&a),

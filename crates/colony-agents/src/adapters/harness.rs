@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::classify::classify;
 use super::judge::{self, Rules};
 use super::kind::{CliFacts, CliKind, CliOptions};
-use super::{aider, amp, claude, codex, cursor, gemini, opencode};
+use super::{aider, amp, claude, codex, cursor, gemini, opencode, talk};
 use crate::harness::{AgentRun, AgentVerdict, Entry, ErrorClass, Harness, Invocation, agent_env};
 use crate::supervise::{Exit, StdinSource, Stream};
 
@@ -36,6 +36,9 @@ pub(super) struct Args<'a> {
     pub session: Option<&'a str>,
     /// The JSON Schema the final answer must follow.
     pub schema: Option<&'a str>,
+    /// What gives the CLI colony's MCP server (`talk.rs`), placed where no
+    /// positional follows: some of them take a list.
+    pub talk: &'a [OsString],
 }
 
 impl Args<'_> {
@@ -80,6 +83,16 @@ impl CliHarness {
 impl Harness for CliHarness {
     fn invocation(&self, run: &AgentRun) -> Invocation {
         let o = &self.options;
+        let given = |key: &str| {
+            o.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).or_else(|| std::env::var(key).ok())
+        };
+        let read = |path: &std::path::Path| match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        };
+        let talking =
+            run.talk.as_ref().and_then(|server| talk::talking(self.kind, server, given, read)).unwrap_or_default();
         let args = Args {
             model: run.task.model.as_deref().or(o.model.as_deref()),
             effort: o.effort.as_deref(),
@@ -87,6 +100,7 @@ impl Harness for CliHarness {
             extra: &o.extra_args,
             session: run.session.as_deref().filter(|_| self.kind.resumes()),
             schema: run.output_schema.as_deref(),
+            talk: &talking.args,
         };
         let program = match &o.binary {
             Some(path) => path.clone().into_os_string(),
@@ -97,6 +111,7 @@ impl Harness for CliHarness {
             // Besides `--skip-trust`: older releases know only the variable.
             env.insert(0, ("GEMINI_CLI_TRUST_WORKSPACE".into(), "true".into()));
         }
+        env.extend(talking.env.iter().cloned());
         let env = agent_env(&env, run);
         let prompt = run.prompt.clone().into_bytes();
         let (args, stdin, files) = match self.kind {
@@ -118,6 +133,7 @@ impl Harness for CliHarness {
                 (argv, StdinSource::Null, vec![(files.message, prompt)])
             }
         };
+        let files = files.into_iter().chain(talking.files).collect();
         Invocation { program, args, env, stdin, files }
     }
 
@@ -180,6 +196,7 @@ mod tests {
             prompt: PROMPT.into(),
             session: session.map(str::to_owned),
             output_schema: None,
+            talk: None,
         }
     }
 
@@ -231,6 +248,32 @@ mod tests {
         let gemini = CliHarness::new(CliKind::Gemini, options());
         let inv = gemini.invocation(&agent_run(None, None));
         assert_eq!(env_of(&inv, "GEMINI_CLI_TRUST_WORKSPACE").as_deref(), Some("true"));
+    }
+
+    #[test]
+    fn a_cli_that_takes_mcp_servers_headless_is_given_colonys() {
+        let mut run = agent_run(None, None);
+        run.talk = Some(crate::TalkServer {
+            command: "/bin/colony".into(),
+            args: vec!["mcp".into(), "attempt".into()],
+            env: vec![("COLONY_TALK_KEY".into(), "k".into())],
+            dir: "/repo/.colony/runs/db-schema/2/talk".into(),
+        });
+        let given = |kind| CliHarness::new(kind, options()).invocation(&run);
+        let claude = given(CliKind::Claude);
+        let at = claude.args.iter().position(|a| a == "--mcp-config").expect("--mcp-config");
+        assert_eq!(claude.args[at + 1], "/repo/.colony/runs/db-schema/2/talk/claude-mcp.json");
+        assert_eq!(claude.args[at + 3], "mcp__colony");
+        assert!(claude.args[at + 4].to_string_lossy().starts_with("--"), "a flag ends the list: {:?}", claude.args);
+        assert_eq!(claude.files.len(), 1);
+        assert!(has(&given(CliKind::Codex), "mcp_servers.colony.command=\"/bin/colony\""));
+        assert!(has(&given(CliKind::Amp), "--mcp-config"));
+        let opencode = env_of(&given(CliKind::Opencode), "OPENCODE_CONFIG_CONTENT").expect("opencode's config");
+        assert!(opencode.contains("\"COLONY_TALK_KEY\":\"k\""), "{opencode}");
+        for kind in [CliKind::Cursor, CliKind::Aider] {
+            let inv = given(kind);
+            assert_eq!(inv, CliHarness::new(kind, options()).invocation(&agent_run(None, None)), "{kind:?}");
+        }
     }
 
     #[test]

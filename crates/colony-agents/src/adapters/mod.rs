@@ -23,6 +23,7 @@ mod harness;
 mod judge;
 mod kind;
 mod opencode;
+mod talk;
 mod version;
 
 pub use classify::{classify, classify_in, status_class};

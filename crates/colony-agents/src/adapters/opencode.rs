@@ -204,6 +204,7 @@ mod tests {
             extra: &extra,
             session: Some("ses_7f2a"),
             schema: None,
+            talk: &[],
         };
         assert_eq!(
             args(&a),

@@ -51,7 +51,7 @@ impl Harness for CommandHarness {
         Invocation {
             program: self.program.clone(),
             args: self.args.iter().map(OsString::from).collect(),
-            env: agent_env(&self.env, run),
+            env: agent_env(&self.env, run).into_iter().chain(talk_env(run)).collect(),
             stdin: StdinSource::Bytes(run.prompt.clone().into_bytes()),
             files: Vec::new(),
         }
@@ -84,6 +84,19 @@ pub fn agent_env(configured: &[(String, String)], run: &AgentRun) -> Vec<(OsStri
     if let Some(feedback) = &run.feedback_file {
         env.push(("COLONY_FEEDBACK_FILE".into(), feedback.clone().into()));
     }
+    env
+}
+
+/// What a `command` agent is told of colony's MCP server, when the run
+/// gives one: `COLONY_MCP_SERVER`, the command that starts it as a JSON
+/// list, and the variables that command reads.
+fn talk_env(run: &AgentRun) -> Vec<(OsString, OsString)> {
+    let Some(server) = &run.talk else { return Vec::new() };
+    let mut words = vec![server.command.to_string_lossy().into_owned()];
+    words.extend(server.args.iter().cloned());
+    let command = serde_json::to_string(&words).expect("strings always serialize");
+    let mut env: Vec<(OsString, OsString)> = server.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+    env.push(("COLONY_MCP_SERVER".into(), command.into()));
     env
 }
 
@@ -145,6 +158,7 @@ mod tests {
             prompt: "Create the users table; $(rm -rf /) stays text".into(),
             session: None,
             output_schema: None,
+            talk: None,
         }
     }
 
@@ -175,6 +189,22 @@ mod tests {
         assert_eq!(env_of(&inv, "COLONY_WORKTREE").as_deref(), Some("/repo/.colony/worktrees/db-schema"));
         assert_eq!(env_of(&inv, "COLONY_TASK_FILE").as_deref(), Some("/repo/.colony/runs/db-schema/2/task.json"));
         assert_eq!(env_of(&inv, "COLONY_FEEDBACK_FILE").as_deref(), Some("/repo/.colony/runs/fb.md"));
+    }
+
+    #[test]
+    fn a_command_agent_is_told_how_to_start_colonys_mcp_server() {
+        assert_eq!(env_of(&harness(&["agent"]).invocation(&agent_run(None)), "COLONY_MCP_SERVER"), None);
+        let mut run = agent_run(None);
+        run.talk = Some(crate::TalkServer {
+            command: "/bin/colony".into(),
+            args: vec!["mcp".into(), "attempt".into()],
+            env: vec![("COLONY_TALK_KEY".into(), "k".into())],
+            dir: "/d".into(),
+        });
+        let inv = harness(&["agent"]).invocation(&run);
+        assert_eq!(env_of(&inv, "COLONY_MCP_SERVER").as_deref(), Some(r#"["/bin/colony","mcp","attempt"]"#));
+        assert_eq!(env_of(&inv, "COLONY_TALK_KEY").as_deref(), Some("k"));
+        assert_eq!(inv.files, [], "nothing is written for it");
     }
 
     #[test]

@@ -75,6 +75,26 @@ pub struct AgentRun {
     /// A JSON Schema the final answer must follow (a reviewer's verdict),
     /// for CLIs that can be held to one; the prompt asks for it as well.
     pub output_schema: Option<String>,
+    /// colony's MCP server for this attempt, for a CLI that can be given
+    /// one headless: how its agent talks back.
+    pub talk: Option<TalkServer>,
+}
+
+/// The stdio MCP server colony gives one attempt's agent (`colony mcp
+/// attempt`), as a CLI's configuration names it: under [`TalkServer::NAME`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TalkServer {
+    pub command: PathBuf,
+    pub args: Vec<String>,
+    /// Set in the server's own entry: a CLI may pass its servers little of
+    /// its environment (Codex), or strip what looks like a secret (Gemini).
+    pub env: Vec<(String, String)>,
+    /// Outside the worktree: where configuration files the CLI reads go.
+    pub dir: PathBuf,
+}
+
+impl TalkServer {
+    pub const NAME: &'static str = "colony";
 }
 
 /// How to start an agent; [`Invocation::into_child`] adds the rest.

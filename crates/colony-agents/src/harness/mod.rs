@@ -5,4 +5,4 @@ mod command;
 mod contract;
 
 pub use command::{CommandHarness, agent_env, stderr_tail, write_task_file};
-pub use contract::{AgentRun, AgentVerdict, Entry, ErrorClass, Harness, Invocation};
+pub use contract::{AgentRun, AgentVerdict, Entry, ErrorClass, Harness, Invocation, TalkServer};

@@ -66,6 +66,7 @@ async fn attempt(root: &Path, exit_with: &str, feedback: Option<PathBuf>) -> Att
         prompt: "Add a login endpoint.\n$(touch pwned) `touch pwned` stay text.".into(),
         session: None,
         output_schema: None,
+        talk: None,
     };
     write_task_file(&agent_run.task_file, &agent_run.task).unwrap();
     let spec = harness.invocation(&agent_run).into_child(&worktree);

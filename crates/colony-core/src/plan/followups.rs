@@ -48,6 +48,27 @@ impl Proposed {
             integration: integration.to_owned(),
         }
     }
+
+    /// What the attempt proposes all told when `self` comes after what it
+    /// proposed `before` (an earlier round's file, an earlier call of its
+    /// MCP tool): the tasks of both, a later task replacing an earlier one
+    /// with its id. A text that is not a list of tasks is kept as it is, so
+    /// that judging it says why.
+    pub fn after(self, before: Option<&Proposed>) -> Proposed {
+        const WHAT: &str = "a follow-up file";
+        let Some(before) = before else { return self };
+        let (Ok(mut all), Ok(later)) = (task_list(&before.text, WHAT), task_list(&self.text, WHAT)) else {
+            return self;
+        };
+        for task in later {
+            let same = id_of(&task).and_then(|id| all.iter().position(|t| id_of(t).as_deref() == Some(id.as_str())));
+            match same {
+                Some(at) => all[at] = task,
+                None => all.push(task),
+            }
+        }
+        Proposed { text: serde_json::Value::Array(all).to_string(), ..self }
+    }
 }
 
 /// What came of a proposal.
@@ -177,6 +198,23 @@ mod tests {
         assert_eq!(combined.tasks.len(), 4);
         assert_eq!(combined.tasks[3].deps, [TaskId::new("docs").unwrap()]);
         assert_eq!(judge(&plan(), &proposed("tasks: []\n"), 0), Judged::default(), "nothing proposed");
+    }
+
+    #[test]
+    fn a_later_proposal_adds_to_the_earlier_and_replaces_its_namesake() {
+        let earlier = proposed("- id: docs\n  prompt: Document it.\n- id: bench\n  prompt: Measure it.\n");
+        let later = proposed("- id: docs\n  prompt: Document all of it.\n  deps: [a]\n- id: lint\n  prompt: Lint.\n");
+        let all = later.after(Some(&earlier));
+        let judged = judge(&plan(), &all, 0);
+        assert_eq!(ids(&judged), ["docs", "bench", "lint"], "{:?}", judged.dropped);
+        let docs = &judged.plan.unwrap().tasks[2];
+        assert_eq!(docs.prompt, "Document all of it.");
+        assert_eq!(docs.deps, [TaskId::new("a").unwrap()]);
+
+        let broken = proposed("tasks: 3\n");
+        assert_eq!(broken.clone().after(Some(&earlier)), broken, "what cannot be read is kept for its judging");
+        assert_eq!(earlier.clone().after(Some(&broken)), earlier, "an unreadable earlier text is replaced");
+        assert_eq!(earlier.clone().after(None), earlier);
     }
 
     #[test]

@@ -333,7 +333,7 @@ impl Task {
                 }
                 self.state.clone()
             }
-            EventKind::FeedbackRound { attempt, .. } => {
+            EventKind::FeedbackRound { attempt, .. } | EventKind::ProgressReported { attempt, .. } => {
                 fenced(*attempt)?;
                 self.state.clone()
             }

@@ -168,6 +168,8 @@ pub(crate) struct Attempt<'a, S> {
     pub from: std::sync::OnceLock<Oid>,
     /// The task role it takes (`[roles.NAME]`), once its plan is read.
     pub role: std::sync::OnceLock<Option<RoleSettings>>,
+    /// Its key to colony's MCP server, when its agent may talk back.
+    pub voice: Option<crate::talk::Voice<'a>>,
 }
 
 /// Whose round an agent runs.
@@ -670,6 +672,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             let mut run = self.agent_run(agent, prompt);
             run.feedback_file = feedback_path.clone();
             run.session = session;
+            run.talk = self.talk_server();
             run
         };
         Ok(match self.run_agent(agent, Role::Builder, make_run, log).await? {
@@ -736,6 +739,13 @@ impl<S: Store + 'static> Attempt<'_, S> {
         })
     }
 
+    /// colony's MCP server for the task's agent, when the run gives one.
+    fn talk_server(&self) -> Option<colony_agents::TalkServer> {
+        let command = self.inner.settings.talk.as_ref()?;
+        let dir = self.layout().attempt_dir(&self.claim.task, self.claim.attempt).join("talk");
+        Some(self.voice.as_ref()?.server(command, dir))
+    }
+
     /// What a round of `agent` is given, before its prompt's extras.
     pub(crate) fn agent_run(&self, agent: &ChosenAgent, prompt: String) -> AgentRun {
         let mut task = self.spec().clone();
@@ -749,6 +759,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
             prompt,
             session: None,
             output_schema: None,
+            talk: None,
         }
     }
 
@@ -784,6 +795,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
                 linger: settings.linger,
                 env: self.env(),
                 sandbox: settings.sandbox.as_ref(),
+                said: self.voice.as_ref().filter(|_| role == Role::Builder).map(|v| v.said.clone()),
             };
             log_record(log, Record::Prompt { to: role.name().to_owned(), text: round.run.prompt.clone() });
             let suspect = crate::watch::Suspect { task: self.claim.task.clone(), attempt: self.claim.attempt };

@@ -221,6 +221,7 @@ impl Planner<'_> {
                 prompt,
                 session: None,
                 output_schema: None,
+                talk: None,
             };
             let agent_round = AgentRound::<SqlStore> {
                 owner: None,
@@ -232,6 +233,7 @@ impl Planner<'_> {
                 linger: Duration::from_secs(5),
                 env: self.env,
                 sandbox: self.sandbox,
+                said: None,
             };
             let outcome = agent_round.go(&mut log, cancel).await?;
             let why = match outcome.end {

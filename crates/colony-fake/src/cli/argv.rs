@@ -124,6 +124,8 @@ fn claude(args: &[String]) -> Result<Call, Refusal> {
             "--max-budget-usd",
             "--append-system-prompt",
             "--mcp-config",
+            "--allowedTools",
+            "--allowed-tools",
             "--json-schema",
         ],
         |name| refuse(1, format!("error: unknown option '{name}'")),
@@ -282,9 +284,12 @@ fn amp(args: &[String]) -> Result<Call, Refusal> {
         [threads, cont, id, rest @ ..] if threads == "threads" && cont == "continue" => (Some(id.as_str()), rest),
         _ => (None, args),
     };
-    let p = parse(rest, &["-x", "--execute", "--stream-json", "--dangerously-allow-all"], &["--mode", "-m"], |name| {
-        refuse(1, format!("error: unknown option '{name}'"))
-    })?;
+    let p = parse(
+        rest,
+        &["-x", "--execute", "--stream-json", "--dangerously-allow-all"],
+        &["--mode", "-m", "--mcp-config"],
+        |name| refuse(1, format!("error: unknown option '{name}'")),
+    )?;
     if !p.has(&["-x", "--execute"]) {
         return Err(refuse(1, "fake amp: only execute mode (`-x`) is faked"));
     }

@@ -16,13 +16,15 @@
 //!    task's session (stable: the same for a CLI and task every time) and
 //!    record it in the repository's git directory;
 //! 5. for the `success` scenario (`fake: {cli: …}`, the default), do the
-//!    file work of the block, notes on stderr;
+//!    file work of the block, notes on stderr; then call the tools of
+//!    colony's MCP server the block lists (`fake: {mcp: …}`, [`mcp`]);
 //! 6. print the scenario in the CLI's format ([`transcript`]) and exit as
 //!    the CLI would (a crash aborts before the final event); or, when the
 //!    block names transcripts to `play`, print the next of them as it is
 //!    ([`play`]).
 
 mod argv;
+mod mcp;
 mod play;
 mod transcript;
 
@@ -123,6 +125,9 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
         }
         wrote = changed.into_iter().next();
     }
+    if !script.mcp.is_empty() {
+        talk(cli, args, &script.mcp)?;
+    }
     if script.sleep_ms > 0 {
         sleep(Duration::from_millis(script.sleep_ms));
     }
@@ -154,6 +159,34 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
             std::process::abort();
         }
     })
+}
+
+/// Calls colony's MCP server as the task's block asks, each answer on
+/// stderr; a CLI that was given no server fails.
+fn talk(cli: Cli, args: &[String], calls: &[crate::script::McpCall]) -> Result<(), Refusal> {
+    let server = mcp::server(cli, args, |k| std::env::var(k).ok())
+        .map_err(|e| fail(cli, e))?
+        .ok_or_else(|| fail(cli, "the task calls colony's MCP server, but none was given".into()))?;
+    for answer in mcp::call(&server, calls).map_err(|e| fail(cli, format!("colony's MCP server: {e}")))? {
+        let how = if answer.error { " with an error" } else { "" };
+        eprintln!("fake {}: {} answered{how}: {}", cli.binary(), answer.tool, answer.text);
+    }
+    Ok(())
+}
+
+/// Calls colony's MCP server as a `command` agent can: started as
+/// `$COLONY_MCP_SERVER` (a JSON list: the program and its arguments), its
+/// socket and key in this process's environment already.
+pub(crate) fn talk_as_command(calls: &[crate::script::McpCall]) -> Result<Vec<mcp::Answer>, String> {
+    let given = std::env::var("COLONY_MCP_SERVER")
+        .map_err(|_| "the task calls colony's MCP server, but COLONY_MCP_SERVER is not set".to_owned())?;
+    let mut words: Vec<String> =
+        serde_json::from_str(&given).map_err(|e| format!("COLONY_MCP_SERVER is not a JSON list of strings: {e}"))?;
+    if words.is_empty() {
+        return Err("COLONY_MCP_SERVER is empty".into());
+    }
+    let command = words.remove(0);
+    mcp::call(&mcp::Server { command, args: words, env: Vec::new() }, calls)
 }
 
 /// A failure after argv was accepted: exit code 1, as the CLIs have it.

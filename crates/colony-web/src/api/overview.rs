@@ -105,6 +105,8 @@ pub(crate) struct Worker {
     pub started_at: Option<Millis>,
     pub elapsed_ms: Option<Millis>,
     pub lease_until: Millis,
+    /// What its agent last reported over colony's MCP server.
+    pub progress: Option<String>,
     /// The last thing the attempt's log says, one line.
     pub last_line: Option<String>,
     pub last_line_at: Option<Millis>,
@@ -129,6 +131,7 @@ pub(crate) async fn workers<S: Store + 'static>(State(app): State<Shared<S>>) ->
                     started_at: r.started_at,
                     elapsed_ms: r.started_at.map(|s| (now - s).max(0)),
                     lease_until: r.lease_until,
+                    progress: r.progress,
                     last_line: last.as_ref().map(|l| one_line(&l.entry)),
                     last_line_at: last.map(|l| l.t),
                 }

@@ -163,7 +163,7 @@ async fn a_flooded_log_is_read_in_bounded_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_show_each_attempt_and_its_last_line() {
+async fn workers_show_each_attempt_its_progress_and_its_last_line() {
     let s = Served::start(&[plan("p", &[("a", "A", &[]), ("b", "B", &["a"]), ("c", "C", &["a", "b"])])], None).await;
     assert_eq!(s.json("/api/workers", 200).await.as_array().unwrap().len(), 0);
     let claim = s.store.claim("host:7:2", LEASE).await.unwrap().unwrap();
@@ -174,6 +174,9 @@ async fn workers_show_each_attempt_and_its_last_line() {
     assert_eq!((workers[0]["task"].as_str(), workers[0]["phase"].as_str()), (Some("a"), Some("running")));
     assert_eq!(workers[0]["last_line"], "Edit src/lib.rs");
     assert!(workers[0]["elapsed_ms"].as_i64().unwrap() >= 0);
+    assert!(workers[0]["progress"].is_null());
+    s.store.report_progress(&claim.task, claim.attempt, "the schema is in; now the API").await.unwrap();
+    assert_eq!(s.json("/api/workers", 200).await[0]["progress"], "the schema is in; now the API");
     s.store.set_phase(&claim.task, claim.attempt, colony_core::Phase::Merging).await.unwrap();
     assert_eq!(s.json("/api/workers", 200).await[0]["phase"], "merging");
 

@@ -197,6 +197,9 @@ test('the graph, the workers and the overview, also on a phone', async () => {
 
   await page.goto(`${BASE}/#/workers`);
   await page.locator('table.workers td', { hasText: 'hostile' }).first().waitFor(PATIENCE);
+  // What an agent reported over colony's MCP server shows as text.
+  await page.locator('table.workers .progress', { hasText: '<img src=x onerror="window.__pwned=4"> half way' }).waitFor(PATIENCE);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'a report is text, never markup');
   await shot(page, 'workers');
 
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });

@@ -156,6 +156,10 @@ async fn drive(
     settings.allow_failing_gates = job.allow_failing_gates;
     settings.sandbox = sandbox;
     settings.prompts = prompts;
+    settings.talk = Some(colony_engine::talk::TalkCommand {
+        program: std::env::current_exe().context("could not find colony's own executable")?,
+        args: vec!["mcp".into(), "attempt".into()],
+    });
     settings.notices = colony_engine::Notices::new(|text| terminal::eprint(&format!("colony: {text}\n")));
     let workers = settings.workers;
     let grace = settings.config.run.shutdown_grace;

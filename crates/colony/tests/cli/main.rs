@@ -37,4 +37,5 @@ mod sandbox;
 mod serve;
 mod setup;
 mod steer;
+mod talk;
 mod worker;

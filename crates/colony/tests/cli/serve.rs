@@ -197,7 +197,10 @@ tasks:
   - id: hostile
     title: "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">"
     prompt: "<b>prompt</b>"
-    fake: {print: ["<script>window.__pwned=3</script>"], sleep_ms: 600000}
+    fake:
+      print: ["<script>window.__pwned=3</script>"]
+      mcp: [{tool: report_progress, arguments: {message: "<img src=x onerror=\"window.__pwned=4\"> half way"}}]
+      sleep_ms: 600000
   - id: long
     title: Runs until killed
     prompt: p

@@ -4,7 +4,10 @@
 //! [`tools`] is what each tool takes and the command it runs (pure),
 //! [`server`] the handler that runs them and follows the event log for
 //! resource notifications, [`install`] the clients' configuration files.
+//! [`attempt`] is the server an attempt's agent starts: a pipe to the
+//! colony running it (`colony_engine::talk`).
 
+mod attempt;
 mod install;
 mod server;
 mod tools;
@@ -23,6 +26,7 @@ pub async fn run(global: &Global, args: McpArgs) -> Result<()> {
             let out = &mut crate::terminal::Safe::new(std::io::stdout().lock());
             install::run(global, args, out)
         }
+        Some(McpAction::Attempt) => attempt::run().await,
         None => serve(global).await,
     }
 }
