@@ -88,7 +88,7 @@ pub(super) fn talking(
             };
             let mut gemini = entry;
             gemini["trust"] = json!(true);
-            settings_servers(&mut settings, "mcpServers")?.insert(name.into(), gemini);
+            object_at(&mut settings, "mcpServers")?.insert(name.into(), gemini);
             let file = server.dir.join("gemini-settings.json");
             Some(Talking {
                 env: vec![(GEMINI_SETTINGS_VAR.into(), file.to_string_lossy().into_owned())],
@@ -101,11 +101,9 @@ pub(super) fn talking(
                 None => json!({}),
                 Some(text) => serde_json::from_str::<Value>(&text).ok().filter(Value::is_object)?,
             };
-            let mut command = vec![server.command.to_string_lossy().into_owned()];
-            command.extend(server.args.iter().cloned());
-            let local = json!({ "type": "local", "command": command, "environment": entry["env"] });
-            settings_servers(&mut config, "mcp")?.insert(name.into(), local);
-            settings_servers(&mut config, "permission")?.insert(format!("{name}_*"), json!("allow"));
+            let local = json!({ "type": "local", "command": server.argv(), "environment": entry["env"] });
+            object_at(&mut config, "mcp")?.insert(name.into(), local);
+            object_at(&mut config, "permission")?.insert(format!("{name}_*"), json!("allow"));
             Some(Talking { env: vec![(OPENCODE_CONFIG_VAR.into(), config.to_string())], ..Talking::default() })
         }
         CliKind::Amp => Some(Talking {
@@ -125,7 +123,7 @@ fn with_env(mut entry: Value, env: &[(String, String)]) -> Value {
 
 /// The object under `key` in `settings`, made when missing; `None` when
 /// something else is there.
-fn settings_servers<'a>(settings: &'a mut Value, key: &str) -> Option<&'a mut serde_json::Map<String, Value>> {
+fn object_at<'a>(settings: &'a mut Value, key: &str) -> Option<&'a mut serde_json::Map<String, Value>> {
     let object = settings.as_object_mut()?;
     object.entry(key).or_insert_with(|| json!({})).as_object_mut()
 }

@@ -92,9 +92,7 @@ pub fn agent_env(configured: &[(String, String)], run: &AgentRun) -> Vec<(OsStri
 /// list, and the variables that command reads.
 fn talk_env(run: &AgentRun) -> Vec<(OsString, OsString)> {
     let Some(server) = &run.talk else { return Vec::new() };
-    let mut words = vec![server.command.to_string_lossy().into_owned()];
-    words.extend(server.args.iter().cloned());
-    let command = serde_json::to_string(&words).expect("strings always serialize");
+    let command = serde_json::to_string(&server.argv()).expect("strings always serialize");
     let mut env: Vec<(OsString, OsString)> = server.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
     env.push(("COLONY_MCP_SERVER".into(), command.into()));
     env

@@ -95,6 +95,11 @@ pub struct TalkServer {
 
 impl TalkServer {
     pub const NAME: &'static str = "colony";
+
+    /// Its command line: the program, then its arguments.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(self.command.to_string_lossy().into_owned()).chain(self.args.iter().cloned()).collect()
+    }
 }
 
 /// How to start an agent; [`Invocation::into_child`] adds the rest.
