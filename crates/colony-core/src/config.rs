@@ -114,6 +114,9 @@ pub struct RunConfig {
     pub timeout: Duration,
     /// An agent that prints nothing for this long is stopped.
     pub silence_timeout: Duration,
+    /// How long an agent's question (`ask_human`) waits for a person's
+    /// answer before its task fails.
+    pub answer_timeout: Duration,
     /// From SIGTERM to SIGKILL when a process group is stopped.
     pub grace: Duration,
     /// On Ctrl-C, how long running attempts may still finish.
@@ -156,6 +159,7 @@ impl Default for RunConfig {
             lease: Duration::from_secs(30),
             timeout: Duration::from_secs(30 * 60),
             silence_timeout: Duration::from_secs(10 * 60),
+            answer_timeout: Duration::from_secs(12 * 60 * 60),
             grace: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(60),
             author: None,

@@ -152,6 +152,18 @@ pub enum EventKind {
     /// Automatic checks passed; a person must approve before the merge.
     /// The lease ends: nobody works on the task until the person decides.
     ApprovalRequested { attempt: u32 },
+    /// The attempt's agent asked a person `question` (`ask_human`) and
+    /// ended its turn; its work is kept on the task branch. The lease ends:
+    /// the task waits for `colony answer` until `until`.
+    InputRequested { attempt: u32, question: String, until: Millis },
+    /// A person answered the waiting attempt's question: the task is ready
+    /// again, and its next attempt resumes the agent's session with the
+    /// answer, from the asking attempt's work.
+    Answered { attempt: u32, answer: String },
+    /// Nobody answered the waiting attempt's question in time: the task
+    /// fails, the question as reason (another attempt would only ask it
+    /// again).
+    Unanswered { attempt: u32 },
     /// A person approved the attempt's work: it goes to the merge queue.
     /// For a proposed task (`attempt` 0), it joins the plan's work.
     Approved { attempt: u32 },
@@ -262,6 +274,9 @@ impl EventKind {
             EventKind::Claimed { .. } => "claimed",
             EventKind::PhaseChanged { .. } => "phase_changed",
             EventKind::ApprovalRequested { .. } => "approval_requested",
+            EventKind::InputRequested { .. } => "input_requested",
+            EventKind::Answered { .. } => "answered",
+            EventKind::Unanswered { .. } => "unanswered",
             EventKind::Approved { .. } => "approved",
             EventKind::Rejected { .. } => "rejected",
             EventKind::ReviewRecorded { .. } => "review_recorded",
@@ -315,9 +330,16 @@ impl EventKind {
             EventKind::ApprovalRequested { attempt } => {
                 format!("attempt {attempt} awaits approval")
             }
+            EventKind::InputRequested { attempt, question, .. } => {
+                format!("attempt {attempt} asks a person: {}", first_line(question))
+            }
+            EventKind::Answered { attempt, answer } => {
+                format!("attempt {attempt} answered: {}", first_line(answer))
+            }
+            EventKind::Unanswered { attempt } => format!("attempt {attempt}: its question was not answered in time"),
             EventKind::Approved { attempt } => format!("attempt {attempt} approved"),
             EventKind::Rejected { attempt, feedback } => {
-                format!("attempt {attempt} sent back: {}", feedback.lines().next().unwrap_or(""))
+                format!("attempt {attempt} sent back: {}", first_line(feedback))
             }
             EventKind::ReviewRecorded { attempt, round, reviewer, outcome, .. } => {
                 let said = match outcome {
@@ -393,6 +415,15 @@ impl EventKind {
     }
 }
 
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// Why a task whose agent's question went unanswered failed.
+pub fn unanswered(question: &str) -> String {
+    format!("nobody answered its agent's question in time: {question}")
+}
+
 /// The most of an agent's progress report that is kept, in characters.
 pub const MAX_PROGRESS_CHARS: usize = 300;
 
@@ -413,9 +444,39 @@ pub fn progress_message(text: &str) -> Option<String> {
     }
 }
 
+/// The most of an agent's question that is kept, in characters.
+pub const MAX_QUESTION_CHARS: usize = 4000;
+
+/// An agent's question as it is kept: its lines' control characters
+/// (escape codes among them) dropped, blank lines at either end trimmed,
+/// cut to [`MAX_QUESTION_CHARS`] with `…`; `None` when nothing is left.
+pub fn question_text(text: &str) -> Option<String> {
+    let lines: Vec<String> =
+        text.lines().map(|line| line.chars().filter(|c| !c.is_control()).collect::<String>()).collect();
+    let kept = lines.join("\n");
+    let kept = kept.trim();
+    match kept.chars().count() {
+        0 => None,
+        n if n <= MAX_QUESTION_CHARS => Some(kept.to_owned()),
+        _ => Some(kept.chars().take(MAX_QUESTION_CHARS - 1).chain(['…']).collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_question_keeps_its_lines_and_loses_its_escapes() {
+        assert_eq!(
+            question_text("\n Which table?\r\n\u{1b}[2J(a) users\t(b) accounts \n\n"),
+            Some("Which table?\n[2J(a) users(b) accounts".into())
+        );
+        assert_eq!(question_text(" \n\u{7}\n"), None);
+        let long = question_text(&"y".repeat(5000)).unwrap();
+        assert_eq!(long.chars().count(), MAX_QUESTION_CHARS);
+        assert!(long.ends_with('…'));
+    }
 
     #[test]
     fn a_progress_report_is_one_clean_line_of_bounded_length() {

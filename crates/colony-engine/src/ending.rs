@@ -14,6 +14,9 @@ pub(crate) enum Ending {
     /// The checks passed and the work waits for a person's decision; the
     /// store knows already.
     AwaitingApproval,
+    /// The agent asked a person a question; its work is kept and the
+    /// task waits for the answer. The store knows already.
+    AwaitingInput,
     /// The agent is not logged in, its key was refused or it reached a
     /// spend cap: no attempt can succeed until the user acts, so the task
     /// goes back unharmed, and the agent takes no more work in this run.

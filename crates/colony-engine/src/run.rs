@@ -34,6 +34,9 @@ pub struct RunReport {
     pub blocked: Vec<(TaskId, TaskId)>,
     /// Tasks whose checks passed, waiting for a person.
     pub awaiting: Vec<TaskId>,
+    /// Tasks whose agents asked a person a question, with the question:
+    /// left waiting when the run was stopped.
+    pub asking: Vec<(TaskId, String)>,
     /// Follow-ups agents proposed, waiting for a person, with their titles.
     pub proposed: Vec<(TaskId, String)>,
     /// The integration branch of every plan in the store.
@@ -480,7 +483,7 @@ impl<S: Store + 'static> Inner<S> {
         drop(run);
         heartbeat.abort();
         let outcome = match ending {
-            Ok(Ending::Merged | Ending::LeaseLost | Ending::AwaitingApproval) => Ok(()),
+            Ok(Ending::Merged | Ending::LeaseLost | Ending::AwaitingApproval | Ending::AwaitingInput) => Ok(()),
             Ok(Ending::Failed(reason)) => {
                 self.store.fail(&task, attempt, &reason, self.settings.backoff(tries)).await.map(drop)
             }
@@ -569,18 +572,25 @@ impl<S: Store + 'static> Inner<S> {
         recovered: Vec<String>,
     ) -> Result<RunReport, EngineError> {
         let counts = self.store.counts().await?;
-        let statuses =
-            vec![TaskStatus::Failed, TaskStatus::Blocked, TaskStatus::AwaitingApproval, TaskStatus::Proposed];
+        let statuses = vec![
+            TaskStatus::Failed,
+            TaskStatus::Blocked,
+            TaskStatus::AwaitingApproval,
+            TaskStatus::AwaitingInput,
+            TaskStatus::Proposed,
+        ];
         let filter = TaskFilter { statuses, plan: None };
         let mut failed = Vec::new();
         let mut blocked = Vec::new();
         let mut awaiting = Vec::new();
+        let mut asking = Vec::new();
         let mut proposed = Vec::new();
         for rec in self.store.tasks(&filter).await? {
             match rec.task.state {
                 TaskState::Failed { reason } => failed.push((rec.task.id, reason)),
                 TaskState::Blocked { by } => blocked.push((rec.task.id, by)),
                 TaskState::AwaitingApproval => awaiting.push(rec.task.id),
+                TaskState::AwaitingInput { question, .. } => asking.push((rec.task.id, question)),
                 TaskState::Proposed => proposed.push((rec.task.id, rec.title)),
                 _ => {}
             }
@@ -593,6 +603,7 @@ impl<S: Store + 'static> Inner<S> {
             failed,
             blocked,
             awaiting,
+            asking,
             proposed,
             branches,
             wall,

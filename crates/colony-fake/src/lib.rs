@@ -17,8 +17,11 @@
 //!    `silent_after_print_ms`, then wait until the file `wait_for` exists;
 //! 4. change files: `fix_on_feedback` when there is feedback, else `write`
 //!    then `append`, else nothing with `no_changes`, else write
-//!    `colony-fake/<task-id>.txt` holding the prompt;
-//! 5. with `commit`, commit those changes with git;
+//!    `colony-fake/<task-id>.txt` holding the prompt; then append the
+//!    prompt to `prompts_to`;
+//! 5. with `commit`, commit those changes with git; call the tools of
+//!    colony's MCP server `mcp` lists (`mcp_on_feedback` when there is
+//!    feedback);
 //! 6. sleep `sleep_ms`; then hang forever with `hang`, abort with `crash`,
 //!    or exit with `exit` (0 unless set).
 //!
@@ -112,8 +115,9 @@ impl Run {
         if s.commit {
             work::commit(&format!("fake: {}", self.task.id), &mut out)?;
         }
-        if !s.mcp.is_empty() {
-            for answer in cli::talk_as_command(&s.mcp)? {
+        let calls = s.calls(self.feedback);
+        if !calls.is_empty() {
+            for answer in cli::talk_as_command(calls)? {
                 let how = if answer.error { " with an error" } else { "" };
                 println!("fake: {} answered{how}: {}", answer.tool, answer.text);
             }

@@ -50,6 +50,10 @@ pub struct Script {
     pub fail_attempts: u32,
     /// Written instead of `write` and `append` when there is feedback.
     pub fix_on_feedback: Option<Files>,
+    /// Appends each round's prompt to this file (relative to the
+    /// worktree), after the other file work: what the agent was told
+    /// becomes part of its work, for a test to read.
+    pub prompts_to: Option<String>,
     /// Change no file.
     pub no_changes: bool,
     /// What a fake agent CLI (`colony-fake-cli`) reports; the fake
@@ -63,6 +67,8 @@ pub struct Script {
     /// the file work (the fake `command` agent is given no server). Each
     /// answer goes to stderr as `fake CLI: TOOL answered[ with an error]: …`.
     pub mcp: Vec<McpCall>,
+    /// Called instead of `mcp` when there is feedback.
+    pub mcp_on_feedback: Option<Vec<McpCall>>,
 }
 
 /// One call of a tool of colony's MCP server.
@@ -93,6 +99,14 @@ pub enum Scenario {
 }
 
 impl Script {
+    /// The calls of colony's MCP server for this round.
+    pub fn calls(&self, feedback: bool) -> &[McpCall] {
+        match &self.mcp_on_feedback {
+            Some(calls) if feedback => calls,
+            _ => &self.mcp,
+        }
+    }
+
     /// The script of a task's `fake` value; no value is the default script.
     pub fn new(fake: Option<&serde_json::Value>) -> Result<Script, String> {
         let Some(value) = fake else {
@@ -103,7 +117,7 @@ impl Script {
             return Err("bad `fake` block: `no_changes` contradicts `write` and `append`".into());
         }
         let fixes = script.fix_on_feedback.iter().flat_map(|f| f.keys());
-        for path in script.write.keys().chain(script.append.keys()).chain(fixes) {
+        for path in script.write.keys().chain(script.append.keys()).chain(fixes).chain(&script.prompts_to) {
             check_path(path)?;
         }
         Ok(script)

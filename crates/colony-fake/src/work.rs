@@ -12,9 +12,23 @@ use crate::script::{Files, Script};
 
 /// Changes files under the cwd: `fix_on_feedback` when there is feedback,
 /// else `write` then `append`, else nothing with `no_changes`, else writes
-/// `colony-fake/<task-id>.txt` holding the prompt. Returns the paths
-/// changed, in order.
+/// `colony-fake/<task-id>.txt` holding the prompt; then appends the prompt
+/// to `prompts_to`. Returns the paths changed, in order.
 pub(crate) fn change_files(
+    script: &Script,
+    task_id: &str,
+    prompt: &str,
+    feedback: bool,
+    notes: &mut dyn Write,
+) -> Result<Vec<String>, String> {
+    let mut changed = files_of(script, task_id, prompt, feedback, notes)?;
+    if let Some(path) = &script.prompts_to {
+        changed.extend(write_files(&Files::from([(path.clone(), format!("{prompt}\n"))]), true, notes)?);
+    }
+    Ok(changed)
+}
+
+fn files_of(
     script: &Script,
     task_id: &str,
     prompt: &str,

@@ -30,7 +30,7 @@ pub use follow::LogFollower;
 pub use ops::{Accept, Bindable};
 pub use patience::{Outage, Patience};
 pub use postgres::Listener;
-pub use steer::{Request, RunControl, SteerError, Steered, steer};
+pub use steer::{MAX_ANSWER_BYTES, Request, RunControl, SteerError, Steered, steer};
 pub use store::{SqlStore, Store};
 pub use tail::Tail;
 pub use types::{
@@ -38,4 +38,4 @@ pub use types::{
     Rescued, RunEntry, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
 };
 pub use url::StoreUrl;
-pub use waiting::{AgentWaiting, StoredTask, agents_waiting, tasks_in};
+pub use waiting::{AgentWaiting, Question, StoredTask, agents_waiting, questions, tasks_in};

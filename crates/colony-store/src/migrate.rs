@@ -38,6 +38,7 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
     migrations.push(migration(10, "answers", include_str!("../migrations/0010_answers.sql")));
     migrations.push(migration(11, "followups", include_str!("../migrations/0011_followups.sql")));
     migrations.push(migration(12, "runs", include_str!("../migrations/0012_runs.sql")));
+    migrations.push(migration(13, "questions", include_str!("../migrations/0013_questions.sql")));
     Migrator::with_migrations(migrations)
 }
 

@@ -478,6 +478,49 @@ pub(crate) async fn request_approval<T: Tx>(
     log.flush(tx, now).await
 }
 
+/// Ends a leased attempt whose agent asked a person `question`: the task
+/// waits for the answer until `until`. `retried` as for [`set_phase`].
+pub(crate) async fn request_input<T: Tx>(
+    tx: &mut T,
+    id: &TaskId,
+    attempt: u32,
+    question: &str,
+    until: Millis,
+    retried: bool,
+    now: Millis,
+) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    if retried && made_already(&task, attempt, TaskStatus::AwaitingInput) {
+        return Ok(());
+    }
+    let mut log = Log::default();
+    let event = EventKind::InputRequested { attempt, question: question.to_owned(), until };
+    transition(tx, &task, event, now, &mut log).await?;
+    tx.end_attempt(id, attempt, "awaiting_input", None, now).await?;
+    tx.take_decision(id).await?;
+    log.flush(tx, now).await
+}
+
+/// A person's answer to the question a task's agent asked: the task is
+/// ready again, and its next attempt takes the answer to the agent.
+pub(crate) async fn answer<T: Tx>(tx: &mut T, id: &TaskId, text: &str, now: Millis) -> Result<()> {
+    let task = must_load(tx, id.as_str()).await?;
+    let TaskState::AwaitingInput { question, .. } = &task.state else {
+        return Err(StoreError::NotAllowed(format!(
+            "task {id} is {}, not awaiting input; only a task whose agent asked a question (`colony status` \
+             lists them) can be answered",
+            task.status()
+        )));
+    };
+    let attempt = task.attempt;
+    let decision =
+        crate::types::Decision { attempt, feedback: Some(text.to_owned()), question: Some(question.clone()) };
+    let mut log = Log::default();
+    transition(tx, &task, EventKind::Answered { attempt, answer: text.to_owned() }, now, &mut log).await?;
+    tx.put_decision(id, &decision).await?;
+    log.flush(tx, now).await
+}
+
 /// A person's decision on a task awaiting approval: `None` approves it,
 /// `Some(feedback)` sends it back to its agent.
 pub(crate) async fn decide<T: Tx>(tx: &mut T, id: &TaskId, feedback: Option<&str>, now: Millis) -> Result<()> {
@@ -500,7 +543,8 @@ pub(crate) async fn decide<T: Tx>(tx: &mut T, id: &TaskId, feedback: Option<&str
     };
     let mut log = Log::default();
     transition(tx, &task, event, now, &mut log).await?;
-    tx.put_decision(id, &crate::types::Decision { attempt, feedback: feedback.map(str::to_owned) }).await?;
+    let decision = crate::types::Decision { attempt, feedback: feedback.map(str::to_owned), question: None };
+    tx.put_decision(id, &decision).await?;
     log.flush(tx, now).await
 }
 
@@ -746,6 +790,17 @@ pub(crate) async fn rescue<T: Tx>(tx: &mut T, now: Millis) -> Result<Vec<Rescued
         tx.end_attempt(&id, task.attempt, "expired", Some(&why), now).await?;
         cascade(tx, &id, now, &mut log).await?;
         rescued.push(Rescued { task: id, attempt: task.attempt, worker: lease.worker, now: after.status() });
+    }
+    for id in tx.unanswered(now).await? {
+        let task = must_load(tx, id.as_str()).await?;
+        let TaskState::AwaitingInput { until, .. } = &task.state else { continue };
+        if *until >= now {
+            continue;
+        }
+        // Its attempt ended when it asked; the task's reason says the rest.
+        transition(tx, &task, EventKind::Unanswered { attempt: task.attempt }, now, &mut log).await?;
+        tx.take_decision(&id).await?;
+        cascade(tx, &id, now, &mut log).await?;
     }
     log.flush(tx, now).await?;
     Ok(rescued)

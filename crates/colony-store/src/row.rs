@@ -41,6 +41,10 @@ impl TaskCols {
             TaskStatus::Checking => TaskState::Checking { lease: lease()? },
             TaskStatus::Merging => TaskState::Merging { lease: lease()? },
             TaskStatus::AwaitingApproval => TaskState::AwaitingApproval,
+            TaskStatus::AwaitingInput => TaskState::AwaitingInput {
+                question: self.reason.clone().ok_or_else(|| bad("question"))?,
+                until: self.not_before.ok_or_else(|| bad("until"))?,
+            },
             TaskStatus::Done => TaskState::Done,
             TaskStatus::Failed => TaskState::Failed { reason: self.reason.clone().unwrap_or_default() },
             TaskStatus::Blocked => {
@@ -66,7 +70,8 @@ impl TaskCols {
 }
 
 /// The columns a state writes: status, lease owner and end, not-before,
-/// reason, blocked-by.
+/// reason, blocked-by. A question waiting for its answer is kept as the
+/// reason, and until when it waits as the not-before.
 pub(crate) struct StateCols<'a> {
     pub status: &'static str,
     pub lease_owner: Option<&'a str>,
@@ -84,10 +89,12 @@ pub(crate) fn state_cols(state: &TaskState) -> StateCols<'_> {
         lease_until: lease.map(|l| l.until),
         not_before: match state {
             TaskState::Ready { not_before } => *not_before,
+            TaskState::AwaitingInput { until, .. } => Some(*until),
             _ => None,
         },
         reason: match state {
             TaskState::Failed { reason } => Some(reason.as_str()),
+            TaskState::AwaitingInput { question, .. } => Some(question.as_str()),
             _ => None,
         },
         blocked_by: match state {

@@ -576,6 +576,16 @@ macro_rules! sql_tx {
                 ids(rows)
             }
 
+            async fn unanswered(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<colony_core::TaskId>> {
+                let rows: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM tasks WHERE status = 'awaiting_input' AND not_before < $1 ORDER BY not_before",
+                )
+                .bind(now)
+                .fetch_all(&mut *self.conn)
+                .await?;
+                ids(rows)
+            }
+
             async fn extend_lease(&mut self, id: &colony_core::TaskId, attempt: u32, until: colony_core::Millis) -> $crate::tx::Result<u64> {
                 let done = sqlx::query(
                     "UPDATE tasks SET lease_until = $3 WHERE id = $1 AND attempt = $2 AND lease_until IS NOT NULL",
@@ -784,10 +794,11 @@ macro_rules! sql_tx {
                 decision: &$crate::types::Decision,
             ) -> $crate::tx::Result<()> {
                 sqlx::query("DELETE FROM decisions WHERE task = $1").bind(id.as_str()).execute(&mut *self.conn).await?;
-                sqlx::query("INSERT INTO decisions (task, attempt, feedback) VALUES ($1, $2, $3)")
+                sqlx::query("INSERT INTO decisions (task, attempt, feedback, question) VALUES ($1, $2, $3, $4)")
                     .bind(id.as_str())
                     .bind(decision.attempt as i64)
                     .bind(decision.feedback.as_deref())
+                    .bind(decision.question.as_deref())
                     .execute(&mut *self.conn)
                     .await?;
                 Ok(())
@@ -797,7 +808,7 @@ macro_rules! sql_tx {
                 &mut self,
                 id: &colony_core::TaskId,
             ) -> $crate::tx::Result<Option<$crate::types::Decision>> {
-                let row = sqlx::query("SELECT attempt, feedback FROM decisions WHERE task = $1")
+                let row = sqlx::query("SELECT attempt, feedback, question FROM decisions WHERE task = $1")
                     .bind(id.as_str())
                     .fetch_optional(&mut *self.conn)
                     .await?;
@@ -806,6 +817,7 @@ macro_rules! sql_tx {
                     Ok($crate::types::Decision {
                         attempt: row.try_get::<i64, _>("attempt")? as u32,
                         feedback: row.try_get("feedback")?,
+                        question: row.try_get("question")?,
                     })
                 })
                 .transpose()

@@ -23,6 +23,9 @@ pub enum Request {
     Approve(TaskId),
     /// The work of a task awaiting approval goes back to its agent.
     Reject { task: TaskId, feedback: String },
+    /// The question of a task awaiting input is answered: its agent goes
+    /// on with the answer.
+    Answer { task: TaskId, text: String },
     /// The run in this process stops: drains, or with `now` stops every
     /// agent at once.
     Stop { now: bool },
@@ -37,6 +40,7 @@ impl Request {
             Request::Kill(_) => "kill",
             Request::Approve(_) => "approve",
             Request::Reject { .. } => "reject",
+            Request::Answer { .. } => "answer",
             Request::Stop { .. } => "stop",
         }
     }
@@ -45,7 +49,9 @@ impl Request {
     pub fn tasks(&self) -> Vec<TaskId> {
         let named: &[TaskId] = match self {
             Request::Retry(ids) | Request::Cancel(ids) | Request::Kill(ids) => ids,
-            Request::Approve(task) | Request::Reject { task, .. } => std::slice::from_ref(task),
+            Request::Approve(task) | Request::Reject { task, .. } | Request::Answer { task, .. } => {
+                std::slice::from_ref(task)
+            }
             Request::Stop { .. } => &[],
         };
         let mut ids: Vec<TaskId> = Vec::with_capacity(named.len());
@@ -57,6 +63,9 @@ impl Request {
         ids
     }
 }
+
+/// The longest answer a person may give an agent's question.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// The run a [`Request::Stop`] acts on: the one in this process.
 pub trait RunControl: Sync {
@@ -124,6 +133,15 @@ pub async fn steer<S: Store>(
         Request::Reject { feedback, .. } if feedback.trim().is_empty() => {
             return Err(SteerError::Bad("the feedback is empty; say what the agent should change".into()));
         }
+        Request::Answer { text, .. } if text.trim().is_empty() => {
+            return Err(SteerError::Bad("the answer is empty; say what the agent asked for".into()));
+        }
+        Request::Answer { text, .. } if text.len() > MAX_ANSWER_BYTES => {
+            return Err(SteerError::Bad(format!(
+                "the answer is {} bytes; at most {MAX_ANSWER_BYTES} are taken to an agent",
+                text.len()
+            )));
+        }
         _ if ids.is_empty() => return Err(SteerError::Bad(format!("{verb} needs at least one task"))),
         _ => {}
     }
@@ -139,6 +157,7 @@ pub async fn steer<S: Store>(
         Request::Kill(_) => store.kill(&ids).await,
         Request::Approve(task) => store.decide(task, None).await.map(|()| Vec::new()),
         Request::Reject { task, feedback } => store.decide(task, Some(feedback)).await.map(|()| Vec::new()),
+        Request::Answer { task, text } => store.answer(task, text).await.map(|()| Vec::new()),
         Request::Stop { .. } => Ok(Vec::new()),
     }
     .map_err(refused)?;

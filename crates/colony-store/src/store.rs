@@ -70,6 +70,18 @@ pub trait Store: Send + Sync {
     /// Ends a leased attempt whose automatic checks passed: the task waits
     /// for a person's `approve` or `reject`, holding no worker.
     fn request_approval(&self, task: &TaskId, attempt: u32) -> impl Future<Output = Result<()>> + Send;
+    /// Ends a leased attempt whose agent asked a person `question`: the
+    /// task waits for `answer`, holding no worker, for `wait` at most.
+    fn request_input(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        question: &str,
+        wait: std::time::Duration,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A person's answer to the question of a task awaiting input: the task
+    /// is ready for a worker to take the answer to its agent.
+    fn answer(&self, task: &TaskId, text: &str) -> impl Future<Output = Result<()>> + Send;
     /// A person's decision on a task awaiting approval: `None` approves its
     /// work for the merge, `Some(feedback)` sends it back to its agent.
     /// Either way the task is ready for a worker to carry it out.
@@ -135,7 +147,8 @@ pub trait Store: Send + Sync {
         reason: &str,
         backoff: Duration,
     ) -> impl Future<Output = Result<TaskStatus>> + Send;
-    /// Takes back every task whose lease ran out.
+    /// Takes back every task whose lease ran out, and fails every task whose
+    /// agent's question went unanswered for the time it could wait.
     fn rescue_expired(&self) -> impl Future<Output = Result<Vec<Rescued>>> + Send;
     /// Gives the task back unfinished (colony is stopping): ready again, the
     /// attempt not counted against its tries.
@@ -426,6 +439,24 @@ impl Store for SqlStore {
         write_tx!(self, |tx, now, retried| ops::request_approval(&mut tx, task, attempt, retried, now).await?)
     }
 
+    async fn request_input(&self, task: &TaskId, attempt: u32, question: &str, wait: Duration) -> Result<()> {
+        let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        write_tx!(self, |tx, now, retried| ops::request_input(
+            &mut tx,
+            task,
+            attempt,
+            question,
+            now.saturating_add(wait),
+            retried,
+            now
+        )
+        .await?)
+    }
+
+    async fn answer(&self, task: &TaskId, text: &str) -> Result<()> {
+        write_tx!(self, |tx, now| ops::answer(&mut tx, task, text, now).await?)
+    }
+
     async fn decide(&self, task: &TaskId, feedback: Option<&str>) -> Result<()> {
         write_tx!(self, |tx, now| ops::decide(&mut tx, task, feedback, now).await?)
     }
@@ -513,7 +544,13 @@ impl Store for SqlStore {
 
     async fn rescue_expired(&self) -> Result<Vec<Rescued>> {
         // Workers poll this while idle; look before taking the write lock.
-        if read_tx!(self, |tx| tx.expired(self.clock.now()).await)?.is_empty() {
+        let late = read_tx!(self, |tx| {
+            let now = self.clock.now();
+            let mut late = tx.expired(now).await?;
+            late.extend(tx.unanswered(now).await?);
+            Ok::<_, StoreError>(late)
+        })?;
+        if late.is_empty() {
             return Ok(Vec::new());
         }
         write_tx!(self, |tx, now| ops::rescue(&mut tx, now).await?)

@@ -94,6 +94,8 @@ pub trait Tx: Send {
     fn merge_commits(&mut self, id: &str) -> impl Future<Output = Result<Vec<(u32, String)>>> + Send;
     /// Leased tasks whose lease ended before `now`.
     fn expired(&mut self, now: Millis) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
+    /// Tasks whose agent's question waited for an answer until before `now`.
+    fn unanswered(&mut self, now: Millis) -> impl Future<Output = Result<Vec<TaskId>>> + Send;
     /// Extends a lease; the number of rows changed (0: the lease is lost).
     fn extend_lease(&mut self, id: &TaskId, attempt: u32, until: Millis) -> impl Future<Output = Result<u64>> + Send;
     fn start_attempt(

@@ -17,8 +17,8 @@ pub struct Claim {
     pub tries: u32,
     pub lease_until: Millis,
     pub spec: TaskSpec,
-    /// A person's decision on an earlier attempt that awaited approval,
-    /// which this attempt carries out.
+    /// A person's decision on an earlier attempt that awaited approval, or
+    /// the answer to its agent's question, which this attempt carries out.
     pub decision: Option<Decision>,
 }
 
@@ -27,8 +27,11 @@ pub struct Claim {
 pub struct Decision {
     /// The attempt whose work was judged.
     pub attempt: u32,
-    /// `None`: approved, merge it. Else what to change.
+    /// `None`: approved, merge it. Else what to change, or the answer to
+    /// `question`.
     pub feedback: Option<String>,
+    /// Set when `feedback` answers the question its agent asked.
+    pub question: Option<String>,
 }
 
 /// How `add_plan` treats tasks that changed.
@@ -81,7 +84,7 @@ pub struct AttemptRecord {
     pub started_at: Millis,
     pub ended_at: Option<Millis>,
     /// `done`, `failed`, `expired`, `killed`, `released`, `cancelled`,
-    /// `awaiting_approval` or `abandoned`; none while it runs.
+    /// `awaiting_approval`, `awaiting_input` or `abandoned`; none while it runs.
     pub outcome: Option<String>,
     pub reason: Option<String>,
     /// What its agent spent, over all its rounds.

@@ -1,15 +1,16 @@
 //! The agents that cannot take work now and how many tasks wait for each,
-//! as `colony status` and the dashboard show them; and the tasks of some
-//! states with their plans' defaults, which the engine's claims read too.
+//! and the questions agents asked a person, as `colony status` and the
+//! dashboard show them; and the tasks of some states with their plans'
+//! defaults, which the engine's claims read too.
 //! A task's agent is `colony_core::resolve`'s to say.
 
 use std::collections::BTreeMap;
 
 use colony_core::resolve::DefaultAgents;
-use colony_core::{Defaults, Millis, PlanName, TaskSpec, TaskStatus};
+use colony_core::{Defaults, Millis, PlanName, TaskId, TaskSpec, TaskState, TaskStatus};
 use serde::Serialize;
 
-use crate::{Store, StoreError, TaskFilter};
+use crate::{Counts, Store, StoreError, TaskFilter};
 
 /// One agent's wait, and the tasks that wait with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,6 +23,34 @@ pub struct AgentWaiting {
     /// Tasks for the agent that wait: ready ones, and running ones (an
     /// attempt that met the limit waits before its next round).
     pub tasks: usize,
+}
+
+/// A question an agent asked (`ask_human`), waiting for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Question {
+    pub task: TaskId,
+    pub title: String,
+    pub question: String,
+    /// When the task fails if nobody answers.
+    pub until: Millis,
+}
+
+/// Every question waiting for an answer, in the plans' order. Reads the
+/// tasks only when `counts` says some await input.
+pub async fn questions<S: Store>(store: &S, counts: &Counts) -> Result<Vec<Question>, StoreError> {
+    if counts.get(TaskStatus::AwaitingInput) == 0 {
+        return Ok(Vec::new());
+    }
+    let asking = store.tasks(&TaskFilter { statuses: vec![TaskStatus::AwaitingInput], plan: None }).await?;
+    Ok(asking
+        .into_iter()
+        .filter_map(|rec| match rec.task.state {
+            TaskState::AwaitingInput { question, until } => {
+                Some(Question { task: rec.task.id, title: rec.title, question, until })
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 /// A task in the store, with its plan, its plan's defaults and its spec.

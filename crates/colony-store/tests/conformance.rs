@@ -672,22 +672,29 @@ async fn a_persons_decision_waits_in_the_store_for_the_next_claim<S: Store>(f: F
     assert_eq!(c.task.as_str(), "a", "the decided task goes first on its critical path");
     assert_eq!(c.attempt, 2);
     assert_eq!(c.tries, 1, "a person's decision costs no try");
-    assert_eq!(c.decision, Some(Decision { attempt: 1, feedback: Some("name the table users, not user".into()) }));
+    assert_eq!(
+        c.decision,
+        Some(Decision { attempt: 1, feedback: Some("name the table users, not user".into()), question: None })
+    );
     s.set_phase(&c.task, c.attempt, Phase::Checking).await.unwrap();
     s.request_approval(&c.task, c.attempt).await.unwrap();
     s.decide(&c.task, None).await.unwrap();
     let d = s.claim("w", LEASE).await.unwrap().unwrap();
-    assert_eq!((d.attempt, d.decision.clone()), (3, Some(Decision { attempt: 2, feedback: None })));
+    assert_eq!((d.attempt, d.decision.clone()), (3, Some(Decision { attempt: 2, feedback: None, question: None })));
     s.release(&d.task, d.attempt, "stopping").await.unwrap();
     let e = s.claim("w", LEASE).await.unwrap().unwrap();
     assert_eq!(
         (e.task.as_str(), e.attempt, e.decision.clone()),
-        ("a", 4, Some(Decision { attempt: 2, feedback: None })),
+        ("a", 4, Some(Decision { attempt: 2, feedback: None, question: None })),
         "an attempt given back leaves the decision to the next"
     );
     s.expire(&e.task, e.attempt).await.unwrap();
     let f2 = s.claim("w", LEASE).await.unwrap().unwrap();
-    assert_eq!(f2.decision, Some(Decision { attempt: 2, feedback: None }), "so does a worker that died");
+    assert_eq!(
+        f2.decision,
+        Some(Decision { attempt: 2, feedback: None, question: None }),
+        "so does a worker that died"
+    );
     s.fail(&f2.task, f2.attempt, "the merge failed its gates", Duration::ZERO).await.unwrap();
     s.retry(std::slice::from_ref(&f2.task)).await.unwrap();
     let g = s.claim("w", LEASE).await.unwrap().unwrap();
@@ -695,6 +702,52 @@ async fn a_persons_decision_waits_in_the_store_for_the_next_claim<S: Store>(f: F
 
     let kinds: Vec<&str> = s.task("a").await.unwrap().unwrap().events.iter().map(|e| e.kind.name()).collect();
     assert!(kinds.contains(&"approved") && kinds.contains(&"rejected"), "{kinds:?}");
+    assert_replays(s).await;
+}
+
+async fn an_agents_question_waits_for_its_answer_or_fails_the_task_in_time<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    s.add_plan(&plan("p", &[("a", &[]), ("b", &["a"]), ("c", &[])]), "p.yaml", AddOptions::default()).await.unwrap();
+    let a = s.claim_where("w", LEASE, &|_, spec| spec.id.as_str() == "a").await.unwrap().unwrap();
+    assert!(
+        matches!(s.answer(&a.task, "users").await, Err(StoreError::NotAllowed(m)) if m.contains("not awaiting input"))
+    );
+    s.request_input(&a.task, a.attempt, "Which table?\nusers or accounts", Duration::from_secs(60)).await.unwrap();
+    let asking = TaskState::AwaitingInput { question: "Which table?\nusers or accounts".into(), until: T0 + 60_000 };
+    assert_eq!(status(s, "a").await, asking);
+    let detail = s.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("awaiting_input"));
+    assert!(matches!(s.heartbeat(&a.task, a.attempt, LEASE).await, Err(StoreError::LeaseLost { .. })));
+    assert_eq!(s.counts().await.unwrap().get(TaskStatus::AwaitingInput), 1);
+    assert_eq!(status(s, "b").await, TaskState::Pending, "dependents wait for the work");
+    f.clock.advance(59_000);
+    s.rescue_expired().await.unwrap();
+    assert_eq!(status(s, "a").await, asking, "still in time");
+
+    s.answer(&a.task, "users").await.unwrap();
+    assert!(matches!(s.answer(&a.task, "again").await, Err(StoreError::NotAllowed(_))), "answered once");
+    let again = s.claim_where("w", LEASE, &|_, spec| spec.id.as_str() == "a").await.unwrap().unwrap();
+    assert_eq!((again.attempt, again.tries), (2, 1), "an answer costs no try");
+    let answered = Decision {
+        attempt: 1,
+        feedback: Some("users".into()),
+        question: Some("Which table?\nusers or accounts".into()),
+    };
+    assert_eq!(again.decision, Some(answered));
+
+    // Asked again, and nobody answers this time.
+    s.set_phase(&again.task, again.attempt, Phase::Checking).await.unwrap();
+    s.request_input(&again.task, again.attempt, "And the index?", Duration::from_secs(60)).await.unwrap();
+    f.clock.advance(60_001);
+    s.rescue_expired().await.unwrap();
+    let reason = colony_core::event::unanswered("And the index?");
+    assert_eq!(status(s, "a").await, TaskState::Failed { reason: reason.clone() });
+    assert_eq!(status(s, "b").await, TaskState::Blocked { by: id("a") });
+    let detail = s.task("a").await.unwrap().unwrap();
+    assert_eq!(detail.attempts[1].outcome.as_deref(), Some("awaiting_input"), "the attempt ended when it asked");
+    s.retry(std::slice::from_ref(&again.task)).await.unwrap();
+    let third = s.claim_where("w", LEASE, &|_, spec| spec.id.as_str() == "a").await.unwrap().unwrap();
+    assert_eq!(third.decision, None, "the answered question was carried out, the unanswered one is forgotten");
     assert_replays(s).await;
 }
 
@@ -1061,6 +1114,7 @@ conformance!(
     named_locks_have_one_holder_until_released_or_expired,
     usage_adds_up_per_attempt_and_in_all,
     a_persons_decision_waits_in_the_store_for_the_next_claim,
+    an_agents_question_waits_for_its_answer_or_fails_the_task_in_time,
     an_approved_task_cancelled_before_its_merge_forgets_the_decision,
     a_failed_task_is_replaced_and_its_dependents_wait_for_the_new_tasks,
     reviews_are_kept_round_by_round,

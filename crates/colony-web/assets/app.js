@@ -3,7 +3,7 @@
 // agent output can never become markup.
 import { html, render, useState, useEffect, useRef, useCallback, useLayoutEffect } from './vendor/htm-preact.js';
 
-const STATES = ['pending', 'ready', 'running', 'checking', 'merging', 'awaiting_approval', 'done', 'failed', 'blocked', 'cancelled', 'replaced', 'proposed', 'dropped'];
+const STATES = ['pending', 'ready', 'running', 'checking', 'merging', 'awaiting_approval', 'awaiting_input', 'done', 'failed', 'blocked', 'cancelled', 'replaced', 'proposed', 'dropped'];
 const LEASED = ['running', 'checking', 'merging'];
 const label = (s) => s.replace('_', ' ');
 
@@ -40,6 +40,7 @@ function duration(ms) {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 const clock = (t) => (t ? new Date(t).toLocaleTimeString() : '—');
+const dateTime = (t) => (t ? new Date(t).toLocaleString() : '—');
 const money = (usd) => (usd === null || usd === undefined ? 'unknown' : usd > 0 && usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`);
 const tokens = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : `${n}`);
 
@@ -102,15 +103,19 @@ function useNow(every = 1000) {
 }
 
 // ---- confirmation and messages ----
+// `ask.field` names the text a control sends (`feedback`, `answer`) and
+// labels its text area; `ask.quote` is text to show above it, as text.
 function Confirm({ ask, onClose }) {
-  const [feedback, setFeedback] = useState('');
+  const [said, setSaid] = useState('');
+  useEffect(() => setSaid(''), [ask]); // each dialog starts empty
   if (!ask) return null;
-  const go = () => { onClose(); ask.run(feedback); };
+  const go = () => { onClose(); ask.run(said); };
   return html`<div class="overlay" role="dialog" aria-modal="true" aria-label=${ask.title}>
     <div class="dialog">
       <h3>${ask.title}</h3>
       <p>${ask.text}</p>
-      ${ask.feedback && html`<textarea aria-label="feedback" placeholder=${ask.placeholder || 'What should the agent change?'} value=${feedback} onInput=${(e) => setFeedback(e.target.value)}></textarea>`}
+      ${ask.quote && html`<pre class="quote">${ask.quote}</pre>`}
+      ${ask.field && html`<textarea aria-label=${ask.field} placeholder=${ask.placeholder || 'What should the agent change?'} value=${said} onInput=${(e) => setSaid(e.target.value)}></textarea>`}
       <div class="buttons">
         <button onClick=${onClose}>Back</button>
         <button class=${ask.danger ? 'danger' : 'primary'} onClick=${go}>${ask.confirm}</button>
@@ -141,6 +146,11 @@ function Overview({ status, recent }) {
       <div class="card"><h3>Spend</h3><div class="big">${money(status.spend.usd)}</div>
         <span class="muted">${tokens(status.spend.input_tokens)} tokens in, ${tokens(status.spend.output_tokens)} out</span></div>
     </div>
+    ${(status.questions || []).length === 0 ? '' : html`<section class="questions" aria-label="questions"><h2>Questions for you</h2>
+      ${status.questions.map((q) => html`<div class="question" data-task=${q.task}>
+        <div><${TaskLink} id=${q.task} /> ${q.title} <span class="muted">— unanswered by ${dateTime(q.until)}, it fails</span></div>
+        <pre>${q.question}</pre></div>`)}
+    </section>`}
     ${(status.waiting || []).length === 0 ? '' : html`<section class="waiting" aria-label="agents waiting"><h2>Agents waiting</h2>
       ${status.waiting.map((w) => html`<p class="message">${w.ends_at == null
         ? `${w.agent}: ${w.tasks} ${w.tasks === 1 ? 'task' : 'tasks'} waiting for you — ${w.reason}`
@@ -327,8 +337,8 @@ function TaskDetail({ id, tick, act }) {
   const s = data.status;
   const proposal = data.events.length > 0 && data.events[0].type === 'task_added' ? data.events[0].proposal : null;
   const control = (name, title, text, opts = {}) => html`<button class=${opts.danger ? 'danger' : ''} data-action=${name}
-      onClick=${() => act({ title, text, confirm: opts.confirm || title, danger: opts.danger, feedback: opts.feedback, placeholder: opts.placeholder,
-        run: (feedback) => post(`/api/tasks/${encodeURIComponent(id)}/${name}`, opts.feedback ? { feedback } : {}).then(() => `${title}: ${id}`) })}>${title}</button>`;
+      onClick=${() => act({ title, text, confirm: opts.confirm || title, danger: opts.danger, field: opts.field, quote: opts.quote, placeholder: opts.placeholder,
+        run: (said) => post(`/api/tasks/${encodeURIComponent(id)}/${name}`, opts.field ? { [opts.field]: said } : {}).then(() => `${title}: ${id}`) })}>${title}</button>`;
   const tabs = [['log', 'Log'], ['prompt', 'Prompt'], ['diff', 'Diff'], ['gates', `Gates (${data.gates.length})`], ['reviews', 'Reviews'], ['attempts', `Attempts (${data.attempts.length})`], ['events', 'Events']];
   return html`
     <div class="detail-head">
@@ -338,12 +348,18 @@ function TaskDetail({ id, tick, act }) {
         ${(s === 'failed' || s === 'cancelled') && control('retry', 'Retry', `Send ${id} back to the queue with its attempts reset?`)}
         ${LEASED.includes(s) && control('kill', 'Kill', `Stop the running attempt of ${id}? Its agent is stopped; the task is queued again while it has attempts left.`, { danger: true })}
         ${s === 'proposed' && control('approve', 'Add', `Add the follow-up ${id} to its plan's work? It runs once its dependencies are done.`)}
-        ${s === 'proposed' && control('reject', 'Drop', `Drop the follow-up ${id}? Proposals that depend on it are dropped too.`, { feedback: true, danger: true, placeholder: 'Why is it dropped?' })}
+        ${s === 'proposed' && control('reject', 'Drop', `Drop the follow-up ${id}? Proposals that depend on it are dropped too.`, { field: 'feedback', danger: true, placeholder: 'Why is it dropped?' })}
         ${!['done', 'cancelled', 'replaced', 'proposed', 'dropped'].includes(s) && control('cancel', 'Cancel', `Cancel ${id}? Tasks that depend on it become blocked.`, { danger: true, confirm: 'Cancel the task' })}
         ${s === 'awaiting_approval' && control('approve', 'Approve', `Approve ${id}'s work for merging?`)}
-        ${s === 'awaiting_approval' && control('reject', 'Reject', `Send ${id} back to its agent with your feedback?`, { feedback: true })}
+        ${s === 'awaiting_approval' && control('reject', 'Reject', `Send ${id} back to its agent with your feedback?`, { field: 'feedback' })}
+        ${s === 'awaiting_input' && control('answer', 'Answer', `The agent of ${id} asks:`, { field: 'answer', quote: data.question, placeholder: 'Your answer: the agent goes on with it' })}
       </div>
     </div>
+    ${s === 'awaiting_input' && html`<section class="question" aria-label="question">
+      <h2>Its agent asks you</h2>
+      <pre>${data.question}</pre>
+      <p class="muted">If nobody answers by ${dateTime(data.until)}, the task fails with this question as its reason.</p>
+    </section>`}
     <section>
       <dl class="kv">
         <dt>plan</dt><dd>${data.plan} → <code>${data.integration_branch}</code></dd>
@@ -386,7 +402,7 @@ function App() {
   }, []);
   const act = useCallback((request) => setAsk({
     ...request,
-    run: (feedback) => request.run(feedback).then((done) => say(done), (e) => say(e.status === 401
+    run: (said) => request.run(said).then((done) => say(done), (e) => say(e.status === 401
       ? `Not allowed: ${e.message}` : e.message, true)),
   }), [say]);
 

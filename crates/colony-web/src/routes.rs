@@ -12,9 +12,14 @@ use crate::app::Shared;
 use crate::error::WebError;
 use crate::{guard, page};
 
-/// The largest request body read: a rejection's feedback is the only body
-/// longer than a few bytes.
+/// The largest request body read: a rejection's feedback and an answer
+/// are the only bodies longer than a few bytes. An answer of
+/// [`MAX_ANSWER_BYTES`](colony_store::MAX_ANSWER_BYTES) fits even with
+/// every byte escaped in its JSON (at most six bytes each).
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
+
+// The sentence above, checked by the compiler.
+const _: () = assert!(6 * colony_store::MAX_ANSWER_BYTES + 64 <= MAX_BODY);
 
 pub(crate) fn router<S: Store + 'static>(app: Shared<S>) -> Router {
     let hosts = app.hosts;
@@ -34,6 +39,7 @@ pub(crate) fn router<S: Store + 'static>(app: Shared<S>) -> Router {
         .route("/api/tasks/{id}/kill", post(control::kill::<S>))
         .route("/api/tasks/{id}/approve", post(control::approve::<S>))
         .route("/api/tasks/{id}/reject", post(control::reject::<S>))
+        .route("/api/tasks/{id}/answer", post(control::answer::<S>))
         .route("/api/run/stop", post(control::stop::<S>))
         .fallback(|uri: axum::http::Uri| async move { WebError::NotFound(format!("no route {}", uri.path())) })
         .method_not_allowed_fallback(|| async { WebError::BadRequest("this route does not take that method".into()) })

@@ -288,6 +288,18 @@ Rejecting a follow-up an agent proposed (status `proposed`) drops it, and
 the proposals that depend on it; the feedback says why.")]
     Reject(RejectArgs),
 
+    /// Answer the question a task's agent asked
+    #[command(long_about = "\
+Answer the question a task's agent asked a person (its `ask_human` tool;
+`colony status` and `colony show ID` show the question). The task is ready
+again: its next attempt goes on from the asking attempt's work and gives
+the agent your answer, in its own session where the agent CLIs can resume
+one. TEXT `-` reads the answer from stdin.
+
+A question nobody answers within `[run] answer_timeout` (12h unless
+colony.toml says otherwise) fails its task, the question as the reason.")]
+    Answer(AnswerArgs),
+
     /// Check which agent CLIs are installed, git, and the store
     #[command(long_about = "\
 Check that this machine can run a plan: each agent CLI colony knows or
@@ -372,6 +384,17 @@ pub struct RejectArgs {
     /// What the agent should change
     #[arg(long, short, value_name = "TEXT")]
     pub feedback: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    /// The task, as `colony status` shows it
+    #[arg(value_name = "ID")]
+    pub id: TaskId,
+
+    /// Your answer; `-` reads it from stdin
+    #[arg(value_name = "TEXT")]
+    pub text: String,
 }
 
 #[derive(Debug, Args)]

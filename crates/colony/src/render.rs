@@ -49,6 +49,9 @@ pub fn state_note(state: &TaskState) -> String {
         }
         TaskState::Ready { not_before: Some(at) } => format!("retries after {}", clock(*at)),
         TaskState::AwaitingApproval => "needs a person's approval".to_owned(),
+        TaskState::AwaitingInput { question, .. } => {
+            format!("asks: {}", question.lines().next().unwrap_or_default())
+        }
         TaskState::Proposed => "a follow-up: approve to add it".to_owned(),
         TaskState::Pending
         | TaskState::Dropped

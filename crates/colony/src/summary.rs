@@ -66,6 +66,13 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
             writeln!(out, "  {id}: `colony approve {id}`, or `colony reject {id} --feedback \"…\"`")?;
         }
     }
+    if !report.asking.is_empty() {
+        writeln!(out, "\nwaiting for your answer (`colony status` has the whole question):")?;
+        for (id, question) in &report.asking {
+            let (question, _) = one_line(question, MAX_REASON);
+            writeln!(out, "  {:<id_width$}  {question}", id.as_str())?;
+        }
+    }
     if !report.proposed.is_empty() {
         writeln!(out, "\nfollow-ups proposed by agents, waiting for you:")?;
         for (id, title) in &report.proposed {
@@ -84,7 +91,12 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
             ),
         });
     }
-    if !report.awaiting.is_empty() {
+    if let Some((id, _)) = report.asking.first() {
+        footer.push(format!(
+            "next: `colony answer {id} \"TEXT\"`, then `colony run` goes on with it; unanswered, it fails at the \
+             time `colony status` says"
+        ));
+    } else if !report.awaiting.is_empty() {
         footer.push("next: approve or reject, then `colony run` merges or reworks them".to_owned());
     } else if !report.proposed.is_empty() {
         footer.push(

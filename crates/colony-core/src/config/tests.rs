@@ -36,6 +36,7 @@ fn no_file_and_an_empty_file_mean_the_documented_defaults() {
     assert_eq!(run.max_attempts, 3);
     assert_eq!((run.backoff_base, run.backoff_cap), (secs(5), secs(300)));
     assert_eq!((run.lease, run.timeout, run.silence_timeout), (secs(30), secs(1800), secs(600)));
+    assert_eq!(run.answer_timeout, secs(12 * 3600));
     assert_eq!((run.grace, run.shutdown_grace, &run.author), (secs(10), secs(60), &None));
     assert_eq!(run.remote, super::Remote::Origin, "origin, if there is one, unless written");
     assert!(config.agents.is_empty());
@@ -58,6 +59,7 @@ backoff_cap = "1h 30m"
 lease = 45
 timeout = "20m"
 silence_timeout = "5m"
+answer_timeout = "2h"
 grace = "3s"
 shutdown_grace = "2m"
 author = "  Colony Bot <bot@example.com> "
@@ -110,6 +112,7 @@ fn every_key_is_read() {
     assert_eq!((run.integration_branch.as_str(), run.max_attempts), ("work/{plan}-int", 5));
     assert_eq!((run.backoff_base, run.backoff_cap), (secs(2), secs(5400)));
     assert_eq!((run.lease, run.timeout, run.silence_timeout), (secs(45), secs(1200), secs(300)));
+    assert_eq!(run.answer_timeout, secs(2 * 3600));
     assert_eq!((run.grace, run.shutdown_grace), (secs(3), secs(120)));
     assert_eq!(run.author, Some(("Colony Bot".into(), "bot@example.com".into())));
     assert_eq!(run.remote, super::Remote::Named("shared".into()));

@@ -23,6 +23,7 @@ pub enum TaskStatus {
     Checking,
     Merging,
     AwaitingApproval,
+    AwaitingInput,
     Done,
     Failed,
     Blocked,
@@ -33,13 +34,14 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 13] = [
+    pub const ALL: [TaskStatus; 14] = [
         TaskStatus::Pending,
         TaskStatus::Ready,
         TaskStatus::Running,
         TaskStatus::Checking,
         TaskStatus::Merging,
         TaskStatus::AwaitingApproval,
+        TaskStatus::AwaitingInput,
         TaskStatus::Done,
         TaskStatus::Failed,
         TaskStatus::Blocked,
@@ -49,17 +51,24 @@ impl TaskStatus {
         TaskStatus::Dropped,
     ];
 
-    /// The states a run can still move a task on from without a person:
-    /// waiting on deps, runnable, or being worked. A run is over when no
-    /// task is in one of them.
-    pub const UNFINISHED: [TaskStatus; 5] =
-        [TaskStatus::Pending, TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
+    /// The states a run can still move a task on from by itself: waiting
+    /// on deps, runnable, being worked, or waiting for the answer to its
+    /// agent's question (which, unanswered, fails it in time). A run is
+    /// over when no task is in one of them.
+    pub const UNFINISHED: [TaskStatus; 6] = [
+        TaskStatus::Pending,
+        TaskStatus::Ready,
+        TaskStatus::Running,
+        TaskStatus::Checking,
+        TaskStatus::Merging,
+        TaskStatus::AwaitingInput,
+    ];
 
     /// The states a run moves on by itself. When no task is in one, the
     /// pending ones wait for something only a person can do (approve a
     /// dependency, retry a failure), and the run is over.
-    pub const MOVING: [TaskStatus; 4] =
-        [TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging];
+    pub const MOVING: [TaskStatus; 5] =
+        [TaskStatus::Ready, TaskStatus::Running, TaskStatus::Checking, TaskStatus::Merging, TaskStatus::AwaitingInput];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,6 +78,7 @@ impl TaskStatus {
             TaskStatus::Checking => "checking",
             TaskStatus::Merging => "merging",
             TaskStatus::AwaitingApproval => "awaiting_approval",
+            TaskStatus::AwaitingInput => "awaiting_input",
             TaskStatus::Done => "done",
             TaskStatus::Failed => "failed",
             TaskStatus::Blocked => "blocked",
@@ -138,6 +148,13 @@ pub enum TaskState {
         lease: Lease,
     },
     AwaitingApproval,
+    /// Its agent asked a person a question (`ask_human`) and ended its
+    /// turn; its work so far is on the task branch. Unanswered by `until`,
+    /// the task fails with the question as reason.
+    AwaitingInput {
+        question: String,
+        until: Millis,
+    },
     Done,
     Failed {
         reason: String,
@@ -164,6 +181,7 @@ impl TaskState {
             TaskState::Checking { .. } => TaskStatus::Checking,
             TaskState::Merging { .. } => TaskStatus::Merging,
             TaskState::AwaitingApproval => TaskStatus::AwaitingApproval,
+            TaskState::AwaitingInput { .. } => TaskStatus::AwaitingInput,
             TaskState::Done => TaskStatus::Done,
             TaskState::Failed { .. } => TaskStatus::Failed,
             TaskState::Blocked { .. } => TaskStatus::Blocked,
@@ -316,6 +334,29 @@ impl Task {
                     _ => return Err(not_allowed()),
                 }
             }
+            EventKind::InputRequested { attempt, question, until } => {
+                fenced(*attempt)?;
+                match status {
+                    TaskStatus::Running | TaskStatus::Checking => {
+                        S::AwaitingInput { question: question.clone(), until: *until }
+                    }
+                    _ => return Err(not_allowed()),
+                }
+            }
+            // As a person's decision, the answer gives the try back.
+            EventKind::Answered { attempt, .. } => match status {
+                TaskStatus::AwaitingInput if *attempt == self.attempt => {
+                    next.tries = self.tries.saturating_sub(1);
+                    S::Ready { not_before: None }
+                }
+                _ => return Err(not_allowed()),
+            },
+            EventKind::Unanswered { attempt } => match &self.state {
+                S::AwaitingInput { question, .. } if *attempt == self.attempt => {
+                    S::Failed { reason: crate::event::unanswered(question) }
+                }
+                _ => return Err(not_allowed()),
+            },
             // The decision's attempt is the waiting one. Claiming it again
             // takes a try, which a person's decision should not cost.
             EventKind::Approved { attempt: 0 } if status == TaskStatus::Proposed => S::Pending,

@@ -319,3 +319,35 @@ fn a_held_proposal_waits_for_a_person_who_adds_or_drops_it() {
         "an approved proposal on a dropped one"
     );
 }
+
+#[test]
+fn a_question_drops_the_lease_and_its_answer_gives_the_try_back() {
+    let t = claim(&new_task("a", 2).apply(&EventKind::Ready).unwrap());
+    let ask = EventKind::InputRequested { attempt: 1, question: "Which table?".into(), until: 500 };
+    let asking = t.apply(&ask).unwrap();
+    assert_eq!(asking.state, TaskState::AwaitingInput { question: "Which table?".into(), until: 500 });
+    assert!(asking.state.lease().is_none());
+    assert!(TaskStatus::MOVING.contains(&asking.status()), "the run waits for the answer");
+    assert!(asking.apply(&ask).is_err(), "asked once");
+    let stale = EventKind::Answered { attempt: 2, answer: "users".into() };
+    assert!(asking.apply(&stale).is_err(), "only the waiting attempt's question is answered");
+    let answered = asking.apply(&EventKind::Answered { attempt: 1, answer: "users".into() }).unwrap();
+    assert_eq!((answered.state.clone(), answered.tries), (TaskState::Ready { not_before: None }, 0));
+    assert!(answered.apply(&EventKind::Unanswered { attempt: 1 }).is_err(), "answered already");
+    let resumed = claim(&answered);
+    assert_eq!((resumed.attempt, resumed.tries), (2, 1));
+}
+
+#[test]
+fn an_unanswered_question_fails_the_task_with_the_question_as_reason() {
+    let t = claim(&new_task("a", 3).apply(&EventKind::Ready).unwrap());
+    let t = t.apply(&EventKind::PhaseChanged { attempt: 1, phase: Phase::Checking }).unwrap();
+    let asking = t.apply(&EventKind::InputRequested { attempt: 1, question: "Which table?".into(), until: 5 }).unwrap();
+    let failed = asking.apply(&EventKind::Unanswered { attempt: 1 }).unwrap();
+    assert_eq!(failed.state, TaskState::Failed { reason: crate::event::unanswered("Which table?") });
+    assert!(failed.apply(&EventKind::Retried).is_ok());
+    assert_eq!(asking.apply(&EventKind::Cancelled).unwrap().state, TaskState::Cancelled);
+    let merging = t.apply(&EventKind::PhaseChanged { attempt: 1, phase: Phase::Merging }).unwrap();
+    let late = EventKind::InputRequested { attempt: 1, question: "q".into(), until: 5 };
+    assert!(merging.apply(&late).is_err(), "a merge asks nobody");
+}

@@ -1,14 +1,17 @@
 //! What the tasks an attempt's task depends on did, for its agent's
-//! prompt: each one's title, the files its merge brought in and what its
-//! agent said when it was done, so that the agent builds on that work
-//! instead of finding it out again.
+//! prompt and its `view_plan` tool: each one's title, the files its merge
+//! brought in and what its agent said when it was done, so that the agent
+//! builds on that work instead of finding it out again.
 
 use colony_agents::LogWriter;
 use colony_agents::cut::cut_middle;
 use colony_git::Oid;
 use colony_store::Store;
 
+use colony_core::TaskSpec;
+
 use super::Attempt;
+use crate::base::Base;
 use crate::error::EngineError;
 use crate::prompts::Dependency;
 use crate::round::log_note;
@@ -29,19 +32,33 @@ impl<S: Store + 'static> Attempt<'_, S> {
     /// order. The files of one git cannot list are left out, with a note
     /// in the log: the prompt still goes out.
     pub(crate) async fn dependencies(&self, log: &mut LogWriter) -> Result<Vec<Dependency>, EngineError> {
+        self.inner.base.dependencies(self.spec(), &mut |note| log_note(log, note)).await
+    }
+}
+
+impl<S: Store + 'static> Base<S> {
+    /// Each of `spec`'s dependencies as an agent is told it, in the plan's
+    /// order: its title, the files its merge brought in, and what its agent
+    /// said when it was done. The files of one git cannot list are left
+    /// out, and `note` is told why.
+    pub(crate) async fn dependencies(
+        &self,
+        spec: &TaskSpec,
+        note: &mut (dyn FnMut(String) + Send),
+    ) -> Result<Vec<Dependency>, EngineError> {
         let mut out = Vec::new();
-        for id in &self.spec().deps {
-            let Some(detail) = self.inner.store.task(id.as_str()).await? else { continue };
-            let merged = self.inner.store.merge_commits(id).await?.pop();
+        for id in &spec.deps {
+            let Some(detail) = self.store.task(id.as_str()).await? else { continue };
+            let merged = self.store.merge_commits(id).await?.pop();
             let answer = merged.as_ref().and_then(|(attempt, _)| {
                 let record = detail.attempts.iter().find(|a| a.attempt == *attempt)?;
                 record.answer.clone()
             });
             let mut files = match merged.as_ref().and_then(|(_, commit)| Oid::parse(commit)) {
-                Some(commit) => match self.inner.git(|r| r.changed_paths(&commit)) {
+                Some(commit) => match self.git(|r| r.changed_paths(&commit)) {
                     Ok(files) => files,
                     Err(e) => {
-                        log_note(log, format!("the files dependency {id} changed are not told: {e}"));
+                        note(format!("the files dependency {id} changed are not told: {e}"));
                         Vec::new()
                     }
                 },

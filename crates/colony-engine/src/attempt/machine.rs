@@ -1,5 +1,6 @@
 //! The attempt as a plain state machine: build → gates → review → approval
-//! → merge, with the fix and review rounds between them.
+//! → merge, with the fix and review rounds between them, and a builder's
+//! question to a person ending it early, its work kept.
 //!
 //! The shell (`attempt/mod.rs`) carries out each [`Effect`] that [`step`]
 //! returns (an agent round, the gates, a git step, a store write, the
@@ -32,13 +33,22 @@ pub(crate) struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decided {
     Approved,
-    Rejected { feedback: String },
+    Rejected {
+        feedback: String,
+    },
+    /// The earlier attempt's agent asked `question`; this is the answer.
+    Answered {
+        question: String,
+        answer: String,
+    },
 }
 
 /// How an agent round of the builder ended, the attempt going on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Ran {
     Done,
+    /// It asked a person this (`ask_human`) and ended its turn.
+    Asked(String),
     Failed(String),
     /// It failed with the disk full: not its fault.
     DiskFull(String),
@@ -112,6 +122,10 @@ pub(crate) enum Effect {
     },
     /// The work waits for a person.
     AskApproval,
+    /// The work waits for the answer to the builder's question.
+    AskInput {
+        question: String,
+    },
     /// Hand the work to the merge queue.
     Merge,
     /// Tell the store the task is done.
@@ -136,6 +150,12 @@ pub(crate) enum Stage {
     Committing {
         fix: u32,
     },
+    /// The builder asked `question`: its work is committed before the
+    /// attempt ends waiting for the answer.
+    Keeping {
+        question: String,
+    },
+    AskingInput,
     MarkingChecking {
         fix: u32,
     },
@@ -166,6 +186,8 @@ impl Stage {
             Stage::Building { .. } => "Building",
             Stage::CheckingTree { .. } => "CheckingTree",
             Stage::Committing { .. } => "Committing",
+            Stage::Keeping { .. } => "Keeping",
+            Stage::AskingInput => "AskingInput",
             Stage::MarkingChecking { .. } => "MarkingChecking",
             Stage::Gating { .. } => "Gating",
             Stage::RecordingFix { .. } => "RecordingFix",
@@ -234,11 +256,27 @@ impl Machine {
                 0,
                 Some(format!("A person reviewed your work and asks for changes:\n\n{}\n", feedback.trim_end())),
             ),
+            (Stage::Begin, H::Began { decided: Some(Decided::Answered { question, answer }) }) => build(
+                0,
+                Some(format!(
+                    "You asked a person:\n\n{}\n\nTheir answer:\n\n{}\n\nGo on with your task from where you \
+                     stopped; your work so far is in your worktree.\n",
+                    question.trim_end(),
+                    answer.trim_end()
+                )),
+            ),
             (Stage::Building { fix }, H::AgentRan(ran)) => (Stage::CheckingTree { fix, ran }, E::CheckTree),
+            // Whatever it did before asking is kept for its next round, in
+            // the next attempt.
+            (Stage::CheckingTree { ran: Ran::Asked(question), .. }, H::TreeChecked(Ok(()))) => {
+                (Stage::Keeping { question }, E::Commit)
+            }
             (Stage::CheckingTree { fix, ran }, H::TreeChecked(tree)) => match round_end(ran, tree) {
                 Some(ending) => end(ending),
                 None => (Stage::Committing { fix }, E::Commit),
             },
+            (Stage::Keeping { question }, H::Committed { .. }) => (Stage::AskingInput, E::AskInput { question }),
+            (Stage::AskingInput, H::Written) => end(Ending::AwaitingInput),
             (Stage::Committing { .. }, H::Committed { work: false }) => end(Ending::Failed("no changes".into())),
             (Stage::Committing { fix }, H::Committed { work: true }) => match self.checking {
                 true => (Stage::Gating { fix }, E::RunGates),
@@ -310,11 +348,12 @@ impl Machine {
 
 /// How a builder's round that `ran` ends the attempt, if it does, given
 /// the worktree it left: one it broke says more than how the round ended.
-/// Shared with the resolver's rounds at a merge.
+/// Shared with the resolver's rounds at a merge, which cannot ask (the
+/// tool refuses while one runs): a question goes on like a round done.
 pub(crate) fn round_end(ran: Ran, tree: Result<(), String>) -> Option<Ending> {
     match (ran, tree) {
         (_, Err(how)) => Some(Ending::Failed(how)),
-        (Ran::Done, Ok(())) => None,
+        (Ran::Done | Ran::Asked(_), Ok(())) => None,
         (Ran::Failed(reason), Ok(())) => Some(Ending::Failed(reason)),
         (Ran::DiskFull(reason), Ok(())) => {
             Some(Ending::NoRoom(format!("the agent failed with the disk full ({})", one_line(&reason))))
@@ -516,6 +555,39 @@ mod tests {
     }
 
     #[test]
+    fn a_question_keeps_the_work_and_its_answer_resumes_the_builder() {
+        let limits = Limits { reviewed: true, approval: true, ..PLAIN };
+        let mut hs = vec![H::Began { decided: None }];
+        hs.extend(good_round());
+        hs.extend([H::Written, gate_failed(), H::Written]);
+        hs.extend([
+            H::AgentRan(Ran::Asked("Which table?".into())),
+            H::TreeChecked(Ok(())),
+            H::Committed { work: false },
+        ]);
+        hs.push(H::Written);
+        let (_, effects) = run(limits, hs);
+        assert_eq!(
+            effects[effects.len() - 4..],
+            [E::CheckTree, E::Commit, E::AskInput { question: "Which table?".into() }, E::End(Ending::AwaitingInput)],
+            "asked in a fix round, before any change of its own: still kept, still asked"
+        );
+        let broke = vec![
+            H::Began { decided: None },
+            H::AgentRan(Ran::Asked("q".into())),
+            H::TreeChecked(Err("it deleted .git".into())),
+        ];
+        assert_eq!(run(PLAIN, broke).1.last(), Some(&E::End(Ending::Failed("it deleted .git".into()))));
+
+        let answered = Decided::Answered { question: "Which table?\n".into(), answer: "users\n".into() };
+        let (m, effects) = run(limits, vec![H::Began { decided: Some(answered) }]);
+        let [E::RunBuilder { feedback: Some(fed) }] = effects.as_slice() else { panic!("{effects:?}") };
+        assert!(fed.starts_with("You asked a person:\n\nWhich table?\n\nTheir answer:\n\nusers\n\nGo on"), "{fed}");
+        assert_eq!(m.stage(), &Stage::Building { fix: 0 });
+        assert_eq!(round_end(Ran::Asked("q".into()), Ok(())), None, "a resolver's round goes on");
+    }
+
+    #[test]
     fn work_already_merged_only_completes() {
         let (_, effects) = run(PLAIN, vec![H::AlreadyMerged, H::Written]);
         assert_eq!(effects, [E::Complete, E::End(Ending::Merged)]);
@@ -551,8 +623,13 @@ mod tests {
             ("began", H::Began { decided: None }),
             ("approved by a person", H::Began { decided: Some(Decided::Approved) }),
             ("sent back by a person", H::Began { decided: Some(Decided::Rejected { feedback: "f".into() }) }),
+            (
+                "answered by a person",
+                H::Began { decided: Some(Decided::Answered { question: "q".into(), answer: "a".into() }) },
+            ),
             ("already merged", H::AlreadyMerged),
             ("agent done", H::AgentRan(Ran::Done)),
+            ("agent asked a person", H::AgentRan(Ran::Asked("q".into()))),
             ("agent failed", H::AgentRan(Ran::Failed("r".into()))),
             ("disk full", H::AgentRan(Ran::DiskFull("r".into()))),
             ("tree fit", H::TreeChecked(Ok(()))),
@@ -606,6 +683,7 @@ mod tests {
             Ending::Stopped => "stopped",
             Ending::LeaseLost => "lease lost",
             Ending::AwaitingApproval => "waits for a person",
+            Ending::AwaitingInput => "waits for an answer",
             Ending::AgentLocked { .. } => "agent locked",
             Ending::NoRoom(_) | Ending::OnBase(_) | Ending::NoPorts(_) => "task goes back",
         }

@@ -282,7 +282,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         // attempt's for people to look at, a waiting one's for the person's
         // decision. A merged one's is in the integration branch; one
         // stopped or taken over holds work nobody goes on from.
-        let keep = matches!(outcome, Ok(Ending::Failed(_) | Ending::AwaitingApproval))
+        let keep = matches!(outcome, Ok(Ending::Failed(_) | Ending::AwaitingApproval | Ending::AwaitingInput))
             || outcome.as_ref().is_err_and(|e| !crate::room::out_of_room(e));
         if !keep && self.made_branch.load(Ordering::SeqCst) {
             self.inner.git(|r| r.delete_branch(&self.branch()))?;
@@ -292,7 +292,10 @@ impl<S: Store + 'static> Attempt<'_, S> {
             self.inner.sweep_task_branches(&self.claim).await?;
         }
         if let Some(d) = &self.claim.decision
-            && matches!(outcome, Ok(Ending::Merged | Ending::Failed(_) | Ending::AwaitingApproval))
+            && matches!(
+                outcome,
+                Ok(Ending::Merged | Ending::Failed(_) | Ending::AwaitingApproval | Ending::AwaitingInput)
+            )
         {
             // The decision is carried out, and the store has forgotten it;
             // the work it was about lives on in this attempt's branch. An
@@ -391,12 +394,19 @@ impl<S: Store + 'static> Attempt<'_, S> {
             None => None,
             Some(d) => {
                 *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = self.saved_session(d.attempt);
-                Some(match &d.feedback {
-                    None => {
+                Some(match (&d.feedback, &d.question) {
+                    (None, _) => {
                         log_note(log, format!("a person approved attempt {}; merging it", d.attempt));
                         Decided::Approved
                     }
-                    Some(text) => {
+                    (Some(answer), Some(question)) => {
+                        log_note(
+                            log,
+                            format!("a person answered attempt {}'s question: {}", d.attempt, one_line(answer)),
+                        );
+                        Decided::Answered { question: question.clone(), answer: answer.clone() }
+                    }
+                    (Some(text), None) => {
                         log_note(log, format!("a person sent attempt {} back: {}", d.attempt, one_line(text)));
                         Decided::Rejected { feedback: text.clone() }
                     }
@@ -439,7 +449,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         let (task, attempt) = (&self.claim.task, self.claim.attempt);
         let store = &self.inner.store;
         Ok(match effect {
-            Effect::RunBuilder { feedback } => self.agent_round(on.agent, feedback.as_deref(), log).await?,
+            Effect::RunBuilder { feedback } => self.agent_round(on.agent, feedback.as_deref(), true, log).await?,
             Effect::CheckTree => Happening::TreeChecked(self.check_tree(log)?),
             Effect::Commit => Happening::Committed { work: self.commit_work(on.start)? },
             Effect::MarkChecking => self.written(store.set_phase(task, attempt, Phase::Checking)).await?,
@@ -471,6 +481,28 @@ impl<S: Store + 'static> Attempt<'_, S> {
                         log,
                         "the checks passed; the work waits for a person: `colony approve` or `colony reject`",
                     );
+                }
+                asked
+            }
+            Effect::AskInput { question } => {
+                self.save_session()?;
+                self.inner.queue.integration().publish(&self.inner.base, &self.branch(), log);
+                let wait = self.inner.settings.config.run.answer_timeout;
+                let asked = self.written(store.request_input(task, attempt, &question, wait)).await?;
+                if asked == Happening::Written {
+                    log_note(
+                        log,
+                        format!(
+                            "the agent asks a person: {}\nits work is kept; `colony answer {task} \"TEXT\"` resumes it \
+                             (unanswered for {}, the task fails)",
+                            question,
+                            colony_core::time::human(wait)
+                        ),
+                    );
+                    self.inner.settings.notices.say(&format!(
+                        "task {task} asks: {}; answer with `colony answer {task} \"TEXT\"`",
+                        one_line(&question)
+                    ));
                 }
                 asked
             }
@@ -646,11 +678,14 @@ impl<S: Store + 'static> Attempt<'_, S> {
     }
 
     /// Runs the builder once, on `feedback` when there is some: how its
-    /// round ran, or the attempt's end.
+    /// round ran, or the attempt's end. `may_ask`: the round may end on a
+    /// question to a person, which then outweighs how it ended (an agent
+    /// told to end its turn may stop with an error).
     async fn agent_round(
         &self,
         agent: &ChosenAgent,
         feedback: Option<&str>,
+        may_ask: bool,
         log: &mut LogWriter,
     ) -> Result<Happening, EngineError> {
         let feedback_file = self.layout().feedback_file(&self.claim.task, self.claim.attempt);
@@ -675,12 +710,22 @@ impl<S: Store + 'static> Attempt<'_, S> {
             run.talk = self.talk_server();
             run
         };
-        Ok(match self.run_agent(agent, Role::Builder, make_run, log).await? {
+        let said = self.voice.as_ref().map(|voice| &voice.said);
+        if let Some(said) = said {
+            said.open(may_ask);
+        }
+        let spoken = self.run_agent(agent, Role::Builder, make_run, log).await?;
+        let question = said.and_then(crate::talk::Said::take_question);
+        Ok(match spoken {
             Spoken::Ends(ending) => Happening::Ended(ending),
             Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. })
                 if crate::room::says_full(&reason) || !crate::room::has_room(&self.worktree()) =>
             {
                 Happening::AgentRan(Ran::DiskFull(reason))
+            }
+            Spoken::Finished(_) if let Some(question) = question => {
+                self.take_followups(log).await?;
+                Happening::AgentRan(Ran::Asked(question))
             }
             Spoken::Finished(AgentOutcome { end: RoundEnd::Failed { reason, .. }, .. }) => {
                 Happening::AgentRan(Ran::Failed(reason))
@@ -732,7 +777,7 @@ impl<S: Store + 'static> Attempt<'_, S> {
         feedback: &str,
         log: &mut LogWriter,
     ) -> Result<Option<Ending>, EngineError> {
-        Ok(match self.agent_round(agent, Some(feedback), log).await? {
+        Ok(match self.agent_round(agent, Some(feedback), false, log).await? {
             Happening::AgentRan(ran) => machine::round_end(ran, self.check_tree(log)?),
             Happening::Ended(ending) => Some(ending),
             other => unreachable!("an agent round ends as {other:?}"),

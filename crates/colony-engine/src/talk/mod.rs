@@ -1,6 +1,7 @@
 //! Task agents talking back: each attempt's agent gets colony's MCP server
 //! (`colony mcp attempt`, given to its CLI by its adapter), through which
-//! it reports how far it is and proposes follow-up tasks.
+//! it reports how far it is, proposes follow-up tasks, and asks a person a
+//! question (the attempt then ends waiting for the answer).
 //!
 //! The server the CLI starts is a pipe: it connects to this process's
 //! socket, sends the attempt's key, and passes the MCP session through.
@@ -46,18 +47,69 @@ pub(crate) struct Speaker {
     pub said: Said,
 }
 
-/// Progress reports waiting for the attempt's log, which only the round
-/// writing it can add to.
+/// What the agent said in its round that the attempt has not taken yet:
+/// progress reports for the log, which only the round writing it can add
+/// to, and the question it asked a person.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Said(Arc<Mutex<Vec<String>>>);
+pub(crate) struct Said(Arc<Mutex<Heard>>);
+
+#[derive(Debug, Default)]
+struct Heard {
+    progress: Vec<String>,
+    question: Option<String>,
+    /// The round under way may end on a question: a builder's, not a
+    /// resolver's in the middle of a merge.
+    may_ask: bool,
+}
+
+/// Why a question was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotAsked {
+    /// Nobody can be asked in this round.
+    Closed,
+    /// The round asked already.
+    Asked,
+}
 
 impl Said {
+    fn heard(&self) -> std::sync::MutexGuard<'_, Heard> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn push(&self, message: String) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(message);
+        self.heard().progress.push(message);
     }
 
     pub(crate) fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut self.heard().progress)
+    }
+
+    /// A round begins: whether it may end on a question. A question left
+    /// from an earlier round is dropped.
+    pub(crate) fn open(&self, may_ask: bool) {
+        let mut heard = self.heard();
+        heard.may_ask = may_ask;
+        heard.question = None;
+    }
+
+    /// Keeps the round's question, its first only.
+    pub(crate) fn ask(&self, question: String) -> Result<(), NotAsked> {
+        let mut heard = self.heard();
+        match (heard.may_ask, &heard.question) {
+            (false, _) => Err(NotAsked::Closed),
+            (true, Some(_)) => Err(NotAsked::Asked),
+            (true, None) => {
+                heard.question = Some(question);
+                Ok(())
+            }
+        }
+    }
+
+    /// The question the round asked, taken once; no more are taken.
+    pub(crate) fn take_question(&self) -> Option<String> {
+        let mut heard = self.heard();
+        heard.may_ask = false;
+        heard.question.take()
     }
 }
 
@@ -161,6 +213,15 @@ mod tests {
         speaker.said.push("half way".into());
         assert_eq!(voice.said.take(), ["half way"]);
         assert!(voice.said.take().is_empty());
+        assert_eq!(speaker.said.ask("q?".into()), Err(NotAsked::Closed), "no round is open");
+        voice.said.open(true);
+        assert_eq!(speaker.said.ask("Which table?".into()), Ok(()));
+        assert_eq!(speaker.said.ask("And the index?".into()), Err(NotAsked::Asked));
+        assert_eq!(voice.said.take_question().as_deref(), Some("Which table?"));
+        assert_eq!(speaker.said.ask("late?".into()), Err(NotAsked::Closed), "the round has ended");
+        voice.said.open(false);
+        assert_eq!(speaker.said.ask("mid-merge?".into()), Err(NotAsked::Closed));
+        assert_eq!(voice.said.take_question(), None);
         let command = TalkCommand { program: "/bin/colony".into(), args: vec!["mcp".into(), "attempt".into()] };
         let server = voice.server(&command, "/d".into());
         assert_eq!(server.env, [(SOCKET_VAR.into(), "/tmp/x.sock".into()), (KEY_VAR.into(), voice.key.clone())]);

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use colony_core::TaskId;
 use colony_core::plan::Proposed;
-use colony_store::Store;
+use colony_store::{Store, TaskFilter};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig,
@@ -52,6 +53,29 @@ struct AgentTools<S> {
 }
 
 impl<S: Store + 'static> AgentTools<S> {
+    /// `task`'s plan as its agent may see it.
+    async fn plan_view(&self, task: &TaskId) -> Result<tools::PlanView, crate::error::EngineError> {
+        let store = &self.inner.store;
+        let detail =
+            store.task(task.as_str()).await?.ok_or_else(|| colony_store::StoreError::NoSuchTask(task.to_string()))?;
+        let plan = detail.record.task.plan.clone();
+        let filter = TaskFilter { statuses: Vec::new(), plan: Some(plan.to_string()) };
+        let all = store.tasks(&filter).await?;
+        let more_tasks = all.len().saturating_sub(tools::MAX_PLAN_TASKS);
+        let tasks = all
+            .into_iter()
+            .take(tools::MAX_PLAN_TASKS)
+            .map(|rec| tools::PlanTask {
+                id: rec.task.id.to_string(),
+                title: rec.title,
+                status: rec.task.status().to_string(),
+                deps: rec.deps.iter().map(ToString::to_string).collect(),
+            })
+            .collect();
+        let dependencies = self.inner.base.dependencies(&detail.spec, &mut |_| {}).await?;
+        Ok(tools::PlanView { plan: plan.to_string(), you: task.to_string(), tasks, more_tasks, dependencies })
+    }
+
     async fn answer(&self, ask: Ask) -> Result<String, String> {
         let Some(speaker) = self.inner.talk.speaker(&self.key) else {
             return Err("your attempt has ended: nothing more is recorded".into());
@@ -72,6 +96,13 @@ impl<S: Store + 'static> AgentTools<S> {
                 let judged = store.record_followups(task, attempt, &proposed).await.map_err(lost)?;
                 tools::followup_answer(&id, &judged, held)
             }
+            Ask::Question(question) => {
+                tools::question_answer(speaker.said.ask(question), self.inner.settings.config.run.answer_timeout)
+            }
+            Ask::ViewPlan => {
+                let view = self.plan_view(task).await.map_err(|e| format!("colony could not read the plan: {e}"))?;
+                Ok(serde_json::to_string(&view).expect("a plan view always serializes"))
+            }
         }
     }
 }
@@ -82,8 +113,9 @@ impl<S: Store + 'static> ServerHandler for AgentTools<S> {
             .with_server_info(Implementation::new("colony", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "colony runs your task as one of many in a plan. Tell the person how far you are with \
-                 report_progress at each milestone, and propose work you find that is not yours with \
-                 propose_followup.",
+                 report_progress at each milestone, propose work you find that is not yours with \
+                 propose_followup, and ask the person with ask_human when only they can settle something, \
+                 then end your turn. view_plan shows the plan and what the tasks yours depends on did.",
             )
     }
 

@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) const REPORT_PROGRESS: &str = "report_progress";
 pub(crate) const PROPOSE_FOLLOWUP: &str = "propose_followup";
+pub(crate) const ASK_HUMAN: &str = "ask_human";
+pub(crate) const VIEW_PLAN: &str = "view_plan";
+
+/// The most tasks of its plan `view_plan` lists.
+pub(crate) const MAX_PLAN_TASKS: usize = 500;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -15,6 +20,19 @@ struct ReportProgress {
     /// One line on how far you are and what you do next, as a person
     /// watching the run should read it.
     message: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ViewPlan {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AskHuman {
+    /// The question, with what the person needs to answer it: the choices
+    /// you see and what each would mean. They do not see your
+    /// conversation.
+    question: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -58,6 +76,8 @@ pub(crate) enum Ask {
         id: String,
         text: String,
     },
+    Question(String),
+    ViewPlan,
 }
 
 /// The tools, each with its input's JSON schema. None destroys anything or
@@ -82,6 +102,24 @@ pub(crate) fn all() -> Vec<Tool> {
             rmcp::handler::server::tool::schema_for_type::<ProposeFollowup>(),
         )
         .annotate(plain().idempotent(true)),
+        Tool::new(
+            ASK_HUMAN,
+            "Ask the person running colony a question you cannot settle from the task, the code or its docs \
+             (a choice only they can make, a missing secret, a contradiction in the task), instead of \
+             guessing. Then end your turn at once with a short summary of where you are: colony keeps your \
+             work, waits for the answer, and resumes you with it. One question per turn; put all you need \
+             to know in it.",
+            rmcp::handler::server::tool::schema_for_type::<AskHuman>(),
+        )
+        .annotate(plain().idempotent(false)),
+        Tool::new(
+            VIEW_PLAN,
+            "See the plan your task is part of, read-only: every task's id, title, status and dependencies \
+             (yours is `you`), and for each task yours depends on, the files its merged work changed and what \
+             its agent said when it was done.",
+            rmcp::handler::server::tool::schema_for_type::<ViewPlan>(),
+        )
+        .annotate(ToolAnnotations::new().read_only(true).destructive(false).open_world(false).idempotent(true)),
     ]
 }
 
@@ -103,7 +141,67 @@ pub(crate) fn ask(name: &str, arguments: JsonObject) -> Result<Ask, String> {
             let text = serde_json::to_string(&[args.task]).expect("a follow-up always serializes");
             Ok(Ask::Followup { id, text })
         }
-        _ => Err(format!("no tool `{name}`; there are {REPORT_PROGRESS} and {PROPOSE_FOLLOWUP}")),
+        ASK_HUMAN => {
+            let args: AskHuman = serde_json::from_value(value).map_err(bad)?;
+            colony_core::event::question_text(&args.question)
+                .map(Ask::Question)
+                .ok_or_else(|| "the question is empty: say what you need to know".to_owned())
+        }
+        VIEW_PLAN => {
+            let ViewPlan {} = serde_json::from_value(value).map_err(bad)?;
+            Ok(Ask::ViewPlan)
+        }
+        _ => Err(format!(
+            "no tool `{name}`; there are {REPORT_PROGRESS}, {PROPOSE_FOLLOWUP}, {ASK_HUMAN} and {VIEW_PLAN}"
+        )),
+    }
+}
+
+/// One task of the plan, as `view_plan` shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct PlanTask {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<String>,
+}
+
+/// What `view_plan` answers.
+#[derive(Debug, Serialize)]
+pub(crate) struct PlanView {
+    pub plan: String,
+    /// The asking agent's task.
+    pub you: String,
+    pub tasks: Vec<PlanTask>,
+    /// Tasks past [`MAX_PLAN_TASKS`], not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more_tasks: usize,
+    pub dependencies: Vec<crate::prompts::Dependency>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The answer to asking a person, which `wait` at most for their answer.
+pub(crate) fn question_answer(asked: Result<(), super::NotAsked>, wait: std::time::Duration) -> Result<String, String> {
+    match asked {
+        Ok(()) => Ok(format!(
+            "Your question is with a person. End your turn now: stop working and reply with a short summary \
+             of where you are. colony keeps your work and resumes you with their answer; if none comes within \
+             {}, the task fails with your question as the reason.",
+            colony_core::time::human(wait)
+        )),
+        Err(super::NotAsked::Asked) => {
+            Err("you asked a question already in this turn: end your turn now, and ask the rest once \
+                 you are resumed with its answer"
+                .into())
+        }
+        Err(super::NotAsked::Closed) => Err("nobody can be asked now: you are resolving a merge conflict. \
+                                              Decide as best you can, and say what you assumed in your \
+                                              final message."
+            .into()),
     }
 }
 
@@ -167,6 +265,18 @@ mod tests {
         let agent = ask(PROPOSE_FOLLOWUP, object(json!({"task": {"id": "x", "prompt": "X.", "agent": "opus"}})));
         assert!(agent.unwrap_err().contains("unknown field `agent`"));
         assert!(ask("rm_rf", JsonObject::new()).unwrap_err().contains("no tool `rm_rf`"));
+    }
+
+    #[test]
+    fn a_question_is_kept_with_its_lines_and_the_agent_told_to_end_its_turn() {
+        let asked = ask(ASK_HUMAN, object(json!({"question": "Which table?\n(a) users\n(b) accounts\n"})));
+        assert_eq!(asked, Ok(Ask::Question("Which table?\n(a) users\n(b) accounts".into())));
+        assert!(ask(ASK_HUMAN, object(json!({"question": "\n "}))).unwrap_err().contains("empty"));
+        let wait = std::time::Duration::from_secs(2 * 3600);
+        let told = question_answer(Ok(()), wait).unwrap();
+        assert!(told.contains("End your turn now") && told.contains("2h"), "{told}");
+        assert!(question_answer(Err(super::super::NotAsked::Asked), wait).unwrap_err().contains("already"));
+        assert!(question_answer(Err(super::super::NotAsked::Closed), wait).unwrap_err().contains("merge conflict"));
     }
 
     #[test]

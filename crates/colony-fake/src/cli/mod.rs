@@ -125,8 +125,9 @@ fn play(cli: Cli, args: &[String]) -> Result<ExitCode, Refusal> {
         }
         wrote = changed.into_iter().next();
     }
-    if !script.mcp.is_empty() {
-        talk(cli, args, &script.mcp)?;
+    let calls = script.calls(has_feedback());
+    if !calls.is_empty() {
+        talk(cli, args, calls)?;
     }
     if script.sleep_ms > 0 {
         sleep(Duration::from_millis(script.sleep_ms));

@@ -92,12 +92,43 @@ pub(crate) async fn reject<S: Store + 'static>(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
+    let shape = "reject needs a JSON body {\"feedback\": \"…\"}";
+    with_text(&app, &headers, &id, body, shape, |task, b: RejectBody| Request::Reject { task, feedback: b.feedback })
+        .await
+}
+
+#[derive(Deserialize)]
+struct AnswerBody {
+    answer: String,
+}
+
+/// `POST /api/tasks/{id}/answer` with `{"answer": "…"}`: the question of
+/// a task awaiting input is answered, and its agent goes on with it.
+pub(crate) async fn answer<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let shape = "answer needs a JSON body {\"answer\": \"…\"}";
+    with_text(&app, &headers, &id, body, shape, |task, b: AnswerBody| Request::Answer { task, text: b.answer }).await
+}
+
+/// A request on one task that a JSON body of the `shape` described gives
+/// its text.
+async fn with_text<S: Store + 'static, B: serde::de::DeserializeOwned>(
+    app: &Shared<S>,
+    headers: &HeaderMap,
+    id: &str,
+    body: Result<Bytes, BytesRejection>,
+    shape: &str,
+    request: impl FnOnce(TaskId, B) -> Request,
+) -> Answer {
     // Without the token, nothing of the request is looked at.
-    authorize(&headers, &app.token, &app.hosts)?;
-    let body: RejectBody = serde_json::from_slice(&read(body)?)
-        .map_err(|e| WebError::BadRequest(format!("reject needs a JSON body {{\"feedback\": \"…\"}}: {e}")))?;
-    let task = task_id(&id)?;
-    on_task(&app, &id, Request::Reject { task, feedback: body.feedback }).await
+    authorize(headers, &app.token, &app.hosts)?;
+    let body: B = serde_json::from_slice(&read(body)?).map_err(|e| WebError::BadRequest(format!("{shape}: {e}")))?;
+    let task = task_id(id)?;
+    on_task(app, id, request(task, body)).await
 }
 
 #[derive(Deserialize, Default)]

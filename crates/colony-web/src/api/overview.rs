@@ -1,5 +1,5 @@
-//! The overview: counts, progress, ETA, spend and branches; the workers;
-//! the dependency graph.
+//! The overview: counts, progress, ETA, spend, questions waiting for a
+//! person and branches; the workers; the dependency graph.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,6 +31,8 @@ pub(crate) struct Status {
     pub spend: Spend,
     /// Agents that cannot take work now, and the tasks waiting for each.
     pub waiting: Vec<colony_store::AgentWaiting>,
+    /// The questions agents asked that wait for a person's answer.
+    pub questions: Vec<colony_store::Question>,
     pub plans: Vec<PlanView>,
     pub run: RunView,
     pub last_seq: i64,
@@ -66,6 +68,7 @@ pub(crate) async fn status<S: Store + 'static>(State(app): State<Shared<S>>) -> 
     };
     let spend = Spend::from(app.store.spend().await?);
     let waiting = colony_store::agents_waiting(&*app.store, &app.default_agents).await?;
+    let questions = colony_store::questions(&*app.store, &counts).await?;
     let run = RunView {
         in_process: app.run.is_some(),
         state: app.run.as_ref().map(|r| match (r.is_stopping_now(), r.is_draining()) {
@@ -84,6 +87,7 @@ pub(crate) async fn status<S: Store + 'static>(State(app): State<Shared<S>>) -> 
         eta_ms,
         spend,
         waiting,
+        questions,
         plans: plans
             .iter()
             .map(|p| PlanView { name: p.name.to_string(), tasks: p.tasks, integration_branch: app.branch(&p.name) })

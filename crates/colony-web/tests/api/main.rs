@@ -2,6 +2,7 @@
 //! in a temporary repository. Tests wait for what they expect (an event,
 //! a status) rather than for time to pass.
 
+mod answer;
 mod control;
 mod events;
 mod hosts;

@@ -26,6 +26,7 @@ const BASE = env('COLONY_URL');
 const TOKEN = env('COLONY_TOKEN');
 const SHOTS = env('SCREENSHOTS');
 const HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
+const QUESTION = 'Which table holds the users?\n<img src=x onerror=window.__pwned=5> or accounts';
 const PATIENCE = { timeout: 60_000 };
 
 let browser;
@@ -182,6 +183,38 @@ test('follow-ups an agent proposed wait with controls to add or drop them', asyn
   await page.getByRole('tab', { name: 'Events' }).click();
   await page.locator('td', { hasText: 'dropped: not tonight' }).waitFor(PATIENCE);
   await shot(page, 'followup-dropped');
+  await page.close();
+});
+
+test('a question an agent asked shows as text, and an answer sends its task on', async () => {
+  const page = await open(operator, '#/');
+  const listed = page.locator('.questions .question[data-task="asking"] pre');
+  await listed.waitFor(PATIENCE);
+  assert.equal(await listed.textContent(), QUESTION, 'the overview lists the question');
+  await shot(page, 'overview-question');
+
+  await page.goto(`${BASE}/#/task/asking`);
+  await page.locator('.detail-head .badge', { hasText: 'awaiting input' }).waitFor(PATIENCE);
+  assert.equal(await page.locator('section.question pre').textContent(), QUESTION);
+  await page.locator('section.question', { hasText: 'the task fails with this question' }).waitFor();
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'a question is text, never markup');
+  assert.equal(await page.locator('main img').count(), 0, 'no element came from the question');
+  await shot(page, 'task-question');
+
+  await page.locator('button[data-action="answer"]').click();
+  const dialog = page.getByRole('dialog');
+  assert.equal(await dialog.locator('pre.quote').textContent(), QUESTION, 'the dialog shows what is answered');
+  await dialog.getByLabel('answer').fill('users, not accounts');
+  await dialog.getByRole('button', { name: 'Answer' }).click();
+  await page.locator('.message', { hasText: 'Answer: asking' }).waitFor(PATIENCE);
+  await page.locator('button[data-action="answer"]').waitFor({ state: 'detached', ...PATIENCE });
+  const asking = await (await fetch(`${BASE}/api/tasks/asking`)).json();
+  assert.notEqual(asking.status, 'awaiting_input');
+  assert.deepEqual(asking.events.filter((e) => e.type === 'answered').map((e) => e.answer), ['users, not accounts']);
+  // Its agent goes on with the answer, asks nothing more, and its work is merged.
+  await page.locator('.detail-head .badge', { hasText: 'done' }).waitFor(PATIENCE);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  assert.deepEqual(page.problems, []);
   await page.close();
 });
 

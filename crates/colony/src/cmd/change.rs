@@ -1,5 +1,5 @@
-//! `colony retry`, `cancel`, `kill`, `approve` and `reject`: a person
-//! steering tasks.
+//! `colony retry`, `cancel`, `kill`, `approve`, `reject` and `answer`: a
+//! person steering tasks.
 //!
 //! Each is a [`Request`] carried out by [`steer`], the function the
 //! dashboard's controls call too: the store applies it to all the named
@@ -9,11 +9,24 @@
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use colony_store::{Request, SteerError, steer};
 
 use crate::ctx::Ctx;
 use crate::exit::bad_input;
+
+/// `colony answer`'s text: as given, or stdin for `-`.
+pub fn answer_text(text: String) -> Result<String> {
+    if text != "-" {
+        return Ok(text);
+    }
+    use std::io::Read;
+    // One byte past the limit: the store's refusal then names the size.
+    let limit = colony_store::MAX_ANSWER_BYTES as u64 + 1;
+    let mut read = Vec::new();
+    std::io::stdin().lock().take(limit).read_to_end(&mut read).context("could not read the answer from stdin")?;
+    String::from_utf8(read).map_err(|_| bad_input("the answer on stdin is not UTF-8 text"))
+}
 
 pub async fn run(ctx: &Ctx, request: Request, out: &mut impl Write) -> Result<()> {
     let store = ctx.open_store().await?;
@@ -38,6 +51,11 @@ pub async fn run(ctx: &Ctx, request: Request, out: &mut impl Write) -> Result<()
         Request::Kill(_) => writeln!(
             out,
             "\neach worker stops its agent at its next heartbeat; see where they stand with `colony list`"
+        )?,
+        Request::Answer { .. } => writeln!(
+            out,
+            "\nthe next attempt resumes its agent with your answer: the running `colony run` takes it up, \
+             or the next one"
         )?,
         Request::Approve(_) | Request::Reject { .. } | Request::Stop { .. } => {
             writeln!(out, "\na worker takes it up next: `colony run` if none is running")?

@@ -57,6 +57,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Cancel(args) => change::run(&ctx()?, Request::Cancel(args.ids), out).await,
         Command::Kill(args) => change::run(&ctx()?, Request::Kill(args.ids), out).await,
         Command::Approve(args) => change::run(&ctx()?, Request::Approve(args.id), out).await,
+        Command::Answer(args) => {
+            let text = change::answer_text(args.text)?;
+            change::run(&ctx()?, Request::Answer { task: args.id, text }, out).await
+        }
         Command::Reject(args) => {
             change::run(&ctx()?, Request::Reject { task: args.id, feedback: args.feedback }, out).await
         }

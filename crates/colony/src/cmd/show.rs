@@ -272,6 +272,11 @@ fn status_line(state: &TaskState) -> String {
         }
         TaskState::Ready { not_before: Some(at) } => format!("ready, retries after {}", render::date_time(*at)),
         TaskState::AwaitingApproval => "awaiting a person's approval".to_owned(),
+        TaskState::AwaitingInput { question, until } => format!(
+            "awaiting your answer until {}; its agent asks:\n  {}",
+            render::date_time(*until),
+            question.replace('\n', "\n  ")
+        ),
         TaskState::Pending => "pending: waits for its dependencies".to_owned(),
         TaskState::Replaced => "replaced: new tasks do its work (its history names them)".to_owned(),
         TaskState::Proposed => {
@@ -302,6 +307,9 @@ fn next_step(id: &TaskId, state: &TaskState) -> Option<String> {
     match state {
         TaskState::Failed { .. } | TaskState::Cancelled => Some(format!("run it again with `colony retry {id}`")),
         TaskState::Blocked { by } => Some(format!("it runs once {by} is done; `colony show {by}` says why it is not")),
+        TaskState::AwaitingInput { .. } => {
+            Some(format!("answer with `colony answer {id} \"TEXT\"`; its agent goes on from there"))
+        }
         _ => None,
     }
 }

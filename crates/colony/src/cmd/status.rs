@@ -26,6 +26,8 @@ struct StatusJson<'a> {
     waiting: &'a [AgentWaiting],
     /// The colony processes working on the store now.
     runs: &'a [RunEntry],
+    /// The questions agents asked that wait for `colony answer`.
+    questions: &'a [colony_store::Question],
 }
 
 pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
@@ -41,13 +43,21 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
         0 => Vec::new(),
         _ => store.tasks(&TaskFilter { statuses: vec![TaskStatus::Proposed], plan: None }).await?,
     };
+    let questions = colony_store::questions(&store, &counts).await?;
     let runs = crate::presence::active(&store).await?;
     store.close().await;
 
     if args.json {
         return render::json(
             out,
-            &StatusJson { counts: &counts, plans: &plans, spend, waiting: &waiting, runs: &runs },
+            &StatusJson {
+                counts: &counts,
+                plans: &plans,
+                spend,
+                waiting: &waiting,
+                runs: &runs,
+                questions: &questions,
+            },
         );
     }
     if plans.is_empty() {
@@ -78,6 +88,13 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     for rec in &proposed {
         writeln!(out, "proposed:  {}: {}", rec.task.id, rec.title)?;
     }
+    for q in &questions {
+        writeln!(out, "question:  {} asks (it fails at {} unanswered):", q.task, render::local_clock(q.until))?;
+        for line in q.question.lines() {
+            writeln!(out, "             {line}")?;
+        }
+        writeln!(out, "           answer: colony answer {} \"...\"", q.task)?;
+    }
     writeln!(out, "next:      {}", next_step(&counts))?;
     Ok(())
 }
@@ -96,6 +113,15 @@ fn next_step(counts: &Counts) -> String {
     }
     if counts.finished() == counts.total {
         return "all done".to_owned();
+    }
+    let asking = n(TaskStatus::AwaitingInput);
+    if asking > 0 {
+        return format!(
+            "{} {} waiting for your answer to {} question: `colony answer ID \"TEXT\"`",
+            render::count(asking, "task"),
+            is_are(asking),
+            if asking == 1 { "its agent's" } else { "their agents'" }
+        );
     }
     let waiting = n(TaskStatus::AwaitingApproval);
     if waiting > 0 {
@@ -158,6 +184,10 @@ mod tests {
         assert!(next_step(&counts(&[(Cancelled, 1), (Done, 1)])).starts_with("nothing can run"));
         assert!(
             next_step(&counts(&[(Proposed, 2), (Done, 1)])).starts_with("2 follow-ups proposed by agents are waiting")
+        );
+        assert!(
+            next_step(&counts(&[(AwaitingInput, 1), (AwaitingApproval, 1), (Ready, 1)]))
+                .starts_with("1 task is waiting for your answer to its agent's question")
         );
     }
 }

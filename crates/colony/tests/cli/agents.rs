@@ -59,7 +59,7 @@ impl Fakes {
     }
 
     /// Every invocation the fakes logged, in order.
-    fn calls(&self) -> Vec<Value> {
+    pub(crate) fn calls(&self) -> Vec<Value> {
         std::fs::read_to_string(self.calls_log())
             .unwrap_or_default()
             .lines()

@@ -130,7 +130,7 @@ async fn a_client_plans_runs_watches_approves_and_lands_without_a_terminal() {
     for tool in ["init", "plan", "add_plan", "run", "stop", "status", "list_tasks", "show_task", "task_log"] {
         assert!(tools.contains(tool), "{tool} in {tools:?}");
     }
-    for tool in ["events", "retry", "cancel", "kill", "approve", "reject", "land"] {
+    for tool in ["events", "retry", "cancel", "kill", "approve", "reject", "answer", "land"] {
         assert!(tools.contains(tool), "{tool} in {tools:?}");
     }
 

@@ -187,7 +187,8 @@ fn the_dashboard_works_in_a_browser() {
 /// Tasks that let the browser see every state: one finishes soon, one
 /// prints hostile text and keeps running, one fails at once, one runs long
 /// (to be killed), one waits on it (to be cancelled), one follows the first
-/// and proposes two follow-ups (one to be added, one dropped).
+/// and proposes two follow-ups (one to be added, one dropped), one asks a
+/// person a question holding markup (to be answered).
 const WEB_PLAN: &str = r#"name: web
 tasks:
   - id: quick
@@ -223,4 +224,11 @@ tasks:
       write:
         after.txt: "after\n"
         .colony/followups.yaml: "- id: idea\n  title: An idea its agent had\n  prompt: p\n  deps: [after]\n- id: idea-more\n  title: More of that idea\n  prompt: p\n  deps: [idea]\n"
+  - id: asking
+    title: Asks a person
+    prompt: p
+    fake:
+      write: {asking.txt: "asking\n"}
+      mcp: [{tool: ask_human, arguments: {question: "Which table holds the users?\n<img src=x onerror=window.__pwned=5> or accounts"}}]
+      mcp_on_feedback: []
 "#;

@@ -210,6 +210,17 @@ pub fn all() -> Arc<Vec<ToolDef>> {
             },
         ),
         ToolDef::new(
+            "answer",
+            "Answer the question a task's agent asked a person (`colony answer`; `status` lists the \
+             questions): the task's agent goes on with `text`, from the work it had done.",
+            |a: AnswerArgs| {
+                if a.text.trim().is_empty() {
+                    return Err("bad arguments for answer: `text` is empty; say what the agent asked for".into());
+                }
+                Ok(Call::new(["answer"]).values([a.id.to_string(), a.text]))
+            },
+        ),
+        ToolDef::new(
             "land",
             "Bring a plan's finished work (its integration branch colony/<plan>) into the branch checked out \
              in the repository (`colony land`): a fast-forward, or a merge commit with `merge`. Needs a clean \
@@ -310,7 +321,7 @@ struct StopArgs {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListArgs {
-    /// Only tasks in these statuses (pending, ready, running, gating, reviewing, awaiting_approval, done, failed, ...).
+    /// Only tasks in these statuses (pending, ready, running, checking, merging, awaiting_approval, awaiting_input, done, failed, ...).
     #[serde(default)]
     status: Vec<String>,
     /// Only the tasks of this plan.
@@ -387,6 +398,16 @@ struct RejectArgs {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+struct AnswerArgs {
+    /// The task's id.
+    #[schemars(with = "String")]
+    id: TaskId,
+    /// Your answer to its agent's question.
+    text: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct LandArgs {
     /// The plan to land; needed only when the store holds several.
     #[schemars(with = "Option<String>")]
@@ -420,6 +441,7 @@ mod tests {
             args("reject", json!({"id": "a", "feedback": "--now"})),
             ["reject", "--feedback", "--now", "--", "a"]
         );
+        assert_eq!(args("answer", json!({"id": "a", "text": "--users"})), ["answer", "--", "a", "--users"]);
     }
 
     #[test]
@@ -455,6 +477,7 @@ mod tests {
         assert!(err("approve", json!({"id": "a", "force": true})).contains("unknown field `force`"));
         assert!(err("run", json!({"jobs": "many"})).contains("bad arguments for run"));
         assert!(err("reject", json!({"id": "a", "feedback": "  "})).contains("`feedback` is empty"));
+        assert!(err("answer", json!({"id": "a", "text": ""})).contains("`text` is empty"));
     }
 
     #[test]
