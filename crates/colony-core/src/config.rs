@@ -47,6 +47,7 @@ pub struct Config {
     /// `[prices.MODEL]`: what tokens cost, for agents that report none.
     pub prices: BTreeMap<String, Price>,
     pub plan: PlanConfig,
+    pub land: LandConfig,
     pub sandbox: SandboxConfig,
     /// The `[roles.NAME]` tables, by name.
     pub roles: BTreeMap<String, RoleConfig>,
@@ -275,6 +276,41 @@ pub struct ReviewConfig {
 impl Default for ReviewConfig {
     fn default() -> Self {
         ReviewConfig { agents: Vec::new(), policy: crate::review::Policy::All, max_rounds: 3, approval: false }
+    }
+}
+
+/// `[land]`: where `colony land --pr` opens pull requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LandConfig {
+    /// The forge the remote is on; `None`: told by the remote's URL.
+    pub forge: Option<Forge>,
+}
+
+/// A forge that hosts pull requests, with its own CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forge {
+    /// GitHub, through `gh`.
+    GitHub,
+    /// GitLab, through `glab` (merge requests).
+    GitLab,
+}
+
+impl Forge {
+    /// The forge a remote URL names by its host, if it names one:
+    /// `github.com` or a host with `github` in its name, likewise `gitlab`.
+    pub fn of_url(url: &str) -> Option<Forge> {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        // `git@host:path` and `user@host/path` alike: the host is what
+        // comes before the first `/` or `:` after any user.
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let host = host.split(['/', ':']).next().unwrap_or_default().to_ascii_lowercase();
+        if host.contains("github") {
+            Some(Forge::GitHub)
+        } else if host.contains("gitlab") {
+            Some(Forge::GitLab)
+        } else {
+            None
+        }
     }
 }
 

@@ -32,6 +32,7 @@
 //! build executables of the same name), for this crate's tests.
 
 pub mod cli;
+pub mod forge;
 mod script;
 mod work;
 

@@ -70,6 +70,19 @@ impl Repo {
         Ok(String::from_utf8_lossy(&output.stdout).lines().any(|l| l == name))
     }
 
+    /// The URL `remote` is configured with, as written (before any
+    /// `insteadOf`); `None` when there is no such remote.
+    pub fn remote_url(&self, remote: &str) -> Result<Option<String>> {
+        let key = format!("remote.{remote}.url");
+        let output = run_git_unchecked(self.top_level(), &argv!["config", "--get", key], &[])?;
+        match output.status.code() {
+            Some(0) => Ok(Some(String::from_utf8_lossy(&output.stdout).trim().to_owned())),
+            // `config --get`: the key is not set.
+            Some(1) => Ok(None),
+            _ => Err(failure(self.top_level(), &argv!["config", "--get", key], &output)),
+        }
+    }
+
     /// The commit `branch` points at on `remote`, `None` if it has no such
     /// branch.
     pub fn remote_branch(&self, remote: &str, branch: &str) -> Result<Option<Oid>> {

@@ -314,7 +314,15 @@ Exit code: 1 when the default agent ([run] agent, or --agent) cannot run.")]
 Bring a plan's integration branch (colony/<plan>) into the branch you have
 checked out: a fast-forward, or a merge commit with --merge. Your working
 tree must have no uncommitted changes; if it has, or the branches have
-diverged, nothing is changed and colony says what to do.")]
+diverged, nothing is changed and colony says what to do.
+
+With --pr, your checkout is left alone: colony pushes colony/<plan> to the
+remote and opens a pull request for it with the forge's own CLI (`gh` for
+GitHub, `glab` for GitLab, told by the remote's URL or `[land] forge` in
+colony.toml), described from the store: each task's agent, attempts,
+reviews, gates and cost, what failed and why, and the totals. Run again
+after more work, it updates the same pull request. A missing or logged-out
+CLI is refused before anything is pushed.")]
     Land(LandArgs),
 
     /// Write a stored plan back out as a plan file
@@ -598,8 +606,30 @@ pub struct LandArgs {
 
     /// Make a merge commit instead of fast-forwarding (also when your branch
     /// has commits of its own)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pr")]
     pub merge: bool,
+
+    /// Push the plan's branch and open (or update) its pull request, with
+    /// `gh` or `glab`, instead of changing your checkout
+    #[arg(long)]
+    pub pr: bool,
+
+    /// With --pr: open it as a draft
+    #[arg(long, requires = "pr")]
+    pub draft: bool,
+
+    /// With --pr: the branch it proposes the work to [default: the branch
+    /// you have checked out]
+    #[arg(long, value_name = "BRANCH", requires = "pr")]
+    pub base: Option<String>,
+
+    /// With --pr: its title [default: `colony: plan NAME (N of M tasks)`]
+    #[arg(long, value_name = "TEXT", requires = "pr")]
+    pub title: Option<String>,
+
+    /// With --pr: the git remote to push to [default: origin]
+    #[arg(long, value_name = "NAME", requires = "pr")]
+    pub remote: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -14,9 +14,9 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AgentConfig, AgentKind, CliAgent, Config, ConfigError, Followups, GatesConfig, MAX_WORKERS, MergeConfig, Network,
-    PlanConfig, Price, Remote, ReviewConfig, RoleConfig, RunConfig, SandboxConfig, SandboxMode, WorktreeConfig,
-    glob_parts,
+    AgentConfig, AgentKind, CliAgent, Config, ConfigError, Followups, Forge, GatesConfig, LandConfig, MAX_WORKERS,
+    MergeConfig, Network, PlanConfig, Price, Remote, ReviewConfig, RoleConfig, RunConfig, SandboxConfig, SandboxMode,
+    WorktreeConfig, glob_parts,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
@@ -40,7 +40,7 @@ pub(super) fn read(file: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
 }
 
 const SECTIONS: &[&str] =
-    &["run", "agents", "gates", "merge", "review", "worktree", "prices", "plan", "roles", "sandbox"];
+    &["run", "agents", "gates", "merge", "review", "worktree", "prices", "plan", "roles", "land", "sandbox"];
 const ROLE_KEYS: &[&str] = &["description", "template", "agent", "model", "gates", "review", "approval"];
 const RUN_KEYS: &[&str] = &[
     "workers",
@@ -153,6 +153,7 @@ impl Reader<'_> {
                 "prices" => config.prices = self.prices(table),
                 "plan" => planner_at = self.plan(table, &mut config.plan),
                 "roles" => config.roles = self.roles(table, &mut role_agents_at),
+                "land" => self.land(table, &mut config.land),
                 // The last of SECTIONS.
                 _ => self.sandbox(table, &mut config.sandbox),
             }
@@ -502,6 +503,16 @@ impl Reader<'_> {
             }
         }
         Some(good)
+    }
+
+    fn land(&mut self, table: &DeTable, land: &mut LandConfig) {
+        for (k, v) in table {
+            let key = &format!("[land] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "forge" => land.forge = self.choice(key, v, &[("github", Forge::GitHub), ("gitlab", Forge::GitLab)]),
+                _ => self.unknown("[land]", k, &["forge"]),
+            }
+        }
     }
 
     /// Reads `[review]`; returns where its reviewers are named, for

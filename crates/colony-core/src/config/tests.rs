@@ -486,3 +486,25 @@ fn roles_name_their_template_agent_gates_and_review() {
     let e = refused("[roles.\"Bad Name\"]\n");
     assert!(e.contains("bad role name"), "{e}");
 }
+
+#[test]
+fn land_names_the_forge_or_the_remote_url_does() {
+    use super::Forge;
+    assert_eq!(accepted("[land]\nforge = \"gitlab\"\n").land.forge, Some(Forge::GitLab));
+    assert_eq!(accepted("").land.forge, None);
+    let err = refused("[land]\nforge = \"bitbucket\"\n");
+    assert!(err.contains("[land] forge") && err.contains("expected one of \"github\", \"gitlab\""), "{err}");
+    let err = refused("[land]\nforj = \"github\"\n");
+    assert!(err.contains("forj"), "{err}");
+    for (url, forge) in [
+        ("https://github.com/o/r.git", Some(Forge::GitHub)),
+        ("git@github.com:o/r.git", Some(Forge::GitHub)),
+        ("ssh://git@github.example.com/o/r", Some(Forge::GitHub)),
+        ("https://gitlab.com/g/sub/r.git", Some(Forge::GitLab)),
+        ("git@gitlab.internal:g/r.git", Some(Forge::GitLab)),
+        ("https://example.com/github/r.git", None),
+        ("/srv/git/r.git", None),
+    ] {
+        assert_eq!(Forge::of_url(url), forge, "{url}");
+    }
+}

@@ -28,6 +28,7 @@ mod ports;
 mod postgres;
 mod project;
 mod prompts;
+mod pull_requests;
 mod refused;
 mod repo;
 mod review;

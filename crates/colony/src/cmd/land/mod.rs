@@ -1,5 +1,7 @@
 //! `colony land [--plan NAME] [--merge]`: bring a plan's integration branch
-//! into the user's checked-out branch.
+//! into the user's checked-out branch; with `--pr`, push it and open its
+//! pull request instead (`pr.rs`, the forges' CLIs in `forge.rs`, the
+//! description in `describe.rs`).
 //!
 //! This is the one command that changes the user's checkout, so it only
 //! acts when that is safe: git refuses, before changing anything, a dirty
@@ -20,12 +22,24 @@ use crate::ctx::Ctx;
 use crate::exit::bad_input;
 use crate::{render, settings};
 
+mod describe;
+mod forge;
+mod pr;
+
 pub async fn run(ctx: &Ctx, args: LandArgs, out: &mut impl Write) -> Result<()> {
     let config = settings::load_config(&ctx.root)?;
     let store = ctx.open_store().await?;
-    let picked = plan_and_unfinished(&store, args.plan).await;
+    let picked = plan_and_unfinished(&store, args.plan.clone()).await;
+    let picked = match picked {
+        Ok((plan, unfinished)) if args.pr => {
+            let name = colony_core::PlanName::new(&plan).map_err(|e| bad_input(e.to_string()))?;
+            let branch = integration_branch(&config.run.integration_branch, &name);
+            describe::gather(&store, &config, &plan, &branch).await.map(|work| (plan, unfinished, Some(work)))
+        }
+        other => other.map(|(plan, unfinished)| (plan, unfinished, None)),
+    };
     store.close().await;
-    let (plan, unfinished) = picked?;
+    let (plan, unfinished, work) = picked?;
     let plan = colony_core::PlanName::new(plan).map_err(|e| bad_input(e.to_string()))?;
     let branch = integration_branch(&config.run.integration_branch, &plan);
 
@@ -35,6 +49,9 @@ pub async fn run(ctx: &Ctx, args: LandArgs, out: &mut impl Write) -> Result<()> 
         return Err(bad_input(format!(
             "there is nothing to land yet: {branch} does not exist; `colony run` creates it as it merges tasks"
         )));
+    }
+    if let Some(work) = work {
+        return pr::run(&ctx.root, &config, &args, &work, out);
     }
     let target = repo.head_branch()?.unwrap_or_else(|| "HEAD".to_owned());
     match repo.land(&branch, args.merge) {

@@ -1,0 +1,204 @@
+//! `colony land --pr`: the plan's branch pushed and its pull request
+//! opened, then updated, through stand-in `gh` and `glab` that keep what
+//! they are given and answer as the real ones do (`colony-fake-forge`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::repo::TestRepo;
+
+/// One task merges, one fails, one is blocked behind it.
+const PLAN: &str = r#"name: p
+tasks:
+  - id: good
+    title: Add the <b>good</b> part
+    prompt: Write good.txt
+    fake: {write: {good.txt: "good\n"}}
+  - id: bad
+    title: Add the bad part
+    prompt: Write bad.txt
+    fake: {fail_attempts: 9}
+  - id: after
+    title: Build on the bad part
+    prompt: Write after.txt
+    deps: [bad]
+"#;
+
+const CONFIG: &str = "[run]\nagent = \"fake\"\nmax_attempts = 1\n[gates]\ncommands = [\"true\"]\n";
+
+/// A repository after a run of [`PLAN`], whose `origin` names `url` and
+/// is, through `insteadOf`, a bare repository beside it.
+struct Forged {
+    repo: TestRepo,
+    bin: PathBuf,
+    state: PathBuf,
+    bare: PathBuf,
+}
+
+impl Forged {
+    fn new(config: &str, url: &str) -> Forged {
+        let repo = TestRepo::for_runs(config);
+        let plan = repo.write_plan("p.yaml", PLAN);
+        let out = repo.command(&["run", "-q", &plan]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "a task fails, so the run is unfinished: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bare = repo.base().join("origin.git");
+        assert!(Command::new("git").args(["init", "-q", "--bare"]).arg(&bare).status().unwrap().success());
+        for args in [
+            vec!["remote".to_owned(), "add".to_owned(), "origin".to_owned(), url.to_owned()],
+            vec!["config".to_owned(), format!("url.{}.insteadOf", bare.display()), url.to_owned()],
+        ] {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            assert!(repo.git(&args).status.success());
+        }
+        let bin = repo.base().join("forge-bin");
+        let state = repo.base().join("forge");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        for name in ["gh", "glab"] {
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_colony-fake-forge"), bin.join(name)).unwrap();
+        }
+        Forged { repo, bin, state, bare }
+    }
+
+    /// `colony ARGS`, the stand-in forges first on `PATH`.
+    fn colony(&self, args: &[&str]) -> std::process::Output {
+        let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default());
+        self.repo.command(args).env("PATH", path).env("COLONY_FAKE_FORGE_DIR", &self.state).output().unwrap()
+    }
+
+    /// The pull requests the stand-in holds.
+    fn prs(&self) -> Vec<Value> {
+        match std::fs::read_to_string(self.state.join("prs.json")) {
+            Ok(text) => serde_json::from_str(&text).unwrap(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Where the bare remote's `colony/p` is, if anywhere.
+    fn pushed(&self) -> Option<String> {
+        let out =
+            Command::new("git").arg("-C").arg(&self.bare).args(["rev-parse", "--verify", "-q", "colony/p"]).output();
+        let out = out.unwrap();
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_pull_request_is_opened_with_the_runs_story_then_updated() {
+    let f = Forged::new(CONFIG, "https://github.com/fake/repo.git");
+    let out = f.colony(&["land", "--pr", "--draft"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    let tip = f.repo.git_out(&["rev-parse", "colony/p"]).trim().to_owned();
+    assert!(said.contains(&format!("pushed colony/p to origin at {}", &tip[..7])), "{said}");
+    assert!(said.contains("opened pull request https://github.com/fake/repo/pull/1: colony: plan p (1 of 3 tasks)"));
+    assert!(said.contains("note: 2 of 3 tasks not merged yet"), "{said}");
+    assert_eq!(f.pushed().as_deref(), Some(tip.as_str()), "the branch is on the remote");
+
+    let prs = f.prs();
+    assert_eq!(prs.len(), 1);
+    let pr = &prs[0];
+    assert_eq!(
+        (pr["head"].as_str(), pr["base"].as_str(), pr["draft"].as_bool()),
+        (Some("colony/p"), Some("main"), Some(true))
+    );
+    let body = pr["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("colony ran plan **p** (from `plans/p.yaml`): 1 of 3 tasks merged into `colony/p`."),
+        "{body}"
+    );
+    assert!(
+        body.contains("| `good` Add the &lt;b&gt;good&lt;/b&gt; part | merged | fake | 1 |"),
+        "markup shown as text: {body}"
+    );
+    assert!(body.contains("- gates passed: `true`"), "{body}");
+    assert!(
+        body.contains("| `bad` Add the bad part | failed |") && body.contains("- `bad` Add the bad part: failed: "),
+        "{body}"
+    );
+    assert!(body.contains("- `after` Build on the bad part: blocked by `bad`"), "{body}");
+    assert!(body.contains("1 merged, 1 failed, 1 blocked, 0 not done yet, of 3 tasks; 2 attempts;"), "{body}");
+
+    // Run again: the same pull request gets the new title and description.
+    let out = f.colony(&["land", "--pr", "--title=-- a title like a flag"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("updated pull request #1 with the plan's work so far: https://github.com/fake/repo/pull/1")
+    );
+    let prs = f.prs();
+    assert_eq!(prs.len(), 1, "{prs:?}");
+    assert_eq!(prs[0]["title"], "-- a title like a flag");
+    let calls = std::fs::read_to_string(f.state.join("calls.jsonl")).unwrap();
+    assert!(calls.lines().all(|l| serde_json::from_str::<Value>(l).unwrap()["forge"] == "gh"), "{calls}");
+}
+
+#[test]
+fn gitlab_gets_a_merge_request_through_glab_when_colony_toml_names_it() {
+    let config = format!("{CONFIG}[land]\nforge = \"gitlab\"\n");
+    let f = Forged::new(&config, "ssh://git.example.com/team/repo.git");
+    let out = f.colony(&["land", "--pr", "--base", "release"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("opened pull request https://gitlab.com/fake/repo/-/merge_requests/1"));
+    let prs = f.prs();
+    assert_eq!((prs[0]["head"].as_str(), prs[0]["base"].as_str()), (Some("colony/p"), Some("release")));
+    assert!(prs[0]["body"].as_str().unwrap().contains("## Not merged"));
+    let out = f.colony(&["land", "--pr"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("updated pull request #1"), "{}", text(&out.stdout));
+    assert_eq!(f.prs().len(), 1);
+}
+
+#[test]
+fn a_missing_or_logged_out_forge_cli_pushes_nothing() {
+    let f = Forged::new(CONFIG, "git@github.com:fake/repo.git");
+    std::fs::write(f.state.join("logged-out"), "").unwrap();
+    let out = f.colony(&["land", "--pr"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("`gh` is not logged in (You are not logged into any GitHub hosts"), "{err}");
+    assert!(err.contains("run `gh auth login`") && err.contains("nothing was pushed"), "{err}");
+    assert_eq!(f.pushed(), None);
+
+    // Only git on PATH: no gh at all.
+    let only_git = f.repo.base().join("only-git");
+    std::fs::create_dir_all(&only_git).unwrap();
+    std::os::unix::fs::symlink(which("git"), only_git.join("git")).unwrap();
+    let out = f.repo.command(&["land", "--pr"]).env("PATH", &only_git).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("GitHub's CLI `gh` (https://cli.github.com) is not installed, or not on PATH"));
+    assert_eq!(f.pushed(), None);
+    assert!(f.prs().is_empty());
+}
+
+#[test]
+fn a_remote_colony_cannot_place_or_a_bad_base_is_refused() {
+    let f = Forged::new(CONFIG, "https://example.com/team/repo.git");
+    let out = f.colony(&["land", "--pr"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot tell which forge origin (https://example.com/team/repo.git) is on"));
+    let out = f.colony(&["land", "--pr", "--remote", "upstream"]);
+    assert!(text(&out.stderr).contains("this repository has no remote `upstream`"), "{}", text(&out.stderr));
+    let out = f.colony(&["land", "--draft"]);
+    assert_eq!(out.status.code(), Some(2), "--draft needs --pr");
+    let out = f.colony(&["land", "--pr", "--merge"]);
+    assert_eq!(out.status.code(), Some(2), "--merge changes the checkout; --pr does not");
+    assert_eq!(f.pushed(), None);
+    assert!(!f.state.join("calls.jsonl").exists(), "no forge CLI was run");
+}
+
+fn which(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| Path::new(p).is_file()).expect("on PATH")
+}
