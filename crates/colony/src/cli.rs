@@ -331,6 +331,14 @@ Write a stored plan back out in colony's plan format. Adding the written
 file again changes nothing.")]
     Export(ExportArgs),
 
+    /// Report what a run did and where its time went
+    #[command(long_about = "\
+Report on a plan's run: a timeline of attempts per worker, the critical
+path, the time split into agent work, gates, review, the merge queue and
+rate-limit pauses, per agent and model totals, the slowest and most
+expensive tasks, and every failure with its class. See docs/report.md.")]
+    Report(ReportArgs),
+
     /// Watch colony work: a sample plan run in a scratch repository
     #[command(long_about = "\
 Watch colony work on a sample project, with no agent to install.
@@ -704,6 +712,28 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The plan to report on; needed only when the store holds several
+    #[arg(value_name = "PLAN")]
+    pub plan: Option<String>,
+
+    /// The output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+
+    /// Write to this file instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

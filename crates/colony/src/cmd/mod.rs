@@ -16,6 +16,7 @@ mod mcp;
 mod plan;
 mod prompts;
 mod replan;
+mod report;
 mod run;
 mod serve;
 mod show;
@@ -66,6 +67,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Land(args) => land::run(&ctx()?, args, out).await,
         Command::Export(args) => export::run(&ctx()?, args, out).await,
+        Command::Report(args) => report::run(&ctx()?, args, out).await,
         Command::Demo(args) => demo::run(args, out).await,
         Command::Doctor(args) => doctor::run(&cli.global, args, out).await,
         Command::Mcp(_) => unreachable!("handled above"),

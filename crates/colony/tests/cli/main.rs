@@ -31,6 +31,7 @@ mod prompts;
 mod pull_requests;
 mod refused;
 mod repo;
+mod report;
 mod review;
 mod roles;
 mod run;

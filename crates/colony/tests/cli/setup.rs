@@ -117,6 +117,7 @@ fn every_help_fits_80_columns_and_lists_only_built_commands() {
         "doctor",
         "land",
         "export",
+        "report",
         "demo",
         "completions",
     ];
