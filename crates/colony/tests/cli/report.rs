@@ -6,19 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::repo::TestRepo;
-
-/// The reviewer asks for changes the first time, then approves (see review.rs).
-const REVIEWER: &str = r#"#!/bin/sh
-cat > /dev/null
-runs="$TMPDIR/review-runs"
-n=$(( $(cat "$runs" 2>/dev/null || echo 0) + 1 ))
-echo $n > "$runs"
-if [ $n = 1 ]; then
-  echo '{"verdict":"needs_changes","issues":[{"file":"r.txt","line":1,"severity":"high","message":"louder"}],"summary":"almost"}'
-else
-  echo 'VERDICT: APPROVED'
-fi
-"#;
+use crate::review::REVIEWER;
 
 const CONFIG: &str = "[run]\nagent = \"fake\"\nworkers = 3\nbackoff_base = \"1s\"\nbackoff_cap = \"1s\"\n\n\
                       [agents.reviewer]\nkind = \"command\"\ncommand = [\"./review.sh\"]\n\n\

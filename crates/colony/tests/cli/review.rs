@@ -8,7 +8,7 @@ use crate::run::merges;
 /// The reviewer: counts its runs in the temp dir (each test has its own,
 /// and the sandbox lets agents write there) and asks for a change the
 /// first time.
-const REVIEWER: &str = r#"#!/bin/sh
+pub(crate) const REVIEWER: &str = r#"#!/bin/sh
 cat > /dev/null
 runs="$TMPDIR/review-runs"
 n=$(( $(cat "$runs" 2>/dev/null || echo 0) + 1 ))
