@@ -17,6 +17,9 @@
 //! `setup` measures what a worktree's setup costs each attempt with
 //! `[worktree] reuse_setup` against without.
 //!
+//! `notify` measures what `[notify]` costs a run, with a webhook that
+//! answers, refuses connections or never answers, against none.
+//!
 //! `web` measures the dashboard's API at 10,000 tasks with 50 event streams
 //! open, against the same store reads called directly, and the server's
 //! memory (in the hidden `web-child`).
@@ -24,6 +27,7 @@
 mod child;
 mod cli_timing;
 mod engine;
+mod notify;
 mod run;
 mod seed;
 mod setup;
@@ -60,6 +64,9 @@ enum Command {
     /// Measure a worktree's setup cost per attempt with `[worktree]
     /// reuse_setup` against without.
     Setup(setup::Args),
+    /// Measure what `[notify]` costs a run: a webhook that answers, one
+    /// refusing connections and one that never answers, against none.
+    Notify(notify::Args),
     /// Run the engine on a prepared repository; one JSON line (for `engine`).
     #[command(hide = true)]
     EngineChild(engine::runner::Args),
@@ -79,6 +86,7 @@ fn main() -> anyhow::Result<()> {
         Command::Engine(args) => engine::main(args),
         Command::Flood(args) => engine::flood::main(args),
         Command::Setup(args) => setup::main(args),
+        Command::Notify(args) => notify::main(args),
         Command::EngineChild(args) => engine::runner::main(args),
         Command::Web(args) => web::main(args),
         Command::WebChild(args) => web::child(args),

@@ -111,6 +111,12 @@ fn measure_durations(
         let ms = |v: f64| format!("{:.2} s", v / 1000.0);
         let vs = |v: f64| format!("{:.2}x", v / bound);
         let measured = run.engine_wall.as_secs_f64() * 1000.0;
+        // No schedule beats the bound: a run under it had agents that did
+        // not take their time, and its figures would mean nothing.
+        anyhow::ensure!(
+            measured >= bound * 0.99,
+            "{name}: the run took {measured:.0} ms, under the lower bound of {bound:.0} ms: the agents did not sleep"
+        );
         let fifo = dag.simulate(workers, Order::Fifo) as f64;
         let cp = dag.simulate(workers, Order::CriticalPath { weighted: true }) as f64;
         let cp_count = dag.simulate(workers, Order::CriticalPath { weighted: false }) as f64;

@@ -16,12 +16,14 @@ use tokio::runtime::Runtime;
 use crate::child::Running;
 
 /// The agent of every run, colony's and the baseline's: it reads the
-/// prompt on stdin, sleeps if the prompt says `sleep SECONDS` (the makespan
-/// runs), and writes one file named after its task.
+/// prompt on stdin, sleeps if its first line (the task's own prompt;
+/// colony's words follow) says `sleep SECONDS` (the makespan runs), and
+/// writes one file named after its task.
 const AGENT: &str = r#"# colony-bench's agent: one file per task, after an optional sleep.
 prompt=$(cat)
-case $prompt in
-"sleep "*) sleep "${prompt#sleep }" ;;
+first=$(printf '%s\n' "$prompt" | head -n 1)
+case $first in
+"sleep "*) sleep "${first#sleep }" || exit 1 ;;
 esac
 mkdir -p out
 printf '%s\n' "$prompt" > "out/$COLONY_TASK_ID.txt"

@@ -28,6 +28,17 @@ pub fn task_branch(plan: &PlanName, task: &TaskId, attempt: u32) -> String {
     format!("{TASK_BRANCHES}{plan}/{task}-a{attempt}")
 }
 
+/// Where the branches of `colony land --pr --per-task` live: one per
+/// merged task, each holding that task's change alone on top of what it
+/// depends on. Not under the integration branch's name: git cannot keep
+/// `colony/p` and `colony/p/x` side by side.
+pub const PR_BRANCHES: &str = "colony-pr/";
+
+/// The branch a task's own pull request is opened from.
+pub fn pr_branch(plan: &PlanName, task: &TaskId) -> String {
+    format!("{PR_BRANCHES}{plan}/{task}")
+}
+
 /// The integration branch of a plan, from the configured pattern.
 pub fn integration_branch(pattern: &str, plan: &PlanName) -> String {
     pattern.replace(PLAN_PLACEHOLDER, plan.as_str())
@@ -176,6 +187,7 @@ mod tests {
         let p = PlanName::new("auth").unwrap();
         let t = TaskId::new("db-schema").unwrap();
         assert_eq!(task_branch(&p, &t, 2), "colony-task/auth/db-schema-a2");
+        assert_eq!(pr_branch(&p, &t), "colony-pr/auth/db-schema");
         assert_eq!(integration_branch(DEFAULT_INTEGRATION, &p), "colony/auth");
         assert_eq!(integration_branch("work/{plan}-int", &p), "work/auth-int");
     }

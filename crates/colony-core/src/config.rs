@@ -48,6 +48,7 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     pub plan: PlanConfig,
     pub land: LandConfig,
+    pub notify: NotifyConfig,
     pub sandbox: SandboxConfig,
     /// The `[roles.NAME]` tables, by name.
     pub roles: BTreeMap<String, RoleConfig>,
@@ -284,6 +285,92 @@ impl Default for ReviewConfig {
 pub struct LandConfig {
     /// The forge the remote is on; `None`: told by the remote's URL.
     pub forge: Option<Forge>,
+}
+
+/// `[notify]`: who is told when a task needs a person, work stops, or a
+/// run ends (`docs/notifications.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// A program (and its arguments) run once per notice, the notice's
+    /// JSON on its standard input. Run as given: never through a shell.
+    pub command: Option<Vec<String>>,
+    /// A URL each notice is POSTed to as JSON.
+    pub webhook: Option<String>,
+    /// The environment variable holding the secret the webhook's
+    /// notices are signed with.
+    pub secret_env: String,
+    /// The desktop's own notifier (`notify-send`), where there is one.
+    pub desktop: bool,
+    /// The notices wanted; all of them by default.
+    pub on: Vec<NoticeKind>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            command: None,
+            webhook: None,
+            secret_env: DEFAULT_SECRET_ENV.to_owned(),
+            desktop: false,
+            on: NoticeKind::ALL.to_vec(),
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// Whether any way of telling someone is set.
+    pub fn is_on(&self) -> bool {
+        (self.command.is_some() || self.webhook.is_some() || self.desktop) && !self.on.is_empty()
+    }
+}
+
+/// Where the webhook's secret is looked for unless `[notify] secret_env`
+/// says otherwise.
+pub const DEFAULT_SECRET_ENV: &str = "COLONY_WEBHOOK_SECRET";
+
+/// What a notice is about: the names `[notify] on` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NoticeKind {
+    /// A task's checks passed and a person is to approve its merge.
+    AwaitingApproval,
+    /// A task's agent asked a person a question.
+    AwaitingInput,
+    /// A task failed for good.
+    Failed,
+    /// A task cannot run because a task it depends on failed.
+    Blocked,
+    /// An agent cannot take work: rate limited, or waiting for a person.
+    AgentWaiting,
+    /// The run stopped taking new work: the budget is spent, a setup or a
+    /// baseline keeps failing.
+    Halted,
+    /// A colony process finished its run.
+    RunFinished,
+}
+
+impl NoticeKind {
+    pub const ALL: [NoticeKind; 7] = [
+        NoticeKind::AwaitingApproval,
+        NoticeKind::AwaitingInput,
+        NoticeKind::Failed,
+        NoticeKind::Blocked,
+        NoticeKind::AgentWaiting,
+        NoticeKind::Halted,
+        NoticeKind::RunFinished,
+    ];
+
+    /// Its name in `[notify] on` and in a notice's JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            NoticeKind::AwaitingApproval => "awaiting_approval",
+            NoticeKind::AwaitingInput => "awaiting_input",
+            NoticeKind::Failed => "failed",
+            NoticeKind::Blocked => "blocked",
+            NoticeKind::AgentWaiting => "agent_waiting",
+            NoticeKind::Halted => "halted",
+            NoticeKind::RunFinished => "run_finished",
+        }
+    }
 }
 
 /// A forge that hosts pull requests, with its own CLI.

@@ -244,6 +244,18 @@ pub enum EventKind {
     /// The running attempt's agent said how far it is (`report_progress`
     /// on its colony MCP server). Changes no state.
     ProgressReported { attempt: u32, message: String },
+    /// A colony process stopped taking new work before the work ran out
+    /// (the budget is spent, a setup or a baseline keeps failing), and
+    /// why. Global; changes no state.
+    WorkHalted { reason: String },
+    /// A colony process finished its run: `summary` in one line, and
+    /// the reports it wrote (`colony report`), by path. Global; changes
+    /// no state.
+    RunFinished {
+        summary: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reports: Vec<String>,
+    },
 }
 
 /// Where a follow-up task came from.
@@ -294,6 +306,8 @@ impl EventKind {
             EventKind::Replaced { .. } => "replaced",
             EventKind::FollowupsDropped { .. } => "followups_dropped",
             EventKind::ProgressReported { .. } => "progress_reported",
+            EventKind::WorkHalted { .. } => "work_halted",
+            EventKind::RunFinished { .. } => "run_finished",
         }
     }
 
@@ -411,6 +425,11 @@ impl EventKind {
                 format!("attempt {attempt}: follow-ups not added: {}", dropped.join("; "))
             }
             EventKind::ProgressReported { attempt, message } => format!("attempt {attempt}: {message}"),
+            EventKind::WorkHalted { reason } => format!("new work halted: {}", first_line(reason)),
+            EventKind::RunFinished { summary, reports } => match reports.as_slice() {
+                [] => format!("run finished: {summary}"),
+                _ => format!("run finished: {summary}; report: {}", reports.join(", ")),
+            },
         }
     }
 }

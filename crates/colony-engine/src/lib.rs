@@ -18,6 +18,7 @@ mod error;
 mod failpoint;
 mod held;
 mod lock;
+pub mod notify;
 mod pacing;
 mod patient;
 pub mod planner;

@@ -103,6 +103,7 @@ impl<S: Store + 'static> Engine<S> {
         let rescuer = tokio::spawn(rescue_loop(inner.clone(), done.clone()));
         let listener = tokio::spawn(listen_loop(inner.clone(), done.clone()));
         let talker = tokio::spawn(talk_loop(inner.clone(), done.clone()));
+        let halts = tokio::spawn(record_halt(inner.clone(), done.clone()));
         let grace = tokio::spawn(grace_timer(shutdown.clone(), inner.settings.config.run.shutdown_grace, done.clone()));
         let mut workers = Vec::new();
         for _ in 0..inner.settings.workers.max(1) {
@@ -127,7 +128,7 @@ impl<S: Store + 'static> Engine<S> {
         }
         done.cancel();
         stop_now.abort();
-        let _ = tokio::join!(rescuer, grace, listener, talker);
+        let _ = tokio::join!(rescuer, grace, listener, talker, halts);
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -181,6 +182,25 @@ async fn talk_loop<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::s
         }
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// Records in the log when this process stops taking new work, for
+/// `[notify]` to tell (only then: the run's end summary says it anyway).
+async fn record_halt<S: Store + 'static>(inner: Arc<Inner<S>>, done: tokio_util::sync::CancellationToken) {
+    if !inner.settings.config.notify.on.contains(&colony_core::config::NoticeKind::Halted)
+        || !inner.settings.config.notify.is_on()
+    {
+        return;
+    }
+    tokio::select! {
+        () = inner.pacing.halted() => {}
+        () = done.cancelled() => return,
+    }
+    if let Some(reason) = inner.pacing.halt_reason()
+        && let Err(e) = inner.store.work_halted(&reason).await
+    {
+        inner.settings.notices.say(&format!("could not record that new work halted: {}", error_chain(&e)));
+    }
 }
 
 /// Takes back tasks whose worker stopped heartbeating, in this process or

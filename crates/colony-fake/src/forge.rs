@@ -1,9 +1,12 @@
-//! Fake forge CLIs, `gh` and `glab`, for tests of `colony land --pr`: one
-//! program that plays the CLI it is linked as, for the commands colony
-//! runs. It keeps its pull requests in `$COLONY_FAKE_FORGE_DIR/prs.json`,
-//! logs every call (arguments and stdin) to `calls.jsonl` there, and is
-//! logged out while a file `logged-out` is there, answering as the real
-//! CLIs do.
+//! Fake forge CLIs, `gh` and `glab`, for tests of `colony land --pr` and
+//! `colony pr-fixes`: one program that plays the CLI it is linked as, for
+//! the commands colony runs. It keeps its pull requests in
+//! `$COLONY_FAKE_FORGE_DIR/prs.json`, logs every call (arguments and stdin)
+//! to `calls.jsonl` there, and is logged out while a file `logged-out` is
+//! there, answering as the real CLIs do. `api` reads (`GET`, and GitHub's
+//! `graphql`) answer what `api.json` there holds for the endpoint, as
+//! written on the command line; `api --method=POST` calls are recorded in
+//! `posted.jsonl` there, with their `--raw-field`s.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -128,6 +131,26 @@ fn answer(which: Which, dir: &std::path::Path, args: &[String], stdin: String) -
             prs.push(Pr { number, head, base, title: flag("title"), body, draft, url: url(number) });
             format!("\nCreating pull request\n\n{}\n", url(number))
         }
+        (Which::Gh, Some(["pr", "view"])) | (Which::Glab, Some(["mr", "view"])) => {
+            let number: u64 = words.get(2).and_then(|n| n.parse().ok()).ok_or("no number given")?;
+            let Some(pr) = prs.iter().find(|p| p.number == number) else {
+                return Err(match which {
+                    Which::Gh => format!(
+                        "GraphQL: Could not resolve to a PullRequest with the number of {number}. \
+                         (repository.pullRequest)"
+                    ),
+                    Which::Glab => "ERROR: 404 Not Found".to_owned(),
+                });
+            };
+            let shown = match which {
+                Which::Gh => json!({"number": pr.number, "url": pr.url, "headRefName": pr.head, "state": "OPEN"}),
+                Which::Glab => {
+                    json!({"iid": pr.number, "web_url": pr.url, "source_branch": pr.head, "state": "opened"})
+                }
+            };
+            return Ok(format!("{shown}\n"));
+        }
+        (_, Some(["api", endpoint])) => return api(dir, &name_of(which), endpoint, args),
         (_, Some(["pr", "edit"] | ["mr", "update"])) => {
             let number: u64 = words.get(2).and_then(|n| n.parse().ok()).ok_or("no number given")?;
             let pr = prs.iter_mut().find(|p| p.number == number).ok_or(format!("no pull request {number}"))?;
@@ -139,6 +162,40 @@ fn answer(which: Which, dir: &std::path::Path, args: &[String], stdin: String) -
     };
     fs::write(&path, serde_json::to_string_pretty(&prs).unwrap_or_default()).map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+fn name_of(which: Which) -> String {
+    match which {
+        Which::Gh => "gh".into(),
+        Which::Glab => "glab".into(),
+    }
+}
+
+/// `gh api` and `glab api`: a read answers from `api.json`; a `POST` is
+/// recorded in `posted.jsonl` and answered with its place there.
+fn api(dir: &std::path::Path, name: &str, endpoint: &str, args: &[String]) -> Result<String, String> {
+    if args.iter().any(|a| a == "--method=POST") {
+        let fields: BTreeMap<&str, &str> =
+            args.iter().filter_map(|a| a.strip_prefix("--raw-field=")?.split_once('=')).collect();
+        let posted = dir.join("posted.jsonl");
+        let before = fs::read_to_string(&posted).map(|t| t.lines().count()).unwrap_or(0);
+        let line = json!({"forge": name, "endpoint": endpoint, "fields": fields});
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&posted)
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
+            .map_err(|e| e.to_string())?;
+        return Ok(format!("{}\n", json!({"id": before + 1})));
+    }
+    let recorded: serde_json::Value = match fs::read_to_string(dir.join("api.json")) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| e.to_string())?,
+        Err(_) => json!({}),
+    };
+    match recorded.get(endpoint) {
+        Some(answer) => Ok(format!("{answer}\n")),
+        None => Err(format!("{name}: HTTP 404: Not Found ({endpoint})")),
+    }
 }
 
 /// `--name=value` and `--name value` flags, by name.

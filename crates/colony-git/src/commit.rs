@@ -189,12 +189,32 @@ impl Repo {
     /// Writes a commit object for `tree` with `parents` (first parent
     /// first) without touching any ref or working tree.
     pub fn commit_tree(&self, tree: &Oid, parents: &[&Oid], message: &str, author: Option<&Identity>) -> Result<Oid> {
+        self.write_commit(tree, parents, message, &CommitIdentity::resolve(self, author)?)
+    }
+
+    /// [`commit_tree`](Self::commit_tree) under the configured identity,
+    /// authored and committed at `date` (as [`commit_date`](Self::commit_date)
+    /// gives it): the same tree, parents, message and date make the same
+    /// commit, so writing it again gives the same id.
+    pub fn commit_tree_dated(&self, tree: &Oid, parents: &[&Oid], message: &str, date: &str) -> Result<Oid> {
+        let mut identity = CommitIdentity::resolve(self, None)?;
+        identity.env.extend([("GIT_AUTHOR_DATE", date.to_owned()), ("GIT_COMMITTER_DATE", date.to_owned())]);
+        self.write_commit(tree, parents, message, &identity)
+    }
+
+    fn write_commit(&self, tree: &Oid, parents: &[&Oid], message: &str, identity: &CommitIdentity) -> Result<Oid> {
         let mut args: Vec<&OsStr> = argv!["commit-tree", tree].to_vec();
         for &parent in parents {
             args.extend([OsStr::new("-p"), parent.as_ref()]);
         }
         args.extend(argv!["-m", message]);
-        let output = CommitIdentity::resolve(self, author)?.run(self.top_level(), &args)?;
+        let output = identity.run(self.top_level(), &args)?;
         Oid::parse(&stdout_line(&output)).ok_or_else(|| unexpected(&args, &output.stdout))
+    }
+
+    /// When `commit` was committed, in git's own form (`1700000000 +0100`).
+    pub fn commit_date(&self, commit: &Oid) -> Result<String> {
+        let args = argv!["show", "-s", "--format=%cd", "--date=raw", "--end-of-options", commit];
+        Ok(stdout_line(&run_git(self.top_level(), &args)?))
     }
 }

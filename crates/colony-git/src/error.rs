@@ -44,6 +44,9 @@ pub enum GitError {
     #[error("git merge-tree --write-tree is unsupported by git {version} (needs git 2.38+)")]
     MergeTreeUnsupported { version: GitVersion },
 
+    #[error("git merge-tree --merge-base is unsupported by git {version} (needs git 2.40+)")]
+    MergeBaseUnsupported { version: GitVersion },
+
     #[error("not a full ref name (expected refs/...): {name}")]
     NotAFullRef { name: String },
 

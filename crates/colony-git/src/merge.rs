@@ -14,7 +14,7 @@
 use crate::commit::{CommitIdentity, Identity, merge_in_progress};
 use crate::error::{GitError, Result};
 use crate::repo::{Oid, Repo, head_in};
-use crate::run::{At, argv, failure, run_git, run_git_unchecked, unexpected};
+use crate::run::{At, GitVersion, argv, failure, run_git, run_git_unchecked, unexpected};
 use crate::worktree::TaskTree;
 
 /// How many commit subjects a conflict report names per side.
@@ -96,14 +96,38 @@ impl Repo {
         if !self.supports_merge_tree_write_tree()? {
             return Err(GitError::MergeTreeUnsupported { version });
         }
-        let args = argv!["merge-tree", "--write-tree", "-z", "--name-only", "--messages", ours, theirs];
-        let output = run_git_unchecked(self.top_level(), &args, &[])?;
+        self.write_merge_tree(&argv!["merge-tree", "--write-tree", "-z", "--name-only", "--messages", ours, theirs])
+    }
+
+    /// Applies what `theirs` changed since `base` onto `ours` in memory,
+    /// as a cherry-pick would (`merge-tree --merge-base`, git 2.40+), and
+    /// writes the resulting tree, touching no ref, index or working tree.
+    pub fn pick_tree(&self, base: &Oid, ours: &Oid, theirs: &Oid) -> Result<MergeOutcome> {
+        let version = self.version()?;
+        if version < GitVersion::MERGE_TREE_MERGE_BASE {
+            return Err(GitError::MergeBaseUnsupported { version });
+        }
+        let base = format!("--merge-base={base}");
+        self.write_merge_tree(&argv![
+            "merge-tree",
+            "--write-tree",
+            "-z",
+            "--name-only",
+            "--messages",
+            base,
+            ours,
+            theirs
+        ])
+    }
+
+    fn write_merge_tree(&self, args: &[&std::ffi::OsStr]) -> Result<MergeOutcome> {
+        let output = run_git_unchecked(self.top_level(), args, &[])?;
         let clean = match output.status.code() {
             Some(0) => true,
             Some(1) => false,
-            _ => return Err(failure(self.top_level(), &args, &output)),
+            _ => return Err(failure(self.top_level(), args, &output)),
         };
-        parse_merge_tree(&output.stdout, clean).ok_or_else(|| unexpected(&args, &output.stdout))
+        parse_merge_tree(&output.stdout, clean).ok_or_else(|| unexpected(args, &output.stdout))
     }
 
     /// Moves `refname` (a full name, `refs/heads/...`) to `new` only if it

@@ -205,6 +205,9 @@ impl GitVersion {
     /// The first release whose `merge-tree` has `--write-tree`.
     pub const MERGE_TREE_WRITE_TREE: GitVersion = GitVersion { major: 2, minor: 38, patch: 0 };
 
+    /// The first release whose `merge-tree` takes `--merge-base`.
+    pub const MERGE_TREE_MERGE_BASE: GitVersion = GitVersion { major: 2, minor: 40, patch: 0 };
+
     /// Parses `git version 2.47.3`, including vendor suffixes such as
     /// `2.39.3 (Apple Git-145)` or `2.41.0.windows.1`.
     pub fn parse(text: &str) -> Option<GitVersion> {

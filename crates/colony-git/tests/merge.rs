@@ -339,3 +339,30 @@ fn the_first_parent_log_reads_trailers_of_merge_commits_only_down_the_first_pare
     assert_eq!(repo.first_parent_log(&merge, 1, 10).unwrap()[0].commit, base, "skip leaves the newest out");
     assert_eq!(repo.first_parent_log(&merge, 0, 1).unwrap().len(), 1);
 }
+
+#[test]
+fn a_picked_change_comes_alone_and_a_dated_commit_is_written_the_same_twice() {
+    let t = TestRepo::new();
+    let repo = t.repo();
+    let main = t.oid("main");
+    repo.create_branch("side", "main").unwrap();
+    let first = t.commit_on("side", &[("first.txt", "1\n")], "First");
+    let second = t.commit_on("side", &[("second.txt", "2\n")], "Second");
+
+    // What `second` changed since `first`, onto main: second.txt alone.
+    let MergeOutcome::Clean { tree } = repo.pick_tree(&first, &main, &second).unwrap() else {
+        panic!("expected a clean pick");
+    };
+    let date = repo.commit_date(&second).unwrap();
+    let made = repo.commit_tree_dated(&tree, &[&main], "Second alone", &date).unwrap();
+    assert_eq!(repo.commit_tree_dated(&tree, &[&main], "Second alone", &date).unwrap(), made, "the same commit");
+    assert_eq!(parents(&t, &made), [main.as_str()]);
+    let files = repo.files_at(&made).unwrap();
+    assert!(files.contains(&"second.txt".to_owned()) && !files.contains(&"first.txt".to_owned()), "{files:?}");
+    assert_eq!(t.git(&["show", "-s", "--format=%cd", "--date=raw", made.as_str()]), date);
+
+    // A change to a file its new base lacks cannot come alone.
+    let third = t.commit_on("side", &[("first.txt", "1, changed\n")], "Third");
+    let outcome = repo.pick_tree(&second, &main, &third).unwrap();
+    assert!(matches!(&outcome, MergeOutcome::Conflict { paths, .. } if paths == &["first.txt"]), "{outcome:?}");
+}

@@ -34,8 +34,9 @@ pub use steer::{MAX_ANSWER_BYTES, Request, RunControl, SteerError, Steered, stee
 pub use store::{SqlStore, Store};
 pub use tail::Tail;
 pub use types::{
-    AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, PlanInfo,
-    Rescued, RunEntry, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery, TaskRecord,
+    AddOptions, AddReport, AgentWait, AttemptRecord, AttemptStats, Claim, Counts, Decision, LiveAttempt, NotifyCursor,
+    PlanInfo, Rescued, ReviewComment, RunEntry, RunningAttempt, TaskDetail, TaskFilter, TaskPage, TaskQuery,
+    TaskRecord,
 };
 pub use url::StoreUrl;
 pub use waiting::{AgentWaiting, Question, StoredTask, agents_waiting, questions, tasks_in};

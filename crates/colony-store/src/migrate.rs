@@ -39,6 +39,8 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
     migrations.push(migration(11, "followups", include_str!("../migrations/0011_followups.sql")));
     migrations.push(migration(12, "runs", include_str!("../migrations/0012_runs.sql")));
     migrations.push(migration(13, "questions", include_str!("../migrations/0013_questions.sql")));
+    migrations.push(migration(14, "notify", include_str!("../migrations/0014_notify.sql")));
+    migrations.push(migration(15, "review comments", include_str!("../migrations/0015_review_comments.sql")));
     Migrator::with_migrations(migrations)
 }
 

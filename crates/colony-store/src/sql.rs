@@ -978,6 +978,60 @@ macro_rules! sql_tx {
                 Ok(())
             }
 
+            async fn put_review_comments(
+                &mut self,
+                comments: &[$crate::types::ReviewComment],
+            ) -> $crate::tx::Result<()> {
+                for c in comments {
+                    sqlx::query(
+                        "INSERT INTO review_comments (plan, task, forge, pull, head, comment, replied) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (plan, task) DO NOTHING",
+                    )
+                    .bind(&c.plan)
+                    .bind(&c.task)
+                    .bind(&c.forge)
+                    .bind(c.pull as i64)
+                    .bind(&c.head)
+                    .bind(&c.comment)
+                    .bind(c.replied.as_deref())
+                    .execute(&mut *self.conn)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn review_comments(&mut self) -> $crate::tx::Result<Vec<$crate::types::ReviewComment>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT plan, task, forge, pull, head, comment, replied FROM review_comments ORDER BY plan, task",
+                )
+                .fetch_all(&mut *self.conn)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::types::ReviewComment {
+                            plan: row.try_get("plan")?,
+                            task: row.try_get("task")?,
+                            forge: row.try_get("forge")?,
+                            pull: row.try_get::<i64, _>("pull")? as u64,
+                            head: row.try_get("head")?,
+                            comment: row.try_get("comment")?,
+                            replied: row.try_get("replied")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_replied(&mut self, plan: &str, task: &str, commit: &str) -> $crate::tx::Result<()> {
+                sqlx::query("UPDATE review_comments SET replied = $3 WHERE plan = $1 AND task = $2")
+                    .bind(plan)
+                    .bind(task)
+                    .bind(commit)
+                    .execute(&mut *self.conn)
+                    .await?;
+                Ok(())
+            }
+
             async fn put_run(&mut self, run: &$crate::types::RunEntry) -> $crate::tx::Result<()> {
                 sqlx::query(
                     "INSERT INTO runs (id, host, pid, boot_id, started_at, seen_at, detached, dashboard) \
@@ -1027,6 +1081,43 @@ macro_rules! sql_tx {
                         })
                     })
                     .collect()
+            }
+
+            async fn notify_cursors(&mut self) -> $crate::tx::Result<Vec<$crate::types::NotifyCursor>> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT sink, seq, failing, failing_since FROM notify_cursors ORDER BY sink")
+                    .fetch_all(&mut *self.conn)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::types::NotifyCursor {
+                            sink: row.try_get("sink")?,
+                            seq: row.try_get("seq")?,
+                            failing: row.try_get("failing")?,
+                            failing_since: row.try_get("failing_since")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_notify_cursor(
+                &mut self,
+                cursor: &$crate::types::NotifyCursor,
+                now: colony_core::Millis,
+            ) -> $crate::tx::Result<()> {
+                sqlx::query(
+                    "INSERT INTO notify_cursors (sink, seq, failing, failing_since, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, failing = excluded.failing, \
+                     failing_since = excluded.failing_since, updated_at = excluded.updated_at",
+                )
+                .bind(&cursor.sink)
+                .bind(cursor.seq)
+                .bind(&cursor.failing)
+                .bind(cursor.failing_since)
+                .bind(now)
+                .execute(&mut *self.conn)
+                .await?;
+                Ok(())
             }
 
             async fn agent_waits(&mut self, now: colony_core::Millis) -> $crate::tx::Result<Vec<$crate::types::AgentWait>> {

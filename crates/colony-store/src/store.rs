@@ -121,6 +121,13 @@ pub trait Store: Send + Sync {
     fn agent_waits(&self) -> impl Future<Output = Result<Vec<AgentWait>>> + Send;
     /// Records a colony process working on the store; its `started_at` and
     /// `seen_at` are set to now. Returns it as recorded.
+    /// Records the review comments `colony pr-fixes` made into tasks.
+    fn add_review_comments(&self, comments: &[crate::types::ReviewComment]) -> impl Future<Output = Result<()>> + Send;
+    /// Every review comment made into a task.
+    fn review_comments(&self) -> impl Future<Output = Result<Vec<crate::types::ReviewComment>>> + Send;
+    /// Records that the comment task `task` of `plan` addresses was answered
+    /// naming `commit`.
+    fn set_replied(&self, plan: &str, task: &str, commit: &str) -> impl Future<Output = Result<()>> + Send;
     fn register_run(&self, run: crate::types::RunEntry) -> impl Future<Output = Result<crate::types::RunEntry>> + Send;
     /// Says the process `id` is alive now.
     fn touch_run(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
@@ -128,6 +135,21 @@ pub trait Store: Send + Sync {
     fn end_run(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Every process recorded, alive or not, oldest first.
     fn runs(&self) -> impl Future<Output = Result<Vec<crate::types::RunEntry>>> + Send;
+    /// Every `[notify]` sink's place in the event log.
+    fn notify_cursors(&self) -> impl Future<Output = Result<Vec<crate::types::NotifyCursor>>> + Send;
+    /// Moves a `[notify]` sink's place in the event log: only while
+    /// `holder` holds the named lock `lock` ([`StoreError::LockLost`]), so
+    /// one process delivers notices at a time.
+    fn advance_notify(
+        &self,
+        cursor: &crate::types::NotifyCursor,
+        lock: (&str, &str),
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records that this process stopped taking new work, and why.
+    fn work_halted(&self, reason: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Records that this process finished its run: `summary` in one line,
+    /// and the reports written of it, by path.
+    fn run_finished(&self, summary: &str, reports: &[String]) -> impl Future<Output = Result<()>> + Send;
     /// Records the version the attempt's agent CLI reported.
     fn record_agent_version(
         &self,
@@ -505,6 +527,18 @@ impl Store for SqlStore {
         read_tx!(self, |tx| tx.agent_waits(now).await)
     }
 
+    async fn add_review_comments(&self, comments: &[crate::types::ReviewComment]) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.put_review_comments(comments).await?)
+    }
+
+    async fn review_comments(&self) -> Result<Vec<crate::types::ReviewComment>> {
+        read_tx!(self, |tx| tx.review_comments().await)
+    }
+
+    async fn set_replied(&self, plan: &str, task: &str, commit: &str) -> Result<()> {
+        write_tx!(self, |tx, _now| tx.set_replied(plan, task, commit).await?)
+    }
+
     async fn register_run(&self, run: crate::types::RunEntry) -> Result<crate::types::RunEntry> {
         write_tx!(self, |tx, now| {
             let run = crate::types::RunEntry {
@@ -528,6 +562,30 @@ impl Store for SqlStore {
 
     async fn runs(&self) -> Result<Vec<crate::types::RunEntry>> {
         read_tx!(self, |tx| tx.runs().await)
+    }
+
+    async fn notify_cursors(&self) -> Result<Vec<crate::types::NotifyCursor>> {
+        read_tx!(self, |tx| tx.notify_cursors().await)
+    }
+
+    async fn advance_notify(&self, cursor: &crate::types::NotifyCursor, lock: (&str, &str)) -> Result<()> {
+        let (name, holder) = lock;
+        write_tx!(self, |tx, now| {
+            if !tx.holds_lock(name, holder, now).await? {
+                return Err(StoreError::LockLost { name: name.to_owned(), holder: holder.to_owned() });
+            }
+            tx.set_notify_cursor(cursor, now).await?
+        })
+    }
+
+    async fn work_halted(&self, reason: &str) -> Result<()> {
+        let said = EventKind::WorkHalted { reason: reason.to_owned() };
+        write_tx!(self, |tx, now| tx.append(&[(None, said.clone())], now).await?)
+    }
+
+    async fn run_finished(&self, summary: &str, reports: &[String]) -> Result<()> {
+        let said = EventKind::RunFinished { summary: summary.to_owned(), reports: reports.to_vec() };
+        write_tx!(self, |tx, now| tx.append(&[(None, said.clone())], now).await?)
     }
 
     async fn record_agent_version(&self, task: &TaskId, attempt: u32, version: &str) -> Result<()> {

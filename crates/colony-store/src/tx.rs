@@ -180,6 +180,17 @@ pub trait Tx: Send {
     fn followups(&mut self, id: &TaskId, attempt: u32) -> impl Future<Output = Result<Option<String>>> + Send;
     /// The event that added the task.
     fn added_event(&mut self, id: &TaskId) -> impl Future<Output = Result<Option<colony_core::EventKind>>> + Send;
+    /// Records review comments made into tasks; one already recorded for
+    /// its task is left as it is.
+    fn put_review_comments(
+        &mut self,
+        comments: &[crate::types::ReviewComment],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Every review comment made into a task, by plan and task.
+    fn review_comments(&mut self) -> impl Future<Output = Result<Vec<crate::types::ReviewComment>>> + Send;
+    /// Records that the comment task `task` of `plan` addresses was answered
+    /// naming `commit`.
+    fn set_replied(&mut self, plan: &str, task: &str, commit: &str) -> impl Future<Output = Result<()>> + Send;
     /// Records a colony process working on the store.
     fn put_run(&mut self, run: &crate::types::RunEntry) -> impl Future<Output = Result<()>> + Send;
     /// Says the process `id` is alive at `now`.
@@ -188,6 +199,14 @@ pub trait Tx: Send {
     fn delete_run(&mut self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Every process recorded, oldest first.
     fn runs(&mut self) -> impl Future<Output = Result<Vec<crate::types::RunEntry>>> + Send;
+    /// Every `[notify]` sink's place in the event log.
+    fn notify_cursors(&mut self) -> impl Future<Output = Result<Vec<crate::types::NotifyCursor>>> + Send;
+    /// Sets a `[notify]` sink's place in the event log, and why it fails.
+    fn set_notify_cursor(
+        &mut self,
+        cursor: &crate::types::NotifyCursor,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The agent's wait, if it has one.
     fn agent_wait(&mut self, agent: &str) -> impl Future<Output = Result<Option<crate::types::AgentWait>>> + Send;
     /// Replaces the agent's wait.

@@ -105,6 +105,24 @@ pub struct AttemptRecord {
     pub ports: Option<colony_core::ports::Ports>,
 }
 
+/// A pull request's review comment that `colony pr-fixes` made into a
+/// task, and the reply `colony land --pr` sent once the task merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewComment {
+    pub plan: String,
+    pub task: String,
+    /// `github` or `gitlab`.
+    pub forge: String,
+    /// The pull request's number (a merge request's iid).
+    pub pull: u64,
+    /// Its head branch, where the fixes are pushed.
+    pub head: String,
+    /// What a reply goes to: GitHub's comment id, GitLab's discussion id.
+    pub comment: String,
+    /// The commit the reply named, once it was sent.
+    pub replied: Option<String>,
+}
+
 /// A colony process working on the store: a `colony run` or `colony worker`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunEntry {
@@ -122,6 +140,22 @@ pub struct RunEntry {
     pub detached: bool,
     /// Its dashboard's address, under `--serve`.
     pub dashboard: Option<String>,
+}
+
+/// How far one way of telling a person (`[notify]`) has got through the
+/// event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotifyCursor {
+    /// `command`, `webhook` or `desktop`.
+    pub sink: String,
+    /// The last event whose notice is delivered or given up on.
+    pub seq: i64,
+    /// Why its deliveries fail, while they do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing: Option<String>,
+    /// Since when they fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<Millis>,
 }
 
 /// An agent that cannot take work for now: its tasks are passed over by

@@ -11,8 +11,8 @@ use colony_core::ports::Ports;
 use colony_core::review::{Issue, ReviewAnswer, Verdict};
 use colony_core::{EventKind, Phase, Plan, PlanName, ReviewOutcome, TaskId, TaskSpec, TaskState, TaskStatus, Usage};
 use colony_store::{
-    AddOptions, AgentWait, AttemptStats, Claim, Decision, ManualClock, SqlStore, Store, StoreError, Tail, TaskFilter,
-    TaskQuery,
+    AddOptions, AgentWait, AttemptStats, Claim, Decision, ManualClock, NotifyCursor, ReviewComment, SqlStore, Store,
+    StoreError, Tail, TaskFilter, TaskQuery,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -1068,6 +1068,73 @@ async fn runs_are_recorded_seen_and_taken_out<S: Store>(f: Fixture<S>) {
     assert_eq!(s.runs().await.unwrap(), [other]);
 }
 
+async fn notify_cursors_move_only_under_the_notify_lock<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    assert_eq!(s.notify_cursors().await.unwrap(), []);
+    let cursor = |seq, failing: Option<&str>| NotifyCursor {
+        sink: "webhook".into(),
+        seq,
+        failing: failing.map(str::to_owned),
+        failing_since: failing.map(|_| T0),
+    };
+    let err = s.advance_notify(&cursor(3, None), ("notify", "run-1")).await.unwrap_err();
+    assert!(matches!(err, StoreError::LockLost { .. }), "no holder: {err}");
+    assert!(s.try_lock("notify", "run-1", LEASE).await.unwrap());
+    s.advance_notify(&cursor(3, None), ("notify", "run-1")).await.unwrap();
+    s.advance_notify(&cursor(7, Some("HTTP 503")), ("notify", "run-1")).await.unwrap();
+    let command = NotifyCursor { sink: "command".into(), ..cursor(9, None) };
+    s.advance_notify(&command, ("notify", "run-1")).await.unwrap();
+    assert_eq!(s.notify_cursors().await.unwrap(), [command.clone(), cursor(7, Some("HTTP 503"))], "by sink");
+    let err = s.advance_notify(&cursor(8, None), ("notify", "run-2")).await.unwrap_err();
+    assert!(matches!(err, StoreError::LockLost { .. }), "another holder: {err}");
+    f.clock.advance(31_000);
+    let err = s.advance_notify(&cursor(8, None), ("notify", "run-1")).await.unwrap_err();
+    assert!(matches!(err, StoreError::LockLost { .. }), "an expired lock fences too: {err}");
+    assert_eq!(s.notify_cursors().await.unwrap()[1], cursor(7, Some("HTTP 503")), "unchanged");
+}
+
+async fn a_runs_end_and_a_halt_are_global_events<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let before = s.last_seq().await.unwrap();
+    s.work_halted("the budget of $5.00 is spent").await.unwrap();
+    s.run_finished("all 3 tasks done in 2m", &["/r/night.html".to_owned()]).await.unwrap();
+    let events = s.events(before, 10).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| (e.task.clone(), e.kind.clone())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (None, EventKind::WorkHalted { reason: "the budget of $5.00 is spent".into() }),
+            (
+                None,
+                EventKind::RunFinished {
+                    summary: "all 3 tasks done in 2m".into(),
+                    reports: vec!["/r/night.html".into()]
+                }
+            ),
+        ]
+    );
+    assert_replays(s).await;
+}
+
+async fn review_comments_are_kept_and_answered_once<S: Store>(f: Fixture<S>) {
+    let s = &f.store;
+    let comment = |task: &str, id: &str| ReviewComment {
+        plan: "pr-4-fixes".into(),
+        task: task.into(),
+        forge: "github".into(),
+        pull: 4,
+        head: "colony/night".into(),
+        comment: id.into(),
+        replied: None,
+    };
+    s.add_review_comments(&[comment("fix-101", "101"), comment("fix-102", "102")]).await.unwrap();
+    s.add_review_comments(&[comment("fix-101", "101")]).await.unwrap();
+    assert_eq!(s.review_comments().await.unwrap(), [comment("fix-101", "101"), comment("fix-102", "102")]);
+    s.set_replied("pr-4-fixes", "fix-102", "abc123").await.unwrap();
+    let kept = s.review_comments().await.unwrap();
+    assert_eq!((kept[0].replied.as_deref(), kept[1].replied.as_deref()), (None, Some("abc123")));
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1134,6 +1201,9 @@ conformance!(
     dropping_a_proposal_drops_the_proposals_that_depend_on_it,
     follow_ups_in_auto_mode_run_at_once,
     runs_are_recorded_seen_and_taken_out,
+    notify_cursors_move_only_under_the_notify_lock,
+    a_runs_end_and_a_halt_are_global_events,
+    review_comments_are_kept_and_answered_once,
 );
 
 fn ports(first: u16, last: u16) -> Ports {

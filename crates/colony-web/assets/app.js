@@ -161,8 +161,8 @@ function Overview({ status, recent }) {
     </section>
     <section><h2>Integration branches</h2>
       ${status.plans.length === 0 ? html`<p class="muted">No plans yet: add one with <code>colony add PLAN</code>.</p>` : html`
-      <table><thead><tr><th>plan</th><th>tasks</th><th>branch</th></tr></thead><tbody>
-        ${status.plans.map((p) => html`<tr><td>${p.name}</td><td>${p.tasks}</td><td><code>${p.integration_branch}</code></td></tr>`)}
+      <table><thead><tr><th>plan</th><th>tasks</th><th>branch</th><th>report</th></tr></thead><tbody>
+        ${status.plans.map((p) => html`<tr><td>${p.name}</td><td>${p.tasks}</td><td><code>${p.integration_branch}</code></td><td><a href=${reportUrl(p.name)} data-link="report">Report</a></td></tr>`)}
       </tbody></table>`}
     </section>
     <section><h2>Recent activity</h2>
@@ -362,7 +362,7 @@ function TaskDetail({ id, tick, act }) {
     </section>`}
     <section>
       <dl class="kv">
-        <dt>plan</dt><dd>${data.plan} → <code>${data.integration_branch}</code></dd>
+        <dt>plan</dt><dd>${data.plan} → <code>${data.integration_branch}</code> · <a href=${reportUrl(data.plan)} data-link="report">Report</a></dd>
         ${data.reason && html`<dt>reason</dt><dd><pre>${data.reason}</pre></dd>`}
         ${data.by && html`<dt>blocked by</dt><dd><${TaskLink} id=${data.by} /></dd>`}
         ${proposal && html`<dt>proposed by</dt><dd>the agent of <${TaskLink} id=${proposal.by} />, attempt ${proposal.attempt}</dd>`}
@@ -388,6 +388,100 @@ function TaskDetail({ id, tick, act }) {
     </section>`;
 }
 
+// ---- the run report: the same numbers as `colony report` ----
+const secs = (ms) => `${(ms / 1000).toFixed(1)}s`;
+const share = (part, whole) => `${whole ? ((part * 100) / whole).toFixed(1) : '0.0'}%`;
+const BUCKETS = [['agent_ms', 'agent work'], ['gates_ms', 'gates'], ['review_ms', 'review'], ['merge_queue_ms', 'merge queue'], ['rate_limit_ms', 'rate-limit pauses']];
+const FAILED = ['failed', 'expired', 'killed', 'abandoned'];
+const spent = (u) => `${tokens(u.input)} in / ${tokens(u.output)} out / ${tokens(u.cached)} cached, ${money(u.cost_usd)}`;
+const reportUrl = (plan) => `#/report/${encodeURIComponent(plan)}`;
+
+// `value`, changed at most once every `ms`: the report reads every task of
+// its plan, too much to do on each event of a busy run.
+function useThrottled(value, ms) {
+  const [held, setHeld] = useState(value);
+  const last = useRef(0);
+  useEffect(() => {
+    const t = setTimeout(() => { last.current = Date.now(); setHeld(value); }, Math.max(0, last.current + ms - Date.now()));
+    return () => clearTimeout(t);
+  }, [value]);
+  return held;
+}
+
+// The tasks that made an attempt, largest `key` first, at most five.
+function top(report, key) {
+  return report.tasks.filter((t) => t.attempts > 0).sort((a, b) => key(b) - key(a)).slice(0, 5);
+}
+
+// A row per worker, a bar per attempt, as render.rs draws it in the HTML
+// report; drawn here from the JSON, so every text is a text node.
+function Timeline({ report }) {
+  const LABEL = 140, WIDTH = 900, ROW = 28;
+  const workers = [...new Set(report.attempts.map((a) => a.worker))].sort();
+  const height = ROW * workers.length + 30;
+  const scale = report.wall_ms > 0 ? WIDTH / report.wall_ms : 0;
+  const outcome = (o) => (o === 'done' ? 'done' : FAILED.includes(o) ? 'failed' : o === 'running' ? 'running' : 'other');
+  return html`<svg class="timeline" viewBox=${`0 0 ${LABEL + WIDTH + 10} ${height}`} role="img" aria-label="attempts per worker">
+    ${workers.map((w, i) => html`<g key=${w}>
+      <text x="4" y=${i * ROW + 18} class="worker">${w}</text>
+      ${report.attempts.filter((a) => a.worker === w).map((a) => {
+        const x = LABEL + (a.start - report.start) * scale;
+        return html`<g class="attempt" data-task=${a.task}>
+          <rect x=${x} y=${i * ROW + 4} width=${Math.max(2, a.wall_ms * scale)} height=${ROW - 8} class=${`o-${outcome(a.outcome)}`}>
+            <title>${`${a.task} #${a.attempt}: ${a.outcome} (${secs(a.wall_ms)})`}</title></rect>
+          <text x=${x + 3} y=${i * ROW + 18} class="label">${a.task}</text></g>`;
+      })}</g>`)}
+    <text x=${LABEL} y=${height - 8} class="axis">0s</text>
+    <text x=${LABEL + WIDTH} y=${height - 8} class="axis" text-anchor="end">${secs(report.wall_ms)}</text>
+  </svg>`;
+}
+
+function Report({ plan, tick }) {
+  const { data: r, error } = useData(`/api/plans/${encodeURIComponent(plan)}/report`, useThrottled(tick, 5000));
+  if (error && !r) return html`<p class="banner gone">${error.message}</p>`;
+  if (!r) return html`<p class="muted">Loading…</p>`;
+  const cost = r.tasks.some((t) => t.usage.cost_usd != null) ? r.tasks.reduce((a, t) => a + (t.usage.cost_usd || 0), 0) : null;
+  return html`
+    <div class="detail-head"><h2>Run report: ${r.plan}</h2><span class="spacer"></span>
+      <a href=${`/api/plans/${encodeURIComponent(plan)}/report?format=html`} target="_blank" rel="noopener">as a page</a></div>
+    <div class="cards report-cards">
+      <div class="card" data-figure="wall"><h3>Wall time</h3><div class="big">${secs(r.wall_ms)}</div>
+        <span class="muted">${r.attempts.length} attempts of ${r.tasks.length} tasks</span></div>
+      <div class="card" data-figure="attempts"><h3>Attempts' time</h3><div class="big">${secs(r.attempts_wall_ms)}</div>
+        <span class="muted">summed over the attempts</span></div>
+      <div class="card" data-figure="critical"><h3>Critical path</h3><div class="big">${share(r.critical_path_ms, r.wall_ms)}</div>
+        <span class="muted">${secs(r.critical_path_ms)} of the wall time</span></div>
+      <div class="card" data-figure="spend"><h3>Spend</h3><div class="big">${money(cost)}</div>
+        <span class="muted">${r.failures.length} failed ${r.failures.length === 1 ? 'attempt' : 'attempts'}</span></div>
+    </div>
+    <section aria-label="timeline"><h2>Timeline</h2>
+      ${r.attempts.length === 0 ? html`<p class="muted">No attempt yet.</p>` : html`<${Timeline} report=${r} />`}</section>
+    <section aria-label="where the time went"><h2>Where the time went</h2>
+      <div class="bar split">${BUCKETS.filter(([k]) => r.totals[k] > 0).map(([k, name]) => html`<span class=${`b-${k}`} style=${{ width: share(r.totals[k], r.attempts_wall_ms) }} title=${name}></span>`)}</div>
+      <table class="split"><thead><tr><th>bucket</th><th>time</th><th>share</th></tr></thead><tbody>
+        ${BUCKETS.map(([k, name]) => html`<tr data-bucket=${k}><td><span class=${`key b-${k}`}></span>${name}</td><td>${secs(r.totals[k])}</td><td>${share(r.totals[k], r.attempts_wall_ms)}</td></tr>`)}
+        <tr data-bucket="total"><td>total</td><td>${secs(r.attempts_wall_ms)}</td><td>${share(BUCKETS.reduce((a, [k]) => a + r.totals[k], 0), r.attempts_wall_ms)}</td></tr>
+      </tbody></table>
+      <p class="muted">Outside attempts, tasks waited ${secs(r.dep_wait_ms)} for their dependencies.</p></section>
+    <section aria-label="critical path"><h2>Critical path</h2>
+      <p class="path">${r.critical_path.map((t, i) => html`${i ? ' → ' : ''}<${TaskLink} id=${t} />`)}
+        ${r.critical_path.length ? ` — ${secs(r.critical_path_ms)} of ${secs(r.wall_ms)} wall time (${share(r.critical_path_ms, r.wall_ms)})` : html`<span class="muted">No attempt has ended yet.</span>`}</p></section>
+    <section aria-label="agents and models"><h2>Agents and models</h2>
+      <table class="agents"><thead><tr><th>agent</th><th>model</th><th>tasks</th><th>first-try successes</th><th>fix rounds</th><th>review rounds</th><th>spent</th></tr></thead><tbody>
+        ${r.agents.map((a) => html`<tr><td>${a.agent}</td><td>${a.model}</td><td>${a.tasks}</td><td>${a.first_try}</td><td>${a.fix_rounds}</td><td>${a.review_rounds}</td><td>${spent(a.usage)}</td></tr>`)}
+      </tbody></table></section>
+    <div class="cards">
+      <section aria-label="slowest"><h2>Slowest</h2><table class="slowest"><tbody>
+        ${top(r, (t) => t.span_ms).map((t) => html`<tr><td><${TaskLink} id=${t.id} /></td><td>${t.title}</td><td>${secs(t.span_ms)}</td></tr>`)}</tbody></table></section>
+      <section aria-label="most expensive"><h2>Most expensive</h2><table class="costliest"><tbody>
+        ${top(r, (t) => t.usage.cost_usd || 0).map((t) => html`<tr><td><${TaskLink} id=${t.id} /></td><td>${t.title}</td><td>${money(t.usage.cost_usd)}</td></tr>`)}</tbody></table></section>
+    </div>
+    <section aria-label="failures"><h2>Failures</h2>
+      ${r.failures.length === 0 ? html`<p class="muted">None.</p>` : html`<table class="failures"><thead><tr><th>task</th><th>attempt</th><th>outcome</th><th>class</th><th>reason</th></tr></thead><tbody>
+        ${r.failures.map((f) => html`<tr data-task=${f.task}><td><${TaskLink} id=${f.task} /></td><td>${f.attempt}</td><td>${f.outcome}</td><td>${f.class}</td><td><pre>${f.reason}</pre></td></tr>`)}
+      </tbody></table>`}</section>`;
+}
+
 // ---- the app ----
 function App() {
   const route = useRoute();
@@ -408,7 +502,7 @@ function App() {
 
   const [path, search] = route.split('?');
   const query = new URLSearchParams(search || '');
-  const view = path.startsWith('/task/') ? 'task' : path.slice(1) || 'overview';
+  const view = path.startsWith('/task/') ? 'task' : path.startsWith('/report/') ? 'report' : path.slice(1) || 'overview';
   const runState = status && status.run;
   const gone = conn !== 'live' || (statusError && statusError.status === 0);
   const stop = (now) => act({
@@ -438,6 +532,7 @@ function App() {
       ${view === 'graph' && html`<${Graph} tick=${tick} />`}
       ${view === 'workers' && html`<${Workers} tick=${tick} />`}
       ${view === 'task' && html`<${TaskDetail} id=${decodeURIComponent(path.slice(6))} tick=${tick} act=${act} />`}
+      ${view === 'report' && html`<${Report} plan=${decodeURIComponent(path.slice(8))} tick=${tick} />`}
     </main>
     <${Confirm} ask=${ask} onClose=${() => setAsk(null)} />
     <${Message} message=${message} />`;

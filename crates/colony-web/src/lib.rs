@@ -18,6 +18,7 @@ mod guard;
 mod hub;
 mod logs;
 mod page;
+pub mod report;
 mod routes;
 mod server;
 mod token;

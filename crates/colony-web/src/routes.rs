@@ -7,7 +7,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use colony_store::Store;
 
-use crate::api::{control, overview, stream, tasks};
+use crate::api::{control, overview, report, stream, tasks};
 use crate::app::Shared;
 use crate::error::WebError;
 use crate::{guard, page};
@@ -32,6 +32,7 @@ pub(crate) fn router<S: Store + 'static>(app: Shared<S>) -> Router {
         .route("/api/tasks", get(tasks::list::<S>))
         .route("/api/tasks/{id}", get(tasks::detail::<S>))
         .route("/api/tasks/{id}/log", get(tasks::log::<S>))
+        .route("/api/plans/{plan}/report", get(report::report::<S>))
         .route("/api/events", get(stream::events::<S>))
         .route("/api/session", get(control::session::<S>))
         .route("/api/tasks/{id}/retry", post(control::retry::<S>))

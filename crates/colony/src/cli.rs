@@ -309,7 +309,7 @@ or log it in), git (2.38 or later merges in memory), and the store.
 Exit code: 1 when the default agent ([run] agent, or --agent) cannot run.")]
     Doctor(DoctorArgs),
 
-    /// Bring a plan's finished work into your checked-out branch
+    /// Bring a plan's finished work into your branch or a pull request
     #[command(long_about = "\
 Bring a plan's integration branch (colony/<plan>) into the branch you have
 checked out: a fast-forward, or a merge commit with --merge. Your working
@@ -322,8 +322,35 @@ GitHub, `glab` for GitLab, told by the remote's URL or `[land] forge` in
 colony.toml), described from the store: each task's agent, attempts,
 reviews, gates and cost, what failed and why, and the totals. Run again
 after more work, it updates the same pull request. A missing or logged-out
-CLI is refused before anything is pushed.")]
+CLI is refused before anything is pushed.
+
+With --per-task, each merged task gets a pull request of its own, from a
+branch colony-pr/<plan>/<task> holding its change alone on the branch of the
+first task it depends on (into which it is proposed), or on the base branch:
+a stack, in dependency order. For a plan `colony pr-fixes` made, its work is
+pushed to the reviewed pull request's branch and each comment is answered
+with the commit that addressed it.")]
     Land(LandArgs),
+
+    /// Turn a pull request's unresolved review comments into tasks
+    #[command(long_about = "\
+Turn a pull request's unresolved review comments into a plan of tasks, one
+per comment thread, based on the pull request's branch. Each task's prompt
+quotes the comment, its author, and the file and line it is on; its files
+are that file. The comments are read with `gh api` (GitHub's review threads)
+or `glab api` (GitLab's discussions); resolved ones, and ones an earlier
+`colony pr-fixes` made into tasks, are left out.
+
+The plan is written to plans/pr-<N>-fixes.yaml and added to the store:
+`colony run` works on it like any plan. Then `colony land --pr --plan
+pr-<N>-fixes` pushes its work to the pull request's branch and answers each
+comment with the commit that addressed it, once.
+
+Without PR, the pull request is the open one whose head is the plan's
+branch (colony/<plan>). Exit code 2, with nothing changed, for a pull request
+that does not exist or is closed, a branch with none, or a missing or
+logged-out CLI.")]
+    PrFixes(PrFixesArgs),
 
     /// Write a stored plan back out as a plan file
     #[command(long_about = "\
@@ -622,6 +649,12 @@ pub struct LandArgs {
     #[arg(long)]
     pub pr: bool,
 
+    /// With --pr: one pull request per merged task instead, each from a
+    /// branch of its own (colony-pr/<plan>/<task>) into the branch of a task
+    /// it depends on, or into the base branch
+    #[arg(long, requires = "pr", conflicts_with = "title")]
+    pub per_task: bool,
+
     /// With --pr: open it as a draft
     #[arg(long, requires = "pr")]
     pub draft: bool,
@@ -637,6 +670,23 @@ pub struct LandArgs {
 
     /// With --pr: the git remote to push to [default: origin]
     #[arg(long, value_name = "NAME", requires = "pr")]
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrFixesArgs {
+    /// The pull request's number [default: the open one of the plan's
+    /// branch]
+    #[arg(value_name = "PR", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pr: Option<u64>,
+
+    /// The plan whose branch's pull request to read; needed only without PR
+    /// when the store holds several plans
+    #[arg(long, short, value_name = "NAME", conflicts_with = "pr")]
+    pub plan: Option<String>,
+
+    /// The git remote the pull request's branch is on [default: origin]
+    #[arg(long, value_name = "NAME")]
     pub remote: Option<String>,
 }
 

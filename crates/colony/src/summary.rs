@@ -11,18 +11,25 @@ use colony_engine::RunReport;
 use crate::progress::{MAX_REASON, one_line};
 use crate::render;
 
-/// Writes the summary of a run. `ran` is false when nothing could run
-/// from the start (every task left was failed, blocked or cancelled).
-pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
+/// How the run went, in a line: its summary's first, and what
+/// `[notify]` says of a finished run with the agents' spend after it.
+pub fn in_a_line(report: &RunReport, ran: bool) -> String {
+    match report.usage.is_empty() {
+        true => headline(report, ran),
+        false => format!("{}; the agents used {}", headline(report, ran), render::usage(&report.usage)),
+    }
+}
+
+fn headline(report: &RunReport, ran: bool) -> String {
     let counts = &report.counts;
     let total = counts.total;
     let done = counts.get(TaskStatus::Done);
     let took = wall(report.wall);
     let replaced = counts.get(TaskStatus::Replaced);
     if report.all_done() && replaced > 0 {
-        writeln!(out, "all {} done in {took}, and {replaced} replaced by new ones", render::count(done, "task"))?;
+        format!("all {} done in {took}, and {replaced} replaced by new ones", render::count(done, "task"))
     } else if report.all_done() {
-        writeln!(out, "all {} done in {took}", render::count(total, "task"))?;
+        format!("all {} done in {took}", render::count(total, "task"))
     } else {
         let how = match (ran, report.interrupted || report.halted.is_some()) {
             (false, _) => "nothing could run".to_owned(),
@@ -30,8 +37,16 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
             (true, false) => format!("finished in {took}"),
         };
         let rest = render::status_counts(|s| if s == TaskStatus::Done { 0 } else { counts.get(s) });
-        writeln!(out, "{how}: {done} of {} done; {rest}", render::count(total, "task"))?;
+        format!("{how}: {done} of {} done; {rest}", render::count(total, "task"))
     }
+}
+
+/// Writes the summary of a run. `ran` is false when nothing could run
+/// from the start (every task left was failed, blocked or cancelled).
+pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
+    let counts = &report.counts;
+    let done = counts.get(TaskStatus::Done);
+    writeln!(out, "{}", headline(report, ran))?;
     if !report.usage.is_empty() {
         writeln!(out, "the agents used {}", render::usage(&report.usage))?;
     }

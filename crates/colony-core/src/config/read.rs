@@ -15,8 +15,8 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
     AgentConfig, AgentKind, CliAgent, Config, ConfigError, Followups, Forge, GatesConfig, LandConfig, MAX_WORKERS,
-    MergeConfig, Network, PlanConfig, Price, Remote, ReviewConfig, RoleConfig, RunConfig, SandboxConfig, SandboxMode,
-    WorktreeConfig, glob_parts,
+    MergeConfig, Network, NoticeKind, NotifyConfig, PlanConfig, Price, Remote, ReviewConfig, RoleConfig, RunConfig,
+    SandboxConfig, SandboxMode, WorktreeConfig, glob_parts,
 };
 use crate::branch::{PLAN_PLACEHOLDER, check_branch};
 use crate::id::check_id;
@@ -40,7 +40,8 @@ pub(super) fn read(file: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
 }
 
 const SECTIONS: &[&str] =
-    &["run", "agents", "gates", "merge", "review", "worktree", "prices", "plan", "roles", "land", "sandbox"];
+    &["run", "agents", "gates", "merge", "review", "worktree", "prices", "plan", "roles", "land", "notify", "sandbox"];
+const NOTIFY_KEYS: &[&str] = &["command", "webhook", "secret_env", "desktop", "on"];
 const ROLE_KEYS: &[&str] = &["description", "template", "agent", "model", "gates", "review", "approval"];
 const RUN_KEYS: &[&str] = &[
     "workers",
@@ -154,6 +155,7 @@ impl Reader<'_> {
                 "plan" => planner_at = self.plan(table, &mut config.plan),
                 "roles" => config.roles = self.roles(table, &mut role_agents_at),
                 "land" => self.land(table, &mut config.land),
+                "notify" => self.notify(table, &mut config.notify),
                 // The last of SECTIONS.
                 _ => self.sandbox(table, &mut config.sandbox),
             }
@@ -513,6 +515,68 @@ impl Reader<'_> {
                 _ => self.unknown("[land]", k, &["forge"]),
             }
         }
+    }
+
+    fn notify(&mut self, table: &DeTable, notify: &mut NotifyConfig) {
+        for (k, v) in table {
+            let key = &format!("[notify] {}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "command" => notify.command = self.gate_commands(key, v).and_then(|argv| self.argv(key, v, argv)),
+                "webhook" => notify.webhook = self.string(key, v).and_then(|url| self.webhook(key, v, url)),
+                "secret_env" => {
+                    if let Some(name) = self.string(key, v) {
+                        match env_name_problem(&name) {
+                            Some(m) => self.error(v.span(), Some(key.clone()), m.into()),
+                            None => notify.secret_env = name,
+                        }
+                    }
+                }
+                "desktop" => set(&mut notify.desktop, self.boolean(key, v)),
+                "on" => set(&mut notify.on, self.notice_kinds(key, v)),
+                _ => self.unknown("[notify]", k, NOTIFY_KEYS),
+            }
+        }
+    }
+
+    /// A program and its arguments: at least the program.
+    fn argv(&mut self, key: &str, value: &Value, argv: Vec<String>) -> Option<Vec<String>> {
+        if argv.is_empty() {
+            let m = "expected the program and its arguments, like [\"notify-me\", \"--quiet\"]";
+            return self.wrong(key, value, m);
+        }
+        Some(argv)
+    }
+
+    /// An `http://` or `https://` URL with a host.
+    fn webhook(&mut self, key: &str, value: &Value, url: String) -> Option<String> {
+        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        if rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) && !url.contains(char::is_whitespace) {
+            return Some(url);
+        }
+        let m = format!("expected an http:// or https:// URL with a host, found `{url}`");
+        self.error(value.span(), Some(key.to_owned()), m);
+        None
+    }
+
+    fn notice_kinds(&mut self, key: &str, value: &Value) -> Option<Vec<NoticeKind>> {
+        let names = self.strings(key, value)?;
+        let mut kinds = Vec::with_capacity(names.len());
+        for name in names {
+            match NoticeKind::ALL.into_iter().find(|k| k.name() == name) {
+                Some(kind) => kinds.push(kind),
+                None => {
+                    let known = NoticeKind::ALL.map(NoticeKind::name);
+                    let m = match closest(&name, known) {
+                        Some(near) => format!("unknown notice `{name}`; did you mean `{near}`?"),
+                        None => format!("unknown notice `{name}`; expected some of {}", known.join(", ")),
+                    };
+                    self.error(value.span(), Some(key.to_owned()), m);
+                }
+            }
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        Some(kinds)
     }
 
     /// Reads `[review]`; returns where its reviewers are named, for

@@ -508,3 +508,36 @@ fn land_names_the_forge_or_the_remote_url_does() {
         assert_eq!(Forge::of_url(url), forge, "{url}");
     }
 }
+
+#[test]
+fn notify_takes_a_command_a_webhook_the_desktop_and_the_notices_wanted() {
+    let off = accepted("");
+    assert!(!off.notify.is_on());
+    assert_eq!(off.notify.on, NoticeKind::ALL);
+    assert_eq!(off.notify.secret_env, "COLONY_WEBHOOK_SECRET");
+
+    let notify = accepted(
+        "[notify]\ncommand = [\"notify-me\", \"--quiet\"]\nwebhook = \"https://hooks.example.com/colony\"\n\
+         secret_env = \"HOOK_SECRET\"\ndesktop = true\non = [\"failed\", \"awaiting_input\", \"failed\"]\n",
+    )
+    .notify;
+    assert!(notify.is_on());
+    assert_eq!(notify.command, Some(vec!["notify-me".to_owned(), "--quiet".to_owned()]));
+    assert_eq!(notify.webhook.as_deref(), Some("https://hooks.example.com/colony"));
+    assert_eq!((notify.secret_env.as_str(), notify.desktop), ("HOOK_SECRET", true));
+    assert_eq!(notify.on, [NoticeKind::AwaitingInput, NoticeKind::Failed], "sorted, once each");
+    assert!(!accepted("[notify]\ndesktop = true\non = []\n").notify.is_on(), "nothing wanted");
+
+    for (text, says) in [
+        ("[notify]\ncommand = []\n", "[notify] command: expected the program and its arguments"),
+        ("[notify]\ncommand = \"notify-me --quiet\"\n", "[notify] command: expected a list of strings"),
+        ("[notify]\nwebhook = \"ftp://example.com\"\n", "expected an http:// or https:// URL with a host"),
+        ("[notify]\nwebhook = \"https://\"\n", "found `https://`"),
+        ("[notify]\non = [\"faild\"]\n", "unknown notice `faild`; did you mean `failed`?"),
+        ("[notify]\nsecret_env = \"1BAD\"\n", "[notify] secret_env"),
+        ("[notify]\nwebhok = \"https://example.com\"\n", "did you mean `webhook`?"),
+    ] {
+        let err = refused(text);
+        assert!(err.contains(says), "{text}: {err}");
+    }
+}

@@ -279,7 +279,11 @@ impl Task {
             None => S::Failed { reason: reason.to_owned() },
         };
         next.state = match event {
-            EventKind::PlanAdded { .. } | EventKind::PlanUpdated { .. } | EventKind::TaskAdded { .. } => {
+            EventKind::PlanAdded { .. }
+            | EventKind::PlanUpdated { .. }
+            | EventKind::TaskAdded { .. }
+            | EventKind::WorkHalted { .. }
+            | EventKind::RunFinished { .. } => {
                 return Err(not_allowed());
             }
             EventKind::TaskUpdated { spec, max_attempts, forced } => {

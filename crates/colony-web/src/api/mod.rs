@@ -2,6 +2,7 @@
 
 pub(crate) mod control;
 pub(crate) mod overview;
+pub(crate) mod report;
 pub(crate) mod stream;
 pub(crate) mod tasks;
 

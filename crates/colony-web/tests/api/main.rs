@@ -7,4 +7,5 @@ mod control;
 mod events;
 mod hosts;
 mod reads;
+mod report;
 mod support;

@@ -66,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             change::run(&ctx()?, Request::Reject { task: args.id, feedback: args.feedback }, out).await
         }
         Command::Land(args) => land::run(&ctx()?, args, out).await,
+        Command::PrFixes(args) => land::pr_fixes(&ctx()?, args, out).await,
         Command::Export(args) => export::run(&ctx()?, args, out).await,
         Command::Report(args) => report::run(&ctx()?, args, out).await,
         Command::Demo(args) => demo::run(args, out).await,

@@ -113,7 +113,7 @@ fn header(goal: &str, agent: &str, rounds: u32, at: Millis) -> String {
 }
 
 /// Writes the plan whole or not at all.
-fn write_plan(path: &Path, header: &str, text: &str) -> Result<()> {
+pub(crate) fn write_plan(path: &Path, header: &str, text: &str) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     let mut file =

@@ -13,19 +13,22 @@
 //! orphan among those processes is reparented to colony, not to init, and
 //! whatever of them still runs when the run ends is stopped.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use colony_agents::Shutdown;
-use colony_core::config::Config;
-use colony_core::{Plan, TaskStatus};
+use colony_core::config::{Config, NoticeKind};
+use colony_core::{Millis, Plan, TaskStatus};
+use colony_engine::notify::Notifier;
 use colony_engine::prompts::Prompts;
 use colony_engine::{Engine, RunReport};
 use colony_git::Repo;
-use colony_store::{AddOptions, SqlStore, Store, TaskFilter};
+use colony_store::{AddOptions, Clock, SqlStore, Store, SystemClock, TaskFilter};
 use colony_web::Server;
 use tokio_util::sync::CancellationToken;
 
@@ -201,6 +204,7 @@ async fn drive(
     if let Err(e) = colony_agents::adopt_orphans() {
         terminal::eprint(&format!("colony: {e}; a process an agent starts outside its group may outlive colony\n"));
     }
+    let say = settings.notices.clone();
     let engine = Engine::new(store.clone(), repo, settings);
     let mut interrupts = Interrupts::install()?;
     // Recorded once an interrupt is heard, so that `colony stop` never
@@ -212,6 +216,8 @@ async fn drive(
             writeln!(out, "another run works on this store too ({how}); this one adds its workers to it")?;
         }
     }
+    let notifier = Notifier::start(store.clone(), &config.notify, say, presence.entry.id.clone());
+    let started_at = SystemClock.now();
     let mut progress = Progress::new(job.mode, store.last_seq().await?, longest_id, counts.total, done_before);
     let finished = CancellationToken::new();
     let engine_run = async {
@@ -238,6 +244,10 @@ async fn drive(
         terminal::eprint("stopping now: the agents are being stopped and their tasks go back to the queue\n");
     };
     let (report, shown, ()) = tokio::join!(engine_run, watch, stop);
+    if let Some(notifier) = notifier {
+        tell_finished(ctx, store, config, &report, to_run > 0 || job.join, started_at).await;
+        notifier.finish(FINISH_WAIT).await;
+    }
     presence.end(store).await?;
     let stray = colony_agents::end_adopted().await;
     if stray > 0 {
@@ -265,4 +275,46 @@ async fn drive(
         summary::write(text, &report, to_run > 0 || job.join)?;
     }
     Ok(Some(report))
+}
+
+/// How long a run's end waits at most for its notices to go out; a sink
+/// already failing is not waited for (see `colony_engine::notify`).
+const FINISH_WAIT: Duration = Duration::from_secs(5);
+
+/// Records the run's end in the log for `[notify]`, with an HTML report
+/// of each plan it worked on when `run_finished` is wanted. Trouble here
+/// is said, and costs the run nothing.
+async fn tell_finished(
+    ctx: &Ctx,
+    store: &SqlStore,
+    config: &Config,
+    report: &Result<RunReport, colony_engine::EngineError>,
+    ran: bool,
+    started_at: Millis,
+) {
+    if !config.notify.on.contains(&NoticeKind::RunFinished) {
+        return;
+    }
+    let summary = match report {
+        Ok(report) => summary::in_a_line(report, ran),
+        Err(e) => format!("the run stopped on an error: {e}"),
+    };
+    let mut reports = Vec::new();
+    match store.tasks(&TaskFilter::default()).await {
+        Ok(tasks) => {
+            let plans: BTreeSet<String> =
+                tasks.iter().filter(|t| t.updated_at >= started_at).map(|t| t.task.plan.to_string()).collect();
+            for plan in plans {
+                let path = ctx.root.join(".colony").join("reports").join(format!("{plan}.html"));
+                match crate::cmd::report::write_html(store, &plan, &path).await {
+                    Ok(()) => reports.push(path.display().to_string()),
+                    Err(e) => terminal::eprint(&format!("colony: no report on plan {plan}: {e:#}\n")),
+                }
+            }
+        }
+        Err(e) => terminal::eprint(&format!("colony: no reports of this run: {e}\n")),
+    }
+    if let Err(e) = store.run_finished(&summary, &reports).await {
+        terminal::eprint(&format!("colony: could not record the run's end for [notify]: {e}\n"));
+    }
 }

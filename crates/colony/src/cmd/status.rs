@@ -28,6 +28,9 @@ struct StatusJson<'a> {
     runs: &'a [RunEntry],
     /// The questions agents asked that wait for `colony answer`.
     questions: &'a [colony_store::Question],
+    /// How far each `[notify]` sink has got through the event log.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    notify: &'a [colony_store::NotifyCursor],
 }
 
 pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
@@ -45,6 +48,7 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
     };
     let questions = colony_store::questions(&store, &counts).await?;
     let runs = crate::presence::active(&store).await?;
+    let notify = store.notify_cursors().await?;
     store.close().await;
 
     if args.json {
@@ -57,6 +61,7 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
                 waiting: &waiting,
                 runs: &runs,
                 questions: &questions,
+                notify: &notify,
             },
         );
     }
@@ -94,6 +99,11 @@ pub async fn run(ctx: &Ctx, args: JsonArg, out: &mut impl Write) -> Result<()> {
             writeln!(out, "             {line}")?;
         }
         writeln!(out, "           answer: colony answer {} \"...\"", q.task)?;
+    }
+    for n in &notify {
+        if let (Some(why), Some(since)) = (&n.failing, n.failing_since) {
+            writeln!(out, "notify:    notices to the {} fail since {}: {why}", n.sink, render::local_clock(since))?;
+        }
     }
     writeln!(out, "next:      {}", next_step(&counts))?;
     Ok(())

@@ -26,28 +26,29 @@ tasks:
     deps: [bad]
 "#;
 
-const CONFIG: &str = "[run]\nagent = \"fake\"\nmax_attempts = 1\n[gates]\ncommands = [\"true\"]\n";
+pub const CONFIG: &str = "[run]\nagent = \"fake\"\nmax_attempts = 1\n[gates]\ncommands = [\"true\"]\n";
 
-/// A repository after a run of [`PLAN`], whose `origin` names `url` and
+/// A repository after a run of a plan, whose `origin` names `url` and
 /// is, through `insteadOf`, a bare repository beside it.
-struct Forged {
-    repo: TestRepo,
+pub struct Forged {
+    pub repo: TestRepo,
     bin: PathBuf,
-    state: PathBuf,
+    pub state: PathBuf,
     bare: PathBuf,
 }
 
 impl Forged {
+    /// After a run of [`PLAN`]: one task merged, one failed, one blocked.
     fn new(config: &str, url: &str) -> Forged {
+        Forged::after(config, url, PLAN, 3)
+    }
+
+    /// After a run of `plan`, which ends with exit code `code`.
+    pub fn after(config: &str, url: &str, plan: &str, code: i32) -> Forged {
         let repo = TestRepo::for_runs(config);
-        let plan = repo.write_plan("p.yaml", PLAN);
+        let plan = repo.write_plan("p.yaml", plan);
         let out = repo.command(&["run", "-q", &plan]).output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(3),
-            "a task fails, so the run is unfinished: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stderr));
         let bare = repo.base().join("origin.git");
         assert!(Command::new("git").args(["init", "-q", "--bare"]).arg(&bare).status().unwrap().success());
         for args in [
@@ -68,13 +69,13 @@ impl Forged {
     }
 
     /// `colony ARGS`, the stand-in forges first on `PATH`.
-    fn colony(&self, args: &[&str]) -> std::process::Output {
+    pub fn colony(&self, args: &[&str]) -> std::process::Output {
         let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default());
         self.repo.command(args).env("PATH", path).env("COLONY_FAKE_FORGE_DIR", &self.state).output().unwrap()
     }
 
     /// The pull requests the stand-in holds.
-    fn prs(&self) -> Vec<Value> {
+    pub fn prs(&self) -> Vec<Value> {
         match std::fs::read_to_string(self.state.join("prs.json")) {
             Ok(text) => serde_json::from_str(&text).unwrap(),
             Err(_) => Vec::new(),
@@ -82,15 +83,29 @@ impl Forged {
     }
 
     /// Where the bare remote's `colony/p` is, if anywhere.
-    fn pushed(&self) -> Option<String> {
-        let out =
-            Command::new("git").arg("-C").arg(&self.bare).args(["rev-parse", "--verify", "-q", "colony/p"]).output();
-        let out = out.unwrap();
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    pub fn pushed(&self) -> Option<String> {
+        self.remote_tip("colony/p")
+    }
+
+    /// Where the bare remote's `branch` is, if anywhere.
+    pub fn remote_tip(&self, branch: &str) -> Option<String> {
+        let out = self.remote_git(&["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")]);
+        out.status.success().then(|| text(&out.stdout).trim().to_owned())
+    }
+
+    /// The files the bare remote's `branch` holds.
+    fn remote_files(&self, branch: &str) -> Vec<String> {
+        let out = self.remote_git(&["ls-tree", "-r", "--name-only", &format!("refs/heads/{branch}")]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).lines().map(str::to_owned).collect()
+    }
+
+    fn remote_git(&self, args: &[&str]) -> std::process::Output {
+        Command::new("git").arg("-C").arg(&self.bare).args(args).output().unwrap()
     }
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -142,6 +157,91 @@ fn a_pull_request_is_opened_with_the_runs_story_then_updated() {
     assert_eq!(prs[0]["title"], "-- a title like a flag");
     let calls = std::fs::read_to_string(f.state.join("calls.jsonl")).unwrap();
     assert!(calls.lines().all(|l| serde_json::from_str::<Value>(l).unwrap()["forge"] == "gh"), "{calls}");
+}
+
+/// A diamond and a task on its own: `join` needs `left` and `right`, which
+/// both need `root`.
+const STACK: &str = r#"name: p
+tasks:
+  - id: root
+    title: Lay the root
+    prompt: Write root.txt
+    fake: {write: {root.txt: "root\n"}}
+  - id: left
+    title: Add the left part
+    prompt: Write left.txt
+    deps: [root]
+    fake: {write: {left.txt: "left\n"}}
+  - id: right
+    title: Add the right part
+    prompt: Write right.txt
+    deps: [root]
+    fake: {write: {right.txt: "right\n"}}
+  - id: join
+    title: Join them
+    prompt: Write join.txt
+    deps: [left, right]
+    fake: {write: {join.txt: "join\n"}}
+  - id: alone
+    title: Stand alone
+    prompt: Write alone.txt
+    fake: {write: {alone.txt: "alone\n"}}
+"#;
+
+#[test]
+fn per_task_pull_requests_stack_by_dependency_then_update() {
+    let f = Forged::after(CONFIG, "https://github.com/fake/repo.git", STACK, 0);
+    let out = f.colony(&["land", "--pr", "--per-task"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(
+            "opened pull request https://github.com/fake/repo/pull/1 for `root`, into main: Lay the root (p/root)"
+        ),
+        "{said}"
+    );
+
+    let prs = f.prs();
+    let bases: Vec<(&str, &str)> =
+        prs.iter().map(|p| (p["head"].as_str().unwrap(), p["base"].as_str().unwrap())).collect();
+    assert_eq!(
+        bases,
+        [
+            ("colony-pr/p/root", "main"),
+            ("colony-pr/p/left", "colony-pr/p/root"),
+            ("colony-pr/p/right", "colony-pr/p/root"),
+            ("colony-pr/p/join", "colony-pr/p/left"),
+            ("colony-pr/p/alone", "main"),
+        ],
+        "in dependency order, each into the branch of what it depends on"
+    );
+    let join = prs[3]["body"].as_str().unwrap();
+    assert!(join.starts_with("Task `join` of colony's plan **p**"), "{join}");
+    assert!(join.contains("Based on #2 (`left`)") && join.contains("It also needs #3 (`right`)"), "{join}");
+    assert!(join.contains("### `join`: Join them") && !join.contains("### `left`"), "its own part only: {join}");
+
+    // Each branch holds its task's change on what it depends on, and
+    // nothing of the tasks it does not depend on.
+    let files = |branch| f.remote_files(branch).into_iter().filter(|p| p.ends_with(".txt")).collect::<Vec<_>>();
+    assert_eq!(files("colony-pr/p/root"), ["root.txt"]);
+    assert_eq!(files("colony-pr/p/left"), ["left.txt", "root.txt"]);
+    assert_eq!(files("colony-pr/p/join"), ["join.txt", "left.txt", "right.txt", "root.txt"]);
+    assert_eq!(files("colony-pr/p/alone"), ["alone.txt"]);
+    let tips: Vec<Option<String>> =
+        ["root", "left", "right", "join", "alone"].iter().map(|t| f.remote_tip(&format!("colony-pr/p/{t}"))).collect();
+    assert_eq!(f.repo.git_out(&["rev-parse", "colony-pr/p/join"]).trim(), tips[3].as_deref().unwrap(), "local too");
+
+    // Again: the same commits, the same pull requests, updated.
+    let out = f.colony(&["land", "--pr", "--per-task"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("colony-pr/p/join is up to date on origin"), "{said}");
+    assert!(said.contains("updated pull request #4 for `join`, into colony-pr/p/left"), "{said}");
+    assert!(!said.contains("opened"), "{said}");
+    assert_eq!(f.prs().len(), 5);
+    let again: Vec<Option<String>> =
+        ["root", "left", "right", "join", "alone"].iter().map(|t| f.remote_tip(&format!("colony-pr/p/{t}"))).collect();
+    assert_eq!(again, tips);
 }
 
 #[test]

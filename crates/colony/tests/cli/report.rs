@@ -1,12 +1,15 @@
 //! `colony report` on a real run with a retry, a gate fix round, a conflict
 //! and a review round: the JSON's numbers add up, the Markdown names every
-//! task and failure, the HTML renders in Chromium.
+//! task and failure, the HTML renders in Chromium, and so does the
+//! dashboard's Report view of the same run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::background::Background;
 use crate::repo::TestRepo;
 use crate::review::REVIEWER;
+use crate::serve::dashboard;
 
 const CONFIG: &str = "[run]\nagent = \"fake\"\nworkers = 3\nbackoff_base = \"1s\"\nbackoff_cap = \"1s\"\n\n\
                       [agents.reviewer]\nkind = \"command\"\ncommand = [\"./review.sh\"]\n\n\
@@ -121,14 +124,20 @@ fn the_report_adds_up_and_renders() {
     repo.stdout(&["report", "--format", "html", "-o", html.to_str().unwrap()], 0);
     let text = std::fs::read_to_string(&html).unwrap();
     assert!(text.contains("<svg") && !text.contains("<script"), "{text}");
-    in_chromium(&html, attempts.len());
+    let mut server = Background::start(&repo, &["serve", "--addr", "127.0.0.1:0"]);
+    let (base, _) = dashboard(&mut server);
+    in_chromium(&html, attempts.len(), &base);
+    server.signal(libc::SIGINT);
+    assert_eq!(server.finish().0, Some(0));
 }
 
 /// Opens the report in headless Chromium (report.test.mjs beside the
 /// dashboard's browser tests): one bar per attempt, no script, a
-/// screenshot in target/screenshots/report.png. Like the dashboard's test,
-/// it fails rather than skips without node, playwright-core or Chromium.
-fn in_chromium(html: &Path, bars: usize) {
+/// screenshot in target/screenshots/report.png; then the dashboard served
+/// at `base`, from a task's view to its plan's Report view, the same
+/// numbers shown (report-view.png). Like the dashboard's test, it fails
+/// rather than skips without node, playwright-core or Chromium.
+fn in_chromium(html: &Path, bars: usize, base: &str) {
     let browser_tests =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../colony-web/tests/browser").canonicalize().unwrap();
     assert!(browser_tests.join("node_modules/playwright-core").is_dir(), "run `npm ci` in {}", browser_tests.display());
@@ -142,6 +151,7 @@ fn in_chromium(html: &Path, bars: usize) {
         .current_dir(&browser_tests)
         .env("REPORT_HTML", html)
         .env("REPORT_BARS", bars.to_string())
+        .env("COLONY_URL", base)
         .env("CHROMIUM", &chromium)
         .env("SCREENSHOTS", &shots)
         .output()
@@ -149,5 +159,5 @@ fn in_chromium(html: &Path, bars: usize) {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{text}");
     assert!(out.status.success(), "the report's browser test failed:\n{text}");
-    assert!(shots.join("report.png").is_file(), "the screenshot");
+    assert!(shots.join("report.png").is_file() && shots.join("report-view.png").is_file(), "the screenshots");
 }

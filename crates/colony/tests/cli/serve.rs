@@ -11,7 +11,7 @@ use crate::background::Background;
 use crate::repo::TestRepo;
 
 /// The base URL and token of the `dashboard: URL` line.
-fn dashboard(process: &mut Background) -> (String, String) {
+pub(crate) fn dashboard(process: &mut Background) -> (String, String) {
     process.wait_for_line("the dashboard's URL", |line| {
         let url = line.strip_prefix("dashboard: ")?;
         let (base, token) = url.split_once("/?token=").expect("the URL carries the token");

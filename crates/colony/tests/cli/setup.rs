@@ -116,6 +116,7 @@ fn every_help_fits_80_columns_and_lists_only_built_commands() {
         "reject",
         "doctor",
         "land",
+        "pr-fixes",
         "export",
         "report",
         "demo",

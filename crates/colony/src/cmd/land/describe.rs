@@ -3,7 +3,8 @@
 //! passed and what it spent; the tasks that did not merge and why; totals.
 //!
 //! [`gather`] reads the store; [`markdown`] writes the description from
-//! what was read, and is tested without one.
+//! what was read, and is tested without one. With `--per-task`, each
+//! task's pull request gets its part of it ([`task_markdown`]).
 
 use anyhow::Result;
 use colony_core::config::Config;
@@ -35,7 +36,10 @@ pub struct PlanWork {
 pub struct TaskWork {
     pub id: TaskId,
     pub title: String,
+    pub deps: Vec<TaskId>,
     pub state: TaskState,
+    /// The commit its last merge made on the integration branch.
+    pub merge: Option<String>,
     pub agent: Option<String>,
     pub model: Option<String>,
     pub attempts: usize,
@@ -62,10 +66,13 @@ pub async fn gather(store: &impl Store, config: &Config, plan: &str, branch: &st
             .filter(|e| matches!(e.kind, EventKind::ReviewRecorded { .. }))
             .map(|e| e.kind.summary())
             .collect();
+        let merge = store.merge_commits(&spec.id).await?.pop().map(|(_, commit)| commit);
         tasks.push(TaskWork {
             id: spec.id.clone(),
             title: spec.title.clone(),
+            deps: spec.deps.clone(),
             state: detail.record.task.state,
+            merge,
             agent: settings.agent.as_ref().map(|a| a.name.clone()),
             model: settings.agent.and_then(|a| a.model),
             attempts: detail.attempts.len(),
@@ -107,20 +114,7 @@ pub fn markdown(work: &PlanWork, max: usize) -> String {
         ));
     }
     for t in work.tasks.iter().filter(|t| t.state == TaskState::Done) {
-        text.push_str(&format!("\n### `{}`: {}\n\n", t.id, line(&t.title)));
-        text.push_str(&format!(
-            "- {} by {}\n",
-            render::count(t.attempts, "attempt"),
-            cell(t.agent.as_deref().unwrap_or("—"))
-        ));
-        for review in &t.reviews {
-            text.push_str(&format!("- {}\n", line(review)));
-        }
-        if !t.gates.is_empty() {
-            let gates: Vec<String> = t.gates.iter().map(|g| format!("`{}`", line(g).replace('`', "'"))).collect();
-            text.push_str(&format!("- gates passed: {}\n", gates.join(", ")));
-        }
-        text.push_str(&format!("- spent: {}\n", render::usage(&t.spent)));
+        text.push_str(&task_section(t));
     }
     let left: Vec<&TaskWork> = work.tasks.iter().filter(|t| !t.state.status().is_finished()).collect();
     if !left.is_empty() {
@@ -143,6 +137,68 @@ pub fn markdown(work: &PlanWork, max: usize) -> String {
     ));
     text.push_str("\n<sub>Written by colony from its store; `colony land --pr` again brings it up to date.</sub>\n");
     cut(text, max)
+}
+
+/// Where a task's own pull request sits in the stack, by the numbers of
+/// the pull requests of the tasks it depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stacked {
+    /// The dependency whose branch it is based on, and its pull request.
+    pub on: Option<(TaskId, u64)>,
+    /// Its other dependencies with a pull request: their changes are in
+    /// its branch too, and show in its diff until they merge.
+    pub also: Vec<(TaskId, u64)>,
+}
+
+/// The description of task `t`'s own pull request (`--per-task`): where it
+/// sits in the stack, then its part of the plan's description.
+pub fn task_markdown(work: &PlanWork, t: &TaskWork, stacked: &Stacked, max: usize) -> String {
+    let mut text = format!(
+        "Task `{}` of colony's plan **{}** (from `{}`), merged into `{}`: one pull request per merged task, \
+         stacked by dependency.\n",
+        t.id,
+        line(&work.plan),
+        line(&work.source),
+        line(&work.branch)
+    );
+    match &stacked.on {
+        Some((dep, number)) => {
+            text.push_str(&format!("\nBased on #{number} (`{dep}`), which it depends on: merge that one first.\n"))
+        }
+        None => text.push_str("\nIt depends on no other task's pull request.\n"),
+    }
+    if !stacked.also.is_empty() {
+        let others: Vec<String> = stacked.also.iter().map(|(dep, number)| format!("#{number} (`{dep}`)")).collect();
+        text.push_str(&format!(
+            "\nIt also needs {}: their changes are in this branch, and show here until they merge.\n",
+            others.join(", ")
+        ));
+    }
+    text.push_str(&task_section(t));
+    text.push_str(
+        "\n<sub>Written by colony from its store; `colony land --pr --per-task` again brings it up to date.</sub>\n",
+    );
+    cut(text, max)
+}
+
+/// A merged task's part of the description: its attempts and agent, its
+/// review verdicts, the gates its merge passed and what it spent.
+fn task_section(t: &TaskWork) -> String {
+    let mut text = format!("\n### `{}`: {}\n\n", t.id, line(&t.title));
+    text.push_str(&format!(
+        "- {} by {}\n",
+        render::count(t.attempts, "attempt"),
+        cell(t.agent.as_deref().unwrap_or("—"))
+    ));
+    for review in &t.reviews {
+        text.push_str(&format!("- {}\n", line(review)));
+    }
+    if !t.gates.is_empty() {
+        let gates: Vec<String> = t.gates.iter().map(|g| format!("`{}`", line(g).replace('`', "'"))).collect();
+        text.push_str(&format!("- gates passed: {}\n", gates.join(", ")));
+    }
+    text.push_str(&format!("- spent: {}\n", render::usage(&t.spent)));
+    text
 }
 
 /// Why a task that is not finished did not merge.
@@ -196,7 +252,9 @@ mod tests {
         TaskWork {
             id: TaskId::new(id).unwrap(),
             title: format!("Do {id}"),
+            deps: Vec::new(),
             state,
+            merge: None,
             agent: Some("claude".into()),
             model: Some("sonnet".into()),
             attempts: 1,
@@ -239,6 +297,21 @@ mod tests {
         assert!(text.contains("- `c` Do c: blocked by `b`"), "{text}");
         assert!(text.contains("1 merged, 1 failed, 1 blocked, 0 not done yet, of 3 tasks; 4 attempts;"), "{text}");
         assert!(text.contains("3.0k tokens in, 300 out, $0.25"), "a cost known for some is summed: {text}");
+    }
+
+    #[test]
+    fn a_tasks_own_description_says_where_it_sits_in_the_stack() {
+        let work = work();
+        let stacked =
+            Stacked { on: Some((TaskId::new("schema").unwrap(), 4)), also: vec![(TaskId::new("config").unwrap(), 6)] };
+        let text = task_markdown(&work, &work.tasks[0], &stacked, MAX_DESCRIPTION);
+        assert!(text.starts_with("Task `a` of colony's plan **p** (from `p.yaml`), merged into `colony/p`"), "{text}");
+        assert!(text.contains("Based on #4 (`schema`), which it depends on: merge that one first."), "{text}");
+        assert!(text.contains("It also needs #6 (`config`): their changes are in this branch"), "{text}");
+        assert!(text.contains("### `a`: Add &lt;b&gt;a&lt;/b&gt; | fast\n\n- 2 attempts by claude\n"), "{text}");
+        assert!(!text.contains("`b`"), "only its own part: {text}");
+        let alone = task_markdown(&work, &work.tasks[0], &Stacked { on: None, also: Vec::new() }, MAX_DESCRIPTION);
+        assert!(alone.contains("It depends on no other task's pull request."), "{alone}");
     }
 
     #[test]

@@ -153,6 +153,12 @@ pub fn created_url(stdout: &str) -> Option<String> {
     stdout.split_whitespace().rev().find(|w| w.starts_with("https://") || w.starts_with("http://")).map(str::to_owned)
 }
 
+/// The number a pull request's address ends with (`…/pull/13`,
+/// `…/merge_requests/3`).
+pub fn number_in(url: &str) -> Option<u64> {
+    url.trim_end_matches('/').rsplit('/').next()?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +205,8 @@ mod tests {
         let said = "Creating pull request for colony/p into main\n\nhttps://github.com/o/r/pull/13\n";
         assert_eq!(created_url(said).as_deref(), Some("https://github.com/o/r/pull/13"));
         assert_eq!(created_url("nothing"), None);
+        assert_eq!(number_in("https://github.com/o/r/pull/13"), Some(13));
+        assert_eq!(number_in("https://gitlab.com/g/r/-/merge_requests/3/"), Some(3));
+        assert_eq!(number_in("https://github.com/o/r/pulls"), None);
     }
 }

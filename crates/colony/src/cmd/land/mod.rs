@@ -1,7 +1,10 @@
 //! `colony land [--plan NAME] [--merge]`: bring a plan's integration branch
 //! into the user's checked-out branch; with `--pr`, push it and open its
 //! pull request instead (`pr.rs`, the forges' CLIs in `forge.rs`, the
-//! description in `describe.rs`).
+//! description in `describe.rs`), or with `--per-task` one pull request
+//! per merged task, stacked by dependency (`stack.rs`). `colony pr-fixes`
+//! turns a pull request's review comments into a plan, and `land --pr` of
+//! that plan answers them (`fixes.rs`, the forges' APIs in `review.rs`).
 //!
 //! This is the one command that changes the user's checkout, so it only
 //! acts when that is safe: git refuses, before changing anything, a dirty
@@ -23,8 +26,13 @@ use crate::exit::bad_input;
 use crate::{render, settings};
 
 mod describe;
+mod fixes;
 mod forge;
 mod pr;
+mod review;
+mod stack;
+
+pub use fixes::run as pr_fixes;
 
 pub async fn run(ctx: &Ctx, args: LandArgs, out: &mut impl Write) -> Result<()> {
     let config = settings::load_config(&ctx.root)?;
@@ -34,7 +42,13 @@ pub async fn run(ctx: &Ctx, args: LandArgs, out: &mut impl Write) -> Result<()> 
         Ok((plan, unfinished)) if args.pr => {
             let name = colony_core::PlanName::new(&plan).map_err(|e| bad_input(e.to_string()))?;
             let branch = integration_branch(&config.run.integration_branch, &name);
-            describe::gather(&store, &config, &plan, &branch).await.map(|work| (plan, unfinished, Some(work)))
+            match describe::gather(&store, &config, &plan, &branch).await {
+                Ok(work) => store.review_comments().await.map_err(anyhow::Error::new).map(|all| {
+                    let comments: Vec<_> = all.into_iter().filter(|c| c.plan == plan).collect();
+                    (plan, unfinished, Some((work, comments)))
+                }),
+                Err(e) => Err(e),
+            }
         }
         other => other.map(|(plan, unfinished)| (plan, unfinished, None)),
     };
@@ -50,8 +64,12 @@ pub async fn run(ctx: &Ctx, args: LandArgs, out: &mut impl Write) -> Result<()> 
             "there is nothing to land yet: {branch} does not exist; `colony run` creates it as it merges tasks"
         )));
     }
-    if let Some(work) = work {
-        return pr::run(&ctx.root, &config, &args, &work, out);
+    match work {
+        Some((work, comments)) if !comments.is_empty() => {
+            return fixes::land(ctx, &config, &args, &work, &comments, out).await;
+        }
+        Some((work, _)) => return pr::run(&ctx.root, &config, &args, &work, out),
+        None => {}
     }
     let target = repo.head_branch()?.unwrap_or_else(|| "HEAD".to_owned());
     match repo.land(&branch, args.merge) {

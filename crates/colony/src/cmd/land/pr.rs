@@ -22,22 +22,18 @@ use crate::cli::LandArgs;
 use crate::exit::bad_input;
 
 /// Where a pull request goes, decided before anything is pushed.
-struct Target {
-    remote: String,
-    forge: Forge,
-    base: String,
+pub(crate) struct Target {
+    pub remote: String,
+    pub forge: Forge,
+    pub base: String,
 }
 
 pub fn run(root: &Path, config: &Config, args: &LandArgs, work: &PlanWork, out: &mut impl Write) -> Result<()> {
     let repo = Repo::open(root).with_context(|| format!("could not open the repository {}", root.display()))?;
     let target = target(&repo, config, args, &work.branch)?;
-    let program = forge::program(target.forge);
-    let auth = call(root, target.forge, &forge::auth_status(target.forge))?;
-    if !auth.status.success() {
-        return Err(bad_input(format!(
-            "`{program}` is not logged in ({}): run `{program} auth login`, then try again; nothing was pushed",
-            last_line(&auth.stderr)
-        )));
+    logged_in(root, target.forge)?;
+    if args.per_task {
+        return super::stack::run(root, &repo, &target, work, args.draft, out);
     }
 
     let tip = repo.rev_parse(&work.branch)?.ok_or_else(|| anyhow!("{} has no commit", work.branch))?;
@@ -86,18 +82,7 @@ pub fn run(root: &Path, config: &Config, args: &LandArgs, work: &PlanWork, out: 
 /// The remote, its forge and the base branch, or why there is none.
 fn target(repo: &Repo, config: &Config, args: &LandArgs, head: &str) -> Result<Target> {
     let remote = args.remote.clone().unwrap_or_else(|| "origin".to_owned());
-    let Some(url) = repo.remote_url(&remote)? else {
-        return Err(bad_input(format!(
-            "this repository has no remote `{remote}`; add one (`git remote add {remote} URL`) or name another \
-             with --remote"
-        )));
-    };
-    let Some(forge) = config.land.forge.or_else(|| Forge::of_url(&url)) else {
-        return Err(bad_input(format!(
-            "cannot tell which forge {remote} ({url}) is on; set `[land] forge = \"github\"` (or \"gitlab\") in \
-             colony.toml"
-        )));
-    };
+    let forge = forge_of(repo, config, &remote)?;
     let base = match &args.base {
         Some(base) => base.clone(),
         None => repo.head_branch()?.ok_or_else(|| {
@@ -112,8 +97,37 @@ fn target(repo: &Repo, config: &Config, args: &LandArgs, head: &str) -> Result<T
     Ok(Target { remote, forge, base })
 }
 
+/// The forge `remote` is on: `[land] forge`, else told by its URL.
+pub(crate) fn forge_of(repo: &Repo, config: &Config, remote: &str) -> Result<Forge> {
+    let Some(url) = repo.remote_url(remote)? else {
+        return Err(bad_input(format!(
+            "this repository has no remote `{remote}`; add one (`git remote add {remote} URL`) or name another \
+             with --remote"
+        )));
+    };
+    config.land.forge.or_else(|| Forge::of_url(&url)).ok_or_else(|| {
+        bad_input(format!(
+            "cannot tell which forge {remote} ({url}) is on; set `[land] forge = \"github\"` (or \"gitlab\") in \
+             colony.toml"
+        ))
+    })
+}
+
+/// Refuses a forge CLI that is not logged in.
+pub(crate) fn logged_in(root: &Path, forge: Forge) -> Result<()> {
+    let program = forge::program(forge);
+    let auth = call(root, forge, &forge::auth_status(forge))?;
+    if !auth.status.success() {
+        return Err(bad_input(format!(
+            "`{program}` is not logged in ({}): run `{program} auth login`, then try again; nothing was pushed",
+            last_line(&auth.stderr)
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the forge's CLI; a missing one is bad input.
-fn call(root: &Path, forge: Forge, invocation: &Invocation) -> Result<Output> {
+pub(crate) fn call(root: &Path, forge: Forge, invocation: &Invocation) -> Result<Output> {
     let program = forge::program(forge);
     let mut command = Command::new(program);
     command
@@ -147,7 +161,7 @@ fn call(root: &Path, forge: Forge, invocation: &Invocation) -> Result<Output> {
 }
 
 /// [`call`], its failure an error with what it said.
-fn checked(root: &Path, forge: Forge, invocation: &Invocation) -> Result<Output> {
+pub(crate) fn checked(root: &Path, forge: Forge, invocation: &Invocation) -> Result<Output> {
     let output = call(root, forge, invocation)?;
     if output.status.success() {
         return Ok(output);
@@ -161,7 +175,7 @@ fn checked(root: &Path, forge: Forge, invocation: &Invocation) -> Result<Output>
     ))
 }
 
-fn last_line(bytes: &[u8]) -> String {
+pub(crate) fn last_line(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("it said nothing").trim().to_owned()
 }

@@ -224,8 +224,19 @@ pub fn all() -> Arc<Vec<ToolDef>> {
             "land",
             "Bring a plan's finished work (its integration branch colony/<plan>) into the branch checked out \
              in the repository (`colony land`): a fast-forward, or a merge commit with `merge`. Needs a clean \
-             working tree.",
-            |a: LandArgs| Ok(Call::new(["land"]).opt("--plan", a.plan).flag(a.merge, "--merge")),
+             working tree. With `pr`, the checkout is left alone: the branch is pushed and its pull request \
+             opened or updated with gh or glab (`draft`, `base`, `title`), or with `per_task` one pull request \
+             per merged task, stacked by dependency.",
+            |a: LandArgs| {
+                Ok(Call::new(["land"])
+                    .opt("--plan", a.plan)
+                    .flag(a.merge, "--merge")
+                    .flag(a.pr, "--pr")
+                    .flag(a.per_task, "--per-task")
+                    .flag(a.draft, "--draft")
+                    .opt("--base", a.base)
+                    .opt("--title", a.title))
+            },
         ),
     ])
 }
@@ -415,6 +426,19 @@ struct LandArgs {
     /// Make a merge commit instead of fast-forwarding.
     #[serde(default)]
     merge: bool,
+    /// Push the plan's branch and open or update its pull request instead.
+    #[serde(default)]
+    pr: bool,
+    /// With `pr`: one pull request per merged task, stacked by dependency.
+    #[serde(default)]
+    per_task: bool,
+    /// With `pr`: open it as a draft.
+    #[serde(default)]
+    draft: bool,
+    /// With `pr`: the branch it goes into (default: the checked-out one).
+    base: Option<String>,
+    /// With `pr`: its title (not with `per_task`).
+    title: Option<String>,
 }
 
 #[cfg(test)]
@@ -454,6 +478,11 @@ mod tests {
         );
         assert_eq!(args("task_log", json!({"id": "a"})), ["logs", "--tail", "100", "--", "a"]);
         assert_eq!(args("show_task", json!({"id": "a", "prompt": true})), ["show", "--prompt", "--", "a"]);
+        assert_eq!(
+            args("land", json!({"pr": true, "per_task": true, "draft": true, "base": "main"})),
+            ["land", "--pr", "--per-task", "--draft", "--base", "main"]
+        );
+        assert_eq!(args("land", json!({"pr": true, "title": "Night work"})), ["land", "--pr", "--title", "Night work"]);
     }
 
     #[test]

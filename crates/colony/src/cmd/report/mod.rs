@@ -1,13 +1,14 @@
 //! `colony report [PLAN]`: what a run did and where its time went, read
-//! from the store. [`model`] computes, [`render`] writes; this file reads.
-
-mod model;
-mod render;
+//! from the store. The report itself ([`colony_web::report`]: its model
+//! and its three renderings) is shared with the dashboard; this file picks
+//! the plan and where the text goes.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use colony_store::{Clock, Store, SystemClock, TaskFilter};
+use colony_store::{Clock, Store, SystemClock};
+use colony_web::report::{details, model, render};
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::ctx::Ctx;
@@ -22,13 +23,7 @@ pub async fn run(ctx: &Ctx, args: ReportArgs, out: &mut impl Write) -> Result<()
         Some(name) => known_plan(&store, name).await?,
         None => super::export::only_plan(&store, "report on").await?,
     };
-    let filter = TaskFilter { plan: Some(plan.clone()), ..TaskFilter::default() };
-    let mut details = Vec::new();
-    for task in store.tasks(&filter).await? {
-        if let Some(detail) = store.task(task.task.id.as_str()).await? {
-            details.push(detail);
-        }
-    }
+    let details = details(&store, &plan).await?;
     store.close().await;
     let report = model::build(&plan, &details, SystemClock.now());
     let text = match args.format {
@@ -44,6 +39,16 @@ pub async fn run(ctx: &Ctx, args: ReportArgs, out: &mut impl Write) -> Result<()
         None => out.write_all(text.as_bytes())?,
     }
     Ok(())
+}
+
+/// Writes the HTML report on `plan` to `path`, making its directory:
+/// what a run's end leaves for `[notify]` to point at.
+pub async fn write_html(store: &impl Store, plan: &str, path: &Path) -> Result<()> {
+    let report = model::build(plan, &details(store, plan).await?, SystemClock.now());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("could not make {}", dir.display()))?;
+    }
+    std::fs::write(path, render::html(&report)).with_context(|| format!("could not write {}", path.display()))
 }
 
 /// `name` if the store has that plan; otherwise a bad-input error naming
