@@ -391,7 +391,7 @@ function TaskDetail({ id, tick, act }) {
 // ---- the run report: the same numbers as `colony report` ----
 const secs = (ms) => `${(ms / 1000).toFixed(1)}s`;
 const share = (part, whole) => `${whole ? ((part * 100) / whole).toFixed(1) : '0.0'}%`;
-const BUCKETS = [['agent_ms', 'agent work'], ['gates_ms', 'gates'], ['review_ms', 'review'], ['merge_queue_ms', 'merge queue'], ['rate_limit_ms', 'rate-limit pauses']];
+const BUCKETS = [['setup_ms', 'setup'], ['agent_ms', 'agent work'], ['gates_ms', 'gates'], ['review_ms', 'review'], ['merge_queue_ms', 'merge queue'], ['rate_limit_ms', 'rate-limit pauses']];
 const FAILED = ['failed', 'expired', 'killed', 'abandoned'];
 const spent = (u) => `${tokens(u.input)} in / ${tokens(u.output)} out / ${tokens(u.cached)} cached, ${money(u.cost_usd)}`;
 const reportUrl = (plan) => `#/report/${encodeURIComponent(plan)}`;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::app::{Shared, now};
 use crate::error::WebError;
-use crate::report::{details, model, render};
+use crate::report::{input, model, render};
 
 /// The HTML report's policy: its one inline `<style>` and nothing else; it
 /// has no script, and loads nothing.
@@ -41,7 +41,7 @@ pub(crate) async fn report<S: Store + 'static>(
         let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
         return Err(WebError::NotFound(format!("no plan `{plan}`; the store has: {}", names.join(", "))));
     }
-    let report = model::build(&plan, &details(&*app.store, &plan).await?, now());
+    let report = model::build(&plan, &input(&*app.store, &app.layout, &plan).await?, now());
     if !html {
         return Ok(Json(report).into_response());
     }

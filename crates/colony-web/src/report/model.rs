@@ -14,7 +14,10 @@ use serde::Serialize;
 /// One attempt's wall time, cut by what it was doing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Split {
-    /// Claim to the first check, and every round after feedback.
+    /// Claim to the end of the worktree's setup (`[worktree] setup`, run
+    /// or reused), as its log records it.
+    pub setup_ms: i64,
+    /// The setup's end to the first check, and every round after feedback.
     pub agent_ms: i64,
     /// Checking segments that ended in a gate failure or had no review answer.
     pub gates_ms: i64,
@@ -29,12 +32,13 @@ pub struct Split {
 impl Split {
     /// The sum of the buckets: the attempt's wall time.
     pub fn total(&self) -> i64 {
-        self.agent_ms + self.gates_ms + self.review_ms + self.merge_queue_ms + self.rate_limit_ms
+        self.setup_ms + self.agent_ms + self.gates_ms + self.review_ms + self.merge_queue_ms + self.rate_limit_ms
     }
 
     /// Both splits' buckets added.
     pub fn plus(self, o: Split) -> Split {
         Split {
+            setup_ms: self.setup_ms + o.setup_ms,
             agent_ms: self.agent_ms + o.agent_ms,
             gates_ms: self.gates_ms + o.gates_ms,
             review_ms: self.review_ms + o.review_ms,
@@ -138,13 +142,18 @@ enum Doing {
     Merging,
 }
 
-/// Cuts the span `[start, end)` of one attempt by its events (in order).
-/// Returns the split and the fix and review rounds.
-pub fn split_attempt(start: Millis, end: Millis, events: &[&Event]) -> (Split, u32, u32) {
+/// Cuts the span `[start, end)` of one attempt by when its setup ended,
+/// if it had one, and its events (in order). Returns the split and the
+/// fix and review rounds.
+pub fn split_attempt(start: Millis, end: Millis, setup_end: Option<Millis>, events: &[&Event]) -> (Split, u32, u32) {
     let mut split = Split::default();
     let (mut fixes, mut reviews) = (0, 0);
     let mut doing = Doing::Agent;
     let mut since = start;
+    if let Some(at) = setup_end {
+        since = at.clamp(start, end);
+        split.setup_ms = since - start;
+    }
     let close = |split: &mut Split, doing: Doing, from: Millis, to: Millis, gate: Option<bool>| {
         let ms = (to.min(end) - from.max(start)).max(0);
         match doing {
@@ -219,8 +228,17 @@ fn failed(outcome: &str) -> bool {
     matches!(outcome, "failed" | "expired" | "killed" | "abandoned")
 }
 
+/// What a report is made from: a plan's tasks as stored, and when each
+/// attempt's setup ended, by task and attempt, as their logs say.
+#[derive(Debug, Default)]
+pub struct Input {
+    pub details: Vec<TaskDetail>,
+    pub setup_ends: BTreeMap<(String, u32), Millis>,
+}
+
 /// The report over one plan's tasks; `now` ends the attempts still running.
-pub fn build(plan: &str, details: &[TaskDetail], now: Millis) -> Report {
+pub fn build(plan: &str, input: &Input, now: Millis) -> Report {
+    let details = &input.details;
     let mut attempts = Vec::new();
     let mut tasks = Vec::new();
     let mut agents: BTreeMap<(String, String), AgentRow> = BTreeMap::new();
@@ -231,7 +249,8 @@ pub fn build(plan: &str, details: &[TaskDetail], now: Millis) -> Report {
         for a in &d.attempts {
             let end = a.ended_at.unwrap_or(now).max(a.started_at);
             let events: Vec<&Event> = d.events.iter().filter(|e| attempt_of(&e.kind) == Some(a.attempt)).collect();
-            let (split, fix_rounds, review_rounds) = split_attempt(a.started_at, end, &events);
+            let setup_end = input.setup_ends.get(&(id.clone(), a.attempt)).copied();
+            let (split, fix_rounds, review_rounds) = split_attempt(a.started_at, end, setup_end, &events);
             let outcome = a.outcome.clone().unwrap_or_else(|| "running".to_string());
             if failed(&outcome) {
                 let reason = a.reason.clone().unwrap_or_default();
@@ -380,7 +399,7 @@ mod tests {
             ev(80, EventKind::FeedbackRound { attempt: 1, round: 2, cause: RoundCause::Conflict { paths: vec![] } }),
         ];
         let refs: Vec<&Event> = events.iter().collect();
-        let (split, fixes, reviews) = split_attempt(0, 100, &refs);
+        let (split, fixes, reviews) = split_attempt(0, 100, None, &refs);
         assert_eq!(split.total(), 100);
         assert_eq!(split.rate_limit_ms, 5);
         assert_eq!(split.gates_ms, 20);
@@ -390,11 +409,21 @@ mod tests {
     }
 
     #[test]
+    fn the_setup_comes_first_and_is_cut_at_the_end() {
+        let events = [ev(30, EventKind::PhaseChanged { attempt: 1, phase: Phase::Checking })];
+        let refs: Vec<&Event> = events.iter().collect();
+        let (split, _, _) = split_attempt(0, 100, Some(12), &refs);
+        assert_eq!((split.setup_ms, split.agent_ms, split.gates_ms, split.total()), (12, 18, 70, 100));
+        let (split, _, _) = split_attempt(0, 100, Some(150), &[]);
+        assert_eq!((split.setup_ms, split.agent_ms), (100, 0), "an attempt that ended in its setup");
+    }
+
+    #[test]
     fn a_pause_past_the_end_is_cut_at_the_end() {
         let events =
             [ev(90, EventKind::AgentWaiting { attempt: 1, agent: "a".into(), reason: "r".into(), wait_ms: Some(50) })];
         let refs: Vec<&Event> = events.iter().collect();
-        let (split, _, _) = split_attempt(0, 100, &refs);
+        let (split, _, _) = split_attempt(0, 100, None, &refs);
         assert_eq!((split.agent_ms, split.rate_limit_ms, split.total()), (90, 10, 100));
     }
 
@@ -406,7 +435,7 @@ mod tests {
             ev(25, EventKind::AgentWaiting { attempt: 1, agent: "a".into(), reason: "r".into(), wait_ms: Some(10) }),
         ];
         let refs: Vec<&Event> = events.iter().collect();
-        let (split, _, _) = split_attempt(0, 100, &refs);
+        let (split, _, _) = split_attempt(0, 100, None, &refs);
         assert_eq!((split.agent_ms, split.rate_limit_ms, split.gates_ms), (10, 25, 65));
         assert_eq!(split.total(), 100);
     }

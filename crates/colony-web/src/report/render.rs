@@ -22,8 +22,9 @@ fn spent(u: &Usage) -> String {
 }
 
 /// The split's buckets with their names, in the order the report shows them.
-fn buckets(s: &Split) -> [(&'static str, i64); 5] {
+fn buckets(s: &Split) -> [(&'static str, i64); 6] {
     [
+        ("setup", s.setup_ms),
         ("agent work", s.agent_ms),
         ("gates", s.gates_ms),
         ("review", s.review_ms),
@@ -76,22 +77,23 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(o, "## Timeline\n");
     let _ = writeln!(
         o,
-        "| worker | task | attempt | start | wall | outcome | agent | gates | review | merge queue | rate limit |"
+        "| worker | task | attempt | start | wall | outcome | setup | agent | gates | review | merge queue | rate limit |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut rows: Vec<&AttemptRow> = r.attempts.iter().collect();
     rows.sort_by(|a, b| (&a.worker, a.start).cmp(&(&b.worker, b.start)));
     for a in rows {
         let s = &a.split;
         let _ = writeln!(
             o,
-            "| {} | {} | {} | +{} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | +{} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(&a.worker),
             cell(&a.task),
             a.attempt,
             secs(a.start - r.start),
             secs(a.wall_ms),
             cell(&a.outcome),
+            secs(s.setup_ms),
             secs(s.agent_ms),
             secs(s.gates_ms),
             secs(s.review_ms),

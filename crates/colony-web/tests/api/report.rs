@@ -9,7 +9,7 @@ use colony_store::Store;
 use crate::support::{Served, plan};
 
 const LEASE: Duration = Duration::from_secs(60);
-const BUCKETS: [&str; 5] = ["agent_ms", "gates_ms", "review_ms", "merge_queue_ms", "rate_limit_ms"];
+const BUCKETS: [&str; 6] = ["setup_ms", "agent_ms", "gates_ms", "review_ms", "merge_queue_ms", "rate_limit_ms"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_reports_its_attempts_split_path_and_failures() {

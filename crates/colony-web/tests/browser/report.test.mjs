@@ -78,7 +78,7 @@ test("the dashboard's Report view, opened from a task, shows the report's timeli
     assert.ok(box && box.width > 100 && box.height > 20, 'the timeline is drawn');
     assert.match(await page.locator('[data-figure="wall"] .big').textContent(), new RegExp(`^${secs(report.wall_ms)}$`));
     assert.match(await page.locator('[data-figure="attempts"] .big').textContent(), new RegExp(`^${secs(report.attempts_wall_ms)}$`));
-    for (const bucket of ['agent_ms', 'gates_ms', 'review_ms', 'merge_queue_ms', 'rate_limit_ms']) {
+    for (const bucket of ['setup_ms', 'agent_ms', 'gates_ms', 'review_ms', 'merge_queue_ms', 'rate_limit_ms']) {
       const row = await page.locator(`tr[data-bucket="${bucket}"]`).textContent();
       assert.ok(row.includes(secs(report.totals[bucket])), `${bucket}: ${row}`);
     }

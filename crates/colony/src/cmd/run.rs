@@ -306,7 +306,7 @@ async fn tell_finished(
                 tasks.iter().filter(|t| t.updated_at >= started_at).map(|t| t.task.plan.to_string()).collect();
             for plan in plans {
                 let path = ctx.root.join(".colony").join("reports").join(format!("{plan}.html"));
-                match crate::cmd::report::write_html(store, &plan, &path).await {
+                match crate::cmd::report::write_html(ctx, store, &plan, &path).await {
                     Ok(()) => reports.push(path.display().to_string()),
                     Err(e) => terminal::eprint(&format!("colony: no report on plan {plan}: {e:#}\n")),
                 }

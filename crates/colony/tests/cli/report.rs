@@ -1,5 +1,5 @@
-//! `colony report` on a real run with a retry, a gate fix round, a conflict
-//! and a review round: the JSON's numbers add up, the Markdown names every
+//! `colony report` on a real run with a worktree setup, a retry, a gate fix
+//! round, a conflict and a review round: the JSON's numbers add up, the Markdown names every
 //! task and failure, the HTML renders in Chromium, and so does the
 //! dashboard's Report view of the same run.
 
@@ -14,7 +14,8 @@ use crate::serve::dashboard;
 const CONFIG: &str = "[run]\nagent = \"fake\"\nworkers = 3\nbackoff_base = \"1s\"\nbackoff_cap = \"1s\"\n\n\
                       [agents.reviewer]\nkind = \"command\"\ncommand = [\"./review.sh\"]\n\n\
                       [review]\nagent = \"reviewer\"\n\n\
-                      [gates]\ncommands = [\"test ! -e g.txt || ! grep -q TODO g.txt\"]\n";
+                      [gates]\ncommands = [\"test ! -e g.txt || ! grep -q TODO g.txt\"]\n\n\
+                      [worktree]\nsetup = [\"sleep 0.2\"]\n";
 
 /// `retry` fails once; `gate` leaves a TODO the gate refuses; `left` and
 /// `right` write the same file side by side (the second to merge meets a
@@ -50,7 +51,7 @@ tasks:
     fake: {write: {r.txt: "hi\n"}, fix_on_feedback: {r.txt: "HI\n"}}
 "#;
 
-const BUCKETS: [&str; 5] = ["agent_ms", "gates_ms", "review_ms", "merge_queue_ms", "rate_limit_ms"];
+const BUCKETS: [&str; 6] = ["setup_ms", "agent_ms", "gates_ms", "review_ms", "merge_queue_ms", "rate_limit_ms"];
 
 /// The sum of a split's buckets.
 fn bucket_sum(split: &serde_json::Value) -> i64 {
@@ -77,6 +78,8 @@ fn the_report_adds_up_and_renders() {
         let wall = a["end"].as_i64().unwrap() - a["start"].as_i64().unwrap();
         assert_eq!(a["wall_ms"].as_i64(), Some(wall));
         assert_eq!(bucket_sum(&a["split"]), wall, "attempt {a}");
+        // The setup sleeps for 0.2 s in every attempt: read from its log.
+        assert!(a["split"]["setup_ms"].as_i64().unwrap() >= 200, "the setup's time: {a}");
         for field in ["task", "attempt", "worker", "outcome", "usage", "fix_rounds", "review_rounds"] {
             assert!(!a[field].is_null(), "{field} in {a}");
         }

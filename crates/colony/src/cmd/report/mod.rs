@@ -7,8 +7,9 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use colony_core::layout::Layout;
 use colony_store::{Clock, Store, SystemClock};
-use colony_web::report::{details, model, render};
+use colony_web::report::{input, model, render};
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::ctx::Ctx;
@@ -23,9 +24,9 @@ pub async fn run(ctx: &Ctx, args: ReportArgs, out: &mut impl Write) -> Result<()
         Some(name) => known_plan(&store, name).await?,
         None => super::export::only_plan(&store, "report on").await?,
     };
-    let details = details(&store, &plan).await?;
+    let input = input(&store, &Layout::new(&ctx.root), &plan).await?;
     store.close().await;
-    let report = model::build(&plan, &details, SystemClock.now());
+    let report = model::build(&plan, &input, SystemClock.now());
     let text = match args.format {
         ReportFormat::Md => render::markdown(&report),
         ReportFormat::Html => render::html(&report),
@@ -43,8 +44,8 @@ pub async fn run(ctx: &Ctx, args: ReportArgs, out: &mut impl Write) -> Result<()
 
 /// Writes the HTML report on `plan` to `path`, making its directory:
 /// what a run's end leaves for `[notify]` to point at.
-pub async fn write_html(store: &impl Store, plan: &str, path: &Path) -> Result<()> {
-    let report = model::build(plan, &details(store, plan).await?, SystemClock.now());
+pub async fn write_html(ctx: &Ctx, store: &impl Store, plan: &str, path: &Path) -> Result<()> {
+    let report = model::build(plan, &input(store, &Layout::new(&ctx.root), plan).await?, SystemClock.now());
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("could not make {}", dir.display()))?;
     }
