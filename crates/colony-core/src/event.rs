@@ -434,7 +434,8 @@ impl EventKind {
     }
 }
 
-fn first_line(text: &str) -> &str {
+/// The first line of `text`: what a one-line summary shows of it.
+pub fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 

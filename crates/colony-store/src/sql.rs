@@ -62,15 +62,16 @@ macro_rules! sql_tx {
         /// bookkeeping still counts it open would refuse every later
         /// `BEGIN` ("non-zero transaction depth").
         ///
-        /// A transaction dropped while its commit or rollback was under way
-        /// (its future cancelled: an aborted heartbeat, a stop) is in
-        /// doubt: the database may have ended it while the connection
+        /// A transaction dropped while its begin, commit or rollback was
+        /// under way (its future cancelled: an aborted heartbeat, a stop) is
+        /// in doubt: the database may have ended it while the connection
         /// still counts it open. Its connection is closed, never given
         /// back to the pool, where the next `BEGIN` would become a
         /// `SAVEPOINT` outside any transaction.
         pub struct $tx {
             conn: sqlx::pool::PoolConnection<$db>,
-            /// A commit or rollback has begun.
+            /// A begin, commit or rollback is under way: a drop now (its
+            /// future cancelled) leaves the transaction in doubt.
             ending: bool,
             _lock: Option<$crate::sqlite::WriteLock>,
         }
@@ -84,10 +85,15 @@ macro_rules! sql_tx {
             ) -> $crate::tx::Result<Self> {
                 use sqlx::SqlSafeStr;
                 use sqlx_core::transaction::TransactionManager;
-                let mut conn = pool.acquire().await?;
+                // In doubt until the begin is through: a begin cancelled
+                // once the database has started the transaction leaves the
+                // connection counting it open, which must not go back to
+                // the pool, where the next `BEGIN` would be refused.
+                let mut tx = $tx { conn: pool.acquire().await?, ending: true, _lock: lock };
                 let statement = statement.map(SqlSafeStr::into_sql_str);
-                <$db as sqlx::Database>::TransactionManager::begin(&mut conn, statement).await?;
-                Ok($tx { conn, ending: false, _lock: lock })
+                <$db as sqlx::Database>::TransactionManager::begin(&mut tx.conn, statement).await?;
+                tx.ending = false;
+                Ok(tx)
             }
 
             /// Commits or rolls back; on a failure, [`settle`s](Self::settle).

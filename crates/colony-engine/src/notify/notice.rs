@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use colony_core::config::NoticeKind;
+use colony_core::event::first_line;
 use colony_core::{Event, EventKind, Millis, TaskId};
 use serde::Serialize;
 
@@ -181,10 +182,6 @@ fn blocked_text(by: &str, count: usize) -> String {
         1 => format!("a task is blocked: {by}, which it depends on, failed"),
         n => format!("{n} tasks are blocked: {by}, which they depend on, failed"),
     }
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or_default()
 }
 
 #[cfg(test)]
