@@ -173,14 +173,25 @@ impl<S: Store> Delivery<S> {
     async fn run(self, mut held: watch::Receiver<bool>) {
         let mut health = Health::default();
         loop {
+            // Held and finishing both: what is there is still delivered.
             tokio::select! {
+                biased;
                 changed = held.wait_for(|have| *have) => if changed.is_err() { return },
                 () = self.stop.cancelled() => return,
                 () = self.finishing.cancelled() => return,
             }
             match self.deliver(&mut health).await {
                 Ok(Ended::Done) => return,
-                Ok(Ended::LockLost) => {}
+                // The keeper may not have seen the loss yet: wait for its
+                // next word rather than ask the store again at once.
+                Ok(Ended::LockLost) => {
+                    held.mark_unchanged();
+                    tokio::select! {
+                        changed = held.changed() => if changed.is_err() { return },
+                        () = self.stop.cancelled() => return,
+                        () = self.finishing.cancelled() => return,
+                    }
+                }
                 Err(e) => {
                     self.notices.say(&format!("notices to the {} wait: the store failed: {e}", self.sink.name()));
                     tokio::select! {
