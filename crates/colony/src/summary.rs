@@ -41,9 +41,29 @@ fn headline(report: &RunReport, ran: bool) -> String {
     }
 }
 
+/// Where a run's reports are, or can be had.
+pub struct Reports<'a> {
+    /// The plans the run worked on.
+    pub plans: &'a [String],
+    /// The reports the run's end wrote (for `[notify]`), by path.
+    pub written: &'a [String],
+}
+
+impl Reports<'_> {
+    /// The footer's line on them, if the run worked on any plan.
+    fn line(&self) -> Option<String> {
+        match (self.written, self.plans) {
+            ([], []) => None,
+            ([], [plan]) => Some(format!("where its time went: `colony report {plan}`")),
+            ([], _) => Some("where a plan's time went: `colony report PLAN`".to_owned()),
+            (written, _) => Some(format!("where its time went: {}", written.join(", "))),
+        }
+    }
+}
+
 /// Writes the summary of a run. `ran` is false when nothing could run
 /// from the start (every task left was failed, blocked or cancelled).
-pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
+pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool, reports: &Reports) -> Result<()> {
     let counts = &report.counts;
     let done = counts.get(TaskStatus::Done);
     writeln!(out, "{}", headline(report, ran))?;
@@ -105,6 +125,9 @@ pub fn write(out: &mut dyn Write, report: &RunReport, ran: bool) -> Result<()> {
                 several.join(", ")
             ),
         });
+    }
+    if ran && (done > 0 || !report.failed.is_empty()) {
+        footer.extend(reports.line());
     }
     if let Some((id, _)) = report.asking.first() {
         footer.push(format!(

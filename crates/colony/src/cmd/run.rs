@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -244,8 +244,10 @@ async fn drive(
         terminal::eprint("stopping now: the agents are being stopped and their tasks go back to the queue\n");
     };
     let (report, shown, ()) = tokio::join!(engine_run, watch, stop);
+    let touched = plans_touched(store, started_at).await;
+    let mut written = Vec::new();
     if let Some(notifier) = notifier {
-        tell_finished(ctx, store, config, &report, to_run > 0 || job.join, started_at).await;
+        written = tell_finished(ctx, store, config, &report, to_run > 0 || job.join, &touched).await;
         notifier.finish(FINISH_WAIT).await;
     }
     presence.end(store).await?;
@@ -272,7 +274,8 @@ async fn drive(
     if done_before == counts.total && counts.total > 0 {
         writeln!(text, "nothing to do: all {} are done", render::count(counts.total, "task"))?;
     } else {
-        summary::write(text, &report, to_run > 0 || job.join)?;
+        let reports = summary::Reports { plans: &touched, written: &written };
+        summary::write(text, &report, to_run > 0 || job.join, &reports)?;
     }
     Ok(Some(report))
 }
@@ -281,40 +284,51 @@ async fn drive(
 /// already failing is not waited for (see `colony_engine::notify`).
 const FINISH_WAIT: Duration = Duration::from_secs(5);
 
+/// The plans whose tasks moved in this run, by name.
+async fn plans_touched(store: &SqlStore, started_at: Millis) -> Vec<String> {
+    match store.tasks(&TaskFilter::default()).await {
+        Ok(tasks) => {
+            let plans: BTreeSet<String> =
+                tasks.iter().filter(|t| t.updated_at >= started_at).map(|t| t.task.plan.to_string()).collect();
+            plans.into_iter().collect()
+        }
+        Err(e) => {
+            terminal::eprint(&format!("colony: could not tell which plans this run worked on: {e}\n"));
+            Vec::new()
+        }
+    }
+}
+
 /// Records the run's end in the log for `[notify]`, with an HTML report
-/// of each plan it worked on when `run_finished` is wanted. Trouble here
-/// is said, and costs the run nothing.
+/// of each plan it worked on when `run_finished` is wanted; gives the
+/// reports' paths, relative to the repository. Trouble here is said, and
+/// costs the run nothing.
 async fn tell_finished(
     ctx: &Ctx,
     store: &SqlStore,
     config: &Config,
     report: &Result<RunReport, colony_engine::EngineError>,
     ran: bool,
-    started_at: Millis,
-) {
+    plans: &[String],
+) -> Vec<String> {
     if !config.notify.on.contains(&NoticeKind::RunFinished) {
-        return;
+        return Vec::new();
     }
     let summary = match report {
         Ok(report) => summary::in_a_line(report, ran),
         Err(e) => format!("the run stopped on an error: {e}"),
     };
     let mut reports = Vec::new();
-    match store.tasks(&TaskFilter::default()).await {
-        Ok(tasks) => {
-            let plans: BTreeSet<String> =
-                tasks.iter().filter(|t| t.updated_at >= started_at).map(|t| t.task.plan.to_string()).collect();
-            for plan in plans {
-                let path = ctx.root.join(".colony").join("reports").join(format!("{plan}.html"));
-                match crate::cmd::report::write_html(ctx, store, &plan, &path).await {
-                    Ok(()) => reports.push(path.display().to_string()),
-                    Err(e) => terminal::eprint(&format!("colony: no report on plan {plan}: {e:#}\n")),
-                }
-            }
+    for plan in plans {
+        let path = Path::new(".colony").join("reports").join(format!("{plan}.html"));
+        match crate::cmd::report::write_html(ctx, store, plan, &ctx.root.join(&path)).await {
+            Ok(()) => reports.push(path.display().to_string()),
+            Err(e) => terminal::eprint(&format!("colony: no report on plan {plan}: {e:#}\n")),
         }
-        Err(e) => terminal::eprint(&format!("colony: no reports of this run: {e}\n")),
     }
-    if let Err(e) = store.run_finished(&summary, &reports).await {
+    let absolute: Vec<String> = reports.iter().map(|r| ctx.root.join(r).display().to_string()).collect();
+    if let Err(e) = store.run_finished(&summary, &absolute).await {
         terminal::eprint(&format!("colony: could not record the run's end for [notify]: {e}\n"));
     }
+    reports
 }

@@ -179,6 +179,8 @@ fn each_notice_comes_once_in_order_signed_across_a_kill_and_a_new_run() {
     let out = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "b failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\nwhere its time went: .colony/reports/night.html\n"), "{stdout}");
 
     let took = receiver.notices(1);
     let bodies: Vec<Value> = took.iter().map(Request::json).collect();

@@ -50,7 +50,8 @@ fn review_comments_become_tasks_whose_merges_answer_them_once() {
     std::fs::write(f.state.join("logged-out"), "").unwrap();
     let out = f.colony(&["pr-fixes", "1"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("`gh` is not logged in"), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("`gh` is not logged in") && err.contains("nothing was changed"), "{err}");
     std::fs::remove_file(f.state.join("logged-out")).unwrap();
     assert!(!fixes.exists(), "nothing was written");
 

@@ -268,7 +268,7 @@ fn a_missing_or_logged_out_forge_cli_pushes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("`gh` is not logged in (You are not logged into any GitHub hosts"), "{err}");
-    assert!(err.contains("run `gh auth login`") && err.contains("nothing was pushed"), "{err}");
+    assert!(err.contains("run `gh auth login`") && err.contains("nothing was changed"), "{err}");
     assert_eq!(f.pushed(), None);
 
     // Only git on PATH: no gh at all.

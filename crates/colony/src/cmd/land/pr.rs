@@ -119,7 +119,7 @@ pub(crate) fn logged_in(root: &Path, forge: Forge) -> Result<()> {
     let auth = call(root, forge, &forge::auth_status(forge))?;
     if !auth.status.success() {
         return Err(bad_input(format!(
-            "`{program}` is not logged in ({}): run `{program} auth login`, then try again; nothing was pushed",
+            "`{program}` is not logged in ({}): run `{program} auth login`, then try again; nothing was changed",
             last_line(&auth.stderr)
         )));
     }
@@ -144,7 +144,7 @@ pub(crate) fn call(root: &Path, forge: Forge, invocation: &Invocation) -> Result
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(bad_input(format!(
                 "{} is not installed, or not on PATH: install it and log in (`{program} auth login`); nothing \
-                 was pushed",
+                 was changed",
                 forge::about(forge)
             )));
         }
