@@ -5,7 +5,8 @@
 //! to `calls.jsonl` there, and is logged out while a file `logged-out` is
 //! there, answering as the real CLIs do. `api` reads (`GET`, and GitHub's
 //! `graphql`) answer what `api.json` there holds for the endpoint, as
-//! written on the command line; `api --method=POST` calls are recorded in
+//! written on the command line (a JSON string there is printed as it is,
+//! as `--paginate` prints pages); `api --method=POST` calls are recorded in
 //! `posted.jsonl` there, with their `--raw-field`s.
 
 use std::collections::BTreeMap;
@@ -193,6 +194,8 @@ fn api(dir: &std::path::Path, name: &str, endpoint: &str, args: &[String]) -> Re
         Err(_) => json!({}),
     };
     match recorded.get(endpoint) {
+        // A text is printed as it is: pages one after another.
+        Some(serde_json::Value::String(pages)) => Ok(format!("{pages}\n")),
         Some(answer) => Ok(format!("{answer}\n")),
         None => Err(format!("{name}: HTTP 404: Not Found ({endpoint})")),
     }

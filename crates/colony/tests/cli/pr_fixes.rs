@@ -121,3 +121,76 @@ fn review_comments_become_tasks_whose_merges_answer_them_once() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("no unresolved review comments that are not tasks already"));
 }
+
+/// A GitLab discussion as `glab api …/discussions` gives it: its notes,
+/// the first of them on `position` when it is a comment on a line.
+fn discussion(id: &str, notes: &[(u64, &str, &str, bool)], position: Option<(&str, u64)>) -> Value {
+    let notes: Vec<Value> = notes
+        .iter()
+        .enumerate()
+        .map(|(i, (note, who, body, resolved))| {
+            let at = position
+                .filter(|_| i == 0)
+                .map(|(path, line)| json!({"new_path": path, "new_line": line, "old_path": path, "old_line": null}));
+            json!({"id": note, "body": body, "author": {"username": who}, "system": false,
+                   "resolvable": true, "resolved": resolved, "position": at})
+        })
+        .collect();
+    json!({"id": id, "notes": notes})
+}
+
+#[test]
+fn a_merge_requests_open_discussions_become_tasks_answered_in_each_discussion() {
+    let config = format!("{CONFIG}[land]\nforge = \"gitlab\"\n");
+    let f = Forged::after(&config, "ssh://git.example.com/team/repo.git", PLAN, 0);
+    assert_eq!(f.colony(&["land", "--pr"]).status.code(), Some(0));
+
+    // Two open discussions (one on a line, one on the whole request), one
+    // resolved, a comment nobody can resolve and a system note; glab's
+    // `--paginate` prints them page after page.
+    let system = json!({"id": "s", "notes": [{"id": 9, "body": "added 1 commit", "author": {"username": "bot"},
+                                              "system": true}]});
+    let plain = json!({"id": "n", "notes": [{"id": 8, "body": "Nice", "author": {"username": "fay"},
+                                             "resolvable": false}]});
+    let first = json!([
+        discussion(
+            "d1",
+            &[(11, "alice", "Name it better", false), (12, "bob", "Agreed", false)],
+            Some(("good.txt", 1))
+        ),
+        discussion("d2", &[(21, "carol", "Done already", true)], Some(("good.txt", 1))),
+    ]);
+    let second = json!([discussion("d3", &[(31, "dave", "Add a changelog line", false)], None), plain, system]);
+    let pages = format!("{first}\n{second}");
+    let endpoint = "projects/:fullpath/merge_requests/1/discussions";
+    std::fs::write(f.state.join("api.json"), json!({ endpoint: pages }).to_string()).unwrap();
+    let out = f.colony(&["pr-fixes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("wrote plans/pr-1-fixes.yaml: 2 tasks"), "{}", text(&out.stdout));
+    let out = f.colony(&["export", "--plan", "pr-1-fixes", "--format", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tasks = plan["tasks"].as_array().unwrap();
+    let ids: Vec<&str> = tasks.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["fix-11", "fix-31"]);
+    assert_eq!(tasks[0]["files"], json!(["good.txt"]));
+    let prompt = tasks[0]["prompt"].as_str().unwrap();
+    assert!(prompt.contains("on `good.txt` at line 1") && prompt.contains("@bob replied:\n\n> Agreed"), "{prompt}");
+    assert!(tasks[1].get("files").is_none_or(Value::is_null), "a comment on no file names none: {}", tasks[1]);
+
+    let out = f.colony(&["run", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = f.colony(&["land", "--pr", "--plan", "pr-1-fixes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let replies = posted(&f);
+    let endpoints: Vec<&str> = replies.iter().map(|r| r["endpoint"].as_str().unwrap()).collect();
+    assert_eq!(
+        endpoints,
+        [
+            "projects/:fullpath/merge_requests/1/discussions/d1/notes",
+            "projects/:fullpath/merge_requests/1/discussions/d3/notes"
+        ]
+    );
+    assert!(replies.iter().all(|r| r["forge"] == "glab"), "{replies:?}");
+    assert!(replies[1]["fields"]["body"].as_str().unwrap().ends_with("(task `fix-31` of plan `pr-1-fixes`)."));
+    assert_eq!(f.prs().len(), 1, "the same merge request");
+}
