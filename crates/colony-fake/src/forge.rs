@@ -156,6 +156,10 @@ fn answer(which: Which, dir: &std::path::Path, args: &[String], stdin: String) -
             let number: u64 = words.get(2).and_then(|n| n.parse().ok()).ok_or("no number given")?;
             let pr = prs.iter_mut().find(|p| p.number == number).ok_or(format!("no pull request {number}"))?;
             pr.title = flag("title");
+            let base = flag(if which == Which::Gh { "base" } else { "target-branch" });
+            if !base.is_empty() {
+                pr.base = base;
+            }
             pr.body = if which == Which::Gh { stdin } else { flag("description") };
             format!("{}\n", pr.url)
         }

@@ -242,6 +242,14 @@ fn per_task_pull_requests_stack_by_dependency_then_update() {
     let again: Vec<Option<String>> =
         ["root", "left", "right", "join", "alone"].iter().map(|t| f.remote_tip(&format!("colony-pr/p/{t}"))).collect();
     assert_eq!(again, tips);
+
+    // With another base, the pull requests at the bottom of the stack
+    // move to it; those above stay on their dependency's branch.
+    assert!(f.repo.git(&["branch", "release", "main"]).status.success());
+    let out = f.colony(&["land", "--pr", "--per-task", "--base", "release"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let bases: Vec<String> = f.prs().iter().map(|p| p["base"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(bases, ["release", "colony-pr/p/root", "colony-pr/p/root", "colony-pr/p/left", "release"]);
 }
 
 #[test]

@@ -122,13 +122,21 @@ pub fn create(forge: Forge, p: Proposal<'_>) -> Invocation {
     invocation
 }
 
-/// Updates the title and description of pull request `number`.
-pub fn update(forge: Forge, number: u64, p: Proposal<'_>) -> Invocation {
-    let verb = match forge {
-        Forge::GitHub => ["pr", "edit"],
-        Forge::GitLab => ["mr", "update"],
+/// Updates the title and description of pull request `number`, and with
+/// `rebase` its base too.
+pub fn update(forge: Forge, number: u64, p: Proposal<'_>, rebase: bool) -> Invocation {
+    let mut args = match forge {
+        Forge::GitHub => args(["pr", "edit"]),
+        Forge::GitLab => args(["mr", "update"]),
     };
-    content(forge, vec![verb[0].into(), verb[1].into(), number.to_string()], p)
+    args.push(number.to_string());
+    if rebase {
+        args.push(match forge {
+            Forge::GitHub => format!("--base={}", p.base),
+            Forge::GitLab => format!("--target-branch={}", p.base),
+        });
+    }
+    content(forge, args, p)
 }
 
 /// `args`, then the title and the description: `gh` reads the body from
@@ -186,8 +194,10 @@ mod tests {
                 "--yes"
             ]
         );
-        assert_eq!(update(Forge::GitHub, 7, P).args, ["pr", "edit", "7", "--title=-t", "--body-file=-"]);
-        assert_eq!(update(Forge::GitLab, 7, P).args[..3], ["mr", "update", "7"]);
+        assert_eq!(update(Forge::GitHub, 7, P, false).args, ["pr", "edit", "7", "--title=-t", "--body-file=-"]);
+        assert_eq!(update(Forge::GitLab, 7, P, false).args[..3], ["mr", "update", "7"]);
+        assert_eq!(update(Forge::GitHub, 7, P, true).args[3], "--base=main");
+        assert_eq!(update(Forge::GitLab, 7, P, true).args[3], "--target-branch=main");
         assert_eq!(find(Forge::GitHub, "colony/p").args[2], "--head=colony/p");
     }
 

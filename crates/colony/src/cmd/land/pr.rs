@@ -58,7 +58,7 @@ pub fn run(root: &Path, config: &Config, args: &LandArgs, work: &PlanWork, out: 
     let listed = checked(root, target.forge, &forge::find(target.forge, &work.branch))?;
     match forge::found(target.forge, &String::from_utf8_lossy(&listed.stdout)).map_err(|e| anyhow!(e))? {
         Some(open) => {
-            checked(root, target.forge, &forge::update(target.forge, open.number, proposal))?;
+            checked(root, target.forge, &forge::update(target.forge, open.number, proposal, args.base.is_some()))?;
             writeln!(out, "updated pull request #{} with the plan's work so far: {}", open.number, open.url)?;
         }
         None => {

@@ -131,7 +131,7 @@ pub fn run(
             .map_err(|e| anyhow!(e))?
         {
             Some(open) => {
-                checked(root, target.forge, &forge::update(target.forge, open.number, proposal))?;
+                checked(root, target.forge, &forge::update(target.forge, open.number, proposal, true))?;
                 writeln!(out, "updated pull request #{} for `{}`, into {}: {}", open.number, t.id, b.into, open.url)?;
                 open.number
             }
