@@ -282,6 +282,7 @@ fn where_to_look(out: &mut impl Write, root: &Path) -> Result<()> {
         ("the resolved conflict", format!("git -C {dir} show colony/demo:site/style.css")),
         ("the tasks", format!("{colony} --repo {dir} list")),
         ("one agent's log", format!("{colony} --repo {dir} logs {GATE_FIXED}")),
+        ("where the time went", format!("{colony} --repo {dir} report")),
         ("bring it into main", format!("{colony} --repo {dir} land")),
     ];
     let width = hints.iter().map(|(label, _)| label.len() + 1).max().unwrap_or(0);

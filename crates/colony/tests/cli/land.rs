@@ -118,6 +118,12 @@ fn the_demo_shows_retry_gate_fix_and_conflict_in_under_a_minute() {
     let fake = report.lines().find(|l| l.trim_start().starts_with("fake ")).unwrap_or_else(|| panic!("{report}"));
     assert!(fake.contains(" ok ") && fake.ends_with("(default)"), "{report}");
 
+    // The report the demo points to reads from anywhere.
+    assert!(stdout.contains(&format!(" --repo {} report\n", keep.display())), "{stdout}");
+    let report = colony(&["--repo", keep.to_str().unwrap(), "report"], dir.path());
+    let text = String::from_utf8(report.stdout).unwrap();
+    assert!(text.starts_with("# Run report: demo\n") && text.contains("over 13 attempts of 12 tasks"), "{text}");
+
     let err = assert_cmd::Command::new(env!("CARGO_BIN_EXE_colony"))
         .args(["demo", "--keep", keep.to_str().unwrap()])
         .output()
