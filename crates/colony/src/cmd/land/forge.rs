@@ -125,18 +125,16 @@ pub fn create(forge: Forge, p: Proposal<'_>) -> Invocation {
 /// Updates the title and description of pull request `number`, and with
 /// `rebase` its base too.
 pub fn update(forge: Forge, number: u64, p: Proposal<'_>, rebase: bool) -> Invocation {
-    let mut args = match forge {
-        Forge::GitHub => args(["pr", "edit"]),
-        Forge::GitLab => args(["mr", "update"]),
+    let (verb, base) = match forge {
+        Forge::GitHub => (["pr", "edit"], "--base"),
+        Forge::GitLab => (["mr", "update"], "--target-branch"),
     };
-    args.push(number.to_string());
+    let mut words = args(verb);
+    words.push(number.to_string());
     if rebase {
-        args.push(match forge {
-            Forge::GitHub => format!("--base={}", p.base),
-            Forge::GitLab => format!("--target-branch={}", p.base),
-        });
+        words.push(format!("{base}={}", p.base));
     }
-    content(forge, args, p)
+    content(forge, words, p)
 }
 
 /// `args`, then the title and the description: `gh` reads the body from
