@@ -12,9 +12,22 @@ use crate::repo::TestRepo;
 const ROUTES: [&str; 6] = ["ada", "grace", "edsger", "barbara", "donald", "frances"];
 
 /// What a user of such a project writes in colony.toml to make each
-/// worktree fit to test in.
-const WORKTREE: &str =
-    "[worktree]\ncopy = [\".env\"]\nsetup = [\"npm ci --offline --no-audit --no-fund\"]\nports = 1\n";
+/// worktree fit to test in, with ports from [`ports`]`(slot)`.
+fn worktree(slot: u16) -> String {
+    format!(
+        "[worktree]\ncopy = [\".env\"]\nsetup = [\"npm ci --offline --no-audit --no-fund\"]\nports = 1\n{}",
+        ports(slot)
+    )
+}
+
+/// A port range of its own for each test here (`slot`) and each copy of
+/// the suite running at once (told apart by process id). Blocks are kept
+/// apart per store, and each test has its own store: two of them on the
+/// default range both take its lowest ports, and their servers collide.
+fn ports(slot: u16) -> String {
+    let first = 20000 + ((std::process::id() % 60) as u16 * 3 + slot) * 50;
+    format!("port_range = \"{first}-{}\"\n", first + 49)
+}
 
 /// Six tasks, each adding one route with its own file: all can run at once.
 fn plan() -> String {
@@ -56,7 +69,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn six_tasks_of_a_real_project_merge_with_setup_copy_and_ports() {
-    let repo = greeter(WORKTREE);
+    let repo = greeter(&worktree(0));
 
     let out = repo.stdout(&["run", "plans/greeter.yaml", "-j", "3"], 0);
 
@@ -75,7 +88,7 @@ fn six_tasks_of_a_real_project_merge_with_setup_copy_and_ports() {
 
 #[test]
 fn without_setup_and_copy_the_same_run_fails_its_gate_and_costs_no_agent() {
-    let repo = greeter("[worktree]\nports = 1\n");
+    let repo = greeter(&format!("[worktree]\nports = 1\n{}", ports(1)));
 
     let out = repo.command(&["run", "plans/greeter.yaml", "-j", "3"]).output().unwrap();
 
@@ -101,7 +114,7 @@ fn steps(repo: &TestRepo, step: &str) -> usize {
 
 #[test]
 fn with_reuse_setup_npm_ci_runs_once_and_every_attempt_gets_its_copy() {
-    let repo = greeter(&format!("{WORKTREE}reuse_setup = true\n"));
+    let repo = greeter(&format!("{}reuse_setup = true\n", worktree(2)));
 
     let out = repo.stdout(&["run", "plans/greeter.yaml", "-j", "3"], 0);
 
